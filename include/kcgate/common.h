@@ -1,0 +1,77 @@
+/**
+ * kcgate/common.h: the error convention, checked number parsing, time, ids
+ * and the small crypto helpers every module shares.
+ *
+ * Error convention (LMDB / systemd style): functions return int, 0 on
+ * success, a negative errno (-ENOMEM, -EINVAL, ...) or a negative KCG_E*
+ * code. kcg_strerror() names either kind.
+ */
+#ifndef KCGATE_COMMON_H
+#define KCGATE_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KCGATE_VERSION "0.1.0"
+
+/* kcgate's own error codes; below -4095 so they never collide with -errno. */
+enum {
+	KCG_EDUPLICATE = -5001,  /**< the event was seen before (not a failure for callers) */
+	KCG_ESTOREFULL = -5002,  /**< the LMDB map is full; nothing was written */
+	KCG_ESHUTDOWN = -5003,   /**< the process is shutting down */
+	KCG_ENOTFOUND = -5004,   /**< no such record */
+	KCG_EAUTH = -5005,       /**< authentication failed (never says which check) */
+	KCG_EPAYLOAD = -5006,    /**< a body that parsed but does not have the required shape */
+	KCG_EJSON = -5007,       /**< a body that is not JSON */
+	KCG_ESTORE = -5008,      /**< an unexpected LMDB failure */
+	KCG_ECONFIG = -5009,     /**< the configuration has errors */
+};
+
+/** A static, human sentence for @p err (a -errno or a KCG_E* code). */
+const char *kcg_strerror(int err);
+
+/**
+ * Parses a whole decimal string into @p out and checks min <= value <= max.
+ * Leading/trailing garbage, signs, empty strings and overflow are errors.
+ * @return 0, -EINVAL (not a number) or -ERANGE (out of bounds); @p out is
+ * untouched on failure.
+ */
+int kcg_parse_u64(const char *str, uint64_t min, uint64_t max, uint64_t *out);
+
+/** Wall-clock milliseconds since the Unix epoch. */
+uint64_t kcg_now_ms(void);
+/** Monotonic nanoseconds, for durations only. */
+uint64_t kcg_mono_ns(void);
+
+/** Formats @p ms (Unix ms) as "2024-01-01T10:00:00.123Z" into @p buf (>= 32 bytes). */
+void kcg_format_time(uint64_t ms, char *buf, size_t len);
+
+#define KCG_ID_LEN 26 /**< length of an id from kcg_make_id(), without NUL */
+
+/**
+ * Writes a new time-sortable id (a ULID: 48-bit ms timestamp + 80 random
+ * bits in Crockford base32) for time @p ms into @p out (KCG_ID_LEN + 1 bytes).
+ * Ids made later in the same process always sort after earlier ones.
+ * @return 0, or -EIO if the random source failed.
+ */
+int kcg_make_id(uint64_t ms, char out[KCG_ID_LEN + 1]);
+
+/** Constant-time equality of two byte strings (lengths compared too, without early exit on content). */
+bool kcg_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/** SHA-256 of @p len bytes as 64 lowercase hex characters plus NUL into @p hex. */
+void kcg_sha256_hex(const void *data, size_t len, char hex[65]);
+
+/**
+ * Decodes standard base64 (with padding, no whitespace) of @p in_len bytes
+ * (at most 4096).
+ * @return the decoded length, or -EINVAL if the input is not valid base64
+ * or does not fit in @p out_cap.
+ */
+int kcg_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t out_cap);
+
+/** Encodes @p len bytes as base64 with padding into @p out (needs 4*((len+2)/3)+1). Returns the length. */
+size_t kcg_base64_encode(const unsigned char *in, size_t len, char *out);
+
+#endif

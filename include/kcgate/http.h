@@ -1,0 +1,123 @@
+/**
+ * kcgate/http.h: the HTTPS server. Every libmicrohttpd idiom lives in
+ * src/http.c and nowhere else.
+ *
+ * For each request http.c: matches the route table (404 and 405 + Allow
+ * fall out of it), checks the admin bearer token, refuses a body that is too
+ * large (413, from Content-Length before reading, or once the limit is hit
+ * while reading), has no length (411) or the wrong media type (415), reads
+ * the body, then calls the route's handler. A handler answers exactly once
+ * with one of the kcg_http_respond_*() calls, either before it returns or,
+ * after kcg_http_suspend(), from its resume function. When the request ends
+ * http.c writes the one JSON log line and records the duration metric.
+ */
+#ifndef KCGATE_HTTP_H
+#define KCGATE_HTTP_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "kcgate/common.h"
+#include "kcgate/config.h"
+#include "kcgate/store.h"
+
+struct MHD_Connection;
+struct kcg_route;
+struct kcg_http;
+
+/** What the handlers share: configuration, the store and the lifecycle flag. */
+struct kcg_app {
+	const struct kcg_config *cfg;
+	struct kcg_store *store;
+	atomic_bool shutting_down;   /**< set at SIGTERM: ready turns 503, ingest refuses */
+};
+
+/** One HTTP request, from its first header to its completion. */
+struct kcg_request {
+	struct kcg_app *app;
+	struct MHD_Connection *conn;
+	const struct kcg_route *route;
+	const char *method;           /**< owned by libmicrohttpd, valid for the request */
+	const char *path;
+	char param[KCG_ID_LEN + 8];   /**< the {id} segment of a pattern route, or "" */
+	char *body;                   /**< NUL-terminated copy of the body (NULL if none) */
+	size_t body_len;
+	char request_id[KCG_ID_LEN + 1];
+	uint64_t start_ns;
+	unsigned status;              /**< the answer's status, once queued */
+
+	/* For the log line; handlers fill what applies. */
+	const char *source;
+	char event_id[KCG_ID_LEN + 1];
+
+	/* Ingest state of a webhook request (see routes/webhooks.c). */
+	struct kcg_ingest ingest;
+	char dedupe_key[KCG_DEDUPE_KEY_MAX + 1];
+	char kind[KCG_KIND_MAX];
+
+	/* private to http.c */
+	void (*resume)(struct kcg_request *req);
+	bool too_large;
+	bool responded;
+	bool suspended;
+};
+
+struct kcg_http_options {
+	const char *host;
+	uint16_t port;
+	const char *cert_pem;         /**< PEM text (not a path), or NULL for plain HTTP */
+	const char *key_pem;
+	unsigned threads;
+	unsigned max_connections;
+	unsigned connection_timeout_s;
+	size_t max_header_bytes;
+	size_t max_body_bytes;
+};
+
+/**
+ * Starts listening and serving on background threads.
+ * @return the server, or NULL with *@p why set to a static reason.
+ */
+struct kcg_http *kcg_http_start(const struct kcg_http_options *opt, struct kcg_app *app, const char **why);
+
+/** Requests begun and not yet completed (for the shutdown drain). */
+size_t kcg_http_in_flight(struct kcg_http *http);
+
+/**
+ * Stops the server: closes the listening socket and every connection and
+ * joins the threads. Nothing may be suspended any more (the store is
+ * stopped first, which completes every suspended request). NULL-safe.
+ */
+void kcg_http_stop(struct kcg_http *http);
+
+/** A request header (case-insensitive name), or NULL. */
+const char *kcg_http_header(struct kcg_request *req, const char *name);
+/** A query-string argument, or NULL. */
+const char *kcg_http_query(struct kcg_request *req, const char *name);
+
+/** Answers with @p body as JSON (the reference is stolen). */
+void kcg_http_respond_json(struct kcg_request *req, unsigned status, json_t *body);
+/** Answers {"error": code, "message": formatted sentence}. */
+void kcg_http_respond_error(struct kcg_request *req, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/** Answers with a text body of @p content_type (copied). */
+void kcg_http_respond_text(struct kcg_request *req, unsigned status, const char *content_type, const char *text,
+			   size_t len);
+/** Answers with no body (204 and friends). */
+void kcg_http_respond_empty(struct kcg_request *req, unsigned status);
+
+/**
+ * Parks the request until kcg_http_resume(); then @p resume is called on a
+ * server thread and must answer. Call before handing the request to
+ * another thread.
+ */
+void kcg_http_suspend(struct kcg_request *req, void (*resume)(struct kcg_request *req));
+/** Wakes a suspended request; callable from any thread, once. */
+void kcg_http_resume(struct kcg_request *req);
+
+#endif

@@ -1,0 +1,166 @@
+/**
+ * kcgate/store.h: the durable event store (LMDB) and its group-committing
+ * writer thread.
+ *
+ * One LMDB environment in one directory. All writes go through one writer
+ * thread: requests queue up, the writer takes every request waiting (up to
+ * max_batch), writes them all in ONE transaction, commits (which fsyncs),
+ * and only then completes each request. Many requests, one fsync: that is
+ * what lets ingest answer "durable" fast. Reads run in parallel in their
+ * own read-only transactions on the caller's thread.
+ *
+ * Databases inside the environment:
+ *   events    event id (ULID, time-sortable) -> event record
+ *   dedupe    source NUL dedupe key          -> first event id + seen time
+ *   dedupe_t  seen time (BE u64) + source NUL key -> "" (the sweep index)
+ *   counts    "source NUL status"             -> u64 count (for stats)
+ *
+ * A deduplication key stays for dedupe_ttl: a key seen longer ago than that
+ * counts as new again, and a periodic sweep (in the writer thread, bounded
+ * per transaction) deletes expired keys.
+ *
+ * When the map is full, the batch is retried one request per transaction so
+ * that whatever fits is still stored; the rest fail with KCG_ESTOREFULL and
+ * nothing of theirs is written. The process stays up.
+ */
+#ifndef KCGATE_STORE_H
+#define KCGATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kcgate/common.h"
+#include "kcgate/payload.h"
+
+#define KCG_SOURCE_MAX 16      /**< longest source name ("mirakl", "inriver") */
+#define KCG_DEDUPE_KEY_MAX 300 /**< longest dedupe key ("id:" + webhook-id, or "sha256:" + hex) */
+#define KCG_STATUS_MAX 16
+
+struct kcg_store;
+
+struct kcg_store_options {
+	const char *path;          /**< directory, created (0700) if missing */
+	uint64_t map_size_bytes;   /**< LMDB map size: the most the store may hold */
+	uint64_t dedupe_ttl_ms;    /**< how long a dedupe key counts */
+	size_t max_batch;          /**< most requests per transaction (>= 1) */
+	size_t queue_limit;        /**< most requests waiting; more get -EAGAIN */
+	uint64_t sweep_interval_ms;/**< how often expired dedupe keys are swept (0 = 60 s) */
+	/** Called by the writer thread after each commit with the batch size
+	 * and the commit's duration; optional. */
+	void (*on_commit)(void *arg, size_t batch, uint64_t duration_ns);
+	void *on_commit_arg;
+};
+
+/** One event to store. The caller owns it and keeps it alive until done(). */
+struct kcg_ingest {
+	/* in */
+	const char *source;        /**< "mirakl" | "inriver" */
+	const char *kind;
+	const char *dedupe_key;    /**< <= KCG_DEDUPE_KEY_MAX bytes */
+	const void *body;
+	size_t body_len;
+	uint64_t received_ms;      /**< also the clock for dedupe expiry */
+	/* out, valid in done() */
+	int result;                /**< 0 stored, KCG_EDUPLICATE, KCG_ESTOREFULL, KCG_ESHUTDOWN, KCG_ESTORE */
+	char event_id[KCG_ID_LEN + 1]; /**< the new id, or the first one's for a duplicate */
+	/** Called once, from the writer thread, after the commit is synced
+	 * (or the request failed). Must not block. */
+	void (*done)(struct kcg_ingest *req, void *arg);
+	void *arg;
+	struct kcg_ingest *next;   /**< private to the store */
+};
+
+/** An event's metadata, as listed by the admin API. */
+struct kcg_event_meta {
+	char id[KCG_ID_LEN + 1];
+	char source[KCG_SOURCE_MAX];
+	char kind[KCG_KIND_MAX];
+	char status[KCG_STATUS_MAX];
+	char dedupe_key[KCG_DEDUPE_KEY_MAX + 1];
+	uint64_t received_ms;
+};
+
+#define KCG_STATS_MAX 32
+
+struct kcg_store_stats {
+	struct {
+		char source[KCG_SOURCE_MAX];
+		char status[KCG_STATUS_MAX];
+		uint64_t count;
+	} counts[KCG_STATS_MAX];
+	size_t n_counts;
+	uint64_t events;           /**< entries in events */
+	uint64_t dedupe_keys;      /**< entries in dedupe */
+	uint64_t page_size;
+	uint64_t pages_used;       /**< last used page + 1 */
+	uint64_t map_size;         /**< bytes */
+};
+
+/**
+ * Opens (creating if needed) the store at opt->path and starts its writer.
+ * @return 0 with *@p out set, or -errno / KCG_ESTORE; nothing is left open
+ * on failure. *@p why (optional) gets a static description of the step that failed.
+ */
+int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, const char **why);
+
+/**
+ * Stops the writer: new submits fail with KCG_ESHUTDOWN, everything already
+ * queued is committed and completed (done() called), the environment is
+ * synced. Reads keep working and the store stays allocated, so threads that
+ * still hold it are safe until kcg_store_close(). Idempotent.
+ */
+void kcg_store_stop(struct kcg_store *store);
+
+/**
+ * kcg_store_stop() if not done yet, then closes LMDB and frees the store.
+ * NULL-safe. Every request submitted before has had its done() called when
+ * this returns.
+ */
+void kcg_store_close(struct kcg_store *store);
+
+/**
+ * Queues @p req for the writer. On 0, req->done will be called exactly once
+ * later, from the writer thread. On failure done() is NOT called.
+ * @return 0, -EAGAIN (queue_limit reached) or KCG_ESHUTDOWN.
+ */
+int kcg_store_submit(struct kcg_store *store, struct kcg_ingest *req);
+
+/** kcg_store_submit() and wait for the result; returns req->result (or the submit error). */
+int kcg_store_ingest(struct kcg_store *store, struct kcg_ingest *req);
+
+/**
+ * Lists events newest first. @p source and @p kind filter when non-NULL.
+ * @p cursor (NULL = from the newest) is a next_cursor from an earlier call.
+ * Fills up to @p limit entries of @p out and *@p n_out; @p next_cursor gets
+ * the cursor for the next page, or "" when there is none.
+ * @return 0, -EINVAL (bad cursor) or KCG_ESTORE.
+ */
+int kcg_store_list_events(struct kcg_store *store, const char *source, const char *kind, const char *cursor,
+			  size_t limit, struct kcg_event_meta *out, size_t *n_out, char next_cursor[KCG_ID_LEN + 1]);
+
+/**
+ * Reads one event. *@p body gets a malloc'd copy of the raw body (the
+ * caller frees it) and *@p body_len its length; pass NULL to skip it.
+ * @return 0, KCG_ENOTFOUND, -ENOMEM or KCG_ESTORE.
+ */
+int kcg_store_get_event(struct kcg_store *store, const char *id, struct kcg_event_meta *meta, char **body,
+			size_t *body_len);
+
+/** Counts and sizes. @return 0 or KCG_ESTORE. */
+int kcg_store_stats(struct kcg_store *store, struct kcg_store_stats *out);
+
+/** Bytes of the map in use (pages_used * page_size); cheap. */
+uint64_t kcg_store_used_bytes(struct kcg_store *store);
+
+/** True while the writer thread runs and the store accepts requests. */
+bool kcg_store_ready(struct kcg_store *store);
+
+/**
+ * Runs a sweep of dedupe keys seen before @p now_ms - dedupe_ttl in the
+ * writer thread and waits for it. *@p removed (optional) gets the count.
+ * @return 0, KCG_ESHUTDOWN or KCG_ESTORE.
+ */
+int kcg_store_sweep(struct kcg_store *store, uint64_t now_ms, uint64_t *removed);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * admin.c: the admin API (events, stats) and /metrics. The bearer token is
+ * checked by http.c from the route table before any handler here runs.
+ */
+#include "routes.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kcgate/metrics.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 1000
+
+static json_t *event_json(const struct kcg_event_meta *m)
+{
+	char when[32];
+	kcg_format_time(m->received_ms, when, sizeof(when));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", m->id, "source", m->source, "kind", m->kind,
+			 "received_at", when, "status", m->status, "dedupe_key", m->dedupe_key);
+}
+
+void kcg_route_admin_events(struct kcg_request *req)
+{
+	const char *source = kcg_http_query(req, "source");
+	const char *kind = kcg_http_query(req, "kind");
+	const char *cursor = kcg_http_query(req, "cursor");
+	const char *limit_s = kcg_http_query(req, "limit");
+	uint64_t limit = LIST_DEFAULT;
+
+	if (source && strcmp(source, "mirakl") != 0 && strcmp(source, "inriver") != 0) {
+		kcg_http_respond_error(req, 400, "invalid_request", "source: expected mirakl or inriver");
+		return;
+	}
+	if (limit_s && kcg_parse_u64(limit_s, 1, LIST_MAX, &limit) != 0) {
+		kcg_http_respond_error(req, 400, "invalid_request", "limit: expected a whole number from 1 to %d", LIST_MAX);
+		return;
+	}
+	if (kind && !*kind)
+		kind = NULL;
+	if (cursor && !*cursor)
+		cursor = NULL;
+
+	struct kcg_event_meta *metas = calloc(limit, sizeof(*metas));
+	if (!metas) {
+		kcg_http_respond_error(req, 500, "internal_error", "out of memory");
+		return;
+	}
+	size_t n = 0;
+	char next[KCG_ID_LEN + 1];
+	int rc = kcg_store_list_events(req->app->store, source, kind, cursor, limit, metas, &n, next);
+	if (rc == -EINVAL) {
+		kcg_http_respond_error(req, 400, "invalid_request", "cursor: not a cursor from an earlier page");
+		goto out;
+	}
+	if (rc != 0) {
+		kcg_http_respond_error(req, 500, "internal_error", "listing events failed: %s", kcg_strerror(rc));
+		goto out;
+	}
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, event_json(&metas[i]));
+	kcg_http_respond_json(req, 200, json_pack("{s:o, s:o}", "events", list, "next_cursor",
+						  next[0] ? json_string(next) : json_null()));
+out:
+	free(metas);
+}
+
+void kcg_route_admin_event(struct kcg_request *req)
+{
+	struct kcg_event_meta meta;
+	char *body = NULL;
+	size_t len = 0;
+
+	int rc = kcg_store_get_event(req->app->store, req->param, &meta, &body, &len);
+	if (rc == KCG_ENOTFOUND || rc == -EINVAL) {
+		kcg_http_respond_error(req, 404, "not_found", "no event with id %s", req->param);
+		return;
+	}
+	if (rc != 0) {
+		kcg_http_respond_error(req, 500, "internal_error", "reading the event failed: %s", kcg_strerror(rc));
+		return;
+	}
+	json_t *out = event_json(&meta);
+	/* Bodies were validated as JSON before they were stored; keep the raw
+	 * text if that ever stops being true rather than lose it. */
+	json_t *payload = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+	json_object_set_new(out, "body", payload ? payload : json_stringn(body, len));
+	free(body);
+	kcg_http_respond_json(req, 200, out);
+}
+
+void kcg_route_admin_stats(struct kcg_request *req)
+{
+	struct kcg_store_stats st;
+	int rc = kcg_store_stats(req->app->store, &st);
+	if (rc != 0) {
+		kcg_http_respond_error(req, 500, "internal_error", "reading store statistics failed: %s", kcg_strerror(rc));
+		return;
+	}
+	json_t *events = json_object();
+	for (size_t i = 0; i < st.n_counts; i++) {
+		json_t *src = json_object_get(events, st.counts[i].source);
+		if (!src) {
+			src = json_object();
+			json_object_set_new(events, st.counts[i].source, src);
+		}
+		json_object_set_new(src, st.counts[i].status, json_integer((json_int_t)st.counts[i].count));
+	}
+	json_t *store = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "events", (json_int_t)st.events, "dedupe_keys",
+				  (json_int_t)st.dedupe_keys, "page_size", (json_int_t)st.page_size, "pages_used",
+				  (json_int_t)st.pages_used, "used_bytes", (json_int_t)(st.pages_used * st.page_size),
+				  "map_size_bytes", (json_int_t)st.map_size);
+	kcg_http_respond_json(req, 200, json_pack("{s:o, s:o}", "events", events, "store", store));
+}
+
+void kcg_route_metrics(struct kcg_request *req)
+{
+	char *text = kcg_metrics_render(kcg_store_used_bytes(req->app->store), req->app->cfg->map_size_mb << 20);
+	if (!text) {
+		kcg_http_respond_error(req, 500, "internal_error", "out of memory");
+		return;
+	}
+	kcg_http_respond_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+	free(text);
+}

@@ -1,0 +1,68 @@
+/*
+ * routes.c: the route table. Adding an endpoint means adding a row here and
+ * a handler in the file of its group.
+ */
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct kcg_route table[] = {
+	{ "GET",  "/health/live",                 KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_health_live, 0, NULL },
+	{ "GET",  "/health/ready",                KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_health_ready, 0, NULL },
+	{ "GET",  "/api/test",                    KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_inriver_test, 0, NULL },
+	{ "POST", "/webhooks/mirakl",             KCG_ROUTE_WEBHOOK, KCG_BODY_JSON,    kcg_route_webhook_mirakl, 0, "mirakl" },
+	{ "POST", "/api/listeners/EntityCreated", KCG_ROUTE_WEBHOOK, KCG_BODY_JSON_CE, kcg_route_webhook_inriver, KCG_INRIVER_ENTITY_CREATED, "inriver" },
+	{ "POST", "/api/listeners/EntityUpdated", KCG_ROUTE_WEBHOOK, KCG_BODY_JSON_CE, kcg_route_webhook_inriver, KCG_INRIVER_ENTITY_UPDATED, "inriver" },
+	{ "POST", "/api/listeners/EntityDeleted", KCG_ROUTE_WEBHOOK, KCG_BODY_JSON_CE, kcg_route_webhook_inriver, KCG_INRIVER_ENTITY_DELETED, "inriver" },
+	{ "POST", "/api/listeners/LinkCreated",   KCG_ROUTE_WEBHOOK, KCG_BODY_JSON_CE, kcg_route_webhook_inriver, KCG_INRIVER_LINK_CREATED, "inriver" },
+	{ "POST", "/api/listeners/LinkDeleted",   KCG_ROUTE_WEBHOOK, KCG_BODY_JSON_CE, kcg_route_webhook_inriver, KCG_INRIVER_LINK_DELETED, "inriver" },
+	{ "GET",  "/admin/events",                KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_events, 0, NULL },
+	{ "GET",  "/admin/events/{id}",           KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_event, 0, NULL },
+	{ "GET",  "/admin/stats",                 KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_stats, 0, NULL },
+	{ "GET",  "/metrics",                     KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_metrics, 0, NULL },
+};
+
+/* Does @p path fit @p pattern? A pattern may end in "/{id}": one non-empty
+ * segment, copied to @p param. */
+static bool path_matches(const char *pattern, const char *path, char *param, size_t param_len)
+{
+	const char *brace = strstr(pattern, "{id}");
+	if (!brace)
+		return strcmp(pattern, path) == 0;
+	size_t prefix = (size_t)(brace - pattern);
+	if (strncmp(pattern, path, prefix) != 0)
+		return false;
+	const char *seg = path + prefix;
+	size_t n = strlen(seg);
+	if (n == 0 || n >= param_len || strchr(seg, '/'))
+		return false;
+	memcpy(param, seg, n + 1);
+	return true;
+}
+
+const struct kcg_route *kcg_routes_match(const char *method, const char *path, char *param, size_t param_len,
+					 char *allow, size_t allow_len)
+{
+	const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	size_t used = 0;
+
+	allow[0] = '\0';
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		const struct kcg_route *r = &table[i];
+		if (!path_matches(r->path, path, param, param_len))
+			continue;
+		if (strcmp(r->method, want) == 0)
+			return r;
+		if (!strstr(allow, r->method)) {
+			int n = snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", r->method);
+			if (n > 0 && (size_t)n < allow_len - used)
+				used += (size_t)n;
+		}
+	}
+	/* A GET route also answers HEAD. */
+	if (strstr(allow, "GET") && used + 6 < allow_len)
+		strcat(allow, ", HEAD");
+	param[0] = '\0';
+	return NULL;
+}

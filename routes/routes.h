@@ -1,0 +1,60 @@
+/**
+ * routes/routes.h: the route table, the one place a path exists.
+ *
+ * Each route is data: method, path (exact, or ending in "/{id}" for one
+ * trailing segment), who may call it, whether it takes a body and of what
+ * media types, and its handler. http.c looks requests up here; 404 and 405
+ * (with the Allow header) fall out of the table.
+ */
+#ifndef KCGATE_ROUTES_H
+#define KCGATE_ROUTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kcgate/http.h"
+#include "kcgate/payload.h"
+
+enum kcg_route_auth {
+	KCG_ROUTE_OPEN,     /**< anyone (health, the inriver console test) */
+	KCG_ROUTE_ADMIN,    /**< Authorization: Bearer <admin token> */
+	KCG_ROUTE_WEBHOOK,  /**< the source's webhook authentication, checked by the handler over the raw body */
+};
+
+enum kcg_route_body {
+	KCG_BODY_NONE,      /**< no body expected */
+	KCG_BODY_JSON,      /**< application/json */
+	KCG_BODY_JSON_CE,   /**< application/json or application/cloudevents+json */
+};
+
+struct kcg_route {
+	const char *method;
+	const char *path;
+	enum kcg_route_auth auth;
+	enum kcg_route_body body;
+	void (*handler)(struct kcg_request *req);
+	int arg;            /**< handler-specific (the inriver event, ...) */
+	const char *source; /**< the webhook source ("mirakl", "inriver") or NULL */
+};
+
+/**
+ * Finds the route for @p method and @p path (HEAD matches GET routes).
+ * On a match returns it and copies a pattern's {id} segment into @p param.
+ * Otherwise returns NULL; *@p allow then lists the methods the path does
+ * accept ("" when the path is unknown: 404).
+ */
+const struct kcg_route *kcg_routes_match(const char *method, const char *path, char *param, size_t param_len,
+					 char *allow, size_t allow_len);
+
+/* Handlers, one file per group. */
+void kcg_route_health_live(struct kcg_request *req);
+void kcg_route_health_ready(struct kcg_request *req);
+void kcg_route_inriver_test(struct kcg_request *req);
+void kcg_route_webhook_mirakl(struct kcg_request *req);
+void kcg_route_webhook_inriver(struct kcg_request *req);
+void kcg_route_admin_events(struct kcg_request *req);
+void kcg_route_admin_event(struct kcg_request *req);
+void kcg_route_admin_stats(struct kcg_request *req);
+void kcg_route_metrics(struct kcg_request *req);
+
+#endif

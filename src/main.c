@@ -1,0 +1,255 @@
+/*
+ * main.c: the process. Arguments, configuration, the store, the server,
+ * and the lifecycle: SIGTERM/SIGINT turn readiness off, let in-flight
+ * requests finish (server.shutdown_timeout_s), stop the store's writer
+ * (which completes everything queued), stop the server, sync and close the
+ * store, exit 0. A second signal skips the rest of the drain.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kcgate/common.h"
+#include "kcgate/config.h"
+#include "kcgate/http.h"
+#include "kcgate/log.h"
+#include "kcgate/metrics.h"
+#include "kcgate/store.h"
+
+#define PEM_MAX (1u << 20) /* a certificate chain or key larger than this is a mistake */
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: kcgate --config FILE [--check-config]\n"
+		    "       kcgate --version\n"
+		    "  -c, --config FILE    the configuration file (see docs/configuration.md)\n"
+		    "      --check-config   validate the configuration, print every error, exit 0 or 1\n"
+		    "  -V, --version        print the version\n");
+}
+
+/* Reads a PEM file into a NUL-terminated malloc'd string. */
+static char *read_pem(const char *path, const char **why)
+{
+	char *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*why = strerror(errno);
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || st.st_size <= 0 || (uint64_t)st.st_size > PEM_MAX) {
+		*why = "empty, unreadable or larger than 1 MiB";
+		goto fail_fd;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		*why = "out of memory";
+		goto fail_fd;
+	}
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n <= 0) {
+			*why = n < 0 ? strerror(errno) : "file shrank while reading";
+			goto fail_buf;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return buf;
+fail_buf:
+	free(buf);
+fail_fd:
+	close(fd);
+	return NULL;
+}
+
+/* Each line of a config message list becomes one log line. */
+static void log_lines(enum kcg_log_level level, const char *msg, const char *lines)
+{
+	while (lines && *lines) {
+		const char *nl = strchr(lines, '\n');
+		size_t n = nl ? (size_t)(nl - lines) : strlen(lines);
+		kcg_log(level, msg, json_pack("{s:s%}", "detail", lines, n));
+		lines += n + (nl ? 1 : 0);
+	}
+}
+
+static void log_fail(const char *msg, const char *detail)
+{
+	kcg_log_str(KCG_LOG_ERROR, msg, detail);
+}
+
+/* Waits for in-flight requests to end, up to @p timeout_s or a second signal. */
+static void drain(struct kcg_http *http, uint64_t timeout_s, const sigset_t *sigs)
+{
+	uint64_t deadline = kcg_mono_ns() + timeout_s * 1000000000u;
+	while (kcg_http_in_flight(http) > 0) {
+		if (kcg_mono_ns() >= deadline) {
+			kcg_log(KCG_LOG_WARN, "drain timed out",
+				json_pack("{s:I}", "in_flight", (json_int_t)kcg_http_in_flight(http)));
+			return;
+		}
+		struct timespec tick = { 0, 10 * 1000 * 1000 };
+		if (sigtimedwait(sigs, NULL, &tick) > 0) {
+			kcg_log_str(KCG_LOG_WARN, "second signal: stopping without waiting", NULL);
+			return;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	bool check_only = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'k': check_only = true; break;
+		case 'V': printf("kcgate %s\n", KCGATE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct kcg_config cfg = { 0 };
+	char *errors = NULL, *warnings = NULL;
+	int rc = kcg_config_load(config_path, &cfg, &errors, &warnings);
+	if (check_only) {
+		if (warnings)
+			fprintf(stderr, "%s", warnings);
+		if (errors)
+			fprintf(stderr, "%s", errors);
+		else if (rc == 0)
+			printf("%s: OK\n", config_path);
+		else
+			fprintf(stderr, "%s: %s\n", config_path, kcg_strerror(rc));
+		free(errors);
+		free(warnings);
+		kcg_config_finish(&cfg);
+		return rc == 0 ? 0 : 1;
+	}
+	kcg_log_set_level(rc == 0 ? cfg.log_level : KCG_LOG_INFO);
+	log_lines(KCG_LOG_WARN, "config warning", warnings);
+	free(warnings);
+	if (rc != 0) {
+		log_lines(KCG_LOG_ERROR, "config error", errors);
+		if (!errors)
+			log_fail("config error", kcg_strerror(rc));
+		free(errors);
+		kcg_config_finish(&cfg);
+		return 1;
+	}
+
+	int status = 1;
+	const char *why = NULL;
+	char *cert = NULL, *key = NULL;
+	struct kcg_store *store = NULL;
+	struct kcg_http *http = NULL;
+
+	if (cfg.tls_cert) {
+		cert = read_pem(cfg.tls_cert, &why);
+		if (!cert) {
+			kcg_log(KCG_LOG_ERROR, "cannot read server.tls_cert", json_pack("{s:s, s:s}", "path", cfg.tls_cert, "detail", why));
+			goto out;
+		}
+		key = read_pem(cfg.tls_key, &why);
+		if (!key) {
+			kcg_log(KCG_LOG_ERROR, "cannot read server.tls_key", json_pack("{s:s, s:s}", "path", cfg.tls_key, "detail", why));
+			goto out;
+		}
+	}
+
+	/* Signals are taken synchronously by this thread: block them before
+	 * any other thread exists so every thread inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct kcg_store_options sopt = {
+		.path = cfg.store_path,
+		.map_size_bytes = cfg.map_size_mb << 20,
+		.dedupe_ttl_ms = cfg.dedupe_ttl_h * 3600u * 1000u,
+		.max_batch = cfg.max_batch,
+		.queue_limit = cfg.queue_limit,
+		.on_commit = kcg_metrics_commit,
+	};
+	rc = kcg_store_open(&sopt, &store, &why);
+	if (rc != 0) {
+		kcg_log(KCG_LOG_ERROR, "cannot open the store",
+			json_pack("{s:s, s:s, s:s}", "path", cfg.store_path, "step", why ? why : "", "detail", kcg_strerror(rc)));
+		goto out;
+	}
+
+	struct kcg_app app = { .cfg = &cfg, .store = store };
+	atomic_init(&app.shutting_down, false);
+	struct kcg_http_options hopt = {
+		.host = cfg.listen_host,
+		.port = cfg.listen_port,
+		.cert_pem = cert,
+		.key_pem = key,
+		.threads = (unsigned)cfg.threads,
+		.max_connections = (unsigned)cfg.max_connections,
+		.connection_timeout_s = (unsigned)cfg.connection_timeout_s,
+		.max_header_bytes = cfg.max_header_bytes,
+		.max_body_bytes = cfg.max_body_bytes,
+	};
+	http = kcg_http_start(&hopt, &app, &why);
+	if (!http) {
+		kcg_log(KCG_LOG_ERROR, "cannot start the server",
+			json_pack("{s:s, s:s, s:i}", "detail", why, "host", cfg.listen_host, "port", (int)cfg.listen_port));
+		goto out;
+	}
+	char url[300];
+	bool v6 = strchr(cfg.listen_host, ':') != NULL;
+	snprintf(url, sizeof(url), "%s://%s%s%s:%u", cert ? "https" : "http", v6 ? "[" : "", cfg.listen_host,
+		 v6 ? "]" : "", (unsigned)cfg.listen_port);
+	kcg_log(KCG_LOG_INFO, "listening",
+		json_pack("{s:s, s:s, s:s, s:s, s:s}", "url", url, "version", KCGATE_VERSION, "store", cfg.store_path,
+			  "mirakl_auth", kcg_webhook_auth_name(cfg.mirakl.mode), "inriver_auth",
+			  kcg_webhook_auth_name(cfg.inriver.mode)));
+
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	kcg_log(KCG_LOG_INFO, "shutting down", json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+							   "in_flight", (json_int_t)kcg_http_in_flight(http)));
+	atomic_store(&app.shutting_down, true);
+	drain(http, cfg.shutdown_timeout_s, &sigs);
+	kcg_store_stop(store); /* completes every queued request, resuming its connection */
+	kcg_http_stop(http);
+	http = NULL;
+	status = 0;
+out:
+	kcg_http_stop(http);
+	kcg_store_close(store);
+	if (status == 0)
+		kcg_log_str(KCG_LOG_INFO, "stopped", NULL);
+	free(cert);
+	free(key);
+	kcg_config_finish(&cfg);
+	return status;
+}
