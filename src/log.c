@@ -49,7 +49,7 @@ void kcg_log(enum kcg_log_level level, const char *msg, json_t *fields)
 	if (fields)
 		json_object_update(line, fields);
 	json_decref(fields);
-	char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	json_decref(line);
 	if (!text)
 		return;

@@ -5,8 +5,12 @@
  * whitespace). Every key is described by one table in config.c (section,
  * key, type, bounds, default, where it lands in struct kcg_config); that
  * table is the only place a key exists. Loading collects *every* error as
- * `FILE:LINE: [section] key: reason` (line 0 when the problem is a missing
- * key or a combination) instead of stopping at the first.
+ * `FILE:LINE: [section] key: reason` instead of stopping at the first. A
+ * problem with a key that is present (also one about a combination, e.g.
+ * plain HTTP on a non-loopback listen) is reported on that key's line; line 0
+ * means a missing key (required, or needed by the webhook_auth mode) or the
+ * file as a whole. Problems not about one key drop that part:
+ * `FILE:LINE: [section]: reason` or `FILE:LINE: reason`.
  *
  * Secrets (the admin token, webhook secrets, tokens and passwords) are
  * references: `env:NAME` reads the environment variable, `file:PATH` reads a

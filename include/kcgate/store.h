@@ -44,7 +44,7 @@ struct kcg_store_options {
 	uint64_t map_size_bytes;   /**< LMDB map size: the most the store may hold */
 	uint64_t dedupe_ttl_ms;    /**< how long a dedupe key counts */
 	size_t max_batch;          /**< most requests per transaction (>= 1) */
-	size_t queue_limit;        /**< most requests waiting; more get -EAGAIN */
+	size_t queue_limit;        /**< most requests waiting (>= 1); more get -EAGAIN */
 	uint64_t sweep_interval_ms;/**< how often expired dedupe keys are swept (0 = 60 s) */
 	/** Called by the writer thread after each commit with the batch size
 	 * and the commit's duration; optional. */
@@ -83,6 +83,9 @@ struct kcg_event_meta {
 
 #define KCG_STATS_MAX 32
 
+/** Most events one kcg_store_list_events() call examines, matching or not. */
+#define KCG_LIST_SCAN_MAX 100000
+
 struct kcg_store_stats {
 	struct {
 		char source[KCG_SOURCE_MAX];
@@ -99,7 +102,8 @@ struct kcg_store_stats {
 
 /**
  * Opens (creating if needed) the store at opt->path and starts its writer.
- * @return 0 with *@p out set, or -errno / KCG_ESTORE; nothing is left open
+ * @return 0 with *@p out set, or -errno (-EINVAL for a NULL path or a zero
+ * map_size_bytes, max_batch or queue_limit) / KCG_ESTORE; nothing is left open
  * on failure. *@p why (optional) gets a static description of the step that failed.
  */
 int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, const char **why);
@@ -122,18 +126,26 @@ void kcg_store_close(struct kcg_store *store);
 /**
  * Queues @p req for the writer. On 0, req->done will be called exactly once
  * later, from the writer thread. On failure done() is NOT called.
- * @return 0, -EAGAIN (queue_limit reached) or KCG_ESHUTDOWN.
+ * @return 0, -EAGAIN (queue_limit reached), KCG_ESHUTDOWN, or -EINVAL (no
+ * done, source empty or >= KCG_SOURCE_MAX, dedupe_key empty or longer than
+ * KCG_DEDUPE_KEY_MAX, body NULL with a length). A kind longer than
+ * KCG_KIND_MAX - 1 is cut.
  */
 int kcg_store_submit(struct kcg_store *store, struct kcg_ingest *req);
 
-/** kcg_store_submit() and wait for the result; returns req->result (or the submit error). */
+/** kcg_store_submit() and wait for the result; returns req->result (or the
+ * submit error). req->done and req->arg are used meanwhile, restored after. */
 int kcg_store_ingest(struct kcg_store *store, struct kcg_ingest *req);
 
 /**
  * Lists events newest first. @p source and @p kind filter when non-NULL.
- * @p cursor (NULL = from the newest) is a next_cursor from an earlier call.
+ * @p cursor (NULL = from the newest) is a next_cursor from an earlier call
+ * (any well-formed id works: listing starts just before it; @p cursor may
+ * be the @p next_cursor buffer itself).
  * Fills up to @p limit entries of @p out and *@p n_out; @p next_cursor gets
- * the cursor for the next page, or "" when there is none.
+ * the cursor for the next page, or "" when there is none. One call looks at
+ * no more than KCG_LIST_SCAN_MAX events, so with a filter a page may come
+ * back short, even empty, with a non-empty @p next_cursor.
  * @return 0, -EINVAL (bad cursor) or KCG_ESTORE.
  */
 int kcg_store_list_events(struct kcg_store *store, const char *source, const char *kind, const char *cursor,

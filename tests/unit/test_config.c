@@ -1,0 +1,905 @@
+/*
+ * test_config.c: the configuration parser. Every error kind is asserted as
+ * the exact line kcgate prints, line number included, so a change in wording
+ * or numbering is a deliberate one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kcgate/common.h"
+#include "kcgate/config.h"
+
+#define ADMIN_TOKEN "0123456789abcdef-admin"
+
+/* The smallest valid file: lines 1-10. */
+#define SERVER_OK "[server]\nlisten = 127.0.0.1:8443\n"           /* lines 1-2 */
+#define STORE_OK "[store]\npath = /tmp/kcg-store\n"                /* lines 3-4 */
+#define ADMIN_OK "[admin]\ntoken = env:KCG_TEST_ADMIN\n"           /* lines 5-6 */
+#define SOURCES_NONE "[mirakl]\nwebhook_auth = none\n[inriver]\nwebhook_auth = none\n" /* 7-10 */
+#define MINIMAL SERVER_OK STORE_OK ADMIN_OK SOURCES_NONE
+
+static char tmpdir[4096];
+
+/* Paths of fixture files in tmpdir. */
+static char cert_path[4200], key_path[4200], secret_nl[4200], secret_crlf[4200],
+	secret_two_nl[4200], whsec_file[4200], missing_path[4200];
+
+struct result {
+	struct kcg_config cfg;
+	char *errs;
+	char *warns;
+	int rc;
+};
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void fixture_path(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s", tmpdir, name);
+}
+
+static int group_setup(void **state)
+{
+	const char *base = getenv("KCG_TEST_TMP");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/kcg-config-XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	fixture_path(cert_path, sizeof(cert_path), "cert.pem");
+	fixture_path(key_path, sizeof(key_path), "key.pem");
+	fixture_path(secret_nl, sizeof(secret_nl), "secret_nl");
+	fixture_path(secret_crlf, sizeof(secret_crlf), "secret_crlf");
+	fixture_path(secret_two_nl, sizeof(secret_two_nl), "secret_two_nl");
+	fixture_path(whsec_file, sizeof(whsec_file), "whsec");
+	fixture_path(missing_path, sizeof(missing_path), "missing");
+	/* the parser only checks that TLS files are readable; their PEM is for http.c */
+	write_file(cert_path, "cert\n", 5);
+	write_file(key_path, "key\n", 4);
+	write_file(secret_nl, "file-secret-0123456789\n", 23);
+	write_file(secret_crlf, "crlf-secret-0123456789\r\n", 24);
+	write_file(secret_two_nl, "pw\n\n", 4);
+	write_file(whsec_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", 39);
+	setenv("KCG_TEST_ADMIN", ADMIN_TOKEN, 1);
+	unsetenv("KCG_TEST_NOPE");
+	return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int group_teardown(void **state)
+{
+	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* printf into a new string (the test frees it). */
+static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, f);
+	int n = vasprintf(&s, f, ap);
+	va_end(ap);
+	assert_true(n >= 0);
+	return s;
+}
+
+static void parse_len(struct result *r, const char *text, size_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->rc = kcg_config_parse("t.conf", text, len, &r->cfg, &r->errs, &r->warns);
+}
+
+static void parse(struct result *r, const char *text)
+{
+	parse_len(r, text, strlen(text));
+}
+
+static void done(struct result *r)
+{
+	kcg_config_finish(&r->cfg);
+	free(r->errs);
+	free(r->warns);
+}
+
+/* Parses @p text and asserts that exactly @p expected errors came out. */
+static void expect_errors(const char *text, const char *expected)
+{
+	struct result r;
+	parse(&r, text);
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_non_null(r.errs);
+	assert_string_equal(r.errs, expected);
+	done(&r);
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; s && *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void test_minimal_defaults(void **state)
+{
+	struct result r;
+	parse(&r, MINIMAL);
+	assert_int_equal(r.rc, 0);
+	assert_null(r.errs);
+	assert_string_equal(r.warns, "t.conf:8: [mirakl] webhook_auth: authentication disabled\n"
+				     "t.conf:10: [inriver] webhook_auth: authentication disabled\n");
+	struct kcg_config *c = &r.cfg;
+	assert_string_equal(c->path, "t.conf");
+	assert_string_equal(c->listen_host, "127.0.0.1");
+	assert_int_equal(c->listen_port, 8443);
+	assert_null(c->tls_cert);
+	assert_null(c->tls_key);
+	assert_int_equal(c->threads, 4);
+	assert_int_equal(c->max_body_bytes, 1048576);
+	assert_int_equal(c->max_header_bytes, 16384);
+	assert_int_equal(c->max_connections, 1024);
+	assert_int_equal(c->connection_timeout_s, 30);
+	assert_int_equal(c->shutdown_timeout_s, 10);
+	assert_int_equal(c->log_level, KCG_LOG_INFO);
+	assert_string_equal(c->store_path, "/tmp/kcg-store");
+	assert_int_equal(c->map_size_mb, 1024);
+	assert_int_equal(c->dedupe_ttl_h, 72);
+	assert_int_equal(c->max_batch, 256);
+	assert_int_equal(c->queue_limit, 4096);
+	assert_string_equal(c->admin_token, ADMIN_TOKEN);
+	assert_int_equal(c->mirakl.mode, KCG_AUTH_NONE);
+	assert_int_equal(c->inriver.mode, KCG_AUTH_NONE);
+	assert_int_equal(c->mirakl.tolerance_s, 300);
+	assert_string_equal(c->mirakl.token_header, "X-Webhook-Token");
+	assert_string_equal(c->inriver.token_header, "X-Webhook-Token");
+	assert_int_equal(c->mirakl.n_secrets, 0);
+	assert_null(c->mirakl.token);
+	done(&r);
+}
+
+static void test_full_file_load(void **state)
+{
+	char path[4200];
+	fixture_path(path, sizeof(path), "full.conf");
+	char *text = fmt("# every key\n"
+			 "[server]\n"
+			 "listen = 0.0.0.0:9443\n"
+			 "tls_cert = %s\n"
+			 "tls_key = %s\n"
+			 "threads = 8\n"
+			 "max_body_bytes = 2048\n"
+			 "max_header_bytes = 1024\n"
+			 "max_connections = 65536\n"
+			 "connection_timeout_s = 3600\n"
+			 "shutdown_timeout_s = 0\n"
+			 "log_level = debug\n"
+			 "[store]\n"
+			 "path = var/store\n"
+			 "map_size_mb = 1048576\n"
+			 "dedupe_ttl_h = 8760\n"
+			 "max_batch = 1\n"
+			 "queue_limit = 1048576\n"
+			 "[admin]\n"
+			 "token = file:%s\n"
+			 "[mirakl]\n"
+			 "webhook_auth = standard\n"
+			 "webhook_secret = file:%s\n"
+			 "webhook_tolerance_s = 86400\n"
+			 "[inriver]\n"
+			 "webhook_auth = basic\n"
+			 "webhook_user = inriver\n"
+			 "webhook_password = file:%s\n",
+			 cert_path, key_path, secret_nl, whsec_file, secret_crlf);
+	write_file(path, text, strlen(text));
+	free(text);
+
+	struct kcg_config cfg = { 0 };
+	char *errs = NULL, *warns = NULL;
+	assert_int_equal(kcg_config_load(path, &cfg, &errs, &warns), 0);
+	assert_null(errs);
+	assert_null(warns);
+	assert_string_equal(cfg.path, path);
+	assert_string_equal(cfg.listen_host, "0.0.0.0");
+	assert_int_equal(cfg.listen_port, 9443);
+	assert_string_equal(cfg.tls_cert, cert_path);
+	assert_string_equal(cfg.tls_key, key_path);
+	assert_int_equal(cfg.threads, 8);
+	assert_int_equal(cfg.max_body_bytes, 2048);
+	assert_int_equal(cfg.max_header_bytes, 1024);
+	assert_int_equal(cfg.max_connections, 65536);
+	assert_int_equal(cfg.connection_timeout_s, 3600);
+	assert_int_equal(cfg.shutdown_timeout_s, 0);
+	assert_int_equal(cfg.log_level, KCG_LOG_DEBUG);
+	assert_string_equal(cfg.store_path, "var/store");
+	assert_int_equal(cfg.map_size_mb, 1048576);
+	assert_int_equal(cfg.dedupe_ttl_h, 8760);
+	assert_int_equal(cfg.max_batch, 1);
+	assert_int_equal(cfg.queue_limit, 1048576);
+	assert_string_equal(cfg.admin_token, "file-secret-0123456789");
+	assert_int_equal(cfg.mirakl.mode, KCG_AUTH_STANDARD);
+	assert_int_equal(cfg.mirakl.n_secrets, 1);
+	assert_int_equal(cfg.mirakl.secret_lens[0], 24);
+	assert_int_equal(cfg.mirakl.tolerance_s, 86400);
+	assert_int_equal(cfg.inriver.mode, KCG_AUTH_BASIC);
+	assert_string_equal(cfg.inriver.user, "inriver");
+	assert_string_equal(cfg.inriver.password, "crlf-secret-0123456789");
+	kcg_config_finish(&cfg);
+	free(errs);
+	free(warns);
+}
+
+/* The repository's own sandbox file parses (secrets and certs aside, which
+ * ./dev run creates under var/). */
+static void test_sandbox_shape(void **state)
+{
+	struct result r;
+	parse(&r, "[server]\nlisten = 127.0.0.1:8443\nthreads = 4\nmax_body_bytes = 1048576\n"
+		  "max_connections = 256\nconnection_timeout_s = 30\nshutdown_timeout_s = 10\n"
+		  "log_level = info\n[store]\npath = var/store\nmap_size_mb = 256\n"
+		  "dedupe_ttl_h = 72\n[admin]\ntoken = env:KCG_TEST_ADMIN\n[mirakl]\n"
+		  "webhook_auth = standard\nwebhook_secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+		  "[inriver]\nwebhook_auth = token\nwebhook_token = env:KCG_TEST_ADMIN\n"
+		  "webhook_token_header = X-Webhook-Token\n");
+	assert_int_equal(r.rc, 0);
+	assert_null(r.errs);
+	assert_string_equal(r.warns, "t.conf:17: [mirakl] webhook_secret: literal secret in config "
+				     "file; use env:NAME or file:PATH\n");
+	assert_int_equal(r.cfg.inriver.mode, KCG_AUTH_TOKEN);
+	assert_string_equal(r.cfg.inriver.token, ADMIN_TOKEN);
+	done(&r);
+}
+
+static void test_load_unreadable(void **state)
+{
+	struct kcg_config cfg = { 0 };
+	char *errs = NULL, *warns = NULL;
+	assert_int_equal(kcg_config_load(missing_path, &cfg, &errs, &warns), KCG_ECONFIG);
+	char *want = fmt("%s:0: cannot read: No such file or directory\n", missing_path);
+	assert_string_equal(errs, want);
+	assert_null(warns);
+	assert_string_equal(cfg.path, missing_path);
+	free(want);
+	free(errs);
+	kcg_config_finish(&cfg);
+
+	errs = NULL;
+	assert_int_equal(kcg_config_load(tmpdir, &cfg, &errs, NULL), KCG_ECONFIG);
+	want = fmt("%s:0: cannot read: Is a directory\n", tmpdir);
+	assert_string_equal(errs, want);
+	free(want);
+	free(errs);
+	kcg_config_finish(&cfg);
+}
+
+static void test_malformed_line(void **state)
+{
+	expect_errors(SERVER_OK "this is not a key\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: expected [section], key = value or a # comment\n");
+	expect_errors(SERVER_OK "[store\n" "path = x\n" ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: expected [section], key = value or a # comment\n"
+		      "t.conf:4: [server] path: unknown key\n"
+		      "t.conf:0: [store] path: required key missing\n");
+	expect_errors(SERVER_OK "[store] junk\n" "path = x\n" ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: expected [section], key = value or a # comment\n"
+		      "t.conf:4: [server] path: unknown key\n"
+		      "t.conf:0: [store] path: required key missing\n");
+	expect_errors(SERVER_OK "= value\n" "two words = x\n" "[]\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: expected [section], key = value or a # comment\n"
+		      "t.conf:4: expected [section], key = value or a # comment\n"
+		      "t.conf:5: expected [section], key = value or a # comment\n");
+}
+
+static void test_unknown_key(void **state)
+{
+	expect_errors(SERVER_OK "bogus = 1\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: [server] bogus: unknown key\n");
+	/* a key from another section */
+	expect_errors(SERVER_OK "path = /x\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: [server] path: unknown key\n");
+}
+
+static void test_unknown_section(void **state)
+{
+	/* reported once; the keys inside are not reported again */
+	expect_errors(MINIMAL "[bogus]\nfoo = 1\nbar = 2\n", "t.conf:11: [bogus]: unknown section\n");
+	/* a known section afterwards parses normally */
+	expect_errors("[Server]\nlisten = x\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:1: [Server]: unknown section\n"
+		      "t.conf:0: [server] listen: required key missing\n");
+}
+
+static void test_key_outside_section(void **state)
+{
+	expect_errors("threads = 4\n" MINIMAL, "t.conf:1: threads: key outside of any [section]\n");
+}
+
+static void test_duplicate_key(void **state)
+{
+	expect_errors(SERVER_OK "threads = 2\nthreads = 3\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:4: [server] threads: duplicate key (first set on line 3)\n");
+	/* a section may be reopened; the key is still a duplicate */
+	expect_errors(MINIMAL "[server]\nlisten = 127.0.0.1:1\n",
+		      "t.conf:12: [server] listen: duplicate key (first set on line 2)\n");
+	/* the same key in two sections is no duplicate */
+	struct result r;
+	parse(&r, MINIMAL);
+	assert_int_equal(r.rc, 0);
+	done(&r);
+}
+
+static void test_numbers(void **state)
+{
+	static const char *bad[] = { "0", "65", "-1", "+4", "4x", "abc", " ", "1.5",
+				     "99999999999999999999999" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *text = fmt(SERVER_OK "threads = %s\n" STORE_OK ADMIN_OK SOURCES_NONE, bad[i]);
+		const char *want = strcmp(bad[i], " ") == 0
+					   ? "t.conf:3: [server] threads: value is empty\n"
+					   : "t.conf:3: [server] threads: expected a whole number from 1 to 64\n";
+		expect_errors(text, want);
+		free(text);
+	}
+	expect_errors(SERVER_OK "max_header_bytes = 1023\nmax_body_bytes = 67108865\n"
+				"shutdown_timeout_s = 3601\n" STORE_OK "map_size_mb = 0\n" ADMIN_OK
+				"[mirakl]\nwebhook_auth = none\nwebhook_tolerance_s = 86401\n"
+				"[inriver]\nwebhook_auth = none\n",
+		      "t.conf:3: [server] max_header_bytes: expected a whole number from 1024 to 1048576\n"
+		      "t.conf:4: [server] max_body_bytes: expected a whole number from 1 to 67108864\n"
+		      "t.conf:5: [server] shutdown_timeout_s: expected a whole number from 0 to 3600\n"
+		      "t.conf:8: [store] map_size_mb: expected a whole number from 1 to 1048576\n"
+		      "t.conf:13: [mirakl] webhook_tolerance_s: expected a whole number from 1 to 86400\n");
+
+	struct result r;
+	parse(&r, SERVER_OK "threads = 64\nmax_connections = 1\n" STORE_OK ADMIN_OK SOURCES_NONE);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg.threads, 64);
+	assert_int_equal(r.cfg.max_connections, 1);
+	done(&r);
+}
+
+static void test_bad_enum(void **state)
+{
+	expect_errors(SERVER_OK "log_level = verbose\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: [server] log_level: expected one of debug, info, warn, error\n");
+	expect_errors(SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = hmac\n"
+						 "[inriver]\nwebhook_auth = NONE\n",
+		      "t.conf:8: [mirakl] webhook_auth: expected one of standard, token, basic, none\n"
+		      "t.conf:10: [inriver] webhook_auth: expected one of standard, token, basic, none\n");
+}
+
+static void test_missing_required(void **state)
+{
+	const char *all = "t.conf:0: [server] listen: required key missing\n"
+			  "t.conf:0: [store] path: required key missing\n"
+			  "t.conf:0: [admin] token: required key missing\n"
+			  "t.conf:0: [mirakl] webhook_auth: required key missing\n"
+			  "t.conf:0: [inriver] webhook_auth: required key missing\n";
+	expect_errors("", all);
+	expect_errors("# only a comment\n\n   \n", all);
+	expect_errors(SERVER_OK STORE_OK SOURCES_NONE, "t.conf:0: [admin] token: required key missing\n");
+}
+
+static void test_empty_value(void **state)
+{
+	expect_errors(SERVER_OK "tls_cert =\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: [server] tls_cert: value is empty\n");
+	expect_errors(SERVER_OK "threads = # nothing\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: [server] threads: value is empty\n");
+}
+
+static void test_all_errors_at_once(void **state)
+{
+	struct result r;
+	parse(&r, "[server]\n"
+		  "listen = 127.0.0.1:8443\n"
+		  "threads = 100\n"          /* 3: out of range */
+		  "colour = blue\n"          /* 4: unknown key */
+		  "[store]\n"
+		  "path = /tmp/kcg-store\n"
+		  "[admin]\n"
+		  "token = env:KCG_TEST_ADMIN\n"
+		  "[mirakl]\n"
+		  "webhook_auth = none\n"
+		  "[inriver]\n"
+		  "webhook_auth = none\n"
+		  "this line is broken\n"); /* 13: malformed */
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_int_equal(count_lines(r.errs), 3);
+	assert_string_equal(r.errs, "t.conf:3: [server] threads: expected a whole number from 1 to 64\n"
+				    "t.conf:4: [server] colour: unknown key\n"
+				    "t.conf:13: expected [section], key = value or a # comment\n");
+	done(&r);
+}
+
+static void test_env_secret(void **state)
+{
+	expect_errors(SERVER_OK STORE_OK "[admin]\ntoken = env:KCG_TEST_NOPE\n" SOURCES_NONE,
+		      "t.conf:6: [admin] token: environment variable KCG_TEST_NOPE is not set\n");
+	expect_errors(SERVER_OK STORE_OK "[admin]\ntoken = env:\n" SOURCES_NONE,
+		      "t.conf:6: [admin] token: env: needs an environment variable name (letters, "
+		      "digits, _)\n");
+	expect_errors(SERVER_OK STORE_OK "[admin]\ntoken = env:A-B\n" SOURCES_NONE,
+		      "t.conf:6: [admin] token: env: needs an environment variable name (letters, "
+		      "digits, _)\n");
+
+	setenv("KCG_TEST_SHORT", "short-secret", 1);
+	struct result r;
+	parse(&r, SERVER_OK STORE_OK "[admin]\ntoken = env:KCG_TEST_SHORT\n" SOURCES_NONE);
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_string_equal(r.errs, "t.conf:6: [admin] token: too short: a secret of at least 16 "
+				    "characters is needed\n");
+	assert_null(strstr(r.errs, "short-secret"));
+	assert_null(r.cfg.admin_token);
+	done(&r);
+	unsetenv("KCG_TEST_SHORT");
+}
+
+static void test_file_secret(void **state)
+{
+	struct result r;
+	char *text = fmt(SERVER_OK STORE_OK "[admin]\ntoken = file:%s\n[mirakl]\nwebhook_auth = basic\n"
+					    "webhook_user = m\nwebhook_password = file:%s\n"
+					    "[inriver]\nwebhook_auth = basic\nwebhook_user = i\n"
+					    "webhook_password = file:%s\n",
+			 secret_nl, secret_two_nl, secret_crlf);
+	parse(&r, text);
+	free(text);
+	assert_int_equal(r.rc, 0);
+	assert_null(r.errs);
+	assert_null(r.warns);
+	assert_string_equal(r.cfg.admin_token, "file-secret-0123456789"); /* "\n" stripped */
+	assert_string_equal(r.cfg.mirakl.password, "pw\n");              /* only one stripped */
+	assert_string_equal(r.cfg.inriver.password, "crlf-secret-0123456789"); /* "\r\n" */
+	done(&r);
+
+	text = fmt(SERVER_OK STORE_OK "[admin]\ntoken = file:%s\n" SOURCES_NONE, missing_path);
+	char *want = fmt("t.conf:6: [admin] token: cannot read secret file %s: No such file or "
+			 "directory\n",
+			 missing_path);
+	expect_errors(text, want);
+	free(text);
+	free(want);
+
+	text = fmt(SERVER_OK STORE_OK "[admin]\ntoken = file:%s\n" SOURCES_NONE, tmpdir);
+	want = fmt("t.conf:6: [admin] token: secret file %s is not a regular file\n", tmpdir);
+	expect_errors(text, want);
+	free(text);
+	free(want);
+
+	expect_errors(SERVER_OK STORE_OK "[admin]\ntoken = file:\n" SOURCES_NONE,
+		      "t.conf:6: [admin] token: file: needs a path\n");
+}
+
+static void test_literal_secret_warning(void **state)
+{
+	struct result r;
+	parse(&r, SERVER_OK STORE_OK "[admin]\ntoken = literal-admin-token-42\n" SOURCES_NONE);
+	assert_int_equal(r.rc, 0);
+	assert_null(r.errs);
+	assert_string_equal(r.warns, "t.conf:6: [admin] token: literal secret in config file; use "
+				     "env:NAME or file:PATH\n"
+				     "t.conf:8: [mirakl] webhook_auth: authentication disabled\n"
+				     "t.conf:10: [inriver] webhook_auth: authentication disabled\n");
+	assert_string_equal(r.cfg.admin_token, "literal-admin-token-42");
+	done(&r);
+}
+
+/* Whatever goes wrong with a secret, its value is never in a message. */
+static void test_no_secret_in_messages(void **state)
+{
+	static const char *texts[] = {
+		SERVER_OK STORE_OK "[admin]\ntoken = SeCrEt\n" SOURCES_NONE,
+		SERVER_OK STORE_OK "[admin]\ntoken = SeCrEt with spaces inside it\n" SOURCES_NONE,
+		SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = standard\n"
+					    "webhook_secret = whsec_SeCrEt!!\n[inriver]\nwebhook_auth = none\n",
+		SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = standard\n"
+					    "webhook_secret = SeCrEt\n[inriver]\nwebhook_auth = none\n",
+		SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = none\n"
+					    "webhook_password = SeCrEt\n[inriver]\nwebhook_auth = none\n",
+		SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = token\n"
+					    "webhook_token = SeCrEt \x01\n[inriver]\nwebhook_auth = none\n",
+		SERVER_OK STORE_OK "[admin]\ntoken: SeCrEt\n" SOURCES_NONE,
+		SERVER_OK STORE_OK "[admin]\ntoken = SeCrEt\ntoken = SeCrEt\n" SOURCES_NONE,
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct result r;
+		parse(&r, texts[i]);
+		assert_true(r.errs || r.warns);
+		assert_null(r.errs ? strstr(r.errs, "SeCrEt") : NULL);
+		assert_null(r.warns ? strstr(r.warns, "SeCrEt") : NULL);
+		done(&r);
+	}
+}
+
+static const unsigned char whsec_bytes[24] = { 0x31, 0xf2, 0x90, 0xf6, 0xbf, 0x06, 0x29, 0x8a,
+					       0xab, 0x4f, 0x08, 0xd4, 0x3c, 0x3f, 0x08, 0x2c,
+					       0xf6, 0x48, 0xa3, 0x62, 0xda, 0x2d, 0xa4, 0xb0 };
+
+#define WHSEC_1 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+/* bytes 0..63: the longest key accepted */
+#define WHSEC_64 \
+	"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
+/* bytes 0..64: one too many */
+#define WHSEC_65 \
+	"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="
+
+/* Lines 7-8 [mirakl] standard with env:KCG_TEST_WHSEC on line 9; inriver none. */
+#define STANDARD_ENV                                                                       \
+	SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = standard\n"                    \
+				    "webhook_secret = env:KCG_TEST_WHSEC\n[inriver]\nwebhook_auth = none\n"
+
+static void test_whsec(void **state)
+{
+	struct result r;
+
+	setenv("KCG_TEST_WHSEC", WHSEC_1, 1);
+	parse(&r, STANDARD_ENV);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg.mirakl.n_secrets, 1);
+	assert_int_equal(r.cfg.mirakl.secret_lens[0], sizeof(whsec_bytes));
+	assert_memory_equal(r.cfg.mirakl.secrets[0], whsec_bytes, sizeof(whsec_bytes));
+	done(&r);
+
+	/* rotation: old and new secret side by side */
+	setenv("KCG_TEST_WHSEC", "  " WHSEC_64 "   " WHSEC_1 " ", 1);
+	parse(&r, STANDARD_ENV);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg.mirakl.n_secrets, 2);
+	assert_int_equal(r.cfg.mirakl.secret_lens[0], 64);
+	assert_int_equal(r.cfg.mirakl.secret_lens[1], 24);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(r.cfg.mirakl.secrets[0][i], i);
+	assert_memory_equal(r.cfg.mirakl.secrets[1], whsec_bytes, sizeof(whsec_bytes));
+	done(&r);
+
+	setenv("KCG_TEST_WHSEC", WHSEC_1 " " WHSEC_1 " " WHSEC_1 " " WHSEC_1, 1);
+	parse(&r, STANDARD_ENV);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg.mirakl.n_secrets, KCG_MAX_SECRETS);
+	done(&r);
+
+	static const struct {
+		const char *value, *error;
+	} bad[] = {
+		{ WHSEC_1 " " WHSEC_1 " " WHSEC_1 " " WHSEC_1 " " WHSEC_1, "more than 4 secrets" },
+		{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "secret 1 is not whsec_<base64>" },
+		{ "whsec_", "secret 1 is not whsec_<base64>" },
+		{ "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", "secret 1 is not whsec_<base64>" },
+		{ "whsec_MfKQ9r8G*YqrTwjUPD8ILPZIo2LaLaSw", "secret 1 is not whsec_<base64>" },
+		{ WHSEC_1 " whsec_!!!!", "secret 2 is not whsec_<base64>" },
+		{ WHSEC_65, "secret 1 must decode to 1 to 64 bytes" },
+		{ "whsec_====", "secret 1 is not whsec_<base64>" },
+		{ "   ", "no secret given" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("KCG_TEST_WHSEC", bad[i].value, 1);
+		parse(&r, STANDARD_ENV);
+		assert_int_equal(r.rc, KCG_ECONFIG);
+		char *want = fmt("t.conf:9: [mirakl] webhook_secret: %s\n", bad[i].error);
+		assert_string_equal(r.errs, want);
+		free(want);
+		/* all or nothing: a good first secret is not kept */
+		assert_int_equal(r.cfg.mirakl.n_secrets, 0);
+		done(&r);
+	}
+	unsetenv("KCG_TEST_WHSEC");
+}
+
+static void test_auth_modes(void **state)
+{
+	/* each mode's required keys, reported at line 0 */
+	expect_errors(SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = standard\n"
+						 "[inriver]\nwebhook_auth = token\n",
+		      "t.conf:0: [mirakl] webhook_secret: required when webhook_auth = standard\n"
+		      "t.conf:0: [inriver] webhook_token: required when webhook_auth = token\n");
+	expect_errors(SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = basic\n"
+						 "[inriver]\nwebhook_auth = basic\nwebhook_user = u\n",
+		      "t.conf:0: [mirakl] webhook_user: required when webhook_auth = basic\n"
+		      "t.conf:0: [mirakl] webhook_password: required when webhook_auth = basic\n"
+		      "t.conf:0: [inriver] webhook_password: required when webhook_auth = basic\n");
+
+	/* keys the mode does not use: warnings on their own lines */
+	struct result r;
+	parse(&r, SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = token\n"
+					      "webhook_token = env:KCG_TEST_ADMIN\n"
+					      "webhook_token_header = X-Kcg-Auth\n"
+					      "webhook_tolerance_s = 60\n"
+					      "webhook_user = someone\n"
+					      "[inriver]\nwebhook_auth = none\nwebhook_token_header = X-T\n");
+	assert_int_equal(r.rc, 0);
+	assert_null(r.errs);
+	assert_string_equal(r.warns,
+			    "t.conf:11: [mirakl] webhook_tolerance_s: ignored: webhook_auth = token "
+			    "does not use it\n"
+			    "t.conf:12: [mirakl] webhook_user: ignored: webhook_auth = token does not "
+			    "use it\n"
+			    "t.conf:14: [inriver] webhook_auth: authentication disabled\n"
+			    "t.conf:15: [inriver] webhook_token_header: ignored: webhook_auth = none "
+			    "does not use it\n");
+	assert_string_equal(r.cfg.mirakl.token, ADMIN_TOKEN);
+	assert_string_equal(r.cfg.mirakl.token_header, "X-Kcg-Auth");
+	done(&r);
+
+	/* bad values of the auth keys */
+	expect_errors(SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = token\n"
+						 "webhook_token = env:KCG_TEST_ADMIN\n"
+						 "webhook_token_header = X Token\n"
+						 "[inriver]\nwebhook_auth = basic\n"
+						 "webhook_user = a:b\nwebhook_password = env:KCG_TEST_ADMIN\n",
+		      "t.conf:10: [mirakl] webhook_token_header: not a valid HTTP header name\n"
+		      "t.conf:13: [inriver] webhook_user: must not contain ':'\n");
+	setenv("KCG_TEST_SPACEY", " token-with-space ", 1);
+	expect_errors(SERVER_OK STORE_OK ADMIN_OK "[mirakl]\nwebhook_auth = token\n"
+						 "webhook_token = env:KCG_TEST_SPACEY\n"
+						 "[inriver]\nwebhook_auth = none\n",
+		      "t.conf:9: [mirakl] webhook_token: must not start or end with whitespace\n");
+	unsetenv("KCG_TEST_SPACEY");
+}
+
+static void test_tls_and_loopback(void **state)
+{
+	/* plain HTTP on a non-loopback address: error on the listen line */
+	expect_errors("[server]\nlisten = 0.0.0.0:8443\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:2: [server] listen: plain HTTP (no tls_cert and tls_key) is only "
+		      "allowed on a loopback address (127.x.x.x, ::1, localhost)\n");
+	expect_errors("[server]\nlisten = [::]:8443\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:2: [server] listen: plain HTTP (no tls_cert and tls_key) is only "
+		      "allowed on a loopback address (127.x.x.x, ::1, localhost)\n");
+	expect_errors("[server]\nlisten = example.com:80\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:2: [server] listen: plain HTTP (no tls_cert and tls_key) is only "
+		      "allowed on a loopback address (127.x.x.x, ::1, localhost)\n");
+
+	static const char *loopback[] = { "127.0.0.1:1", "127.1.2.3:80", "localhost:8080",
+					  "LocalHost:8080", "[::1]:8443", "[::ffff:127.0.0.1]:80" };
+	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+		char *text = fmt("[server]\nlisten = %s\n" STORE_OK ADMIN_OK SOURCES_NONE, loopback[i]);
+		struct result r;
+		parse(&r, text);
+		assert_int_equal(r.rc, 0);
+		assert_null(r.errs);
+		done(&r);
+		free(text);
+	}
+
+	/* with TLS, any address */
+	char *text = fmt("[server]\nlisten = 0.0.0.0:443\ntls_cert = %s\ntls_key = %s\n" STORE_OK
+			 ADMIN_OK SOURCES_NONE,
+			 cert_path, key_path);
+	struct result r;
+	parse(&r, text);
+	free(text);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg.tls_cert, cert_path);
+	assert_string_equal(r.cfg.tls_key, key_path);
+	done(&r);
+
+	/* one without the other */
+	text = fmt("[server]\nlisten = 127.0.0.1:443\ntls_cert = %s\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		   cert_path);
+	expect_errors(text, "t.conf:0: [server] tls_key: required when tls_cert is set\n");
+	free(text);
+	text = fmt("[server]\nlisten = 0.0.0.0:443\ntls_key = %s\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		   key_path);
+	expect_errors(text, "t.conf:0: [server] tls_cert: required when tls_key is set\n");
+	free(text);
+
+	/* unreadable files: on their own lines */
+	text = fmt("[server]\nlisten = 0.0.0.0:443\ntls_cert = %s\ntls_key = %s\n" STORE_OK ADMIN_OK
+		   SOURCES_NONE,
+		   missing_path, tmpdir);
+	char *want = fmt("t.conf:3: [server] tls_cert: cannot read %s: No such file or directory\n"
+			 "t.conf:4: [server] tls_key: %s is not a regular file\n",
+			 missing_path, tmpdir);
+	expect_errors(text, want);
+	free(text);
+	free(want);
+}
+
+static void test_listen(void **state)
+{
+	struct result r;
+	parse(&r, "[server]\nlisten = [::1]:8443\n" STORE_OK ADMIN_OK SOURCES_NONE);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg.listen_host, "::1");
+	assert_int_equal(r.cfg.listen_port, 8443);
+	done(&r);
+
+	parse(&r, "[server]\nlisten = localhost:65535\n" STORE_OK ADMIN_OK SOURCES_NONE);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.cfg.listen_host, "localhost");
+	assert_int_equal(r.cfg.listen_port, 65535);
+	done(&r);
+
+	static const struct {
+		const char *value, *error;
+	} bad[] = {
+		{ "::1:8443", "an IPv6 address needs brackets, e.g. [::1]:8443" },
+		{ "[::1]8443", "expected host:port (IPv6 as [::1]:8443)" },
+		{ "[::1]", "expected host:port (IPv6 as [::1]:8443)" },
+		{ "[::1:8443", "expected host:port (IPv6 as [::1]:8443)" },
+		{ "[127.0.0.1]:80", "expected an IPv6 address inside [ ]" },
+		{ "127.0.0.1", "expected host:port (IPv6 as [::1]:8443)" },
+		{ ":8443", "expected host:port (IPv6 as [::1]:8443)" },
+		{ "127.0.0.1:", "expected a port number from 1 to 65535" },
+		{ "127.0.0.1:0", "expected a port number from 1 to 65535" },
+		{ "127.0.0.1:65536", "expected a port number from 1 to 65535" },
+		{ "127.0.0.1:http", "expected a port number from 1 to 65535" },
+		{ "[::1]:-1", "expected a port number from 1 to 65535" },
+		{ "local_host:80", "invalid host name" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *text = fmt("[server]\nlisten = %s\n" STORE_OK ADMIN_OK SOURCES_NONE, bad[i].value);
+		char *want = fmt("t.conf:2: [server] listen: %s\n", bad[i].error);
+		expect_errors(text, want);
+		free(text);
+		free(want);
+	}
+}
+
+static void test_syntax_details(void **state)
+{
+	struct result r;
+	parse(&r, "\xEF\xBB\xBF# byte order mark, CRLF, tabs and comments\r\n"
+		  "\t[server]   # the server\r\n"
+		  "listen=127.0.0.1:8443\r\n"
+		  "  threads\t=\t7   # seven\r\n"
+		  "log_level = warn#not-a-comment\r\n" /* 5: '#' without a blank before is data */
+		  "\r\n"
+		  "[ store ]\r\n"
+		  "path = /tmp/with space/store # trailing comment\r\n"
+		  "[admin]\r\n"
+		  "token = env:KCG_TEST_ADMIN\r\n"
+		  "[mirakl]\r\n"
+		  "webhook_auth = token\r\n"
+		  "webhook_token = env:KCG_TEST_ADMIN\r\n"
+		  "webhook_token_header = X#Tok\r\n"
+		  "[inriver]\r\n"
+		  "webhook_auth = none"); /* no final newline */
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_string_equal(r.errs, "t.conf:5: [server] log_level: expected one of debug, info, warn, "
+				    "error\n");
+	assert_int_equal(r.cfg.threads, 7);
+	assert_string_equal(r.cfg.store_path, "/tmp/with space/store");
+	assert_string_equal(r.cfg.mirakl.token_header, "X#Tok");
+	assert_string_equal(r.warns, "t.conf:16: [inriver] webhook_auth: authentication disabled\n");
+	done(&r);
+}
+
+static void test_guards(void **state)
+{
+	/* over 1 MiB: one error, nothing else parsed */
+	size_t big = 1024 * 1024 + 1;
+	char *text = malloc(big);
+	assert_non_null(text);
+	memset(text, '#', big);
+	struct result r;
+	parse_len(&r, text, big);
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_string_equal(r.errs, "t.conf:0: file is larger than 1 MiB\n");
+	done(&r);
+
+	/* the same through kcg_config_load */
+	char path[4200];
+	fixture_path(path, sizeof(path), "big.conf");
+	write_file(path, text, big);
+	free(text);
+	struct kcg_config cfg = { 0 };
+	char *errs = NULL;
+	assert_int_equal(kcg_config_load(path, &cfg, &errs, NULL), KCG_ECONFIG);
+	char *want = fmt("%s:0: file is larger than 1 MiB\n", path);
+	assert_string_equal(errs, want);
+	free(want);
+	free(errs);
+	kcg_config_finish(&cfg);
+	unlink(path);
+
+	/* a line of 4096 bytes is fine, 4097 is not */
+	char line[4098];
+	memset(line, '#', sizeof(line));
+	line[4096] = '\0';
+	text = fmt(MINIMAL "%s\n", line);
+	parse(&r, text);
+	assert_int_equal(r.rc, 0);
+	done(&r);
+	free(text);
+	line[4096] = '#';
+	line[4097] = '\0';
+	text = fmt(SERVER_OK "%s\n" STORE_OK ADMIN_OK SOURCES_NONE, line);
+	expect_errors(text, "t.conf:3: line is longer than 4096 bytes\n");
+	free(text);
+
+	/* NUL bytes */
+	static const char nul[] = SERVER_OK "threads = 4\0junk\n" STORE_OK ADMIN_OK SOURCES_NONE;
+	parse_len(&r, nul, sizeof(nul) - 1);
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_string_equal(r.errs, "t.conf:3: line contains a NUL byte\n");
+	done(&r);
+}
+
+static void test_messages_append(void **state)
+{
+	struct kcg_config cfg = { 0 };
+	char *errs = strdup("earlier\n");
+	assert_non_null(errs);
+	assert_int_equal(kcg_config_parse("x", "[server]\n", 9, &cfg, &errs, NULL), KCG_ECONFIG);
+	assert_int_equal(strncmp(errs, "earlier\nx:0: [server] listen: required key missing\n", 51),
+			 0);
+	free(errs);
+	kcg_config_finish(&cfg);
+}
+
+static void test_finish(void **state)
+{
+	kcg_config_finish(NULL);
+	struct result r;
+	parse(&r, MINIMAL);
+	kcg_config_finish(&r.cfg);
+	static const struct kcg_config zero;
+	assert_memory_equal(&r.cfg, &zero, sizeof(zero));
+	kcg_config_finish(&r.cfg); /* twice is harmless */
+	free(r.errs);
+	free(r.warns);
+}
+
+static void test_auth_names(void **state)
+{
+	assert_string_equal(kcg_webhook_auth_name(KCG_AUTH_STANDARD), "standard");
+	assert_string_equal(kcg_webhook_auth_name(KCG_AUTH_TOKEN), "token");
+	assert_string_equal(kcg_webhook_auth_name(KCG_AUTH_BASIC), "basic");
+	assert_string_equal(kcg_webhook_auth_name(KCG_AUTH_NONE), "none");
+	assert_string_equal(kcg_webhook_auth_name(KCG_AUTH_UNSET), "unset");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_full_file_load),
+		cmocka_unit_test(test_sandbox_shape),
+		cmocka_unit_test(test_load_unreadable),
+		cmocka_unit_test(test_malformed_line),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_unknown_section),
+		cmocka_unit_test(test_key_outside_section),
+		cmocka_unit_test(test_duplicate_key),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_bad_enum),
+		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_empty_value),
+		cmocka_unit_test(test_all_errors_at_once),
+		cmocka_unit_test(test_env_secret),
+		cmocka_unit_test(test_file_secret),
+		cmocka_unit_test(test_literal_secret_warning),
+		cmocka_unit_test(test_no_secret_in_messages),
+		cmocka_unit_test(test_whsec),
+		cmocka_unit_test(test_auth_modes),
+		cmocka_unit_test(test_tls_and_loopback),
+		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_syntax_details),
+		cmocka_unit_test(test_guards),
+		cmocka_unit_test(test_messages_append),
+		cmocka_unit_test(test_finish),
+		cmocka_unit_test(test_auth_names),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
