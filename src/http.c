@@ -247,17 +247,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (req->too_large)
-			return MHD_YES;
 		if (req->body_len + n > http->max_body) {
-			/* A chunked body outgrew the limit: answer now, read no further. */
-			req->too_large = true;
-			kcg_http_respond_error(req, 413, "payload_too_large",
-					       "the body is larger than the limit of %zu bytes (server.max_body_bytes)",
-					       http->max_body);
-			if (!req->responded || req->status != 413)
-				return MHD_NO;
-			return MHD_YES;
+			/* A chunked body outgrew the limit. libmicrohttpd cannot queue
+			 * an answer in the middle of a body, so stop reading here and
+			 * close the connection; the log line says 413. (A body with a
+			 * Content-Length gets its 413 before anything is read.) */
+			req->status = 413;
+			return MHD_NO;
 		}
 		char *grown = realloc(req->body, req->body_len + n + 1);
 		if (!grown)
@@ -280,6 +276,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	req->route->handler(req);
 	return MHD_YES;
+}
+
+static const char *termination_name(enum MHD_RequestTerminationCode toe)
+{
+	switch (toe) {
+	case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "timeout";
+	case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "client_abort";
+	case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "shutdown";
+	default: return "error";
+	}
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -305,10 +311,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		if (f && req->event_id[0])
 			json_object_set_new(f, "event_id", json_string(req->event_id));
 		if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-			json_object_set_new(f, "termination", json_string(toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
-									: toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? "client_abort"
-									: toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
-									: "error"));
+			json_object_set_new(f, "termination", json_string(termination_name(toe)));
 		kcg_log(level, "request", f);
 	}
 	free(req->body);

@@ -4,8 +4,8 @@
  *
  * For each request http.c: matches the route table (404 and 405 + Allow
  * fall out of it), checks the admin bearer token, refuses a body that is too
- * large (413, from Content-Length before reading, or once the limit is hit
- * while reading), has no length (411) or the wrong media type (415), reads
+ * large (413 from Content-Length before reading; a chunked body is cut off
+ * by closing the connection once it passes the limit), has no length (411) or the wrong media type (415), reads
  * the body, then calls the route's handler. A handler answers exactly once
  * with one of the kcg_http_respond_*() calls, either before it returns or,
  * after kcg_http_suspend(), from its resume function. When the request ends
@@ -62,7 +62,6 @@ struct kcg_request {
 
 	/* private to http.c */
 	void (*resume)(struct kcg_request *req);
-	bool too_large;
 	bool responded;
 	bool suspended;
 };
