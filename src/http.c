@@ -43,41 +43,44 @@ const char *kcg_http_query(struct kcg_request *req, const char *name)
 
 static void queue(struct kcg_request *req, unsigned status, struct MHD_Response *resp)
 {
+	req->responded = true;
 	if (!resp) {
 		/* Out of memory: closing the connection is the only honest answer. */
 		req->status = 500;
-		req->responded = true;
+		req->failed = true;
 		return;
 	}
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
-	if (MHD_queue_response(req->conn, status, resp) == MHD_YES)
+	if (MHD_queue_response(req->conn, status, resp) == MHD_YES) {
 		req->status = status;
-	else
+	} else {
 		req->status = 500;
-	req->responded = true;
+		req->failed = true;
+	}
 	MHD_destroy_response(resp);
+}
+
+/* A JSON response (the reference is stolen), or NULL when out of memory. */
+static struct MHD_Response *json_response(json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text)
+		return NULL;
+	/* json_dumps allocates with malloc; MHD frees with free(). */
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return NULL;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	return resp;
 }
 
 void kcg_http_respond_json(struct kcg_request *req, unsigned status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	if (!text) {
-		queue(req, 500, NULL);
-		return;
-	}
-	size_t len = strlen(text);
-	text[len] = '\0';
-	/* json_dumps allocates with malloc; MHD frees with free(). */
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		queue(req, 500, NULL);
-		return;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	queue(req, status, resp);
+	queue(req, status, json_response(body));
 }
 
 void kcg_http_respond_error(struct kcg_request *req, unsigned status, const char *code, const char *fmt, ...)
@@ -87,12 +90,7 @@ void kcg_http_respond_error(struct kcg_request *req, unsigned status, const char
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_t *body = json_pack("{s:s, s:s}", "error", code, "message", msg);
-	if (!body) {
-		queue(req, 500, NULL);
-		return;
-	}
-	kcg_http_respond_json(req, status, body);
+	kcg_http_respond_json(req, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
 }
 
 void kcg_http_respond_text(struct kcg_request *req, unsigned status, const char *content_type, const char *text,
@@ -143,18 +141,10 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 
 	if (!r) {
 		if (allow[0]) {
-			struct MHD_Response *resp;
-			json_t *body = json_pack("{s:s, s:s+}", "error", "method_not_allowed", "message",
-						 "this path accepts: ", allow);
-			char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-			json_decref(body);
-			resp = text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
-			if (!resp)
-				free(text);
-			if (resp) {
-				MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+			struct MHD_Response *resp = json_response(json_pack(
+				"{s:s, s:s+}", "error", "method_not_allowed", "message", "this path accepts: ", allow));
+			if (resp)
 				MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-			}
 			queue(req, 405, resp);
 		} else {
 			kcg_http_respond_error(req, 404, "not_found", "no such path: %s", req->path);
@@ -239,10 +229,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			req->source = req->route->source;
 		if (!check_headers(http, req, allow) && req->source)
 			kcg_metrics_webhook(req->source, KCG_RES_INVALID);
-		return MHD_YES;
+		return req->failed ? MHD_NO : MHD_YES;
 	}
 	if (req->responded)
-		return MHD_YES; /* refused before the body: MHD discards it and closes */
+		return req->failed ? MHD_NO : MHD_YES; /* refused before the body: MHD closes after the answer */
 
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
@@ -269,13 +259,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* Woken by kcg_http_resume(): the handler finishes its answer. */
 		req->suspended = false;
 		req->resume(req);
-		return MHD_YES;
+		return req->failed ? MHD_NO : MHD_YES;
 	}
 	if (req->resume)
 		return MHD_YES; /* suspended and not woken yet (spurious call) */
 
 	req->route->handler(req);
-	return MHD_YES;
+	return req->failed ? MHD_NO : MHD_YES;
 }
 
 static const char *termination_name(enum MHD_RequestTerminationCode toe)

@@ -63,6 +63,7 @@ struct kcg_request {
 	/* private to http.c */
 	void (*resume)(struct kcg_request *req);
 	bool responded;
+	bool failed;                  /**< no answer could be queued: close the connection */
 	bool suspended;
 };
 
