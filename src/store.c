@@ -2,7 +2,7 @@
  * store.c: the LMDB event store and its group-committing writer thread.
  *
  * Every write goes through one thread. kcg_store_submit() links a request
- * into a FIFO (intrusive, via req->next) and wakes the writer; the writer
+ * (or any module's struct kcg_write) into a FIFO and wakes the writer; the writer
  * takes everything waiting (up to max_batch), writes it all in one
  * transaction and commits once. The environment is opened without
  * MDB_NOSYNC/MDB_NOMETASYNC, so that commit is the fsync, and done() is
@@ -65,12 +65,15 @@ struct kcg_store {
 	size_t queue_limit;
 	void (*on_commit)(void *arg, size_t batch, uint64_t duration_ns);
 	void *on_commit_arg;
+	kcg_event_hook on_event;
+	void *on_event_arg;
+	MDB_dbi dbs[KCG_DB_COUNT];  /* the other modules' databases */
 
 	pthread_t writer;
 	pthread_mutex_t lock;      /* guards everything below */
 	pthread_cond_t wake;       /* writer: work arrived or closing */
 	pthread_cond_t swept;      /* sweep callers: a sweep_req is done */
-	struct kcg_ingest *head, *tail;
+	struct kcg_write *head, *tail;
 	size_t queued;
 	struct sweep_req *sweeps;  /* explicit sweeps, LIFO is fine */
 	bool closing;
@@ -124,9 +127,11 @@ static int mdb_to_kcg(int rc)
 		return 0;
 	if (rc > 0)
 		return -rc;
-	if (rc == MDB_MAP_FULL)
+	if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL)
 		return KCG_ESTOREFULL;
-	return KCG_ESTORE;
+	if (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)
+		return KCG_ESTORE;
+	return rc; /* already -errno or KCG_E* (from a module's apply) */
 }
 
 /* "source NUL key": the dedupe key and the tail of the sweep index key. */
@@ -317,21 +322,58 @@ static int put_one(struct kcg_store *s, MDB_txn *txn, struct kcg_ingest *req)
 	return 0;
 }
 
-/* One transaction for @p n requests from @p first; commits (and fsyncs). */
-static int write_txn(struct kcg_store *s, struct kcg_ingest *first, size_t n)
+/* The ingest as a write: the event (or the finding that it is a duplicate)
+ * and, for a new event, whatever the outbox hook adds. */
+static int ingest_apply(struct kcg_txn *t, void *arg)
+{
+	struct kcg_ingest *req = arg;
+	struct kcg_store *s = t->store;
+	int rc = put_one(s, t->txn, req);
+	if (rc != 0 || req->result != 0 || !s->on_event)
+		return rc;
+	struct kcg_event_meta_ref ev = {
+		.id = req->event_id,
+		.source = req->source,
+		.kind = req->kind ? req->kind : "",
+		.body = req->body,
+		.body_len = req->body_len,
+		.received_ms = req->received_ms,
+	};
+	return s->on_event(t, &ev, s->on_event_arg);
+}
+
+static void ingest_done(struct kcg_write *w, void *arg)
+{
+	struct kcg_ingest *req = arg;
+	if (w->result != 0) {
+		req->result = w->result;
+		req->event_id[0] = '\0';
+	}
+	req->done(req, req->arg);
+}
+
+/* One transaction for @p n writes from @p first, each in a nested
+ * transaction of its own so one failing write leaves the others whole;
+ * commits (and fsyncs) once. Returns the outer commit's LMDB code. */
+static int write_txn(struct kcg_store *s, struct kcg_write *first, size_t n)
 {
 	uint64_t t0 = kcg_mono_ns();
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
 		return rc;
-	struct kcg_ingest *req = first;
-	for (size_t i = 0; i < n; i++, req = req->next) {
-		rc = put_one(s, txn, req);
-		if (rc != 0) {
-			mdb_txn_abort(txn);
-			return rc;
+	struct kcg_txn t = { .store = s, .now_ms = kcg_now_ms() };
+	struct kcg_write *w = first;
+	for (size_t i = 0; i < n; i++, w = w->next) {
+		rc = mdb_txn_begin(s->env, txn, 0, &t.txn);
+		if (rc == 0) {
+			rc = w->apply(&t, w->arg);
+			if (rc == 0)
+				rc = mdb_txn_commit(t.txn);
+			else
+				mdb_txn_abort(t.txn);
 		}
+		w->result = mdb_to_kcg(rc);
 	}
 	rc = mdb_txn_commit(txn); /* frees txn whatever it returns */
 	if (rc != 0)
@@ -341,38 +383,30 @@ static int write_txn(struct kcg_store *s, struct kcg_ingest *first, size_t n)
 	return 0;
 }
 
-static void fail_req(struct kcg_ingest *req, int result)
-{
-	req->result = result;
-	req->event_id[0] = '\0';
-}
-
-/* A whole batch: one commit, or, when it does not fit, one commit per
- * request so whatever fits is stored. Then every done(). */
-static void write_batch(struct kcg_store *s, struct kcg_ingest *head, size_t n)
+/* A whole batch: one commit, or, when the commit itself does not fit, one
+ * commit per write so whatever fits is stored. Then every done(). */
+static void write_batch(struct kcg_store *s, struct kcg_write *head, size_t n)
 {
 	int rc = write_txn(s, head, n);
-	struct kcg_ingest *req;
+	struct kcg_write *w;
 
 	/* TXN_FULL (too many dirty pages) is also a "too much at once" error. */
 	if ((rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) && n > 1) {
-		for (req = head; req; req = req->next) {
-			int one = write_txn(s, req, 1);
-			if (one == MDB_MAP_FULL)
-				fail_req(req, KCG_ESTOREFULL);
-			else if (one != 0)
-				fail_req(req, KCG_ESTORE);
+		for (w = head; w; w = w->next) {
+			int one = write_txn(s, w, 1);
+			if (one != 0)
+				w->result = one == MDB_MAP_FULL ? KCG_ESTOREFULL : KCG_ESTORE;
 		}
 	} else if (rc != 0) {
-		for (req = head; req; req = req->next)
-			fail_req(req, rc == MDB_MAP_FULL ? KCG_ESTOREFULL : KCG_ESTORE);
+		for (w = head; w; w = w->next)
+			w->result = rc == MDB_MAP_FULL ? KCG_ESTOREFULL : KCG_ESTORE;
 	}
-	/* done() may free the request: read next first. */
-	for (req = head; req;) {
-		struct kcg_ingest *next = req->next;
-		req->next = NULL;
-		req->done(req, req->arg);
-		req = next;
+	/* done() may free the write: read next first. */
+	for (w = head; w;) {
+		struct kcg_write *next = w->next;
+		w->next = NULL;
+		w->done(w, w->arg);
+		w = next;
 	}
 }
 
@@ -471,7 +505,7 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		struct kcg_ingest *batch = s->head, *last = NULL;
+		struct kcg_write *batch = s->head, *last = NULL;
 		size_t n = 0;
 		while (n < s->max_batch && s->head) {
 			last = s->head;
@@ -565,6 +599,18 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+/* The names of enum kcg_db's databases, in its order. */
+static const char *const module_dbs[KCG_DB_COUNT] = {
+	[KCG_DB_JOBS] = "jobs",
+	[KCG_DB_JOBS_DUE] = "jobs_due",
+	[KCG_DB_JOBS_LIVE] = "jobs_live",
+	[KCG_DB_ORDERS] = "orders",
+	[KCG_DB_EXCEPTIONS] = "exceptions",
+	[KCG_DB_EXCEPTIONS_KEY] = "exceptions_key",
+	[KCG_DB_SKUS] = "skus",
+	[KCG_DB_META] = "meta",
+};
+
 static int open_dbs(struct kcg_store *s)
 {
 	MDB_txn *txn;
@@ -575,12 +621,18 @@ static int open_dbs(struct kcg_store *s)
 	MDB_dbi *dbis[] = { &s->events, &s->dedupe, &s->dedupe_t, &s->counts };
 	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
 		rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
-		if (rc != 0) {
-			mdb_txn_abort(txn);
-			return rc;
-		}
+		if (rc != 0)
+			goto fail_txn;
+	}
+	for (int i = 0; i < KCG_DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, module_dbs[i], MDB_CREATE, &s->dbs[i]);
+		if (rc != 0)
+			goto fail_txn;
 	}
 	return mdb_txn_commit(txn);
+fail_txn:
+	mdb_txn_abort(txn);
+	return rc;
 }
 
 int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, const char **why)
@@ -606,6 +658,8 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 	s->queue_limit = opt->queue_limit;
 	s->on_commit = opt->on_commit;
 	s->on_commit_arg = opt->on_commit_arg;
+	s->on_event = opt->on_event;
+	s->on_event_arg = opt->on_event_arg;
 
 	rc = mkdir_p(opt->path);
 	if (rc != 0) {
@@ -621,7 +675,7 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 	long ps = sysconf(_SC_PAGESIZE);
 	uint64_t psz = ps > 0 ? (uint64_t)ps : 4096;
 	uint64_t map = (opt->map_size_bytes + psz - 1) / psz * psz;
-	rc = mdb_env_set_maxdbs(s->env, 4);
+	rc = mdb_env_set_maxdbs(s->env, 4 + KCG_DB_COUNT);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(s->env, MAX_READERS);
 	if (rc == 0)
@@ -733,15 +787,12 @@ static bool valid_request(const struct kcg_ingest *req)
 	return sl > 0 && sl < KCG_SOURCE_MAX && kl > 0 && kl <= KCG_DEDUPE_KEY_MAX;
 }
 
-int kcg_store_submit(struct kcg_store *s, struct kcg_ingest *req)
+static int enqueue(struct kcg_store *s, struct kcg_write *w)
 {
 	int rc = 0;
 
-	if (!s || !req || !valid_request(req))
-		return -EINVAL;
-	req->next = NULL;
-	req->result = 0;
-	req->event_id[0] = '\0';
+	w->next = NULL;
+	w->result = 0;
 	pthread_mutex_lock(&s->lock);
 	if (s->closing) {
 		rc = KCG_ESHUTDOWN;
@@ -749,15 +800,32 @@ int kcg_store_submit(struct kcg_store *s, struct kcg_ingest *req)
 		rc = -EAGAIN;
 	} else {
 		if (s->tail)
-			s->tail->next = req;
+			s->tail->next = w;
 		else
-			s->head = req;
-		s->tail = req;
+			s->head = w;
+		s->tail = w;
 		s->queued++;
 		pthread_cond_signal(&s->wake);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int kcg_store_submit(struct kcg_store *s, struct kcg_ingest *req)
+{
+	if (!s || !req || !valid_request(req))
+		return -EINVAL;
+	req->result = 0;
+	req->event_id[0] = '\0';
+	req->w = (struct kcg_write){ .apply = ingest_apply, .arg = req, .done = ingest_done };
+	return enqueue(s, &req->w);
+}
+
+int kcg_store_write(struct kcg_store *s, struct kcg_write *w)
+{
+	if (!s || !w || !w->apply || !w->done)
+		return -EINVAL;
+	return enqueue(s, w);
 }
 
 struct waiter {
@@ -1033,4 +1101,95 @@ int kcg_store_sweep(struct kcg_store *s, uint64_t now_ms, uint64_t *removed)
 	if (removed && rc == 0)
 		*removed = req.removed;
 	return rc;
+}
+
+MDB_dbi kcg_store_dbi(struct kcg_store *s, enum kcg_db db)
+{
+	return s->dbs[db];
+}
+
+struct sync_write {
+	struct kcg_write w;
+	struct waiter waiter;
+};
+
+static void wake_sync_write(struct kcg_write *w, void *arg)
+{
+	struct sync_write *sw = (struct sync_write *)w;
+	pthread_mutex_lock(&sw->waiter.lock);
+	sw->waiter.done = true;
+	pthread_cond_signal(&sw->waiter.cond);
+	pthread_mutex_unlock(&sw->waiter.lock);
+}
+
+int kcg_store_write_sync(struct kcg_store *s, int (*apply)(struct kcg_txn *txn, void *arg), void *arg)
+{
+	struct sync_write sw = { .w = { .apply = apply, .arg = arg, .done = wake_sync_write } };
+
+	pthread_mutex_init(&sw.waiter.lock, NULL);
+	pthread_cond_init(&sw.waiter.cond, NULL);
+	int rc = kcg_store_write(s, &sw.w);
+	if (rc == 0) {
+		pthread_mutex_lock(&sw.waiter.lock);
+		while (!sw.waiter.done)
+			pthread_cond_wait(&sw.waiter.cond, &sw.waiter.lock);
+		pthread_mutex_unlock(&sw.waiter.lock);
+		rc = sw.w.result;
+	}
+	pthread_cond_destroy(&sw.waiter.cond);
+	pthread_mutex_destroy(&sw.waiter.lock);
+	return rc;
+}
+
+int kcg_store_read(struct kcg_store *s, int (*fn)(struct kcg_txn *txn, void *arg), void *arg)
+{
+	struct kcg_txn t = { .store = s, .now_ms = kcg_now_ms() };
+	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn);
+	if (rc != 0)
+		return mdb_to_kcg(rc);
+	rc = fn(&t, arg);
+	mdb_txn_abort(t.txn);
+	return mdb_to_kcg(rc);
+}
+
+/* Admin replay: the outbox hook once more, for an event already stored. */
+static int replay_apply(struct kcg_txn *t, void *arg)
+{
+	const char *id = arg;
+	struct kcg_store *s = t->store;
+	struct kcg_event_meta m;
+	const void *body;
+	size_t len;
+	MDB_val k = { KCG_ID_LEN, (void *)id }, v;
+
+	int rc = mdb_get(t->txn, s->events, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return KCG_ENOTFOUND;
+	if (rc != 0)
+		return rc;
+	rc = decode_record(&k, &v, &m, &body, &len);
+	if (rc != 0)
+		return rc;
+	if (!s->on_event)
+		return 0;
+	/* The hook may write: copy the body out of the map first. */
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	struct kcg_event_meta_ref ev = {
+		.id = m.id, .source = m.source, .kind = m.kind, .body = copy, .body_len = len,
+		.received_ms = m.received_ms,
+	};
+	rc = s->on_event(t, &ev, s->on_event_arg);
+	free(copy);
+	return rc;
+}
+
+int kcg_store_replay(struct kcg_store *s, const char *id)
+{
+	if (!id || !valid_id(id))
+		return KCG_ENOTFOUND;
+	return kcg_store_write_sync(s, replay_apply, (void *)id);
 }

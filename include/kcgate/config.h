@@ -76,10 +76,49 @@ struct kcg_config {
 	/* [admin] */
 	char *admin_token;
 
-	/* [mirakl], [inriver] */
+	/* [mirakl], [inriver]: webhook authentication */
 	struct kcg_source_auth mirakl;
 	struct kcg_source_auth inriver;
+
+	/* [mirakl]: the seller API (the order flow runs only when both
+	 * mirakl.base_url and khaos.soap_url are set) */
+	char *mirakl_base_url;          /**< everything before /api/..., no trailing slash */
+	char *mirakl_api_key;           /**< secret; required with base_url */
+	char *mirakl_shop_id;           /**< optional */
+	uint64_t mirakl_timeout_s;
+	uint64_t mirakl_poll_interval_s;   /**< OR11 poll; never below 60 */
+	uint64_t mirakl_poll_overlap_s;    /**< start_update_date = watermark - overlap */
+	uint64_t mirakl_acceptance_window_h;
+	uint64_t mirakl_acceptance_alert_h;
+
+	/* [khaos] */
+	char *khaos_transport;          /**< "soap" (the only one so far) */
+	char *khaos_soap_url;           /**< the full .../soap/IKosWeb endpoint */
+	char *khaos_soap_namespace;
+	char *khaos_soap_user;          /**< secret, optional (with soap_password) */
+	char *khaos_soap_password;
+	char *khaos_site;
+	char *khaos_sales_source;
+	char *khaos_company_class;      /**< optional */
+	uint64_t khaos_timeout_s;
+	uint64_t khaos_sku_refresh_s;   /**< SKU cache refresh period */
+
+	/* [jobs] */
+	uint64_t jobs_max_age_h;        /**< retry horizon: a job older than this dies */
+	uint64_t jobs_retry_base_ms;    /**< first backoff; doubles per attempt (+-20% jitter) */
+	uint64_t jobs_retry_max_s;      /**< backoff ceiling */
+	uint64_t jobs_breaker_failures; /**< consecutive failures that open a lane's breaker */
+	uint64_t jobs_breaker_cooldown_s;
+	uint64_t jobs_max_reply_bytes;  /**< longest peer answer read */
+
+	/* [lanes]: concurrent calls per target system */
+	uint64_t lane_mirakl;
+	uint64_t lane_khaos;
+	uint64_t lane_inriver;
 };
+
+/** True when the configuration enables the Mirakl -> Khaos order flow. */
+#define KCG_CONFIG_FLOWS(cfg) ((cfg)->mirakl_base_url && (cfg)->khaos_soap_url)
 
 /**
  * Reads and validates @p path into @p cfg (which the caller zeroes first).

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <lmdb.h>
+
 #include "kcgate/common.h"
 #include "kcgate/payload.h"
 
@@ -38,6 +40,60 @@
 #define KCG_STATUS_MAX 16
 
 struct kcg_store;
+
+/**
+ * The named databases other modules keep in the same environment (so their
+ * writes share the ingest's transactions). Each module owns its own: the
+ * layout of each is documented in the module that owns it.
+ */
+enum kcg_db {
+	KCG_DB_JOBS,           /**< jobs.c */
+	KCG_DB_JOBS_DUE,       /**< jobs.c */
+	KCG_DB_JOBS_LIVE,      /**< jobs.c */
+	KCG_DB_ORDERS,         /**< orders.c */
+	KCG_DB_EXCEPTIONS,     /**< exceptions.c */
+	KCG_DB_EXCEPTIONS_KEY, /**< exceptions.c */
+	KCG_DB_SKUS,           /**< skus.c */
+	KCG_DB_META,           /**< small named values: watermarks */
+	KCG_DB_COUNT
+};
+
+/** A transaction handed to a module's callback: write (in the writer
+ * thread) or read-only (on the caller's thread). */
+struct kcg_txn {
+	MDB_txn *txn;
+	struct kcg_store *store;
+	uint64_t now_ms;           /**< wall clock when the transaction began */
+};
+
+/** The handle of @p db, valid for the store's lifetime. */
+MDB_dbi kcg_store_dbi(struct kcg_store *store, enum kcg_db db);
+
+/**
+ * A write of another module, run by the writer thread inside its batch
+ * transaction (as a nested transaction: a failing write leaves nothing and
+ * does not disturb the rest of the batch). The caller owns it and keeps it
+ * alive until done().
+ */
+struct kcg_write {
+	/** Does the work; 0 or an error (LMDB code, -errno or KCG_E*). Must not block. */
+	int (*apply)(struct kcg_txn *txn, void *arg);
+	void *arg;
+	/** Out: 0, apply()'s error, KCG_ESTOREFULL, KCG_ESTORE or KCG_ESHUTDOWN. */
+	int result;
+	/** Called once from the writer thread after the commit is synced (or
+	 * the write failed). May free the write. Must not block. */
+	void (*done)(struct kcg_write *w, void *arg);
+	struct kcg_write *next;    /**< private to the store */
+};
+
+/**
+ * Called inside the ingest's transaction for every NEW event (not for
+ * duplicates): the outbox hook. What it writes commits with the event, or
+ * neither does (the request then fails). 0 or an error.
+ */
+struct kcg_event_meta_ref;
+typedef int (*kcg_event_hook)(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, void *arg);
 
 struct kcg_store_options {
 	const char *path;          /**< directory, created (0700) if missing */
@@ -50,6 +106,9 @@ struct kcg_store_options {
 	 * and the commit's duration; optional. */
 	void (*on_commit)(void *arg, size_t batch, uint64_t duration_ns);
 	void *on_commit_arg;
+	/** The outbox hook for new events; optional (see kcg_event_hook). */
+	kcg_event_hook on_event;
+	void *on_event_arg;
 };
 
 /** One event to store. The caller owns it and keeps it alive until done(). */
@@ -68,7 +127,17 @@ struct kcg_ingest {
 	 * (or the request failed). Must not block. */
 	void (*done)(struct kcg_ingest *req, void *arg);
 	void *arg;
-	struct kcg_ingest *next;   /**< private to the store */
+	struct kcg_write w;        /**< private to the store */
+};
+
+/** A new event as the outbox hook sees it (pointers valid during the call). */
+struct kcg_event_meta_ref {
+	const char *id;
+	const char *source;
+	const char *kind;
+	const void *body;
+	size_t body_len;
+	uint64_t received_ms;
 };
 
 /** An event's metadata, as listed by the admin API. */
