@@ -6,7 +6,8 @@
  * Parsing is one pass over the lines; each line is checked on its own so
  * that every problem is reported, not just the first. After the pass,
  * defaults are filled in and the combinations (TLS pairing, plain HTTP only
- * on loopback, what each webhook_auth mode needs) are checked.
+ * on loopback, what each webhook_auth mode needs, the order flow's keys that
+ * go together) are checked.
  *
  * Secret values never appear in a message: errors about secrets say what is
  * wrong, never what the value was. Raw lines are never echoed either, since
@@ -39,11 +40,15 @@
 #define WHSEC_PREFIX "whsec_"
 #define WHSEC_MAX_BYTES 64       /* sizeof(kcg_source_auth.secrets[0]) */
 #define MALFORMED "expected [section], key = value or a # comment"
+#define MAX_URL_LEN 2048
+#define FLOW_PAIRING \
+	"[mirakl] base_url and [khaos] soap_url go together: set both to run the order flow, or neither"
 
 enum type {
 	T_STRING,  /* char *, optionally checked */
 	T_PATH,    /* char *, any path (the store directory is created later) */
 	T_FILE,    /* char *, a path that must be a readable regular file now */
+	T_URL,     /* char *, http(s) URL without query or fragment; trailing '/' stripped */
 	T_U64,     /* uint64_t within min..max */
 	T_ENUM,    /* an enum (int-sized) from choices */
 	T_SECRET,  /* char *, an env:/file:/literal reference, resolved; min = shortest */
@@ -94,10 +99,19 @@ _Static_assert(sizeof(enum kcg_log_level) == sizeof(int), "enum size");
 static const char *check_header_name(const char *v);
 static const char *check_user(const char *v);
 static const char *check_header_value(const char *v);
+static const char *check_text(const char *v);
+static const char *check_digits(const char *v);
+static const char *check_transport(const char *v);
+static const char *check_namespace(const char *v);
+static bool is_hostname(const char *h);
 
 #define OFF(field) offsetof(struct kcg_config, field)
 #define U64(sec, key, d, lo, hi, field) \
 	{ sec, key, T_U64, false, d, lo, hi, OFF(field), NULL, NULL, KCG_AUTH_UNSET }
+#define STR(sec, key, type, d, field, check) \
+	{ sec, key, type, false, d, 0, 0, OFF(field), NULL, check, KCG_AUTH_UNSET }
+#define SECRET(sec, key, field, check) \
+	{ sec, key, T_SECRET, false, NULL, 1, 0, OFF(field), NULL, check, KCG_AUTH_UNSET }
 
 /* The same keys for each webhook source. */
 #define SOURCE_KEYS(S)                                                                         \
@@ -139,6 +153,41 @@ static const struct key keys[] = {
 
 	SOURCE_KEYS(mirakl),
 	SOURCE_KEYS(inriver),
+
+	/* the seller API; api_key goes into the Authorization header as is */
+	STR("mirakl", "base_url", T_URL, NULL, mirakl_base_url, NULL),
+	SECRET("mirakl", "api_key", mirakl_api_key, check_header_value),
+	STR("mirakl", "shop_id", T_STRING, NULL, mirakl_shop_id, check_digits),
+	U64("mirakl", "timeout_s", "30", 1, 300, mirakl_timeout_s),
+	/* Mirakl: poll OR11 every 5 minutes, at most once a minute */
+	U64("mirakl", "poll_interval_s", "300", 60, 86400, mirakl_poll_interval_s),
+	U64("mirakl", "poll_overlap_s", "300", 0, 86400, mirakl_poll_overlap_s),
+	U64("mirakl", "acceptance_window_h", "72", 1, 720, mirakl_acceptance_window_h),
+	U64("mirakl", "acceptance_alert_h", "12", 1, 720, mirakl_acceptance_alert_h),
+
+	/* the namespace and where credentials go are unconfirmed (peers.md 3a) */
+	STR("khaos", "transport", T_STRING, "soap", khaos_transport, check_transport),
+	STR("khaos", "soap_url", T_URL, NULL, khaos_soap_url, NULL),
+	STR("khaos", "soap_namespace", T_STRING, "urn:KosWebIntf-IKosWeb", khaos_soap_namespace,
+	    check_namespace),
+	SECRET("khaos", "soap_user", khaos_soap_user, check_text),
+	SECRET("khaos", "soap_password", khaos_soap_password, check_text),
+	STR("khaos", "site", T_STRING, NULL, khaos_site, check_text),
+	STR("khaos", "sales_source", T_STRING, NULL, khaos_sales_source, check_text),
+	STR("khaos", "company_class", T_STRING, NULL, khaos_company_class, check_text),
+	U64("khaos", "timeout_s", "30", 1, 300, khaos_timeout_s),
+	U64("khaos", "sku_refresh_s", "300", 10, 86400, khaos_sku_refresh_s),
+
+	U64("jobs", "max_age_h", "72", 1, 720, jobs_max_age_h),
+	U64("jobs", "retry_base_ms", "1000", 10, 600000, jobs_retry_base_ms),
+	U64("jobs", "retry_max_s", "3600", 1, 86400, jobs_retry_max_s),
+	U64("jobs", "breaker_failures", "10", 1, 10000, jobs_breaker_failures),
+	U64("jobs", "breaker_cooldown_s", "30", 1, 3600, jobs_breaker_cooldown_s),
+	U64("jobs", "max_reply_bytes", "8388608", 1024, 268435456, jobs_max_reply_bytes),
+
+	U64("lanes", "mirakl", "4", 1, 64, lane_mirakl),
+	U64("lanes", "khaos", "4", 1, 64, lane_khaos),
+	U64("lanes", "inriver", "4", 1, 64, lane_inriver),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -323,6 +372,104 @@ static const char *check_header_value(const char *v)
 	for (size_t i = 0; i < n; i++)
 		if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
 			return "must not contain control characters";
+	return NULL;
+}
+
+/* Free text that ends up in XML or a header (Khaos site, sales source, SOAP
+ * credentials): XML 1.0 cannot carry most control characters. */
+static const char *check_text(const char *v)
+{
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return "must not contain control characters";
+	return NULL;
+}
+
+static const char *check_digits(const char *v)
+{
+	for (const char *c = v; *c; c++)
+		if (*c < '0' || *c > '9')
+			return "expected digits only";
+	return NULL;
+}
+
+static const char *check_transport(const char *v)
+{
+	if (strcmp(v, "soap") != 0)
+		return "expected soap (the Khaos Cloud channel is not supported yet)";
+	return NULL;
+}
+
+/* An XML namespace name is a URI: a scheme, no whitespace or quotes. */
+static const char *check_namespace(const char *v)
+{
+	const char *colon = strchr(v, ':');
+	bool ok = colon && colon != v;
+	for (const char *c = v; *c && ok; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f || strchr("\"'<>&", *c))
+			ok = false;
+	return ok ? NULL : "expected a URI without whitespace, e.g. urn:KosWebIntf-IKosWeb";
+}
+
+/*
+ * An http:// or https:// URL the clients put paths after: a host, maybe a
+ * port and a path; no credentials (they belong in secrets), no query or
+ * fragment (the clients add their own), nothing a request line cannot carry.
+ */
+static const char *check_url(const char *v)
+{
+	const char *rest;
+
+	if (strncmp(v, "https://", 8) == 0)
+		rest = v + 8;
+	else if (strncmp(v, "http://", 7) == 0)
+		rest = v + 7;
+	else
+		return "expected a URL starting with http:// or https://";
+	if (strlen(v) > MAX_URL_LEN)
+		return "longer than 2048 characters";
+	for (const char *c = v; *c; c++) {
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+			return "must not contain whitespace, control or non-ASCII characters";
+		if (*c == '?' || *c == '#')
+			return "must not contain a query (?) or fragment (#)";
+	}
+	size_t alen = strcspn(rest, "/");
+	if (memchr(rest, '@', alen))
+		return "must not contain credentials (user@host): use the secret keys";
+	char auth[264]; /* a host name of up to 253 characters and a port */
+	if (alen == 0)
+		return "expected a host after ://";
+	if (alen >= sizeof(auth))
+		return "invalid host name";
+	memcpy(auth, rest, alen);
+	auth[alen] = '\0';
+	char *host = auth, *port = NULL;
+	if (auth[0] == '[') {
+		unsigned char a6[sizeof(struct in6_addr)];
+		char *close = strchr(auth, ']');
+		if (!close || (close[1] && close[1] != ':'))
+			return "invalid host name";
+		*close = '\0';
+		host = auth + 1;
+		if (close[1])
+			port = close + 2;
+		if (inet_pton(AF_INET6, host, a6) != 1)
+			return "expected an IPv6 address inside [ ]";
+	} else {
+		char *colon = strchr(auth, ':');
+		if (colon) {
+			*colon = '\0';
+			port = colon + 1;
+		}
+		if (!*host)
+			return "expected a host after ://";
+		if (!is_hostname(host))
+			return "invalid host name";
+	}
+	uint64_t pn;
+	if (port && kcg_parse_u64(port, 1, 65535, &pn) < 0)
+		return "expected a port number from 1 to 65535";
 	return NULL;
 }
 
@@ -631,7 +778,19 @@ static void set_value(struct parser *p, const struct key *k, unsigned line, char
 	switch (k->type) {
 	case T_STRING:
 	case T_PATH:
-	case T_FILE: {
+	case T_FILE:
+	case T_URL: {
+		if (k->type == T_URL) {
+			why = check_url(v);
+			if (why) {
+				report(p, false, line, k->section, k->name, "%s", why);
+				return;
+			}
+			/* the clients append "/api/..." or nothing: one form only */
+			size_t n = strlen(v);
+			while (n > 0 && v[n - 1] == '/')
+				v[--n] = '\0';
+		}
 		if (k->check) {
 			why = k->check(v);
 			if (why) {
@@ -818,6 +977,76 @@ static void parse_line(struct parser *p, unsigned line, char *s, const char **se
 	set_value(p, k, line, v);
 }
 
+/* The index of a key that exists in keys[] (the table is fixed). */
+static size_t key_index(const char *section, const char *name)
+{
+	size_t i = 0;
+	find_key(section, name, &i);
+	return i;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * The order flow's combinations. As for TLS, a key present with a bad value
+ * was reported already (and left its field NULL or 0): no second error.
+ */
+static void flow_checks(struct parser *p)
+{
+	struct kcg_config *cfg = p->cfg;
+	size_t base_i = key_index("mirakl", "base_url");
+	size_t api_key_i = key_index("mirakl", "api_key");
+	size_t window_i = key_index("mirakl", "acceptance_window_h");
+	size_t alert_i = key_index("mirakl", "acceptance_alert_h");
+	size_t soap_i = key_index("khaos", "soap_url");
+	size_t user_i = key_index("khaos", "soap_user");
+	size_t password_i = key_index("khaos", "soap_password");
+	size_t site_i = key_index("khaos", "site");
+	size_t source_i = key_index("khaos", "sales_source");
+
+	/* one without the other would run half a flow: orders read, never booked */
+	if (cfg->mirakl_base_url && !p->seen[soap_i])
+		report(p, false, p->seen[base_i], "mirakl", "base_url", FLOW_PAIRING);
+	if (cfg->khaos_soap_url && !p->seen[base_i])
+		report(p, false, p->seen[soap_i], "khaos", "soap_url", FLOW_PAIRING);
+
+	if (cfg->mirakl_base_url && !p->seen[api_key_i])
+		report(p, false, 0, "mirakl", "api_key", "required when base_url is set");
+	if (cfg->mirakl_base_url && ends_with(cfg->mirakl_base_url, "/api"))
+		report(p, true, p->seen[base_i], "mirakl", "base_url",
+		       "ends in /api: base_url is everything before /api/ (kcgate appends "
+		       "/api/orders, ...)");
+
+	if (cfg->khaos_soap_url && !p->seen[site_i])
+		report(p, false, 0, "khaos", "site", "required when soap_url is set");
+	if (cfg->khaos_soap_url && !p->seen[source_i])
+		report(p, false, 0, "khaos", "sales_source", "required when soap_url is set");
+	if (cfg->khaos_soap_url && strstr(cfg->khaos_soap_url, "/wsdl/"))
+		report(p, true, p->seen[soap_i], "khaos", "soap_url",
+		       "looks like the WSDL address; calls go to the .../soap/IKosWeb endpoint");
+	if (cfg->khaos_soap_user && !p->seen[password_i])
+		report(p, false, 0, "khaos", "soap_password", "required when soap_user is set");
+	if (cfg->khaos_soap_password && !p->seen[user_i])
+		report(p, false, 0, "khaos", "soap_user", "required when soap_password is set");
+
+	/* the alert must come before Mirakl refuses the order; both are >= 1
+	 * when valid, 0 after a reported error */
+	uint64_t window = cfg->mirakl_acceptance_window_h, alert = cfg->mirakl_acceptance_alert_h;
+	if (window && alert && alert >= window) {
+		if (p->seen[alert_i])
+			report(p, false, p->seen[alert_i], "mirakl", "acceptance_alert_h",
+			       "must be less than acceptance_window_h (%" PRIu64 ")", window);
+		else
+			report(p, false, p->seen[window_i], "mirakl", "acceptance_window_h",
+			       "must be more than acceptance_alert_h (%" PRIu64 ", the default)",
+			       alert);
+	}
+}
+
 /* Defaults, required keys and the checks that involve several keys. */
 static void finish_checks(struct parser *p)
 {
@@ -856,8 +1085,9 @@ static void finish_checks(struct parser *p)
 		struct kcg_source_auth *src = source_of(cfg, k->section);
 		if (!src || src->mode == KCG_AUTH_UNSET)
 			continue;
+		/* the seller API keys of [mirakl] have nothing to do with webhooks */
 		if (k->needs == KCG_AUTH_UNSET) {
-			if (src->mode == KCG_AUTH_NONE)
+			if (src->mode == KCG_AUTH_NONE && strcmp(k->name, "webhook_auth") == 0)
 				report(p, true, p->seen[i], k->section, k->name,
 				       "authentication disabled");
 			continue;
@@ -870,6 +1100,8 @@ static void finish_checks(struct parser *p)
 			       "ignored: webhook_auth = %s does not use it",
 			       kcg_webhook_auth_name(src->mode));
 	}
+
+	flow_checks(p);
 }
 
 /* Hands a message buffer to the caller's pointer (appending to what is there). */
@@ -1014,6 +1246,17 @@ void kcg_config_finish(struct kcg_config *cfg)
 	free_secret(cfg->admin_token);
 	finish_source(&cfg->mirakl);
 	finish_source(&cfg->inriver);
+	free(cfg->mirakl_base_url);
+	free_secret(cfg->mirakl_api_key);
+	free(cfg->mirakl_shop_id);
+	free(cfg->khaos_transport);
+	free(cfg->khaos_soap_url);
+	free(cfg->khaos_soap_namespace);
+	free_secret(cfg->khaos_soap_user);
+	free_secret(cfg->khaos_soap_password);
+	free(cfg->khaos_site);
+	free(cfg->khaos_sales_source);
+	free(cfg->khaos_company_class);
 	OPENSSL_cleanse(cfg, sizeof(*cfg));
 }
 

@@ -870,6 +870,509 @@ static void test_auth_names(void **state)
 	assert_string_equal(kcg_webhook_auth_name(KCG_AUTH_UNSET), "unset");
 }
 
+/* ---- issue 3: the order flow's keys ([mirakl] seller API, [khaos], [jobs], [lanes]) ---- */
+
+#define MIRAKL_KEY "mirakl-shop-key-0123"
+/* Lines 11-17 after MINIMAL: the smallest config that enables the order flow. */
+#define FLOW_MIRAKL "[mirakl]\nbase_url = https://shop.mirakl.net\napi_key = env:KCG_TEST_MIRAKL\n"
+#define FLOW_KHAOS                                                               \
+	"[khaos]\nsoap_url = https://erp.example.com/LiveSoap/KhaosKSD.exe/soap/IKosWeb\n" \
+	"site = 1\nsales_source = Mirakl\n"
+#define FLOW_OK MINIMAL FLOW_MIRAKL FLOW_KHAOS
+#define AUTH_NONE_WARNS                                                \
+	"t.conf:8: [mirakl] webhook_auth: authentication disabled\n"        \
+	"t.conf:10: [inriver] webhook_auth: authentication disabled\n"
+
+static void expect_ok(struct result *r, const char *text)
+{
+	parse(r, text);
+	if (r->errs)
+		fprintf(stderr, "unexpected errors:\n%s", r->errs);
+	assert_int_equal(r->rc, 0);
+	assert_null(r->errs);
+}
+
+static void test_flow_defaults(void **state)
+{
+	struct result r;
+	expect_ok(&r, MINIMAL);
+	const struct kcg_config *c = &r.cfg;
+	assert_false(KCG_CONFIG_FLOWS(c));
+	assert_null(c->mirakl_base_url);
+	assert_null(c->mirakl_api_key);
+	assert_null(c->mirakl_shop_id);
+	assert_int_equal(c->mirakl_timeout_s, 30);
+	assert_int_equal(c->mirakl_poll_interval_s, 300);
+	assert_int_equal(c->mirakl_poll_overlap_s, 300);
+	assert_int_equal(c->mirakl_acceptance_window_h, 72);
+	assert_int_equal(c->mirakl_acceptance_alert_h, 12);
+	assert_string_equal(c->khaos_transport, "soap");
+	assert_null(c->khaos_soap_url);
+	assert_string_equal(c->khaos_soap_namespace, "urn:KosWebIntf-IKosWeb");
+	assert_null(c->khaos_soap_user);
+	assert_null(c->khaos_soap_password);
+	assert_null(c->khaos_site);
+	assert_null(c->khaos_sales_source);
+	assert_null(c->khaos_company_class);
+	assert_int_equal(c->khaos_timeout_s, 30);
+	assert_int_equal(c->khaos_sku_refresh_s, 300);
+	assert_int_equal(c->jobs_max_age_h, 72);
+	assert_int_equal(c->jobs_retry_base_ms, 1000);
+	assert_int_equal(c->jobs_retry_max_s, 3600);
+	assert_int_equal(c->jobs_breaker_failures, 10);
+	assert_int_equal(c->jobs_breaker_cooldown_s, 30);
+	assert_int_equal(c->jobs_max_reply_bytes, 8388608);
+	assert_int_equal(c->lane_mirakl, 4);
+	assert_int_equal(c->lane_khaos, 4);
+	assert_int_equal(c->lane_inriver, 4);
+	done(&r);
+
+	/* the smallest flow: the same defaults, the flow on */
+	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
+	expect_ok(&r, FLOW_OK);
+	assert_string_equal(r.warns, AUTH_NONE_WARNS);
+	assert_true(KCG_CONFIG_FLOWS(&r.cfg));
+	assert_string_equal(r.cfg.mirakl_base_url, "https://shop.mirakl.net");
+	assert_string_equal(r.cfg.mirakl_api_key, MIRAKL_KEY);
+	assert_null(r.cfg.mirakl_shop_id);
+	assert_string_equal(r.cfg.khaos_soap_url,
+			    "https://erp.example.com/LiveSoap/KhaosKSD.exe/soap/IKosWeb");
+	assert_string_equal(r.cfg.khaos_site, "1");
+	assert_string_equal(r.cfg.khaos_sales_source, "Mirakl");
+	assert_null(r.cfg.khaos_soap_user);
+	assert_int_equal(r.cfg.mirakl_poll_interval_s, 300);
+	assert_int_equal(r.cfg.lane_khaos, 4);
+	done(&r);
+	unsetenv("KCG_TEST_MIRAKL");
+}
+
+static void test_flow_every_key(void **state)
+{
+	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
+	char *text = fmt(MINIMAL
+			 "[mirakl]\n"
+			 "base_url = http://127.0.0.1:9090/mirakl/\n"
+			 "api_key = env:KCG_TEST_MIRAKL\n"
+			 "shop_id = 2001\n"
+			 "timeout_s = 300\n"
+			 "poll_interval_s = 60\n"
+			 "poll_overlap_s = 0\n"
+			 "acceptance_window_h = 720\n"
+			 "acceptance_alert_h = 719\n"
+			 "[khaos]\n"
+			 "transport = soap\n"
+			 "soap_url = http://[::1]:8084/LiveSoap/KhaosKSD.exe/soap/IKosWeb\n"
+			 "soap_namespace = urn:Other-IKosWeb\n"
+			 "soap_user = env:KCG_TEST_ADMIN\n"
+			 "soap_password = file:%s\n"
+			 "site = Main Warehouse\n"
+			 "sales_source = Mirakl Marketplace\n"
+			 "company_class = Marketplace\n"
+			 "timeout_s = 1\n"
+			 "sku_refresh_s = 10\n"
+			 "[jobs]\n"
+			 "max_age_h = 720\n"
+			 "retry_base_ms = 10\n"
+			 "retry_max_s = 86400\n"
+			 "breaker_failures = 10000\n"
+			 "breaker_cooldown_s = 3600\n"
+			 "max_reply_bytes = 268435456\n"
+			 "[lanes]\n"
+			 "mirakl = 1\n"
+			 "khaos = 64\n"
+			 "inriver = 2\n",
+			 secret_crlf);
+	struct result r;
+	expect_ok(&r, text);
+	free(text);
+	assert_string_equal(r.warns, AUTH_NONE_WARNS);
+	const struct kcg_config *c = &r.cfg;
+	assert_true(KCG_CONFIG_FLOWS(c));
+	assert_string_equal(c->mirakl_base_url, "http://127.0.0.1:9090/mirakl");
+	assert_string_equal(c->mirakl_api_key, MIRAKL_KEY);
+	assert_string_equal(c->mirakl_shop_id, "2001");
+	assert_int_equal(c->mirakl_timeout_s, 300);
+	assert_int_equal(c->mirakl_poll_interval_s, 60);
+	assert_int_equal(c->mirakl_poll_overlap_s, 0);
+	assert_int_equal(c->mirakl_acceptance_window_h, 720);
+	assert_int_equal(c->mirakl_acceptance_alert_h, 719);
+	assert_string_equal(c->khaos_transport, "soap");
+	assert_string_equal(c->khaos_soap_url, "http://[::1]:8084/LiveSoap/KhaosKSD.exe/soap/IKosWeb");
+	assert_string_equal(c->khaos_soap_namespace, "urn:Other-IKosWeb");
+	assert_string_equal(c->khaos_soap_user, ADMIN_TOKEN);
+	assert_string_equal(c->khaos_soap_password, "crlf-secret-0123456789");
+	assert_string_equal(c->khaos_site, "Main Warehouse");
+	assert_string_equal(c->khaos_sales_source, "Mirakl Marketplace");
+	assert_string_equal(c->khaos_company_class, "Marketplace");
+	assert_int_equal(c->khaos_timeout_s, 1);
+	assert_int_equal(c->khaos_sku_refresh_s, 10);
+	assert_int_equal(c->jobs_max_age_h, 720);
+	assert_int_equal(c->jobs_retry_base_ms, 10);
+	assert_int_equal(c->jobs_retry_max_s, 86400);
+	assert_int_equal(c->jobs_breaker_failures, 10000);
+	assert_int_equal(c->jobs_breaker_cooldown_s, 3600);
+	assert_int_equal(c->jobs_max_reply_bytes, 268435456);
+	assert_int_equal(c->lane_mirakl, 1);
+	assert_int_equal(c->lane_khaos, 64);
+	assert_int_equal(c->lane_inriver, 2);
+
+	/* finish frees (ASan) and wipes everything, secrets included */
+	kcg_config_finish(&r.cfg);
+	static const struct kcg_config zero;
+	assert_memory_equal(&r.cfg, &zero, sizeof(zero));
+	done(&r);
+	unsetenv("KCG_TEST_MIRAKL");
+}
+
+/* Every new number: one below and one above its bounds, on its own line
+ * (line 12, after MINIMAL and the section header), and both bounds accepted. */
+static void test_flow_bounds(void **state)
+{
+	static const struct {
+		const char *section, *key;
+		unsigned long long min, max;
+	} nums[] = {
+		{ "mirakl", "timeout_s", 1, 300 },
+		{ "mirakl", "poll_interval_s", 60, 86400 },
+		{ "mirakl", "poll_overlap_s", 0, 86400 },
+		{ "mirakl", "acceptance_window_h", 1, 720 },
+		{ "mirakl", "acceptance_alert_h", 1, 720 },
+		{ "khaos", "timeout_s", 1, 300 },
+		{ "khaos", "sku_refresh_s", 10, 86400 },
+		{ "jobs", "max_age_h", 1, 720 },
+		{ "jobs", "retry_base_ms", 10, 600000 },
+		{ "jobs", "retry_max_s", 1, 86400 },
+		{ "jobs", "breaker_failures", 1, 10000 },
+		{ "jobs", "breaker_cooldown_s", 1, 3600 },
+		{ "jobs", "max_reply_bytes", 1024, 268435456 },
+		{ "lanes", "mirakl", 1, 64 },
+		{ "lanes", "khaos", 1, 64 },
+		{ "lanes", "inriver", 1, 64 },
+	};
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		char *want = fmt("t.conf:12: [%s] %s: expected a whole number from %llu to %llu\n",
+				 nums[i].section, nums[i].key, nums[i].min, nums[i].max);
+		char *text;
+		if (nums[i].min > 0) {
+			text = fmt(MINIMAL "[%s]\n%s = %llu\n", nums[i].section, nums[i].key,
+				   nums[i].min - 1);
+			expect_errors(text, want);
+			free(text);
+		}
+		text = fmt(MINIMAL "[%s]\n%s = %llu\n", nums[i].section, nums[i].key, nums[i].max + 1);
+		expect_errors(text, want);
+		free(text);
+		text = fmt(MINIMAL "[%s]\n%s = -1\n", nums[i].section, nums[i].key);
+		expect_errors(text, want);
+		free(text);
+		free(want);
+
+		/* the bounds themselves (the acceptance pair: see test_flow_acceptance) */
+		if (strncmp(nums[i].key, "acceptance_", 11) == 0)
+			continue;
+		unsigned long long ok[2] = { nums[i].min, nums[i].max };
+		for (int j = 0; j < 2; j++) {
+			text = fmt(MINIMAL "[%s]\n%s = %llu\n", nums[i].section, nums[i].key, ok[j]);
+			struct result r;
+			expect_ok(&r, text);
+			done(&r);
+			free(text);
+		}
+	}
+
+	/* the section names are known, their other keys are not */
+	expect_errors(MINIMAL "[jobs]\nretries = 3\n[lanes]\nmirakl = 2\nstore = 1\n"
+			      "[khaos]\nsoap_pass = x\n",
+		      "t.conf:12: [jobs] retries: unknown key\n"
+		      "t.conf:15: [lanes] store: unknown key\n"
+		      "t.conf:17: [khaos] soap_pass: unknown key\n");
+}
+
+static void test_flow_urls(void **state)
+{
+	static const struct {
+		const char *value, *stored;
+	} good[] = {
+		{ "https://shop.mirakl.net", "https://shop.mirakl.net" },
+		{ "https://shop.mirakl.net/", "https://shop.mirakl.net" },
+		{ "http://127.0.0.1:9090/mirakl//", "http://127.0.0.1:9090/mirakl" },
+		{ "https://[::1]:443/a/b", "https://[::1]:443/a/b" },
+		{ "http://localhost:65535/", "http://localhost:65535" },
+		{ "https://host/path;v=1/%20x", "https://host/path;v=1/%20x" },
+	};
+	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct result r;
+		/* the same value for both URL keys */
+		char *text = fmt(MINIMAL "[mirakl]\nbase_url = %s\napi_key = env:KCG_TEST_MIRAKL\n"
+					 "[khaos]\nsoap_url = %s\nsite = 1\nsales_source = M\n",
+				 good[i].value, good[i].value);
+		expect_ok(&r, text);
+		free(text);
+		assert_string_equal(r.cfg.mirakl_base_url, good[i].stored);
+		assert_string_equal(r.cfg.khaos_soap_url, good[i].stored);
+		done(&r);
+	}
+	unsetenv("KCG_TEST_MIRAKL");
+
+	static const struct {
+		const char *value, *error;
+	} bad[] = {
+		{ "shop.mirakl.net", "expected a URL starting with http:// or https://" },
+		{ "ftp://shop.mirakl.net", "expected a URL starting with http:// or https://" },
+		{ "HTTPS://shop.mirakl.net", "expected a URL starting with http:// or https://" },
+		{ "https:/shop.mirakl.net", "expected a URL starting with http:// or https://" },
+		{ "https://", "expected a host after ://" },
+		{ "https:///api", "expected a host after ://" },
+		{ "https://:443/x", "expected a host after ://" },
+		{ "https://shop.mirakl.net/api?shop=1", "must not contain a query (?) or fragment (#)" },
+		{ "https://shop.mirakl.net/a#frag", "must not contain a query (?) or fragment (#)" },
+		{ "https://shop.mirakl.net/a b", "must not contain whitespace, control or non-ASCII "
+						 "characters" },
+		{ "https://shop.mirakl.net/\xc3\xa9", "must not contain whitespace, control or "
+						      "non-ASCII characters" },
+		{ "https://user:pw@shop.mirakl.net", "must not contain credentials (user@host): use "
+						     "the secret keys" },
+		{ "https://shop_1.mirakl.net", "invalid host name" },
+		{ "https://[::1/x", "invalid host name" },
+		{ "https://[::1]x/", "invalid host name" },
+		{ "https://[127.0.0.1]/", "expected an IPv6 address inside [ ]" },
+		{ "https://shop.mirakl.net:0", "expected a port number from 1 to 65535" },
+		{ "https://shop.mirakl.net:65536/", "expected a port number from 1 to 65535" },
+		{ "https://shop.mirakl.net:/", "expected a port number from 1 to 65535" },
+		{ "https://shop.mirakl.net:http", "expected a port number from 1 to 65535" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* a bad URL is one error: no pairing or required-key errors follow */
+		char *text = fmt(MINIMAL "[mirakl]\nbase_url = %s\n", bad[i].value);
+		char *want = fmt("t.conf:12: [mirakl] base_url: %s\n", bad[i].error);
+		expect_errors(text, want);
+		free(text);
+		free(want);
+		text = fmt(MINIMAL "[khaos]\nsite = 1\nsoap_url = %s\n", bad[i].value);
+		want = fmt("t.conf:13: [khaos] soap_url: %s\n", bad[i].error);
+		expect_errors(text, want);
+		free(text);
+		free(want);
+	}
+
+	/* longer than 2048 characters */
+	char path[2100];
+	memset(path, 'a', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	char *text = fmt(MINIMAL "[mirakl]\nbase_url = https://h/%s\n", path);
+	expect_errors(text, "t.conf:12: [mirakl] base_url: longer than 2048 characters\n");
+	free(text);
+
+	/* likely mistakes that are still valid URLs: warnings on their lines */
+	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
+	struct result r;
+	expect_ok(&r, MINIMAL "[mirakl]\nbase_url = https://shop.mirakl.net/api/\n"
+			      "api_key = env:KCG_TEST_MIRAKL\n"
+			      "[khaos]\nsoap_url = http://erp:8084/LiveSoap/KhaosKSD.exe/wsdl/IKosWeb\n"
+			      "site = 1\nsales_source = M\n");
+	assert_string_equal(r.warns, AUTH_NONE_WARNS
+			    "t.conf:12: [mirakl] base_url: ends in /api: base_url is everything "
+			    "before /api/ (kcgate appends /api/orders, ...)\n"
+			    "t.conf:15: [khaos] soap_url: looks like the WSDL address; calls go to "
+			    "the .../soap/IKosWeb endpoint\n");
+	assert_string_equal(r.cfg.mirakl_base_url, "https://shop.mirakl.net/api");
+	done(&r);
+	unsetenv("KCG_TEST_MIRAKL");
+}
+
+static void test_flow_pairing(void **state)
+{
+	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
+	/* neither: ingest only (the existing configs) */
+	struct result r;
+	expect_ok(&r, MINIMAL "[khaos]\nsite = 1\nsales_source = M\n[jobs]\nmax_age_h = 24\n");
+	assert_false(KCG_CONFIG_FLOWS(&r.cfg));
+	done(&r);
+
+	/* one without the other: an error on the line of the one present */
+	expect_errors(MINIMAL FLOW_MIRAKL,
+		      "t.conf:12: [mirakl] base_url: [mirakl] base_url and [khaos] soap_url go "
+		      "together: set both to run the order flow, or neither\n");
+	expect_errors(MINIMAL FLOW_KHAOS,
+		      "t.conf:12: [khaos] soap_url: [mirakl] base_url and [khaos] soap_url go "
+		      "together: set both to run the order flow, or neither\n");
+	/* a bad partner is reported once, as itself */
+	expect_errors(MINIMAL FLOW_MIRAKL "[khaos]\nsoap_url = soap://erp\nsite = 1\n"
+					  "sales_source = M\n",
+		      "t.conf:15: [khaos] soap_url: expected a URL starting with http:// or https://\n");
+
+	/* what the flow needs besides the two URLs: missing keys, line 0 */
+	expect_errors(MINIMAL "[mirakl]\nbase_url = https://m\n[khaos]\nsoap_url = https://k\n",
+		      "t.conf:0: [mirakl] api_key: required when base_url is set\n"
+		      "t.conf:0: [khaos] site: required when soap_url is set\n"
+		      "t.conf:0: [khaos] sales_source: required when soap_url is set\n");
+
+	/* SOAP credentials come together */
+	expect_errors(FLOW_OK "soap_user = env:KCG_TEST_ADMIN\n",
+		      "t.conf:0: [khaos] soap_password: required when soap_user is set\n");
+	expect_errors(FLOW_OK "soap_password = env:KCG_TEST_ADMIN\n",
+		      "t.conf:0: [khaos] soap_user: required when soap_password is set\n");
+	/* a partner whose value failed was reported on its line: no second error */
+	expect_errors(FLOW_OK "soap_user = env:KCG_TEST_ADMIN\nsoap_password = env:KCG_TEST_NOPE\n",
+		      "t.conf:19: [khaos] soap_password: environment variable KCG_TEST_NOPE is not "
+		      "set\n");
+	expect_ok(&r, FLOW_OK "soap_user = env:KCG_TEST_ADMIN\nsoap_password = env:KCG_TEST_MIRAKL\n");
+	assert_string_equal(r.cfg.khaos_soap_user, ADMIN_TOKEN);
+	assert_string_equal(r.cfg.khaos_soap_password, MIRAKL_KEY);
+	done(&r);
+	unsetenv("KCG_TEST_MIRAKL");
+}
+
+static void test_flow_secrets(void **state)
+{
+	struct result r;
+	char *text;
+
+	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
+
+	/* api_key and soap_password from a file, one trailing newline stripped */
+	text = fmt(MINIMAL "[mirakl]\nbase_url = https://m\napi_key = file:%s\n" FLOW_KHAOS
+			   "soap_user = file:%s\nsoap_password = file:%s\n",
+		   secret_nl, secret_nl, secret_crlf);
+	expect_ok(&r, text);
+	free(text);
+	assert_string_equal(r.warns, AUTH_NONE_WARNS);
+	assert_string_equal(r.cfg.mirakl_api_key, "file-secret-0123456789");
+	assert_string_equal(r.cfg.khaos_soap_password, "crlf-secret-0123456789");
+	done(&r);
+
+	/* literals: accepted, with a warning that never shows the value */
+	expect_ok(&r, MINIMAL "[mirakl]\nbase_url = https://m\napi_key = SeCrEt-api-key\n" FLOW_KHAOS
+			      "soap_user = kcgate\nsoap_password = SeCrEt-pw\n");
+	/* (value warnings come while reading, combination warnings after) */
+	assert_string_equal(r.warns,
+			    "t.conf:13: [mirakl] api_key: literal secret in config file; use "
+			    "env:NAME or file:PATH\n"
+			    "t.conf:18: [khaos] soap_user: literal secret in config file; use "
+			    "env:NAME or file:PATH\n"
+			    "t.conf:19: [khaos] soap_password: literal secret in config file; use "
+			    "env:NAME or file:PATH\n" AUTH_NONE_WARNS);
+	assert_string_equal(r.cfg.mirakl_api_key, "SeCrEt-api-key");
+	assert_string_equal(r.cfg.khaos_soap_password, "SeCrEt-pw");
+	done(&r);
+
+	/* unresolvable references */
+	expect_errors(MINIMAL "[mirakl]\nbase_url = https://m\napi_key = env:KCG_TEST_NOPE\n" FLOW_KHAOS,
+		      "t.conf:13: [mirakl] api_key: environment variable KCG_TEST_NOPE is not set\n");
+	text = fmt(FLOW_OK "soap_user = u\nsoap_password = file:%s\n", missing_path);
+	char *want = fmt("t.conf:19: [khaos] soap_password: cannot read secret file %s: No such "
+			 "file or directory\n",
+			 missing_path);
+	expect_errors(text, want);
+	free(text);
+	free(want);
+
+	/* api_key is sent as a header value; SOAP credentials travel in XML */
+	setenv("KCG_TEST_BADKEY", "SeCrEt-key ", 1);
+	expect_errors(MINIMAL "[mirakl]\nbase_url = https://m\napi_key = env:KCG_TEST_BADKEY\n" FLOW_KHAOS,
+		      "t.conf:13: [mirakl] api_key: must not start or end with whitespace\n");
+	setenv("KCG_TEST_BADKEY", "SeCrEt\x01pw", 1);
+	expect_errors(FLOW_OK "soap_user = u\nsoap_password = env:KCG_TEST_BADKEY\n",
+		      "t.conf:19: [khaos] soap_password: must not contain control characters\n");
+	setenv("KCG_TEST_BADKEY", "", 1);
+	expect_errors(FLOW_OK "soap_user = u\nsoap_password = env:KCG_TEST_BADKEY\n",
+		      "t.conf:19: [khaos] soap_password: too short: a secret of at least 1 "
+		      "characters is needed\n");
+	unsetenv("KCG_TEST_BADKEY");
+
+	/* whatever fails, the value is not in a message */
+	static const char *texts[] = {
+		MINIMAL "[mirakl]\napi_key = SeCrEt\x02\n",
+		MINIMAL "[mirakl]\napi_key = SeCrEt\napi_key = SeCrEt\n",
+		MINIMAL "[khaos]\nsoap_password = SeCrEt\tx\n",
+		MINIMAL "[khaos]\nsoap_user = SeCrEt\n",
+		MINIMAL "[mirakl]\nbase_url = https://SeCrEt:SeCrEt@host\n",
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		parse(&r, texts[i]);
+		assert_true(r.errs || r.warns);
+		assert_null(r.errs ? strstr(r.errs, "SeCrEt") : NULL);
+		assert_null(r.warns ? strstr(r.warns, "SeCrEt") : NULL);
+		done(&r);
+	}
+	unsetenv("KCG_TEST_MIRAKL");
+}
+
+static void test_flow_acceptance(void **state)
+{
+	struct result r;
+	/* the alert must fire before Mirakl refuses the order */
+	expect_errors(MINIMAL "[mirakl]\nacceptance_alert_h = 72\n",
+		      "t.conf:12: [mirakl] acceptance_alert_h: must be less than "
+		      "acceptance_window_h (72)\n");
+	expect_errors(MINIMAL "[mirakl]\nacceptance_alert_h = 48\nacceptance_window_h = 24\n",
+		      "t.conf:12: [mirakl] acceptance_alert_h: must be less than "
+		      "acceptance_window_h (24)\n");
+	/* the alert left at its default: the window's line is the one to fix */
+	expect_errors(MINIMAL "[mirakl]\nacceptance_window_h = 12\n",
+		      "t.conf:12: [mirakl] acceptance_window_h: must be more than "
+		      "acceptance_alert_h (12, the default)\n");
+	/* an out-of-range partner is reported once, as itself */
+	expect_errors(MINIMAL "[mirakl]\nacceptance_window_h = 0\nacceptance_alert_h = 5\n",
+		      "t.conf:12: [mirakl] acceptance_window_h: expected a whole number from 1 to "
+		      "720\n");
+	expect_ok(&r, MINIMAL "[mirakl]\nacceptance_window_h = 13\n");
+	assert_int_equal(r.cfg.mirakl_acceptance_window_h, 13);
+	assert_int_equal(r.cfg.mirakl_acceptance_alert_h, 12);
+	done(&r);
+	expect_ok(&r, MINIMAL "[mirakl]\nacceptance_alert_h = 71\n");
+	assert_int_equal(r.cfg.mirakl_acceptance_alert_h, 71);
+	done(&r);
+	/* the edges: window 1 leaves no room, 720 takes an alert up to 719 */
+	expect_errors(MINIMAL "[mirakl]\nacceptance_window_h = 1\nacceptance_alert_h = 1\n",
+		      "t.conf:13: [mirakl] acceptance_alert_h: must be less than "
+		      "acceptance_window_h (1)\n");
+	expect_errors(MINIMAL "[mirakl]\nacceptance_window_h = 720\nacceptance_alert_h = 720\n",
+		      "t.conf:13: [mirakl] acceptance_alert_h: must be less than "
+		      "acceptance_window_h (720)\n");
+	expect_ok(&r, MINIMAL "[mirakl]\nacceptance_window_h = 720\nacceptance_alert_h = 719\n");
+	done(&r);
+	expect_ok(&r, MINIMAL "[mirakl]\nacceptance_window_h = 2\nacceptance_alert_h = 1\n");
+	done(&r);
+}
+
+static void test_flow_strings(void **state)
+{
+	expect_errors(MINIMAL "[khaos]\ntransport = cloud\n",
+		      "t.conf:12: [khaos] transport: expected soap (the Khaos Cloud channel is not "
+		      "supported yet)\n");
+	expect_errors(MINIMAL "[khaos]\ntransport = SOAP\n",
+		      "t.conf:12: [khaos] transport: expected soap (the Khaos Cloud channel is not "
+		      "supported yet)\n");
+	expect_errors(MINIMAL "[mirakl]\nshop_id = 20a1\n",
+		      "t.conf:12: [mirakl] shop_id: expected digits only\n");
+	expect_errors(MINIMAL "[mirakl]\nshop_id = -1\n",
+		      "t.conf:12: [mirakl] shop_id: expected digits only\n");
+	static const char *bad_ns[] = { "KosWebIntf", ":x", "urn:a b", "urn:a\"b", "urn:<x>" };
+	for (size_t i = 0; i < sizeof(bad_ns) / sizeof(bad_ns[0]); i++) {
+		char *text = fmt(MINIMAL "[khaos]\nsoap_namespace = %s\n", bad_ns[i]);
+		expect_errors(text, "t.conf:12: [khaos] soap_namespace: expected a URI without "
+				    "whitespace, e.g. urn:KosWebIntf-IKosWeb\n");
+		free(text);
+	}
+	expect_errors(MINIMAL "[khaos]\nsite = Main\tSite\nsales_source = a\x01z\n"
+			      "company_class = x\x7fy\n",
+		      "t.conf:12: [khaos] site: must not contain control characters\n"
+		      "t.conf:13: [khaos] sales_source: must not contain control characters\n"
+		      "t.conf:14: [khaos] company_class: must not contain control characters\n");
+	expect_errors(MINIMAL "[khaos]\nsite =\n",
+		      "t.conf:12: [khaos] site: value is empty\n");
+
+	struct result r;
+	expect_ok(&r, MINIMAL "[mirakl]\nshop_id = 0042\n[khaos]\nsoap_namespace = "
+			      "http://tempuri.org/IKosWeb\n");
+	assert_string_equal(r.cfg.mirakl_shop_id, "0042"); /* kept as written */
+	assert_string_equal(r.cfg.khaos_soap_namespace, "http://tempuri.org/IKosWeb");
+	done(&r);
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -900,6 +1403,14 @@ int main(void)
 		cmocka_unit_test(test_messages_append),
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_auth_names),
+		cmocka_unit_test(test_flow_defaults),
+		cmocka_unit_test(test_flow_every_key),
+		cmocka_unit_test(test_flow_bounds),
+		cmocka_unit_test(test_flow_urls),
+		cmocka_unit_test(test_flow_pairing),
+		cmocka_unit_test(test_flow_secrets),
+		cmocka_unit_test(test_flow_acceptance),
+		cmocka_unit_test(test_flow_strings),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

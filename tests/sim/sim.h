@@ -1,0 +1,252 @@
+/*
+ * kcgate-sim: an in-memory simulator of the peers kcgate talks to (Mirakl
+ * seller API, Khaos Control SOAP web service), with a JSON control API for
+ * tests and benchmarks. One mutex guards all state; libmicrohttpd runs one
+ * thread per connection so a held (latency, timeout) request never stalls
+ * the others. See docs/sim.md and docs/khaos-soap.md.
+ */
+#ifndef KCGATE_SIM_H
+#define KCGATE_SIM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/** Largest request body the sim accepts (413 above). */
+#define SIM_MAX_BODY (8u * 1024u * 1024u)
+/** Requests kept per system for GET /_sim/requests. */
+#define SIM_LOG_CAP 1000
+/** Longest hold (latency_ms, timeout_ms) a fault may ask for. */
+#define SIM_MAX_HOLD_MS 600000
+/** Mirakl OR11 page size limits (documented: max <= 100, default 10). */
+#define SIM_OR11_MAX 100
+#define SIM_OR11_DEFAULT_MAX 10
+/** Mirakl OR11: at most this many ids in order_ids. */
+#define SIM_OR11_MAX_IDS 100
+
+/** The peers; index into per-system arrays. */
+enum sim_system {
+	SIM_MIRAKL,
+	SIM_KHAOS,
+	SIM_INRIVER,
+	SIM_NSYSTEMS,
+};
+
+/** One request being received: allocated by the URI log callback. */
+struct sim_request {
+	struct MHD_Connection *conn;
+	char *uri;		/* raw request target as received */
+	const char *query;	/* raw query string (after '?') inside uri, "" if none */
+	const char *method;
+	const char *path;	/* decoded path, as libmicrohttpd hands it */
+	char *body;		/* NUL-terminated, body_len bytes */
+	size_t body_len;
+	size_t body_cap;
+	bool started;
+	bool too_large;
+};
+
+/** What a handler answers. body is malloc'd (or NULL) and owned by the reply. */
+struct sim_reply {
+	unsigned status;
+	char *body;
+	size_t len;
+	const char *content_type;
+	const char *allow;	/* Allow header for 405 */
+	const char *www_authenticate;
+	long retry_after_s;	/* < 0: no Retry-After */
+	bool drop;		/* close the connection without an answer */
+};
+
+/** A Mirakl order: the OR11-shaped JSON plus parsed keys for filtering. */
+struct sim_order {
+	json_t *json;
+	const char *id;		/* points into json */
+	int64_t created_ms;
+	int64_t updated_ms;
+	uint64_t seq;		/* creation order, tie-break for sorting */
+};
+
+/** A Khaos stock item. */
+struct sim_stock {
+	char *code;
+	long long available;
+	bool discontinued;
+	int64_t changed_ms;
+	unsigned long stock_id;
+};
+
+/** A line of a Khaos sales order. */
+struct sim_so_line {
+	char *stock_code;
+	long long quantity;
+};
+
+/** A Khaos sales order booked by ImportOrders. */
+struct sim_sales_order {
+	char *associated_ref;
+	char *code;
+	char *invoice_code;
+	char *site;
+	char *sales_source;
+	char *order_date;
+	struct sim_so_line *lines;
+	size_t nlines;
+	int stage;		/* invoice stage id, see peers.md 3a */
+	int64_t booked_ms;
+};
+
+/** Fault settings of one system, from POST /_sim/faults. */
+struct sim_faults {
+	bool active;
+	double error_rate;
+	double timeout_rate;
+	double rate_limit_rate;
+	unsigned status;
+	long latency_ms;
+	long timeout_ms;
+	long retry_after_s;
+	uint64_t seed;		/* as given (or picked), echoed by the control API */
+	uint64_t rng;
+};
+
+/** One logged request. */
+struct sim_log_entry {
+	char *method;
+	char *path;
+	char *query;
+	char *content_type;
+	char *body;
+	size_t body_len;
+};
+
+/** Ring buffer of the last SIM_LOG_CAP requests of one system. */
+struct sim_log {
+	struct sim_log_entry e[SIM_LOG_CAP];
+	size_t next;
+	size_t count;
+};
+
+/** All simulator state; every field below `lock` is guarded by it. */
+struct sim_state {
+	/* configuration, read-only after start */
+	const char *mirakl_key;
+	char *khaos_basic;	/* expected "Basic <base64>" credentials, or NULL */
+	const char *khaos_ns;
+	long mirakl_update_delta_s;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* broadcast on reset and stop: ends holds */
+	uint64_t generation;
+	bool stopping;
+
+	struct sim_order *orders;
+	size_t norders, orders_cap;
+	uint64_t order_seq;
+
+	struct sim_sales_order *sos;
+	size_t nsos, sos_cap;
+	unsigned long so_seq;
+	unsigned long duplicates;
+
+	struct sim_stock *stock;
+	size_t nstock, stock_cap;
+	unsigned long stock_seq;
+
+	unsigned long calls[SIM_NSYSTEMS];
+	struct sim_faults faults[SIM_NSYSTEMS];
+	struct sim_log log[SIM_NSYSTEMS];
+};
+
+/** The one simulator instance. */
+extern struct sim_state sim;
+
+/* ---- sim_util.c ---- */
+
+/** Wall-clock time in milliseconds since the epoch. */
+int64_t sim_now_ms(void);
+/** Format @p ms as "YYYY-MM-DDTHH:MM:SSZ" (Mirakl style) into @p out. */
+void sim_fmt_iso(int64_t ms, char out[32]);
+/** Format @p ms as "YYYY-MM-DDTHH:MM:SS" (Khaos style, UTC, no zone). */
+void sim_fmt_khaos(int64_t ms, char out[32]);
+/**
+ * Parse an ISO-8601 date-time: YYYY-MM-DD[T| ]HH:MM[:SS[.frac]][Z|+HH[:]MM|-HH[:]MM].
+ * A space where the zone sign belongs is read as '+' (an unencoded '+' in a
+ * query string arrives as a space). No zone means UTC. Returns 0 or -EINVAL.
+ */
+int sim_parse_time(const char *s, int64_t *ms);
+/** Parse a decimal integer within [min, max]; 0 or -EINVAL/-ERANGE. */
+int sim_parse_ll(const char *s, long long min, long long max, long long *out);
+/** Duplicate a string; aborts on out-of-memory (the sim is a test tool). */
+char *sim_strdup(const char *s);
+/** malloc that aborts on out-of-memory. */
+void *sim_xmalloc(size_t n);
+/** realloc that aborts on out-of-memory. */
+void *sim_xrealloc(void *p, size_t n);
+/** Grow an array of @p size-byte elements so that it holds @p need. */
+void sim_grow(void **arr, size_t *cap, size_t need, size_t size);
+/** A JSON string from bytes, replacing invalid UTF-8 by U+FFFD. New reference. */
+json_t *sim_json_string_lossy(const char *s, size_t n);
+/** Base64 of @p n bytes; caller frees. */
+char *sim_base64(const unsigned char *in, size_t n);
+/** Split a comma-separated list into trimmed, non-empty items; caller frees with sim_strv_free. */
+char **sim_split_csv(const char *s, size_t *count);
+/** Free a list from sim_split_csv. */
+void sim_strv_free(char **v, size_t n);
+/** Case-insensitive prefix test: does @p s start with media type @p type (params allowed)? */
+bool sim_media_type_is(const char *s, const char *type);
+
+/** Set @p r to a JSON reply; steals @p j. */
+void sim_reply_json(struct sim_reply *r, unsigned status, json_t *j);
+/** Set @p r to a Mirakl-style error: {"message": ..., "status": N}. */
+void sim_reply_mirakl_error(struct sim_reply *r, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/** Set @p r to a control API error: {"error": code, "message": ...}. */
+void sim_reply_ctl_error(struct sim_reply *r, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/** Set @p r to an empty reply with @p status. */
+void sim_reply_empty(struct sim_reply *r, unsigned status);
+/** Free the body of @p r and reset it to an empty 500. */
+void sim_reply_clear(struct sim_reply *r);
+
+/* ---- sim_mirakl.c ---- */
+
+/** Handle a request under /mirakl (auth and faults already applied). */
+void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_reply *r);
+/** POST /_sim/mirakl/orders. */
+void sim_mirakl_ctl_orders(json_t *body, struct sim_reply *r);
+/** Add the "mirakl" part of GET /_sim/state; lock held. */
+json_t *sim_mirakl_state(void);
+/** Drop all Mirakl state; lock held. */
+void sim_mirakl_reset(void);
+
+/* ---- sim_khaos.c ---- */
+
+/** A parsed SOAP call (opaque outside sim_khaos.c). */
+struct sim_soap_call;
+/**
+ * Check and parse a SOAP request to /khaos/soap/IKosWeb. On a protocol error
+ * returns NULL with @p r set to the fault; else a call to pass to
+ * sim_khaos_handle() and free with sim_khaos_call_free().
+ */
+struct sim_soap_call *sim_khaos_prepare(struct sim_request *req, struct sim_reply *r);
+/** Is the call a write (ImportOrders)? */
+bool sim_khaos_is_write(const struct sim_soap_call *call);
+/** Run a prepared call. */
+void sim_khaos_handle(struct sim_soap_call *call, struct sim_reply *r);
+/** Free a prepared call (NULL is fine). */
+void sim_khaos_call_free(struct sim_soap_call *call);
+/** Set @p r to a SOAP 1.1 Fault with HTTP @p status. */
+void sim_khaos_fault(struct sim_reply *r, unsigned status, const char *faultcode, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/** POST /_sim/khaos/stock. */
+void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r);
+/** The "khaos" part of GET /_sim/state; lock held. */
+json_t *sim_khaos_state(void);
+/** Drop all Khaos state; lock held. */
+void sim_khaos_reset(void);
+
+#endif

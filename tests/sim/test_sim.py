@@ -1,0 +1,950 @@
+#!/usr/bin/env python3
+"""Contract test of kcgate-sim itself (python3 stdlib only).
+
+Starts the simulator on a free port (--listen 127.0.0.1:0, port read from its
+"listening on" line), exercises every endpoint of docs/sim.md and
+docs/khaos-soap.md, prints "N passed, M failed" and exits 1 on any failure.
+
+  python3 tests/sim/test_sim.py --sim build/kcgate-sim
+"""
+import argparse
+import base64
+import datetime
+import http.client
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import xml.etree.ElementTree as ET
+
+MIRAKL_KEY = "test-shop-key-123"
+KHAOS_USER = "kcuser"
+KHAOS_PASS = "kc&pass:word"
+NS = "urn:KosWebIntf-IKosWeb"
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+SOAP_PATH = "/khaos/soap/IKosWeb"
+
+# Required fields of OR11_Response_200_Orders / _OrderLines in the Mirakl
+# seller OpenAPI extract (shared/ref/mirakl-mmp-seller-openapi.subset.json).
+OR11_ORDER_REQUIRED = [
+    "can_cancel", "can_shop_ship", "commercial_id", "created_date", "currency_iso_code",
+    "customer", "fulfillment", "fully_refunded", "has_customer_message", "has_incident",
+    "has_invoice", "last_updated_date", "leadtime_to_ship", "order_id", "order_lines",
+    "order_state", "order_tax_mode", "paymentType", "price", "shipping_price",
+    "shipping_type_code", "shipping_type_label", "shipping_zone_code", "shipping_zone_label",
+    "total_commission", "total_price"]
+OR11_LINE_REQUIRED = [
+    "can_refund", "cancelations", "category_code", "category_label", "commission_fee",
+    "commission_rate_vat", "commission_vat", "created_date", "description", "last_updated_date",
+    "offer_id", "offer_sku", "offer_state_code", "order_line_additional_fields", "order_line_id",
+    "order_line_index", "order_line_state", "price", "price_unit", "product_medias",
+    "product_sku", "product_title", "quantity", "refunds", "shipping_price", "total_commission",
+    "total_price"]
+ADDRESS_REQUIRED = ["city", "country", "country_iso_code", "lastname", "street_1"]
+
+# The ImportOrders envelope exactly as printed in docs/khaos-soap.md.
+DOC_IMPORT_ENVELOPE = """<?xml version="1.0" encoding="UTF-8"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <soap:Body soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">
+    <ns1:ImportOrders xmlns:ns1="urn:KosWebIntf-IKosWeb">
+      <Orders xsi:type="xsd:string">&lt;SALES_ORDERS&gt;&lt;SALES_ORDER&gt;&lt;CUSTOMER_DETAIL&gt;&lt;IS_NEW_CUSTOMER&gt;-1&lt;/IS_NEW_CUSTOMER&gt;&lt;COMPANY_CLASS&gt;Marketplace&lt;/COMPANY_CLASS&gt;&lt;COMPANY_NAME&gt;Jane Doe&lt;/COMPANY_NAME&gt;&lt;ADDRESSES&gt;&lt;INVADDR&gt;&lt;IADDRESS1&gt;1 High Street&lt;/IADDRESS1&gt;&lt;ITOWN&gt;London&lt;/ITOWN&gt;&lt;IPOSTCODE&gt;SW1A 1AA&lt;/IPOSTCODE&gt;&lt;ICOUNTRY_CODE&gt;GB&lt;/ICOUNTRY_CODE&gt;&lt;IFORENAME&gt;Jane&lt;/IFORENAME&gt;&lt;ISURNAME&gt;Doe&lt;/ISURNAME&gt;&lt;/INVADDR&gt;&lt;DELADDR&gt;&lt;DADDRESS1&gt;1 High Street&lt;/DADDRESS1&gt;&lt;DTOWN&gt;London&lt;/DTOWN&gt;&lt;DPOSTCODE&gt;SW1A 1AA&lt;/DPOSTCODE&gt;&lt;DCOUNTRY_CODE&gt;GB&lt;/DCOUNTRY_CODE&gt;&lt;DFORENAME&gt;Jane&lt;/DFORENAME&gt;&lt;DSURNAME&gt;Doe&lt;/DSURNAME&gt;&lt;/DELADDR&gt;&lt;/ADDRESSES&gt;&lt;/CUSTOMER_DETAIL&gt;&lt;PAYMENTS&gt;&lt;PAYMENT_DETAIL&gt;&lt;PAYMENT_AMOUNT&gt;24.99&lt;/PAYMENT_AMOUNT&gt;&lt;PAYMENT_TYPE&gt;3&lt;/PAYMENT_TYPE&gt;&lt;/PAYMENT_DETAIL&gt;&lt;/PAYMENTS&gt;&lt;ORDER_HEADER&gt;&lt;ORDER_DATE&gt;2026-11-22T07:42:07&lt;/ORDER_DATE&gt;&lt;ORDER_AMOUNT&gt;24.99&lt;/ORDER_AMOUNT&gt;&lt;ORDER_CURRENCY_CODE&gt;GBP&lt;/ORDER_CURRENCY_CODE&gt;&lt;SITE&gt;MAIN&lt;/SITE&gt;&lt;ASSOCIATED_REF&gt;DOC-1-A&lt;/ASSOCIATED_REF&gt;&lt;SALES_SOURCE&gt;MIRAKL&lt;/SALES_SOURCE&gt;&lt;DELIVERY_GRS&gt;4.99&lt;/DELIVERY_GRS&gt;&lt;/ORDER_HEADER&gt;&lt;ORDER_ITEMS&gt;&lt;ORDER_ITEM&gt;&lt;STOCK_CODE&gt;SKU-1&lt;/STOCK_CODE&gt;&lt;MAPPING_TYPE&gt;1&lt;/MAPPING_TYPE&gt;&lt;ORDER_QTY&gt;2&lt;/ORDER_QTY&gt;&lt;PRICE_GRS&gt;10.00&lt;/PRICE_GRS&gt;&lt;/ORDER_ITEM&gt;&lt;/ORDER_ITEMS&gt;&lt;/SALES_ORDER&gt;&lt;/SALES_ORDERS&gt;</Orders>
+    </ns1:ImportOrders>
+  </soap:Body>
+</soap:Envelope>
+"""
+
+
+class Sim:
+    def __init__(self, binary, extra=()):
+        args = [binary, "--listen", "127.0.0.1:0", "--mirakl-key", MIRAKL_KEY,
+                "--khaos-user", KHAOS_USER, "--khaos-password", KHAOS_PASS] + list(extra)
+        self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        self.stderr = []
+        deadline = time.time() + 10
+        line = b""
+        while time.time() < deadline:
+            r, _, _ = select.select([self.proc.stderr], [], [], 0.2)
+            if r:
+                line = self.proc.stderr.readline()
+                self.stderr.append(line.decode(errors="replace"))
+                if b"listening on http://" in line:
+                    break
+            if self.proc.poll() is not None:
+                break
+        if b"listening on http://" not in line:
+            self.stop()
+            raise RuntimeError("sim did not start: %r" % "".join(self.stderr))
+        hostport = line.decode().strip().rsplit("http://", 1)[1]
+        self.host, port = hostport.rsplit(":", 1)
+        self.port = int(port)
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode(errors="replace"))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+                headers = dict(headers or {})
+                headers.setdefault("Content-Type", "application/json")
+            if isinstance(body, str):
+                body = body.encode()
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.headers, resp.read()
+        finally:
+            conn.close()
+
+    def json(self, method, path, body=None, headers=None, timeout=10):
+        st, hd, data = self.request(method, path, body, headers, timeout)
+        return st, hd, (json.loads(data) if data else None)
+
+    # control API
+    def reset(self):
+        st, _, _ = self.request("POST", "/_sim/reset")
+        assert st == 204, st
+
+    def order(self, **fields):
+        st, _, j = self.json("POST", "/_sim/mirakl/orders", fields)
+        assert st == 201, (st, j)
+        return j["order_id"]
+
+    def stock(self, *items):
+        st, _, j = self.json("POST", "/_sim/khaos/stock", {"items": list(items)})
+        assert st == 200, (st, j)
+
+    def faults(self, **f):
+        st, _, j = self.json("POST", "/_sim/faults", f)
+        assert st == 200, (st, j)
+        return j
+
+    def state(self):
+        st, _, j = self.json("GET", "/_sim/state")
+        assert st == 200
+        return j
+
+    def requests(self, system, limit=None):
+        q = "/_sim/requests?system=" + system + ("&limit=%d" % limit if limit else "")
+        st, _, j = self.json("GET", q)
+        assert st == 200, st
+        return j["requests"]
+
+    # Mirakl
+    def mirakl(self, method, path, body=None, key=MIRAKL_KEY, headers=None, timeout=10):
+        h = dict(headers or {})
+        if key is not None:
+            h["Authorization"] = key
+        h.setdefault("Accept", "application/json")
+        return self.json(method, "/mirakl" + path, body, h, timeout)
+
+    def accept(self, order_id, decisions, timeout=10):
+        body = {"order_lines": [{"id": i, "accepted": a} for i, a in decisions]}
+        return self.mirakl("PUT", "/api/orders/%s/accept" % order_id, body, timeout=timeout)
+
+    def or12(self, order_id):
+        st, _, j = self.mirakl("GET", "/api/orders/" + order_id)
+        assert st == 200, (st, j)
+        return j
+
+    # Khaos
+    def soap_raw(self, body, headers=None, auth=True, timeout=10):
+        h = {"Content-Type": "text/xml; charset=utf-8"}
+        if auth:
+            tok = base64.b64encode(("%s:%s" % (KHAOS_USER, KHAOS_PASS)).encode()).decode()
+            h["Authorization"] = "Basic " + tok
+        h.update(headers or {})
+        return self.request("POST", SOAP_PATH, body, h, timeout)
+
+    def soap(self, method, params, auth=True, headers=None, ns=NS, timeout=10):
+        h = {"SOAPAction": '"%s#%s"' % (ns, method)}
+        h.update(headers or {})
+        st, hd, data = self.soap_raw(envelope(method, params, ns), h, auth, timeout)
+        return st, hd, ET.fromstring(data)
+
+
+def envelope(method, params, ns=NS):
+    env = ET.Element("{%s}Envelope" % SOAP_ENV)
+    body = ET.SubElement(env, "{%s}Body" % SOAP_ENV)
+    op = ET.SubElement(body, "{%s}%s" % (ns, method))
+    for k, v in params.items():
+        p = ET.SubElement(op, k)
+        p.set("{%s}type" % XSI, "xsd:string")
+        p.text = v
+    return ET.tostring(env, encoding="utf-8", xml_declaration=True)
+
+
+def sales_orders(*orders):
+    """orders: (associated_ref, [(stock_code, qty), ...]) -> SALES_ORDERS text."""
+    root = ET.Element("SALES_ORDERS")
+    for ref, lines in orders:
+        so = ET.SubElement(root, "SALES_ORDER")
+        cd = ET.SubElement(so, "CUSTOMER_DETAIL")
+        ET.SubElement(cd, "IS_NEW_CUSTOMER").text = "-1"
+        ET.SubElement(cd, "COMPANY_CLASS").text = "Marketplace"
+        hdr = ET.SubElement(so, "ORDER_HEADER")
+        ET.SubElement(hdr, "ORDER_DATE").text = "2026-11-22T07:42:07"
+        ET.SubElement(hdr, "SITE").text = "MAIN"
+        ET.SubElement(hdr, "ASSOCIATED_REF").text = ref
+        ET.SubElement(hdr, "SALES_SOURCE").text = "MIRAKL"
+        items = ET.SubElement(so, "ORDER_ITEMS")
+        for code, qty in lines:
+            it = ET.SubElement(items, "ORDER_ITEM")
+            ET.SubElement(it, "STOCK_CODE").text = code
+            ET.SubElement(it, "MAPPING_TYPE").text = "1"
+            ET.SubElement(it, "ORDER_QTY").text = str(qty)
+            ET.SubElement(it, "PRICE_GRS").text = "10.00"
+    return ET.tostring(root, encoding="unicode")
+
+
+def fault_of(root):
+    f = root.find("{%s}Body/{%s}Fault" % (SOAP_ENV, SOAP_ENV))
+    if f is None:
+        return None
+    return f.findtext("faultcode"), f.findtext("faultstring")
+
+
+def response_of(root, method):
+    r = root.find("{%s}Body/{%s}%sResponse" % (SOAP_ENV, NS, method))
+    assert r is not None, ET.tostring(root)
+    return r
+
+
+def inner_doc(root, method):
+    ret = response_of(root, method).find("return")
+    assert ret is not None and ret.get("{%s}type" % XSI) == "xsd:string"
+    return ET.fromstring(ret.text)
+
+
+def import_results(root):
+    ret = response_of(root, "ImportOrders").find("return")
+    assert ret is not None
+    return [{c.tag: (c.text or "") for c in item} for item in ret]
+
+
+def utc(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+# ---------------------------------------------------------------- Mirakl
+
+@test
+def mirakl_auth(s):
+    s.order()
+    st, _, j = s.mirakl("GET", "/api/orders", key=None)
+    assert st == 401 and j == {"message": "Unauthorized", "status": 401}, (st, j)
+    st, _, _ = s.mirakl("GET", "/api/orders", key="Bearer " + MIRAKL_KEY)
+    assert st == 401
+    st, _, _ = s.mirakl("GET", "/api/orders", key="wrong")
+    assert st == 401
+    st, _, _ = s.accept("SIM000001-A", [("SIM000001-A-1", True)])
+    assert st == 204
+    st, _, j = s.mirakl("PUT", "/api/orders/SIM000001-A/accept", {"order_lines": []}, key=None)
+    assert st == 401
+
+
+@test
+def or11_shape_and_defaults(s):
+    oid = s.order()
+    st, hd, j = s.mirakl("GET", "/api/orders")
+    assert st == 200 and hd["Content-Type"].startswith("application/json")
+    assert set(j) >= {"orders", "total_count"} and j["total_count"] == 1
+    o = j["orders"][0]
+    assert o["order_id"] == oid
+    missing = [k for k in OR11_ORDER_REQUIRED if k not in o]
+    assert not missing, missing
+    for line in o["order_lines"]:
+        missing = [k for k in OR11_LINE_REQUIRED if k not in line]
+        assert not missing, missing
+        assert line["order_line_state"] == "WAITING_ACCEPTANCE"
+    for a in ("shipping_address", "billing_address"):
+        assert all(k in o["customer"][a] for k in ADDRESS_REQUIRED)
+    assert o["order_state"] == "WAITING_ACCEPTANCE"
+    created = datetime.datetime.strptime(o["created_date"], "%Y-%m-%dT%H:%M:%SZ")
+    decision = datetime.datetime.strptime(o["acceptance_decision_date"], "%Y-%m-%dT%H:%M:%SZ")
+    assert decision - created == datetime.timedelta(days=3)
+    assert o["last_updated_date"] == o["created_date"]
+    now = datetime.datetime.utcnow()
+    assert abs((now - created).total_seconds()) < 60
+
+
+@test
+def control_orders(s):
+    oid = s.order(order_id="ORD-7", order_state="SHIPPING",
+                  order_lines=[{"offer_sku": "A", "quantity": 2, "price_unit": 5.5},
+                               {"offer_sku": "B", "order_line_id": "custom-line"}])
+    assert oid == "ORD-7"
+    o = s.or12("ORD-7")
+    assert [l["order_line_state"] for l in o["order_lines"]] == ["SHIPPING", "SHIPPING"]
+    assert [l["order_line_id"] for l in o["order_lines"]] == ["ORD-7-1", "custom-line"]
+    assert o["order_lines"][0]["price"] == 11.0 and o["price"] == 21.0
+    st, _, j = s.json("POST", "/_sim/mirakl/orders", {"order_id": "ORD-7"})
+    assert st == 409 and j["error"], (st, j)
+    st, _, j = s.json("POST", "/_sim/mirakl/orders", {"order_state": "BOGUS"})
+    assert st == 400 and "order_state" in j["message"]
+    st, _, j = s.json("POST", "/_sim/mirakl/orders", {"order_lines": [{"quantity": 0}]})
+    assert st == 400
+    st, _, j = s.json("POST", "/_sim/mirakl/orders", "{not json")
+    assert st == 400 and j["error"] == "invalid_json"
+    st, _, j = s.json("POST", "/_sim/mirakl/orders", [{}, {"order_id": "ARR-2"}])
+    assert st == 201 and len(j["order_ids"]) == 2 and j["order_ids"][1] == "ARR-2"
+    st, _, j = s.json("GET", "/_sim/mirakl/orders")
+    assert st == 405
+
+
+@test
+def or11_pagination(s):
+    ids = [s.order() for _ in range(25)]
+    st, _, j = s.mirakl("GET", "/api/orders")
+    assert st == 200 and j["total_count"] == 25 and len(j["orders"]) == 10  # default max 10
+    assert [o["order_id"] for o in j["orders"]] == ids[:10]
+    st, _, j = s.mirakl("GET", "/api/orders?max=10&offset=20")
+    assert [o["order_id"] for o in j["orders"]] == ids[20:] and j["total_count"] == 25
+    st, _, j = s.mirakl("GET", "/api/orders?max=100&offset=0")
+    assert len(j["orders"]) == 25
+    st, _, j = s.mirakl("GET", "/api/orders?max=5&offset=30")
+    assert j["orders"] == [] and j["total_count"] == 25
+    st, _, j = s.mirakl("GET", "/api/orders?paginate=false&max=2")
+    assert len(j["orders"]) == 25
+    st, _, j = s.mirakl("GET", "/api/orders?order=desc&max=3")
+    assert [o["order_id"] for o in j["orders"]] == ids[::-1][:3]
+    for bad in ("max=101", "max=0", "max=abc", "offset=-1", "paginate=maybe"):
+        st, _, j = s.mirakl("GET", "/api/orders?" + bad)
+        assert st == 400 and j["status"] == 400 and isinstance(j["message"], str), (bad, st, j)
+
+
+@test
+def or11_filters(s):
+    a = s.order(order_id="F-A")
+    b = s.order(order_id="F-B", order_state="SHIPPING")
+    s.order(order_id="F-C", order_state="CANCELED")
+    st, _, j = s.mirakl("GET", "/api/orders?order_ids=F-A,F-C")
+    assert sorted(o["order_id"] for o in j["orders"]) == ["F-A", "F-C"] and j["total_count"] == 2
+    st, _, j = s.mirakl("GET", "/api/orders?order_state_codes=WAITING_ACCEPTANCE,SHIPPING")
+    assert sorted(o["order_id"] for o in j["orders"]) == [a, b]
+    st, _, j = s.mirakl("GET", "/api/orders?order_ids=F-B&order_state_codes=WAITING_ACCEPTANCE")
+    assert j["orders"] == [] and j["total_count"] == 0
+    st, _, j = s.mirakl("GET", "/api/orders?order_state_codes=NOPE")
+    assert st == 400 and j["status"] == 400
+    many = ",".join("X%d" % i for i in range(101))
+    st, _, j = s.mirakl("GET", "/api/orders?order_ids=" + many)
+    assert st == 400
+    st, _, j = s.mirakl("GET", "/api/orders?order_ids=" + ",".join("X%d" % i for i in range(100)))
+    assert st == 200
+
+
+@test
+def or11_start_update_date(s):
+    s.order(order_id="OLD", created_date="2024-01-01T09:00:00Z", last_updated_date="2024-01-01T10:00:00Z")
+    s.order(order_id="NEW", created_date="2024-01-01T09:00:00Z", last_updated_date="2024-01-01T12:00:00Z")
+
+    def ids(q):
+        st, _, j = s.mirakl("GET", "/api/orders?" + q)
+        assert st == 200, (q, st, j)
+        return sorted(o["order_id"] for o in j["orders"])
+    assert ids("start_update_date=2024-01-01T11:00:00%2B00:00") == ["NEW"]
+    assert ids("start_update_date=2024-01-01T11:00:00+00:00") == ["NEW"]  # '+' arrives as space
+    assert ids("start_update_date=2024-01-01T11:00:00Z") == ["NEW"]
+    assert ids("start_update_date=2024-01-01T11:00:00%2B01:00") == ["NEW", "OLD"]  # = 10:00Z
+    assert ids("start_update_date=2024-01-01T07:00:00-04:00") == ["NEW"]  # = 11:00Z
+    # Mirakl subtracts a safety delta (60 s in the sim): 12:00:30 still returns NEW.
+    assert ids("start_update_date=2024-01-01T12:00:30Z") == ["NEW"]
+    assert ids("start_update_date=2024-01-01T12:01:01Z") == []
+    assert ids("end_update_date=2024-01-01T11:00:00Z") == ["OLD"]
+    st, _, j = s.mirakl("GET", "/api/orders?start_update_date=yesterday")
+    assert st == 400 and j["status"] == 400
+
+
+@test
+def or12(s):
+    oid = s.order()
+    o = s.or12(oid)
+    assert o["order_id"] == oid and "order_lines" in o
+    st, _, j = s.mirakl("GET", "/api/orders/NOPE")
+    assert st == 404 and j["status"] == 404 and "message" in j
+    st, _, j = s.mirakl("DELETE", "/api/orders/" + oid)
+    assert st == 405
+    st, _, j = s.mirakl("GET", "/api/nothing")
+    assert st == 404 and j["status"] == 404
+
+
+@test
+def or21_accept_all(s):
+    oid = s.order(order_lines=[{"offer_sku": "A"}, {"offer_sku": "B"}])
+    st, _, j = s.accept(oid, [(oid + "-1", True), (oid + "-2", True)])
+    assert st == 204 and j is None, (st, j)
+    o = s.or12(oid)
+    assert o["order_state"] == "SHIPPING"
+    assert [l["order_line_state"] for l in o["order_lines"]] == ["SHIPPING", "SHIPPING"]
+    # A repeat (e.g. a retry after a lost answer) is refused: the order moved on.
+    st, _, j = s.accept(oid, [(oid + "-1", True), (oid + "-2", True)])
+    assert st == 400 and j["status"] == 400 and "ORDER_INVALID_STATE" in j["message"], j
+
+
+@test
+def or21_partial_and_refuse(s):
+    p = s.order(order_lines=[{}, {}])
+    st, _, _ = s.accept(p, [(p + "-1", True), (p + "-2", False)])
+    assert st == 204
+    o = s.or12(p)
+    assert o["order_state"] == "SHIPPING"
+    assert [l["order_line_state"] for l in o["order_lines"]] == ["SHIPPING", "REFUSED"]
+    r = s.order(order_lines=[{}, {}])
+    st, _, _ = s.accept(r, [(r + "-1", False), (r + "-2", False)])
+    assert st == 204
+    o = s.or12(r)
+    assert o["order_state"] == "REFUSED"
+    assert [l["order_line_state"] for l in o["order_lines"]] == ["REFUSED", "REFUSED"]
+
+
+@test
+def or21_rules(s):
+    oid = s.order(order_lines=[{}, {}])
+    cases = [
+        ([(oid + "-1", True)], "ORDER_LINE_ACCEPTANCE_DECISION_MISSING"),
+        ([(oid + "-1", True), (oid + "-2", True), ("other", True)], "ORDER_LINE_NOT_FOUND"),
+        ([(oid + "-1", True), (oid + "-1", True), (oid + "-2", True)], "ORDER_LINE_DUPLICATE_ID"),
+    ]
+    for decisions, code in cases:
+        st, _, j = s.accept(oid, decisions)
+        assert st == 400 and code in j["message"] and j["status"] == 400, (code, st, j)
+    path = "/api/orders/%s/accept" % oid
+    for body, code in (({"order_lines": [None]}, "ORDER_LINE_NULL_ELEMENT"),
+                       ({"order_lines": [{"id": oid + "-1"}]}, "VALIDATION_ERROR"),
+                       ({"order_lines": [{"id": oid + "-1", "accepted": "yes"}]}, "VALIDATION_ERROR"),
+                       ({}, "VALIDATION_ERROR"), ([], "VALIDATION_ERROR")):
+        st, _, j = s.mirakl("PUT", path, body)
+        assert st == 400 and code in j["message"], (body, st, j)
+    st, _, j = s.mirakl("PUT", path, "not json", headers={"Content-Type": "application/json"})
+    assert st == 400
+    st, _, j = s.mirakl("PUT", path, '{"order_lines":[]}', headers={"Content-Type": "text/plain"})
+    assert st == 415 and j["status"] == 415
+    st, _, j = s.mirakl("GET", path)
+    assert st == 405
+    st, _, j = s.accept("NOPE", [("NOPE-1", True)])
+    assert st == 404 and j["status"] == 404
+    # Nothing above changed the order.
+    o = s.or12(oid)
+    assert o["order_state"] == "WAITING_ACCEPTANCE"
+    assert all(l["order_line_state"] == "WAITING_ACCEPTANCE" for l in o["order_lines"])
+    # Only WAITING_ACCEPTANCE orders and lines.
+    sh = s.order(order_state="SHIPPING")
+    st, _, j = s.accept(sh, [(sh + "-1", True)])
+    assert st == 400 and "ORDER_INVALID_STATE" in j["message"]
+    mixed = s.order(order_lines=[{}, {"order_line_state": "CANCELED"}])
+    st, _, j = s.accept(mixed, [(mixed + "-1", True), (mixed + "-2", True)])
+    assert st == 400 and "ORDER_INVALID_STATE" in j["message"]
+    st, _, j = s.accept(mixed, [(mixed + "-1", True)])  # the canceled line needs no decision
+    assert st == 204
+    o = s.or12(mixed)
+    assert [l["order_line_state"] for l in o["order_lines"]] == ["SHIPPING", "CANCELED"]
+
+
+# ---------------------------------------------------------------- Khaos
+
+@test
+def khaos_auth(s):
+    st, hd, root = s.soap("GetStockList", {"DateType": "1", "DateValue": "", "StockItemType": ""},
+                          auth=False)
+    assert st == 401 and hd["WWW-Authenticate"].startswith("Basic")
+    assert fault_of(root)[0] == "SOAP-ENV:Client"
+    bad = base64.b64encode(b"kcuser:nope").decode()
+    st, _, root = s.soap("GetStockList", {"DateValue": ""}, auth=False,
+                         headers={"Authorization": "Basic " + bad})
+    assert st == 401
+    st, hd, root = s.soap("GetStockList", {"DateType": "1", "DateValue": "", "StockItemType": ""})
+    assert st == 200 and hd["Content-Type"].startswith("text/xml"), st
+    assert fault_of(root) is None
+
+
+@test
+def khaos_protocol_faults(s):
+    env = envelope("GetStockList", {"DateValue": ""})
+    act = {"SOAPAction": '"%s#GetStockList"' % NS}
+
+    def fault(body, headers, want_status, want_code="SOAP-ENV:Client"):
+        st, hd, data = s.soap_raw(body, headers)
+        assert st == want_status, (st, data)
+        assert hd["Content-Type"].startswith("text/xml")
+        code, msg = fault_of(ET.fromstring(data))
+        assert code == want_code and msg, (code, msg)
+        return msg
+    fault(env, dict(act, **{"Content-Type": "application/json"}), 415)
+    fault(env, {}, 500)  # SOAPAction missing
+    fault(env, {"SOAPAction": '"%s#ImportOrders"' % NS}, 500)
+    fault(b"<soap:Envelope", act, 500)
+    fault(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', act, 500)
+    fault(envelope("GetStockList", {}, ns="urn:other"), {"SOAPAction": ""}, 500)
+    assert "No method named" in fault(envelope("DeleteEverything", {}), {"SOAPAction": ""}, 500)
+    fault(b'<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope"><Body/></Envelope>', act, 500,
+          "SOAP-ENV:VersionMismatch")
+    mu = ('<s:Envelope xmlns:s="%s"><s:Header><Auth s:mustUnderstand="1"/></s:Header><s:Body>'
+          '<n:GetStockList xmlns:n="%s"/></s:Body></s:Envelope>' % (SOAP_ENV, NS))
+    fault(mu, act, 500, "SOAP-ENV:MustUnderstand")
+    st, hd, root = s.soap("GetStockList", {"DateValue": ""}, headers={"SOAPAction": ""})
+    assert st == 200  # an empty SOAPAction is fine
+    st, hd, _ = s.request("GET", SOAP_PATH, headers={"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (KHAOS_USER, KHAOS_PASS)).encode()).decode()})
+    assert st == 405 and hd["Allow"] == "POST"
+    st, _, _ = s.request("GET", "/khaos/wsdl/IKosWeb", headers={"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (KHAOS_USER, KHAOS_PASS)).encode()).decode()})
+    assert st == 404
+
+
+@test
+def khaos_import_orders(s):
+    s.stock({"code": "SKU-1", "available": 5}, {"code": "SKU-2", "available": 0})
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
+        ("R-1", [("SKU-1", 2), ("SKU-2", 1)]), ("R-2", [("SKU-2", 3)]))})
+    assert st == 200, ET.tostring(root)
+    res = import_results(root)
+    assert [r["AssociatedRef"] for r in res] == ["R-1", "R-2"]
+    assert all(r["Imported"] == "true" and r["ErrorMessage"] == "" for r in res), res
+    codes = [r["SalesOrderCode"] for r in res]
+    assert all(c.startswith("SO") and len(c) == 8 for c in codes) and codes[0] != codes[1]
+    k = s.state()["khaos"]
+    assert k["duplicate_orders"] == 0
+    assert k["sales_orders"][0] == {"associated_ref": "R-1", "sales_order_code": codes[0], "site": "MAIN",
+                                    "sales_source": "MIRAKL", "lines": [{"stock_code": "SKU-1", "quantity": 2},
+                                                                        {"stock_code": "SKU-2", "quantity": 1}]}
+    # Like Khaos, the same associated ref books again: a duplicate.
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("R-1", [("SKU-1", 1)]))})
+    res = import_results(root)
+    assert res[0]["Imported"] == "true" and res[0]["SalesOrderCode"] not in codes
+    k = s.state()["khaos"]
+    assert k["duplicate_orders"] == 1 and len(k["sales_orders"]) == 3
+
+
+@test
+def khaos_import_rejects(s):
+    s.stock({"code": "SKU-1", "available": 5})
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
+        ("U-1", [("SKU-1", 1), ("GHOST", 1)]), ("U-2", [("SKU-1", 0)]), ("U-3", [("SKU-1", 1)]),
+        ("U-4", []))})
+    assert st == 200
+    res = import_results(root)
+    assert [r["Imported"] for r in res] == ["false", "false", "true", "false"], res
+    assert "GHOST" in res[0]["ErrorMessage"] and res[0]["SalesOrderCode"] == ""
+    assert "ORDER_QTY" in res[1]["ErrorMessage"]
+    assert "ORDER_ITEM" in res[3]["ErrorMessage"]
+    assert [so["associated_ref"] for so in s.state()["khaos"]["sales_orders"]] == ["U-3"]
+    for params in ({}, {"Orders": "<NOT_SALES_ORDERS/>"}, {"Orders": "<SALES_ORDERS>"}):
+        st, _, root = s.soap("ImportOrders", params)
+        assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client", params
+    assert len(s.state()["khaos"]["sales_orders"]) == 1
+
+
+@test
+def khaos_import_escaping_and_doc_example(s):
+    s.stock({"code": "SKU-1", "available": 5}, {"code": "A&B<\"x\">", "available": 1})
+    ref = "R&D <1> \"q\" 'é'"
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders((ref, [("A&B<\"x\">", 1)]))})
+    res = import_results(root)
+    assert res[0]["AssociatedRef"] == ref and res[0]["Imported"] == "true", res
+    assert s.state()["khaos"]["sales_orders"][0]["lines"][0]["stock_code"] == "A&B<\"x\">"
+    # The envelope printed in docs/khaos-soap.md, byte for byte.
+    st, _, data = s.soap_raw(DOC_IMPORT_ENVELOPE, {"SOAPAction": '"urn:KosWebIntf-IKosWeb#ImportOrders"'})
+    assert st == 200, data
+    res = import_results(ET.fromstring(data))
+    assert res[0]["AssociatedRef"] == "DOC-1-A" and res[0]["Imported"] == "true"
+    # CDATA is just another way to send the same string.
+    body = ('<s:Envelope xmlns:s="%s"><s:Body><n:ImportOrders xmlns:n="%s"><Orders><![CDATA[%s]]></Orders>'
+            '</n:ImportOrders></s:Body></s:Envelope>' % (SOAP_ENV, NS, sales_orders(("CD-1", [("SKU-1", 1)]))))
+    st, _, data = s.soap_raw(body, {"SOAPAction": ""})
+    assert st == 200 and import_results(ET.fromstring(data))[0]["Imported"] == "true"
+
+
+@test
+def docs_envelope_matches(s):
+    doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "khaos-soap.md")
+    with open(doc, encoding="utf-8") as f:
+        text = f.read()
+    blocks = [b.split("```", 1)[0] for b in text.split("```xml\n")[1:]]
+    blocks = [b for b in blocks if "<ns1:ImportOrders" in b]
+    assert blocks == [DOC_IMPORT_ENVELOPE], "docs/khaos-soap.md drifted from DOC_IMPORT_ENVELOPE"
+
+
+@test
+def khaos_export_order_status(s):
+    s.stock({"code": "SKU-1", "available": 5})
+    s.soap("ImportOrders", {"Orders": sales_orders(("E-1", [("SKU-1", 1)]), ("E-2", [("SKU-1", 1)]))})
+    s.soap("ImportOrders", {"Orders": sales_orders(("E-1", [("SKU-1", 1)]))})
+    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-1,E-9", "MappingType": "4", "IncludeTracking": "0",
+                                                 "IncludeCancelled": "0", "DateFrom": "", "DateTo": "",
+                                                 "InvoiceStageIDs": ""})
+    assert st == 200, ET.tostring(root)
+    doc = inner_doc(root, "ExportOrderStatusEx")
+    assert doc.tag == "ORDER_STATUSES"
+    orders = doc.findall("ORDER")
+    assert [o.findtext("ASSOCIATED_REF") for o in orders] == ["E-1", "E-1"]  # the duplicate shows
+    assert orders[0].findtext("SALES_ORDER_CODE").startswith("SO")
+    assert orders[0].findtext("INVOICES/INVOICE/INVOICE_STAGE_ID") == "10"
+    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-9", "MappingType": "4"})
+    assert inner_doc(root, "ExportOrderStatusEx").findall("ORDER") == []
+    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-2", "MappingType": "4", "InvoiceStageIDs": "12,13"})
+    assert inner_doc(root, "ExportOrderStatusEx").findall("ORDER") == []
+    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-2", "MappingType": "4", "InvoiceStageIDs": "10"})
+    assert len(inner_doc(root, "ExportOrderStatusEx").findall("ORDER")) == 1
+    for bad in ({"IDs": "E-1", "MappingType": "1"}, {"IDs": "E-1"},
+                {"IDs": "E-1", "MappingType": "4", "DateFrom": "soon"}):
+        st, _, root = s.soap("ExportOrderStatusEx", bad)
+        assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client", bad
+
+
+@test
+def khaos_stock_calls(s):
+    s.stock({"code": "SKU-B", "available": 7}, {"code": "SKU-A", "available": 3, "discontinued": True})
+    st, _, root = s.soap("ExportStockStatus", {"StockCodes": "", "MappingType": "1", "LastUpdated": "",
+                                               "SiteID": "1"})
+    assert st == 200
+    doc = inner_doc(root, "ExportStockStatus")
+    items = doc.findall("STOCK_ITEM")
+    assert [i.get("CODE") for i in items] == ["SKU-A", "SKU-B"]
+    a = items[0]
+    assert a.findtext("LEVEL") == "3" and a.findtext("STATUS") == "Discontinued"
+    assert items[1].findtext("STATUS") == "Active"
+    for child in ("BUILD_POTENTIAL_CHILDREN", "LEAD_TIME", "STOCK_ID", "LAST_UPDATED"):
+        assert a.find(child) is not None, child
+    st, _, root = s.soap("ExportStockStatus", {"StockCodes": "SKU-B, NOPE", "MappingType": "1"})
+    assert [i.get("CODE") for i in inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")] == ["SKU-B"]
+    st, _, root = s.soap("ExportStockStatus", {"StockCodes": "", "MappingType": "2"})
+    assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client"
+    time.sleep(1.1)
+    mid = utc(datetime.datetime.utcnow())
+    time.sleep(1.1)
+    s.stock({"code": "SKU-A", "available": 4})
+    st, _, root = s.soap("GetStockList", {"DateType": "1", "DateValue": mid, "StockItemType": ""})
+    doc = inner_doc(root, "GetStockList")
+    assert doc.tag == "STOCK_LIST" and [i.get("CODE") for i in doc.findall("STOCK_ITEM")] == ["SKU-A"]
+    st, _, root = s.soap("GetStockList", {"DateType": "1", "DateValue": "", "StockItemType": ""})
+    assert len(inner_doc(root, "GetStockList").findall("STOCK_ITEM")) == 2
+    st, _, root = s.soap("ExportStockStatus", {"StockCodes": "", "MappingType": "1", "LastUpdated": mid})
+    items = inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")
+    assert [(i.get("CODE"), i.findtext("LEVEL")) for i in items] == [("SKU-A", "4")]
+    assert s.state()["khaos"]["stock"] == [{"code": "SKU-B", "available": 7, "discontinued": False},
+                                           {"code": "SKU-A", "available": 4, "discontinued": True}]
+    st, _, root = s.soap("GetStockList", {"DateValue": "31/12/2026"})
+    assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client"
+    st, _, j = s.json("POST", "/_sim/khaos/stock", {"items": [{"code": ""}]})
+    assert st == 400
+    st, _, j = s.json("POST", "/_sim/khaos/stock", {"items": [{"code": "X", "available": "7"}]})
+    assert st == 400
+
+
+# ---------------------------------------------------------------- faults
+
+@test
+def faults_validation(s):
+    for body in ({"system": "sap"}, {"system": "mirakl", "error_rate": 1.5},
+                 {"system": "mirakl", "error_rate": 0.6, "timeout_rate": 0.6},
+                 {"system": "mirakl", "bogus": 1}, {"system": "mirakl", "status": 99},
+                 {"system": "mirakl", "latency_ms": -1}, {"error_rate": 0.1}):
+        st, _, j = s.json("POST", "/_sim/faults", body)
+        assert st == 400 and j["error"] == "invalid_payload", (body, st, j)
+    j = s.faults(system="khaos", error_rate=0.25, seed=42)
+    assert j["faults"]["error_rate"] == 0.25 and j["faults"]["seed"] == 42
+    assert j["faults"]["timeout_ms"] == 10000 and j["faults"]["status"] == 500
+    st, _, j = s.json("GET", "/_sim/faults")
+    assert st == 200 and j["mirakl"] is None and j["khaos"]["seed"] == 42
+    j = s.faults(system="khaos", clear=True)
+    assert j["faults"] is None
+
+
+@test
+def faults_error_read(s):
+    oid = s.order()
+    s.faults(system="mirakl", error_rate=1.0, status=503, seed=1)
+    st, _, j = s.mirakl("GET", "/api/orders")
+    assert st == 503 and j["status"] == 503 and "message" in j
+    st, _, j = s.mirakl("GET", "/api/orders/" + oid)
+    assert st == 503
+    # Khaos unaffected by Mirakl faults.
+    st, _, root = s.soap("GetStockList", {"DateValue": ""})
+    assert st == 200
+    s.faults(system="mirakl", clear=True)
+    st, _, j = s.mirakl("GET", "/api/orders")
+    assert st == 200
+    s.faults(system="khaos", error_rate=1.0, seed=1)
+    st, _, root = s.soap("GetStockList", {"DateValue": ""})
+    assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Server"
+
+
+def accept_under_faults(s, seed, n):
+    ids = [s.order() for _ in range(n)]
+    s.faults(system="mirakl", error_rate=1.0, status=500, seed=seed)
+    for oid in ids:
+        st, _, j = s.accept(oid, [(oid + "-1", True)])
+        assert st == 500 and j["status"] == 500, (st, j)
+    s.faults(system="mirakl", clear=True)
+    return [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+
+
+@test
+def faults_write_before_after_reproducible(s):
+    first = accept_under_faults(s, 7, 24)
+    assert 0 < sum(first) < 24, first  # both halves happen: effect lost and effect applied
+    s.reset()
+    again = accept_under_faults(s, 7, 24)
+    assert again == first, (first, again)  # the same seed gives the same sequence
+    s.reset()
+    other = accept_under_faults(s, 8, 24)
+    assert other != first
+
+
+@test
+def faults_khaos_import_after_effect(s):
+    s.stock({"code": "SKU-1", "available": 5})
+    s.faults(system="khaos", error_rate=1.0, seed=3)
+    for i in range(16):
+        st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("FX-%d" % i, [("SKU-1", 1)]))})
+        assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Server"
+    booked = len(s.state()["khaos"]["sales_orders"])
+    assert 0 < booked < 16, booked
+
+
+@test
+def faults_rate_limit(s):
+    oid = s.order()
+    s.faults(system="mirakl", rate_limit_rate=1.0, retry_after_s=7)
+    st, hd, j = s.accept(oid, [(oid + "-1", True)])
+    assert st == 429 and hd["Retry-After"] == "7" and j["status"] == 429
+    s.faults(system="mirakl", rate_limit_rate=1.0, retry_after_s=-1)
+    st, hd, j = s.mirakl("GET", "/api/orders")
+    assert st == 429 and hd["Retry-After"] is None
+    s.faults(system="mirakl", clear=True)
+    assert s.or12(oid)["order_state"] == "WAITING_ACCEPTANCE"  # a 429 is never applied
+
+
+@test
+def faults_latency(s):
+    s.faults(system="mirakl", latency_ms=300)
+    t = time.time()
+    st, _, _ = s.mirakl("GET", "/api/orders")
+    assert st == 200 and time.time() - t >= 0.29
+    t = time.time()
+    st, _, _ = s.soap("GetStockList", {"DateValue": ""})
+    assert time.time() - t < 0.25  # only the faulted system is slow
+
+
+@test
+def faults_timeout(s):
+    ids = [s.order() for _ in range(6)]
+    s.faults(system="mirakl", timeout_rate=1.0, timeout_ms=300, seed=11)
+    for oid in ids:
+        t = time.time()
+        try:
+            st, _, _ = s.accept(oid, [(oid + "-1", True)], timeout=5)
+            raise AssertionError("got an answer: %d" % st)
+        except (http.client.HTTPException, ConnectionError):
+            pass
+        assert time.time() - t >= 0.29
+    s.faults(system="mirakl", clear=True)
+    shipped = [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+    again = None
+    s.reset()
+    ids = [s.order() for _ in range(6)]
+    s.faults(system="mirakl", timeout_rate=1.0, timeout_ms=50, seed=11)
+    for oid in ids:
+        try:
+            s.accept(oid, [(oid + "-1", True)], timeout=5)
+        except (http.client.HTTPException, ConnectionError):
+            pass
+    s.faults(system="mirakl", clear=True)
+    again = [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+    assert shipped == again, (shipped, again)
+
+
+@test
+def faults_timeout_until_reset(s):
+    s.faults(system="mirakl", timeout_rate=1.0, timeout_ms=60000)
+    out = {}
+
+    def call():
+        t = time.time()
+        try:
+            s.mirakl("GET", "/api/orders", timeout=30)
+            out["r"] = "answered"
+        except (http.client.HTTPException, ConnectionError, OSError):
+            out["r"] = "dropped"
+        out["t"] = time.time() - t
+    th = threading.Thread(target=call)
+    th.start()
+    time.sleep(0.5)
+    s.reset()
+    th.join(10)
+    assert not th.is_alive() and out["r"] == "dropped" and out["t"] < 5, out
+
+
+# ---------------------------------------------------------------- control API
+
+@test
+def state_shape_and_calls(s):
+    s.stock({"code": "SKU-1", "available": 2})
+    oid = s.order(order_lines=[{"offer_sku": "SKU-1", "quantity": 3}])
+    s.mirakl("GET", "/api/orders", key=None)  # a 401 still counts
+    s.mirakl("GET", "/api/orders")
+    s.soap("ImportOrders", {"Orders": sales_orders((oid, [("SKU-1", 3)]))})
+    st = s.state()
+    assert set(st) == {"mirakl", "khaos", "calls"}
+    assert st["calls"] == {"mirakl": 2, "khaos": 1}
+    assert st["mirakl"] == {"orders": [{"order_id": oid, "order_state": "WAITING_ACCEPTANCE", "order_lines": [
+        {"order_line_id": oid + "-1", "offer_sku": "SKU-1", "quantity": 3,
+         "order_line_state": "WAITING_ACCEPTANCE"}]}]}
+    k = st["khaos"]
+    assert set(k) == {"sales_orders", "duplicate_orders", "stock"}
+    assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "lines"}
+    assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False}]
+    s.reset()
+    st = s.state()
+    assert st == {"mirakl": {"orders": []}, "khaos": {"sales_orders": [], "duplicate_orders": 0, "stock": []},
+                  "calls": {"mirakl": 0, "khaos": 0}}
+
+
+@test
+def requests_log(s):
+    oid = s.order()
+    s.mirakl("GET", "/api/orders?start_update_date=2024-01-01T00:00:00%2B00:00&max=5")
+    s.accept(oid, [(oid + "-1", True)])
+    s.soap("GetStockList", {"DateValue": ""})
+    reqs = s.requests("mirakl")
+    assert len(reqs) == 2
+    assert reqs[0] == {"method": "GET", "path": "/mirakl/api/orders",
+                       "query": "start_update_date=2024-01-01T00:00:00%2B00:00&max=5",
+                       "content_type": "", "body": ""}, reqs[0]
+    assert reqs[1]["method"] == "PUT" and reqs[1]["path"] == "/mirakl/api/orders/%s/accept" % oid
+    assert reqs[1]["content_type"] == "application/json"
+    assert json.loads(reqs[1]["body"]) == {"order_lines": [{"id": oid + "-1", "accepted": True}]}
+    assert MIRAKL_KEY not in json.dumps(reqs)
+    last = s.requests("mirakl", limit=1)
+    assert last == reqs[1:]
+    k = s.requests("khaos")
+    assert len(k) == 1 and "GetStockList" in k[0]["body"] and k[0]["content_type"].startswith("text/xml")
+    assert base64.b64encode(("%s:%s" % (KHAOS_USER, KHAOS_PASS)).encode()).decode() not in json.dumps(k)
+    st, _, _ = s.request("POST", "/inriver/api/v1.0.0/query", "{}")
+    assert st == 404
+    assert s.requests("inriver")[0]["path"] == "/inriver/api/v1.0.0/query"
+    for q in ("", "?system=sap", "?system=mirakl&limit=0", "?system=mirakl&limit=1001"):
+        st, _, j = s.json("GET", "/_sim/requests" + q)
+        assert st == 400, q
+    st, _, j = s.json("GET", "/nope")
+    assert st == 404
+
+
+@test
+def requests_ring_buffer(s):
+    conn = http.client.HTTPConnection(s.host, s.port, timeout=10)
+    for i in range(1005):
+        conn.request("GET", "/mirakl/api/orders/R%d" % i, headers={"Authorization": MIRAKL_KEY})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 404
+    conn.close()
+    reqs = s.requests("mirakl", limit=1000)
+    assert len(reqs) == 1000
+    assert reqs[0]["path"] == "/mirakl/api/orders/R5" and reqs[-1]["path"] == "/mirakl/api/orders/R1004"
+    assert s.state()["calls"]["mirakl"] == 1005
+    assert len(s.requests("mirakl")) == 100  # default limit
+
+
+@test
+def large_body_rejected(s):
+    st, _, j = s.json("POST", "/_sim/mirakl/orders", "x" * (8 * 1024 * 1024 + 10),
+                      headers={"Content-Type": "application/json"})
+    assert st == 413
+
+
+def sigterm_while_holding(binary):
+    sim = Sim(binary)
+    try:
+        sim.faults(system="khaos", latency_ms=60000)
+        th = threading.Thread(target=lambda: _quiet(lambda: sim.soap("GetStockList", {"DateValue": ""},
+                                                                     timeout=30)))
+        th.start()
+        time.sleep(0.3)
+        t = time.time()
+        sim.proc.send_signal(signal.SIGTERM)
+        rc = sim.proc.wait(10)
+        assert rc == 0 and time.time() - t < 5, rc
+        th.join(10)
+    finally:
+        sim.stop()
+
+
+def _quiet(fn):
+    try:
+        fn()
+    except Exception:
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sim", required=True, help="path to the kcgate-sim binary")
+    ap.add_argument("-k", default="", help="run only tests whose name contains this")
+    args = ap.parse_args()
+    binary = os.path.abspath(args.sim)
+    passed = failed = 0
+    sim = Sim(binary)
+    try:
+        for fn in TESTS:
+            if args.k not in fn.__name__:
+                continue
+            try:
+                sim.reset()
+                fn(sim)
+                passed += 1
+                print("ok   %s" % fn.__name__)
+            except Exception:
+                failed += 1
+                print("FAIL %s\n%s" % (fn.__name__, traceback.format_exc()))
+        rc = sim.stop()
+        if rc == 0:
+            passed += 1
+            print("ok   sigterm_exit_0")
+        else:
+            failed += 1
+            print("FAIL sigterm_exit_0: exit status %r\n%s" % (rc, "".join(sim.stderr)))
+    finally:
+        sim.stop()
+    if args.k in "sigterm_while_holding":
+        try:
+            sigterm_while_holding(binary)
+            passed += 1
+            print("ok   sigterm_while_holding")
+        except Exception:
+            failed += 1
+            print("FAIL sigterm_while_holding\n%s" % traceback.format_exc())
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
