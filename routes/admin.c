@@ -5,9 +5,12 @@
 #include "routes.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kcgate/exceptions.h"
+#include "kcgate/jobs.h"
 #include "kcgate/metrics.h"
 
 #define LIST_DEFAULT 50
@@ -115,9 +118,45 @@ void kcg_route_admin_stats(struct kcg_request *req)
 	kcg_http_respond_json(req, 200, json_pack("{s:o, s:o}", "events", events, "store", store));
 }
 
+/* Appends the open exceptions per kind to the metrics text. */
+static int exceptions_metrics(struct kcg_txn *t, void *arg)
+{
+	char **text = arg;
+	json_t *counts;
+	int rc = kcg_exc_open_counts(t, &counts);
+	if (rc != 0)
+		return rc;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f) {
+		json_decref(counts);
+		return -ENOMEM;
+	}
+	fputs(*text, f);
+	fputs("# HELP kcgate_exceptions_open Open exceptions by kind.\n# TYPE kcgate_exceptions_open gauge\n", f);
+	const char *kind;
+	json_t *n;
+	json_object_foreach(counts, kind, n)
+		fprintf(f, "kcgate_exceptions_open{kind=\"%s\"} %lld\n", kind, (long long)json_integer_value(n));
+	json_decref(counts);
+	if (fclose(f) != 0) {
+		free(out);
+		return -ENOMEM;
+	}
+	free(*text);
+	*text = out;
+	return 0;
+}
+
 void kcg_route_metrics(struct kcg_request *req)
 {
 	char *text = kcg_metrics_render(kcg_store_used_bytes(req->app->store), req->app->cfg->map_size_mb << 20);
+	if (text && (kcg_jobs_metrics(req->app->store, req->app->jobs, &text) != 0 ||
+		     kcg_store_read(req->app->store, exceptions_metrics, &text) != 0)) {
+		free(text);
+		text = NULL;
+	}
 	if (!text) {
 		kcg_http_respond_error(req, 500, "internal_error", "out of memory");
 		return;

@@ -20,24 +20,34 @@ static const struct kcg_route table[] = {
 	{ "GET",  "/admin/events",                KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_events, 0, NULL },
 	{ "GET",  "/admin/events/{id}",           KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_event, 0, NULL },
 	{ "GET",  "/admin/stats",                 KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_stats, 0, NULL },
+	{ "POST", "/admin/events/{id}/replay",    KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_event_replay, 0, NULL },
+	{ "GET",  "/admin/jobs",                  KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_jobs, 0, NULL },
+	{ "GET",  "/admin/jobs/{id}",             KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_job, 0, NULL },
+	{ "POST", "/admin/jobs/{id}/retry",       KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_job_retry, 0, NULL },
+	{ "GET",  "/admin/exceptions",            KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_exceptions, 0, NULL },
+	{ "POST", "/admin/exceptions/{id}/resolve", KCG_ROUTE_ADMIN, KCG_BODY_NONE,    kcg_route_admin_exception_resolve, 0, NULL },
+	{ "GET",  "/admin/orders",                KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_orders, 0, NULL },
+	{ "GET",  "/admin/orders/{id}",           KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_order, 0, NULL },
 	{ "GET",  "/metrics",                     KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_metrics, 0, NULL },
 };
 
-/* Does @p path fit @p pattern? A pattern may end in "/{id}": one non-empty
- * segment, copied to @p param. */
+/* Does @p path fit @p pattern? A pattern may hold one "{id}": one
+ * non-empty segment, copied to @p param. */
 static bool path_matches(const char *pattern, const char *path, char *param, size_t param_len)
 {
 	const char *brace = strstr(pattern, "{id}");
 	if (!brace)
 		return strcmp(pattern, path) == 0;
 	size_t prefix = (size_t)(brace - pattern);
-	if (strncmp(pattern, path, prefix) != 0)
+	const char *suffix = brace + 4;
+	size_t plen = strlen(path), slen = strlen(suffix);
+	if (strncmp(pattern, path, prefix) != 0 || plen < prefix + slen || strcmp(path + plen - slen, suffix) != 0)
 		return false;
-	const char *seg = path + prefix;
-	size_t n = strlen(seg);
-	if (n == 0 || n >= param_len || strchr(seg, '/'))
+	size_t n = plen - prefix - slen;
+	if (n == 0 || n >= param_len || memchr(path + prefix, '/', n))
 		return false;
-	memcpy(param, seg, n + 1);
+	memcpy(param, path + prefix, n);
+	param[n] = '\0';
 	return true;
 }
 

@@ -1,8 +1,8 @@
 /**
  * routes/routes.h: the route table, the one place a path exists.
  *
- * Each route is data: method, path (exact, or ending in "/{id}" for one
- * trailing segment), who may call it, whether it takes a body and of what
+ * Each route is data: method, path (exact, or with one "{id}" standing for
+ * one segment), who may call it, whether it takes a body and of what
  * media types, and its handler. http.c looks requests up here; 404 and 405
  * (with the Allow header) fall out of the table.
  */
@@ -55,6 +55,14 @@ void kcg_route_webhook_inriver(struct kcg_request *req);
 void kcg_route_admin_events(struct kcg_request *req);
 void kcg_route_admin_event(struct kcg_request *req);
 void kcg_route_admin_stats(struct kcg_request *req);
+void kcg_route_admin_event_replay(struct kcg_request *req);
 void kcg_route_metrics(struct kcg_request *req);
+void kcg_route_admin_jobs(struct kcg_request *req);
+void kcg_route_admin_job(struct kcg_request *req);
+void kcg_route_admin_job_retry(struct kcg_request *req);
+void kcg_route_admin_exceptions(struct kcg_request *req);
+void kcg_route_admin_exception_resolve(struct kcg_request *req);
+void kcg_route_admin_orders(struct kcg_request *req);
+void kcg_route_admin_order(struct kcg_request *req);
 
 #endif

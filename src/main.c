@@ -1,9 +1,10 @@
 /*
  * main.c: the process. Arguments, configuration, the store, the server,
  * and the lifecycle: SIGTERM/SIGINT turn readiness off, let in-flight
- * requests finish (server.shutdown_timeout_s), stop the store's writer
- * (which completes everything queued), stop the server, sync and close the
- * store, exit 0. A second signal skips the rest of the drain.
+ * requests finish (server.shutdown_timeout_s), stop the job engine (calls
+ * in flight are abandoned: their jobs stay pending), stop the store's
+ * writer (which completes everything queued), stop the server, sync and
+ * close the store, exit 0. A second signal skips the rest of the drain.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +20,10 @@
 #include "kcgate/common.h"
 #include "kcgate/config.h"
 #include "kcgate/http.h"
+#include "kcgate/jobs.h"
 #include "kcgate/log.h"
 #include "kcgate/metrics.h"
+#include "kcgate/orders.h"
 #include "kcgate/store.h"
 
 #define PEM_MAX (1u << 20) /* a certificate chain or key larger than this is a mistake */
@@ -167,6 +170,9 @@ int main(int argc, char **argv)
 	char *cert = NULL, *key = NULL;
 	struct kcg_store *store = NULL;
 	struct kcg_http *http = NULL;
+	struct kcg_jobs *jobs = NULL;
+	bool flows = KCG_CONFIG_FLOWS(&cfg);
+	struct kcg_flow flow = { .cfg = &cfg };
 
 	if (cfg.tls_cert) {
 		cert = read_pem(cfg.tls_cert, &why);
@@ -197,6 +203,8 @@ int main(int argc, char **argv)
 		.max_batch = cfg.max_batch,
 		.queue_limit = cfg.queue_limit,
 		.on_commit = kcg_metrics_commit,
+		.on_event = flows ? kcg_orders_on_event : NULL,
+		.on_event_arg = &flow,
 	};
 	rc = kcg_store_open(&sopt, &store, &why);
 	if (rc != 0) {
@@ -205,7 +213,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	struct kcg_app app = { .cfg = &cfg, .store = store };
+	if (flows) {
+		flow.store = store;
+		struct kcg_jobs_options jopt = { .store = store, .cfg = &cfg, .kinds = kcg_orders_kinds, .ctx = &flow };
+		kcg_orders_timers(&cfg, &jopt.timers, &jopt.n_timers);
+		rc = kcg_jobs_start(&jopt, &jobs);
+		if (rc != 0) {
+			log_fail("cannot start the job engine", kcg_strerror(rc));
+			goto out;
+		}
+		flow.jobs = jobs;
+	}
+
+	struct kcg_app app = { .cfg = &cfg, .store = store, .jobs = jobs };
 	atomic_init(&app.shutting_down, false);
 	struct kcg_http_options hopt = {
 		.host = cfg.listen_host,
@@ -232,6 +252,8 @@ int main(int argc, char **argv)
 		json_pack("{s:s, s:s, s:s, s:s, s:s}", "url", url, "version", KCGATE_VERSION, "store", cfg.store_path,
 			  "mirakl_auth", kcg_webhook_auth_name(cfg.mirakl.mode), "inriver_auth",
 			  kcg_webhook_auth_name(cfg.inriver.mode)));
+	kcg_log(KCG_LOG_INFO, flows ? "order flow on" : "order flow off (ingest only)",
+		flows ? json_pack("{s:s, s:s}", "mirakl", cfg.mirakl_base_url, "khaos", cfg.khaos_soap_url) : NULL);
 
 	int sig = 0;
 	sigwait(&sigs, &sig);
@@ -239,12 +261,15 @@ int main(int argc, char **argv)
 							   "in_flight", (json_int_t)kcg_http_in_flight(http)));
 	atomic_store(&app.shutting_down, true);
 	drain(http, cfg.shutdown_timeout_s, &sigs);
+	kcg_jobs_stop(jobs);
+	jobs = NULL;
 	kcg_store_stop(store); /* completes every queued request, resuming its connection */
 	kcg_http_stop(http);
 	http = NULL;
 	status = 0;
 out:
 	kcg_http_stop(http);
+	kcg_jobs_stop(jobs);
 	kcg_store_close(store);
 	if (status == 0)
 		kcg_log_str(KCG_LOG_INFO, "stopped", NULL);

@@ -202,6 +202,26 @@ void kcg_store_close(struct kcg_store *store);
  */
 int kcg_store_submit(struct kcg_store *store, struct kcg_ingest *req);
 
+/**
+ * Queues a module's write for the writer. On 0, w->done is called exactly
+ * once later, from the writer thread; on failure it is not.
+ * @return 0, -EINVAL, -EAGAIN (queue_limit reached) or KCG_ESHUTDOWN.
+ */
+int kcg_store_write(struct kcg_store *store, struct kcg_write *w);
+
+/** Runs @p apply in the writer's next transaction and waits for the commit.
+ * @return its result (see struct kcg_write), or the queueing error. */
+int kcg_store_write_sync(struct kcg_store *store, int (*apply)(struct kcg_txn *txn, void *arg), void *arg);
+
+/** Runs @p fn in a read-only transaction on this thread; returns what it returns. */
+int kcg_store_read(struct kcg_store *store, int (*fn)(struct kcg_txn *txn, void *arg), void *arg);
+
+/**
+ * Runs the outbox hook again for stored event @p id (admin replay), in one
+ * write transaction, and waits. @return 0, KCG_ENOTFOUND, or the hook's error.
+ */
+int kcg_store_replay(struct kcg_store *store, const char *id);
+
 /** kcg_store_submit() and wait for the result; returns req->result (or the
  * submit error). req->done and req->arg are used meanwhile, restored after. */
 int kcg_store_ingest(struct kcg_store *store, struct kcg_ingest *req);

@@ -1,0 +1,98 @@
+/**
+ * kcgate/exceptions.h: the register of everything a person must look at.
+ *
+ * One record per (kind, subject): raising the same kind for the same subject
+ * again updates that record (last_seen, count, message) instead of adding
+ * one; a resolved record that is raised again reopens. Each names the
+ * system at fault and the team that owns the fix. Exceptions resolve
+ * themselves when their cause is gone (the flows call kcg_exc_resolve()),
+ * or by hand from the admin API.
+ *
+ * Databases (LMDB, in the store's environment):
+ *   exceptions      id (ULID) -> JSON record
+ *   exceptions_key  kind NUL subject -> id
+ * Writes happen inside a caller's write transaction (struct kcg_txn), so an
+ * exception commits together with whatever caused it.
+ */
+#ifndef KCGATE_EXCEPTIONS_H
+#define KCGATE_EXCEPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "kcgate/store.h"
+
+/** Kinds kcgate raises (later issues add more). */
+#define KCG_EXC_UNKNOWN_SKU "unknown_sku"
+#define KCG_EXC_ACCEPTANCE_DEADLINE "acceptance_deadline"
+#define KCG_EXC_UNPARSEABLE_WEBHOOK "unparseable_webhook"
+#define KCG_EXC_DEAD_JOB "dead_job"
+
+#define KCG_EXC_FIELD_MAX 200     /**< longest kind, subject, system, owner (bytes) */
+#define KCG_EXC_MESSAGE_MAX 2000  /**< longer messages are cut, on a character boundary */
+#define KCG_EXC_SCAN_MAX 100000   /**< most records one list / count call examines */
+
+enum kcg_exc_severity { KCG_SEV_INFO, KCG_SEV_WARNING, KCG_SEV_CRITICAL };
+
+/** What one raise says. Strings (UTF-8) are copied. */
+struct kcg_exc {
+	const char *kind;        /**< one of KCG_EXC_* */
+	enum kcg_exc_severity severity;
+	const char *system;      /**< at fault: "khaos", "mirakl", "inriver", "kcgate" */
+	const char *owner;       /**< team: "operations", "finance", "ecommerce", "marketing" */
+	const char *subject;     /**< what it is about: a SKU, an order id, a job id, an event id */
+	const char *message;     /**< a sentence with the context needed to fix it */
+};
+
+/**
+ * Raises (or updates, or reopens) the exception for (kind, subject) inside
+ * @p txn, a write transaction. @p id (optional, KCG_ID_LEN + 1) gets its id.
+ * @return 0, -EINVAL (missing field, kind/subject/system/owner empty, longer
+ * than KCG_EXC_FIELD_MAX or not UTF-8; checked before anything is written)
+ * or an LMDB / -errno code.
+ */
+int kcg_exc_raise(struct kcg_txn *txn, const struct kcg_exc *exc, char *id);
+
+/**
+ * Marks the open exception for (kind, subject) resolved, now; nothing if
+ * there is none or it is already resolved. @p how ("auto" or "manual") is
+ * recorded (NULL = "auto"). @return 0, -EINVAL (kind, subject or how empty,
+ * too long or not UTF-8) or an LMDB / -errno code.
+ */
+int kcg_exc_resolve(struct kcg_txn *txn, const char *kind, const char *subject, const char *how);
+
+/** Resolves by id (the admin API), recorded as "manual"; an already
+ * resolved one is left as it is. @return 0, KCG_ENOTFOUND, or an error. */
+int kcg_exc_resolve_id(struct kcg_txn *txn, const char *id);
+
+/** True if (kind, subject) has an open exception (read or write txn). */
+bool kcg_exc_is_open(struct kcg_txn *txn, const char *kind, const char *subject);
+
+/**
+ * Lists exceptions newest first (by id, i.e. first raised; a reopened one
+ * keeps its place) into a new JSON array (*@p out, the caller decrefs it), filtered
+ * by @p open (-1 any, 0 resolved only, 1 open only), @p kind and @p owner
+ * (NULL = any), at most @p limit. Each element: {"id","kind","severity",
+ * "system","owner","subject","message","first_seen","last_seen","count",
+ * "resolved_at" (null when open),"resolved_by" (null when open)}.
+ * At most KCG_EXC_SCAN_MAX records are examined, so with filters the
+ * list may miss older matches.
+ * @return 0, -EINVAL (@p open not -1, 0 or 1) or an error (*@p out NULL).
+ */
+int kcg_exc_list(struct kcg_txn *txn, int open, const char *kind, const char *owner, size_t limit, json_t **out);
+
+/**
+ * Open exceptions per kind as a new JSON object {"unknown_sku": 2, ...}
+ * (for /metrics): every KCG_EXC_* kind and every kind in the register,
+ * 0 when none is open (at most KCG_EXC_SCAN_MAX records examined).
+ * The caller decrefs *@p out. @return 0 or an error (*@p out NULL).
+ */
+int kcg_exc_open_counts(struct kcg_txn *txn, json_t **out);
+
+/** "info", "warning", "critical". */
+const char *kcg_exc_severity_name(enum kcg_exc_severity sev);
+
+#endif

@@ -1,0 +1,72 @@
+/**
+ * kcgate/mirakl.h: the Mirakl seller API client (OR11, OR12, OR21).
+ *
+ * Pure: builds struct kcg_call and parses struct kcg_reply (see net.h).
+ * Facts from ../shared/docs/peers.md §1 and Mirakl's OpenAPI extract:
+ * `Authorization: <api key>` (no Bearer), `Accept: application/json`,
+ * optional `shop_id` query, ISO-8601 dates with '+' encoded as %2B. Unknown
+ * fields are ignored and enums kept as strings.
+ *
+ * Parse functions return 0, -EAGAIN (transient: retry later), KCG_ENOTFOUND
+ * (the order does not exist), or KCG_EPAYLOAD (a final refusal or an answer
+ * that makes no sense) with a sentence in @p why.
+ */
+#ifndef KCGATE_MIRAKL_H
+#define KCGATE_MIRAKL_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "kcgate/config.h"
+#include "kcgate/net.h"
+
+#define KCG_MIRAKL_PAGE_MAX 100 /**< OR11's largest page (`max`) */
+
+/** What OR11 asks for. */
+struct kcg_or11_query {
+	const char *order_ids;        /**< comma list, or NULL */
+	const char *state_codes;      /**< e.g. "WAITING_ACCEPTANCE", or NULL */
+	uint64_t start_update_ms;     /**< 0: no start_update_date */
+	unsigned offset;
+	unsigned max;                 /**< 1..100 */
+};
+
+/** OR11 `GET /api/orders` with paginate=true. @return 0 or -ENOMEM. */
+int kcg_mirakl_or11(const struct kcg_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out);
+
+/**
+ * Parses an OR11 answer: *@p orders gets a new reference to the "orders"
+ * array, *@p total the total_count.
+ */
+int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *total, char why[KCG_ERROR_MAX]);
+
+/** OR12 `GET /api/orders/{order_id}`. */
+int kcg_mirakl_or12(const struct kcg_config *cfg, const char *order_id, struct kcg_call *out);
+/** Parses OR12: *@p order gets a new reference to the order object. */
+int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KCG_ERROR_MAX]);
+
+/**
+ * OR21 `PUT /api/orders/{order_id}/accept` accepting every line of
+ * @p order that is WAITING_ACCEPTANCE. @return 0, -ENOMEM, or KCG_EPAYLOAD
+ * when no line waits for acceptance.
+ */
+int kcg_mirakl_or21(const struct kcg_config *cfg, const json_t *order, struct kcg_call *out);
+/** Parses OR21: 204 is 0; 400 (wrong state) is KCG_EPAYLOAD; 404 KCG_ENOTFOUND. */
+int kcg_mirakl_or21_parse(const struct kcg_reply *r, char why[KCG_ERROR_MAX]);
+
+/* Reading an order (the OR11/OR12 shape). */
+
+/** order_id, or NULL. */
+const char *kcg_mirakl_order_id(const json_t *order);
+/** order_state, or NULL. */
+const char *kcg_mirakl_order_state(const json_t *order);
+/** True when at least one line is WAITING_ACCEPTANCE. */
+bool kcg_mirakl_order_waiting(const json_t *order);
+/** True when no line is WAITING_ACCEPTANCE and at least one was accepted
+ * (its state is past acceptance: SHIPPING, SHIPPED, ...). */
+bool kcg_mirakl_order_accepted(const json_t *order);
+/** Parses an ISO-8601 date-time ("2024-01-01T10:00:00Z", "+00:00", fractions) to Unix ms. @return 0 or -EINVAL. */
+int kcg_mirakl_parse_time(const char *s, uint64_t *ms);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * flows.c: the admin API of the flows: jobs, exceptions, orders, and the
+ * replay of a stored event. The bearer token is checked by http.c from the
+ * route table.
+ */
+#include "routes.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kcgate/exceptions.h"
+#include "kcgate/jobs.h"
+#include "kcgate/orders.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 1000
+
+/* limit= of a listing; answers 400 and returns false when it is bad. */
+static bool list_limit(struct kcg_request *req, uint64_t *limit)
+{
+	const char *s = kcg_http_query(req, "limit");
+	*limit = LIST_DEFAULT;
+	if (s && kcg_parse_u64(s, 1, LIST_MAX, limit) != 0) {
+		kcg_http_respond_error(req, 400, "invalid_request", "limit: expected a whole number from 1 to %d", LIST_MAX);
+		return false;
+	}
+	return true;
+}
+
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+static void store_error(struct kcg_request *req, const char *what, int rc)
+{
+	kcg_http_respond_error(req, 500, "internal_error", "%s failed: %s", what, kcg_strerror(rc));
+}
+
+void kcg_route_admin_jobs(struct kcg_request *req)
+{
+	uint64_t limit;
+	if (!list_limit(req, &limit))
+		return;
+	json_t *jobs;
+	char next[KCG_ID_LEN + 1];
+	int rc = kcg_jobs_list(req->app->store, req->app->jobs, nonempty(kcg_http_query(req, "state")),
+			       nonempty(kcg_http_query(req, "lane")), limit, nonempty(kcg_http_query(req, "cursor")), &jobs,
+			       next);
+	if (rc == -EINVAL) {
+		kcg_http_respond_error(req, 400, "invalid_request",
+				       "state must be pending, running, done or dead; lane mirakl, khaos or inriver; "
+				       "cursor a next_cursor from an earlier page");
+		return;
+	}
+	if (rc != 0) {
+		store_error(req, "listing jobs", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, json_pack("{s:o, s:o}", "jobs", jobs, "next_cursor",
+						  next[0] ? json_string(next) : json_null()));
+}
+
+void kcg_route_admin_job(struct kcg_request *req)
+{
+	json_t *job;
+	int rc = kcg_jobs_get(req->app->store, req->app->jobs, req->param, &job);
+	if (rc == KCG_ENOTFOUND) {
+		kcg_http_respond_error(req, 404, "not_found", "no job with id %s", req->param);
+		return;
+	}
+	if (rc != 0) {
+		store_error(req, "reading the job", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, job);
+}
+
+void kcg_route_admin_job_retry(struct kcg_request *req)
+{
+	int rc = kcg_jobs_retry(req->app->store, req->app->jobs, req->param);
+	if (rc == KCG_ENOTFOUND) {
+		kcg_http_respond_error(req, 404, "not_found", "no job with id %s", req->param);
+		return;
+	}
+	if (rc == -EINVAL) {
+		kcg_http_respond_error(req, 409, "not_dead", "only a dead job can be retried; job %s is not dead", req->param);
+		return;
+	}
+	if (rc != 0) {
+		store_error(req, "retrying the job", rc);
+		return;
+	}
+	json_t *job = NULL;
+	kcg_jobs_get(req->app->store, req->app->jobs, req->param, &job);
+	kcg_http_respond_json(req, 200, job ? job : json_pack("{s:s}", "id", req->param));
+}
+
+void kcg_route_admin_event_replay(struct kcg_request *req)
+{
+	int rc = kcg_store_replay(req->app->store, req->param);
+	if (rc == KCG_ENOTFOUND) {
+		kcg_http_respond_error(req, 404, "not_found", "no event with id %s", req->param);
+		return;
+	}
+	if (rc != 0) {
+		store_error(req, "replaying the event", rc);
+		return;
+	}
+	kcg_jobs_kick(req->app->jobs);
+	kcg_http_respond_json(req, 200, json_pack("{s:s, s:b}", "event_id", req->param, "replayed", 1));
+}
+
+struct exc_query {
+	int open;
+	const char *kind, *owner;
+	size_t limit;
+	json_t *out;
+};
+
+static int exc_list_fn(struct kcg_txn *t, void *arg)
+{
+	struct exc_query *q = arg;
+	return kcg_exc_list(t, q->open, q->kind, q->owner, q->limit, &q->out);
+}
+
+void kcg_route_admin_exceptions(struct kcg_request *req)
+{
+	uint64_t limit;
+	if (!list_limit(req, &limit))
+		return;
+	const char *open = nonempty(kcg_http_query(req, "open"));
+	struct exc_query q = { -1, nonempty(kcg_http_query(req, "kind")), nonempty(kcg_http_query(req, "owner")), limit,
+			       NULL };
+	if (open && strcmp(open, "1") != 0 && strcmp(open, "0") != 0) {
+		kcg_http_respond_error(req, 400, "invalid_request", "open: expected 1 (open only) or 0 (resolved only)");
+		return;
+	}
+	if (open)
+		q.open = open[0] == '1';
+	int rc = kcg_store_read(req->app->store, exc_list_fn, &q);
+	if (rc != 0) {
+		store_error(req, "listing exceptions", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, json_pack("{s:o}", "exceptions", q.out));
+}
+
+static int exc_resolve_fn(struct kcg_txn *t, void *arg)
+{
+	return kcg_exc_resolve_id(t, arg);
+}
+
+void kcg_route_admin_exception_resolve(struct kcg_request *req)
+{
+	int rc = kcg_store_write_sync(req->app->store, exc_resolve_fn, req->param);
+	if (rc == KCG_ENOTFOUND) {
+		kcg_http_respond_error(req, 404, "not_found", "no exception with id %s", req->param);
+		return;
+	}
+	if (rc != 0) {
+		store_error(req, "resolving the exception", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, json_pack("{s:s, s:b}", "id", req->param, "resolved", 1));
+}
+
+void kcg_route_admin_orders(struct kcg_request *req)
+{
+	uint64_t limit;
+	if (!list_limit(req, &limit))
+		return;
+	json_t *orders;
+	int rc = kcg_orders_list(req->app->store, nonempty(kcg_http_query(req, "state")), limit, &orders);
+	if (rc != 0) {
+		store_error(req, "listing orders", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, json_pack("{s:o}", "orders", orders));
+}
+
+void kcg_route_admin_order(struct kcg_request *req)
+{
+	json_t *order;
+	int rc = kcg_orders_get(req->app->store, req->param, &order);
+	if (rc == KCG_ENOTFOUND) {
+		kcg_http_respond_error(req, 404, "not_found", "no order %s", req->param);
+		return;
+	}
+	if (rc != 0) {
+		store_error(req, "reading the order", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, order);
+}

@@ -1,0 +1,899 @@
+/*
+ * orders.c: flow 1, Mirakl orders into Khaos Control (see orders.h).
+ *
+ * Every decision that changes the order's record is made in a transaction
+ * (a job's apply, or the outbox hook), together with the jobs it causes.
+ * Steps only talk to the peers and hand what they learnt to their apply.
+ */
+#include "kcgate/orders.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kcgate/exceptions.h"
+#include "kcgate/khaos.h"
+#include "kcgate/log.h"
+#include "kcgate/mirakl.h"
+
+#define ORDER_ID_MAX 100          /* longest Mirakl order id kept */
+#define FIND_DEPTH 4              /* how deep a webhook body is searched for order ids */
+#define FIND_MAX 1000             /* most order ids taken from one webhook */
+#define ORDERS_SCAN_MAX 100000    /* records one scan may look at */
+#define WATERMARK_POLL "mirakl.or11.watermark"
+#define WATERMARK_SKUS "khaos.stock.watermark"
+
+enum { PH_START, PH_STATUS, PH_IMPORT, PH_READ, PH_ACCEPT };
+
+/* ---- small LMDB helpers over JSON values ---- */
+
+static int get_json(struct kcg_txn *t, enum kcg_db db, const char *key, json_t **out)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(t->txn, kcg_store_dbi(t->store, db), &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return KCG_ENOTFOUND;
+	if (rc != 0)
+		return rc;
+	*out = json_loadb(v.mv_data, v.mv_size, JSON_DECODE_ANY, NULL);
+	return *out ? 0 : KCG_ESTORE;
+}
+
+static int put_json(struct kcg_txn *t, enum kcg_db db, const char *key, const json_t *val)
+{
+	char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text)
+		return -ENOMEM;
+	MDB_val k = { strlen(key), (void *)key }, v = { strlen(text), text };
+	int rc = mdb_put(t->txn, kcg_store_dbi(t->store, db), &k, &v, 0);
+	free(text);
+	return rc;
+}
+
+static const char *str_of(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static uint64_t u64_of(const json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+static void set_time(json_t *rec, const char *key, uint64_t ms)
+{
+	char buf[32];
+	kcg_format_time(ms, buf, sizeof(buf));
+	json_object_set_new(rec, key, json_string(buf));
+}
+
+/* ---- the SKU cache ---- */
+
+/* Is @p code an active Khaos stock code as far as the cache knows? */
+static bool sku_active(struct kcg_txn *t, const char *code, bool *discontinued)
+{
+	json_t *rec;
+	*discontinued = false;
+	if (get_json(t, KCG_DB_SKUS, code, &rec) != 0)
+		return false;
+	*discontinued = json_is_true(json_object_get(rec, "discontinued"));
+	json_decref(rec);
+	return !*discontinued;
+}
+
+/* ---- the order record ---- */
+
+/* The record of @p order_id, or a new one in state "seen" (*created). */
+static json_t *load_order(struct kcg_txn *t, const char *order_id, bool *created)
+{
+	json_t *rec = NULL;
+	*created = false;
+	if (get_json(t, KCG_DB_ORDERS, order_id, &rec) == 0 && json_is_object(rec))
+		return rec;
+	json_decref(rec);
+	*created = true;
+	rec = json_pack("{s:s, s:s}", "order_id", order_id, "state", "seen");
+	if (rec)
+		set_time(rec, "first_seen", t->now_ms);
+	return rec;
+}
+
+static int save_order(struct kcg_txn *t, json_t *rec)
+{
+	set_time(rec, "updated_at", t->now_ms);
+	return put_json(t, KCG_DB_ORDERS, str_of(rec, "order_id"), rec);
+}
+
+/* Copies what the flow needs from a Mirakl order into the record. */
+static void take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_t *order)
+{
+	json_object_set(rec, "order", (json_t *)order);
+	json_object_set_new(rec, "mirakl_state", json_string(kcg_mirakl_order_state(order) ? kcg_mirakl_order_state(order) : ""));
+	uint64_t created;
+	const char *cd = json_string_value(json_object_get(order, "created_date"));
+	if (cd && kcg_mirakl_parse_time(cd, &created) == 0) {
+		json_object_set_new(rec, "created_ms", json_integer((json_int_t)created));
+		json_object_set_new(rec, "deadline_ms",
+				    json_integer((json_int_t)(created + cfg->mirakl_acceptance_window_h * 3600000u)));
+	}
+}
+
+/* An order that no longer waits: clear what it might have raised. */
+static int settle(struct kcg_txn *t, json_t *rec, const char *state)
+{
+	json_object_set_new(rec, "state", json_string(state));
+	return kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id"), "auto");
+}
+
+static bool mirakl_final(const char *state)
+{
+	return strcmp(state, "CANCELED") == 0 || strcmp(state, "REFUSED") == 0 || strcmp(state, "CLOSED") == 0;
+}
+
+/*
+ * The heart of the flow: given the latest Mirakl order, move the record
+ * and enqueue what comes next. Idempotent: running it twice with the same
+ * order changes nothing the second time (jobs are one per kind and order).
+ */
+static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *order)
+{
+	const char *id = kcg_mirakl_order_id(order);
+	if (!id || strlen(id) > ORDER_ID_MAX)
+		return 0;
+	bool created;
+	json_t *rec = load_order(t, id, &created);
+	if (!rec)
+		return -ENOMEM;
+	take_snapshot(cfg, rec, order);
+	const char *mstate = str_of(rec, "mirakl_state");
+	const char *state = str_of(rec, "state");
+	int rc = 0;
+
+	if (strcmp(state, "accepted") == 0 || strcmp(state, "cancelled") == 0) {
+		/* nothing left to do; the snapshot is kept up to date */
+	} else if (strcmp(state, "booked") == 0) {
+		if (kcg_mirakl_order_waiting(order))
+			rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", id, NULL, 0, NULL);
+		else if (kcg_mirakl_order_accepted(order))
+			rc = settle(t, rec, "accepted");
+		else if (mirakl_final(mstate))
+			rc = settle(t, rec, "cancelled");
+	} else if (mirakl_final(mstate)) {
+		rc = settle(t, rec, "cancelled");
+	} else if (strcmp(mstate, "STAGING") != 0) {
+		/* seen or held, and past Mirakl's own checks (waiting for acceptance,
+		 * or already accepted by hand): every line's SKU must be an active
+		 * Khaos stock code before the order is booked */
+		json_t *held = json_array();
+		json_t *line;
+		size_t i;
+		json_array_foreach(json_object_get(order, "order_lines"), i, line) {
+			const char *sku = str_of(line, "offer_sku");
+			bool discontinued;
+			if (sku_active(t, sku, &discontinued))
+				continue;
+			json_array_append_new(held, json_string(sku));
+			char msg[600];
+			snprintf(msg, sizeof(msg),
+				 "Mirakl order %s, line %s: offer_sku '%.100s' is %s. The order is held: neither booked in Khaos "
+				 "nor refused. Fix the offer's SKU on Mirakl or the stock item in Khaos; kcgate books the "
+				 "order once the SKU is an active stock code.",
+				 id, str_of(line, "order_line_id"), sku,
+				 discontinued ? "a discontinued Khaos stock code" : "not a Khaos stock code kcgate knows");
+			struct kcg_exc exc = {
+				.kind = KCG_EXC_UNKNOWN_SKU,
+				.severity = KCG_SEV_CRITICAL,
+				.system = "mirakl",
+				.owner = "ecommerce",
+				.subject = sku,
+				.message = msg,
+			};
+			rc = kcg_exc_raise(t, &exc, NULL);
+			/* Ask Khaos about this code now rather than at the next refresh. */
+			if (rc == 0 && *sku && strlen(sku) < KCG_JOB_SUBJECT_MAX) {
+				rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "skus.refresh", sku, NULL, 0, NULL);
+				if (rc == KCG_EDUPLICATE)
+					rc = 0;
+			}
+			if (rc != 0)
+				break;
+		}
+		if (rc == 0 && json_array_size(held) > 0) {
+			json_object_set_new(rec, "state", json_string("held"));
+			json_object_set(rec, "held_skus", held);
+		} else if (rc == 0) {
+			json_object_set_new(rec, "state", json_string("seen"));
+			json_object_del(rec, "held_skus");
+			json_t *payload = json_pack("{s:O}", "order", order);
+			rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "order.book", id, payload, 0, NULL);
+			json_decref(payload);
+		}
+		json_decref(held);
+	}
+	if (rc == KCG_EDUPLICATE)
+		rc = 0;
+	if (rc == 0)
+		rc = save_order(t, rec);
+	json_decref(rec);
+	return rc;
+}
+
+/* ---- the outbox hook ---- */
+
+/* Collects order ids from whatever shape a Mirakl webhook has: "order_id"
+ * members (top level, under "data", in arrays), and "order_ids" lists. */
+static void find_order_ids(const json_t *v, int depth, json_t *ids)
+{
+	if (depth > FIND_DEPTH || json_array_size(ids) >= FIND_MAX)
+		return;
+	if (json_is_array(v)) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e)
+			find_order_ids(e, depth + 1, ids);
+		return;
+	}
+	if (!json_is_object(v))
+		return;
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)v, key, val) {
+		if (strcmp(key, "order_id") == 0 && json_is_string(val)) {
+			const char *s = json_string_value(val);
+			if (*s && strlen(s) <= ORDER_ID_MAX)
+				json_object_set_new(ids, s, json_true());
+		} else if (strcmp(key, "order_ids") == 0 && json_is_array(val)) {
+			size_t i;
+			json_t *e;
+			json_array_foreach(val, i, e)
+				if (json_is_string(e) && *json_string_value(e) && strlen(json_string_value(e)) <= ORDER_ID_MAX)
+					json_object_set_new(ids, json_string_value(e), json_true());
+		} else {
+			find_order_ids(val, depth + 1, ids);
+		}
+	}
+}
+
+int kcg_orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, void *arg)
+{
+	if (strcmp(ev->source, "mirakl") != 0)
+		return 0;
+	json_t *body = json_loadb(ev->body, ev->body_len, JSON_DECODE_ANY, NULL);
+	json_t *ids = json_object(); /* a set: one job per order even if named twice */
+	int rc = 0;
+	if (body)
+		find_order_ids(body, 0, ids);
+	if (json_object_size(ids) == 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg),
+			 "Mirakl webhook event %s (kind %s) names no order_id: it is kept (GET /admin/events/%s) and the "
+			 "OR11 poll still finds changed orders. Check the operator's webhook payload format.",
+			 ev->id, ev->kind, ev->id);
+		struct kcg_exc exc = {
+			.kind = KCG_EXC_UNPARSEABLE_WEBHOOK,
+			.severity = KCG_SEV_WARNING,
+			.system = "mirakl",
+			.owner = "operations",
+			.subject = ev->id,
+			.message = msg,
+		};
+		rc = kcg_exc_raise(t, &exc, NULL);
+	}
+	const char *id;
+	json_t *unused;
+	json_object_foreach(ids, id, unused) {
+		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.sync", id, NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+		if (rc != 0)
+			break;
+	}
+	json_decref(ids);
+	json_decref(body);
+	return rc;
+}
+
+/* ---- jobs ---- */
+
+/* Maps a client's parse result onto the run's outcome. */
+static enum kcg_step failed(struct kcg_job_run *run, int rc, const char *why)
+{
+	snprintf(run->error, sizeof(run->error), "%s", why);
+	return rc == -EAGAIN ? KCG_STEP_RETRY : KCG_STEP_DEAD;
+}
+
+static enum kcg_step call_or_fail(struct kcg_job_run *run, int rc)
+{
+	if (rc == 0)
+		return KCG_STEP_CALL;
+	snprintf(run->error, sizeof(run->error), "cannot build the request: %s", kcg_strerror(rc));
+	return KCG_STEP_DEAD;
+}
+
+/* order.sync: read the order (unless the poll brought it), then decide. */
+static int sync_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	struct kcg_flow *flow = run->ctx;
+	json_t *order = json_object_get(run->result, "order");
+	if (!order)
+		return 0; /* Mirakl does not know the order: nothing to do */
+	return decide(t, flow->cfg, order);
+}
+
+static enum kcg_step order_sync(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow *flow = ctx;
+	char why[KCG_ERROR_MAX];
+
+	json_t *given = json_object_get(run->payload, "order");
+	if (run->phase == PH_START && !given) {
+		run->phase = PH_READ;
+		struct kcg_or11_query q = { .order_ids = run->subject, .max = 1 };
+		return call_or_fail(run, kcg_mirakl_or11(flow->cfg, &q, &run->call));
+	}
+	run->result = json_object();
+	if (given) {
+		json_object_set(run->result, "order", given);
+	} else {
+		json_t *orders;
+		uint64_t total;
+		int rc = kcg_mirakl_or11_parse(&run->reply, &orders, &total, why);
+		if (rc != 0)
+			return failed(run, rc, why);
+		size_t i;
+		json_t *o;
+		json_array_foreach(orders, i, o)
+			if (kcg_mirakl_order_id(o) && strcmp(kcg_mirakl_order_id(o), run->subject) == 0)
+				json_object_set(run->result, "order", o);
+		json_decref(orders);
+	}
+	run->apply = sync_apply;
+	return KCG_STEP_DONE;
+}
+
+/* order.book: Khaos first says whether it has the order already. */
+static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	bool created;
+	json_t *rec = load_order(t, run->subject, &created);
+	if (!rec)
+		return -ENOMEM;
+	int rc = 0;
+	const char *state = str_of(rec, "state");
+	if (strcmp(state, "seen") == 0 || strcmp(state, "held") == 0) {
+		json_object_set_new(rec, "state", json_string("booked"));
+		json_object_set(rec, "sales_order_code", json_object_get(run->result, "code"));
+		set_time(rec, "booked_at", t->now_ms);
+		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", run->subject, NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = save_order(t, rec);
+	json_decref(rec);
+	return rc;
+}
+
+static enum kcg_step booked(struct kcg_job_run *run, const char *code)
+{
+	run->result = json_pack("{s:s}", "code", code);
+	run->apply = book_apply;
+	return KCG_STEP_DONE;
+}
+
+static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow *flow = ctx;
+	char why[KCG_ERROR_MAX], code[KCG_KHAOS_CODE_MAX];
+	int rc;
+
+	switch (run->phase) {
+	case PH_START:
+		/* Always ask first: an earlier attempt (or a crash) may have booked
+		 * it without us learning so. Khaos itself does not dedupe. */
+		run->phase = PH_STATUS;
+		return call_or_fail(run, kcg_khaos_order_status(flow->cfg, run->subject, &run->call));
+	case PH_STATUS:
+		rc = kcg_khaos_order_status_parse(&run->reply, run->subject, code, why);
+		if (rc == 0)
+			return booked(run, code);
+		if (rc != KCG_ENOTFOUND)
+			return failed(run, rc, why);
+		run->phase = PH_IMPORT;
+		rc = kcg_khaos_import_orders(flow->cfg, json_object_get(run->payload, "order"), &run->call, why);
+		if (rc == KCG_EPAYLOAD)
+			return failed(run, rc, why);
+		return call_or_fail(run, rc);
+	default:
+		rc = kcg_khaos_import_parse(&run->reply, run->subject, code, why);
+		if (rc == 0)
+			return booked(run, code);
+		return failed(run, rc, why);
+	}
+}
+
+/* order.accept: OR21 every waiting line; on doubt, read the order first. */
+static int accept_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	bool created;
+	json_t *rec = load_order(t, run->subject, &created);
+	if (!rec)
+		return -ENOMEM;
+	json_t *order = json_object_get(run->result, "order");
+	if (order)
+		take_snapshot(((struct kcg_flow *)run->ctx)->cfg, rec, order);
+	int rc = 0;
+	if (json_is_true(json_object_get(run->result, "accepted"))) {
+		set_time(rec, "accepted_at", t->now_ms);
+		rc = settle(t, rec, "accepted");
+	} else if (json_is_true(json_object_get(run->result, "cancelled"))) {
+		rc = settle(t, rec, "cancelled");
+	}
+	if (rc == 0)
+		rc = save_order(t, rec);
+	json_decref(rec);
+	return rc;
+}
+
+static enum kcg_step accept_outcome(struct kcg_job_run *run, json_t *order, const char *flag)
+{
+	run->result = json_pack("{s:b}", flag, 1);
+	if (order)
+		json_object_set(run->result, "order", order);
+	run->apply = accept_apply;
+	return KCG_STEP_DONE;
+}
+
+/* Reads the record's snapshot of the order (the lines to accept). */
+static int snapshot_fn(struct kcg_txn *t, void *arg)
+{
+	json_t **io = arg;
+	const char *id = json_string_value(*io);
+	json_t *rec;
+	int rc = get_json(t, KCG_DB_ORDERS, id, &rec);
+	if (rc != 0)
+		return rc;
+	*io = json_incref(json_object_get(rec, "order"));
+	json_decref(rec);
+	return *io ? 0 : KCG_ENOTFOUND;
+}
+
+static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow *flow = ctx;
+	char why[KCG_ERROR_MAX];
+	int rc;
+
+	switch (run->phase) {
+	case PH_START:
+		if (run->attempts > 0) {
+			/* An earlier attempt may have gone through: look before acting. */
+			run->phase = PH_READ;
+			return call_or_fail(run, kcg_mirakl_or12(flow->cfg, run->subject, &run->call));
+		}
+		json_t *id = json_string(run->subject), *order = id;
+		rc = kcg_store_read(flow->store, snapshot_fn, &order);
+		json_decref(id);
+		if (rc != 0) {
+			snprintf(run->error, sizeof(run->error), "no stored snapshot of order %s: %s", run->subject,
+				 kcg_strerror(rc));
+			return KCG_STEP_DEAD;
+		}
+		run->phase = PH_ACCEPT;
+		rc = kcg_mirakl_or21(flow->cfg, order, &run->call);
+		json_decref(order);
+		if (rc == KCG_EPAYLOAD) /* no line waits: read what Mirakl says */
+			return call_or_fail(run, (run->phase = PH_READ, kcg_mirakl_or12(flow->cfg, run->subject, &run->call)));
+		return call_or_fail(run, rc);
+	case PH_READ: {
+		json_t *order;
+		rc = kcg_mirakl_or12_parse(&run->reply, &order, why);
+		if (rc != 0)
+			return failed(run, rc, why);
+		enum kcg_step st;
+		if (kcg_mirakl_order_accepted(order)) {
+			st = accept_outcome(run, order, "accepted");
+		} else if (mirakl_final(kcg_mirakl_order_state(order) ? kcg_mirakl_order_state(order) : "")) {
+			st = accept_outcome(run, order, "cancelled");
+		} else if (kcg_mirakl_order_waiting(order) && run->n_calls < 3) {
+			run->phase = PH_ACCEPT;
+			st = call_or_fail(run, kcg_mirakl_or21(flow->cfg, order, &run->call));
+		} else {
+			snprintf(run->error, sizeof(run->error), "order %s is %s on Mirakl and cannot be accepted",
+				 run->subject, kcg_mirakl_order_state(order) ? kcg_mirakl_order_state(order) : "in no state");
+			st = KCG_STEP_DEAD;
+		}
+		json_decref(order);
+		return st;
+	}
+	default:
+		rc = kcg_mirakl_or21_parse(&run->reply, why);
+		if (rc == 0)
+			return accept_outcome(run, NULL, "accepted");
+		if (rc == KCG_EPAYLOAD && run->n_calls < 3) {
+			/* 400: the state is not what we thought; read it. */
+			run->phase = PH_READ;
+			return call_or_fail(run, kcg_mirakl_or12(flow->cfg, run->subject, &run->call));
+		}
+		return failed(run, rc, why);
+	}
+}
+
+/* mirakl.poll: OR11 every page of orders waiting for acceptance. */
+struct watermark {
+	const char *name;
+	uint64_t ms;
+};
+
+static int watermark_fn(struct kcg_txn *t, void *arg)
+{
+	struct watermark *w = arg;
+	json_t *v;
+	if (get_json(t, KCG_DB_META, w->name, &v) == 0) {
+		json_int_t ms = json_integer_value(v);
+		w->ms = ms > 0 ? (uint64_t)ms : 0;
+		json_decref(v);
+	}
+	return 0;
+}
+
+static uint64_t read_watermark(struct kcg_store *store, const char *name)
+{
+	struct watermark w = { name, 0 };
+	kcg_store_read(store, watermark_fn, &w);
+	return w.ms;
+}
+
+static int set_watermark(struct kcg_txn *t, const char *name, uint64_t ms)
+{
+	json_t *v = json_integer((json_int_t)ms);
+	int rc = put_json(t, KCG_DB_META, name, v);
+	json_decref(v);
+	return rc;
+}
+
+static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	json_t *orders = json_object_get(run->result, "orders");
+	size_t i;
+	json_t *o;
+	int rc = 0;
+	json_array_foreach(orders, i, o) {
+		const char *id = kcg_mirakl_order_id(o);
+		if (!id || strlen(id) > ORDER_ID_MAX)
+			continue;
+		json_t *payload = json_pack("{s:O}", "order", o);
+		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.sync", id, payload, 0, NULL);
+		json_decref(payload);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+		if (rc != 0)
+			return rc;
+	}
+	return set_watermark(t, WATERMARK_POLL, u64_of(run->result, "started_ms"));
+}
+
+static enum kcg_step mirakl_poll(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow *flow = ctx;
+	char why[KCG_ERROR_MAX];
+
+	if (run->phase == PH_START) {
+		uint64_t mark = read_watermark(flow->store, WATERMARK_POLL);
+		uint64_t overlap = flow->cfg->mirakl_poll_overlap_s * 1000u;
+		run->result = json_pack("{s:[], s:I, s:I}", "orders", "started_ms", (json_int_t)kcg_now_ms(), "from",
+					(json_int_t)(mark > overlap ? mark - overlap : 0));
+		run->phase = PH_READ;
+	} else {
+		json_t *orders;
+		uint64_t total;
+		int rc = kcg_mirakl_or11_parse(&run->reply, &orders, &total, why);
+		if (rc != 0)
+			return failed(run, rc, why);
+		json_array_extend(json_object_get(run->result, "orders"), orders);
+		size_t got = json_array_size(orders);
+		json_decref(orders);
+		size_t have = json_array_size(json_object_get(run->result, "orders"));
+		if (got == 0 || have >= total) {
+			run->apply = poll_apply;
+			return KCG_STEP_DONE;
+		}
+	}
+	struct kcg_or11_query q = {
+		.state_codes = "WAITING_ACCEPTANCE",
+		.start_update_ms = u64_of(run->result, "from"),
+		.offset = (unsigned)json_array_size(json_object_get(run->result, "orders")),
+		.max = KCG_MIRAKL_PAGE_MAX,
+	};
+	return call_or_fail(run, kcg_mirakl_or11(flow->cfg, &q, &run->call));
+}
+
+/* skus.refresh: ExportStockStatus into the SKU cache; known SKUs release held orders. */
+static int collect_item(const struct kcg_stock_item *item, void *arg)
+{
+	json_t *items = arg;
+	return json_array_append_new(items, json_pack("{s:s, s:I, s:b}", "code", item->code, "available",
+						      (json_int_t)item->available, "discontinued", item->discontinued));
+}
+
+/* Orders held on @p sku get another order.sync (they re-read Mirakl). */
+static int release_held(struct kcg_txn *t, const char *sku)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	json_t *ids = json_array();
+	size_t scanned = 0;
+	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_ORDERS), &cur);
+	if (rc != 0) {
+		json_decref(ids);
+		return rc;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+		if (rec && strcmp(str_of(rec, "state"), "held") == 0) {
+			size_t i;
+			json_t *s;
+			json_array_foreach(json_object_get(rec, "held_skus"), i, s)
+				if (json_is_string(s) && strcmp(json_string_value(s), sku) == 0)
+					json_array_append_new(ids, json_string(str_of(rec, "order_id")));
+		}
+		json_decref(rec);
+	}
+	mdb_cursor_close(cur);
+	rc = 0;
+	size_t i;
+	json_t *id;
+	json_array_foreach(ids, i, id) {
+		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.sync", json_string_value(id), NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+		if (rc != 0)
+			break;
+	}
+	json_decref(ids);
+	return rc;
+}
+
+static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	size_t i;
+	json_t *item;
+	int rc = 0;
+	json_array_foreach(json_object_get(run->result, "items"), i, item) {
+		const char *code = str_of(item, "code");
+		json_t *old = NULL;
+		bool was_active = get_json(t, KCG_DB_SKUS, code, &old) == 0 &&
+				  !json_is_true(json_object_get(old, "discontinued"));
+		json_decref(old);
+		json_t *rec = json_pack("{s:O, s:O}", "available", json_object_get(item, "available"), "discontinued",
+					json_object_get(item, "discontinued"));
+		set_time(rec, "updated_at", t->now_ms);
+		rc = put_json(t, KCG_DB_SKUS, code, rec);
+		json_decref(rec);
+		if (rc == 0 && !was_active && !json_is_true(json_object_get(item, "discontinued"))) {
+			rc = kcg_exc_resolve(t, KCG_EXC_UNKNOWN_SKU, code, "auto");
+			if (rc == 0)
+				rc = release_held(t, code);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	if (strcmp(run->subject, "all") == 0)
+		rc = set_watermark(t, WATERMARK_SKUS, u64_of(run->result, "started_ms"));
+	return rc;
+}
+
+static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow *flow = ctx;
+	char why[KCG_ERROR_MAX];
+	bool all = strcmp(run->subject, "all") == 0;
+
+	if (run->phase == PH_START) {
+		run->phase = PH_READ;
+		run->result = json_pack("{s:I}", "started_ms", (json_int_t)kcg_now_ms());
+		uint64_t since = all ? read_watermark(flow->store, WATERMARK_SKUS) : 0;
+		return call_or_fail(run, kcg_khaos_stock_status(flow->cfg, all ? "" : run->subject, since, &run->call));
+	}
+	json_t *items = json_array();
+	json_object_set_new(run->result, "items", items);
+	int rc = kcg_khaos_stock_status_parse(&run->reply, collect_item, items, why);
+	if (rc != 0)
+		return failed(run, rc, why);
+	run->apply = refresh_apply;
+	return KCG_STEP_DONE;
+}
+
+static const struct kcg_job_kind kind_sync = { "order.sync", KCG_LANE_MIRAKL, order_sync };
+static const struct kcg_job_kind kind_book = { "order.book", KCG_LANE_KHAOS, order_book };
+static const struct kcg_job_kind kind_accept = { "order.accept", KCG_LANE_MIRAKL, order_accept };
+static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, mirakl_poll };
+static const struct kcg_job_kind kind_skus = { "skus.refresh", KCG_LANE_KHAOS, skus_refresh };
+
+const struct kcg_job_kind *const kcg_orders_kinds[] = { &kind_sync, &kind_book, &kind_accept, &kind_poll, &kind_skus,
+							 NULL };
+
+/* ---- timers (engine thread) ---- */
+
+struct enqueue_req {
+	enum kcg_lane lane;
+	const char *kind;
+	const char *subject;
+};
+
+static int enqueue_fn(struct kcg_txn *t, void *arg)
+{
+	struct enqueue_req *r = arg;
+	int rc = kcg_jobs_enqueue(t, r->lane, r->kind, r->subject, NULL, 0, NULL);
+	return rc == KCG_EDUPLICATE ? 0 : rc;
+}
+
+static void enqueue_now(struct kcg_flow *flow, enum kcg_lane lane, const char *kind, const char *subject)
+{
+	struct enqueue_req r = { lane, kind, subject };
+	int rc = kcg_store_write_sync(flow->store, enqueue_fn, &r);
+	if (rc != 0)
+		kcg_log(KCG_LOG_WARN, "cannot schedule a job",
+			json_pack("{s:s, s:s, s:s}", "kind", kind, "subject", subject, "detail", kcg_strerror(rc)));
+}
+
+static void poll_timer(struct kcg_jobs *jobs, void *ctx)
+{
+	enqueue_now(ctx, KCG_LANE_MIRAKL, "mirakl.poll", "or11");
+}
+
+static void skus_timer(struct kcg_jobs *jobs, void *ctx)
+{
+	enqueue_now(ctx, KCG_LANE_KHAOS, "skus.refresh", "all");
+}
+
+/* Orders still not accepted close to Mirakl's deadline. */
+struct late {
+	const struct kcg_config *cfg;
+	json_t *recs;
+};
+
+static int find_late(struct kcg_txn *t, void *arg)
+{
+	struct late *l = arg;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t scanned = 0;
+	uint64_t alert = l->cfg->mirakl_acceptance_alert_h * 3600000u;
+	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_ORDERS), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+		const char *state = str_of(rec, "state");
+		uint64_t deadline = u64_of(rec, "deadline_ms");
+		bool open = strcmp(state, "seen") == 0 || strcmp(state, "held") == 0 || strcmp(state, "booked") == 0;
+		if (rec && open && deadline && t->now_ms + alert >= deadline &&
+		    !kcg_exc_is_open(t, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id")))
+			json_array_append(l->recs, rec);
+		json_decref(rec);
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
+static int raise_late(struct kcg_txn *t, void *arg)
+{
+	struct late *l = arg;
+	size_t i;
+	json_t *rec;
+	json_array_foreach(l->recs, i, rec) {
+		char when[32], msg[600];
+		const char *state = str_of(rec, "state");
+		kcg_format_time(u64_of(rec, "deadline_ms"), when, sizeof(when));
+		bool held = strcmp(state, "held") == 0;
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s must be accepted before %s or Mirakl refuses it automatically; it is %s%s. %s",
+			 str_of(rec, "order_id"), when, state,
+			 held ? " (unknown or discontinued SKU)" : strcmp(state, "booked") == 0 ? " in Khaos, not accepted yet" : ", not booked in Khaos yet",
+			 held ? "Fix the SKU (see the unknown_sku exceptions) or accept/refuse by hand."
+			      : "Check the jobs of this order (GET /admin/jobs) and the Khaos and Mirakl lanes.");
+		struct kcg_exc exc = {
+			.kind = KCG_EXC_ACCEPTANCE_DEADLINE,
+			.severity = KCG_SEV_CRITICAL,
+			.system = held ? "mirakl" : "kcgate",
+			.owner = held ? "ecommerce" : "operations",
+			.subject = str_of(rec, "order_id"),
+			.message = msg,
+		};
+		int rc = kcg_exc_raise(t, &exc, NULL);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void deadline_timer(struct kcg_jobs *jobs, void *ctx)
+{
+	struct kcg_flow *flow = ctx;
+	struct late l = { flow->cfg, json_array() };
+	int rc = kcg_store_read(flow->store, find_late, &l);
+	if (rc == 0 && json_array_size(l.recs) > 0)
+		rc = kcg_store_write_sync(flow->store, raise_late, &l);
+	if (rc != 0)
+		kcg_log_str(KCG_LOG_WARN, "acceptance deadline check failed", kcg_strerror(rc));
+	json_decref(l.recs);
+}
+
+void kcg_orders_timers(const struct kcg_config *cfg, const struct kcg_jobs_timer **timers, size_t *n)
+{
+	static struct kcg_jobs_timer t[3];
+	t[0] = (struct kcg_jobs_timer){ "mirakl.poll", cfg->mirakl_poll_interval_s * 1000u, poll_timer };
+	t[1] = (struct kcg_jobs_timer){ "skus.refresh", cfg->khaos_sku_refresh_s * 1000u, skus_timer };
+	t[2] = (struct kcg_jobs_timer){ "acceptance.deadline", 60000u, deadline_timer };
+	*timers = t;
+	*n = 3;
+}
+
+/* ---- admin ---- */
+
+struct get_req {
+	const char *id;
+	json_t *out;
+};
+
+static int get_fn(struct kcg_txn *t, void *arg)
+{
+	struct get_req *g = arg;
+	return get_json(t, KCG_DB_ORDERS, g->id, &g->out);
+}
+
+int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out)
+{
+	struct get_req g = { order_id, NULL };
+	int rc = kcg_store_read(store, get_fn, &g);
+	if (rc == 0)
+		*out = g.out;
+	return rc;
+}
+
+struct list_req {
+	const char *state;
+	size_t limit;
+	json_t *out;
+};
+
+static int list_fn(struct kcg_txn *t, void *arg)
+{
+	struct list_req *l = arg;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t scanned = 0;
+	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_ORDERS), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	     rc == 0 && scanned++ < ORDERS_SCAN_MAX && json_array_size(l->out) < l->limit;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+		if (rec && (!l->state || strcmp(str_of(rec, "state"), l->state) == 0)) {
+			json_object_del(rec, "order"); /* the list stays small: GET one for the snapshot */
+			json_array_append(l->out, rec);
+		}
+		json_decref(rec);
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
+int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, json_t **out)
+{
+	struct list_req l = { state, limit, json_array() };
+	int rc = kcg_store_read(store, list_fn, &l);
+	if (rc != 0) {
+		json_decref(l.out);
+		return rc;
+	}
+	*out = l.out;
+	return 0;
+}

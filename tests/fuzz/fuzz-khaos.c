@@ -1,0 +1,93 @@
+/*
+ * fuzz-khaos.c: libFuzzer target for the Khaos SOAP answer parsers
+ * (kcg_khaos_import_parse, kcg_khaos_order_status_parse,
+ * kcg_khaos_stock_status_parse, kcg_khaos_stock_list_parse). The input is
+ * a reply body, read once as a 200 and once as a 500. Besides crashes and
+ * leaks it checks the contract callers rely on: a known return code, a
+ * printable and terminated why (non-empty on failure), a terminated code,
+ * and stock items with a non-empty code.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kcgate/common.h"
+#include "kcgate/khaos.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_text(const char *s, size_t cap, bool nonempty)
+{
+	size_t n = strnlen(s, cap);
+
+	if (n == cap || (nonempty && n == 0))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			abort();
+}
+
+static void check_rc(int rc, bool notfound_ok)
+{
+	if (rc != 0 && rc != -EAGAIN && rc != KCG_EPAYLOAD && rc != -ENOMEM && !(notfound_ok && rc == KCG_ENOTFOUND))
+		abort();
+}
+
+static int on_item(const struct kcg_stock_item *item, void *arg)
+{
+	size_t n = strnlen(item->code, sizeof(item->code));
+	if (n == 0 || n == sizeof(item->code))
+		abort();
+	return 0;
+}
+
+static int on_code(const char *code, void *arg)
+{
+	if (!*code)
+		abort();
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const long statuses[] = { 200, 500 };
+	/* The reply body is NUL-terminated by contract (net.h). */
+	char *body = malloc(size + 1);
+	if (!body)
+		return 0;
+	memcpy(body, data, size);
+	body[size] = '\0';
+
+	for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
+		struct kcg_reply r = { .status = statuses[s], .body = body, .len = size, .retry_after_s = -1 };
+		char code[KCG_KHAOS_CODE_MAX], why[KCG_ERROR_MAX];
+		int rc;
+
+		memset(code, 0xff, sizeof(code));
+		memset(why, 0xff, sizeof(why));
+		rc = kcg_khaos_import_parse(&r, "ORD-1", code, why);
+		check_rc(rc, false);
+		check_text(code, sizeof(code), rc == 0);
+		check_text(why, sizeof(why), rc != 0);
+
+		memset(code, 0xff, sizeof(code));
+		memset(why, 0xff, sizeof(why));
+		rc = kcg_khaos_order_status_parse(&r, "ORD-1", code, why);
+		check_rc(rc, true);
+		check_text(code, sizeof(code), false);
+		check_text(why, sizeof(why), rc != 0);
+
+		memset(why, 0xff, sizeof(why));
+		rc = kcg_khaos_stock_status_parse(&r, on_item, NULL, why);
+		check_rc(rc, false);
+		check_text(why, sizeof(why), rc != 0);
+
+		memset(why, 0xff, sizeof(why));
+		rc = kcg_khaos_stock_list_parse(&r, on_code, NULL, why);
+		check_rc(rc, false);
+		check_text(why, sizeof(why), rc != 0);
+	}
+	free(body);
+	return 0;
+}

@@ -1,0 +1,929 @@
+/*
+ * test_khaos.c: the Khaos Control SOAP client (src/khaos.c): the four
+ * calls as built (URL, method, headers, the envelope and the SALES_ORDERS
+ * document read back with libxml2 and XPath rather than compared as
+ * strings), escaping of hostile values, and every parse outcome: ok, not
+ * found, refused, Client/Server faults, 5xx, 429, no answer, malformed.
+ * Answers are shaped like kcgate-sim's (docs/khaos-soap.md).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+
+#include "kcgate/common.h"
+#include "kcgate/khaos.h"
+#include "kcgate/net.h"
+
+#define SOAP_ENV "http://schemas.xmlsoap.org/soap/envelope/"
+#define XSI "http://www.w3.org/2001/XMLSchema-instance"
+#define NS "urn:Test-IKosWeb"
+
+static struct kcg_config test_cfg(void)
+{
+	return (struct kcg_config){
+		.khaos_soap_url = "https://erp.example/KhaosKSD.exe/soap/IKosWeb",
+		.khaos_soap_namespace = NS,
+		.khaos_soap_user = "gate",
+		.khaos_soap_password = "s3cr:t",
+		.khaos_site = "MAIN & <1>",
+		.khaos_sales_source = "MIRAKL",
+		.khaos_company_class = "Marketplace",
+		.khaos_timeout_s = 21,
+	};
+}
+
+static struct kcg_reply reply(long status, const char *body)
+{
+	struct kcg_reply r = { .status = status, .retry_after_s = -1 };
+	if (body) {
+		r.body = strdup(body);
+		r.len = strlen(body);
+	}
+	return r;
+}
+
+static const char *header(const struct kcg_call *c, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < c->n_headers; i++)
+		if (strncmp(c->headers[i], name, n) == 0 && c->headers[i][n] == ':')
+			return c->headers[i] + n + 2;
+	return NULL;
+}
+
+static void assert_printable(const char *s)
+{
+	assert_true(strlen(s) < KCG_ERROR_MAX);
+	for (const char *p = s; *p; p++)
+		assert_true(*p >= 0x20 && *p < 0x7f);
+}
+
+/* string(@p expr) over @p doc with the prefixes soap, xsi and k (the
+ * service namespace) registered; malloc'd. */
+static char *xp(xmlDocPtr doc, const char *expr)
+{
+	xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+	xmlXPathRegisterNs(ctx, BAD_CAST "soap", BAD_CAST SOAP_ENV);
+	xmlXPathRegisterNs(ctx, BAD_CAST "xsi", BAD_CAST XSI);
+	xmlXPathRegisterNs(ctx, BAD_CAST "k", BAD_CAST NS);
+	char full[512];
+	snprintf(full, sizeof(full), "string(%s)", expr);
+	xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST full, ctx);
+	assert_non_null(o);
+	char *out = strdup((const char *)o->stringval);
+	xmlXPathFreeObject(o);
+	xmlXPathFreeContext(ctx);
+	return out;
+}
+
+static void assert_xp(xmlDocPtr doc, const char *expr, const char *want)
+{
+	char *got = xp(doc, expr);
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: got '%s', want '%s'", expr, got, want);
+	free(got);
+}
+
+static xmlDocPtr parse(const char *text)
+{
+	xmlDocPtr d = xmlReadMemory(text, (int)strlen(text), "t.xml", NULL, XML_PARSE_NONET);
+	assert_non_null(d);
+	return d;
+}
+
+/* Checks the transport and the envelope of @p c (a call to @p method) and
+ * returns the envelope, parsed. */
+static xmlDocPtr check_envelope(const struct kcg_call *c, const char *method, bool creds)
+{
+	char want[128];
+	assert_string_equal(c->what, method);
+	assert_string_equal(c->method, "POST");
+	assert_string_equal(c->url, "https://erp.example/KhaosKSD.exe/soap/IKosWeb");
+	assert_int_equal(c->timeout_s, 21);
+	assert_string_equal(header(c, "Content-Type"), "text/xml; charset=utf-8");
+	snprintf(want, sizeof(want), "\"" NS "#%s\"", method);
+	assert_string_equal(header(c, "SOAPAction"), want);
+	if (creds) {
+		/* base64("gate:s3cr:t") */
+		assert_string_equal(header(c, "Authorization"), "Basic Z2F0ZTpzM2NyOnQ=");
+		assert_true(c->secret_headers);
+	} else {
+		assert_null(header(c, "Authorization"));
+	}
+	assert_non_null(c->body);
+	assert_int_equal(c->body_len, strlen(c->body));
+
+	xmlDocPtr d = parse(c->body);
+	assert_xp(d, "count(/soap:Envelope/soap:Body)", "1");
+	snprintf(want, sizeof(want), "count(/soap:Envelope/soap:Body/*)");
+	assert_xp(d, want, "1");
+	snprintf(want, sizeof(want), "count(/soap:Envelope/soap:Body/k:%s)", method);
+	assert_xp(d, want, "1");
+	/* Parameters: unqualified, each typed xsd:string. */
+	snprintf(want, sizeof(want), "count(/soap:Envelope/soap:Body/k:%s/*[namespace-uri() != ''])", method);
+	assert_xp(d, want, "0");
+	snprintf(want, sizeof(want), "count(/soap:Envelope/soap:Body/k:%s/*[@xsi:type != 'xsd:string'])", method);
+	assert_xp(d, want, "0");
+	return d;
+}
+
+/* The parameter names of the call, in order, joined by commas. */
+static void assert_params(xmlDocPtr d, const char *method, const char *want)
+{
+	char buf[512] = "";
+	xmlNodePtr body = xmlDocGetRootElement(d)->children;
+	while (body && body->type != XML_ELEMENT_NODE)
+		body = body->next;
+	xmlNodePtr op = body->children;
+	while (op && op->type != XML_ELEMENT_NODE)
+		op = op->next;
+	assert_string_equal((const char *)op->name, method);
+	for (xmlNodePtr p = op->children; p; p = p->next) {
+		if (p->type != XML_ELEMENT_NODE)
+			continue;
+		if (*buf)
+			strcat(buf, ",");
+		strcat(buf, (const char *)p->name);
+	}
+	assert_string_equal(buf, want);
+}
+
+/* ---- ImportOrders: the request ---- */
+
+static json_t *mirakl_order(void)
+{
+	json_error_t err;
+	json_t *o = json_loads(
+		"{\"order_id\":\"ORD-1-A\",\"commercial_id\":\"C-77\",\"order_state\":\"WAITING_ACCEPTANCE\","
+		"\"created_date\":\"2026-11-22T08:42:07+01:00\",\"currency_iso_code\":\"GBP\",\"price\":20,"
+		"\"shipping_price\":4.99,\"total_price\":24.99,\"customer_notification_email\":\"n@mirakl.example\","
+		"\"customer\":{\"firstname\":\"Jane\",\"lastname\":\"Doe\",\"customer_id\":\"CU1\","
+		"\"billing_address\":{\"street_1\":\"1 High Street\",\"street_2\":\"Flat 2\",\"city\":\"London\","
+		"\"state\":\"Greater London\",\"zip_code\":\"SW1A 1AA\",\"country_iso_code\":\"GBR\",\"phone\":\"+44 20\"},"
+		"\"shipping_address\":{\"street_1\":\"9 Rue X\",\"city\":\"Paris\",\"zip_code\":\"75001\","
+		"\"country_iso_code\":\"FRA\",\"firstname\":\"Ann\",\"lastname\":\"Bee\",\"phone\":\"+33 1\"}},"
+		"\"order_lines\":["
+		"{\"order_line_id\":\"L1\",\"order_line_state\":\"WAITING_ACCEPTANCE\",\"offer_sku\":\"SKU-1\","
+		"\"quantity\":2,\"price_unit\":10,\"price\":20,\"product_title\":\"Widget\"},"
+		"{\"order_line_id\":\"L2\",\"order_line_state\":\"REFUSED\",\"offer_sku\":\"SKU-X\",\"quantity\":1,"
+		"\"price_unit\":1},"
+		"{\"order_line_id\":\"L3\",\"order_line_state\":\"WAITING_ACCEPTANCE\",\"offer_sku\":\"SKU-2\","
+		"\"quantity\":1,\"price_unit\":0.1}]}",
+		0, &err);
+	assert_non_null(o);
+	return o;
+}
+
+/* Builds ImportOrders for @p order and returns the SALES_ORDERS document
+ * carried in Orders, parsed. */
+static xmlDocPtr import_doc(const struct kcg_config *cfg, json_t *order, bool creds, char **raw)
+{
+	struct kcg_call c;
+	char why[KCG_ERROR_MAX] = "x";
+	assert_int_equal(kcg_khaos_import_orders(cfg, order, &c, why), 0);
+	assert_string_equal(why, "");
+	xmlDocPtr env = check_envelope(&c, "ImportOrders", creds);
+	assert_params(env, "ImportOrders", "Orders");
+	char *inner = xp(env, "/soap:Envelope/soap:Body/k:ImportOrders/Orders");
+	/* The document is text: no element children, no XML declaration. */
+	assert_xp(env, "count(/soap:Envelope/soap:Body/k:ImportOrders/Orders/*)", "0");
+	assert_true(strncmp(inner, "<SALES_ORDERS>", 14) == 0);
+	xmlDocPtr d = parse(inner);
+	free(inner);
+	if (raw)
+		*raw = strdup(c.body);
+	xmlFreeDoc(env);
+	kcg_call_finish(&c);
+	return d;
+}
+
+static void test_import_mapping(void **state)
+{
+	struct kcg_config cfg = test_cfg();
+	json_t *order = mirakl_order();
+	xmlDocPtr d = import_doc(&cfg, order, true, NULL);
+
+	assert_xp(d, "count(/SALES_ORDERS/SALES_ORDER)", "1");
+	/* Children in the documented order. */
+	assert_xp(d, "name(/SALES_ORDERS/SALES_ORDER/*[1])", "CUSTOMER_DETAIL");
+	assert_xp(d, "name(/SALES_ORDERS/SALES_ORDER/*[2])", "PAYMENTS");
+	assert_xp(d, "name(/SALES_ORDERS/SALES_ORDER/*[3])", "ORDER_HEADER");
+	assert_xp(d, "name(/SALES_ORDERS/SALES_ORDER/*[4])", "ORDER_ITEMS");
+
+	const char *cd = "/SALES_ORDERS/SALES_ORDER/CUSTOMER_DETAIL/";
+	char e[256];
+	static const char *const want_cd[][2] = {
+		{ "IS_NEW_CUSTOMER", "-1" },
+		{ "COMPANY_CLASS", "Marketplace" },
+		{ "COMPANY_NAME", "Jane Doe" },
+		{ "ADDRESSES/INVADDR/IADDRESS1", "1 High Street" },
+		{ "ADDRESSES/INVADDR/IADDRESS2", "Flat 2" },
+		{ "ADDRESSES/INVADDR/ITOWN", "London" },
+		{ "ADDRESSES/INVADDR/ICOUNTY", "Greater London" },
+		{ "ADDRESSES/INVADDR/IPOSTCODE", "SW1A 1AA" },
+		{ "ADDRESSES/INVADDR/ICOUNTRY_CODE", "GB" },
+		{ "ADDRESSES/INVADDR/IFORENAME", "Jane" },
+		{ "ADDRESSES/INVADDR/ISURNAME", "Doe" },
+		{ "ADDRESSES/INVADDR/ITEL", "+44 20" },
+		{ "ADDRESSES/INVADDR/IEMAIL", "n@mirakl.example" },
+		{ "ADDRESSES/DELADDR/DADDRESS1", "9 Rue X" },
+		{ "ADDRESSES/DELADDR/DTOWN", "Paris" },
+		{ "ADDRESSES/DELADDR/DPOSTCODE", "75001" },
+		{ "ADDRESSES/DELADDR/DCOUNTRY_CODE", "FR" },
+		{ "ADDRESSES/DELADDR/DFORENAME", "Ann" },
+		{ "ADDRESSES/DELADDR/DSURNAME", "Bee" },
+		{ "ADDRESSES/DELADDR/DTEL", "+33 1" },
+		{ "count(ADDRESSES/DELADDR/DADDRESS2)", "0" }, /* empty values are left out */
+	};
+	for (size_t i = 0; i < sizeof(want_cd) / sizeof(want_cd[0]); i++) {
+		if (strncmp(want_cd[i][0], "count(", 6) == 0)
+			snprintf(e, sizeof(e), "count(%s%s", cd, want_cd[i][0] + 6);
+		else
+			snprintf(e, sizeof(e), "%s%s", cd, want_cd[i][0]);
+		assert_xp(d, e, want_cd[i][1]);
+	}
+	assert_xp(d, "/SALES_ORDERS/SALES_ORDER/PAYMENTS/PAYMENT_DETAIL/PAYMENT_AMOUNT", "24.99");
+	assert_xp(d, "/SALES_ORDERS/SALES_ORDER/PAYMENTS/PAYMENT_DETAIL/PAYMENT_TYPE", "3");
+
+	const char *h = "/SALES_ORDERS/SALES_ORDER/ORDER_HEADER/";
+	static const char *const want_h[][2] = {
+		{ "ORDER_DATE", "2026-11-22T07:42:07" }, /* UTC, Khaos style */
+		{ "ORDER_AMOUNT", "24.99" },
+		{ "ORDER_CURRENCY_CODE", "GBP" },
+		{ "SITE", "MAIN & <1>" },
+		{ "ASSOCIATED_REF", "ORD-1-A" },
+		{ "SALES_SOURCE", "MIRAKL" },
+		{ "DELIVERY_GRS", "4.99" },
+		{ "PO_NUMBER", "C-77" },
+	};
+	for (size_t i = 0; i < sizeof(want_h) / sizeof(want_h[0]); i++) {
+		snprintf(e, sizeof(e), "%s%s", h, want_h[i][0]);
+		assert_xp(d, e, want_h[i][1]);
+	}
+
+	/* The REFUSED line is not booked. */
+	const char *it = "/SALES_ORDERS/SALES_ORDER/ORDER_ITEMS/ORDER_ITEM";
+	snprintf(e, sizeof(e), "count(%s)", it);
+	assert_xp(d, e, "2");
+	snprintf(e, sizeof(e), "%s[1]/STOCK_CODE", it);
+	assert_xp(d, e, "SKU-1");
+	snprintf(e, sizeof(e), "%s[1]/MAPPING_TYPE", it);
+	assert_xp(d, e, "1");
+	snprintf(e, sizeof(e), "%s[1]/ORDER_QTY", it);
+	assert_xp(d, e, "2");
+	snprintf(e, sizeof(e), "%s[1]/PRICE_GRS", it);
+	assert_xp(d, e, "10.00");
+	snprintf(e, sizeof(e), "%s[1]/STOCK_DESC", it);
+	assert_xp(d, e, "Widget");
+	snprintf(e, sizeof(e), "%s[2]/STOCK_CODE", it);
+	assert_xp(d, e, "SKU-2");
+	snprintf(e, sizeof(e), "%s[2]/PRICE_GRS", it);
+	assert_xp(d, e, "0.10");
+	snprintf(e, sizeof(e), "count(%s[2]/STOCK_DESC)", it);
+	assert_xp(d, e, "0");
+
+	xmlFreeDoc(d);
+	json_decref(order);
+}
+
+static void test_import_hostile_values(void **state)
+{
+	struct kcg_config cfg = test_cfg();
+	json_t *order = mirakl_order();
+	json_t *cust = json_object_get(order, "customer");
+	const char *first = "Zo\xc3\xab <O'Brien> & \"Co\"";
+	const char *last = "\xc5\x81ukasz ]]> &amp; \xe2\x84\xa2";
+	json_object_set_new(cust, "firstname", json_string(first));
+	json_object_set_new(cust, "lastname", json_string(last));
+	json_t *bill = json_object_get(cust, "billing_address");
+	json_object_set_new(bill, "street_1", json_string("<![CDATA[x]]> </Orders><evil/>"));
+	json_object_set_new(bill, "street_2", json_string("tab\there\x01nul\x1f"));
+	json_object_set_new(json_array_get(json_object_get(order, "order_lines"), 0), "offer_sku",
+			    json_string("A&B<\"x\">'"));
+
+	char *raw = NULL;
+	xmlDocPtr d = import_doc(&cfg, order, true, &raw);
+	/* Nothing of the values reached the envelope as markup. */
+	assert_null(strstr(raw, "<O'Brien>"));
+	assert_null(strstr(raw, "<evil/>"));
+	assert_null(strstr(raw, "<![CDATA["));
+	assert_null(strstr(raw, "A&B"));
+	free(raw);
+
+	char want[128];
+	snprintf(want, sizeof(want), "%s %s", first, last);
+	assert_xp(d, "//CUSTOMER_DETAIL/COMPANY_NAME", want);
+	assert_xp(d, "//INVADDR/IFORENAME", first);
+	assert_xp(d, "//INVADDR/ISURNAME", last);
+	assert_xp(d, "//INVADDR/IADDRESS1", "<![CDATA[x]]> </Orders><evil/>");
+	/* XML 1.0 cannot carry C0 controls: they become spaces. */
+	assert_xp(d, "//INVADDR/IADDRESS2", "tab\there nul ");
+	assert_xp(d, "//ORDER_ITEM[1]/STOCK_CODE", "A&B<\"x\">'");
+	assert_xp(d, "//ORDER_HEADER/SITE", "MAIN & <1>");
+	assert_xp(d, "count(//evil)", "0");
+	xmlFreeDoc(d);
+	json_decref(order);
+}
+
+static void test_import_addresses_fallback(void **state)
+{
+	struct kcg_config cfg = test_cfg();
+	cfg.khaos_company_class = NULL;
+	cfg.khaos_soap_user = NULL;
+	cfg.khaos_soap_password = NULL;
+	json_t *order = mirakl_order();
+	json_t *cust = json_object_get(order, "customer");
+	json_object_set_new(cust, "billing_address", json_null());
+
+	/* No billing address: the shipping address serves for both. */
+	xmlDocPtr d = import_doc(&cfg, order, false, NULL);
+	assert_xp(d, "//INVADDR/IADDRESS1", "9 Rue X");
+	assert_xp(d, "//INVADDR/ICOUNTRY_CODE", "FR");
+	assert_xp(d, "//INVADDR/IFORENAME", "Ann");
+	assert_xp(d, "//DELADDR/DADDRESS1", "9 Rue X");
+	assert_xp(d, "count(//COMPANY_CLASS)", "0");
+	xmlFreeDoc(d);
+
+	/* Neither (Mirakl may hide them before acceptance): names only. */
+	json_object_del(cust, "shipping_address");
+	json_object_del(order, "total_price");
+	json_object_del(order, "created_date");
+	d = import_doc(&cfg, order, false, NULL);
+	assert_xp(d, "//INVADDR/IFORENAME", "Jane");
+	assert_xp(d, "//DELADDR/DSURNAME", "Doe");
+	assert_xp(d, "count(//INVADDR/IADDRESS1)", "0");
+	assert_xp(d, "count(//PAYMENTS)", "0");
+	assert_xp(d, "count(//ORDER_AMOUNT)", "0");
+	assert_xp(d, "count(//ORDER_DATE)", "0");
+	assert_xp(d, "//ORDER_HEADER/ASSOCIATED_REF", "ORD-1-A");
+	xmlFreeDoc(d);
+
+	/* A code that is not alpha-3 goes as it came; the default namespace
+	 * is used when none is configured. */
+	json_object_set_new(cust, "shipping_address", json_pack("{s:s, s:s}", "street_1", "x", "country_iso_code", "ZZZ"));
+	cfg.khaos_soap_namespace = NULL;
+	struct kcg_call c;
+	char why[KCG_ERROR_MAX];
+	assert_int_equal(kcg_khaos_import_orders(&cfg, order, &c, why), 0);
+	assert_string_equal(header(&c, "SOAPAction"), "\"urn:KosWebIntf-IKosWeb#ImportOrders\"");
+	assert_non_null(strstr(c.body, "&lt;ICOUNTRY_CODE&gt;ZZZ&lt;"));
+	assert_non_null(strstr(c.body, "xmlns:ns1=\"urn:KosWebIntf-IKosWeb\""));
+	assert_false(c.secret_headers);
+	kcg_call_finish(&c);
+	json_decref(order);
+}
+
+static void test_import_required_fields(void **state)
+{
+	static const struct {
+		const char *patch; /* merged into the order / first line */
+		bool line;
+		const char *why_has;
+	} cases[] = {
+		{ "{\"order_id\":null}", false, "order_id missing" },
+		{ "{\"order_id\":\"\"}", false, "order_id missing" },
+		{ "{\"order_id\":\"A,B\"}", false, "comma" },
+		{ "{\"order_lines\":[]}", false, "order_lines missing" },
+		{ "{\"order_lines\":null}", false, "order_lines missing" },
+		{ "{\"offer_sku\":null}", true, "order_lines[0].offer_sku missing" },
+		{ "{\"offer_sku\":\"\"}", true, "order_lines[0].offer_sku missing" },
+		{ "{\"quantity\":0}", true, "order_lines[0].quantity" },
+		{ "{\"quantity\":\"2\"}", true, "order_lines[0].quantity" },
+		{ "{\"created_date\":\"yesterday\"}", false, "created_date" },
+	};
+	struct kcg_config cfg = test_cfg();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *order = mirakl_order();
+		json_t *patch = json_loads(cases[i].patch, 0, NULL);
+		json_t *target = cases[i].line ? json_array_get(json_object_get(order, "order_lines"), 0) : order;
+		const char *k;
+		json_t *v;
+		json_object_foreach(patch, k, v) {
+			if (json_is_null(v))
+				json_object_del(target, k);
+			else
+				json_object_set(target, k, v);
+		}
+		struct kcg_call c;
+		char why[KCG_ERROR_MAX] = "";
+		int rc = kcg_khaos_import_orders(&cfg, order, &c, why);
+		if (rc != KCG_EPAYLOAD || !strstr(why, cases[i].why_has))
+			fail_msg("%s: rc %d why '%s'", cases[i].patch, rc, why);
+		assert_null(c.url);
+		assert_null(c.body);
+		assert_printable(why);
+		json_decref(patch);
+		json_decref(order);
+	}
+	/* Every line refused: nothing to book. */
+	json_t *order = mirakl_order();
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(order, "order_lines"), i, l)
+		json_object_set_new(l, "order_line_state", json_string("CANCELED"));
+	struct kcg_call c;
+	char why[KCG_ERROR_MAX];
+	assert_int_equal(kcg_khaos_import_orders(&cfg, order, &c, why), KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "no line to book"));
+	json_decref(order);
+}
+
+/* ---- the other requests ---- */
+
+static void test_order_status_call(void **state)
+{
+	struct kcg_config cfg = test_cfg();
+	struct kcg_call c;
+	assert_int_equal(kcg_khaos_order_status(&cfg, "ORD<&>-1", &c), 0);
+	xmlDocPtr d = check_envelope(&c, "ExportOrderStatusEx", true);
+	assert_params(d, "ExportOrderStatusEx",
+		      "IDs,MappingType,IncludeTracking,IncludeCancelled,DateFrom,DateTo,InvoiceStageIDs");
+	const char *p = "/soap:Envelope/soap:Body/k:ExportOrderStatusEx/";
+	char e[256];
+	static const char *const want[][2] = {
+		{ "IDs", "ORD<&>-1" }, { "MappingType", "4" }, { "IncludeTracking", "0" },
+		{ "IncludeCancelled", "1" }, { "DateFrom", "" }, { "DateTo", "" }, { "InvoiceStageIDs", "" },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		snprintf(e, sizeof(e), "%s%s", p, want[i][0]);
+		assert_xp(d, e, want[i][1]);
+	}
+	xmlFreeDoc(d);
+	kcg_call_finish(&c);
+
+	assert_int_equal(kcg_khaos_order_status(&cfg, "A,B", &c), -EINVAL);
+	assert_int_equal(kcg_khaos_order_status(&cfg, "", &c), -EINVAL);
+	assert_null(c.body);
+}
+
+static void test_stock_calls(void **state)
+{
+	struct kcg_config cfg = test_cfg();
+	struct kcg_call c;
+	assert_int_equal(kcg_khaos_stock_status(&cfg, "SKU-1,SKU&2", 1795333327123ull, &c), 0);
+	xmlDocPtr d = check_envelope(&c, "ExportStockStatus", true);
+	assert_params(d, "ExportStockStatus", "StockCodes,MappingType,LastUpdated,SiteID");
+	assert_xp(d, "//k:ExportStockStatus/StockCodes", "SKU-1,SKU&2");
+	assert_xp(d, "//k:ExportStockStatus/MappingType", "1");
+	assert_xp(d, "//k:ExportStockStatus/LastUpdated", "2026-11-22T07:42:07");
+	assert_xp(d, "//k:ExportStockStatus/SiteID", "MAIN & <1>");
+	xmlFreeDoc(d);
+	kcg_call_finish(&c);
+
+	assert_int_equal(kcg_khaos_stock_status(&cfg, NULL, 0, &c), 0);
+	d = check_envelope(&c, "ExportStockStatus", true);
+	assert_xp(d, "//k:ExportStockStatus/StockCodes", "");
+	assert_xp(d, "//k:ExportStockStatus/LastUpdated", "");
+	xmlFreeDoc(d);
+	kcg_call_finish(&c);
+
+	assert_int_equal(kcg_khaos_stock_list(&cfg, 1795333327999ull, &c), 0);
+	d = check_envelope(&c, "GetStockList", true);
+	assert_params(d, "GetStockList", "DateType,DateValue,StockItemType");
+	assert_xp(d, "//k:GetStockList/DateType", "1");
+	assert_xp(d, "//k:GetStockList/DateValue", "2026-11-22T07:42:07");
+	assert_xp(d, "//k:GetStockList/StockItemType", "");
+	xmlFreeDoc(d);
+	kcg_call_finish(&c);
+
+	assert_int_equal(kcg_khaos_stock_list(&cfg, 0, &c), 0);
+	d = check_envelope(&c, "GetStockList", true);
+	assert_xp(d, "//k:GetStockList/DateValue", "");
+	xmlFreeDoc(d);
+	kcg_call_finish(&c);
+}
+
+/* ---- answers ---- */
+
+/* A sim-shaped answer whose `return` is the string @p inner (escaped by
+ * libxml2), with element prefixes as a Delphi server writes them. */
+static char *string_answer(const char *method, const char *inner)
+{
+	xmlDocPtr d = xmlNewDoc(BAD_CAST "1.0");
+	xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
+	xmlDocSetRootElement(d, env);
+	xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_ENV, BAD_CAST "SOAP-ENV");
+	xmlSetNs(env, soap);
+	xmlNsPtr xsi = xmlNewNs(env, BAD_CAST XSI, BAD_CAST "xsi");
+	xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
+	char name[64];
+	snprintf(name, sizeof(name), "%sResponse", method);
+	xmlNodePtr resp = xmlNewChild(body, NULL, BAD_CAST name, NULL);
+	xmlSetNs(resp, xmlNewNs(resp, BAD_CAST NS, BAD_CAST "NS1"));
+	xmlNodePtr ret = xmlNewDocRawNode(d, NULL, BAD_CAST "return", BAD_CAST inner);
+	xmlAddChild(resp, ret);
+	xmlNewNsProp(ret, xsi, BAD_CAST "type", BAD_CAST "xsd:string");
+	xmlChar *buf;
+	int len;
+	xmlDocDumpMemoryEnc(d, &buf, &len, "UTF-8");
+	char *out = strdup((const char *)buf);
+	xmlFree(buf);
+	xmlFreeDoc(d);
+	return out;
+}
+
+static struct kcg_reply string_reply(const char *method, const char *inner)
+{
+	char *body = string_answer(method, inner);
+	struct kcg_reply r = reply(200, body);
+	free(body);
+	return r;
+}
+
+#define IMPORT_HEAD                                                                                              \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SOAP_ENV "\" "      \
+	"xmlns:xsi=\"" XSI "\" xmlns:SOAP-ENC=\"http://schemas.xmlsoap.org/soap/encoding/\">"                  \
+	"<SOAP-ENV:Body><NS1:ImportOrdersResponse xmlns:NS1=\"" NS "\" xmlns:NS2=\"urn:KosWebIntf\">"
+#define IMPORT_TAIL "</NS1:ImportOrdersResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+#define ITEM(ref, code, ok, err)                                                                                 \
+	"<item xsi:type=\"NS2:TOrderImportResult\"><AssociatedRef xsi:type=\"xsd:string\">" ref "</AssociatedRef>" \
+	"<SalesOrderCode xsi:type=\"xsd:string\">" code "</SalesOrderCode><Imported xsi:type=\"xsd:boolean\">" ok \
+	"</Imported><ErrorMessage xsi:type=\"xsd:string\">" err "</ErrorMessage></item>"
+#define ARRAY(items) "<return xsi:type=\"SOAP-ENC:Array\" SOAP-ENC:arrayType=\"NS2:TOrderImportResult[1]\">" items "</return>"
+
+static int import_parse(const char *body, long status, const char *ref, char code[KCG_KHAOS_CODE_MAX],
+			char why[KCG_ERROR_MAX])
+{
+	struct kcg_reply r = reply(status, body);
+	memset(code, 'z', KCG_KHAOS_CODE_MAX);
+	why[0] = '\0';
+	int rc = kcg_khaos_import_parse(&r, ref, code, why);
+	assert_printable(why);
+	kcg_reply_finish(&r);
+	return rc;
+}
+
+static void test_import_parse(void **state)
+{
+	char code[KCG_KHAOS_CODE_MAX], why[KCG_ERROR_MAX];
+
+	/* Booked; ours is the second entry; whitespace between elements. */
+	assert_int_equal(import_parse(IMPORT_HEAD ARRAY(ITEM("OTHER", "SO1", "true", "") "\n  "
+							ITEM("ORD-1", "SO000002", "true", "")) IMPORT_TAIL,
+				      200, "ORD-1", code, why),
+			 0);
+	assert_string_equal(code, "SO000002");
+
+	/* Refused, with and without a reason. */
+	assert_int_equal(import_parse(IMPORT_HEAD ARRAY(ITEM("ORD-1", "", "false",
+							     "ORDER_ITEM 1: unknown stock code &apos;SKU-9&apos;"))
+					      IMPORT_TAIL,
+				      200, "ORD-1", code, why),
+			 KCG_EPAYLOAD);
+	assert_string_equal(why, "ImportOrders: Khaos refused order ORD-1: ORDER_ITEM 1: unknown stock code 'SKU-9'");
+	assert_string_equal(code, "");
+	assert_int_equal(import_parse(IMPORT_HEAD ARRAY(ITEM("ORD-1", "", "true", "")) IMPORT_TAIL, 200, "ORD-1",
+				      code, why),
+			 KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "no sales order code"));
+	assert_int_equal(import_parse(IMPORT_HEAD ARRAY(ITEM("ORD-1", "SO9", "0", "")) IMPORT_TAIL, 200, "ORD-1",
+				      code, why),
+			 KCG_EPAYLOAD);
+
+	/* No entry for our ref (outcome unknown), and an empty array. */
+	assert_int_equal(import_parse(IMPORT_HEAD ARRAY(ITEM("OTHER", "SO1", "true", "")) IMPORT_TAIL, 200, "ORD-1",
+				      code, why),
+			 KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "no entry for associated ref ORD-1"));
+	assert_int_equal(import_parse(IMPORT_HEAD "<return/>" IMPORT_TAIL, 200, "ORD-1", code, why), KCG_EPAYLOAD);
+
+	/* A sales order code too long to keep. */
+	assert_int_equal(import_parse(IMPORT_HEAD ARRAY(ITEM("ORD-1", "SO0123456789012345678901234567890123456789"
+									      "0123456789012345678901234567890",
+								"true", ""))
+					      IMPORT_TAIL,
+				      200, "ORD-1", code, why),
+			 KCG_EPAYLOAD);
+
+	/* A single struct instead of an array, no Imported flag. */
+	assert_int_equal(import_parse(IMPORT_HEAD "<return><AssociatedRef>ORD-1</AssociatedRef>"
+						  "<SalesOrderCode> SO7 </SalesOrderCode></return>" IMPORT_TAIL,
+				      200, "ORD-1", code, why),
+			 0);
+	assert_string_equal(code, "SO7");
+
+	/* SOAP-encoding multi-references, other prefixes. */
+	static const char multiref[] =
+		"<e:Envelope xmlns:e=\"" SOAP_ENV "\"><e:Body>"
+		"<x:ImportOrdersResponse xmlns:x=\"" NS "\"><return href=\"#1\"/></x:ImportOrdersResponse>"
+		"<a:Array xmlns:a=\"urn:a\" id=\"1\"><item href=\"#2\"/><item href=\"#3\"/></a:Array>"
+		"<b:R xmlns:b=\"urn:b\" id=\"2\"><AssociatedRef>X</AssociatedRef><SalesOrderCode>S1</SalesOrderCode></b:R>"
+		"<b:R xmlns:b=\"urn:b\" id=\"3\"><AssociatedRef>ORD-1</AssociatedRef><SalesOrderCode>S2</SalesOrderCode>"
+		"<Imported>true</Imported></b:R>"
+		"</e:Body></e:Envelope>";
+	assert_int_equal(import_parse(multiref, 200, "ORD-1", code, why), 0);
+	assert_string_equal(code, "S2");
+	static const char dangling[] = "<e:Envelope xmlns:e=\"" SOAP_ENV "\"><e:Body>"
+				       "<x:ImportOrdersResponse xmlns:x=\"" NS "\"><return href=\"#9\"/>"
+				       "</x:ImportOrdersResponse></e:Body></e:Envelope>";
+	assert_int_equal(import_parse(dangling, 200, "ORD-1", code, why), KCG_EPAYLOAD);
+}
+
+/* A fault answer. */
+static char *fault(const char *code, const char *msg)
+{
+	char *out = NULL;
+	assert_true(asprintf(&out,
+			     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SOAP_ENV
+			     "\"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>%s</faultcode><faultstring>%s</faultstring>"
+			     "</SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>",
+			     code, msg) > 0);
+	return out;
+}
+
+static int item_sink(const struct kcg_stock_item *item, void *arg)
+{
+	return 0;
+}
+
+static int code_sink(const char *code, void *arg)
+{
+	return 0;
+}
+
+/* Runs all four parsers on one answer; each must give @p want. */
+static void expect_all(long status, const char *body, int want, const char *why_has)
+{
+	static const char *const names[] = { "ImportOrders", "ExportOrderStatusEx", "ExportStockStatus",
+					     "GetStockList" };
+	for (int k = 0; k < 4; k++) {
+		struct kcg_reply r = reply(status, body);
+		if (status == 0) {
+			r.transport_error = 28;
+			snprintf(r.error, sizeof(r.error), "Operation timed out after 21000 milliseconds");
+		}
+		char code[KCG_KHAOS_CODE_MAX] = "", why[KCG_ERROR_MAX] = "";
+		int rc;
+		if (k == 0)
+			rc = kcg_khaos_import_parse(&r, "ORD-1", code, why);
+		else if (k == 1)
+			rc = kcg_khaos_order_status_parse(&r, "ORD-1", code, why);
+		else if (k == 2)
+			rc = kcg_khaos_stock_status_parse(&r, item_sink, NULL, why);
+		else
+			rc = kcg_khaos_stock_list_parse(&r, code_sink, NULL, why);
+		if (rc != want || (why_has && !strstr(why, why_has)) || strncmp(why, names[k], strlen(names[k])) != 0)
+			fail_msg("%s, HTTP %ld: rc %d why '%s' (want %d, '%s')", names[k], status, rc, why, want,
+				 why_has ? why_has : "");
+		assert_printable(why);
+		kcg_reply_finish(&r);
+	}
+}
+
+static void test_faults_and_transport(void **state)
+{
+	char *f;
+
+	f = fault("SOAP-ENV:Client", "MappingType must be 4 (got &apos;1&apos;) \xc3\xa9");
+	expect_all(500, f, KCG_EPAYLOAD, "HTTP 500, fault Client: MappingType must be 4 (got '1') ??");
+	expect_all(200, f, KCG_EPAYLOAD, "fault Client");
+	free(f);
+	f = fault("Client.Auth", "Authentication failed");
+	expect_all(401, f, KCG_EPAYLOAD, "Authentication failed");
+	free(f);
+	f = fault("SOAP-ENV:VersionMismatch", "SOAP 1.1 please");
+	expect_all(500, f, KCG_EPAYLOAD, "VersionMismatch");
+	free(f);
+	f = fault("SOAP-ENV:MustUnderstand", "Header Auth is not understood");
+	expect_all(500, f, KCG_EPAYLOAD, "MustUnderstand");
+	free(f);
+	f = fault("SOAP-ENV:Server", "Simulated failure");
+	expect_all(500, f, -EAGAIN, "HTTP 500, fault Server: Simulated failure");
+	expect_all(503, f, -EAGAIN, "fault Server");
+	free(f);
+	f = fault("SOAP-ENV:Server", "Too Many Requests");
+	expect_all(429, f, -EAGAIN, "HTTP 429");
+	free(f);
+	/* A fault code nobody defined: the HTTP status decides. */
+	f = fault("x:Weird", "hm");
+	expect_all(500, f, -EAGAIN, "fault Weird");
+	expect_all(400, f, KCG_EPAYLOAD, "fault Weird");
+	free(f);
+
+	expect_all(502, "<html><body>Bad gateway</body></html>", -EAGAIN, "HTTP 502");
+	expect_all(500, "", -EAGAIN, "HTTP 500");
+	expect_all(429, NULL, -EAGAIN, "HTTP 429");
+	expect_all(0, NULL, -EAGAIN, "timeout: Operation timed out");
+	expect_all(404, "<html>Not here</html>", KCG_EPAYLOAD, "HTTP 404");
+	expect_all(301, NULL, KCG_EPAYLOAD, "HTTP 301");
+
+	/* 200s that make no sense. */
+	expect_all(200, NULL, KCG_EPAYLOAD, "without a SOAP 1.1 envelope");
+	expect_all(200, "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SOAP_ENV "\"><SOAP-ENV:Body>", KCG_EPAYLOAD,
+		   "without a SOAP 1.1 envelope");
+	expect_all(200, "{\"json\":true}", KCG_EPAYLOAD, "without a SOAP 1.1 envelope");
+	expect_all(200, "<Envelope xmlns=\"http://www.w3.org/2003/05/soap-envelope\"><Body/></Envelope>", KCG_EPAYLOAD,
+		   "without a SOAP 1.1 envelope");
+	expect_all(200, "<e:Envelope xmlns:e=\"" SOAP_ENV "\"><e:Body><x:OtherResponse xmlns:x=\"" NS "\"/>"
+			"</e:Body></e:Envelope>",
+		   KCG_EPAYLOAD, "Response element");
+	expect_all(200, "<e:Envelope xmlns:e=\"" SOAP_ENV "\"><e:Body/></e:Envelope>", KCG_EPAYLOAD,
+		   "Response element");
+	/* A DTD (entity expansion, external entities) is refused outright. */
+	expect_all(200, "<?xml version=\"1.0\"?><!DOCTYPE e [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+			"<e:Envelope xmlns:e=\"" SOAP_ENV "\"><e:Body>&x;</e:Body></e:Envelope>",
+		   KCG_EPAYLOAD, "without a SOAP 1.1 envelope");
+}
+
+static int order_status(struct kcg_reply *r, const char *ref, char code[KCG_KHAOS_CODE_MAX])
+{
+	char why[KCG_ERROR_MAX] = "";
+	int rc = kcg_khaos_order_status_parse(r, ref, code, why);
+	assert_printable(why);
+	if (rc == KCG_ENOTFOUND)
+		assert_non_null(strstr(why, ref));
+	kcg_reply_finish(r);
+	return rc;
+}
+
+static void test_order_status_parse(void **state)
+{
+	char code[KCG_KHAOS_CODE_MAX];
+	static const char two[] =
+		"<?xml version=\"1.0\"?>\n<ORDER_STATUSES>\n"
+		"  <ORDER><ASSOCIATED_REF>OTHER</ASSOCIATED_REF><SALES_ORDER_CODE>SO1</SALES_ORDER_CODE></ORDER>\n"
+		"  <ORDER><ASSOCIATED_REF> ORD-1 </ASSOCIATED_REF><SALES_ORDER_CODE>SO2</SALES_ORDER_CODE>"
+		"<INVOICES><INVOICE><INVOICE_STAGE_ID>10</INVOICE_STAGE_ID></INVOICE></INVOICES></ORDER>\n"
+		"  <ORDER><ASSOCIATED_REF>ORD-1</ASSOCIATED_REF><SALES_ORDER_CODE>SO3</SALES_ORDER_CODE></ORDER>\n"
+		"</ORDER_STATUSES>";
+	struct kcg_reply r = string_reply("ExportOrderStatusEx", two);
+	assert_int_equal(order_status(&r, "ORD-1", code), 0);
+	assert_string_equal(code, "SO2"); /* booked twice: the first one */
+	r = string_reply("ExportOrderStatusEx", two);
+	assert_int_equal(order_status(&r, "ORD-9", code), KCG_ENOTFOUND);
+	assert_string_equal(code, "");
+	r = string_reply("ExportOrderStatusEx", "<ORDER_STATUSES/>");
+	assert_int_equal(order_status(&r, "ORD-1", code), KCG_ENOTFOUND);
+	r = string_reply("ExportOrderStatusEx", "");
+	assert_int_equal(order_status(&r, "ORD-1", code), KCG_ENOTFOUND);
+	/* Another root name; a matching order without a code still exists. */
+	r = string_reply("ExportOrderStatusEx", "<X><ORDER><ASSOCIATED_REF>ORD-1</ASSOCIATED_REF></ORDER></X>");
+	assert_int_equal(order_status(&r, "ORD-1", code), 0);
+	assert_string_equal(code, "");
+	r = string_reply("ExportOrderStatusEx", "<ORDER><ASSOCIATED_REF>ORD-1</ASSOCIATED_REF>"
+						"<SALES_ORDER_CODE>SO5</SALES_ORDER_CODE></ORDER>");
+	assert_int_equal(order_status(&r, "ORD-1", code), 0);
+	assert_string_equal(code, "SO5");
+	/* Values with markup characters come back unescaped once. */
+	r = string_reply("ExportOrderStatusEx", "<S><ORDER><ASSOCIATED_REF>A&amp;&lt;B</ASSOCIATED_REF>"
+						"<SALES_ORDER_CODE>SO6</SALES_ORDER_CODE></ORDER></S>");
+	assert_int_equal(order_status(&r, "A&<B", code), 0);
+	assert_string_equal(code, "SO6");
+	r = string_reply("ExportOrderStatusEx", "<ORDER_STATUSES><ORDER>");
+	assert_int_equal(order_status(&r, "ORD-1", code), KCG_EPAYLOAD);
+	r = string_reply("ExportOrderStatusEx", "<!DOCTYPE x [<!ENTITY a \"b\">]><x>&a;</x>");
+	assert_int_equal(order_status(&r, "ORD-1", code), KCG_EPAYLOAD);
+}
+
+struct items {
+	struct kcg_stock_item v[8];
+	size_t n;
+	size_t stop_after;
+};
+
+static int collect_item(const struct kcg_stock_item *item, void *arg)
+{
+	struct items *it = arg;
+	it->v[it->n++] = *item;
+	return it->n == it->stop_after ? 42 : 0;
+}
+
+static int stock_status(const char *inner, struct items *it, char why[KCG_ERROR_MAX])
+{
+	struct kcg_reply r = string_reply("ExportStockStatus", inner);
+	why[0] = '\0';
+	int rc = kcg_khaos_stock_status_parse(&r, collect_item, it, why);
+	assert_printable(why);
+	kcg_reply_finish(&r);
+	return rc;
+}
+
+static void test_stock_status_parse(void **state)
+{
+	char why[KCG_ERROR_MAX];
+	struct items it = { 0 };
+	static const char doc[] =
+		"<STOCK_STATUS>"
+		"<STOCK_ITEM CODE=\"SKU-1\"><STOCK_ID>1</STOCK_ID><LEVEL>12</LEVEL><STATUS>Active</STATUS></STOCK_ITEM>"
+		"<STOCK_ITEM CODE=\"SKU-2\"><LEVEL>-3</LEVEL><STATUS>Discontinued</STATUS></STOCK_ITEM>"
+		"<STOCK_ITEM CODE=\" A&amp;B \"><LEVEL> 7.5000 </LEVEL><STATUS>DISCONTINUED</STATUS></STOCK_ITEM>"
+		"<STOCK_ITEM CODE=\"SKU-4\"><STATUS>Discontinued soon</STATUS></STOCK_ITEM>"
+		"<OTHER CODE=\"no\"/>"
+		"</STOCK_STATUS>";
+	assert_int_equal(stock_status(doc, &it, why), 0);
+	assert_int_equal(it.n, 4);
+	assert_string_equal(it.v[0].code, "SKU-1");
+	assert_true(it.v[0].available == 12);
+	assert_false(it.v[0].discontinued);
+	assert_string_equal(it.v[1].code, "SKU-2");
+	assert_true(it.v[1].available == -3);
+	assert_true(it.v[1].discontinued);
+	assert_string_equal(it.v[2].code, "A&B");
+	assert_true(it.v[2].available == 7);
+	assert_true(it.v[2].discontinued);
+	assert_string_equal(it.v[3].code, "SKU-4");
+	assert_true(it.v[3].available == 0);
+	assert_false(it.v[3].discontinued);
+
+	/* The callback's non-zero value stops the walk and is returned. */
+	it = (struct items){ .stop_after = 2 };
+	assert_int_equal(stock_status(doc, &it, why), 42);
+	assert_int_equal(it.n, 2);
+
+	it = (struct items){ 0 };
+	assert_int_equal(stock_status("", &it, why), 0);
+	assert_int_equal(stock_status("<STOCK_STATUS/>", &it, why), 0);
+	assert_int_equal(it.n, 0);
+
+	static const char *const bad[] = {
+		"<S><STOCK_ITEM><LEVEL>1</LEVEL></STOCK_ITEM></S>",
+		"<S><STOCK_ITEM CODE=\"\"><LEVEL>1</LEVEL></STOCK_ITEM></S>",
+		"<S><STOCK_ITEM CODE=\"X\"><LEVEL>ten</LEVEL></STOCK_ITEM></S>",
+		"<S><STOCK_ITEM CODE=\"X\"><LEVEL>1e3</LEVEL></STOCK_ITEM></S>",
+		"<S><STOCK_ITEM CODE=\"X\"><LEVEL>99999999999999999999</LEVEL></STOCK_ITEM></S>",
+		"<S><STOCK_ITEM CODE=\"X\"><LEVEL>-</LEVEL></STOCK_ITEM></S>",
+		"<S><STOCK_ITEM CODE=\"0123456789012345678901234567890123456789012345678901234567890123\"/></S>",
+		"<S><STOCK_ITEM",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		it = (struct items){ 0 };
+		if (stock_status(bad[i], &it, why) != KCG_EPAYLOAD)
+			fail_msg("accepted %s", bad[i]);
+		assert_int_equal(it.n, 0);
+	}
+}
+
+struct codes {
+	char v[4][32];
+	size_t n;
+};
+
+static int collect_code(const char *code, void *arg)
+{
+	struct codes *c = arg;
+	snprintf(c->v[c->n++], sizeof(c->v[0]), "%s", code);
+	return strcmp(code, "STOP") == 0 ? -7 : 0;
+}
+
+static void test_stock_list_parse(void **state)
+{
+	char why[KCG_ERROR_MAX] = "";
+	struct codes c = { 0 };
+	struct kcg_reply r = string_reply("GetStockList", "<STOCK_LIST><STOCK_ITEM CODE=\"SKU-1\"><STOCK_ID>1</STOCK_ID>"
+							  "</STOCK_ITEM><STOCK_ITEM><STOCK_CODE>SKU-2</STOCK_CODE>"
+							  "</STOCK_ITEM></STOCK_LIST>");
+	assert_int_equal(kcg_khaos_stock_list_parse(&r, collect_code, &c, why), 0);
+	kcg_reply_finish(&r);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.v[0], "SKU-1");
+	assert_string_equal(c.v[1], "SKU-2");
+
+	c = (struct codes){ 0 };
+	r = string_reply("GetStockList", "<L><STOCK_ITEM CODE=\"STOP\"/><STOCK_ITEM CODE=\"never\"/></L>");
+	assert_int_equal(kcg_khaos_stock_list_parse(&r, collect_code, &c, why), -7);
+	kcg_reply_finish(&r);
+	assert_int_equal(c.n, 1);
+
+	c = (struct codes){ 0 };
+	r = string_reply("GetStockList", "<L><STOCK_ITEM/></L>");
+	assert_int_equal(kcg_khaos_stock_list_parse(&r, collect_code, &c, why), KCG_EPAYLOAD);
+	kcg_reply_finish(&r);
+	r = string_reply("GetStockList", "not xml");
+	assert_int_equal(kcg_khaos_stock_list_parse(&r, collect_code, &c, why), KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "not an XML document"));
+	kcg_reply_finish(&r);
+	assert_int_equal(c.n, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_import_mapping),
+		cmocka_unit_test(test_import_hostile_values),
+		cmocka_unit_test(test_import_addresses_fallback),
+		cmocka_unit_test(test_import_required_fields),
+		cmocka_unit_test(test_order_status_call),
+		cmocka_unit_test(test_stock_calls),
+		cmocka_unit_test(test_import_parse),
+		cmocka_unit_test(test_faults_and_transport),
+		cmocka_unit_test(test_order_status_parse),
+		cmocka_unit_test(test_stock_status_parse),
+		cmocka_unit_test(test_stock_list_parse),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	xmlCleanupParser();
+	return rc;
+}
