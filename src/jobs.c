@@ -440,8 +440,9 @@ static void outcome_done(struct kcg_write *w, void *arg)
 	e->finished = s;
 	e->writes_pending--;
 	pthread_cond_broadcast(&e->written);
-	pthread_mutex_unlock(&e->lock);
+	/* Kick before unlocking: once unlocked, a stopping engine may be freed. */
 	kcg_jobs_kick(e);
+	pthread_mutex_unlock(&e->lock);
 }
 
 /* Engine thread: the run is over; hand its outcome to the store. */

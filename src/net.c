@@ -51,7 +51,7 @@ void kcg_reply_finish(struct kcg_reply *reply)
 	if (!reply)
 		return;
 	free(reply->body);
-	*reply = (struct kcg_reply){ .retry_after_s = -1 };
+	*reply = (struct kcg_reply){ 0 };
 }
 
 bool kcg_reply_transient(const struct kcg_reply *reply)
