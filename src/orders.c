@@ -485,8 +485,11 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 		run->phase = PH_ACCEPT;
 		rc = kcg_mirakl_or21(flow->cfg, order, &run->call);
 		json_decref(order);
-		if (rc == KCG_EPAYLOAD) /* no line waits: read what Mirakl says */
-			return call_or_fail(run, (run->phase = PH_READ, kcg_mirakl_or12(flow->cfg, run->subject, &run->call)));
+		if (rc == KCG_EPAYLOAD) {
+			/* No line waits in our snapshot: read what Mirakl says. */
+			run->phase = PH_READ;
+			rc = kcg_mirakl_or12(flow->cfg, run->subject, &run->call);
+		}
 		return call_or_fail(run, rc);
 	case PH_READ: {
 		json_t *order;

@@ -58,7 +58,10 @@ int kcg_orders_on_event(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev
 /** One order's record as JSON in *@p out. @return 0, KCG_ENOTFOUND or an error. */
 int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);
 
-/** Orders newest-updated last... as a JSON array, filtered by @p state (NULL = any), at most @p limit. */
+/**
+ * Order records (without their Mirakl snapshot) in order id order as a new
+ * JSON array in *@p out, filtered by @p state (NULL = any), at most @p limit.
+ */
 int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, json_t **out);
 
 #endif
