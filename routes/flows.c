@@ -88,6 +88,12 @@ void kcg_route_admin_job_retry(struct kcg_request *req)
 		kcg_http_respond_error(req, 409, "not_dead", "only a dead job can be retried; job %s is not dead", req->param);
 		return;
 	}
+	if (rc == -EBUSY) {
+		kcg_http_respond_error(req, 409, "superseded",
+				       "a newer job of the same kind for the same subject is pending; job %s stays dead",
+				       req->param);
+		return;
+	}
 	if (rc != 0) {
 		store_error(req, "retrying the job", rc);
 		return;

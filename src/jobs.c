@@ -243,6 +243,8 @@ struct slot {
 	struct kcg_jobs *engine;
 	int lane;
 	uint64_t backoff_ms;       /* for a RETRY outcome */
+	uint64_t not_before;       /* cooling: the job may not run again before this (ms) */
+	bool effects_failed;       /* the outcome's effects could not be written */
 	enum kcg_step outcome;
 	CURL *easy;
 	struct curl_slist *headers;
@@ -258,7 +260,7 @@ struct lane_state {
 	unsigned in_flight;        /* runs begun and not finished */
 	unsigned failures;         /* consecutive transient failures */
 	uint64_t open_until;       /* breaker: no new runs before this (ms) */
-	bool open;
+	atomic_bool open;          /* read by /metrics from server threads */
 };
 
 struct kcg_jobs {
@@ -276,9 +278,11 @@ struct kcg_jobs {
 	pthread_mutex_t lock;      /* guards the three below */
 	struct slot *runs;         /* every run not yet freed (engine thread writes) */
 	struct slot *finished;     /* outcomes committed, waiting to be freed */
+	struct slot *cooling;      /* outcomes that could not be written: not before not_before */
 	unsigned writes_pending;   /* outcomes handed to the store */
 	pthread_cond_t written;
 	atomic_bool stopping;
+	bool joined;               /* the engine thread has been joined (main thread only) */
 
 	/* process totals for /metrics */
 	atomic_uint_fast64_t attempts_total[KCG_LANE_COUNT];
@@ -296,6 +300,15 @@ static const struct kcg_job_kind *find_kind(struct kcg_jobs *e, const char *name
 static bool is_running(struct kcg_jobs *e, const char *id)
 {
 	for (struct slot *s = e->runs; s; s = s->next)
+		if (memcmp(s->run.id, id, KCG_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
+/* A job whose last outcome could not be written waits before it runs again. */
+static bool is_cooling(struct kcg_jobs *e, const char *id)
+{
+	for (struct slot *s = e->cooling; s; s = s->next)
 		if (memcmp(s->run.id, id, KCG_ID_LEN) == 0)
 			return true;
 	return false;
@@ -405,6 +418,8 @@ static int outcome_apply(struct kcg_txn *t, void *arg)
 		};
 		if (rc == 0)
 			rc = kcg_exc_raise(t, &exc, NULL);
+		if (rc == 0 && run->kind->dead)
+			rc = run->kind->dead(t, run);
 		break;
 	}
 	}
@@ -417,27 +432,57 @@ out:
 	return rc;
 }
 
+static bool store_unavailable(int rc)
+{
+	return rc == KCG_ESTOREFULL || rc == KCG_ESHUTDOWN || rc == -EAGAIN;
+}
+
 /* Writer thread: the outcome is on disk (or failed to get there). */
 static void outcome_done(struct kcg_write *w, void *arg)
 {
 	struct slot *s = arg;
 	struct kcg_jobs *e = s->engine;
+	struct kcg_job_run *run = &s->run;
+
+	if (w->result != 0 && !store_unavailable(w->result) && !s->effects_failed) {
+		/* The handler's effects failed (a bug or data it cannot take):
+		 * record the job as dead without them, so it is seen and does not
+		 * repeat its calls in a loop. */
+		s->effects_failed = true;
+		s->outcome = KCG_STEP_DEAD;
+		char why[KCG_ERROR_MAX];
+		snprintf(why, sizeof(why), "its result could not be recorded (%s): %.120s", kcg_strerror(w->result),
+			 run->error);
+		memcpy(run->error, why, sizeof(why));
+		run->apply = NULL;
+		*w = (struct kcg_write){ .apply = outcome_apply, .arg = s, .done = outcome_done };
+		if (kcg_store_write(e->store, w) == 0)
+			return;
+	}
 	if (w->result != 0)
-		kcg_log(KCG_LOG_WARN, "job outcome not recorded; the job will run again",
-			json_pack("{s:s, s:s, s:s}", "job", s->run.id, "kind", s->run.kind->name, "detail",
+		kcg_log(KCG_LOG_WARN, "job outcome not recorded; the job will run again later",
+			json_pack("{s:s, s:s, s:s}", "job", run->id, "kind", run->kind->name, "detail",
 				  kcg_strerror(w->result)));
 	else if (s->outcome == KCG_STEP_DEAD)
 		atomic_fetch_add(&e->dead_total[s->lane], 1);
 	pthread_mutex_lock(&e->lock);
-	/* Off the runs list, onto the finished list: the engine frees it. */
+	/* Off the runs list, onto the finished list (the engine frees it), or,
+	 * when nothing was recorded, onto the cooling list: the job is still
+	 * pending and must not run again at once. */
 	for (struct slot **pp = &e->runs; *pp; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
 			break;
 		}
 	}
-	s->next = e->finished;
-	e->finished = s;
+	if (w->result != 0) {
+		s->not_before = kcg_now_ms() + backoff_ms(e, run->attempts + 1, -1);
+		s->next = e->cooling;
+		e->cooling = s;
+	} else {
+		s->next = e->finished;
+		e->finished = s;
+	}
 	e->writes_pending--;
 	pthread_cond_broadcast(&e->written);
 	/* Kick before unlocking: once unlocked, a stopping engine may be freed. */
@@ -655,7 +700,7 @@ static int collect_due(struct kcg_txn *t, void *arg)
 		char id[KCG_ID_LEN + 1];
 		memcpy(id, key + 9, KCG_ID_LEN);
 		id[KCG_ID_LEN] = '\0';
-		if (is_running(e, id))
+		if (is_running(e, id) || is_cooling(e, id))
 			continue;
 		json_t *rec;
 		if (get_record(t, id, &rec) != 0)
@@ -682,7 +727,7 @@ static int collect_due(struct kcg_txn *t, void *arg)
 		n++;
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : (rc > 0 ? -rc : 0);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Engine thread: starts what is due on one lane, within its limits. */
@@ -716,11 +761,21 @@ static void dispatch(struct kcg_jobs *e, int lane, uint64_t now)
 	}
 }
 
-static void free_finished(struct kcg_jobs *e)
+static void free_finished(struct kcg_jobs *e, uint64_t now)
 {
 	pthread_mutex_lock(&e->lock);
 	struct slot *s = e->finished;
 	e->finished = NULL;
+	for (struct slot **pp = &e->cooling; *pp;) {
+		struct slot *c = *pp;
+		if (now >= c->not_before) {
+			*pp = c->next;
+			c->next = s;
+			s = c;
+			continue;
+		}
+		pp = &c->next;
+	}
 	pthread_mutex_unlock(&e->lock);
 	while (s) {
 		struct slot *next = s->next;
@@ -735,7 +790,7 @@ static void *engine_main(void *arg)
 
 	while (!atomic_load(&e->stopping)) {
 		uint64_t now = kcg_now_ms();
-		free_finished(e);
+		free_finished(e, now);
 		for (size_t i = 0; i < e->n_timers; i++) {
 			if (now >= e->timer_next[i]) {
 				e->timer_next[i] = now + e->timers[i].interval_ms;
@@ -776,7 +831,7 @@ static void *engine_main(void *arg)
 	while (e->writes_pending > 0)
 		pthread_cond_wait(&e->written, &e->lock);
 	pthread_mutex_unlock(&e->lock);
-	free_finished(e);
+	free_finished(e, UINT64_MAX);
 	return NULL;
 }
 
@@ -822,11 +877,19 @@ fail:
 
 void kcg_jobs_stop(struct kcg_jobs *e)
 {
-	if (!e)
+	if (!e || e->joined)
 		return;
 	atomic_store(&e->stopping, true);
 	kcg_jobs_kick(e);
 	pthread_join(e->thread, NULL);
+	e->joined = true;
+}
+
+void kcg_jobs_destroy(struct kcg_jobs *e)
+{
+	if (!e)
+		return;
+	kcg_jobs_stop(e);
 	curl_multi_cleanup(e->multi);
 	pthread_cond_destroy(&e->written);
 	pthread_mutex_destroy(&e->lock);
@@ -988,6 +1051,19 @@ static int retry_fn(struct kcg_txn *t, void *arg)
 		json_decref(rec);
 		return -EINVAL;
 	}
+	/* Another job for the same kind and subject may have been created
+	 * since this one died: two live ones could both act (two bookings). */
+	char lk[LIVE_KEY_MAX];
+	MDB_val k = { live_key(lk, rec_str(rec, "kind"), rec_str(rec, "subject")), lk }, v;
+	rc = mdb_get(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_LIVE), &k, &v);
+	if (rc == 0 && (v.mv_size != KCG_ID_LEN || memcmp(v.mv_data, id, KCG_ID_LEN) != 0)) {
+		json_decref(rec);
+		return -EBUSY;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		json_decref(rec);
+		return rc;
+	}
 	/* A person decided to try again: a fresh retry horizon. */
 	json_object_set_new(rec, "state", json_string("pending"));
 	json_object_set_new(rec, "attempts", json_integer(0));
@@ -1091,7 +1167,7 @@ int kcg_jobs_metrics(struct kcg_store *store, struct kcg_jobs *e, char **text)
 			(unsigned long long)(e ? atomic_load(&e->dead_total[l]) : 0));
 	fputs("# HELP kcgate_lane_breaker_open 1 while a lane's circuit breaker is open.\n# TYPE kcgate_lane_breaker_open gauge\n", f);
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_lane_breaker_open{lane=\"%s\"} %d\n", lane_names[l], e && e->lanes[l].open ? 1 : 0);
+		fprintf(f, "kcgate_lane_breaker_open{lane=\"%s\"} %d\n", lane_names[l], e && atomic_load(&e->lanes[l].open) ? 1 : 0);
 	if (fclose(f) != 0) {
 		free(out);
 		return -ENOMEM;

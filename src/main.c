@@ -261,15 +261,14 @@ int main(int argc, char **argv)
 							   "in_flight", (json_int_t)kcg_http_in_flight(http)));
 	atomic_store(&app.shutting_down, true);
 	drain(http, cfg.shutdown_timeout_s, &sigs);
-	kcg_jobs_stop(jobs);
-	jobs = NULL;
+	kcg_jobs_stop(jobs);   /* the engine stays allocated: server threads may still use it */
 	kcg_store_stop(store); /* completes every queued request, resuming its connection */
 	kcg_http_stop(http);
 	http = NULL;
 	status = 0;
 out:
 	kcg_http_stop(http);
-	kcg_jobs_stop(jobs);
+	kcg_jobs_destroy(jobs);
 	kcg_store_close(store);
 	if (status == 0)
 		kcg_log_str(KCG_LOG_INFO, "stopped", NULL);

@@ -70,6 +70,13 @@ static void set_time(json_t *rec, const char *key, uint64_t ms)
 	json_object_set_new(rec, key, json_string(buf));
 }
 
+/* A read callback: *io holds an order id (a JSON string) and gets its record. */
+static int record_fn(struct kcg_txn *t, void *arg)
+{
+	json_t **io = arg;
+	return get_json(t, KCG_DB_ORDERS, json_string_value(*io), io);
+}
+
 /* ---- the SKU cache ---- */
 
 /* Is @p code an active Khaos stock code as far as the cache knows? */
@@ -154,6 +161,10 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 
 	if (strcmp(state, "accepted") == 0 || strcmp(state, "cancelled") == 0) {
 		/* nothing left to do; the snapshot is kept up to date */
+	} else if (json_object_get(rec, "stuck_job")) {
+		/* Its booking or acceptance died: a dead_job exception waits for a
+		 * person. Re-creating the job at every poll would only repeat the
+		 * failure; POST /admin/jobs/{id}/retry goes on from here. */
 	} else if (strcmp(state, "booked") == 0) {
 		if (kcg_mirakl_order_waiting(order))
 			rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", id, NULL, 0, NULL);
@@ -173,8 +184,24 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 		json_array_foreach(json_object_get(order, "order_lines"), i, line) {
 			const char *sku = str_of(line, "offer_sku");
 			bool discontinued;
-			if (sku_active(t, sku, &discontinued))
+			if (*sku && strlen(sku) <= KCG_EXC_FIELD_MAX && sku_active(t, sku, &discontinued))
 				continue;
+			if (!*sku || strlen(sku) > KCG_EXC_FIELD_MAX) {
+				/* No usable SKU at all: the exception is about the order. */
+				json_array_append_new(held, json_string(""));
+				char msg[300];
+				snprintf(msg, sizeof(msg), "Mirakl order %s, line %s has %s offer_sku. The order is held; fix "
+					 "the offer on Mirakl, then accept or refuse the order by hand.",
+					 id, str_of(line, "order_line_id"), *sku ? "an overlong" : "no");
+				struct kcg_exc bad = {
+					.kind = KCG_EXC_UNKNOWN_SKU, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
+					.owner = "ecommerce", .subject = id, .message = msg,
+				};
+				rc = kcg_exc_raise(t, &bad, NULL);
+				if (rc != 0)
+					break;
+				continue;
+			}
 			json_array_append_new(held, json_string(sku));
 			char msg[600];
 			snprintf(msg, sizeof(msg),
@@ -363,13 +390,25 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		return -ENOMEM;
 	int rc = 0;
 	const char *state = str_of(rec, "state");
+	json_object_del(rec, "stuck_job");
+	json_object_set(rec, "sales_order_code", json_object_get(run->result, "code"));
 	if (strcmp(state, "seen") == 0 || strcmp(state, "held") == 0) {
 		json_object_set_new(rec, "state", json_string("booked"));
-		json_object_set(rec, "sales_order_code", json_object_get(run->result, "code"));
 		set_time(rec, "booked_at", t->now_ms);
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", run->subject, NULL, 0, NULL);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
+	} else if (strcmp(state, "cancelled") == 0) {
+		char msg[400];
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s was cancelled on Mirakl while kcgate booked it in Khaos as sales order %s. "
+			 "Cancel that sales order in Khaos.",
+			 run->subject, str_of(run->result, "code"));
+		struct kcg_exc exc = {
+			.kind = KCG_EXC_BOOKED_CANCELLED, .severity = KCG_SEV_WARNING, .system = "mirakl",
+			.owner = "finance", .subject = run->subject, .message = msg,
+		};
+		rc = kcg_exc_raise(t, &exc, NULL);
 	}
 	if (rc == 0)
 		rc = save_order(t, rec);
@@ -391,11 +430,24 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 	int rc;
 
 	switch (run->phase) {
-	case PH_START:
+	case PH_START: {
+		/* Only an order still to be booked: it may have been cancelled or
+		 * held (a SKU discontinued) while this job waited. */
+		json_t *id = json_string(run->subject), *rec = id;
+		rc = kcg_store_read(flow->store, record_fn, &rec);
+		json_decref(id);
+		const char *state = rc == 0 ? str_of(rec, "state") : "";
+		bool go = strcmp(state, "seen") == 0;
+		json_decref(rc == 0 ? rec : NULL);
+		if (rc != 0 && rc != KCG_ENOTFOUND)
+			return failed(run, -EAGAIN, "cannot read the order record");
+		if (!go)
+			return KCG_STEP_DONE; /* nothing to book (any more) */
 		/* Always ask first: an earlier attempt (or a crash) may have booked
 		 * it without us learning so. Khaos itself does not dedupe. */
 		run->phase = PH_STATUS;
 		return call_or_fail(run, kcg_khaos_order_status(flow->cfg, run->subject, &run->call));
+	}
 	case PH_STATUS:
 		rc = kcg_khaos_order_status_parse(&run->reply, run->subject, code, why);
 		if (rc == 0)
@@ -426,6 +478,7 @@ static int accept_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	if (order)
 		take_snapshot(((struct kcg_flow *)run->ctx)->cfg, rec, order);
 	int rc = 0;
+	json_object_del(rec, "stuck_job");
 	if (json_is_true(json_object_get(run->result, "accepted"))) {
 		set_time(rec, "accepted_at", t->now_ms);
 		rc = settle(t, rec, "accepted");
@@ -459,6 +512,19 @@ static int snapshot_fn(struct kcg_txn *t, void *arg)
 	*io = json_incref(json_object_get(rec, "order"));
 	json_decref(rec);
 	return *io ? 0 : KCG_ENOTFOUND;
+}
+
+/* A job of this order died: remember it, so no poll re-creates it. */
+static int order_stuck(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	bool created;
+	json_t *rec = load_order(t, run->subject, &created);
+	if (!rec)
+		return -ENOMEM;
+	json_object_set_new(rec, "stuck_job", json_pack("{s:s, s:s}", "id", run->id, "kind", run->kind->name));
+	int rc = save_order(t, rec);
+	json_decref(rec);
+	return rc;
 }
 
 static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
@@ -711,11 +777,11 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 	return KCG_STEP_DONE;
 }
 
-static const struct kcg_job_kind kind_sync = { "order.sync", KCG_LANE_MIRAKL, order_sync };
-static const struct kcg_job_kind kind_book = { "order.book", KCG_LANE_KHAOS, order_book };
-static const struct kcg_job_kind kind_accept = { "order.accept", KCG_LANE_MIRAKL, order_accept };
-static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, mirakl_poll };
-static const struct kcg_job_kind kind_skus = { "skus.refresh", KCG_LANE_KHAOS, skus_refresh };
+static const struct kcg_job_kind kind_sync = { "order.sync", KCG_LANE_MIRAKL, order_sync, NULL };
+static const struct kcg_job_kind kind_book = { "order.book", KCG_LANE_KHAOS, order_book, order_stuck };
+static const struct kcg_job_kind kind_accept = { "order.accept", KCG_LANE_MIRAKL, order_accept, order_stuck };
+static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, mirakl_poll, NULL };
+static const struct kcg_job_kind kind_skus = { "skus.refresh", KCG_LANE_KHAOS, skus_refresh, NULL };
 
 const struct kcg_job_kind *const kcg_orders_kinds[] = { &kind_sync, &kind_book, &kind_accept, &kind_poll, &kind_skus,
 							 NULL };

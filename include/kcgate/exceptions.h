@@ -30,6 +30,7 @@
 #define KCG_EXC_ACCEPTANCE_DEADLINE "acceptance_deadline"
 #define KCG_EXC_UNPARSEABLE_WEBHOOK "unparseable_webhook"
 #define KCG_EXC_DEAD_JOB "dead_job"
+#define KCG_EXC_BOOKED_CANCELLED "booked_cancelled"
 
 #define KCG_EXC_FIELD_MAX 200     /**< longest kind, subject, system, owner (bytes) */
 #define KCG_EXC_MESSAGE_MAX 2000  /**< longer messages are cut, on a character boundary */

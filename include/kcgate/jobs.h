@@ -21,6 +21,10 @@
  * jobs.max_age_h after its creation dies instead. A dead job raises a
  * dead_job exception and can be put back by kcg_jobs_retry().
  *
+ * A run whose outcome cannot be written (the store is full or stopping) is
+ * kept from running again for a backoff; one whose effects fail (its apply
+ * returns an error) is recorded dead without them.
+ *
  * Crash safety: "running" exists only in memory. A job is pending in LMDB
  * until its outcome commits, so a crash at any point means it runs again on
  * start; every handler is written so that a repeat does no harm.
@@ -68,6 +72,10 @@ struct kcg_job_kind {
 	 * find the previous call's answer in run->reply. Never blocks.
 	 */
 	enum kcg_step (*step)(struct kcg_job_run *run, void *ctx);
+	/** Optional: more effects when the job dies, in the transaction that
+	 * records it (e.g. mark the order as stuck so nothing re-creates the
+	 * job until a person retries it). */
+	int (*dead)(struct kcg_txn *txn, struct kcg_job_run *run);
 };
 
 /** One execution of a job, owned by the engine. */
@@ -121,11 +129,16 @@ struct kcg_jobs_options {
 int kcg_jobs_start(const struct kcg_jobs_options *opt, struct kcg_jobs **out);
 
 /**
- * Stops the engine: no new runs; calls in flight are abandoned (their jobs
- * stay pending and run again at the next start); waits for outcomes already
- * handed to the store. Call before kcg_store_stop(). NULL-safe.
+ * Stops the engine thread: no new runs; calls in flight are abandoned
+ * (their jobs stay pending and run again at the next start); waits for
+ * outcomes already handed to the store. Call before kcg_store_stop(). The
+ * engine stays allocated (kicks, listings and metrics keep working) until
+ * kcg_jobs_destroy(). Idempotent, NULL-safe; main thread only.
  */
 void kcg_jobs_stop(struct kcg_jobs *jobs);
+
+/** kcg_jobs_stop() if needed, then frees the engine. NULL-safe. */
+void kcg_jobs_destroy(struct kcg_jobs *jobs);
 
 /** Wakes the engine (new jobs committed). Thread-safe, cheap. NULL-safe. */
 void kcg_jobs_kick(struct kcg_jobs *jobs);
@@ -158,7 +171,8 @@ int kcg_jobs_get(struct kcg_store *store, struct kcg_jobs *jobs, const char *id,
 /**
  * Puts a dead job back to pending, due now, with its attempts and age reset
  * (a person decided to try again). @return 0, KCG_ENOTFOUND, -EINVAL (not
- * dead) or an error.
+ * dead), -EBUSY (a newer job of the same kind and subject is pending: this
+ * one is superseded) or an error.
  */
 int kcg_jobs_retry(struct kcg_store *store, struct kcg_jobs *jobs, const char *id);
 

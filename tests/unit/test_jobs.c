@@ -83,10 +83,10 @@ static enum kcg_step step_refused(struct kcg_job_run *run, void *ctx)
 	return KCG_STEP_RETRY;
 }
 
-static const struct kcg_job_kind kind_ok = { "t.ok", KCG_LANE_KHAOS, step_ok };
-static const struct kcg_job_kind kind_flaky = { "t.flaky", KCG_LANE_KHAOS, step_flaky };
-static const struct kcg_job_kind kind_fatal = { "t.fatal", KCG_LANE_MIRAKL, step_fatal };
-static const struct kcg_job_kind kind_refused = { "t.refused", KCG_LANE_INRIVER, step_refused };
+static const struct kcg_job_kind kind_ok = { "t.ok", KCG_LANE_KHAOS, step_ok, NULL };
+static const struct kcg_job_kind kind_flaky = { "t.flaky", KCG_LANE_KHAOS, step_flaky, NULL };
+static const struct kcg_job_kind kind_fatal = { "t.fatal", KCG_LANE_MIRAKL, step_fatal, NULL };
+static const struct kcg_job_kind kind_refused = { "t.refused", KCG_LANE_INRIVER, step_refused, NULL };
 static const struct kcg_job_kind *const kinds[] = { &kind_ok, &kind_flaky, &kind_fatal, &kind_refused, NULL };
 
 static int setup(void **state)
@@ -117,7 +117,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	kcg_jobs_stop(f->jobs);
+	kcg_jobs_destroy(f->jobs);
 	kcg_store_close(f->store);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -177,7 +177,7 @@ static void test_done_once_with_effects(void **state)
 static void test_one_live_job_per_kind_and_subject(void **state)
 {
 	struct fixture *f = *state;
-	kcg_jobs_stop(f->jobs); /* nothing runs: both enqueues see the first pending */
+	kcg_jobs_destroy(f->jobs); /* nothing runs: both enqueues see the first pending */
 	f->jobs = NULL;
 	struct enq a = { KCG_LANE_KHAOS, "t.ok", "same", NULL, "", 0 }, b = a;
 	assert_int_equal(enqueue(f, &a), 0);

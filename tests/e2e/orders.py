@@ -1,0 +1,1069 @@
+#!/usr/bin/env python3
+"""kcgate end-to-end tests of flow 1 (Mirakl orders into Khaos Control),
+against kcgate-sim: the real kcgate binary over HTTPS, the real simulator.
+
+    orders.py --kcgate PATH --sim PATH [--keep] SCENARIO
+
+SCENARIO is one of:
+  happy        orders created before start are booked (poll) and accepted;
+               an order announced by a webhook after start, quickly; what
+               kcgate sent to Khaos and Mirakl is checked field by field
+  dup-webhook  one order's webhook delivered five times (new and repeated
+               webhook ids, concurrent and late) -> one Khaos sales order
+  faults       Khaos failing 30% with 500s and 5% with timeouts, Mirakl
+               answering 429 10% of the time: 20 orders all booked exactly
+               once and accepted, no dead job
+  unknown-sku  an order with an unknown SKU is held (exception, nothing
+               booked or accepted); the SKU appears -> booked, accepted,
+               exception resolved
+  kill9        200 orders announced by webhooks from 4 threads while kcgate
+               is killed with SIGKILL 2-3 times and restarted on the same
+               store: every order booked exactly once and accepted
+  dead-retry   Khaos refuses an order for good (a stock code kcgate's cache
+               still has but Khaos lost): the job goes dead with a dead_job
+               exception; the stock code comes back, POST /admin/jobs/{id}/retry
+               -> booked, accepted, exception resolved
+  deadline     an order held 1.5 h after its creation, window 2 h, alert 1 h
+               before: an acceptance_deadline exception; a fresh held order
+               gets none
+
+Output like run.py: "ok - ..." / "not ok - ..." (details as "#" lines), then
+"N passed, M failed"; exit status 1 on any failure. Python 3 stdlib only;
+reuses run.py's harness (certificate, secrets, kcgate instances, HTTPS
+client). Every wait polls with a deadline; each scenario stays under 90 s.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+import xml.etree.ElementTree as ET
+from collections import Counter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run as h  # noqa: E402  (run.py: the issue 2 harness)
+
+Report = h.Report
+NET_ERRORS = h.NET_ERRORS
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+ENV_API_KEY = "KCG_E2E_MIRAKL_API_KEY"
+ENV_KHAOS_USER = "KCG_E2E_KHAOS_USER"
+ENV_KHAOS_PASSWORD = "KCG_E2E_KHAOS_PASSWORD"
+SITE = "1"
+SALES_SOURCE = "MIRAKL"
+SCENARIO_BUDGET = 88.0  # seconds: every wait is cut to what is left of it
+
+
+def short(v, n=400):
+    return h.short(v, n)
+
+
+def compact(obj):
+    return h.compact(obj)
+
+
+def iso(ts):
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- the simulator
+
+class Sim:
+    """kcgate-sim on a free port (read from its "listening on" line)."""
+
+    def __init__(self, binary, mirakl_key, khaos_user, khaos_password):
+        args = [binary, "--listen", "127.0.0.1:0", "--mirakl-key", mirakl_key,
+                "--khaos-user", khaos_user, "--khaos-password", khaos_password]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        self.stderr = []
+        line = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            r, _, _ = select.select([self.proc.stderr], [], [], 0.2)
+            if r:
+                line = self.proc.stderr.readline()
+                self.stderr.append(line.decode("utf-8", "replace"))
+                if b"listening on http://" in line:
+                    break
+        if b"listening on http://" not in line:
+            self.stop()
+            raise RuntimeError("kcgate-sim did not start: %r" % "".join(self.stderr))
+        self.port = int(line.decode().strip().rsplit(":", 1)[1])
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode("utf-8", "replace"))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def call(self, method, path, body=None, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            headers = {}
+            if body is not None:
+                body = compact(body)
+                headers["Content-Type"] = "application/json"
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, (json.loads(data) if data else None)
+        finally:
+            conn.close()
+
+    def ok(self, method, path, body=None, want=(200, 201, 204)):
+        st, j = self.call(method, path, body)
+        if st not in want:
+            raise AssertionError("sim %s %s -> %d %s" % (method, path, st, short(json.dumps(j))))
+        return j
+
+    def stock(self, *codes, available=10, discontinued=False):
+        return self.ok("POST", "/_sim/khaos/stock", {"items": [
+            {"code": c, "available": available, "discontinued": discontinued} for c in codes]})
+
+    def order(self, order_id, lines, **extra):
+        """lines: [(sku, quantity, price_unit)]"""
+        o = {"order_id": order_id,
+             "order_lines": [{"offer_sku": s, "quantity": q, "price_unit": p} for s, q, p in lines]}
+        o.update(extra)
+        return self.ok("POST", "/_sim/mirakl/orders", o)["order_id"]
+
+    def orders(self, orders):
+        return self.ok("POST", "/_sim/mirakl/orders", orders)["order_ids"]
+
+    def faults(self, **f):
+        return self.ok("POST", "/_sim/faults", f)
+
+    def state(self):
+        return self.ok("GET", "/_sim/state")
+
+    def requests(self, system, limit=1000):
+        return self.ok("GET", "/_sim/requests?system=%s&limit=%d" % (system, limit))["requests"]
+
+
+def sales_by_ref(state):
+    out = {}
+    for so in state["khaos"]["sales_orders"]:
+        out.setdefault(so["associated_ref"], []).append(so)
+    return out
+
+
+def mirakl_by_id(state):
+    return {o["order_id"]: o for o in state["mirakl"]["orders"]}
+
+
+def soap_call(body):
+    """(method, {param: text}) of a SOAP request body, (None, {}) if unreadable."""
+    try:
+        root = ET.fromstring(body.encode("utf-8"))
+        b = root.find("{%s}Body" % SOAP_ENV)
+        op = next(iter(b))
+        return op.tag.rsplit("}", 1)[-1], {c.tag: (c.text or "") for c in op}
+    except (ET.ParseError, StopIteration, AttributeError, TypeError):
+        return None, {}
+
+
+def import_orders_docs(khaos_requests):
+    """[(index, SALES_ORDER element)] for every ImportOrders request in the log."""
+    out = []
+    for i, r in enumerate(khaos_requests):
+        m, p = soap_call(r.get("body", ""))
+        if m != "ImportOrders":
+            continue
+        try:
+            doc = ET.fromstring(p.get("Orders", "").encode("utf-8"))
+        except ET.ParseError:
+            out.append((i, None))
+            continue
+        for so in doc.findall("SALES_ORDER"):
+            out.append((i, so))
+    return out
+
+
+def text(el, path):
+    e = el.find(path) if el is not None else None
+    return None if e is None else (e.text or "")
+
+
+# ---------------------------------------------------------------- one scenario's world
+
+class World:
+    """The harness, the sim and one kcgate instance configured against it."""
+
+    def __init__(self, args, rep, name, extra=None):
+        self.rep = rep
+        self.t0 = time.monotonic()
+        self.hs = h.Harness(args.kcgate, args.keep)
+        self.api_key = "mk-" + os.urandom(16).hex()
+        self.khaos_user = "kcgate"
+        self.khaos_password = "pw:" + os.urandom(12).hex()
+        os.environ[ENV_API_KEY] = self.api_key
+        os.environ[ENV_KHAOS_USER] = self.khaos_user
+        os.environ[ENV_KHAOS_PASSWORD] = self.khaos_password
+        self.sim = None
+        try:
+            self.sim = Sim(args.sim, self.api_key, self.khaos_user, self.khaos_password)
+        except BaseException:
+            self.hs.close(True)
+            raise
+        base = "http://127.0.0.1:%d" % self.sim.port
+        cfg = {
+            "store": {"map_size_mb": "256"},
+            "mirakl": {"base_url": base + "/mirakl", "api_key": "env:" + ENV_API_KEY, "poll_interval_s": "60"},
+            "khaos": {"soap_url": base + "/khaos/soap/IKosWeb", "site": SITE, "sales_source": SALES_SOURCE,
+                      "soap_user": "env:" + ENV_KHAOS_USER, "soap_password": "env:" + ENV_KHAOS_PASSWORD},
+            "jobs": {"retry_base_ms": "50", "retry_max_s": "1"},
+        }
+        for sec, kv in (extra or {}).items():
+            cfg.setdefault(sec, {}).update(kv)
+        self.inst = self.hs.instance(name, cfg)
+        self.client = None
+
+    # time
+    def left(self):
+        return SCENARIO_BUDGET - (time.monotonic() - self.t0)
+
+    def budget(self, want):
+        return max(0.5, min(want, self.left()))
+
+    # kcgate
+    def start(self, what):
+        ok = h.start_or_fail(self.rep, self.inst, what)
+        if self.client is not None:
+            self.client.close()
+        self.client = h.Client(self.inst, timeout=10)
+        return ok
+
+    def admin(self, method, path, body=None):
+        """(status, json) of an admin call; (None, repr) on a network error."""
+        try:
+            r = self.client.request(method, path, body, self.hs.admin_headers())
+        except NET_ERRORS as e:
+            self.client.close()
+            return None, repr(e)
+        return r.status, (r.json if r.json is not h.NOJSON else r.body.decode("utf-8", "replace"))
+
+    def aget(self, path):
+        st, j = self.admin("GET", path)
+        return j if st == 200 else None
+
+    def order_rec(self, oid):
+        return self.aget("/admin/orders/" + oid)
+
+    def jobs(self, state=None, lane=None, limit=1000):
+        q = ["limit=%d" % limit]
+        if state:
+            q.append("state=" + state)
+        if lane:
+            q.append("lane=" + lane)
+        j = self.aget("/admin/jobs?" + "&".join(q))
+        return None if j is None else j.get("jobs")
+
+    def exceptions(self, open_=None, kind=None):
+        q = ["limit=1000"]
+        if open_ is not None:
+            q.append("open=%d" % open_)
+        if kind:
+            q.append("kind=" + kind)
+        j = self.aget("/admin/exceptions?" + "&".join(q))
+        return None if j is None else j.get("exceptions")
+
+    def webhook(self, order_id, wid=None, client=None):
+        body = compact({"type": "ORDER_CREATED", "data": {"order_id": order_id}})
+        wid = wid or "wh-" + uuid.uuid4().hex
+        c = client or self.client
+        return c.request("POST", "/webhooks/mirakl", body, self.hs.mirakl_headers(body, wid))
+
+    def wait(self, fn, timeout, interval=0.2):
+        """Polls fn() until truthy or the (budgeted) timeout; returns (value, seconds)."""
+        t0 = time.monotonic()
+        limit = self.budget(timeout)
+        while True:
+            try:
+                v = fn()
+            except NET_ERRORS:
+                v = None
+            if v:
+                return v, time.monotonic() - t0
+            if time.monotonic() - t0 >= limit:
+                return v, time.monotonic() - t0
+            time.sleep(interval)
+
+    def job_done(self, kind, subject, lane):
+        js = self.jobs("done", lane) or []
+        return any(j.get("kind") == kind and j.get("subject") == subject for j in js)
+
+    def quiet(self, timeout=15):
+        """Waits until no job is pending or running; returns (ok, what is left)."""
+        left = {}
+
+        def idle():
+            p, r = self.jobs("pending"), self.jobs("running")
+            if p is None or r is None:
+                return False
+            left["jobs"] = p + r
+            return not p and not r
+        ok, secs = self.wait(idle, timeout)
+        return bool(ok), ["%s %s %s attempts=%s last_error=%s" % (j.get("kind"), j.get("subject"), j.get("state"),
+                                                                  j.get("attempts"), short(j.get("last_error"), 160))
+                          for j in left.get("jobs", [])[:8]]
+
+    # evidence
+    def evidence(self, oids=(), n=12):
+        out = []
+        try:
+            st = self.sim.state()
+            so = sales_by_ref(st)
+            mo = mirakl_by_id(st)
+            out.append("sim: %d sales orders, duplicate_orders=%s, calls=%s" % (
+                len(st["khaos"]["sales_orders"]), st["khaos"]["duplicate_orders"], st["calls"]))
+            for oid in list(oids)[:4]:
+                out.append("sim %s: mirakl=%s khaos=%s" % (oid, mo.get(oid, {}).get("order_state"),
+                                                          [s["sales_order_code"] for s in so.get(oid, [])]))
+        except (AssertionError, OSError, ValueError) as e:
+            out.append("sim state unavailable: %r" % e)
+        for oid in list(oids)[:4]:
+            rec = self.order_rec(oid)
+            if isinstance(rec, dict):
+                rec = {k: v for k, v in rec.items() if k != "order"}
+            out.append("admin order %s: %s" % (oid, short(json.dumps(rec), 300)))
+            js = [j for j in (self.jobs() or []) if j.get("subject") == oid]
+            for j in js[:5]:
+                out.append("  job %s %s %s attempts=%s status=%s error=%s" % (
+                    j.get("id"), j.get("kind"), j.get("state"), j.get("attempts"), j.get("last_status"),
+                    short(j.get("last_error"), 200)))
+        dead = self.jobs("dead") or []
+        if dead:
+            out.append("dead jobs: " + "; ".join("%s %s: %s" % (j.get("kind"), j.get("subject"),
+                                                                short(j.get("last_error"), 120)) for j in dead[:5]))
+        return out + self.inst.log_tail(n)
+
+    # end
+    def finish(self, what):
+        """SIGTERM (exit 0 expected), then the stderr logs: JSON lines, no secret."""
+        if self.client is not None:
+            self.client.close()
+        if self.inst.running():
+            h.stop_check(self.rep, self.inst, what)
+        if not self.inst.log_files:
+            return
+        secrets = self.hs.secrets() + [self.api_key, self.khaos_password]
+        bad, leaks, errors = [], [], []
+        for i, line in enumerate(self.inst.log_text().splitlines()):
+            try:
+                j = json.loads(line)
+                if not isinstance(j, dict):
+                    raise ValueError
+            except ValueError:
+                bad.append("line %d: %s" % (i + 1, short(line, 200)))
+                continue
+            for s in secrets:
+                if s in line:
+                    leaks.append("line %d carries a secret" % (i + 1))
+            if j.get("level") == "error":
+                errors.append(short(line, 300))
+        self.rep.check(not bad and not leaks, "%s: kcgate's stderr is JSON lines with no secret (%d start(s))"
+                       % (what, self.inst.starts), bad[:5] + leaks[:5])
+        if errors:
+            Report.note("%s: %d error-level log lines, e.g. %s" % (what, len(errors), errors[0]))
+
+    def close(self, failed):
+        if self.sim is not None:
+            self.sim.stop()
+        self.hs.close(failed)
+
+
+def wait_all_done(w, oids, timeout):
+    """Until every order is SHIPPING on Mirakl, has a Khaos sales order and is
+    accepted in kcgate. Returns (done, seconds, last summary)."""
+    oids = list(oids)
+    last = {}
+
+    def done():
+        st = w.sim.state()
+        so, mo = sales_by_ref(st), mirakl_by_id(st)
+        nb = sum(1 for o in oids if so.get(o))
+        na = sum(1 for o in oids if mo.get(o, {}).get("order_state") == "SHIPPING")
+        last.update(booked=nb, shipping=na, dup=st["khaos"]["duplicate_orders"])
+        if nb < len(oids) or na < len(oids):
+            return False
+        recs = w.aget("/admin/orders?state=accepted&limit=1000")
+        acc = {r.get("order_id") for r in (recs or {}).get("orders", [])}
+        last["kcgate_accepted"] = sum(1 for o in oids if o in acc)
+        return last["kcgate_accepted"] == len(oids)
+    ok, secs = w.wait(done, timeout, 0.25)
+    return bool(ok), secs, last
+
+
+def check_exactly_once(w, rep, oids, what):
+    st = w.sim.state()
+    so = sales_by_ref(st)
+    ids = set(oids)
+    twice = {o: [s["sales_order_code"] for s in so[o]] for o in oids if len(so.get(o, [])) > 1}
+    missing = [o for o in oids if not so.get(o)]
+    strangers = [r for r in so if r not in ids]
+    rep.check(st["khaos"]["duplicate_orders"] == 0 and not twice and not missing and not strangers,
+              "%s: every order booked exactly once (%d sales orders for %d orders, duplicate_orders=%d)"
+              % (what, len(st["khaos"]["sales_orders"]), len(oids), st["khaos"]["duplicate_orders"]),
+              ["booked twice: %s" % short(json.dumps(twice))] * bool(twice) +
+              ["not booked: %s" % missing[:10]] * bool(missing) +
+              ["sales orders for unknown refs: %s" % strangers[:10]] * bool(strangers) +
+              ([] if not (twice or missing) else w.evidence(list(twice)[:2] + missing[:2])))
+    return st
+
+
+# ---------------------------------------------------------------- happy
+
+def scenario_happy(args, rep):
+    w = World(args, rep, "happy")
+    try:
+        tag = os.urandom(3).hex().upper()
+        skus = ["HAPPY-%s-%d" % (tag, i) for i in range(3)]
+        w.sim.stock(*skus)
+        # (a) before kcgate starts: only the first poll can find these
+        poll_orders = {
+            "P1-%s-A" % tag: [(skus[0], 2, 12.5), (skus[1], 1, 3.0)],
+            "P2-%s-A" % tag: [(skus[2], 3, 7.25)],
+            "P3-%s-A" % tag: [(skus[0], 1, 10.0)],
+        }
+        street = "1 <High> & \"Street\""
+        for oid, lines in poll_orders.items():
+            w.sim.order(oid, lines, customer={"firstname": "Zoë", "lastname": "O'Brien",
+                                               "billing_address": {"street_1": street},
+                                               "shipping_address": {"street_1": street}})
+        if not w.start("happy"):
+            return
+        done, secs, last = wait_all_done(w, poll_orders, 25)
+        rep.check(done, "happy (poll): the %d orders created before start are booked in Khaos and accepted "
+                  "(%.1f s)" % (len(poll_orders), secs), [json.dumps(last)] + ([] if done else
+                                                                             w.evidence(poll_orders)))
+        st = w.sim.state()
+        so, mo = sales_by_ref(st), mirakl_by_id(st)
+        errs = []
+        for oid, lines in poll_orders.items():
+            got = so.get(oid, [])
+            if len(got) != 1:
+                errs.append("%s: %d sales orders" % (oid, len(got)))
+                continue
+            s = got[0]
+            if s["site"] != SITE or s["sales_source"] != SALES_SOURCE:
+                errs.append("%s: site=%r sales_source=%r" % (oid, s["site"], s["sales_source"]))
+            want = sorted((sku, q) for sku, q, _ in lines)
+            have = sorted((ln["stock_code"], ln["quantity"]) for ln in s["lines"])
+            if want != have:
+                errs.append("%s: lines %s, want %s" % (oid, have, want))
+            mst = mo[oid]
+            if mst["order_state"] != "SHIPPING" or any(ln["order_line_state"] != "SHIPPING"
+                                                        for ln in mst["order_lines"]):
+                errs.append("%s: Mirakl %s %s" % (oid, mst["order_state"],
+                                                  [ln["order_line_state"] for ln in mst["order_lines"]]))
+        rep.check(not errs, "happy (poll): one sales order per order: associated_ref = order_id, site %s, "
+                  "sales source %s, lines by stock code and quantity; every line SHIPPING" % (SITE, SALES_SOURCE),
+                  errs)
+        errs = []
+        for oid in poll_orders:
+            rec = w.order_rec(oid)
+            code = (so.get(oid) or [{}])[0].get("sales_order_code")
+            if not isinstance(rec, dict) or rec.get("order_id") != oid or rec.get("state") != "accepted" \
+                    or rec.get("sales_order_code") != code:
+                errs.append("%s: %s (sim code %s)" % (oid, short(json.dumps(
+                    {k: v for k, v in (rec or {}).items() if k != "order"} if isinstance(rec, dict) else rec)), code))
+        rep.check(not errs, "happy (poll): GET /admin/orders/{id}: state accepted with the Khaos sales order code",
+                  errs)
+        mreq = w.sim.requests("mirakl")
+        polls = [r for r in mreq if r["method"] == "GET" and r["path"] == "/mirakl/api/orders"
+                 and "order_state_codes=WAITING_ACCEPTANCE" in r["query"]]
+        rep.check(polls, "happy (poll): kcgate polled OR11 with order_state_codes=WAITING_ACCEPTANCE at start",
+                  [short(json.dumps([(r["method"], r["path"], r["query"]) for r in mreq[:5]]))])
+
+        # (b) a webhook after start: long before the next poll (60 s)
+        oid = "W1-%s-A" % tag
+        w.sim.order(oid, [(skus[1], 4, 2.5), (skus[2], 1, 99.99)])
+        t0 = time.monotonic()
+        r = w.webhook(oid)
+        rep.check(r.status == 202 and isinstance(r.json, dict) and r.json.get("duplicate") is False,
+                  "happy (webhook): a signed ORDER_CREATED webhook is acknowledged with 202", [r.summary()])
+        done, secs, last = wait_all_done(w, [oid], 10)
+        took = time.monotonic() - t0
+        rep.check(done, "happy (webhook): the order is booked and accepted %.1f s after the webhook (limit 10 s; "
+                  "next poll in 60 s)" % took, [json.dumps(last)] + ([] if done else w.evidence([oid])))
+        all_ids = list(poll_orders) + [oid]
+        lines_of = dict(poll_orders)
+        lines_of[oid] = [(skus[1], 4, 2.5), (skus[2], 1, 99.99)]
+
+        # what kcgate sent to Khaos
+        kreq = w.sim.requests("khaos")
+        docs = import_orders_docs(kreq)
+        errs = []
+        for o in all_ids:
+            mine = [(i, d) for i, d in docs if d is not None and text(d, "ORDER_HEADER/ASSOCIATED_REF") == o]
+            if len(mine) != 1:
+                errs.append("%s: %d ImportOrders carrying it" % (o, len(mine)))
+                continue
+            i, d = mine[0]
+            if text(d, "ORDER_HEADER/SITE") != SITE or text(d, "ORDER_HEADER/SALES_SOURCE") != SALES_SOURCE:
+                errs.append("%s: SITE %r SALES_SOURCE %r" % (o, text(d, "ORDER_HEADER/SITE"),
+                                                             text(d, "ORDER_HEADER/SALES_SOURCE")))
+            items = [(text(it, "STOCK_CODE"), text(it, "ORDER_QTY"), text(it, "MAPPING_TYPE"), text(it, "PRICE_GRS"))
+                     for it in d.findall("ORDER_ITEMS/ORDER_ITEM")]
+            want = lines_of[o]
+            ok_items = len(items) == len(want)
+            for (sku, q, p), (c, qty, mt, price) in zip(want, items):
+                try:
+                    ok_items = ok_items and c == sku and int(qty) == q and mt == "1" and abs(float(price) - p) < 0.005
+                except (TypeError, ValueError):
+                    ok_items = False
+            if not ok_items:
+                errs.append("%s: ORDER_ITEMS %s, want %s" % (o, items, want))
+            if o in poll_orders and (text(d, "CUSTOMER_DETAIL/ADDRESSES/INVADDR/IADDRESS1") != street
+                                     or text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DSURNAME") != "O'Brien"):
+                errs.append("%s: address not carried through intact: IADDRESS1=%r DSURNAME=%r" % (
+                    o, text(d, "CUSTOMER_DETAIL/ADDRESSES/INVADDR/IADDRESS1"),
+                    text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DSURNAME")))
+            asked = [j for j, r in enumerate(kreq[:i]) if soap_call(r["body"])[0] == "ExportOrderStatusEx"
+                     and o in soap_call(r["body"])[1].get("IDs", "").split(",")]
+            if not asked:
+                errs.append("%s: ImportOrders without an ExportOrderStatusEx for it before" % o)
+            if not kreq[i]["content_type"].lower().startswith("text/xml"):
+                errs.append("%s: ImportOrders Content-Type %r" % (o, kreq[i]["content_type"]))
+        rep.check(docs and not errs, "happy: kcgate sent one ImportOrders per order (ASSOCIATED_REF = order id, SITE, "
+                  "SALES_SOURCE, items by STOCK_CODE/ORDER_QTY/PRICE_GRS, escaped text intact), each after an "
+                  "ExportOrderStatusEx for that ref", errs[:8])
+        # what kcgate sent to Mirakl
+        mreq = w.sim.requests("mirakl")
+        st = w.sim.state()
+        mo = mirakl_by_id(st)
+        errs = []
+        for o in all_ids:
+            acc = [r for r in mreq if r["method"] == "PUT" and r["path"] == "/mirakl/api/orders/%s/accept" % o]
+            if len(acc) != 1:
+                errs.append("%s: %d OR21 calls" % (o, len(acc)))
+                continue
+            try:
+                body = json.loads(acc[0]["body"])
+                got = sorted((x["id"], x["accepted"]) for x in body["order_lines"])
+            except (ValueError, KeyError, TypeError):
+                errs.append("%s: OR21 body %s" % (o, short(acc[0]["body"])))
+                continue
+            want = sorted((ln["order_line_id"], True) for ln in mo[o]["order_lines"])
+            if got != want:
+                errs.append("%s: OR21 lines %s, want %s" % (o, got, want))
+        rep.check(not errs, "happy: one OR21 per order accepting every line", errs[:8])
+        check_exactly_once(w, rep, all_ids, "happy")
+        ok, left = w.quiet(10)
+        rep.check(ok, "happy: no job pending or running afterwards", left)
+        dead = w.jobs("dead")
+        rep.check(dead == [], "happy: no dead job", [short(json.dumps(dead))])
+        exc = w.exceptions(1)
+        rep.check(exc == [], "happy: no open exception", [short(json.dumps(exc), 800)])
+        st_, m = w.admin("GET", "/metrics")
+        rep.check(st_ == 200 and isinstance(m, str) and 'kcgate_jobs{lane="khaos",state="dead"} 0' in m
+                  and "kcgate_exceptions_open" in m,
+                  "happy: /metrics shows kcgate_jobs (no dead khaos job) and kcgate_exceptions_open",
+                  [short(m, 600) if isinstance(m, str) else repr(m)])
+        # a webhook naming no order is kept (202) and raises unparseable_webhook
+        wid = "noorder-" + uuid.uuid4().hex
+        body = compact({"type": "ORDER_CREATED", "data": {"note": "no order id here"}})
+        r = w.client.request("POST", "/webhooks/mirakl", body, w.hs.mirakl_headers(body, wid))
+        eid = r.json.get("event_id") if isinstance(r.json, dict) else None
+        rep.check(r.status == 202 and eid, "happy: a webhook naming no order is still acknowledged (202)",
+                  [r.summary()])
+
+        def unparseable():
+            return [e for e in w.exceptions(1, "unparseable_webhook") or [] if e.get("subject") == eid]
+        exc, _ = w.wait(unparseable, 5)
+        rep.check(exc, "happy: ... and raises an open unparseable_webhook exception for that event",
+                  [short(json.dumps(w.exceptions(None)), 800)] + w.inst.log_tail(5))
+        rep.check(w.inst.running(), "happy: kcgate is still running")
+        w.finish("happy")
+    finally:
+        w.close(rep.failed > 0)
+
+
+# ---------------------------------------------------------------- dup-webhook
+
+def scenario_dup_webhook(args, rep):
+    w = World(args, rep, "dup-webhook")
+    try:
+        sku = "DUP-" + os.urandom(3).hex().upper()
+        w.sim.stock(sku)
+        if not w.start("dup-webhook"):
+            return
+        # let the start-up poll finish first, so only the webhooks can bring the order
+        ok, _ = w.wait(lambda: w.job_done("mirakl.poll", "or11", "mirakl"), 10)
+        rep.check(ok, "dup-webhook: the start-up poll is done", w.evidence())
+        oid = w.sim.order("D-%s-A" % os.urandom(3).hex().upper(), [(sku, 2, 5.0)])
+        # three deliveries at once, two with their own webhook-id, one twice
+        wids = ["dup-%s-%d" % (uuid.uuid4().hex[:8], i) for i in range(2)]
+        answers, lock = [], threading.Lock()
+
+        def deliver(wid):
+            c = h.Client(w.inst, timeout=10)
+            try:
+                r = w.webhook(oid, wid, c)
+                with lock:
+                    answers.append((wid, r.status, r.json if isinstance(r.json, dict) else r.summary()))
+            except NET_ERRORS as e:
+                with lock:
+                    answers.append((wid, None, repr(e)))
+            finally:
+                c.close()
+        ts = [threading.Thread(target=deliver, args=(x,)) for x in (wids[0], wids[1], wids[0])]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(15)
+        statuses = sorted(a[1] for a in answers if a[1] is not None)
+        rep.check(statuses == [200, 202, 202],
+                  "dup-webhook: 3 concurrent deliveries (2 webhook-ids, one twice) -> 202, 202, 200 duplicate",
+                  [short(json.dumps(answers, default=str))])
+        done, secs, last = wait_all_done(w, [oid], 10)
+        rep.check(done, "dup-webhook: the order is booked and accepted (%.1f s)" % secs,
+                  [json.dumps(last)] + ([] if done else w.evidence([oid])))
+        # two late deliveries after it was accepted: a new id and a repeated one
+        late = []
+        for wid in ("dup-late-" + uuid.uuid4().hex[:8], wids[1]):
+            r = w.webhook(oid, wid)
+            late.append((r.status, r.json if isinstance(r.json, dict) else r.summary()))
+        rep.check([s for s, _ in late] == [202, 200],
+                  "dup-webhook: 2 late deliveries (a new id, a repeated id) -> 202, 200 duplicate",
+                  [short(json.dumps(late))])
+        # and the first event replayed from the admin API
+        evs = (w.aget("/admin/events?source=mirakl&limit=10") or {}).get("events", [])
+        first = [e for e in evs if e.get("dedupe_key") == "id:" + wids[0]]
+        if first:
+            st_, j = w.admin("POST", "/admin/events/%s/replay" % first[0]["id"])
+            rep.check(st_ == 200 and isinstance(j, dict) and j.get("replayed") is True
+                      and j.get("event_id") == first[0]["id"],
+                      "dup-webhook: POST /admin/events/{id}/replay -> 200 replayed", ["%s %s" % (st_, short(json.dumps(j)))])
+        else:
+            rep.fail("dup-webhook: the first delivery is listed in /admin/events", [short(json.dumps(evs))])
+        ok, left = w.quiet(10)
+        rep.check(ok, "dup-webhook: no job pending or running after the late deliveries and the replay", left)
+        st = check_exactly_once(w, rep, [oid], "dup-webhook (5 deliveries and a replay)")
+        kreq = w.sim.requests("khaos")
+        n_import = sum(1 for _, d in import_orders_docs(kreq) if text(d, "ORDER_HEADER/ASSOCIATED_REF") == oid)
+        mreq = w.sim.requests("mirakl")
+        n_or21 = sum(1 for r in mreq if r["method"] == "PUT" and r["path"] == "/mirakl/api/orders/%s/accept" % oid)
+        rep.check(n_import == 1 and n_or21 == 1, "dup-webhook: kcgate sent ImportOrders once (%d) and OR21 once (%d)"
+                  % (n_import, n_or21), w.evidence([oid]) if (n_import, n_or21) != (1, 1) else [])
+        rec = w.order_rec(oid)
+        rep.check(isinstance(rec, dict) and rec.get("state") == "accepted" and
+                  rec.get("sales_order_code") == sales_by_ref(st)[oid][0]["sales_order_code"],
+                  "dup-webhook: the order record is accepted with the sales order code",
+                  [short(json.dumps(rec))])
+        w.finish("dup-webhook")
+    finally:
+        w.close(rep.failed > 0)
+
+
+# ---------------------------------------------------------------- faults
+
+def scenario_faults(args, rep):
+    w = World(args, rep, "faults", {"khaos": {"timeout_s": "1"},
+                                     # a breaker opened by a run of bad luck must not eat the deadline
+                                     "jobs": {"breaker_cooldown_s": "2"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        skus = ["F-%s-%d" % (tag, i) for i in range(4)]
+        w.sim.stock(*skus)
+        if not w.start("faults"):
+            return
+        ok, _ = w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 10)
+        rep.check(ok, "faults: the start-up SKU refresh is done", w.evidence())
+        seed = random.getrandbits(32)
+        Report.note("faults: sim seeds %d (khaos), %d (mirakl)" % (seed, seed + 1))
+        w.sim.faults(system="khaos", error_rate=0.3, status=500, timeout_rate=0.05, timeout_ms=1500, seed=seed)
+        w.sim.faults(system="mirakl", rate_limit_rate=0.1, retry_after_s=1, seed=seed + 1)
+        orders = [{"order_id": "F%02d-%s-A" % (i, tag),
+                   "order_lines": [{"offer_sku": skus[i % 4], "quantity": 1 + i % 3, "price_unit": 4.5},
+                                   {"offer_sku": skus[(i + 1) % 4], "quantity": 1, "price_unit": 1.0}]}
+                  for i in range(20)]
+        oids = w.sim.orders(orders)
+        bad = []
+        for oid in oids:
+            r = w.webhook(oid)
+            if r.status != 202:
+                bad.append("%s: %s" % (oid, r.summary()))
+        rep.check(not bad, "faults: 20 webhooks acknowledged", bad[:5])
+        done, secs, last = wait_all_done(w, oids, 60)
+        rep.check(done, "faults: all 20 orders booked and accepted despite the faults (%.1f s, limit 60 s)" % secs,
+                  [json.dumps(last)] + ([] if done else w.evidence(
+                      [o for o in oids if (w.order_rec(o) or {}).get("state") != "accepted"])))
+        ok, left = w.quiet(max(5, w.left() - 10))
+        rep.check(ok, "faults: no job pending or running afterwards", left)
+        w.sim.faults(system="khaos", clear=True)
+        w.sim.faults(system="mirakl", clear=True)
+        check_exactly_once(w, rep, oids, "faults")
+        dead = w.jobs("dead")
+        rep.check(dead == [], "faults: no dead job (every fault was transient)",
+                  [short(json.dumps(dead), 800)])
+        st_, m = w.admin("GET", "/metrics")
+        if isinstance(m, str):
+            Report.note("faults: " + "; ".join(ln for ln in m.splitlines() if ln.startswith("kcgate_job_attempts_total")
+                                               or ln.startswith("kcgate_lane_breaker_open")))
+        w.finish("faults")
+    finally:
+        w.close(rep.failed > 0)
+
+
+# ---------------------------------------------------------------- unknown-sku
+
+def scenario_unknown_sku(args, rep):
+    w = World(args, rep, "unknown-sku", {"khaos": {"sku_refresh_s": "10"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        known, unknown = "KNOWN-" + tag, "NEW-" + tag
+        w.sim.stock(known)
+        if not w.start("unknown-sku"):
+            return
+        ok, _ = w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 10)
+        rep.check(ok, "unknown-sku: the start-up SKU refresh is done", w.evidence())
+        oid = w.sim.order("U-%s-A" % tag, [(known, 1, 5.0), (unknown, 2, 8.0)])
+        r = w.webhook(oid)
+        rep.check(r.status == 202, "unknown-sku: webhook acknowledged", [r.summary()])
+        rec, secs = w.wait(lambda: (lambda x: x if isinstance(x, dict) and x.get("state") == "held" else None)(
+            w.order_rec(oid)), 10)
+        rep.check(rec and rec.get("held_skus") == [unknown],
+                  "unknown-sku: the order is held on %s (%.1f s)" % (unknown, secs),
+                  [short(json.dumps(rec))] + ([] if rec else w.evidence([oid])))
+
+        def open_exc():
+            es = w.exceptions(1, "unknown_sku")
+            return [e for e in es or [] if e.get("subject") == unknown]
+        exc, _ = w.wait(open_exc, 5)
+        rep.check(exc and len(exc) == 1 and unknown in (exc[0].get("message") or "") and oid in exc[0].get("message", ""),
+                  "unknown-sku: one open unknown_sku exception for %s, its message names the SKU and the order"
+                  % unknown, [short(json.dumps(w.exceptions(None)), 800)])
+        exc_id = exc[0]["id"] if exc else None
+        # the refresh-on-miss ran (and found nothing): still nothing booked or accepted
+        ok, _ = w.wait(lambda: w.job_done("skus.refresh", unknown, "khaos"), 5)
+        rep.check(ok, "unknown-sku: a skus.refresh for %s ran on the miss" % unknown,
+                  [short(json.dumps(w.jobs(lane="khaos")), 600)])
+        time.sleep(1.0)  # room for a wrong booking to show up
+        st = w.sim.state()
+        mo = mirakl_by_id(st)
+        kreq = w.sim.requests("khaos")
+        imports = [d for _, d in import_orders_docs(kreq) if text(d, "ORDER_HEADER/ASSOCIATED_REF") == oid]
+        mreq = w.sim.requests("mirakl")
+        or21 = [r for r in mreq if r["method"] == "PUT" and oid in r["path"]]
+        rep.check(not st["khaos"]["sales_orders"] and not imports and not or21
+                  and mo[oid]["order_state"] == "WAITING_ACCEPTANCE",
+                  "unknown-sku: nothing booked (no sales order, no ImportOrders), not accepted or refused "
+                  "(still WAITING_ACCEPTANCE, no OR21)",
+                  ["sales orders %s, ImportOrders %d, OR21 %d, mirakl %s" % (
+                      short(json.dumps(st["khaos"]["sales_orders"])), len(imports), len(or21),
+                      mo[oid]["order_state"])])
+        rec = w.order_rec(oid)
+        rep.check(isinstance(rec, dict) and rec.get("state") == "held" and not rec.get("sales_order_code"),
+                  "unknown-sku: still held a moment later", [short(json.dumps(rec))])
+        # the SKU appears in Khaos: the timer refresh (every 10 s) finds it
+        w.sim.stock(unknown)
+        t0 = time.monotonic()
+        done, secs, last = wait_all_done(w, [oid], 30)
+        rep.check(done, "unknown-sku: after the SKU appears the order is booked and accepted (%.1f s; "
+                  "sku_refresh_s = 10)" % (time.monotonic() - t0),
+                  [json.dumps(last)] + ([] if done else w.evidence([oid])))
+
+        def resolved():
+            es = [e for e in w.exceptions(None, "unknown_sku") or [] if e.get("id") == exc_id]
+            return es if es and es[0].get("resolved_at") else None
+        es, _ = w.wait(resolved, 5)
+        rep.check(exc_id and es, "unknown-sku: the unknown_sku exception resolved itself (%s)"
+                  % (es[0].get("resolved_by") if es else "-"),
+                  [short(json.dumps(w.exceptions(None)), 800)])
+        rep.check(w.exceptions(1) == [], "unknown-sku: no open exception left",
+                  [short(json.dumps(w.exceptions(1)), 800)])
+        st = check_exactly_once(w, rep, [oid], "unknown-sku")
+        so = sales_by_ref(st).get(oid, [{}])[0]
+        rep.check(sorted((ln["stock_code"], ln["quantity"]) for ln in so.get("lines", []))
+                  == sorted([(known, 1), (unknown, 2)]),
+                  "unknown-sku: the sales order has both lines", [short(json.dumps(so))])
+        w.finish("unknown-sku")
+    finally:
+        w.close(rep.failed > 0)
+
+
+# ---------------------------------------------------------------- kill9
+
+def scenario_kill9(args, rep, n_orders=200, threads=4):
+    w = World(args, rep, "kill9")
+    try:
+        seed = random.getrandbits(32)
+        rnd = random.Random(seed)
+        tag = os.urandom(3).hex().upper()
+        skus = ["K9-%s-%d" % (tag, i) for i in range(5)]
+        w.sim.stock(*skus)
+        # latency (as in the benchmark) so that kills land with calls in flight
+        w.sim.faults(system="khaos", latency_ms=20)
+        w.sim.faults(system="mirakl", latency_ms=20)
+        if not w.start("kill9"):
+            return
+        n_kills = rnd.choice((2, 3))
+        # kill points on a progress scale: webhooks delivered + orders booked (0 .. 2n)
+        points = sorted(rnd.sample(range(10, int(n_orders * 1.8)), n_kills))
+        Report.note("kill9: seed %d, %d kills at progress %s (webhooks delivered + orders booked, of %d)"
+                    % (seed, n_kills, points, 2 * n_orders))
+        oids = ["K9-%s-%03d-A" % (tag, i) for i in range(n_orders)]
+        lock = threading.Lock()
+        delivered, problems = [0], []
+        stop = threading.Event()
+        deadline = time.monotonic() + 45
+
+        def sender(t):
+            c = h.Client(w.inst, timeout=5)
+            for i in range(t, n_orders, threads):
+                oid = oids[i]
+                try:
+                    w.sim.order(oid, [(skus[i % 5], 1 + i % 3, 2.0 + i % 7)])
+                except (AssertionError, OSError, ValueError) as e:
+                    with lock:
+                        problems.append("%s: the sim did not create it: %r" % (oid, e))
+                    continue
+                wid = "k9-" + oid
+                while not stop.is_set() and time.monotonic() < deadline:
+                    try:
+                        r = w.webhook(oid, wid, c)
+                    except NET_ERRORS:
+                        c.close()
+                        time.sleep(0.05)  # kcgate is down or restarting: deliver again, as Mirakl would
+                        continue
+                    if r.status in (200, 202):
+                        with lock:
+                            delivered[0] += 1
+                        break
+                    if r.status == 503:
+                        time.sleep(0.05)
+                        continue
+                    with lock:
+                        problems.append("%s: %s" % (oid, r.summary()))
+                    break
+            c.close()
+
+        ts = [threading.Thread(target=sender, args=(t,), daemon=True) for t in range(threads)]
+        t_burst = time.monotonic()
+        for t in ts:
+            t.start()
+        kills = []
+        for p in points:
+            prog = -1
+            while time.monotonic() < deadline:
+                try:
+                    booked = len(w.sim.state()["khaos"]["sales_orders"])
+                except (OSError, AssertionError, ValueError):
+                    booked = 0
+                with lock:
+                    prog = delivered[0] + booked
+                if prog >= p:
+                    break
+                time.sleep(0.02)
+            os.kill(w.inst.proc.pid, signal.SIGKILL)
+            w.inst.proc.wait()
+            kills.append("%.2f s (progress %d)" % (time.monotonic() - t_burst, prog))
+            if not w.start("kill9: restart after kill %d" % len(kills)):
+                stop.set()
+                return
+        for t in ts:
+            t.join(max(1, deadline - time.monotonic()))
+        stop.set()
+        rep.check(delivered[0] == n_orders and not problems,
+                  "kill9: every webhook delivered (%d of %d; kills at %s)" % (delivered[0], n_orders, ", ".join(kills)),
+                  problems[:5])
+        done, secs, last = wait_all_done(w, oids, max(10, w.left() - 12))
+        rep.check(done, "kill9: after the last restart every order is booked and accepted (%.1f s)" % secs,
+                  [json.dumps(last)] + ([] if done else w.evidence(
+                      [o for o in oids if (w.order_rec(o) or {}).get("state") != "accepted"][:4])))
+        ok, left = w.quiet(max(3, min(10, w.left() - 6)))
+        rep.check(ok, "kill9: no job pending or running afterwards", left)
+        check_exactly_once(w, rep, oids, "kill9")
+        calls = Counter(soap_call(r["body"])[0] for r in w.sim.requests("khaos"))
+        Report.note("kill9: Khaos calls seen: %s" % dict(calls))
+        dead = w.jobs("dead")
+        rep.check(dead == [], "kill9: no dead job", [short(json.dumps(dead), 800)])
+        w.finish("kill9")
+    finally:
+        w.close(rep.failed > 0)
+
+
+# ---------------------------------------------------------------- dead-retry
+
+def scenario_dead_retry(args, rep):
+    w = World(args, rep, "dead-retry")
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "GONE-" + tag
+        w.sim.stock(sku)
+        if not w.start("dead-retry"):
+            return
+        ok, _ = w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 10)
+        rep.check(ok, "dead-retry: the start-up SKU refresh is done (kcgate knows %s)" % sku, w.evidence())
+        ok, _ = w.wait(lambda: w.job_done("mirakl.poll", "or11", "mirakl"), 10)
+        # Khaos loses the stock item (a reset of the sim): kcgate's cache still
+        # has it, so the order is booked, and Khaos refuses it: a permanent answer.
+        w.sim.ok("POST", "/_sim/reset")
+        oid = w.sim.order("DR-%s-A" % tag, [(sku, 1, 9.0)])
+        r = w.webhook(oid)
+        rep.check(r.status == 202, "dead-retry: webhook acknowledged", [r.summary()])
+
+        def dead_book():
+            return [j for j in w.jobs("dead") or [] if j.get("kind") == "order.book" and j.get("subject") == oid]
+        dead, secs = w.wait(dead_book, 10)
+        job = dead[0] if dead else None
+        rep.check(job is not None and sku in (job.get("last_error") or ""),
+                  "dead-retry: the order.book job is dead after Khaos refused the order (%.1f s), the answer kept: %s"
+                  % (secs, short((job or {}).get("last_error"), 200)),
+                  [short(json.dumps(job))] + ([] if job else w.evidence([oid])))
+        if job is None:
+            w.finish("dead-retry")
+            return
+        st_, one = w.admin("GET", "/admin/jobs/" + job["id"])
+        rep.check(st_ == 200 and isinstance(one, dict) and one.get("state") == "dead" and one.get("attempts", 0) >= 1
+                  and isinstance(one.get("payload"), dict),
+                  "dead-retry: GET /admin/jobs/{id}: dead, attempts >= 1 (failed runs so far, flows.md), payload",
+                  ["attempts = %r, state = %r" % ((one or {}).get("attempts"), (one or {}).get("state"))
+                   if isinstance(one, dict) else repr(one),
+                   short(json.dumps(one))] + [ln for ln in w.inst.log_tail(40) if '"job dead"' in ln][:2])
+
+        def dead_exc():
+            return [e for e in w.exceptions(1, "dead_job") or [] if e.get("subject") == job["id"]]
+        exc, _ = w.wait(dead_exc, 5)
+        rep.check(exc and exc[0].get("system") == "khaos",
+                  "dead-retry: an open dead_job exception for the job (system khaos)",
+                  [short(json.dumps(w.exceptions(None)), 800)])
+        st = w.sim.state()
+        rep.check(not st["khaos"]["sales_orders"] and mirakl_by_id(st)[oid]["order_state"] == "WAITING_ACCEPTANCE",
+                  "dead-retry: nothing booked, the order still WAITING_ACCEPTANCE",
+                  [short(json.dumps(st["khaos"])), mirakl_by_id(st)[oid]["order_state"]])
+        rec = w.order_rec(oid)
+        rep.check(isinstance(rec, dict) and rec.get("state") in ("seen", "held") and not rec.get("sales_order_code"),
+                  "dead-retry: the order record is not booked (%s)" % (rec or {}).get("state"),
+                  [short(json.dumps(rec))])
+        # a job that is not dead cannot be retried; an unknown one is 404
+        done_jobs = [j for j in w.jobs("done") or []]
+        if done_jobs:
+            st_, j = w.admin("POST", "/admin/jobs/%s/retry" % done_jobs[0]["id"])
+            rep.check(st_ == 409 and isinstance(j, dict) and j.get("error") == "not_dead",
+                      "dead-retry: retrying a done job -> 409 not_dead", ["%s %s" % (st_, short(json.dumps(j)))])
+        st_, j = w.admin("POST", "/admin/jobs/%s/retry" % ("0" * 26))
+        rep.check(st_ == 404, "dead-retry: retrying an unknown job -> 404", ["%s %s" % (st_, short(json.dumps(j)))])
+        # fix the cause, then retry from the admin API
+        w.sim.stock(sku)
+        st_, j = w.admin("POST", "/admin/jobs/%s/retry" % job["id"])
+        rep.check(st_ == 200 and isinstance(j, dict) and j.get("id") == job["id"]
+                  and j.get("state") in ("pending", "running", "done"),
+                  "dead-retry: POST /admin/jobs/{id}/retry -> 200 with the job back to pending",
+                  ["%s %s" % (st_, short(json.dumps(j)))])
+        done, secs, last = wait_all_done(w, [oid], 15)
+        rep.check(done, "dead-retry: the retried job books the order, then it is accepted (%.1f s)" % secs,
+                  [json.dumps(last)] + ([] if done else w.evidence([oid])))
+        st_, one = w.admin("GET", "/admin/jobs/" + job["id"])
+        rep.check(st_ == 200 and isinstance(one, dict) and one.get("state") == "done",
+                  "dead-retry: the job is done", [short(json.dumps(one))])
+
+        def exc_resolved():
+            es = [e for e in w.exceptions(None, "dead_job") or [] if e.get("subject") == job["id"]]
+            return es if es and es[0].get("resolved_at") else None
+        es, _ = w.wait(exc_resolved, 5)
+        rep.check(es, "dead-retry: the dead_job exception resolved itself",
+                  [short(json.dumps(w.exceptions(None)), 800)])
+        check_exactly_once(w, rep, [oid], "dead-retry")
+        w.finish("dead-retry")
+    finally:
+        w.close(rep.failed > 0)
+
+
+# ---------------------------------------------------------------- deadline
+
+def scenario_deadline(args, rep):
+    w = World(args, rep, "deadline", {"mirakl": {"acceptance_window_h": "2", "acceptance_alert_h": "1"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        created = int(time.time()) - 5400
+        late = w.sim.order("DL-%s-A" % tag, [("NOPE-" + tag, 1, 3.0)], created_date=iso(created))
+        fresh = w.sim.order("DF-%s-A" % tag, [("NOPE-" + tag, 1, 3.0)])
+        if not w.start("deadline"):
+            return
+        recs, secs = w.wait(lambda: (lambda a, b: (a, b) if isinstance(a, dict) and isinstance(b, dict)
+                                     and a.get("state") == "held" and b.get("state") == "held" else None)(
+            w.order_rec(late), w.order_rec(fresh)), 15)
+        rep.check(recs, "deadline: both orders (found by the start-up poll) are held on the unknown SKU (%.1f s)"
+                  % secs, w.evidence([late, fresh]))
+        if recs:
+            dl = recs[0].get("deadline_ms")
+            want = (created + 7200) * 1000
+            rep.check(isinstance(dl, int) and abs(dl - want) <= 1000,
+                      "deadline: the record's deadline_ms is created_date + 2 h", ["got %r, want %d" % (dl, want)])
+
+        def raised():
+            return [e for e in w.exceptions(1, "acceptance_deadline") or [] if e.get("subject") == late]
+        exc, secs = w.wait(raised, 75, 0.5)
+        rep.check(exc and late in (exc[0].get("message") or ""),
+                  "deadline: an open acceptance_deadline exception for %s (%.1f s after start; the watch runs "
+                  "every 60 s)" % (late, secs), [short(json.dumps(w.exceptions(None)), 800)] + w.inst.log_tail(8))
+        if exc:
+            e = exc[0]
+            Report.note("deadline: severity %s, system %s, owner %s: %s" % (
+                e.get("severity"), e.get("system"), e.get("owner"), short(e.get("message"), 300)))
+        other = [e for e in w.exceptions(None, "acceptance_deadline") or [] if e.get("subject") == fresh]
+        rep.check(not other, "deadline: none for the order created just now (its alert is 1 h away)",
+                  [short(json.dumps(other))])
+        st = w.sim.state()
+        rep.check(not st["khaos"]["sales_orders"] and all(o["order_state"] == "WAITING_ACCEPTANCE"
+                                                          for o in st["mirakl"]["orders"]),
+                  "deadline: nothing booked or accepted (the orders are held)", [short(json.dumps(st))])
+        w.finish("deadline")
+    finally:
+        w.close(rep.failed > 0)
+
+
+SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
+             "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
+             "deadline": scenario_deadline}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="kcgate order flow end-to-end tests (against kcgate-sim)")
+    ap.add_argument("--kcgate", required=True, help="path to the kcgate binary")
+    ap.add_argument("--sim", required=True, help="path to the kcgate-sim binary")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (kept anyway on failure)")
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    args = ap.parse_args()
+    rep = Report()
+    for what, path in (("kcgate", args.kcgate), ("kcgate-sim", args.sim)):
+        if not os.access(path, os.X_OK):
+            rep.fail("%s binary %s is not executable" % (what, path))
+    if rep.failed:
+        print("0 passed, %d failed" % rep.failed)
+        return 1
+    t0 = time.monotonic()
+    try:
+        SCENARIOS[args.scenario](args, rep)
+    except Exception:
+        rep.fail("%s: unexpected exception" % args.scenario, [traceback.format_exc()])
+    Report.note("%s took %.1f s" % (args.scenario, time.monotonic() - t0))
+    print("%d passed, %d failed" % (rep.passed, rep.failed))
+    return 1 if rep.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
