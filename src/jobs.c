@@ -368,8 +368,9 @@ static int outcome_apply(struct kcg_txn *t, void *arg)
 	enum kcg_step outcome = s->outcome;
 	uint32_t attempts = (uint32_t)rec_u64(rec, "attempts");
 	uint64_t next_at = 0;
+	if (outcome != KCG_STEP_DONE)
+		attempts++; /* attempts counts the runs that failed */
 	if (outcome == KCG_STEP_RETRY) {
-		attempts++;
 		next_at = t->now_ms + s->backoff_ms;
 		if (next_at > rec_u64(rec, "created_at") + cfg->jobs_max_age_h * 3600000u) {
 			outcome = KCG_STEP_DEAD;
@@ -406,7 +407,7 @@ static int outcome_apply(struct kcg_txn *t, void *arg)
 			rc = bump(t, s->lane, ST_DEAD, 1);
 		char msg[512];
 		snprintf(msg, sizeof(msg), "job %s (%s for %s) is dead after %u attempt(s): %s. Fix the cause, then POST /admin/jobs/%s/retry.",
-			 run->id, run->kind->name, run->subject, attempts + (s->outcome == KCG_STEP_DEAD ? 1 : 0), run->error,
+			 run->id, run->kind->name, run->subject, attempts, run->error,
 			 run->id);
 		struct kcg_exc exc = {
 			.kind = KCG_EXC_DEAD_JOB,

@@ -236,6 +236,7 @@ static void test_dead_then_admin_retry(void **state)
 	json_t *job = wait_state(f, e.id, "dead");
 	assert_int_equal(json_integer_value(json_object_get(job, "last_status")), 400);
 	assert_string_equal(json_string_value(json_object_get(job, "last_error")), "refused for good");
+	assert_int_equal(json_integer_value(json_object_get(job, "attempts")), 1); /* one run, and it failed */
 	json_decref(job);
 	assert_true(dead_job_open(f, e.id));
 
