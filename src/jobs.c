@@ -58,28 +58,12 @@ static int state_of(const char *name)
 	return -1;
 }
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* ---- the queue in LMDB ---- */
 
 static void due_key(unsigned char key[DUE_KEY_LEN], int lane, uint64_t next_at, const char *id)
 {
 	key[0] = (unsigned char)lane;
-	put_be64(key + 1, next_at);
+	kcg_put_be64(key + 1, next_at);
 	memcpy(key + 9, id, KCG_ID_LEN);
 }
 
@@ -102,38 +86,30 @@ static int bump(struct kcg_txn *t, int lane, int state, int64_t delta)
 	uint64_t n = 0;
 	int rc = mdb_get(t->txn, meta, &k, &v);
 	if (rc == 0 && v.mv_size == 8)
-		n = get_be64(v.mv_data);
+		n = kcg_get_be64(v.mv_data);
 	else if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	n = delta < 0 && (uint64_t)-delta > n ? 0 : (uint64_t)((int64_t)n + delta);
 	unsigned char buf[8];
-	put_be64(buf, n);
+	kcg_put_be64(buf, n);
 	v = (MDB_val){ 8, buf };
 	return mdb_put(t->txn, meta, &k, &v, 0);
 }
 
 static int put_record(struct kcg_txn *t, const char *id, json_t *rec)
 {
-	char *text = json_dumps(rec, JSON_COMPACT);
-	if (!text)
-		return -ENOMEM;
-	MDB_val k = { KCG_ID_LEN, (void *)id }, v = { strlen(text), text };
-	int rc = mdb_put(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS), &k, &v, 0);
-	free(text);
-	return rc;
+	return kcg_txn_put_json(t, KCG_DB_JOBS, id, KCG_ID_LEN, rec);
 }
 
 /* Reads job @p id; *rec gets a new reference. */
 static int get_record(struct kcg_txn *t, const char *id, json_t **rec)
 {
-	MDB_val k = { KCG_ID_LEN, (void *)id }, v;
-	int rc = mdb_get(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS), &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return KCG_ENOTFOUND;
-	if (rc != 0)
-		return rc;
-	*rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-	return *rec ? 0 : KCG_ESTORE;
+	int rc = kcg_txn_get_json(t, KCG_DB_JOBS, id, KCG_ID_LEN, rec);
+	if (rc == 0 && !json_is_object(*rec)) {
+		json_decref(*rec);
+		return KCG_ESTORE;
+	}
+	return rc;
 }
 
 static const char *rec_str(const json_t *rec, const char *key)
@@ -694,7 +670,7 @@ static int collect_due(struct kcg_txn *t, void *arg)
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < d->want;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		const unsigned char *key = k.mv_data;
-		if (k.mv_size != DUE_KEY_LEN || key[0] != d->lane || get_be64(key + 1) > d->now)
+		if (k.mv_size != DUE_KEY_LEN || key[0] != d->lane || kcg_get_be64(key + 1) > d->now)
 			break;
 		if (++looked > 1000)
 			break;
@@ -1108,7 +1084,7 @@ static int metrics_fn(struct kcg_txn *t, void *arg)
 			snprintf(name, sizeof(name), "jobs.%s.%s", lane_names[l], state_names[s]);
 			k = (MDB_val){ strlen(name), name };
 			if (mdb_get(t->txn, meta, &k, &v) == 0 && v.mv_size == 8)
-				m->counts[l][s] = get_be64(v.mv_data);
+				m->counts[l][s] = kcg_get_be64(v.mv_data);
 		}
 	}
 	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_DUE), &cur);
@@ -1119,7 +1095,7 @@ static int metrics_fn(struct kcg_txn *t, void *arg)
 		k = (MDB_val){ 1, start };
 		if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == DUE_KEY_LEN &&
 		    ((unsigned char *)k.mv_data)[0] == l) {
-			uint64_t at = get_be64((unsigned char *)k.mv_data + 1);
+			uint64_t at = kcg_get_be64((unsigned char *)k.mv_data + 1);
 			m->oldest_due_ms[l] = at < t->now_ms ? t->now_ms - at : 0;
 		}
 	}

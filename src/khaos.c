@@ -115,19 +115,6 @@ static const char country_codes[][2][4] = {
 	{ "YEM", "YE" }, { "ZAF", "ZA" }, { "ZMB", "ZM" }, { "ZWE", "ZW" },
 };
 
-static void say(char why[KCG_ERROR_MAX], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(char why[KCG_ERROR_MAX], const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, KCG_ERROR_MAX, fmt, ap);
-	va_end(ap);
-	/* Peer and order text is quoted into why: keep it printable ASCII. */
-	for (char *p = why; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-}
-
 /* ---- building ---- */
 
 /* A document under construction; any allocation failure sets oom and
@@ -305,17 +292,17 @@ static int sales_orders(const struct kcg_config *cfg, const json_t *order, struc
 	char date[32] = "";
 
 	if (!id || !*id) {
-		say(why, "order_id missing");
+		kcg_why(why, "order_id missing");
 		return KCG_EPAYLOAD;
 	}
 	/* ExportOrderStatusEx takes refs as CSV: a comma would break the
 	 * exactly-once check, so such a ref is never booked. */
 	if (strchr(id, ',')) {
-		say(why, "order_id '%s' contains a comma (Khaos associated refs are sent as CSV)", id);
+		kcg_why(why, "order_id '%s' contains a comma (Khaos associated refs are sent as CSV)", id);
 		return KCG_EPAYLOAD;
 	}
 	if (!json_is_array(lines) || json_array_size(lines) == 0) {
-		say(why, "order %s: order_lines missing", id);
+		kcg_why(why, "order %s: order_lines missing", id);
 		return KCG_EPAYLOAD;
 	}
 	json_array_foreach(lines, i, line) {
@@ -323,24 +310,24 @@ static int sales_orders(const struct kcg_config *cfg, const json_t *order, struc
 			continue;
 		json_t *q = json_object_get(line, "quantity");
 		if (!str(line, "offer_sku")) {
-			say(why, "order %s: order_lines[%zu].offer_sku missing", id, i);
+			kcg_why(why, "order %s: order_lines[%zu].offer_sku missing", id, i);
 			return KCG_EPAYLOAD;
 		}
 		if (!json_is_integer(q) || json_integer_value(q) < 1) {
-			say(why, "order %s: order_lines[%zu].quantity is not a whole number >= 1", id, i);
+			kcg_why(why, "order %s: order_lines[%zu].quantity is not a whole number >= 1", id, i);
 			return KCG_EPAYLOAD;
 		}
 		booked++;
 	}
 	if (booked == 0) {
-		say(why, "order %s: order_lines has no line to book (all refused or canceled)", id);
+		kcg_why(why, "order %s: order_lines has no line to book (all refused or canceled)", id);
 		return KCG_EPAYLOAD;
 	}
 	const char *created = str(order, "created_date");
 	if (created) {
 		uint64_t ms;
 		if (kcg_mirakl_parse_time(created, &ms) != 0) {
-			say(why, "order %s: created_date '%s' is not a date-time", id, created);
+			kcg_why(why, "order %s: created_date '%s' is not a date-time", id, created);
 			return KCG_EPAYLOAD;
 		}
 		time_t secs = (time_t)(ms / 1000);
@@ -573,7 +560,7 @@ int kcg_khaos_import_orders(const struct kcg_config *cfg, const json_t *order, s
 	free(text);
 fail_inner:
 	if (rc == -ENOMEM)
-		say(why, "out of memory");
+		kcg_why(why, "out of memory");
 	xmlFreeDoc(inner.doc);
 	return rc;
 }
@@ -759,7 +746,7 @@ static int open_answer(const struct kcg_reply *r, const char *method, struct ans
 	why[0] = '\0';
 	if (r->transport_error != 0 || r->status == 0) {
 		kcg_reply_excerpt(r, ex);
-		say(why, "%s: %s", method, ex);
+		kcg_why(why, "%s: %s", method, ex);
 		return -EAGAIN;
 	}
 	xmlInitParser();
@@ -784,9 +771,9 @@ static int open_answer(const struct kcg_reply *r, const char *method, struct ans
 				rc = KCG_EPAYLOAD;
 			else
 				rc = kcg_reply_transient(r) ? -EAGAIN : KCG_EPAYLOAD;
-			say(why, "%s: HTTP %ld, fault %s: %s", method, r->status, *local ? local : "(none)", msg);
+			kcg_why(why, "%s: HTTP %ld, fault %s: %s", method, r->status, *local ? local : "(none)", msg);
 		} else {
-			say(why, "%s: out of memory", method);
+			kcg_why(why, "%s: out of memory", method);
 		}
 		free(code);
 		free(msg);
@@ -796,25 +783,25 @@ static int open_answer(const struct kcg_reply *r, const char *method, struct ans
 	}
 	if (kcg_reply_transient(r)) {
 		kcg_reply_excerpt(r, ex);
-		say(why, "%s: %s", method, ex);
+		kcg_why(why, "%s: %s", method, ex);
 		xmlFreeDoc(a->doc);
 		*a = (struct answer){ 0 };
 		return -EAGAIN;
 	}
 	if (r->status < 200 || r->status > 299) {
 		kcg_reply_excerpt(r, ex);
-		say(why, "%s: %s", method, ex);
+		kcg_why(why, "%s: %s", method, ex);
 		goto fail_payload;
 	}
 	if (!a->body) {
-		say(why, "%s: HTTP %ld without a SOAP 1.1 envelope", method, r->status);
+		kcg_why(why, "%s: HTTP %ld without a SOAP 1.1 envelope", method, r->status);
 		goto fail_payload;
 	}
 	char want[64];
 	snprintf(want, sizeof(want), "%sResponse", method);
 	xmlNodePtr resp = child(a->body, want);
 	if (!resp) {
-		say(why, "%s: the answer has no %s element", method, want);
+		kcg_why(why, "%s: the answer has no %s element", method, want);
 		goto fail_payload;
 	}
 	/* Delphi names a function result "return"; take the only part else. */
@@ -823,7 +810,7 @@ static int open_answer(const struct kcg_reply *r, const char *method, struct ans
 		ret = first_el(resp);
 	a->ret = ret ? deref(a->body, ret) : NULL;
 	if (!a->ret) {
-		say(why, "%s: the answer has no result", method);
+		kcg_why(why, "%s: the answer has no result", method);
 		goto fail_payload;
 	}
 	return 0;
@@ -840,14 +827,14 @@ static int open_inner(const struct answer *a, const char *method, xmlDocPtr *inn
 	*inner = NULL;
 	char *text = text_of(a->ret);
 	if (!text) {
-		say(why, "%s: out of memory", method);
+		kcg_why(why, "%s: out of memory", method);
 		return -ENOMEM;
 	}
 	int rc = 0;
 	if (*text) {
 		*inner = read_xml(text, strlen(text));
 		if (!*inner) {
-			say(why, "%s: the result is not an XML document", method);
+			kcg_why(why, "%s: the result is not an XML document", method);
 			rc = KCG_EPAYLOAD;
 		}
 	}
@@ -896,14 +883,14 @@ static int import_item(xmlNodePtr item, const char *ref, char code[KCG_KHAOS_COD
 	char *err = text_of(child(item, "ErrorMessage"));
 	int rc;
 	if (!so || !imported || !err) {
-		say(why, "ImportOrders: out of memory");
+		kcg_why(why, "ImportOrders: out of memory");
 		rc = -ENOMEM;
 	} else if (said_no(imported) || !*so) {
-		say(why, "ImportOrders: Khaos refused order %s: %s", ref,
+		kcg_why(why, "ImportOrders: Khaos refused order %s: %s", ref,
 		    *err ? err : "Khaos returned no sales order code");
 		rc = KCG_EPAYLOAD;
 	} else if (strlen(so) >= KCG_KHAOS_CODE_MAX) {
-		say(why, "ImportOrders: order %s: sales order code longer than %d characters", ref,
+		kcg_why(why, "ImportOrders: order %s: sales order code longer than %d characters", ref,
 		    KCG_KHAOS_CODE_MAX - 1);
 		rc = KCG_EPAYLOAD;
 	} else {
@@ -938,7 +925,7 @@ int kcg_khaos_import_parse(const struct kcg_reply *r, const char *ref, char code
 	if (rc == 1) {
 		/* Outcome unknown: the caller must ask ExportOrderStatusEx before
 		 * booking again (Khaos would book a duplicate). */
-		say(why, "ImportOrders: the result has no entry for associated ref %s", ref);
+		kcg_why(why, "ImportOrders: the result has no entry for associated ref %s", ref);
 		rc = KCG_EPAYLOAD;
 	}
 	xmlFreeDoc(a.doc);
@@ -986,10 +973,10 @@ int kcg_khaos_order_status_parse(const struct kcg_reply *r, const char *ref, cha
 		if (rc == 1) {
 			rc = 0;
 		} else if (rc == 0) {
-			say(why, "ExportOrderStatusEx: Khaos has no order with associated ref %s", ref);
+			kcg_why(why, "ExportOrderStatusEx: Khaos has no order with associated ref %s", ref);
 			rc = KCG_ENOTFOUND;
 		} else {
-			say(why, "ExportOrderStatusEx: out of memory");
+			kcg_why(why, "ExportOrderStatusEx: out of memory");
 		}
 	}
 	xmlFreeDoc(inner);
@@ -1060,13 +1047,13 @@ static int stock_status_item(xmlNodePtr it, void *arg)
 	level = text_of(child(it, "LEVEL"));
 	status = text_of(child(it, "STATUS"));
 	if (!code || !level || !status) {
-		say(w->why, "ExportStockStatus: out of memory");
+		kcg_why(w->why, "ExportStockStatus: out of memory");
 		rc = -ENOMEM;
 	} else if (!*code || strlen(code) >= KCG_KHAOS_CODE_MAX) {
-		say(w->why, "ExportStockStatus: STOCK_ITEM with %s CODE", *code ? "a too long" : "no");
+		kcg_why(w->why, "ExportStockStatus: STOCK_ITEM with %s CODE", *code ? "a too long" : "no");
 		rc = KCG_EPAYLOAD;
 	} else if (parse_level(level, &item.available) != 0) {
-		say(w->why, "ExportStockStatus: STOCK_ITEM %s: LEVEL '%s' is not a number", code, level);
+		kcg_why(w->why, "ExportStockStatus: STOCK_ITEM %s: LEVEL '%s' is not a number", code, level);
 		rc = KCG_EPAYLOAD;
 	} else {
 		memcpy(item.code, code, strlen(code) + 1);
@@ -1103,10 +1090,10 @@ static int stock_list_item(xmlNodePtr it, void *arg)
 	char *code = item_code(it);
 	int rc;
 	if (!code) {
-		say(w->why, "GetStockList: out of memory");
+		kcg_why(w->why, "GetStockList: out of memory");
 		rc = -ENOMEM;
 	} else if (!*code) {
-		say(w->why, "GetStockList: STOCK_ITEM with no CODE");
+		kcg_why(w->why, "GetStockList: STOCK_ITEM with no CODE");
 		rc = KCG_EPAYLOAD;
 	} else {
 		rc = w->code_fn(code, w->arg);

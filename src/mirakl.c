@@ -24,19 +24,6 @@
 
 #define PARSE_FLAGS JSON_REJECT_DUPLICATES
 
-static void say(char why[KCG_ERROR_MAX], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(char why[KCG_ERROR_MAX], const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, KCG_ERROR_MAX, fmt, ap);
-	va_end(ap);
-	/* Peer text is quoted into why: keep it printable ASCII. */
-	for (char *p = why; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-}
-
 /* A growing string for URLs; on allocation failure it stays failed. */
 struct buf {
 	char *s;
@@ -264,17 +251,17 @@ static int triage(const struct kcg_reply *r, const char *what, char why[KCG_ERRO
 		return 1;
 	if (kcg_reply_transient(r)) {
 		kcg_reply_excerpt(r, ex);
-		say(why, "%s: %s", what, ex);
+		kcg_why(why, "%s: %s", what, ex);
 		return -EAGAIN;
 	}
 	/* Mirakl's error body is {"message": "...", "status": N}. */
 	json_t *j = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
 	const char *msg = json_string_value(json_object_get(j, "message"));
 	if (msg)
-		say(why, "%s: HTTP %ld: %s", what, r->status, msg);
+		kcg_why(why, "%s: HTTP %ld: %s", what, r->status, msg);
 	else {
 		kcg_reply_excerpt(r, ex);
-		say(why, "%s: %s", what, ex);
+		kcg_why(why, "%s: %s", what, ex);
 	}
 	json_decref(j);
 	return r->status == 404 ? KCG_ENOTFOUND : KCG_EPAYLOAD;
@@ -286,11 +273,11 @@ static json_t *load_object(const struct kcg_reply *r, const char *what, char why
 	json_error_t err;
 	json_t *j = json_loadb(r->body ? r->body : "", r->body ? r->len : 0, PARSE_FLAGS, &err);
 	if (!j) {
-		say(why, "%s: HTTP %ld with a body that is not JSON (%s)", what, r->status, err.text);
+		kcg_why(why, "%s: HTTP %ld with a body that is not JSON (%s)", what, r->status, err.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
-		say(why, "%s: HTTP %ld: expected a JSON object", what, r->status);
+		kcg_why(why, "%s: HTTP %ld: expected a JSON object", what, r->status);
 		json_decref(j);
 		return NULL;
 	}
@@ -310,17 +297,17 @@ int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *
 	size_t i;
 	json_t *o;
 	if (!json_is_array(arr)) {
-		say(why, "OR11: \"orders\" is not an array");
+		kcg_why(why, "OR11: \"orders\" is not an array");
 		goto fail;
 	}
 	json_array_foreach(arr, i, o) {
 		if (!json_is_object(o)) {
-			say(why, "OR11: orders[%zu] is not an object", i);
+			kcg_why(why, "OR11: orders[%zu] is not an object", i);
 			goto fail;
 		}
 	}
 	if (!json_is_integer(tc) || json_integer_value(tc) < 0) {
-		say(why, "OR11: \"total_count\" is not a count");
+		kcg_why(why, "OR11: \"total_count\" is not a count");
 		goto fail;
 	}
 	*orders = json_incref(arr);

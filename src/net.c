@@ -129,3 +129,14 @@ char *kcg_url_escape(const char *in)
 	*p = '\0';
 	return out;
 }
+
+void kcg_why(char why[KCG_ERROR_MAX], const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, KCG_ERROR_MAX, fmt, ap);
+	va_end(ap);
+	for (char *p = why; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+}

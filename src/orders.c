@@ -30,25 +30,12 @@ enum { PH_START, PH_STATUS, PH_IMPORT, PH_READ, PH_ACCEPT };
 
 static int get_json(struct kcg_txn *t, enum kcg_db db, const char *key, json_t **out)
 {
-	MDB_val k = { strlen(key), (void *)key }, v;
-	int rc = mdb_get(t->txn, kcg_store_dbi(t->store, db), &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return KCG_ENOTFOUND;
-	if (rc != 0)
-		return rc;
-	*out = json_loadb(v.mv_data, v.mv_size, JSON_DECODE_ANY, NULL);
-	return *out ? 0 : KCG_ESTORE;
+	return kcg_txn_get_json(t, db, key, strlen(key), out);
 }
 
 static int put_json(struct kcg_txn *t, enum kcg_db db, const char *key, const json_t *val)
 {
-	char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (!text)
-		return -ENOMEM;
-	MDB_val k = { strlen(key), (void *)key }, v = { strlen(text), text };
-	int rc = mdb_put(t->txn, kcg_store_dbi(t->store, db), &k, &v, 0);
-	free(text);
-	return rc;
+	return kcg_txn_put_json(t, db, key, strlen(key), val);
 }
 
 static const char *str_of(const json_t *o, const char *key)

@@ -92,22 +92,6 @@ struct sweep_state {
 	uint64_t removed;
 };
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t get_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 static uint64_t mono_ms(void)
 {
 	return kcg_mono_ns() / 1000000u;
@@ -160,7 +144,7 @@ static void encode_record(const struct kcg_ingest *req, unsigned char *p)
 	size_t n;
 
 	*p++ = RECORD_VERSION;
-	put_be64(p, req->received_ms);
+	kcg_put_be64(p, req->received_ms);
 	p += 8;
 	n = strlen(STATUS_RECEIVED);
 	*p++ = (unsigned char)n;
@@ -208,7 +192,7 @@ static int decode_record(const MDB_val *key, const MDB_val *val, struct kcg_even
 		return KCG_ESTORE;
 	memcpy(m->id, key->mv_data, KCG_ID_LEN);
 	m->id[KCG_ID_LEN] = '\0';
-	m->received_ms = get_be64(p + 1);
+	m->received_ms = kcg_get_be64(p + 1);
 	p += RECORD_HEAD;
 	if (take_str8(&p, end, m->status, sizeof(m->status)) || take_str8(&p, end, m->source, sizeof(m->source)) ||
 	    take_str8(&p, end, m->kind, sizeof(m->kind)))
@@ -241,11 +225,11 @@ static int bump_count(struct kcg_store *s, MDB_txn *txn, const char *source, con
 
 	int rc = mdb_get(txn, s->counts, &k, &v);
 	if (rc == 0 && v.mv_size == 8)
-		n = get_be64(v.mv_data);
+		n = kcg_get_be64(v.mv_data);
 	else if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	unsigned char nb[8];
-	put_be64(nb, n + 1);
+	kcg_put_be64(nb, n + 1);
 	v = (MDB_val){ 8, nb };
 	return mdb_put(txn, s->counts, &k, &v, 0);
 }
@@ -263,7 +247,7 @@ static int put_one(struct kcg_store *s, MDB_txn *txn, struct kcg_ingest *req)
 
 	int rc = mdb_get(txn, s->dedupe, &k, &v);
 	if (rc == 0 && v.mv_size == DEDUPE_VAL_LEN) {
-		uint64_t seen = get_be64((const unsigned char *)v.mv_data + KCG_ID_LEN);
+		uint64_t seen = kcg_get_be64((const unsigned char *)v.mv_data + KCG_ID_LEN);
 		if (!expired(seen, req->received_ms, s->dedupe_ttl_ms)) {
 			memcpy(req->event_id, v.mv_data, KCG_ID_LEN);
 			req->event_id[KCG_ID_LEN] = '\0';
@@ -294,7 +278,7 @@ static int put_one(struct kcg_store *s, MDB_txn *txn, struct kcg_ingest *req)
 	encode_record(req, ev.mv_data);
 
 	if (had_old) {
-		put_be64(tk, old_seen);
+		kcg_put_be64(tk, old_seen);
 		memcpy(tk + 8, dk, dlen);
 		MDB_val tkv = { 8 + dlen, tk };
 		rc = mdb_del(txn, s->dedupe_t, &tkv, NULL);
@@ -302,12 +286,12 @@ static int put_one(struct kcg_store *s, MDB_txn *txn, struct kcg_ingest *req)
 			return rc;
 	}
 	memcpy(dv, id, KCG_ID_LEN);
-	put_be64(dv + KCG_ID_LEN, req->received_ms);
+	kcg_put_be64(dv + KCG_ID_LEN, req->received_ms);
 	v = (MDB_val){ DEDUPE_VAL_LEN, dv };
 	rc = mdb_put(txn, s->dedupe, &k, &v, 0);
 	if (rc != 0)
 		return rc;
-	put_be64(tk, req->received_ms);
+	kcg_put_be64(tk, req->received_ms);
 	memcpy(tk + 8, dk, dlen);
 	MDB_val tkv = { 8 + dlen, tk }, empty = { 0, NULL };
 	rc = mdb_put(txn, s->dedupe_t, &tkv, &empty, 0);
@@ -435,15 +419,15 @@ static int sweep_chunk(struct kcg_store *s, uint64_t cutoff, uint64_t *removed, 
 		}
 		if (rc != 0)
 			goto fail_cursor;
-		if (k.mv_size > 8 && get_be64(k.mv_data) > cutoff)
+		if (k.mv_size > 8 && kcg_get_be64(k.mv_data) > cutoff)
 			break;
 		if (k.mv_size > 8) {
-			uint64_t seen = get_be64(k.mv_data);
+			uint64_t seen = kcg_get_be64(k.mv_data);
 			MDB_val dk = { k.mv_size - 8, (unsigned char *)k.mv_data + 8 }, dv;
 			rc = mdb_get(txn, s->dedupe, &dk, &dv);
 			/* Only the entry this index row stands for: a key re-seen later has its own row. */
 			if (rc == 0 && dv.mv_size == DEDUPE_VAL_LEN &&
-			    get_be64((const unsigned char *)dv.mv_data + KCG_ID_LEN) == seen) {
+			    kcg_get_be64((const unsigned char *)dv.mv_data + KCG_ID_LEN) == seen) {
 				rc = mdb_del(txn, s->dedupe, &dk, NULL);
 				if (rc != 0)
 					goto fail_cursor;
@@ -1035,7 +1019,7 @@ int kcg_store_stats(struct kcg_store *s, struct kcg_store_stats *out)
 		out->counts[i].source[sl] = '\0';
 		memcpy(out->counts[i].status, nul + 1, tl);
 		out->counts[i].status[tl] = '\0';
-		out->counts[i].count = get_be64(v.mv_data);
+		out->counts[i].count = kcg_get_be64(v.mv_data);
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND)
@@ -1192,4 +1176,27 @@ int kcg_store_replay(struct kcg_store *s, const char *id)
 	if (!id || !valid_id(id))
 		return KCG_ENOTFOUND;
 	return kcg_store_write_sync(s, replay_apply, (void *)id);
+}
+
+int kcg_txn_get_json(struct kcg_txn *t, enum kcg_db db, const void *key, size_t key_len, json_t **out)
+{
+	MDB_val k = { key_len, (void *)key }, v;
+	int rc = mdb_get(t->txn, t->store->dbs[db], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return KCG_ENOTFOUND;
+	if (rc != 0)
+		return rc;
+	*out = json_loadb(v.mv_data, v.mv_size, JSON_DECODE_ANY, NULL);
+	return *out ? 0 : KCG_ESTORE;
+}
+
+int kcg_txn_put_json(struct kcg_txn *t, enum kcg_db db, const void *key, size_t key_len, const json_t *val)
+{
+	char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!text)
+		return -ENOMEM;
+	MDB_val k = { key_len, (void *)key }, v = { strlen(text), text };
+	int rc = mdb_put(t->txn, t->store->dbs[db], &k, &v, 0);
+	free(text);
+	return rc;
 }

@@ -28,6 +28,24 @@ enum {
 	KCG_ECONFIG = -5009,     /**< the configuration has errors */
 };
 
+/** Stores @p v big-endian in 8 bytes (sortable keys and counters in LMDB). */
+static inline void kcg_put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)v;
+		v >>= 8;
+	}
+}
+
+/** Reads 8 big-endian bytes. */
+static inline uint64_t kcg_get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
 /** A static, human sentence for @p err (a -errno or a KCG_E* code). */
 const char *kcg_strerror(int err);
 

@@ -60,6 +60,13 @@ bool kcg_reply_transient(const struct kcg_reply *reply);
  */
 void kcg_reply_excerpt(const struct kcg_reply *reply, char out[KCG_ERROR_MAX]);
 
+/**
+ * Formats a client's error sentence into @p why, keeping it printable ASCII
+ * (peer and order text is quoted into it, and it ends up in JSON answers
+ * and logs).
+ */
+void kcg_why(char why[KCG_ERROR_MAX], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /** Percent-encodes @p in for a URL query or path segment; malloc'd, or NULL. */
 char *kcg_url_escape(const char *in);
 

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <lmdb.h>
 
 #include "kcgate/common.h"
@@ -68,6 +69,15 @@ struct kcg_txn {
 
 /** The handle of @p db, valid for the store's lifetime. */
 MDB_dbi kcg_store_dbi(struct kcg_store *store, enum kcg_db db);
+
+/**
+ * Reads the JSON value under @p key in @p db; *@p out gets a new reference.
+ * @return 0, KCG_ENOTFOUND, KCG_ESTORE (not JSON) or an LMDB code.
+ */
+int kcg_txn_get_json(struct kcg_txn *txn, enum kcg_db db, const void *key, size_t key_len, json_t **out);
+
+/** Writes @p val as compact JSON under @p key in @p db. @return 0, -ENOMEM or an LMDB code. */
+int kcg_txn_put_json(struct kcg_txn *txn, enum kcg_db db, const void *key, size_t key_len, const json_t *val);
 
 /**
  * A write of another module, run by the writer thread inside its batch
