@@ -64,6 +64,33 @@ static int record_fn(struct kcg_txn *t, void *arg)
 	return get_json(t, KCG_DB_ORDERS, json_string_value(*io), io);
 }
 
+/*
+ * Calls @p fn for each order record, in order id order, at most
+ * ORDERS_SCAN_MAX of them; @p fn returns 0 to go on, 1 to stop, or an error.
+ * The records are parsed copies: @p fn may write (collect, then write).
+ */
+static int each_order(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t scanned = 0;
+	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_ORDERS), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+		int r = json_is_object(rec) ? fn(rec, arg) : 0;
+		json_decref(rec);
+		if (r != 0) {
+			rc = r;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
+}
+
 /* ---- the SKU cache ---- */
 
 /* Is @p code an active Khaos stock code as far as the cache knows? */
@@ -676,41 +703,38 @@ static int collect_item(const struct kcg_stock_item *item, void *arg)
 }
 
 /* Orders held on @p sku get another order.sync (they re-read Mirakl). */
+struct held_on {
+	const char *sku;
+	json_t *ids;
+};
+
+static int held_on_fn(json_t *rec, void *arg)
+{
+	struct held_on *h = arg;
+	if (strcmp(str_of(rec, "state"), "held") != 0)
+		return 0;
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(rec, "held_skus"), i, s)
+		if (json_is_string(s) && strcmp(json_string_value(s), h->sku) == 0)
+			return json_array_append_new(h->ids, json_string(str_of(rec, "order_id"))) ? -ENOMEM : 0;
+	return 0;
+}
+
 static int release_held(struct kcg_txn *t, const char *sku)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	json_t *ids = json_array();
-	size_t scanned = 0;
-	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_ORDERS), &cur);
-	if (rc != 0) {
-		json_decref(ids);
-		return rc;
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-		if (rec && strcmp(str_of(rec, "state"), "held") == 0) {
-			size_t i;
-			json_t *s;
-			json_array_foreach(json_object_get(rec, "held_skus"), i, s)
-				if (json_is_string(s) && strcmp(json_string_value(s), sku) == 0)
-					json_array_append_new(ids, json_string(str_of(rec, "order_id")));
-		}
-		json_decref(rec);
-	}
-	mdb_cursor_close(cur);
-	rc = 0;
+	struct held_on h = { sku, json_array() };
+	int rc = each_order(t, held_on_fn, &h);
 	size_t i;
 	json_t *id;
-	json_array_foreach(ids, i, id) {
+	json_array_foreach(h.ids, i, id) {
+		if (rc != 0)
+			break;
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.sync", json_string_value(id), NULL, 0, NULL);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
-		if (rc != 0)
-			break;
 	}
-	json_decref(ids);
+	json_decref(h.ids);
 	return rc;
 }
 
@@ -811,31 +835,28 @@ static void skus_timer(struct kcg_jobs *jobs, void *ctx)
 struct late {
 	const struct kcg_config *cfg;
 	json_t *recs;
+	struct kcg_txn *txn;
+	uint64_t now;
 };
+
+static int late_fn(json_t *rec, void *arg)
+{
+	struct late *l = arg;
+	const char *state = str_of(rec, "state");
+	uint64_t deadline = u64_of(rec, "deadline_ms");
+	bool open = strcmp(state, "seen") == 0 || strcmp(state, "held") == 0 || strcmp(state, "booked") == 0;
+	if (open && deadline && l->now + l->cfg->mirakl_acceptance_alert_h * 3600000u >= deadline &&
+	    !kcg_exc_is_open(l->txn, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id")))
+		return json_array_append(l->recs, rec) ? -ENOMEM : 0;
+	return 0;
+}
 
 static int find_late(struct kcg_txn *t, void *arg)
 {
 	struct late *l = arg;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t scanned = 0;
-	uint64_t alert = l->cfg->mirakl_acceptance_alert_h * 3600000u;
-	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_ORDERS), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-		const char *state = str_of(rec, "state");
-		uint64_t deadline = u64_of(rec, "deadline_ms");
-		bool open = strcmp(state, "seen") == 0 || strcmp(state, "held") == 0 || strcmp(state, "booked") == 0;
-		if (rec && open && deadline && t->now_ms + alert >= deadline &&
-		    !kcg_exc_is_open(t, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id")))
-			json_array_append(l->recs, rec);
-		json_decref(rec);
-	}
-	mdb_cursor_close(cur);
-	return 0;
+	l->txn = t;
+	l->now = t->now_ms;
+	return each_order(t, late_fn, l);
 }
 
 static int raise_late(struct kcg_txn *t, void *arg)
@@ -872,7 +893,7 @@ static int raise_late(struct kcg_txn *t, void *arg)
 static void deadline_timer(struct kcg_jobs *jobs, void *ctx)
 {
 	struct kcg_flow *flow = ctx;
-	struct late l = { flow->cfg, json_array() };
+	struct late l = { flow->cfg, json_array(), NULL, 0 };
 	int rc = kcg_store_read(flow->store, find_late, &l);
 	if (rc == 0 && json_array_size(l.recs) > 0)
 		rc = kcg_store_write_sync(flow->store, raise_late, &l);
@@ -919,27 +940,20 @@ struct list_req {
 	json_t *out;
 };
 
-static int list_fn(struct kcg_txn *t, void *arg)
+static int list_one(json_t *rec, void *arg)
 {
 	struct list_req *l = arg;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t scanned = 0;
-	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_ORDERS), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	     rc == 0 && scanned++ < ORDERS_SCAN_MAX && json_array_size(l->out) < l->limit;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-		if (rec && (!l->state || strcmp(str_of(rec, "state"), l->state) == 0)) {
-			json_object_del(rec, "order"); /* the list stays small: GET one for the snapshot */
-			json_array_append(l->out, rec);
-		}
-		json_decref(rec);
-	}
-	mdb_cursor_close(cur);
-	return 0;
+	if (json_array_size(l->out) >= l->limit)
+		return 1;
+	if (l->state && strcmp(str_of(rec, "state"), l->state) != 0)
+		return 0;
+	json_object_del(rec, "order"); /* the list stays small: GET one for the snapshot */
+	return json_array_append(l->out, rec) ? -ENOMEM : 0;
+}
+
+static int list_fn(struct kcg_txn *t, void *arg)
+{
+	return each_order(t, list_one, arg);
 }
 
 int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, json_t **out)
