@@ -154,6 +154,41 @@ static bool mirakl_final(const char *state)
 	return strcmp(state, "CANCELED") == 0 || strcmp(state, "REFUSED") == 0 || strcmp(state, "CLOSED") == 0;
 }
 
+/* An order still to be accepted whose alert time (deadline - alert) has passed? */
+static bool is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t now)
+{
+	const char *state = str_of(rec, "state");
+	uint64_t deadline = u64_of(rec, "deadline_ms");
+	bool open = strcmp(state, "seen") == 0 || strcmp(state, "held") == 0 || strcmp(state, "booked") == 0;
+	return open && deadline && now + cfg->mirakl_acceptance_alert_h * 3600000u >= deadline;
+}
+
+/* Raises (or refreshes) acceptance_deadline for one late order record. */
+static int raise_deadline(struct kcg_txn *t, const json_t *rec)
+{
+	char when[32], msg[600];
+	const char *state = str_of(rec, "state");
+	bool held = strcmp(state, "held") == 0;
+	kcg_format_time(u64_of(rec, "deadline_ms"), when, sizeof(when));
+	snprintf(msg, sizeof(msg),
+		 "Mirakl order %s must be accepted before %s or Mirakl refuses it automatically; it is %s%s. %s",
+		 str_of(rec, "order_id"), when, state,
+		 held ? " (unknown or discontinued SKU)"
+		 : strcmp(state, "booked") == 0 ? " in Khaos, not accepted yet"
+						 : ", not booked in Khaos yet",
+		 held ? "Fix the SKU (see the unknown_sku exceptions) or accept/refuse by hand."
+		      : "Check the jobs of this order (GET /admin/jobs) and the Khaos and Mirakl lanes.");
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_ACCEPTANCE_DEADLINE,
+		.severity = KCG_SEV_CRITICAL,
+		.system = held ? "mirakl" : "kcgate",
+		.owner = held ? "ecommerce" : "operations",
+		.subject = str_of(rec, "order_id"),
+		.message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
 /*
  * The heart of the flow: given the latest Mirakl order, move the record
  * and enqueue what comes next. Idempotent: running it twice with the same
@@ -256,6 +291,9 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 	}
 	if (rc == KCG_EDUPLICATE)
 		rc = 0;
+	/* Late already when first seen (or re-seen): say so now, not at the next watch. */
+	if (rc == 0 && is_late(cfg, rec, t->now_ms) && !kcg_exc_is_open(t, KCG_EXC_ACCEPTANCE_DEADLINE, id))
+		rc = raise_deadline(t, rec);
 	if (rc == 0)
 		rc = save_order(t, rec);
 	json_decref(rec);
@@ -842,11 +880,7 @@ struct late {
 static int late_fn(json_t *rec, void *arg)
 {
 	struct late *l = arg;
-	const char *state = str_of(rec, "state");
-	uint64_t deadline = u64_of(rec, "deadline_ms");
-	bool open = strcmp(state, "seen") == 0 || strcmp(state, "held") == 0 || strcmp(state, "booked") == 0;
-	if (open && deadline && l->now + l->cfg->mirakl_acceptance_alert_h * 3600000u >= deadline &&
-	    !kcg_exc_is_open(l->txn, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id")))
+	if (is_late(l->cfg, rec, l->now) && !kcg_exc_is_open(l->txn, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id")))
 		return json_array_append(l->recs, rec) ? -ENOMEM : 0;
 	return 0;
 }
@@ -865,25 +899,7 @@ static int raise_late(struct kcg_txn *t, void *arg)
 	size_t i;
 	json_t *rec;
 	json_array_foreach(l->recs, i, rec) {
-		char when[32], msg[600];
-		const char *state = str_of(rec, "state");
-		kcg_format_time(u64_of(rec, "deadline_ms"), when, sizeof(when));
-		bool held = strcmp(state, "held") == 0;
-		snprintf(msg, sizeof(msg),
-			 "Mirakl order %s must be accepted before %s or Mirakl refuses it automatically; it is %s%s. %s",
-			 str_of(rec, "order_id"), when, state,
-			 held ? " (unknown or discontinued SKU)" : strcmp(state, "booked") == 0 ? " in Khaos, not accepted yet" : ", not booked in Khaos yet",
-			 held ? "Fix the SKU (see the unknown_sku exceptions) or accept/refuse by hand."
-			      : "Check the jobs of this order (GET /admin/jobs) and the Khaos and Mirakl lanes.");
-		struct kcg_exc exc = {
-			.kind = KCG_EXC_ACCEPTANCE_DEADLINE,
-			.severity = KCG_SEV_CRITICAL,
-			.system = held ? "mirakl" : "kcgate",
-			.owner = held ? "ecommerce" : "operations",
-			.subject = str_of(rec, "order_id"),
-			.message = msg,
-		};
-		int rc = kcg_exc_raise(t, &exc, NULL);
+		int rc = raise_deadline(t, rec);
 		if (rc != 0)
 			return rc;
 	}
