@@ -19,8 +19,9 @@
  * mirakl.poll, skus.refresh (lane khaos: ExportStockStatus into the SKU
  * cache; subject "all" on a timer, or one stock code on a miss).
  *
- * A timer raises acceptance_deadline for orders still not accepted
- * mirakl.acceptance_alert_h before created_date + acceptance_window_h.
+ * acceptance_deadline is raised for orders still not accepted
+ * mirakl.acceptance_alert_h before created_date + acceptance_window_h: when
+ * the order is seen, and by a timer every minute.
  *
  * Databases: orders (order_id -> JSON record), skus (stock code -> JSON
  * {available, discontinued, updated_at}), meta (watermarks).
