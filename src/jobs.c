@@ -221,7 +221,8 @@ struct slot {
 	uint64_t backoff_ms;       /* for a RETRY outcome */
 	uint64_t not_before;       /* cooling: the job may not run again before this (ms) */
 	bool effects_failed;       /* the outcome's effects could not be written */
-	enum kcg_step outcome;
+	enum kcg_step asked;       /* the outcome the run asked for */
+	enum kcg_step outcome;     /* what was recorded (a RETRY past the horizon is DEAD) */
 	CURL *easy;
 	struct curl_slist *headers;
 	char *buf;                 /* the answer being received */
@@ -341,7 +342,12 @@ static int outcome_apply(struct kcg_txn *t, void *arg)
 	if (strcmp(rec_str(rec, "state"), "pending") != 0)
 		goto out; /* recorded already (a replayed outcome): keep the first */
 
-	enum kcg_step outcome = s->outcome;
+	/* The store may run this again (a batch that failed is redone write by
+	 * write): change nothing outside the transaction but s->outcome, which
+	 * comes out the same each time. */
+	enum kcg_step outcome = s->asked;
+	char error[KCG_ERROR_MAX];
+	memcpy(error, run->error, sizeof(error));
 	uint32_t attempts = (uint32_t)rec_u64(rec, "attempts");
 	uint64_t next_at = 0;
 	if (outcome != KCG_STEP_DONE)
@@ -350,16 +356,15 @@ static int outcome_apply(struct kcg_txn *t, void *arg)
 		next_at = t->now_ms + s->backoff_ms;
 		if (next_at > rec_u64(rec, "created_at") + cfg->jobs_max_age_h * 3600000u) {
 			outcome = KCG_STEP_DEAD;
-			char why[KCG_ERROR_MAX];
-			snprintf(why, sizeof(why), "gave up after %u attempts (jobs.max_age_h): %.150s", attempts, run->error);
-			memcpy(run->error, why, sizeof(why));
+			snprintf(error, sizeof(error), "gave up after %u attempts (jobs.max_age_h): %.150s", attempts,
+				 run->error);
 		}
 	}
 	s->outcome = outcome;
 	json_object_set_new(rec, "attempts", json_integer(attempts));
 	json_object_set_new(rec, "updated_at", json_integer((json_int_t)t->now_ms));
 	json_object_set_new(rec, "last_status", json_integer(run->status));
-	json_object_set_new(rec, "last_error", json_string(outcome == KCG_STEP_DONE ? "" : run->error));
+	json_object_set_new(rec, "last_error", json_string(outcome == KCG_STEP_DONE ? "" : error));
 
 	rc = unschedule(t, s->lane, rec);
 	if (rc != 0)
@@ -383,7 +388,7 @@ static int outcome_apply(struct kcg_txn *t, void *arg)
 			rc = bump(t, s->lane, ST_DEAD, 1);
 		char msg[512];
 		snprintf(msg, sizeof(msg), "job %s (%s for %s) is dead after %u attempt(s): %s. Fix the cause, then POST /admin/jobs/%s/retry.",
-			 run->id, run->kind->name, run->subject, attempts, run->error,
+			 run->id, run->kind->name, run->subject, attempts, error,
 			 run->id);
 		struct kcg_exc exc = {
 			.kind = KCG_EXC_DEAD_JOB,
@@ -426,7 +431,7 @@ static void outcome_done(struct kcg_write *w, void *arg)
 		 * record the job as dead without them, so it is seen and does not
 		 * repeat its calls in a loop. */
 		s->effects_failed = true;
-		s->outcome = KCG_STEP_DEAD;
+		s->asked = s->outcome = KCG_STEP_DEAD;
 		char why[KCG_ERROR_MAX];
 		snprintf(why, sizeof(why), "its result could not be recorded (%s): %.120s", kcg_strerror(w->result),
 			 run->error);
@@ -474,7 +479,7 @@ static void finish(struct kcg_jobs *e, struct slot *s, enum kcg_step outcome)
 	struct lane_state *ls = &e->lanes[s->lane];
 
 	ls->in_flight--;
-	s->outcome = outcome;
+	s->asked = s->outcome = outcome;
 	if (outcome == KCG_STEP_RETRY)
 		s->backoff_ms = backoff_ms(e, run->attempts + 1, run->retry_after_s);
 	if (outcome != KCG_STEP_DONE)

@@ -336,54 +336,51 @@ static void ingest_done(struct kcg_write *w, void *arg)
 	req->done(req, req->arg);
 }
 
-/* One transaction for @p n writes from @p first, each in a nested
- * transaction of its own so one failing write leaves the others whole;
- * commits (and fsyncs) once. Returns the outer commit's LMDB code. */
+/* One transaction for @p n writes from @p first, committed (and fsynced)
+ * once. Any failure (a write's own, map full, the commit) aborts it all
+ * and is returned; on success every write's result is 0. */
 static int write_txn(struct kcg_store *s, struct kcg_write *first, size_t n)
 {
 	uint64_t t0 = kcg_mono_ns();
-	MDB_txn *txn;
-	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	struct kcg_txn t = { .store = s, .now_ms = kcg_now_ms() };
+	int rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
 	if (rc != 0)
 		return rc;
-	struct kcg_txn t = { .store = s, .now_ms = kcg_now_ms() };
 	struct kcg_write *w = first;
 	for (size_t i = 0; i < n; i++, w = w->next) {
-		rc = mdb_txn_begin(s->env, txn, 0, &t.txn);
-		if (rc == 0) {
-			rc = w->apply(&t, w->arg);
-			if (rc == 0)
-				rc = mdb_txn_commit(t.txn);
-			else
-				mdb_txn_abort(t.txn);
+		rc = w->apply(&t, w->arg);
+		if (rc != 0) {
+			mdb_txn_abort(t.txn);
+			return rc;
 		}
-		w->result = mdb_to_kcg(rc);
 	}
-	rc = mdb_txn_commit(txn); /* frees txn whatever it returns */
+	rc = mdb_txn_commit(t.txn); /* frees the txn whatever it returns */
 	if (rc != 0)
 		return rc;
+	w = first;
+	for (size_t i = 0; i < n; i++, w = w->next)
+		w->result = 0;
 	if (s->on_commit)
 		s->on_commit(s->on_commit_arg, n, kcg_mono_ns() - t0);
 	return 0;
 }
 
-/* A whole batch: one commit, or, when the commit itself does not fit, one
- * commit per write so whatever fits is stored. Then every done(). */
+/* A whole batch in one commit. If anything in it fails (a write's own
+ * error, the map full), it is redone one write per transaction, so the
+ * others are stored and only the failing ones fail, with nothing of theirs
+ * written. Writes must therefore be repeatable: they change nothing outside
+ * their transaction that a second run would not set the same way. Then
+ * every done(). */
 static void write_batch(struct kcg_store *s, struct kcg_write *head, size_t n)
 {
 	int rc = write_txn(s, head, n);
 	struct kcg_write *w;
 
-	/* TXN_FULL (too many dirty pages) is also a "too much at once" error. */
-	if ((rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) && n > 1) {
-		for (w = head; w; w = w->next) {
-			int one = write_txn(s, w, 1);
-			if (one != 0)
-				w->result = one == MDB_MAP_FULL ? KCG_ESTOREFULL : KCG_ESTORE;
-		}
-	} else if (rc != 0) {
+	if (rc != 0 && n > 1) {
 		for (w = head; w; w = w->next)
-			w->result = rc == MDB_MAP_FULL ? KCG_ESTOREFULL : KCG_ESTORE;
+			w->result = mdb_to_kcg(write_txn(s, w, 1));
+	} else if (rc != 0) {
+		head->result = mdb_to_kcg(rc);
 	}
 	/* done() may free the write: read next first. */
 	for (w = head; w;) {

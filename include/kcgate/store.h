@@ -81,9 +81,11 @@ int kcg_txn_put_json(struct kcg_txn *txn, enum kcg_db db, const void *key, size_
 
 /**
  * A write of another module, run by the writer thread inside its batch
- * transaction (as a nested transaction: a failing write leaves nothing and
- * does not disturb the rest of the batch). The caller owns it and keeps it
- * alive until done().
+ * transaction. If anything in the batch fails, the batch is redone one
+ * write per transaction, so a failing write leaves nothing and the others
+ * are stored: apply() may therefore run more than once, and must change
+ * nothing outside the transaction that a second run would not set the same
+ * way. The caller owns the write and keeps it alive until done().
  */
 struct kcg_write {
 	/** Does the work; 0 or an error (LMDB code, -errno or KCG_E*). Must not block. */
