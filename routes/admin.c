@@ -13,9 +13,6 @@
 #include "kcgate/jobs.h"
 #include "kcgate/metrics.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX 1000
-
 static json_t *event_json(const struct kcg_event_meta *m)
 {
 	char when[32];
@@ -29,17 +26,14 @@ void kcg_route_admin_events(struct kcg_request *req)
 	const char *source = kcg_http_query(req, "source");
 	const char *kind = kcg_http_query(req, "kind");
 	const char *cursor = kcg_http_query(req, "cursor");
-	const char *limit_s = kcg_http_query(req, "limit");
-	uint64_t limit = LIST_DEFAULT;
+	uint64_t limit;
 
 	if (source && strcmp(source, "mirakl") != 0 && strcmp(source, "inriver") != 0) {
 		kcg_http_respond_error(req, 400, "invalid_request", "source: expected mirakl or inriver");
 		return;
 	}
-	if (limit_s && kcg_parse_u64(limit_s, 1, LIST_MAX, &limit) != 0) {
-		kcg_http_respond_error(req, 400, "invalid_request", "limit: expected a whole number from 1 to %d", LIST_MAX);
+	if (!kcg_route_list_limit(req, &limit))
 		return;
-	}
 	if (kind && !*kind)
 		kind = NULL;
 	if (cursor && !*cursor)
@@ -151,7 +145,7 @@ static int exceptions_metrics(struct kcg_txn *t, void *arg)
 
 void kcg_route_metrics(struct kcg_request *req)
 {
-	char *text = kcg_metrics_render(kcg_store_used_bytes(req->app->store), req->app->cfg->map_size_mb << 20);
+	char *text = kcg_metrics_render(kcg_store_used_bytes(req->app->store), req->app->cfg->store.map_size_mb << 20);
 	if (text && (kcg_jobs_metrics(req->app->store, req->app->jobs, &text) != 0 ||
 		     kcg_store_read(req->app->store, exceptions_metrics, &text) != 0)) {
 		free(text);

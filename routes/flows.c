@@ -1,5 +1,5 @@
 /*
- * flows.c: the admin API of the flows: jobs, exceptions, orders, and the
+ * flows.c: the admin API shared by the flows: jobs, exceptions, and the
  * replay of a stored event. The bearer token is checked by http.c from the
  * route table.
  */
@@ -11,29 +11,25 @@
 
 #include "kcgate/exceptions.h"
 #include "kcgate/jobs.h"
-#include "kcgate/orders.h"
 
-#define LIST_DEFAULT 50
-#define LIST_MAX 1000
-
-/* limit= of a listing; answers 400 and returns false when it is bad. */
-static bool list_limit(struct kcg_request *req, uint64_t *limit)
+bool kcg_route_list_limit(struct kcg_request *req, uint64_t *limit)
 {
 	const char *s = kcg_http_query(req, "limit");
-	*limit = LIST_DEFAULT;
-	if (s && kcg_parse_u64(s, 1, LIST_MAX, limit) != 0) {
-		kcg_http_respond_error(req, 400, "invalid_request", "limit: expected a whole number from 1 to %d", LIST_MAX);
+	*limit = KCG_ROUTE_LIST_DEFAULT;
+	if (s && kcg_parse_u64(s, 1, KCG_ROUTE_LIST_MAX, limit) != 0) {
+		kcg_http_respond_error(req, 400, "invalid_request", "limit: expected a whole number from 1 to %d",
+				       KCG_ROUTE_LIST_MAX);
 		return false;
 	}
 	return true;
 }
 
-static const char *nonempty(const char *s)
+const char *kcg_route_nonempty(const char *s)
 {
 	return s && *s ? s : NULL;
 }
 
-static void store_error(struct kcg_request *req, const char *what, int rc)
+void kcg_route_store_error(struct kcg_request *req, const char *what, int rc)
 {
 	kcg_http_respond_error(req, 500, "internal_error", "%s failed: %s", what, kcg_strerror(rc));
 }
@@ -41,12 +37,12 @@ static void store_error(struct kcg_request *req, const char *what, int rc)
 void kcg_route_admin_jobs(struct kcg_request *req)
 {
 	uint64_t limit;
-	if (!list_limit(req, &limit))
+	if (!kcg_route_list_limit(req, &limit))
 		return;
 	json_t *jobs;
 	char next[KCG_ID_LEN + 1];
-	int rc = kcg_jobs_list(req->app->store, req->app->jobs, nonempty(kcg_http_query(req, "state")),
-			       nonempty(kcg_http_query(req, "lane")), limit, nonempty(kcg_http_query(req, "cursor")), &jobs,
+	int rc = kcg_jobs_list(req->app->store, req->app->jobs, kcg_route_nonempty(kcg_http_query(req, "state")),
+			       kcg_route_nonempty(kcg_http_query(req, "lane")), limit, kcg_route_nonempty(kcg_http_query(req, "cursor")), &jobs,
 			       next);
 	if (rc == -EINVAL) {
 		kcg_http_respond_error(req, 400, "invalid_request",
@@ -55,7 +51,7 @@ void kcg_route_admin_jobs(struct kcg_request *req)
 		return;
 	}
 	if (rc != 0) {
-		store_error(req, "listing jobs", rc);
+		kcg_route_store_error(req, "listing jobs", rc);
 		return;
 	}
 	kcg_http_respond_json(req, 200, json_pack("{s:o, s:o}", "jobs", jobs, "next_cursor",
@@ -71,7 +67,7 @@ void kcg_route_admin_job(struct kcg_request *req)
 		return;
 	}
 	if (rc != 0) {
-		store_error(req, "reading the job", rc);
+		kcg_route_store_error(req, "reading the job", rc);
 		return;
 	}
 	kcg_http_respond_json(req, 200, job);
@@ -95,7 +91,7 @@ void kcg_route_admin_job_retry(struct kcg_request *req)
 		return;
 	}
 	if (rc != 0) {
-		store_error(req, "retrying the job", rc);
+		kcg_route_store_error(req, "retrying the job", rc);
 		return;
 	}
 	json_t *job = NULL;
@@ -111,7 +107,7 @@ void kcg_route_admin_event_replay(struct kcg_request *req)
 		return;
 	}
 	if (rc != 0) {
-		store_error(req, "replaying the event", rc);
+		kcg_route_store_error(req, "replaying the event", rc);
 		return;
 	}
 	kcg_jobs_kick(req->app->jobs);
@@ -134,10 +130,10 @@ static int exc_list_fn(struct kcg_txn *t, void *arg)
 void kcg_route_admin_exceptions(struct kcg_request *req)
 {
 	uint64_t limit;
-	if (!list_limit(req, &limit))
+	if (!kcg_route_list_limit(req, &limit))
 		return;
-	const char *open = nonempty(kcg_http_query(req, "open"));
-	struct exc_query q = { -1, nonempty(kcg_http_query(req, "kind")), nonempty(kcg_http_query(req, "owner")), limit,
+	const char *open = kcg_route_nonempty(kcg_http_query(req, "open"));
+	struct exc_query q = { -1, kcg_route_nonempty(kcg_http_query(req, "kind")), kcg_route_nonempty(kcg_http_query(req, "owner")), limit,
 			       NULL };
 	if (open && strcmp(open, "1") != 0 && strcmp(open, "0") != 0) {
 		kcg_http_respond_error(req, 400, "invalid_request", "open: expected 1 (open only) or 0 (resolved only)");
@@ -147,7 +143,7 @@ void kcg_route_admin_exceptions(struct kcg_request *req)
 		q.open = open[0] == '1';
 	int rc = kcg_store_read(req->app->store, exc_list_fn, &q);
 	if (rc != 0) {
-		store_error(req, "listing exceptions", rc);
+		kcg_route_store_error(req, "listing exceptions", rc);
 		return;
 	}
 	kcg_http_respond_json(req, 200, json_pack("{s:o}", "exceptions", q.out));
@@ -166,37 +162,8 @@ void kcg_route_admin_exception_resolve(struct kcg_request *req)
 		return;
 	}
 	if (rc != 0) {
-		store_error(req, "resolving the exception", rc);
+		kcg_route_store_error(req, "resolving the exception", rc);
 		return;
 	}
 	kcg_http_respond_json(req, 200, json_pack("{s:s, s:b}", "id", req->param, "resolved", 1));
-}
-
-void kcg_route_admin_orders(struct kcg_request *req)
-{
-	uint64_t limit;
-	if (!list_limit(req, &limit))
-		return;
-	json_t *orders;
-	int rc = kcg_orders_list(req->app->store, nonempty(kcg_http_query(req, "state")), limit, &orders);
-	if (rc != 0) {
-		store_error(req, "listing orders", rc);
-		return;
-	}
-	kcg_http_respond_json(req, 200, json_pack("{s:o}", "orders", orders));
-}
-
-void kcg_route_admin_order(struct kcg_request *req)
-{
-	json_t *order;
-	int rc = kcg_orders_get(req->app->store, req->param, &order);
-	if (rc == KCG_ENOTFOUND) {
-		kcg_http_respond_error(req, 404, "not_found", "no order %s", req->param);
-		return;
-	}
-	if (rc != 0) {
-		store_error(req, "reading the order", rc);
-		return;
-	}
-	kcg_http_respond_json(req, 200, order);
 }

@@ -1,8 +1,11 @@
 /*
  * routes.c: the route table. Adding an endpoint means adding a row here and
- * a handler in the file of its group.
+ * a handler in the file of its group; a flow's own admin routes are rows of
+ * its struct kcg_flow (flow.h), matched after these.
  */
 #include "routes.h"
+
+#include "kcgate/flow.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,8 +29,6 @@ static const struct kcg_route table[] = {
 	{ "POST", "/admin/jobs/{id}/retry",       KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_job_retry, 0, NULL },
 	{ "GET",  "/admin/exceptions",            KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_exceptions, 0, NULL },
 	{ "POST", "/admin/exceptions/{id}/resolve", KCG_ROUTE_ADMIN, KCG_BODY_NONE,    kcg_route_admin_exception_resolve, 0, NULL },
-	{ "GET",  "/admin/orders",                KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_orders, 0, NULL },
-	{ "GET",  "/admin/orders/{id}",           KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_order, 0, NULL },
 	{ "GET",  "/metrics",                     KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_metrics, 0, NULL },
 };
 
@@ -51,6 +52,26 @@ static bool path_matches(const char *pattern, const char *path, char *param, siz
 	return true;
 }
 
+/* The row of @p rows for @p want and @p path, or NULL after adding the
+ * methods the path accepts to @p allow. */
+static const struct kcg_route *match_rows(const struct kcg_route *rows, size_t n, const char *want, const char *path,
+					  char *param, size_t param_len, char *allow, size_t allow_len, size_t *used)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct kcg_route *r = &rows[i];
+		if (!path_matches(r->path, path, param, param_len))
+			continue;
+		if (strcmp(r->method, want) == 0)
+			return r;
+		if (!strstr(allow, r->method)) {
+			int k = snprintf(allow + *used, allow_len - *used, "%s%s", *used ? ", " : "", r->method);
+			if (k > 0 && (size_t)k < allow_len - *used)
+				*used += (size_t)k;
+		}
+	}
+	return NULL;
+}
+
 const struct kcg_route *kcg_routes_match(const char *method, const char *path, char *param, size_t param_len,
 					 char *allow, size_t allow_len)
 {
@@ -58,18 +79,12 @@ const struct kcg_route *kcg_routes_match(const char *method, const char *path, c
 	size_t used = 0;
 
 	allow[0] = '\0';
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		const struct kcg_route *r = &table[i];
-		if (!path_matches(r->path, path, param, param_len))
-			continue;
-		if (strcmp(r->method, want) == 0)
-			return r;
-		if (!strstr(allow, r->method)) {
-			int n = snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", r->method);
-			if (n > 0 && (size_t)n < allow_len - used)
-				used += (size_t)n;
-		}
-	}
+	const struct kcg_route *r = match_rows(table, sizeof(table) / sizeof(table[0]), want, path, param, param_len,
+					       allow, allow_len, &used);
+	for (const struct kcg_flow *const *f = kcg_flows; !r && *f; f++)
+		r = match_rows((*f)->routes, (*f)->n_routes, want, path, param, param_len, allow, allow_len, &used);
+	if (r)
+		return r;
 	/* A GET route also answers HEAD. */
 	if (strstr(allow, "GET") && used + 6 < allow_len)
 		strcat(allow, ", HEAD");

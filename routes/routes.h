@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kcgate/http.h"
 #include "kcgate/payload.h"
@@ -46,7 +47,19 @@ struct kcg_route {
 const struct kcg_route *kcg_routes_match(const char *method, const char *path, char *param, size_t param_len,
 					 char *allow, size_t allow_len);
 
-/* Handlers, one file per group. */
+#define KCG_ROUTE_LIST_DEFAULT 50 /**< entries of a listing without limit= */
+#define KCG_ROUTE_LIST_MAX 1000   /**< most entries one listing returns */
+
+/** limit= of a listing into *@p limit; answers 400 and returns false when it is bad. */
+bool kcg_route_list_limit(struct kcg_request *req, uint64_t *limit);
+
+/** @p s, or NULL when it is NULL or empty (an empty query parameter filters nothing). */
+const char *kcg_route_nonempty(const char *s);
+
+/** Answers 500 internal_error: "@p what failed: <kcg_strerror(rc)>". */
+void kcg_route_store_error(struct kcg_request *req, const char *what, int rc);
+
+/* Handlers, one file per group (a flow's own are in src/flows/). */
 void kcg_route_health_live(struct kcg_request *req);
 void kcg_route_health_ready(struct kcg_request *req);
 void kcg_route_inriver_test(struct kcg_request *req);
@@ -62,7 +75,5 @@ void kcg_route_admin_job(struct kcg_request *req);
 void kcg_route_admin_job_retry(struct kcg_request *req);
 void kcg_route_admin_exceptions(struct kcg_request *req);
 void kcg_route_admin_exception_resolve(struct kcg_request *req);
-void kcg_route_admin_orders(struct kcg_request *req);
-void kcg_route_admin_order(struct kcg_request *req);
 
 #endif

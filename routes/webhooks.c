@@ -133,7 +133,7 @@ void kcg_route_webhook_mirakl(struct kcg_request *req)
 {
 	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
 
-	if (!authenticated(req, &req->app->cfg->mirakl))
+	if (!authenticated(req, &req->app->cfg->mirakl.webhook))
 		return;
 	int rc = kcg_payload_mirakl(req->body ? req->body : "", req->body_len, kind, why);
 	if (rc != 0) {
@@ -151,7 +151,7 @@ void kcg_route_webhook_inriver(struct kcg_request *req)
 	const char *ct = kcg_http_header(req, "Content-Type");
 	bool cloudevent = ct && strncasecmp(ct, "application/cloudevents+json", 28) == 0;
 
-	if (!authenticated(req, &req->app->cfg->inriver))
+	if (!authenticated(req, &req->app->cfg->inriver.webhook))
 		return;
 	int rc = kcg_payload_inriver(ev, cloudevent, req->body ? req->body : "", req->body_len, why);
 	if (rc != 0) {

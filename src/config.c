@@ -16,12 +16,14 @@
 #include "kcgate/config.h"
 
 #include "kcgate/common.h"
+#include "kcgate/flow.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,42 +43,10 @@
 #define WHSEC_MAX_BYTES 64       /* sizeof(kcg_source_auth.secrets[0]) */
 #define MALFORMED "expected [section], key = value or a # comment"
 #define MAX_URL_LEN 2048
-#define FLOW_PAIRING \
-	"[mirakl] base_url and [khaos] soap_url go together: set both to run the order flow, or neither"
+#define KEYS_MAX 256             /* every key of every table */
+#define TABLES_MAX 16
 
-enum type {
-	T_STRING,  /* char *, optionally checked */
-	T_PATH,    /* char *, any path (the store directory is created later) */
-	T_FILE,    /* char *, a path that must be a readable regular file now */
-	T_URL,     /* char *, http(s) URL without query or fragment; trailing '/' stripped */
-	T_U64,     /* uint64_t within min..max */
-	T_ENUM,    /* an enum (int-sized) from choices */
-	T_SECRET,  /* char *, an env:/file:/literal reference, resolved; min = shortest */
-	T_WHSEC,   /* struct kcg_source_auth: secret of whsec_ keys, decoded */
-	T_LISTEN,  /* listen_host + listen_port */
-};
-
-struct choice {
-	const char *name;
-	int value;
-};
-
-struct key {
-	const char *section;
-	const char *name;
-	enum type type;
-	bool required;
-	const char *def;         /* default, parsed like a value from the file */
-	uint64_t min, max;       /* T_U64 bounds; T_SECRET: min = shortest length */
-	size_t offset;           /* into struct kcg_config */
-	const struct choice *choices;
-	/* extra validation; returns a reason (never containing the value) or NULL */
-	const char *(*check)(const char *value);
-	/* [mirakl]/[inriver]: the webhook_auth mode that uses this key */
-	enum kcg_webhook_auth needs;
-};
-
-static const struct choice auth_choices[] = {
+static const struct kcg_config_choice auth_choices[] = {
 	{ "standard", KCG_AUTH_STANDARD },
 	{ "token", KCG_AUTH_TOKEN },
 	{ "basic", KCG_AUTH_BASIC },
@@ -84,7 +54,7 @@ static const struct choice auth_choices[] = {
 	{ NULL, 0 },
 };
 
-static const struct choice log_choices[] = {
+static const struct kcg_config_choice log_choices[] = {
 	{ "debug", KCG_LOG_DEBUG },
 	{ "info", KCG_LOG_INFO },
 	{ "warn", KCG_LOG_WARN },
@@ -92,105 +62,99 @@ static const struct choice log_choices[] = {
 	{ NULL, 0 },
 };
 
-/* T_ENUM targets are written as int. */
+/* KCG_CFG_ENUM targets are written as int. */
 _Static_assert(sizeof(enum kcg_webhook_auth) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum kcg_log_level) == sizeof(int), "enum size");
 
 static const char *check_header_name(const char *v);
 static const char *check_user(const char *v);
 static const char *check_header_value(const char *v);
-static const char *check_text(const char *v);
 static const char *check_digits(const char *v);
 static const char *check_transport(const char *v);
 static const char *check_namespace(const char *v);
 static bool is_hostname(const char *h);
 
-#define OFF(field) offsetof(struct kcg_config, field)
-#define U64(sec, key, d, lo, hi, field) \
-	{ sec, key, T_U64, false, d, lo, hi, OFF(field), NULL, NULL, KCG_AUTH_UNSET }
-#define STR(sec, key, type, d, field, check) \
-	{ sec, key, type, false, d, 0, 0, OFF(field), NULL, check, KCG_AUTH_UNSET }
-#define SECRET(sec, key, field, check) \
-	{ sec, key, T_SECRET, false, NULL, 1, 0, OFF(field), NULL, check, KCG_AUTH_UNSET }
+#define WEBHOOK_KEY(S, key, kind, dflt, lo, hi, field, chk, mode)                                  \
+	{ .section = #S, .name = (key), .type = (kind), .def = (dflt), .min = (lo), .max = (hi),    \
+	  .offset = KCG_CONFIG_OFF(S.webhook field), .check = (chk), .needs = (mode) }
 
 /* The same keys for each webhook source. */
-#define SOURCE_KEYS(S)                                                                         \
-	{ #S, "webhook_auth", T_ENUM, true, NULL, 0, 0, OFF(S.mode), auth_choices, NULL,        \
-	  KCG_AUTH_UNSET },                                                                    \
-	{ #S, "webhook_secret", T_WHSEC, false, NULL, 0, 0, OFF(S), NULL, NULL,                \
-	  KCG_AUTH_STANDARD },                                                                 \
-	{ #S, "webhook_tolerance_s", T_U64, false, "300", 1, 86400, OFF(S.tolerance_s), NULL,  \
-	  NULL, KCG_AUTH_STANDARD },                                                           \
-	{ #S, "webhook_token", T_SECRET, false, NULL, 1, 0, OFF(S.token), NULL,                \
-	  check_header_value, KCG_AUTH_TOKEN },                                                \
-	{ #S, "webhook_token_header", T_STRING, false, "X-Webhook-Token", 0, 0,                \
-	  OFF(S.token_header), NULL, check_header_name, KCG_AUTH_TOKEN },                      \
-	{ #S, "webhook_user", T_STRING, false, NULL, 0, 0, OFF(S.user), NULL, check_user,      \
-	  KCG_AUTH_BASIC },                                                                    \
-	{ #S, "webhook_password", T_SECRET, false, NULL, 1, 0, OFF(S.password), NULL, NULL,    \
-	  KCG_AUTH_BASIC }
+#define SOURCE_KEYS(S)                                                                             \
+	{ .section = #S, .name = "webhook_auth", .type = KCG_CFG_ENUM, .required = true,             \
+	  .offset = KCG_CONFIG_OFF(S.webhook.mode), .choices = auth_choices },                        \
+	WEBHOOK_KEY(S, "webhook_secret", KCG_CFG_WHSEC, NULL, 0, 0, , NULL, KCG_AUTH_STANDARD),       \
+	WEBHOOK_KEY(S, "webhook_tolerance_s", KCG_CFG_U64, "300", 1, 86400, .tolerance_s, NULL,       \
+		    KCG_AUTH_STANDARD),                                                                \
+	WEBHOOK_KEY(S, "webhook_token", KCG_CFG_SECRET, NULL, 1, 0, .token, check_header_value,       \
+		    KCG_AUTH_TOKEN),                                                                   \
+	WEBHOOK_KEY(S, "webhook_token_header", KCG_CFG_STRING, "X-Webhook-Token", 0, 0, .token_header, \
+		    check_header_name, KCG_AUTH_TOKEN),                                                \
+	WEBHOOK_KEY(S, "webhook_user", KCG_CFG_STRING, NULL, 0, 0, .user, check_user, KCG_AUTH_BASIC), \
+	WEBHOOK_KEY(S, "webhook_password", KCG_CFG_SECRET, NULL, 1, 0, .password, NULL, KCG_AUTH_BASIC)
 
-static const struct key keys[] = {
-	{ "server", "listen", T_LISTEN, true, NULL, 0, 0, OFF(listen_host), NULL, NULL, 0 },
-	{ "server", "tls_cert", T_FILE, false, NULL, 0, 0, OFF(tls_cert), NULL, NULL, 0 },
-	{ "server", "tls_key", T_FILE, false, NULL, 0, 0, OFF(tls_key), NULL, NULL, 0 },
-	U64("server", "threads", "4", 1, 64, threads),
-	U64("server", "max_body_bytes", "1048576", 1, 67108864, max_body_bytes),
-	U64("server", "max_header_bytes", "16384", 1024, 1048576, max_header_bytes),
-	U64("server", "max_connections", "1024", 1, 65536, max_connections),
-	U64("server", "connection_timeout_s", "30", 1, 3600, connection_timeout_s),
-	U64("server", "shutdown_timeout_s", "10", 0, 3600, shutdown_timeout_s),
-	{ "server", "log_level", T_ENUM, false, "info", 0, 0, OFF(log_level), log_choices, NULL, 0 },
+static const struct kcg_config_key core_keys[] = {
+	{ .section = "server", .name = "listen", .type = KCG_CFG_LISTEN, .required = true,
+	  .offset = KCG_CONFIG_OFF(server.listen_host) },
+	KCG_KEY_STR("server", "tls_cert", server.tls_cert, KCG_CFG_FILE, NULL, NULL),
+	KCG_KEY_STR("server", "tls_key", server.tls_key, KCG_CFG_FILE, NULL, NULL),
+	KCG_KEY_U64("server", "threads", server.threads, "4", 1, 64),
+	KCG_KEY_U64("server", "max_body_bytes", server.max_body_bytes, "1048576", 1, 67108864),
+	KCG_KEY_U64("server", "max_header_bytes", server.max_header_bytes, "16384", 1024, 1048576),
+	KCG_KEY_U64("server", "max_connections", server.max_connections, "1024", 1, 65536),
+	KCG_KEY_U64("server", "connection_timeout_s", server.connection_timeout_s, "30", 1, 3600),
+	KCG_KEY_U64("server", "shutdown_timeout_s", server.shutdown_timeout_s, "10", 0, 3600),
+	{ .section = "server", .name = "log_level", .type = KCG_CFG_ENUM, .def = "info",
+	  .offset = KCG_CONFIG_OFF(server.log_level), .choices = log_choices },
 
-	{ "store", "path", T_PATH, true, NULL, 0, 0, OFF(store_path), NULL, NULL, 0 },
-	U64("store", "map_size_mb", "1024", 1, 1048576, map_size_mb),
-	U64("store", "dedupe_ttl_h", "72", 1, 8760, dedupe_ttl_h),
-	U64("store", "max_batch", "256", 1, 65536, max_batch),
-	U64("store", "queue_limit", "4096", 1, 1048576, queue_limit),
+	{ .section = "store", .name = "path", .type = KCG_CFG_PATH, .required = true,
+	  .offset = KCG_CONFIG_OFF(store.path) },
+	KCG_KEY_U64("store", "map_size_mb", store.map_size_mb, "1024", 1, 1048576),
+	KCG_KEY_U64("store", "dedupe_ttl_h", store.dedupe_ttl_h, "72", 1, 8760),
+	KCG_KEY_U64("store", "max_batch", store.max_batch, "256", 1, 65536),
+	KCG_KEY_U64("store", "queue_limit", store.queue_limit, "4096", 1, 1048576),
+	KCG_KEY_U64("store", "retention_days", store.retention_days, "30", 0, 36500),
 
-	{ "admin", "token", T_SECRET, true, NULL, 16, 0, OFF(admin_token), NULL,
-	  check_header_value, 0 },
+	{ .section = "admin", .name = "token", .type = KCG_CFG_SECRET, .required = true, .min = 16,
+	  .offset = KCG_CONFIG_OFF(admin.token), .check = check_header_value },
 
 	SOURCE_KEYS(mirakl),
 	SOURCE_KEYS(inriver),
 
 	/* the seller API; api_key goes into the Authorization header as is */
-	STR("mirakl", "base_url", T_URL, NULL, mirakl_base_url, NULL),
-	SECRET("mirakl", "api_key", mirakl_api_key, check_header_value),
-	STR("mirakl", "shop_id", T_STRING, NULL, mirakl_shop_id, check_digits),
-	U64("mirakl", "timeout_s", "30", 1, 300, mirakl_timeout_s),
-	/* Mirakl: poll OR11 every 5 minutes, at most once a minute */
-	U64("mirakl", "poll_interval_s", "300", 60, 86400, mirakl_poll_interval_s),
-	U64("mirakl", "poll_overlap_s", "300", 0, 86400, mirakl_poll_overlap_s),
-	U64("mirakl", "acceptance_window_h", "72", 1, 720, mirakl_acceptance_window_h),
-	U64("mirakl", "acceptance_alert_h", "12", 1, 720, mirakl_acceptance_alert_h),
+	KCG_KEY_STR("mirakl", "base_url", mirakl.base_url, KCG_CFG_URL, NULL, NULL),
+	KCG_KEY_SECRET("mirakl", "api_key", mirakl.api_key, 1, check_header_value),
+	KCG_KEY_STR("mirakl", "shop_id", mirakl.shop_id, KCG_CFG_STRING, NULL, check_digits),
+	KCG_KEY_U64("mirakl", "timeout_s", mirakl.timeout_s, "30", 1, 300),
 
 	/* the namespace and where credentials go are unconfirmed (peers.md 3a) */
-	STR("khaos", "transport", T_STRING, "soap", khaos_transport, check_transport),
-	STR("khaos", "soap_url", T_URL, NULL, khaos_soap_url, NULL),
-	STR("khaos", "soap_namespace", T_STRING, "urn:KosWebIntf-IKosWeb", khaos_soap_namespace,
-	    check_namespace),
-	SECRET("khaos", "soap_user", khaos_soap_user, check_text),
-	SECRET("khaos", "soap_password", khaos_soap_password, check_text),
-	STR("khaos", "site", T_STRING, NULL, khaos_site, check_text),
-	STR("khaos", "sales_source", T_STRING, NULL, khaos_sales_source, check_text),
-	STR("khaos", "company_class", T_STRING, NULL, khaos_company_class, check_text),
-	U64("khaos", "timeout_s", "30", 1, 300, khaos_timeout_s),
-	U64("khaos", "sku_refresh_s", "300", 10, 86400, khaos_sku_refresh_s),
+	KCG_KEY_STR("khaos", "transport", khaos.transport, KCG_CFG_STRING, "soap", check_transport),
+	KCG_KEY_STR("khaos", "soap_url", khaos.soap_url, KCG_CFG_URL, NULL, NULL),
+	KCG_KEY_STR("khaos", "soap_namespace", khaos.soap_namespace, KCG_CFG_STRING, "urn:KosWebIntf-IKosWeb",
+		    check_namespace),
+	KCG_KEY_SECRET("khaos", "soap_user", khaos.soap_user, 1, kcg_config_check_text),
+	KCG_KEY_SECRET("khaos", "soap_password", khaos.soap_password, 1, kcg_config_check_text),
+	KCG_KEY_STR("khaos", "site", khaos.site, KCG_CFG_STRING, NULL, kcg_config_check_text),
+	KCG_KEY_STR("khaos", "sales_source", khaos.sales_source, KCG_CFG_STRING, NULL, kcg_config_check_text),
+	KCG_KEY_STR("khaos", "company_class", khaos.company_class, KCG_CFG_STRING, NULL, kcg_config_check_text),
+	KCG_KEY_U64("khaos", "timeout_s", khaos.timeout_s, "30", 1, 300),
 
-	U64("jobs", "max_age_h", "72", 1, 720, jobs_max_age_h),
-	U64("jobs", "retry_base_ms", "1000", 10, 600000, jobs_retry_base_ms),
-	U64("jobs", "retry_max_s", "3600", 1, 86400, jobs_retry_max_s),
-	U64("jobs", "breaker_failures", "10", 1, 10000, jobs_breaker_failures),
-	U64("jobs", "breaker_cooldown_s", "30", 1, 3600, jobs_breaker_cooldown_s),
-	U64("jobs", "max_reply_bytes", "8388608", 1024, 268435456, jobs_max_reply_bytes),
+	KCG_KEY_U64("jobs", "max_age_h", jobs.max_age_h, "72", 1, 720),
+	KCG_KEY_U64("jobs", "retry_base_ms", jobs.retry_base_ms, "1000", 10, 600000),
+	KCG_KEY_U64("jobs", "retry_max_s", jobs.retry_max_s, "3600", 1, 86400),
+	KCG_KEY_U64("jobs", "breaker_failures", jobs.breaker_failures, "10", 1, 10000),
+	KCG_KEY_U64("jobs", "breaker_cooldown_s", jobs.breaker_cooldown_s, "30", 1, 3600),
+	KCG_KEY_U64("jobs", "max_reply_bytes", jobs.max_reply_bytes, "8388608", 1024, 268435456),
 
-	U64("lanes", "mirakl", "4", 1, 64, lane_mirakl),
-	U64("lanes", "khaos", "4", 1, 64, lane_khaos),
-	U64("lanes", "inriver", "4", 1, 64, lane_inriver),
+	KCG_KEY_U64("lanes", "mirakl", lanes.mirakl, "4", 1, 64),
+	KCG_KEY_U64("lanes", "khaos", lanes.khaos, "4", 1, 64),
+	KCG_KEY_U64("lanes", "inriver", lanes.inriver, "4", 1, 64),
 };
 
-#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg);
+
+static const struct kcg_config_keys core_table = {
+	core_keys, sizeof(core_keys) / sizeof(core_keys[0]), core_checks
+};
 
 /* A growing message buffer (errors or warnings). */
 struct sbuf {
@@ -204,8 +168,32 @@ struct parser {
 	struct sbuf errors, warnings;
 	unsigned n_errors;
 	bool oom;
-	unsigned seen[N_KEYS]; /* line a key was set on; 0 = not in the file */
+	unsigned seen[KEYS_MAX]; /* line a key was set on; 0 = not in the file */
 };
+
+/* Every key: the core's, then each flow's (collected once). */
+static const struct kcg_config_key *all_keys[KEYS_MAX];
+static const struct kcg_config_keys *tables[TABLES_MAX];
+static size_t n_all_keys, n_tables;
+static pthread_once_t collect_once = PTHREAD_ONCE_INIT;
+
+static void add_table(const struct kcg_config_keys *t)
+{
+	/* the limits are compile-time facts; a flow that breaks them fails every test */
+	if (n_tables == TABLES_MAX || n_all_keys + t->n_keys > KEYS_MAX)
+		abort();
+	tables[n_tables++] = t;
+	for (size_t i = 0; i < t->n_keys; i++)
+		all_keys[n_all_keys++] = &t->keys[i];
+}
+
+static void collect_keys(void)
+{
+	add_table(&core_table);
+	for (const struct kcg_flow *const *f = kcg_flows; *f; f++)
+		if ((*f)->config)
+			add_table((*f)->config);
+}
 
 static void sb_append(struct parser *p, struct sbuf *b, const char *s, size_t n)
 {
@@ -305,30 +293,44 @@ static bool valid_name(const char *s)
 
 static const char *known_section(const char *name)
 {
-	for (size_t i = 0; i < N_KEYS; i++)
-		if (strcmp(keys[i].section, name) == 0)
-			return keys[i].section;
+	for (size_t i = 0; i < n_all_keys; i++)
+		if (strcmp(all_keys[i]->section, name) == 0)
+			return all_keys[i]->section;
 	return NULL;
 }
 
-static const struct key *find_key(const char *section, const char *name, size_t *idx)
+static const struct kcg_config_key *find_key(const char *section, const char *name, size_t *idx)
 {
-	for (size_t i = 0; i < N_KEYS; i++) {
-		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0) {
+	for (size_t i = 0; i < n_all_keys; i++) {
+		if (strcmp(all_keys[i]->section, section) == 0 && strcmp(all_keys[i]->name, name) == 0) {
 			if (idx)
 				*idx = i;
-			return &keys[i];
+			return all_keys[i];
 		}
 	}
 	return NULL;
 }
 
+/* The key whose value lands at @p field (the first, for a webhook source's
+ * mode and secret, which share an offset: webhook_auth). */
+static size_t key_of_field(const struct parser *p, const void *field, const struct kcg_config_key **k)
+{
+	size_t off = (size_t)((const char *)field - (const char *)p->cfg);
+	for (size_t i = 0; i < n_all_keys; i++) {
+		if (all_keys[i]->offset == off) {
+			*k = all_keys[i];
+			return i;
+		}
+	}
+	abort(); /* a check named a field no key sets: a programming error */
+}
+
 static struct kcg_source_auth *source_of(struct kcg_config *cfg, const char *section)
 {
 	if (strcmp(section, "mirakl") == 0)
-		return &cfg->mirakl;
+		return &cfg->mirakl.webhook;
 	if (strcmp(section, "inriver") == 0)
-		return &cfg->inriver;
+		return &cfg->inriver.webhook;
 	return NULL;
 }
 
@@ -377,7 +379,7 @@ static const char *check_header_value(const char *v)
 
 /* Free text that ends up in XML or a header (Khaos site, sales source, SOAP
  * credentials): XML 1.0 cannot carry most control characters. */
-static const char *check_text(const char *v)
+const char *kcg_config_check_text(const char *v)
 {
 	for (const char *c = v; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
@@ -557,7 +559,7 @@ static int read_fd(int fd, size_t cap, char **out, size_t *out_len)
  * about). @return a malloc'd copy (the caller wipes and frees it), or NULL
  * after reporting the problem.
  */
-static char *resolve_secret(struct parser *p, const struct key *k, unsigned line, const char *v)
+static char *resolve_secret(struct parser *p, const struct kcg_config_key *k, unsigned line, const char *v)
 {
 	char pbuf[256];
 	char *out = NULL;
@@ -646,7 +648,7 @@ static char *resolve_secret(struct parser *p, const struct key *k, unsigned line
 }
 
 /* Decodes the space-separated whsec_<base64> keys of @p v into @p src. */
-static void decode_whsec(struct parser *p, const struct key *k, unsigned line, char *v,
+static void decode_whsec(struct parser *p, const struct kcg_config_key *k, unsigned line, char *v,
 			 struct kcg_source_auth *src)
 {
 	unsigned char tmp[3 * 4096 / 4];
@@ -710,7 +712,7 @@ static bool is_hostname(const char *h)
 	return n > 0 && n <= 253;
 }
 
-static void parse_listen(struct parser *p, const struct key *k, unsigned line, char *v)
+static void parse_listen(struct parser *p, const struct kcg_config_key *k, unsigned line, char *v)
 {
 	struct kcg_config *cfg = p->cfg;
 	char *host, *port;
@@ -762,25 +764,25 @@ static void parse_listen(struct parser *p, const struct key *k, unsigned line, c
 		p->oom = true;
 		return;
 	}
-	free(cfg->listen_host);
-	cfg->listen_host = h;
-	cfg->listen_port = (uint16_t)pn;
+	free(cfg->server.listen_host);
+	cfg->server.listen_host = h;
+	cfg->server.listen_port = (uint16_t)pn;
 }
 
 /* Stores @p v (trimmed, non-empty, writable) for key @p k found on @p line
  * (0 for a default). */
-static void set_value(struct parser *p, const struct key *k, unsigned line, char *v)
+static void set_value(struct parser *p, const struct kcg_config_key *k, unsigned line, char *v)
 {
 	void *target = (char *)p->cfg + k->offset;
 	char pbuf[256];
 	const char *why;
 
 	switch (k->type) {
-	case T_STRING:
-	case T_PATH:
-	case T_FILE:
-	case T_URL: {
-		if (k->type == T_URL) {
+	case KCG_CFG_STRING:
+	case KCG_CFG_PATH:
+	case KCG_CFG_FILE:
+	case KCG_CFG_URL: {
+		if (k->type == KCG_CFG_URL) {
 			why = check_url(v);
 			if (why) {
 				report(p, false, line, k->section, k->name, "%s", why);
@@ -798,7 +800,7 @@ static void set_value(struct parser *p, const struct key *k, unsigned line, char
 				return;
 			}
 		}
-		if (k->type == T_FILE) {
+		if (k->type == KCG_CFG_FILE) {
 			int fd = open_regular(v);
 			if (fd == -EINVAL)
 				report(p, false, line, k->section, k->name, "%s is not a regular file",
@@ -819,7 +821,7 @@ static void set_value(struct parser *p, const struct key *k, unsigned line, char
 		*(char **)target = s;
 		return;
 	}
-	case T_U64: {
+	case KCG_CFG_U64: {
 		uint64_t n;
 		if (kcg_parse_u64(v, k->min, k->max, &n) < 0) {
 			report(p, false, line, k->section, k->name,
@@ -829,9 +831,9 @@ static void set_value(struct parser *p, const struct key *k, unsigned line, char
 		*(uint64_t *)target = n;
 		return;
 	}
-	case T_ENUM: {
+	case KCG_CFG_ENUM: {
 		char list[128] = "";
-		for (const struct choice *c = k->choices; c->name; c++) {
+		for (const struct kcg_config_choice *c = k->choices; c->name; c++) {
 			if (strcmp(c->name, v) == 0) {
 				*(int *)target = c->value;
 				return;
@@ -843,7 +845,7 @@ static void set_value(struct parser *p, const struct key *k, unsigned line, char
 		report(p, false, line, k->section, k->name, "expected one of %s", list);
 		return;
 	}
-	case T_SECRET: {
+	case KCG_CFG_SECRET: {
 		char *s = resolve_secret(p, k, line, v);
 		if (!s)
 			return;
@@ -866,7 +868,7 @@ static void set_value(struct parser *p, const struct key *k, unsigned line, char
 		*(char **)target = s;
 		return;
 	}
-	case T_WHSEC: {
+	case KCG_CFG_WHSEC: {
 		char *s = resolve_secret(p, k, line, v);
 		if (!s)
 			return;
@@ -874,7 +876,7 @@ static void set_value(struct parser *p, const struct key *k, unsigned line, char
 		free_secret(s);
 		return;
 	}
-	case T_LISTEN:
+	case KCG_CFG_LISTEN:
 		parse_listen(p, k, line, v);
 		return;
 	}
@@ -959,7 +961,7 @@ static void parse_line(struct parser *p, unsigned line, char *s, const char **se
 		return;
 	}
 	size_t idx;
-	const struct key *k = find_key(*section, name, &idx);
+	const struct kcg_config_key *k = find_key(*section, name, &idx);
 	if (!k) {
 		report(p, false, line, *section, name, "unknown key");
 		return;
@@ -977,112 +979,51 @@ static void parse_line(struct parser *p, unsigned line, char *s, const char **se
 	set_value(p, k, line, v);
 }
 
-/* The index of a key that exists in keys[] (the table is fixed). */
-static size_t key_index(const char *section, const char *name)
-{
-	size_t i = 0;
-	find_key(section, name, &i);
-	return i;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/*
- * The order flow's combinations. As for TLS, a key present with a bad value
- * was reported already (and left its field NULL or 0): no second error.
- */
-static void flow_checks(struct parser *p)
+/* The checks API (config.h): a struct kcg_config_check is the parser. */
+unsigned kcg_config_line(const struct kcg_config_check *c, const void *field)
 {
-	struct kcg_config *cfg = p->cfg;
-	size_t base_i = key_index("mirakl", "base_url");
-	size_t api_key_i = key_index("mirakl", "api_key");
-	size_t window_i = key_index("mirakl", "acceptance_window_h");
-	size_t alert_i = key_index("mirakl", "acceptance_alert_h");
-	size_t soap_i = key_index("khaos", "soap_url");
-	size_t user_i = key_index("khaos", "soap_user");
-	size_t password_i = key_index("khaos", "soap_password");
-	size_t site_i = key_index("khaos", "site");
-	size_t source_i = key_index("khaos", "sales_source");
-
-	/* one without the other would run half a flow: orders read, never booked */
-	if (cfg->mirakl_base_url && !p->seen[soap_i])
-		report(p, false, p->seen[base_i], "mirakl", "base_url", FLOW_PAIRING);
-	if (cfg->khaos_soap_url && !p->seen[base_i])
-		report(p, false, p->seen[soap_i], "khaos", "soap_url", FLOW_PAIRING);
-
-	if (cfg->mirakl_base_url && !p->seen[api_key_i])
-		report(p, false, 0, "mirakl", "api_key", "required when base_url is set");
-	if (cfg->mirakl_base_url && ends_with(cfg->mirakl_base_url, "/api"))
-		report(p, true, p->seen[base_i], "mirakl", "base_url",
-		       "ends in /api: base_url is everything before /api/ (kcgate appends "
-		       "/api/orders, ...)");
-
-	if (cfg->khaos_soap_url && !p->seen[site_i])
-		report(p, false, 0, "khaos", "site", "required when soap_url is set");
-	if (cfg->khaos_soap_url && !p->seen[source_i])
-		report(p, false, 0, "khaos", "sales_source", "required when soap_url is set");
-	if (cfg->khaos_soap_url && strstr(cfg->khaos_soap_url, "/wsdl/"))
-		report(p, true, p->seen[soap_i], "khaos", "soap_url",
-		       "looks like the WSDL address; calls go to the .../soap/IKosWeb endpoint");
-	if (cfg->khaos_soap_user && !p->seen[password_i])
-		report(p, false, 0, "khaos", "soap_password", "required when soap_user is set");
-	if (cfg->khaos_soap_password && !p->seen[user_i])
-		report(p, false, 0, "khaos", "soap_user", "required when soap_password is set");
-
-	/* the alert must come before Mirakl refuses the order; both are >= 1
-	 * when valid, 0 after a reported error */
-	uint64_t window = cfg->mirakl_acceptance_window_h, alert = cfg->mirakl_acceptance_alert_h;
-	if (window && alert && alert >= window) {
-		if (p->seen[alert_i])
-			report(p, false, p->seen[alert_i], "mirakl", "acceptance_alert_h",
-			       "must be less than acceptance_window_h (%" PRIu64 ")", window);
-		else
-			report(p, false, p->seen[window_i], "mirakl", "acceptance_window_h",
-			       "must be more than acceptance_alert_h (%" PRIu64 ", the default)",
-			       alert);
-	}
+	const struct parser *p = (const struct parser *)c;
+	const struct kcg_config_key *k;
+	return p->seen[key_of_field(p, field, &k)];
 }
 
-/* Defaults, required keys and the checks that involve several keys. */
-static void finish_checks(struct parser *p)
+static void vreport_field(struct parser *p, bool warn, const void *field, const char *fmt, va_list ap)
 {
-	struct kcg_config *cfg = p->cfg;
-	char buf[64];
+	const struct kcg_config_key *k;
+	size_t i = key_of_field(p, field, &k);
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	report(p, warn, p->seen[i], k->section, k->name, "%s", msg);
+}
 
-	for (size_t i = 0; i < N_KEYS; i++) {
-		const struct key *k = &keys[i];
-		if (p->seen[i])
-			continue;
-		if (k->def) {
-			snprintf(buf, sizeof(buf), "%s", k->def);
-			set_value(p, k, 0, buf);
-		} else if (k->required) {
-			report(p, false, 0, k->section, k->name, "required key missing");
-		}
-	}
+void kcg_config_error(struct kcg_config_check *c, const void *field, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport_field((struct parser *)c, false, field, fmt, ap);
+	va_end(ap);
+}
 
-	size_t cert_i, key_i, listen_i;
-	find_key("server", "tls_cert", &cert_i);
-	find_key("server", "tls_key", &key_i);
-	find_key("server", "listen", &listen_i);
-	/* a key given with a bad value was reported already: no second error */
-	if (cfg->tls_cert && !p->seen[key_i])
-		report(p, false, 0, "server", "tls_key", "required when tls_cert is set");
-	if (cfg->tls_key && !p->seen[cert_i])
-		report(p, false, 0, "server", "tls_cert", "required when tls_key is set");
-	if (!p->seen[cert_i] && !p->seen[key_i] && cfg->listen_host &&
-	    !is_loopback(cfg->listen_host))
-		report(p, false, p->seen[listen_i], "server", "listen",
-		       "plain HTTP (no tls_cert and tls_key) is only allowed on a loopback "
-		       "address (127.x.x.x, ::1, localhost)");
+void kcg_config_warn(struct kcg_config_check *c, const void *field, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport_field((struct parser *)c, true, field, fmt, ap);
+	va_end(ap);
+}
 
-	for (size_t i = 0; i < N_KEYS; i++) {
-		const struct key *k = &keys[i];
-		struct kcg_source_auth *src = source_of(cfg, k->section);
+/* What each webhook_auth mode needs, and what it ignores. */
+static void webhook_checks(struct parser *p)
+{
+	for (size_t i = 0; i < n_all_keys; i++) {
+		const struct kcg_config_key *k = all_keys[i];
+		struct kcg_source_auth *src = source_of(p->cfg, k->section);
 		if (!src || src->mode == KCG_AUTH_UNSET)
 			continue;
 		/* the seller API keys of [mirakl] have nothing to do with webhooks */
@@ -1100,8 +1041,69 @@ static void finish_checks(struct parser *p)
 			       "ignored: webhook_auth = %s does not use it",
 			       kcg_webhook_auth_name(src->mode));
 	}
+}
 
-	flow_checks(p);
+/*
+ * The core keys' combinations. A key given with a bad value was reported
+ * already (and left its field NULL or 0): no second error.
+ */
+static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg)
+{
+	const struct kcg_server_config *srv = &cfg->server;
+	const struct kcg_mirakl_config *mk = &cfg->mirakl;
+	const struct kcg_khaos_config *kh = &cfg->khaos;
+
+	if (srv->tls_cert && !kcg_config_line(c, &srv->tls_key))
+		kcg_config_error(c, &srv->tls_key, "required when tls_cert is set");
+	if (srv->tls_key && !kcg_config_line(c, &srv->tls_cert))
+		kcg_config_error(c, &srv->tls_cert, "required when tls_key is set");
+	if (!kcg_config_line(c, &srv->tls_cert) && !kcg_config_line(c, &srv->tls_key) && srv->listen_host &&
+	    !is_loopback(srv->listen_host))
+		kcg_config_error(c, &srv->listen_host,
+				 "plain HTTP (no tls_cert and tls_key) is only allowed on a loopback "
+				 "address (127.x.x.x, ::1, localhost)");
+
+	webhook_checks((struct parser *)c);
+
+	if (mk->base_url && !kcg_config_line(c, &mk->api_key))
+		kcg_config_error(c, &mk->api_key, "required when base_url is set");
+	if (mk->base_url && ends_with(mk->base_url, "/api"))
+		kcg_config_warn(c, &mk->base_url,
+				"ends in /api: base_url is everything before /api/ (kcgate appends "
+				"/api/orders, ...)");
+
+	if (kh->soap_url && !kcg_config_line(c, &kh->site))
+		kcg_config_error(c, &kh->site, "required when soap_url is set");
+	if (kh->soap_url && !kcg_config_line(c, &kh->sales_source))
+		kcg_config_error(c, &kh->sales_source, "required when soap_url is set");
+	if (kh->soap_url && strstr(kh->soap_url, "/wsdl/"))
+		kcg_config_warn(c, &kh->soap_url,
+				"looks like the WSDL address; calls go to the .../soap/IKosWeb endpoint");
+	if (kh->soap_user && !kcg_config_line(c, &kh->soap_password))
+		kcg_config_error(c, &kh->soap_password, "required when soap_user is set");
+	if (kh->soap_password && !kcg_config_line(c, &kh->soap_user))
+		kcg_config_error(c, &kh->soap_user, "required when soap_password is set");
+}
+
+/* Defaults, required keys, then every table's combination checks. */
+static void finish_checks(struct parser *p)
+{
+	char buf[64];
+
+	for (size_t i = 0; i < n_all_keys; i++) {
+		const struct kcg_config_key *k = all_keys[i];
+		if (p->seen[i])
+			continue;
+		if (k->def) {
+			snprintf(buf, sizeof(buf), "%s", k->def);
+			set_value(p, k, 0, buf);
+		} else if (k->required) {
+			report(p, false, 0, k->section, k->name, "required key missing");
+		}
+	}
+	for (size_t t = 0; t < n_tables; t++)
+		if (tables[t]->check)
+			tables[t]->check((struct kcg_config_check *)p, p->cfg);
 }
 
 /* Hands a message buffer to the caller's pointer (appending to what is there). */
@@ -1134,6 +1136,8 @@ int kcg_config_parse(const char *name, const char *text, size_t len, struct kcg_
 {
 	struct parser p = { .name = name ? name : "(config)", .cfg = cfg };
 	char line[MAX_LINE_BYTES + 1];
+
+	pthread_once(&collect_once, collect_keys);
 
 	if (!cfg->path) {
 		cfg->path = strdup(p.name);
@@ -1225,38 +1229,32 @@ int kcg_config_load(const char *path, struct kcg_config *cfg, char **errors, cha
 	return r;
 }
 
-static void finish_source(struct kcg_source_auth *src)
-{
-	free_secret(src->token);
-	free(src->token_header);
-	free(src->user);
-	free_secret(src->password);
-	OPENSSL_cleanse(src->secrets, sizeof(src->secrets));
-}
-
 void kcg_config_finish(struct kcg_config *cfg)
 {
 	if (!cfg)
 		return;
+	pthread_once(&collect_once, collect_keys);
+	for (size_t i = 0; i < n_all_keys; i++) {
+		const struct kcg_config_key *k = all_keys[i];
+		void *target = (char *)cfg + k->offset;
+		switch (k->type) {
+		case KCG_CFG_STRING:
+		case KCG_CFG_PATH:
+		case KCG_CFG_FILE:
+		case KCG_CFG_URL:
+		case KCG_CFG_LISTEN: /* its field is server.listen_host */
+			free(*(char **)target);
+			break;
+		case KCG_CFG_SECRET:
+			free_secret(*(char **)target);
+			break;
+		case KCG_CFG_U64:
+		case KCG_CFG_ENUM:
+		case KCG_CFG_WHSEC: /* decoded keys sit in the struct: wiped below */
+			break;
+		}
+	}
 	free(cfg->path);
-	free(cfg->listen_host);
-	free(cfg->tls_cert);
-	free(cfg->tls_key);
-	free(cfg->store_path);
-	free_secret(cfg->admin_token);
-	finish_source(&cfg->mirakl);
-	finish_source(&cfg->inriver);
-	free(cfg->mirakl_base_url);
-	free_secret(cfg->mirakl_api_key);
-	free(cfg->mirakl_shop_id);
-	free(cfg->khaos_transport);
-	free(cfg->khaos_soap_url);
-	free(cfg->khaos_soap_namespace);
-	free_secret(cfg->khaos_soap_user);
-	free_secret(cfg->khaos_soap_password);
-	free(cfg->khaos_site);
-	free(cfg->khaos_sales_source);
-	free(cfg->khaos_company_class);
 	OPENSSL_cleanse(cfg, sizeof(*cfg));
 }
 

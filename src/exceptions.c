@@ -17,7 +17,11 @@
 
 #include "kcgate/exceptions.h"
 
+#define DB_EXC "exceptions"
+#define DB_KEY "exceptions_key"
 #define KEY_MAX (2 * KCG_EXC_FIELD_MAX + 1)
+
+const char *const kcg_exc_dbs[] = { DB_EXC, DB_KEY, NULL };
 
 /* LMDB returns MDB_* codes (negative) or positive errnos: make the latter
  * -errno so every error is negative. MDB_MAP_FULL stays as it is for the
@@ -105,7 +109,7 @@ static int find_id(struct kcg_txn *t, const char *kind, const char *subject, cha
 	unsigned char key[KEY_MAX];
 	MDB_val k = { make_key(kind, subject, key), key }, v;
 
-	int rc = mdb_get(t->txn, kcg_store_dbi(t->store, KCG_DB_EXCEPTIONS_KEY), &k, &v);
+	int rc = mdb_get(t->txn, kcg_store_db(t->store, DB_KEY), &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return KCG_ENOTFOUND;
 	if (rc != 0)
@@ -133,7 +137,7 @@ static int load(struct kcg_txn *t, const char *id, json_t **rec)
 {
 	MDB_val k = { KCG_ID_LEN, (void *)id }, v;
 
-	int rc = mdb_get(t->txn, kcg_store_dbi(t->store, KCG_DB_EXCEPTIONS), &k, &v);
+	int rc = mdb_get(t->txn, kcg_store_db(t->store, DB_EXC), &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return KCG_ENOTFOUND;
 	if (rc != 0)
@@ -148,7 +152,7 @@ static int save(struct kcg_txn *t, const char *id, const json_t *rec)
 	if (!json)
 		return -ENOMEM;
 	MDB_val k = { KCG_ID_LEN, (void *)id }, v = { strlen(json), json };
-	int rc = mdb_put(t->txn, kcg_store_dbi(t->store, KCG_DB_EXCEPTIONS), &k, &v, 0);
+	int rc = mdb_put(t->txn, kcg_store_db(t->store, DB_EXC), &k, &v, 0);
 	free(json);
 	return lmdb_err(rc);
 }
@@ -225,7 +229,7 @@ int kcg_exc_raise(struct kcg_txn *t, const struct kcg_exc *exc, char *id_out)
 		rec = new_record(id, exc, now);
 		if (!rec)
 			return -ENOMEM;
-		rc = lmdb_err(mdb_put(t->txn, kcg_store_dbi(t->store, KCG_DB_EXCEPTIONS_KEY), &k, &v, 0));
+		rc = lmdb_err(mdb_put(t->txn, kcg_store_db(t->store, DB_KEY), &k, &v, 0));
 		if (rc != 0)
 			goto fail_rec;
 	}
@@ -355,7 +359,7 @@ int kcg_exc_list(struct kcg_txn *t, int open, const char *kind, const char *owne
 	json_t *list = json_array();
 	if (!list)
 		return -ENOMEM;
-	rc = lmdb_err(mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_EXCEPTIONS), &cur));
+	rc = lmdb_err(mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_EXC), &cur));
 	if (rc != 0)
 		goto fail_list;
 
@@ -413,7 +417,7 @@ int kcg_exc_open_counts(struct kcg_txn *t, json_t **out)
 		rc = set(counts, known[i], json_integer(0));
 	if (rc != 0)
 		goto fail_counts;
-	rc = lmdb_err(mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_EXCEPTIONS), &cur));
+	rc = lmdb_err(mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_EXC), &cur));
 	if (rc != 0)
 		goto fail_counts;
 

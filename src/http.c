@@ -152,7 +152,7 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 		return false;
 	}
 	if (r->auth == KCG_ROUTE_ADMIN &&
-	    kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->app->cfg->admin_token) != 0) {
+	    kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->app->cfg->admin.token) != 0) {
 		kcg_http_respond_error(req, 401, "unauthorized", "a valid admin bearer token is required");
 		return false;
 	}

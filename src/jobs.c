@@ -28,6 +28,9 @@
 #include "kcgate/exceptions.h"
 #include "kcgate/log.h"
 
+#define DB_JOBS "jobs"
+#define DB_DUE "jobs_due"
+#define DB_LIVE "jobs_live"
 #define POLL_MS 100            /* longest sleep of the engine between looks at the queue */
 #define DUE_KEY_LEN (1 + 8 + KCG_ID_LEN)
 #define LIVE_KEY_MAX (KCG_JOB_KIND_MAX + 1 + KCG_JOB_SUBJECT_MAX)
@@ -36,6 +39,22 @@
 static const char *const lane_names[KCG_LANE_COUNT] = { "mirakl", "khaos", "inriver" };
 static const char *const state_names[] = { "pending", "done", "dead" };
 enum { ST_PENDING, ST_DONE, ST_DEAD, ST_COUNT };
+
+const char *const kcg_jobs_dbs[] = { DB_JOBS, DB_DUE, DB_LIVE, NULL };
+
+enum kcg_step kcg_job_failed(struct kcg_job_run *run, int rc, const char *why)
+{
+	snprintf(run->error, sizeof(run->error), "%s", why);
+	return rc == -EAGAIN ? KCG_STEP_RETRY : KCG_STEP_DEAD;
+}
+
+enum kcg_step kcg_job_call(struct kcg_job_run *run, int rc)
+{
+	if (rc == 0)
+		return KCG_STEP_CALL;
+	snprintf(run->error, sizeof(run->error), "cannot build the request: %s", kcg_strerror(rc));
+	return KCG_STEP_DEAD;
+}
 
 const char *kcg_lane_name(enum kcg_lane lane)
 {
@@ -80,31 +99,19 @@ static size_t live_key(char key[LIVE_KEY_MAX], const char *kind, const char *sub
 static int bump(struct kcg_txn *t, int lane, int state, int64_t delta)
 {
 	char name[48];
-	snprintf(name, sizeof(name), "jobs.%s.%s", lane_names[lane], state_names[state]);
-	MDB_dbi meta = kcg_store_dbi(t->store, KCG_DB_META);
-	MDB_val k = { strlen(name), name }, v;
-	uint64_t n = 0;
-	int rc = mdb_get(t->txn, meta, &k, &v);
-	if (rc == 0 && v.mv_size == 8)
-		n = kcg_get_be64(v.mv_data);
-	else if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	n = delta < 0 && (uint64_t)-delta > n ? 0 : (uint64_t)((int64_t)n + delta);
-	unsigned char buf[8];
-	kcg_put_be64(buf, n);
-	v = (MDB_val){ 8, buf };
-	return mdb_put(t->txn, meta, &k, &v, 0);
+	int n = snprintf(name, sizeof(name), "jobs.%s.%s", lane_names[lane], state_names[state]);
+	return kcg_txn_add_u64(t, "meta", name, (size_t)n, delta);
 }
 
 static int put_record(struct kcg_txn *t, const char *id, json_t *rec)
 {
-	return kcg_txn_put_json(t, KCG_DB_JOBS, id, KCG_ID_LEN, rec);
+	return kcg_txn_put_json(t, DB_JOBS, id, KCG_ID_LEN, rec);
 }
 
 /* Reads job @p id; *rec gets a new reference. */
 static int get_record(struct kcg_txn *t, const char *id, json_t **rec)
 {
-	int rc = kcg_txn_get_json(t, KCG_DB_JOBS, id, KCG_ID_LEN, rec);
+	int rc = kcg_txn_get_json(t, DB_JOBS, id, KCG_ID_LEN, rec);
 	if (rc == 0 && !json_is_object(*rec)) {
 		json_decref(*rec);
 		return KCG_ESTORE;
@@ -132,7 +139,7 @@ int kcg_jobs_enqueue(struct kcg_txn *t, enum kcg_lane lane, const char *kind, co
 		return -EINVAL;
 
 	char lk[LIVE_KEY_MAX];
-	MDB_dbi live = kcg_store_dbi(t->store, KCG_DB_JOBS_LIVE);
+	MDB_dbi live = kcg_store_db(t->store, DB_LIVE);
 	MDB_val k = { live_key(lk, kind, subject), lk }, v;
 	int rc = mdb_get(t->txn, live, &k, &v);
 	if (rc == 0) {
@@ -164,7 +171,7 @@ int kcg_jobs_enqueue(struct kcg_txn *t, enum kcg_lane lane, const char *kind, co
 	unsigned char dk[DUE_KEY_LEN];
 	due_key(dk, lane, next_at, id);
 	MDB_val dkv = { DUE_KEY_LEN, dk }, empty = { 0, NULL };
-	rc = mdb_put(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_DUE), &dkv, &empty, 0);
+	rc = mdb_put(t->txn, kcg_store_db(t->store, DB_DUE), &dkv, &empty, 0);
 	if (rc != 0)
 		return rc;
 	v = (MDB_val){ KCG_ID_LEN, id };
@@ -184,15 +191,15 @@ static int unschedule(struct kcg_txn *t, int lane, const json_t *rec)
 	char lk[LIVE_KEY_MAX];
 	due_key(dk, lane, rec_u64(rec, "next_at"), rec_str(rec, "id"));
 	MDB_val k = { DUE_KEY_LEN, dk };
-	int rc = mdb_del(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_DUE), &k, NULL);
+	int rc = mdb_del(t->txn, kcg_store_db(t->store, DB_DUE), &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	k = (MDB_val){ live_key(lk, rec_str(rec, "kind"), rec_str(rec, "subject")), lk };
 	MDB_val v;
 	/* Only if the live entry is this job (a newer one may own the subject). */
-	rc = mdb_get(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_LIVE), &k, &v);
+	rc = mdb_get(t->txn, kcg_store_db(t->store, DB_LIVE), &k, &v);
 	if (rc == 0 && v.mv_size == KCG_ID_LEN && memcmp(v.mv_data, rec_str(rec, "id"), KCG_ID_LEN) == 0)
-		rc = mdb_del(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_LIVE), &k, NULL);
+		rc = mdb_del(t->txn, kcg_store_db(t->store, DB_LIVE), &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -203,13 +210,13 @@ static int reschedule(struct kcg_txn *t, int lane, json_t *rec, uint64_t next_at
 	json_object_set_new(rec, "next_at", json_integer((json_int_t)next_at));
 	due_key(dk, lane, next_at, rec_str(rec, "id"));
 	MDB_val k = { DUE_KEY_LEN, dk }, empty = { 0, NULL };
-	int rc = mdb_put(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_DUE), &k, &empty, 0);
+	int rc = mdb_put(t->txn, kcg_store_db(t->store, DB_DUE), &k, &empty, 0);
 	if (rc != 0)
 		return rc;
 	char lk[LIVE_KEY_MAX];
 	k = (MDB_val){ live_key(lk, rec_str(rec, "kind"), rec_str(rec, "subject")), lk };
 	MDB_val v = { KCG_ID_LEN, (void *)rec_str(rec, "id") };
-	return mdb_put(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_LIVE), &k, &v, 0);
+	return mdb_put(t->txn, kcg_store_db(t->store, DB_LIVE), &k, &v, 0);
 }
 
 /* ---- the engine ---- */
@@ -312,8 +319,8 @@ static void free_slot(struct slot *s)
  * +-20% jitter, at least Retry-After. */
 static uint64_t backoff_ms(struct kcg_jobs *e, uint32_t attempts, long retry_after_s)
 {
-	uint64_t max = e->cfg->jobs_retry_max_s * 1000u;
-	uint64_t d = e->cfg->jobs_retry_base_ms;
+	uint64_t max = e->cfg->jobs.retry_max_s * 1000u;
+	uint64_t d = e->cfg->jobs.retry_base_ms;
 	for (uint32_t i = 1; i < attempts && d < max; i++)
 		d *= 2;
 	if (d > max)
@@ -354,7 +361,7 @@ static int outcome_apply(struct kcg_txn *t, void *arg)
 		attempts++; /* attempts counts the runs that failed */
 	if (outcome == KCG_STEP_RETRY) {
 		next_at = t->now_ms + s->backoff_ms;
-		if (next_at > rec_u64(rec, "created_at") + cfg->jobs_max_age_h * 3600000u) {
+		if (next_at > rec_u64(rec, "created_at") + cfg->jobs.max_age_h * 3600000u) {
 			outcome = KCG_STEP_DEAD;
 			snprintf(error, sizeof(error), "gave up after %u attempts (jobs.max_age_h): %.150s", attempts,
 				 run->error);
@@ -503,7 +510,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct slot *s = arg;
 	size_t len = size * n;
-	uint64_t max = s->engine->cfg->jobs_max_reply_bytes;
+	uint64_t max = s->engine->cfg->jobs.max_reply_bytes;
 	if (s->len + len > max) {
 		s->too_long = true;
 		return 0; /* aborts the transfer */
@@ -632,14 +639,14 @@ static void call_done(struct kcg_jobs *e, struct slot *s, CURLcode code)
 
 	/* The breaker counts answers that say "this system is not well". */
 	if (kcg_reply_transient(r)) {
-		if (++ls->failures >= e->cfg->jobs_breaker_failures && !ls->open) {
+		if (++ls->failures >= e->cfg->jobs.breaker_failures && !ls->open) {
 			ls->open = true;
-			ls->open_until = kcg_now_ms() + e->cfg->jobs_breaker_cooldown_s * 1000u;
+			ls->open_until = kcg_now_ms() + e->cfg->jobs.breaker_cooldown_s * 1000u;
 			kcg_log(KCG_LOG_WARN, "circuit breaker open",
 				json_pack("{s:s, s:i, s:i}", "lane", lane_names[s->lane], "failures", (int)ls->failures,
-					  "cooldown_s", (int)e->cfg->jobs_breaker_cooldown_s));
+					  "cooldown_s", (int)e->cfg->jobs.breaker_cooldown_s));
 		} else if (ls->open) {
-			ls->open_until = kcg_now_ms() + e->cfg->jobs_breaker_cooldown_s * 1000u; /* the probe failed */
+			ls->open_until = kcg_now_ms() + e->cfg->jobs.breaker_cooldown_s * 1000u; /* the probe failed */
 		}
 	} else {
 		if (ls->open)
@@ -669,7 +676,7 @@ static int collect_due(struct kcg_txn *t, void *arg)
 	MDB_val k = { 1, start }, v;
 	unsigned n = 0, looked = 0;
 
-	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_DUE), &cur);
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_DUE), &cur);
 	if (rc != 0)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < d->want;
@@ -829,9 +836,9 @@ int kcg_jobs_start(const struct kcg_jobs_options *opt, struct kcg_jobs **out)
 	e->n_timers = opt->n_timers;
 	e->ctx = opt->ctx;
 	e->timer_next = calloc(opt->n_timers ? opt->n_timers : 1, sizeof(*e->timer_next));
-	e->lanes[KCG_LANE_MIRAKL].limit = (unsigned)opt->cfg->lane_mirakl;
-	e->lanes[KCG_LANE_KHAOS].limit = (unsigned)opt->cfg->lane_khaos;
-	e->lanes[KCG_LANE_INRIVER].limit = (unsigned)opt->cfg->lane_inriver;
+	e->lanes[KCG_LANE_MIRAKL].limit = (unsigned)opt->cfg->lanes.mirakl;
+	e->lanes[KCG_LANE_KHAOS].limit = (unsigned)opt->cfg->lanes.khaos;
+	e->lanes[KCG_LANE_INRIVER].limit = (unsigned)opt->cfg->lanes.inriver;
 	e->multi = curl_multi_init();
 	if (!e->timer_next || !e->multi)
 		goto fail;
@@ -930,7 +937,7 @@ static int list_fn(struct kcg_txn *t, void *arg)
 	size_t scanned = 0;
 	char last[KCG_ID_LEN + 1] = "";
 
-	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS), &cur);
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_JOBS), &cur);
 	if (rc != 0)
 		return rc;
 	if (l->cursor) {
@@ -1037,7 +1044,7 @@ static int retry_fn(struct kcg_txn *t, void *arg)
 	 * since this one died: two live ones could both act (two bookings). */
 	char lk[LIVE_KEY_MAX];
 	MDB_val k = { live_key(lk, rec_str(rec, "kind"), rec_str(rec, "subject")), lk }, v;
-	rc = mdb_get(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_LIVE), &k, &v);
+	rc = mdb_get(t->txn, kcg_store_db(t->store, DB_LIVE), &k, &v);
 	if (rc == 0 && (v.mv_size != KCG_ID_LEN || memcmp(v.mv_data, id, KCG_ID_LEN) != 0)) {
 		json_decref(rec);
 		return -EBUSY;
@@ -1080,7 +1087,7 @@ struct metrics_req {
 static int metrics_fn(struct kcg_txn *t, void *arg)
 {
 	struct metrics_req *m = arg;
-	MDB_dbi meta = kcg_store_dbi(t->store, KCG_DB_META);
+	MDB_dbi meta = kcg_store_db(t->store, "meta");
 	MDB_cursor *cur;
 	MDB_val k, v;
 	for (int l = 0; l < KCG_LANE_COUNT; l++) {
@@ -1092,7 +1099,7 @@ static int metrics_fn(struct kcg_txn *t, void *arg)
 				m->counts[l][s] = kcg_get_be64(v.mv_data);
 		}
 	}
-	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_JOBS_DUE), &cur);
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_DUE), &cur);
 	if (rc != 0)
 		return rc;
 	for (int l = 0; l < KCG_LANE_COUNT; l++) {

@@ -23,7 +23,7 @@
 #include "kcgate/jobs.h"
 #include "kcgate/log.h"
 #include "kcgate/metrics.h"
-#include "kcgate/orders.h"
+#include "kcgate/flow.h"
 #include "kcgate/store.h"
 
 #define PEM_MAX (1u << 20) /* a certificate chain or key larger than this is a mistake */
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 		kcg_config_finish(&cfg);
 		return rc == 0 ? 0 : 1;
 	}
-	kcg_log_set_level(rc == 0 ? cfg.log_level : KCG_LOG_INFO);
+	kcg_log_set_level(rc == 0 ? cfg.server.log_level : KCG_LOG_INFO);
 	log_lines(KCG_LOG_WARN, "config warning", warnings);
 	free(warnings);
 	if (rc != 0) {
@@ -171,18 +171,23 @@ int main(int argc, char **argv)
 	struct kcg_store *store = NULL;
 	struct kcg_http *http = NULL;
 	struct kcg_jobs *jobs = NULL;
-	bool flows = KCG_CONFIG_FLOWS(&cfg);
-	struct kcg_flow flow = { .cfg = &cfg };
+	static struct kcg_flow_set flows; /* large; lives as long as the process */
+	rc = kcg_flow_set_init(&flows, &cfg);
+	if (rc != 0) {
+		log_fail("cannot register the flows", kcg_strerror(rc));
+		kcg_config_finish(&cfg);
+		return 1;
+	}
 
-	if (cfg.tls_cert) {
-		cert = read_pem(cfg.tls_cert, &why);
+	if (cfg.server.tls_cert) {
+		cert = read_pem(cfg.server.tls_cert, &why);
 		if (!cert) {
-			kcg_log(KCG_LOG_ERROR, "cannot read server.tls_cert", json_pack("{s:s, s:s}", "path", cfg.tls_cert, "detail", why));
+			kcg_log(KCG_LOG_ERROR, "cannot read server.tls_cert", json_pack("{s:s, s:s}", "path", cfg.server.tls_cert, "detail", why));
 			goto out;
 		}
-		key = read_pem(cfg.tls_key, &why);
+		key = read_pem(cfg.server.tls_key, &why);
 		if (!key) {
-			kcg_log(KCG_LOG_ERROR, "cannot read server.tls_key", json_pack("{s:s, s:s}", "path", cfg.tls_key, "detail", why));
+			kcg_log(KCG_LOG_ERROR, "cannot read server.tls_key", json_pack("{s:s, s:s}", "path", cfg.server.tls_key, "detail", why));
 			goto out;
 		}
 	}
@@ -197,70 +202,80 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct kcg_store_options sopt = {
-		.path = cfg.store_path,
-		.map_size_bytes = cfg.map_size_mb << 20,
-		.dedupe_ttl_ms = cfg.dedupe_ttl_h * 3600u * 1000u,
-		.max_batch = cfg.max_batch,
-		.queue_limit = cfg.queue_limit,
+		.path = cfg.store.path,
+		.map_size_bytes = cfg.store.map_size_mb << 20,
+		.dedupe_ttl_ms = cfg.store.dedupe_ttl_h * 3600u * 1000u,
+		.max_batch = cfg.store.max_batch,
+		.queue_limit = cfg.store.queue_limit,
 		.on_commit = kcg_metrics_commit,
-		.on_event = flows ? kcg_orders_on_event : NULL,
-		.on_event_arg = &flow,
+		.dbs = flows.dbs,
+		.on_event = flows.n_enabled ? kcg_flow_set_on_event : NULL,
+		.on_event_arg = &flows,
 	};
 	rc = kcg_store_open(&sopt, &store, &why);
 	if (rc != 0) {
 		kcg_log(KCG_LOG_ERROR, "cannot open the store",
-			json_pack("{s:s, s:s, s:s}", "path", cfg.store_path, "step", why ? why : "", "detail", kcg_strerror(rc)));
+			json_pack("{s:s, s:s, s:s}", "path", cfg.store.path, "step", why ? why : "", "detail", kcg_strerror(rc)));
 		goto out;
 	}
 
-	if (flows) {
-		flow.store = store;
-		struct kcg_jobs_options jopt = { .store = store, .cfg = &cfg, .kinds = kcg_orders_kinds, .ctx = &flow };
-		kcg_orders_timers(&cfg, &jopt.timers, &jopt.n_timers);
+	if (flows.n_enabled) {
+		flows.ctx.store = store;
+		struct kcg_jobs_options jopt = {
+			.store = store,
+			.cfg = &cfg,
+			.kinds = flows.kinds,
+			.timers = flows.timers,
+			.n_timers = flows.n_timers,
+			.ctx = &flows.ctx,
+		};
 		rc = kcg_jobs_start(&jopt, &jobs);
 		if (rc != 0) {
 			log_fail("cannot start the job engine", kcg_strerror(rc));
 			goto out;
 		}
-		flow.jobs = jobs;
+		flows.ctx.jobs = jobs;
 	}
 
 	struct kcg_app app = { .cfg = &cfg, .store = store, .jobs = jobs };
 	atomic_init(&app.shutting_down, false);
 	struct kcg_http_options hopt = {
-		.host = cfg.listen_host,
-		.port = cfg.listen_port,
+		.host = cfg.server.listen_host,
+		.port = cfg.server.listen_port,
 		.cert_pem = cert,
 		.key_pem = key,
-		.threads = (unsigned)cfg.threads,
-		.max_connections = (unsigned)cfg.max_connections,
-		.connection_timeout_s = (unsigned)cfg.connection_timeout_s,
-		.max_header_bytes = cfg.max_header_bytes,
-		.max_body_bytes = cfg.max_body_bytes,
+		.threads = (unsigned)cfg.server.threads,
+		.max_connections = (unsigned)cfg.server.max_connections,
+		.connection_timeout_s = (unsigned)cfg.server.connection_timeout_s,
+		.max_header_bytes = cfg.server.max_header_bytes,
+		.max_body_bytes = cfg.server.max_body_bytes,
 	};
 	http = kcg_http_start(&hopt, &app, &why);
 	if (!http) {
 		kcg_log(KCG_LOG_ERROR, "cannot start the server",
-			json_pack("{s:s, s:s, s:i}", "detail", why, "host", cfg.listen_host, "port", (int)cfg.listen_port));
+			json_pack("{s:s, s:s, s:i}", "detail", why, "host", cfg.server.listen_host, "port", (int)cfg.server.listen_port));
 		goto out;
 	}
 	char url[300];
-	bool v6 = strchr(cfg.listen_host, ':') != NULL;
-	snprintf(url, sizeof(url), "%s://%s%s%s:%u", cert ? "https" : "http", v6 ? "[" : "", cfg.listen_host,
-		 v6 ? "]" : "", (unsigned)cfg.listen_port);
+	bool v6 = strchr(cfg.server.listen_host, ':') != NULL;
+	snprintf(url, sizeof(url), "%s://%s%s%s:%u", cert ? "https" : "http", v6 ? "[" : "", cfg.server.listen_host,
+		 v6 ? "]" : "", (unsigned)cfg.server.listen_port);
 	kcg_log(KCG_LOG_INFO, "listening",
-		json_pack("{s:s, s:s, s:s, s:s, s:s}", "url", url, "version", KCGATE_VERSION, "store", cfg.store_path,
-			  "mirakl_auth", kcg_webhook_auth_name(cfg.mirakl.mode), "inriver_auth",
-			  kcg_webhook_auth_name(cfg.inriver.mode)));
-	kcg_log(KCG_LOG_INFO, flows ? "order flow on" : "order flow off (ingest only)",
-		flows ? json_pack("{s:s, s:s}", "mirakl", cfg.mirakl_base_url, "khaos", cfg.khaos_soap_url) : NULL);
+		json_pack("{s:s, s:s, s:s, s:s, s:s}", "url", url, "version", KCGATE_VERSION, "store", cfg.store.path,
+			  "mirakl_auth", kcg_webhook_auth_name(cfg.mirakl.webhook.mode), "inriver_auth",
+			  kcg_webhook_auth_name(cfg.inriver.webhook.mode)));
+	json_t *on = json_array();
+	for (size_t i = 0; i < flows.n_enabled; i++)
+		json_array_append_new(on, json_string(flows.enabled[i]->name));
+	kcg_log(KCG_LOG_INFO, flows.n_enabled ? "flows on" : "no flow configured (ingest only)",
+		json_pack("{s:o}", "flows", on));
 
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	kcg_log(KCG_LOG_INFO, "shutting down", json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 							   "in_flight", (json_int_t)kcg_http_in_flight(http)));
 	atomic_store(&app.shutting_down, true);
-	drain(http, cfg.shutdown_timeout_s, &sigs);
+	drain(http, cfg.server.shutdown_timeout_s, &sigs);
 	kcg_jobs_stop(jobs);   /* the engine stays allocated: server threads may still use it */
 	kcg_store_stop(store); /* completes every queued request, resuming its connection */
 	kcg_http_stop(http);

@@ -57,7 +57,7 @@ struct sweep_req {
 
 struct kcg_store {
 	MDB_env *env;
-	MDB_dbi events, dedupe, dedupe_t, counts;
+	MDB_dbi events, dedupe, dedupe_t, counts, meta;
 	uint64_t page_size;
 	uint64_t dedupe_ttl_ms;
 	uint64_t sweep_interval_ms;
@@ -67,7 +67,11 @@ struct kcg_store {
 	void *on_commit_arg;
 	kcg_event_hook on_event;
 	void *on_event_arg;
-	MDB_dbi dbs[KCG_DB_COUNT];  /* the other modules' databases */
+	struct {
+		const char *name;  /* borrowed from the module that declared it */
+		MDB_dbi dbi;
+	} dbs[KCG_STORE_DBS_MAX];  /* the other modules' databases */
+	size_t n_dbs;
 
 	pthread_t writer;
 	pthread_mutex_t lock;      /* guards everything below */
@@ -213,6 +217,23 @@ static int decode_record(const MDB_val *key, const MDB_val *val, struct kcg_even
 	return 0;
 }
 
+/* The one counter read-modify-write (kcg_txn_add_u64 and the event counts). */
+static int add_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, int64_t delta)
+{
+	MDB_val k = { key_len, (void *)key }, v;
+	uint64_t n = 0;
+	int rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		n = kcg_get_be64(v.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	n = delta < 0 && (uint64_t)-delta > n ? 0 : (uint64_t)((int64_t)n + delta);
+	unsigned char nb[8];
+	kcg_put_be64(nb, n);
+	v = (MDB_val){ 8, nb };
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
 static int bump_count(struct kcg_store *s, MDB_txn *txn, const char *source, const char *status)
 {
 	unsigned char kbuf[KCG_SOURCE_MAX + KCG_STATUS_MAX];
@@ -220,18 +241,7 @@ static int bump_count(struct kcg_store *s, MDB_txn *txn, const char *source, con
 	memcpy(kbuf, source, sl);
 	kbuf[sl] = '\0';
 	memcpy(kbuf + sl + 1, status, tl);
-	MDB_val k = { sl + 1 + tl, kbuf }, v;
-	uint64_t n = 0;
-
-	int rc = mdb_get(txn, s->counts, &k, &v);
-	if (rc == 0 && v.mv_size == 8)
-		n = kcg_get_be64(v.mv_data);
-	else if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	unsigned char nb[8];
-	kcg_put_be64(nb, n + 1);
-	v = (MDB_val){ 8, nb };
-	return mdb_put(txn, s->counts, &k, &v, 0);
+	return add_u64(txn, s->counts, kbuf, sl + 1 + tl, 1);
 }
 
 /* Writes one request inside @p txn, or finds it is a duplicate. Returns an
@@ -580,40 +590,37 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-/* The names of enum kcg_db's databases, in its order. */
-static const char *const module_dbs[KCG_DB_COUNT] = {
-	[KCG_DB_JOBS] = "jobs",
-	[KCG_DB_JOBS_DUE] = "jobs_due",
-	[KCG_DB_JOBS_LIVE] = "jobs_live",
-	[KCG_DB_ORDERS] = "orders",
-	[KCG_DB_EXCEPTIONS] = "exceptions",
-	[KCG_DB_EXCEPTIONS_KEY] = "exceptions_key",
-	[KCG_DB_SKUS] = "skus",
-	[KCG_DB_META] = "meta",
-};
-
-static int open_dbs(struct kcg_store *s)
+static int open_dbs(struct kcg_store *s, const char *const *names)
 {
+	static const char *const own[] = { "events", "dedupe", "dedupe_t", "counts", "meta" };
+	MDB_dbi *dbis[] = { &s->events, &s->dedupe, &s->dedupe_t, &s->counts, &s->meta };
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
 		return rc;
-	static const char *const names[] = { "events", "dedupe", "dedupe_t", "counts" };
-	MDB_dbi *dbis[] = { &s->events, &s->dedupe, &s->dedupe_t, &s->counts };
 	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
-		rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
+		rc = mdb_dbi_open(txn, own[i], MDB_CREATE, dbis[i]);
 		if (rc != 0)
 			goto fail_txn;
 	}
-	for (int i = 0; i < KCG_DB_COUNT; i++) {
-		rc = mdb_dbi_open(txn, module_dbs[i], MDB_CREATE, &s->dbs[i]);
+	for (size_t i = 0; names && names[i]; i++) {
+		rc = mdb_dbi_open(txn, names[i], MDB_CREATE, &s->dbs[s->n_dbs].dbi);
 		if (rc != 0)
 			goto fail_txn;
+		s->dbs[s->n_dbs++].name = names[i];
 	}
 	return mdb_txn_commit(txn);
 fail_txn:
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+static size_t count_names(const char *const *names)
+{
+	size_t n = 0;
+	while (names && names[n])
+		n++;
+	return n;
 }
 
 int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, const char **why)
@@ -624,7 +631,8 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 	if (!why)
 		why = &dummy;
 	*out = NULL;
-	if (!opt || !opt->path || opt->map_size_bytes == 0 || opt->max_batch == 0 || opt->queue_limit == 0) {
+	if (!opt || !opt->path || opt->map_size_bytes == 0 || opt->max_batch == 0 || opt->queue_limit == 0 ||
+	    count_names(opt->dbs) > KCG_STORE_DBS_MAX) {
 		*why = "checking the options";
 		return -EINVAL;
 	}
@@ -656,7 +664,7 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 	long ps = sysconf(_SC_PAGESIZE);
 	uint64_t psz = ps > 0 ? (uint64_t)ps : 4096;
 	uint64_t map = (opt->map_size_bytes + psz - 1) / psz * psz;
-	rc = mdb_env_set_maxdbs(s->env, 4 + KCG_DB_COUNT);
+	rc = mdb_env_set_maxdbs(s->env, (MDB_dbi)(5 + count_names(opt->dbs)));
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(s->env, MAX_READERS);
 	if (rc == 0)
@@ -675,7 +683,7 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 	}
 	int dead = 0;
 	mdb_reader_check(s->env, &dead); /* slots left by a killed process */
-	rc = open_dbs(s);
+	rc = open_dbs(s, opt->dbs);
 	if (rc != 0) {
 		*why = "opening the databases";
 		rc = mdb_to_kcg(rc);
@@ -1084,9 +1092,14 @@ int kcg_store_sweep(struct kcg_store *s, uint64_t now_ms, uint64_t *removed)
 	return rc;
 }
 
-MDB_dbi kcg_store_dbi(struct kcg_store *s, enum kcg_db db)
+MDB_dbi kcg_store_db(struct kcg_store *s, const char *name)
 {
-	return s->dbs[db];
+	if (strcmp(name, "meta") == 0)
+		return s->meta;
+	for (size_t i = 0; i < s->n_dbs; i++)
+		if (strcmp(s->dbs[i].name, name) == 0)
+			return s->dbs[i].dbi;
+	abort(); /* a module asked for a database it never declared */
 }
 
 struct sync_write {
@@ -1175,10 +1188,10 @@ int kcg_store_replay(struct kcg_store *s, const char *id)
 	return kcg_store_write_sync(s, replay_apply, (void *)id);
 }
 
-int kcg_txn_get_json(struct kcg_txn *t, enum kcg_db db, const void *key, size_t key_len, json_t **out)
+int kcg_txn_get_json(struct kcg_txn *t, const char *db, const void *key, size_t key_len, json_t **out)
 {
 	MDB_val k = { key_len, (void *)key }, v;
-	int rc = mdb_get(t->txn, t->store->dbs[db], &k, &v);
+	int rc = mdb_get(t->txn, kcg_store_db(t->store, db), &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return KCG_ENOTFOUND;
 	if (rc != 0)
@@ -1187,13 +1200,34 @@ int kcg_txn_get_json(struct kcg_txn *t, enum kcg_db db, const void *key, size_t 
 	return *out ? 0 : KCG_ESTORE;
 }
 
-int kcg_txn_put_json(struct kcg_txn *t, enum kcg_db db, const void *key, size_t key_len, const json_t *val)
+int kcg_txn_put_json(struct kcg_txn *t, const char *db, const void *key, size_t key_len, const json_t *val)
 {
 	char *text = json_dumps(val, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!text)
 		return -ENOMEM;
 	MDB_val k = { key_len, (void *)key }, v = { strlen(text), text };
-	int rc = mdb_put(t->txn, t->store->dbs[db], &k, &v, 0);
+	int rc = mdb_put(t->txn, kcg_store_db(t->store, db), &k, &v, 0);
 	free(text);
 	return rc;
+}
+
+int kcg_txn_add_u64(struct kcg_txn *t, const char *db, const void *key, size_t key_len, int64_t delta)
+{
+	return add_u64(t->txn, kcg_store_db(t->store, db), key, key_len, delta);
+}
+
+uint64_t kcg_meta_get_u64(struct kcg_txn *t, const char *name)
+{
+	MDB_val k = { strlen(name), (void *)name }, v;
+	if (mdb_get(t->txn, t->store->meta, &k, &v) != 0 || v.mv_size != 8)
+		return 0;
+	return kcg_get_be64(v.mv_data);
+}
+
+int kcg_meta_put_u64(struct kcg_txn *t, const char *name, uint64_t value)
+{
+	unsigned char buf[8];
+	kcg_put_be64(buf, value);
+	MDB_val k = { strlen(name), (void *)name }, v = { 8, buf };
+	return mdb_put(t->txn, t->store->meta, &k, &v, 0);
 }

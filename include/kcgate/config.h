@@ -20,6 +20,7 @@
 #ifndef KCGATE_CONFIG_H
 #define KCGATE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,10 +51,9 @@ struct kcg_source_auth {
 	char *password;         /**< basic */
 };
 
-struct kcg_config {
-	char *path; /**< the file this was loaded from */
+/* One struct per section; each key of the section is a field of it. */
 
-	/* [server] */
+struct kcg_server_config {
 	char *listen_host;          /**< from listen = host:port ([v6] allowed) */
 	uint16_t listen_port;
 	char *tls_cert;             /**< PEM path, or NULL for plain HTTP (loopback only) */
@@ -65,60 +65,156 @@ struct kcg_config {
 	uint64_t connection_timeout_s;
 	uint64_t shutdown_timeout_s;
 	enum kcg_log_level log_level;
+};
 
-	/* [store] */
-	char *store_path;
+struct kcg_store_config {
+	char *path;
 	uint64_t map_size_mb;
 	uint64_t dedupe_ttl_h;
 	uint64_t max_batch;         /**< most requests committed in one transaction */
 	uint64_t queue_limit;       /**< most requests waiting for the writer */
-
-	/* [admin] */
-	char *admin_token;
-
-	/* [mirakl], [inriver]: webhook authentication */
-	struct kcg_source_auth mirakl;
-	struct kcg_source_auth inriver;
-
-	/* [mirakl]: the seller API (the order flow runs only when both
-	 * mirakl.base_url and khaos.soap_url are set) */
-	char *mirakl_base_url;          /**< everything before /api/..., no trailing slash */
-	char *mirakl_api_key;           /**< secret; required with base_url */
-	char *mirakl_shop_id;           /**< optional */
-	uint64_t mirakl_timeout_s;
-	uint64_t mirakl_poll_interval_s;   /**< OR11 poll; never below 60 */
-	uint64_t mirakl_poll_overlap_s;    /**< start_update_date = watermark - overlap */
-	uint64_t mirakl_acceptance_window_h;
-	uint64_t mirakl_acceptance_alert_h;
-
-	/* [khaos] */
-	char *khaos_transport;          /**< "soap" (the only one so far) */
-	char *khaos_soap_url;           /**< the full .../soap/IKosWeb endpoint */
-	char *khaos_soap_namespace;
-	char *khaos_soap_user;          /**< secret, optional (with soap_password) */
-	char *khaos_soap_password;
-	char *khaos_site;
-	char *khaos_sales_source;
-	char *khaos_company_class;      /**< optional */
-	uint64_t khaos_timeout_s;
-	uint64_t khaos_sku_refresh_s;   /**< SKU cache refresh period */
-
-	/* [jobs] */
-	uint64_t jobs_max_age_h;        /**< retry horizon: a job older than this dies */
-	uint64_t jobs_retry_base_ms;    /**< first backoff; doubles per attempt (+-20% jitter) */
-	uint64_t jobs_retry_max_s;      /**< backoff ceiling */
-	uint64_t jobs_breaker_failures; /**< consecutive failures that open a lane's breaker */
-	uint64_t jobs_breaker_cooldown_s;
-	uint64_t jobs_max_reply_bytes;  /**< longest peer answer read */
-
-	/* [lanes]: concurrent calls per target system */
-	uint64_t lane_mirakl;
-	uint64_t lane_khaos;
-	uint64_t lane_inriver;
+	uint64_t retention_days;    /**< finished records older than this are deleted; 0 = keep all */
 };
 
-/** True when the configuration enables the Mirakl -> Khaos order flow. */
-#define KCG_CONFIG_FLOWS(cfg) ((cfg)->mirakl_base_url && (cfg)->khaos_soap_url)
+struct kcg_admin_config {
+	char *token;
+};
+
+/** [mirakl]: webhook authentication and the seller API. */
+struct kcg_mirakl_config {
+	struct kcg_source_auth webhook;
+	char *base_url;             /**< everything before /api/..., no trailing slash */
+	char *api_key;              /**< secret; required with base_url */
+	char *shop_id;              /**< optional */
+	uint64_t timeout_s;
+	/* the order flow's keys (declared in src/flows/orders.c) */
+	uint64_t poll_interval_s;   /**< OR11 poll; never below 60 */
+	uint64_t poll_overlap_s;    /**< start_update_date = watermark - overlap */
+	uint64_t acceptance_window_h;
+	uint64_t acceptance_alert_h;
+};
+
+/** [inriver]: webhook (listener) authentication. */
+struct kcg_inriver_config {
+	struct kcg_source_auth webhook;
+};
+
+/** [khaos]: the Khaos Control web service. */
+struct kcg_khaos_config {
+	char *transport;            /**< "soap" (the only one so far) */
+	char *soap_url;             /**< the full .../soap/IKosWeb endpoint */
+	char *soap_namespace;
+	char *soap_user;            /**< secret, optional (with soap_password) */
+	char *soap_password;
+	char *site;
+	char *sales_source;
+	char *company_class;        /**< optional */
+	uint64_t timeout_s;
+	/* the SKU cache's key (declared in src/flows/skus.c) */
+	uint64_t sku_refresh_s;     /**< SKU cache refresh period */
+};
+
+struct kcg_jobs_config {
+	uint64_t max_age_h;         /**< retry horizon: a job older than this dies */
+	uint64_t retry_base_ms;     /**< first backoff; doubles per attempt (+-20% jitter) */
+	uint64_t retry_max_s;       /**< backoff ceiling */
+	uint64_t breaker_failures;  /**< consecutive failures that open a lane's breaker */
+	uint64_t breaker_cooldown_s;
+	uint64_t max_reply_bytes;   /**< longest peer answer read */
+};
+
+/** [lanes]: concurrent calls per target system. */
+struct kcg_lanes_config {
+	uint64_t mirakl;
+	uint64_t khaos;
+	uint64_t inriver;
+};
+
+struct kcg_config {
+	char *path; /**< the file this was loaded from */
+	struct kcg_server_config server;
+	struct kcg_store_config store;
+	struct kcg_admin_config admin;
+	struct kcg_mirakl_config mirakl;
+	struct kcg_inriver_config inriver;
+	struct kcg_khaos_config khaos;
+	struct kcg_jobs_config jobs;
+	struct kcg_lanes_config lanes;
+};
+
+/*
+ * The key table. Core keys live in config.c; a flow declares its own keys
+ * (struct kcg_flow.config) next to its code. A row is built with one of the
+ * KCG_KEY_* macros below; kcg_config_finish() frees each by its type.
+ */
+enum kcg_config_type {
+	KCG_CFG_STRING,  /**< char *, optionally checked */
+	KCG_CFG_PATH,    /**< char *, any path (the store directory is created later) */
+	KCG_CFG_FILE,    /**< char *, a path that must be a readable regular file now */
+	KCG_CFG_URL,     /**< char *, http(s) URL without query or fragment; trailing '/' stripped */
+	KCG_CFG_U64,     /**< uint64_t within min..max */
+	KCG_CFG_ENUM,    /**< an enum (int-sized) from choices */
+	KCG_CFG_SECRET,  /**< char *, an env:/file:/literal reference, resolved; min = shortest */
+	KCG_CFG_WHSEC,   /**< struct kcg_source_auth: secret of whsec_ keys, decoded */
+	KCG_CFG_LISTEN,  /**< server.listen_host + server.listen_port */
+};
+
+struct kcg_config_choice {
+	const char *name;
+	int value;
+};
+
+struct kcg_config_key {
+	const char *section;
+	const char *name;
+	enum kcg_config_type type;
+	bool required;
+	const char *def;                 /**< default, parsed like a value from the file */
+	uint64_t min, max;               /**< U64 bounds; SECRET: min = shortest length */
+	size_t offset;                   /**< of the field in struct kcg_config */
+	const struct kcg_config_choice *choices; /**< ENUM: NULL-terminated */
+	/** Extra validation: a reason (never containing the value) or NULL. */
+	const char *(*check)(const char *value);
+	/** [mirakl]/[inriver]: the webhook_auth mode that uses this key. */
+	enum kcg_webhook_auth needs;
+};
+
+#define KCG_CONFIG_OFF(field) offsetof(struct kcg_config, field)
+#define KCG_KEY_U64(sec, key, field, dflt, lo, hi) \
+	{ .section = (sec), .name = (key), .type = KCG_CFG_U64, .def = (dflt), .min = (lo), .max = (hi), \
+	  .offset = KCG_CONFIG_OFF(field) }
+#define KCG_KEY_STR(sec, key, field, kind, dflt, chk) \
+	{ .section = (sec), .name = (key), .type = (kind), .def = (dflt), .offset = KCG_CONFIG_OFF(field), \
+	  .check = (chk) }
+#define KCG_KEY_SECRET(sec, key, field, shortest, chk) \
+	{ .section = (sec), .name = (key), .type = KCG_CFG_SECRET, .min = (shortest), \
+	  .offset = KCG_CONFIG_OFF(field), .check = (chk) }
+
+/** The parser as a module's combination checks see it. */
+struct kcg_config_check;
+
+/** A module's keys and the checks that involve several of them. */
+struct kcg_config_keys {
+	const struct kcg_config_key *keys;
+	size_t n_keys;
+	/** Optional: run after every key has its value or default. A key given
+	 * with a bad value was reported already and left its field NULL or 0. */
+	void (*check)(struct kcg_config_check *c, const struct kcg_config *cfg);
+};
+
+/** The line @p field (a field of the config being checked) was set on; 0 = not in the file. */
+unsigned kcg_config_line(const struct kcg_config_check *c, const void *field);
+
+/** Reports an error about the key of @p field, on its line (0 when it is not in the file). */
+__attribute__((format(printf, 3, 4))) void kcg_config_error(struct kcg_config_check *c, const void *field,
+							     const char *fmt, ...);
+
+/** Same as kcg_config_error() but a warning. */
+__attribute__((format(printf, 3, 4))) void kcg_config_warn(struct kcg_config_check *c, const void *field,
+							    const char *fmt, ...);
+
+/** Checks a value is a plain printable text (no control characters). For KCG_KEY_* rows. */
+const char *kcg_config_check_text(const char *value);
 
 /**
  * Reads and validates @p path into @p cfg (which the caller zeroes first).

@@ -36,6 +36,9 @@
 #define KCG_EXC_MESSAGE_MAX 2000  /**< longer messages are cut, on a character boundary */
 #define KCG_EXC_SCAN_MAX 100000   /**< most records one list / count call examines */
 
+/** The databases the register owns, NULL-terminated (for kcg_store_options.dbs). */
+extern const char *const kcg_exc_dbs[];
+
 enum kcg_exc_severity { KCG_SEV_INFO, KCG_SEV_WARNING, KCG_SEV_CRITICAL };
 
 /** What one raise says. Strings (UTF-8) are copied. */

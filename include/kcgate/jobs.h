@@ -48,6 +48,9 @@
 #include "kcgate/net.h"
 #include "kcgate/store.h"
 
+/** The databases the queue owns, NULL-terminated (for kcg_store_options.dbs). */
+extern const char *const kcg_jobs_dbs[];
+
 enum kcg_lane { KCG_LANE_MIRAKL, KCG_LANE_KHAOS, KCG_LANE_INRIVER, KCG_LANE_COUNT };
 
 #define KCG_JOB_KIND_MAX 32
@@ -104,6 +107,14 @@ struct kcg_job_run {
 	json_t *result;             /**< handler data across steps and for apply (decref'd by the engine) */
 	int phase;                  /**< the handler's own step marker; 0 when a run begins */
 };
+
+/** A step's outcome from a client's parse result @p rc: RETRY for -EAGAIN
+ * (transient), DEAD otherwise; @p why becomes run->error. */
+enum kcg_step kcg_job_failed(struct kcg_job_run *run, int rc, const char *why);
+
+/** A step's outcome after building run->call: CALL when @p rc is 0, else
+ * DEAD with "cannot build the request". */
+enum kcg_step kcg_job_call(struct kcg_job_run *run, int rc);
 
 struct kcg_jobs;
 

@@ -43,21 +43,13 @@
 struct kcg_store;
 
 /**
- * The named databases other modules keep in the same environment (so their
- * writes share the ingest's transactions). Each module owns its own: the
- * layout of each is documented in the module that owns it.
+ * Other modules keep their own named databases in the same environment (so
+ * their writes share the ingest's transactions). Each module declares its
+ * names (NULL-terminated lists, kcg_store_options.dbs) and documents their
+ * layout; the store opens them and knows nothing of what is in them. The
+ * store's own are events, dedupe, dedupe_t, counts and meta.
  */
-enum kcg_db {
-	KCG_DB_JOBS,           /**< jobs.c */
-	KCG_DB_JOBS_DUE,       /**< jobs.c */
-	KCG_DB_JOBS_LIVE,      /**< jobs.c */
-	KCG_DB_ORDERS,         /**< orders.c */
-	KCG_DB_EXCEPTIONS,     /**< exceptions.c */
-	KCG_DB_EXCEPTIONS_KEY, /**< exceptions.c */
-	KCG_DB_SKUS,           /**< skus.c */
-	KCG_DB_META,           /**< small named values: watermarks */
-	KCG_DB_COUNT
-};
+#define KCG_STORE_DBS_MAX 48 /**< most databases in one environment */
 
 /** A transaction handed to a module's callback: write (in the writer
  * thread) or read-only (on the caller's thread). */
@@ -67,17 +59,34 @@ struct kcg_txn {
 	uint64_t now_ms;           /**< wall clock when the transaction began */
 };
 
-/** The handle of @p db, valid for the store's lifetime. */
-MDB_dbi kcg_store_dbi(struct kcg_store *store, enum kcg_db db);
+/**
+ * The handle of the database named @p name (the store's own or one passed
+ * in kcg_store_options.dbs), valid for the store's lifetime. Asking for a
+ * name never registered is a programming error: the process aborts.
+ */
+MDB_dbi kcg_store_db(struct kcg_store *store, const char *name);
 
 /**
  * Reads the JSON value under @p key in @p db; *@p out gets a new reference.
  * @return 0, KCG_ENOTFOUND, KCG_ESTORE (not JSON) or an LMDB code.
  */
-int kcg_txn_get_json(struct kcg_txn *txn, enum kcg_db db, const void *key, size_t key_len, json_t **out);
+int kcg_txn_get_json(struct kcg_txn *txn, const char *db, const void *key, size_t key_len, json_t **out);
 
 /** Writes @p val as compact JSON under @p key in @p db. @return 0, -ENOMEM or an LMDB code. */
-int kcg_txn_put_json(struct kcg_txn *txn, enum kcg_db db, const void *key, size_t key_len, const json_t *val);
+int kcg_txn_put_json(struct kcg_txn *txn, const char *db, const void *key, size_t key_len, const json_t *val);
+
+/**
+ * Adds @p delta to the big-endian u64 counter under @p key in @p db (a
+ * missing key counts as 0; the result never goes below 0).
+ * @return 0 or an LMDB code.
+ */
+int kcg_txn_add_u64(struct kcg_txn *txn, const char *db, const void *key, size_t key_len, int64_t delta);
+
+/** The u64 under @p name in the store's meta database (0 when missing). */
+uint64_t kcg_meta_get_u64(struct kcg_txn *txn, const char *name);
+
+/** Sets the u64 under @p name in the meta database. @return 0 or an LMDB code. */
+int kcg_meta_put_u64(struct kcg_txn *txn, const char *name, uint64_t value);
 
 /**
  * A write of another module, run by the writer thread inside its batch
@@ -113,6 +122,8 @@ struct kcg_store_options {
 	uint64_t dedupe_ttl_ms;    /**< how long a dedupe key counts */
 	size_t max_batch;          /**< most requests per transaction (>= 1) */
 	size_t queue_limit;        /**< most requests waiting (>= 1); more get -EAGAIN */
+	/** The other modules' databases, NULL-terminated (NULL = none). */
+	const char *const *dbs;
 	uint64_t sweep_interval_ms;/**< how often expired dedupe keys are swept (0 = 60 s) */
 	/** Called by the writer thread after each commit with the batch size
 	 * and the commit's duration; optional. */

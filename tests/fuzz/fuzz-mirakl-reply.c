@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "kcgate/common.h"
-#include "kcgate/mirakl.h"
+#include "kcgate/peers/mirakl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

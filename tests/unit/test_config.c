@@ -20,6 +20,7 @@
 
 #include "kcgate/common.h"
 #include "kcgate/config.h"
+#include "kcgate/flows/orders.h"
 
 #define ADMIN_TOKEN "0123456789abcdef-admin"
 
@@ -150,30 +151,30 @@ static void test_minimal_defaults(void **state)
 				     "t.conf:10: [inriver] webhook_auth: authentication disabled\n");
 	struct kcg_config *c = &r.cfg;
 	assert_string_equal(c->path, "t.conf");
-	assert_string_equal(c->listen_host, "127.0.0.1");
-	assert_int_equal(c->listen_port, 8443);
-	assert_null(c->tls_cert);
-	assert_null(c->tls_key);
-	assert_int_equal(c->threads, 4);
-	assert_int_equal(c->max_body_bytes, 1048576);
-	assert_int_equal(c->max_header_bytes, 16384);
-	assert_int_equal(c->max_connections, 1024);
-	assert_int_equal(c->connection_timeout_s, 30);
-	assert_int_equal(c->shutdown_timeout_s, 10);
-	assert_int_equal(c->log_level, KCG_LOG_INFO);
-	assert_string_equal(c->store_path, "/tmp/kcg-store");
-	assert_int_equal(c->map_size_mb, 1024);
-	assert_int_equal(c->dedupe_ttl_h, 72);
-	assert_int_equal(c->max_batch, 256);
-	assert_int_equal(c->queue_limit, 4096);
-	assert_string_equal(c->admin_token, ADMIN_TOKEN);
-	assert_int_equal(c->mirakl.mode, KCG_AUTH_NONE);
-	assert_int_equal(c->inriver.mode, KCG_AUTH_NONE);
-	assert_int_equal(c->mirakl.tolerance_s, 300);
-	assert_string_equal(c->mirakl.token_header, "X-Webhook-Token");
-	assert_string_equal(c->inriver.token_header, "X-Webhook-Token");
-	assert_int_equal(c->mirakl.n_secrets, 0);
-	assert_null(c->mirakl.token);
+	assert_string_equal(c->server.listen_host, "127.0.0.1");
+	assert_int_equal(c->server.listen_port, 8443);
+	assert_null(c->server.tls_cert);
+	assert_null(c->server.tls_key);
+	assert_int_equal(c->server.threads, 4);
+	assert_int_equal(c->server.max_body_bytes, 1048576);
+	assert_int_equal(c->server.max_header_bytes, 16384);
+	assert_int_equal(c->server.max_connections, 1024);
+	assert_int_equal(c->server.connection_timeout_s, 30);
+	assert_int_equal(c->server.shutdown_timeout_s, 10);
+	assert_int_equal(c->server.log_level, KCG_LOG_INFO);
+	assert_string_equal(c->store.path, "/tmp/kcg-store");
+	assert_int_equal(c->store.map_size_mb, 1024);
+	assert_int_equal(c->store.dedupe_ttl_h, 72);
+	assert_int_equal(c->store.max_batch, 256);
+	assert_int_equal(c->store.queue_limit, 4096);
+	assert_string_equal(c->admin.token, ADMIN_TOKEN);
+	assert_int_equal(c->mirakl.webhook.mode, KCG_AUTH_NONE);
+	assert_int_equal(c->inriver.webhook.mode, KCG_AUTH_NONE);
+	assert_int_equal(c->mirakl.webhook.tolerance_s, 300);
+	assert_string_equal(c->mirakl.webhook.token_header, "X-Webhook-Token");
+	assert_string_equal(c->inriver.webhook.token_header, "X-Webhook-Token");
+	assert_int_equal(c->mirakl.webhook.n_secrets, 0);
+	assert_null(c->mirakl.webhook.token);
 	done(&r);
 }
 
@@ -219,30 +220,30 @@ static void test_full_file_load(void **state)
 	assert_null(errs);
 	assert_null(warns);
 	assert_string_equal(cfg.path, path);
-	assert_string_equal(cfg.listen_host, "0.0.0.0");
-	assert_int_equal(cfg.listen_port, 9443);
-	assert_string_equal(cfg.tls_cert, cert_path);
-	assert_string_equal(cfg.tls_key, key_path);
-	assert_int_equal(cfg.threads, 8);
-	assert_int_equal(cfg.max_body_bytes, 2048);
-	assert_int_equal(cfg.max_header_bytes, 1024);
-	assert_int_equal(cfg.max_connections, 65536);
-	assert_int_equal(cfg.connection_timeout_s, 3600);
-	assert_int_equal(cfg.shutdown_timeout_s, 0);
-	assert_int_equal(cfg.log_level, KCG_LOG_DEBUG);
-	assert_string_equal(cfg.store_path, "var/store");
-	assert_int_equal(cfg.map_size_mb, 1048576);
-	assert_int_equal(cfg.dedupe_ttl_h, 8760);
-	assert_int_equal(cfg.max_batch, 1);
-	assert_int_equal(cfg.queue_limit, 1048576);
-	assert_string_equal(cfg.admin_token, "file-secret-0123456789");
-	assert_int_equal(cfg.mirakl.mode, KCG_AUTH_STANDARD);
-	assert_int_equal(cfg.mirakl.n_secrets, 1);
-	assert_int_equal(cfg.mirakl.secret_lens[0], 24);
-	assert_int_equal(cfg.mirakl.tolerance_s, 86400);
-	assert_int_equal(cfg.inriver.mode, KCG_AUTH_BASIC);
-	assert_string_equal(cfg.inriver.user, "inriver");
-	assert_string_equal(cfg.inriver.password, "crlf-secret-0123456789");
+	assert_string_equal(cfg.server.listen_host, "0.0.0.0");
+	assert_int_equal(cfg.server.listen_port, 9443);
+	assert_string_equal(cfg.server.tls_cert, cert_path);
+	assert_string_equal(cfg.server.tls_key, key_path);
+	assert_int_equal(cfg.server.threads, 8);
+	assert_int_equal(cfg.server.max_body_bytes, 2048);
+	assert_int_equal(cfg.server.max_header_bytes, 1024);
+	assert_int_equal(cfg.server.max_connections, 65536);
+	assert_int_equal(cfg.server.connection_timeout_s, 3600);
+	assert_int_equal(cfg.server.shutdown_timeout_s, 0);
+	assert_int_equal(cfg.server.log_level, KCG_LOG_DEBUG);
+	assert_string_equal(cfg.store.path, "var/store");
+	assert_int_equal(cfg.store.map_size_mb, 1048576);
+	assert_int_equal(cfg.store.dedupe_ttl_h, 8760);
+	assert_int_equal(cfg.store.max_batch, 1);
+	assert_int_equal(cfg.store.queue_limit, 1048576);
+	assert_string_equal(cfg.admin.token, "file-secret-0123456789");
+	assert_int_equal(cfg.mirakl.webhook.mode, KCG_AUTH_STANDARD);
+	assert_int_equal(cfg.mirakl.webhook.n_secrets, 1);
+	assert_int_equal(cfg.mirakl.webhook.secret_lens[0], 24);
+	assert_int_equal(cfg.mirakl.webhook.tolerance_s, 86400);
+	assert_int_equal(cfg.inriver.webhook.mode, KCG_AUTH_BASIC);
+	assert_string_equal(cfg.inriver.webhook.user, "inriver");
+	assert_string_equal(cfg.inriver.webhook.password, "crlf-secret-0123456789");
 	kcg_config_finish(&cfg);
 	free(errs);
 	free(warns);
@@ -264,8 +265,8 @@ static void test_sandbox_shape(void **state)
 	assert_null(r.errs);
 	assert_string_equal(r.warns, "t.conf:17: [mirakl] webhook_secret: literal secret in config "
 				     "file; use env:NAME or file:PATH\n");
-	assert_int_equal(r.cfg.inriver.mode, KCG_AUTH_TOKEN);
-	assert_string_equal(r.cfg.inriver.token, ADMIN_TOKEN);
+	assert_int_equal(r.cfg.inriver.webhook.mode, KCG_AUTH_TOKEN);
+	assert_string_equal(r.cfg.inriver.webhook.token, ADMIN_TOKEN);
 	done(&r);
 }
 
@@ -372,8 +373,8 @@ static void test_numbers(void **state)
 	struct result r;
 	parse(&r, SERVER_OK "threads = 64\nmax_connections = 1\n" STORE_OK ADMIN_OK SOURCES_NONE);
 	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.cfg.threads, 64);
-	assert_int_equal(r.cfg.max_connections, 1);
+	assert_int_equal(r.cfg.server.threads, 64);
+	assert_int_equal(r.cfg.server.max_connections, 1);
 	done(&r);
 }
 
@@ -449,7 +450,7 @@ static void test_env_secret(void **state)
 	assert_string_equal(r.errs, "t.conf:6: [admin] token: too short: a secret of at least 16 "
 				    "characters is needed\n");
 	assert_null(strstr(r.errs, "short-secret"));
-	assert_null(r.cfg.admin_token);
+	assert_null(r.cfg.admin.token);
 	done(&r);
 	unsetenv("KCG_TEST_SHORT");
 }
@@ -467,9 +468,9 @@ static void test_file_secret(void **state)
 	assert_int_equal(r.rc, 0);
 	assert_null(r.errs);
 	assert_null(r.warns);
-	assert_string_equal(r.cfg.admin_token, "file-secret-0123456789"); /* "\n" stripped */
-	assert_string_equal(r.cfg.mirakl.password, "pw\n");              /* only one stripped */
-	assert_string_equal(r.cfg.inriver.password, "crlf-secret-0123456789"); /* "\r\n" */
+	assert_string_equal(r.cfg.admin.token, "file-secret-0123456789"); /* "\n" stripped */
+	assert_string_equal(r.cfg.mirakl.webhook.password, "pw\n");              /* only one stripped */
+	assert_string_equal(r.cfg.inriver.webhook.password, "crlf-secret-0123456789"); /* "\r\n" */
 	done(&r);
 
 	text = fmt(SERVER_OK STORE_OK "[admin]\ntoken = file:%s\n" SOURCES_NONE, missing_path);
@@ -500,7 +501,7 @@ static void test_literal_secret_warning(void **state)
 				     "env:NAME or file:PATH\n"
 				     "t.conf:8: [mirakl] webhook_auth: authentication disabled\n"
 				     "t.conf:10: [inriver] webhook_auth: authentication disabled\n");
-	assert_string_equal(r.cfg.admin_token, "literal-admin-token-42");
+	assert_string_equal(r.cfg.admin.token, "literal-admin-token-42");
 	done(&r);
 }
 
@@ -555,27 +556,27 @@ static void test_whsec(void **state)
 	setenv("KCG_TEST_WHSEC", WHSEC_1, 1);
 	parse(&r, STANDARD_ENV);
 	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.cfg.mirakl.n_secrets, 1);
-	assert_int_equal(r.cfg.mirakl.secret_lens[0], sizeof(whsec_bytes));
-	assert_memory_equal(r.cfg.mirakl.secrets[0], whsec_bytes, sizeof(whsec_bytes));
+	assert_int_equal(r.cfg.mirakl.webhook.n_secrets, 1);
+	assert_int_equal(r.cfg.mirakl.webhook.secret_lens[0], sizeof(whsec_bytes));
+	assert_memory_equal(r.cfg.mirakl.webhook.secrets[0], whsec_bytes, sizeof(whsec_bytes));
 	done(&r);
 
 	/* rotation: old and new secret side by side */
 	setenv("KCG_TEST_WHSEC", "  " WHSEC_64 "   " WHSEC_1 " ", 1);
 	parse(&r, STANDARD_ENV);
 	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.cfg.mirakl.n_secrets, 2);
-	assert_int_equal(r.cfg.mirakl.secret_lens[0], 64);
-	assert_int_equal(r.cfg.mirakl.secret_lens[1], 24);
+	assert_int_equal(r.cfg.mirakl.webhook.n_secrets, 2);
+	assert_int_equal(r.cfg.mirakl.webhook.secret_lens[0], 64);
+	assert_int_equal(r.cfg.mirakl.webhook.secret_lens[1], 24);
 	for (int i = 0; i < 64; i++)
-		assert_int_equal(r.cfg.mirakl.secrets[0][i], i);
-	assert_memory_equal(r.cfg.mirakl.secrets[1], whsec_bytes, sizeof(whsec_bytes));
+		assert_int_equal(r.cfg.mirakl.webhook.secrets[0][i], i);
+	assert_memory_equal(r.cfg.mirakl.webhook.secrets[1], whsec_bytes, sizeof(whsec_bytes));
 	done(&r);
 
 	setenv("KCG_TEST_WHSEC", WHSEC_1 " " WHSEC_1 " " WHSEC_1 " " WHSEC_1, 1);
 	parse(&r, STANDARD_ENV);
 	assert_int_equal(r.rc, 0);
-	assert_int_equal(r.cfg.mirakl.n_secrets, KCG_MAX_SECRETS);
+	assert_int_equal(r.cfg.mirakl.webhook.n_secrets, KCG_MAX_SECRETS);
 	done(&r);
 
 	static const struct {
@@ -599,7 +600,7 @@ static void test_whsec(void **state)
 		assert_string_equal(r.errs, want);
 		free(want);
 		/* all or nothing: a good first secret is not kept */
-		assert_int_equal(r.cfg.mirakl.n_secrets, 0);
+		assert_int_equal(r.cfg.mirakl.webhook.n_secrets, 0);
 		done(&r);
 	}
 	unsetenv("KCG_TEST_WHSEC");
@@ -636,8 +637,8 @@ static void test_auth_modes(void **state)
 			    "t.conf:14: [inriver] webhook_auth: authentication disabled\n"
 			    "t.conf:15: [inriver] webhook_token_header: ignored: webhook_auth = none "
 			    "does not use it\n");
-	assert_string_equal(r.cfg.mirakl.token, ADMIN_TOKEN);
-	assert_string_equal(r.cfg.mirakl.token_header, "X-Kcg-Auth");
+	assert_string_equal(r.cfg.mirakl.webhook.token, ADMIN_TOKEN);
+	assert_string_equal(r.cfg.mirakl.webhook.token_header, "X-Kcg-Auth");
 	done(&r);
 
 	/* bad values of the auth keys */
@@ -689,8 +690,8 @@ static void test_tls_and_loopback(void **state)
 	parse(&r, text);
 	free(text);
 	assert_int_equal(r.rc, 0);
-	assert_string_equal(r.cfg.tls_cert, cert_path);
-	assert_string_equal(r.cfg.tls_key, key_path);
+	assert_string_equal(r.cfg.server.tls_cert, cert_path);
+	assert_string_equal(r.cfg.server.tls_key, key_path);
 	done(&r);
 
 	/* one without the other */
@@ -720,14 +721,14 @@ static void test_listen(void **state)
 	struct result r;
 	parse(&r, "[server]\nlisten = [::1]:8443\n" STORE_OK ADMIN_OK SOURCES_NONE);
 	assert_int_equal(r.rc, 0);
-	assert_string_equal(r.cfg.listen_host, "::1");
-	assert_int_equal(r.cfg.listen_port, 8443);
+	assert_string_equal(r.cfg.server.listen_host, "::1");
+	assert_int_equal(r.cfg.server.listen_port, 8443);
 	done(&r);
 
 	parse(&r, "[server]\nlisten = localhost:65535\n" STORE_OK ADMIN_OK SOURCES_NONE);
 	assert_int_equal(r.rc, 0);
-	assert_string_equal(r.cfg.listen_host, "localhost");
-	assert_int_equal(r.cfg.listen_port, 65535);
+	assert_string_equal(r.cfg.server.listen_host, "localhost");
+	assert_int_equal(r.cfg.server.listen_port, 65535);
 	done(&r);
 
 	static const struct {
@@ -778,9 +779,9 @@ static void test_syntax_details(void **state)
 	assert_int_equal(r.rc, KCG_ECONFIG);
 	assert_string_equal(r.errs, "t.conf:5: [server] log_level: expected one of debug, info, warn, "
 				    "error\n");
-	assert_int_equal(r.cfg.threads, 7);
-	assert_string_equal(r.cfg.store_path, "/tmp/with space/store");
-	assert_string_equal(r.cfg.mirakl.token_header, "X#Tok");
+	assert_int_equal(r.cfg.server.threads, 7);
+	assert_string_equal(r.cfg.store.path, "/tmp/with space/store");
+	assert_string_equal(r.cfg.mirakl.webhook.token_header, "X#Tok");
 	assert_string_equal(r.warns, "t.conf:16: [inriver] webhook_auth: authentication disabled\n");
 	done(&r);
 }
@@ -897,51 +898,51 @@ static void test_flow_defaults(void **state)
 	struct result r;
 	expect_ok(&r, MINIMAL);
 	const struct kcg_config *c = &r.cfg;
-	assert_false(KCG_CONFIG_FLOWS(c));
-	assert_null(c->mirakl_base_url);
-	assert_null(c->mirakl_api_key);
-	assert_null(c->mirakl_shop_id);
-	assert_int_equal(c->mirakl_timeout_s, 30);
-	assert_int_equal(c->mirakl_poll_interval_s, 300);
-	assert_int_equal(c->mirakl_poll_overlap_s, 300);
-	assert_int_equal(c->mirakl_acceptance_window_h, 72);
-	assert_int_equal(c->mirakl_acceptance_alert_h, 12);
-	assert_string_equal(c->khaos_transport, "soap");
-	assert_null(c->khaos_soap_url);
-	assert_string_equal(c->khaos_soap_namespace, "urn:KosWebIntf-IKosWeb");
-	assert_null(c->khaos_soap_user);
-	assert_null(c->khaos_soap_password);
-	assert_null(c->khaos_site);
-	assert_null(c->khaos_sales_source);
-	assert_null(c->khaos_company_class);
-	assert_int_equal(c->khaos_timeout_s, 30);
-	assert_int_equal(c->khaos_sku_refresh_s, 300);
-	assert_int_equal(c->jobs_max_age_h, 72);
-	assert_int_equal(c->jobs_retry_base_ms, 1000);
-	assert_int_equal(c->jobs_retry_max_s, 3600);
-	assert_int_equal(c->jobs_breaker_failures, 10);
-	assert_int_equal(c->jobs_breaker_cooldown_s, 30);
-	assert_int_equal(c->jobs_max_reply_bytes, 8388608);
-	assert_int_equal(c->lane_mirakl, 4);
-	assert_int_equal(c->lane_khaos, 4);
-	assert_int_equal(c->lane_inriver, 4);
+	assert_false(kcg_flow_orders.enabled(c));
+	assert_null(c->mirakl.base_url);
+	assert_null(c->mirakl.api_key);
+	assert_null(c->mirakl.shop_id);
+	assert_int_equal(c->mirakl.timeout_s, 30);
+	assert_int_equal(c->mirakl.poll_interval_s, 300);
+	assert_int_equal(c->mirakl.poll_overlap_s, 300);
+	assert_int_equal(c->mirakl.acceptance_window_h, 72);
+	assert_int_equal(c->mirakl.acceptance_alert_h, 12);
+	assert_string_equal(c->khaos.transport, "soap");
+	assert_null(c->khaos.soap_url);
+	assert_string_equal(c->khaos.soap_namespace, "urn:KosWebIntf-IKosWeb");
+	assert_null(c->khaos.soap_user);
+	assert_null(c->khaos.soap_password);
+	assert_null(c->khaos.site);
+	assert_null(c->khaos.sales_source);
+	assert_null(c->khaos.company_class);
+	assert_int_equal(c->khaos.timeout_s, 30);
+	assert_int_equal(c->khaos.sku_refresh_s, 300);
+	assert_int_equal(c->jobs.max_age_h, 72);
+	assert_int_equal(c->jobs.retry_base_ms, 1000);
+	assert_int_equal(c->jobs.retry_max_s, 3600);
+	assert_int_equal(c->jobs.breaker_failures, 10);
+	assert_int_equal(c->jobs.breaker_cooldown_s, 30);
+	assert_int_equal(c->jobs.max_reply_bytes, 8388608);
+	assert_int_equal(c->lanes.mirakl, 4);
+	assert_int_equal(c->lanes.khaos, 4);
+	assert_int_equal(c->lanes.inriver, 4);
 	done(&r);
 
 	/* the smallest flow: the same defaults, the flow on */
 	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
 	expect_ok(&r, FLOW_OK);
 	assert_string_equal(r.warns, AUTH_NONE_WARNS);
-	assert_true(KCG_CONFIG_FLOWS(&r.cfg));
-	assert_string_equal(r.cfg.mirakl_base_url, "https://shop.mirakl.net");
-	assert_string_equal(r.cfg.mirakl_api_key, MIRAKL_KEY);
-	assert_null(r.cfg.mirakl_shop_id);
-	assert_string_equal(r.cfg.khaos_soap_url,
+	assert_true(kcg_flow_orders.enabled(&r.cfg));
+	assert_string_equal(r.cfg.mirakl.base_url, "https://shop.mirakl.net");
+	assert_string_equal(r.cfg.mirakl.api_key, MIRAKL_KEY);
+	assert_null(r.cfg.mirakl.shop_id);
+	assert_string_equal(r.cfg.khaos.soap_url,
 			    "https://erp.example.com/LiveSoap/KhaosKSD.exe/soap/IKosWeb");
-	assert_string_equal(r.cfg.khaos_site, "1");
-	assert_string_equal(r.cfg.khaos_sales_source, "Mirakl");
-	assert_null(r.cfg.khaos_soap_user);
-	assert_int_equal(r.cfg.mirakl_poll_interval_s, 300);
-	assert_int_equal(r.cfg.lane_khaos, 4);
+	assert_string_equal(r.cfg.khaos.site, "1");
+	assert_string_equal(r.cfg.khaos.sales_source, "Mirakl");
+	assert_null(r.cfg.khaos.soap_user);
+	assert_int_equal(r.cfg.mirakl.poll_interval_s, 300);
+	assert_int_equal(r.cfg.lanes.khaos, 4);
 	done(&r);
 	unsetenv("KCG_TEST_MIRAKL");
 }
@@ -987,34 +988,34 @@ static void test_flow_every_key(void **state)
 	free(text);
 	assert_string_equal(r.warns, AUTH_NONE_WARNS);
 	const struct kcg_config *c = &r.cfg;
-	assert_true(KCG_CONFIG_FLOWS(c));
-	assert_string_equal(c->mirakl_base_url, "http://127.0.0.1:9090/mirakl");
-	assert_string_equal(c->mirakl_api_key, MIRAKL_KEY);
-	assert_string_equal(c->mirakl_shop_id, "2001");
-	assert_int_equal(c->mirakl_timeout_s, 300);
-	assert_int_equal(c->mirakl_poll_interval_s, 60);
-	assert_int_equal(c->mirakl_poll_overlap_s, 0);
-	assert_int_equal(c->mirakl_acceptance_window_h, 720);
-	assert_int_equal(c->mirakl_acceptance_alert_h, 719);
-	assert_string_equal(c->khaos_transport, "soap");
-	assert_string_equal(c->khaos_soap_url, "http://[::1]:8084/LiveSoap/KhaosKSD.exe/soap/IKosWeb");
-	assert_string_equal(c->khaos_soap_namespace, "urn:Other-IKosWeb");
-	assert_string_equal(c->khaos_soap_user, ADMIN_TOKEN);
-	assert_string_equal(c->khaos_soap_password, "crlf-secret-0123456789");
-	assert_string_equal(c->khaos_site, "Main Warehouse");
-	assert_string_equal(c->khaos_sales_source, "Mirakl Marketplace");
-	assert_string_equal(c->khaos_company_class, "Marketplace");
-	assert_int_equal(c->khaos_timeout_s, 1);
-	assert_int_equal(c->khaos_sku_refresh_s, 10);
-	assert_int_equal(c->jobs_max_age_h, 720);
-	assert_int_equal(c->jobs_retry_base_ms, 10);
-	assert_int_equal(c->jobs_retry_max_s, 86400);
-	assert_int_equal(c->jobs_breaker_failures, 10000);
-	assert_int_equal(c->jobs_breaker_cooldown_s, 3600);
-	assert_int_equal(c->jobs_max_reply_bytes, 268435456);
-	assert_int_equal(c->lane_mirakl, 1);
-	assert_int_equal(c->lane_khaos, 64);
-	assert_int_equal(c->lane_inriver, 2);
+	assert_true(kcg_flow_orders.enabled(c));
+	assert_string_equal(c->mirakl.base_url, "http://127.0.0.1:9090/mirakl");
+	assert_string_equal(c->mirakl.api_key, MIRAKL_KEY);
+	assert_string_equal(c->mirakl.shop_id, "2001");
+	assert_int_equal(c->mirakl.timeout_s, 300);
+	assert_int_equal(c->mirakl.poll_interval_s, 60);
+	assert_int_equal(c->mirakl.poll_overlap_s, 0);
+	assert_int_equal(c->mirakl.acceptance_window_h, 720);
+	assert_int_equal(c->mirakl.acceptance_alert_h, 719);
+	assert_string_equal(c->khaos.transport, "soap");
+	assert_string_equal(c->khaos.soap_url, "http://[::1]:8084/LiveSoap/KhaosKSD.exe/soap/IKosWeb");
+	assert_string_equal(c->khaos.soap_namespace, "urn:Other-IKosWeb");
+	assert_string_equal(c->khaos.soap_user, ADMIN_TOKEN);
+	assert_string_equal(c->khaos.soap_password, "crlf-secret-0123456789");
+	assert_string_equal(c->khaos.site, "Main Warehouse");
+	assert_string_equal(c->khaos.sales_source, "Mirakl Marketplace");
+	assert_string_equal(c->khaos.company_class, "Marketplace");
+	assert_int_equal(c->khaos.timeout_s, 1);
+	assert_int_equal(c->khaos.sku_refresh_s, 10);
+	assert_int_equal(c->jobs.max_age_h, 720);
+	assert_int_equal(c->jobs.retry_base_ms, 10);
+	assert_int_equal(c->jobs.retry_max_s, 86400);
+	assert_int_equal(c->jobs.breaker_failures, 10000);
+	assert_int_equal(c->jobs.breaker_cooldown_s, 3600);
+	assert_int_equal(c->jobs.max_reply_bytes, 268435456);
+	assert_int_equal(c->lanes.mirakl, 1);
+	assert_int_equal(c->lanes.khaos, 64);
+	assert_int_equal(c->lanes.inriver, 2);
 
 	/* finish frees (ASan) and wipes everything, secrets included */
 	kcg_config_finish(&r.cfg);
@@ -1109,8 +1110,8 @@ static void test_flow_urls(void **state)
 				 good[i].value, good[i].value);
 		expect_ok(&r, text);
 		free(text);
-		assert_string_equal(r.cfg.mirakl_base_url, good[i].stored);
-		assert_string_equal(r.cfg.khaos_soap_url, good[i].stored);
+		assert_string_equal(r.cfg.mirakl.base_url, good[i].stored);
+		assert_string_equal(r.cfg.khaos.soap_url, good[i].stored);
 		done(&r);
 	}
 	unsetenv("KCG_TEST_MIRAKL");
@@ -1176,7 +1177,7 @@ static void test_flow_urls(void **state)
 			    "before /api/ (kcgate appends /api/orders, ...)\n"
 			    "t.conf:15: [khaos] soap_url: looks like the WSDL address; calls go to "
 			    "the .../soap/IKosWeb endpoint\n");
-	assert_string_equal(r.cfg.mirakl_base_url, "https://shop.mirakl.net/api");
+	assert_string_equal(r.cfg.mirakl.base_url, "https://shop.mirakl.net/api");
 	done(&r);
 	unsetenv("KCG_TEST_MIRAKL");
 }
@@ -1187,7 +1188,7 @@ static void test_flow_pairing(void **state)
 	/* neither: ingest only (the existing configs) */
 	struct result r;
 	expect_ok(&r, MINIMAL "[khaos]\nsite = 1\nsales_source = M\n[jobs]\nmax_age_h = 24\n");
-	assert_false(KCG_CONFIG_FLOWS(&r.cfg));
+	assert_false(kcg_flow_orders.enabled(&r.cfg));
 	done(&r);
 
 	/* one without the other: an error on the line of the one present */
@@ -1218,8 +1219,8 @@ static void test_flow_pairing(void **state)
 		      "t.conf:19: [khaos] soap_password: environment variable KCG_TEST_NOPE is not "
 		      "set\n");
 	expect_ok(&r, FLOW_OK "soap_user = env:KCG_TEST_ADMIN\nsoap_password = env:KCG_TEST_MIRAKL\n");
-	assert_string_equal(r.cfg.khaos_soap_user, ADMIN_TOKEN);
-	assert_string_equal(r.cfg.khaos_soap_password, MIRAKL_KEY);
+	assert_string_equal(r.cfg.khaos.soap_user, ADMIN_TOKEN);
+	assert_string_equal(r.cfg.khaos.soap_password, MIRAKL_KEY);
 	done(&r);
 	unsetenv("KCG_TEST_MIRAKL");
 }
@@ -1238,8 +1239,8 @@ static void test_flow_secrets(void **state)
 	expect_ok(&r, text);
 	free(text);
 	assert_string_equal(r.warns, AUTH_NONE_WARNS);
-	assert_string_equal(r.cfg.mirakl_api_key, "file-secret-0123456789");
-	assert_string_equal(r.cfg.khaos_soap_password, "crlf-secret-0123456789");
+	assert_string_equal(r.cfg.mirakl.api_key, "file-secret-0123456789");
+	assert_string_equal(r.cfg.khaos.soap_password, "crlf-secret-0123456789");
 	done(&r);
 
 	/* literals: accepted, with a warning that never shows the value */
@@ -1253,8 +1254,8 @@ static void test_flow_secrets(void **state)
 			    "env:NAME or file:PATH\n"
 			    "t.conf:19: [khaos] soap_password: literal secret in config file; use "
 			    "env:NAME or file:PATH\n" AUTH_NONE_WARNS);
-	assert_string_equal(r.cfg.mirakl_api_key, "SeCrEt-api-key");
-	assert_string_equal(r.cfg.khaos_soap_password, "SeCrEt-pw");
+	assert_string_equal(r.cfg.mirakl.api_key, "SeCrEt-api-key");
+	assert_string_equal(r.cfg.khaos.soap_password, "SeCrEt-pw");
 	done(&r);
 
 	/* unresolvable references */
@@ -1318,11 +1319,11 @@ static void test_flow_acceptance(void **state)
 		      "t.conf:12: [mirakl] acceptance_window_h: expected a whole number from 1 to "
 		      "720\n");
 	expect_ok(&r, MINIMAL "[mirakl]\nacceptance_window_h = 13\n");
-	assert_int_equal(r.cfg.mirakl_acceptance_window_h, 13);
-	assert_int_equal(r.cfg.mirakl_acceptance_alert_h, 12);
+	assert_int_equal(r.cfg.mirakl.acceptance_window_h, 13);
+	assert_int_equal(r.cfg.mirakl.acceptance_alert_h, 12);
 	done(&r);
 	expect_ok(&r, MINIMAL "[mirakl]\nacceptance_alert_h = 71\n");
-	assert_int_equal(r.cfg.mirakl_acceptance_alert_h, 71);
+	assert_int_equal(r.cfg.mirakl.acceptance_alert_h, 71);
 	done(&r);
 	/* the edges: window 1 leaves no room, 720 takes an alert up to 719 */
 	expect_errors(MINIMAL "[mirakl]\nacceptance_window_h = 1\nacceptance_alert_h = 1\n",
@@ -1367,8 +1368,8 @@ static void test_flow_strings(void **state)
 	struct result r;
 	expect_ok(&r, MINIMAL "[mirakl]\nshop_id = 0042\n[khaos]\nsoap_namespace = "
 			      "http://tempuri.org/IKosWeb\n");
-	assert_string_equal(r.cfg.mirakl_shop_id, "0042"); /* kept as written */
-	assert_string_equal(r.cfg.khaos_soap_namespace, "http://tempuri.org/IKosWeb");
+	assert_string_equal(r.cfg.mirakl.shop_id, "0042"); /* kept as written */
+	assert_string_equal(r.cfg.khaos.soap_namespace, "http://tempuri.org/IKosWeb");
 	done(&r);
 }
 

@@ -47,6 +47,7 @@ static int open_store(struct fixture *f)
 		.dedupe_ttl_ms = 1000,
 		.max_batch = 64,
 		.queue_limit = 1000,
+		.dbs = kcg_exc_dbs,
 	};
 	const char *why = NULL;
 	int rc = kcg_store_open(&opt, &f->store, &why);

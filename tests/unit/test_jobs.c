@@ -95,16 +95,23 @@ static int setup(void **state)
 	const char *tmp = getenv("KCG_TEST_TMP");
 	snprintf(f->dir, sizeof(f->dir), "%s/jobs-XXXXXX", tmp ? tmp : "/tmp");
 	assert_non_null(mkdtemp(f->dir));
+	/* the databases of the queue and of the exception register (dead_job) */
+	static const char *dbs[8];
+	size_t n = 0;
+	for (size_t i = 0; kcg_jobs_dbs[i]; i++)
+		dbs[n++] = kcg_jobs_dbs[i];
+	for (size_t i = 0; kcg_exc_dbs[i]; i++)
+		dbs[n++] = kcg_exc_dbs[i];
 	struct kcg_store_options so = { .path = f->dir, .map_size_bytes = 64u << 20, .dedupe_ttl_ms = 3600000,
-					.max_batch = 64, .queue_limit = 1024 };
+					.max_batch = 64, .queue_limit = 1024, .dbs = dbs };
 	assert_int_equal(kcg_store_open(&so, &f->store, NULL), 0);
-	f->cfg.jobs_max_age_h = 1;
-	f->cfg.jobs_retry_base_ms = 10;
-	f->cfg.jobs_retry_max_s = 1;
-	f->cfg.jobs_breaker_failures = 3;
-	f->cfg.jobs_breaker_cooldown_s = 60;
-	f->cfg.jobs_max_reply_bytes = 1 << 20;
-	f->cfg.lane_mirakl = f->cfg.lane_khaos = f->cfg.lane_inriver = 4;
+	f->cfg.jobs.max_age_h = 1;
+	f->cfg.jobs.retry_base_ms = 10;
+	f->cfg.jobs.retry_max_s = 1;
+	f->cfg.jobs.breaker_failures = 3;
+	f->cfg.jobs.breaker_cooldown_s = 60;
+	f->cfg.jobs.max_reply_bytes = 1 << 20;
+	f->cfg.lanes.mirakl = f->cfg.lanes.khaos = f->cfg.lanes.inriver = 4;
 	struct kcg_jobs_options jo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
 	assert_int_equal(kcg_jobs_start(&jo, &f->jobs), 0);
 	atomic_store(&runs_ok, 0);
@@ -261,8 +268,8 @@ static void test_transport_error_opens_breaker(void **state)
 	/* Backoff far longer than the test, so each job fails exactly once
 	 * whatever the timing of the three calls. */
 	kcg_jobs_destroy(f->jobs);
-	f->cfg.jobs_retry_base_ms = 600000;
-	f->cfg.jobs_retry_max_s = 3600;
+	f->cfg.jobs.retry_base_ms = 600000;
+	f->cfg.jobs.retry_max_s = 3600;
 	struct kcg_jobs_options jo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
 	assert_int_equal(kcg_jobs_start(&jo, &f->jobs), 0);
 	for (int i = 0; i < 3; i++) {

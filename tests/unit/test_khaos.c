@@ -24,24 +24,24 @@
 #include <libxml/xpathInternals.h>
 
 #include "kcgate/common.h"
-#include "kcgate/khaos.h"
+#include "kcgate/peers/khaos.h"
 #include "kcgate/net.h"
 
 #define SOAP_ENV "http://schemas.xmlsoap.org/soap/envelope/"
 #define XSI "http://www.w3.org/2001/XMLSchema-instance"
 #define NS "urn:Test-IKosWeb"
 
-static struct kcg_config test_cfg(void)
+static struct kcg_khaos_config test_cfg(void)
 {
-	return (struct kcg_config){
-		.khaos_soap_url = "https://erp.example/KhaosKSD.exe/soap/IKosWeb",
-		.khaos_soap_namespace = NS,
-		.khaos_soap_user = "gate",
-		.khaos_soap_password = "s3cr:t",
-		.khaos_site = "MAIN & <1>",
-		.khaos_sales_source = "MIRAKL",
-		.khaos_company_class = "Marketplace",
-		.khaos_timeout_s = 21,
+	return (struct kcg_khaos_config){
+		.soap_url = "https://erp.example/KhaosKSD.exe/soap/IKosWeb",
+		.soap_namespace = NS,
+		.soap_user = "gate",
+		.soap_password = "s3cr:t",
+		.site = "MAIN & <1>",
+		.sales_source = "MIRAKL",
+		.company_class = "Marketplace",
+		.timeout_s = 21,
 	};
 }
 
@@ -189,7 +189,7 @@ static json_t *mirakl_order(void)
 
 /* Builds ImportOrders for @p order and returns the SALES_ORDERS document
  * carried in Orders, parsed. */
-static xmlDocPtr import_doc(const struct kcg_config *cfg, json_t *order, bool creds, char **raw)
+static xmlDocPtr import_doc(const struct kcg_khaos_config *cfg, json_t *order, bool creds, char **raw)
 {
 	struct kcg_call c;
 	char why[KCG_ERROR_MAX] = "x";
@@ -212,7 +212,7 @@ static xmlDocPtr import_doc(const struct kcg_config *cfg, json_t *order, bool cr
 
 static void test_import_mapping(void **state)
 {
-	struct kcg_config cfg = test_cfg();
+	struct kcg_khaos_config cfg = test_cfg();
 	json_t *order = mirakl_order();
 	xmlDocPtr d = import_doc(&cfg, order, true, NULL);
 
@@ -301,7 +301,7 @@ static void test_import_mapping(void **state)
 
 static void test_import_hostile_values(void **state)
 {
-	struct kcg_config cfg = test_cfg();
+	struct kcg_khaos_config cfg = test_cfg();
 	json_t *order = mirakl_order();
 	json_t *cust = json_object_get(order, "customer");
 	const char *first = "Zo\xc3\xab <O'Brien> & \"Co\"";
@@ -340,10 +340,10 @@ static void test_import_hostile_values(void **state)
 
 static void test_import_addresses_fallback(void **state)
 {
-	struct kcg_config cfg = test_cfg();
-	cfg.khaos_company_class = NULL;
-	cfg.khaos_soap_user = NULL;
-	cfg.khaos_soap_password = NULL;
+	struct kcg_khaos_config cfg = test_cfg();
+	cfg.company_class = NULL;
+	cfg.soap_user = NULL;
+	cfg.soap_password = NULL;
 	json_t *order = mirakl_order();
 	json_t *cust = json_object_get(order, "customer");
 	json_object_set_new(cust, "billing_address", json_null());
@@ -374,7 +374,7 @@ static void test_import_addresses_fallback(void **state)
 	/* A code that is not alpha-3 goes as it came; the default namespace
 	 * is used when none is configured. */
 	json_object_set_new(cust, "shipping_address", json_pack("{s:s, s:s}", "street_1", "x", "country_iso_code", "ZZZ"));
-	cfg.khaos_soap_namespace = NULL;
+	cfg.soap_namespace = NULL;
 	struct kcg_call c;
 	char why[KCG_ERROR_MAX];
 	assert_int_equal(kcg_khaos_import_orders(&cfg, order, &c, why), 0);
@@ -404,7 +404,7 @@ static void test_import_required_fields(void **state)
 		{ "{\"quantity\":\"2\"}", true, "order_lines[0].quantity" },
 		{ "{\"created_date\":\"yesterday\"}", false, "created_date" },
 	};
-	struct kcg_config cfg = test_cfg();
+	struct kcg_khaos_config cfg = test_cfg();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *order = mirakl_order();
 		json_t *patch = json_loads(cases[i].patch, 0, NULL);
@@ -445,7 +445,7 @@ static void test_import_required_fields(void **state)
 
 static void test_order_status_call(void **state)
 {
-	struct kcg_config cfg = test_cfg();
+	struct kcg_khaos_config cfg = test_cfg();
 	struct kcg_call c;
 	assert_int_equal(kcg_khaos_order_status(&cfg, "ORD<&>-1", &c), 0);
 	xmlDocPtr d = check_envelope(&c, "ExportOrderStatusEx", true);
@@ -471,7 +471,7 @@ static void test_order_status_call(void **state)
 
 static void test_stock_calls(void **state)
 {
-	struct kcg_config cfg = test_cfg();
+	struct kcg_khaos_config cfg = test_cfg();
 	struct kcg_call c;
 	assert_int_equal(kcg_khaos_stock_status(&cfg, "SKU-1,SKU&2", 1795333327123ull, &c), 0);
 	xmlDocPtr d = check_envelope(&c, "ExportStockStatus", true);

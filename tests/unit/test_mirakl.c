@@ -18,15 +18,15 @@
 #include <jansson.h>
 
 #include "kcgate/common.h"
-#include "kcgate/mirakl.h"
+#include "kcgate/peers/mirakl.h"
 #include "kcgate/net.h"
 
-static struct kcg_config test_cfg(void)
+static struct kcg_mirakl_config test_cfg(void)
 {
-	return (struct kcg_config){
-		.mirakl_base_url = "https://shop.mirakl.net",
-		.mirakl_api_key = "key-123",
-		.mirakl_timeout_s = 17,
+	return (struct kcg_mirakl_config){
+		.base_url = "https://shop.mirakl.net",
+		.api_key = "key-123",
+		.timeout_s = 17,
 	};
 }
 
@@ -134,7 +134,7 @@ static void test_reply_excerpt(void **state)
 
 static void test_or11_call(void **state)
 {
-	struct kcg_config cfg = test_cfg();
+	struct kcg_mirakl_config cfg = test_cfg();
 	struct kcg_call c;
 	/* 2024-01-01T10:00:00.999Z: the fraction is cut, the '+'-free 'Z' form is used. */
 	struct kcg_or11_query q = { .order_ids = "A-1,B 2/x", .state_codes = "WAITING_ACCEPTANCE,SHIPPING",
@@ -156,9 +156,9 @@ static void test_or11_call(void **state)
 
 static void test_or11_defaults(void **state)
 {
-	struct kcg_config cfg = test_cfg();
-	cfg.mirakl_base_url = "https://shop.mirakl.net/";
-	cfg.mirakl_shop_id = "2042";
+	struct kcg_mirakl_config cfg = test_cfg();
+	cfg.base_url = "https://shop.mirakl.net/";
+	cfg.shop_id = "2042";
 	struct kcg_call c;
 	struct kcg_or11_query q = { 0 };
 	assert_int_equal(kcg_mirakl_or11(&cfg, &q, &c), 0);
@@ -172,8 +172,8 @@ static void test_or11_defaults(void **state)
 
 static void test_or12_call(void **state)
 {
-	struct kcg_config cfg = test_cfg();
-	cfg.mirakl_shop_id = "7";
+	struct kcg_mirakl_config cfg = test_cfg();
+	cfg.shop_id = "7";
 	struct kcg_call c;
 	assert_int_equal(kcg_mirakl_or12(&cfg, "A/../B \xc3\xa9", &c), 0);
 	assert_string_equal(c.method, "GET");
@@ -198,7 +198,7 @@ static json_t *order_with(const char *states[], size_t n)
 
 static void test_or21_call(void **state)
 {
-	struct kcg_config cfg = test_cfg();
+	struct kcg_mirakl_config cfg = test_cfg();
 	struct kcg_call c;
 	const char *states[] = { "WAITING_ACCEPTANCE", "REFUSED", "WAITING_ACCEPTANCE" };
 	json_t *order = order_with(states, 3);
@@ -227,7 +227,7 @@ static void test_or21_call(void **state)
 
 static void test_or21_nothing_to_accept(void **state)
 {
-	struct kcg_config cfg = test_cfg();
+	struct kcg_mirakl_config cfg = test_cfg();
 	struct kcg_call c;
 	const char *states[] = { "SHIPPING", "REFUSED" };
 	json_t *order = order_with(states, 2);

@@ -5,37 +5,101 @@
  * (a job's apply, or the outbox hook), together with the jobs it causes.
  * Steps only talk to the peers and hand what they learnt to their apply.
  */
-#include "kcgate/orders.h"
+#include "kcgate/flows/orders.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kcgate/exceptions.h"
-#include "kcgate/khaos.h"
 #include "kcgate/log.h"
-#include "kcgate/mirakl.h"
+#include "kcgate/flows/orders_admin.h"
+#include "kcgate/flows/skus.h"
+#include "kcgate/peers/khaos.h"
+#include "kcgate/peers/mirakl.h"
 
 #define ORDER_ID_MAX 100          /* longest Mirakl order id kept */
 #define FIND_DEPTH 4              /* how deep a webhook body is searched for order ids */
 #define FIND_MAX 1000             /* most order ids taken from one webhook */
 #define ORDERS_SCAN_MAX 100000    /* records one scan may look at */
 #define WATERMARK_POLL "mirakl.or11.watermark"
-#define WATERMARK_SKUS "khaos.stock.watermark"
+#define DB_ORDERS "orders"
 
 enum { PH_START, PH_STATUS, PH_IMPORT, PH_READ, PH_ACCEPT };
 
-/* ---- small LMDB helpers over JSON values ---- */
+/* ---- states and decisions (pure) ---- */
 
-static int get_json(struct kcg_txn *t, enum kcg_db db, const char *key, json_t **out)
+static const char *const state_names[KCG_ORDER_STATES] = {
+	[KCG_ORDER_SEEN] = "seen",
+	[KCG_ORDER_HELD] = "held",
+	[KCG_ORDER_BOOKED] = "booked",
+	[KCG_ORDER_ACCEPTED] = "accepted",
+	[KCG_ORDER_CANCELLED] = "cancelled",
+};
+
+const char *kcg_order_state_name(enum kcg_order_state state)
 {
-	return kcg_txn_get_json(t, db, key, strlen(key), out);
+	return (unsigned)state < KCG_ORDER_STATES ? state_names[state] : "unknown";
 }
 
-static int put_json(struct kcg_txn *t, enum kcg_db db, const char *key, const json_t *val)
+int kcg_order_state_parse(const char *name)
 {
-	return kcg_txn_put_json(t, db, key, strlen(key), val);
+	for (int i = 0; i < KCG_ORDER_STATES; i++)
+		if (name && strcmp(state_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static bool mirakl_final(const char *state)
+{
+	return state && (strcmp(state, "CANCELED") == 0 || strcmp(state, "REFUSED") == 0 || strcmp(state, "CLOSED") == 0);
+}
+
+enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, const json_t *order)
+{
+	const char *mstate = kcg_mirakl_order_state(order);
+	switch (state) {
+	case KCG_ORDER_ACCEPTED:
+	case KCG_ORDER_CANCELLED:
+	case KCG_ORDER_STATES:
+		return KCG_NEXT_NOTHING; /* nothing left to do; the snapshot is kept up to date */
+	case KCG_ORDER_SEEN:
+	case KCG_ORDER_HELD:
+	case KCG_ORDER_BOOKED:
+		break;
+	}
+	/* Its booking or acceptance died: a dead_job exception waits for a
+	 * person. Re-creating the job at every poll would only repeat the
+	 * failure; POST /admin/jobs/{id}/retry goes on from here. */
+	if (stuck)
+		return KCG_NEXT_NOTHING;
+	if (state == KCG_ORDER_BOOKED) {
+		if (kcg_mirakl_order_waiting(order))
+			return KCG_NEXT_ACCEPT;
+		if (kcg_mirakl_order_accepted(order))
+			return KCG_NEXT_ACCEPTED;
+		return mirakl_final(mstate) ? KCG_NEXT_CANCELLED : KCG_NEXT_NOTHING;
+	}
+	if (mirakl_final(mstate))
+		return KCG_NEXT_CANCELLED;
+	/* seen or held, and past Mirakl's own checks (waiting for acceptance,
+	 * or already accepted by hand) */
+	return mstate && strcmp(mstate, "STAGING") == 0 ? KCG_NEXT_NOTHING : KCG_NEXT_CHECK_SKUS;
+}
+
+bool kcg_order_is_late(enum kcg_order_state state, uint64_t deadline_ms, uint64_t alert_ms, uint64_t now_ms)
+{
+	bool open = state == KCG_ORDER_SEEN || state == KCG_ORDER_HELD || state == KCG_ORDER_BOOKED;
+	return open && deadline_ms && now_ms + alert_ms >= deadline_ms;
+}
+
+/* ---- small LMDB helpers over JSON values ---- */
+
+static int get_order(struct kcg_txn *t, const char *order_id, json_t **out)
+{
+	return kcg_txn_get_json(t, DB_ORDERS, order_id, strlen(order_id), out);
 }
 
 static const char *str_of(const json_t *o, const char *key)
@@ -61,7 +125,7 @@ static void set_time(json_t *rec, const char *key, uint64_t ms)
 static int record_fn(struct kcg_txn *t, void *arg)
 {
 	json_t **io = arg;
-	return get_json(t, KCG_DB_ORDERS, json_string_value(*io), io);
+	return get_order(t, json_string_value(*io), io);
 }
 
 /*
@@ -74,7 +138,7 @@ static int each_order(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;
-	int rc = mdb_cursor_open(t->txn, kcg_store_dbi(t->store, KCG_DB_ORDERS), &cur);
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS), &cur);
 	if (rc != 0)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
@@ -91,20 +155,6 @@ static int each_order(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void
 	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
 }
 
-/* ---- the SKU cache ---- */
-
-/* Is @p code an active Khaos stock code as far as the cache knows? */
-static bool sku_active(struct kcg_txn *t, const char *code, bool *discontinued)
-{
-	json_t *rec;
-	*discontinued = false;
-	if (get_json(t, KCG_DB_SKUS, code, &rec) != 0)
-		return false;
-	*discontinued = json_is_true(json_object_get(rec, "discontinued"));
-	json_decref(rec);
-	return !*discontinued;
-}
-
 /* ---- the order record ---- */
 
 /* The record of @p order_id, or a new one in state "seen" (*created). */
@@ -112,11 +162,11 @@ static json_t *load_order(struct kcg_txn *t, const char *order_id, bool *created
 {
 	json_t *rec = NULL;
 	*created = false;
-	if (get_json(t, KCG_DB_ORDERS, order_id, &rec) == 0 && json_is_object(rec))
+	if (get_order(t, order_id, &rec) == 0 && json_is_object(rec))
 		return rec;
 	json_decref(rec);
 	*created = true;
-	rec = json_pack("{s:s, s:s}", "order_id", order_id, "state", "seen");
+	rec = json_pack("{s:s, s:s}", "order_id", order_id, "state", state_names[KCG_ORDER_SEEN]);
 	if (rec)
 		set_time(rec, "first_seen", t->now_ms);
 	return rec;
@@ -125,7 +175,20 @@ static json_t *load_order(struct kcg_txn *t, const char *order_id, bool *created
 static int save_order(struct kcg_txn *t, json_t *rec)
 {
 	set_time(rec, "updated_at", t->now_ms);
-	return put_json(t, KCG_DB_ORDERS, str_of(rec, "order_id"), rec);
+	const char *id = str_of(rec, "order_id");
+	return kcg_txn_put_json(t, DB_ORDERS, id, strlen(id), rec);
+}
+
+/* A record's state; a record with none (or an unknown one) counts as seen. */
+static enum kcg_order_state state_of(const json_t *rec)
+{
+	int st = kcg_order_state_parse(str_of(rec, "state"));
+	return st < 0 ? KCG_ORDER_SEEN : (enum kcg_order_state)st;
+}
+
+static void set_state(json_t *rec, enum kcg_order_state state)
+{
+	json_object_set_new(rec, "state", json_string(kcg_order_state_name(state)));
 }
 
 /* Copies what the flow needs from a Mirakl order into the record. */
@@ -138,43 +201,36 @@ static void take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
 	if (cd && kcg_mirakl_parse_time(cd, &created) == 0) {
 		json_object_set_new(rec, "created_ms", json_integer((json_int_t)created));
 		json_object_set_new(rec, "deadline_ms",
-				    json_integer((json_int_t)(created + cfg->mirakl_acceptance_window_h * 3600000u)));
+				    json_integer((json_int_t)(created + cfg->mirakl.acceptance_window_h * 3600000u)));
 	}
 }
 
 /* An order that no longer waits: clear what it might have raised. */
-static int settle(struct kcg_txn *t, json_t *rec, const char *state)
+static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 {
-	json_object_set_new(rec, "state", json_string(state));
+	set_state(rec, state);
 	return kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id"), "auto");
-}
-
-static bool mirakl_final(const char *state)
-{
-	return strcmp(state, "CANCELED") == 0 || strcmp(state, "REFUSED") == 0 || strcmp(state, "CLOSED") == 0;
 }
 
 /* An order still to be accepted whose alert time (deadline - alert) has passed? */
 static bool is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t now)
 {
-	const char *state = str_of(rec, "state");
-	uint64_t deadline = u64_of(rec, "deadline_ms");
-	bool open = strcmp(state, "seen") == 0 || strcmp(state, "held") == 0 || strcmp(state, "booked") == 0;
-	return open && deadline && now + cfg->mirakl_acceptance_alert_h * 3600000u >= deadline;
+	return kcg_order_is_late(state_of(rec), u64_of(rec, "deadline_ms"), cfg->mirakl.acceptance_alert_h * 3600000u,
+				 now);
 }
 
 /* Raises (or refreshes) acceptance_deadline for one late order record. */
 static int raise_deadline(struct kcg_txn *t, const json_t *rec)
 {
 	char when[32], msg[600];
-	const char *state = str_of(rec, "state");
-	bool held = strcmp(state, "held") == 0;
+	enum kcg_order_state state = state_of(rec);
+	bool held = state == KCG_ORDER_HELD;
 	kcg_format_time(u64_of(rec, "deadline_ms"), when, sizeof(when));
 	snprintf(msg, sizeof(msg),
 		 "Mirakl order %s must be accepted before %s or Mirakl refuses it automatically; it is %s%s. %s",
-		 str_of(rec, "order_id"), when, state,
+		 str_of(rec, "order_id"), when, kcg_order_state_name(state),
 		 held ? " (unknown or discontinued SKU)"
-		 : strcmp(state, "booked") == 0 ? " in Khaos, not accepted yet"
+		 : state == KCG_ORDER_BOOKED ? " in Khaos, not accepted yet"
 						 : ", not booked in Khaos yet",
 		 held ? "Fix the SKU (see the unknown_sku exceptions) or accept/refuse by hand."
 		      : "Check the jobs of this order (GET /admin/jobs) and the Khaos and Mirakl lanes.");
@@ -204,36 +260,30 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 	if (!rec)
 		return -ENOMEM;
 	take_snapshot(cfg, rec, order);
-	const char *mstate = str_of(rec, "mirakl_state");
-	const char *state = str_of(rec, "state");
 	int rc = 0;
 
-	if (strcmp(state, "accepted") == 0 || strcmp(state, "cancelled") == 0) {
-		/* nothing left to do; the snapshot is kept up to date */
-	} else if (json_object_get(rec, "stuck_job")) {
-		/* Its booking or acceptance died: a dead_job exception waits for a
-		 * person. Re-creating the job at every poll would only repeat the
-		 * failure; POST /admin/jobs/{id}/retry goes on from here. */
-	} else if (strcmp(state, "booked") == 0) {
-		if (kcg_mirakl_order_waiting(order))
-			rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", id, NULL, 0, NULL);
-		else if (kcg_mirakl_order_accepted(order))
-			rc = settle(t, rec, "accepted");
-		else if (mirakl_final(mstate))
-			rc = settle(t, rec, "cancelled");
-	} else if (mirakl_final(mstate)) {
-		rc = settle(t, rec, "cancelled");
-	} else if (strcmp(mstate, "STAGING") != 0) {
-		/* seen or held, and past Mirakl's own checks (waiting for acceptance,
-		 * or already accepted by hand): every line's SKU must be an active
-		 * Khaos stock code before the order is booked */
+	switch (kcg_order_next(state_of(rec), json_object_get(rec, "stuck_job") != NULL, order)) {
+	case KCG_NEXT_NOTHING:
+		break;
+	case KCG_NEXT_ACCEPT:
+		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", id, NULL, 0, NULL);
+		break;
+	case KCG_NEXT_ACCEPTED:
+		rc = settle(t, rec, KCG_ORDER_ACCEPTED);
+		break;
+	case KCG_NEXT_CANCELLED:
+		rc = settle(t, rec, KCG_ORDER_CANCELLED);
+		break;
+	case KCG_NEXT_CHECK_SKUS: {
+		/* every line's SKU must be an active Khaos stock code before the
+		 * order is booked */
 		json_t *held = json_array();
 		json_t *line;
 		size_t i;
 		json_array_foreach(json_object_get(order, "order_lines"), i, line) {
 			const char *sku = str_of(line, "offer_sku");
 			bool discontinued;
-			if (*sku && strlen(sku) <= KCG_EXC_FIELD_MAX && sku_active(t, sku, &discontinued))
+			if (*sku && strlen(sku) <= KCG_EXC_FIELD_MAX && kcg_skus_active(t, sku, &discontinued))
 				continue;
 			if (!*sku || strlen(sku) > KCG_EXC_FIELD_MAX) {
 				/* No usable SKU at all: the exception is about the order. */
@@ -269,25 +319,24 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 			};
 			rc = kcg_exc_raise(t, &exc, NULL);
 			/* Ask Khaos about this code now rather than at the next refresh. */
-			if (rc == 0 && *sku && strlen(sku) < KCG_JOB_SUBJECT_MAX) {
-				rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "skus.refresh", sku, NULL, 0, NULL);
-				if (rc == KCG_EDUPLICATE)
-					rc = 0;
-			}
+			if (rc == 0)
+				rc = kcg_skus_refresh_one(t, sku);
 			if (rc != 0)
 				break;
 		}
 		if (rc == 0 && json_array_size(held) > 0) {
-			json_object_set_new(rec, "state", json_string("held"));
+			set_state(rec, KCG_ORDER_HELD);
 			json_object_set(rec, "held_skus", held);
 		} else if (rc == 0) {
-			json_object_set_new(rec, "state", json_string("seen"));
+			set_state(rec, KCG_ORDER_SEEN);
 			json_object_del(rec, "held_skus");
 			json_t *payload = json_pack("{s:O}", "order", order);
 			rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "order.book", id, payload, 0, NULL);
 			json_decref(payload);
 		}
 		json_decref(held);
+		break;
+	}
 	}
 	if (rc == KCG_EDUPLICATE)
 		rc = 0;
@@ -336,7 +385,7 @@ static void find_order_ids(const json_t *v, int depth, json_t *ids)
 	}
 }
 
-int kcg_orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, void *arg)
+static int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx)
 {
 	if (strcmp(ev->source, "mirakl") != 0)
 		return 0;
@@ -377,25 +426,10 @@ int kcg_orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, 
 
 /* ---- jobs ---- */
 
-/* Maps a client's parse result onto the run's outcome. */
-static enum kcg_step failed(struct kcg_job_run *run, int rc, const char *why)
-{
-	snprintf(run->error, sizeof(run->error), "%s", why);
-	return rc == -EAGAIN ? KCG_STEP_RETRY : KCG_STEP_DEAD;
-}
-
-static enum kcg_step call_or_fail(struct kcg_job_run *run, int rc)
-{
-	if (rc == 0)
-		return KCG_STEP_CALL;
-	snprintf(run->error, sizeof(run->error), "cannot build the request: %s", kcg_strerror(rc));
-	return KCG_STEP_DEAD;
-}
-
 /* order.sync: read the order (unless the poll brought it), then decide. */
 static int sync_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
-	struct kcg_flow *flow = run->ctx;
+	struct kcg_flow_ctx *flow = run->ctx;
 	json_t *order = json_object_get(run->result, "order");
 	if (!order)
 		return 0; /* Mirakl does not know the order: nothing to do */
@@ -404,14 +438,14 @@ static int sync_apply(struct kcg_txn *t, struct kcg_job_run *run)
 
 static enum kcg_step order_sync(struct kcg_job_run *run, void *ctx)
 {
-	struct kcg_flow *flow = ctx;
+	struct kcg_flow_ctx *flow = ctx;
 	char why[KCG_ERROR_MAX];
 
 	json_t *given = json_object_get(run->payload, "order");
 	if (run->phase == PH_START && !given) {
 		run->phase = PH_READ;
 		struct kcg_or11_query q = { .order_ids = run->subject, .max = 1 };
-		return call_or_fail(run, kcg_mirakl_or11(flow->cfg, &q, &run->call));
+		return kcg_job_call(run, kcg_mirakl_or11(&flow->cfg->mirakl, &q, &run->call));
 	}
 	run->result = json_object();
 	if (given) {
@@ -421,7 +455,7 @@ static enum kcg_step order_sync(struct kcg_job_run *run, void *ctx)
 		uint64_t total;
 		int rc = kcg_mirakl_or11_parse(&run->reply, &orders, &total, why);
 		if (rc != 0)
-			return failed(run, rc, why);
+			return kcg_job_failed(run, rc, why);
 		size_t i;
 		json_t *o;
 		json_array_foreach(orders, i, o)
@@ -441,16 +475,16 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	if (!rec)
 		return -ENOMEM;
 	int rc = 0;
-	const char *state = str_of(rec, "state");
+	enum kcg_order_state state = state_of(rec);
 	json_object_del(rec, "stuck_job");
 	json_object_set(rec, "sales_order_code", json_object_get(run->result, "code"));
-	if (strcmp(state, "seen") == 0 || strcmp(state, "held") == 0) {
-		json_object_set_new(rec, "state", json_string("booked"));
+	if (state == KCG_ORDER_SEEN || state == KCG_ORDER_HELD) {
+		set_state(rec, KCG_ORDER_BOOKED);
 		set_time(rec, "booked_at", t->now_ms);
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", run->subject, NULL, 0, NULL);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
-	} else if (strcmp(state, "cancelled") == 0) {
+	} else if (state == KCG_ORDER_CANCELLED) {
 		char msg[400];
 		snprintf(msg, sizeof(msg),
 			 "Mirakl order %s was cancelled on Mirakl while kcgate booked it in Khaos as sales order %s. "
@@ -477,7 +511,7 @@ static enum kcg_step booked(struct kcg_job_run *run, const char *code)
 
 static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 {
-	struct kcg_flow *flow = ctx;
+	struct kcg_flow_ctx *flow = ctx;
 	char why[KCG_ERROR_MAX], code[KCG_KHAOS_CODE_MAX];
 	int rc;
 
@@ -488,34 +522,33 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		json_t *id = json_string(run->subject), *rec = id;
 		rc = kcg_store_read(flow->store, record_fn, &rec);
 		json_decref(id);
-		const char *state = rc == 0 ? str_of(rec, "state") : "";
-		bool go = strcmp(state, "seen") == 0;
+		bool go = rc == 0 && state_of(rec) == KCG_ORDER_SEEN;
 		json_decref(rc == 0 ? rec : NULL);
 		if (rc != 0 && rc != KCG_ENOTFOUND)
-			return failed(run, -EAGAIN, "cannot read the order record");
+			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
 		if (!go)
 			return KCG_STEP_DONE; /* nothing to book (any more) */
 		/* Always ask first: an earlier attempt (or a crash) may have booked
 		 * it without us learning so. Khaos itself does not dedupe. */
 		run->phase = PH_STATUS;
-		return call_or_fail(run, kcg_khaos_order_status(flow->cfg, run->subject, &run->call));
+		return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, run->subject, &run->call));
 	}
 	case PH_STATUS:
 		rc = kcg_khaos_order_status_parse(&run->reply, run->subject, code, why);
 		if (rc == 0)
 			return booked(run, code);
 		if (rc != KCG_ENOTFOUND)
-			return failed(run, rc, why);
+			return kcg_job_failed(run, rc, why);
 		run->phase = PH_IMPORT;
-		rc = kcg_khaos_import_orders(flow->cfg, json_object_get(run->payload, "order"), &run->call, why);
+		rc = kcg_khaos_import_orders(&flow->cfg->khaos, json_object_get(run->payload, "order"), &run->call, why);
 		if (rc == KCG_EPAYLOAD)
-			return failed(run, rc, why);
-		return call_or_fail(run, rc);
+			return kcg_job_failed(run, rc, why);
+		return kcg_job_call(run, rc);
 	default:
 		rc = kcg_khaos_import_parse(&run->reply, run->subject, code, why);
 		if (rc == 0)
 			return booked(run, code);
-		return failed(run, rc, why);
+		return kcg_job_failed(run, rc, why);
 	}
 }
 
@@ -528,14 +561,14 @@ static int accept_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		return -ENOMEM;
 	json_t *order = json_object_get(run->result, "order");
 	if (order)
-		take_snapshot(((struct kcg_flow *)run->ctx)->cfg, rec, order);
+		take_snapshot(((struct kcg_flow_ctx *)run->ctx)->cfg, rec, order);
 	int rc = 0;
 	json_object_del(rec, "stuck_job");
 	if (json_is_true(json_object_get(run->result, "accepted"))) {
 		set_time(rec, "accepted_at", t->now_ms);
-		rc = settle(t, rec, "accepted");
+		rc = settle(t, rec, KCG_ORDER_ACCEPTED);
 	} else if (json_is_true(json_object_get(run->result, "cancelled"))) {
-		rc = settle(t, rec, "cancelled");
+		rc = settle(t, rec, KCG_ORDER_CANCELLED);
 	}
 	if (rc == 0)
 		rc = save_order(t, rec);
@@ -558,7 +591,7 @@ static int snapshot_fn(struct kcg_txn *t, void *arg)
 	json_t **io = arg;
 	const char *id = json_string_value(*io);
 	json_t *rec;
-	int rc = get_json(t, KCG_DB_ORDERS, id, &rec);
+	int rc = get_order(t, id, &rec);
 	if (rc != 0)
 		return rc;
 	*io = json_incref(json_object_get(rec, "order"));
@@ -581,7 +614,7 @@ static int order_stuck(struct kcg_txn *t, struct kcg_job_run *run)
 
 static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 {
-	struct kcg_flow *flow = ctx;
+	struct kcg_flow_ctx *flow = ctx;
 	char why[KCG_ERROR_MAX];
 	int rc;
 
@@ -590,7 +623,7 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 		if (run->attempts > 0) {
 			/* An earlier attempt may have gone through: look before acting. */
 			run->phase = PH_READ;
-			return call_or_fail(run, kcg_mirakl_or12(flow->cfg, run->subject, &run->call));
+			return kcg_job_call(run, kcg_mirakl_or12(&flow->cfg->mirakl, run->subject, &run->call));
 		}
 		json_t *id = json_string(run->subject), *order = id;
 		rc = kcg_store_read(flow->store, snapshot_fn, &order);
@@ -601,27 +634,27 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 			return KCG_STEP_DEAD;
 		}
 		run->phase = PH_ACCEPT;
-		rc = kcg_mirakl_or21(flow->cfg, order, &run->call);
+		rc = kcg_mirakl_or21(&flow->cfg->mirakl, order, &run->call);
 		json_decref(order);
 		if (rc == KCG_EPAYLOAD) {
 			/* No line waits in our snapshot: read what Mirakl says. */
 			run->phase = PH_READ;
-			rc = kcg_mirakl_or12(flow->cfg, run->subject, &run->call);
+			rc = kcg_mirakl_or12(&flow->cfg->mirakl, run->subject, &run->call);
 		}
-		return call_or_fail(run, rc);
+		return kcg_job_call(run, rc);
 	case PH_READ: {
 		json_t *order;
 		rc = kcg_mirakl_or12_parse(&run->reply, &order, why);
 		if (rc != 0)
-			return failed(run, rc, why);
+			return kcg_job_failed(run, rc, why);
 		enum kcg_step st;
 		if (kcg_mirakl_order_accepted(order)) {
 			st = accept_outcome(run, order, "accepted");
-		} else if (mirakl_final(kcg_mirakl_order_state(order) ? kcg_mirakl_order_state(order) : "")) {
+		} else if (mirakl_final(kcg_mirakl_order_state(order))) {
 			st = accept_outcome(run, order, "cancelled");
 		} else if (kcg_mirakl_order_waiting(order) && run->n_calls < 3) {
 			run->phase = PH_ACCEPT;
-			st = call_or_fail(run, kcg_mirakl_or21(flow->cfg, order, &run->call));
+			st = kcg_job_call(run, kcg_mirakl_or21(&flow->cfg->mirakl, order, &run->call));
 		} else {
 			snprintf(run->error, sizeof(run->error), "order %s is %s on Mirakl and cannot be accepted",
 				 run->subject, kcg_mirakl_order_state(order) ? kcg_mirakl_order_state(order) : "in no state");
@@ -637,43 +670,17 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 		if (rc == KCG_EPAYLOAD && run->n_calls < 3) {
 			/* 400: the state is not what we thought; read it. */
 			run->phase = PH_READ;
-			return call_or_fail(run, kcg_mirakl_or12(flow->cfg, run->subject, &run->call));
+			return kcg_job_call(run, kcg_mirakl_or12(&flow->cfg->mirakl, run->subject, &run->call));
 		}
-		return failed(run, rc, why);
+		return kcg_job_failed(run, rc, why);
 	}
 }
 
 /* mirakl.poll: OR11 every page of orders waiting for acceptance. */
-struct watermark {
-	const char *name;
-	uint64_t ms;
-};
-
 static int watermark_fn(struct kcg_txn *t, void *arg)
 {
-	struct watermark *w = arg;
-	json_t *v;
-	if (get_json(t, KCG_DB_META, w->name, &v) == 0) {
-		json_int_t ms = json_integer_value(v);
-		w->ms = ms > 0 ? (uint64_t)ms : 0;
-		json_decref(v);
-	}
+	*(uint64_t *)arg = kcg_meta_get_u64(t, WATERMARK_POLL);
 	return 0;
-}
-
-static uint64_t read_watermark(struct kcg_store *store, const char *name)
-{
-	struct watermark w = { name, 0 };
-	kcg_store_read(store, watermark_fn, &w);
-	return w.ms;
-}
-
-static int set_watermark(struct kcg_txn *t, const char *name, uint64_t ms)
-{
-	json_t *v = json_integer((json_int_t)ms);
-	int rc = put_json(t, KCG_DB_META, name, v);
-	json_decref(v);
-	return rc;
 }
 
 static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
@@ -694,17 +701,19 @@ static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		if (rc != 0)
 			return rc;
 	}
-	return set_watermark(t, WATERMARK_POLL, u64_of(run->result, "started_ms"));
+	return kcg_meta_put_u64(t, WATERMARK_POLL, u64_of(run->result, "started_ms"));
 }
 
 static enum kcg_step mirakl_poll(struct kcg_job_run *run, void *ctx)
 {
-	struct kcg_flow *flow = ctx;
+	struct kcg_flow_ctx *flow = ctx;
 	char why[KCG_ERROR_MAX];
 
 	if (run->phase == PH_START) {
-		uint64_t mark = read_watermark(flow->store, WATERMARK_POLL);
-		uint64_t overlap = flow->cfg->mirakl_poll_overlap_s * 1000u;
+		uint64_t mark = 0;
+		if (kcg_store_read(flow->store, watermark_fn, &mark) != 0)
+			return kcg_job_failed(run, -EAGAIN, "cannot read the OR11 watermark");
+		uint64_t overlap = flow->cfg->mirakl.poll_overlap_s * 1000u;
 		run->result = json_pack("{s:[], s:I, s:I}", "orders", "started_ms", (json_int_t)kcg_now_ms(), "from",
 					(json_int_t)(mark > overlap ? mark - overlap : 0));
 		run->phase = PH_READ;
@@ -713,7 +722,7 @@ static enum kcg_step mirakl_poll(struct kcg_job_run *run, void *ctx)
 		uint64_t total;
 		int rc = kcg_mirakl_or11_parse(&run->reply, &orders, &total, why);
 		if (rc != 0)
-			return failed(run, rc, why);
+			return kcg_job_failed(run, rc, why);
 		json_array_extend(json_object_get(run->result, "orders"), orders);
 		size_t got = json_array_size(orders);
 		json_decref(orders);
@@ -729,15 +738,7 @@ static enum kcg_step mirakl_poll(struct kcg_job_run *run, void *ctx)
 		.offset = (unsigned)json_array_size(json_object_get(run->result, "orders")),
 		.max = KCG_MIRAKL_PAGE_MAX,
 	};
-	return call_or_fail(run, kcg_mirakl_or11(flow->cfg, &q, &run->call));
-}
-
-/* skus.refresh: ExportStockStatus into the SKU cache; known SKUs release held orders. */
-static int collect_item(const struct kcg_stock_item *item, void *arg)
-{
-	json_t *items = arg;
-	return json_array_append_new(items, json_pack("{s:s, s:I, s:b}", "code", item->code, "available",
-						      (json_int_t)item->available, "discontinued", item->discontinued));
+	return kcg_job_call(run, kcg_mirakl_or11(&flow->cfg->mirakl, &q, &run->call));
 }
 
 /* Orders held on @p sku get another order.sync (they re-read Mirakl). */
@@ -749,7 +750,7 @@ struct held_on {
 static int held_on_fn(json_t *rec, void *arg)
 {
 	struct held_on *h = arg;
-	if (strcmp(str_of(rec, "state"), "held") != 0)
+	if (state_of(rec) != KCG_ORDER_HELD)
 		return 0;
 	size_t i;
 	json_t *s;
@@ -759,7 +760,8 @@ static int held_on_fn(json_t *rec, void *arg)
 	return 0;
 }
 
-static int release_held(struct kcg_txn *t, const char *sku)
+/* on_sku_active: the SKU cache learnt that @p sku is an active stock code. */
+static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx *ctx)
 {
 	struct held_on h = { sku, json_array() };
 	int rc = each_order(t, held_on_fn, &h);
@@ -776,97 +778,11 @@ static int release_held(struct kcg_txn *t, const char *sku)
 	return rc;
 }
 
-static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
-{
-	size_t i;
-	json_t *item;
-	int rc = 0;
-	json_array_foreach(json_object_get(run->result, "items"), i, item) {
-		const char *code = str_of(item, "code");
-		json_t *old = NULL;
-		bool was_active = get_json(t, KCG_DB_SKUS, code, &old) == 0 &&
-				  !json_is_true(json_object_get(old, "discontinued"));
-		json_decref(old);
-		json_t *rec = json_pack("{s:O, s:O}", "available", json_object_get(item, "available"), "discontinued",
-					json_object_get(item, "discontinued"));
-		set_time(rec, "updated_at", t->now_ms);
-		rc = put_json(t, KCG_DB_SKUS, code, rec);
-		json_decref(rec);
-		if (rc == 0 && !was_active && !json_is_true(json_object_get(item, "discontinued"))) {
-			rc = kcg_exc_resolve(t, KCG_EXC_UNKNOWN_SKU, code, "auto");
-			if (rc == 0)
-				rc = release_held(t, code);
-		}
-		if (rc != 0)
-			return rc;
-	}
-	if (strcmp(run->subject, "all") == 0)
-		rc = set_watermark(t, WATERMARK_SKUS, u64_of(run->result, "started_ms"));
-	return rc;
-}
-
-static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
-{
-	struct kcg_flow *flow = ctx;
-	char why[KCG_ERROR_MAX];
-	bool all = strcmp(run->subject, "all") == 0;
-
-	if (run->phase == PH_START) {
-		run->phase = PH_READ;
-		run->result = json_pack("{s:I}", "started_ms", (json_int_t)kcg_now_ms());
-		uint64_t since = all ? read_watermark(flow->store, WATERMARK_SKUS) : 0;
-		return call_or_fail(run, kcg_khaos_stock_status(flow->cfg, all ? "" : run->subject, since, &run->call));
-	}
-	json_t *items = json_array();
-	json_object_set_new(run->result, "items", items);
-	int rc = kcg_khaos_stock_status_parse(&run->reply, collect_item, items, why);
-	if (rc != 0)
-		return failed(run, rc, why);
-	run->apply = refresh_apply;
-	return KCG_STEP_DONE;
-}
-
-static const struct kcg_job_kind kind_sync = { "order.sync", KCG_LANE_MIRAKL, order_sync, NULL };
-static const struct kcg_job_kind kind_book = { "order.book", KCG_LANE_KHAOS, order_book, order_stuck };
-static const struct kcg_job_kind kind_accept = { "order.accept", KCG_LANE_MIRAKL, order_accept, order_stuck };
-static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, mirakl_poll, NULL };
-static const struct kcg_job_kind kind_skus = { "skus.refresh", KCG_LANE_KHAOS, skus_refresh, NULL };
-
-const struct kcg_job_kind *const kcg_orders_kinds[] = { &kind_sync, &kind_book, &kind_accept, &kind_poll, &kind_skus,
-							 NULL };
-
 /* ---- timers (engine thread) ---- */
-
-struct enqueue_req {
-	enum kcg_lane lane;
-	const char *kind;
-	const char *subject;
-};
-
-static int enqueue_fn(struct kcg_txn *t, void *arg)
-{
-	struct enqueue_req *r = arg;
-	int rc = kcg_jobs_enqueue(t, r->lane, r->kind, r->subject, NULL, 0, NULL);
-	return rc == KCG_EDUPLICATE ? 0 : rc;
-}
-
-static void enqueue_now(struct kcg_flow *flow, enum kcg_lane lane, const char *kind, const char *subject)
-{
-	struct enqueue_req r = { lane, kind, subject };
-	int rc = kcg_store_write_sync(flow->store, enqueue_fn, &r);
-	if (rc != 0)
-		kcg_log(KCG_LOG_WARN, "cannot schedule a job",
-			json_pack("{s:s, s:s, s:s}", "kind", kind, "subject", subject, "detail", kcg_strerror(rc)));
-}
 
 static void poll_timer(struct kcg_jobs *jobs, void *ctx)
 {
-	enqueue_now(ctx, KCG_LANE_MIRAKL, "mirakl.poll", "or11");
-}
-
-static void skus_timer(struct kcg_jobs *jobs, void *ctx)
-{
-	enqueue_now(ctx, KCG_LANE_KHAOS, "skus.refresh", "all");
+	kcg_flow_enqueue_now(ctx, KCG_LANE_MIRAKL, "mirakl.poll", "or11");
 }
 
 /* Orders still not accepted close to Mirakl's deadline. */
@@ -908,7 +824,7 @@ static int raise_late(struct kcg_txn *t, void *arg)
 
 static void deadline_timer(struct kcg_jobs *jobs, void *ctx)
 {
-	struct kcg_flow *flow = ctx;
+	struct kcg_flow_ctx *flow = ctx;
 	struct late l = { flow->cfg, json_array(), NULL, 0 };
 	int rc = kcg_store_read(flow->store, find_late, &l);
 	if (rc == 0 && json_array_size(l.recs) > 0)
@@ -918,14 +834,11 @@ static void deadline_timer(struct kcg_jobs *jobs, void *ctx)
 	json_decref(l.recs);
 }
 
-void kcg_orders_timers(const struct kcg_config *cfg, const struct kcg_jobs_timer **timers, size_t *n)
+static size_t orders_timers(const struct kcg_config *cfg, struct kcg_jobs_timer *out)
 {
-	static struct kcg_jobs_timer t[3];
-	t[0] = (struct kcg_jobs_timer){ "mirakl.poll", cfg->mirakl_poll_interval_s * 1000u, poll_timer };
-	t[1] = (struct kcg_jobs_timer){ "skus.refresh", cfg->khaos_sku_refresh_s * 1000u, skus_timer };
-	t[2] = (struct kcg_jobs_timer){ "acceptance.deadline", 60000u, deadline_timer };
-	*timers = t;
-	*n = 3;
+	out[0] = (struct kcg_jobs_timer){ "mirakl.poll", cfg->mirakl.poll_interval_s * 1000u, poll_timer };
+	out[1] = (struct kcg_jobs_timer){ "acceptance.deadline", 60000u, deadline_timer };
+	return 2;
 }
 
 /* ---- admin ---- */
@@ -938,7 +851,7 @@ struct get_req {
 static int get_fn(struct kcg_txn *t, void *arg)
 {
 	struct get_req *g = arg;
-	return get_json(t, KCG_DB_ORDERS, g->id, &g->out);
+	return get_order(t, g->id, &g->out);
 }
 
 int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out)
@@ -983,3 +896,64 @@ int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, js
 	*out = l.out;
 	return 0;
 }
+
+/* ---- the flow ---- */
+
+#define FLOW_PAIRING \
+	"[mirakl] base_url and [khaos] soap_url go together: set both to run the order flow, or neither"
+
+static bool orders_enabled(const struct kcg_config *cfg)
+{
+	return cfg->mirakl.base_url && cfg->khaos.soap_url;
+}
+
+static void orders_checks(struct kcg_config_check *c, const struct kcg_config *cfg)
+{
+	/* one without the other would run half a flow: orders read, never booked */
+	if (cfg->mirakl.base_url && !kcg_config_line(c, &cfg->khaos.soap_url))
+		kcg_config_error(c, &cfg->mirakl.base_url, FLOW_PAIRING);
+	if (cfg->khaos.soap_url && !kcg_config_line(c, &cfg->mirakl.base_url))
+		kcg_config_error(c, &cfg->khaos.soap_url, FLOW_PAIRING);
+
+	/* the alert must come before Mirakl refuses the order; both are >= 1
+	 * when valid, 0 after a reported error */
+	uint64_t window = cfg->mirakl.acceptance_window_h, alert = cfg->mirakl.acceptance_alert_h;
+	if (window && alert && alert >= window) {
+		if (kcg_config_line(c, &cfg->mirakl.acceptance_alert_h))
+			kcg_config_error(c, &cfg->mirakl.acceptance_alert_h,
+					 "must be less than acceptance_window_h (%" PRIu64 ")", window);
+		else
+			kcg_config_error(c, &cfg->mirakl.acceptance_window_h,
+					 "must be more than acceptance_alert_h (%" PRIu64 ", the default)", alert);
+	}
+}
+
+static const struct kcg_config_key orders_keys[] = {
+	/* Mirakl: poll OR11 every 5 minutes, at most once a minute */
+	KCG_KEY_U64("mirakl", "poll_interval_s", mirakl.poll_interval_s, "300", 60, 86400),
+	KCG_KEY_U64("mirakl", "poll_overlap_s", mirakl.poll_overlap_s, "300", 0, 86400),
+	KCG_KEY_U64("mirakl", "acceptance_window_h", mirakl.acceptance_window_h, "72", 1, 720),
+	KCG_KEY_U64("mirakl", "acceptance_alert_h", mirakl.acceptance_alert_h, "12", 1, 720),
+};
+
+static const struct kcg_config_keys orders_config = {
+	orders_keys, sizeof(orders_keys) / sizeof(orders_keys[0]), orders_checks
+};
+
+static const struct kcg_job_kind kind_sync = { "order.sync", KCG_LANE_MIRAKL, order_sync, NULL };
+static const struct kcg_job_kind kind_book = { "order.book", KCG_LANE_KHAOS, order_book, order_stuck };
+static const struct kcg_job_kind kind_accept = { "order.accept", KCG_LANE_MIRAKL, order_accept, order_stuck };
+static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, mirakl_poll, NULL };
+
+const struct kcg_flow kcg_flow_orders = {
+	.name = "orders",
+	.enabled = orders_enabled,
+	.dbs = (const char *const[]){ DB_ORDERS, NULL },
+	.config = &orders_config,
+	.kinds = (const struct kcg_job_kind *const[]){ &kind_sync, &kind_book, &kind_accept, &kind_poll, NULL },
+	.timers = orders_timers,
+	.on_event = orders_on_event,
+	.on_sku_active = release_held,
+	.routes = kcg_orders_routes,
+	.n_routes = KCG_ORDERS_ROUTES,
+};

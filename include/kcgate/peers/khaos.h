@@ -33,7 +33,7 @@
  * PAYMENT_DETAIL for the total. @return 0, -ENOMEM, or KCG_EPAYLOAD when
  * the order lacks what Khaos needs (says which field in @p why).
  */
-int kcg_khaos_import_orders(const struct kcg_config *cfg, const json_t *order, struct kcg_call *out,
+int kcg_khaos_import_orders(const struct kcg_khaos_config *cfg, const json_t *order, struct kcg_call *out,
 			    char why[KCG_ERROR_MAX]);
 
 /**
@@ -44,7 +44,7 @@ int kcg_khaos_import_parse(const struct kcg_reply *r, const char *ref, char code
 			   char why[KCG_ERROR_MAX]);
 
 /** ExportOrderStatusEx for one associated ref (MappingType 4). */
-int kcg_khaos_order_status(const struct kcg_config *cfg, const char *ref, struct kcg_call *out);
+int kcg_khaos_order_status(const struct kcg_khaos_config *cfg, const char *ref, struct kcg_call *out);
 
 /**
  * Parses ExportOrderStatusEx: 0 with the sales order code when Khaos has an
@@ -57,7 +57,7 @@ int kcg_khaos_order_status_parse(const struct kcg_reply *r, const char *ref, cha
  * ExportStockStatus for @p codes (comma list; "" = all) changed since
  * @p since_ms (0 = ever), MappingType 1, SiteID from config.
  */
-int kcg_khaos_stock_status(const struct kcg_config *cfg, const char *codes, uint64_t since_ms, struct kcg_call *out);
+int kcg_khaos_stock_status(const struct kcg_khaos_config *cfg, const char *codes, uint64_t since_ms, struct kcg_call *out);
 
 /** One STOCK_ITEM of an ExportStockStatus answer. */
 struct kcg_stock_item {
@@ -74,7 +74,7 @@ int kcg_khaos_stock_status_parse(const struct kcg_reply *r, int (*fn)(const stru
 				 void *arg, char why[KCG_ERROR_MAX]);
 
 /** GetStockList: stock codes changed since @p since_ms (DateType/DateValue; 0 = ever). */
-int kcg_khaos_stock_list(const struct kcg_config *cfg, uint64_t since_ms, struct kcg_call *out);
+int kcg_khaos_stock_list(const struct kcg_khaos_config *cfg, uint64_t since_ms, struct kcg_call *out);
 
 /** Parses GetStockList, calling @p fn for each stock code. */
 int kcg_khaos_stock_list_parse(const struct kcg_reply *r, int (*fn)(const char *code, void *arg), void *arg,

@@ -39,9 +39,9 @@
  *  - ExportOrderStatusEx asks with IncludeCancelled=1: an order booked and
  *    then cancelled in Khaos still exists for the exactly-once check.
  */
-#include "kcgate/khaos.h"
+#include "kcgate/peers/khaos.h"
 #include "kcgate/common.h"
-#include "kcgate/mirakl.h"
+#include "kcgate/peers/mirakl.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -279,7 +279,7 @@ static bool line_bookable(const json_t *line)
 
 /* The SALES_ORDERS document for one Mirakl order. @return 0, -ENOMEM or
  * KCG_EPAYLOAD (why names the field). */
-static int sales_orders(const struct kcg_config *cfg, const json_t *order, struct build *b, char why[KCG_ERROR_MAX])
+static int sales_orders(const struct kcg_khaos_config *cfg, const json_t *order, struct build *b, char why[KCG_ERROR_MAX])
 {
 	const char *id = kcg_mirakl_order_id(order);
 	const json_t *lines = json_object_get(order, "order_lines");
@@ -350,7 +350,7 @@ static int sales_orders(const struct kcg_config *cfg, const json_t *order, struc
 
 	xmlNodePtr cd = add(b, so, "CUSTOMER_DETAIL", NULL);
 	add(b, cd, "IS_NEW_CUSTOMER", IS_NEW_CUSTOMER);
-	add_opt(b, cd, "COMPANY_CLASS", cfg->khaos_company_class);
+	add_opt(b, cd, "COMPANY_CLASS", cfg->company_class);
 	char *cname = customer_name(customer, inv);
 	add_opt(b, cd, "COMPANY_NAME", cname);
 	free(cname);
@@ -370,9 +370,9 @@ static int sales_orders(const struct kcg_config *cfg, const json_t *order, struc
 	add_opt(b, hdr, "ORDER_DATE", date);
 	add_opt(b, hdr, "ORDER_AMOUNT", total);
 	add_opt(b, hdr, "ORDER_CURRENCY_CODE", str(order, "currency_iso_code"));
-	add_opt(b, hdr, "SITE", cfg->khaos_site);
+	add_opt(b, hdr, "SITE", cfg->site);
 	add(b, hdr, "ASSOCIATED_REF", id);
-	add_opt(b, hdr, "SALES_SOURCE", cfg->khaos_sales_source);
+	add_opt(b, hdr, "SALES_SOURCE", cfg->sales_source);
 	add_money(b, hdr, "DELIVERY_GRS", json_object_get(order, "shipping_price"));
 	add_opt(b, hdr, "PO_NUMBER", str(order, "commercial_id"));
 
@@ -400,9 +400,9 @@ struct soap {
 	const char *method;
 };
 
-static int soap_begin(struct soap *s, const struct kcg_config *cfg, const char *method)
+static int soap_begin(struct soap *s, const struct kcg_khaos_config *cfg, const char *method)
 {
-	const char *ns = cfg->khaos_soap_namespace && *cfg->khaos_soap_namespace ? cfg->khaos_soap_namespace
+	const char *ns = cfg->soap_namespace && *cfg->soap_namespace ? cfg->soap_namespace
 										 : DEFAULT_NS;
 	*s = (struct soap){ .method = method };
 	s->b.doc = xmlNewDoc(BAD_CAST "1.0");
@@ -467,15 +467,15 @@ static char *dump_inner(xmlDocPtr doc)
 
 /* Serialises the envelope into @p out with the transport headers. Frees
  * the document whatever happens. */
-static int soap_finish(struct soap *s, const struct kcg_config *cfg, struct kcg_call *out)
+static int soap_finish(struct soap *s, const struct kcg_khaos_config *cfg, struct kcg_call *out)
 {
-	const char *ns = cfg->khaos_soap_namespace && *cfg->khaos_soap_namespace ? cfg->khaos_soap_namespace
+	const char *ns = cfg->soap_namespace && *cfg->soap_namespace ? cfg->soap_namespace
 										 : DEFAULT_NS;
 	xmlChar *xml = NULL;
 	int len = 0;
 	int rc = -ENOMEM;
 
-	*out = (struct kcg_call){ .what = s->method, .method = "POST", .timeout_s = (unsigned)cfg->khaos_timeout_s };
+	*out = (struct kcg_call){ .what = s->method, .method = "POST", .timeout_s = (unsigned)cfg->timeout_s };
 	if (s->b.oom)
 		goto done;
 	xmlDocDumpMemoryEnc(s->b.doc, &xml, &len, "UTF-8");
@@ -483,16 +483,16 @@ static int soap_finish(struct soap *s, const struct kcg_config *cfg, struct kcg_
 		goto done;
 	out->body = strndup((const char *)xml, (size_t)len);
 	out->body_len = (size_t)len;
-	out->url = strdup(cfg->khaos_soap_url ? cfg->khaos_soap_url : "");
+	out->url = strdup(cfg->soap_url ? cfg->soap_url : "");
 	if (!out->body || !out->url)
 		goto fail_call;
 	if (kcg_call_header(out, "Content-Type: text/xml; charset=utf-8") ||
 	    kcg_call_header(out, "SOAPAction: \"%s#%s\"", ns, s->method) || kcg_call_header(out, "Accept: text/xml"))
 		goto fail_call;
-	if (cfg->khaos_soap_user && *cfg->khaos_soap_user) {
-		const char *pw = cfg->khaos_soap_password ? cfg->khaos_soap_password : "";
+	if (cfg->soap_user && *cfg->soap_user) {
+		const char *pw = cfg->soap_password ? cfg->soap_password : "";
 		char *plain = NULL, *b64 = NULL;
-		int n = asprintf(&plain, "%s:%s", cfg->khaos_soap_user, pw);
+		int n = asprintf(&plain, "%s:%s", cfg->soap_user, pw);
 		if (n < 0)
 			goto fail_call;
 		b64 = malloc(4 * (((size_t)n + 2) / 3) + 1);
@@ -533,7 +533,7 @@ static void khaos_date(uint64_t ms, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
-int kcg_khaos_import_orders(const struct kcg_config *cfg, const json_t *order, struct kcg_call *out,
+int kcg_khaos_import_orders(const struct kcg_khaos_config *cfg, const json_t *order, struct kcg_call *out,
 			    char why[KCG_ERROR_MAX])
 {
 	struct build inner = { 0 };
@@ -565,7 +565,7 @@ fail_inner:
 	return rc;
 }
 
-int kcg_khaos_order_status(const struct kcg_config *cfg, const char *ref, struct kcg_call *out)
+int kcg_khaos_order_status(const struct kcg_khaos_config *cfg, const char *ref, struct kcg_call *out)
 {
 	struct soap s;
 
@@ -589,7 +589,7 @@ int kcg_khaos_order_status(const struct kcg_config *cfg, const char *ref, struct
 	return soap_finish(&s, cfg, out);
 }
 
-int kcg_khaos_stock_status(const struct kcg_config *cfg, const char *codes, uint64_t since_ms, struct kcg_call *out)
+int kcg_khaos_stock_status(const struct kcg_khaos_config *cfg, const char *codes, uint64_t since_ms, struct kcg_call *out)
 {
 	struct soap s;
 	char since[32];
@@ -605,11 +605,11 @@ int kcg_khaos_stock_status(const struct kcg_config *cfg, const char *codes, uint
 	soap_param(&s, "StockCodes", codes ? codes : "");
 	soap_param(&s, "MappingType", MAPPING_STOCK_CODE);
 	soap_param(&s, "LastUpdated", since);
-	soap_param(&s, "SiteID", cfg->khaos_site ? cfg->khaos_site : "");
+	soap_param(&s, "SiteID", cfg->site ? cfg->site : "");
 	return soap_finish(&s, cfg, out);
 }
 
-int kcg_khaos_stock_list(const struct kcg_config *cfg, uint64_t since_ms, struct kcg_call *out)
+int kcg_khaos_stock_list(const struct kcg_khaos_config *cfg, uint64_t since_ms, struct kcg_call *out)
 {
 	struct soap s;
 	char since[32];

@@ -33,7 +33,7 @@ struct kcg_or11_query {
 };
 
 /** OR11 `GET /api/orders` with paginate=true. @return 0 or -ENOMEM. */
-int kcg_mirakl_or11(const struct kcg_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out);
+int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out);
 
 /**
  * Parses an OR11 answer: *@p orders gets a new reference to the "orders"
@@ -42,7 +42,7 @@ int kcg_mirakl_or11(const struct kcg_config *cfg, const struct kcg_or11_query *q
 int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *total, char why[KCG_ERROR_MAX]);
 
 /** OR12 `GET /api/orders/{order_id}`. */
-int kcg_mirakl_or12(const struct kcg_config *cfg, const char *order_id, struct kcg_call *out);
+int kcg_mirakl_or12(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out);
 /** Parses OR12: *@p order gets a new reference to the order object. */
 int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KCG_ERROR_MAX]);
 
@@ -51,7 +51,7 @@ int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KC
  * @p order that is WAITING_ACCEPTANCE. @return 0, -ENOMEM, or KCG_EPAYLOAD
  * when no line waits for acceptance.
  */
-int kcg_mirakl_or21(const struct kcg_config *cfg, const json_t *order, struct kcg_call *out);
+int kcg_mirakl_or21(const struct kcg_mirakl_config *cfg, const json_t *order, struct kcg_call *out);
 /** Parses OR21: 204 is 0; 400 (wrong state) is KCG_EPAYLOAD; 404 KCG_ENOTFOUND. */
 int kcg_mirakl_or21_parse(const struct kcg_reply *r, char why[KCG_ERROR_MAX]);
 

@@ -13,7 +13,7 @@
  *  - unknown fields and enum values are ignored, never refused.
  * Every @p why is printable ASCII, so callers can put it in JSON and logs.
  */
-#include "kcgate/mirakl.h"
+#include "kcgate/peers/mirakl.h"
 #include "kcgate/common.h"
 
 #include <errno.h>
@@ -62,9 +62,9 @@ static void buf_escaped(struct buf *b, const char *s)
 }
 
 /* base_url without a trailing slash, then @p path. */
-static void buf_base(struct buf *b, const struct kcg_config *cfg, const char *path)
+static void buf_base(struct buf *b, const struct kcg_mirakl_config *cfg, const char *path)
 {
-	const char *base = cfg->mirakl_base_url ? cfg->mirakl_base_url : "";
+	const char *base = cfg->base_url ? cfg->base_url : "";
 	size_t n = strlen(base);
 	while (n > 0 && base[n - 1] == '/')
 		n--;
@@ -106,7 +106,7 @@ static void buf_list(struct buf *b, const char *name, const char *list)
 }
 
 /* Fills what every Mirakl call shares; takes @p url. */
-static int init_call(const struct kcg_config *cfg, struct kcg_call *out, const char *what, const char *method,
+static int init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, const char *what, const char *method,
 		     struct buf *url)
 {
 	*out = (struct kcg_call){ .what = what, .method = method, .secret_headers = true };
@@ -115,8 +115,8 @@ static int init_call(const struct kcg_config *cfg, struct kcg_call *out, const c
 		return -ENOMEM;
 	}
 	out->url = url->s;
-	out->timeout_s = (unsigned)cfg->mirakl_timeout_s;
-	if (kcg_call_header(out, "Authorization: %s", cfg->mirakl_api_key ? cfg->mirakl_api_key : "") ||
+	out->timeout_s = (unsigned)cfg->timeout_s;
+	if (kcg_call_header(out, "Authorization: %s", cfg->api_key ? cfg->api_key : "") ||
 	    kcg_call_header(out, "Accept: application/json")) {
 		kcg_call_finish(out);
 		return -ENOMEM;
@@ -124,7 +124,7 @@ static int init_call(const struct kcg_config *cfg, struct kcg_call *out, const c
 	return 0;
 }
 
-int kcg_mirakl_or11(const struct kcg_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out)
+int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out)
 {
 	struct buf url = { 0 };
 	char num[32];
@@ -153,26 +153,26 @@ int kcg_mirakl_or11(const struct kcg_config *cfg, const struct kcg_or11_query *q
 		buf_add(&url, "&start_update_date=");
 		buf_escaped(&url, t);
 	}
-	if (cfg->mirakl_shop_id && *cfg->mirakl_shop_id) {
+	if (cfg->shop_id && *cfg->shop_id) {
 		buf_add(&url, "&shop_id=");
-		buf_escaped(&url, cfg->mirakl_shop_id);
+		buf_escaped(&url, cfg->shop_id);
 	}
 	return init_call(cfg, out, "OR11", "GET", &url);
 }
 
 /* "/api/orders/{escaped id}{suffix}" and the shop_id query when set. */
-static void order_url(struct buf *url, const struct kcg_config *cfg, const char *order_id, const char *suffix)
+static void order_url(struct buf *url, const struct kcg_mirakl_config *cfg, const char *order_id, const char *suffix)
 {
 	buf_base(url, cfg, "/api/orders/");
 	buf_escaped(url, order_id);
 	buf_add(url, suffix);
-	if (cfg->mirakl_shop_id && *cfg->mirakl_shop_id) {
+	if (cfg->shop_id && *cfg->shop_id) {
 		buf_add(url, "?shop_id=");
-		buf_escaped(url, cfg->mirakl_shop_id);
+		buf_escaped(url, cfg->shop_id);
 	}
 }
 
-int kcg_mirakl_or12(const struct kcg_config *cfg, const char *order_id, struct kcg_call *out)
+int kcg_mirakl_or12(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out)
 {
 	struct buf url = { 0 };
 	order_url(&url, cfg, order_id, "");
@@ -185,7 +185,7 @@ static bool line_waiting(const json_t *line)
 	return st && strcmp(st, "WAITING_ACCEPTANCE") == 0;
 }
 
-int kcg_mirakl_or21(const struct kcg_config *cfg, const json_t *order, struct kcg_call *out)
+int kcg_mirakl_or21(const struct kcg_mirakl_config *cfg, const json_t *order, struct kcg_call *out)
 {
 	const char *id = kcg_mirakl_order_id(order);
 	const json_t *lines = json_object_get(order, "order_lines");

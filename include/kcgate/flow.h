@@ -1,0 +1,103 @@
+/**
+ * kcgate/flow.h: the flow registry.
+ *
+ * A flow is one integration (Mirakl orders into Khaos, the SKU cache, ...)
+ * described by a struct kcg_flow of operations: the LMDB databases it owns,
+ * its configuration keys, its job kinds, its timers, its outbox hook on
+ * ingested events and its admin routes. kcg_flows[] (src/flow.c) lists every
+ * flow; main.c, the store, the configuration and the route table loop over it
+ * and name no flow. Adding a flow means writing src/flows/NAME.c with its
+ * struct kcg_flow and adding one line to kcg_flows[].
+ *
+ * Everything a flow does runs either in the job engine thread (steps,
+ * timers) or inside a store transaction (on_event, the apply of a step);
+ * they share one struct kcg_flow_ctx.
+ */
+#ifndef KCGATE_FLOW_H
+#define KCGATE_FLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kcgate/config.h"
+#include "kcgate/jobs.h"
+#include "kcgate/store.h"
+
+struct kcg_route;
+struct kcg_flow_set;
+
+/** What the flows' jobs, timers and hooks share (the job engine's ctx). */
+struct kcg_flow_ctx {
+	const struct kcg_config *cfg;
+	struct kcg_store *store;
+	struct kcg_jobs *jobs;   /**< set once the engine runs (for kicks); NULL before */
+	const struct kcg_flow_set *set; /**< the enabled flows (for cross-flow hooks); may be NULL */
+};
+
+#define KCG_FLOW_TIMERS_MAX 8 /**< most timers one flow has */
+
+struct kcg_flow {
+	const char *name;
+	/** Whether the configuration runs this flow. */
+	bool (*enabled)(const struct kcg_config *cfg);
+	/** The LMDB databases it owns, NULL-terminated (opened for every flow,
+	 * enabled or not, so records stay readable). Optional. */
+	const char *const *dbs;
+	/** Its configuration keys and their checks. Optional. */
+	const struct kcg_config_keys *config;
+	/** Its job kinds, NULL-terminated. Optional. */
+	const struct kcg_job_kind *const *kinds;
+	/** Fills @p out with its timers (at most KCG_FLOW_TIMERS_MAX); returns how many. Optional. */
+	size_t (*timers)(const struct kcg_config *cfg, struct kcg_jobs_timer *out);
+	/** The outbox hook: runs inside the transaction that stores a new
+	 * event; what it writes commits with the event, or neither does. Optional. */
+	int (*on_event)(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);
+	/** Called inside a write transaction when a Khaos stock code becomes
+	 * active (known and not discontinued) in the SKU cache. Optional. */
+	int (*on_sku_active)(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx);
+	/** Its admin routes (rows like routes/routes.c's). Optional. */
+	const struct kcg_route *routes;
+	size_t n_routes;
+};
+
+/** Every flow, NULL-terminated: the one list (src/flow.c). */
+extern const struct kcg_flow *const kcg_flows[];
+
+#define KCG_FLOWS_DBS_MAX 32
+#define KCG_FLOWS_KINDS_MAX 64
+#define KCG_FLOWS_TIMERS_MAX 32
+
+/** What the enabled flows bring to the store and the job engine. */
+struct kcg_flow_set {
+	struct kcg_flow_ctx ctx;
+	const struct kcg_flow *enabled[16];
+	size_t n_enabled;
+	const char *dbs[KCG_FLOWS_DBS_MAX + 1];   /**< core modules' and every flow's, NULL-terminated */
+	const struct kcg_job_kind *kinds[KCG_FLOWS_KINDS_MAX + 1]; /**< enabled flows', NULL-terminated */
+	struct kcg_jobs_timer timers[KCG_FLOWS_TIMERS_MAX];
+	size_t n_timers;
+};
+
+/**
+ * Fills @p set for @p cfg: the enabled flows, every database name (the
+ * core's: jobs and exceptions, then each flow's), the enabled flows' job
+ * kinds and timers. @return 0, or -E2BIG when a KCG_FLOWS_*_MAX is too small.
+ */
+int kcg_flow_set_init(struct kcg_flow_set *set, const struct kcg_config *cfg);
+
+/** The store's outbox hook (kcg_store_options.on_event, arg = the set):
+ * every enabled flow's on_event in turn; the first error stops it. */
+int kcg_flow_set_on_event(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, void *set);
+
+/** Calls every enabled flow's on_sku_active hook (none when ctx->set is
+ * NULL); the first error stops it. */
+int kcg_flows_sku_active(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx);
+
+/**
+ * For timers: adds a job due now in its own write transaction and waits for
+ * the commit (an equal pending job counts as added). A failure is logged:
+ * the timer's next tick tries again.
+ */
+void kcg_flow_enqueue_now(struct kcg_flow_ctx *ctx, enum kcg_lane lane, const char *kind, const char *subject);
+
+#endif

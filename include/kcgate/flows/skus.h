@@ -1,0 +1,38 @@
+/**
+ * kcgate/flows/skus.h: the SKU cache, Khaos stock codes as every flow sees
+ * them (a flow of its own in the registry, shared by the others).
+ *
+ * Database: skus (stock code -> JSON {available, discontinued, updated_at}).
+ *
+ * Job skus.refresh (lane khaos): ExportStockStatus into the cache, since
+ * the watermark "khaos.stock.watermark" for subject "all" (a timer every
+ * khaos.sku_refresh_s, the first at start), or for one stock code (a miss,
+ * see kcg_skus_refresh_one()). A code that becomes active (known and not
+ * discontinued) resolves its unknown_sku exception and is handed to every
+ * enabled flow's on_sku_active hook (the order flow releases held orders).
+ * The watermark moves only in the transaction that stores the items.
+ */
+#ifndef KCGATE_FLOWS_SKUS_H
+#define KCGATE_FLOWS_SKUS_H
+
+#include <stdbool.h>
+
+#include "kcgate/flow.h"
+#include "kcgate/store.h"
+
+extern const struct kcg_flow kcg_flow_skus;
+
+/**
+ * Is @p code an active Khaos stock code as far as the cache knows?
+ * *@p discontinued tells a known but discontinued code from an unknown one.
+ */
+bool kcg_skus_active(struct kcg_txn *txn, const char *code, bool *discontinued);
+
+/**
+ * Asks Khaos about @p code now rather than at the next refresh: a
+ * skus.refresh job for that code, in @p txn. An equal job already pending
+ * counts as done. @return 0 or an error.
+ */
+int kcg_skus_refresh_one(struct kcg_txn *txn, const char *code);
+
+#endif

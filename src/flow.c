@@ -1,0 +1,109 @@
+/*
+ * flow.c: the flow registry (see flow.h). Adding a flow: one line in
+ * kcg_flows[] below.
+ */
+#include "kcgate/flow.h"
+
+#include <errno.h>
+
+#include "kcgate/exceptions.h"
+#include "kcgate/flows/orders.h"
+#include "kcgate/flows/skus.h"
+#include "kcgate/log.h"
+
+const struct kcg_flow *const kcg_flows[] = {
+	&kcg_flow_skus,
+	&kcg_flow_orders,
+	NULL,
+};
+
+static int add_names(struct kcg_flow_set *set, size_t *n, const char *const *names)
+{
+	for (size_t i = 0; names && names[i]; i++) {
+		if (*n == KCG_FLOWS_DBS_MAX)
+			return -E2BIG;
+		set->dbs[(*n)++] = names[i];
+	}
+	return 0;
+}
+
+int kcg_flow_set_init(struct kcg_flow_set *set, const struct kcg_config *cfg)
+{
+	size_t n_dbs = 0, n_kinds = 0;
+	int rc;
+
+	*set = (struct kcg_flow_set){ .ctx = { .cfg = cfg, .set = set } };
+	rc = add_names(set, &n_dbs, kcg_jobs_dbs);
+	if (rc == 0)
+		rc = add_names(set, &n_dbs, kcg_exc_dbs);
+	for (const struct kcg_flow *const *f = kcg_flows; rc == 0 && *f; f++) {
+		const struct kcg_flow *flow = *f;
+		rc = add_names(set, &n_dbs, flow->dbs); /* every flow's: records stay readable */
+		if (rc != 0 || !flow->enabled(cfg))
+			continue;
+		if (set->n_enabled == sizeof(set->enabled) / sizeof(set->enabled[0]))
+			return -E2BIG;
+		set->enabled[set->n_enabled++] = flow;
+		for (size_t i = 0; flow->kinds && flow->kinds[i]; i++) {
+			if (n_kinds == KCG_FLOWS_KINDS_MAX)
+				return -E2BIG;
+			set->kinds[n_kinds++] = flow->kinds[i];
+		}
+		if (flow->timers) {
+			if (set->n_timers + KCG_FLOW_TIMERS_MAX > KCG_FLOWS_TIMERS_MAX)
+				return -E2BIG;
+			set->n_timers += flow->timers(cfg, set->timers + set->n_timers);
+		}
+	}
+	set->dbs[n_dbs] = NULL;
+	set->kinds[n_kinds] = NULL;
+	return rc;
+}
+
+int kcg_flow_set_on_event(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, void *arg)
+{
+	struct kcg_flow_set *set = arg;
+	for (size_t i = 0; i < set->n_enabled; i++) {
+		if (!set->enabled[i]->on_event)
+			continue;
+		int rc = set->enabled[i]->on_event(txn, ev, &set->ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kcg_flows_sku_active(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx)
+{
+	const struct kcg_flow_set *set = ctx ? ctx->set : NULL;
+	for (size_t i = 0; set && i < set->n_enabled; i++) {
+		if (!set->enabled[i]->on_sku_active)
+			continue;
+		int rc = set->enabled[i]->on_sku_active(txn, code, ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+struct enqueue_req {
+	enum kcg_lane lane;
+	const char *kind;
+	const char *subject;
+};
+
+static int enqueue_fn(struct kcg_txn *t, void *arg)
+{
+	struct enqueue_req *r = arg;
+	int rc = kcg_jobs_enqueue(t, r->lane, r->kind, r->subject, NULL, 0, NULL);
+	return rc == KCG_EDUPLICATE ? 0 : rc;
+}
+
+void kcg_flow_enqueue_now(struct kcg_flow_ctx *ctx, enum kcg_lane lane, const char *kind, const char *subject)
+{
+	struct enqueue_req r = { lane, kind, subject };
+	int rc = kcg_store_write_sync(ctx->store, enqueue_fn, &r);
+	if (rc != 0)
+		kcg_log(KCG_LOG_WARN, "cannot schedule a job",
+			json_pack("{s:s, s:s, s:s}", "kind", kind, "subject", subject, "detail", kcg_strerror(rc)));
+}

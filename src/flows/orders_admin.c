@@ -1,0 +1,42 @@
+/*
+ * orders_admin.c: the order flow's admin routes (rows of kcg_flow_orders),
+ * GET /admin/orders and GET /admin/orders/{id}. The bearer token is checked
+ * by http.c before a handler runs.
+ */
+#include "kcgate/flows/orders_admin.h"
+
+#include "kcgate/flows/orders.h"
+
+static void admin_orders(struct kcg_request *req)
+{
+	uint64_t limit;
+	if (!kcg_route_list_limit(req, &limit))
+		return;
+	json_t *orders;
+	int rc = kcg_orders_list(req->app->store, kcg_route_nonempty(kcg_http_query(req, "state")), limit, &orders);
+	if (rc != 0) {
+		kcg_route_store_error(req, "listing orders", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, json_pack("{s:o}", "orders", orders));
+}
+
+static void admin_order(struct kcg_request *req)
+{
+	json_t *order;
+	int rc = kcg_orders_get(req->app->store, req->param, &order);
+	if (rc == KCG_ENOTFOUND) {
+		kcg_http_respond_error(req, 404, "not_found", "no order %s", req->param);
+		return;
+	}
+	if (rc != 0) {
+		kcg_route_store_error(req, "reading the order", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, order);
+}
+
+const struct kcg_route kcg_orders_routes[KCG_ORDERS_ROUTES] = {
+	{ "GET", "/admin/orders",      KCG_ROUTE_ADMIN, KCG_BODY_NONE, admin_orders, 0, NULL },
+	{ "GET", "/admin/orders/{id}", KCG_ROUTE_ADMIN, KCG_BODY_NONE, admin_order, 0, NULL },
+};

@@ -1,0 +1,136 @@
+/*
+ * skus.c: the SKU cache (see flows/skus.h).
+ */
+#include "kcgate/flows/skus.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "kcgate/exceptions.h"
+#include "kcgate/peers/khaos.h"
+
+#define DB_SKUS "skus"
+#define WATERMARK "khaos.stock.watermark"
+#define ALL "all"
+
+enum { PH_START, PH_READ };
+
+bool kcg_skus_active(struct kcg_txn *t, const char *code, bool *discontinued)
+{
+	json_t *rec;
+	*discontinued = false;
+	if (kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &rec) != 0)
+		return false;
+	*discontinued = json_is_true(json_object_get(rec, "discontinued"));
+	json_decref(rec);
+	return !*discontinued;
+}
+
+int kcg_skus_refresh_one(struct kcg_txn *t, const char *code)
+{
+	if (!*code || strlen(code) >= KCG_JOB_SUBJECT_MAX || strcmp(code, ALL) == 0)
+		return 0; /* not a code Khaos could be asked about alone */
+	int rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "skus.refresh", code, NULL, 0, NULL);
+	return rc == KCG_EDUPLICATE ? 0 : rc;
+}
+
+static int collect_item(const struct kcg_stock_item *item, void *arg)
+{
+	json_t *items = arg;
+	return json_array_append_new(items, json_pack("{s:s, s:I, s:b}", "code", item->code, "available",
+						      (json_int_t)item->available, "discontinued", item->discontinued));
+}
+
+static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	size_t i;
+	json_t *item;
+	int rc = 0;
+	json_array_foreach(json_object_get(run->result, "items"), i, item) {
+		const char *code = json_string_value(json_object_get(item, "code"));
+		bool discontinued;
+		bool was_active = kcg_skus_active(t, code, &discontinued);
+		bool active = !json_is_true(json_object_get(item, "discontinued"));
+		json_t *rec = json_pack("{s:O, s:O}", "available", json_object_get(item, "available"), "discontinued",
+					json_object_get(item, "discontinued"));
+		char when[32];
+		kcg_format_time(t->now_ms, when, sizeof(when));
+		json_object_set_new(rec, "updated_at", json_string(when));
+		rc = kcg_txn_put_json(t, DB_SKUS, code, strlen(code), rec);
+		json_decref(rec);
+		if (rc == 0 && !was_active && active) {
+			rc = kcg_exc_resolve(t, KCG_EXC_UNKNOWN_SKU, code, "auto");
+			if (rc == 0)
+				rc = kcg_flows_sku_active(t, code, run->ctx);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	if (strcmp(run->subject, ALL) == 0)
+		rc = kcg_meta_put_u64(t, WATERMARK,
+				      (uint64_t)json_integer_value(json_object_get(run->result, "started_ms")));
+	return rc;
+}
+
+static int watermark_fn(struct kcg_txn *t, void *arg)
+{
+	*(uint64_t *)arg = kcg_meta_get_u64(t, WATERMARK);
+	return 0;
+}
+
+static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	char why[KCG_ERROR_MAX];
+	bool all = strcmp(run->subject, ALL) == 0;
+
+	if (run->phase == PH_START) {
+		uint64_t since = 0;
+		if (all && kcg_store_read(flow->store, watermark_fn, &since) != 0)
+			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU watermark");
+		run->phase = PH_READ;
+		run->result = json_pack("{s:I}", "started_ms", (json_int_t)kcg_now_ms());
+		return kcg_job_call(run, kcg_khaos_stock_status(&flow->cfg->khaos, all ? "" : run->subject, since,
+								&run->call));
+	}
+	json_t *items = json_array();
+	json_object_set_new(run->result, "items", items);
+	int rc = kcg_khaos_stock_status_parse(&run->reply, collect_item, items, why);
+	if (rc != 0)
+		return kcg_job_failed(run, rc, why);
+	run->apply = refresh_apply;
+	return KCG_STEP_DONE;
+}
+
+static const struct kcg_job_kind kind_refresh = { "skus.refresh", KCG_LANE_KHAOS, skus_refresh, NULL };
+
+static void refresh_timer(struct kcg_jobs *jobs, void *ctx)
+{
+	kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "skus.refresh", ALL);
+}
+
+static size_t skus_timers(const struct kcg_config *cfg, struct kcg_jobs_timer *out)
+{
+	out[0] = (struct kcg_jobs_timer){ "skus.refresh", cfg->khaos.sku_refresh_s * 1000u, refresh_timer };
+	return 1;
+}
+
+static bool skus_enabled(const struct kcg_config *cfg)
+{
+	return cfg->khaos.soap_url != NULL;
+}
+
+static const struct kcg_config_key skus_keys[] = {
+	KCG_KEY_U64("khaos", "sku_refresh_s", khaos.sku_refresh_s, "300", 10, 86400),
+};
+
+static const struct kcg_config_keys skus_config = { skus_keys, sizeof(skus_keys) / sizeof(skus_keys[0]), NULL };
+
+const struct kcg_flow kcg_flow_skus = {
+	.name = "skus",
+	.enabled = skus_enabled,
+	.dbs = (const char *const[]){ DB_SKUS, NULL },
+	.config = &skus_config,
+	.kinds = (const struct kcg_job_kind *const[]){ &kind_refresh, NULL },
+	.timers = skus_timers,
+};
