@@ -46,7 +46,7 @@ void kcg_route_admin_events(struct kcg_request *req)
 	}
 	size_t n = 0;
 	char next[KCG_ID_LEN + 1];
-	int rc = kcg_store_list_events(req->app->store, source, kind, cursor, limit, metas, &n, next);
+	int rc = kcg_events_list(req->app->store, source, kind, cursor, limit, metas, &n, next);
 	if (rc == -EINVAL) {
 		kcg_http_respond_error(req, 400, "invalid_request", "cursor: not a cursor from an earlier page");
 		goto out;
@@ -70,7 +70,7 @@ void kcg_route_admin_event(struct kcg_request *req)
 	char *body = NULL;
 	size_t len = 0;
 
-	int rc = kcg_store_get_event(req->app->store, req->param, &meta, &body, &len);
+	int rc = kcg_events_get(req->app->store, req->param, &meta, &body, &len);
 	if (rc == KCG_ENOTFOUND || rc == -EINVAL) {
 		kcg_http_respond_error(req, 404, "not_found", "no event with id %s", req->param);
 		return;
@@ -86,6 +86,33 @@ void kcg_route_admin_event(struct kcg_request *req)
 	json_object_set_new(out, "body", payload ? payload : json_stringn(body, len));
 	free(body);
 	kcg_http_respond_json(req, 200, out);
+}
+
+/* A time as RFC 3339, or null for 0 (none). */
+static json_t *time_or_null(uint64_t ms)
+{
+	char buf[32];
+	if (!ms)
+		return json_null();
+	kcg_format_time(ms, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* The retention part of /admin/stats: the horizon, the oldest records
+ * kept, and what the last sweep (and every sweep so far) deleted. */
+static json_t *retention_json(const struct kcg_retention_stats *rs)
+{
+	json_t *last = json_object(), *total = json_object();
+	for (size_t i = 0; i < rs->n_counters; i++) {
+		json_object_set_new(last, rs->names[i], json_integer((json_int_t)rs->last.removed[i]));
+		json_object_set_new(total, rs->names[i], json_integer((json_int_t)rs->removed_total[i]));
+	}
+	return json_pack("{s:I, s:o, s:o, s:{s:o, s:o, s:o, s:I, s:f}, s:o}", "retention_days",
+			 (json_int_t)(rs->retention_ms / 86400000u), "oldest_event_at", time_or_null(rs->oldest_event_ms),
+			 "oldest_finished_at", time_or_null(rs->oldest_finished_ms), "last_sweep", "started_at",
+			 time_or_null(rs->last.started_ms), "finished_at", time_or_null(rs->last.finished_ms), "deleted",
+			 last, "transactions", (json_int_t)rs->last.chunks, "longest_transaction_ms",
+			 (double)rs->last.max_chunk_ns / 1e6, "deleted_total", total);
 }
 
 void kcg_route_admin_stats(struct kcg_request *req)
@@ -109,7 +136,17 @@ void kcg_route_admin_stats(struct kcg_request *req)
 				  (json_int_t)st.dedupe_keys, "page_size", (json_int_t)st.page_size, "pages_used",
 				  (json_int_t)st.pages_used, "used_bytes", (json_int_t)(st.pages_used * st.page_size),
 				  "map_size_bytes", (json_int_t)st.map_size);
-	kcg_http_respond_json(req, 200, json_pack("{s:o, s:o}", "events", events, "store", store));
+	struct kcg_retention_stats rs;
+	rc = kcg_store_retention_stats(req->app->store, &rs);
+	if (rc != 0) {
+		json_decref(events);
+		json_decref(store);
+		kcg_http_respond_error(req, 500, "internal_error", "reading retention statistics failed: %s",
+				       kcg_strerror(rc));
+		return;
+	}
+	kcg_http_respond_json(req, 200,
+			      json_pack("{s:o, s:o, s:o}", "events", events, "store", store, "retention", retention_json(&rs)));
 }
 
 /* Appends the open exceptions per kind to the metrics text. */
@@ -143,11 +180,53 @@ static int exceptions_metrics(struct kcg_txn *t, void *arg)
 	return 0;
 }
 
+/* Appends the retention figures to the metrics text. */
+static int retention_metrics(struct kcg_store *store, char **text)
+{
+	struct kcg_retention_stats rs;
+	int rc = kcg_store_retention_stats(store, &rs);
+	if (rc != 0)
+		return rc;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	if (!f)
+		return -ENOMEM;
+	fputs(*text, f);
+	fputs("# HELP kcgate_retention_deleted_total Records deleted by the sweep (dedupe keys, retention).\n"
+	      "# TYPE kcgate_retention_deleted_total counter\n", f);
+	for (size_t i = 0; i < rs.n_counters; i++)
+		fprintf(f, "kcgate_retention_deleted_total{what=\"%s\"} %llu\n", rs.names[i],
+			(unsigned long long)rs.removed_total[i]);
+	fputs("# HELP kcgate_retention_last_sweep_deleted Records the last sweep deleted.\n"
+	      "# TYPE kcgate_retention_last_sweep_deleted gauge\n", f);
+	for (size_t i = 0; i < rs.n_counters; i++)
+		fprintf(f, "kcgate_retention_last_sweep_deleted{what=\"%s\"} %llu\n", rs.names[i],
+			(unsigned long long)rs.last.removed[i]);
+	fprintf(f,
+		"# HELP kcgate_retention_oldest_seconds Unix time of the oldest record kept (0 = none).\n"
+		"# TYPE kcgate_retention_oldest_seconds gauge\n"
+		"kcgate_retention_oldest_seconds{what=\"event\"} %.3f\n"
+		"kcgate_retention_oldest_seconds{what=\"finished\"} %.3f\n"
+		"# HELP kcgate_retention_sweep_longest_transaction_seconds The longest transaction of the last sweep.\n"
+		"# TYPE kcgate_retention_sweep_longest_transaction_seconds gauge\n"
+		"kcgate_retention_sweep_longest_transaction_seconds %.6f\n",
+		(double)rs.oldest_event_ms / 1e3, (double)rs.oldest_finished_ms / 1e3, (double)rs.last.max_chunk_ns / 1e9);
+	if (fclose(f) != 0) {
+		free(out);
+		return -ENOMEM;
+	}
+	free(*text);
+	*text = out;
+	return 0;
+}
+
 void kcg_route_metrics(struct kcg_request *req)
 {
 	char *text = kcg_metrics_render(kcg_store_used_bytes(req->app->store), req->app->cfg->store.map_size_mb << 20);
 	if (text && (kcg_jobs_metrics(req->app->store, req->app->jobs, &text) != 0 ||
-		     kcg_store_read(req->app->store, exceptions_metrics, &text) != 0)) {
+		     kcg_store_read(req->app->store, exceptions_metrics, &text) != 0 ||
+		     retention_metrics(req->app->store, &text) != 0)) {
 		free(text);
 		text = NULL;
 	}

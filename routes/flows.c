@@ -101,7 +101,7 @@ void kcg_route_admin_job_retry(struct kcg_request *req)
 
 void kcg_route_admin_event_replay(struct kcg_request *req)
 {
-	int rc = kcg_store_replay(req->app->store, req->param);
+	int rc = kcg_events_replay(req->app->store, req->param);
 	if (rc == KCG_ENOTFOUND) {
 		kcg_http_respond_error(req, 404, "not_found", "no event with id %s", req->param);
 		return;

@@ -110,7 +110,7 @@ static void ingest(struct kcg_request *req, const char *kind)
 	};
 	/* Suspend before submitting: the writer may finish before submit returns. */
 	kcg_http_suspend(req, ingest_answer);
-	int rc = kcg_store_submit(req->app->store, &req->ingest);
+	int rc = kcg_events_submit(req->app->store, &req->ingest);
 	if (rc != 0) {
 		req->ingest.result = rc;
 		kcg_http_resume(req);

@@ -113,6 +113,7 @@ static const struct kcg_config_key core_keys[] = {
 	KCG_KEY_U64("store", "max_batch", store.max_batch, "256", 1, 65536),
 	KCG_KEY_U64("store", "queue_limit", store.queue_limit, "4096", 1, 1048576),
 	KCG_KEY_U64("store", "retention_days", store.retention_days, "30", 0, 36500),
+	KCG_KEY_U64("store", "sweep_batch", store.sweep_batch, "1000", 10, 100000),
 
 	{ .section = "admin", .name = "token", .type = KCG_CFG_SECRET, .required = true, .min = 16,
 	  .offset = KCG_CONFIG_OFF(admin.token), .check = check_header_value },
@@ -1064,6 +1065,7 @@ static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg
 				 "address (127.x.x.x, ::1, localhost)");
 
 	webhook_checks((struct parser *)c);
+
 
 	if (mk->base_url && !kcg_config_line(c, &mk->api_key))
 		kcg_config_error(c, &mk->api_key, "required when base_url is set");

@@ -283,10 +283,47 @@ static int resolve_record(struct kcg_txn *t, const char *id, json_t *rec, const 
 			rc = set(rec, "resolved_by", json_string(how));
 		if (rc == 0)
 			rc = save(t, id, rec);
+		if (rc == 0)
+			rc = lmdb_err(kcg_store_retain(t, DB_EXC, id, KCG_ID_LEN, t->now_ms));
 	}
 	json_decref(rec);
 	return rc;
 }
+
+/* Retention: a record still resolved at the time of its mark goes, with
+ * its (kind, subject) index entry when that still points at it. */
+static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t finished_ms)
+{
+	char id[KCG_ID_LEN + 1], when[32];
+	json_t *rec;
+	if (key_len != KCG_ID_LEN)
+		return KCG_ENOTFOUND;
+	memcpy(id, key, KCG_ID_LEN);
+	id[KCG_ID_LEN] = '\0';
+	int rc = load(t, id, &rec);
+	if (rc != 0)
+		return rc == KCG_ESTORE ? KCG_ENOTFOUND : rc;
+	kcg_format_time(finished_ms, when, sizeof(when));
+	bool same = rec_field_is(rec, "resolved_at", when);
+	const char *kind = json_string_value(json_object_get(rec, "kind"));
+	const char *subject = json_string_value(json_object_get(rec, "subject"));
+	char other[KCG_ID_LEN + 1];
+	if (same && valid_field(kind) && valid_field(subject) && find_id(t, kind, subject, other) == 0 &&
+	    strcmp(other, id) == 0) {
+		unsigned char ikey[KEY_MAX];
+		MDB_val ik = { make_key(kind, subject, ikey), ikey };
+		rc = lmdb_err(mdb_del(t->txn, kcg_store_db(t->store, DB_KEY), &ik, NULL));
+	}
+	json_decref(rec);
+	if (!same)
+		return KCG_ENOTFOUND; /* reopened (and maybe resolved again: a later mark) */
+	if (rc != 0)
+		return rc;
+	MDB_val k = { KCG_ID_LEN, id };
+	return lmdb_err(mdb_del(t->txn, kcg_store_db(t->store, DB_EXC), &k, NULL));
+}
+
+const struct kcg_retention_owner kcg_exc_retention = { DB_EXC, expire };
 
 int kcg_exc_resolve(struct kcg_txn *t, const char *kind, const char *subject, const char *how)
 {

@@ -29,16 +29,22 @@ static int add_names(struct kcg_flow_set *set, size_t *n, const char *const *nam
 
 int kcg_flow_set_init(struct kcg_flow_set *set, const struct kcg_config *cfg)
 {
-	size_t n_dbs = 0, n_kinds = 0;
+	size_t n_dbs = 0, n_kinds = 0, n_owners = 0;
 	int rc;
 
 	*set = (struct kcg_flow_set){ .ctx = { .cfg = cfg, .set = set } };
 	rc = add_names(set, &n_dbs, kcg_jobs_dbs);
 	if (rc == 0)
 		rc = add_names(set, &n_dbs, kcg_exc_dbs);
+	set->owners[n_owners++] = &kcg_exc_retention;
 	for (const struct kcg_flow *const *f = kcg_flows; rc == 0 && *f; f++) {
 		const struct kcg_flow *flow = *f;
 		rc = add_names(set, &n_dbs, flow->dbs); /* every flow's: records stay readable */
+		if (rc == 0 && flow->retention) { /* and expire */
+			if (n_owners == KCG_RETENTION_OWNERS_MAX)
+				return -E2BIG;
+			set->owners[n_owners++] = flow->retention;
+		}
 		if (rc != 0 || !flow->enabled(cfg))
 			continue;
 		if (set->n_enabled == sizeof(set->enabled) / sizeof(set->enabled[0]))

@@ -209,6 +209,9 @@ int main(int argc, char **argv)
 		.queue_limit = cfg.store.queue_limit,
 		.on_commit = kcg_metrics_commit,
 		.dbs = flows.dbs,
+		.retention_ms = cfg.store.retention_days * 24u * 3600u * 1000u,
+		.sweep_batch = cfg.store.sweep_batch,
+		.owners = flows.owners,
 		.on_event = flows.n_enabled ? kcg_flow_set_on_event : NULL,
 		.on_event_arg = &flows,
 	};

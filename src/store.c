@@ -1,27 +1,20 @@
 /*
- * store.c: the LMDB event store and its group-committing writer thread.
+ * store.c: the LMDB environment and its group-committing writer thread.
  *
- * Every write goes through one thread. kcg_store_submit() links a request
- * (or any module's struct kcg_write) into a FIFO and wakes the writer; the writer
- * takes everything waiting (up to max_batch), writes it all in one
- * transaction and commits once. The environment is opened without
- * MDB_NOSYNC/MDB_NOMETASYNC, so that commit is the fsync, and done() is
- * called only after it returns: an answered request is on disk.
+ * Every write goes through one thread. kcg_store_write() links a module's
+ * struct kcg_write (an ingest is one, events.c) into a FIFO and wakes the
+ * writer; the writer takes everything waiting (up to max_batch), writes it
+ * all in one transaction and commits once. The environment is opened
+ * without MDB_NOSYNC/MDB_NOMETASYNC, so that commit is the fsync, and
+ * done() is called only after it returns: an answered request is on disk.
+ *
+ * Between batches the writer runs the sweep (every sweep_interval_ms, or on
+ * request): the sweepers of store_private.h one after the other, one
+ * transaction of at most sweep_batch deletions at a time, the queue served
+ * between two of them.
  *
  * MDB_NOTLS ties reader slots to transactions rather than threads, so the
  * read-only calls (list, get, stats) can run on any server thread.
- *
- * Event record (the value in "events", key = the 26-char id):
- *   u8      version (RECORD_VERSION)
- *   u64 BE  received_ms
- *   u8 len, bytes   status ("received")
- *   u8 len, bytes   source
- *   u8 len, bytes   kind
- *   u16 BE len, bytes  dedupe key
- *   bytes   the raw body, to the end of the value
- * "dedupe" values are the first event's id (26 bytes) + u64 BE seen ms;
- * "dedupe_t" keys are u64 BE seen ms + source NUL key with empty values;
- * "counts" values are u64 BE.
  */
 #include "kcgate/store.h"
 
@@ -36,64 +29,29 @@
 
 #include <lmdb.h>
 
-#define RECORD_VERSION 1
-#define RECORD_HEAD (1 + 8) /* version + received_ms */
-#define STATUS_RECEIVED "received"
+#include "store_private.h"
 
 #define DEFAULT_SWEEP_MS 60000u
-#define SWEEP_CHUNK 1000       /* expired keys deleted per transaction */
-#define MAX_READERS 256        /* concurrent read transactions (server threads) */
-#define DEDUPE_VAL_LEN (KCG_ID_LEN + 8)
-#define DKEY_MAX (KCG_SOURCE_MAX + KCG_DEDUPE_KEY_MAX + 1)
+#define DEFAULT_SWEEP_BATCH 1000 /* deletions per sweep transaction */
+#define MAX_READERS 256          /* concurrent read transactions (server threads) */
+#define OWN_DBS 6                /* events, dedupe, dedupe_t, counts, meta, retain */
 
-/* A kcg_store_sweep() call waiting for the writer; lives on the caller's stack. */
-struct sweep_req {
-	uint64_t now_ms;
-	uint64_t removed;
-	int result;
-	bool done;
-	struct sweep_req *next;
+/* The sweepers, in the order a sweep runs them; each counts into removed[stage]
+ * (retention_sweep, the last, into removed[2 + owner]). */
+static int (*const sweepers[])(struct kcg_store *, MDB_txn *, uint64_t, size_t, uint64_t *, bool *) = {
+	events_sweep_dedupe,
+	events_sweep_retention,
+	retention_sweep,
 };
-
-struct kcg_store {
-	MDB_env *env;
-	MDB_dbi events, dedupe, dedupe_t, counts, meta;
-	uint64_t page_size;
-	uint64_t dedupe_ttl_ms;
-	uint64_t sweep_interval_ms;
-	size_t max_batch;
-	size_t queue_limit;
-	void (*on_commit)(void *arg, size_t batch, uint64_t duration_ns);
-	void *on_commit_arg;
-	kcg_event_hook on_event;
-	void *on_event_arg;
-	struct {
-		const char *name;  /* borrowed from the module that declared it */
-		MDB_dbi dbi;
-	} dbs[KCG_STORE_DBS_MAX];  /* the other modules' databases */
-	size_t n_dbs;
-
-	pthread_t writer;
-	pthread_mutex_t lock;      /* guards everything below */
-	pthread_cond_t wake;       /* writer: work arrived or closing */
-	pthread_cond_t swept;      /* sweep callers: a sweep_req is done */
-	struct kcg_write *head, *tail;
-	size_t queued;
-	struct sweep_req *sweeps;  /* explicit sweeps, LIFO is fine */
-	bool closing;
-	bool running;
-
-	pthread_mutex_t stop_lock; /* serialises kcg_store_stop() (join once) */
-	bool joined;
-};
+#define N_SWEEPERS (sizeof(sweepers) / sizeof(sweepers[0]))
 
 /* The sweep in progress in the writer: periodic (req NULL) or requested. */
 struct sweep_state {
 	bool active;
-	bool nothing;              /* now < ttl: no key can be expired */
-	uint64_t cutoff;           /* keys seen at or before this are expired */
+	size_t stage;              /* index into sweepers */
+	uint64_t now;              /* the clock the whole sweep uses */
 	struct sweep_req *req;
-	uint64_t removed;
+	struct kcg_sweep_stats stats;
 };
 
 static uint64_t mono_ms(void)
@@ -101,15 +59,8 @@ static uint64_t mono_ms(void)
 	return kcg_mono_ns() / 1000000u;
 }
 
-/* A key first seen at @p seen no longer counts at @p now. One predicate for
- * both the ingest check and the sweep, so they never disagree. */
-static bool expired(uint64_t seen, uint64_t now, uint64_t ttl)
-{
-	return now >= seen && now - seen >= ttl;
-}
-
 /* LMDB returns errno values (> 0) for system failures and MDB_* (< 0) for its own. */
-static int mdb_to_kcg(int rc)
+int store_mdb_err(int rc)
 {
 	if (rc == 0)
 		return 0;
@@ -122,103 +73,8 @@ static int mdb_to_kcg(int rc)
 	return rc; /* already -errno or KCG_E* (from a module's apply) */
 }
 
-/* "source NUL key": the dedupe key and the tail of the sweep index key. */
-static size_t dedupe_key(const struct kcg_ingest *req, unsigned char *buf)
-{
-	size_t sl = strlen(req->source), kl = strlen(req->dedupe_key);
-	memcpy(buf, req->source, sl);
-	buf[sl] = '\0';
-	memcpy(buf + sl + 1, req->dedupe_key, kl);
-	return sl + 1 + kl;
-}
-
-static size_t kind_len(const struct kcg_ingest *req)
-{
-	return req->kind ? strnlen(req->kind, KCG_KIND_MAX - 1) : 0;
-}
-
-static size_t record_len(const struct kcg_ingest *req)
-{
-	return RECORD_HEAD + 1 + strlen(STATUS_RECEIVED) + 1 + strlen(req->source) + 1 + kind_len(req) + 2 +
-	       strlen(req->dedupe_key) + req->body_len;
-}
-
-static void encode_record(const struct kcg_ingest *req, unsigned char *p)
-{
-	size_t n;
-
-	*p++ = RECORD_VERSION;
-	kcg_put_be64(p, req->received_ms);
-	p += 8;
-	n = strlen(STATUS_RECEIVED);
-	*p++ = (unsigned char)n;
-	memcpy(p, STATUS_RECEIVED, n);
-	p += n;
-	n = strlen(req->source);
-	*p++ = (unsigned char)n;
-	memcpy(p, req->source, n);
-	p += n;
-	n = kind_len(req);
-	*p++ = (unsigned char)n;
-	if (n)
-		memcpy(p, req->kind, n);
-	p += n;
-	n = strlen(req->dedupe_key);
-	*p++ = (unsigned char)(n >> 8);
-	*p++ = (unsigned char)n;
-	memcpy(p, req->dedupe_key, n);
-	p += n;
-	if (req->body_len)
-		memcpy(p, req->body, req->body_len);
-}
-
-/* Copies a u8-length-prefixed string into @p dst (cap bytes with NUL). */
-static int take_str8(const unsigned char **p, const unsigned char *end, char *dst, size_t cap)
-{
-	if (*p >= end)
-		return -1;
-	size_t n = **p;
-	(*p)++;
-	if (n >= cap || (size_t)(end - *p) < n)
-		return -1;
-	memcpy(dst, *p, n);
-	dst[n] = '\0';
-	*p += n;
-	return 0;
-}
-
-static int decode_record(const MDB_val *key, const MDB_val *val, struct kcg_event_meta *m, const void **body,
-			 size_t *body_len)
-{
-	const unsigned char *p = val->mv_data, *end = p + val->mv_size;
-
-	if (key->mv_size != KCG_ID_LEN || val->mv_size < RECORD_HEAD || p[0] != RECORD_VERSION)
-		return KCG_ESTORE;
-	memcpy(m->id, key->mv_data, KCG_ID_LEN);
-	m->id[KCG_ID_LEN] = '\0';
-	m->received_ms = kcg_get_be64(p + 1);
-	p += RECORD_HEAD;
-	if (take_str8(&p, end, m->status, sizeof(m->status)) || take_str8(&p, end, m->source, sizeof(m->source)) ||
-	    take_str8(&p, end, m->kind, sizeof(m->kind)))
-		return KCG_ESTORE;
-	if (end - p < 2)
-		return KCG_ESTORE;
-	size_t n = ((size_t)p[0] << 8) | p[1];
-	p += 2;
-	if (n > KCG_DEDUPE_KEY_MAX || (size_t)(end - p) < n)
-		return KCG_ESTORE;
-	memcpy(m->dedupe_key, p, n);
-	m->dedupe_key[n] = '\0';
-	p += n;
-	if (body)
-		*body = p;
-	if (body_len)
-		*body_len = (size_t)(end - p);
-	return 0;
-}
-
 /* The one counter read-modify-write (kcg_txn_add_u64 and the event counts). */
-static int add_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, int64_t delta)
+int store_add_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, int64_t delta)
 {
 	MDB_val k = { key_len, (void *)key }, v;
 	uint64_t n = 0;
@@ -232,118 +88,6 @@ static int add_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, i
 	kcg_put_be64(nb, n);
 	v = (MDB_val){ 8, nb };
 	return mdb_put(txn, dbi, &k, &v, 0);
-}
-
-static int bump_count(struct kcg_store *s, MDB_txn *txn, const char *source, const char *status)
-{
-	unsigned char kbuf[KCG_SOURCE_MAX + KCG_STATUS_MAX];
-	size_t sl = strlen(source), tl = strlen(status);
-	memcpy(kbuf, source, sl);
-	kbuf[sl] = '\0';
-	memcpy(kbuf + sl + 1, status, tl);
-	return add_u64(txn, s->counts, kbuf, sl + 1 + tl, 1);
-}
-
-/* Writes one request inside @p txn, or finds it is a duplicate. Returns an
- * LMDB code (or -EIO from the id source); req->result and event_id are only
- * meaningful once the transaction commits. */
-static int put_one(struct kcg_store *s, MDB_txn *txn, struct kcg_ingest *req)
-{
-	unsigned char dk[DKEY_MAX], tk[8 + DKEY_MAX], dv[DEDUPE_VAL_LEN];
-	size_t dlen = dedupe_key(req, dk);
-	MDB_val k = { dlen, dk }, v;
-	bool had_old = false;
-	uint64_t old_seen = 0;
-
-	int rc = mdb_get(txn, s->dedupe, &k, &v);
-	if (rc == 0 && v.mv_size == DEDUPE_VAL_LEN) {
-		uint64_t seen = kcg_get_be64((const unsigned char *)v.mv_data + KCG_ID_LEN);
-		if (!expired(seen, req->received_ms, s->dedupe_ttl_ms)) {
-			memcpy(req->event_id, v.mv_data, KCG_ID_LEN);
-			req->event_id[KCG_ID_LEN] = '\0';
-			req->result = KCG_EDUPLICATE;
-			return 0;
-		}
-		had_old = true;
-		old_seen = seen;
-	} else if (rc != 0 && rc != MDB_NOTFOUND) {
-		return rc;
-	}
-
-	char id[KCG_ID_LEN + 1];
-	rc = kcg_make_id(req->received_ms, id);
-	if (rc != 0)
-		return rc;
-
-	/* Ids only grow within a process, so appending is the common case and
-	 * packs pages full; after a clock step back it is a normal insert. */
-	MDB_val ek = { KCG_ID_LEN, id }, ev = { record_len(req), NULL };
-	rc = mdb_put(txn, s->events, &ek, &ev, MDB_APPEND | MDB_RESERVE);
-	if (rc == MDB_KEYEXIST) {
-		ev = (MDB_val){ record_len(req), NULL };
-		rc = mdb_put(txn, s->events, &ek, &ev, MDB_NOOVERWRITE | MDB_RESERVE);
-	}
-	if (rc != 0)
-		return rc;
-	encode_record(req, ev.mv_data);
-
-	if (had_old) {
-		kcg_put_be64(tk, old_seen);
-		memcpy(tk + 8, dk, dlen);
-		MDB_val tkv = { 8 + dlen, tk };
-		rc = mdb_del(txn, s->dedupe_t, &tkv, NULL);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return rc;
-	}
-	memcpy(dv, id, KCG_ID_LEN);
-	kcg_put_be64(dv + KCG_ID_LEN, req->received_ms);
-	v = (MDB_val){ DEDUPE_VAL_LEN, dv };
-	rc = mdb_put(txn, s->dedupe, &k, &v, 0);
-	if (rc != 0)
-		return rc;
-	kcg_put_be64(tk, req->received_ms);
-	memcpy(tk + 8, dk, dlen);
-	MDB_val tkv = { 8 + dlen, tk }, empty = { 0, NULL };
-	rc = mdb_put(txn, s->dedupe_t, &tkv, &empty, 0);
-	if (rc != 0)
-		return rc;
-	rc = bump_count(s, txn, req->source, STATUS_RECEIVED);
-	if (rc != 0)
-		return rc;
-
-	memcpy(req->event_id, id, sizeof(id));
-	req->result = 0;
-	return 0;
-}
-
-/* The ingest as a write: the event (or the finding that it is a duplicate)
- * and, for a new event, whatever the outbox hook adds. */
-static int ingest_apply(struct kcg_txn *t, void *arg)
-{
-	struct kcg_ingest *req = arg;
-	struct kcg_store *s = t->store;
-	int rc = put_one(s, t->txn, req);
-	if (rc != 0 || req->result != 0 || !s->on_event)
-		return rc;
-	struct kcg_event_meta_ref ev = {
-		.id = req->event_id,
-		.source = req->source,
-		.kind = req->kind ? req->kind : "",
-		.body = req->body,
-		.body_len = req->body_len,
-		.received_ms = req->received_ms,
-	};
-	return s->on_event(t, &ev, s->on_event_arg);
-}
-
-static void ingest_done(struct kcg_write *w, void *arg)
-{
-	struct kcg_ingest *req = arg;
-	if (w->result != 0) {
-		req->result = w->result;
-		req->event_id[0] = '\0';
-	}
-	req->done(req, req->arg);
 }
 
 /* One transaction for @p n writes from @p first, committed (and fsynced)
@@ -388,9 +132,9 @@ static void write_batch(struct kcg_store *s, struct kcg_write *head, size_t n)
 
 	if (rc != 0 && n > 1) {
 		for (w = head; w; w = w->next)
-			w->result = mdb_to_kcg(write_txn(s, w, 1));
+			w->result = store_mdb_err(write_txn(s, w, 1));
 	} else if (rc != 0) {
-		head->result = mdb_to_kcg(rc);
+		head->result = store_mdb_err(rc);
 	}
 	/* done() may free the write: read next first. */
 	for (w = head; w;) {
@@ -401,92 +145,59 @@ static void write_batch(struct kcg_store *s, struct kcg_write *head, size_t n)
 	}
 }
 
-/* Deletes up to SWEEP_CHUNK expired keys in one transaction. *more tells
- * whether expired keys may remain. */
-static int sweep_chunk(struct kcg_store *s, uint64_t cutoff, uint64_t *removed, bool *more)
+/* Runs one chunk of the sweep in its own transaction. *more: call again. */
+static int sweep_chunk(struct kcg_store *s, struct sweep_state *sw, bool *more)
 {
+	uint64_t t0 = kcg_mono_ns();
+	uint64_t *removed = sw->stats.removed + (sw->stage < 2 ? sw->stage : 0);
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t n = 0;
-
-	*more = false;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
 		return rc;
-	rc = mdb_cursor_open(txn, s->dedupe_t, &cur);
-	if (rc != 0)
-		goto fail_txn;
-	for (int i = 0; i < SWEEP_CHUNK; i++) {
-		/* The index is ordered by seen time: the oldest key is always first. */
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc != 0)
-			goto fail_cursor;
-		if (k.mv_size > 8 && kcg_get_be64(k.mv_data) > cutoff)
-			break;
-		if (k.mv_size > 8) {
-			uint64_t seen = kcg_get_be64(k.mv_data);
-			MDB_val dk = { k.mv_size - 8, (unsigned char *)k.mv_data + 8 }, dv;
-			rc = mdb_get(txn, s->dedupe, &dk, &dv);
-			/* Only the entry this index row stands for: a key re-seen later has its own row. */
-			if (rc == 0 && dv.mv_size == DEDUPE_VAL_LEN &&
-			    kcg_get_be64((const unsigned char *)dv.mv_data + KCG_ID_LEN) == seen) {
-				rc = mdb_del(txn, s->dedupe, &dk, NULL);
-				if (rc != 0)
-					goto fail_cursor;
-				n++;
-			} else if (rc != 0 && rc != MDB_NOTFOUND) {
-				goto fail_cursor;
-			}
-		}
-		rc = mdb_cursor_del(cur, 0);
-		if (rc != 0)
-			goto fail_cursor;
-		if (i == SWEEP_CHUNK - 1)
-			*more = true;
-	}
-	mdb_cursor_close(cur);
-	rc = mdb_txn_commit(txn);
+	rc = sweepers[sw->stage](s, txn, sw->now, s->sweep_batch, removed, more);
 	if (rc != 0) {
+		mdb_txn_abort(txn);
 		*more = false;
 		return rc;
 	}
-	*removed += n;
-	return 0;
-
-fail_cursor:
-	mdb_cursor_close(cur);
-fail_txn:
-	mdb_txn_abort(txn);
-	*more = false;
+	rc = mdb_txn_commit(txn);
+	uint64_t took = kcg_mono_ns() - t0;
+	sw->stats.chunks++;
+	if (took > sw->stats.max_chunk_ns)
+		sw->stats.max_chunk_ns = took;
+	if (rc != 0)
+		*more = false;
 	return rc;
 }
 
-/* Expired means now - seen >= ttl (see expired()), so the cutoff is
- * inclusive. Called with s->lock held, like finish_sweep(). */
+/* Called with s->lock held, like finish_sweep(). */
 static void start_sweep(struct kcg_store *s, struct sweep_state *sw, uint64_t now)
 {
-	sw->active = true;
-	sw->removed = 0;
-	sw->nothing = now < s->dedupe_ttl_ms;
-	sw->cutoff = sw->nothing ? 0 : now - s->dedupe_ttl_ms;
+	*sw = (struct sweep_state){ .active = true, .now = now, .req = sw->req };
+	sw->stats.started_ms = kcg_now_ms();
 }
 
 static void finish_sweep(struct kcg_store *s, struct sweep_state *sw, int result)
 {
+	uint64_t total = 0;
+	sw->stats.finished_ms = kcg_now_ms();
+	for (size_t i = 0; i < KCG_SWEEP_COUNTERS; i++) {
+		total += sw->stats.removed[i];
+		s->removed_total[i] += sw->stats.removed[i];
+	}
+	s->last_sweep = sw->stats;
 	if (sw->req) {
 		sw->req->result = result;
-		sw->req->removed = sw->removed;
+		sw->req->removed = total;
 		sw->req->done = true;
 		pthread_cond_broadcast(&s->swept);
 	}
 	sw->active = false;
 	sw->req = NULL;
 }
+
+
+
 
 static void *writer_main(void *arg)
 {
@@ -519,11 +230,6 @@ static void *writer_main(void *arg)
 		}
 		if (sw.active && !sw.req && s->closing)
 			sw.active = false; /* a periodic sweep can wait for the next start */
-		if (sw.active && sw.nothing) {
-			/* Before ttl has passed since the epoch nothing can be expired. */
-			finish_sweep(s, &sw, 0);
-			next_sweep = mono_ms() + s->sweep_interval_ms;
-		}
 		if (n == 0 && !sw.active) {
 			if (s->closing)
 				break;
@@ -550,8 +256,12 @@ static void *writer_main(void *arg)
 		int src = 0;
 		bool more = false;
 		if (sw.active) {
-			src = sweep_chunk(s, sw.cutoff, &sw.removed, &more);
 			/* A sweep interleaves with ingest: one chunk, then the queue again. */
+			src = sweep_chunk(s, &sw, &more);
+			if (src == 0 && !more && sw.stage + 1 < N_SWEEPERS) {
+				sw.stage++;
+				more = true;
+			}
 		}
 
 		pthread_mutex_lock(&s->lock);
@@ -592,8 +302,8 @@ static int mkdir_p(const char *path)
 
 static int open_dbs(struct kcg_store *s, const char *const *names)
 {
-	static const char *const own[] = { "events", "dedupe", "dedupe_t", "counts", "meta" };
-	MDB_dbi *dbis[] = { &s->events, &s->dedupe, &s->dedupe_t, &s->counts, &s->meta };
+	static const char *const own[OWN_DBS] = { "events", "dedupe", "dedupe_t", "counts", "meta", "retain" };
+	MDB_dbi *dbis[OWN_DBS] = { &s->events, &s->dedupe, &s->dedupe_t, &s->counts, &s->meta, &s->retain };
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
@@ -632,7 +342,8 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 		why = &dummy;
 	*out = NULL;
 	if (!opt || !opt->path || opt->map_size_bytes == 0 || opt->max_batch == 0 || opt->queue_limit == 0 ||
-	    count_names(opt->dbs) > KCG_STORE_DBS_MAX) {
+	    count_names(opt->dbs) > KCG_STORE_DBS_MAX ||
+	    count_names((const char *const *)opt->owners) > KCG_RETENTION_OWNERS_MAX) {
 		*why = "checking the options";
 		return -EINVAL;
 	}
@@ -642,6 +353,10 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 		return -ENOMEM;
 	}
 	s->dedupe_ttl_ms = opt->dedupe_ttl_ms;
+	s->retention_ms = opt->retention_ms;
+	s->sweep_batch = opt->sweep_batch ? opt->sweep_batch : DEFAULT_SWEEP_BATCH;
+	for (size_t i = 0; opt->owners && opt->owners[i]; i++)
+		s->owners[s->n_owners++] = opt->owners[i];
 	s->sweep_interval_ms = opt->sweep_interval_ms ? opt->sweep_interval_ms : DEFAULT_SWEEP_MS;
 	s->max_batch = opt->max_batch;
 	s->queue_limit = opt->queue_limit;
@@ -658,27 +373,27 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 	rc = mdb_env_create(&s->env);
 	if (rc != 0) {
 		*why = "mdb_env_create";
-		rc = mdb_to_kcg(rc);
+		rc = store_mdb_err(rc);
 		goto fail_alloc;
 	}
 	long ps = sysconf(_SC_PAGESIZE);
 	uint64_t psz = ps > 0 ? (uint64_t)ps : 4096;
 	uint64_t map = (opt->map_size_bytes + psz - 1) / psz * psz;
-	rc = mdb_env_set_maxdbs(s->env, (MDB_dbi)(5 + count_names(opt->dbs)));
+	rc = mdb_env_set_maxdbs(s->env, (MDB_dbi)(OWN_DBS + count_names(opt->dbs)));
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(s->env, MAX_READERS);
 	if (rc == 0)
 		rc = mdb_env_set_mapsize(s->env, (size_t)map);
 	if (rc != 0) {
 		*why = "configuring the LMDB environment";
-		rc = mdb_to_kcg(rc);
+		rc = store_mdb_err(rc);
 		goto fail_env;
 	}
 	/* Durable commits (no NOSYNC/NOMETASYNC): a commit is the fsync. */
 	rc = mdb_env_open(s->env, opt->path, MDB_NOTLS, 0600);
 	if (rc != 0) {
 		*why = "mdb_env_open";
-		rc = mdb_to_kcg(rc);
+		rc = store_mdb_err(rc);
 		goto fail_env;
 	}
 	int dead = 0;
@@ -686,14 +401,14 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 	rc = open_dbs(s, opt->dbs);
 	if (rc != 0) {
 		*why = "opening the databases";
-		rc = mdb_to_kcg(rc);
+		rc = store_mdb_err(rc);
 		goto fail_env;
 	}
 	MDB_stat st;
 	rc = mdb_env_stat(s->env, &st);
 	if (rc != 0) {
 		*why = "mdb_env_stat";
-		rc = mdb_to_kcg(rc);
+		rc = store_mdb_err(rc);
 		goto fail_env;
 	}
 	s->page_size = st.ms_psize;
@@ -768,14 +483,6 @@ void kcg_store_close(struct kcg_store *s)
 	free(s);
 }
 
-static bool valid_request(const struct kcg_ingest *req)
-{
-	if (!req->source || !req->dedupe_key || !req->done || (!req->body && req->body_len))
-		return false;
-	size_t sl = strnlen(req->source, KCG_SOURCE_MAX), kl = strnlen(req->dedupe_key, KCG_DEDUPE_KEY_MAX + 1);
-	return sl > 0 && sl < KCG_SOURCE_MAX && kl > 0 && kl <= KCG_DEDUPE_KEY_MAX;
-}
-
 static int enqueue(struct kcg_store *s, struct kcg_write *w)
 {
 	int rc = 0;
@@ -800,199 +507,11 @@ static int enqueue(struct kcg_store *s, struct kcg_write *w)
 	return rc;
 }
 
-int kcg_store_submit(struct kcg_store *s, struct kcg_ingest *req)
-{
-	if (!s || !req || !valid_request(req))
-		return -EINVAL;
-	req->result = 0;
-	req->event_id[0] = '\0';
-	req->w = (struct kcg_write){ .apply = ingest_apply, .arg = req, .done = ingest_done };
-	return enqueue(s, &req->w);
-}
-
 int kcg_store_write(struct kcg_store *s, struct kcg_write *w)
 {
 	if (!s || !w || !w->apply || !w->done)
 		return -EINVAL;
 	return enqueue(s, w);
-}
-
-struct waiter {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-};
-
-static void wake_waiter(struct kcg_ingest *req, void *arg)
-{
-	struct waiter *w = arg;
-	pthread_mutex_lock(&w->lock);
-	w->done = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-int kcg_store_ingest(struct kcg_store *s, struct kcg_ingest *req)
-{
-	struct waiter w = { .done = false };
-	void (*done)(struct kcg_ingest *, void *) = req->done;
-	void *arg = req->arg;
-
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	req->done = wake_waiter;
-	req->arg = &w;
-	int rc = kcg_store_submit(s, req);
-	if (rc == 0) {
-		pthread_mutex_lock(&w.lock);
-		while (!w.done)
-			pthread_cond_wait(&w.cond, &w.lock);
-		pthread_mutex_unlock(&w.lock);
-		rc = req->result;
-	}
-	req->done = done;
-	req->arg = arg;
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
-	return rc;
-}
-
-static bool valid_id(const char *id)
-{
-	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	if (strnlen(id, KCG_ID_LEN + 1) != KCG_ID_LEN || id[0] > '7')
-		return false;
-	for (size_t i = 0; i < KCG_ID_LEN; i++) {
-		if (!strchr(alphabet, id[i]))
-			return false;
-	}
-	return true;
-}
-
-int kcg_store_list_events(struct kcg_store *s, const char *source, const char *kind, const char *cursor,
-			  size_t limit, struct kcg_event_meta *out, size_t *n_out, char next_cursor[KCG_ID_LEN + 1])
-{
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t n = 0, scanned = 0;
-	char last[KCG_ID_LEN + 1] = "";
-	int rc;
-
-	char from[KCG_ID_LEN + 1];
-
-	*n_out = 0;
-	if (cursor && !valid_id(cursor)) {
-		next_cursor[0] = '\0';
-		return -EINVAL;
-	}
-	if (cursor) /* a copy: callers may pass their next_cursor buffer back in */
-		cursor = memcpy(from, cursor, sizeof(from));
-	next_cursor[0] = '\0';
-	if (limit == 0)
-		return 0;
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return KCG_ESTORE;
-	rc = mdb_cursor_open(txn, s->events, &cur);
-	if (rc != 0)
-		goto fail_txn;
-
-	if (cursor) {
-		/* Exclusive: start at the newest event older than the cursor. */
-		k = (MDB_val){ KCG_ID_LEN, (void *)cursor };
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc == 0)
-			rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-		else if (rc == MDB_NOTFOUND)
-			rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	} else {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	}
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
-		if (n == limit || scanned == KCG_LIST_SCAN_MAX) {
-			/* More events exist: the next page starts after the last one
-			 * looked at. The scan bound keeps a rare filter from walking
-			 * the whole store in one call. */
-			memcpy(next_cursor, last, sizeof(last));
-			break;
-		}
-		struct kcg_event_meta m;
-		if (decode_record(&k, &v, &m, NULL, NULL) != 0) {
-			rc = KCG_ESTORE;
-			goto fail_cursor;
-		}
-		scanned++;
-		memcpy(last, m.id, sizeof(last));
-		if ((source && strcmp(m.source, source) != 0) || (kind && strcmp(m.kind, kind) != 0))
-			continue;
-		out[n++] = m;
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND) {
-		rc = KCG_ESTORE;
-		goto fail_cursor;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	*n_out = n;
-	return 0;
-
-fail_cursor:
-	mdb_cursor_close(cur);
-fail_txn:
-	mdb_txn_abort(txn);
-	next_cursor[0] = '\0';
-	return KCG_ESTORE;
-}
-
-int kcg_store_get_event(struct kcg_store *s, const char *id, struct kcg_event_meta *meta, char **body,
-			size_t *body_len)
-{
-	MDB_txn *txn;
-	MDB_val k, v;
-	const void *b;
-	size_t blen;
-
-	if (body)
-		*body = NULL;
-	if (body_len)
-		*body_len = 0;
-	if (!id || strnlen(id, KCG_ID_LEN + 1) != KCG_ID_LEN)
-		return KCG_ENOTFOUND;
-	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return KCG_ESTORE;
-	k = (MDB_val){ KCG_ID_LEN, (void *)id };
-	rc = mdb_get(txn, s->events, &k, &v);
-	if (rc == MDB_NOTFOUND) {
-		rc = KCG_ENOTFOUND;
-		goto out;
-	}
-	if (rc != 0) {
-		rc = KCG_ESTORE;
-		goto out;
-	}
-	struct kcg_event_meta m;
-	rc = decode_record(&k, &v, &m, &b, &blen);
-	if (rc != 0)
-		goto out;
-	if (body) {
-		char *copy = malloc(blen + 1);
-		if (!copy) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		memcpy(copy, b, blen);
-		copy[blen] = '\0'; /* convenient for JSON bodies; not counted in body_len */
-		*body = copy;
-		if (body_len)
-			*body_len = blen;
-	}
-	if (meta)
-		*meta = m;
-out:
-	mdb_txn_abort(txn);
-	return rc;
 }
 
 int kcg_store_stats(struct kcg_store *s, struct kcg_store_stats *out)
@@ -1092,6 +611,28 @@ int kcg_store_sweep(struct kcg_store *s, uint64_t now_ms, uint64_t *removed)
 	return rc;
 }
 
+int kcg_store_retention_stats(struct kcg_store *s, struct kcg_retention_stats *out)
+{
+	MDB_txn *txn;
+	memset(out, 0, sizeof(*out));
+	out->retention_ms = s->retention_ms;
+	out->names[0] = "dedupe_keys";
+	out->names[1] = "events";
+	for (size_t i = 0; i < s->n_owners; i++)
+		out->names[2 + i] = s->owners[i]->name;
+	out->n_counters = 2 + s->n_owners;
+	pthread_mutex_lock(&s->lock);
+	out->last = s->last_sweep;
+	memcpy(out->removed_total, s->removed_total, sizeof(out->removed_total));
+	pthread_mutex_unlock(&s->lock);
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+		return KCG_ESTORE;
+	out->oldest_event_ms = events_oldest(s, txn);
+	out->oldest_finished_ms = retention_oldest(s, txn);
+	mdb_txn_abort(txn);
+	return 0;
+}
+
 MDB_dbi kcg_store_db(struct kcg_store *s, const char *name)
 {
 	if (strcmp(name, "meta") == 0)
@@ -1102,36 +643,39 @@ MDB_dbi kcg_store_db(struct kcg_store *s, const char *name)
 	abort(); /* a module asked for a database it never declared */
 }
 
+/* kcg_store_write_sync()'s write and the one waiter of the store. */
 struct sync_write {
 	struct kcg_write w;
-	struct waiter waiter;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
 };
 
 static void wake_sync_write(struct kcg_write *w, void *arg)
 {
 	struct sync_write *sw = (struct sync_write *)w;
-	pthread_mutex_lock(&sw->waiter.lock);
-	sw->waiter.done = true;
-	pthread_cond_signal(&sw->waiter.cond);
-	pthread_mutex_unlock(&sw->waiter.lock);
+	pthread_mutex_lock(&sw->lock);
+	sw->done = true;
+	pthread_cond_signal(&sw->cond);
+	pthread_mutex_unlock(&sw->lock);
 }
 
 int kcg_store_write_sync(struct kcg_store *s, int (*apply)(struct kcg_txn *txn, void *arg), void *arg)
 {
 	struct sync_write sw = { .w = { .apply = apply, .arg = arg, .done = wake_sync_write } };
 
-	pthread_mutex_init(&sw.waiter.lock, NULL);
-	pthread_cond_init(&sw.waiter.cond, NULL);
+	pthread_mutex_init(&sw.lock, NULL);
+	pthread_cond_init(&sw.cond, NULL);
 	int rc = kcg_store_write(s, &sw.w);
 	if (rc == 0) {
-		pthread_mutex_lock(&sw.waiter.lock);
-		while (!sw.waiter.done)
-			pthread_cond_wait(&sw.waiter.cond, &sw.waiter.lock);
-		pthread_mutex_unlock(&sw.waiter.lock);
+		pthread_mutex_lock(&sw.lock);
+		while (!sw.done)
+			pthread_cond_wait(&sw.cond, &sw.lock);
+		pthread_mutex_unlock(&sw.lock);
 		rc = sw.w.result;
 	}
-	pthread_cond_destroy(&sw.waiter.cond);
-	pthread_mutex_destroy(&sw.waiter.lock);
+	pthread_cond_destroy(&sw.cond);
+	pthread_mutex_destroy(&sw.lock);
 	return rc;
 }
 
@@ -1140,52 +684,10 @@ int kcg_store_read(struct kcg_store *s, int (*fn)(struct kcg_txn *txn, void *arg
 	struct kcg_txn t = { .store = s, .now_ms = kcg_now_ms() };
 	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn);
 	if (rc != 0)
-		return mdb_to_kcg(rc);
+		return store_mdb_err(rc);
 	rc = fn(&t, arg);
 	mdb_txn_abort(t.txn);
-	return mdb_to_kcg(rc);
-}
-
-/* Admin replay: the outbox hook once more, for an event already stored. */
-static int replay_apply(struct kcg_txn *t, void *arg)
-{
-	const char *id = arg;
-	struct kcg_store *s = t->store;
-	struct kcg_event_meta m;
-	const void *body;
-	size_t len;
-	MDB_val k = { KCG_ID_LEN, (void *)id }, v;
-
-	int rc = mdb_get(t->txn, s->events, &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return KCG_ENOTFOUND;
-	if (rc != 0)
-		return rc;
-	rc = decode_record(&k, &v, &m, &body, &len);
-	if (rc != 0)
-		return rc;
-	if (!s->on_event)
-		return 0;
-	/* The hook may write: copy the body out of the map first. */
-	char *copy = malloc(len + 1);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, body, len);
-	copy[len] = '\0';
-	struct kcg_event_meta_ref ev = {
-		.id = m.id, .source = m.source, .kind = m.kind, .body = copy, .body_len = len,
-		.received_ms = m.received_ms,
-	};
-	rc = s->on_event(t, &ev, s->on_event_arg);
-	free(copy);
-	return rc;
-}
-
-int kcg_store_replay(struct kcg_store *s, const char *id)
-{
-	if (!id || !valid_id(id))
-		return KCG_ENOTFOUND;
-	return kcg_store_write_sync(s, replay_apply, (void *)id);
+	return store_mdb_err(rc);
 }
 
 int kcg_txn_get_json(struct kcg_txn *t, const char *db, const void *key, size_t key_len, json_t **out)
@@ -1213,7 +715,7 @@ int kcg_txn_put_json(struct kcg_txn *t, const char *db, const void *key, size_t 
 
 int kcg_txn_add_u64(struct kcg_txn *t, const char *db, const void *key, size_t key_len, int64_t delta)
 {
-	return add_u64(t->txn, kcg_store_db(t->store, db), key, key_len, delta);
+	return store_add_u64(t->txn, kcg_store_db(t->store, db), key, key_len, delta);
 }
 
 uint64_t kcg_meta_get_u64(struct kcg_txn *t, const char *name)

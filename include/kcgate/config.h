@@ -73,7 +73,8 @@ struct kcg_store_config {
 	uint64_t dedupe_ttl_h;
 	uint64_t max_batch;         /**< most requests committed in one transaction */
 	uint64_t queue_limit;       /**< most requests waiting for the writer */
-	uint64_t retention_days;    /**< finished records older than this are deleted; 0 = keep all */
+	uint64_t retention_days;    /**< events and finished records older than this are deleted; 0 = keep all */
+	uint64_t sweep_batch;       /**< most deletions per sweep transaction */
 };
 
 struct kcg_admin_config {

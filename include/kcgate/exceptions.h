@@ -39,6 +39,11 @@
 /** The databases the register owns, NULL-terminated (for kcg_store_options.dbs). */
 extern const char *const kcg_exc_dbs[];
 
+/** Retention of resolved exceptions (owner "exceptions", for
+ * kcg_store_options.owners): a resolved record goes once its resolution is
+ * older than the horizon; raising it again before that reopens it. */
+extern const struct kcg_retention_owner kcg_exc_retention;
+
 enum kcg_exc_severity { KCG_SEV_INFO, KCG_SEV_WARNING, KCG_SEV_CRITICAL };
 
 /** What one raise says. Strings (UTF-8) are copied. */

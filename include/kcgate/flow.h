@@ -55,6 +55,8 @@ struct kcg_flow {
 	/** Called inside a write transaction when a Khaos stock code becomes
 	 * active (known and not discontinued) in the SKU cache. Optional. */
 	int (*on_sku_active)(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx);
+	/** How its finished records expire (kcg_store_retain()). Optional. */
+	const struct kcg_retention_owner *retention;
 	/** Its admin routes (rows like routes/routes.c's). Optional. */
 	const struct kcg_route *routes;
 	size_t n_routes;
@@ -76,12 +78,14 @@ struct kcg_flow_set {
 	const struct kcg_job_kind *kinds[KCG_FLOWS_KINDS_MAX + 1]; /**< enabled flows', NULL-terminated */
 	struct kcg_jobs_timer timers[KCG_FLOWS_TIMERS_MAX];
 	size_t n_timers;
+	/** The core's (exceptions) and every flow's retention owners, NULL-terminated. */
+	const struct kcg_retention_owner *owners[KCG_RETENTION_OWNERS_MAX + 1];
 };
 
 /**
- * Fills @p set for @p cfg: the enabled flows, every database name (the
- * core's: jobs and exceptions, then each flow's), the enabled flows' job
- * kinds and timers. @return 0, or -E2BIG when a KCG_FLOWS_*_MAX is too small.
+ * Fills @p set for @p cfg: the enabled flows, every database name and
+ * retention owner (the core's: jobs and exceptions, then each flow's), the
+ * enabled flows' job kinds and timers. @return 0, or -E2BIG when a KCG_FLOWS_*_MAX is too small.
  */
 int kcg_flow_set_init(struct kcg_flow_set *set, const struct kcg_config *cfg);
 

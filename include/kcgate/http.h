@@ -24,7 +24,7 @@
 
 #include "kcgate/common.h"
 #include "kcgate/config.h"
-#include "kcgate/store.h"
+#include "kcgate/events.h"
 
 struct MHD_Connection;
 struct kcg_route;

@@ -1,6 +1,6 @@
 /**
- * kcgate/store.h: the durable event store (LMDB) and its group-committing
- * writer thread.
+ * kcgate/store.h: the durable store (LMDB) and its group-committing writer
+ * thread. The event log on top of it is kcgate/events.h.
  *
  * One LMDB environment in one directory. All writes go through one writer
  * thread: requests queue up, the writer takes every request waiting (up to
@@ -9,15 +9,14 @@
  * what lets ingest answer "durable" fast. Reads run in parallel in their
  * own read-only transactions on the caller's thread.
  *
- * Databases inside the environment:
- *   events    event id (ULID, time-sortable) -> event record
- *   dedupe    source NUL dedupe key          -> first event id + seen time
- *   dedupe_t  seen time (BE u64) + source NUL key -> "" (the sweep index)
- *   counts    "source NUL status"             -> u64 count (for stats)
+ * Databases inside the environment: the event log's (events.h), meta
+ * (small named u64 values: watermarks, counters), retain (the retention
+ * index: finish time (BE u64) + owner NUL record key -> ""), and those the
+ * other modules declare (kcg_store_options.dbs).
  *
- * A deduplication key stays for dedupe_ttl: a key seen longer ago than that
- * counts as new again, and a periodic sweep (in the writer thread, bounded
- * per transaction) deletes expired keys.
+ * A periodic sweep in the writer thread (bounded per transaction, ingest
+ * runs between two of its transactions) deletes expired dedupe keys, and
+ * events and finished records past the retention horizon.
  *
  * When the map is full, the batch is retried one request per transaction so
  * that whatever fits is still stored; the rest fail with KCG_ESTOREFULL and
@@ -124,7 +123,12 @@ struct kcg_store_options {
 	size_t queue_limit;        /**< most requests waiting (>= 1); more get -EAGAIN */
 	/** The other modules' databases, NULL-terminated (NULL = none). */
 	const char *const *dbs;
-	uint64_t sweep_interval_ms;/**< how often expired dedupe keys are swept (0 = 60 s) */
+	uint64_t sweep_interval_ms;/**< how often the sweep runs (0 = 60 s) */
+	uint64_t retention_ms;     /**< events and finished records older than this are deleted; 0 = keep all */
+	size_t sweep_batch;        /**< most deletions per sweep transaction (0 = 1000) */
+	/** The modules whose finished records expire (kcg_store_retain()),
+	 * NULL-terminated, at most KCG_RETENTION_OWNERS_MAX (NULL = none). */
+	const struct kcg_retention_owner *const *owners;
 	/** Called by the writer thread after each commit with the batch size
 	 * and the commit's duration; optional. */
 	void (*on_commit)(void *arg, size_t batch, uint64_t duration_ns);
@@ -134,49 +138,7 @@ struct kcg_store_options {
 	void *on_event_arg;
 };
 
-/** One event to store. The caller owns it and keeps it alive until done(). */
-struct kcg_ingest {
-	/* in */
-	const char *source;        /**< "mirakl" | "inriver" */
-	const char *kind;
-	const char *dedupe_key;    /**< <= KCG_DEDUPE_KEY_MAX bytes */
-	const void *body;
-	size_t body_len;
-	uint64_t received_ms;      /**< also the clock for dedupe expiry */
-	/* out, valid in done() */
-	int result;                /**< 0 stored, KCG_EDUPLICATE, KCG_ESTOREFULL, KCG_ESHUTDOWN, KCG_ESTORE */
-	char event_id[KCG_ID_LEN + 1]; /**< the new id, or the first one's for a duplicate */
-	/** Called once, from the writer thread, after the commit is synced
-	 * (or the request failed). Must not block. */
-	void (*done)(struct kcg_ingest *req, void *arg);
-	void *arg;
-	struct kcg_write w;        /**< private to the store */
-};
-
-/** A new event as the outbox hook sees it (pointers valid during the call). */
-struct kcg_event_meta_ref {
-	const char *id;
-	const char *source;
-	const char *kind;
-	const void *body;
-	size_t body_len;
-	uint64_t received_ms;
-};
-
-/** An event's metadata, as listed by the admin API. */
-struct kcg_event_meta {
-	char id[KCG_ID_LEN + 1];
-	char source[KCG_SOURCE_MAX];
-	char kind[KCG_KIND_MAX];
-	char status[KCG_STATUS_MAX];
-	char dedupe_key[KCG_DEDUPE_KEY_MAX + 1];
-	uint64_t received_ms;
-};
-
 #define KCG_STATS_MAX 32
-
-/** Most events one kcg_store_list_events() call examines, matching or not. */
-#define KCG_LIST_SCAN_MAX 100000
 
 struct kcg_store_stats {
 	struct {
@@ -216,16 +178,6 @@ void kcg_store_stop(struct kcg_store *store);
 void kcg_store_close(struct kcg_store *store);
 
 /**
- * Queues @p req for the writer. On 0, req->done will be called exactly once
- * later, from the writer thread. On failure done() is NOT called.
- * @return 0, -EAGAIN (queue_limit reached), KCG_ESHUTDOWN, or -EINVAL (no
- * done, source empty or >= KCG_SOURCE_MAX, dedupe_key empty or longer than
- * KCG_DEDUPE_KEY_MAX, body NULL with a length). A kind longer than
- * KCG_KIND_MAX - 1 is cut.
- */
-int kcg_store_submit(struct kcg_store *store, struct kcg_ingest *req);
-
-/**
  * Queues a module's write for the writer. On 0, w->done is called exactly
  * once later, from the writer thread; on failure it is not.
  * @return 0, -EINVAL, -EAGAIN (queue_limit reached) or KCG_ESHUTDOWN.
@@ -239,38 +191,6 @@ int kcg_store_write_sync(struct kcg_store *store, int (*apply)(struct kcg_txn *t
 /** Runs @p fn in a read-only transaction on this thread; returns what it returns. */
 int kcg_store_read(struct kcg_store *store, int (*fn)(struct kcg_txn *txn, void *arg), void *arg);
 
-/**
- * Runs the outbox hook again for stored event @p id (admin replay), in one
- * write transaction, and waits. @return 0, KCG_ENOTFOUND, or the hook's error.
- */
-int kcg_store_replay(struct kcg_store *store, const char *id);
-
-/** kcg_store_submit() and wait for the result; returns req->result (or the
- * submit error). req->done and req->arg are used meanwhile, restored after. */
-int kcg_store_ingest(struct kcg_store *store, struct kcg_ingest *req);
-
-/**
- * Lists events newest first. @p source and @p kind filter when non-NULL.
- * @p cursor (NULL = from the newest) is a next_cursor from an earlier call
- * (any well-formed id works: listing starts just before it; @p cursor may
- * be the @p next_cursor buffer itself).
- * Fills up to @p limit entries of @p out and *@p n_out; @p next_cursor gets
- * the cursor for the next page, or "" when there is none. One call looks at
- * no more than KCG_LIST_SCAN_MAX events, so with a filter a page may come
- * back short, even empty, with a non-empty @p next_cursor.
- * @return 0, -EINVAL (bad cursor) or KCG_ESTORE.
- */
-int kcg_store_list_events(struct kcg_store *store, const char *source, const char *kind, const char *cursor,
-			  size_t limit, struct kcg_event_meta *out, size_t *n_out, char next_cursor[KCG_ID_LEN + 1]);
-
-/**
- * Reads one event. *@p body gets a malloc'd copy of the raw body (the
- * caller frees it) and *@p body_len its length; pass NULL to skip it.
- * @return 0, KCG_ENOTFOUND, -ENOMEM or KCG_ESTORE.
- */
-int kcg_store_get_event(struct kcg_store *store, const char *id, struct kcg_event_meta *meta, char **body,
-			size_t *body_len);
-
 /** Counts and sizes. @return 0 or KCG_ESTORE. */
 int kcg_store_stats(struct kcg_store *store, struct kcg_store_stats *out);
 
@@ -281,8 +201,66 @@ uint64_t kcg_store_used_bytes(struct kcg_store *store);
 bool kcg_store_ready(struct kcg_store *store);
 
 /**
- * Runs a sweep of dedupe keys seen before @p now_ms - dedupe_ttl in the
- * writer thread and waits for it. *@p removed (optional) gets the count.
+ * Retention. A module whose records finish (a job done, an exception
+ * resolved, an order at its end) marks each with kcg_store_retain() in the
+ * transaction that finishes it. The sweep walks the marks oldest first and,
+ * for those older than retention_ms, asks the owner to delete the record;
+ * events go by their own key order. Each sweep transaction deletes at most
+ * sweep_batch entries, so its cost follows what it deletes, not what the
+ * store holds, and ingest runs between two of them.
+ */
+#define KCG_RETENTION_OWNERS_MAX 14
+
+struct kcg_retention_owner {
+	const char *name;          /**< unique, short: "jobs", "exceptions", "orders" */
+	/**
+	 * Deletes record @p key (and its index entries) if it is still the
+	 * one finished at @p finished_ms: 0 when deleted, KCG_ENOTFOUND when
+	 * it is gone or was reopened since (a later mark stands for it), or
+	 * an error (the sweep stops and tries again next time).
+	 */
+	int (*expire)(struct kcg_txn *txn, const void *key, size_t key_len, uint64_t finished_ms);
+};
+
+/**
+ * Marks record @p key of @p owner (a name in kcg_store_options.owners)
+ * finished at @p finished_ms, in @p txn. Marking again (finished again
+ * later) adds a new mark; the old one expires as KCG_ENOTFOUND. A store
+ * opened without @p owner keeps its records: nothing is marked.
+ * @return 0, -EINVAL (an empty key, or longer than KCG_RETAIN_KEY_MAX) or an LMDB code.
+ */
+int kcg_store_retain(struct kcg_txn *txn, const char *owner, const void *key, size_t key_len, uint64_t finished_ms);
+
+#define KCG_RETAIN_KEY_MAX 400
+
+/** Counters of a sweep: [0] dedupe keys, [1] events, [2 + i] owner i's records. */
+#define KCG_SWEEP_COUNTERS (2 + KCG_RETENTION_OWNERS_MAX)
+
+struct kcg_sweep_stats {
+	uint64_t started_ms;       /**< wall clock; 0 = no sweep finished yet */
+	uint64_t finished_ms;
+	uint64_t removed[KCG_SWEEP_COUNTERS];
+	uint64_t chunks;           /**< transactions it took */
+	uint64_t max_chunk_ns;     /**< the longest one held the writer this long */
+};
+
+struct kcg_retention_stats {
+	uint64_t retention_ms;     /**< 0 = keep everything */
+	const char *names[KCG_SWEEP_COUNTERS]; /**< "dedupe_keys", "events", then the owners' names */
+	size_t n_counters;
+	struct kcg_sweep_stats last;               /**< the last finished sweep */
+	uint64_t removed_total[KCG_SWEEP_COUNTERS]; /**< since the process started */
+	uint64_t oldest_event_ms;  /**< received time of the oldest event kept; 0 = none */
+	uint64_t oldest_finished_ms; /**< finish time of the oldest finished record kept; 0 = none */
+};
+
+/** Fills @p out. @return 0 or KCG_ESTORE. */
+int kcg_store_retention_stats(struct kcg_store *store, struct kcg_retention_stats *out);
+
+/**
+ * Runs a whole sweep (dedupe keys, then events and finished records past
+ * retention) as of @p now_ms in the writer thread and waits for it.
+ * *@p removed (optional) gets how many entries it deleted.
  * @return 0, KCG_ESHUTDOWN or KCG_ESTORE.
  */
 int kcg_store_sweep(struct kcg_store *store, uint64_t now_ms, uint64_t *removed);

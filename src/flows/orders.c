@@ -205,11 +205,17 @@ static void take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
 	}
 }
 
-/* An order that no longer waits: clear what it might have raised. */
+/* An order at its end: clear what it might have raised; the record goes
+ * after the retention horizon (finished_ms is its mark). */
 static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 {
+	const char *id = str_of(rec, "order_id");
 	set_state(rec, state);
-	return kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id"), "auto");
+	json_object_set_new(rec, "finished_ms", json_integer((json_int_t)t->now_ms));
+	int rc = kcg_store_retain(t, DB_ORDERS, id, strlen(id), t->now_ms);
+	if (rc == 0)
+		rc = kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, id, "auto");
+	return rc;
 }
 
 /* An order still to be accepted whose alert time (deadline - alert) has passed? */
@@ -897,6 +903,31 @@ int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, js
 	return 0;
 }
 
+/* ---- retention ---- */
+
+/* A record still at the end it reached at @p finished_ms goes. */
+static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t finished_ms)
+{
+	char id[ORDER_ID_MAX + 1];
+	json_t *rec;
+	if (key_len > ORDER_ID_MAX)
+		return KCG_ENOTFOUND;
+	memcpy(id, key, key_len);
+	id[key_len] = '\0';
+	int rc = get_order(t, id, &rec);
+	if (rc != 0)
+		return rc == KCG_ESTORE ? KCG_ENOTFOUND : rc;
+	enum kcg_order_state st = state_of(rec);
+	bool same = (st == KCG_ORDER_ACCEPTED || st == KCG_ORDER_CANCELLED) && u64_of(rec, "finished_ms") == finished_ms;
+	json_decref(rec);
+	if (!same)
+		return KCG_ENOTFOUND;
+	MDB_val k = { key_len, id };
+	return mdb_del(t->txn, kcg_store_db(t->store, DB_ORDERS), &k, NULL);
+}
+
+static const struct kcg_retention_owner orders_retention = { DB_ORDERS, expire };
+
 /* ---- the flow ---- */
 
 #define FLOW_PAIRING \
@@ -954,6 +985,7 @@ const struct kcg_flow kcg_flow_orders = {
 	.timers = orders_timers,
 	.on_event = orders_on_event,
 	.on_sku_active = release_held,
+	.retention = &orders_retention,
 	.routes = kcg_orders_routes,
 	.n_routes = KCG_ORDERS_ROUTES,
 };

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kcgate/events.h"
 #include "kcgate/store.h"
 
 #define MiB (1024u * 1024u)
@@ -94,7 +95,7 @@ static int put(struct kcg_store *s, const char *source, const char *key, const c
 		.body_len = strlen(body),
 		.received_ms = ms,
 	};
-	int rc = kcg_store_ingest(s, &req);
+	int rc = kcg_events_ingest(s, &req);
 	if (id)
 		memcpy(id, req.event_id, KCG_ID_LEN + 1);
 	return rc;
@@ -182,7 +183,7 @@ static void gate_close(struct kcg_store *s, uint64_t ms)
 		.source = "mirakl", .kind = "gate", .dedupe_key = key, .body = "{}", .body_len = 2,
 		.received_ms = ms, .done = gate_done,
 	};
-	assert_int_equal(kcg_store_submit(s, &gate_req), 0);
+	assert_int_equal(kcg_events_submit(s, &gate_req), 0);
 	pthread_mutex_lock(&gate_lock);
 	while (!gate_entered)
 		pthread_cond_wait(&gate_cond, &gate_lock);
@@ -223,13 +224,13 @@ static void test_round_trip(void **state)
 		.source = "inriver", .kind = "EntityUpdated", .dedupe_key = "id:msg_1",
 		.body = body, .body_len = sizeof(body), .received_ms = 1700000000123u,
 	};
-	assert_int_equal(kcg_store_ingest(s, &req), 0);
+	assert_int_equal(kcg_events_ingest(s, &req), 0);
 	assert_int_equal(strlen(req.event_id), KCG_ID_LEN);
 
 	struct kcg_event_meta m;
 	char *got = NULL;
 	size_t len = 0;
-	assert_int_equal(kcg_store_get_event(s, req.event_id, &m, &got, &len), 0);
+	assert_int_equal(kcg_events_get(s, req.event_id, &m, &got, &len), 0);
 	assert_string_equal(m.id, req.event_id);
 	assert_string_equal(m.source, "inriver");
 	assert_string_equal(m.kind, "EntityUpdated");
@@ -239,7 +240,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(len, sizeof(body));
 	assert_memory_equal(got, body, sizeof(body));
 	free(got);
-	assert_int_equal(kcg_store_get_event(s, req.event_id, &m, NULL, NULL), 0);
+	assert_int_equal(kcg_events_get(s, req.event_id, &m, NULL, NULL), 0);
 
 	/* An empty body and an over-long kind (cut, like the payload module does). */
 	char kind[200];
@@ -248,15 +249,15 @@ static void test_round_trip(void **state)
 	struct kcg_ingest empty = {
 		.source = "mirakl", .kind = kind, .dedupe_key = "id:empty", .received_ms = 1700000000200u,
 	};
-	assert_int_equal(kcg_store_ingest(s, &empty), 0);
-	assert_int_equal(kcg_store_get_event(s, empty.event_id, &m, &got, &len), 0);
+	assert_int_equal(kcg_events_ingest(s, &empty), 0);
+	assert_int_equal(kcg_events_get(s, empty.event_id, &m, &got, &len), 0);
 	assert_int_equal(len, 0);
 	assert_int_equal(strlen(m.kind), KCG_KIND_MAX - 1);
 	free(got);
 
-	assert_int_equal(kcg_store_get_event(s, "01ARZ3NDEKTSV4RRFFQ69G5FAV", &m, NULL, NULL), KCG_ENOTFOUND);
-	assert_int_equal(kcg_store_get_event(s, "short", &m, NULL, NULL), KCG_ENOTFOUND);
-	assert_int_equal(kcg_store_get_event(s, "", &m, NULL, NULL), KCG_ENOTFOUND);
+	assert_int_equal(kcg_events_get(s, "01ARZ3NDEKTSV4RRFFQ69G5FAV", &m, NULL, NULL), KCG_ENOTFOUND);
+	assert_int_equal(kcg_events_get(s, "short", &m, NULL, NULL), KCG_ENOTFOUND);
+	assert_int_equal(kcg_events_get(s, "", &m, NULL, NULL), KCG_ENOTFOUND);
 
 	struct kcg_store_stats st;
 	assert_int_equal(kcg_store_stats(s, &st), 0);
@@ -301,7 +302,7 @@ static void test_invalid(void **state)
 	assert_int_equal(put(s, "", "k", "{}", 1, NULL), -EINVAL);
 	assert_int_equal(put(s, "a-source-name-too-long", "k", "{}", 1, NULL), -EINVAL);
 	struct kcg_ingest nodone = { .source = "mirakl", .kind = "k", .dedupe_key = "k" };
-	assert_int_equal(kcg_store_submit(s, &nodone), -EINVAL);
+	assert_int_equal(kcg_events_submit(s, &nodone), -EINVAL);
 
 	kcg_store_close(NULL); /* NULL-safe */
 	kcg_store_stop(NULL);
@@ -328,7 +329,7 @@ static void test_duplicate(void **state)
 	/* The duplicate wrote nothing: the first body is kept, counts are per stored event. */
 	char *body = NULL;
 	size_t len;
-	assert_int_equal(kcg_store_get_event(s, first, NULL, &body, &len), 0);
+	assert_int_equal(kcg_events_get(s, first, NULL, &body, &len), 0);
 	assert_string_equal(body, "{\"a\":1}");
 	free(body);
 	struct kcg_store_stats st;
@@ -343,8 +344,8 @@ static void test_duplicate(void **state)
 	reset_done();
 	item_init(&a, "mirakl", "id:same-batch", "1", 1, 8000);
 	item_init(&b, "mirakl", "id:same-batch", "2", 1, 8001);
-	assert_int_equal(kcg_store_submit(s, &a.ing), 0);
-	assert_int_equal(kcg_store_submit(s, &b.ing), 0);
+	assert_int_equal(kcg_events_submit(s, &a.ing), 0);
+	assert_int_equal(kcg_events_submit(s, &b.ing), 0);
 	gate_release();
 	wait_done(2);
 	assert_int_equal(a.ing.result, 0);
@@ -368,8 +369,8 @@ static void test_expiry(void **state)
 	assert_int_equal(put(s, "mirakl", "id:x", "{}", 11500, got), KCG_EDUPLICATE);
 	assert_string_equal(got, id2);
 	/* Both events are kept; only the key moved on. */
-	assert_int_equal(kcg_store_get_event(s, id1, NULL, NULL, NULL), 0);
-	assert_int_equal(kcg_store_get_event(s, id2, NULL, NULL, NULL), 0);
+	assert_int_equal(kcg_events_get(s, id1, NULL, NULL, NULL), 0);
+	assert_int_equal(kcg_events_get(s, id2, NULL, NULL, NULL), 0);
 
 	/* The renewed key's old index row went away with it: a sweep at a time
 	 * when only the first sighting is expired removes nothing. */
@@ -421,7 +422,7 @@ static void test_sweep(void **state)
 		char key[32];
 		snprintf(key, sizeof(key), "bulk-%d", i);
 		item_init(&items[i], "mirakl", key, "{}", 2, 100000 + (uint64_t)i);
-		assert_int_equal(kcg_store_submit(s, &items[i].ing), 0);
+		assert_int_equal(kcg_events_submit(s, &items[i].ing), 0);
 	}
 	wait_done(N);
 	for (int i = 0; i < N; i++)
@@ -476,7 +477,7 @@ static void test_reopen(void **state)
 		char *body = NULL;
 		size_t len;
 		char want[16];
-		assert_int_equal(kcg_store_get_event(s, ids[i], NULL, &body, &len), 0);
+		assert_int_equal(kcg_events_get(s, ids[i], NULL, &body, &len), 0);
 		snprintf(want, sizeof(want), "{\"n\":%d}", i + 1);
 		assert_string_equal(body, want);
 		free(body);
@@ -497,7 +498,7 @@ static void test_reopen(void **state)
 	struct kcg_event_meta m[5];
 	size_t n;
 	char next[KCG_ID_LEN + 1];
-	assert_int_equal(kcg_store_list_events(s, NULL, NULL, NULL, 5, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, NULL, NULL, NULL, 5, m, &n, next), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(m[0].id, ids[2]);
 }
@@ -516,7 +517,7 @@ static void *submit_many(void *arg)
 {
 	struct submitter *sub = arg;
 	for (int i = 0; i < PER_THREAD; i++) {
-		if (kcg_store_submit(sub->store, &sub->items[sub->base + i].ing) != 0)
+		if (kcg_events_submit(sub->store, &sub->items[sub->base + i].ing) != 0)
 			return (void *)1;
 	}
 	return NULL;
@@ -604,7 +605,7 @@ static void test_list(void **state)
 			.kind = i % 3 ? "b" : "a",
 			.dedupe_key = key, .body = "{}", .body_len = 2, .received_ms = 60000 + (uint64_t)i,
 		};
-		assert_int_equal(kcg_store_ingest(s, &req), 0);
+		assert_int_equal(kcg_events_ingest(s, &req), 0);
 		memcpy(ids[i], req.event_id, sizeof(ids[i]));
 	}
 
@@ -616,7 +617,7 @@ static void test_list(void **state)
 	int seen = 0;
 	const char *cursor = NULL;
 	for (int page = 0; page < 10; page++) {
-		assert_int_equal(kcg_store_list_events(s, NULL, NULL, cursor, 3, m, &n, next), 0);
+		assert_int_equal(kcg_events_list(s, NULL, NULL, cursor, 3, m, &n, next), 0);
 		for (size_t i = 0; i < n; i++) {
 			assert_string_equal(m[i].id, ids[9 - seen]);
 			assert_string_equal(m[i].status, "received");
@@ -633,42 +634,42 @@ static void test_list(void **state)
 	assert_int_equal(seen, 10);
 
 	/* An exact last page has no next cursor. */
-	assert_int_equal(kcg_store_list_events(s, NULL, NULL, NULL, 10, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, NULL, NULL, NULL, 10, m, &n, next), 0);
 	assert_int_equal(n, 10);
 	assert_string_equal(next, "");
-	assert_int_equal(kcg_store_list_events(s, NULL, NULL, ids[5], 5, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, NULL, NULL, ids[5], 5, m, &n, next), 0);
 	assert_int_equal(n, 5);
 	assert_string_equal(m[0].id, ids[4]);
 	assert_string_equal(next, "");
 
 	/* Filters. */
-	assert_int_equal(kcg_store_list_events(s, "inriver", NULL, NULL, 10, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, "inriver", NULL, NULL, 10, m, &n, next), 0);
 	assert_int_equal(n, 5);
 	for (size_t i = 0; i < n; i++) {
 		assert_string_equal(m[i].source, "inriver");
 		assert_string_equal(m[i].id, ids[9 - 2 * i]);
 	}
-	assert_int_equal(kcg_store_list_events(s, "mirakl", "a", NULL, 10, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, "mirakl", "a", NULL, 10, m, &n, next), 0);
 	assert_int_equal(n, 2); /* e0, e6 */
 	assert_string_equal(m[0].id, ids[6]);
 	assert_string_equal(m[1].id, ids[0]);
 	assert_string_equal(m[0].kind, "a");
-	assert_int_equal(kcg_store_list_events(s, "inriver", "a", NULL, 1, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, "inriver", "a", NULL, 1, m, &n, next), 0);
 	assert_int_equal(n, 1); /* e9, then e3 remains */
 	assert_string_equal(m[0].id, ids[9]);
 	assert_string_equal(next, ids[9]);
-	assert_int_equal(kcg_store_list_events(s, "inriver", "a", next, 1, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, "inriver", "a", next, 1, m, &n, next), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(m[0].id, ids[3]);
-	assert_int_equal(kcg_store_list_events(s, NULL, "nope", NULL, 10, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, NULL, "nope", NULL, 10, m, &n, next), 0);
 	assert_int_equal(n, 0);
 	assert_string_equal(next, "");
 
 	/* Cursors: any well-formed id works (beyond the newest, before the oldest). */
-	assert_int_equal(kcg_store_list_events(s, NULL, NULL, "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", 2, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, NULL, NULL, "7ZZZZZZZZZZZZZZZZZZZZZZZZZ", 2, m, &n, next), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(m[0].id, ids[9]);
-	assert_int_equal(kcg_store_list_events(s, NULL, NULL, "00000000000000000000000000", 2, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, NULL, NULL, "00000000000000000000000000", 2, m, &n, next), 0);
 	assert_int_equal(n, 0);
 	assert_string_equal(next, "");
 	static const char *const bad[] = {
@@ -677,7 +678,7 @@ static void test_list(void **state)
 		"01ARZ3NDEKTSV4RRFFQ69G5FA-",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (kcg_store_list_events(s, NULL, NULL, bad[i], 3, m, &n, next) != -EINVAL)
+		if (kcg_events_list(s, NULL, NULL, bad[i], 3, m, &n, next) != -EINVAL)
 			fail_msg("cursor '%s' was accepted", bad[i]);
 		assert_int_equal(n, 0);
 	}
@@ -702,7 +703,7 @@ static void test_list_scan_bound(void **state)
 		snprintf(key, sizeof(key), "scan-%d", i);
 		item_init(&items[i], "mirakl", key, "{}", 2, 70000);
 		items[i].ing.kind = i == 0 ? "rare" : "common"; /* only the oldest matches */
-		assert_int_equal(kcg_store_submit(s, &items[i].ing), 0);
+		assert_int_equal(kcg_events_submit(s, &items[i].ing), 0);
 	}
 	wait_done(N);
 	char rare[KCG_ID_LEN + 1];
@@ -712,10 +713,10 @@ static void test_list_scan_bound(void **state)
 	struct kcg_event_meta m[10];
 	size_t n;
 	char next[KCG_ID_LEN + 1];
-	assert_int_equal(kcg_store_list_events(s, NULL, "rare", NULL, 10, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, NULL, "rare", NULL, 10, m, &n, next), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(strlen(next), KCG_ID_LEN);
-	assert_int_equal(kcg_store_list_events(s, NULL, "rare", next, 10, m, &n, next), 0);
+	assert_int_equal(kcg_events_list(s, NULL, "rare", next, 10, m, &n, next), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(m[0].id, rare);
 	assert_string_equal(next, "");
@@ -755,7 +756,7 @@ static void test_map_full(void **state)
 	for (int i = 0; i < stored; i++) {
 		char *body = NULL;
 		size_t len;
-		assert_int_equal(kcg_store_get_event(s, ids[i], NULL, &body, &len), 0);
+		assert_int_equal(kcg_events_get(s, ids[i], NULL, &body, &len), 0);
 		assert_int_equal(len, BIG);
 		assert_int_equal(body[0], 'A' + i);
 		free(body);
@@ -771,9 +772,9 @@ static void test_map_full(void **state)
 	item_init(&a, "mirakl", "small-a", "{}", 2, 2001);
 	item_init(&b, "mirakl", "big-again", big, BIG, 2002);
 	item_init(&c, "mirakl", "small-c", "{}", 2, 2003);
-	assert_int_equal(kcg_store_submit(s, &a.ing), 0);
-	assert_int_equal(kcg_store_submit(s, &b.ing), 0);
-	assert_int_equal(kcg_store_submit(s, &c.ing), 0);
+	assert_int_equal(kcg_events_submit(s, &a.ing), 0);
+	assert_int_equal(kcg_events_submit(s, &b.ing), 0);
+	assert_int_equal(kcg_events_submit(s, &c.ing), 0);
 	gate_release();
 	wait_done(3);
 	assert_int_equal(a.ing.result, 0);
@@ -794,7 +795,7 @@ static void test_map_full(void **state)
 	opt.map_size_bytes = 4 * MiB;
 	s = open_store(f, &opt);
 	assert_int_equal(put(s, "mirakl", "big-after", big, 4000, NULL), 0);
-	assert_int_equal(kcg_store_get_event(s, ids[0], NULL, NULL, NULL), 0);
+	assert_int_equal(kcg_events_get(s, ids[0], NULL, NULL, NULL), 0);
 	free(big);
 }
 
@@ -813,16 +814,16 @@ static void test_queue_limit(void **state)
 	item_init(&it[0], "mirakl", "q0", "{}", 2, 1001);
 	item_init(&it[1], "mirakl", "q1", "{}", 2, 1002);
 	item_init(&it[2], "mirakl", "q2", "{}", 2, 1003);
-	assert_int_equal(kcg_store_submit(s, &it[0].ing), 0);
-	assert_int_equal(kcg_store_submit(s, &it[1].ing), 0);
-	assert_int_equal(kcg_store_submit(s, &it[2].ing), -EAGAIN);
+	assert_int_equal(kcg_events_submit(s, &it[0].ing), 0);
+	assert_int_equal(kcg_events_submit(s, &it[1].ing), 0);
+	assert_int_equal(kcg_events_submit(s, &it[2].ing), -EAGAIN);
 	gate_release();
 	wait_done(2);
 	assert_int_equal(it[0].ing.result, 0);
 	assert_int_equal(it[1].ing.result, 0);
 	assert_int_equal(atomic_load(&it[2].calls), 0); /* refused: done() is never called */
 	/* Room again once the writer took them. */
-	assert_int_equal(kcg_store_submit(s, &it[2].ing), 0);
+	assert_int_equal(kcg_events_submit(s, &it[2].ing), 0);
 	wait_done(3);
 	assert_int_equal(it[2].ing.result, 0);
 }
@@ -848,7 +849,7 @@ static void test_shutdown(void **state)
 		char key[8];
 		snprintf(key, sizeof(key), "s%d", i);
 		item_init(&it[i], "inriver", key, "{}", 2, 1001 + (uint64_t)i);
-		assert_int_equal(kcg_store_submit(s, &it[i].ing), 0);
+		assert_int_equal(kcg_events_submit(s, &it[i].ing), 0);
 	}
 	assert_int_equal(pthread_create(&th, NULL, stop_thread, s), 0);
 	while (kcg_store_ready(s))
@@ -856,7 +857,7 @@ static void test_shutdown(void **state)
 	/* Closing began: refused at once, even though the writer is still busy. */
 	struct item late;
 	item_init(&late, "inriver", "late", "{}", 2, 2000);
-	assert_int_equal(kcg_store_submit(s, &late.ing), KCG_ESHUTDOWN);
+	assert_int_equal(kcg_events_submit(s, &late.ing), KCG_ESHUTDOWN);
 	assert_int_equal(put(s, "inriver", "late", "{}", 2000, NULL), KCG_ESHUTDOWN);
 	gate_release();
 	pthread_join(th, NULL);
@@ -869,16 +870,16 @@ static void test_shutdown(void **state)
 
 	/* Stopped: reads still work, writes and sweeps are refused, stop is idempotent. */
 	assert_false(kcg_store_ready(s));
-	assert_int_equal(kcg_store_get_event(s, it[4].ing.event_id, NULL, NULL, NULL), 0);
+	assert_int_equal(kcg_events_get(s, it[4].ing.event_id, NULL, NULL, NULL), 0);
 	assert_int_equal(kcg_store_sweep(s, 99999, NULL), KCG_ESHUTDOWN);
-	assert_int_equal(kcg_store_submit(s, &late.ing), KCG_ESHUTDOWN);
+	assert_int_equal(kcg_events_submit(s, &late.ing), KCG_ESHUTDOWN);
 	kcg_store_stop(s);
 	kcg_store_close(s);
 	f->store = NULL;
 
 	s = open_store(f, &opt);
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(kcg_store_get_event(s, it[i].ing.event_id, NULL, NULL, NULL), 0);
+		assert_int_equal(kcg_events_get(s, it[i].ing.event_id, NULL, NULL, NULL), 0);
 }
 
 int main(void)
