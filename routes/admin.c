@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
-#include "kcgate/jobs.h"
+#include "kcgate/jobs_view.h"
 #include "kcgate/metrics.h"
 
 static json_t *event_json(const struct kcg_event_meta *m)
@@ -224,7 +224,7 @@ static int retention_metrics(struct kcg_store *store, char **text)
 void kcg_route_metrics(struct kcg_request *req)
 {
 	char *text = kcg_metrics_render(kcg_store_used_bytes(req->app->store), req->app->cfg->store.map_size_mb << 20);
-	if (text && (kcg_jobs_metrics(req->app->store, req->app->jobs, &text) != 0 ||
+	if (text && (kcg_jobs_metrics(req->app->store, req->app->engine, &text) != 0 ||
 		     kcg_store_read(req->app->store, exceptions_metrics, &text) != 0 ||
 		     retention_metrics(req->app->store, &text) != 0)) {
 		free(text);

@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/engine.h"
 #include "kcgate/jobs.h"
+#include "kcgate/jobs_view.h"
 
 bool kcg_route_list_limit(struct kcg_request *req, uint64_t *limit)
 {
@@ -41,7 +43,7 @@ void kcg_route_admin_jobs(struct kcg_request *req)
 		return;
 	json_t *jobs;
 	char next[KCG_ID_LEN + 1];
-	int rc = kcg_jobs_list(req->app->store, req->app->jobs, kcg_route_nonempty(kcg_http_query(req, "state")),
+	int rc = kcg_jobs_list(req->app->store, req->app->engine, kcg_route_nonempty(kcg_http_query(req, "state")),
 			       kcg_route_nonempty(kcg_http_query(req, "lane")), limit, kcg_route_nonempty(kcg_http_query(req, "cursor")), &jobs,
 			       next);
 	if (rc == -EINVAL) {
@@ -61,7 +63,7 @@ void kcg_route_admin_jobs(struct kcg_request *req)
 void kcg_route_admin_job(struct kcg_request *req)
 {
 	json_t *job;
-	int rc = kcg_jobs_get(req->app->store, req->app->jobs, req->param, &job);
+	int rc = kcg_jobs_get(req->app->store, req->app->engine, req->param, &job);
 	if (rc == KCG_ENOTFOUND) {
 		kcg_http_respond_error(req, 404, "not_found", "no job with id %s", req->param);
 		return;
@@ -75,7 +77,9 @@ void kcg_route_admin_job(struct kcg_request *req)
 
 void kcg_route_admin_job_retry(struct kcg_request *req)
 {
-	int rc = kcg_jobs_retry(req->app->store, req->app->jobs, req->param);
+	int rc = kcg_jobs_retry(req->app->store, req->param);
+	if (rc == 0)
+		kcg_engine_kick(req->app->engine); /* it is due now */
 	if (rc == KCG_ENOTFOUND) {
 		kcg_http_respond_error(req, 404, "not_found", "no job with id %s", req->param);
 		return;
@@ -95,7 +99,7 @@ void kcg_route_admin_job_retry(struct kcg_request *req)
 		return;
 	}
 	json_t *job = NULL;
-	kcg_jobs_get(req->app->store, req->app->jobs, req->param, &job);
+	kcg_jobs_get(req->app->store, req->app->engine, req->param, &job);
 	kcg_http_respond_json(req, 200, job ? job : json_pack("{s:s}", "id", req->param));
 }
 
@@ -110,7 +114,7 @@ void kcg_route_admin_event_replay(struct kcg_request *req)
 		kcg_route_store_error(req, "replaying the event", rc);
 		return;
 	}
-	kcg_jobs_kick(req->app->jobs);
+	kcg_engine_kick(req->app->engine);
 	kcg_http_respond_json(req, 200, json_pack("{s:s, s:b}", "event_id", req->param, "replayed", 1));
 }
 

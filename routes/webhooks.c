@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #include "kcgate/auth.h"
-#include "kcgate/jobs.h"
+#include "kcgate/engine.h"
 #include "kcgate/metrics.h"
 
 #define WEBHOOK_ID_MAX 256 /* longest webhook-id header kept as a dedupe key */
@@ -41,7 +41,7 @@ static void ingest_answer(struct kcg_request *req)
 		memcpy(req->event_id, req->ingest.event_id, sizeof(req->event_id));
 		kcg_metrics_webhook(req->source, rc == 0 ? KCG_RES_ACCEPTED : KCG_RES_DUPLICATE);
 		if (rc == 0)
-			kcg_jobs_kick(req->app->jobs); /* the event may have brought jobs */
+			kcg_engine_kick(req->app->engine); /* the event may have brought jobs */
 		if (!mirakl) {
 			kcg_http_respond_empty(req, 204); /* inriver's listener contract */
 			return;

@@ -36,6 +36,7 @@ int kcg_flow_set_init(struct kcg_flow_set *set, const struct kcg_config *cfg)
 	rc = add_names(set, &n_dbs, kcg_jobs_dbs);
 	if (rc == 0)
 		rc = add_names(set, &n_dbs, kcg_exc_dbs);
+	set->owners[n_owners++] = &kcg_jobs_retention;
 	set->owners[n_owners++] = &kcg_exc_retention;
 	for (const struct kcg_flow *const *f = kcg_flows; rc == 0 && *f; f++) {
 		const struct kcg_flow *flow = *f;

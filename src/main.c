@@ -20,7 +20,7 @@
 #include "kcgate/common.h"
 #include "kcgate/config.h"
 #include "kcgate/http.h"
-#include "kcgate/jobs.h"
+#include "kcgate/engine.h"
 #include "kcgate/log.h"
 #include "kcgate/metrics.h"
 #include "kcgate/flow.h"
@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 	char *cert = NULL, *key = NULL;
 	struct kcg_store *store = NULL;
 	struct kcg_http *http = NULL;
-	struct kcg_jobs *jobs = NULL;
+	struct kcg_engine *engine = NULL;
 	static struct kcg_flow_set flows; /* large; lives as long as the process */
 	rc = kcg_flow_set_init(&flows, &cfg);
 	if (rc != 0) {
@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 
 	if (flows.n_enabled) {
 		flows.ctx.store = store;
-		struct kcg_jobs_options jopt = {
+		struct kcg_engine_options eopt = {
 			.store = store,
 			.cfg = &cfg,
 			.kinds = flows.kinds,
@@ -232,15 +232,17 @@ int main(int argc, char **argv)
 			.n_timers = flows.n_timers,
 			.ctx = &flows.ctx,
 		};
-		rc = kcg_jobs_start(&jopt, &jobs);
+		rc = kcg_engine_create(&eopt, &engine);
+		if (rc == 0)
+			rc = kcg_engine_start(engine);
 		if (rc != 0) {
 			log_fail("cannot start the job engine", kcg_strerror(rc));
 			goto out;
 		}
-		flows.ctx.jobs = jobs;
+		flows.ctx.engine = engine;
 	}
 
-	struct kcg_app app = { .cfg = &cfg, .store = store, .jobs = jobs };
+	struct kcg_app app = { .cfg = &cfg, .store = store, .engine = engine };
 	atomic_init(&app.shutting_down, false);
 	struct kcg_http_options hopt = {
 		.host = cfg.server.listen_host,
@@ -279,14 +281,14 @@ int main(int argc, char **argv)
 							   "in_flight", (json_int_t)kcg_http_in_flight(http)));
 	atomic_store(&app.shutting_down, true);
 	drain(http, cfg.server.shutdown_timeout_s, &sigs);
-	kcg_jobs_stop(jobs);   /* the engine stays allocated: server threads may still use it */
+	kcg_engine_stop(engine); /* the engine stays allocated: server threads may still use it */
 	kcg_store_stop(store); /* completes every queued request, resuming its connection */
 	kcg_http_stop(http);
 	http = NULL;
 	status = 0;
 out:
 	kcg_http_stop(http);
-	kcg_jobs_destroy(jobs);
+	kcg_engine_destroy(engine);
 	kcg_store_close(store);
 	if (status == 0)
 		kcg_log_str(KCG_LOG_INFO, "stopped", NULL);

@@ -1,7 +1,7 @@
 /*
  * net.c: the small helpers around struct kcg_call and struct kcg_reply.
  *
- * No libcurl here: the job engine sends calls; this file only owns their
+ * No libcurl here: net_curl.c sends calls; this file only owns their
  * memory, decides which answers are worth retrying, and turns an answer
  * into a short printable excerpt for a job's last_error.
  */

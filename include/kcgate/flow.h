@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "kcgate/config.h"
+#include "kcgate/engine.h"
 #include "kcgate/jobs.h"
 #include "kcgate/store.h"
 
@@ -30,7 +31,7 @@ struct kcg_flow_set;
 struct kcg_flow_ctx {
 	const struct kcg_config *cfg;
 	struct kcg_store *store;
-	struct kcg_jobs *jobs;   /**< set once the engine runs (for kicks); NULL before */
+	struct kcg_engine *engine; /**< set once the engine exists (for kicks); NULL before */
 	const struct kcg_flow_set *set; /**< the enabled flows (for cross-flow hooks); may be NULL */
 };
 
@@ -48,7 +49,7 @@ struct kcg_flow {
 	/** Its job kinds, NULL-terminated. Optional. */
 	const struct kcg_job_kind *const *kinds;
 	/** Fills @p out with its timers (at most KCG_FLOW_TIMERS_MAX); returns how many. Optional. */
-	size_t (*timers)(const struct kcg_config *cfg, struct kcg_jobs_timer *out);
+	size_t (*timers)(const struct kcg_config *cfg, struct kcg_engine_timer *out);
 	/** The outbox hook: runs inside the transaction that stores a new
 	 * event; what it writes commits with the event, or neither does. Optional. */
 	int (*on_event)(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);
@@ -76,7 +77,7 @@ struct kcg_flow_set {
 	size_t n_enabled;
 	const char *dbs[KCG_FLOWS_DBS_MAX + 1];   /**< core modules' and every flow's, NULL-terminated */
 	const struct kcg_job_kind *kinds[KCG_FLOWS_KINDS_MAX + 1]; /**< enabled flows', NULL-terminated */
-	struct kcg_jobs_timer timers[KCG_FLOWS_TIMERS_MAX];
+	struct kcg_engine_timer timers[KCG_FLOWS_TIMERS_MAX];
 	size_t n_timers;
 	/** The core's (exceptions) and every flow's retention owners, NULL-terminated. */
 	const struct kcg_retention_owner *owners[KCG_RETENTION_OWNERS_MAX + 1];

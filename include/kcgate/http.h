@@ -29,13 +29,13 @@
 struct MHD_Connection;
 struct kcg_route;
 struct kcg_http;
-struct kcg_jobs;
+struct kcg_engine;
 
 /** What the handlers share: configuration, the store and the lifecycle flag. */
 struct kcg_app {
 	const struct kcg_config *cfg;
 	struct kcg_store *store;
-	struct kcg_jobs *jobs;       /**< the job engine, or NULL when no flow is configured */
+	struct kcg_engine *engine;   /**< the job engine, or NULL when no flow is configured */
 	atomic_bool shutting_down;   /**< set at SIGTERM: ready turns 503, ingest refuses */
 };
 

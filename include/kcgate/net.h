@@ -3,8 +3,8 @@
  *
  * The peer clients (mirakl.c, khaos.c) are pure: they build a struct
  * kcg_call and parse a struct kcg_reply, and never touch the network. The
- * job engine (jobs.c) runs calls on libcurl's multi interface. That keeps
- * the clients unit-testable and every retry decision in one place.
+ * job engine (engine.c) sends calls through the libcurl driver (net_curl.h).
+ * That keeps the clients unit-testable and every retry decision in one place.
  */
 #ifndef KCGATE_NET_H
 #define KCGATE_NET_H

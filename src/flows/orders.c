@@ -786,7 +786,7 @@ static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx 
 
 /* ---- timers (engine thread) ---- */
 
-static void poll_timer(struct kcg_jobs *jobs, void *ctx)
+static void poll_timer(struct kcg_engine *engine, void *ctx)
 {
 	kcg_flow_enqueue_now(ctx, KCG_LANE_MIRAKL, "mirakl.poll", "or11");
 }
@@ -828,7 +828,7 @@ static int raise_late(struct kcg_txn *t, void *arg)
 	return 0;
 }
 
-static void deadline_timer(struct kcg_jobs *jobs, void *ctx)
+static void deadline_timer(struct kcg_engine *engine, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
 	struct late l = { flow->cfg, json_array(), NULL, 0 };
@@ -840,10 +840,10 @@ static void deadline_timer(struct kcg_jobs *jobs, void *ctx)
 	json_decref(l.recs);
 }
 
-static size_t orders_timers(const struct kcg_config *cfg, struct kcg_jobs_timer *out)
+static size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out)
 {
-	out[0] = (struct kcg_jobs_timer){ "mirakl.poll", cfg->mirakl.poll_interval_s * 1000u, poll_timer };
-	out[1] = (struct kcg_jobs_timer){ "acceptance.deadline", 60000u, deadline_timer };
+	out[0] = (struct kcg_engine_timer){ "mirakl.poll", cfg->mirakl.poll_interval_s * 1000u, poll_timer };
+	out[1] = (struct kcg_engine_timer){ "acceptance.deadline", 60000u, deadline_timer };
 	return 2;
 }
 

@@ -104,14 +104,14 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 
 static const struct kcg_job_kind kind_refresh = { "skus.refresh", KCG_LANE_KHAOS, skus_refresh, NULL };
 
-static void refresh_timer(struct kcg_jobs *jobs, void *ctx)
+static void refresh_timer(struct kcg_engine *engine, void *ctx)
 {
 	kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "skus.refresh", ALL);
 }
 
-static size_t skus_timers(const struct kcg_config *cfg, struct kcg_jobs_timer *out)
+static size_t skus_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out)
 {
-	out[0] = (struct kcg_jobs_timer){ "skus.refresh", cfg->khaos.sku_refresh_s * 1000u, refresh_timer };
+	out[0] = (struct kcg_engine_timer){ "skus.refresh", cfg->khaos.sku_refresh_s * 1000u, refresh_timer };
 	return 1;
 }
 

@@ -1,5 +1,6 @@
 /*
- * test_jobs.c: the job queue and engine on a real store, with job kinds
+ * test_jobs.c: the job queue (jobs.c), run by the engine (engine.c) and
+ * read through the admin views (jobs_view.c), on a real store, with job kinds
  * whose steps are scripted here (no peer needed; one kind calls a closed
  * port to exercise the transport-error path and the breaker).
  */
@@ -18,13 +19,15 @@
 #include <stdatomic.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/engine.h"
 #include "kcgate/jobs.h"
+#include "kcgate/jobs_view.h"
 
 struct fixture {
 	char dir[256];
 	struct kcg_store *store;
 	struct kcg_config cfg;
-	struct kcg_jobs *jobs;
+	struct kcg_engine *engine;
 };
 
 static atomic_int runs_ok, runs_flaky, applied;
@@ -89,6 +92,29 @@ static const struct kcg_job_kind kind_fatal = { "t.fatal", KCG_LANE_MIRAKL, step
 static const struct kcg_job_kind kind_refused = { "t.refused", KCG_LANE_INRIVER, step_refused, NULL };
 static const struct kcg_job_kind *const kinds[] = { &kind_ok, &kind_flaky, &kind_fatal, &kind_refused, NULL };
 
+/* kcg_engine_create() then kcg_engine_start(); the engine is freed on failure. */
+static int start_engine(const struct kcg_engine_options *opt, struct kcg_engine **out)
+{
+	int rc = kcg_engine_create(opt, out);
+	if (rc != 0)
+		return rc;
+	rc = kcg_engine_start(*out);
+	if (rc != 0) {
+		kcg_engine_destroy(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* An admin retry as the route does it: the queue, then a kick. */
+static int retry(struct fixture *f, const char *id)
+{
+	int rc = kcg_jobs_retry(f->store, id);
+	if (rc == 0)
+		kcg_engine_kick(f->engine);
+	return rc;
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -112,8 +138,8 @@ static int setup(void **state)
 	f->cfg.jobs.breaker_cooldown_s = 60;
 	f->cfg.jobs.max_reply_bytes = 1 << 20;
 	f->cfg.lanes.mirakl = f->cfg.lanes.khaos = f->cfg.lanes.inriver = 4;
-	struct kcg_jobs_options jo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
-	assert_int_equal(kcg_jobs_start(&jo, &f->jobs), 0);
+	struct kcg_engine_options eo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
+	assert_int_equal(start_engine(&eo, &f->engine), 0);
 	atomic_store(&runs_ok, 0);
 	atomic_store(&runs_flaky, 0);
 	atomic_store(&applied, 0);
@@ -124,7 +150,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	kcg_jobs_destroy(f->jobs);
+	kcg_engine_destroy(f->engine);
 	kcg_store_close(f->store);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -151,7 +177,7 @@ static int enqueue_fn(struct kcg_txn *t, void *arg)
 static int enqueue(struct fixture *f, struct enq *e)
 {
 	int rc = kcg_store_write_sync(f->store, enqueue_fn, e);
-	kcg_jobs_kick(f->jobs);
+	kcg_engine_kick(f->engine);
 	return rc ? rc : e->rc;
 }
 
@@ -160,7 +186,7 @@ static json_t *wait_state(struct fixture *f, const char *id, const char *state)
 {
 	for (int i = 0; i < 500; i++) {
 		json_t *job = NULL;
-		if (kcg_jobs_get(f->store, f->jobs, id, &job) == 0) {
+		if (kcg_jobs_get(f->store, f->engine, id, &job) == 0) {
 			if (strcmp(json_string_value(json_object_get(job, "state")), state) == 0)
 				return job;
 			json_decref(job);
@@ -184,8 +210,8 @@ static void test_done_once_with_effects(void **state)
 static void test_one_live_job_per_kind_and_subject(void **state)
 {
 	struct fixture *f = *state;
-	kcg_jobs_destroy(f->jobs); /* nothing runs: both enqueues see the first pending */
-	f->jobs = NULL;
+	kcg_engine_destroy(f->engine); /* nothing runs: both enqueues see the first pending */
+	f->engine = NULL;
 	struct enq a = { KCG_LANE_KHAOS, "t.ok", "same", NULL, "", 0 }, b = a;
 	assert_int_equal(enqueue(f, &a), 0);
 	assert_int_equal(enqueue(f, &b), KCG_EDUPLICATE);
@@ -194,8 +220,8 @@ static void test_one_live_job_per_kind_and_subject(void **state)
 	assert_int_equal(enqueue(f, &c), 0);
 	assert_string_not_equal(a.id, c.id);
 	/* The engine picks up what was pending when it starts (crash recovery). */
-	struct kcg_jobs_options jo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
-	assert_int_equal(kcg_jobs_start(&jo, &f->jobs), 0);
+	struct kcg_engine_options eo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
+	assert_int_equal(start_engine(&eo, &f->engine), 0);
 	json_decref(wait_state(f, a.id, "done"));
 	json_decref(wait_state(f, c.id, "done"));
 	/* Once done, the subject may have a new job. */
@@ -251,10 +277,10 @@ static void test_dead_then_admin_retry(void **state)
 	struct enq ok = { KCG_LANE_KHAOS, "t.ok", "D", NULL, "", 0 };
 	assert_int_equal(enqueue(f, &ok), 0);
 	json_decref(wait_state(f, ok.id, "done"));
-	assert_int_equal(kcg_jobs_retry(f->store, f->jobs, ok.id), -EINVAL);
-	assert_int_equal(kcg_jobs_retry(f->store, f->jobs, "01M800000000000000000000ZZ"), KCG_ENOTFOUND);
+	assert_int_equal(retry(f, ok.id), -EINVAL);
+	assert_int_equal(retry(f, "01M800000000000000000000ZZ"), KCG_ENOTFOUND);
 	setenv("KCG_TEST_FIXED", "1", 1);
-	assert_int_equal(kcg_jobs_retry(f->store, f->jobs, e.id), 0);
+	assert_int_equal(retry(f, e.id), 0);
 	json_decref(wait_state(f, e.id, "done"));
 	unsetenv("KCG_TEST_FIXED");
 	assert_false(dead_job_open(f, e.id));
@@ -267,11 +293,11 @@ static void test_transport_error_opens_breaker(void **state)
 	char ids[3][KCG_ID_LEN + 1];
 	/* Backoff far longer than the test, so each job fails exactly once
 	 * whatever the timing of the three calls. */
-	kcg_jobs_destroy(f->jobs);
+	kcg_engine_destroy(f->engine);
 	f->cfg.jobs.retry_base_ms = 600000;
 	f->cfg.jobs.retry_max_s = 3600;
-	struct kcg_jobs_options jo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
-	assert_int_equal(kcg_jobs_start(&jo, &f->jobs), 0);
+	struct kcg_engine_options eo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
+	assert_int_equal(start_engine(&eo, &f->engine), 0);
 	for (int i = 0; i < 3; i++) {
 		snprintf(subj, sizeof(subj), "R%d", i);
 		struct enq e = { KCG_LANE_INRIVER, "t.refused", subj, NULL, "", 0 };
@@ -282,7 +308,7 @@ static void test_transport_error_opens_breaker(void **state)
 	for (int i = 0; i < 3; i++) {
 		for (int n = 0; n < 500; n++) {
 			json_t *job = NULL;
-			assert_int_equal(kcg_jobs_get(f->store, f->jobs, ids[i], &job), 0);
+			assert_int_equal(kcg_jobs_get(f->store, f->engine, ids[i], &job), 0);
 			json_int_t attempts = json_integer_value(json_object_get(job, "attempts"));
 			json_decref(job);
 			if (attempts >= 1)
@@ -291,7 +317,7 @@ static void test_transport_error_opens_breaker(void **state)
 		}
 	}
 	char *text = strdup("");
-	assert_int_equal(kcg_jobs_metrics(f->store, f->jobs, &text), 0);
+	assert_int_equal(kcg_jobs_metrics(f->store, f->engine, &text), 0);
 	assert_non_null(strstr(text, "kcgate_lane_breaker_open{lane=\"inriver\"} 1"));
 	assert_non_null(strstr(text, "kcgate_lane_breaker_open{lane=\"khaos\"} 0"));
 	assert_non_null(strstr(text, "kcgate_jobs{lane=\"inriver\",state=\"pending\"} 3"));
@@ -299,7 +325,7 @@ static void test_transport_error_opens_breaker(void **state)
 	usleep(300000);
 	for (int i = 0; i < 3; i++) {
 		json_t *job = NULL;
-		assert_int_equal(kcg_jobs_get(f->store, f->jobs, ids[i], &job), 0);
+		assert_int_equal(kcg_jobs_get(f->store, f->engine, ids[i], &job), 0);
 		assert_int_equal(json_integer_value(json_object_get(job, "attempts")), 1);
 		assert_non_null(strstr(json_string_value(json_object_get(job, "last_error")), "onnect"));
 		json_decref(job);
@@ -321,15 +347,15 @@ static void test_list_filters(void **state)
 	json_decref(wait_state(f, b.id, "dead"));
 	json_t *list;
 	char next[KCG_ID_LEN + 1];
-	assert_int_equal(kcg_jobs_list(f->store, f->jobs, "dead", NULL, 10, NULL, &list, next), 0);
+	assert_int_equal(kcg_jobs_list(f->store, f->engine, "dead", NULL, 10, NULL, &list, next), 0);
 	assert_int_equal(json_array_size(list), 1);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")), b.id);
 	json_decref(list);
-	assert_int_equal(kcg_jobs_list(f->store, f->jobs, NULL, "khaos", 1, NULL, &list, next), 0);
+	assert_int_equal(kcg_jobs_list(f->store, f->engine, NULL, "khaos", 1, NULL, &list, next), 0);
 	assert_int_equal(json_array_size(list), 1);
 	json_decref(list);
-	assert_int_equal(kcg_jobs_list(f->store, f->jobs, "bogus", NULL, 10, NULL, &list, next), -EINVAL);
-	assert_int_equal(kcg_jobs_list(f->store, f->jobs, NULL, "ftp", 10, NULL, &list, next), -EINVAL);
+	assert_int_equal(kcg_jobs_list(f->store, f->engine, "bogus", NULL, 10, NULL, &list, next), -EINVAL);
+	assert_int_equal(kcg_jobs_list(f->store, f->engine, NULL, "ftp", 10, NULL, &list, next), -EINVAL);
 }
 
 int main(void)

@@ -1,0 +1,314 @@
+/*
+ * test_engine.c: the engine's lifecycle (create/start/stop/destroy) on a
+ * real store, and the libcurl driver (net_curl.c) against a one-shot
+ * local HTTP server. What the engine does with jobs is in test_jobs.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "kcgate/engine.h"
+#include "kcgate/exceptions.h"
+#include "kcgate/jobs.h"
+#include "kcgate/jobs_view.h"
+#include "kcgate/net_curl.h"
+
+struct fixture {
+	char dir[256];
+	struct kcg_store *store;
+	struct kcg_config cfg;
+};
+
+static atomic_int runs;
+
+static enum kcg_step step_ok(struct kcg_job_run *run, void *ctx)
+{
+	atomic_fetch_add(&runs, 1);
+	return KCG_STEP_DONE;
+}
+
+static const struct kcg_job_kind kind_ok = { "t.ok", KCG_LANE_KHAOS, step_ok, NULL };
+static const struct kcg_job_kind *const kinds[] = { &kind_ok, NULL };
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("KCG_TEST_TMP");
+	snprintf(f->dir, sizeof(f->dir), "%s/engine-XXXXXX", tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	static const char *dbs[8];
+	size_t n = 0;
+	for (size_t i = 0; kcg_jobs_dbs[i]; i++)
+		dbs[n++] = kcg_jobs_dbs[i];
+	for (size_t i = 0; kcg_exc_dbs[i]; i++)
+		dbs[n++] = kcg_exc_dbs[i];
+	struct kcg_store_options so = { .path = f->dir, .map_size_bytes = 64u << 20, .dedupe_ttl_ms = 3600000,
+					.max_batch = 64, .queue_limit = 1024, .dbs = dbs };
+	assert_int_equal(kcg_store_open(&so, &f->store, NULL), 0);
+	f->cfg.jobs.max_age_h = 1;
+	f->cfg.jobs.retry_base_ms = 10;
+	f->cfg.jobs.retry_max_s = 1;
+	f->cfg.jobs.breaker_failures = 3;
+	f->cfg.jobs.breaker_cooldown_s = 60;
+	f->cfg.jobs.max_reply_bytes = 1 << 20;
+	f->cfg.lanes.mirakl = f->cfg.lanes.khaos = f->cfg.lanes.inriver = 4;
+	atomic_store(&runs, 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	kcg_store_close(f->store);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static int enqueue_fn(struct kcg_txn *t, void *arg)
+{
+	return kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "t.ok", "S", NULL, 0, arg);
+}
+
+static bool wait_done(struct fixture *f, struct kcg_engine *e, const char *id)
+{
+	for (int i = 0; i < 500; i++) {
+		json_t *job = NULL;
+		if (kcg_jobs_get(f->store, e, id, &job) == 0) {
+			bool done = strcmp(json_string_value(json_object_get(job, "state")), "done") == 0;
+			json_decref(job);
+			if (done)
+				return true;
+		}
+		usleep(10000);
+	}
+	return false;
+}
+
+static void test_null_is_safe(void **state)
+{
+	struct kcg_engine_stats st;
+	kcg_engine_stop(NULL);
+	kcg_engine_destroy(NULL);
+	kcg_engine_kick(NULL);
+	assert_false(kcg_engine_running(NULL, "01M800000000000000000000ZZ"));
+	kcg_engine_stats(NULL, &st);
+	assert_int_equal(st.lane[KCG_LANE_KHAOS].running, 0);
+	assert_false(st.lane[KCG_LANE_KHAOS].breaker_open);
+	kcg_net_curl_destroy(NULL);
+	kcg_net_curl_wakeup(NULL);
+}
+
+/* Created, never started: nothing runs, kicks are harmless, destroy frees. */
+static void test_create_runs_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct kcg_engine_options eo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
+	struct kcg_engine *e = NULL;
+	assert_int_equal(kcg_engine_create(&eo, &e), 0);
+	char id[KCG_ID_LEN + 1];
+	assert_int_equal(kcg_store_write_sync(f->store, enqueue_fn, id), 0);
+	kcg_engine_kick(e);
+	usleep(200000);
+	assert_int_equal(atomic_load(&runs), 0);
+	kcg_engine_stop(e); /* not started: nothing to halt */
+	kcg_engine_destroy(e);
+}
+
+/* Stop halts without freeing; start again picks up what is pending. */
+static void test_stop_then_start_again(void **state)
+{
+	struct fixture *f = *state;
+	struct kcg_engine_options eo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
+	struct kcg_engine *e = NULL;
+	assert_int_equal(kcg_engine_create(&eo, &e), 0);
+	assert_int_equal(kcg_engine_start(e), 0);
+	assert_int_equal(kcg_engine_start(e), -EALREADY);
+	kcg_engine_stop(e);
+	kcg_engine_stop(e); /* idempotent */
+	char id[KCG_ID_LEN + 1];
+	assert_int_equal(kcg_store_write_sync(f->store, enqueue_fn, id), 0);
+	kcg_engine_kick(e);
+	usleep(200000);
+	assert_int_equal(atomic_load(&runs), 0);
+	assert_int_equal(kcg_engine_start(e), 0);
+	assert_true(wait_done(f, e, id));
+	assert_int_equal(atomic_load(&runs), 1);
+	kcg_engine_destroy(e); /* stops first */
+}
+
+/* ---- the libcurl driver ---- */
+
+struct server {
+	int fd;
+	unsigned short port;
+	const char *answer;  /* written after the request's headers; NULL = never answer */
+	pthread_t thread;
+};
+
+static void *serve_once(void *arg)
+{
+	struct server *s = arg;
+	int c = accept(s->fd, NULL, NULL);
+	if (c < 0)
+		return NULL;
+	char buf[4096];
+	size_t got = 0;
+	while (got < sizeof(buf) - 1) {
+		ssize_t n = read(c, buf + got, sizeof(buf) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+	}
+	if (s->answer) {
+		ssize_t w = write(c, s->answer, strlen(s->answer));
+		(void)w;
+	} else {
+		usleep(500000);
+	}
+	close(c);
+	return NULL;
+}
+
+static void server_start(struct server *s, const char *answer)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	s->answer = answer;
+	s->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(s->fd >= 0);
+	assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s->fd, 4), 0);
+	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &len), 0);
+	s->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&s->thread, NULL, serve_once, s), 0);
+}
+
+static void server_stop(struct server *s)
+{
+	shutdown(s->fd, SHUT_RDWR);
+	pthread_join(s->thread, NULL);
+	close(s->fd);
+}
+
+struct got {
+	int calls;
+	struct kcg_reply reply;
+};
+
+static void on_done(void *arg, struct kcg_reply *reply)
+{
+	struct got *g = arg;
+	g->calls++;
+	g->reply = *reply; /* takes what it owns */
+}
+
+static void call_get(struct kcg_call *c, unsigned short port)
+{
+	*c = (struct kcg_call){ .what = "test", .method = "GET", .timeout_s = 5 };
+	assert_true(asprintf(&c->url, "http://127.0.0.1:%u/x", (unsigned)port) > 0);
+}
+
+static void run_until(struct kcg_net_curl *nc, struct got *g)
+{
+	for (int i = 0; i < 100 && g->calls == 0; i++)
+		kcg_net_curl_run(nc, 50);
+}
+
+static void test_driver_answer_and_retry_after(void **state)
+{
+	struct server s;
+	server_start(&s, "HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy!");
+	struct kcg_net_curl *nc = NULL;
+	assert_int_equal(kcg_net_curl_create(1 << 20, on_done, &nc), 0);
+	struct kcg_call c;
+	call_get(&c, s.port);
+	struct got g = { 0 };
+	assert_int_equal(kcg_net_curl_send(nc, &c, &g), 0);
+	run_until(nc, &g);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.reply.status, 503);
+	assert_int_equal(g.reply.transport_error, 0);
+	assert_int_equal(g.reply.retry_after_s, 7);
+	assert_int_equal(g.reply.len, 5);
+	assert_string_equal(g.reply.body, "busy!");
+	kcg_reply_finish(&g.reply);
+	kcg_call_finish(&c);
+	kcg_net_curl_destroy(nc);
+	server_stop(&s);
+}
+
+static void test_driver_reply_cap(void **state)
+{
+	struct server s;
+	server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\n01234567890123456789");
+	struct kcg_net_curl *nc = NULL;
+	assert_int_equal(kcg_net_curl_create(10, on_done, &nc), 0);
+	struct kcg_call c;
+	call_get(&c, s.port);
+	struct got g = { 0 };
+	assert_int_equal(kcg_net_curl_send(nc, &c, &g), 0);
+	run_until(nc, &g);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.reply.status, 0);
+	assert_true(g.reply.transport_error != 0);
+	assert_true(kcg_reply_transient(&g.reply));
+	assert_non_null(strstr(g.reply.error, "jobs.max_reply_bytes"));
+	kcg_reply_finish(&g.reply);
+	kcg_call_finish(&c);
+	kcg_net_curl_destroy(nc);
+	server_stop(&s);
+}
+
+static void test_driver_abandon(void **state)
+{
+	struct server s;
+	server_start(&s, NULL); /* never answers */
+	struct kcg_net_curl *nc = NULL;
+	assert_int_equal(kcg_net_curl_create(1 << 20, on_done, &nc), 0);
+	struct kcg_call c;
+	call_get(&c, s.port);
+	struct got g = { 0 };
+	assert_int_equal(kcg_net_curl_send(nc, &c, &g), 0);
+	for (int i = 0; i < 4; i++)
+		kcg_net_curl_run(nc, 20);
+	kcg_net_curl_abandon_all(nc);
+	kcg_net_curl_run(nc, 20);
+	assert_int_equal(g.calls, 0);
+	kcg_call_finish(&c);
+	kcg_net_curl_destroy(nc);
+	server_stop(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_null_is_safe),
+		cmocka_unit_test_setup_teardown(test_create_runs_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_then_start_again, setup, teardown),
+		cmocka_unit_test(test_driver_answer_and_retry_after),
+		cmocka_unit_test(test_driver_reply_cap),
+		cmocka_unit_test(test_driver_abandon),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
