@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kcgate/dynbuf.h"
 #include "kcgate/exceptions.h"
 #include "kcgate/jobs.h"
 #include "kcgate/metrics.h"
@@ -120,24 +121,20 @@ static int exceptions_metrics(struct kcg_txn *t, void *arg)
 	int rc = kcg_exc_open_counts(t, &counts);
 	if (rc != 0)
 		return rc;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	if (!f) {
-		json_decref(counts);
-		return -ENOMEM;
-	}
-	fputs(*text, f);
-	fputs("# HELP kcgate_exceptions_open Open exceptions by kind.\n# TYPE kcgate_exceptions_open gauge\n", f);
+	struct kcg_dynbuf b;
+	kcg_dynbuf_init(&b, KCG_METRICS_TEXT_MAX);
+	kcg_dynbuf_addstr(&b, *text);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_exceptions_open Open exceptions by kind.\n"
+			      "# TYPE kcgate_exceptions_open gauge\n");
 	const char *kind;
 	json_t *n;
 	json_object_foreach(counts, kind, n)
-		fprintf(f, "kcgate_exceptions_open{kind=\"%s\"} %lld\n", kind, (long long)json_integer_value(n));
+		kcg_dynbuf_printf(&b, "kcgate_exceptions_open{kind=\"%s\"} %lld\n", kind,
+				  (long long)json_integer_value(n));
 	json_decref(counts);
-	if (fclose(f) != 0) {
-		free(out);
-		return -ENOMEM;
-	}
+	char *out = kcg_dynbuf_take(&b, NULL);
+	if (!out)
+		return kcg_dynbuf_error(&b);
 	free(*text);
 	*text = out;
 	return 0;

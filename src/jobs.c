@@ -25,8 +25,10 @@
 #include <curl/curl.h>
 #include <openssl/rand.h>
 
+#include "kcgate/dynbuf.h"
 #include "kcgate/exceptions.h"
 #include "kcgate/log.h"
+#include "kcgate/metrics.h"
 
 #define DB_JOBS "jobs"
 #define DB_DUE "jobs_due"
@@ -1128,39 +1130,36 @@ int kcg_jobs_metrics(struct kcg_store *store, struct kcg_jobs *e, char **text)
 			running[s->lane]++;
 		pthread_mutex_unlock(&e->lock);
 	}
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	if (!f)
-		return -ENOMEM;
-	fputs(*text ? *text : "", f);
-	fputs("# HELP kcgate_jobs Jobs by lane and state (running ones are also pending).\n# TYPE kcgate_jobs gauge\n", f);
+	struct kcg_dynbuf b;
+	kcg_dynbuf_init(&b, KCG_METRICS_TEXT_MAX);
+	kcg_dynbuf_addstr(&b, *text ? *text : "");
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_jobs Jobs by lane and state (running ones are also pending).\n# TYPE kcgate_jobs gauge\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++) {
 		for (int s = 0; s < ST_COUNT; s++)
-			fprintf(f, "kcgate_jobs{lane=\"%s\",state=\"%s\"} %llu\n", lane_names[l], state_names[s],
-				(unsigned long long)m.counts[l][s]);
-		fprintf(f, "kcgate_jobs{lane=\"%s\",state=\"running\"} %u\n", lane_names[l], running[l]);
+			kcg_dynbuf_printf(&b, "kcgate_jobs{lane=\"%s\",state=\"%s\"} %llu\n", lane_names[l],
+					  state_names[s], (unsigned long long)m.counts[l][s]);
+		kcg_dynbuf_printf(&b, "kcgate_jobs{lane=\"%s\",state=\"running\"} %u\n", lane_names[l], running[l]);
 	}
-	fputs("# HELP kcgate_jobs_oldest_due_seconds How long the oldest due job of a lane has waited.\n"
-	      "# TYPE kcgate_jobs_oldest_due_seconds gauge\n", f);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_jobs_oldest_due_seconds How long the oldest due job of a lane has waited.\n"
+			      "# TYPE kcgate_jobs_oldest_due_seconds gauge\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_jobs_oldest_due_seconds{lane=\"%s\"} %.3f\n", lane_names[l],
-			(double)m.oldest_due_ms[l] / 1000.0);
-	fputs("# HELP kcgate_job_attempts_total Calls made by jobs since start.\n# TYPE kcgate_job_attempts_total counter\n", f);
+		kcg_dynbuf_printf(&b, "kcgate_jobs_oldest_due_seconds{lane=\"%s\"} %.3f\n", lane_names[l],
+				  (double)m.oldest_due_ms[l] / 1000.0);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_job_attempts_total Calls made by jobs since start.\n# TYPE kcgate_job_attempts_total counter\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_job_attempts_total{lane=\"%s\"} %llu\n", lane_names[l],
-			(unsigned long long)(e ? atomic_load(&e->attempts_total[l]) : 0));
-	fputs("# HELP kcgate_jobs_dead_total Jobs that died since start.\n# TYPE kcgate_jobs_dead_total counter\n", f);
+		kcg_dynbuf_printf(&b, "kcgate_job_attempts_total{lane=\"%s\"} %llu\n", lane_names[l],
+				  (unsigned long long)(e ? atomic_load(&e->attempts_total[l]) : 0));
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_jobs_dead_total Jobs that died since start.\n# TYPE kcgate_jobs_dead_total counter\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_jobs_dead_total{lane=\"%s\"} %llu\n", lane_names[l],
-			(unsigned long long)(e ? atomic_load(&e->dead_total[l]) : 0));
-	fputs("# HELP kcgate_lane_breaker_open 1 while a lane's circuit breaker is open.\n# TYPE kcgate_lane_breaker_open gauge\n", f);
+		kcg_dynbuf_printf(&b, "kcgate_jobs_dead_total{lane=\"%s\"} %llu\n", lane_names[l],
+				  (unsigned long long)(e ? atomic_load(&e->dead_total[l]) : 0));
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_lane_breaker_open 1 while a lane's circuit breaker is open.\n# TYPE kcgate_lane_breaker_open gauge\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_lane_breaker_open{lane=\"%s\"} %d\n", lane_names[l], e && atomic_load(&e->lanes[l].open) ? 1 : 0);
-	if (fclose(f) != 0) {
-		free(out);
-		return -ENOMEM;
-	}
+		kcg_dynbuf_printf(&b, "kcgate_lane_breaker_open{lane=\"%s\"} %d\n", lane_names[l],
+				  e && atomic_load(&e->lanes[l].open) ? 1 : 0);
+	char *out = kcg_dynbuf_take(&b, NULL);
+	if (!out)
+		return kcg_dynbuf_error(&b);
 	free(*text);
 	*text = out;
 	return 0;
