@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kcgate/dynbuf.h"
 #include "kcgate/exceptions.h"
 #include "kcgate/jobs_view.h"
 #include "kcgate/metrics.h"
@@ -157,24 +158,20 @@ static int exceptions_metrics(struct kcg_txn *t, void *arg)
 	int rc = kcg_exc_open_counts(t, &counts);
 	if (rc != 0)
 		return rc;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	if (!f) {
-		json_decref(counts);
-		return -ENOMEM;
-	}
-	fputs(*text, f);
-	fputs("# HELP kcgate_exceptions_open Open exceptions by kind.\n# TYPE kcgate_exceptions_open gauge\n", f);
+	struct kcg_dynbuf b;
+	kcg_dynbuf_init(&b, KCG_METRICS_TEXT_MAX);
+	kcg_dynbuf_addstr(&b, *text);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_exceptions_open Open exceptions by kind.\n"
+			      "# TYPE kcgate_exceptions_open gauge\n");
 	const char *kind;
 	json_t *n;
 	json_object_foreach(counts, kind, n)
-		fprintf(f, "kcgate_exceptions_open{kind=\"%s\"} %lld\n", kind, (long long)json_integer_value(n));
+		kcg_dynbuf_printf(&b, "kcgate_exceptions_open{kind=\"%s\"} %lld\n", kind,
+				  (long long)json_integer_value(n));
 	json_decref(counts);
-	if (fclose(f) != 0) {
-		free(out);
-		return -ENOMEM;
-	}
+	char *out = kcg_dynbuf_take(&b, NULL);
+	if (!out)
+		return kcg_dynbuf_error(&b);
 	free(*text);
 	*text = out;
 	return 0;
@@ -187,35 +184,33 @@ static int retention_metrics(struct kcg_store *store, char **text)
 	int rc = kcg_store_retention_stats(store, &rs);
 	if (rc != 0)
 		return rc;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	if (!f)
-		return -ENOMEM;
-	fputs(*text, f);
-	fputs("# HELP kcgate_retention_deleted_total Records deleted by the sweep (dedupe keys, retention).\n"
-	      "# TYPE kcgate_retention_deleted_total counter\n", f);
+	struct kcg_dynbuf b;
+	kcg_dynbuf_init(&b, KCG_METRICS_TEXT_MAX);
+	kcg_dynbuf_addstr(&b, *text);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_retention_deleted_total Records deleted by the sweep (dedupe keys, retention).\n"
+			      "# TYPE kcgate_retention_deleted_total counter\n");
 	for (size_t i = 0; i < rs.n_counters; i++)
-		fprintf(f, "kcgate_retention_deleted_total{what=\"%s\"} %llu\n", rs.names[i],
-			(unsigned long long)rs.removed_total[i]);
-	fputs("# HELP kcgate_retention_last_sweep_deleted Records the last sweep deleted.\n"
-	      "# TYPE kcgate_retention_last_sweep_deleted gauge\n", f);
+		kcg_dynbuf_printf(&b, "kcgate_retention_deleted_total{what=\"%s\"} %llu\n", rs.names[i],
+				  (unsigned long long)rs.removed_total[i]);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_retention_last_sweep_deleted Records the last sweep deleted.\n"
+			      "# TYPE kcgate_retention_last_sweep_deleted gauge\n");
 	for (size_t i = 0; i < rs.n_counters; i++)
-		fprintf(f, "kcgate_retention_last_sweep_deleted{what=\"%s\"} %llu\n", rs.names[i],
-			(unsigned long long)rs.last.removed[i]);
-	fprintf(f,
-		"# HELP kcgate_retention_oldest_seconds Unix time of the oldest record kept (0 = none).\n"
-		"# TYPE kcgate_retention_oldest_seconds gauge\n"
-		"kcgate_retention_oldest_seconds{what=\"event\"} %.3f\n"
-		"kcgate_retention_oldest_seconds{what=\"finished\"} %.3f\n"
-		"# HELP kcgate_retention_sweep_longest_transaction_seconds The longest transaction of the last sweep.\n"
-		"# TYPE kcgate_retention_sweep_longest_transaction_seconds gauge\n"
-		"kcgate_retention_sweep_longest_transaction_seconds %.6f\n",
-		(double)rs.oldest_event_ms / 1e3, (double)rs.oldest_finished_ms / 1e3, (double)rs.last.max_chunk_ns / 1e9);
-	if (fclose(f) != 0) {
-		free(out);
-		return -ENOMEM;
-	}
+		kcg_dynbuf_printf(&b, "kcgate_retention_last_sweep_deleted{what=\"%s\"} %llu\n", rs.names[i],
+				  (unsigned long long)rs.last.removed[i]);
+	kcg_dynbuf_printf(&b,
+			  "# HELP kcgate_retention_oldest_seconds Unix time of the oldest record kept (0 = none).\n"
+			  "# TYPE kcgate_retention_oldest_seconds gauge\n"
+			  "kcgate_retention_oldest_seconds{what=\"event\"} %.3f\n"
+			  "kcgate_retention_oldest_seconds{what=\"finished\"} %.3f\n"
+			  "# HELP kcgate_retention_sweep_longest_transaction_seconds The longest transaction of the last "
+			  "sweep.\n"
+			  "# TYPE kcgate_retention_sweep_longest_transaction_seconds gauge\n"
+			  "kcgate_retention_sweep_longest_transaction_seconds %.6f\n",
+			  (double)rs.oldest_event_ms / 1e3, (double)rs.oldest_finished_ms / 1e3,
+			  (double)rs.last.max_chunk_ns / 1e9);
+	char *out = kcg_dynbuf_take(&b, NULL);
+	if (!out)
+		return kcg_dynbuf_error(&b);
 	free(*text);
 	*text = out;
 	return 0;

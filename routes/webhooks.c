@@ -131,7 +131,7 @@ static bool authenticated(struct kcg_request *req, const struct kcg_source_auth 
 
 void kcg_route_webhook_mirakl(struct kcg_request *req)
 {
-	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
+	char kind[KCG_KIND_MAX], why[KCG_ERROR_MAX];
 
 	if (!authenticated(req, &req->app->cfg->mirakl.webhook))
 		return;
@@ -146,7 +146,7 @@ void kcg_route_webhook_mirakl(struct kcg_request *req)
 
 void kcg_route_webhook_inriver(struct kcg_request *req)
 {
-	char why[KCG_WHY_MAX];
+	char why[KCG_ERROR_MAX];
 	enum kcg_inriver_event ev = (enum kcg_inriver_event)req->route->arg;
 	const char *ct = kcg_http_header(req, "Content-Type");
 	bool cloudevent = ct && strncasecmp(ct, "application/cloudevents+json", 28) == 0;

@@ -16,6 +16,7 @@
 #include "kcgate/config.h"
 
 #include "kcgate/common.h"
+#include "kcgate/dynbuf.h"
 #include "kcgate/flow.h"
 
 #include <arpa/inet.h>
@@ -38,6 +39,7 @@
 #define MAX_FILE_BYTES (1024 * 1024) /* a config file beyond this is a mistake */
 #define MAX_LINE_BYTES 4096
 #define MAX_SECRET_FILE_BYTES (64 * 1024)
+#define MAX_MESSAGES_BYTES (16 * 1024 * 1024) /* errors (or warnings) of one file; past it: -ENOMEM */
 #define MAX_NAME_LEN 64          /* section and key names (echoed in messages) */
 #define WHSEC_PREFIX "whsec_"
 #define WHSEC_MAX_BYTES 64       /* sizeof(kcg_source_auth.secrets[0]) */
@@ -157,16 +159,10 @@ static const struct kcg_config_keys core_table = {
 	core_keys, sizeof(core_keys) / sizeof(core_keys[0]), core_checks
 };
 
-/* A growing message buffer (errors or warnings). */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
 struct parser {
 	const char *name;
 	struct kcg_config *cfg;
-	struct sbuf errors, warnings;
+	struct kcg_dynbuf errors, warnings; /* parser_init() sets their cap */
 	unsigned n_errors;
 	bool oom;
 	unsigned seen[KEYS_MAX]; /* line a key was set on; 0 = not in the file */
@@ -196,25 +192,11 @@ static void collect_keys(void)
 			add_table((*f)->config);
 }
 
-static void sb_append(struct parser *p, struct sbuf *b, const char *s, size_t n)
+static void parser_init(struct parser *p, const char *name, struct kcg_config *cfg)
 {
-	if (p->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		char *s2 = realloc(b->s, cap);
-		if (!s2) {
-			p->oom = true;
-			return;
-		}
-		b->s = s2;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
+	*p = (struct parser){ .name = name, .cfg = cfg };
+	kcg_dynbuf_init(&p->errors, MAX_MESSAGES_BYTES);
+	kcg_dynbuf_init(&p->warnings, MAX_MESSAGES_BYTES);
 }
 
 /* Appends "NAME:LINE: [section] key: message\n" (the section/key parts only
@@ -223,7 +205,7 @@ __attribute__((format(printf, 6, 7))) static void report(struct parser *p, bool 
 							  unsigned line, const char *section,
 							  const char *key, const char *fmt, ...)
 {
-	struct sbuf *b = warn ? &p->warnings : &p->errors;
+	struct kcg_dynbuf *b = warn ? &p->warnings : &p->errors;
 	char head[2 * MAX_NAME_LEN + 32];
 	char msg[1024];
 	va_list ap;
@@ -241,24 +223,22 @@ __attribute__((format(printf, 6, 7))) static void report(struct parser *p, bool 
 		snprintf(head, sizeof(head), ":%u: %s: ", line, key);
 	else
 		snprintf(head, sizeof(head), ":%u: ", line);
-	sb_append(p, b, p->name, strlen(p->name));
-	sb_append(p, b, head, strlen(head));
-	sb_append(p, b, msg, strlen(msg));
-	sb_append(p, b, "\n", 1);
+	if (p->oom)
+		return;
+	kcg_dynbuf_addstr(b, p->name);
+	kcg_dynbuf_addstr(b, head);
+	kcg_dynbuf_addstr(b, msg);
+	kcg_dynbuf_add(b, "\n", 1);
+	if (kcg_dynbuf_error(b))
+		p->oom = true; /* -ENOMEM, or past MAX_MESSAGES_BYTES: the messages are lost either way */
 }
 
-/* Copies @p s for a message with anything unprintable replaced by '?', so a
- * path from the file cannot put control characters on a terminal. */
+/* @p s for a message with anything unprintable replaced by '?' (and "..."
+ * when cut), so a path from the file cannot put control characters on a
+ * terminal. Returns @p buf. */
 static const char *printable(const char *s, char *buf, size_t cap)
 {
-	size_t i = 0;
-	for (; s[i] && i + 1 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-		buf[i] = (c < 0x20 || c >= 0x7f) ? '?' : (char)c;
-	}
-	buf[i] = '\0';
-	if (s[i] && cap > 4)
-		memcpy(buf + cap - 4, "...", 4);
+	kcg_printable(buf, cap, s, strlen(s), KCG_PRINT_ELLIPSIS);
 	return buf;
 }
 
@@ -1108,38 +1088,39 @@ static void finish_checks(struct parser *p)
 			tables[t]->check((struct kcg_config_check *)p, p->cfg);
 }
 
-/* Hands a message buffer to the caller's pointer (appending to what is there). */
-static void hand_over(struct parser *p, struct sbuf *b, char **out)
+/* Hands a message buffer to the caller's pointer (appending to what is
+ * there); @p b is left empty. */
+static void hand_over(struct parser *p, struct kcg_dynbuf *b, char **out)
 {
-	if (!b->s)
-		return;
-	if (!out) {
-		free(b->s);
+	size_t len = kcg_dynbuf_len(b);
+	if (len == 0 || !out) {
+		kcg_dynbuf_finish(b);
 		return;
 	}
 	if (*out) {
 		size_t old = strlen(*out);
-		char *s = realloc(*out, old + b->len + 1);
+		char *s = realloc(*out, old + len + 1);
 		if (!s) {
 			p->oom = true;
-			free(b->s);
+			kcg_dynbuf_finish(b);
 			return;
 		}
-		memcpy(s + old, b->s, b->len + 1);
+		memcpy(s + old, kcg_dynbuf_ptr(b), len + 1);
 		*out = s;
-		free(b->s);
+		kcg_dynbuf_finish(b);
 	} else {
-		*out = b->s;
+		*out = kcg_dynbuf_take(b, NULL);
 	}
 }
 
 int kcg_config_parse(const char *name, const char *text, size_t len, struct kcg_config *cfg,
 		     char **errors, char **warnings)
 {
-	struct parser p = { .name = name ? name : "(config)", .cfg = cfg };
+	struct parser p;
 	char line[MAX_LINE_BYTES + 1];
 
 	pthread_once(&collect_once, collect_keys);
+	parser_init(&p, name ? name : "(config)", cfg);
 
 	if (!cfg->path) {
 		cfg->path = strdup(p.name);
@@ -1215,7 +1196,8 @@ int kcg_config_load(const char *path, struct kcg_config *cfg, char **errors, cha
 	if (r == -ENOMEM)
 		return -ENOMEM;
 	if (r < 0) {
-		struct parser p = { .name = path, .cfg = cfg };
+		struct parser p;
+		parser_init(&p, path, cfg);
 		report(&p, false, 0, NULL, NULL, "cannot read: %s", strerror(-r));
 		hand_over(&p, &p.errors, errors);
 		return p.oom ? -ENOMEM : KCG_ECONFIG;

@@ -5,6 +5,9 @@
  */
 #include "kcgate/jobs_view.h"
 
+#include "kcgate/dynbuf.h"
+#include "kcgate/metrics.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,41 +157,37 @@ int kcg_jobs_metrics(struct kcg_store *store, struct kcg_engine *engine, char **
 		return rc;
 	struct kcg_engine_stats es;
 	kcg_engine_stats(engine, &es);
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	if (!f)
-		return -ENOMEM;
-	fputs(*text ? *text : "", f);
-	fputs("# HELP kcgate_jobs Jobs by lane and state (running ones are also pending).\n# TYPE kcgate_jobs gauge\n", f);
+	struct kcg_dynbuf b;
+	kcg_dynbuf_init(&b, KCG_METRICS_TEXT_MAX);
+	kcg_dynbuf_addstr(&b, *text ? *text : "");
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_jobs Jobs by lane and state (running ones are also pending).\n# TYPE kcgate_jobs gauge\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++) {
 		const char *lane = kcg_lane_name((enum kcg_lane)l);
 		for (int s = 0; s < KCG_JOB_STATE_COUNT; s++)
-			fprintf(f, "kcgate_jobs{lane=\"%s\",state=\"%s\"} %llu\n", lane,
+			kcg_dynbuf_printf(&b, "kcgate_jobs{lane=\"%s\",state=\"%s\"} %llu\n", lane,
 				kcg_job_state_name((enum kcg_job_state)s), (unsigned long long)m.count[l][s]);
-		fprintf(f, "kcgate_jobs{lane=\"%s\",state=\"running\"} %u\n", lane, es.lane[l].running);
+		kcg_dynbuf_printf(&b, "kcgate_jobs{lane=\"%s\",state=\"running\"} %u\n", lane, es.lane[l].running);
 	}
-	fputs("# HELP kcgate_jobs_oldest_due_seconds How long the oldest due job of a lane has waited.\n"
-	      "# TYPE kcgate_jobs_oldest_due_seconds gauge\n", f);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_jobs_oldest_due_seconds How long the oldest due job of a lane has waited.\n"
+	      "# TYPE kcgate_jobs_oldest_due_seconds gauge\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_jobs_oldest_due_seconds{lane=\"%s\"} %.3f\n", kcg_lane_name((enum kcg_lane)l),
+		kcg_dynbuf_printf(&b, "kcgate_jobs_oldest_due_seconds{lane=\"%s\"} %.3f\n", kcg_lane_name((enum kcg_lane)l),
 			(double)m.oldest_due_ms[l] / 1000.0);
-	fputs("# HELP kcgate_job_attempts_total Calls made by jobs since start.\n# TYPE kcgate_job_attempts_total counter\n", f);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_job_attempts_total Calls made by jobs since start.\n# TYPE kcgate_job_attempts_total counter\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_job_attempts_total{lane=\"%s\"} %llu\n", kcg_lane_name((enum kcg_lane)l),
+		kcg_dynbuf_printf(&b, "kcgate_job_attempts_total{lane=\"%s\"} %llu\n", kcg_lane_name((enum kcg_lane)l),
 			(unsigned long long)es.lane[l].attempts);
-	fputs("# HELP kcgate_jobs_dead_total Jobs that died since start.\n# TYPE kcgate_jobs_dead_total counter\n", f);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_jobs_dead_total Jobs that died since start.\n# TYPE kcgate_jobs_dead_total counter\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_jobs_dead_total{lane=\"%s\"} %llu\n", kcg_lane_name((enum kcg_lane)l),
+		kcg_dynbuf_printf(&b, "kcgate_jobs_dead_total{lane=\"%s\"} %llu\n", kcg_lane_name((enum kcg_lane)l),
 			(unsigned long long)es.lane[l].dead);
-	fputs("# HELP kcgate_lane_breaker_open 1 while a lane's circuit breaker is open.\n# TYPE kcgate_lane_breaker_open gauge\n", f);
+	kcg_dynbuf_addstr(&b, "# HELP kcgate_lane_breaker_open 1 while a lane's circuit breaker is open.\n# TYPE kcgate_lane_breaker_open gauge\n");
 	for (int l = 0; l < KCG_LANE_COUNT; l++)
-		fprintf(f, "kcgate_lane_breaker_open{lane=\"%s\"} %d\n", kcg_lane_name((enum kcg_lane)l),
+		kcg_dynbuf_printf(&b, "kcgate_lane_breaker_open{lane=\"%s\"} %d\n", kcg_lane_name((enum kcg_lane)l),
 			es.lane[l].breaker_open ? 1 : 0);
-	if (fclose(f) != 0) {
-		free(out);
-		return -ENOMEM;
-	}
+	char *out = kcg_dynbuf_take(&b, NULL);
+	if (!out)
+		return kcg_dynbuf_error(&b);
 	free(*text);
 	*text = out;
 	return 0;

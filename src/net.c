@@ -6,6 +6,7 @@
  * into a short printable excerpt for a job's last_error.
  */
 #include "kcgate/net.h"
+#include "kcgate/common.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -61,25 +62,16 @@ bool kcg_reply_transient(const struct kcg_reply *reply)
 	return reply->status >= 500 || reply->status == 408 || reply->status == 429;
 }
 
-/* Appends @p src to @p out (used so far: *@p n) as printable ASCII: runs of
- * whitespace become one space, other bytes outside 0x20..0x7e become '?'
- * (a cut could split a UTF-8 sequence, and the excerpt ends up in JSON). */
+/* Appends @p src to @p out (used so far: *@p n) as printable ASCII, runs of
+ * whitespace squeezed to one space, also across pieces (a cut could split a
+ * UTF-8 sequence, and the excerpt ends up in JSON). */
 static void append_printable(char out[KCG_ERROR_MAX], size_t *n, const char *src, size_t len)
 {
-	bool space = *n > 0 && out[*n - 1] == ' ';
-	for (size_t i = 0; i < len && *n < KCG_ERROR_MAX - 1; i++) {
-		unsigned char c = (unsigned char)src[i];
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			if (space)
-				continue;
-			out[(*n)++] = ' ';
-			space = true;
-			continue;
-		}
-		out[(*n)++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-		space = false;
-	}
-	out[*n] = '\0';
+	if (*n > 0 && out[*n - 1] == ' ')
+		while (len > 0 && (*src == ' ' || *src == '\t' || *src == '\r' || *src == '\n'))
+			src++, len--;
+	kcg_printable(out + *n, KCG_ERROR_MAX - *n, src, len, KCG_PRINT_SQUEEZE);
+	*n += strlen(out + *n);
 }
 
 void kcg_reply_excerpt(const struct kcg_reply *reply, char out[KCG_ERROR_MAX])
@@ -136,7 +128,5 @@ void kcg_why(char why[KCG_ERROR_MAX], const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, KCG_ERROR_MAX, fmt, ap);
 	va_end(ap);
-	for (char *p = why; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
+	kcg_printable(why, KCG_ERROR_MAX, why, strlen(why), 0);
 }

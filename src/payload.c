@@ -33,36 +33,24 @@
 #define MAX_ARRAY_EVENTS 10000 /* events in one Mirakl array; beyond is abuse, not batching */
 #define PARSE_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
 
-static bool printable(unsigned char c)
-{
-	return c >= 0x20 && c < 0x7f;
-}
-
-static void sanitize(char why[KCG_WHY_MAX])
-{
-	for (size_t i = 0; i < KCG_WHY_MAX && why[i]; i++)
-		if (!printable((unsigned char)why[i]))
-			why[i] = '?';
-}
-
 /* Writes a message (truncated to fit) and returns @p err, so callers can
  * `return fail(...)`. */
-static int fail(char why[KCG_WHY_MAX], int err, const char *fmt, ...)
+static int fail(char why[KCG_ERROR_MAX], int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int fail(char why[KCG_WHY_MAX], int err, const char *fmt, ...)
+static int fail(char why[KCG_ERROR_MAX], int err, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vsnprintf(why, KCG_WHY_MAX, fmt, ap) < 0)
+	if (vsnprintf(why, KCG_ERROR_MAX, fmt, ap) < 0)
 		why[0] = '\0';
 	va_end(ap);
-	sanitize(why);
+	kcg_printable(why, KCG_ERROR_MAX, why, strlen(why), 0);
 	return err;
 }
 
-static int parse(const char *body, size_t len, json_t **out, char why[KCG_WHY_MAX])
+static int parse(const char *body, size_t len, json_t **out, char why[KCG_ERROR_MAX])
 {
 	json_error_t err;
 
@@ -88,28 +76,22 @@ static int parse(const char *body, size_t len, json_t **out, char why[KCG_WHY_MA
 /* The kind is the first object's "type": printable ASCII only (it ends up
  * in admin listings, metrics labels and logs), at most KCG_KIND_MAX-1 bytes. */
 static int mirakl_kind(json_t *obj, const char *where, char kind[KCG_KIND_MAX],
-		       char why[KCG_WHY_MAX])
+		       char why[KCG_ERROR_MAX])
 {
 	json_t *type = json_object_get(obj, "type");
-	size_t n = 0;
 
 	if (type && !json_is_string(type))
 		return fail(why, KCG_EPAYLOAD, "%stype: expected a string", where);
-	if (type) {
-		const char *s = json_string_value(type);
-		size_t len = json_string_length(type);
-
-		for (size_t i = 0; i < len && n < KCG_KIND_MAX - 1; i++)
-			if (printable((unsigned char)s[i]))
-				kind[n++] = s[i];
-	}
-	kind[n] = '\0';
-	if (n == 0)
+	kind[0] = '\0';
+	if (type)
+		kcg_printable(kind, KCG_KIND_MAX, json_string_value(type), json_string_length(type),
+			      KCG_PRINT_DROP);
+	if (kind[0] == '\0')
 		snprintf(kind, KCG_KIND_MAX, "webhook");
 	return 0;
 }
 
-int kcg_payload_mirakl(const char *body, size_t len, char kind[KCG_KIND_MAX], char why[KCG_WHY_MAX])
+int kcg_payload_mirakl(const char *body, size_t len, char kind[KCG_KIND_MAX], char why[KCG_ERROR_MAX])
 {
 	json_t *root = NULL;
 	size_t i, n;
@@ -214,7 +196,7 @@ const char *kcg_inriver_event_name(enum kcg_inriver_event ev)
 	return events[ev].name;
 }
 
-static int check_fields_array(json_t *arr, const char *pfx, char why[KCG_WHY_MAX])
+static int check_fields_array(json_t *arr, const char *pfx, char why[KCG_ERROR_MAX])
 {
 	size_t i;
 	json_t *el;
@@ -236,7 +218,7 @@ static int check_fields_array(json_t *arr, const char *pfx, char why[KCG_WHY_MAX
 	return 0;
 }
 
-static int check_field(json_t *obj, const struct field *f, const char *pfx, char why[KCG_WHY_MAX])
+static int check_field(json_t *obj, const struct field *f, const char *pfx, char why[KCG_ERROR_MAX])
 {
 	json_t *v = json_object_get(obj, f->name);
 	const char *want = NULL;
@@ -286,7 +268,7 @@ static int check_field(json_t *obj, const struct field *f, const char *pfx, char
 /* A CloudEvents envelope when the caller says so (Content-Type) or when the
  * body looks like one; the listener payload is then under "data". */
 static int unwrap_cloudevent(json_t *root, bool cloudevent, json_t **payload, const char **pfx,
-			     char why[KCG_WHY_MAX])
+			     char why[KCG_ERROR_MAX])
 {
 	json_t *sv = json_object_get(root, "specversion");
 	json_t *data = json_object_get(root, "data");
@@ -309,7 +291,7 @@ static int unwrap_cloudevent(json_t *root, bool cloudevent, json_t **payload, co
 }
 
 int kcg_payload_inriver(enum kcg_inriver_event ev, bool cloudevent, const char *body, size_t len,
-			char why[KCG_WHY_MAX])
+			char why[KCG_ERROR_MAX])
 {
 	json_t *root = NULL, *payload;
 	const struct field *f;

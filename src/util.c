@@ -1,6 +1,7 @@
 /*
- * util.c: the error names, checked number parsing, clocks, ULIDs and the
- * thin wrappers over OpenSSL that the rest of kcgate shares.
+ * util.c: the error names, the printable-ASCII sanitiser, checked number
+ * parsing, clocks, ULIDs and the thin wrappers over OpenSSL that the rest of
+ * kcgate shares.
  */
 #include "kcgate/common.h"
 
@@ -33,6 +34,48 @@ const char *kcg_strerror(int err)
 	if (err < 0 && err > -4096)
 		return strerror(-err);
 	return "unknown error";
+}
+
+static bool is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool kcg_printable(char *dst, size_t cap, const char *src, size_t len, unsigned flags)
+{
+	size_t n = 0;
+	bool space = false, cut = false;
+
+	if (cap == 0)
+		return len == 0;
+	/* Reading src[i] before writing dst[n] with n <= i makes in place safe. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+		char out;
+		if ((flags & KCG_PRINT_SQUEEZE) && is_space(c)) {
+			if (space)
+				continue;
+			space = true;
+			out = ' ';
+		} else if (kcg_is_printable(c)) {
+			space = false;
+			out = (char)c;
+		} else if (flags & KCG_PRINT_DROP) {
+			continue;
+		} else {
+			space = false;
+			out = '?';
+		}
+		if (n == cap - 1) {
+			cut = true;
+			break;
+		}
+		dst[n++] = out;
+	}
+	dst[n] = '\0';
+	if (cut && (flags & KCG_PRINT_ELLIPSIS) && cap > 4)
+		memcpy(dst + cap - 4, "...", 4);
+	return !cut;
 }
 
 int kcg_parse_u64(const char *str, uint64_t min, uint64_t max, uint64_t *out)

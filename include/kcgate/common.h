@@ -1,6 +1,7 @@
 /**
- * kcgate/common.h: the error convention, checked number parsing, time, ids
- * and the small crypto helpers every module shares.
+ * kcgate/common.h: the error convention, the one error-text size and
+ * sanitiser, checked number parsing, time, ids and the small crypto helpers
+ * every module shares.
  *
  * Error convention (LMDB / systemd style): functions return int, 0 on
  * success, a negative errno (-ENOMEM, -EINVAL, ...) or a negative KCG_E*
@@ -27,6 +28,36 @@ enum {
 	KCG_ESTORE = -5008,      /**< an unexpected LMDB failure */
 	KCG_ECONFIG = -5009,     /**< the configuration has errors */
 };
+
+/**
+ * Room for a human error sentence, NUL included: a validation message for a
+ * 400 answer, a peer client's why, a job's last_error, a reply excerpt.
+ */
+#define KCG_ERROR_MAX 200
+
+/** True for printable ASCII (0x20..0x7e), the only bytes kcgate puts in messages. */
+static inline bool kcg_is_printable(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f;
+}
+
+/** Flags for kcg_printable(). */
+enum {
+	KCG_PRINT_SQUEEZE = 1u << 0,  /**< each run of space, tab, CR, LF becomes one space */
+	KCG_PRINT_DROP = 1u << 1,     /**< leave other bytes out instead of writing '?' */
+	KCG_PRINT_ELLIPSIS = 1u << 2, /**< a cut result ends in "..." (when @p cap > 4) */
+};
+
+/**
+ * The one sanitiser: copies @p len bytes of @p src (NULs included) into
+ * @p dst as printable ASCII, so untrusted text can go into JSON answers,
+ * logs and terminals. Every byte outside 0x20..0x7e (controls, DEL, NUL,
+ * each byte of a UTF-8 sequence) becomes '?', unless @p flags say otherwise.
+ * At most @p cap - 1 bytes are written, then a NUL (nothing when @p cap is
+ * 0). @p dst may be @p src (sanitising in place); no other overlap.
+ * @return true when all of @p src fitted, false when the result was cut.
+ */
+bool kcg_printable(char *dst, size_t cap, const char *src, size_t len, unsigned flags);
 
 /** Stores @p v big-endian in 8 bytes (sortable keys and counters in LMDB). */
 static inline void kcg_put_be64(unsigned char *p, uint64_t v)

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** Cap on the whole /metrics text (a few KiB in practice; the cap only bounds a bug). */
+#define KCG_METRICS_TEXT_MAX (1024 * 1024)
+
 /** What became of a webhook, the `result` label. */
 enum kcg_metric_result {
 	KCG_RES_ACCEPTED,      /**< stored */

@@ -12,8 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kcgate/common.h" /* KCG_ERROR_MAX */
+
 #define KCG_CALL_MAX_HEADERS 8
-#define KCG_ERROR_MAX 200 /**< room for an error excerpt */
 
 /** A request to send. Everything is owned by the call (kcg_call_finish() frees it). */
 struct kcg_call {

@@ -14,8 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kcgate/common.h" /* KCG_ERROR_MAX: room for @p why */
+
 #define KCG_KIND_MAX 64   /**< longest event kind kept (longer ones are cut) */
-#define KCG_WHY_MAX 160   /**< room for a validation message */
 
 /** The inriver EntityListener calls, in route order. */
 enum kcg_inriver_event {
@@ -37,7 +38,7 @@ const char *kcg_inriver_event_name(enum kcg_inriver_event ev);
  * @return 0, KCG_EJSON (not JSON, with the parser's position in @p why) or
  * KCG_EPAYLOAD.
  */
-int kcg_payload_mirakl(const char *body, size_t len, char kind[KCG_KIND_MAX], char why[KCG_WHY_MAX]);
+int kcg_payload_mirakl(const char *body, size_t len, char kind[KCG_KIND_MAX], char why[KCG_ERROR_MAX]);
 
 /**
  * An inriver listener body for event @p ev, with the required fields and
@@ -47,6 +48,6 @@ int kcg_payload_mirakl(const char *body, size_t len, char kind[KCG_KIND_MAX], ch
  * @return 0, KCG_EJSON or KCG_EPAYLOAD.
  */
 int kcg_payload_inriver(enum kcg_inriver_event ev, bool cloudevent, const char *body, size_t len,
-			char why[KCG_WHY_MAX]);
+			char why[KCG_ERROR_MAX]);
 
 #endif

@@ -15,6 +15,7 @@
  */
 #include "kcgate/peers/mirakl.h"
 #include "kcgate/common.h"
+#include "kcgate/dynbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,98 +24,61 @@
 #include <string.h>
 
 #define PARSE_FLAGS JSON_REJECT_DUPLICATES
+#define URL_MAX (64 * 1024) /* far beyond what a server takes; a longer one is a bug */
 
-/* A growing string for URLs; on allocation failure it stays failed. */
-struct buf {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void buf_add(struct buf *b, const char *s)
-{
-	size_t n = strlen(s);
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *p = realloc(b->s, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->s = p;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n + 1);
-	b->len += n;
-}
-
-static void buf_escaped(struct buf *b, const char *s)
+/* Appends @p s percent-encoded; a failure sticks to @p b. */
+static void buf_escaped(struct kcg_dynbuf *b, const char *s)
 {
 	char *e = kcg_url_escape(s);
 	if (!e) {
-		b->failed = true;
+		kcg_dynbuf_fail(b, -ENOMEM);
 		return;
 	}
-	buf_add(b, e);
+	kcg_dynbuf_addstr(b, e);
 	free(e);
 }
 
-/* base_url without a trailing slash, then @p path. */
-static void buf_base(struct buf *b, const struct kcg_mirakl_config *cfg, const char *path)
+/* Starts @p b: base_url without a trailing slash, then @p path. */
+static void buf_base(struct kcg_dynbuf *b, const struct kcg_mirakl_config *cfg, const char *path)
 {
 	const char *base = cfg->base_url ? cfg->base_url : "";
 	size_t n = strlen(base);
 	while (n > 0 && base[n - 1] == '/')
 		n--;
-	if (b->failed)
-		return;
-	b->s = malloc(n + 1);
-	if (!b->s) {
-		b->failed = true;
-		return;
-	}
-	memcpy(b->s, base, n);
-	b->s[n] = '\0';
-	b->len = n;
-	b->cap = n + 1;
-	buf_add(b, path);
+	kcg_dynbuf_init(b, URL_MAX);
+	kcg_dynbuf_add(b, base, n);
+	kcg_dynbuf_addstr(b, path);
 }
 
 /* "&name=" then each comma-separated item of @p list escaped, commas kept. */
-static void buf_list(struct buf *b, const char *name, const char *list)
+static void buf_list(struct kcg_dynbuf *b, const char *name, const char *list)
 {
-	buf_add(b, "&");
-	buf_add(b, name);
-	buf_add(b, "=");
+	kcg_dynbuf_printf(b, "&%s=", name);
 	const char *p = list;
 	for (;;) {
 		size_t n = strcspn(p, ",");
 		char *item = strndup(p, n);
 		if (!item) {
-			b->failed = true;
+			kcg_dynbuf_fail(b, -ENOMEM);
 			return;
 		}
 		buf_escaped(b, item);
 		free(item);
 		if (!p[n])
 			break;
-		buf_add(b, ",");
+		kcg_dynbuf_addstr(b, ",");
 		p += n + 1;
 	}
 }
 
 /* Fills what every Mirakl call shares; takes @p url. */
 static int init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, const char *what, const char *method,
-		     struct buf *url)
+		     struct kcg_dynbuf *url)
 {
 	*out = (struct kcg_call){ .what = what, .method = method, .secret_headers = true };
-	if (url->failed) {
-		free(url->s);
-		return -ENOMEM;
-	}
-	out->url = url->s;
+	out->url = kcg_dynbuf_take(url, NULL);
+	if (!out->url)
+		return kcg_dynbuf_error(url); /* -ENOMEM, or -E2BIG past URL_MAX */
 	out->timeout_s = (unsigned)cfg->timeout_s;
 	if (kcg_call_header(out, "Authorization: %s", cfg->api_key ? cfg->api_key : "") ||
 	    kcg_call_header(out, "Accept: application/json")) {
@@ -126,19 +90,14 @@ static int init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, 
 
 int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out)
 {
-	struct buf url = { 0 };
-	char num[32];
+	struct kcg_dynbuf url;
 	unsigned max = q->max;
 
 	/* Out-of-range page sizes are clamped rather than sent to be refused. */
 	if (max == 0 || max > KCG_MIRAKL_PAGE_MAX)
 		max = KCG_MIRAKL_PAGE_MAX;
-	buf_base(&url, cfg, "/api/orders?paginate=true&max=");
-	snprintf(num, sizeof(num), "%u", max);
-	buf_add(&url, num);
-	buf_add(&url, "&offset=");
-	snprintf(num, sizeof(num), "%u", q->offset);
-	buf_add(&url, num);
+	buf_base(&url, cfg, "/api/orders?paginate=true");
+	kcg_dynbuf_printf(&url, "&max=%u&offset=%u", max, q->offset);
 	if (q->order_ids && *q->order_ids)
 		buf_list(&url, "order_ids", q->order_ids);
 	if (q->state_codes && *q->state_codes)
@@ -150,31 +109,31 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
 		char *dot = strchr(t, '.');
 		if (dot)
 			memcpy(dot, "Z", 2);
-		buf_add(&url, "&start_update_date=");
+		kcg_dynbuf_addstr(&url, "&start_update_date=");
 		buf_escaped(&url, t);
 	}
 	if (cfg->shop_id && *cfg->shop_id) {
-		buf_add(&url, "&shop_id=");
+		kcg_dynbuf_addstr(&url, "&shop_id=");
 		buf_escaped(&url, cfg->shop_id);
 	}
 	return init_call(cfg, out, "OR11", "GET", &url);
 }
 
 /* "/api/orders/{escaped id}{suffix}" and the shop_id query when set. */
-static void order_url(struct buf *url, const struct kcg_mirakl_config *cfg, const char *order_id, const char *suffix)
+static void order_url(struct kcg_dynbuf *url, const struct kcg_mirakl_config *cfg, const char *order_id, const char *suffix)
 {
 	buf_base(url, cfg, "/api/orders/");
 	buf_escaped(url, order_id);
-	buf_add(url, suffix);
+	kcg_dynbuf_addstr(url, suffix);
 	if (cfg->shop_id && *cfg->shop_id) {
-		buf_add(url, "?shop_id=");
+		kcg_dynbuf_addstr(url, "?shop_id=");
 		buf_escaped(url, cfg->shop_id);
 	}
 }
 
 int kcg_mirakl_or12(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out)
 {
-	struct buf url = { 0 };
+	struct kcg_dynbuf url;
 	order_url(&url, cfg, order_id, "");
 	return init_call(cfg, out, "OR12", "GET", &url);
 }
@@ -216,7 +175,7 @@ int kcg_mirakl_or21(const struct kcg_mirakl_config *cfg, const json_t *order, st
 	char *text = json_dumps(body, JSON_COMPACT);
 	if (!text)
 		goto fail_body;
-	struct buf url = { 0 };
+	struct kcg_dynbuf url;
 	order_url(&url, cfg, id, "/accept");
 	rc = init_call(cfg, out, "OR21", "PUT", &url);
 	if (rc != 0) {

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char why[KCG_WHY_MAX];
+	char why[KCG_ERROR_MAX];
 	enum kcg_inriver_event ev;
 	bool cloudevent;
 	size_t n;

@@ -27,7 +27,7 @@ static void check_text(const char *s, size_t cap, bool nonempty)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
+	char kind[KCG_KIND_MAX], why[KCG_ERROR_MAX];
 	int r;
 
 	/* Poison the outputs so an unwritten byte shows up as unterminated. */

@@ -28,21 +28,21 @@ static void assert_clean(const char *s, size_t cap)
 		assert_true(s[i] >= 0x20 && s[i] < 0x7f);
 }
 
-static int mirakl(const char *body, char kind[KCG_KIND_MAX], char why[KCG_WHY_MAX])
+static int mirakl(const char *body, char kind[KCG_KIND_MAX], char why[KCG_ERROR_MAX])
 {
 	int r;
 
 	memset(kind, 'K', KCG_KIND_MAX);
-	memset(why, 'W', KCG_WHY_MAX);
+	memset(why, 'W', KCG_ERROR_MAX);
 	r = kcg_payload_mirakl(body, strlen(body), kind, why);
 	assert_clean(kind, KCG_KIND_MAX);
-	assert_clean(why, KCG_WHY_MAX);
+	assert_clean(why, KCG_ERROR_MAX);
 	return r;
 }
 
 static void mirakl_ok(const char *body, const char *want_kind)
 {
-	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
+	char kind[KCG_KIND_MAX], why[KCG_ERROR_MAX];
 	int r = mirakl(body, kind, why);
 
 	if (r != 0)
@@ -53,26 +53,26 @@ static void mirakl_ok(const char *body, const char *want_kind)
 
 static void mirakl_bad(const char *body, int want_rc, const char *want_why)
 {
-	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
+	char kind[KCG_KIND_MAX], why[KCG_ERROR_MAX];
 
 	assert_int_equal(mirakl(body, kind, why), want_rc);
 	assert_string_equal(why, want_why);
 	assert_string_equal(kind, "webhook");
 }
 
-static int inriver(enum kcg_inriver_event ev, bool ce, const char *body, char why[KCG_WHY_MAX])
+static int inriver(enum kcg_inriver_event ev, bool ce, const char *body, char why[KCG_ERROR_MAX])
 {
 	int r;
 
-	memset(why, 'W', KCG_WHY_MAX);
+	memset(why, 'W', KCG_ERROR_MAX);
 	r = kcg_payload_inriver(ev, ce, body, strlen(body), why);
-	assert_clean(why, KCG_WHY_MAX);
+	assert_clean(why, KCG_ERROR_MAX);
 	return r;
 }
 
 static void inriver_ok(enum kcg_inriver_event ev, bool ce, const char *body)
 {
-	char why[KCG_WHY_MAX];
+	char why[KCG_ERROR_MAX];
 	int r = inriver(ev, ce, body, why);
 
 	if (r != 0)
@@ -82,7 +82,7 @@ static void inriver_ok(enum kcg_inriver_event ev, bool ce, const char *body)
 
 static void inriver_bad(enum kcg_inriver_event ev, bool ce, const char *body, const char *want_why)
 {
-	char why[KCG_WHY_MAX];
+	char why[KCG_ERROR_MAX];
 	int r = inriver(ev, ce, body, why);
 
 	if (r != KCG_EPAYLOAD || strcmp(why, want_why) != 0)
@@ -209,7 +209,7 @@ static void test_mirakl_not_object(void **state)
 
 static void test_mirakl_type(void **state)
 {
-	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
+	char kind[KCG_KIND_MAX], why[KCG_ERROR_MAX];
 	char body[256];
 	char want[KCG_KIND_MAX];
 
@@ -230,7 +230,7 @@ static void test_mirakl_type(void **state)
 
 static void test_mirakl_invalid_json(void **state)
 {
-	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
+	char kind[KCG_KIND_MAX], why[KCG_ERROR_MAX];
 
 	mirakl_bad("{\"a\":", KCG_EJSON, "invalid JSON at line 1, column 5: unexpected token near end of file");
 	mirakl_bad("{} x", KCG_EJSON, "invalid JSON at line 1, column 4: end of file expected near 'x'");
@@ -282,7 +282,7 @@ static char *nested(size_t depth)
 
 static void test_mirakl_deep(void **state)
 {
-	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
+	char kind[KCG_KIND_MAX], why[KCG_ERROR_MAX];
 	char *s = nested(100000);
 
 	assert_int_equal(mirakl(s, kind, why), KCG_EJSON);
@@ -296,7 +296,7 @@ static void test_mirakl_deep(void **state)
 
 static void test_mirakl_position(void **state)
 {
-	char kind[KCG_KIND_MAX], why[KCG_WHY_MAX];
+	char kind[KCG_KIND_MAX], why[KCG_ERROR_MAX];
 	size_t n = 100000;
 	char *s = malloc(n + 4);
 
@@ -388,7 +388,7 @@ static void test_inriver_required(void **state)
 {
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		const struct req *r = &reqs[i];
-		char want[KCG_WHY_MAX];
+		char want[KCG_ERROR_MAX];
 		char *s = edit(r->ev, r->field, NULL);
 		char *ce = envelope(s);
 
@@ -406,7 +406,7 @@ static void test_inriver_types(void **state)
 {
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		const struct req *r = &reqs[i];
-		char want[KCG_WHY_MAX];
+		char want[KCG_ERROR_MAX];
 		json_t *v = json_loads(r->wrong_json, JSON_DECODE_ANY, NULL);
 		char *s, *ce;
 
@@ -495,7 +495,7 @@ static void test_inriver_link_ids(void **state)
 
 static void test_inriver_not_object(void **state)
 {
-	char why[KCG_WHY_MAX];
+	char why[KCG_ERROR_MAX];
 
 	inriver_bad(KCG_INRIVER_ENTITY_CREATED, false, "[]", "expected a JSON object");
 	inriver_bad(KCG_INRIVER_ENTITY_CREATED, false, "42",

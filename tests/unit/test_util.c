@@ -1,6 +1,6 @@
 /*
  * test_util.c: number parsing, ids, constant-time compare, SHA-256,
- * base64 and time formatting from src/util.c.
+ * base64, time formatting and the printable-ASCII sanitiser from src/util.c.
  *
  * The id tests run in the order listed in main(): kcg_make_id() keeps the
  * last millisecond it saw, so the test with a fixed 2016 timestamp must run
@@ -311,6 +311,95 @@ static void test_clocks_and_errors(void **state)
 	assert_non_null(kcg_strerror(12345));
 }
 
+/* kcg_printable(), the one sanitiser. */
+static void test_printable_replaces(void **state)
+{
+	char out[32];
+
+	assert_true(kcg_printable(out, sizeof(out), "plain text ~!", 13, 0));
+	assert_string_equal(out, "plain text ~!");
+	/* NUL, DEL, controls and each byte of a UTF-8 sequence become '?'. */
+	static const char src[] = "a\0b\x7f\x1f\xc3\xa9 ~";
+	memset(out, 'Z', sizeof(out));
+	assert_true(kcg_printable(out, sizeof(out), src, sizeof(src) - 1, 0));
+	assert_string_equal(out, "a?b???? ~");
+	/* Empty input: an empty string. */
+	memset(out, 'Z', sizeof(out));
+	assert_true(kcg_printable(out, sizeof(out), "", 0, 0));
+	assert_string_equal(out, "");
+	/* Every byte value: the printable ones pass, every other one is '?'. */
+	char all[256], got[257];
+	for (int i = 0; i < 256; i++)
+		all[i] = (char)i;
+	assert_true(kcg_printable(got, sizeof(got), all, sizeof(all), 0));
+	assert_int_equal(strlen(got), 256);
+	for (int i = 0; i < 256; i++)
+		assert_int_equal(got[i], i >= 0x20 && i < 0x7f ? i : '?');
+}
+
+static void test_printable_truncates(void **state)
+{
+	char out[8];
+
+	/* Cut to cap - 1 bytes, terminated, and reported. */
+	assert_false(kcg_printable(out, 4, "abcdef", 6, 0));
+	assert_string_equal(out, "abc");
+	/* An exact fit is not a cut. */
+	assert_true(kcg_printable(out, 4, "abc", 3, 0));
+	assert_string_equal(out, "abc");
+	/* The marker: a cut result ends in "...", a whole one does not. */
+	assert_false(kcg_printable(out, sizeof(out), "abcdefghij", 10, KCG_PRINT_ELLIPSIS));
+	assert_string_equal(out, "abcd...");
+	assert_true(kcg_printable(out, sizeof(out), "abcdefg", 7, KCG_PRINT_ELLIPSIS));
+	assert_string_equal(out, "abcdefg");
+	assert_false(kcg_printable(out, sizeof(out), "\x01\x02\x03\x04\x05\x06\x07\x08", 8, KCG_PRINT_ELLIPSIS));
+	assert_string_equal(out, "????...");
+	/* Too small for a marker: plain cut. */
+	assert_false(kcg_printable(out, 4, "abcdef", 6, KCG_PRINT_ELLIPSIS));
+	assert_string_equal(out, "abc");
+	/* cap 1: only the NUL; cap 0: nothing is written. */
+	assert_false(kcg_printable(out, 1, "a", 1, 0));
+	assert_string_equal(out, "");
+	out[0] = 'Z';
+	assert_false(kcg_printable(out, 0, "a", 1, 0));
+	assert_int_equal(out[0], 'Z');
+	assert_true(kcg_printable(out, 0, "", 0, 0));
+}
+
+static void test_printable_flags(void **state)
+{
+	char out[32];
+
+	/* Squeeze: each whitespace run is one space; other controls still '?'. */
+	assert_true(kcg_printable(out, sizeof(out), " a \t\r\n b\n\x01" "c  ", 13, KCG_PRINT_SQUEEZE));
+	assert_string_equal(out, " a b ?c ");
+	/* Without it, whitespace controls are '?'. */
+	assert_true(kcg_printable(out, sizeof(out), "a\tb\n", 4, 0));
+	assert_string_equal(out, "a?b?");
+	/* Drop: non-printable bytes, NULs included, are left out. */
+	assert_true(kcg_printable(out, sizeof(out), "a\xc3\xa9" "b\tc\0\x01" "d", 9, KCG_PRINT_DROP));
+	assert_string_equal(out, "abcd");
+	assert_true(kcg_printable(out, sizeof(out), "\xc3\xa9\n", 3, KCG_PRINT_DROP));
+	assert_string_equal(out, "");
+	/* Dropped bytes take no room. */
+	assert_false(kcg_printable(out, 4, "\x01" "a\x02" "b\x03" "c\x04" "d", 8, KCG_PRINT_DROP));
+	assert_string_equal(out, "abc");
+	/* A cut within trailing whitespace is still a cut. */
+	assert_false(kcg_printable(out, 4, "abc   ", 6, KCG_PRINT_SQUEEZE));
+	assert_string_equal(out, "abc");
+}
+
+static void test_printable_in_place(void **state)
+{
+	char buf[32] = "x\x01y\x7f";
+	assert_true(kcg_printable(buf, sizeof(buf), buf, strlen(buf), 0));
+	assert_string_equal(buf, "x?y?");
+
+	char sq[32] = "a  \n\n  b\x02\x03" "c";
+	assert_true(kcg_printable(sq, sizeof(sq), sq, strlen(sq), KCG_PRINT_SQUEEZE | KCG_PRINT_DROP));
+	assert_string_equal(sq, "a bc");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +415,10 @@ int main(void)
 		cmocka_unit_test(test_base64_limits),
 		cmocka_unit_test(test_format_time),
 		cmocka_unit_test(test_clocks_and_errors),
+		cmocka_unit_test(test_printable_replaces),
+		cmocka_unit_test(test_printable_truncates),
+		cmocka_unit_test(test_printable_flags),
+		cmocka_unit_test(test_printable_in_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,7 @@ struct kcg_or11_query {
 	unsigned max;                 /**< 1..100 */
 };
 
-/** OR11 `GET /api/orders` with paginate=true. @return 0 or -ENOMEM. */
+/** OR11 `GET /api/orders` with paginate=true. @return 0, -ENOMEM or -E2BIG (a URL past 64 KiB). */
 int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out);
 
 /**
@@ -41,15 +41,15 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
  */
 int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *total, char why[KCG_ERROR_MAX]);
 
-/** OR12 `GET /api/orders/{order_id}`. */
+/** OR12 `GET /api/orders/{order_id}`. @return 0, -ENOMEM or -E2BIG (a URL past 64 KiB). */
 int kcg_mirakl_or12(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out);
 /** Parses OR12: *@p order gets a new reference to the order object. */
 int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KCG_ERROR_MAX]);
 
 /**
  * OR21 `PUT /api/orders/{order_id}/accept` accepting every line of
- * @p order that is WAITING_ACCEPTANCE. @return 0, -ENOMEM, or KCG_EPAYLOAD
- * when no line waits for acceptance.
+ * @p order that is WAITING_ACCEPTANCE. @return 0, -ENOMEM, -E2BIG (a URL past
+ * 64 KiB) or KCG_EPAYLOAD when no line waits for acceptance.
  */
 int kcg_mirakl_or21(const struct kcg_mirakl_config *cfg, const json_t *order, struct kcg_call *out);
 /** Parses OR21: 204 is 0; 400 (wrong state) is KCG_EPAYLOAD; 404 KCG_ENOTFOUND. */
