@@ -22,6 +22,8 @@
 #include "kcgate/exceptions.h"
 #include "kcgate/flow.h"
 #include "kcgate/flows/orders.h"
+#include "kcgate/jobs.h"
+#include "kcgate/jobs_view.h"
 #include "kcgate/store.h"
 
 #define DAY_MS (24ull * 3600 * 1000)
@@ -276,6 +278,53 @@ static void test_finished_orders_go_unfinished_stay(void **state)
 	assert_int_equal(rs.oldest_finished_ms, t0 + HORIZON);
 }
 
+/* Two jobs; the first runs to done (as the engine records it). */
+struct jobs_op {
+	char done_id[KCG_ID_LEN + 1];
+	char pending_id[KCG_ID_LEN + 1];
+};
+
+static int jobs_apply(struct kcg_txn *t, void *arg)
+{
+	struct jobs_op *op = arg;
+	int rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "test.done", "A", NULL, 0, op->done_id);
+	if (rc == 0)
+		rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "test.pending", "B", NULL, 0, op->pending_id);
+	if (rc != 0)
+		return rc;
+	static const struct kcg_job_kind kind = { "test.done", KCG_LANE_KHAOS, NULL, NULL };
+	struct kcg_job_run run = { .kind = &kind, .lane = KCG_LANE_KHAOS, .retry_after_s = -1 };
+	memcpy(run.id, op->done_id, sizeof(run.id));
+	enum kcg_step recorded;
+	return kcg_jobs_record(t, &run, KCG_STEP_DONE, 0, 3600000, &recorded);
+}
+
+static int job_state(struct kcg_store *s, const char *id)
+{
+	json_t *job;
+	int rc = kcg_jobs_get(s, NULL, id, &job);
+	if (rc != 0)
+		return rc;
+	const char *st = json_string_value(json_object_get(job, "state"));
+	rc = st && strcmp(st, "done") == 0 ? 1 : 2;
+	json_decref(job);
+	return rc;
+}
+
+static void test_done_jobs_go_pending_stay(void **state)
+{
+	struct fixture *f = *state;
+	struct jobs_op op;
+	assert_int_equal(kcg_store_write_sync(f->store, jobs_apply, &op), 0);
+	assert_int_equal(job_state(f->store, op.done_id), 1);
+
+	assert_int_equal(kcg_store_sweep(f->store, kcg_now_ms() + HORIZON - DAY_MS, NULL), 0);
+	assert_int_equal(job_state(f->store, op.done_id), 1); /* not yet */
+	assert_int_equal(kcg_store_sweep(f->store, kcg_now_ms() + HORIZON + DAY_MS, NULL), 0);
+	assert_int_equal(job_state(f->store, op.done_id), KCG_ENOTFOUND);
+	assert_int_equal(job_state(f->store, op.pending_id), 2);
+}
+
 /* A sweep never deletes more than sweep_batch entries in one transaction. */
 static void test_bounded_per_transaction(void **state)
 {
@@ -304,6 +353,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resolved_exceptions_go_open_ones_stay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_goes_before_the_horizon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finished_orders_go_unfinished_stay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_done_jobs_go_pending_stay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_per_transaction, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
