@@ -15,6 +15,7 @@
 
 #include "kcgate/exceptions.h"
 #include "kcgate/log.h"
+#include "kcgate/flows/order_map.h"
 #include "kcgate/flows/orders_admin.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/peers/khaos.h"
@@ -540,18 +541,22 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, run->subject, &run->call));
 	}
 	case PH_STATUS:
-		rc = kcg_khaos_order_status_parse(&run->reply, run->subject, code, why);
+		rc = kcg_khaos_order_status_parse(&flow->cfg->khaos, &run->reply, run->subject, code, why);
 		if (rc == 0)
 			return booked(run, code);
 		if (rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, rc, why);
 		run->phase = PH_IMPORT;
-		rc = kcg_khaos_import_orders(&flow->cfg->khaos, json_object_get(run->payload, "order"), &run->call, why);
+		struct kcg_khaos_sales_order so;
+		rc = kcg_order_map(json_object_get(run->payload, "order"), &so, why);
+		if (rc == 0)
+			rc = kcg_khaos_import_orders(&flow->cfg->khaos, &so, &run->call, why);
+		kcg_khaos_sales_order_finish(&so);
 		if (rc == KCG_EPAYLOAD)
 			return kcg_job_failed(run, rc, why);
 		return kcg_job_call(run, rc);
 	default:
-		rc = kcg_khaos_import_parse(&run->reply, run->subject, code, why);
+		rc = kcg_khaos_import_parse(&flow->cfg->khaos, &run->reply, run->subject, code, why);
 		if (rc == 0)
 			return booked(run, code);
 		return kcg_job_failed(run, rc, why);

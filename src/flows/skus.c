@@ -95,7 +95,7 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 	}
 	json_t *items = json_array();
 	json_object_set_new(run->result, "items", items);
-	int rc = kcg_khaos_stock_status_parse(&run->reply, collect_item, items, why);
+	int rc = kcg_khaos_stock_status_parse(&flow->cfg->khaos, &run->reply, collect_item, items, why);
 	if (rc != 0)
 		return kcg_job_failed(run, rc, why);
 	run->apply = refresh_apply;

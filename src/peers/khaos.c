@@ -1,50 +1,41 @@
 /*
- * khaos.c: the Khaos Control SOAP client (ImportOrders, ExportOrderStatusEx,
- * ExportStockStatus, GetStockList), pure: builders fill a struct kcg_call,
- * parsers read a struct kcg_reply. The wire contract is docs/khaos-soap.md;
- * this file matches it as follows.
+ * khaos.c: the Khaos Control client's operations (kcgate/peers/khaos.h):
+ * ImportOrders, ExportOrderStatusEx, ExportStockStatus and GetStockList,
+ * what each asks and how each reads its result, over neutral structs. How
+ * a call travels is the transport's (khaos_transport.h), chosen by
+ * [khaos] transport. The wire contract is docs/khaos-soap.md; this file
+ * matches it as follows.
  *
- * Requests: SOAP 1.1 RPC. Envelope in the SOAP 1.1 namespace, the operation
- * element in [khaos] soap_namespace, every parameter an unqualified element
- * with xsi:type="xsd:string", every parameter of the method sent (empty when
- * there is nothing to say). Headers: Content-Type text/xml; charset=utf-8,
- * SOAPAction "<namespace>#<Method>" (quoted), and HTTP Basic credentials
- * when soap_user is set (the call is then marked secret). Everything is
- * built with libxml2's tree API: a value becomes a text node and libxml2
- * escapes it on output. The SALES_ORDERS document is built the same way,
- * serialised (UTF-8, no declaration) and set as the *text* of the Orders
- * parameter, so it travels escaped once more. Control characters that XML
- * 1.0 cannot carry (even escaped) become spaces.
+ * Requests: every parameter of the method is sent, in the documented
+ * order, empty when there is nothing to say. The SALES_ORDERS document is
+ * built with libxml2's tree API (values become text nodes, escaped on
+ * output), serialised (UTF-8, no declaration) and sent as the text of the
+ * Orders parameter. Empty values are left out rather than sent empty.
  *
- * Answers: elements are found by local name (prefixes vary; the parsers get
- * no config, so the response's namespace is not checked), unknown elements
- * and attributes are ignored, SOAP-encoding href="#id" references are
- * followed. A document with a DTD is refused and entities are never
- * expanded or fetched. Outcomes:
- *  - no answer, or a 5xx/408/429 without a readable fault: -EAGAIN;
- *  - a fault whose code is Server (or Server.*): -EAGAIN;
- *  - a fault Client, VersionMismatch or MustUnderstand (whatever the HTTP
- *    status, 401 included): KCG_EPAYLOAD with the faultstring;
- *  - a 200 that is not the expected response: KCG_EPAYLOAD.
- * Every @p why is printable ASCII.
+ * Results: the three exports return a string holding an XML document;
+ * ImportOrders returns a list of structs (or a single struct). Elements
+ * are found by local name; unknown elements and attributes are ignored;
+ * the root element's name of an export is not relied on.
  *
  * Rules that are ours (docs/khaos-soap.md marks the facts as assumptions):
  *  - PAYMENT_TYPE is 3 (account): the marketplace, not the shopper, pays
  *    the seller; IS_NEW_CUSTOMER is -1 (Khaos booleans are -1/0);
- *  - country codes go out as ISO 3166 alpha-2, converted from Mirakl's
- *    alpha-3 (an unknown code is sent as it came);
- *  - lines already REFUSED or CANCELED on Mirakl are not booked;
+ *  - country codes go out as ISO 3166 alpha-2 (iso3166.h; an unknown code
+ *    is sent as it came);
  *  - a stock item is discontinued when STATUS is "Discontinued" (any case),
  *    active otherwise (see is_discontinued());
  *  - ExportOrderStatusEx asks with IncludeCancelled=1: an order booked and
  *    then cancelled in Khaos still exists for the exactly-once check.
+ * Every @p why is printable ASCII.
  */
 #include "kcgate/peers/khaos.h"
 #include "kcgate/common.h"
-#include "kcgate/peers/mirakl.h"
+#include "kcgate/peers/iso3166.h"
+#include "kcgate/peers/khaos_soap.h"
+#include "kcgate/peers/khaos_transport.h"
+#include "kcgate/peers/xml.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,136 +46,89 @@
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
 
-#define SOAP_ENV_NS "http://schemas.xmlsoap.org/soap/envelope/"
-#define SOAP_ENC_NS "http://schemas.xmlsoap.org/soap/encoding/"
-#define XSD_NS "http://www.w3.org/2001/XMLSchema"
-#define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"
-#define DEFAULT_NS "urn:KosWebIntf-IKosWeb"
-#define READ_OPTS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
-
 #define IS_NEW_CUSTOMER "-1"
 #define PAYMENT_TYPE_ACCOUNT "3"
 #define MAPPING_STOCK_CODE "1"
 #define MAPPING_ASSOCIATED_REF "4"
 #define DATE_TYPE_MODIFIED "1"
 #define STATUS_DISCONTINUED "Discontinued"
+#define DEFAULT_TRANSPORT "soap"
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ISO 3166-1 alpha-3 -> alpha-2 (from iso-codes, plus Kosovo's XKX), sorted. */
-static const char country_codes[][2][4] = {
-	{ "ABW", "AW" }, { "AFG", "AF" }, { "AGO", "AO" }, { "AIA", "AI" }, { "ALA", "AX" }, { "ALB", "AL" },
-	{ "AND", "AD" }, { "ARE", "AE" }, { "ARG", "AR" }, { "ARM", "AM" }, { "ASM", "AS" }, { "ATA", "AQ" },
-	{ "ATF", "TF" }, { "ATG", "AG" }, { "AUS", "AU" }, { "AUT", "AT" }, { "AZE", "AZ" }, { "BDI", "BI" },
-	{ "BEL", "BE" }, { "BEN", "BJ" }, { "BES", "BQ" }, { "BFA", "BF" }, { "BGD", "BD" }, { "BGR", "BG" },
-	{ "BHR", "BH" }, { "BHS", "BS" }, { "BIH", "BA" }, { "BLM", "BL" }, { "BLR", "BY" }, { "BLZ", "BZ" },
-	{ "BMU", "BM" }, { "BOL", "BO" }, { "BRA", "BR" }, { "BRB", "BB" }, { "BRN", "BN" }, { "BTN", "BT" },
-	{ "BVT", "BV" }, { "BWA", "BW" }, { "CAF", "CF" }, { "CAN", "CA" }, { "CCK", "CC" }, { "CHE", "CH" },
-	{ "CHL", "CL" }, { "CHN", "CN" }, { "CIV", "CI" }, { "CMR", "CM" }, { "COD", "CD" }, { "COG", "CG" },
-	{ "COK", "CK" }, { "COL", "CO" }, { "COM", "KM" }, { "CPV", "CV" }, { "CRI", "CR" }, { "CUB", "CU" },
-	{ "CUW", "CW" }, { "CXR", "CX" }, { "CYM", "KY" }, { "CYP", "CY" }, { "CZE", "CZ" }, { "DEU", "DE" },
-	{ "DJI", "DJ" }, { "DMA", "DM" }, { "DNK", "DK" }, { "DOM", "DO" }, { "DZA", "DZ" }, { "ECU", "EC" },
-	{ "EGY", "EG" }, { "ERI", "ER" }, { "ESH", "EH" }, { "ESP", "ES" }, { "EST", "EE" }, { "ETH", "ET" },
-	{ "FIN", "FI" }, { "FJI", "FJ" }, { "FLK", "FK" }, { "FRA", "FR" }, { "FRO", "FO" }, { "FSM", "FM" },
-	{ "GAB", "GA" }, { "GBR", "GB" }, { "GEO", "GE" }, { "GGY", "GG" }, { "GHA", "GH" }, { "GIB", "GI" },
-	{ "GIN", "GN" }, { "GLP", "GP" }, { "GMB", "GM" }, { "GNB", "GW" }, { "GNQ", "GQ" }, { "GRC", "GR" },
-	{ "GRD", "GD" }, { "GRL", "GL" }, { "GTM", "GT" }, { "GUF", "GF" }, { "GUM", "GU" }, { "GUY", "GY" },
-	{ "HKG", "HK" }, { "HMD", "HM" }, { "HND", "HN" }, { "HRV", "HR" }, { "HTI", "HT" }, { "HUN", "HU" },
-	{ "IDN", "ID" }, { "IMN", "IM" }, { "IND", "IN" }, { "IOT", "IO" }, { "IRL", "IE" }, { "IRN", "IR" },
-	{ "IRQ", "IQ" }, { "ISL", "IS" }, { "ISR", "IL" }, { "ITA", "IT" }, { "JAM", "JM" }, { "JEY", "JE" },
-	{ "JOR", "JO" }, { "JPN", "JP" }, { "KAZ", "KZ" }, { "KEN", "KE" }, { "KGZ", "KG" }, { "KHM", "KH" },
-	{ "KIR", "KI" }, { "KNA", "KN" }, { "KOR", "KR" }, { "KWT", "KW" }, { "LAO", "LA" }, { "LBN", "LB" },
-	{ "LBR", "LR" }, { "LBY", "LY" }, { "LCA", "LC" }, { "LIE", "LI" }, { "LKA", "LK" }, { "LSO", "LS" },
-	{ "LTU", "LT" }, { "LUX", "LU" }, { "LVA", "LV" }, { "MAC", "MO" }, { "MAF", "MF" }, { "MAR", "MA" },
-	{ "MCO", "MC" }, { "MDA", "MD" }, { "MDG", "MG" }, { "MDV", "MV" }, { "MEX", "MX" }, { "MHL", "MH" },
-	{ "MKD", "MK" }, { "MLI", "ML" }, { "MLT", "MT" }, { "MMR", "MM" }, { "MNE", "ME" }, { "MNG", "MN" },
-	{ "MNP", "MP" }, { "MOZ", "MZ" }, { "MRT", "MR" }, { "MSR", "MS" }, { "MTQ", "MQ" }, { "MUS", "MU" },
-	{ "MWI", "MW" }, { "MYS", "MY" }, { "MYT", "YT" }, { "NAM", "NA" }, { "NCL", "NC" }, { "NER", "NE" },
-	{ "NFK", "NF" }, { "NGA", "NG" }, { "NIC", "NI" }, { "NIU", "NU" }, { "NLD", "NL" }, { "NOR", "NO" },
-	{ "NPL", "NP" }, { "NRU", "NR" }, { "NZL", "NZ" }, { "OMN", "OM" }, { "PAK", "PK" }, { "PAN", "PA" },
-	{ "PCN", "PN" }, { "PER", "PE" }, { "PHL", "PH" }, { "PLW", "PW" }, { "PNG", "PG" }, { "POL", "PL" },
-	{ "PRI", "PR" }, { "PRK", "KP" }, { "PRT", "PT" }, { "PRY", "PY" }, { "PSE", "PS" }, { "PYF", "PF" },
-	{ "QAT", "QA" }, { "REU", "RE" }, { "ROU", "RO" }, { "RUS", "RU" }, { "RWA", "RW" }, { "SAU", "SA" },
-	{ "SDN", "SD" }, { "SEN", "SN" }, { "SGP", "SG" }, { "SGS", "GS" }, { "SHN", "SH" }, { "SJM", "SJ" },
-	{ "SLB", "SB" }, { "SLE", "SL" }, { "SLV", "SV" }, { "SMR", "SM" }, { "SOM", "SO" }, { "SPM", "PM" },
-	{ "SRB", "RS" }, { "SSD", "SS" }, { "STP", "ST" }, { "SUR", "SR" }, { "SVK", "SK" }, { "SVN", "SI" },
-	{ "SWE", "SE" }, { "SWZ", "SZ" }, { "SXM", "SX" }, { "SYC", "SC" }, { "SYR", "SY" }, { "TCA", "TC" },
-	{ "TCD", "TD" }, { "TGO", "TG" }, { "THA", "TH" }, { "TJK", "TJ" }, { "TKL", "TK" }, { "TKM", "TM" },
-	{ "TLS", "TL" }, { "TON", "TO" }, { "TTO", "TT" }, { "TUN", "TN" }, { "TUR", "TR" }, { "TUV", "TV" },
-	{ "TWN", "TW" }, { "TZA", "TZ" }, { "UGA", "UG" }, { "UKR", "UA" }, { "UMI", "UM" }, { "URY", "UY" },
-	{ "USA", "US" }, { "UZB", "UZ" }, { "VAT", "VA" }, { "VCT", "VC" }, { "VEN", "VE" }, { "VGB", "VG" },
-	{ "VIR", "VI" }, { "VNM", "VN" }, { "VUT", "VU" }, { "WLF", "WF" }, { "WSM", "WS" }, { "XKX", "XK" },
-	{ "YEM", "YE" }, { "ZAF", "ZA" }, { "ZMB", "ZM" }, { "ZWE", "ZW" },
-};
+/* The transports [khaos] transport can name. */
+static const struct kcg_khaos_transport *const transports[] = { &kcg_khaos_soap };
 
-/* ---- building ---- */
-
-/* A document under construction; any allocation failure sets oom and
- * later additions become no-ops, so builders check once at the end. */
-struct build {
-	xmlDocPtr doc;
-	bool oom;
-};
-
-/* A copy of @p s that XML 1.0 can carry: C0 controls other than tab, LF
- * and CR become spaces, U+FFFE/U+FFFF become '?'. Input is valid UTF-8
- * (jansson and the config guarantee it). */
-static char *xml_safe(const char *s)
+/* The configured transport (the default when none is set), or NULL. */
+static const struct kcg_khaos_transport *transport(const struct kcg_khaos_config *cfg)
 {
-	char *out = strdup(s);
-	if (!out)
-		return NULL;
-	for (unsigned char *p = (unsigned char *)out; *p; p++) {
-		if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
-			*p = ' ';
-		else if (p[0] == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
-			p[0] = p[1] = p[2] = '?';
-	}
-	return out;
-}
-
-/* Appends <name>text</name> (no namespace) to @p parent; @p text may be
- * NULL (an empty element). The text is literal: libxml2 escapes it. */
-static xmlNodePtr add(struct build *b, xmlNodePtr parent, const char *name, const char *text)
-{
-	if (b->oom || !parent)
-		return NULL;
-	xmlNodePtr n = xmlNewDocNode(b->doc, NULL, BAD_CAST name, NULL);
-	if (!n)
-		goto fail;
-	xmlAddChild(parent, n);
-	if (text && *text) {
-		char *safe = xml_safe(text);
-		xmlNodePtr t = safe ? xmlNewDocText(b->doc, BAD_CAST safe) : NULL;
-		free(safe);
-		if (!t)
-			goto fail;
-		xmlAddChild(n, t);
-	}
-	return n;
-fail:
-	b->oom = true;
+	const char *name = cfg->transport && *cfg->transport ? cfg->transport : DEFAULT_TRANSPORT;
+	for (size_t i = 0; i < N(transports); i++)
+		if (strcmp(transports[i]->name, name) == 0)
+			return transports[i];
 	return NULL;
 }
 
-/* add() only when @p text is a non-empty string: empty values are left out. */
-static void add_opt(struct build *b, xmlNodePtr parent, const char *name, const char *text)
+/* Builds the call of @p method through the configured transport. */
+static int request(const struct kcg_khaos_config *cfg, const char *method, const struct kcg_khaos_param *params,
+		   size_t n_params, struct kcg_call *out)
 {
-	if (text && *text)
-		add(b, parent, name, text);
+	const struct kcg_khaos_transport *t = transport(cfg);
+	*out = (struct kcg_call){ 0 };
+	return t ? t->request(cfg, method, params, n_params, out) : -EINVAL;
 }
 
-static const char *str(const json_t *obj, const char *key)
+/* Opens an answer to @p method through the configured transport; on 0 the
+ * caller closes it with close_answer(). */
+static int open_answer(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *method,
+		       struct kcg_khaos_answer *a, char why[KCG_ERROR_MAX])
 {
-	const char *s = json_string_value(json_object_get(obj, key));
-	return s && *s ? s : NULL;
+	const struct kcg_khaos_transport *t = transport(cfg);
+	*a = (struct kcg_khaos_answer){ 0 };
+	if (!t) {
+		kcg_why(why, "%s: [khaos] transport '%s' is not known", method, cfg->transport);
+		return -EINVAL;
+	}
+	return t->open(cfg, r, method, a, why);
 }
 
-/* A JSON number as a decimal with at least two places ("10" -> "10.00",
- * "1.2345" kept). False when @p v is not a number of sane size. */
-static bool money(const json_t *v, char out[48])
+static void close_answer(const struct kcg_khaos_config *cfg, struct kcg_khaos_answer *a)
 {
-	if (!json_is_number(v))
+	transport(cfg)->close(a);
+}
+
+/* ---- the sales order ---- */
+
+void kcg_khaos_sales_order_finish(struct kcg_khaos_sales_order *so)
+{
+	if (!so)
+		return;
+	struct kcg_khaos_address *addrs[] = { &so->invoice, &so->delivery };
+	for (size_t i = 0; i < N(addrs); i++) {
+		struct kcg_khaos_address *a = addrs[i];
+		char *fields[] = { a->address1, a->address2, a->town,     a->county, a->postcode,
+				   a->country,  a->forename, a->surname, a->tel,    a->email };
+		for (size_t k = 0; k < N(fields); k++)
+			free(fields[k]);
+	}
+	for (size_t i = 0; so->lines && i < so->n_lines; i++) {
+		free(so->lines[i].stock_code);
+		free(so->lines[i].description);
+	}
+	free(so->lines);
+	free(so->associated_ref);
+	free(so->company_name);
+	free(so->currency);
+	free(so->po_number);
+	*so = (struct kcg_khaos_sales_order){ 0 };
+}
+
+/* An amount as a decimal with at least two places ("10" -> "10.00",
+ * "1.2345" kept). False when it is not set or not of sane size. */
+static bool money(const struct kcg_khaos_money *m, char out[48])
+{
+	if (!m->set)
 		return false;
-	double x = json_number_value(v);
+	double x = m->value;
 	if (!(x > -1e12 && x < 1e12))
 		return false;
 	if (x == 0)
@@ -197,250 +141,135 @@ static bool money(const json_t *v, char out[48])
 	return true;
 }
 
-static void add_money(struct build *b, xmlNodePtr parent, const char *name, const json_t *v)
+static void add_money(struct kcg_xml_build *b, xmlNodePtr parent, const char *name, const struct kcg_khaos_money *m)
 {
-	char m[48];
-	if (money(v, m))
-		add(b, parent, name, m);
+	char s[48];
+	if (money(m, s))
+		kcg_xml_add(b, parent, name, s);
 }
 
-static int cmp_country(const void *key, const void *elem)
+/* Khaos-style date: "YYYY-MM-DDTHH:MM:SS" UTC. */
+static void khaos_time(uint64_t ms, char out[32])
 {
-	return strcmp(key, ((const char (*)[4])elem)[0]);
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
-/* Mirakl's alpha-3 country code as alpha-2; anything else as it came. */
-static const char *country2(const char *code)
+/* A "changed since" date parameter: "" for 0 (ever). */
+static void khaos_date(uint64_t ms, char out[32])
 {
-	if (!code || strlen(code) != 3)
-		return code;
-	char up[4];
-	for (int i = 0; i < 3; i++)
-		up[i] = (char)(code[i] >= 'a' && code[i] <= 'z' ? code[i] - 32 : code[i]);
-	up[3] = '\0';
-	const char (*hit)[2][4] = bsearch(up, country_codes, sizeof(country_codes) / sizeof(country_codes[0]),
-					  sizeof(country_codes[0]), cmp_country);
-	return hit ? (*hit)[1] : code;
+	out[0] = '\0';
+	if (ms)
+		khaos_time(ms, out);
 }
 
-/* INVADDR (prefix 'I') or DELADDR ('D') from a Mirakl address; names fall
- * back to the customer's. @p addr may be NULL (Mirakl hides addresses
- * before acceptance on some platforms): then only names and email. */
-static void add_address(struct build *b, xmlNodePtr parent, char prefix, const json_t *addr, const json_t *customer,
-			const char *email)
+/* INVADDR (prefix 'I') or DELADDR ('D'). */
+static void add_address(struct kcg_xml_build *b, xmlNodePtr parent, char prefix, const struct kcg_khaos_address *a)
 {
-	static const struct {
-		const char *suffix, *key;
+	const struct {
+		const char *suffix, *value;
 	} fields[] = {
-		{ "ADDRESS1", "street_1" }, { "ADDRESS2", "street_2" }, { "TOWN", "city" },
-		{ "COUNTY", "state" },      { "POSTCODE", "zip_code" },
+		{ "ADDRESS1", a->address1 }, { "ADDRESS2", a->address2 },
+		{ "TOWN", a->town },         { "COUNTY", a->county },
+		{ "POSTCODE", a->postcode }, { "COUNTRY_CODE", kcg_iso3166_alpha2(a->country) },
+		{ "FORENAME", a->forename }, { "SURNAME", a->surname },
+		{ "TEL", a->tel },           { "EMAIL", a->email },
 	};
 	char name[32];
-	xmlNodePtr a = add(b, parent, prefix == 'I' ? "INVADDR" : "DELADDR", NULL);
+	xmlNodePtr el = kcg_xml_add(b, parent, prefix == 'I' ? "INVADDR" : "DELADDR", NULL);
 
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+	for (size_t i = 0; i < N(fields); i++) {
 		snprintf(name, sizeof(name), "%c%s", prefix, fields[i].suffix);
-		add_opt(b, a, name, str(addr, fields[i].key));
+		kcg_xml_add_opt(b, el, name, fields[i].value);
 	}
-	snprintf(name, sizeof(name), "%cCOUNTRY_CODE", prefix);
-	add_opt(b, a, name, country2(str(addr, "country_iso_code")));
-	snprintf(name, sizeof(name), "%cFORENAME", prefix);
-	add_opt(b, a, name, str(addr, "firstname") ? str(addr, "firstname") : str(customer, "firstname"));
-	snprintf(name, sizeof(name), "%cSURNAME", prefix);
-	add_opt(b, a, name, str(addr, "lastname") ? str(addr, "lastname") : str(customer, "lastname"));
-	snprintf(name, sizeof(name), "%cTEL", prefix);
-	add_opt(b, a, name, str(addr, "phone"));
-	snprintf(name, sizeof(name), "%cEMAIL", prefix);
-	add_opt(b, a, name, email);
 }
 
-/* The customer's display name: the invoice address's company, else
- * "firstname lastname". Malloc'd, or NULL when there is nothing. */
-static char *customer_name(const json_t *customer, const json_t *inv)
+/* What Khaos needs of a sales order. @return 0 or KCG_EPAYLOAD (why). */
+static int check_order(const struct kcg_khaos_sales_order *so, char why[KCG_ERROR_MAX])
 {
-	const char *company = str(inv, "company");
-	if (company)
-		return strdup(company);
-	const char *f = str(customer, "firstname"), *l = str(customer, "lastname");
-	if (!f && !l)
-		return NULL;
-	char *out = NULL;
-	if (asprintf(&out, "%s%s%s", f ? f : "", f && l ? " " : "", l ? l : "") < 0)
-		return NULL;
-	return out;
-}
-
-/* A Mirakl line that is (still) to be booked. */
-static bool line_bookable(const json_t *line)
-{
-	const char *st = str(line, "order_line_state");
-	return !st || (strcmp(st, "REFUSED") != 0 && strcmp(st, "CANCELED") != 0);
-}
-
-/* The SALES_ORDERS document for one Mirakl order. @return 0, -ENOMEM or
- * KCG_EPAYLOAD (why names the field). */
-static int sales_orders(const struct kcg_khaos_config *cfg, const json_t *order, struct build *b, char why[KCG_ERROR_MAX])
-{
-	const char *id = kcg_mirakl_order_id(order);
-	const json_t *lines = json_object_get(order, "order_lines");
-	const json_t *customer = json_object_get(order, "customer");
-	const json_t *inv = json_object_get(customer, "billing_address");
-	const json_t *del = json_object_get(customer, "shipping_address");
-	const char *email = str(order, "customer_notification_email");
-	size_t i, booked = 0;
-	const json_t *line;
-	char date[32] = "";
-
-	if (!id || !*id) {
-		kcg_why(why, "order_id missing");
+	const char *ref = so->associated_ref;
+	if (!ref || !*ref) {
+		kcg_why(why, "sales order: associated ref missing");
 		return KCG_EPAYLOAD;
 	}
 	/* ExportOrderStatusEx takes refs as CSV: a comma would break the
 	 * exactly-once check, so such a ref is never booked. */
-	if (strchr(id, ',')) {
-		kcg_why(why, "order_id '%s' contains a comma (Khaos associated refs are sent as CSV)", id);
+	if (strchr(ref, ',')) {
+		kcg_why(why, "sales order %s: the associated ref contains a comma (sent as CSV)", ref);
 		return KCG_EPAYLOAD;
 	}
-	if (!json_is_array(lines) || json_array_size(lines) == 0) {
-		kcg_why(why, "order %s: order_lines missing", id);
+	if (!so->lines || so->n_lines == 0) {
+		kcg_why(why, "sales order %s: no order line", ref);
 		return KCG_EPAYLOAD;
 	}
-	json_array_foreach(lines, i, line) {
-		if (!line_bookable(line))
-			continue;
-		json_t *q = json_object_get(line, "quantity");
-		if (!str(line, "offer_sku")) {
-			kcg_why(why, "order %s: order_lines[%zu].offer_sku missing", id, i);
+	for (size_t i = 0; i < so->n_lines; i++) {
+		if (!so->lines[i].stock_code || !*so->lines[i].stock_code) {
+			kcg_why(why, "sales order %s: line %zu: stock code missing", ref, i + 1);
 			return KCG_EPAYLOAD;
 		}
-		if (!json_is_integer(q) || json_integer_value(q) < 1) {
-			kcg_why(why, "order %s: order_lines[%zu].quantity is not a whole number >= 1", id, i);
+		if (so->lines[i].quantity < 1) {
+			kcg_why(why, "sales order %s: line %zu: quantity below 1", ref, i + 1);
 			return KCG_EPAYLOAD;
 		}
-		booked++;
 	}
-	if (booked == 0) {
-		kcg_why(why, "order %s: order_lines has no line to book (all refused or canceled)", id);
-		return KCG_EPAYLOAD;
-	}
-	const char *created = str(order, "created_date");
-	if (created) {
-		uint64_t ms;
-		if (kcg_mirakl_parse_time(created, &ms) != 0) {
-			kcg_why(why, "order %s: created_date '%s' is not a date-time", id, created);
-			return KCG_EPAYLOAD;
-		}
-		time_t secs = (time_t)(ms / 1000);
-		struct tm tm;
-		gmtime_r(&secs, &tm);
-		strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	}
-	/* Without a billing address the shipping address serves for both. */
-	if (!json_is_object(inv))
-		inv = del;
-	if (!json_is_object(del))
-		del = inv;
+	return 0;
+}
+
+/* The SALES_ORDERS document for @p so (checked). @return 0 or -ENOMEM. */
+static int sales_orders(const struct kcg_khaos_config *cfg, const struct kcg_khaos_sales_order *so,
+			struct kcg_xml_build *b)
+{
+	char date[32] = "", total[48] = "";
 
 	b->doc = xmlNewDoc(BAD_CAST "1.0");
 	xmlNodePtr root = b->doc ? xmlNewDocNode(b->doc, NULL, BAD_CAST "SALES_ORDERS", NULL) : NULL;
 	if (!root)
 		return -ENOMEM;
 	xmlDocSetRootElement(b->doc, root);
-	xmlNodePtr so = add(b, root, "SALES_ORDER", NULL);
+	xmlNodePtr order = kcg_xml_add(b, root, "SALES_ORDER", NULL);
 
-	xmlNodePtr cd = add(b, so, "CUSTOMER_DETAIL", NULL);
-	add(b, cd, "IS_NEW_CUSTOMER", IS_NEW_CUSTOMER);
-	add_opt(b, cd, "COMPANY_CLASS", cfg->company_class);
-	char *cname = customer_name(customer, inv);
-	add_opt(b, cd, "COMPANY_NAME", cname);
-	free(cname);
-	xmlNodePtr addrs = add(b, cd, "ADDRESSES", NULL);
-	add_address(b, addrs, 'I', inv, customer, email);
-	add_address(b, addrs, 'D', del, customer, email);
+	xmlNodePtr cd = kcg_xml_add(b, order, "CUSTOMER_DETAIL", NULL);
+	kcg_xml_add(b, cd, "IS_NEW_CUSTOMER", IS_NEW_CUSTOMER);
+	kcg_xml_add_opt(b, cd, "COMPANY_CLASS", cfg->company_class);
+	kcg_xml_add_opt(b, cd, "COMPANY_NAME", so->company_name);
+	xmlNodePtr addrs = kcg_xml_add(b, cd, "ADDRESSES", NULL);
+	add_address(b, addrs, 'I', &so->invoice);
+	add_address(b, addrs, 'D', &so->delivery);
 
 	/* One payment for the whole order, by the marketplace. */
-	char total[48] = "";
-	if (money(json_object_get(order, "total_price"), total)) {
-		xmlNodePtr pd = add(b, add(b, so, "PAYMENTS", NULL), "PAYMENT_DETAIL", NULL);
-		add(b, pd, "PAYMENT_AMOUNT", total);
-		add(b, pd, "PAYMENT_TYPE", PAYMENT_TYPE_ACCOUNT);
+	if (money(&so->amount, total)) {
+		xmlNodePtr pd = kcg_xml_add(b, kcg_xml_add(b, order, "PAYMENTS", NULL), "PAYMENT_DETAIL", NULL);
+		kcg_xml_add(b, pd, "PAYMENT_AMOUNT", total);
+		kcg_xml_add(b, pd, "PAYMENT_TYPE", PAYMENT_TYPE_ACCOUNT);
 	}
 
-	xmlNodePtr hdr = add(b, so, "ORDER_HEADER", NULL);
-	add_opt(b, hdr, "ORDER_DATE", date);
-	add_opt(b, hdr, "ORDER_AMOUNT", total);
-	add_opt(b, hdr, "ORDER_CURRENCY_CODE", str(order, "currency_iso_code"));
-	add_opt(b, hdr, "SITE", cfg->site);
-	add(b, hdr, "ASSOCIATED_REF", id);
-	add_opt(b, hdr, "SALES_SOURCE", cfg->sales_source);
-	add_money(b, hdr, "DELIVERY_GRS", json_object_get(order, "shipping_price"));
-	add_opt(b, hdr, "PO_NUMBER", str(order, "commercial_id"));
+	if (so->has_date)
+		khaos_time(so->date_ms, date);
+	xmlNodePtr hdr = kcg_xml_add(b, order, "ORDER_HEADER", NULL);
+	kcg_xml_add_opt(b, hdr, "ORDER_DATE", date);
+	kcg_xml_add_opt(b, hdr, "ORDER_AMOUNT", total);
+	kcg_xml_add_opt(b, hdr, "ORDER_CURRENCY_CODE", so->currency);
+	kcg_xml_add_opt(b, hdr, "SITE", cfg->site);
+	kcg_xml_add(b, hdr, "ASSOCIATED_REF", so->associated_ref);
+	kcg_xml_add_opt(b, hdr, "SALES_SOURCE", cfg->sales_source);
+	add_money(b, hdr, "DELIVERY_GRS", &so->delivery_gross);
+	kcg_xml_add_opt(b, hdr, "PO_NUMBER", so->po_number);
 
-	xmlNodePtr items = add(b, so, "ORDER_ITEMS", NULL);
-	json_array_foreach(lines, i, line) {
-		if (!line_bookable(line))
-			continue;
+	xmlNodePtr items = kcg_xml_add(b, order, "ORDER_ITEMS", NULL);
+	for (size_t i = 0; i < so->n_lines; i++) {
+		const struct kcg_khaos_order_line *l = &so->lines[i];
 		char qty[32];
-		snprintf(qty, sizeof(qty), "%lld", (long long)json_integer_value(json_object_get(line, "quantity")));
-		xmlNodePtr it = add(b, items, "ORDER_ITEM", NULL);
-		add(b, it, "STOCK_CODE", str(line, "offer_sku"));
-		add(b, it, "MAPPING_TYPE", MAPPING_STOCK_CODE);
-		add(b, it, "ORDER_QTY", qty);
-		add_money(b, it, "PRICE_GRS", json_object_get(line, "price_unit"));
-		add_opt(b, it, "STOCK_DESC", str(line, "product_title"));
+		snprintf(qty, sizeof(qty), "%lld", (long long)l->quantity);
+		xmlNodePtr it = kcg_xml_add(b, items, "ORDER_ITEM", NULL);
+		kcg_xml_add(b, it, "STOCK_CODE", l->stock_code);
+		kcg_xml_add(b, it, "MAPPING_TYPE", MAPPING_STOCK_CODE);
+		kcg_xml_add(b, it, "ORDER_QTY", qty);
+		add_money(b, it, "PRICE_GRS", &l->price_gross);
+		kcg_xml_add_opt(b, it, "STOCK_DESC", l->description);
 	}
 	return b->oom ? -ENOMEM : 0;
-}
-
-/* A SOAP request under construction. */
-struct soap {
-	struct build b;
-	xmlNodePtr op;
-	xmlNsPtr xsi;
-	const char *method;
-};
-
-static int soap_begin(struct soap *s, const struct kcg_khaos_config *cfg, const char *method)
-{
-	const char *ns = cfg->soap_namespace && *cfg->soap_namespace ? cfg->soap_namespace
-										 : DEFAULT_NS;
-	*s = (struct soap){ .method = method };
-	s->b.doc = xmlNewDoc(BAD_CAST "1.0");
-	if (!s->b.doc)
-		return -ENOMEM;
-	xmlNodePtr env = xmlNewDocNode(s->b.doc, NULL, BAD_CAST "Envelope", NULL);
-	if (!env)
-		return -ENOMEM;
-	xmlDocSetRootElement(s->b.doc, env);
-	xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_ENV_NS, BAD_CAST "soap");
-	xmlNsPtr xsd = xmlNewNs(env, BAD_CAST XSD_NS, BAD_CAST "xsd");
-	s->xsi = xmlNewNs(env, BAD_CAST XSI_NS, BAD_CAST "xsi");
-	if (!soap || !xsd || !s->xsi)
-		return -ENOMEM;
-	xmlSetNs(env, soap);
-	xmlNodePtr body = xmlNewDocNode(s->b.doc, soap, BAD_CAST "Body", NULL);
-	if (!body)
-		return -ENOMEM;
-	xmlAddChild(env, body);
-	if (!xmlNewNsProp(body, soap, BAD_CAST "encodingStyle", BAD_CAST SOAP_ENC_NS))
-		return -ENOMEM;
-	s->op = xmlNewDocNode(s->b.doc, NULL, BAD_CAST method, NULL);
-	if (!s->op)
-		return -ENOMEM;
-	xmlAddChild(body, s->op);
-	xmlNsPtr ns1 = xmlNewNs(s->op, BAD_CAST ns, BAD_CAST "ns1");
-	if (!ns1)
-		return -ENOMEM;
-	xmlSetNs(s->op, ns1);
-	return 0;
-}
-
-/* An unqualified RPC part <name xsi:type="xsd:string">value</name>. */
-static void soap_param(struct soap *s, const char *name, const char *value)
-{
-	xmlNodePtr p = add(&s->b, s->op, name, value);
-	if (p && !xmlNewNsProp(p, s->xsi, BAD_CAST "type", BAD_CAST "xsd:string"))
-		s->b.oom = true;
 }
 
 /* Serialises @p doc's root element as UTF-8 without a declaration. */
@@ -465,98 +294,30 @@ static char *dump_inner(xmlDocPtr doc)
 	return out;
 }
 
-/* Serialises the envelope into @p out with the transport headers. Frees
- * the document whatever happens. */
-static int soap_finish(struct soap *s, const struct kcg_khaos_config *cfg, struct kcg_call *out)
-{
-	const char *ns = cfg->soap_namespace && *cfg->soap_namespace ? cfg->soap_namespace
-										 : DEFAULT_NS;
-	xmlChar *xml = NULL;
-	int len = 0;
-	int rc = -ENOMEM;
+/* ---- the requests ---- */
 
-	*out = (struct kcg_call){ .what = s->method, .method = "POST", .timeout_s = (unsigned)cfg->timeout_s };
-	if (s->b.oom)
-		goto done;
-	xmlDocDumpMemoryEnc(s->b.doc, &xml, &len, "UTF-8");
-	if (!xml || len <= 0)
-		goto done;
-	out->body = strndup((const char *)xml, (size_t)len);
-	out->body_len = (size_t)len;
-	out->url = strdup(cfg->soap_url ? cfg->soap_url : "");
-	if (!out->body || !out->url)
-		goto fail_call;
-	if (kcg_call_header(out, "Content-Type: text/xml; charset=utf-8") ||
-	    kcg_call_header(out, "SOAPAction: \"%s#%s\"", ns, s->method) || kcg_call_header(out, "Accept: text/xml"))
-		goto fail_call;
-	if (cfg->soap_user && *cfg->soap_user) {
-		const char *pw = cfg->soap_password ? cfg->soap_password : "";
-		char *plain = NULL, *b64 = NULL;
-		int n = asprintf(&plain, "%s:%s", cfg->soap_user, pw);
-		if (n < 0)
-			goto fail_call;
-		b64 = malloc(4 * (((size_t)n + 2) / 3) + 1);
-		if (b64) {
-			kcg_base64_encode((const unsigned char *)plain, (size_t)n, b64);
-			out->secret_headers = true;
-			rc = kcg_call_header(out, "Authorization: Basic %s", b64);
-			explicit_bzero(b64, strlen(b64));
-		}
-		explicit_bzero(plain, (size_t)n);
-		free(plain);
-		free(b64);
-		if (!b64 || rc != 0) {
-			rc = -ENOMEM;
-			goto fail_call;
-		}
-	}
-	rc = 0;
-	goto done;
-fail_call:
-	kcg_call_finish(out);
-done:
-	xmlFree(xml);
-	xmlFreeDoc(s->b.doc);
-	s->b.doc = NULL;
-	return rc;
-}
-
-/* Khaos-style date parameter: "YYYY-MM-DDTHH:MM:SS" UTC, "" for 0. */
-static void khaos_date(uint64_t ms, char out[32])
+int kcg_khaos_import_orders(const struct kcg_khaos_config *cfg, const struct kcg_khaos_sales_order *so,
+			    struct kcg_call *out, char why[KCG_ERROR_MAX])
 {
-	out[0] = '\0';
-	if (!ms)
-		return;
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-}
-
-int kcg_khaos_import_orders(const struct kcg_khaos_config *cfg, const json_t *order, struct kcg_call *out,
-			    char why[KCG_ERROR_MAX])
-{
-	struct build inner = { 0 };
-	struct soap s;
+	struct kcg_xml_build inner = { 0 };
+	char *text = NULL;
 
 	*out = (struct kcg_call){ 0 };
 	why[0] = '\0';
+	int rc = check_order(so, why);
+	if (rc != 0)
+		return rc;
 	xmlInitParser();
-	int rc = sales_orders(cfg, order, &inner, why);
+	rc = sales_orders(cfg, so, &inner);
 	if (rc != 0)
 		goto fail_inner;
-	char *text = dump_inner(inner.doc);
+	text = dump_inner(inner.doc);
 	if (!text) {
 		rc = -ENOMEM;
 		goto fail_inner;
 	}
-	rc = soap_begin(&s, cfg, "ImportOrders");
-	if (rc == 0) {
-		soap_param(&s, "Orders", text);
-		rc = soap_finish(&s, cfg, out);
-	} else {
-		xmlFreeDoc(s.b.doc);
-	}
+	const struct kcg_khaos_param params[] = { { "Orders", text } };
+	rc = request(cfg, "ImportOrders", params, N(params), out);
 	free(text);
 fail_inner:
 	if (rc == -ENOMEM)
@@ -567,272 +328,62 @@ fail_inner:
 
 int kcg_khaos_order_status(const struct kcg_khaos_config *cfg, const char *ref, struct kcg_call *out)
 {
-	struct soap s;
-
 	*out = (struct kcg_call){ 0 };
 	/* IDs is a CSV: a ref with a comma could match someone else's order. */
 	if (!ref || !*ref || strchr(ref, ','))
 		return -EINVAL;
-	xmlInitParser();
-	int rc = soap_begin(&s, cfg, "ExportOrderStatusEx");
-	if (rc != 0) {
-		xmlFreeDoc(s.b.doc);
-		return rc;
-	}
-	soap_param(&s, "IDs", ref);
-	soap_param(&s, "MappingType", MAPPING_ASSOCIATED_REF);
-	soap_param(&s, "IncludeTracking", "0");
-	soap_param(&s, "IncludeCancelled", "1");
-	soap_param(&s, "DateFrom", "");
-	soap_param(&s, "DateTo", "");
-	soap_param(&s, "InvoiceStageIDs", "");
-	return soap_finish(&s, cfg, out);
+	const struct kcg_khaos_param params[] = {
+		{ "IDs", ref },
+		{ "MappingType", MAPPING_ASSOCIATED_REF },
+		{ "IncludeTracking", "0" },
+		{ "IncludeCancelled", "1" },
+		{ "DateFrom", "" },
+		{ "DateTo", "" },
+		{ "InvoiceStageIDs", "" },
+	};
+	return request(cfg, "ExportOrderStatusEx", params, N(params), out);
 }
 
 int kcg_khaos_stock_status(const struct kcg_khaos_config *cfg, const char *codes, uint64_t since_ms, struct kcg_call *out)
 {
-	struct soap s;
 	char since[32];
-
-	*out = (struct kcg_call){ 0 };
-	xmlInitParser();
-	int rc = soap_begin(&s, cfg, "ExportStockStatus");
-	if (rc != 0) {
-		xmlFreeDoc(s.b.doc);
-		return rc;
-	}
 	khaos_date(since_ms, since);
-	soap_param(&s, "StockCodes", codes ? codes : "");
-	soap_param(&s, "MappingType", MAPPING_STOCK_CODE);
-	soap_param(&s, "LastUpdated", since);
-	soap_param(&s, "SiteID", cfg->site ? cfg->site : "");
-	return soap_finish(&s, cfg, out);
+	const struct kcg_khaos_param params[] = {
+		{ "StockCodes", codes ? codes : "" },
+		{ "MappingType", MAPPING_STOCK_CODE },
+		{ "LastUpdated", since },
+		{ "SiteID", cfg->site ? cfg->site : "" },
+	};
+	return request(cfg, "ExportStockStatus", params, N(params), out);
 }
 
 int kcg_khaos_stock_list(const struct kcg_khaos_config *cfg, uint64_t since_ms, struct kcg_call *out)
 {
-	struct soap s;
 	char since[32];
-
-	*out = (struct kcg_call){ 0 };
-	xmlInitParser();
-	int rc = soap_begin(&s, cfg, "GetStockList");
-	if (rc != 0) {
-		xmlFreeDoc(s.b.doc);
-		return rc;
-	}
 	khaos_date(since_ms, since);
-	soap_param(&s, "DateType", DATE_TYPE_MODIFIED);
-	soap_param(&s, "DateValue", since);
-	soap_param(&s, "StockItemType", "");
-	return soap_finish(&s, cfg, out);
+	const struct kcg_khaos_param params[] = {
+		{ "DateType", DATE_TYPE_MODIFIED },
+		{ "DateValue", since },
+		{ "StockItemType", "" },
+	};
+	return request(cfg, "GetStockList", params, N(params), out);
 }
 
-/* ---- reading ---- */
-
-static bool named(xmlNodePtr n, const char *name)
-{
-	return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
-}
-
-static bool in_ns(xmlNodePtr n, const char *uri)
-{
-	return n->ns && n->ns->href && strcmp((const char *)n->ns->href, uri) == 0;
-}
-
-static xmlNodePtr first_el(xmlNodePtr parent)
-{
-	for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE)
-			return c;
-	return NULL;
-}
-
-static xmlNodePtr next_el(xmlNodePtr n)
-{
-	for (n = n ? n->next : NULL; n; n = n->next)
-		if (n->type == XML_ELEMENT_NODE)
-			return n;
-	return NULL;
-}
-
-/* The first element child called @p name, whatever its namespace. */
-static xmlNodePtr child(xmlNodePtr parent, const char *name)
-{
-	for (xmlNodePtr c = first_el(parent); c; c = next_el(c))
-		if (named(c, name))
-			return c;
-	return NULL;
-}
-
-/* Text content of @p n without surrounding whitespace (malloc'd; "" when n
- * is NULL); NULL only when out of memory. */
-static char *text_of(xmlNodePtr n)
-{
-	xmlChar *x = n ? xmlNodeGetContent(n) : NULL;
-	const char *s = x ? (const char *)x : "";
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	size_t len = strlen(s);
-	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
-		len--;
-	char *out = strndup(s, len);
-	xmlFree(x);
-	return out;
-}
-
-/* Parses untrusted XML: no network, no entity expansion, no DTD at all. */
-static xmlDocPtr read_xml(const char *buf, size_t len)
-{
-	if (!buf || len == 0 || len > (size_t)INT32_MAX)
-		return NULL;
-	xmlDocPtr doc = xmlReadMemory(buf, (int)len, "khaos.xml", NULL, READ_OPTS);
-	if (doc && (doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc))) {
-		xmlFreeDoc(doc);
-		return NULL;
-	}
-	return doc;
-}
-
-/* Follows a SOAP-encoding reference (href="#id") to the element with that
- * id anywhere under @p body; @p n itself when it has no href. NULL when
- * the reference points nowhere. */
-static xmlNodePtr deref(xmlNodePtr body, xmlNodePtr n)
-{
-	xmlChar *href = xmlGetNoNsProp(n, BAD_CAST "href");
-	if (!href)
-		return n;
-	xmlNodePtr hit = NULL;
-	if (href[0] == '#') {
-		/* Depth-first walk without recursion. */
-		xmlNodePtr c = first_el(body);
-		while (c && !hit) {
-			xmlChar *id = xmlGetNoNsProp(c, BAD_CAST "id");
-			if (id && strcmp((const char *)id, (const char *)href + 1) == 0)
-				hit = c;
-			xmlFree(id);
-			if (hit)
-				break;
-			xmlNodePtr down = first_el(c);
-			if (down) {
-				c = down;
-				continue;
-			}
-			while (c && c != body && !next_el(c))
-				c = c->parent;
-			c = c && c != body ? next_el(c) : NULL;
-		}
-	}
-	xmlFree(href);
-	return hit;
-}
-
-/* A SOAP answer, opened. */
-struct answer {
-	xmlDocPtr doc;
-	xmlNodePtr body;
-	xmlNodePtr ret; /* the result part, references followed */
-};
-
-/*
- * Reads the envelope of an answer to @p method. @return 0 with @p a->ret
- * set (the caller frees a->doc), or the final code with @p why filled.
- */
-static int open_answer(const struct kcg_reply *r, const char *method, struct answer *a, char why[KCG_ERROR_MAX])
-{
-	char ex[KCG_ERROR_MAX];
-
-	*a = (struct answer){ 0 };
-	why[0] = '\0';
-	if (r->transport_error != 0 || r->status == 0) {
-		kcg_reply_excerpt(r, ex);
-		kcg_why(why, "%s: %s", method, ex);
-		return -EAGAIN;
-	}
-	xmlInitParser();
-	a->doc = read_xml(r->body, r->len);
-	xmlNodePtr env = a->doc ? xmlDocGetRootElement(a->doc) : NULL;
-	if (env && named(env, "Envelope") && in_ns(env, SOAP_ENV_NS)) {
-		for (xmlNodePtr c = first_el(env); c; c = next_el(c))
-			if (named(c, "Body") && in_ns(c, SOAP_ENV_NS))
-				a->body = c;
-	}
-	xmlNodePtr first = first_el(a->body);
-	if (first && named(first, "Fault") && in_ns(first, SOAP_ENV_NS)) {
-		char *code = text_of(child(first, "faultcode"));
-		char *msg = text_of(child(first, "faultstring"));
-		int rc = -ENOMEM;
-		if (code && msg) {
-			const char *local = strrchr(code, ':') ? strrchr(code, ':') + 1 : code;
-			if (strncmp(local, "Server", 6) == 0 && (local[6] == '\0' || local[6] == '.'))
-				rc = -EAGAIN;
-			else if ((strncmp(local, "Client", 6) == 0 && (local[6] == '\0' || local[6] == '.')) ||
-				 strcmp(local, "VersionMismatch") == 0 || strcmp(local, "MustUnderstand") == 0)
-				rc = KCG_EPAYLOAD;
-			else
-				rc = kcg_reply_transient(r) ? -EAGAIN : KCG_EPAYLOAD;
-			kcg_why(why, "%s: HTTP %ld, fault %s: %s", method, r->status, *local ? local : "(none)", msg);
-		} else {
-			kcg_why(why, "%s: out of memory", method);
-		}
-		free(code);
-		free(msg);
-		xmlFreeDoc(a->doc);
-		*a = (struct answer){ 0 };
-		return rc;
-	}
-	if (kcg_reply_transient(r)) {
-		kcg_reply_excerpt(r, ex);
-		kcg_why(why, "%s: %s", method, ex);
-		xmlFreeDoc(a->doc);
-		*a = (struct answer){ 0 };
-		return -EAGAIN;
-	}
-	if (r->status < 200 || r->status > 299) {
-		kcg_reply_excerpt(r, ex);
-		kcg_why(why, "%s: %s", method, ex);
-		goto fail_payload;
-	}
-	if (!a->body) {
-		kcg_why(why, "%s: HTTP %ld without a SOAP 1.1 envelope", method, r->status);
-		goto fail_payload;
-	}
-	char want[64];
-	snprintf(want, sizeof(want), "%sResponse", method);
-	xmlNodePtr resp = child(a->body, want);
-	if (!resp) {
-		kcg_why(why, "%s: the answer has no %s element", method, want);
-		goto fail_payload;
-	}
-	/* Delphi names a function result "return"; take the only part else. */
-	xmlNodePtr ret = child(resp, "return");
-	if (!ret)
-		ret = first_el(resp);
-	a->ret = ret ? deref(a->body, ret) : NULL;
-	if (!a->ret) {
-		kcg_why(why, "%s: the answer has no result", method);
-		goto fail_payload;
-	}
-	return 0;
-fail_payload:
-	xmlFreeDoc(a->doc);
-	*a = (struct answer){ 0 };
-	return KCG_EPAYLOAD;
-}
+/* ---- the results ---- */
 
 /* The XML document carried as text in a string result. *@p inner stays
  * NULL when the string is empty (Khaos has nothing to say). */
-static int open_inner(const struct answer *a, const char *method, xmlDocPtr *inner, char why[KCG_ERROR_MAX])
+static int open_inner(const struct kcg_khaos_answer *a, const char *method, xmlDocPtr *inner, char why[KCG_ERROR_MAX])
 {
 	*inner = NULL;
-	char *text = text_of(a->ret);
+	char *text = kcg_xml_text(a->result);
 	if (!text) {
 		kcg_why(why, "%s: out of memory", method);
 		return -ENOMEM;
 	}
 	int rc = 0;
 	if (*text) {
-		*inner = read_xml(text, strlen(text));
+		*inner = kcg_xml_read(text, strlen(text));
 		if (!*inner) {
 			kcg_why(why, "%s: the result is not an XML document", method);
 			rc = KCG_EPAYLOAD;
@@ -850,10 +401,10 @@ static int each_el(xmlDocPtr inner, const char *name, int (*fn)(xmlNodePtr n, vo
 	xmlNodePtr root = inner ? xmlDocGetRootElement(inner) : NULL;
 	if (!root)
 		return 0;
-	if (named(root, name))
+	if (kcg_xml_named(root, name))
 		return fn(root, arg);
-	for (xmlNodePtr c = first_el(root); c; c = next_el(c)) {
-		if (!named(c, name))
+	for (xmlNodePtr c = kcg_xml_first(root); c; c = kcg_xml_next(c)) {
+		if (!kcg_xml_named(c, name))
 			continue;
 		int rc = fn(c, arg);
 		if (rc != 0)
@@ -871,16 +422,16 @@ static bool said_no(const char *flag)
 /* One TOrderImportResult: 1 when it is not about @p ref, else the outcome. */
 static int import_item(xmlNodePtr item, const char *ref, char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX])
 {
-	char *aref = text_of(child(item, "AssociatedRef"));
+	char *aref = kcg_xml_text(kcg_xml_child(item, "AssociatedRef"));
 	if (!aref)
 		return -ENOMEM;
 	bool ours = strcmp(aref, ref) == 0;
 	free(aref);
 	if (!ours)
 		return 1;
-	char *so = text_of(child(item, "SalesOrderCode"));
-	char *imported = text_of(child(item, "Imported"));
-	char *err = text_of(child(item, "ErrorMessage"));
+	char *so = kcg_xml_text(kcg_xml_child(item, "SalesOrderCode"));
+	char *imported = kcg_xml_text(kcg_xml_child(item, "Imported"));
+	char *err = kcg_xml_text(kcg_xml_child(item, "ErrorMessage"));
 	int rc;
 	if (!so || !imported || !err) {
 		kcg_why(why, "ImportOrders: out of memory");
@@ -903,21 +454,21 @@ static int import_item(xmlNodePtr item, const char *ref, char code[KCG_KHAOS_COD
 	return rc;
 }
 
-int kcg_khaos_import_parse(const struct kcg_reply *r, const char *ref, char code[KCG_KHAOS_CODE_MAX],
-			   char why[KCG_ERROR_MAX])
+int kcg_khaos_import_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
+			   char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX])
 {
-	struct answer a;
+	struct kcg_khaos_answer a;
 	code[0] = '\0';
-	int rc = open_answer(r, "ImportOrders", &a, why);
+	int rc = open_answer(cfg, r, "ImportOrders", &a, why);
 	if (rc != 0)
 		return rc;
-	if (child(a.ret, "AssociatedRef")) {
+	if (kcg_xml_child(a.result, "AssociatedRef")) {
 		/* A single struct rather than an array. */
-		rc = import_item(a.ret, ref, code, why);
+		rc = import_item(a.result, ref, code, why);
 	} else {
 		rc = 1;
-		for (xmlNodePtr it = first_el(a.ret); it && rc == 1; it = next_el(it)) {
-			xmlNodePtr item = deref(a.body, it);
+		for (xmlNodePtr it = kcg_xml_first(a.result); it && rc == 1; it = kcg_xml_next(it)) {
+			xmlNodePtr item = transport(cfg)->follow(&a, it);
 			if (item)
 				rc = import_item(item, ref, code, why);
 		}
@@ -928,7 +479,7 @@ int kcg_khaos_import_parse(const struct kcg_reply *r, const char *ref, char code
 		kcg_why(why, "ImportOrders: the result has no entry for associated ref %s", ref);
 		rc = KCG_EPAYLOAD;
 	}
-	xmlFreeDoc(a.doc);
+	close_answer(cfg, &a);
 	return rc;
 }
 
@@ -940,7 +491,7 @@ struct status_find {
 static int status_order(xmlNodePtr o, void *arg)
 {
 	struct status_find *f = arg;
-	char *aref = text_of(child(o, "ASSOCIATED_REF"));
+	char *aref = kcg_xml_text(kcg_xml_child(o, "ASSOCIATED_REF"));
 	if (!aref)
 		return -ENOMEM;
 	bool ours = strcmp(aref, f->ref) == 0;
@@ -948,7 +499,7 @@ static int status_order(xmlNodePtr o, void *arg)
 	if (!ours)
 		return 0;
 	/* Existence is what counts; a code that cannot be kept is left empty. */
-	char *so = text_of(child(o, "SALES_ORDER_CODE"));
+	char *so = kcg_xml_text(kcg_xml_child(o, "SALES_ORDER_CODE"));
 	if (!so)
 		return -ENOMEM;
 	if (strlen(so) < KCG_KHAOS_CODE_MAX)
@@ -957,13 +508,13 @@ static int status_order(xmlNodePtr o, void *arg)
 	return 1;
 }
 
-int kcg_khaos_order_status_parse(const struct kcg_reply *r, const char *ref, char code[KCG_KHAOS_CODE_MAX],
-				 char why[KCG_ERROR_MAX])
+int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
+				 char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX])
 {
-	struct answer a;
+	struct kcg_khaos_answer a;
 	xmlDocPtr inner;
 	code[0] = '\0';
-	int rc = open_answer(r, "ExportOrderStatusEx", &a, why);
+	int rc = open_answer(cfg, r, "ExportOrderStatusEx", &a, why);
 	if (rc != 0)
 		return rc;
 	rc = open_inner(&a, "ExportOrderStatusEx", &inner, why);
@@ -980,7 +531,7 @@ int kcg_khaos_order_status_parse(const struct kcg_reply *r, const char *ref, cha
 		}
 	}
 	xmlFreeDoc(inner);
-	xmlFreeDoc(a.doc);
+	close_answer(cfg, &a);
 	return rc;
 }
 
@@ -1025,14 +576,8 @@ static char *item_code(xmlNodePtr it)
 {
 	xmlChar *attr = xmlGetNoNsProp(it, BAD_CAST "CODE");
 	if (!attr)
-		return text_of(child(it, "STOCK_CODE"));
-	const char *s = (const char *)attr;
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
-		s++;
-	size_t len = strlen(s);
-	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
-		len--;
-	char *out = strndup(s, len);
+		return kcg_xml_text(kcg_xml_child(it, "STOCK_CODE"));
+	char *out = kcg_xml_trim((const char *)attr);
 	xmlFree(attr);
 	return out;
 }
@@ -1044,8 +589,8 @@ static int stock_status_item(xmlNodePtr it, void *arg)
 	char *code = item_code(it), *level = NULL, *status = NULL;
 	int rc;
 
-	level = text_of(child(it, "LEVEL"));
-	status = text_of(child(it, "STATUS"));
+	level = kcg_xml_text(kcg_xml_child(it, "LEVEL"));
+	status = kcg_xml_text(kcg_xml_child(it, "STATUS"));
 	if (!code || !level || !status) {
 		kcg_why(w->why, "ExportStockStatus: out of memory");
 		rc = -ENOMEM;
@@ -1066,12 +611,13 @@ static int stock_status_item(xmlNodePtr it, void *arg)
 	return rc;
 }
 
-int kcg_khaos_stock_status_parse(const struct kcg_reply *r, int (*fn)(const struct kcg_stock_item *item, void *arg),
-				 void *arg, char why[KCG_ERROR_MAX])
+int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
+				 int (*fn)(const struct kcg_stock_item *item, void *arg), void *arg,
+				 char why[KCG_ERROR_MAX])
 {
-	struct answer a;
+	struct kcg_khaos_answer a;
 	xmlDocPtr inner;
-	int rc = open_answer(r, "ExportStockStatus", &a, why);
+	int rc = open_answer(cfg, r, "ExportStockStatus", &a, why);
 	if (rc != 0)
 		return rc;
 	rc = open_inner(&a, "ExportStockStatus", &inner, why);
@@ -1080,7 +626,7 @@ int kcg_khaos_stock_status_parse(const struct kcg_reply *r, int (*fn)(const stru
 		rc = each_el(inner, "STOCK_ITEM", stock_status_item, &w);
 	}
 	xmlFreeDoc(inner);
-	xmlFreeDoc(a.doc);
+	close_answer(cfg, &a);
 	return rc;
 }
 
@@ -1102,12 +648,12 @@ static int stock_list_item(xmlNodePtr it, void *arg)
 	return rc;
 }
 
-int kcg_khaos_stock_list_parse(const struct kcg_reply *r, int (*fn)(const char *code, void *arg), void *arg,
-			       char why[KCG_ERROR_MAX])
+int kcg_khaos_stock_list_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
+			       int (*fn)(const char *code, void *arg), void *arg, char why[KCG_ERROR_MAX])
 {
-	struct answer a;
+	struct kcg_khaos_answer a;
 	xmlDocPtr inner;
-	int rc = open_answer(r, "GetStockList", &a, why);
+	int rc = open_answer(cfg, r, "GetStockList", &a, why);
 	if (rc != 0)
 		return rc;
 	rc = open_inner(&a, "GetStockList", &inner, why);
@@ -1116,6 +662,6 @@ int kcg_khaos_stock_list_parse(const struct kcg_reply *r, int (*fn)(const char *
 		rc = each_el(inner, "STOCK_ITEM", stock_list_item, &w);
 	}
 	xmlFreeDoc(inner);
-	xmlFreeDoc(a.doc);
+	close_answer(cfg, &a);
 	return rc;
 }

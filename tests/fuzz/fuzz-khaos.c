@@ -1,7 +1,8 @@
 /*
  * fuzz-khaos.c: libFuzzer target for the Khaos SOAP answer parsers
  * (kcg_khaos_import_parse, kcg_khaos_order_status_parse,
- * kcg_khaos_stock_status_parse, kcg_khaos_stock_list_parse). The input is
+ * kcg_khaos_stock_status_parse, kcg_khaos_stock_list_parse), and through
+ * them the SOAP transport's answer reader (khaos_soap.c). The input is
  * a reply body, read once as a 200 and once as a 500. Besides crashes and
  * leaks it checks the contract callers rely on: a known return code, a
  * printable and terminated why (non-empty on failure), a terminated code,
@@ -52,6 +53,7 @@ static int on_code(const char *code, void *arg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const long statuses[] = { 200, 500 };
+	static const struct kcg_khaos_config cfg = { .transport = "soap" };
 	/* The reply body is NUL-terminated by contract (net.h). */
 	char *body = malloc(size + 1);
 	if (!body)
@@ -66,25 +68,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		memset(code, 0xff, sizeof(code));
 		memset(why, 0xff, sizeof(why));
-		rc = kcg_khaos_import_parse(&r, "ORD-1", code, why);
+		rc = kcg_khaos_import_parse(&cfg, &r, "ORD-1", code, why);
 		check_rc(rc, false);
 		check_text(code, sizeof(code), rc == 0);
 		check_text(why, sizeof(why), rc != 0);
 
 		memset(code, 0xff, sizeof(code));
 		memset(why, 0xff, sizeof(why));
-		rc = kcg_khaos_order_status_parse(&r, "ORD-1", code, why);
+		rc = kcg_khaos_order_status_parse(&cfg, &r, "ORD-1", code, why);
 		check_rc(rc, true);
 		check_text(code, sizeof(code), false);
 		check_text(why, sizeof(why), rc != 0);
 
 		memset(why, 0xff, sizeof(why));
-		rc = kcg_khaos_stock_status_parse(&r, on_item, NULL, why);
+		rc = kcg_khaos_stock_status_parse(&cfg, &r, on_item, NULL, why);
 		check_rc(rc, false);
 		check_text(why, sizeof(why), rc != 0);
 
 		memset(why, 0xff, sizeof(why));
-		rc = kcg_khaos_stock_list_parse(&r, on_code, NULL, why);
+		rc = kcg_khaos_stock_list_parse(&cfg, &r, on_code, NULL, why);
 		check_rc(rc, false);
 		check_text(why, sizeof(why), rc != 0);
 	}

@@ -1,0 +1,301 @@
+/*
+ * khaos_soap.c: the SOAP 1.1 transport of the Khaos client
+ * (kcgate/peers/khaos_soap.h; the wire is docs/khaos-soap.md).
+ *
+ * Everything is built with libxml2's tree API: a parameter value becomes a
+ * text node and libxml2 escapes it on output, so an XML document carried
+ * in a string parameter (ImportOrders' Orders) travels escaped once more.
+ * Answers are read with kcg_xml_read() (no network, no DTD, no entities).
+ */
+#include "kcgate/peers/khaos_soap.h"
+#include "kcgate/common.h"
+#include "kcgate/peers/xml.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+
+#define SOAP_ENV_NS "http://schemas.xmlsoap.org/soap/envelope/"
+#define SOAP_ENC_NS "http://schemas.xmlsoap.org/soap/encoding/"
+#define XSD_NS "http://www.w3.org/2001/XMLSchema"
+#define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"
+#define DEFAULT_NS "urn:KosWebIntf-IKosWeb"
+
+/* ---- requests ---- */
+
+/* A SOAP request under construction. */
+struct soap {
+	struct kcg_xml_build b;
+	xmlNodePtr op;
+	xmlNsPtr xsi;
+};
+
+static const char *service_ns(const struct kcg_khaos_config *cfg)
+{
+	return cfg->soap_namespace && *cfg->soap_namespace ? cfg->soap_namespace : DEFAULT_NS;
+}
+
+/* The envelope down to the operation element. The caller frees s->b.doc
+ * whatever happens. */
+static int soap_begin(struct soap *s, const struct kcg_khaos_config *cfg, const char *method)
+{
+	*s = (struct soap){ 0 };
+	s->b.doc = xmlNewDoc(BAD_CAST "1.0");
+	if (!s->b.doc)
+		return -ENOMEM;
+	xmlNodePtr env = xmlNewDocNode(s->b.doc, NULL, BAD_CAST "Envelope", NULL);
+	if (!env)
+		return -ENOMEM;
+	xmlDocSetRootElement(s->b.doc, env);
+	xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_ENV_NS, BAD_CAST "soap");
+	xmlNsPtr xsd = xmlNewNs(env, BAD_CAST XSD_NS, BAD_CAST "xsd");
+	s->xsi = xmlNewNs(env, BAD_CAST XSI_NS, BAD_CAST "xsi");
+	if (!soap || !xsd || !s->xsi)
+		return -ENOMEM;
+	xmlSetNs(env, soap);
+	xmlNodePtr body = xmlNewDocNode(s->b.doc, soap, BAD_CAST "Body", NULL);
+	if (!body)
+		return -ENOMEM;
+	xmlAddChild(env, body);
+	if (!xmlNewNsProp(body, soap, BAD_CAST "encodingStyle", BAD_CAST SOAP_ENC_NS))
+		return -ENOMEM;
+	s->op = xmlNewDocNode(s->b.doc, NULL, BAD_CAST method, NULL);
+	if (!s->op)
+		return -ENOMEM;
+	xmlAddChild(body, s->op);
+	xmlNsPtr ns1 = xmlNewNs(s->op, BAD_CAST service_ns(cfg), BAD_CAST "ns1");
+	if (!ns1)
+		return -ENOMEM;
+	xmlSetNs(s->op, ns1);
+	return 0;
+}
+
+/* An unqualified RPC part <name xsi:type="xsd:string">value</name>. */
+static void soap_param(struct soap *s, const char *name, const char *value)
+{
+	xmlNodePtr p = kcg_xml_add(&s->b, s->op, name, value);
+	if (p && !xmlNewNsProp(p, s->xsi, BAD_CAST "type", BAD_CAST "xsd:string"))
+		s->b.oom = true;
+}
+
+/* HTTP Basic credentials, when configured; the call is then secret. */
+static int add_credentials(const struct kcg_khaos_config *cfg, struct kcg_call *out)
+{
+	if (!cfg->soap_user || !*cfg->soap_user)
+		return 0;
+	const char *pw = cfg->soap_password ? cfg->soap_password : "";
+	char *plain = NULL, *b64 = NULL;
+	int rc = -ENOMEM;
+	int n = asprintf(&plain, "%s:%s", cfg->soap_user, pw);
+	if (n < 0)
+		return -ENOMEM;
+	b64 = malloc(4 * (((size_t)n + 2) / 3) + 1);
+	if (b64) {
+		kcg_base64_encode((const unsigned char *)plain, (size_t)n, b64);
+		out->secret_headers = true;
+		rc = kcg_call_header(out, "Authorization: Basic %s", b64) ? -ENOMEM : 0;
+		explicit_bzero(b64, strlen(b64));
+	}
+	explicit_bzero(plain, (size_t)n);
+	free(plain);
+	free(b64);
+	return rc;
+}
+
+/* Serialises the envelope into @p out with the transport headers. Frees
+ * the document whatever happens. */
+static int soap_finish(struct soap *s, const struct kcg_khaos_config *cfg, const char *method, struct kcg_call *out)
+{
+	xmlChar *xml = NULL;
+	int len = 0;
+	int rc = -ENOMEM;
+
+	*out = (struct kcg_call){ .what = method, .method = "POST", .timeout_s = (unsigned)cfg->timeout_s };
+	if (s->b.oom)
+		goto done;
+	xmlDocDumpMemoryEnc(s->b.doc, &xml, &len, "UTF-8");
+	if (!xml || len <= 0)
+		goto done;
+	out->body = strndup((const char *)xml, (size_t)len);
+	out->body_len = (size_t)len;
+	out->url = strdup(cfg->soap_url ? cfg->soap_url : "");
+	if (!out->body || !out->url)
+		goto fail_call;
+	if (kcg_call_header(out, "Content-Type: text/xml; charset=utf-8") ||
+	    kcg_call_header(out, "SOAPAction: \"%s#%s\"", service_ns(cfg), method) ||
+	    kcg_call_header(out, "Accept: text/xml"))
+		goto fail_call;
+	if (add_credentials(cfg, out) != 0)
+		goto fail_call;
+	rc = 0;
+	goto done;
+fail_call:
+	kcg_call_finish(out);
+done:
+	xmlFree(xml);
+	xmlFreeDoc(s->b.doc);
+	s->b.doc = NULL;
+	return rc;
+}
+
+static int soap_request(const struct kcg_khaos_config *cfg, const char *method, const struct kcg_khaos_param *params,
+			size_t n_params, struct kcg_call *out)
+{
+	struct soap s;
+
+	*out = (struct kcg_call){ 0 };
+	xmlInitParser();
+	int rc = soap_begin(&s, cfg, method);
+	if (rc != 0) {
+		xmlFreeDoc(s.b.doc);
+		return rc;
+	}
+	for (size_t i = 0; i < n_params; i++)
+		soap_param(&s, params[i].name, params[i].value);
+	return soap_finish(&s, cfg, method, out);
+}
+
+/* ---- answers ---- */
+
+static bool in_ns(xmlNodePtr n, const char *uri)
+{
+	return n->ns && n->ns->href && strcmp((const char *)n->ns->href, uri) == 0;
+}
+
+/* Follows a SOAP-encoding reference (href="#id") to the element with that
+ * id anywhere under Body; @p n itself when it has no href. NULL when the
+ * reference points nowhere. */
+static xmlNodePtr soap_follow(const struct kcg_khaos_answer *a, xmlNodePtr n)
+{
+	xmlNodePtr body = a->scope;
+	xmlChar *href = xmlGetNoNsProp(n, BAD_CAST "href");
+	if (!href)
+		return n;
+	xmlNodePtr hit = NULL;
+	if (href[0] == '#') {
+		/* Depth-first walk without recursion. */
+		xmlNodePtr c = kcg_xml_first(body);
+		while (c && !hit) {
+			xmlChar *id = xmlGetNoNsProp(c, BAD_CAST "id");
+			if (id && strcmp((const char *)id, (const char *)href + 1) == 0)
+				hit = c;
+			xmlFree(id);
+			if (hit)
+				break;
+			xmlNodePtr down = kcg_xml_first(c);
+			if (down) {
+				c = down;
+				continue;
+			}
+			while (c && c != body && !kcg_xml_next(c))
+				c = c->parent;
+			c = c && c != body ? kcg_xml_next(c) : NULL;
+		}
+	}
+	xmlFree(href);
+	return hit;
+}
+
+static void soap_close(struct kcg_khaos_answer *a)
+{
+	xmlFreeDoc(a->doc);
+	*a = (struct kcg_khaos_answer){ 0 };
+}
+
+/* The outcome of a Fault element, with why filled. */
+static int read_fault(const struct kcg_reply *r, const char *method, xmlNodePtr fault, char why[KCG_ERROR_MAX])
+{
+	char *code = kcg_xml_text(kcg_xml_child(fault, "faultcode"));
+	char *msg = kcg_xml_text(kcg_xml_child(fault, "faultstring"));
+	int rc = -ENOMEM;
+	if (code && msg) {
+		const char *local = strrchr(code, ':') ? strrchr(code, ':') + 1 : code;
+		if (strncmp(local, "Server", 6) == 0 && (local[6] == '\0' || local[6] == '.'))
+			rc = -EAGAIN;
+		else if ((strncmp(local, "Client", 6) == 0 && (local[6] == '\0' || local[6] == '.')) ||
+			 strcmp(local, "VersionMismatch") == 0 || strcmp(local, "MustUnderstand") == 0)
+			rc = KCG_EPAYLOAD;
+		else
+			rc = kcg_reply_transient(r) ? -EAGAIN : KCG_EPAYLOAD;
+		kcg_why(why, "%s: HTTP %ld, fault %s: %s", method, r->status, *local ? local : "(none)", msg);
+	} else {
+		kcg_why(why, "%s: out of memory", method);
+	}
+	free(code);
+	free(msg);
+	return rc;
+}
+
+static int soap_open(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *method,
+		     struct kcg_khaos_answer *a, char why[KCG_ERROR_MAX])
+{
+	char ex[KCG_ERROR_MAX];
+	int rc = KCG_EPAYLOAD;
+
+	*a = (struct kcg_khaos_answer){ 0 };
+	why[0] = '\0';
+	if (r->transport_error != 0 || r->status == 0) {
+		kcg_reply_excerpt(r, ex);
+		kcg_why(why, "%s: %s", method, ex);
+		return -EAGAIN;
+	}
+	xmlInitParser();
+	a->doc = kcg_xml_read(r->body, r->len);
+	xmlNodePtr env = a->doc ? xmlDocGetRootElement(a->doc) : NULL;
+	if (env && kcg_xml_named(env, "Envelope") && in_ns(env, SOAP_ENV_NS)) {
+		for (xmlNodePtr c = kcg_xml_first(env); c; c = kcg_xml_next(c))
+			if (kcg_xml_named(c, "Body") && in_ns(c, SOAP_ENV_NS))
+				a->scope = c;
+	}
+	xmlNodePtr first = kcg_xml_first(a->scope);
+	if (first && kcg_xml_named(first, "Fault") && in_ns(first, SOAP_ENV_NS)) {
+		rc = read_fault(r, method, first, why);
+		goto fail;
+	}
+	if (kcg_reply_transient(r)) {
+		kcg_reply_excerpt(r, ex);
+		kcg_why(why, "%s: %s", method, ex);
+		rc = -EAGAIN;
+		goto fail;
+	}
+	if (r->status < 200 || r->status > 299) {
+		kcg_reply_excerpt(r, ex);
+		kcg_why(why, "%s: %s", method, ex);
+		goto fail;
+	}
+	if (!a->scope) {
+		kcg_why(why, "%s: HTTP %ld without a SOAP 1.1 envelope", method, r->status);
+		goto fail;
+	}
+	char want[64];
+	snprintf(want, sizeof(want), "%sResponse", method);
+	xmlNodePtr resp = kcg_xml_child(a->scope, want);
+	if (!resp) {
+		kcg_why(why, "%s: the answer has no %s element", method, want);
+		goto fail;
+	}
+	/* Delphi names a function result "return"; take the only part else. */
+	xmlNodePtr ret = kcg_xml_child(resp, "return");
+	if (!ret)
+		ret = kcg_xml_first(resp);
+	a->result = ret ? soap_follow(a, ret) : NULL;
+	if (!a->result) {
+		kcg_why(why, "%s: the answer has no result", method);
+		goto fail;
+	}
+	return 0;
+fail:
+	soap_close(a);
+	return rc;
+}
+
+const struct kcg_khaos_transport kcg_khaos_soap = {
+	.name = "soap",
+	.request = soap_request,
+	.open = soap_open,
+	.follow = soap_follow,
+	.close = soap_close,
+};
