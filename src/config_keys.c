@@ -1,0 +1,253 @@
+/*
+ * config_keys.c: the core's configuration keys (every section but the
+ * flows' own keys, which each flow declares next to its code) and the
+ * checks that involve several of them. The parser is config.c.
+ */
+#include "config_private.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct kcg_config_choice auth_choices[] = {
+	{ "standard", KCG_AUTH_STANDARD },
+	{ "token", KCG_AUTH_TOKEN },
+	{ "basic", KCG_AUTH_BASIC },
+	{ "none", KCG_AUTH_NONE },
+	{ NULL, 0 },
+};
+
+static const struct kcg_config_choice log_choices[] = {
+	{ "debug", KCG_LOG_DEBUG },
+	{ "info", KCG_LOG_INFO },
+	{ "warn", KCG_LOG_WARN },
+	{ "error", KCG_LOG_ERROR },
+	{ NULL, 0 },
+};
+
+static const char *check_header_name(const char *v);
+static const char *check_user(const char *v);
+static const char *check_header_value(const char *v);
+static const char *check_digits(const char *v);
+static const char *check_transport(const char *v);
+static const char *check_namespace(const char *v);
+
+#define WEBHOOK_KEY(S, key, kind, dflt, lo, hi, field, chk, mode)                                  \
+	{ .section = #S, .name = (key), .type = (kind), .def = (dflt), .min = (lo), .max = (hi),    \
+	  .offset = KCG_CONFIG_OFF(S.webhook field), .check = (chk), .needs = (mode) }
+
+/* The same keys for each webhook source. */
+#define SOURCE_KEYS(S)                                                                             \
+	{ .section = #S, .name = "webhook_auth", .type = KCG_CFG_ENUM, .required = true,             \
+	  .offset = KCG_CONFIG_OFF(S.webhook.mode), .choices = auth_choices },                        \
+	WEBHOOK_KEY(S, "webhook_secret", KCG_CFG_WHSEC, NULL, 0, 0, , NULL, KCG_AUTH_STANDARD),       \
+	WEBHOOK_KEY(S, "webhook_tolerance_s", KCG_CFG_U64, "300", 1, 86400, .tolerance_s, NULL,       \
+		    KCG_AUTH_STANDARD),                                                                \
+	WEBHOOK_KEY(S, "webhook_token", KCG_CFG_SECRET, NULL, 1, 0, .token, check_header_value,       \
+		    KCG_AUTH_TOKEN),                                                                   \
+	WEBHOOK_KEY(S, "webhook_token_header", KCG_CFG_STRING, "X-Webhook-Token", 0, 0, .token_header, \
+		    check_header_name, KCG_AUTH_TOKEN),                                                \
+	WEBHOOK_KEY(S, "webhook_user", KCG_CFG_STRING, NULL, 0, 0, .user, check_user, KCG_AUTH_BASIC), \
+	WEBHOOK_KEY(S, "webhook_password", KCG_CFG_SECRET, NULL, 1, 0, .password, NULL, KCG_AUTH_BASIC)
+
+static const struct kcg_config_key core_keys[] = {
+	{ .section = "server", .name = "listen", .type = KCG_CFG_LISTEN, .required = true,
+	  .offset = KCG_CONFIG_OFF(server.listen_host) },
+	KCG_KEY_STR("server", "tls_cert", server.tls_cert, KCG_CFG_FILE, NULL, NULL),
+	KCG_KEY_STR("server", "tls_key", server.tls_key, KCG_CFG_FILE, NULL, NULL),
+	KCG_KEY_U64("server", "threads", server.threads, "4", 1, 64),
+	KCG_KEY_U64("server", "max_body_bytes", server.max_body_bytes, "1048576", 1, 67108864),
+	KCG_KEY_U64("server", "max_header_bytes", server.max_header_bytes, "16384", 1024, 1048576),
+	KCG_KEY_U64("server", "max_connections", server.max_connections, "1024", 1, 65536),
+	KCG_KEY_U64("server", "connection_timeout_s", server.connection_timeout_s, "30", 1, 3600),
+	KCG_KEY_U64("server", "shutdown_timeout_s", server.shutdown_timeout_s, "10", 0, 3600),
+	{ .section = "server", .name = "log_level", .type = KCG_CFG_ENUM, .def = "info",
+	  .offset = KCG_CONFIG_OFF(server.log_level), .choices = log_choices },
+
+	{ .section = "store", .name = "path", .type = KCG_CFG_PATH, .required = true,
+	  .offset = KCG_CONFIG_OFF(store.path) },
+	KCG_KEY_U64("store", "map_size_mb", store.map_size_mb, "1024", 1, 1048576),
+	KCG_KEY_U64("store", "dedupe_ttl_h", store.dedupe_ttl_h, "72", 1, 8760),
+	KCG_KEY_U64("store", "max_batch", store.max_batch, "256", 1, 65536),
+	KCG_KEY_U64("store", "queue_limit", store.queue_limit, "4096", 1, 1048576),
+	KCG_KEY_U64("store", "retention_days", store.retention_days, "30", 0, 36500),
+	KCG_KEY_U64("store", "sweep_batch", store.sweep_batch, "1000", 10, 100000),
+
+	{ .section = "admin", .name = "token", .type = KCG_CFG_SECRET, .required = true, .min = 16,
+	  .offset = KCG_CONFIG_OFF(admin.token), .check = check_header_value },
+
+	SOURCE_KEYS(mirakl),
+	SOURCE_KEYS(inriver),
+
+	/* the seller API; api_key goes into the Authorization header as is */
+	KCG_KEY_STR("mirakl", "base_url", mirakl.base_url, KCG_CFG_URL, NULL, NULL),
+	KCG_KEY_SECRET("mirakl", "api_key", mirakl.api_key, 1, check_header_value),
+	KCG_KEY_STR("mirakl", "shop_id", mirakl.shop_id, KCG_CFG_STRING, NULL, check_digits),
+	KCG_KEY_U64("mirakl", "timeout_s", mirakl.timeout_s, "30", 1, 300),
+
+	/* the namespace and where credentials go are unconfirmed (peers.md 3a) */
+	KCG_KEY_STR("khaos", "transport", khaos.transport, KCG_CFG_STRING, "soap", check_transport),
+	KCG_KEY_STR("khaos", "soap_url", khaos.soap_url, KCG_CFG_URL, NULL, NULL),
+	KCG_KEY_STR("khaos", "soap_namespace", khaos.soap_namespace, KCG_CFG_STRING, "urn:KosWebIntf-IKosWeb",
+		    check_namespace),
+	KCG_KEY_SECRET("khaos", "soap_user", khaos.soap_user, 1, kcg_config_check_text),
+	KCG_KEY_SECRET("khaos", "soap_password", khaos.soap_password, 1, kcg_config_check_text),
+	KCG_KEY_STR("khaos", "site", khaos.site, KCG_CFG_STRING, NULL, kcg_config_check_text),
+	KCG_KEY_STR("khaos", "sales_source", khaos.sales_source, KCG_CFG_STRING, NULL, kcg_config_check_text),
+	KCG_KEY_STR("khaos", "company_class", khaos.company_class, KCG_CFG_STRING, NULL, kcg_config_check_text),
+	KCG_KEY_U64("khaos", "timeout_s", khaos.timeout_s, "30", 1, 300),
+
+	KCG_KEY_U64("jobs", "max_age_h", jobs.max_age_h, "72", 1, 720),
+	KCG_KEY_U64("jobs", "retry_base_ms", jobs.retry_base_ms, "1000", 10, 600000),
+	KCG_KEY_U64("jobs", "retry_max_s", jobs.retry_max_s, "3600", 1, 86400),
+	KCG_KEY_U64("jobs", "breaker_failures", jobs.breaker_failures, "10", 1, 10000),
+	KCG_KEY_U64("jobs", "breaker_cooldown_s", jobs.breaker_cooldown_s, "30", 1, 3600),
+	KCG_KEY_U64("jobs", "max_reply_bytes", jobs.max_reply_bytes, "8388608", 1024, 268435456),
+
+	KCG_KEY_U64("lanes", "mirakl", lanes.mirakl, "4", 1, 64),
+	KCG_KEY_U64("lanes", "khaos", lanes.khaos, "4", 1, 64),
+	KCG_KEY_U64("lanes", "inriver", lanes.inriver, "4", 1, 64),
+};
+
+static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg);
+
+const struct kcg_config_keys config_core_keys = {
+	core_keys, sizeof(core_keys) / sizeof(core_keys[0]), core_checks
+};
+
+static const char *check_header_name(const char *v)
+{
+	/* RFC 9110 token characters */
+	for (const char *c = v; *c; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *c)))
+			return "not a valid HTTP header name";
+	}
+	return NULL;
+}
+
+static const char *check_user(const char *v)
+{
+	/* HTTP Basic joins user and password with the first ':' */
+	if (strchr(v, ':'))
+		return "must not contain ':'";
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return "must not contain control characters";
+	return NULL;
+}
+
+/* A secret compared against a header value: HTTP strips surrounding
+ * whitespace and forbids control characters, so such a secret never matches. */
+static const char *check_header_value(const char *v)
+{
+	size_t n = strlen(v);
+	if (n > 0 && (is_blank(v[0]) || is_blank(v[n - 1]) || v[0] == '\n' || v[n - 1] == '\n'))
+		return "must not start or end with whitespace";
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+			return "must not contain control characters";
+	return NULL;
+}
+
+/* Free text that ends up in XML or a header (Khaos site, sales source, SOAP
+ * credentials): XML 1.0 cannot carry most control characters. */
+const char *kcg_config_check_text(const char *v)
+{
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return "must not contain control characters";
+	return NULL;
+}
+
+static const char *check_digits(const char *v)
+{
+	for (const char *c = v; *c; c++)
+		if (*c < '0' || *c > '9')
+			return "expected digits only";
+	return NULL;
+}
+
+static const char *check_transport(const char *v)
+{
+	if (strcmp(v, "soap") != 0)
+		return "expected soap (the Khaos Cloud channel is not supported yet)";
+	return NULL;
+}
+
+/* An XML namespace name is a URI: a scheme, no whitespace or quotes. */
+static const char *check_namespace(const char *v)
+{
+	const char *colon = strchr(v, ':');
+	bool ok = colon && colon != v;
+	for (const char *c = v; *c && ok; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f || strchr("\"'<>&", *c))
+			ok = false;
+	return ok ? NULL : "expected a URI without whitespace, e.g. urn:KosWebIntf-IKosWeb";
+}
+
+static bool is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * The core keys' combinations. A key given with a bad value was reported
+ * already (and left its field NULL or 0): no second error.
+ */
+static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg)
+{
+	const struct kcg_server_config *srv = &cfg->server;
+	const struct kcg_mirakl_config *mk = &cfg->mirakl;
+	const struct kcg_khaos_config *kh = &cfg->khaos;
+
+	if (srv->tls_cert && !kcg_config_line(c, &srv->tls_key))
+		kcg_config_error(c, &srv->tls_key, "required when tls_cert is set");
+	if (srv->tls_key && !kcg_config_line(c, &srv->tls_cert))
+		kcg_config_error(c, &srv->tls_cert, "required when tls_key is set");
+	if (!kcg_config_line(c, &srv->tls_cert) && !kcg_config_line(c, &srv->tls_key) && srv->listen_host &&
+	    !is_loopback(srv->listen_host))
+		kcg_config_error(c, &srv->listen_host,
+				 "plain HTTP (no tls_cert and tls_key) is only allowed on a loopback "
+				 "address (127.x.x.x, ::1, localhost)");
+
+	config_webhook_checks(c);
+
+
+	if (mk->base_url && !kcg_config_line(c, &mk->api_key))
+		kcg_config_error(c, &mk->api_key, "required when base_url is set");
+	if (mk->base_url && ends_with(mk->base_url, "/api"))
+		kcg_config_warn(c, &mk->base_url,
+				"ends in /api: base_url is everything before /api/ (kcgate appends "
+				"/api/orders, ...)");
+
+	if (kh->soap_url && !kcg_config_line(c, &kh->site))
+		kcg_config_error(c, &kh->site, "required when soap_url is set");
+	if (kh->soap_url && !kcg_config_line(c, &kh->sales_source))
+		kcg_config_error(c, &kh->sales_source, "required when soap_url is set");
+	if (kh->soap_url && strstr(kh->soap_url, "/wsdl/"))
+		kcg_config_warn(c, &kh->soap_url,
+				"looks like the WSDL address; calls go to the .../soap/IKosWeb endpoint");
+	if (kh->soap_user && !kcg_config_line(c, &kh->soap_password))
+		kcg_config_error(c, &kh->soap_password, "required when soap_user is set");
+	if (kh->soap_password && !kcg_config_line(c, &kh->soap_user))
+		kcg_config_error(c, &kh->soap_user, "required when soap_password is set");
+}
