@@ -5,7 +5,7 @@
  * (a job's apply, or the outbox hook), together with the jobs it causes.
  * Steps only talk to the peers and hand what they learnt to their apply.
  */
-#include "kcgate/flows/orders.h"
+#include "orders_private.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,14 +21,10 @@
 #include "kcgate/peers/khaos.h"
 #include "kcgate/peers/mirakl.h"
 
-#define ORDER_ID_MAX 100          /* longest Mirakl order id kept */
 #define FIND_DEPTH 4              /* how deep a webhook body is searched for order ids */
 #define FIND_MAX 1000             /* most order ids taken from one webhook */
-#define ORDERS_SCAN_MAX 100000    /* records one scan may look at */
-#define WATERMARK_POLL "mirakl.or11.watermark"
-#define DB_ORDERS "orders"
 
-enum { PH_START, PH_STATUS, PH_IMPORT, PH_READ, PH_ACCEPT };
+
 
 /* ---- states and decisions (pure) ---- */
 
@@ -98,18 +94,18 @@ bool kcg_order_is_late(enum kcg_order_state state, uint64_t deadline_ms, uint64_
 
 /* ---- small LMDB helpers over JSON values ---- */
 
-static int get_order(struct kcg_txn *t, const char *order_id, json_t **out)
+int orders_get_record(struct kcg_txn *t, const char *order_id, json_t **out)
 {
 	return kcg_txn_get_json(t, DB_ORDERS, order_id, strlen(order_id), out);
 }
 
-static const char *str_of(const json_t *o, const char *key)
+const char *orders_str(const json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 	return s ? s : "";
 }
 
-static uint64_t u64_of(const json_t *o, const char *key)
+uint64_t orders_u64(const json_t *o, const char *key)
 {
 	json_int_t v = json_integer_value(json_object_get(o, key));
 	return v > 0 ? (uint64_t)v : 0;
@@ -126,7 +122,7 @@ static void set_time(json_t *rec, const char *key, uint64_t ms)
 static int record_fn(struct kcg_txn *t, void *arg)
 {
 	json_t **io = arg;
-	return get_order(t, json_string_value(*io), io);
+	return orders_get_record(t, json_string_value(*io), io);
 }
 
 /*
@@ -134,7 +130,7 @@ static int record_fn(struct kcg_txn *t, void *arg)
  * ORDERS_SCAN_MAX of them; @p fn returns 0 to go on, 1 to stop, or an error.
  * The records are parsed copies: @p fn may write (collect, then write).
  */
-static int each_order(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -163,7 +159,7 @@ static json_t *load_order(struct kcg_txn *t, const char *order_id, bool *created
 {
 	json_t *rec = NULL;
 	*created = false;
-	if (get_order(t, order_id, &rec) == 0 && json_is_object(rec))
+	if (orders_get_record(t, order_id, &rec) == 0 && json_is_object(rec))
 		return rec;
 	json_decref(rec);
 	*created = true;
@@ -176,14 +172,14 @@ static json_t *load_order(struct kcg_txn *t, const char *order_id, bool *created
 static int save_order(struct kcg_txn *t, json_t *rec)
 {
 	set_time(rec, "updated_at", t->now_ms);
-	const char *id = str_of(rec, "order_id");
+	const char *id = orders_str(rec, "order_id");
 	return kcg_txn_put_json(t, DB_ORDERS, id, strlen(id), rec);
 }
 
 /* A record's state; a record with none (or an unknown one) counts as seen. */
-static enum kcg_order_state state_of(const json_t *rec)
+enum kcg_order_state orders_state_of(const json_t *rec)
 {
-	int st = kcg_order_state_parse(str_of(rec, "state"));
+	int st = kcg_order_state_parse(orders_str(rec, "state"));
 	return st < 0 ? KCG_ORDER_SEEN : (enum kcg_order_state)st;
 }
 
@@ -210,7 +206,7 @@ static void take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
  * after the retention horizon (finished_ms is its mark). */
 static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 {
-	const char *id = str_of(rec, "order_id");
+	const char *id = orders_str(rec, "order_id");
 	set_state(rec, state);
 	json_object_set_new(rec, "finished_ms", json_integer((json_int_t)t->now_ms));
 	int rc = kcg_store_retain(t, DB_ORDERS, id, strlen(id), t->now_ms);
@@ -220,22 +216,22 @@ static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 }
 
 /* An order still to be accepted whose alert time (deadline - alert) has passed? */
-static bool is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t now)
+bool orders_is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t now)
 {
-	return kcg_order_is_late(state_of(rec), u64_of(rec, "deadline_ms"), cfg->mirakl.acceptance_alert_h * 3600000u,
+	return kcg_order_is_late(orders_state_of(rec), orders_u64(rec, "deadline_ms"), cfg->mirakl.acceptance_alert_h * 3600000u,
 				 now);
 }
 
 /* Raises (or refreshes) acceptance_deadline for one late order record. */
-static int raise_deadline(struct kcg_txn *t, const json_t *rec)
+int orders_raise_deadline(struct kcg_txn *t, const json_t *rec)
 {
 	char when[32], msg[600];
-	enum kcg_order_state state = state_of(rec);
+	enum kcg_order_state state = orders_state_of(rec);
 	bool held = state == KCG_ORDER_HELD;
-	kcg_format_time(u64_of(rec, "deadline_ms"), when, sizeof(when));
+	kcg_format_time(orders_u64(rec, "deadline_ms"), when, sizeof(when));
 	snprintf(msg, sizeof(msg),
 		 "Mirakl order %s must be accepted before %s or Mirakl refuses it automatically; it is %s%s. %s",
-		 str_of(rec, "order_id"), when, kcg_order_state_name(state),
+		 orders_str(rec, "order_id"), when, kcg_order_state_name(state),
 		 held ? " (unknown or discontinued SKU)"
 		 : state == KCG_ORDER_BOOKED ? " in Khaos, not accepted yet"
 						 : ", not booked in Khaos yet",
@@ -246,7 +242,7 @@ static int raise_deadline(struct kcg_txn *t, const json_t *rec)
 		.severity = KCG_SEV_CRITICAL,
 		.system = held ? "mirakl" : "kcgate",
 		.owner = held ? "ecommerce" : "operations",
-		.subject = str_of(rec, "order_id"),
+		.subject = orders_str(rec, "order_id"),
 		.message = msg,
 	};
 	return kcg_exc_raise(t, &exc, NULL);
@@ -269,7 +265,7 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 	take_snapshot(cfg, rec, order);
 	int rc = 0;
 
-	switch (kcg_order_next(state_of(rec), json_object_get(rec, "stuck_job") != NULL, order)) {
+	switch (kcg_order_next(orders_state_of(rec), json_object_get(rec, "stuck_job") != NULL, order)) {
 	case KCG_NEXT_NOTHING:
 		break;
 	case KCG_NEXT_ACCEPT:
@@ -288,7 +284,7 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 		json_t *line;
 		size_t i;
 		json_array_foreach(json_object_get(order, "order_lines"), i, line) {
-			const char *sku = str_of(line, "offer_sku");
+			const char *sku = orders_str(line, "offer_sku");
 			bool discontinued;
 			if (*sku && strlen(sku) <= KCG_EXC_FIELD_MAX && kcg_skus_active(t, sku, &discontinued))
 				continue;
@@ -298,7 +294,7 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 				char msg[300];
 				snprintf(msg, sizeof(msg), "Mirakl order %s, line %s has %s offer_sku. The order is held; fix "
 					 "the offer on Mirakl, then accept or refuse the order by hand.",
-					 id, str_of(line, "order_line_id"), *sku ? "an overlong" : "no");
+					 id, orders_str(line, "order_line_id"), *sku ? "an overlong" : "no");
 				struct kcg_exc bad = {
 					.kind = KCG_EXC_UNKNOWN_SKU, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
 					.owner = "ecommerce", .subject = id, .message = msg,
@@ -314,7 +310,7 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 				 "Mirakl order %s, line %s: offer_sku '%.100s' is %s. The order is held: neither booked in Khaos "
 				 "nor refused. Fix the offer's SKU on Mirakl or the stock item in Khaos; kcgate books the "
 				 "order once the SKU is an active stock code.",
-				 id, str_of(line, "order_line_id"), sku,
+				 id, orders_str(line, "order_line_id"), sku,
 				 discontinued ? "a discontinued Khaos stock code" : "not a Khaos stock code kcgate knows");
 			struct kcg_exc exc = {
 				.kind = KCG_EXC_UNKNOWN_SKU,
@@ -348,8 +344,8 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 	if (rc == KCG_EDUPLICATE)
 		rc = 0;
 	/* Late already when first seen (or re-seen): say so now, not at the next watch. */
-	if (rc == 0 && is_late(cfg, rec, t->now_ms) && !kcg_exc_is_open(t, KCG_EXC_ACCEPTANCE_DEADLINE, id))
-		rc = raise_deadline(t, rec);
+	if (rc == 0 && orders_is_late(cfg, rec, t->now_ms) && !kcg_exc_is_open(t, KCG_EXC_ACCEPTANCE_DEADLINE, id))
+		rc = orders_raise_deadline(t, rec);
 	if (rc == 0)
 		rc = save_order(t, rec);
 	json_decref(rec);
@@ -482,7 +478,7 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	if (!rec)
 		return -ENOMEM;
 	int rc = 0;
-	enum kcg_order_state state = state_of(rec);
+	enum kcg_order_state state = orders_state_of(rec);
 	json_object_del(rec, "stuck_job");
 	json_object_set(rec, "sales_order_code", json_object_get(run->result, "code"));
 	if (state == KCG_ORDER_SEEN || state == KCG_ORDER_HELD) {
@@ -496,7 +492,7 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		snprintf(msg, sizeof(msg),
 			 "Mirakl order %s was cancelled on Mirakl while kcgate booked it in Khaos as sales order %s. "
 			 "Cancel that sales order in Khaos.",
-			 run->subject, str_of(run->result, "code"));
+			 run->subject, orders_str(run->result, "code"));
 		struct kcg_exc exc = {
 			.kind = KCG_EXC_BOOKED_CANCELLED, .severity = KCG_SEV_WARNING, .system = "mirakl",
 			.owner = "finance", .subject = run->subject, .message = msg,
@@ -529,7 +525,7 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		json_t *id = json_string(run->subject), *rec = id;
 		rc = kcg_store_read(flow->store, record_fn, &rec);
 		json_decref(id);
-		bool go = rc == 0 && state_of(rec) == KCG_ORDER_SEEN;
+		bool go = rc == 0 && orders_state_of(rec) == KCG_ORDER_SEEN;
 		json_decref(rc == 0 ? rec : NULL);
 		if (rc != 0 && rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
@@ -602,7 +598,7 @@ static int snapshot_fn(struct kcg_txn *t, void *arg)
 	json_t **io = arg;
 	const char *id = json_string_value(*io);
 	json_t *rec;
-	int rc = get_order(t, id, &rec);
+	int rc = orders_get_record(t, id, &rec);
 	if (rc != 0)
 		return rc;
 	*io = json_incref(json_object_get(rec, "order"));
@@ -687,71 +683,6 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 	}
 }
 
-/* mirakl.poll: OR11 every page of orders waiting for acceptance. */
-static int watermark_fn(struct kcg_txn *t, void *arg)
-{
-	*(uint64_t *)arg = kcg_meta_get_u64(t, WATERMARK_POLL);
-	return 0;
-}
-
-static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
-{
-	json_t *orders = json_object_get(run->result, "orders");
-	size_t i;
-	json_t *o;
-	int rc = 0;
-	json_array_foreach(orders, i, o) {
-		const char *id = kcg_mirakl_order_id(o);
-		if (!id || strlen(id) > ORDER_ID_MAX)
-			continue;
-		json_t *payload = json_pack("{s:O}", "order", o);
-		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.sync", id, payload, 0, NULL);
-		json_decref(payload);
-		if (rc == KCG_EDUPLICATE)
-			rc = 0;
-		if (rc != 0)
-			return rc;
-	}
-	return kcg_meta_put_u64(t, WATERMARK_POLL, u64_of(run->result, "started_ms"));
-}
-
-static enum kcg_step mirakl_poll(struct kcg_job_run *run, void *ctx)
-{
-	struct kcg_flow_ctx *flow = ctx;
-	char why[KCG_ERROR_MAX];
-
-	if (run->phase == PH_START) {
-		uint64_t mark = 0;
-		if (kcg_store_read(flow->store, watermark_fn, &mark) != 0)
-			return kcg_job_failed(run, -EAGAIN, "cannot read the OR11 watermark");
-		uint64_t overlap = flow->cfg->mirakl.poll_overlap_s * 1000u;
-		run->result = json_pack("{s:[], s:I, s:I}", "orders", "started_ms", (json_int_t)kcg_now_ms(), "from",
-					(json_int_t)(mark > overlap ? mark - overlap : 0));
-		run->phase = PH_READ;
-	} else {
-		json_t *orders;
-		uint64_t total;
-		int rc = kcg_mirakl_or11_parse(&run->reply, &orders, &total, why);
-		if (rc != 0)
-			return kcg_job_failed(run, rc, why);
-		json_array_extend(json_object_get(run->result, "orders"), orders);
-		size_t got = json_array_size(orders);
-		json_decref(orders);
-		size_t have = json_array_size(json_object_get(run->result, "orders"));
-		if (got == 0 || have >= total) {
-			run->apply = poll_apply;
-			return KCG_STEP_DONE;
-		}
-	}
-	struct kcg_or11_query q = {
-		.state_codes = "WAITING_ACCEPTANCE",
-		.start_update_ms = u64_of(run->result, "from"),
-		.offset = (unsigned)json_array_size(json_object_get(run->result, "orders")),
-		.max = KCG_MIRAKL_PAGE_MAX,
-	};
-	return kcg_job_call(run, kcg_mirakl_or11(&flow->cfg->mirakl, &q, &run->call));
-}
-
 /* Orders held on @p sku get another order.sync (they re-read Mirakl). */
 struct held_on {
 	const char *sku;
@@ -761,13 +692,13 @@ struct held_on {
 static int held_on_fn(json_t *rec, void *arg)
 {
 	struct held_on *h = arg;
-	if (state_of(rec) != KCG_ORDER_HELD)
+	if (orders_state_of(rec) != KCG_ORDER_HELD)
 		return 0;
 	size_t i;
 	json_t *s;
 	json_array_foreach(json_object_get(rec, "held_skus"), i, s)
 		if (json_is_string(s) && strcmp(json_string_value(s), h->sku) == 0)
-			return json_array_append_new(h->ids, json_string(str_of(rec, "order_id"))) ? -ENOMEM : 0;
+			return json_array_append_new(h->ids, json_string(orders_str(rec, "order_id"))) ? -ENOMEM : 0;
 	return 0;
 }
 
@@ -775,7 +706,7 @@ static int held_on_fn(json_t *rec, void *arg)
 static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx *ctx)
 {
 	struct held_on h = { sku, json_array() };
-	int rc = each_order(t, held_on_fn, &h);
+	int rc = orders_each(t, held_on_fn, &h);
 	size_t i;
 	json_t *id;
 	json_array_foreach(h.ids, i, id) {
@@ -788,150 +719,6 @@ static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx 
 	json_decref(h.ids);
 	return rc;
 }
-
-/* ---- timers (engine thread) ---- */
-
-static void poll_timer(struct kcg_engine *engine, void *ctx)
-{
-	kcg_flow_enqueue_now(ctx, KCG_LANE_MIRAKL, "mirakl.poll", "or11");
-}
-
-/* Orders still not accepted close to Mirakl's deadline. */
-struct late {
-	const struct kcg_config *cfg;
-	json_t *recs;
-	struct kcg_txn *txn;
-	uint64_t now;
-};
-
-static int late_fn(json_t *rec, void *arg)
-{
-	struct late *l = arg;
-	if (is_late(l->cfg, rec, l->now) && !kcg_exc_is_open(l->txn, KCG_EXC_ACCEPTANCE_DEADLINE, str_of(rec, "order_id")))
-		return json_array_append(l->recs, rec) ? -ENOMEM : 0;
-	return 0;
-}
-
-static int find_late(struct kcg_txn *t, void *arg)
-{
-	struct late *l = arg;
-	l->txn = t;
-	l->now = t->now_ms;
-	return each_order(t, late_fn, l);
-}
-
-static int raise_late(struct kcg_txn *t, void *arg)
-{
-	struct late *l = arg;
-	size_t i;
-	json_t *rec;
-	json_array_foreach(l->recs, i, rec) {
-		int rc = raise_deadline(t, rec);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
-}
-
-static void deadline_timer(struct kcg_engine *engine, void *ctx)
-{
-	struct kcg_flow_ctx *flow = ctx;
-	struct late l = { flow->cfg, json_array(), NULL, 0 };
-	int rc = kcg_store_read(flow->store, find_late, &l);
-	if (rc == 0 && json_array_size(l.recs) > 0)
-		rc = kcg_store_write_sync(flow->store, raise_late, &l);
-	if (rc != 0)
-		kcg_log_str(KCG_LOG_WARN, "acceptance deadline check failed", kcg_strerror(rc));
-	json_decref(l.recs);
-}
-
-static size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out)
-{
-	out[0] = (struct kcg_engine_timer){ "mirakl.poll", cfg->mirakl.poll_interval_s * 1000u, poll_timer };
-	out[1] = (struct kcg_engine_timer){ "acceptance.deadline", 60000u, deadline_timer };
-	return 2;
-}
-
-/* ---- admin ---- */
-
-struct get_req {
-	const char *id;
-	json_t *out;
-};
-
-static int get_fn(struct kcg_txn *t, void *arg)
-{
-	struct get_req *g = arg;
-	return get_order(t, g->id, &g->out);
-}
-
-int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out)
-{
-	struct get_req g = { order_id, NULL };
-	int rc = kcg_store_read(store, get_fn, &g);
-	if (rc == 0)
-		*out = g.out;
-	return rc;
-}
-
-struct list_req {
-	const char *state;
-	size_t limit;
-	json_t *out;
-};
-
-static int list_one(json_t *rec, void *arg)
-{
-	struct list_req *l = arg;
-	if (json_array_size(l->out) >= l->limit)
-		return 1;
-	if (l->state && strcmp(str_of(rec, "state"), l->state) != 0)
-		return 0;
-	json_object_del(rec, "order"); /* the list stays small: GET one for the snapshot */
-	return json_array_append(l->out, rec) ? -ENOMEM : 0;
-}
-
-static int list_fn(struct kcg_txn *t, void *arg)
-{
-	return each_order(t, list_one, arg);
-}
-
-int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, json_t **out)
-{
-	struct list_req l = { state, limit, json_array() };
-	int rc = kcg_store_read(store, list_fn, &l);
-	if (rc != 0) {
-		json_decref(l.out);
-		return rc;
-	}
-	*out = l.out;
-	return 0;
-}
-
-/* ---- retention ---- */
-
-/* A record still at the end it reached at @p finished_ms goes. */
-static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t finished_ms)
-{
-	char id[ORDER_ID_MAX + 1];
-	json_t *rec;
-	if (key_len > ORDER_ID_MAX)
-		return KCG_ENOTFOUND;
-	memcpy(id, key, key_len);
-	id[key_len] = '\0';
-	int rc = get_order(t, id, &rec);
-	if (rc != 0)
-		return rc == KCG_ESTORE ? KCG_ENOTFOUND : rc;
-	enum kcg_order_state st = state_of(rec);
-	bool same = (st == KCG_ORDER_ACCEPTED || st == KCG_ORDER_CANCELLED) && u64_of(rec, "finished_ms") == finished_ms;
-	json_decref(rec);
-	if (!same)
-		return KCG_ENOTFOUND;
-	MDB_val k = { key_len, id };
-	return mdb_del(t->txn, kcg_store_db(t->store, DB_ORDERS), &k, NULL);
-}
-
-static const struct kcg_retention_owner orders_retention = { DB_ORDERS, expire };
 
 /* ---- the flow ---- */
 
@@ -979,7 +766,7 @@ static const struct kcg_config_keys orders_config = {
 static const struct kcg_job_kind kind_sync = { "order.sync", KCG_LANE_MIRAKL, order_sync, NULL };
 static const struct kcg_job_kind kind_book = { "order.book", KCG_LANE_KHAOS, order_book, order_stuck };
 static const struct kcg_job_kind kind_accept = { "order.accept", KCG_LANE_MIRAKL, order_accept, order_stuck };
-static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, mirakl_poll, NULL };
+static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, orders_mirakl_poll, NULL };
 
 const struct kcg_flow kcg_flow_orders = {
 	.name = "orders",

@@ -1,0 +1,48 @@
+/*
+ * orders_private.h: what orders.c (the record, the decisions, the booking
+ * and acceptance jobs, the flow) and orders_watch.c (the OR11 poll, the
+ * deadline watch, the reads, retention) share. Nothing else includes it.
+ */
+#ifndef KCGATE_FLOWS_ORDERS_PRIVATE_H
+#define KCGATE_FLOWS_ORDERS_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "kcgate/flows/orders.h"
+
+#define ORDER_ID_MAX 100          /* longest Mirakl order id kept */
+#define ORDERS_SCAN_MAX 100000    /* records one scan may look at */
+#define WATERMARK_POLL "mirakl.or11.watermark"
+#define DB_ORDERS "orders"
+
+enum { PH_START, PH_STATUS, PH_IMPORT, PH_READ, PH_ACCEPT };
+
+/* The record of @p order_id: 0, KCG_ENOTFOUND, KCG_ESTORE or an LMDB code. */
+int orders_get_record(struct kcg_txn *t, const char *order_id, json_t **out);
+
+/* A string member or "", a positive integer member or 0. */
+const char *orders_str(const json_t *o, const char *key);
+uint64_t orders_u64(const json_t *o, const char *key);
+
+/* A record's state; none (or an unknown one) counts as seen. */
+enum kcg_order_state orders_state_of(const json_t *rec);
+
+/* Calls @p fn for each order record (parsed copies), in order id order, at
+ * most ORDERS_SCAN_MAX; @p fn returns 0 to go on, 1 to stop, or an error. */
+int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+
+/* An order still to be accepted whose alert time has passed? */
+bool orders_is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t now);
+
+/* Raises (or refreshes) acceptance_deadline for one late order record. */
+int orders_raise_deadline(struct kcg_txn *t, const json_t *rec);
+
+/* orders_watch.c: the mirakl.poll step, the timers, retention. */
+enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx);
+size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out);
+extern const struct kcg_retention_owner orders_retention;
+
+#endif
