@@ -247,54 +247,57 @@ static void ingest_done(struct kcg_write *w, void *arg)
 	req->done(req, req->arg);
 }
 
+struct sweep_arg {
+	struct kcg_store *s;
+	uint64_t cutoff;
+	uint64_t *removed;
+};
+
+/* A dedupe_t row: past the cutoff, stop; else its dedupe key goes, if the
+ * row still stands for it (a key re-seen later has its own row). */
+static int visit_dedupe(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct sweep_arg *a = arg;
+	if (k->mv_size <= 8)
+		return 0; /* malformed: the row just goes */
+	uint64_t seen = kcg_get_be64(k->mv_data);
+	if (seen > a->cutoff)
+		return STORE_STOP;
+	MDB_val dk = { k->mv_size - 8, (unsigned char *)k->mv_data + 8 }, dv;
+	int rc = mdb_get(txn, a->s->dedupe, &dk, &dv);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (dv.mv_size != DEDUPE_VAL_LEN || kcg_get_be64((const unsigned char *)dv.mv_data + KCG_ID_LEN) != seen)
+		return 0;
+	rc = mdb_del(txn, a->s->dedupe, &dk, NULL);
+	if (rc == 0)
+		(*a->removed)++;
+	return rc;
+}
+
 /* Sweeper: deletes up to @p budget dedupe keys expired at @p now (expired
- * means now - seen >= ttl, see expired(), so the cutoff is inclusive). */
+ * means now - seen >= ttl, see expired(), so the cutoff is inclusive). The
+ * index is ordered by seen time: the oldest key is always first. */
 int events_sweep_dedupe(struct kcg_store *s, MDB_txn *txn, uint64_t now, size_t budget, uint64_t *removed, bool *more)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-
 	*more = false;
 	if (now < s->dedupe_ttl_ms)
 		return 0; /* before ttl has passed since the epoch nothing can be expired */
-	uint64_t cutoff = now - s->dedupe_ttl_ms;
-	int rc = mdb_cursor_open(txn, s->dedupe_t, &cur);
-	if (rc != 0)
-		return rc;
-	for (size_t i = 0; i < budget; i++) {
-		/* The index is ordered by seen time: the oldest key is always first. */
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc != 0)
-			break;
-		if (k.mv_size > 8 && kcg_get_be64(k.mv_data) > cutoff)
-			break;
-		if (k.mv_size > 8) {
-			uint64_t seen = kcg_get_be64(k.mv_data);
-			MDB_val dk = { k.mv_size - 8, (unsigned char *)k.mv_data + 8 }, dv;
-			rc = mdb_get(txn, s->dedupe, &dk, &dv);
-			/* Only the entry this index row stands for: a key re-seen later has its own row. */
-			if (rc == 0 && dv.mv_size == DEDUPE_VAL_LEN &&
-			    kcg_get_be64((const unsigned char *)dv.mv_data + KCG_ID_LEN) == seen) {
-				rc = mdb_del(txn, s->dedupe, &dk, NULL);
-				if (rc != 0)
-					break;
-				(*removed)++;
-			} else if (rc != 0 && rc != MDB_NOTFOUND) {
-				break;
-			}
-		}
-		rc = mdb_cursor_del(cur, 0);
-		if (rc != 0)
-			break;
-		if (i == budget - 1)
-			*more = true;
-	}
-	mdb_cursor_close(cur);
-	return rc;
+	struct sweep_arg a = { s, now - s->dedupe_ttl_ms, removed };
+	return store_drain(txn, s->dedupe_t, budget, visit_dedupe, &a, more);
+}
+
+/* An event: received at or after the cutoff, stop (the record's own
+ * receive time: an id is only a hint of it); else it goes. */
+static int visit_event(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct sweep_arg *a = arg;
+	if (v->mv_size >= RECORD_HEAD && kcg_get_be64((const unsigned char *)v->mv_data + 1) >= a->cutoff)
+		return STORE_STOP;
+	(*a->removed)++;
+	return 0;
 }
 
 /* Sweeper: deletes up to @p budget events received before now - retention.
@@ -304,51 +307,21 @@ int events_sweep_dedupe(struct kcg_store *s, MDB_txn *txn, uint64_t now, size_t 
 int events_sweep_retention(struct kcg_store *s, MDB_txn *txn, uint64_t now, size_t budget, uint64_t *removed,
 			   bool *more)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-
 	*more = false;
 	uint64_t keep = s->retention_ms > s->dedupe_ttl_ms ? s->retention_ms : s->dedupe_ttl_ms;
 	if (!s->retention_ms || now < keep)
 		return 0;
-	uint64_t cutoff = now - keep;
-	int rc = mdb_cursor_open(txn, s->events, &cur);
-	if (rc != 0)
-		return rc;
-	for (size_t i = 0; i < budget; i++) {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc != 0)
-			break;
-		/* the record's own receive time: an id is only a hint of it */
-		if (v.mv_size >= RECORD_HEAD && kcg_get_be64((const unsigned char *)v.mv_data + 1) >= cutoff)
-			break;
-		rc = mdb_cursor_del(cur, 0);
-		if (rc != 0)
-			break;
-		(*removed)++;
-		if (i == budget - 1)
-			*more = true;
-	}
-	mdb_cursor_close(cur);
-	return rc;
+	struct sweep_arg a = { s, now - keep, removed };
+	return store_drain(txn, s->events, budget, visit_event, &a, more);
 }
 
 /* The oldest event's receive time (0 = none), in a read transaction. */
 uint64_t events_oldest(struct kcg_store *s, MDB_txn *txn)
 {
-	MDB_cursor *cur;
 	MDB_val k, v;
-	uint64_t ms = 0;
-	if (mdb_cursor_open(txn, s->events, &cur) != 0)
+	if (store_first(txn, s->events, &k, &v) != 0 || v.mv_size < RECORD_HEAD)
 		return 0;
-	if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && v.mv_size >= RECORD_HEAD)
-		ms = kcg_get_be64((const unsigned char *)v.mv_data + 1);
-	mdb_cursor_close(cur);
-	return ms;
+	return kcg_get_be64((const unsigned char *)v.mv_data + 1);
 }
 
 

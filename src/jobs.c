@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/json.h"
 
 #define DB_JOBS "jobs"
 #define DB_DUE "jobs_due"
@@ -111,17 +112,6 @@ int kcg_jobs_read(struct kcg_txn *t, const char *id, json_t **rec)
 	return rc;
 }
 
-static const char *rec_str(const json_t *rec, const char *key)
-{
-	const char *s = json_string_value(json_object_get(rec, key));
-	return s ? s : "";
-}
-
-static uint64_t rec_u64(const json_t *rec, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(rec, key));
-	return v > 0 ? (uint64_t)v : 0;
-}
 
 int kcg_jobs_enqueue(struct kcg_txn *t, enum kcg_lane lane, const char *kind, const char *subject,
 		     const json_t *payload, uint64_t run_at_ms, char *id_out)
@@ -181,16 +171,16 @@ static int unschedule(struct kcg_txn *t, int lane, const json_t *rec)
 {
 	unsigned char dk[DUE_KEY_LEN];
 	char lk[LIVE_KEY_MAX];
-	due_key(dk, lane, rec_u64(rec, "next_at"), rec_str(rec, "id"));
+	due_key(dk, lane, kcg_json_u64(rec, "next_at"), kcg_json_str(rec, "id"));
 	MDB_val k = { DUE_KEY_LEN, dk };
 	int rc = mdb_del(t->txn, kcg_store_db(t->store, DB_DUE), &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
-	k = (MDB_val){ live_key(lk, rec_str(rec, "kind"), rec_str(rec, "subject")), lk };
+	k = (MDB_val){ live_key(lk, kcg_json_str(rec, "kind"), kcg_json_str(rec, "subject")), lk };
 	MDB_val v;
 	/* Only if the live entry is this job (a newer one may own the subject). */
 	rc = mdb_get(t->txn, kcg_store_db(t->store, DB_LIVE), &k, &v);
-	if (rc == 0 && v.mv_size == KCG_ID_LEN && memcmp(v.mv_data, rec_str(rec, "id"), KCG_ID_LEN) == 0)
+	if (rc == 0 && v.mv_size == KCG_ID_LEN && memcmp(v.mv_data, kcg_json_str(rec, "id"), KCG_ID_LEN) == 0)
 		rc = mdb_del(t->txn, kcg_store_db(t->store, DB_LIVE), &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -200,14 +190,14 @@ static int reschedule(struct kcg_txn *t, int lane, json_t *rec, uint64_t next_at
 {
 	unsigned char dk[DUE_KEY_LEN];
 	json_object_set_new(rec, "next_at", json_integer((json_int_t)next_at));
-	due_key(dk, lane, next_at, rec_str(rec, "id"));
+	due_key(dk, lane, next_at, kcg_json_str(rec, "id"));
 	MDB_val k = { DUE_KEY_LEN, dk }, empty = { 0, NULL };
 	int rc = mdb_put(t->txn, kcg_store_db(t->store, DB_DUE), &k, &empty, 0);
 	if (rc != 0)
 		return rc;
 	char lk[LIVE_KEY_MAX];
-	k = (MDB_val){ live_key(lk, rec_str(rec, "kind"), rec_str(rec, "subject")), lk };
-	MDB_val v = { KCG_ID_LEN, (void *)rec_str(rec, "id") };
+	k = (MDB_val){ live_key(lk, kcg_json_str(rec, "kind"), kcg_json_str(rec, "subject")), lk };
+	MDB_val v = { KCG_ID_LEN, (void *)kcg_json_str(rec, "id") };
 	return mdb_put(t->txn, kcg_store_db(t->store, DB_LIVE), &k, &v, 0);
 }
 
@@ -250,9 +240,9 @@ int kcg_jobs_load_run(struct kcg_txn *t, const char *id, const struct kcg_job_ki
 		return rc;
 	const struct kcg_job_kind *kind = NULL;
 	for (size_t i = 0; kinds[i] && !kind; i++)
-		if (strcmp(kinds[i]->name, rec_str(rec, "kind")) == 0)
+		if (strcmp(kinds[i]->name, kcg_json_str(rec, "kind")) == 0)
 			kind = kinds[i];
-	int lane = kcg_lane_of(rec_str(rec, "lane"));
+	int lane = kcg_lane_of(kcg_json_str(rec, "lane"));
 	if (!kind || lane < 0) {
 		json_decref(rec);
 		return -ENOENT;
@@ -260,10 +250,10 @@ int kcg_jobs_load_run(struct kcg_txn *t, const char *id, const struct kcg_job_ki
 	snprintf(run->id, sizeof(run->id), "%s", id);
 	run->kind = kind;
 	run->lane = (enum kcg_lane)lane;
-	snprintf(run->subject, sizeof(run->subject), "%s", rec_str(rec, "subject"));
+	snprintf(run->subject, sizeof(run->subject), "%s", kcg_json_str(rec, "subject"));
 	run->payload = json_incref(json_object_get(rec, "payload"));
-	run->attempts = (uint32_t)rec_u64(rec, "attempts");
-	run->created_ms = rec_u64(rec, "created_at");
+	run->attempts = (uint32_t)kcg_json_u64(rec, "attempts");
+	run->created_ms = kcg_json_u64(rec, "created_at");
 	run->retry_after_s = -1;
 	json_decref(rec);
 	return 0;
@@ -314,19 +304,19 @@ int kcg_jobs_record(struct kcg_txn *t, struct kcg_job_run *run, enum kcg_step as
 		return 0; /* nothing to record against */
 	if (rc != 0)
 		return rc;
-	if (strcmp(rec_str(rec, "state"), "pending") != 0)
+	if (strcmp(kcg_json_str(rec, "state"), "pending") != 0)
 		goto out; /* recorded already (a replayed outcome): keep the first */
 
 	enum kcg_step outcome = asked;
 	char error[KCG_ERROR_MAX];
 	memcpy(error, run->error, sizeof(error));
-	uint32_t attempts = (uint32_t)rec_u64(rec, "attempts");
+	uint32_t attempts = (uint32_t)kcg_json_u64(rec, "attempts");
 	uint64_t next_at = 0;
 	if (outcome != KCG_STEP_DONE)
 		attempts++; /* attempts counts the runs that failed */
 	if (outcome == KCG_STEP_RETRY) {
 		next_at = t->now_ms + retry_in_ms;
-		if (next_at > rec_u64(rec, "created_at") + max_age_ms) {
+		if (next_at > kcg_json_u64(rec, "created_at") + max_age_ms) {
 			outcome = KCG_STEP_DEAD;
 			snprintf(error, sizeof(error), "gave up after %u attempts (jobs.max_age_h): %.150s", attempts,
 				 run->error);
@@ -382,8 +372,8 @@ static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t f
 	int rc = kcg_jobs_read(t, id, &rec);
 	if (rc != 0)
 		return rc == KCG_ESTORE ? KCG_ENOTFOUND : rc;
-	bool done = strcmp(rec_str(rec, "state"), "done") == 0;
-	int lane = kcg_lane_of(rec_str(rec, "lane"));
+	bool done = strcmp(kcg_json_str(rec, "state"), "done") == 0;
+	int lane = kcg_lane_of(kcg_json_str(rec, "lane"));
 	json_decref(rec);
 	if (!done)
 		return KCG_ENOTFOUND;
@@ -405,15 +395,15 @@ static int retry_fn(struct kcg_txn *t, void *arg)
 	int rc = kcg_jobs_read(t, id, &rec);
 	if (rc != 0)
 		return rc;
-	int lane = kcg_lane_of(rec_str(rec, "lane"));
-	if (strcmp(rec_str(rec, "state"), "dead") != 0 || lane < 0) {
+	int lane = kcg_lane_of(kcg_json_str(rec, "lane"));
+	if (strcmp(kcg_json_str(rec, "state"), "dead") != 0 || lane < 0) {
 		json_decref(rec);
 		return -EINVAL;
 	}
 	/* Another job for the same kind and subject may have been created
 	 * since this one died: two live ones could both act (two bookings). */
 	char lk[LIVE_KEY_MAX];
-	MDB_val k = { live_key(lk, rec_str(rec, "kind"), rec_str(rec, "subject")), lk }, v;
+	MDB_val k = { live_key(lk, kcg_json_str(rec, "kind"), kcg_json_str(rec, "subject")), lk }, v;
 	rc = mdb_get(t->txn, kcg_store_db(t->store, DB_LIVE), &k, &v);
 	if (rc == 0 && (v.mv_size != KCG_ID_LEN || memcmp(v.mv_data, id, KCG_ID_LEN) != 0)) {
 		json_decref(rec);

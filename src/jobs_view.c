@@ -6,6 +6,7 @@
 #include "kcgate/jobs_view.h"
 
 #include "kcgate/dynbuf.h"
+#include "kcgate/json.h"
 #include "kcgate/metrics.h"
 
 #include <errno.h>
@@ -15,17 +16,6 @@
 
 #define LIST_SCAN_MAX 100000   /* records one admin listing may look at */
 
-static const char *rec_str(const json_t *rec, const char *key)
-{
-	const char *s = json_string_value(json_object_get(rec, key));
-	return s ? s : "";
-}
-
-static uint64_t rec_u64(const json_t *rec, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(rec, key));
-	return v > 0 ? (uint64_t)v : 0;
-}
 
 /* The admin view of a record: times as ISO strings, "running" when it is. */
 static json_t *job_view(struct kcg_engine *e, json_t *rec, bool with_payload)
@@ -36,12 +26,12 @@ static json_t *job_view(struct kcg_engine *e, json_t *rec, bool with_payload)
 		return NULL;
 	static const char *const times[] = { "next_at", "created_at", "updated_at" };
 	for (size_t i = 0; i < 3; i++) {
-		kcg_format_time(rec_u64(rec, times[i]), buf, sizeof(buf));
+		kcg_format_time(kcg_json_u64(rec, times[i]), buf, sizeof(buf));
 		json_object_set_new(out, times[i], json_string(buf));
 	}
-	if (strcmp(rec_str(rec, "state"), "pending") == 0 && kcg_engine_running(e, rec_str(rec, "id")))
+	if (strcmp(kcg_json_str(rec, "state"), "pending") == 0 && kcg_engine_running(e, kcg_json_str(rec, "id")))
 		json_object_set_new(out, "state", json_string("running"));
-	if (strcmp(rec_str(rec, "state"), "pending") != 0)
+	if (strcmp(kcg_json_str(rec, "state"), "pending") != 0)
 		json_object_del(out, "next_at");
 	if (!with_payload)
 		json_object_del(out, "payload");
@@ -72,12 +62,12 @@ static int list_one(const char *id, json_t *rec, void *arg)
 		memcpy(l->last, id, sizeof(l->last));
 	if (!rec)
 		return 0;
-	if (l->lane >= 0 && kcg_lane_of(rec_str(rec, "lane")) != l->lane)
+	if (l->lane >= 0 && kcg_lane_of(kcg_json_str(rec, "lane")) != l->lane)
 		return 0;
 	json_t *view = job_view(l->engine, rec, false);
 	if (!view)
 		return 0;
-	if (l->state && strcmp(rec_str(view, "state"), l->state) != 0) {
+	if (l->state && strcmp(kcg_json_str(view, "state"), l->state) != 0) {
 		json_decref(view);
 		return 0;
 	}

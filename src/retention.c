@@ -44,72 +44,55 @@ int kcg_store_retain(struct kcg_txn *t, const char *owner, const void *key, size
 	return mdb_put(t->txn, t->store->retain, &k, &v, 0);
 }
 
+struct sweep_arg {
+	struct kcg_store *s;
+	uint64_t cutoff;
+	uint64_t now;
+	uint64_t *removed;
+};
+
+/* A mark: finished at or after the cutoff, stop; else its owner deletes the
+ * record (or finds it reopened), and the mark goes. A mark of an owner no
+ * longer registered, or a malformed one, just goes. */
+static int visit_mark(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct sweep_arg *a = arg;
+	const unsigned char *p = k->mv_data;
+	if (k->mv_size < 8)
+		return 0;
+	uint64_t finished = kcg_get_be64(p);
+	if (finished >= a->cutoff)
+		return STORE_STOP;
+	const unsigned char *nul = memchr(p + 8, '\0', k->mv_size - 8);
+	size_t idx;
+	const struct kcg_retention_owner *o = nul ? find_owner(a->s, (const char *)p + 8, (size_t)(nul - (p + 8)), &idx)
+						  : NULL;
+	size_t klen = nul ? k->mv_size - (size_t)(nul + 1 - p) : 0;
+	if (!o || klen == 0 || klen > KCG_RETAIN_KEY_MAX)
+		return 0;
+	/* the owner writes (deletes): copy the key out of the map first */
+	unsigned char key[KCG_RETAIN_KEY_MAX];
+	memcpy(key, nul + 1, klen);
+	struct kcg_txn t = { .txn = txn, .store = a->s, .now_ms = a->now };
+	int rc = o->expire(&t, key, klen, finished);
+	if (rc == 0)
+		a->removed[2 + idx]++;
+	return rc == KCG_ENOTFOUND ? 0 : rc;
+}
+
 int retention_sweep(struct kcg_store *s, MDB_txn *txn, uint64_t now, size_t budget, uint64_t *removed, bool *more)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-
 	*more = false;
 	if (!s->retention_ms || now < s->retention_ms)
 		return 0;
-	uint64_t cutoff = now - s->retention_ms;
-	struct kcg_txn t = { .txn = txn, .store = s, .now_ms = now };
-	int rc = mdb_cursor_open(txn, s->retain, &cur);
-	if (rc != 0)
-		return rc;
-	for (size_t i = 0; i < budget; i++) {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc != 0)
-			break;
-		const unsigned char *p = k.mv_data;
-		const unsigned char *nul = k.mv_size > 8 ? memchr(p + 8, '\0', k.mv_size - 8) : NULL;
-		uint64_t finished = k.mv_size >= 8 ? kcg_get_be64(p) : 0;
-		if (finished >= cutoff)
-			break;
-		size_t idx;
-		const struct kcg_retention_owner *o =
-			nul ? find_owner(s, (const char *)p + 8, (size_t)(nul - (p + 8)), &idx) : NULL;
-		if (o && (size_t)(nul + 1 - p) < k.mv_size) {
-			/* the owner may write (delete): copy the key out of the map first */
-			unsigned char key[KCG_RETAIN_KEY_MAX];
-			size_t klen = k.mv_size - (size_t)(nul + 1 - p);
-			if (klen <= sizeof(key)) {
-				memcpy(key, nul + 1, klen);
-				rc = o->expire(&t, key, klen, finished);
-				if (rc == 0)
-					removed[2 + idx]++;
-				else if (rc != KCG_ENOTFOUND)
-					break;
-				/* the cursor may have moved with the owner's deletes */
-				rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-				if (rc != 0)
-					break;
-			}
-		}
-		/* a mark of an owner no longer registered (or malformed) just goes */
-		rc = mdb_cursor_del(cur, 0);
-		if (rc != 0)
-			break;
-		if (i == budget - 1)
-			*more = true;
-	}
-	mdb_cursor_close(cur);
-	return rc;
+	struct sweep_arg a = { s, now - s->retention_ms, now, removed };
+	return store_drain(txn, s->retain, budget, visit_mark, &a, more);
 }
 
 uint64_t retention_oldest(struct kcg_store *s, MDB_txn *txn)
 {
-	MDB_cursor *cur;
 	MDB_val k, v;
-	uint64_t ms = 0;
-	if (mdb_cursor_open(txn, s->retain, &cur) != 0)
+	if (store_first(txn, s->retain, &k, &v) != 0 || k.mv_size < 8)
 		return 0;
-	if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && k.mv_size >= 8)
-		ms = kcg_get_be64(k.mv_data);
-	mdb_cursor_close(cur);
-	return ms;
+	return kcg_get_be64(k.mv_data);
 }

@@ -145,6 +145,54 @@ static void write_batch(struct kcg_store *s, struct kcg_write *head, size_t n)
 	}
 }
 
+int store_first(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, k, v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int store_drain(MDB_txn *txn, MDB_dbi dbi, size_t budget,
+		int (*visit)(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg), void *arg, bool *more)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+
+	*more = false;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < budget; i++) {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc != 0)
+			break;
+		rc = visit(txn, &k, &v, arg);
+		if (rc == STORE_STOP) {
+			rc = 0;
+			break;
+		}
+		/* the visit may have written: find the entry again before deleting it */
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc == 0)
+			rc = mdb_cursor_del(cur, 0);
+		if (rc != 0)
+			break;
+		if (i == budget - 1)
+			*more = true;
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
 /* Runs one chunk of the sweep in its own transaction. *more: call again. */
 static int sweep_chunk(struct kcg_store *s, struct sweep_state *sw, bool *more)
 {

@@ -81,6 +81,19 @@ int store_mdb_err(int rc);
  * under @p key (missing = 0, never below 0). */
 int store_add_u64(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, int64_t delta);
 
+/*
+ * The one loop of every sweeper: visits the first (oldest) entry of @p dbi
+ * again and again, at most @p budget times. @p visit returns 0 to delete
+ * the entry (it may write other databases first), STORE_STOP to keep it
+ * and stop, or an error. *@p more: the budget ran out first.
+ */
+#define STORE_STOP 1
+int store_drain(MDB_txn *txn, MDB_dbi dbi, size_t budget,
+		int (*visit)(MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg), void *arg, bool *more);
+
+/* The first entry of @p dbi: 0 or MDB_NOTFOUND (or an LMDB error). */
+int store_first(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v);
+
 /* The sweepers, in the order a sweep runs them. */
 int events_sweep_dedupe(struct kcg_store *s, MDB_txn *txn, uint64_t now, size_t budget, uint64_t *removed, bool *more);
 int events_sweep_retention(struct kcg_store *s, MDB_txn *txn, uint64_t now, size_t budget, uint64_t *removed,

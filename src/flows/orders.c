@@ -99,17 +99,6 @@ int orders_get_record(struct kcg_txn *t, const char *order_id, json_t **out)
 	return kcg_txn_get_json(t, DB_ORDERS, order_id, strlen(order_id), out);
 }
 
-const char *orders_str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-uint64_t orders_u64(const json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-	return v > 0 ? (uint64_t)v : 0;
-}
 
 static void set_time(json_t *rec, const char *key, uint64_t ms)
 {
@@ -172,14 +161,14 @@ static json_t *load_order(struct kcg_txn *t, const char *order_id, bool *created
 static int save_order(struct kcg_txn *t, json_t *rec)
 {
 	set_time(rec, "updated_at", t->now_ms);
-	const char *id = orders_str(rec, "order_id");
+	const char *id = kcg_json_str(rec, "order_id");
 	return kcg_txn_put_json(t, DB_ORDERS, id, strlen(id), rec);
 }
 
 /* A record's state; a record with none (or an unknown one) counts as seen. */
 enum kcg_order_state orders_state_of(const json_t *rec)
 {
-	int st = kcg_order_state_parse(orders_str(rec, "state"));
+	int st = kcg_order_state_parse(kcg_json_str(rec, "state"));
 	return st < 0 ? KCG_ORDER_SEEN : (enum kcg_order_state)st;
 }
 
@@ -206,7 +195,7 @@ static void take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
  * after the retention horizon (finished_ms is its mark). */
 static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 {
-	const char *id = orders_str(rec, "order_id");
+	const char *id = kcg_json_str(rec, "order_id");
 	set_state(rec, state);
 	json_object_set_new(rec, "finished_ms", json_integer((json_int_t)t->now_ms));
 	int rc = kcg_store_retain(t, DB_ORDERS, id, strlen(id), t->now_ms);
@@ -218,7 +207,7 @@ static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 /* An order still to be accepted whose alert time (deadline - alert) has passed? */
 bool orders_is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t now)
 {
-	return kcg_order_is_late(orders_state_of(rec), orders_u64(rec, "deadline_ms"), cfg->mirakl.acceptance_alert_h * 3600000u,
+	return kcg_order_is_late(orders_state_of(rec), kcg_json_u64(rec, "deadline_ms"), cfg->mirakl.acceptance_alert_h * 3600000u,
 				 now);
 }
 
@@ -228,10 +217,10 @@ int orders_raise_deadline(struct kcg_txn *t, const json_t *rec)
 	char when[32], msg[600];
 	enum kcg_order_state state = orders_state_of(rec);
 	bool held = state == KCG_ORDER_HELD;
-	kcg_format_time(orders_u64(rec, "deadline_ms"), when, sizeof(when));
+	kcg_format_time(kcg_json_u64(rec, "deadline_ms"), when, sizeof(when));
 	snprintf(msg, sizeof(msg),
 		 "Mirakl order %s must be accepted before %s or Mirakl refuses it automatically; it is %s%s. %s",
-		 orders_str(rec, "order_id"), when, kcg_order_state_name(state),
+		 kcg_json_str(rec, "order_id"), when, kcg_order_state_name(state),
 		 held ? " (unknown or discontinued SKU)"
 		 : state == KCG_ORDER_BOOKED ? " in Khaos, not accepted yet"
 						 : ", not booked in Khaos yet",
@@ -242,7 +231,7 @@ int orders_raise_deadline(struct kcg_txn *t, const json_t *rec)
 		.severity = KCG_SEV_CRITICAL,
 		.system = held ? "mirakl" : "kcgate",
 		.owner = held ? "ecommerce" : "operations",
-		.subject = orders_str(rec, "order_id"),
+		.subject = kcg_json_str(rec, "order_id"),
 		.message = msg,
 	};
 	return kcg_exc_raise(t, &exc, NULL);
@@ -284,7 +273,7 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 		json_t *line;
 		size_t i;
 		json_array_foreach(json_object_get(order, "order_lines"), i, line) {
-			const char *sku = orders_str(line, "offer_sku");
+			const char *sku = kcg_json_str(line, "offer_sku");
 			bool discontinued;
 			if (*sku && strlen(sku) <= KCG_EXC_FIELD_MAX && kcg_skus_active(t, sku, &discontinued))
 				continue;
@@ -294,7 +283,7 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 				char msg[300];
 				snprintf(msg, sizeof(msg), "Mirakl order %s, line %s has %s offer_sku. The order is held; fix "
 					 "the offer on Mirakl, then accept or refuse the order by hand.",
-					 id, orders_str(line, "order_line_id"), *sku ? "an overlong" : "no");
+					 id, kcg_json_str(line, "order_line_id"), *sku ? "an overlong" : "no");
 				struct kcg_exc bad = {
 					.kind = KCG_EXC_UNKNOWN_SKU, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
 					.owner = "ecommerce", .subject = id, .message = msg,
@@ -310,7 +299,7 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 				 "Mirakl order %s, line %s: offer_sku '%.100s' is %s. The order is held: neither booked in Khaos "
 				 "nor refused. Fix the offer's SKU on Mirakl or the stock item in Khaos; kcgate books the "
 				 "order once the SKU is an active stock code.",
-				 id, orders_str(line, "order_line_id"), sku,
+				 id, kcg_json_str(line, "order_line_id"), sku,
 				 discontinued ? "a discontinued Khaos stock code" : "not a Khaos stock code kcgate knows");
 			struct kcg_exc exc = {
 				.kind = KCG_EXC_UNKNOWN_SKU,
@@ -492,7 +481,7 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		snprintf(msg, sizeof(msg),
 			 "Mirakl order %s was cancelled on Mirakl while kcgate booked it in Khaos as sales order %s. "
 			 "Cancel that sales order in Khaos.",
-			 run->subject, orders_str(run->result, "code"));
+			 run->subject, kcg_json_str(run->result, "code"));
 		struct kcg_exc exc = {
 			.kind = KCG_EXC_BOOKED_CANCELLED, .severity = KCG_SEV_WARNING, .system = "mirakl",
 			.owner = "finance", .subject = run->subject, .message = msg,
@@ -698,7 +687,7 @@ static int held_on_fn(json_t *rec, void *arg)
 	json_t *s;
 	json_array_foreach(json_object_get(rec, "held_skus"), i, s)
 		if (json_is_string(s) && strcmp(json_string_value(s), h->sku) == 0)
-			return json_array_append_new(h->ids, json_string(orders_str(rec, "order_id"))) ? -ENOMEM : 0;
+			return json_array_append_new(h->ids, json_string(kcg_json_str(rec, "order_id"))) ? -ENOMEM : 0;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "kcgate/flows/orders.h"
+#include "kcgate/json.h"
 
 #define ORDER_ID_MAX 100          /* longest Mirakl order id kept */
 #define ORDERS_SCAN_MAX 100000    /* records one scan may look at */
@@ -23,9 +24,6 @@ enum { PH_START, PH_STATUS, PH_IMPORT, PH_READ, PH_ACCEPT };
 /* The record of @p order_id: 0, KCG_ENOTFOUND, KCG_ESTORE or an LMDB code. */
 int orders_get_record(struct kcg_txn *t, const char *order_id, json_t **out);
 
-/* A string member or "", a positive integer member or 0. */
-const char *orders_str(const json_t *o, const char *key);
-uint64_t orders_u64(const json_t *o, const char *key);
 
 /* A record's state; none (or an unknown one) counts as seen. */
 enum kcg_order_state orders_state_of(const json_t *rec);

@@ -37,7 +37,7 @@ static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		if (rc != 0)
 			return rc;
 	}
-	return kcg_meta_put_u64(t, WATERMARK_POLL, orders_u64(run->result, "started_ms"));
+	return kcg_meta_put_u64(t, WATERMARK_POLL, kcg_json_u64(run->result, "started_ms"));
 }
 
 enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx)
@@ -70,7 +70,7 @@ enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx)
 	}
 	struct kcg_or11_query q = {
 		.state_codes = "WAITING_ACCEPTANCE",
-		.start_update_ms = orders_u64(run->result, "from"),
+		.start_update_ms = kcg_json_u64(run->result, "from"),
 		.offset = (unsigned)json_array_size(json_object_get(run->result, "orders")),
 		.max = KCG_MIRAKL_PAGE_MAX,
 	};
@@ -95,7 +95,7 @@ struct late {
 static int late_fn(json_t *rec, void *arg)
 {
 	struct late *l = arg;
-	if (orders_is_late(l->cfg, rec, l->now) && !kcg_exc_is_open(l->txn, KCG_EXC_ACCEPTANCE_DEADLINE, orders_str(rec, "order_id")))
+	if (orders_is_late(l->cfg, rec, l->now) && !kcg_exc_is_open(l->txn, KCG_EXC_ACCEPTANCE_DEADLINE, kcg_json_str(rec, "order_id")))
 		return json_array_append(l->recs, rec) ? -ENOMEM : 0;
 	return 0;
 }
@@ -173,7 +173,7 @@ static int list_one(json_t *rec, void *arg)
 	struct list_req *l = arg;
 	if (json_array_size(l->out) >= l->limit)
 		return 1;
-	if (l->state && strcmp(orders_str(rec, "state"), l->state) != 0)
+	if (l->state && strcmp(kcg_json_str(rec, "state"), l->state) != 0)
 		return 0;
 	json_object_del(rec, "order"); /* the list stays small: GET one for the snapshot */
 	return json_array_append(l->out, rec) ? -ENOMEM : 0;
@@ -211,7 +211,7 @@ static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t f
 	if (rc != 0)
 		return rc == KCG_ESTORE ? KCG_ENOTFOUND : rc;
 	enum kcg_order_state st = orders_state_of(rec);
-	bool same = (st == KCG_ORDER_ACCEPTED || st == KCG_ORDER_CANCELLED) && orders_u64(rec, "finished_ms") == finished_ms;
+	bool same = (st == KCG_ORDER_ACCEPTED || st == KCG_ORDER_CANCELLED) && kcg_json_u64(rec, "finished_ms") == finished_ms;
 	json_decref(rec);
 	if (!same)
 		return KCG_ENOTFOUND;
