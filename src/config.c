@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <openssl/crypto.h>
 
 #define MAX_FILE_BYTES (1024 * 1024) /* a config file beyond this is a mistake */
@@ -41,6 +42,11 @@
 #define WHSEC_MAX_BYTES 64       /* sizeof(kcg_source_auth.secrets[0]) */
 #define MALFORMED "expected [section], key = value or a # comment"
 #define MAX_URL_LEN 2048
+/* TLS 1.2 and 1.3, ECDHE key exchange only (forward secrecy: no static RSA,
+ * no finite-field DHE), AEAD ciphers only. */
+#define DEFAULT_TLS_PRIORITIES \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-DHE-RSA:-DHE-DSS:-CIPHER-ALL:" \
+	"+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
 #define FLOW_PAIRING \
 	"[mirakl] base_url and [khaos] soap_url go together: set both to run the order flow, or neither"
 
@@ -103,6 +109,8 @@ static const char *check_text(const char *v);
 static const char *check_digits(const char *v);
 static const char *check_transport(const char *v);
 static const char *check_namespace(const char *v);
+static const char *check_priorities(const char *v);
+static const char *check_proxies(const char *v);
 static bool is_hostname(const char *h);
 
 #define OFF(field) offsetof(struct kcg_config, field)
@@ -141,6 +149,15 @@ static const struct key keys[] = {
 	U64("server", "connection_timeout_s", "30", 1, 3600, connection_timeout_s),
 	U64("server", "shutdown_timeout_s", "10", 0, 3600, shutdown_timeout_s),
 	{ "server", "log_level", T_ENUM, false, "info", 0, 0, OFF(log_level), log_choices, NULL, 0 },
+	/* hostile clients: deadlines, per-address and health slots, TLS, proxies, admin 401s */
+	U64("server", "header_timeout_s", "10", 1, 300, header_timeout_s),
+	U64("server", "handshake_timeout_s", "5", 1, 60, handshake_timeout_s),
+	U64("server", "max_connections_per_ip", "0", 0, 65536, max_connections_per_ip),
+	U64("server", "health_reserve", "8", 0, 1024, health_reserve),
+	STR("server", "tls_priorities", T_STRING, DEFAULT_TLS_PRIORITIES, tls_priorities, check_priorities),
+	STR("server", "trusted_proxies", T_STRING, NULL, trusted_proxies, check_proxies),
+	U64("server", "admin_auth_burst", "20", 0, 100000, admin_auth_burst),
+	U64("server", "admin_auth_interval_s", "3", 1, 3600, admin_auth_interval_s),
 
 	{ "store", "path", T_PATH, true, NULL, 0, 0, OFF(store_path), NULL, NULL, 0 },
 	U64("store", "map_size_mb", "1024", 1, 1048576, map_size_mb),
@@ -411,6 +428,29 @@ static const char *check_namespace(const char *v)
 	return ok ? NULL : "expected a URI without whitespace, e.g. urn:KosWebIntf-IKosWeb";
 }
 
+/* A GnuTLS priority string, checked by GnuTLS itself. */
+static const char *check_priorities(const char *v)
+{
+	gnutls_priority_t prio;
+	const char *err = NULL;
+	if (gnutls_priority_init2(&prio, v, &err, 0) != 0)
+		return "not a valid GnuTLS priority string (see gnutls-cli --priority ... -l)";
+	gnutls_priority_deinit(prio);
+	return NULL;
+}
+
+static const char *check_proxies(const char *v)
+{
+	struct kcg_cidr list[KCG_CIDR_MAX];
+	size_t n;
+	int r = kcg_cidr_parse_list(v, list, KCG_CIDR_MAX, &n);
+	if (r == -E2BIG)
+		return "more than 64 addresses or blocks";
+	if (r != 0 || n == 0)
+		return "expected IP addresses or CIDR blocks (10.0.0.0/8, ::1) separated by spaces or commas";
+	return NULL;
+}
+
 /*
  * An http:// or https:// URL the clients put paths after: a host, maybe a
  * port and a path; no credentials (they belong in secrets), no query or
@@ -597,6 +637,14 @@ static char *resolve_secret(struct parser *p, const struct key *k, unsigned line
 		int fd = open_regular(path);
 		int r = fd;
 		if (fd >= 0) {
+			struct stat st;
+			/* a secret others can read is not a secret: say so (still used) */
+			if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+				report(p, true, line, k->section, k->name,
+				       "secret file %s is readable by %s (mode %04o): chmod 600 it",
+				       printable(path, pbuf, sizeof(pbuf)),
+				       (st.st_mode & S_IROTH) ? "everyone" : "its group",
+				       (unsigned)(st.st_mode & 07777));
 			r = read_fd(fd, MAX_SECRET_FILE_BYTES, &out, &len);
 			close(fd);
 		}
@@ -1051,7 +1099,7 @@ static void flow_checks(struct parser *p)
 static void finish_checks(struct parser *p)
 {
 	struct kcg_config *cfg = p->cfg;
-	char buf[64];
+	char buf[256];
 
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct key *k = &keys[i];
@@ -1099,6 +1147,28 @@ static void finish_checks(struct parser *p)
 			report(p, true, p->seen[i], k->section, k->name,
 			       "ignored: webhook_auth = %s does not use it",
 			       kcg_webhook_auth_name(src->mode));
+	}
+
+	/* A replay inside the signature's tolerance must still meet its dedupe
+	 * key: a key lives dedupe_ttl_h from first sight, a signed request is
+	 * accepted tolerance_s either side of its timestamp, so a capture can
+	 * be replayed up to 2 * tolerance_s after it was first delivered. */
+	size_t ttl_i = key_index("store", "dedupe_ttl_h");
+	uint64_t ttl_s = cfg->dedupe_ttl_h * 3600;
+	const char *srcs[] = { "mirakl", "inriver" };
+	for (size_t i = 0; i < 2; i++) {
+		struct kcg_source_auth *src = source_of(cfg, srcs[i]);
+		size_t tol_i = key_index(srcs[i], "webhook_tolerance_s");
+		if (src->mode != KCG_AUTH_STANDARD || !ttl_s || !src->tolerance_s || 2 * src->tolerance_s <= ttl_s)
+			continue;
+		if (p->seen[tol_i])
+			report(p, false, p->seen[tol_i], srcs[i], "webhook_tolerance_s",
+			       "must be at most half of [store] dedupe_ttl_h (%" PRIu64 " s): a replayed "
+			       "webhook would outlive its dedupe key", ttl_s / 2);
+		else
+			report(p, false, p->seen[ttl_i], "store", "dedupe_ttl_h",
+			       "must be at least twice [%s] webhook_tolerance_s (%" PRIu64 " s, the default): "
+			       "a replayed webhook would outlive its dedupe key", srcs[i], src->tolerance_s);
 	}
 
 	flow_checks(p);
@@ -1242,6 +1312,8 @@ void kcg_config_finish(struct kcg_config *cfg)
 	free(cfg->listen_host);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
+	free(cfg->tls_priorities);
+	free(cfg->trusted_proxies);
 	free(cfg->store_path);
 	free_secret(cfg->admin_token);
 	finish_source(&cfg->mirakl);
