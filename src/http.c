@@ -33,7 +33,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
+#include <float.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -304,14 +304,14 @@ static struct throttle_slot *throttle_find(struct kcg_http *http, const char *ad
 	for (const char *p = addr; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211u;
 	struct throttle_slot *victim = NULL;
-	double least = INFINITY;
+	double least = DBL_MAX;
 	for (unsigned i = 0; i < THROTTLE_PROBE; i++) {
 		struct throttle_slot *t = &http->throttle[(h + i) % THROTTLE_SLOTS];
 		if (strcmp(t->addr, addr) == 0)
 			return t;
 		double left = t->fails - (double)(now - t->last_ms) / (http->auth_interval_s * 1000.0);
 		if (!t->addr[0] || left < least) {
-			least = t->addr[0] ? left : -INFINITY;
+			least = t->addr[0] ? left : -DBL_MAX;
 			victim = t;
 		}
 	}
@@ -338,7 +338,12 @@ static unsigned throttle(struct kcg_http *http, const char *addr, bool failed)
 		t->fails += 1;
 	unsigned wait = 0;
 	if (t->fails >= http->auth_burst)
-		wait = (unsigned)ceil((t->fails - http->auth_burst + 1) * http->auth_interval_s);
+	{
+		double w = (t->fails - http->auth_burst + 1) * http->auth_interval_s;
+		wait = (unsigned)w;
+		if (wait < w)
+			wait++; /* rounded up, without libm */
+	}
 	pthread_mutex_unlock(&http->throttle_lock);
 	return wait;
 }
