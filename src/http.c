@@ -58,7 +58,9 @@
 struct conn {
 	struct conn *prev, *next;
 	int fd;
+	uint64_t accepted_ns;
 	uint64_t deadline_ns;   /* 0: none (headers in: body, handler, answer) */
+	bool had_request;       /* a request line was seen on it */
 	bool reserve;           /* accepted beyond max_connections: /health/ only */
 	bool reaped;            /* shut down by the timer thread */
 	char peer[KCG_ADDR_MAX];
@@ -242,7 +244,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
 				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
 		}
 		uint64_t first = http->handshake_ns < http->header_ns ? http->handshake_ns : http->header_ns;
-		c->deadline_ns = kcg_mono_ns() + first;
+		c->accepted_ns = kcg_mono_ns();
+		c->deadline_ns = c->accepted_ns + first;
 		pthread_mutex_lock(&http->lock);
 		c->next = http->conns;
 		if (c->next)
@@ -593,12 +596,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct kcg_http *http = cls;
 	struct conn *c = conn_of(conn);
-	if (c && !c->reserve) {
+	if (c) {
 		pthread_mutex_lock(&http->lock);
-		/* on a new connection the deadline still is the handshake one */
-		if (c->deadline_ns)
-			c->deadline_ns += http->header_ns - (http->handshake_ns < http->header_ns ? http->handshake_ns
-												 : http->header_ns);
+		/* the first request line replaces the handshake deadline; a later
+		 * one keeps the deadline set when the previous answer went out */
+		if (!c->had_request && !c->reserve && c->deadline_ns)
+			c->deadline_ns = c->accepted_ns + http->header_ns;
+		c->had_request = true;
 		pthread_mutex_unlock(&http->lock);
 	}
 	return request_create(http, conn, uri);

@@ -1506,8 +1506,18 @@ def hostile_memory(h, rep):
     for t in ts:
         t.join(30)
     grew = (vm_hwm_kib(inst.proc.pid) - before) // 1024
-    rep.check(grew < 16, "hostile: 40 clients posting 1 MiB bodies without a token: peak RSS grew %d MiB (< 16)"
-              % grew, ["answers: %s" % short(repr(Counter(map(str, results))))])
+    with open("/proc/%d/maps" % inst.proc.pid) as f:
+        sanitized = "libasan" in f.read()
+    if sanitized:
+        # ASan's quarantine and shadow memory grow with every TLS session:
+        # the figure says nothing about bodies there (the 401s above do).
+        Report.note("hostile: peak RSS grew %d MiB under AddressSanitizer (not checked)" % grew)
+        rep.check(results.count([401]) == 40, "hostile: 40 clients posting 1 MiB bodies without a token: 40 x 401",
+                  ["answers: %s" % short(repr(Counter(map(str, results))))])
+    else:
+        rep.check(grew < 16 and results.count([401]) == 40,
+                  "hostile: 40 clients posting 1 MiB bodies without a token: 40 x 401, peak RSS grew %d MiB (< 16)"
+                  % grew, ["answers: %s" % short(repr(Counter(map(str, results))))])
     stop_check(rep, inst, "hostile memory")
 
 
@@ -1622,6 +1632,15 @@ def scenario_hostile(h, rep, only):
     tls.close()
     rep.check(took is not None and took < 4 + 4, "hostile: a client sending one header line every 0.5 s is "
               "closed at header_timeout_s = 4 (idle timeout 20): %s" % ("%.1f s" % took if took else "still open"))
+    tls = tls_connect(inst)
+    tls.sendall(raw_head(inst, "GET", "/health/live", []))
+    first = read_response(tls)
+    tls.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+    took = wait_closed(tls, 15, feed=b"X-Slow: 1\r\n")
+    tls.close()
+    rep.check(first.status == 200 and took is not None and took < 4 + 4,
+              "hostile: on a kept-alive connection the next request's slow headers are closed at "
+              "header_timeout_s = 4 after the previous answer: %s" % ("%.1f s" % took if took else "still open"))
     raw = socket.create_connection((HOST, inst.port), timeout=5)
     took = wait_closed(raw, 15)
     raw.close()
