@@ -14,12 +14,25 @@
 #include "kcgate/jobs_view.h"
 #include "kcgate/metrics.h"
 
+/* A stored string as JSON: as it is when it is UTF-8, else sanitised
+ * (records stored before webhook-ids had to be printable ASCII may hold
+ * any bytes; they must still be listed and readable). */
+static json_t *str(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char clean[4 * KCG_DEDUPE_KEY_MAX + 8];
+	kcg_escape(s, strlen(s), clean, sizeof(clean));
+	return json_string(clean);
+}
+
 static json_t *event_json(const struct kcg_event_meta *m)
 {
 	char when[32];
 	kcg_format_time(m->received_ms, when, sizeof(when));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", m->id, "source", m->source, "kind", m->kind,
-			 "received_at", when, "status", m->status, "dedupe_key", m->dedupe_key);
+	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o}", "id", str(m->id), "source", str(m->source), "kind",
+			 str(m->kind), "received_at", when, "status", str(m->status), "dedupe_key", str(m->dedupe_key));
 }
 
 void kcg_route_admin_events(struct kcg_request *req)

@@ -316,3 +316,36 @@ int kcg_auth_webhook(const struct kcg_source_auth *auth, kcg_header_fn header, v
 		return KCG_EAUTH;
 	}
 }
+
+int kcg_auth_webhook_headers(const struct kcg_source_auth *auth, kcg_header_fn header, void *ctx,
+			     int64_t now_s, const char **why)
+{
+	const char *signature;
+
+	switch (auth->mode) {
+	case KCG_AUTH_STANDARD:
+		if (!header(ctx, "webhook-id")) {
+			set_why(why, "missing webhook-id");
+			return KCG_EAUTH;
+		}
+		signature = header(ctx, "webhook-signature");
+		if (!signature || !*signature) {
+			set_why(why, "missing webhook-signature");
+			return KCG_EAUTH;
+		}
+		if (strnlen(signature, SIG_HEADER_MAX + 1) > SIG_HEADER_MAX) {
+			set_why(why, "webhook-signature too long");
+			return KCG_EAUTH;
+		}
+		if (!timestamp_ok(header(ctx, "webhook-timestamp") ? header(ctx, "webhook-timestamp") : "",
+				  now_s, auth->tolerance_s)) {
+			set_why(why, "timestamp missing or outside tolerance");
+			return KCG_EAUTH;
+		}
+		set_why(why, "ok so far: the signature needs the body");
+		return 0;
+	default:
+		/* token, basic, none and unset need no body: the whole check */
+		return kcg_auth_webhook(auth, header, ctx, NULL, 0, now_s, why);
+	}
+}

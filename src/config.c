@@ -592,7 +592,7 @@ void config_webhook_checks(struct kcg_config_check *c)
 /* Defaults, required keys, then every table's combination checks. */
 static void finish_checks(struct parser *p)
 {
-	char buf[64];
+	char buf[256]; /* the longest default: server.tls_priorities */
 
 	for (size_t i = 0; i < n_all_keys; i++) {
 		const struct kcg_config_key *k = all_keys[i];

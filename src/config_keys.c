@@ -5,11 +5,22 @@
  */
 #include "config_private.h"
 
+#include "kcgate/common.h"
+
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
+
+#include <gnutls/gnutls.h>
+
+/* TLS 1.2 and 1.3, ECDHE key exchange only (forward secrecy: no static RSA,
+ * no finite-field DHE), AEAD ciphers only. */
+#define DEFAULT_TLS_PRIORITIES \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-DHE-RSA:-DHE-DSS:-CIPHER-ALL:" \
+	"+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
 
 static const struct kcg_config_choice auth_choices[] = {
 	{ "standard", KCG_AUTH_STANDARD },
@@ -33,6 +44,8 @@ static const char *check_header_value(const char *v);
 static const char *check_digits(const char *v);
 static const char *check_transport(const char *v);
 static const char *check_namespace(const char *v);
+static const char *check_priorities(const char *v);
+static const char *check_proxies(const char *v);
 
 #define WEBHOOK_KEY(S, key, kind, dflt, lo, hi, field, chk, mode)                                  \
 	{ .section = #S, .name = (key), .type = (kind), .def = (dflt), .min = (lo), .max = (hi),    \
@@ -65,6 +78,16 @@ static const struct kcg_config_key core_keys[] = {
 	KCG_KEY_U64("server", "shutdown_timeout_s", server.shutdown_timeout_s, "10", 0, 3600),
 	{ .section = "server", .name = "log_level", .type = KCG_CFG_ENUM, .def = "info",
 	  .offset = KCG_CONFIG_OFF(server.log_level), .choices = log_choices },
+	/* hostile clients: deadlines, per-address and health slots, TLS, proxies, admin 401s */
+	KCG_KEY_U64("server", "header_timeout_s", server.header_timeout_s, "10", 1, 300),
+	KCG_KEY_U64("server", "handshake_timeout_s", server.handshake_timeout_s, "5", 1, 60),
+	KCG_KEY_U64("server", "max_connections_per_ip", server.max_connections_per_ip, "0", 0, 65536),
+	KCG_KEY_U64("server", "health_reserve", server.health_reserve, "8", 0, 1024),
+	KCG_KEY_STR("server", "tls_priorities", server.tls_priorities, KCG_CFG_STRING, DEFAULT_TLS_PRIORITIES,
+		    check_priorities),
+	KCG_KEY_STR("server", "trusted_proxies", server.trusted_proxies, KCG_CFG_STRING, NULL, check_proxies),
+	KCG_KEY_U64("server", "admin_auth_burst", server.admin_auth_burst, "20", 0, 100000),
+	KCG_KEY_U64("server", "admin_auth_interval_s", server.admin_auth_interval_s, "3", 1, 3600),
 
 	{ .section = "store", .name = "path", .type = KCG_CFG_PATH, .required = true,
 	  .offset = KCG_CONFIG_OFF(store.path) },
@@ -188,6 +211,29 @@ static const char *check_namespace(const char *v)
 	return ok ? NULL : "expected a URI without whitespace, e.g. urn:KosWebIntf-IKosWeb";
 }
 
+/* A GnuTLS priority string, checked by GnuTLS itself. */
+static const char *check_priorities(const char *v)
+{
+	gnutls_priority_t prio;
+	const char *err = NULL;
+	if (gnutls_priority_init2(&prio, v, &err, 0) != 0)
+		return "not a valid GnuTLS priority string (see gnutls-cli --priority ... -l)";
+	gnutls_priority_deinit(prio);
+	return NULL;
+}
+
+static const char *check_proxies(const char *v)
+{
+	struct kcg_cidr list[KCG_CIDR_MAX];
+	size_t n;
+	int r = kcg_cidr_parse_list(v, list, KCG_CIDR_MAX, &n);
+	if (r == -E2BIG)
+		return "more than 64 addresses or blocks";
+	if (r != 0 || n == 0)
+		return "expected IP addresses or CIDR blocks (10.0.0.0/8, ::1) separated by spaces or commas";
+	return NULL;
+}
+
 static bool is_loopback(const char *host)
 {
 	struct in_addr a4;
@@ -230,6 +276,31 @@ static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg
 				 "address (127.x.x.x, ::1, localhost)");
 
 	config_webhook_checks(c);
+
+	/* A replay inside the signature's tolerance must still meet its dedupe
+	 * key: a key lives dedupe_ttl_h from first sight, a signed request is
+	 * accepted tolerance_s either side of its timestamp, so a capture can
+	 * be replayed up to 2 * tolerance_s after it was first delivered. */
+	uint64_t ttl_s = cfg->store.dedupe_ttl_h * 3600;
+	const struct {
+		const char *name;
+		const struct kcg_source_auth *src;
+	} srcs[] = { { "mirakl", &cfg->mirakl.webhook }, { "inriver", &cfg->inriver.webhook } };
+	for (size_t i = 0; i < 2; i++) {
+		const struct kcg_source_auth *src = srcs[i].src;
+		if (src->mode != KCG_AUTH_STANDARD || !ttl_s || !src->tolerance_s || 2 * src->tolerance_s <= ttl_s)
+			continue;
+		if (kcg_config_line(c, &src->tolerance_s))
+			kcg_config_error(c, &src->tolerance_s,
+					 "must be at most half of [store] dedupe_ttl_h (%" PRIu64 " s): a replayed "
+					 "webhook would outlive its dedupe key",
+					 ttl_s / 2);
+		else
+			kcg_config_error(c, &cfg->store.dedupe_ttl_h,
+					 "must be at least twice [%s] webhook_tolerance_s (%" PRIu64 " s, the default): "
+					 "a replayed webhook would outlive its dedupe key",
+					 srcs[i].name, src->tolerance_s);
+	}
 
 
 	if (mk->base_url && !kcg_config_line(c, &mk->api_key))

@@ -145,6 +145,14 @@ char *config_resolve_secret(struct parser *p, const struct kcg_config_key *k, un
 		int fd = config_open_regular(path);
 		int r = fd;
 		if (fd >= 0) {
+			struct stat st;
+			/* a secret others can read is not a secret: say so (still used) */
+			if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+				config_report(p, true, line, k->section, k->name,
+					      "secret file %s is readable by %s (mode %04o): chmod 600 it",
+					      config_printable(path, pbuf, sizeof(pbuf)),
+					      (st.st_mode & S_IROTH) ? "everyone" : "its group",
+					      (unsigned)(st.st_mode & 07777));
 			r = config_read_fd(fd, MAX_SECRET_FILE_BYTES, &out, &len);
 			close(fd);
 		}

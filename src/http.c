@@ -6,16 +6,41 @@
  * which also writes the request's log line. Webhook handlers suspend their
  * connection while the store's writer commits, so a slow fsync never ties
  * up a server thread and many requests share one commit.
+ *
+ * Hostile clients (the defences, and where libmicrohttpd 0.9.75 falls
+ * short so kcgate does it here):
+ * - Deadlines. libmicrohttpd only knows an idle timeout, which a client
+ *   sending one byte at a time never hits. Every connection is tracked from
+ *   the accept (MHD_OPTION_NOTIFY_CONNECTION) with an absolute deadline:
+ *   the first request line within handshake_timeout_s (TLS handshake
+ *   included), the end of the headers within header_timeout_s (from the
+ *   accept, or from the previous answer on a kept-alive connection). The
+ *   request line is seen by the URI log callback, the end of the headers by
+ *   the first access-handler call. A timer thread shutdown(2)s the socket
+ *   of a connection past its deadline; libmicrohttpd then sees the end of
+ *   the stream and closes it as usual (the fd is only closed by it, after
+ *   the CLOSED notification has taken the connection off our list).
+ * - Health reserve: libmicrohttpd admits max_connections + health_reserve;
+ *   a connection accepted beyond max_connections keeps the short deadline,
+ *   answers only /health/ and closes.
+ * - Framing (RFC 9112 6.1, 6.3): strict client mode, plus the checks
+ *   libmicrohttpd does not make, on the first access-handler call: 400 and
+ *   close.
+ * - Admin 401s are counted per client address; past the burst the address
+ *   gets 429 (without its token being looked at) until the count decays.
  */
 #include "kcgate/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <float.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <microhttpd.h>
 
@@ -24,11 +49,52 @@
 #include "kcgate/metrics.h"
 #include "routes.h"
 
+#define REAPER_TICK_MS 200     /* how often deadlines are looked at */
+#define THROTTLE_SLOTS 4096     /* client addresses remembered for admin 401s */
+#define THROTTLE_PROBE 8
+#define XFF_MAX 2048            /* longest X-Forwarded-For looked at */
+
+/* One TCP connection, from the accept to the close. */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	uint64_t accepted_ns;
+	uint64_t deadline_ns;   /* 0: none (headers in: body, handler, answer) */
+	bool had_request;       /* a request line was seen on it */
+	bool reserve;           /* accepted beyond max_connections: /health/ only */
+	bool reaped;            /* shut down by the timer thread */
+	char peer[KCG_ADDR_MAX];
+};
+
+struct throttle_slot {
+	char addr[KCG_ADDR_MAX];
+	double fails;           /* decays by one per interval */
+	uint64_t last_ms;
+};
+
 struct kcg_http {
 	struct MHD_Daemon *daemon;
 	struct kcg_app *app;
 	size_t max_body;
 	atomic_size_t in_flight;
+
+	uint64_t header_ns, handshake_ns;
+	unsigned max_connections;
+	atomic_uint open;       /* connections accepted and not closed */
+
+	pthread_mutex_t lock;   /* the connection list and the reaper's stop flag */
+	pthread_cond_t wake;
+	struct conn *conns;
+	bool stop;
+	bool reaper_started;
+	pthread_t reaper;
+
+	struct kcg_cidr proxies[KCG_CIDR_MAX];
+	size_t n_proxies;
+
+	pthread_mutex_t throttle_lock;
+	unsigned auth_burst, auth_interval_s;
+	struct throttle_slot *throttle;
 };
 
 const char *kcg_http_header(struct kcg_request *req, const char *name)
@@ -52,6 +118,10 @@ static void queue(struct kcg_request *req, unsigned status, struct MHD_Response 
 	}
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+	/* An answer before the body was read leaves the connection's framing
+	 * unknown: it cannot carry another request. */
+	if (req->close || (req->has_body && !req->body_done))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (MHD_queue_response(req->conn, status, resp) == MHD_YES) {
 		req->status = status;
 	} else {
@@ -133,6 +203,277 @@ static bool media_type_is(const char *ct, const char *want)
 	return *ct == '\0' || *ct == ';';
 }
 
+/* ---------------------------------------------------------------- connections */
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void set_deadline(struct kcg_http *http, struct conn *c, uint64_t deadline_ns)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&http->lock);
+	c->deadline_ns = deadline_ns;
+	pthread_mutex_unlock(&http->lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct kcg_http *http = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		unsigned open = atomic_fetch_add(&http->open, 1) + 1;
+		struct conn *c = calloc(1, sizeof(*c));
+		*socket_context = c;
+		if (!c)
+			return; /* untracked: only the idle timeout applies */
+		const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		c->fd = fd ? fd->connect_fd : -1;
+		c->reserve = open > http->max_connections;
+		snprintf(c->peer, sizeof(c->peer), "unknown");
+		if (ad && ad->client_addr) {
+			const struct sockaddr *sa = ad->client_addr;
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
+		}
+		uint64_t first = http->handshake_ns < http->header_ns ? http->handshake_ns : http->header_ns;
+		c->accepted_ns = kcg_mono_ns();
+		c->deadline_ns = c->accepted_ns + first;
+		pthread_mutex_lock(&http->lock);
+		c->next = http->conns;
+		if (c->next)
+			c->next->prev = c;
+		http->conns = c;
+		pthread_mutex_unlock(&http->lock);
+		return;
+	}
+	/* CLOSED: libmicrohttpd closes the fd only after this. */
+	struct conn *c = *socket_context;
+	*socket_context = NULL;
+	atomic_fetch_sub(&http->open, 1);
+	if (!c)
+		return;
+	pthread_mutex_lock(&http->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		http->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&http->lock);
+	free(c);
+}
+
+/* The timer thread: shuts down connections past their deadline. */
+static void *reaper_main(void *arg)
+{
+	struct kcg_http *http = arg;
+	pthread_mutex_lock(&http->lock);
+	while (!http->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&http->wake, &http->lock, &ts);
+		uint64_t now = kcg_mono_ns();
+		for (struct conn *c = http->conns; c; c = c->next) {
+			if (c->deadline_ns && now >= c->deadline_ns && !c->reaped && c->fd >= 0) {
+				/* Not close(): the fd stays libmicrohttpd's; it sees EOF and closes. */
+				shutdown(c->fd, SHUT_RDWR);
+				c->reaped = true;
+				c->deadline_ns = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&http->lock);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- admin 401s */
+
+static struct throttle_slot *throttle_find(struct kcg_http *http, const char *addr, uint64_t now)
+{
+	uint64_t h = 1469598103934665603u;
+	for (const char *p = addr; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
+	struct throttle_slot *victim = NULL;
+	double least = DBL_MAX;
+	for (unsigned i = 0; i < THROTTLE_PROBE; i++) {
+		struct throttle_slot *t = &http->throttle[(h + i) % THROTTLE_SLOTS];
+		if (strcmp(t->addr, addr) == 0)
+			return t;
+		double left = t->fails - (double)(now - t->last_ms) / (http->auth_interval_s * 1000.0);
+		if (!t->addr[0] || left < least) {
+			least = t->addr[0] ? left : -DBL_MAX;
+			victim = t;
+		}
+	}
+	snprintf(victim->addr, sizeof(victim->addr), "%s", addr);
+	victim->fails = 0;
+	victim->last_ms = now;
+	return victim;
+}
+
+/* Seconds @p addr must wait before its next admin attempt; 0 = go ahead.
+ * @p failed: record one more failure. */
+static unsigned throttle(struct kcg_http *http, const char *addr, bool failed)
+{
+	if (!http->auth_burst || !http->throttle)
+		return 0;
+	uint64_t now = kcg_now_ms();
+	pthread_mutex_lock(&http->throttle_lock);
+	struct throttle_slot *t = throttle_find(http, addr, now);
+	t->fails -= (double)(now - t->last_ms) / (http->auth_interval_s * 1000.0);
+	if (t->fails < 0)
+		t->fails = 0;
+	t->last_ms = now;
+	if (failed)
+		t->fails += 1;
+	unsigned wait = 0;
+	if (t->fails >= http->auth_burst)
+	{
+		double w = (t->fails - http->auth_burst + 1) * http->auth_interval_s;
+		wait = (unsigned)w;
+		if (wait < w)
+			wait++; /* rounded up, without libm */
+	}
+	pthread_mutex_unlock(&http->throttle_lock);
+	return wait;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+/* RFC 9110 tchar */
+static bool is_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c && strchr("!#$%&'*+-.^_`|~", c))))
+			return false;
+	}
+	return true;
+}
+
+struct framing {
+	unsigned n_cl, n_te, n_host;
+	bool bad_name;
+	const char *te;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = cls;
+	if (!is_token(key))
+		f->bad_name = true;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->n_cl++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->n_te++;
+		f->te = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		f->n_host++;
+	return MHD_YES;
+}
+
+static bool refuse(struct kcg_request *req, const char *why)
+{
+	req->close = true;
+	kcg_http_respond_error(req, 400, "bad_request", "%s", why);
+	return false;
+}
+
+/* RFC 9112 6.1, 6.3: framing that two parsers could read two ways is
+ * refused (400, and the connection closed: what follows cannot be trusted). */
+static bool check_framing(struct kcg_request *req, const char *version)
+{
+	struct framing f = { 0 };
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &f);
+	if (f.bad_name)
+		return refuse(req, "a header name holds a character a token cannot (whitespace before the colon?)");
+	if (f.n_te && f.n_cl)
+		return refuse(req, "Content-Length and Transfer-Encoding together");
+	if (f.n_te) {
+		const char *te = f.te;
+		while (*te == ' ' || *te == '\t')
+			te++;
+		size_t n = strlen(te);
+		while (n && (te[n - 1] == ' ' || te[n - 1] == '\t'))
+			n--;
+		if (f.n_te > 1 || n != 7 || strncasecmp(te, "chunked", 7) != 0)
+			return refuse(req, "Transfer-Encoding: only chunked alone is accepted");
+	}
+	if (f.n_cl > 1)
+		return refuse(req, "more than one Content-Length");
+	if (f.n_host > 1)
+		return refuse(req, "more than one Host");
+	if (f.n_host == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
+		return refuse(req, "HTTP/1.1 needs a Host header");
+	req->has_body = f.n_te || (kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+				   strcmp(kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH), "0") != 0);
+	return true;
+}
+
+/* The client: the peer, unless the peer is a trusted proxy; then the
+ * right-most X-Forwarded-For address that is not a trusted proxy (the
+ * left-most when all are), since only the right end was written by ours. */
+static void find_client(struct kcg_http *http, struct kcg_request *req)
+{
+	snprintf(req->client, sizeof(req->client), "%s", req->peer);
+	if (!http->n_proxies || !kcg_cidr_match(http->proxies, http->n_proxies, req->peer))
+		return;
+	const char *xff = kcg_http_header(req, "X-Forwarded-For");
+	if (!xff || strlen(xff) > XFF_MAX)
+		return;
+	char buf[XFF_MAX + 1], *save = NULL, *last = NULL;
+	snprintf(buf, sizeof(buf), "%s", xff);
+	char *parts[64];
+	size_t n = 0;
+	for (char *t = strtok_r(buf, ", \t", &save); t && n < 64; t = strtok_r(NULL, ", \t", &save))
+		parts[n++] = t;
+	for (size_t i = n; i-- > 0;) {
+		unsigned char a[16];
+		if (inet_pton(AF_INET, parts[i], a) != 1 && inet_pton(AF_INET6, parts[i], a) != 1)
+			break; /* not an address: stop believing what is left of it */
+		last = parts[i];
+		if (!kcg_cidr_match(http->proxies, http->n_proxies, parts[i]))
+			break;
+	}
+	if (last)
+		snprintf(req->client, sizeof(req->client), "%s", last);
+}
+
+static const char *header_of(void *ctx, const char *name)
+{
+	return kcg_http_header(ctx, name);
+}
+
+/* A webhook-id becomes a dedupe key and an admin JSON string: printable
+ * ASCII only, 1 to 256 characters. */
+#define WEBHOOK_ID_MAX 256
+static bool webhook_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > WEBHOOK_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /* Checks made once the headers are in, before any body is read. Answers
  * and returns false when the request stops here. */
 static bool check_headers(struct kcg_http *http, struct kcg_request *req, const char *allow)
@@ -147,14 +488,28 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 				MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 			queue(req, 405, resp);
 		} else {
-			kcg_http_respond_error(req, 404, "not_found", "no such path: %s", req->path);
+			kcg_http_respond_error(req, 404, "not_found", "no such path: %s", req->log_path);
 		}
 		return false;
 	}
-	if (r->auth == KCG_ROUTE_ADMIN &&
-	    kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->app->cfg->admin.token) != 0) {
-		kcg_http_respond_error(req, 401, "unauthorized", "a valid admin bearer token is required");
-		return false;
+	if (r->auth == KCG_ROUTE_ADMIN) {
+		unsigned wait = throttle(http, req->client, false);
+		if (wait) {
+			struct MHD_Response *resp = json_response(json_pack(
+				"{s:s, s:s}", "error", "too_many_requests", "message",
+				"too many failed admin authentications from this address; retry later"));
+			char secs[16];
+			snprintf(secs, sizeof(secs), "%u", wait);
+			if (resp)
+				MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+			queue(req, 429, resp);
+			return false;
+		}
+		if (kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->app->cfg->admin.token) != 0) {
+			throttle(http, req->client, true);
+			kcg_http_respond_error(req, 401, "unauthorized", "a valid admin bearer token is required");
+			return false;
+		}
 	}
 	if (r->body == KCG_BODY_NONE)
 		return true;
@@ -166,13 +521,14 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 
 	const char *cl = kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	const char *te = kcg_http_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	if (!cl && !(te && strcasestr(te, "chunked"))) {
+	if (!cl && !te) {
 		kcg_http_respond_error(req, 411, "length_required", "a request body needs a Content-Length");
 		return false;
 	}
 	if (cl) {
 		uint64_t len;
 		if (kcg_parse_u64(cl, 0, UINT64_MAX, &len) != 0) {
+			req->close = true;
 			kcg_http_respond_error(req, 400, "invalid_request", "Content-Length is not a number");
 			return false;
 		}
@@ -191,24 +547,93 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 								   : "application/json");
 		return false;
 	}
+	if (r->auth == KCG_ROUTE_WEBHOOK) {
+		const char *id = kcg_http_header(req, "webhook-id");
+		if (id && !webhook_id_ok(id)) {
+			kcg_http_respond_error(req, 400, "invalid_payload",
+					       "webhook-id: must be 1 to %d printable ASCII characters", WEBHOOK_ID_MAX);
+			return false;
+		}
+		/* Everything but the signature is decided here, before the body. */
+		const struct kcg_source_auth *auth =
+			strcmp(r->source, "mirakl") == 0 ? &req->app->cfg->mirakl.webhook : &req->app->cfg->inriver.webhook;
+		if (kcg_auth_webhook_headers(auth, header_of, req, (int64_t)(kcg_now_ms() / 1000), NULL) != 0) {
+			kcg_metrics_webhook(req->source, KCG_RES_UNAUTHORIZED);
+			req->counted = true;
+			kcg_http_respond_error(req, 401, "unauthorized", "the request could not be authenticated");
+			return false;
+		}
+	}
 	return true;
 }
 
-static struct kcg_request *request_create(struct kcg_http *http, struct MHD_Connection *conn, const char *url,
-					  const char *method)
+static struct kcg_request *request_create(struct kcg_http *http, struct MHD_Connection *conn, const char *uri)
 {
 	struct kcg_request *req = calloc(1, sizeof(*req));
 	if (!req)
 		return NULL;
 	req->app = http->app;
 	req->conn = conn;
-	req->method = method;
-	req->path = url;
+	req->method = "-";
+	req->path = "";
 	req->start_ns = kcg_mono_ns();
 	if (kcg_make_id(kcg_now_ms(), req->request_id) != 0)
 		snprintf(req->request_id, sizeof(req->request_id), "unknown");
+	struct conn *c = conn_of(conn);
+	snprintf(req->peer, sizeof(req->peer), "%s", c ? c->peer : "unknown");
+	snprintf(req->client, sizeof(req->client), "%s", req->peer);
+	if (uri)
+		kcg_escape(uri, strcspn(uri, "?"), req->log_path, sizeof(req->log_path));
 	atomic_fetch_add(&http->in_flight, 1);
 	return req;
+}
+
+/* The request line is in (so is the TLS handshake): from here the headers
+ * have until header_timeout_s after the accept or the previous answer. The
+ * request's state starts here so that a request libmicrohttpd refuses
+ * itself still gets its log line. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct kcg_http *http = cls;
+	struct conn *c = conn_of(conn);
+	if (c) {
+		pthread_mutex_lock(&http->lock);
+		/* the first request line replaces the handshake deadline; a later
+		 * one keeps the deadline set when the previous answer went out */
+		if (!c->had_request && !c->reserve && c->deadline_ns)
+			c->deadline_ns = c->accepted_ns + http->header_ns;
+		c->had_request = true;
+		pthread_mutex_unlock(&http->lock);
+	}
+	return request_create(http, conn, uri);
+}
+
+/* The first access-handler call: the headers are complete. */
+static void request_start(struct kcg_http *http, struct kcg_request *req, const char *url, const char *method,
+			  const char *version)
+{
+	struct conn *c = conn_of(req->conn);
+	req->started = true;
+	req->method = method;
+	req->path = url;
+	set_deadline(http, c, 0);
+	find_client(http, req);
+
+	if (!check_framing(req, version))
+		return;
+	if (c && c->reserve) {
+		req->close = true;
+		if (strncmp(url, "/health/", 8) != 0) {
+			kcg_http_respond_error(req, 503, "busy", "every connection is in use (server.max_connections); retry");
+			return;
+		}
+	}
+	char allow[64];
+	req->route = kcg_routes_match(method, url, req->param, sizeof(req->param), allow, sizeof(allow));
+	if (req->route)
+		req->source = req->route->source;
+	if (!check_headers(http, req, allow) && req->source && !req->counted)
+		kcg_metrics_webhook(req->source, KCG_RES_INVALID);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -219,16 +644,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct kcg_request *req = *con_cls;
 
 	if (!req) {
-		req = request_create(http, conn, url, method);
+		req = request_create(http, conn, url);
 		if (!req)
 			return MHD_NO;
 		*con_cls = req;
-		char allow[64];
-		req->route = kcg_routes_match(method, url, req->param, sizeof(req->param), allow, sizeof(allow));
-		if (req->route)
-			req->source = req->route->source;
-		if (!check_headers(http, req, allow) && req->source)
-			kcg_metrics_webhook(req->source, KCG_RES_INVALID);
+	}
+	if (!req->started) {
+		request_start(http, req, url, method, version);
 		return req->failed ? MHD_NO : MHD_YES;
 	}
 	if (req->responded)
@@ -254,6 +676,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->body[req->body_len] = '\0';
 		return MHD_YES;
 	}
+	req->body_done = true;
 
 	if (req->suspended) {
 		/* Woken by kcg_http_resume(): the handler finishes its answer. */
@@ -287,21 +710,44 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	*con_cls = NULL;
 
+	struct conn *c = conn_of(conn);
+	bool reaped = false;
+	if (c) {
+		pthread_mutex_lock(&http->lock);
+		reaped = c->reaped;
+		/* kept alive: the next request's headers have header_timeout_s */
+		if (!c->reaped)
+			c->deadline_ns = kcg_mono_ns() + (c->reserve ? http->handshake_ns : http->header_ns);
+		pthread_mutex_unlock(&http->lock);
+	}
+
 	uint64_t ns = kcg_mono_ns() - req->start_ns;
 	kcg_metrics_request(ns);
 
 	unsigned status = req->status;
+	if (!req->started && !status) {
+		/* refused by libmicrohttpd itself (strict parsing, header size) */
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+		if (ci)
+			status = ci->http_status;
+	}
 	enum kcg_log_level level =
 		status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? KCG_LOG_WARN : KCG_LOG_INFO;
 	if (kcg_log_enabled(level)) {
-		json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f}", "request_id", req->request_id, "method", req->method,
-				      "path", req->path, "status", (json_int_t)status, "duration_ms", (double)ns / 1e6);
+		char method[32];
+		kcg_escape(req->method, strlen(req->method), method, sizeof(method));
+		json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "request_id", req->request_id, "method", method,
+				      "path", req->log_path, "status", (json_int_t)status, "duration_ms", (double)ns / 1e6,
+				      "peer", req->peer);
+		if (f && strcmp(req->client, req->peer) != 0)
+			json_object_set_new(f, "client", json_string(req->client));
 		if (f && req->source)
 			json_object_set_new(f, "source", json_string(req->source));
 		if (f && req->event_id[0])
 			json_object_set_new(f, "event_id", json_string(req->event_id));
 		if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-			json_object_set_new(f, "termination", json_string(termination_name(toe)));
+			json_object_set_new(f, "termination",
+					    json_string(reaped ? "header_timeout" : termination_name(toe)));
 		kcg_log(level, "request", f);
 	}
 	free(req->body);
@@ -311,12 +757,36 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char msg[512];
+	char msg[512], clean[512];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	size_t n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	kcg_log_str(KCG_LOG_DEBUG, "libmicrohttpd", msg);
+	/* libmicrohttpd may quote client bytes; spaces are kept readable */
+	for (size_t i = 0; i < n; i++)
+		if (msg[i] == ' ')
+			msg[i] = '_';
+	kcg_escape(msg, n, clean, sizeof(clean));
+	for (char *p = clean; *p; p++)
+		if (*p == '_')
+			*p = ' ';
+	kcg_log_str(KCG_LOG_DEBUG, "libmicrohttpd", clean);
+}
+
+static void http_free(struct kcg_http *http)
+{
+	if (http->reaper_started) {
+		pthread_mutex_lock(&http->lock);
+		http->stop = true;
+		pthread_cond_signal(&http->wake);
+		pthread_mutex_unlock(&http->lock);
+		pthread_join(http->reaper, NULL);
+	}
+	pthread_cond_destroy(&http->wake);
+	pthread_mutex_destroy(&http->lock);
+	pthread_mutex_destroy(&http->throttle_lock);
+	free(http->throttle);
+	free(http);
 }
 
 struct kcg_http *kcg_http_start(const struct kcg_http_options *opt, struct kcg_app *app, const char **why)
@@ -346,8 +816,33 @@ struct kcg_http *kcg_http_start(const struct kcg_http_options *opt, struct kcg_a
 		*why = "out of memory";
 		return NULL;
 	}
+	pthread_mutex_init(&http->lock, NULL);
+	pthread_cond_init(&http->wake, NULL);
+	pthread_mutex_init(&http->throttle_lock, NULL);
 	http->app = app;
 	http->max_body = opt->max_body_bytes;
+	http->max_connections = opt->max_connections;
+	http->header_ns = (uint64_t)(opt->header_timeout_s ? opt->header_timeout_s : 10) * 1000000000u;
+	http->handshake_ns = (uint64_t)(opt->handshake_timeout_s ? opt->handshake_timeout_s : 5) * 1000000000u;
+	http->auth_burst = opt->admin_auth_burst;
+	http->auth_interval_s = opt->admin_auth_interval_s ? opt->admin_auth_interval_s : 1;
+	if (http->auth_burst) {
+		http->throttle = calloc(THROTTLE_SLOTS, sizeof(*http->throttle));
+		if (!http->throttle) {
+			*why = "out of memory";
+			goto fail;
+		}
+	}
+	if (opt->trusted_proxies &&
+	    kcg_cidr_parse_list(opt->trusted_proxies, http->proxies, KCG_CIDR_MAX, &http->n_proxies) != 0) {
+		*why = "server.trusted_proxies is not a list of addresses";
+		goto fail;
+	}
+	if (pthread_create(&http->reaper, NULL, reaper_main, http) != 0) {
+		*why = "cannot start the deadline thread";
+		goto fail;
+	}
+	http->reaper_started = true;
 
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG;
@@ -359,28 +854,39 @@ struct kcg_http *kcg_http_start(const struct kcg_http_options *opt, struct kcg_a
 	struct MHD_OptionItem tls[] = {
 		{ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opt->cert_pem },
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opt->key_pem },
+		{ opt->tls_priorities ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0, (void *)opt->tls_priorities },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
+	struct MHD_OptionItem per_ip[] = {
+		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)opt->max_connections_per_ip, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 
 	http->daemon = MHD_start_daemon(
 		flags, opt->port, NULL, NULL, on_request, http,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opt->threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)opt->max_connections,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(opt->max_connections + opt->health_reserve),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)opt->connection_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)opt->max_header_bytes,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, http,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_ARRAY, opt->cert_pem ? tls : none,
+		MHD_OPTION_ARRAY, opt->max_connections_per_ip ? per_ip : none,
 		MHD_OPTION_END);
 	if (!http->daemon) {
-		*why = "cannot start the HTTP server (address in use, bad certificate or key?)";
-		free(http);
-		return NULL;
+		*why = "cannot start the HTTP server (address in use, bad certificate or key, bad server.tls_priorities?)";
+		goto fail;
 	}
 	return http;
+fail:
+	http_free(http);
+	return NULL;
 }
 
 size_t kcg_http_in_flight(struct kcg_http *http)
@@ -393,5 +899,5 @@ void kcg_http_stop(struct kcg_http *http)
 	if (!http)
 		return;
 	MHD_stop_daemon(http->daemon);
-	free(http);
+	http_free(http);
 }

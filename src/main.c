@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,10 @@
 #include "kcgate/store.h"
 
 #define PEM_MAX (1u << 20) /* a certificate chain or key larger than this is a mistake */
+/* File descriptors besides client connections: the listening socket, epoll
+ * and signalling fds per server thread, LMDB, the job engine's sockets,
+ * stdio and some room. */
+#define FD_SPARE 128
 
 static void usage(FILE *to)
 {
@@ -89,6 +94,46 @@ static void log_lines(enum kcg_log_level level, const char *msg, const char *lin
 static void log_fail(const char *msg, const char *detail)
 {
 	kcg_log_str(KCG_LOG_ERROR, msg, detail);
+}
+
+/*
+ * Every connection is a file descriptor: raises the soft RLIMIT_NOFILE to
+ * the hard limit, and when max_connections + health_reserve still does not
+ * fit, lowers max_connections (health_reserve first). Says so in the log.
+ * @return false when not even one connection fits.
+ */
+static bool fit_fd_limit(uint64_t *max_connections, uint64_t *reserve)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return true; /* nothing to go by */
+	rlim_t want = (rlim_t)(*max_connections + *reserve + FD_SPARE);
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rlim_t old = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			kcg_log(KCG_LOG_INFO, "raised the open file limit",
+				json_pack("{s:I, s:I}", "from", (json_int_t)old, "to", (json_int_t)rl.rlim_cur));
+		else
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return true;
+	if (rl.rlim_cur <= FD_SPARE + 1) {
+		kcg_log(KCG_LOG_ERROR, "the open file limit leaves no room for connections",
+			json_pack("{s:I, s:I}", "limit", (json_int_t)rl.rlim_cur, "needed", (json_int_t)want));
+		return false;
+	}
+	uint64_t room = (uint64_t)rl.rlim_cur - FD_SPARE;
+	uint64_t old_max = *max_connections, old_res = *reserve;
+	if (*reserve > room / 8)
+		*reserve = room / 8;
+	*max_connections = room - *reserve < *max_connections ? room - *reserve : *max_connections;
+	kcg_log(KCG_LOG_WARN, "server.max_connections lowered to fit the open file limit (ulimit -n)",
+		json_pack("{s:I, s:I, s:I, s:I, s:I}", "limit", (json_int_t)rl.rlim_cur, "max_connections",
+			  (json_int_t)*max_connections, "configured", (json_int_t)old_max, "health_reserve",
+			  (json_int_t)*reserve, "configured_health_reserve", (json_int_t)old_res));
+	return true;
 }
 
 /* Waits for in-flight requests to end, up to @p timeout_s or a second signal. */
@@ -242,6 +287,9 @@ int main(int argc, char **argv)
 		flows.ctx.engine = engine;
 	}
 
+	uint64_t max_conns = cfg.server.max_connections, reserve = cfg.server.health_reserve;
+	if (!fit_fd_limit(&max_conns, &reserve))
+		goto out;
 	struct kcg_app app = { .cfg = &cfg, .store = store, .engine = engine };
 	atomic_init(&app.shutting_down, false);
 	struct kcg_http_options hopt = {
@@ -250,10 +298,18 @@ int main(int argc, char **argv)
 		.cert_pem = cert,
 		.key_pem = key,
 		.threads = (unsigned)cfg.server.threads,
-		.max_connections = (unsigned)cfg.server.max_connections,
+		.max_connections = (unsigned)max_conns,
 		.connection_timeout_s = (unsigned)cfg.server.connection_timeout_s,
 		.max_header_bytes = cfg.server.max_header_bytes,
 		.max_body_bytes = cfg.server.max_body_bytes,
+		.header_timeout_s = (unsigned)cfg.server.header_timeout_s,
+		.handshake_timeout_s = (unsigned)cfg.server.handshake_timeout_s,
+		.max_connections_per_ip = (unsigned)cfg.server.max_connections_per_ip,
+		.health_reserve = (unsigned)reserve,
+		.tls_priorities = cfg.server.tls_priorities,
+		.trusted_proxies = cfg.server.trusted_proxies,
+		.admin_auth_burst = (unsigned)cfg.server.admin_auth_burst,
+		.admin_auth_interval_s = (unsigned)cfg.server.admin_auth_interval_s,
 	};
 	http = kcg_http_start(&hopt, &app, &why);
 	if (!http) {

@@ -1,10 +1,11 @@
 /*
- * util.c: the error names, the printable-ASCII sanitiser, checked number
- * parsing, clocks, ULIDs and the thin wrappers over OpenSSL that the rest of
- * kcgate shares.
+ * util.c: the error names, the printable-ASCII sanitisers (for messages and
+ * for log lines), checked number parsing, clocks, ULIDs, address blocks and
+ * the thin wrappers over OpenSSL that the rest of kcgate shares.
  */
 #include "kcgate/common.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -225,4 +226,96 @@ int kcg_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t 
 size_t kcg_base64_encode(const unsigned char *in, size_t len, char *out)
 {
 	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+size_t kcg_escape(const char *in, size_t len, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		bool plain = c >= 0x21 && c <= 0x7e;
+		size_t need = plain ? 1 : 3;
+		if (o + need + 1 > cap) {
+			/* cut: leave room for "..." and the NUL */
+			while (o > 0 && o + 4 > cap)
+				o--;
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (plain) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* One textual address into 16 bytes (IPv4 as IPv4-mapped IPv6). */
+static bool addr16(const char *s, unsigned char out[16], bool *v4)
+{
+	struct in_addr a4;
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &a4, 4);
+		*v4 = true;
+		return true;
+	}
+	*v4 = false;
+	return inet_pton(AF_INET6, s, out) == 1;
+}
+
+int kcg_cidr_parse_list(const char *text, struct kcg_cidr *out, size_t cap, size_t *n)
+{
+	char tok[INET6_ADDRSTRLEN + 8];
+	*n = 0;
+	for (const char *p = text; *p;) {
+		p += strspn(p, " ,\t");
+		size_t len = strcspn(p, " ,\t");
+		if (len == 0)
+			break;
+		if (len >= sizeof(tok))
+			return -EINVAL;
+		memcpy(tok, p, len);
+		tok[len] = '\0';
+		p += len;
+		char *slash = strchr(tok, '/');
+		if (slash)
+			*slash = '\0';
+		struct kcg_cidr c;
+		bool v4;
+		if (!addr16(tok, c.addr, &v4))
+			return -EINVAL;
+		uint64_t bits = v4 ? 32 : 128;
+		if (slash && kcg_parse_u64(slash + 1, 0, v4 ? 32 : 128, &bits) != 0)
+			return -EINVAL;
+		c.bits = (unsigned)bits + (v4 ? 96 : 0);
+		if (*n >= cap)
+			return -E2BIG;
+		out[(*n)++] = c;
+	}
+	return 0;
+}
+
+bool kcg_cidr_match(const struct kcg_cidr *list, size_t n, const char *addr)
+{
+	unsigned char a[16];
+	bool v4;
+	if (!addr16(addr, a, &v4))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned bits = list[i].bits, full = bits / 8, rest = bits % 8;
+		if (memcmp(a, list[i].addr, full) != 0)
+			continue;
+		if (rest && ((a[full] ^ list[i].addr[full]) & (0xff << (8 - rest)) & 0xff))
+			continue;
+		return true;
+	}
+	return false;
 }

@@ -41,6 +41,18 @@ int kcg_auth_webhook(const struct kcg_source_auth *auth, kcg_header_fn header, v
 		     const void *body, size_t body_len, int64_t now_s, const char **why);
 
 /**
+ * What of kcg_auth_webhook() can be decided from the headers alone, so that
+ * an unauthenticated sender is refused before a byte of its body is read:
+ * the whole check for token, basic and none; for standard, the presence of
+ * webhook-id and webhook-signature (and its length bound) and the presence
+ * and freshness of webhook-timestamp. kcg_auth_webhook() must still be
+ * called over the body (the signature).
+ * @return 0 or KCG_EAUTH.
+ */
+int kcg_auth_webhook_headers(const struct kcg_source_auth *auth, kcg_header_fn header, void *ctx,
+			     int64_t now_s, const char **why);
+
+/**
  * Checks an `Authorization: Bearer <token>` header value against @p token.
  * @return 0 or KCG_EAUTH.
  */

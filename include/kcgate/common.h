@@ -120,6 +120,36 @@ void kcg_sha256_hex(const void *data, size_t len, char hex[65]);
  */
 int kcg_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t out_cap);
 
+/**
+ * The one sanitiser for bytes from the network that end up in a log line or
+ * a JSON answer: copies @p len bytes of @p in to @p out (NUL-terminated,
+ * at most @p cap bytes with the NUL), every byte outside printable ASCII
+ * (0x21..0x7e) written as %XX, so any byte sequence gives valid, printable
+ * UTF-8 (a path "/\xFF" becomes "/%FF"; '%' itself is kept, so a raw URI
+ * reads as sent; the result is for reading, not for decoding back). What does not fit
+ * is cut and marked with "...". @p cap must be at least 4.
+ * @return the length written.
+ */
+size_t kcg_escape(const char *in, size_t len, char *out, size_t cap);
+
+#define KCG_CIDR_MAX 64 /**< most entries in an address list (server.trusted_proxies) */
+
+/** One address block: IPv4 is kept as IPv4-mapped IPv6 (::ffff:a.b.c.d). */
+struct kcg_cidr {
+	unsigned char addr[16];
+	unsigned bits; /**< prefix length over the 128-bit form */
+};
+
+/**
+ * Parses a list of IPv4/IPv6 addresses or CIDR blocks separated by spaces
+ * or commas ("10.0.0.0/8, ::1") into @p out (at most @p cap entries).
+ * @return 0, -EINVAL (a malformed entry) or -E2BIG (more than @p cap).
+ */
+int kcg_cidr_parse_list(const char *text, struct kcg_cidr *out, size_t cap, size_t *n);
+
+/** True when the textual address @p addr (IPv4 or IPv6) lies in one of the blocks. */
+bool kcg_cidr_match(const struct kcg_cidr *list, size_t n, const char *addr);
+
 /** Encodes @p len bytes as base64 with padding into @p out (needs 4*((len+2)/3)+1). Returns the length. */
 size_t kcg_base64_encode(const unsigned char *in, size_t len, char *out);
 

@@ -65,6 +65,14 @@ struct kcg_server_config {
 	uint64_t connection_timeout_s;
 	uint64_t shutdown_timeout_s;
 	enum kcg_log_level log_level;
+	uint64_t header_timeout_s;      /**< accept (or the previous answer) to the end of the headers */
+	uint64_t handshake_timeout_s;   /**< accept to the first request line (TLS handshake included) */
+	uint64_t max_connections_per_ip; /**< 0 = no limit */
+	uint64_t health_reserve;        /**< connections beyond max_connections kept for /health/ */
+	char *tls_priorities;           /**< GnuTLS priority string */
+	char *trusted_proxies;          /**< addresses/CIDRs whose X-Forwarded-For is believed, or NULL */
+	uint64_t admin_auth_burst;      /**< admin 401s per address before 429; 0 = no limit */
+	uint64_t admin_auth_interval_s; /**< one more admin failure allowed per this many seconds */
 };
 
 struct kcg_store_config {

@@ -2,11 +2,26 @@
  * kcgate/http.h: the HTTPS server. Every libmicrohttpd idiom lives in
  * src/http.c and nowhere else.
  *
- * For each request http.c: matches the route table (404 and 405 + Allow
- * fall out of it), checks the admin bearer token, refuses a body that is too
+ * For each request http.c: refuses ambiguous framing (400 and close:
+ * Content-Length with Transfer-Encoding, a transfer coding other than
+ * chunked, several Content-Lengths or Hosts, no Host on HTTP/1.1, a header
+ * name that is not a token), matches the route table (404 and 405 + Allow
+ * fall out of it), checks the admin bearer token (429 after
+ * server.admin_auth_burst failures from one address), refuses a body that is too
  * large (413 from Content-Length before reading; a chunked body is cut off
- * by closing the connection once it passes the limit), has no length (411) or the wrong media type (415), reads
- * the body, then calls the route's handler. A handler answers exactly once
+ * by closing the connection once it passes the limit), has no length (411) or the wrong media type (415),
+ * checks what of the webhook authentication the headers alone can decide
+ * (401 before a byte of the body is read), reads the body, then calls the
+ * route's handler.
+ *
+ * Hostile connections: each connection must reach its first request line
+ * within server.handshake_timeout_s of the accept (the TLS handshake
+ * included) and the end of each request's headers within
+ * server.header_timeout_s (of the accept, or of the previous answer on a
+ * kept-alive connection), however slowly it trickles; a timer thread shuts
+ * down the socket of a connection past its deadline. Connections beyond
+ * server.max_connections (up to server.health_reserve more) serve only
+ * /health/ and answer anything else 503. A handler answers exactly once
  * with one of the kcg_http_respond_*() calls, either before it returns or,
  * after kcg_http_suspend(), from its resume function. When the request ends
  * http.c writes the one JSON log line and records the duration metric.
@@ -25,6 +40,10 @@
 #include "kcgate/common.h"
 #include "kcgate/config.h"
 #include "kcgate/events.h"
+
+#define KCG_PARAM_MAX 255 /**< longest {id} path segment (order ids run to 100 characters) */
+#define KCG_ADDR_MAX 46   /**< an IPv6 address as text, with the NUL (INET6_ADDRSTRLEN) */
+#define KCG_LOG_PATH_MAX 512 /**< the path as logged (sanitised, cut beyond this) */
 
 struct MHD_Connection;
 struct kcg_route;
@@ -45,8 +64,11 @@ struct kcg_request {
 	struct MHD_Connection *conn;
 	const struct kcg_route *route;
 	const char *method;           /**< owned by libmicrohttpd, valid for the request */
-	const char *path;
-	char param[KCG_ID_LEN + 8];   /**< the {id} segment of a pattern route, or "" */
+	const char *path;             /**< percent-decoded by libmicrohttpd: any bytes */
+	char param[KCG_PARAM_MAX + 1]; /**< the {id} segment of a pattern route, or "" */
+	char peer[KCG_ADDR_MAX];      /**< the TCP peer's address */
+	char client[KCG_ADDR_MAX];    /**< the client: the peer, or from X-Forwarded-For when
+	                                   the peer is in server.trusted_proxies */
 	char *body;                   /**< NUL-terminated copy of the body (NULL if none) */
 	size_t body_len;
 	char request_id[KCG_ID_LEN + 1];
@@ -64,6 +86,12 @@ struct kcg_request {
 
 	/* private to http.c */
 	void (*resume)(struct kcg_request *req);
+	char log_path[KCG_LOG_PATH_MAX]; /**< the path as sent, sanitised (kcg_escape) */
+	bool started;                 /**< the headers are in: the access handler ran */
+	bool has_body;                /**< Content-Length > 0 or chunked */
+	bool body_done;               /**< the whole body was read */
+	bool close;                   /**< answer with Connection: close */
+	bool counted;                 /**< the webhook metric is recorded already */
 	bool responded;
 	bool failed;                  /**< no answer could be queued: close the connection */
 	bool suspended;
@@ -79,6 +107,14 @@ struct kcg_http_options {
 	unsigned connection_timeout_s;
 	size_t max_header_bytes;
 	size_t max_body_bytes;
+	unsigned header_timeout_s;     /**< accept/previous answer -> end of headers */
+	unsigned handshake_timeout_s;  /**< accept -> first request line */
+	unsigned max_connections_per_ip; /**< 0 = no limit */
+	unsigned health_reserve;       /**< extra connections that serve only /health/ */
+	const char *tls_priorities;    /**< GnuTLS priority string (NULL: GnuTLS's default) */
+	const char *trusted_proxies;   /**< address list (kcg_cidr_parse_list) or NULL */
+	unsigned admin_auth_burst;     /**< admin 401s per client address before 429; 0 = off */
+	unsigned admin_auth_interval_s; /**< one failure forgiven per this many seconds */
 };
 
 /**

@@ -721,7 +721,8 @@ int main(int argc, char **argv)
 	int sig = 0;
 
 	sim.khaos_ns = DEFAULT_NS;
-	for (int i = 1; i < argc; i++) {
+	/* every option takes a value: step over both */
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -751,7 +752,6 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		i++;
 	}
 	if (!listen || parse_listen(listen, &ss, host, sizeof(host))) {
 		fprintf(stderr, "kcgate-sim: --listen HOST:PORT is required (IPv4 or [IPv6] literal)\n");

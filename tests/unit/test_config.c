@@ -77,6 +77,12 @@ static int group_setup(void **state)
 	write_file(secret_crlf, "crlf-secret-0123456789\r\n", 24);
 	write_file(secret_two_nl, "pw\n\n", 4);
 	write_file(whsec_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", 39);
+	/* secrets as they should be kept: readable by the owner only (a
+	 * group- or world-readable one is warned about, see test_secret_file_mode) */
+	const char *secrets[] = { secret_nl, secret_crlf, secret_two_nl, whsec_file };
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if (chmod(secrets[i], 0600) != 0)
+			return -1;
 	setenv("KCG_TEST_ADMIN", ADMIN_TOKEN, 1);
 	unsetenv("KCG_TEST_NOPE");
 	return 0;
@@ -1374,6 +1380,141 @@ static void test_flow_strings(void **state)
 }
 
 
+/* A file: secret others can read is used, with a warning naming the file. */
+static void test_secret_file_mode(void **state)
+{
+	char path[4200];
+	fixture_path(path, sizeof(path), "secret_0640");
+	write_file(path, "group-readable-secret-0123\n", 27);
+	assert_int_equal(chmod(path, 0640), 0);
+	struct result r;
+	char *text = fmt(SERVER_OK STORE_OK "[admin]\ntoken = file:%s\n" SOURCES_NONE, path);
+	parse(&r, text);
+	free(text);
+	assert_int_equal(r.rc, 0);
+	char *want = fmt("t.conf:6: [admin] token: secret file %s is readable by its group (mode 0640): "
+			 "chmod 600 it\n"
+			 "t.conf:8: [mirakl] webhook_auth: authentication disabled\n"
+			 "t.conf:10: [inriver] webhook_auth: authentication disabled\n",
+			 path);
+	assert_string_equal(r.warns, want);
+	assert_string_equal(r.cfg.admin.token, "group-readable-secret-0123");
+	free(want);
+	done(&r);
+
+	assert_int_equal(chmod(path, 0604), 0);
+	text = fmt(SERVER_OK STORE_OK "[admin]\ntoken = file:%s\n" SOURCES_NONE, path);
+	parse(&r, text);
+	free(text);
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.warns, "is readable by everyone (mode 0604)"));
+	done(&r);
+}
+
+/* A signed request may be replayed until 2 * webhook_tolerance_s after it
+ * was sent; its dedupe key must outlive that. */
+static void test_tolerance_vs_dedupe(void **state)
+{
+	char *text = fmt(SERVER_OK "[store]\npath = /tmp/kcg-store\ndedupe_ttl_h = 1\n" ADMIN_OK
+				   "[mirakl]\nwebhook_auth = standard\nwebhook_secret = file:%s\n"
+				   "webhook_tolerance_s = 1801\n"
+				   "[inriver]\nwebhook_auth = none\n",
+			 whsec_file);
+	expect_errors(text, "t.conf:11: [mirakl] webhook_tolerance_s: must be at most half of [store] "
+			    "dedupe_ttl_h (1800 s): a replayed webhook would outlive its dedupe key\n");
+	free(text);
+
+	/* exactly half is fine */
+	struct result r;
+	text = fmt(SERVER_OK "[store]\npath = /tmp/kcg-store\ndedupe_ttl_h = 1\n" ADMIN_OK
+			     "[mirakl]\nwebhook_auth = standard\nwebhook_secret = file:%s\n"
+			     "webhook_tolerance_s = 1800\n"
+			     "[inriver]\nwebhook_auth = none\n",
+		   whsec_file);
+	parse(&r, text);
+	free(text);
+	assert_int_equal(r.rc, 0);
+	done(&r);
+
+	/* the same for inriver */
+	text = fmt(SERVER_OK "[store]\npath = /tmp/kcg-store\ndedupe_ttl_h = 1\n" ADMIN_OK
+			     "[mirakl]\nwebhook_auth = none\n"
+			     "[inriver]\nwebhook_auth = standard\nwebhook_secret = file:%s\n"
+			     "webhook_tolerance_s = 3600\n",
+		   whsec_file);
+	expect_errors(text, "t.conf:13: [inriver] webhook_tolerance_s: must be at most half of [store] "
+			    "dedupe_ttl_h (1800 s): a replayed webhook would outlive its dedupe key\n");
+	free(text);
+}
+
+/* The keys against hostile clients: defaults, bounds, checked strings. */
+static void test_server_hostile_keys(void **state)
+{
+	struct result r;
+	parse(&r, MINIMAL);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg.server.header_timeout_s, 10);
+	assert_int_equal(r.cfg.server.handshake_timeout_s, 5);
+	assert_int_equal(r.cfg.server.max_connections_per_ip, 0);
+	assert_int_equal(r.cfg.server.health_reserve, 8);
+	assert_non_null(strstr(r.cfg.server.tls_priorities, "-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"));
+	assert_non_null(strstr(r.cfg.server.tls_priorities, "-RSA"));
+	assert_null(r.cfg.server.trusted_proxies);
+	assert_int_equal(r.cfg.server.admin_auth_burst, 20);
+	assert_int_equal(r.cfg.server.admin_auth_interval_s, 3);
+	done(&r);
+
+	parse(&r, "[server]\nlisten = 127.0.0.1:8443\nheader_timeout_s = 3\nhandshake_timeout_s = 2\n"
+		  "max_connections_per_ip = 16\nhealth_reserve = 0\ntls_priorities = NORMAL\n"
+		  "trusted_proxies = 10.0.0.0/8, 192.168.1.1 ::1 fd00::/8\nadmin_auth_burst = 0\n"
+		  "admin_auth_interval_s = 60\n" STORE_OK ADMIN_OK SOURCES_NONE);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg.server.header_timeout_s, 3);
+	assert_int_equal(r.cfg.server.handshake_timeout_s, 2);
+	assert_int_equal(r.cfg.server.max_connections_per_ip, 16);
+	assert_int_equal(r.cfg.server.health_reserve, 0);
+	assert_string_equal(r.cfg.server.tls_priorities, "NORMAL");
+	assert_string_equal(r.cfg.server.trusted_proxies, "10.0.0.0/8, 192.168.1.1 ::1 fd00::/8");
+	assert_int_equal(r.cfg.server.admin_auth_burst, 0);
+	assert_int_equal(r.cfg.server.admin_auth_interval_s, 60);
+	done(&r);
+
+	expect_errors("[server]\nlisten = 127.0.0.1:8443\nheader_timeout_s = 0\nhandshake_timeout_s = 61\n"
+		      "tls_priorities = NORMAL:+NOPE\ntrusted_proxies = 10.0.0.0/33\n" STORE_OK ADMIN_OK
+		      SOURCES_NONE,
+		      "t.conf:3: [server] header_timeout_s: expected a whole number from 1 to 300\n"
+		      "t.conf:4: [server] handshake_timeout_s: expected a whole number from 1 to 60\n"
+		      "t.conf:5: [server] tls_priorities: not a valid GnuTLS priority string (see "
+		      "gnutls-cli --priority ... -l)\n"
+		      "t.conf:6: [server] trusted_proxies: expected IP addresses or CIDR blocks "
+		      "(10.0.0.0/8, ::1) separated by spaces or commas\n");
+	expect_errors("[server]\nlisten = 127.0.0.1:8443\ntrusted_proxies = example.com\n" STORE_OK ADMIN_OK
+		      SOURCES_NONE,
+		      "t.conf:3: [server] trusted_proxies: expected IP addresses or CIDR blocks "
+		      "(10.0.0.0/8, ::1) separated by spaces or commas\n");
+}
+
+/* The address blocks behind server.trusted_proxies. */
+static void test_cidr(void **state)
+{
+	struct kcg_cidr l[KCG_CIDR_MAX];
+	size_t n;
+	assert_int_equal(kcg_cidr_parse_list("10.0.0.0/8, 192.168.1.1 ::1,fd00::/8", l, KCG_CIDR_MAX, &n), 0);
+	assert_int_equal(n, 4);
+	assert_true(kcg_cidr_match(l, n, "10.200.3.4"));
+	assert_false(kcg_cidr_match(l, n, "11.0.0.1"));
+	assert_true(kcg_cidr_match(l, n, "192.168.1.1"));
+	assert_false(kcg_cidr_match(l, n, "192.168.1.2"));
+	assert_true(kcg_cidr_match(l, n, "::1"));
+	assert_true(kcg_cidr_match(l, n, "fd12::5"));
+	assert_false(kcg_cidr_match(l, n, "fe80::1"));
+	assert_true(kcg_cidr_match(l, n, "::ffff:10.1.1.1")); /* IPv4-mapped is the same address */
+	assert_false(kcg_cidr_match(l, n, "not-an-address"));
+	assert_int_equal(kcg_cidr_parse_list("1.2.3.4/", l, KCG_CIDR_MAX, &n), -EINVAL);
+	assert_int_equal(kcg_cidr_parse_list("::1/129", l, KCG_CIDR_MAX, &n), -EINVAL);
+	assert_int_equal(kcg_cidr_parse_list("1.2.3.4 5.6.7.8", l, 1, &n), -E2BIG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1412,6 +1553,10 @@ int main(void)
 		cmocka_unit_test(test_flow_secrets),
 		cmocka_unit_test(test_flow_acceptance),
 		cmocka_unit_test(test_flow_strings),
+		cmocka_unit_test(test_secret_file_mode),
+		cmocka_unit_test(test_tolerance_vs_dedupe),
+		cmocka_unit_test(test_server_hostile_keys),
+		cmocka_unit_test(test_cidr),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
