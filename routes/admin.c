@@ -23,7 +23,7 @@ static json_t *str(const char *s)
 	if (j)
 		return j;
 	char clean[4 * KCG_DEDUPE_KEY_MAX + 8];
-	kcg_escape(s, strlen(s), clean, sizeof(clean));
+	kcg_printable(clean, sizeof(clean), s, strlen(s), KCG_PRINT_PERCENT | KCG_PRINT_ELLIPSIS);
 	return json_string(clean);
 }
 

@@ -583,7 +583,7 @@ static struct kcg_request *request_create(struct kcg_http *http, struct MHD_Conn
 	snprintf(req->peer, sizeof(req->peer), "%s", c ? c->peer : "unknown");
 	snprintf(req->client, sizeof(req->client), "%s", req->peer);
 	if (uri)
-		kcg_escape(uri, strcspn(uri, "?"), req->log_path, sizeof(req->log_path));
+		kcg_printable(req->log_path, sizeof(req->log_path), uri, strcspn(uri, "?"), KCG_PRINT_PERCENT | KCG_PRINT_ELLIPSIS);
 	atomic_fetch_add(&http->in_flight, 1);
 	return req;
 }
@@ -735,7 +735,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		status >= 500 || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? KCG_LOG_WARN : KCG_LOG_INFO;
 	if (kcg_log_enabled(level)) {
 		char method[32];
-		kcg_escape(req->method, strlen(req->method), method, sizeof(method));
+		kcg_printable(method, sizeof(method), req->method, strlen(req->method), KCG_PRINT_PERCENT | KCG_PRINT_ELLIPSIS);
 		json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "request_id", req->request_id, "method", method,
 				      "path", req->log_path, "status", (json_int_t)status, "duration_ms", (double)ns / 1e6,
 				      "peer", req->peer);
@@ -766,7 +766,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	for (size_t i = 0; i < n; i++)
 		if (msg[i] == ' ')
 			msg[i] = '_';
-	kcg_escape(msg, n, clean, sizeof(clean));
+	kcg_printable(clean, sizeof(clean), msg, n, KCG_PRINT_PERCENT | KCG_PRINT_ELLIPSIS);
 	for (char *p = clean; *p; p++)
 		if (*p == '_')
 			*p = ' ';

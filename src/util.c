@@ -53,6 +53,17 @@ bool kcg_printable(char *dst, size_t cap, const char *src, size_t len, unsigned 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)src[i];
 		char out;
+		if ((flags & KCG_PRINT_PERCENT) && !(c > 0x20 && c < 0x7f)) {
+			static const char hex[] = "0123456789ABCDEF";
+			if (n + 3 > cap - 1) {
+				cut = true;
+				break;
+			}
+			dst[n++] = '%';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 15];
+			continue;
+		}
 		if ((flags & KCG_PRINT_SQUEEZE) && is_space(c)) {
 			if (space)
 				continue;
@@ -75,7 +86,7 @@ bool kcg_printable(char *dst, size_t cap, const char *src, size_t len, unsigned 
 	}
 	dst[n] = '\0';
 	if (cut && (flags & KCG_PRINT_ELLIPSIS) && cap > 4)
-		memcpy(dst + cap - 4, "...", 4);
+		memcpy(dst + (n < cap - 4 ? n : cap - 4), "...", 4);
 	return !cut;
 }
 
@@ -226,34 +237,6 @@ int kcg_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t 
 size_t kcg_base64_encode(const unsigned char *in, size_t len, char *out)
 {
 	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-}
-
-size_t kcg_escape(const char *in, size_t len, char *out, size_t cap)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		bool plain = c >= 0x21 && c <= 0x7e;
-		size_t need = plain ? 1 : 3;
-		if (o + need + 1 > cap) {
-			/* cut: leave room for "..." and the NUL */
-			while (o > 0 && o + 4 > cap)
-				o--;
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (plain) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-	return o;
 }
 
 /* One textual address into 16 bytes (IPv4 as IPv4-mapped IPv6). */

@@ -46,6 +46,11 @@ enum {
 	KCG_PRINT_SQUEEZE = 1u << 0,  /**< each run of space, tab, CR, LF becomes one space */
 	KCG_PRINT_DROP = 1u << 1,     /**< leave other bytes out instead of writing '?' */
 	KCG_PRINT_ELLIPSIS = 1u << 2, /**< a cut result ends in "..." (when @p cap > 4) */
+	/** every byte outside 0x21..0x7e written as %XX (not in place): for
+	 * network bytes in a log line or a JSON answer, so any byte sequence
+	 * gives valid printable UTF-8 and a path "/\xFF" reads "/%FF" ('%'
+	 * itself is kept: the result is for reading, not for decoding back) */
+	KCG_PRINT_PERCENT = 1u << 3,
 };
 
 /**
@@ -119,18 +124,6 @@ void kcg_sha256_hex(const void *data, size_t len, char hex[65]);
  * or does not fit in @p out_cap.
  */
 int kcg_base64_decode(const char *in, size_t in_len, unsigned char *out, size_t out_cap);
-
-/**
- * The one sanitiser for bytes from the network that end up in a log line or
- * a JSON answer: copies @p len bytes of @p in to @p out (NUL-terminated,
- * at most @p cap bytes with the NUL), every byte outside printable ASCII
- * (0x21..0x7e) written as %XX, so any byte sequence gives valid, printable
- * UTF-8 (a path "/\xFF" becomes "/%FF"; '%' itself is kept, so a raw URI
- * reads as sent; the result is for reading, not for decoding back). What does not fit
- * is cut and marked with "...". @p cap must be at least 4.
- * @return the length written.
- */
-size_t kcg_escape(const char *in, size_t len, char *out, size_t cap);
 
 #define KCG_CIDR_MAX 64 /**< most entries in an address list (server.trusted_proxies) */
 

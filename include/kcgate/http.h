@@ -86,7 +86,7 @@ struct kcg_request {
 
 	/* private to http.c */
 	void (*resume)(struct kcg_request *req);
-	char log_path[KCG_LOG_PATH_MAX]; /**< the path as sent, sanitised (kcg_escape) */
+	char log_path[KCG_LOG_PATH_MAX]; /**< the path as sent, sanitised (kcg_printable, KCG_PRINT_PERCENT) */
 	bool started;                 /**< the headers are in: the access handler ran */
 	bool has_body;                /**< Content-Length > 0 or chunked */
 	bool body_done;               /**< the whole body was read */

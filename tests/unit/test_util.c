@@ -400,6 +400,22 @@ static void test_printable_in_place(void **state)
 	assert_string_equal(sq, "a bc");
 }
 
+/* KCG_PRINT_PERCENT: network bytes for a log line, every byte readable. */
+static void test_printable_percent(void **state)
+{
+	char out[32];
+	assert_true(kcg_printable(out, sizeof(out), "/\xff a%b\x00", 7, KCG_PRINT_PERCENT));
+	assert_string_equal(out, "/%FF%20a%b%00");
+	/* what does not fit is cut and marked, within the buffer */
+	char small[8];
+	assert_false(kcg_printable(small, sizeof(small), "ab\xff\xff\xff", 5, KCG_PRINT_PERCENT));
+	assert_string_equal(small, "ab%FF");
+	assert_false(kcg_printable(small, sizeof(small), "ab\xff\xff\xff", 5, KCG_PRINT_PERCENT | KCG_PRINT_ELLIPSIS));
+	assert_string_equal(small, "ab%F...");
+	assert_false(kcg_printable(small, sizeof(small), "abcdefghij", 10, KCG_PRINT_PERCENT | KCG_PRINT_ELLIPSIS));
+	assert_string_equal(small, "abcd...");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_printable_replaces),
 		cmocka_unit_test(test_printable_truncates),
 		cmocka_unit_test(test_printable_flags),
+		cmocka_unit_test(test_printable_percent),
 		cmocka_unit_test(test_printable_in_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
