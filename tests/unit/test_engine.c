@@ -27,6 +27,8 @@
 #include "kcgate/jobs_view.h"
 #include "kcgate/net_curl.h"
 
+#include "jobs_store.h"
+
 struct fixture {
 	char dir[256];
 	struct kcg_store *store;
@@ -47,25 +49,7 @@ static const struct kcg_job_kind *const kinds[] = { &kind_ok, NULL };
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("KCG_TEST_TMP");
-	snprintf(f->dir, sizeof(f->dir), "%s/engine-XXXXXX", tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	static const char *dbs[8];
-	size_t n = 0;
-	for (size_t i = 0; kcg_jobs_dbs[i]; i++)
-		dbs[n++] = kcg_jobs_dbs[i];
-	for (size_t i = 0; kcg_exc_dbs[i]; i++)
-		dbs[n++] = kcg_exc_dbs[i];
-	struct kcg_store_options so = { .path = f->dir, .map_size_bytes = 64u << 20, .dedupe_ttl_ms = 3600000,
-					.max_batch = 64, .queue_limit = 1024, .dbs = dbs };
-	assert_int_equal(kcg_store_open(&so, &f->store, NULL), 0);
-	f->cfg.jobs.max_age_h = 1;
-	f->cfg.jobs.retry_base_ms = 10;
-	f->cfg.jobs.retry_max_s = 1;
-	f->cfg.jobs.breaker_failures = 3;
-	f->cfg.jobs.breaker_cooldown_s = 60;
-	f->cfg.jobs.max_reply_bytes = 1 << 20;
-	f->cfg.lanes.mirakl = f->cfg.lanes.khaos = f->cfg.lanes.inriver = 4;
+	jobs_store_open(f->dir, sizeof(f->dir), "engine", &f->store, &f->cfg);
 	atomic_store(&runs, 0);
 	*state = f;
 	return 0;
@@ -74,10 +58,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	kcg_store_close(f->store);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	jobs_store_close(f->store, f->dir);
 	free(f);
 	return 0;
 }

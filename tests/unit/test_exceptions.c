@@ -20,6 +20,8 @@
 
 #include "kcgate/exceptions.h"
 
+#include "tmpdir.h"
+
 /* Defined in store.c; store.h does not declare them yet. Compatible
  * redeclarations, harmless once it does. */
 int kcg_store_write_sync(struct kcg_store *store, int (*apply)(struct kcg_txn *txn, void *arg), void *arg);
@@ -33,11 +35,6 @@ struct fixture {
 	char path[600];
 	struct kcg_store *store;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int open_store(struct fixture *f)
 {
@@ -59,11 +56,9 @@ static int open_store(struct fixture *f)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *base = getenv("KCG_TEST_TMP");
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/kcg-exc-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(f->dir)) {
+	if (tmpdir_make(f->dir, sizeof(f->dir), "kcg-exc") != 0) {
 		free(f);
 		return -1;
 	}
@@ -75,10 +70,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	kcg_store_close(f->store);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
+	return tmpdir_teardown(f->store, f->dir, f);
 }
 
 /* ---- one operation, run in a write or read transaction ---- */

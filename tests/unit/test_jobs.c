@@ -23,6 +23,8 @@
 #include "kcgate/jobs.h"
 #include "kcgate/jobs_view.h"
 
+#include "jobs_store.h"
+
 struct fixture {
 	char dir[256];
 	struct kcg_store *store;
@@ -118,26 +120,7 @@ static int retry(struct fixture *f, const char *id)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("KCG_TEST_TMP");
-	snprintf(f->dir, sizeof(f->dir), "%s/jobs-XXXXXX", tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	/* the databases of the queue and of the exception register (dead_job) */
-	static const char *dbs[8];
-	size_t n = 0;
-	for (size_t i = 0; kcg_jobs_dbs[i]; i++)
-		dbs[n++] = kcg_jobs_dbs[i];
-	for (size_t i = 0; kcg_exc_dbs[i]; i++)
-		dbs[n++] = kcg_exc_dbs[i];
-	struct kcg_store_options so = { .path = f->dir, .map_size_bytes = 64u << 20, .dedupe_ttl_ms = 3600000,
-					.max_batch = 64, .queue_limit = 1024, .dbs = dbs };
-	assert_int_equal(kcg_store_open(&so, &f->store, NULL), 0);
-	f->cfg.jobs.max_age_h = 1;
-	f->cfg.jobs.retry_base_ms = 10;
-	f->cfg.jobs.retry_max_s = 1;
-	f->cfg.jobs.breaker_failures = 3;
-	f->cfg.jobs.breaker_cooldown_s = 60;
-	f->cfg.jobs.max_reply_bytes = 1 << 20;
-	f->cfg.lanes.mirakl = f->cfg.lanes.khaos = f->cfg.lanes.inriver = 4;
+	jobs_store_open(f->dir, sizeof(f->dir), "jobs", &f->store, &f->cfg);
 	struct kcg_engine_options eo = { .store = f->store, .cfg = &f->cfg, .kinds = kinds };
 	assert_int_equal(start_engine(&eo, &f->engine), 0);
 	atomic_store(&runs_ok, 0);
@@ -151,10 +134,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	kcg_engine_destroy(f->engine);
-	kcg_store_close(f->store);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	jobs_store_close(f->store, f->dir);
 	free(f);
 	return 0;
 }

@@ -25,8 +25,8 @@
 #include "kcgate/peers/khaos_soap.h"
 #include "kcgate/peers/xml.h"
 
-#define SOAP_ENV "http://schemas.xmlsoap.org/soap/envelope/"
-#define NS "urn:Test-IKosWeb"
+#include "khaos_xpath.h"
+#include "net_fixtures.h"
 
 static const struct kcg_khaos_transport *const t = &kcg_khaos_soap;
 
@@ -40,31 +40,6 @@ static struct kcg_khaos_config test_cfg(void)
 		.soap_password = "s3cr:t",
 		.timeout_s = 21,
 	};
-}
-
-static const char *header(const struct kcg_call *c, const char *name)
-{
-	size_t n = strlen(name);
-	for (size_t i = 0; i < c->n_headers; i++)
-		if (strncmp(c->headers[i], name, n) == 0 && c->headers[i][n] == ':')
-			return c->headers[i] + n + 2;
-	return NULL;
-}
-
-static void assert_xp(xmlDocPtr doc, const char *expr, const char *want)
-{
-	xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-	xmlXPathRegisterNs(ctx, BAD_CAST "soap", BAD_CAST SOAP_ENV);
-	xmlXPathRegisterNs(ctx, BAD_CAST "xsi", BAD_CAST "http://www.w3.org/2001/XMLSchema-instance");
-	xmlXPathRegisterNs(ctx, BAD_CAST "k", BAD_CAST NS);
-	char full[512];
-	snprintf(full, sizeof(full), "string(%s)", expr);
-	xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST full, ctx);
-	assert_non_null(o);
-	if (strcmp((const char *)o->stringval, want) != 0)
-		fail_msg("%s: got '%s', want '%s'", expr, o->stringval, want);
-	xmlXPathFreeObject(o);
-	xmlXPathFreeContext(ctx);
 }
 
 static void test_request(void **state)
@@ -110,16 +85,6 @@ static void test_request(void **state)
 	assert_string_equal(header(&c, "SOAPAction"), "\"urn:KosWebIntf-IKosWeb#M\"");
 	assert_non_null(strstr(c.body, "<ns1:M xmlns:ns1=\"urn:KosWebIntf-IKosWeb\"/>"));
 	kcg_call_finish(&c);
-}
-
-static struct kcg_reply reply(long status, const char *body)
-{
-	struct kcg_reply r = { .status = status, .retry_after_s = -1 };
-	if (body) {
-		r.body = strdup(body);
-		r.len = strlen(body);
-	}
-	return r;
 }
 
 /* Opens @p body (HTTP @p status) as the answer to M; returns the outcome

@@ -21,6 +21,8 @@
 #include "kcgate/peers/mirakl.h"
 #include "kcgate/net.h"
 
+#include "net_fixtures.h"
+
 static struct kcg_mirakl_config test_cfg(void)
 {
 	return (struct kcg_mirakl_config){
@@ -30,29 +32,12 @@ static struct kcg_mirakl_config test_cfg(void)
 	};
 }
 
-static struct kcg_reply reply(long status, const char *body)
-{
-	struct kcg_reply r = { .status = status, .retry_after_s = -1 };
-	if (body) {
-		r.body = strdup(body);
-		r.len = strlen(body);
-	}
-	return r;
-}
-
 static bool has_header(const struct kcg_call *c, const char *h)
 {
 	for (size_t i = 0; i < c->n_headers; i++)
 		if (strcmp(c->headers[i], h) == 0)
 			return true;
 	return false;
-}
-
-static void assert_printable(const char *s)
-{
-	assert_true(strlen(s) < KCG_ERROR_MAX);
-	for (const char *p = s; *p; p++)
-		assert_true(*p >= 0x20 && *p < 0x7f);
 }
 
 /* ---- net.c ---- */

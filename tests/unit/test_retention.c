@@ -26,6 +26,8 @@
 #include "kcgate/jobs_view.h"
 #include "kcgate/store.h"
 
+#include "tmpdir.h"
+
 #define DAY_MS (24ull * 3600 * 1000)
 #define HORIZON (30 * DAY_MS)
 
@@ -34,11 +36,6 @@ struct fixture {
 	struct kcg_store *store;
 	struct kcg_flow_set set; /* every database and owner, as main.c opens them */
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int open_store(struct fixture *f, size_t sweep_batch)
 {
@@ -64,11 +61,9 @@ static int open_store(struct fixture *f, size_t sweep_batch)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *base = getenv("KCG_TEST_TMP");
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/kcg-retention-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(f->dir) || open_store(f, 100) != 0) {
+	if (tmpdir_make(f->dir, sizeof(f->dir), "kcg-retention") != 0 || open_store(f, 100) != 0) {
 		free(f);
 		return -1;
 	}
@@ -79,10 +74,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	kcg_store_close(f->store);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
+	return tmpdir_teardown(f->store, f->dir, f);
 }
 
 /* Stores one event received at @p ms; its id in @p id. */

@@ -25,6 +25,8 @@
 #include "kcgate/events.h"
 #include "kcgate/store.h"
 
+#include "tmpdir.h"
+
 #define MiB (1024u * 1024u)
 
 struct fixture {
@@ -33,19 +35,12 @@ struct fixture {
 	struct kcg_store *store;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *base = getenv("KCG_TEST_TMP");
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "%s/kcg-store-XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(f->dir)) {
+	if (tmpdir_make(f->dir, sizeof(f->dir), "kcg-store") != 0) {
 		free(f);
 		return -1;
 	}
@@ -57,10 +52,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	kcg_store_close(f->store);
-	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
+	return tmpdir_teardown(f->store, f->dir, f);
 }
 
 static struct kcg_store_options options(struct fixture *f)
