@@ -29,7 +29,7 @@
  * - Admin 401s are counted per client address; past the burst the address
  *   gets 429 (without its token being looked at) until the count decays.
  */
-#include "kcgate/http.h"
+#include "http_private.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,53 +49,7 @@
 #include "kcgate/metrics.h"
 #include "routes.h"
 
-#define REAPER_TICK_MS 200     /* how often deadlines are looked at */
-#define THROTTLE_SLOTS 4096     /* client addresses remembered for admin 401s */
-#define THROTTLE_PROBE 8
 #define XFF_MAX 2048            /* longest X-Forwarded-For looked at */
-
-/* One TCP connection, from the accept to the close. */
-struct conn {
-	struct conn *prev, *next;
-	int fd;
-	uint64_t accepted_ns;
-	uint64_t deadline_ns;   /* 0: none (headers in: body, handler, answer) */
-	bool had_request;       /* a request line was seen on it */
-	bool reserve;           /* accepted beyond max_connections: /health/ only */
-	bool reaped;            /* shut down by the timer thread */
-	char peer[KCG_ADDR_MAX];
-};
-
-struct throttle_slot {
-	char addr[KCG_ADDR_MAX];
-	double fails;           /* decays by one per interval */
-	uint64_t last_ms;
-};
-
-struct kcg_http {
-	struct MHD_Daemon *daemon;
-	struct kcg_app *app;
-	size_t max_body;
-	atomic_size_t in_flight;
-
-	uint64_t header_ns, handshake_ns;
-	unsigned max_connections;
-	atomic_uint open;       /* connections accepted and not closed */
-
-	pthread_mutex_t lock;   /* the connection list and the reaper's stop flag */
-	pthread_cond_t wake;
-	struct conn *conns;
-	bool stop;
-	bool reaper_started;
-	pthread_t reaper;
-
-	struct kcg_cidr proxies[KCG_CIDR_MAX];
-	size_t n_proxies;
-
-	pthread_mutex_t throttle_lock;
-	unsigned auth_burst, auth_interval_s;
-	struct throttle_slot *throttle;
-};
 
 const char *kcg_http_header(struct kcg_request *req, const char *name)
 {
@@ -201,154 +155,6 @@ static bool media_type_is(const char *ct, const char *want)
 	while (*ct == ' ' || *ct == '\t')
 		ct++;
 	return *ct == '\0' || *ct == ';';
-}
-
-/* ---------------------------------------------------------------- connections */
-
-static struct conn *conn_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci ? ci->socket_context : NULL;
-}
-
-static void set_deadline(struct kcg_http *http, struct conn *c, uint64_t deadline_ns)
-{
-	if (!c)
-		return;
-	pthread_mutex_lock(&http->lock);
-	c->deadline_ns = deadline_ns;
-	pthread_mutex_unlock(&http->lock);
-}
-
-static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
-			  enum MHD_ConnectionNotificationCode code)
-{
-	struct kcg_http *http = cls;
-
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		unsigned open = atomic_fetch_add(&http->open, 1) + 1;
-		struct conn *c = calloc(1, sizeof(*c));
-		*socket_context = c;
-		if (!c)
-			return; /* untracked: only the idle timeout applies */
-		const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-		const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		c->fd = fd ? fd->connect_fd : -1;
-		c->reserve = open > http->max_connections;
-		snprintf(c->peer, sizeof(c->peer), "unknown");
-		if (ad && ad->client_addr) {
-			const struct sockaddr *sa = ad->client_addr;
-			if (sa->sa_family == AF_INET)
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
-			else if (sa->sa_family == AF_INET6)
-				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
-		}
-		uint64_t first = http->handshake_ns < http->header_ns ? http->handshake_ns : http->header_ns;
-		c->accepted_ns = kcg_mono_ns();
-		c->deadline_ns = c->accepted_ns + first;
-		pthread_mutex_lock(&http->lock);
-		c->next = http->conns;
-		if (c->next)
-			c->next->prev = c;
-		http->conns = c;
-		pthread_mutex_unlock(&http->lock);
-		return;
-	}
-	/* CLOSED: libmicrohttpd closes the fd only after this. */
-	struct conn *c = *socket_context;
-	*socket_context = NULL;
-	atomic_fetch_sub(&http->open, 1);
-	if (!c)
-		return;
-	pthread_mutex_lock(&http->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		http->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&http->lock);
-	free(c);
-}
-
-/* The timer thread: shuts down connections past their deadline. */
-static void *reaper_main(void *arg)
-{
-	struct kcg_http *http = arg;
-	pthread_mutex_lock(&http->lock);
-	while (!http->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += REAPER_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&http->wake, &http->lock, &ts);
-		uint64_t now = kcg_mono_ns();
-		for (struct conn *c = http->conns; c; c = c->next) {
-			if (c->deadline_ns && now >= c->deadline_ns && !c->reaped && c->fd >= 0) {
-				/* Not close(): the fd stays libmicrohttpd's; it sees EOF and closes. */
-				shutdown(c->fd, SHUT_RDWR);
-				c->reaped = true;
-				c->deadline_ns = 0;
-			}
-		}
-	}
-	pthread_mutex_unlock(&http->lock);
-	return NULL;
-}
-
-/* ---------------------------------------------------------------- admin 401s */
-
-static struct throttle_slot *throttle_find(struct kcg_http *http, const char *addr, uint64_t now)
-{
-	uint64_t h = 1469598103934665603u;
-	for (const char *p = addr; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211u;
-	struct throttle_slot *victim = NULL;
-	double least = DBL_MAX;
-	for (unsigned i = 0; i < THROTTLE_PROBE; i++) {
-		struct throttle_slot *t = &http->throttle[(h + i) % THROTTLE_SLOTS];
-		if (strcmp(t->addr, addr) == 0)
-			return t;
-		double left = t->fails - (double)(now - t->last_ms) / (http->auth_interval_s * 1000.0);
-		if (!t->addr[0] || left < least) {
-			least = t->addr[0] ? left : -DBL_MAX;
-			victim = t;
-		}
-	}
-	snprintf(victim->addr, sizeof(victim->addr), "%s", addr);
-	victim->fails = 0;
-	victim->last_ms = now;
-	return victim;
-}
-
-/* Seconds @p addr must wait before its next admin attempt; 0 = go ahead.
- * @p failed: record one more failure. */
-static unsigned throttle(struct kcg_http *http, const char *addr, bool failed)
-{
-	if (!http->auth_burst || !http->throttle)
-		return 0;
-	uint64_t now = kcg_now_ms();
-	pthread_mutex_lock(&http->throttle_lock);
-	struct throttle_slot *t = throttle_find(http, addr, now);
-	t->fails -= (double)(now - t->last_ms) / (http->auth_interval_s * 1000.0);
-	if (t->fails < 0)
-		t->fails = 0;
-	t->last_ms = now;
-	if (failed)
-		t->fails += 1;
-	unsigned wait = 0;
-	if (t->fails >= http->auth_burst)
-	{
-		double w = (t->fails - http->auth_burst + 1) * http->auth_interval_s;
-		wait = (unsigned)w;
-		if (wait < w)
-			wait++; /* rounded up, without libm */
-	}
-	pthread_mutex_unlock(&http->throttle_lock);
-	return wait;
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -493,7 +299,7 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 		return false;
 	}
 	if (r->auth == KCG_ROUTE_ADMIN) {
-		unsigned wait = throttle(http, req->client, false);
+		unsigned wait = http_throttle(http, req->client, false);
 		if (wait) {
 			struct MHD_Response *resp = json_response(json_pack(
 				"{s:s, s:s}", "error", "too_many_requests", "message",
@@ -506,7 +312,7 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 			return false;
 		}
 		if (kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->app->cfg->admin.token) != 0) {
-			throttle(http, req->client, true);
+			http_throttle(http, req->client, true);
 			kcg_http_respond_error(req, 401, "unauthorized", "a valid admin bearer token is required");
 			return false;
 		}
@@ -579,7 +385,7 @@ static struct kcg_request *request_create(struct kcg_http *http, struct MHD_Conn
 	req->start_ns = kcg_mono_ns();
 	if (kcg_make_id(kcg_now_ms(), req->request_id) != 0)
 		snprintf(req->request_id, sizeof(req->request_id), "unknown");
-	struct conn *c = conn_of(conn);
+	struct conn *c = http_conn_of(conn);
 	snprintf(req->peer, sizeof(req->peer), "%s", c ? c->peer : "unknown");
 	snprintf(req->client, sizeof(req->client), "%s", req->peer);
 	if (uri)
@@ -595,7 +401,7 @@ static struct kcg_request *request_create(struct kcg_http *http, struct MHD_Conn
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct kcg_http *http = cls;
-	struct conn *c = conn_of(conn);
+	struct conn *c = http_conn_of(conn);
 	if (c) {
 		pthread_mutex_lock(&http->lock);
 		/* the first request line replaces the handshake deadline; a later
@@ -612,11 +418,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void request_start(struct kcg_http *http, struct kcg_request *req, const char *url, const char *method,
 			  const char *version)
 {
-	struct conn *c = conn_of(req->conn);
+	struct conn *c = http_conn_of(req->conn);
 	req->started = true;
 	req->method = method;
 	req->path = url;
-	set_deadline(http, c, 0);
+	http_set_deadline(http, c, 0);
 	find_client(http, req);
 
 	if (!check_framing(req, version))
@@ -710,7 +516,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	*con_cls = NULL;
 
-	struct conn *c = conn_of(conn);
+	struct conn *c = http_conn_of(conn);
 	bool reaped = false;
 	if (c) {
 		pthread_mutex_lock(&http->lock);
@@ -789,7 +595,7 @@ static void http_free(struct kcg_http *http)
 	free(http);
 }
 
-struct kcg_http *kcg_http_start(const struct kcg_http_options *opt, struct kcg_app *app, const char **why)
+struct kcg_http *kcg_http_create(const struct kcg_http_options *opt, struct kcg_app *app, const char **why)
 {
 	struct sockaddr_storage addr;
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -838,7 +644,7 @@ struct kcg_http *kcg_http_start(const struct kcg_http_options *opt, struct kcg_a
 		*why = "server.trusted_proxies is not a list of addresses";
 		goto fail;
 	}
-	if (pthread_create(&http->reaper, NULL, reaper_main, http) != 0) {
+	if (pthread_create(&http->reaper, NULL, http_reaper_main, http) != 0) {
 		*why = "cannot start the deadline thread";
 		goto fail;
 	}
@@ -873,7 +679,7 @@ struct kcg_http *kcg_http_start(const struct kcg_http_options *opt, struct kcg_a
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 		MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
+		MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, http,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, http,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_ARRAY, opt->cert_pem ? tls : none,
@@ -894,7 +700,7 @@ size_t kcg_http_in_flight(struct kcg_http *http)
 	return atomic_load(&http->in_flight);
 }
 
-void kcg_http_stop(struct kcg_http *http)
+void kcg_http_destroy(struct kcg_http *http)
 {
 	if (!http)
 		return;

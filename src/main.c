@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 		.admin_auth_burst = (unsigned)cfg.server.admin_auth_burst,
 		.admin_auth_interval_s = (unsigned)cfg.server.admin_auth_interval_s,
 	};
-	http = kcg_http_start(&hopt, &app, &why);
+	http = kcg_http_create(&hopt, &app, &why);
 	if (!http) {
 		kcg_log(KCG_LOG_ERROR, "cannot start the server",
 			json_pack("{s:s, s:s, s:i}", "detail", why, "host", cfg.server.listen_host, "port", (int)cfg.server.listen_port));
@@ -339,11 +339,11 @@ int main(int argc, char **argv)
 	drain(http, cfg.server.shutdown_timeout_s, &sigs);
 	kcg_engine_stop(engine); /* the engine stays allocated: server threads may still use it */
 	kcg_store_stop(store); /* completes every queued request, resuming its connection */
-	kcg_http_stop(http);
+	kcg_http_destroy(http);
 	http = NULL;
 	status = 0;
 out:
-	kcg_http_stop(http);
+	kcg_http_destroy(http);
 	kcg_engine_destroy(engine);
 	kcg_store_close(store);
 	if (status == 0)

@@ -118,20 +118,21 @@ struct kcg_http_options {
 };
 
 /**
- * Starts listening and serving on background threads.
+ * Creates the server, listening and serving on background threads from the
+ * moment it returns (libmicrohttpd has no separate start).
  * @return the server, or NULL with *@p why set to a static reason.
  */
-struct kcg_http *kcg_http_start(const struct kcg_http_options *opt, struct kcg_app *app, const char **why);
+struct kcg_http *kcg_http_create(const struct kcg_http_options *opt, struct kcg_app *app, const char **why);
 
 /** Requests begun and not yet completed (for the shutdown drain). */
 size_t kcg_http_in_flight(struct kcg_http *http);
 
 /**
- * Stops the server: closes the listening socket and every connection and
- * joins the threads. Nothing may be suspended any more (the store is
- * stopped first, which completes every suspended request). NULL-safe.
+ * Stops and frees the server: closes the listening socket and every
+ * connection, joins the threads. Nothing may be suspended any more (the
+ * store is stopped first, which completes every suspended request). NULL-safe.
  */
-void kcg_http_stop(struct kcg_http *http);
+void kcg_http_destroy(struct kcg_http *http);
 
 /** A request header (case-insensitive name), or NULL. */
 const char *kcg_http_header(struct kcg_request *req, const char *name);

@@ -1,0 +1,166 @@
+/*
+ * http_guard.c: the server's guard against hostile clients, what
+ * libmicrohttpd 0.9.75 does not do itself: every connection tracked from
+ * the accept with an absolute deadline (a timer thread shuts down the
+ * socket of one past it), and the per-address count of admin 401s that
+ * turns into 429 past a burst. http.c sets the deadlines as a request
+ * advances and asks the throttle before and after an admin token check.
+ */
+#include "http_private.h"
+
+#include <arpa/inet.h>
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define REAPER_TICK_MS 200     /* how often deadlines are looked at */
+#define THROTTLE_PROBE 8
+
+/* ---------------------------------------------------------------- connections */
+
+struct conn *http_conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+void http_set_deadline(struct kcg_http *http, struct conn *c, uint64_t deadline_ns)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&http->lock);
+	c->deadline_ns = deadline_ns;
+	pthread_mutex_unlock(&http->lock);
+}
+
+void http_on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct kcg_http *http = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		unsigned open = atomic_fetch_add(&http->open, 1) + 1;
+		struct conn *c = calloc(1, sizeof(*c));
+		*socket_context = c;
+		if (!c)
+			return; /* untracked: only the idle timeout applies */
+		const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ad = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		c->fd = fd ? fd->connect_fd : -1;
+		c->reserve = open > http->max_connections;
+		snprintf(c->peer, sizeof(c->peer), "unknown");
+		if (ad && ad->client_addr) {
+			const struct sockaddr *sa = ad->client_addr;
+			if (sa->sa_family == AF_INET)
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof(c->peer));
+			else if (sa->sa_family == AF_INET6)
+				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof(c->peer));
+		}
+		uint64_t first = http->handshake_ns < http->header_ns ? http->handshake_ns : http->header_ns;
+		c->accepted_ns = kcg_mono_ns();
+		c->deadline_ns = c->accepted_ns + first;
+		pthread_mutex_lock(&http->lock);
+		c->next = http->conns;
+		if (c->next)
+			c->next->prev = c;
+		http->conns = c;
+		pthread_mutex_unlock(&http->lock);
+		return;
+	}
+	/* CLOSED: libmicrohttpd closes the fd only after this. */
+	struct conn *c = *socket_context;
+	*socket_context = NULL;
+	atomic_fetch_sub(&http->open, 1);
+	if (!c)
+		return;
+	pthread_mutex_lock(&http->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		http->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&http->lock);
+	free(c);
+}
+
+/* The timer thread: shuts down connections past their deadline. */
+void *http_reaper_main(void *arg)
+{
+	struct kcg_http *http = arg;
+	pthread_mutex_lock(&http->lock);
+	while (!http->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&http->wake, &http->lock, &ts);
+		uint64_t now = kcg_mono_ns();
+		for (struct conn *c = http->conns; c; c = c->next) {
+			if (c->deadline_ns && now >= c->deadline_ns && !c->reaped && c->fd >= 0) {
+				/* Not close(): the fd stays libmicrohttpd's; it sees EOF and closes. */
+				shutdown(c->fd, SHUT_RDWR);
+				c->reaped = true;
+				c->deadline_ns = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&http->lock);
+	return NULL;
+}
+
+
+static struct throttle_slot *throttle_find(struct kcg_http *http, const char *addr, uint64_t now)
+{
+	uint64_t h = 1469598103934665603u;
+	for (const char *p = addr; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
+	struct throttle_slot *victim = NULL;
+	double least = DBL_MAX;
+	for (unsigned i = 0; i < THROTTLE_PROBE; i++) {
+		struct throttle_slot *t = &http->throttle[(h + i) % THROTTLE_SLOTS];
+		if (strcmp(t->addr, addr) == 0)
+			return t;
+		double left = t->fails - (double)(now - t->last_ms) / (http->auth_interval_s * 1000.0);
+		if (!t->addr[0] || left < least) {
+			least = t->addr[0] ? left : -DBL_MAX;
+			victim = t;
+		}
+	}
+	snprintf(victim->addr, sizeof(victim->addr), "%s", addr);
+	victim->fails = 0;
+	victim->last_ms = now;
+	return victim;
+}
+
+/* Seconds @p addr must wait before its next admin attempt; 0 = go ahead.
+ * @p failed: record one more failure. */
+unsigned http_throttle(struct kcg_http *http, const char *addr, bool failed)
+{
+	if (!http->auth_burst || !http->throttle)
+		return 0;
+	uint64_t now = kcg_now_ms();
+	pthread_mutex_lock(&http->throttle_lock);
+	struct throttle_slot *t = throttle_find(http, addr, now);
+	t->fails -= (double)(now - t->last_ms) / (http->auth_interval_s * 1000.0);
+	if (t->fails < 0)
+		t->fails = 0;
+	t->last_ms = now;
+	if (failed)
+		t->fails += 1;
+	unsigned wait = 0;
+	if (t->fails >= http->auth_burst)
+	{
+		double w = (t->fails - http->auth_burst + 1) * http->auth_interval_s;
+		wait = (unsigned)w;
+		if (wait < w)
+			wait++; /* rounded up, without libm */
+	}
+	pthread_mutex_unlock(&http->throttle_lock);
+	return wait;
+}
