@@ -121,12 +121,14 @@ static json_t *retention_json(const struct kcg_retention_stats *rs)
 		json_object_set_new(last, rs->names[i], json_integer((json_int_t)rs->last.removed[i]));
 		json_object_set_new(total, rs->names[i], json_integer((json_int_t)rs->removed_total[i]));
 	}
-	return json_pack("{s:I, s:o, s:o, s:{s:o, s:o, s:o, s:I, s:f}, s:o}", "retention_days",
+	return json_pack("{s:I, s:o, s:o, s:{s:o, s:o, s:o, s:I, s:f, s:o}, s:o, s:I}", "retention_days",
 			 (json_int_t)(rs->retention_ms / 86400000u), "oldest_event_at", time_or_null(rs->oldest_event_ms),
 			 "oldest_finished_at", time_or_null(rs->oldest_finished_ms), "last_sweep", "started_at",
 			 time_or_null(rs->last.started_ms), "finished_at", time_or_null(rs->last.finished_ms), "deleted",
 			 last, "transactions", (json_int_t)rs->last.chunks, "longest_transaction_ms",
-			 (double)rs->last.max_chunk_ns / 1e6, "deleted_total", total);
+			 (double)rs->last.max_chunk_ns / 1e6, "error",
+			 rs->last.result ? json_string(kcg_strerror(rs->last.result)) : json_null(), "deleted_total", total,
+			 "sweep_errors", (json_int_t)rs->errors);
 }
 
 void kcg_route_admin_stats(struct kcg_request *req)
@@ -218,9 +220,12 @@ static int retention_metrics(struct kcg_store *store, char **text)
 			  "# HELP kcgate_retention_sweep_longest_transaction_seconds The longest transaction of the last "
 			  "sweep.\n"
 			  "# TYPE kcgate_retention_sweep_longest_transaction_seconds gauge\n"
-			  "kcgate_retention_sweep_longest_transaction_seconds %.6f\n",
+			  "kcgate_retention_sweep_longest_transaction_seconds %.6f\n"
+			  "# HELP kcgate_retention_sweep_errors_total Sweeps that ended on an error (they run again a minute later).\n"
+			  "# TYPE kcgate_retention_sweep_errors_total counter\n"
+			  "kcgate_retention_sweep_errors_total %llu\n",
 			  (double)rs.oldest_event_ms / 1e3, (double)rs.oldest_finished_ms / 1e3,
-			  (double)rs.last.max_chunk_ns / 1e9);
+			  (double)rs.last.max_chunk_ns / 1e9, (unsigned long long)rs.errors);
 	char *out = kcg_dynbuf_take(&b, NULL);
 	if (!out)
 		return kcg_dynbuf_error(&b);

@@ -96,7 +96,7 @@ static const struct kcg_config_key core_keys[] = {
 	KCG_KEY_U64("store", "max_batch", store.max_batch, "256", 1, 65536),
 	KCG_KEY_U64("store", "queue_limit", store.queue_limit, "4096", 1, 1048576),
 	KCG_KEY_U64("store", "retention_days", store.retention_days, "30", 0, 36500),
-	KCG_KEY_U64("store", "sweep_batch", store.sweep_batch, "1000", 10, 100000),
+	KCG_KEY_U64("store", "sweep_batch", store.sweep_batch, "500", 10, 100000),
 
 	{ .section = "admin", .name = "token", .type = KCG_CFG_SECRET, .required = true, .min = 16,
 	  .offset = KCG_CONFIG_OFF(admin.token), .check = check_header_value },

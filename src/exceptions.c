@@ -308,11 +308,15 @@ static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t f
 	const char *kind = json_string_value(json_object_get(rec, "kind"));
 	const char *subject = json_string_value(json_object_get(rec, "subject"));
 	char other[KCG_ID_LEN + 1];
-	if (same && valid_field(kind) && valid_field(subject) && find_id(t, kind, subject, other) == 0 &&
-	    strcmp(other, id) == 0) {
-		unsigned char ikey[KEY_MAX];
-		MDB_val ik = { make_key(kind, subject, ikey), ikey };
-		rc = lmdb_err(mdb_del(t->txn, kcg_store_db(t->store, DB_KEY), &ik, NULL));
+	if (same && valid_field(kind) && valid_field(subject)) {
+		rc = find_id(t, kind, subject, other);
+		if (rc == 0 && strcmp(other, id) == 0) {
+			unsigned char ikey[KEY_MAX];
+			MDB_val ik = { make_key(kind, subject, ikey), ikey };
+			rc = lmdb_err(mdb_del(t->txn, kcg_store_db(t->store, DB_KEY), &ik, NULL));
+		} else if (rc == KCG_ENOTFOUND || rc == KCG_ESTORE) {
+			rc = 0; /* no index entry, or a malformed one that is not ours */
+		}
 	}
 	json_decref(rec);
 	if (!same)

@@ -32,7 +32,8 @@
 #include "store_private.h"
 
 #define DEFAULT_SWEEP_MS 60000u
-#define DEFAULT_SWEEP_BATCH 1000 /* deletions per sweep transaction */
+#define DEFAULT_SWEEP_BATCH 500  /* deletions per sweep transaction */
+#define DRAIN_WORK_NS (20 * 1000 * 1000) /* a chunk's deletions stop after this, before its commit */
 #define MAX_READERS 256          /* concurrent read transactions (server threads) */
 #define OWN_DBS 6                /* events, dedupe, dedupe_t, counts, meta, retain */
 
@@ -163,10 +164,16 @@ int store_drain(MDB_txn *txn, MDB_dbi dbi, size_t budget,
 	MDB_val k, v;
 
 	*more = false;
+	uint64_t t0 = kcg_mono_ns();
 	int rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < budget; i++) {
+		/* entries cost what their owners make of them: time bounds a chunk too */
+		if (i % 32 == 31 && kcg_mono_ns() - t0 > DRAIN_WORK_NS) {
+			*more = true;
+			break;
+		}
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
@@ -197,7 +204,8 @@ int store_drain(MDB_txn *txn, MDB_dbi dbi, size_t budget,
 static int sweep_chunk(struct kcg_store *s, struct sweep_state *sw, bool *more)
 {
 	uint64_t t0 = kcg_mono_ns();
-	uint64_t *removed = sw->stats.removed + (sw->stage < 2 ? sw->stage : 0);
+	uint64_t counted[KCG_SWEEP_COUNTERS] = { 0 }; /* kept only if the transaction commits */
+	uint64_t *removed = counted + (sw->stage < 2 ? sw->stage : 0);
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
@@ -213,9 +221,13 @@ static int sweep_chunk(struct kcg_store *s, struct sweep_state *sw, bool *more)
 	sw->stats.chunks++;
 	if (took > sw->stats.max_chunk_ns)
 		sw->stats.max_chunk_ns = took;
-	if (rc != 0)
+	if (rc != 0) {
 		*more = false;
-	return rc;
+		return rc;
+	}
+	for (size_t i = 0; i < KCG_SWEEP_COUNTERS; i++)
+		sw->stats.removed[i] += counted[i];
+	return 0;
 }
 
 /* Called with s->lock held, like finish_sweep(). */
@@ -229,6 +241,9 @@ static void finish_sweep(struct kcg_store *s, struct sweep_state *sw, int result
 {
 	uint64_t total = 0;
 	sw->stats.finished_ms = kcg_now_ms();
+	sw->stats.result = result;
+	if (result != 0)
+		s->sweep_errors++;
 	for (size_t i = 0; i < KCG_SWEEP_COUNTERS; i++) {
 		total += sw->stats.removed[i];
 		s->removed_total[i] += sw->stats.removed[i];
@@ -314,7 +329,7 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&s->lock);
 		if (sw.active && (!more || src != 0)) {
-			finish_sweep(s, &sw, src == 0 ? 0 : KCG_ESTORE);
+			finish_sweep(s, &sw, src == 0 ? 0 : store_mdb_err(src));
 			next_sweep = mono_ms() + s->sweep_interval_ms;
 		}
 	}
@@ -672,6 +687,7 @@ int kcg_store_retention_stats(struct kcg_store *s, struct kcg_retention_stats *o
 	pthread_mutex_lock(&s->lock);
 	out->last = s->last_sweep;
 	memcpy(out->removed_total, s->removed_total, sizeof(out->removed_total));
+	out->errors = s->sweep_errors;
 	pthread_mutex_unlock(&s->lock);
 	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
 		return KCG_ESTORE;

@@ -69,6 +69,7 @@ struct kcg_store {
 	bool running;
 	struct kcg_sweep_stats last_sweep; /* the last finished sweep */
 	uint64_t removed_total[KCG_SWEEP_COUNTERS];
+	uint64_t sweep_errors;             /* sweeps that ended on an error */
 
 	pthread_mutex_t stop_lock; /* serialises kcg_store_stop() (join once) */
 	bool joined;

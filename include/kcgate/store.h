@@ -125,7 +125,7 @@ struct kcg_store_options {
 	const char *const *dbs;
 	uint64_t sweep_interval_ms;/**< how often the sweep runs (0 = 60 s) */
 	uint64_t retention_ms;     /**< events and finished records older than this are deleted; 0 = keep all */
-	size_t sweep_batch;        /**< most deletions per sweep transaction (0 = 1000) */
+	size_t sweep_batch;        /**< most deletions per sweep transaction (0 = 500) */
 	/** The modules whose finished records expire (kcg_store_retain()),
 	 * NULL-terminated, at most KCG_RETENTION_OWNERS_MAX (NULL = none). */
 	const struct kcg_retention_owner *const *owners;
@@ -240,6 +240,7 @@ struct kcg_sweep_stats {
 	uint64_t started_ms;       /**< wall clock; 0 = no sweep finished yet */
 	uint64_t finished_ms;
 	uint64_t removed[KCG_SWEEP_COUNTERS];
+	int result;                /**< 0, or the error it ended on (kcg_strerror); it runs again next time */
 	uint64_t chunks;           /**< transactions it took */
 	uint64_t max_chunk_ns;     /**< the longest one held the writer this long */
 };
@@ -250,8 +251,10 @@ struct kcg_retention_stats {
 	size_t n_counters;
 	struct kcg_sweep_stats last;               /**< the last finished sweep */
 	uint64_t removed_total[KCG_SWEEP_COUNTERS]; /**< since the process started */
+	uint64_t errors;           /**< sweeps that ended on an error since the process started */
 	uint64_t oldest_event_ms;  /**< received time of the oldest event kept; 0 = none */
-	uint64_t oldest_finished_ms; /**< finish time of the oldest finished record kept; 0 = none */
+	uint64_t oldest_finished_ms; /**< time of the oldest retention mark kept (a finished record, or a stale
+				      *   mark of one reopened since, gone at the next sweep past it); 0 = none */
 };
 
 /** Fills @p out. @return 0 or KCG_ESTORE. */
