@@ -419,8 +419,9 @@ static void test_open_counts(void **state)
 	struct fixture *f = *state;
 
 	json_t *c = counts(f);
-	assert_int_equal(json_object_size(c), 4);
+	assert_int_equal(json_object_size(c), 5);
 	assert_int_equal(num(c, KCG_EXC_UNKNOWN_SKU), 0);
+	assert_int_equal(num(c, KCG_EXC_WEBHOOK_TRUNCATED), 0);
 	assert_int_equal(num(c, KCG_EXC_ACCEPTANCE_DEADLINE), 0);
 	assert_int_equal(num(c, KCG_EXC_UNPARSEABLE_WEBHOOK), 0);
 	assert_int_equal(num(c, KCG_EXC_DEAD_JOB), 0);
