@@ -1057,6 +1057,15 @@ def rss_kb(inst):
     return None
 
 
+def sanitized(inst):
+    """Whether kcgate runs with AddressSanitizer (its runtime is mapped)."""
+    try:
+        with open("/proc/%d/maps" % inst.proc.pid) as f:
+            return "libasan" in f.read()
+    except (OSError, AttributeError):
+        return False
+
+
 def scenario_webhook_flood(args, rep):
     """One signed webhook naming 60,000 order ids: at most 1000 order.sync
     jobs, the event kept, a webhook_truncated exception saying it was cut."""
@@ -1117,7 +1126,10 @@ def scenario_hostile_or11(args, rep):
         rep.check("poll_max_pages" in log, "hostile-or11: a warning says the poll was cut",
                   w.inst.log_tail(5))
         hwm = rss_kb(w.inst)
-        rep.check(hwm is not None and hwm < 200 * 1024, "hostile-or11: kcgate's peak RSS stays under 200 MB",
+        # AddressSanitizer keeps freed memory in quarantine (up to 256 MB) and
+        # adds its shadow: a sanitised kcgate gets a looser bound
+        bound = 1024 if sanitized(w.inst) else 200
+        rep.check(hwm is not None and hwm < bound * 1024, "hostile-or11: kcgate's peak RSS stays under %d MB" % bound,
                   ["VmHWM %s kB" % hwm])
         Report.note("hostile-or11: peak RSS %s kB after %d pages of 2 MB" % (hwm, pages))
         w.finish("hostile-or11")
