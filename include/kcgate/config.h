@@ -99,6 +99,7 @@ struct kcg_mirakl_config {
 	/* the order flow's keys (declared in src/flows/orders.c) */
 	uint64_t poll_interval_s;   /**< OR11 poll; never below 60 */
 	uint64_t poll_overlap_s;    /**< start_update_date = watermark - overlap */
+	uint64_t poll_max_pages;    /**< most OR11 pages one poll reads; the rest waits for the next poll */
 	uint64_t acceptance_window_h;
 	uint64_t acceptance_alert_h;
 };

@@ -22,7 +22,7 @@
 #include "kcgate/peers/mirakl.h"
 
 #define FIND_DEPTH 4              /* how deep a webhook body is searched for order ids */
-#define FIND_MAX 1000             /* most order ids taken from one webhook */
+#define FIND_MAX KCG_ORDER_IDS_MAX /* most order ids taken from one webhook */
 
 
 
@@ -343,17 +343,40 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 
 /* ---- the outbox hook ---- */
 
-/* Collects order ids from whatever shape a Mirakl webhook has: "order_id"
- * members (top level, under "data", in arrays), and "order_ids" lists. */
-static void find_order_ids(const json_t *v, int depth, json_t *ids)
+/* The order ids found in one webhook: a set (one job per order even if
+ * named twice), at most FIND_MAX; cut says more were named. */
+struct found {
+	json_t *ids;
+	bool cut;
+};
+
+static void add_id(struct found *f, const json_t *v)
 {
-	if (depth > FIND_DEPTH || json_array_size(ids) >= FIND_MAX)
+	const char *s = json_string_value(v);
+	if (!s || !*s || strlen(s) > ORDER_ID_MAX || json_object_get(f->ids, s))
+		return;
+	if (json_object_size(f->ids) >= FIND_MAX) {
+		f->cut = true;
+		return;
+	}
+	json_object_set_new(f->ids, s, json_true());
+}
+
+/* Collects order ids from whatever shape a Mirakl webhook has: "order_id"
+ * members (top level, under "data", in arrays), and "order_ids" lists.
+ * The cap counts the set (an object: json_array_size() on it is 0). */
+static void find_order_ids(const json_t *v, int depth, struct found *f)
+{
+	if (depth > FIND_DEPTH || f->cut)
 		return;
 	if (json_is_array(v)) {
 		size_t i;
 		json_t *e;
-		json_array_foreach(v, i, e)
-			find_order_ids(e, depth + 1, ids);
+		json_array_foreach(v, i, e) {
+			find_order_ids(e, depth + 1, f);
+			if (f->cut)
+				return;
+		}
 		return;
 	}
 	if (!json_is_object(v))
@@ -362,19 +385,48 @@ static void find_order_ids(const json_t *v, int depth, json_t *ids)
 	json_t *val;
 	json_object_foreach((json_t *)v, key, val) {
 		if (strcmp(key, "order_id") == 0 && json_is_string(val)) {
-			const char *s = json_string_value(val);
-			if (*s && strlen(s) <= ORDER_ID_MAX)
-				json_object_set_new(ids, s, json_true());
+			add_id(f, val);
 		} else if (strcmp(key, "order_ids") == 0 && json_is_array(val)) {
 			size_t i;
 			json_t *e;
-			json_array_foreach(val, i, e)
-				if (json_is_string(e) && *json_string_value(e) && strlen(json_string_value(e)) <= ORDER_ID_MAX)
-					json_object_set_new(ids, json_string_value(e), json_true());
+			json_array_foreach(val, i, e) {
+				add_id(f, e);
+				if (f->cut)
+					break;
+			}
 		} else {
-			find_order_ids(val, depth + 1, ids);
+			find_order_ids(val, depth + 1, f);
 		}
+		if (f->cut)
+			return;
 	}
+}
+
+bool kcg_order_ids_find(const json_t *body, json_t *ids)
+{
+	struct found f = { ids, false };
+	find_order_ids(body, 0, &f);
+	return f.cut;
+}
+
+/* The webhook named more orders than one event may cause jobs for. */
+static int raise_cut(struct kcg_txn *t, const struct kcg_event_meta_ref *ev)
+{
+	char msg[600];
+	snprintf(msg, sizeof(msg),
+		 "Mirakl webhook event %s (kind %s) names more than %d order ids: an order.sync job was queued for the "
+		 "first %d found, the rest were dropped. The event is kept (GET /admin/events/%s); the OR11 poll still "
+		 "finds every order waiting for acceptance. Check why the operator sends so many ids in one webhook.",
+		 ev->id, ev->kind, FIND_MAX, FIND_MAX, ev->id);
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_WEBHOOK_TRUNCATED,
+		.severity = KCG_SEV_WARNING,
+		.system = "mirakl",
+		.owner = "operations",
+		.subject = ev->id,
+		.message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
 }
 
 static int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx)
@@ -384,9 +436,13 @@ static int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *e
 	json_t *body = json_loadb(ev->body, ev->body_len, JSON_DECODE_ANY, NULL);
 	json_t *ids = json_object(); /* a set: one job per order even if named twice */
 	int rc = 0;
-	if (body)
-		find_order_ids(body, 0, ids);
-	if (json_object_size(ids) == 0) {
+	if (!ids) {
+		json_decref(body);
+		return -ENOMEM;
+	}
+	if (body && kcg_order_ids_find(body, ids))
+		rc = raise_cut(t, ev);
+	if (rc == 0 && json_object_size(ids) == 0) {
 		char msg[300];
 		snprintf(msg, sizeof(msg),
 			 "Mirakl webhook event %s (kind %s) names no order_id: it is kept (GET /admin/events/%s) and the "
@@ -405,6 +461,8 @@ static int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *e
 	const char *id;
 	json_t *unused;
 	json_object_foreach(ids, id, unused) {
+		if (rc != 0)
+			break;
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.sync", id, NULL, 0, NULL);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
@@ -744,6 +802,8 @@ static const struct kcg_config_key orders_keys[] = {
 	/* Mirakl: poll OR11 every 5 minutes, at most once a minute */
 	KCG_KEY_U64("mirakl", "poll_interval_s", mirakl.poll_interval_s, "300", 60, 86400),
 	KCG_KEY_U64("mirakl", "poll_overlap_s", mirakl.poll_overlap_s, "300", 0, 86400),
+	/* pages (of 100 orders) one poll reads, each committed before the next */
+	KCG_KEY_U64("mirakl", "poll_max_pages", mirakl.poll_max_pages, "50", 1, 100000),
 	KCG_KEY_U64("mirakl", "acceptance_window_h", mirakl.acceptance_window_h, "72", 1, 720),
 	KCG_KEY_U64("mirakl", "acceptance_alert_h", mirakl.acceptance_alert_h, "12", 1, 720),
 };

@@ -17,6 +17,12 @@
 #define ORDER_ID_MAX 100          /* longest Mirakl order id kept */
 #define ORDERS_SCAN_MAX 100000    /* records one scan may look at */
 #define WATERMARK_POLL "mirakl.or11.watermark"
+/* the OR11 poll in progress (all 0 when none): its start, its window, the
+ * next page's offset, the total_count its first page said */
+#define CURSOR_STARTED "mirakl.or11.cursor.started"
+#define CURSOR_FROM "mirakl.or11.cursor.from"
+#define CURSOR_OFFSET "mirakl.or11.cursor.offset"
+#define CURSOR_TOTAL "mirakl.or11.cursor.total"
 #define DB_ORDERS "orders"
 
 enum { PH_START, PH_STATUS, PH_IMPORT, PH_READ, PH_ACCEPT };

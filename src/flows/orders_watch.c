@@ -6,22 +6,57 @@
 #include "orders_private.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kcgate/exceptions.h"
 #include "kcgate/log.h"
 #include "kcgate/peers/mirakl.h"
 
-/* mirakl.poll: OR11 every page of orders waiting for acceptance. */
-static int watermark_fn(struct kcg_txn *t, void *arg)
+/*
+ * mirakl.poll: OR11, one page per run. Each run's apply commits its page
+ * (an order.sync per order, carrying the order) with the cursor of the
+ * poll (where the next page starts) and, while pages remain and the poll
+ * has read fewer than mirakl.poll_max_pages, a new mirakl.poll due now:
+ * so a page is on disk before the next is asked for, and memory holds one
+ * page at a time whatever total_count a peer claims. A poll cut at the
+ * bound leaves its cursor; the next poll (the timer's) goes on from there.
+ * The watermark moves only when a poll's last page is committed, and only
+ * if the set did not shrink meanwhile (offsets shift when orders leave
+ * WAITING_ACCEPTANCE, so a page may have been skipped: the next poll reads
+ * the same window again).
+ */
+struct poll_state {
+	uint64_t mark, from, started, offset, total;
+};
+
+static int poll_state_fn(struct kcg_txn *t, void *arg)
 {
-	*(uint64_t *)arg = kcg_meta_get_u64(t, WATERMARK_POLL);
+	struct poll_state *p = arg;
+	p->mark = kcg_meta_get_u64(t, WATERMARK_POLL);
+	p->started = kcg_meta_get_u64(t, CURSOR_STARTED);
+	p->from = kcg_meta_get_u64(t, CURSOR_FROM);
+	p->offset = kcg_meta_get_u64(t, CURSOR_OFFSET);
+	p->total = kcg_meta_get_u64(t, CURSOR_TOTAL);
 	return 0;
+}
+
+static int put_cursor(struct kcg_txn *t, uint64_t started, uint64_t from, uint64_t offset, uint64_t total)
+{
+	int rc = kcg_meta_put_u64(t, CURSOR_STARTED, started);
+	if (rc == 0)
+		rc = kcg_meta_put_u64(t, CURSOR_FROM, from);
+	if (rc == 0)
+		rc = kcg_meta_put_u64(t, CURSOR_OFFSET, offset);
+	if (rc == 0)
+		rc = kcg_meta_put_u64(t, CURSOR_TOTAL, total);
+	return rc;
 }
 
 static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
-	json_t *orders = json_object_get(run->result, "orders");
+	const json_t *res = run->result;
+	json_t *orders = json_object_get(res, "orders");
 	size_t i;
 	json_t *o;
 	int rc = 0;
@@ -37,44 +72,83 @@ static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		if (rc != 0)
 			return rc;
 	}
-	return kcg_meta_put_u64(t, WATERMARK_POLL, kcg_json_u64(run->result, "started_ms"));
+	uint64_t started = kcg_json_u64(res, "started_ms"), first_total = kcg_json_u64(res, "first_total");
+	if (json_is_true(json_object_get(res, "last"))) {
+		/* every page committed: the poll is over */
+		rc = put_cursor(t, 0, 0, 0, 0);
+		if (rc == 0 && kcg_json_u64(res, "total") >= first_total)
+			rc = kcg_meta_put_u64(t, WATERMARK_POLL, started);
+		return rc;
+	}
+	rc = put_cursor(t, started, kcg_json_u64(res, "from"), kcg_json_u64(res, "next_offset"), first_total);
+	if (rc == 0 && json_is_true(json_object_get(res, "more"))) {
+		json_t *payload = json_pack("{s:I}", "pages", (json_int_t)kcg_json_u64(res, "pages"));
+		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "mirakl.poll", "or11", payload, 0, NULL);
+		json_decref(payload);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+	}
+	return rc;
 }
 
 enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
+	const struct kcg_mirakl_config *mc = &flow->cfg->mirakl;
 	char why[KCG_ERROR_MAX];
 
 	if (run->phase == PH_START) {
-		uint64_t mark = 0;
-		if (kcg_store_read(flow->store, watermark_fn, &mark) != 0)
+		struct poll_state p = { 0 };
+		if (kcg_store_read(flow->store, poll_state_fn, &p) != 0)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the OR11 watermark");
-		uint64_t overlap = flow->cfg->mirakl.poll_overlap_s * 1000u;
-		run->result = json_pack("{s:[], s:I, s:I}", "orders", "started_ms", (json_int_t)kcg_now_ms(), "from",
-					(json_int_t)(mark > overlap ? mark - overlap : 0));
-		run->phase = PH_READ;
-	} else {
-		json_t *orders;
-		uint64_t total;
-		int rc = kcg_mirakl_or11_parse(&run->reply, &orders, &total, why);
-		if (rc != 0)
-			return kcg_job_failed(run, rc, why);
-		json_array_extend(json_object_get(run->result, "orders"), orders);
-		size_t got = json_array_size(orders);
-		json_decref(orders);
-		size_t have = json_array_size(json_object_get(run->result, "orders"));
-		if (got == 0 || have >= total) {
-			run->apply = poll_apply;
-			return KCG_STEP_DONE;
+		if (!p.started) {
+			/* a new poll */
+			uint64_t overlap = mc->poll_overlap_s * 1000u;
+			p.started = kcg_now_ms();
+			p.from = p.mark > overlap ? p.mark - overlap : 0;
+			p.offset = 0;
+			p.total = 0;
 		}
+		run->result = json_pack("{s:I, s:I, s:I, s:I, s:I}", "started_ms", (json_int_t)p.started, "from",
+					(json_int_t)p.from, "offset", (json_int_t)p.offset, "first_total", (json_int_t)p.total,
+					"pages", (json_int_t)kcg_json_u64(run->payload, "pages"));
+		if (!run->result)
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		run->phase = PH_READ;
+		struct kcg_or11_query q = {
+			.state_codes = "WAITING_ACCEPTANCE",
+			.start_update_ms = p.from,
+			.offset = p.offset > UINT32_MAX ? UINT32_MAX : (unsigned)p.offset,
+			.max = KCG_MIRAKL_PAGE_MAX,
+		};
+		return kcg_job_call(run, kcg_mirakl_or11(mc, &q, &run->call));
 	}
-	struct kcg_or11_query q = {
-		.state_codes = "WAITING_ACCEPTANCE",
-		.start_update_ms = kcg_json_u64(run->result, "from"),
-		.offset = (unsigned)json_array_size(json_object_get(run->result, "orders")),
-		.max = KCG_MIRAKL_PAGE_MAX,
-	};
-	return kcg_job_call(run, kcg_mirakl_or11(&flow->cfg->mirakl, &q, &run->call));
+
+	json_t *orders;
+	uint64_t total;
+	int rc = kcg_mirakl_or11_parse(&run->reply, &orders, &total, why);
+	if (rc != 0)
+		return kcg_job_failed(run, rc, why);
+	json_t *res = run->result;
+	size_t got = json_array_size(orders);
+	uint64_t offset = kcg_json_u64(res, "offset"), pages = kcg_json_u64(res, "pages") + 1;
+	uint64_t next = offset + got;
+	bool last = got == 0 || next >= total || next >= UINT32_MAX;
+	json_object_set_new(res, "orders", orders);
+	json_object_set_new(res, "total", json_integer((json_int_t)(total > INT64_MAX ? INT64_MAX : total)));
+	if (offset == 0 || !kcg_json_u64(res, "first_total"))
+		json_object_set_new(res, "first_total", json_integer((json_int_t)(total > INT64_MAX ? INT64_MAX : total)));
+	json_object_set_new(res, "next_offset", json_integer((json_int_t)next));
+	json_object_set_new(res, "pages", json_integer((json_int_t)pages));
+	json_object_set_new(res, "last", json_boolean(last));
+	json_object_set_new(res, "more", json_boolean(!last && pages < mc->poll_max_pages));
+	if (!last && pages >= mc->poll_max_pages)
+		kcg_log(KCG_LOG_WARN, "OR11 poll stopped at mirakl.poll_max_pages; the rest is left for the next poll",
+			json_pack("{s:I, s:I, s:I, s:I}", "pages", (json_int_t)pages, "next_offset", (json_int_t)next,
+				  "total_count", (json_int_t)(total > INT64_MAX ? INT64_MAX : total), "poll_max_pages",
+				  (json_int_t)mc->poll_max_pages));
+	run->apply = poll_apply;
+	return KCG_STEP_DONE;
 }
 
 /* ---- timers (engine thread) ---- */

@@ -307,7 +307,7 @@ int kcg_khaos_import_orders(const struct kcg_khaos_config *cfg, const struct kcg
 	int rc = check_order(so, why);
 	if (rc != 0)
 		return rc;
-	xmlInitParser();
+	kcg_xml_init();
 	rc = sales_orders(cfg, so, &inner);
 	if (rc != 0)
 		goto fail_inner;
@@ -383,9 +383,9 @@ static int open_inner(const struct kcg_khaos_answer *a, const char *method, xmlD
 	}
 	int rc = 0;
 	if (*text) {
-		*inner = kcg_xml_read(text, strlen(text));
-		if (!*inner) {
-			kcg_why(why, "%s: the result is not an XML document", method);
+		char unread[KCG_ERROR_MAX];
+		if (kcg_xml_parse(text, strlen(text), inner, unread) != 0) {
+			kcg_why(why, "%s: the result is not an XML document kcgate reads: %s", method, unread);
 			rc = KCG_EPAYLOAD;
 		}
 	}
@@ -395,14 +395,22 @@ static int open_inner(const struct kcg_khaos_answer *a, const char *method, xmlD
 
 /* Calls @p fn for each element called @p name in @p inner: the root itself
  * when it has that name, else the root's children of that name (the root's
- * own name is not relied on). Stops at fn's first non-zero value. */
-static int each_el(xmlDocPtr inner, const char *name, int (*fn)(xmlNodePtr n, void *arg), void *arg)
+ * own name is not relied on). Stops at fn's first non-zero value; more than
+ * KCG_KHAOS_ITEMS_MAX of them are refused before the first is handed over. */
+static int each_el(xmlDocPtr inner, const char *method, const char *name, int (*fn)(xmlNodePtr n, void *arg), void *arg,
+		   char why[KCG_ERROR_MAX])
 {
 	xmlNodePtr root = inner ? xmlDocGetRootElement(inner) : NULL;
 	if (!root)
 		return 0;
 	if (kcg_xml_named(root, name))
 		return fn(root, arg);
+	size_t n = 0;
+	for (xmlNodePtr c = kcg_xml_first(root); c; c = kcg_xml_next(c))
+		if (kcg_xml_named(c, name) && ++n > KCG_KHAOS_ITEMS_MAX) {
+			kcg_why(why, "%s: more than %d %s elements in one answer", method, KCG_KHAOS_ITEMS_MAX, name);
+			return KCG_EPAYLOAD;
+		}
 	for (xmlNodePtr c = kcg_xml_first(root); c; c = kcg_xml_next(c)) {
 		if (!kcg_xml_named(c, name))
 			continue;
@@ -466,7 +474,15 @@ int kcg_khaos_import_parse(const struct kcg_khaos_config *cfg, const struct kcg_
 		/* A single struct rather than an array. */
 		rc = import_item(a.result, ref, code, why);
 	} else {
+		/* One order was sent: a long result is not an answer to it. */
+		size_t n = 0;
+		for (xmlNodePtr it = kcg_xml_first(a.result); it; it = kcg_xml_next(it))
+			n++;
 		rc = 1;
+		if (n > KCG_KHAOS_ITEMS_MAX) {
+			kcg_why(why, "ImportOrders: more than %d result items in one answer", KCG_KHAOS_ITEMS_MAX);
+			rc = KCG_EPAYLOAD;
+		}
 		for (xmlNodePtr it = kcg_xml_first(a.result); it && rc == 1; it = kcg_xml_next(it)) {
 			xmlNodePtr item = transport(cfg)->follow(&a, it);
 			if (item)
@@ -520,13 +536,13 @@ int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struc
 	rc = open_inner(&a, "ExportOrderStatusEx", &inner, why);
 	if (rc == 0) {
 		struct status_find f = { .ref = ref, .code = code };
-		rc = each_el(inner, "ORDER", status_order, &f);
+		rc = each_el(inner, "ExportOrderStatusEx", "ORDER", status_order, &f, why);
 		if (rc == 1) {
 			rc = 0;
 		} else if (rc == 0) {
 			kcg_why(why, "ExportOrderStatusEx: Khaos has no order with associated ref %s", ref);
 			rc = KCG_ENOTFOUND;
-		} else {
+		} else if (rc == -ENOMEM) {
 			kcg_why(why, "ExportOrderStatusEx: out of memory");
 		}
 	}
@@ -623,7 +639,7 @@ int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struc
 	rc = open_inner(&a, "ExportStockStatus", &inner, why);
 	if (rc == 0) {
 		struct stock_walk w = { .item_fn = fn, .arg = arg, .why = why };
-		rc = each_el(inner, "STOCK_ITEM", stock_status_item, &w);
+		rc = each_el(inner, "ExportStockStatus", "STOCK_ITEM", stock_status_item, &w, why);
 	}
 	xmlFreeDoc(inner);
 	close_answer(cfg, &a);
@@ -659,7 +675,7 @@ int kcg_khaos_stock_list_parse(const struct kcg_khaos_config *cfg, const struct 
 	rc = open_inner(&a, "GetStockList", &inner, why);
 	if (rc == 0) {
 		struct stock_walk w = { .code_fn = fn, .arg = arg, .why = why };
-		rc = each_el(inner, "STOCK_ITEM", stock_list_item, &w);
+		rc = each_el(inner, "GetStockList", "STOCK_ITEM", stock_list_item, &w, why);
 	}
 	xmlFreeDoc(inner);
 	close_answer(cfg, &a);

@@ -259,6 +259,12 @@ int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *
 		kcg_why(why, "OR11: \"orders\" is not an array");
 		goto fail;
 	}
+	if (json_array_size(arr) > KCG_MIRAKL_PAGE_MAX) {
+		/* kcgate never asks for more: a longer page is not an answer to it */
+		kcg_why(why, "OR11: %zu orders on one page, more than the %d a page may hold", json_array_size(arr),
+			KCG_MIRAKL_PAGE_MAX);
+		goto fail;
+	}
 	json_array_foreach(arr, i, o) {
 		if (!json_is_object(o)) {
 			kcg_why(why, "OR11: orders[%zu] is not an object", i);

@@ -1,16 +1,183 @@
 /*
  * xml.c: the libxml2 idioms the peer clients share (kcgate/peers/xml.h):
- * building with one oom flag, reading untrusted XML by local name.
+ * building with one oom flag, reading untrusted XML by local name, the
+ * pre-scan that bounds what one answer may cost before libxml2 sees it,
+ * and the structured error handler that keeps libxml2 off stderr.
  */
 #include "kcgate/peers/xml.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libxml/parser.h>
+#include <libxml/xmlerror.h>
 
+#include "kcgate/common.h"
+#include "kcgate/net.h"
+
+/* No XML_PARSE_HUGE: libxml2's own limits (text nodes of 10 MB, depth 256,
+ * names of 50 kB) stay on. */
 #define READ_OPTS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+
+/* ---- libxml2's errors: kept, never printed ---- */
+
+/* The first error of the parse running on this thread, for the caller's
+ * why; libxml2 reports through the handler below instead of stderr. */
+static _Thread_local char last_error[120];
+static _Thread_local bool thread_ready;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void on_error(void *ctx, xmlErrorPtr e)
+{
+	(void)ctx;
+	if (!e || e->level < XML_ERR_ERROR || last_error[0])
+		return;
+	char msg[100];
+	const char *text = e->message ? e->message : "error";
+	kcg_printable(msg, sizeof(msg), text, strlen(text), KCG_PRINT_SQUEEZE | KCG_PRINT_ELLIPSIS);
+	size_t n = strlen(msg);
+	while (n > 0 && msg[n - 1] == ' ')
+		msg[--n] = '\0';
+	snprintf(last_error, sizeof(last_error), "line %d: %s", e->line, msg);
+}
+
+/* The generic channel too (the fallback of code paths without a
+ * structured one): silent. */
+static void on_generic(void *ctx, const char *fmt, ...)
+{
+	(void)ctx;
+	(void)fmt;
+}
+
+static void init_process(void)
+{
+	xmlInitParser();
+	/* the defaults of threads whose libxml2 state does not exist yet */
+	xmlThrDefSetStructuredErrorFunc(NULL, on_error);
+	xmlThrDefSetGenericErrorFunc(NULL, on_generic);
+}
+
+void kcg_xml_init(void)
+{
+	pthread_once(&init_once, init_process);
+	if (!thread_ready) {
+		/* libxml2's error handlers are per thread: this one's, which may
+		 * have been made before the defaults above were set */
+		xmlSetStructuredErrorFunc(NULL, on_error);
+		xmlSetGenericErrorFunc(NULL, on_generic);
+		thread_ready = true;
+	}
+}
+
+/* ---- the pre-scan ---- */
+
+static const char *find2(const char *p, const char *end, const char *pat)
+{
+	size_t n = strlen(pat);
+	for (; p && (size_t)(end - p) >= n; p++) {
+		p = memchr(p, pat[0], (size_t)(end - p));
+		if (!p || (size_t)(end - p) < n)
+			return NULL;
+		if (memcmp(p, pat, n) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
+{
+	const char *p = buf, *end = buf + len;
+	size_t elements = 0;
+	while (p < end) {
+		p = memchr(p, '<', (size_t)(end - p));
+		if (!p)
+			break;
+		const char *q = p + 1;
+		if (q < end && (*q == '?' || *q == '!')) {
+			const char *close;
+			if (end - q >= 3 && memcmp(q, "!--", 3) == 0)
+				close = find2(q + 3, end, "-->");
+			else if (end - q >= 8 && memcmp(q, "![CDATA[", 8) == 0)
+				close = find2(q + 8, end, "]]>");
+			else if (*q == '?')
+				close = find2(q + 1, end, "?>");
+			else {
+				kcg_why(why, "a DTD or markup declaration (refused)");
+				return KCG_EPAYLOAD;
+			}
+			if (!close)
+				return 0; /* unterminated: libxml2 says it is malformed */
+			p = close + 2;
+			continue;
+		}
+		if (q < end && *q == '/') {
+			p = q;
+			continue; /* an end tag: its '>' is found as text */
+		}
+		if (++elements > KCG_XML_ELEMENTS_MAX) {
+			kcg_why(why, "more than %d elements", KCG_XML_ELEMENTS_MAX);
+			return KCG_EPAYLOAD;
+		}
+		/* A start tag: every '=' outside a quoted value begins an attribute. */
+		size_t attrs = 0;
+		char quote = 0;
+		for (; q < end; q++) {
+			if (quote) {
+				const char *c = memchr(q, quote, (size_t)(end - q));
+				if (!c)
+					return 0;
+				q = c;
+				quote = 0;
+			} else if (*q == '"' || *q == '\'') {
+				quote = *q;
+			} else if (*q == '=') {
+				if (++attrs > KCG_XML_ATTRS_MAX) {
+					kcg_why(why, "an element with more than %d attributes", KCG_XML_ATTRS_MAX);
+					return KCG_EPAYLOAD;
+				}
+			} else if (*q == '>' || *q == '<') {
+				break;
+			}
+		}
+		p = q;
+	}
+	return 0;
+}
+
+int kcg_xml_parse(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERROR_MAX])
+{
+	char scan[KCG_ERROR_MAX];
+	*out = NULL;
+	if (!buf || len == 0) {
+		kcg_why(why, "empty");
+		return KCG_EPAYLOAD;
+	}
+	if (len > (size_t)INT32_MAX) {
+		kcg_why(why, "longer than 2 GB");
+		return KCG_EPAYLOAD;
+	}
+	if (kcg_xml_scan(buf, len, scan) != 0) {
+		kcg_why(why, "%s", scan);
+		return KCG_EPAYLOAD;
+	}
+	kcg_xml_init();
+	last_error[0] = '\0';
+	xmlDocPtr doc = xmlReadMemory(buf, (int)len, "peer.xml", NULL, READ_OPTS);
+	if (!doc) {
+		kcg_why(why, "not well-formed XML (%s)", last_error[0] ? last_error : "no detail");
+		return KCG_EPAYLOAD;
+	}
+	if (doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc)) {
+		kcg_why(why, "%s", xmlDocGetRootElement(doc) ? "a DTD (refused)" : "no root element");
+		xmlFreeDoc(doc);
+		return KCG_EPAYLOAD;
+	}
+	*out = doc;
+	return 0;
+}
 
 /* A copy of @p s that XML 1.0 can carry: C0 controls other than tab, LF
  * and CR become spaces, U+FFFE/U+FFFF become '?'. Input is valid UTF-8
@@ -59,14 +226,9 @@ void kcg_xml_add_opt(struct kcg_xml_build *b, xmlNodePtr parent, const char *nam
 
 xmlDocPtr kcg_xml_read(const char *buf, size_t len)
 {
-	if (!buf || len == 0 || len > (size_t)INT32_MAX)
-		return NULL;
-	xmlDocPtr doc = xmlReadMemory(buf, (int)len, "peer.xml", NULL, READ_OPTS);
-	if (doc && (doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc))) {
-		xmlFreeDoc(doc);
-		return NULL;
-	}
-	return doc;
+	char why[KCG_ERROR_MAX];
+	xmlDocPtr doc;
+	return kcg_xml_parse(buf, len, &doc, why) == 0 ? doc : NULL;
 }
 
 bool kcg_xml_named(xmlNodePtr n, const char *name)

@@ -26,6 +26,13 @@ SCENARIO is one of:
   deadline     an order held 1.5 h after its creation, window 2 h, alert 1 h
                before: an acceptance_deadline exception; a fresh held order
                gets none
+  webhook-flood  one signed webhook naming 60,000 order ids: at most 1000
+               order.sync jobs, the event kept, webhook_truncated raised
+  hostile-or11 OR11 with total_count 10^12 and 2 MB pages: each poll reads
+               mirakl.poll_max_pages pages, commits each, warns; RSS bounded
+  hostile-khaos  Khaos answering in the worst shapes (href items, 100,000
+               attributes, bad encoding): reasons, no stall of the Mirakl
+               lane, nothing but JSON on stderr
 
 Output like run.py: "ok - ..." / "not ok - ..." (details as "#" lines), then
 "N passed, M failed"; exit status 1 on any failure. Python 3 stdlib only;
@@ -1036,9 +1043,139 @@ def scenario_deadline(args, rep):
         w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- hostile peers (issue 6)
+
+def rss_kb(inst):
+    """kcgate's peak resident set (VmHWM, kB), or None."""
+    try:
+        with open("/proc/%d/status" % inst.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, AttributeError, ValueError):
+        return None
+    return None
+
+
+def sanitized(inst):
+    """Whether kcgate runs with AddressSanitizer (its runtime is mapped)."""
+    try:
+        with open("/proc/%d/maps" % inst.proc.pid) as f:
+            return "libasan" in f.read()
+    except (OSError, AttributeError):
+        return False
+
+
+def scenario_webhook_flood(args, rep):
+    """One signed webhook naming 60,000 order ids: at most 1000 order.sync
+    jobs, the event kept, a webhook_truncated exception saying it was cut."""
+    w = World(args, rep, "flood", {"server": {"max_body_bytes": "2097152"}})
+    try:
+        if not w.start("flood"):
+            return
+        ids = ["FLOOD-%05d" % i for i in range(60000)]
+        body = compact({"type": "ORDER_CREATED", "data": {"order_ids": ids}})
+        r = w.client.request("POST", "/webhooks/mirakl", body, w.hs.mirakl_headers(body, "wh-" + uuid.uuid4().hex))
+        ev = r.json.get("event_id") if isinstance(r.json, dict) else None
+        rep.check(r.status == 202 and ev, "flood: the 60,000-id webhook is stored (202)", [r.status, short(r.body)])
+        ok, left = w.quiet(60)
+        rep.check(ok, "flood: the jobs it caused settle", left)
+        exc = [e for e in (w.exceptions(1, "webhook_truncated") or []) if e.get("subject") == ev]
+        rep.check(len(exc) == 1 and "1000" in exc[0].get("message", ""),
+                  "flood: an open webhook_truncated exception names the event and the cap",
+                  [short(json.dumps(exc))])
+        st, evrec = w.admin("GET", "/admin/events/" + str(ev))
+        rep.check(st == 200, "flood: the event is kept (GET /admin/events/{id})", [st])
+        syncs = [j for j in (w.jobs(None, "mirakl", 1000) or []) if j.get("kind") == "order.sync"]
+        calls = w.sim.state()["calls"]["mirakl"]
+        # 1000 order.sync reads, plus the polls (one page each: nothing waits)
+        rep.check(len(syncs) <= 1000 and 1000 <= calls <= 1000 + 10,
+                  "flood: the first 1000 ids get an order.sync (one OR11 read each), no more (not 60,000)",
+                  ["order.sync jobs listed: %d, Mirakl calls: %d" % (len(syncs), calls)])
+        w.finish("flood")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_hostile_or11(args, rep):
+    """OR11 answering every page with 100 orders of 20 kB and total_count
+    10^12: each poll reads at most poll_max_pages pages, commits each, warns,
+    and kcgate's memory stays bounded; the next poll goes on from the cursor."""
+    pages = 5
+    w = World(args, rep, "hostile-or11", {"mirakl": {"poll_max_pages": str(pages)}})
+    try:
+        w.sim.ok("POST", "/_sim/hostile", {"or11_total_count": 10 ** 12, "or11_order_bytes": 20000})
+        if not w.start("hostile-or11"):
+            return
+        ok, secs = w.wait(lambda: w.sim.state()["calls"]["mirakl"] >= pages, 40)
+        rep.check(ok, "hostile-or11: the first poll reads its pages", [w.sim.state()["calls"]])
+        q, left = w.quiet(40)
+        rep.check(q, "hostile-or11: the poll stops by itself (no job left)", left)
+        time.sleep(1.5)
+        calls = w.sim.state()["calls"]["mirakl"]
+        rep.check(calls == pages, "hostile-or11: exactly mirakl.poll_max_pages OR11 pages in one poll",
+                  ["Mirakl calls: %d" % calls])
+        reqs = w.sim.requests("mirakl")
+        offsets = [dict(kv.split("=", 1) for kv in r["query"].split("&") if "=" in kv).get("offset") for r in reqs]
+        rep.check(offsets == [str(100 * i) for i in range(pages)], "hostile-or11: pages at offsets 0, 100, ...",
+                  [offsets])
+        recs = w.aget("/admin/orders?limit=1000")
+        n = len((recs or {}).get("orders", []))
+        rep.check(n == 100 * pages, "hostile-or11: every page read was committed (order records)", [n])
+        log = w.inst.log_text()
+        rep.check("poll_max_pages" in log, "hostile-or11: a warning says the poll was cut",
+                  w.inst.log_tail(5))
+        hwm = rss_kb(w.inst)
+        # AddressSanitizer keeps freed memory in quarantine (up to 256 MB) and
+        # adds its shadow: a sanitised kcgate gets a looser bound
+        bound = 1024 if sanitized(w.inst) else 200
+        rep.check(hwm is not None and hwm < bound * 1024, "hostile-or11: kcgate's peak RSS stays under %d MB" % bound,
+                  ["VmHWM %s kB" % hwm])
+        Report.note("hostile-or11: peak RSS %s kB after %d pages of 2 MB" % (hwm, pages))
+        w.finish("hostile-or11")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_hostile_khaos(args, rep):
+    """Khaos answering in the worst shapes (32,000 href items, 100,000
+    attributes on one element, bytes that are not UTF-8): the Khaos jobs
+    fail with a reason, the Mirakl lane is not held back, and nothing but
+    JSON reaches kcgate's stderr."""
+    w = World(args, rep, "hostile-khaos")
+    try:
+        w.sim.stock("SKU-1")
+        if not w.start("hostile-khaos"):
+            return
+        for shape, count in (("href_items", 32000), ("attributes", 100000), ("bad_encoding", 1)):
+            w.sim.ok("POST", "/_sim/hostile", {"khaos_shape": shape, "khaos_count": count})
+            oid = w.sim.order("HK-" + shape, [("SKU-1", 1, 5.0)])
+            t0 = time.monotonic()
+            r = w.webhook(oid)
+            rep.check(r.status == 202, "hostile-khaos %s: webhook stored" % shape, [r.status])
+            # order.sync (Mirakl lane) finishes while Khaos answers badly
+            ok, secs = w.wait(lambda: w.job_done("order.sync", oid, "mirakl"), 20, 0.05)
+            rep.check(ok, "hostile-khaos %s: order.sync on the Mirakl lane done in %.2f s" % (shape, secs),
+                      w.evidence([oid]))
+            Report.note("hostile-khaos %s: Mirakl order.sync done %.2f s after the webhook" % (
+                shape, time.monotonic() - t0))
+            ok, secs = w.wait(lambda: any(j.get("subject") == oid and j.get("kind") == "order.book" and j.get("last_error")
+                                          for j in (w.jobs(None, "khaos") or [])), 20, 0.1)
+            books = [j for j in (w.jobs(None, "khaos") or []) if j.get("subject") == oid and j.get("kind") == "order.book"]
+            err = books[0].get("last_error", "") if books else ""
+            rep.check(ok and err, "hostile-khaos %s: order.book fails with a reason: %s" % (shape, short(err, 160)),
+                      [short(json.dumps(books), 300)])
+        st = w.sim.state()
+        rep.check(st["khaos"]["sales_orders"] == [], "hostile-khaos: nothing booked from hostile answers", [])
+        w.finish("hostile-khaos")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
-             "deadline": scenario_deadline}
+             "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
+             "hostile-or11": scenario_hostile_or11, "hostile-khaos": scenario_hostile_khaos}
 
 
 def main():

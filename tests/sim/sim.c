@@ -254,10 +254,13 @@ static void peer(enum sim_system sys, struct sim_request *req, const char *sub, 
 		fault_reply(sys, kind, &f, r);
 		goto out;
 	}
-	if (sys == SIM_MIRAKL)
-		sim_mirakl_handle(req, sub, r);
-	else if (call)
-		sim_khaos_handle(call, r);
+	if (sys == SIM_MIRAKL) {
+		if (!sim_hostile_mirakl(req, sub, r))
+			sim_mirakl_handle(req, sub, r);
+	} else if (call) {
+		if (!sim_hostile_khaos(sim_khaos_method(call), r))
+			sim_khaos_handle(call, r);
+	}
 	else if (!prepared)
 		peer_error(sys, r, 404, "Not Found");
 	/* else: r already holds the protocol fault from sim_khaos_prepare() */
@@ -386,6 +389,7 @@ static void ctl_reset(struct sim_reply *r)
 	pthread_mutex_lock(&sim.lock);
 	sim_mirakl_reset();
 	sim_khaos_reset();
+	sim_hostile_reset();
 	log_clear();
 	memset(sim.calls, 0, sizeof(sim.calls));
 	memset(sim.faults, 0, sizeof(sim.faults));
@@ -503,6 +507,13 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 		}
 		if (r->status == 405)
 			r->allow = "GET, POST";
+	} else if (strcmp(p, "/_sim/hostile") == 0) {
+		if (!method_is(req, "POST", r))
+			return;
+		body = body_json(req, r);
+		if (body)
+			sim_hostile_ctl(body, r);
+		json_decref(body);
 	} else if (strcmp(p, "/_sim/mirakl/orders") == 0 || strcmp(p, "/_sim/khaos/stock") == 0) {
 		if (!method_is(req, "POST", r))
 			return;
@@ -826,6 +837,7 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&sim.lock);
 	sim_mirakl_reset();
 	sim_khaos_reset();
+	sim_hostile_reset();
 	log_clear();
 	pthread_mutex_unlock(&sim.lock);
 	free(sim.khaos_basic);

@@ -161,6 +161,17 @@ struct sim_state {
 	struct sim_log log[SIM_NSYSTEMS];
 };
 
+/* ---- sim_hostile.c (section 8 of docs/sim.md) ---- */
+
+/** POST /_sim/hostile. Lock not held. */
+void sim_hostile_ctl(json_t *body, struct sim_reply *r);
+/** Forgets the hostile settings; lock held. */
+void sim_hostile_reset(void);
+/** Answers a Mirakl call the hostile way when set (OR11 pages); lock not held. */
+bool sim_hostile_mirakl(struct sim_request *req, const char *sub, struct sim_reply *r);
+/** Answers a Khaos call (@p method) in the hostile shape when set; lock not held. */
+bool sim_hostile_khaos(const char *method, struct sim_reply *r);
+
 /** The one simulator instance. */
 extern struct sim_state sim;
 
@@ -239,6 +250,8 @@ bool sim_khaos_is_write(const struct sim_soap_call *call);
 void sim_khaos_handle(struct sim_soap_call *call, struct sim_reply *r);
 /** Free a prepared call (NULL is fine). */
 void sim_khaos_call_free(struct sim_soap_call *call);
+/** The method name of a prepared Khaos call. */
+const char *sim_khaos_method(const struct sim_soap_call *call);
 /** Set @p r to a SOAP 1.1 Fault with HTTP @p status. */
 void sim_khaos_fault(struct sim_reply *r, unsigned status, const char *faultcode, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

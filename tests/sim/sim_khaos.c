@@ -807,6 +807,11 @@ out:
 	free(codes_s);
 }
 
+const char *sim_khaos_method(const struct sim_soap_call *c)
+{
+	return c->method < M_COUNT ? method_names[c->method] : "Unknown";
+}
+
 void sim_khaos_handle(struct sim_soap_call *c, struct sim_reply *r)
 {
 	switch (c->method) {

@@ -29,6 +29,57 @@ static enum kcg_order_next next(enum kcg_order_state st, bool stuck, const char 
 	return n;
 }
 
+/* The cap counts distinct ids, whatever shape names them; the first found are kept. */
+static void test_order_ids_cap(void **state)
+{
+	json_t *list = json_array();
+	for (int i = 0; i < 60000; i++)
+		json_array_append_new(list, json_sprintf("O-%d", i));
+	json_t *body = json_pack("{s:s, s:{s:o}}", "type", "ORDER_CREATED", "data", "order_ids", list);
+	json_t *ids = json_object();
+	assert_true(kcg_order_ids_find(body, ids));
+	assert_int_equal(json_object_size(ids), KCG_ORDER_IDS_MAX);
+	assert_non_null(json_object_get(ids, "O-0"));
+	assert_non_null(json_object_get(ids, "O-999"));
+	assert_null(json_object_get(ids, "O-1000"));
+	json_decref(ids);
+	json_decref(body);
+
+	/* order_id members in an array of objects count the same way */
+	json_t *arr = json_array();
+	for (int i = 0; i < 2000; i++)
+		json_array_append_new(arr, json_pack("{s:o}", "order_id", json_sprintf("A-%d", i)));
+	ids = json_object();
+	assert_true(kcg_order_ids_find(arr, ids));
+	assert_int_equal(json_object_size(ids), KCG_ORDER_IDS_MAX);
+	json_decref(ids);
+	json_decref(arr);
+
+	/* exactly the cap, with repeats: nothing cut */
+	list = json_array();
+	for (int i = 0; i < KCG_ORDER_IDS_MAX; i++) {
+		json_array_append_new(list, json_sprintf("B-%d", i));
+		json_array_append_new(list, json_sprintf("B-%d", i));
+	}
+	body = json_pack("{s:o, s:s}", "order_ids", list, "order_id", "B-0");
+	ids = json_object();
+	assert_false(kcg_order_ids_find(body, ids));
+	assert_int_equal(json_object_size(ids), KCG_ORDER_IDS_MAX);
+	json_decref(ids);
+	json_decref(body);
+
+	/* empty and overlong ids are not ids */
+	char longid[200];
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	body = json_pack("{s:[s, s, s]}", "order_ids", "", longid, "C-1");
+	ids = json_object();
+	assert_false(kcg_order_ids_find(body, ids));
+	assert_int_equal(json_object_size(ids), 1);
+	json_decref(ids);
+	json_decref(body);
+}
+
 static void test_state_names(void **state)
 {
 	for (int i = 0; i < KCG_ORDER_STATES; i++)
@@ -97,6 +148,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_order_ids_cap),
 		cmocka_unit_test(test_new_order_checks_skus),
 		cmocka_unit_test(test_refused_or_cancelled),
 		cmocka_unit_test(test_booked),

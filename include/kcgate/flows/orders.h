@@ -82,6 +82,18 @@ enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, const
  */
 bool kcg_order_is_late(enum kcg_order_state state, uint64_t deadline_ms, uint64_t alert_ms, uint64_t now_ms);
 
+#define KCG_ORDER_IDS_MAX 1000 /**< most order ids one webhook may cause jobs for */
+
+/**
+ * Collects the order ids a Mirakl webhook @p body names ("order_id" members
+ * at the top level, under "data", in arrays, down to 4 levels, and
+ * "order_ids" lists) as the keys of @p ids (a JSON object used as a set),
+ * at most KCG_ORDER_IDS_MAX in all, in the order found. Ids that are empty
+ * or longer than 100 bytes are skipped. Pure. @return true when the body
+ * named more ids than that (the rest were left out).
+ */
+bool kcg_order_ids_find(const json_t *body, json_t *ids);
+
 /** One order's record as JSON in *@p out. @return 0, KCG_ENOTFOUND or an error. */
 int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);
 

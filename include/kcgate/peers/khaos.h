@@ -33,6 +33,10 @@
 #include "kcgate/net.h"
 
 #define KCG_KHAOS_CODE_MAX 64 /**< longest sales order / stock code kept */
+/** Most items (ImportOrders results, ORDER, STOCK_ITEM) one answer may
+ * carry; a longer answer is refused whole (KCG_EPAYLOAD). Answers are also
+ * bounded by kcg_xml_parse()'s caps and jobs.max_reply_bytes. */
+#define KCG_KHAOS_ITEMS_MAX 200000
 
 /** An amount of money; left out of the order when not @p set. */
 struct kcg_khaos_money {

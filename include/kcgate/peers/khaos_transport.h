@@ -40,6 +40,7 @@ struct kcg_khaos_answer {
 	xmlNodePtr result;  /**< the result part, references followed; set when open() returns 0 */
 	xmlDocPtr doc;      /**< the transport's: the parsed reply */
 	xmlNodePtr scope;   /**< the transport's: where references point */
+	void *index;        /**< the transport's: the elements references may point to, by id (built once) */
 };
 
 struct kcg_khaos_transport {
@@ -61,7 +62,9 @@ struct kcg_khaos_transport {
 	int (*open)(const struct kcg_khaos_config *cfg, const struct kcg_reply *reply, const char *method,
 		    struct kcg_khaos_answer *a, char why[KCG_ERROR_MAX]);
 
-	/** The element @p n stands for (a reference followed), @p n itself, or NULL when it points nowhere. */
+	/** The element @p n stands for (a reference followed), @p n itself, or
+	 * NULL when it points nowhere. Cheap (no walk of the answer): a loop
+	 * over thousands of items calls it once per item. */
 	xmlNodePtr (*follow)(const struct kcg_khaos_answer *a, xmlNodePtr n);
 
 	/** Frees what open() kept. Safe on a zeroed answer. */

@@ -37,7 +37,8 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
 
 /**
  * Parses an OR11 answer: *@p orders gets a new reference to the "orders"
- * array, *@p total the total_count.
+ * array (at most KCG_MIRAKL_PAGE_MAX orders: a longer page is KCG_EPAYLOAD),
+ * *@p total the total_count.
  */
 int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *total, char why[KCG_ERROR_MAX]);
 

@@ -7,12 +7,23 @@
  * escapes them on output); control characters that XML 1.0 cannot carry,
  * even escaped, become spaces first.
  *
- * Reading: peer answers are untrusted. kcg_xml_read() never touches the
+ * Reading: peer answers are untrusted. kcg_xml_parse() never touches the
  * network, never expands entities and refuses any document with a DTD.
- * Elements are found by local name, whatever their prefix or namespace;
- * text is taken without surrounding whitespace.
+ * Before libxml2 sees a byte, a linear pre-scan (kcg_xml_scan()) bounds
+ * what one answer may cost: at most KCG_XML_ELEMENTS_MAX elements and
+ * KCG_XML_ATTRS_MAX attributes on any one element (libxml2's duplicate
+ * attribute check is quadratic: 100,000 attributes on one element took
+ * 15 s). libxml2's own limits stay on (no XML_PARSE_HUGE: text nodes up to
+ * 10 MB, depth 256). Elements are found by local name, whatever their
+ * prefix or namespace; text is taken without surrounding whitespace.
  *
- * Pure and thread-safe once xmlInitParser() has run (the callers run it).
+ * Errors: libxml2 reports parse and encoding errors on stderr unless told
+ * otherwise, which would break the JSON log. kcg_xml_init() installs a
+ * structured error handler (for this thread and as the default of threads
+ * to come) that prints nothing; the parse functions call it, and the first
+ * error of a parse becomes part of kcg_xml_parse()'s why.
+ *
+ * Pure and thread-safe.
  */
 #ifndef KCGATE_PEERS_XML_H
 #define KCGATE_PEERS_XML_H
@@ -21,6 +32,11 @@
 #include <stddef.h>
 
 #include <libxml/tree.h>
+
+#include "kcgate/common.h"
+
+#define KCG_XML_ELEMENTS_MAX 1000000 /**< most elements in one document read */
+#define KCG_XML_ATTRS_MAX 64         /**< most attributes (namespace declarations included) on one element */
 
 /** A document under construction (see above). The caller frees @p doc. */
 struct kcg_xml_build {
@@ -40,11 +56,29 @@ xmlNodePtr kcg_xml_add(struct kcg_xml_build *b, xmlNodePtr parent, const char *n
 void kcg_xml_add_opt(struct kcg_xml_build *b, xmlNodePtr parent, const char *name, const char *text);
 
 /**
- * Parses untrusted XML (@p len bytes): no network, no entity expansion,
- * no DTD at all. @return the document (the caller frees it with
- * xmlFreeDoc()), or NULL when it is empty, malformed, has a DTD or has no
- * root element.
+ * Initialises libxml2 (once per process) and installs the silent
+ * structured error handler (once per thread; see above). Idempotent, cheap.
  */
+void kcg_xml_init(void);
+
+/**
+ * The pre-scan alone: a linear pass over @p len bytes counting elements and
+ * each start tag's attributes, refusing DOCTYPE and other markup
+ * declarations. Malformed input passes (libxml2 refuses it). @return 0, or
+ * KCG_EPAYLOAD with @p why ("more than N elements", ...).
+ */
+int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX]);
+
+/**
+ * Parses untrusted XML (@p len bytes): the pre-scan, then libxml2 with no
+ * network, no entity expansion, no DTD at all, nothing on stderr.
+ * @return 0 with *@p out (the caller frees it with xmlFreeDoc()), or
+ * KCG_EPAYLOAD with *@p out NULL and @p why saying what was wrong (empty,
+ * past a cap, malformed with libxml2's first error, a DTD, no root).
+ */
+int kcg_xml_parse(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERROR_MAX]);
+
+/** kcg_xml_parse() without the why: the document, or NULL. */
 xmlDocPtr kcg_xml_read(const char *buf, size_t len);
 
 /** True when @p n is an element with local name @p name. NULL-safe. */
