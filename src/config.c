@@ -599,6 +599,8 @@ static void finish_checks(struct parser *p)
 		if (p->seen[i])
 			continue;
 		if (k->def) {
+			if (strlen(k->def) >= sizeof(buf))
+				abort(); /* a table row's default longer than any value: a programming error */
 			snprintf(buf, sizeof(buf), "%s", k->def);
 			set_value(p, k, 0, buf);
 		} else if (k->required) {

@@ -66,8 +66,7 @@ static const char *check_proxies(const char *v);
 	WEBHOOK_KEY(S, "webhook_password", KCG_CFG_SECRET, NULL, 1, 0, .password, NULL, KCG_AUTH_BASIC)
 
 static const struct kcg_config_key core_keys[] = {
-	{ .section = "server", .name = "listen", .type = KCG_CFG_LISTEN, .required = true,
-	  .offset = KCG_CONFIG_OFF(server.listen_host) },
+	KCG_KEY_REQUIRED("server", "listen", server.listen_host, KCG_CFG_LISTEN),
 	KCG_KEY_STR("server", "tls_cert", server.tls_cert, KCG_CFG_FILE, NULL, NULL),
 	KCG_KEY_STR("server", "tls_key", server.tls_key, KCG_CFG_FILE, NULL, NULL),
 	KCG_KEY_U64("server", "threads", server.threads, "4", 1, 64),
@@ -76,8 +75,7 @@ static const struct kcg_config_key core_keys[] = {
 	KCG_KEY_U64("server", "max_connections", server.max_connections, "1024", 1, 65536),
 	KCG_KEY_U64("server", "connection_timeout_s", server.connection_timeout_s, "30", 1, 3600),
 	KCG_KEY_U64("server", "shutdown_timeout_s", server.shutdown_timeout_s, "10", 0, 3600),
-	{ .section = "server", .name = "log_level", .type = KCG_CFG_ENUM, .def = "info",
-	  .offset = KCG_CONFIG_OFF(server.log_level), .choices = log_choices },
+	KCG_KEY_ENUM("server", "log_level", server.log_level, "info", log_choices),
 	/* hostile clients: deadlines, per-address and health slots, TLS, proxies, admin 401s */
 	KCG_KEY_U64("server", "header_timeout_s", server.header_timeout_s, "10", 1, 300),
 	KCG_KEY_U64("server", "handshake_timeout_s", server.handshake_timeout_s, "5", 1, 60),
@@ -89,8 +87,7 @@ static const struct kcg_config_key core_keys[] = {
 	KCG_KEY_U64("server", "admin_auth_burst", server.admin_auth_burst, "20", 0, 100000),
 	KCG_KEY_U64("server", "admin_auth_interval_s", server.admin_auth_interval_s, "3", 1, 3600),
 
-	{ .section = "store", .name = "path", .type = KCG_CFG_PATH, .required = true,
-	  .offset = KCG_CONFIG_OFF(store.path) },
+	KCG_KEY_REQUIRED("store", "path", store.path, KCG_CFG_PATH),
 	KCG_KEY_U64("store", "map_size_mb", store.map_size_mb, "1024", 1, 1048576),
 	KCG_KEY_U64("store", "dedupe_ttl_h", store.dedupe_ttl_h, "72", 1, 8760),
 	KCG_KEY_U64("store", "max_batch", store.max_batch, "256", 1, 65536),

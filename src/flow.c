@@ -48,7 +48,7 @@ int kcg_flow_set_init(struct kcg_flow_set *set, const struct kcg_config *cfg)
 		}
 		if (rc != 0 || !flow->enabled(cfg))
 			continue;
-		if (set->n_enabled == sizeof(set->enabled) / sizeof(set->enabled[0]))
+		if (set->n_enabled == KCG_FLOWS_MAX)
 			return -E2BIG;
 		set->enabled[set->n_enabled++] = flow;
 		for (size_t i = 0; flow->kinds && flow->kinds[i]; i++) {
@@ -57,9 +57,11 @@ int kcg_flow_set_init(struct kcg_flow_set *set, const struct kcg_config *cfg)
 			set->kinds[n_kinds++] = flow->kinds[i];
 		}
 		if (flow->timers) {
-			if (set->n_timers + KCG_FLOW_TIMERS_MAX > KCG_FLOWS_TIMERS_MAX)
+			size_t cap = KCG_FLOWS_TIMERS_MAX - set->n_timers;
+			size_t n = flow->timers(cfg, set->timers + set->n_timers, cap);
+			if (n > cap)
 				return -E2BIG;
-			set->n_timers += flow->timers(cfg, set->timers + set->n_timers);
+			set->n_timers += n;
 		}
 	}
 	set->dbs[n_dbs] = NULL;

@@ -68,6 +68,17 @@ int kcg_job_state_of(const char *name)
 	return -1;
 }
 
+/* A record's state, -1 when it names none. */
+static int state_of(const json_t *rec)
+{
+	return kcg_job_state_of(kcg_json_str(rec, "state"));
+}
+
+static void set_state(json_t *rec, enum kcg_job_state state)
+{
+	json_object_set_new(rec, "state", json_string(state_names[state]));
+}
+
 static void due_key(unsigned char key[DUE_KEY_LEN], int lane, uint64_t next_at, const char *id)
 {
 	key[0] = (unsigned char)lane;
@@ -141,7 +152,7 @@ int kcg_jobs_enqueue(struct kcg_txn *t, enum kcg_lane lane, const char *kind, co
 	uint64_t next_at = run_at_ms ? run_at_ms : t->now_ms;
 	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:I, s:I, s:i, s:s}", "id", id, "lane",
 				lane_names[lane], "kind", kind, "subject", subject, "payload",
-				payload ? json_deep_copy(payload) : json_object(), "state", "pending", "attempts", 0, "next_at",
+				payload ? json_deep_copy(payload) : json_object(), "state", state_names[KCG_JOB_PENDING], "attempts", 0, "next_at",
 				(json_int_t)next_at, "created_at", (json_int_t)t->now_ms, "updated_at",
 				(json_int_t)t->now_ms, "last_status", 0, "last_error", "");
 	if (!rec)
@@ -304,7 +315,7 @@ int kcg_jobs_record(struct kcg_txn *t, struct kcg_job_run *run, enum kcg_step as
 		return 0; /* nothing to record against */
 	if (rc != 0)
 		return rc;
-	if (strcmp(kcg_json_str(rec, "state"), "pending") != 0)
+	if (state_of(rec) != KCG_JOB_PENDING)
 		goto out; /* recorded already (a replayed outcome): keep the first */
 
 	enum kcg_step outcome = asked;
@@ -335,7 +346,7 @@ int kcg_jobs_record(struct kcg_txn *t, struct kcg_job_run *run, enum kcg_step as
 		rc = reschedule(t, run->lane, rec, next_at);
 		break;
 	case KCG_STEP_DONE:
-		json_object_set_new(rec, "state", json_string("done"));
+		set_state(rec, KCG_JOB_DONE);
 		rc = bump(t, run->lane, KCG_JOB_PENDING, -1);
 		if (rc == 0)
 			rc = bump(t, run->lane, KCG_JOB_DONE, 1);
@@ -345,7 +356,7 @@ int kcg_jobs_record(struct kcg_txn *t, struct kcg_job_run *run, enum kcg_step as
 			rc = kcg_store_retain(t, DB_JOBS, run->id, KCG_ID_LEN, t->now_ms);
 		break;
 	default:
-		json_object_set_new(rec, "state", json_string("dead"));
+		set_state(rec, KCG_JOB_DEAD);
 		rc = record_dead(t, run, attempts, error);
 		break;
 	}
@@ -372,7 +383,7 @@ static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t f
 	int rc = kcg_jobs_read(t, id, &rec);
 	if (rc != 0)
 		return rc == KCG_ESTORE ? KCG_ENOTFOUND : rc;
-	bool done = strcmp(kcg_json_str(rec, "state"), "done") == 0;
+	bool done = state_of(rec) == KCG_JOB_DONE;
 	int lane = kcg_lane_of(kcg_json_str(rec, "lane"));
 	json_decref(rec);
 	if (!done)
@@ -396,7 +407,7 @@ static int retry_fn(struct kcg_txn *t, void *arg)
 	if (rc != 0)
 		return rc;
 	int lane = kcg_lane_of(kcg_json_str(rec, "lane"));
-	if (strcmp(kcg_json_str(rec, "state"), "dead") != 0 || lane < 0) {
+	if (state_of(rec) != KCG_JOB_DEAD || lane < 0) {
 		json_decref(rec);
 		return -EINVAL;
 	}
@@ -414,7 +425,7 @@ static int retry_fn(struct kcg_txn *t, void *arg)
 		return rc;
 	}
 	/* A person decided to try again: a fresh retry horizon. */
-	json_object_set_new(rec, "state", json_string("pending"));
+	set_state(rec, KCG_JOB_PENDING);
 	json_object_set_new(rec, "attempts", json_integer(0));
 	json_object_set_new(rec, "created_at", json_integer((json_int_t)t->now_ms));
 	json_object_set_new(rec, "updated_at", json_integer((json_int_t)t->now_ms));

@@ -29,9 +29,10 @@ static json_t *job_view(struct kcg_engine *e, json_t *rec, bool with_payload)
 		kcg_format_time(kcg_json_u64(rec, times[i]), buf, sizeof(buf));
 		json_object_set_new(out, times[i], json_string(buf));
 	}
-	if (strcmp(kcg_json_str(rec, "state"), "pending") == 0 && kcg_engine_running(e, kcg_json_str(rec, "id")))
+	bool pending = kcg_job_state_of(kcg_json_str(rec, "state")) == KCG_JOB_PENDING;
+	if (pending && kcg_engine_running(e, kcg_json_str(rec, "id")))
 		json_object_set_new(out, "state", json_string("running"));
-	if (strcmp(kcg_json_str(rec, "state"), "pending") != 0)
+	if (!pending)
 		json_object_del(out, "next_at");
 	if (!with_payload)
 		json_object_del(out, "payload");

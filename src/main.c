@@ -284,7 +284,6 @@ int main(int argc, char **argv)
 			log_fail("cannot start the job engine", kcg_strerror(rc));
 			goto out;
 		}
-		flows.ctx.engine = engine;
 	}
 
 	uint64_t max_conns = cfg.server.max_connections, reserve = cfg.server.health_reserve;

@@ -650,6 +650,9 @@ bool kcg_store_ready(struct kcg_store *s)
 	return ready;
 }
 
+/* Not the sync-write waiter: a sweep is not a write but the writer's own
+ * loop state, which spans many transactions; the request waits on the
+ * store's lock and condition like the queue itself does. */
 int kcg_store_sweep(struct kcg_store *s, uint64_t now_ms, uint64_t *removed)
 {
 	struct sweep_req req = { .now_ms = now_ms };

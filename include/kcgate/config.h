@@ -196,6 +196,12 @@ struct kcg_config_key {
 #define KCG_KEY_STR(sec, key, field, kind, dflt, chk) \
 	{ .section = (sec), .name = (key), .type = (kind), .def = (dflt), .offset = KCG_CONFIG_OFF(field), \
 	  .check = (chk) }
+#define KCG_KEY_ENUM(sec, key, field, dflt, list) \
+	{ .section = (sec), .name = (key), .type = KCG_CFG_ENUM, .def = (dflt), .offset = KCG_CONFIG_OFF(field), \
+	  .choices = (list) }
+/** A key with no default that must be in the file. */
+#define KCG_KEY_REQUIRED(sec, key, field, kind) \
+	{ .section = (sec), .name = (key), .type = (kind), .required = true, .offset = KCG_CONFIG_OFF(field) }
 #define KCG_KEY_SECRET(sec, key, field, shortest, chk) \
 	{ .section = (sec), .name = (key), .type = KCG_CFG_SECRET, .min = (shortest), \
 	  .offset = KCG_CONFIG_OFF(field), .check = (chk) }

@@ -22,6 +22,7 @@
 #include "kcgate/config.h"
 #include "kcgate/engine.h"
 #include "kcgate/jobs.h"
+#include "kcgate/events.h"
 #include "kcgate/store.h"
 
 struct kcg_route;
@@ -31,11 +32,8 @@ struct kcg_flow_set;
 struct kcg_flow_ctx {
 	const struct kcg_config *cfg;
 	struct kcg_store *store;
-	struct kcg_engine *engine; /**< set once the engine exists (for kicks); NULL before */
 	const struct kcg_flow_set *set; /**< the enabled flows (for cross-flow hooks); may be NULL */
 };
-
-#define KCG_FLOW_TIMERS_MAX 8 /**< most timers one flow has */
 
 struct kcg_flow {
 	const char *name;
@@ -48,8 +46,9 @@ struct kcg_flow {
 	const struct kcg_config_keys *config;
 	/** Its job kinds, NULL-terminated. Optional. */
 	const struct kcg_job_kind *const *kinds;
-	/** Fills @p out with its timers (at most KCG_FLOW_TIMERS_MAX); returns how many. Optional. */
-	size_t (*timers)(const struct kcg_config *cfg, struct kcg_engine_timer *out);
+	/** Fills @p out with its timers when they fit in @p cap; returns how
+	 * many it has (more than @p cap: nothing written). Optional. */
+	size_t (*timers)(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap);
 	/** The outbox hook: runs inside the transaction that stores a new
 	 * event; what it writes commits with the event, or neither does. Optional. */
 	int (*on_event)(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);
@@ -66,6 +65,7 @@ struct kcg_flow {
 /** Every flow, NULL-terminated: the one list (src/flow.c). */
 extern const struct kcg_flow *const kcg_flows[];
 
+#define KCG_FLOWS_MAX 16
 #define KCG_FLOWS_DBS_MAX 32
 #define KCG_FLOWS_KINDS_MAX 64
 #define KCG_FLOWS_TIMERS_MAX 32
@@ -73,7 +73,7 @@ extern const struct kcg_flow *const kcg_flows[];
 /** What the enabled flows bring to the store and the job engine. */
 struct kcg_flow_set {
 	struct kcg_flow_ctx ctx;
-	const struct kcg_flow *enabled[16];
+	const struct kcg_flow *enabled[KCG_FLOWS_MAX];
 	size_t n_enabled;
 	const char *dbs[KCG_FLOWS_DBS_MAX + 1];   /**< core modules' and every flow's, NULL-terminated */
 	const struct kcg_job_kind *kinds[KCG_FLOWS_KINDS_MAX + 1]; /**< enabled flows', NULL-terminated */

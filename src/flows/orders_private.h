@@ -44,9 +44,12 @@ bool orders_is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t no
 /* Raises (or refreshes) acceptance_deadline for one late order record. */
 int orders_raise_deadline(struct kcg_txn *t, const json_t *rec);
 
+/* orders_hook.c: the outbox hook (kcg_flow.on_event). */
+int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);
+
 /* orders_watch.c: the mirakl.poll step, the timers, retention. */
 enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx);
-size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out);
+size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap);
 extern const struct kcg_retention_owner orders_retention;
 
 #endif

@@ -207,8 +207,10 @@ static void deadline_timer(struct kcg_engine *engine, void *ctx)
 	json_decref(l.recs);
 }
 
-size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out)
+size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)
 {
+	if (cap < 2)
+		return 2;
 	out[0] = (struct kcg_engine_timer){ "mirakl.poll", cfg->mirakl.poll_interval_s * 1000u, poll_timer };
 	out[1] = (struct kcg_engine_timer){ "acceptance.deadline", 60000u, deadline_timer };
 	return 2;

@@ -109,8 +109,10 @@ static void refresh_timer(struct kcg_engine *engine, void *ctx)
 	kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "skus.refresh", ALL);
 }
 
-static size_t skus_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out)
+static size_t skus_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)
 {
+	if (cap < 1)
+		return 1;
 	out[0] = (struct kcg_engine_timer){ "skus.refresh", cfg->khaos.sku_refresh_s * 1000u, refresh_timer };
 	return 1;
 }

@@ -88,12 +88,15 @@ static int open_answer(const struct kcg_khaos_config *cfg, const struct kcg_repl
 		kcg_why(why, "%s: [khaos] transport '%s' is not known", method, cfg->transport);
 		return -EINVAL;
 	}
-	return t->open(cfg, r, method, a, why);
+	int rc = t->open(cfg, r, method, a, why);
+	a->transport = t; /* set after: open() starts from a zeroed answer */
+	return rc;
 }
 
 static void close_answer(const struct kcg_khaos_config *cfg, struct kcg_khaos_answer *a)
 {
-	transport(cfg)->close(a);
+	if (a->transport)
+		a->transport->close(a);
 }
 
 /* ---- the sales order ---- */
@@ -484,7 +487,7 @@ int kcg_khaos_import_parse(const struct kcg_khaos_config *cfg, const struct kcg_
 			rc = KCG_EPAYLOAD;
 		}
 		for (xmlNodePtr it = kcg_xml_first(a.result); it && rc == 1; it = kcg_xml_next(it)) {
-			xmlNodePtr item = transport(cfg)->follow(&a, it);
+			xmlNodePtr item = a.transport->follow(&a, it);
 			if (item)
 				rc = import_item(item, ref, code, why);
 		}

@@ -144,6 +144,17 @@ static void test_late(void **state)
 	assert_false(kcg_order_is_late(KCG_ORDER_SEEN, 0, alert, 95000));
 }
 
+static void test_forgotten(void **state)
+{
+	uint64_t day = 86400000u, horizon = 30 * day, now = 1000 * day;
+	assert_true(kcg_order_forgotten(now - horizon - 1, horizon, now));
+	assert_false(kcg_order_forgotten(now - horizon, horizon, now));
+	assert_false(kcg_order_forgotten(now - day, horizon, now));
+	assert_false(kcg_order_forgotten(now - 400 * day, 0, now)); /* records kept: never forgotten */
+	assert_false(kcg_order_forgotten(0, horizon, now));         /* creation unknown */
+	assert_false(kcg_order_forgotten(now + day, horizon, now)); /* a clock ahead */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +165,7 @@ int main(void)
 		cmocka_unit_test(test_booked),
 		cmocka_unit_test(test_final_and_stuck_do_nothing),
 		cmocka_unit_test(test_late),
+		cmocka_unit_test(test_forgotten),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

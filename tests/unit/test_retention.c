@@ -274,6 +274,7 @@ static void test_finished_orders_go_unfinished_stay(void **state)
 struct jobs_op {
 	char done_id[KCG_ID_LEN + 1];
 	char pending_id[KCG_ID_LEN + 1];
+	char dead_id[KCG_ID_LEN + 1];
 };
 
 static int jobs_apply(struct kcg_txn *t, void *arg)
@@ -288,7 +289,18 @@ static int jobs_apply(struct kcg_txn *t, void *arg)
 	struct kcg_job_run run = { .kind = &kind, .lane = KCG_LANE_KHAOS, .retry_after_s = -1 };
 	memcpy(run.id, op->done_id, sizeof(run.id));
 	enum kcg_step recorded;
-	return kcg_jobs_record(t, &run, KCG_STEP_DONE, 0, 3600000, &recorded);
+	rc = kcg_jobs_record(t, &run, KCG_STEP_DONE, 0, 3600000, &recorded);
+	if (rc != 0)
+		return rc;
+	/* a third one dies: dead jobs wait for a person, whatever their age */
+	rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "test.dead", "C", NULL, 0, op->dead_id);
+	if (rc != 0)
+		return rc;
+	static const struct kcg_job_kind dead_kind = { "test.dead", KCG_LANE_KHAOS, NULL, NULL };
+	struct kcg_job_run dead = { .kind = &dead_kind, .lane = KCG_LANE_KHAOS, .retry_after_s = -1 };
+	memcpy(dead.id, op->dead_id, sizeof(dead.id));
+	snprintf(dead.error, sizeof(dead.error), "refused");
+	return kcg_jobs_record(t, &dead, KCG_STEP_DEAD, 0, 3600000, &recorded);
 }
 
 static int job_state(struct kcg_store *s, const char *id)
@@ -298,12 +310,12 @@ static int job_state(struct kcg_store *s, const char *id)
 	if (rc != 0)
 		return rc;
 	const char *st = json_string_value(json_object_get(job, "state"));
-	rc = st && strcmp(st, "done") == 0 ? 1 : 2;
+	rc = st && strcmp(st, "done") == 0 ? 1 : st && strcmp(st, "dead") == 0 ? 3 : 2;
 	json_decref(job);
 	return rc;
 }
 
-static void test_done_jobs_go_pending_stay(void **state)
+static void test_done_jobs_go_pending_and_dead_stay(void **state)
 {
 	struct fixture *f = *state;
 	struct jobs_op op;
@@ -315,6 +327,7 @@ static void test_done_jobs_go_pending_stay(void **state)
 	assert_int_equal(kcg_store_sweep(f->store, kcg_now_ms() + HORIZON + DAY_MS, NULL), 0);
 	assert_int_equal(job_state(f->store, op.done_id), KCG_ENOTFOUND);
 	assert_int_equal(job_state(f->store, op.pending_id), 2);
+	assert_int_equal(job_state(f->store, op.dead_id), 3);
 }
 
 /* A sweep never deletes more than sweep_batch entries in one transaction. */
@@ -345,7 +358,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resolved_exceptions_go_open_ones_stay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_goes_before_the_horizon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finished_orders_go_unfinished_stay, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_done_jobs_go_pending_stay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_done_jobs_go_pending_and_dead_stay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_per_transaction, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,6 +94,15 @@ bool kcg_order_is_late(enum kcg_order_state state, uint64_t deadline_ms, uint64_
  */
 bool kcg_order_ids_find(const json_t *body, json_t *ids);
 
+/**
+ * Is an order created at @p created_ms (0 = unknown) one whose record, had
+ * kcgate finished it, would already be gone with retention @p retention_ms
+ * (0 = records are kept) at @p now_ms? Such an order, seen again with no
+ * record (a late webhook: shipped, closed, refunded), is not taken up again:
+ * no second booking check, no false deadline alert. Pure.
+ */
+bool kcg_order_forgotten(uint64_t created_ms, uint64_t retention_ms, uint64_t now_ms);
+
 /** One order's record as JSON in *@p out. @return 0, KCG_ENOTFOUND or an error. */
 int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);
 

@@ -37,6 +37,7 @@ struct kcg_khaos_param {
 
 /** An answer opened by a transport. Filled by open(), freed by close(). */
 struct kcg_khaos_answer {
+	const struct kcg_khaos_transport *transport; /**< the one that opened it (follow, close) */
 	xmlNodePtr result;  /**< the result part, references followed; set when open() returns 0 */
 	xmlDocPtr doc;      /**< the transport's: the parsed reply */
 	xmlNodePtr scope;   /**< the transport's: where references point */
