@@ -109,6 +109,7 @@ struct kcg_http_options {
 	size_t max_body_bytes;
 	unsigned header_timeout_s;     /**< accept/previous answer -> end of headers */
 	unsigned handshake_timeout_s;  /**< accept -> first request line */
+	unsigned body_timeout_s;       /**< end of the headers -> end of the body */
 	unsigned max_connections_per_ip; /**< 0 = no limit */
 	unsigned health_reserve;       /**< extra connections that serve only /health/ */
 	const char *tls_priorities;    /**< GnuTLS priority string (NULL: GnuTLS's default) */
