@@ -14,9 +14,11 @@
  *   the accept (MHD_OPTION_NOTIFY_CONNECTION) with an absolute deadline:
  *   the first request line within handshake_timeout_s (TLS handshake
  *   included), the end of the headers within header_timeout_s (from the
- *   accept, or from the previous answer on a kept-alive connection). The
- *   request line is seen by the URI log callback, the end of the headers by
- *   the first access-handler call. A timer thread shutdown(2)s the socket
+ *   accept, or from the previous answer on a kept-alive connection), the
+ *   end of the body within body_timeout_s of the end of the headers (none
+ *   while a handler waits for the store). The request line is seen by the
+ *   URI log callback, the end of the headers by the first access-handler
+ *   call, the end of the body by the call with no upload data. A timer thread shutdown(2)s the socket
  *   of a connection past its deadline; libmicrohttpd then sees the end of
  *   the stream and closes it as usual (the fd is only closed by it, after
  *   the CLOSED notification has taken the connection off our list).
@@ -25,9 +27,10 @@
  *   answers only /health/ and closes.
  * - Framing (RFC 9112 6.1, 6.3): strict client mode, plus the checks
  *   libmicrohttpd does not make, on the first access-handler call: 400 and
- *   close.
- * - Admin 401s are counted per client address; past the burst the address
- *   gets 429 (without its token being looked at) until the count decays.
+ *   close. A body on a route that takes none: 413 and close, unread.
+ * - Admin 401s are counted per client address (IPv6: per /64); past the
+ *   burst the address gets 429 (without its token being looked at) until
+ *   the count decays.
  */
 #include "http_private.h"
 

@@ -12,12 +12,14 @@ SCENARIO is one of:
                every acknowledged event id is present after a restart
   mapfull      a 1 MiB map filled until 503 store_full; the process stays up,
                recovers after a restart with a bigger map
-  hostile      hostile clients (docs/operations.md "Security"): slow headers and
-               idle TCP evicted, the health reserve, connections per address,
-               old TLS and static RSA refused, smuggling framing refused, auth
-               before the body (and bounded memory), any URL byte answered and
-               logged, webhook-id printable, long route ids, admin 401s
-               throttled per client (X-Forwarded-For from trusted proxies),
+  hostile      hostile clients (docs/operations.md "Security"): slow headers,
+               slow bodies and idle TCP evicted, the health reserve,
+               connections per address, old TLS and static RSA refused,
+               smuggling framing refused, auth before the body (and bounded
+               memory), no body read on routes without one, any URL byte and
+               route id answered and logged, webhook-id printable, long route
+               ids, admin 401s throttled per client (IPv6 per /64;
+               X-Forwarded-For from trusted proxies, read from the right end),
                max_connections fitted to ulimit -n
 
 Output: one line per check ("ok - ..." / "not ok - ...", details as "#" lines),
