@@ -249,8 +249,9 @@ static bool check_framing(struct kcg_request *req, const char *version)
 		return refuse(req, "more than one Host");
 	if (f.n_host == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
 		return refuse(req, "HTTP/1.1 needs a Host header");
-	req->has_body = f.n_te || (kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
-				   strcmp(kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH), "0") != 0);
+	const char *cl = kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t len = 0;
+	req->has_body = f.n_te || (cl && (kcg_parse_u64(cl, 0, UINT64_MAX, &len) != 0 || len > 0));
 	return true;
 }
 
@@ -265,7 +266,7 @@ struct xff {
 
 static void xff_add(struct xff *x, const char *s, size_t n)
 {
-	if (n >= XFF_MAX) {
+	if (n > XFF_MAX) {
 		memcpy(x->buf, s + n - XFF_MAX, XFF_MAX);
 		x->len = XFF_MAX;
 		x->cut = true;
