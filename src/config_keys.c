@@ -79,6 +79,7 @@ static const struct kcg_config_key core_keys[] = {
 	/* hostile clients: deadlines, per-address and health slots, TLS, proxies, admin 401s */
 	KCG_KEY_U64("server", "header_timeout_s", server.header_timeout_s, "10", 1, 300),
 	KCG_KEY_U64("server", "handshake_timeout_s", server.handshake_timeout_s, "5", 1, 60),
+	KCG_KEY_U64("server", "body_timeout_s", server.body_timeout_s, "30", 1, 3600),
 	KCG_KEY_U64("server", "max_connections_per_ip", server.max_connections_per_ip, "0", 0, 65536),
 	KCG_KEY_U64("server", "health_reserve", server.health_reserve, "8", 0, 1024),
 	KCG_KEY_STR("server", "tls_priorities", server.tls_priorities, KCG_CFG_STRING, DEFAULT_TLS_PRIORITIES,

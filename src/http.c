@@ -14,9 +14,11 @@
  *   the accept (MHD_OPTION_NOTIFY_CONNECTION) with an absolute deadline:
  *   the first request line within handshake_timeout_s (TLS handshake
  *   included), the end of the headers within header_timeout_s (from the
- *   accept, or from the previous answer on a kept-alive connection). The
- *   request line is seen by the URI log callback, the end of the headers by
- *   the first access-handler call. A timer thread shutdown(2)s the socket
+ *   accept, or from the previous answer on a kept-alive connection), the
+ *   end of the body within body_timeout_s of the end of the headers (none
+ *   while a handler waits for the store). The request line is seen by the
+ *   URI log callback, the end of the headers by the first access-handler
+ *   call, the end of the body by the call with no upload data. A timer thread shutdown(2)s the socket
  *   of a connection past its deadline; libmicrohttpd then sees the end of
  *   the stream and closes it as usual (the fd is only closed by it, after
  *   the CLOSED notification has taken the connection off our list).
@@ -25,9 +27,10 @@
  *   answers only /health/ and closes.
  * - Framing (RFC 9112 6.1, 6.3): strict client mode, plus the checks
  *   libmicrohttpd does not make, on the first access-handler call: 400 and
- *   close.
- * - Admin 401s are counted per client address; past the burst the address
- *   gets 429 (without its token being looked at) until the count decays.
+ *   close. A body on a route that takes none: 413 and close, unread.
+ * - Admin 401s are counted per client address (IPv6: per /64); past the
+ *   burst the address gets 429 (without its token being looked at) until
+ *   the count decays.
  */
 #include "http_private.h"
 
@@ -49,7 +52,8 @@
 #include "kcgate/metrics.h"
 #include "routes.h"
 
-#define XFF_MAX 2048            /* longest X-Forwarded-For looked at */
+#define XFF_MAX 2048            /* X-Forwarded-For: characters looked at, from the right end */
+#define XFF_ENTRIES 64          /* X-Forwarded-For: entries looked at, from the right end */
 
 const char *kcg_http_header(struct kcg_request *req, const char *name)
 {
@@ -107,14 +111,36 @@ void kcg_http_respond_json(struct kcg_request *req, unsigned status, json_t *bod
 	queue(req, status, json_response(body));
 }
 
+/* @p src as printable ASCII in @p dst (of 3 * strlen(src) + 1 at least):
+ * its spaces kept, every other byte outside 0x21..0x7e written %XX. */
+static void printable_message(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+	while (*src && n + 1 < cap) {
+		size_t run = strcspn(src, " ");
+		if (run == 0) {
+			dst[n++] = *src++;
+			continue;
+		}
+		kcg_printable(dst + n, cap - n, src, run, KCG_PRINT_PERCENT);
+		n += strlen(dst + n);
+		src += run;
+	}
+	dst[n] = '\0';
+}
+
 void kcg_http_respond_error(struct kcg_request *req, unsigned status, const char *code, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], clean[3 * sizeof(msg)];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	kcg_http_respond_json(req, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
+	/* A message may quote what the client sent (a route id, a path), any
+	 * bytes: json_pack refuses what is not UTF-8, and then no answer at all
+	 * would go out. Sanitised here, every error answer is valid JSON. */
+	printable_message(clean, sizeof(clean), msg);
+	kcg_http_respond_json(req, status, json_pack("{s:s, s:s}", "error", code, "message", clean));
 }
 
 void kcg_http_respond_text(struct kcg_request *req, unsigned status, const char *content_type, const char *text,
@@ -211,51 +237,104 @@ static bool check_framing(struct kcg_request *req, const char *version)
 		return refuse(req, "a header name holds a character a token cannot (whitespace before the colon?)");
 	if (f.n_te && f.n_cl)
 		return refuse(req, "Content-Length and Transfer-Encoding together");
-	if (f.n_te) {
-		const char *te = f.te;
-		while (*te == ' ' || *te == '\t')
-			te++;
-		size_t n = strlen(te);
-		while (n && (te[n - 1] == ' ' || te[n - 1] == '\t'))
-			n--;
-		if (f.n_te > 1 || n != 7 || strncasecmp(te, "chunked", 7) != 0)
-			return refuse(req, "Transfer-Encoding: only chunked alone is accepted");
-	}
+	/* Exactly what libmicrohttpd itself takes for chunked: the value as it
+	 * keeps it (leading whitespace stripped, trailing kept) compared
+	 * case-insensitively. Anything else it reads as a body running to the
+	 * end of the connection, so "chunked " must not pass here either. */
+	if (f.n_te && (f.n_te > 1 || strcasecmp(f.te, "chunked") != 0))
+		return refuse(req, "Transfer-Encoding: only chunked alone is accepted");
 	if (f.n_cl > 1)
 		return refuse(req, "more than one Content-Length");
 	if (f.n_host > 1)
 		return refuse(req, "more than one Host");
 	if (f.n_host == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
 		return refuse(req, "HTTP/1.1 needs a Host header");
-	req->has_body = f.n_te || (kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
-				   strcmp(kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH), "0") != 0);
+	const char *cl = kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t len = 0;
+	req->has_body = f.n_te || (cl && (kcg_parse_u64(cl, 0, UINT64_MAX, &len) != 0 || len > 0));
 	return true;
 }
 
-/* The client: the peer, unless the peer is a trusted proxy; then the
- * right-most X-Forwarded-For address that is not a trusted proxy (the
- * left-most when all are), since only the right end was written by ours. */
+/* The X-Forwarded-For header lines joined with ",", in order, of which
+ * only the last XFF_MAX characters are kept (the right end is the part our
+ * proxies wrote; the left may be anything a client sent). */
+struct xff {
+	char buf[XFF_MAX + 1];
+	size_t len;
+	bool cut;               /* characters were dropped from the left */
+};
+
+static void xff_add(struct xff *x, const char *s, size_t n)
+{
+	if (n > XFF_MAX) {
+		memcpy(x->buf, s + n - XFF_MAX, XFF_MAX);
+		x->len = XFF_MAX;
+		x->cut = true;
+		return;
+	}
+	if (x->len + n > XFF_MAX) {
+		size_t drop = x->len + n - XFF_MAX;
+		memmove(x->buf, x->buf + drop, x->len - drop);
+		x->len -= drop;
+		x->cut = true;
+	}
+	memcpy(x->buf + x->len, s, n);
+	x->len += n;
+}
+
+static enum MHD_Result xff_line(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct xff *x = cls;
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || !value)
+		return MHD_YES;
+	if (x->len)
+		xff_add(x, ",", 1);
+	xff_add(x, value, strlen(value));
+	return MHD_YES;
+}
+
+static bool xff_sep(char c)
+{
+	return c == ',' || c == ' ' || c == '\t';
+}
+
+/* The client: the peer, unless the peer is a trusted proxy; then, reading
+ * X-Forwarded-For (every line of it) from the right end, the first address
+ * that is not a trusted proxy (the left-most looked at when all are), since
+ * only the right end was written by ours. At most the last XFF_ENTRIES
+ * entries and XFF_MAX characters are looked at: a longer value is cut on
+ * the left (what a client prepends), never ignored, so a client cannot
+ * make itself look like the proxy. Should the right-most entry not be an
+ * address (a proxy that writes none), the client stays the peer. */
 static void find_client(struct kcg_http *http, struct kcg_request *req)
 {
 	snprintf(req->client, sizeof(req->client), "%s", req->peer);
 	if (!http->n_proxies || !kcg_cidr_match(http->proxies, http->n_proxies, req->peer))
 		return;
-	const char *xff = kcg_http_header(req, "X-Forwarded-For");
-	if (!xff || strlen(xff) > XFF_MAX)
-		return;
-	char buf[XFF_MAX + 1], *save = NULL, *last = NULL;
-	snprintf(buf, sizeof(buf), "%s", xff);
-	char *parts[64];
-	size_t n = 0;
-	for (char *t = strtok_r(buf, ", \t", &save); t && n < 64; t = strtok_r(NULL, ", \t", &save))
-		parts[n++] = t;
-	for (size_t i = n; i-- > 0;) {
-		unsigned char a[16];
-		if (inet_pton(AF_INET, parts[i], a) != 1 && inet_pton(AF_INET6, parts[i], a) != 1)
-			break; /* not an address: stop believing what is left of it */
-		last = parts[i];
-		if (!kcg_cidr_match(http->proxies, http->n_proxies, parts[i]))
+	struct xff x = { .len = 0 };
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, xff_line, &x);
+	size_t start = 0, end = x.len;
+	if (x.cut) /* the left-most entry may be a fragment */
+		while (start < end && !xff_sep(x.buf[start]))
+			start++;
+	const char *last = NULL;
+	for (unsigned seen = 0; seen < XFF_ENTRIES; seen++) {
+		while (end > start && xff_sep(x.buf[end - 1]))
+			end--;
+		if (end == start)
 			break;
+		size_t b = end;
+		while (b > start && !xff_sep(x.buf[b - 1]))
+			b--;
+		x.buf[end] = '\0';
+		const char *t = x.buf + b;
+		unsigned char a[16];
+		if (inet_pton(AF_INET, t, a) != 1 && inet_pton(AF_INET6, t, a) != 1)
+			break; /* not an address: stop believing what is left of it */
+		last = t;
+		if (!kcg_cidr_match(http->proxies, http->n_proxies, t))
+			break;
+		end = b;
 	}
 	if (last)
 		snprintf(req->client, sizeof(req->client), "%s", last);
@@ -317,8 +396,16 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 			return false;
 		}
 	}
-	if (r->body == KCG_BODY_NONE)
+	if (r->body == KCG_BODY_NONE) {
+		/* Answered now, libmicrohttpd reads none of the body and closes:
+		 * nothing unasked for is held in memory. */
+		if (req->has_body) {
+			req->close = true;
+			kcg_http_respond_error(req, 413, "payload_too_large", "this path takes no request body");
+			return false;
+		}
 		return true;
+	}
 	/* Requests already begun finish during the drain; new ones are turned away. */
 	if (r->auth == KCG_ROUTE_WEBHOOK && atomic_load(&req->app->shutting_down)) {
 		kcg_http_respond_error(req, 503, "shutting_down", "kcgate is shutting down; nothing was stored, retry");
@@ -427,6 +514,13 @@ static void request_start(struct kcg_http *http, struct kcg_request *req, const 
 
 	if (!check_framing(req, version))
 		return;
+	/* The body, too, has a deadline (libmicrohttpd's idle timeout never
+	 * fires for a client sending a byte now and then). It ends when the body
+	 * is in (on_request), before a handler may suspend the request for the
+	 * store's commit. A request refused before its body keeps it until the
+	 * close. */
+	if (req->has_body)
+		http_set_deadline(http, c, kcg_mono_ns() + http->body_ns);
 	if (c && c->reserve) {
 		req->close = true;
 		if (strncmp(url, "/health/", 8) != 0) {
@@ -482,7 +576,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->body[req->body_len] = '\0';
 		return MHD_YES;
 	}
-	req->body_done = true;
+	if (!req->body_done) {
+		req->body_done = true;
+		if (req->has_body)
+			http_set_deadline(http, http_conn_of(conn), 0);
+	}
 
 	if (req->suspended) {
 		/* Woken by kcg_http_resume(): the handler finishes its answer. */
@@ -553,7 +651,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			json_object_set_new(f, "event_id", json_string(req->event_id));
 		if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 			json_object_set_new(f, "termination",
-					    json_string(reaped ? "header_timeout" : termination_name(toe)));
+					    json_string(!reaped ? termination_name(toe)
+						        : req->has_body && !req->body_done ? "body_timeout"
+											: "header_timeout"));
 		kcg_log(level, "request", f);
 	}
 	free(req->body);
@@ -630,6 +730,7 @@ struct kcg_http *kcg_http_create(const struct kcg_http_options *opt, struct kcg_
 	http->max_connections = opt->max_connections;
 	http->header_ns = (uint64_t)(opt->header_timeout_s ? opt->header_timeout_s : 10) * 1000000000u;
 	http->handshake_ns = (uint64_t)(opt->handshake_timeout_s ? opt->handshake_timeout_s : 5) * 1000000000u;
+	http->body_ns = (uint64_t)(opt->body_timeout_s ? opt->body_timeout_s : 30) * 1000000000u;
 	http->auth_burst = opt->admin_auth_burst;
 	http->auth_interval_s = opt->admin_auth_interval_s ? opt->admin_auth_interval_s : 1;
 	if (http->auth_burst) {

@@ -115,6 +115,25 @@ void *http_reaper_main(void *arg)
 }
 
 
+/* The key an address is counted under: an IPv4 address as it is, an IPv6
+ * address by its /64 (one host commonly holds a whole /64, so exact keys
+ * would give it 2^64 bursts), an IPv4-mapped IPv6 address as its IPv4. */
+static void throttle_key(const char *addr, char key[KCG_ADDR_MAX])
+{
+	struct in6_addr a6;
+	snprintf(key, KCG_ADDR_MAX, "%s", addr);
+	if (!strchr(addr, ':') || inet_pton(AF_INET6, addr, &a6) != 1)
+		return;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		inet_ntop(AF_INET, &a6.s6_addr[12], key, KCG_ADDR_MAX);
+		return;
+	}
+	memset(&a6.s6_addr[8], 0, 8);
+	char net[KCG_ADDR_MAX];
+	if (inet_ntop(AF_INET6, &a6, net, sizeof(net)))
+		snprintf(key, KCG_ADDR_MAX, "%.*s/64", KCG_ADDR_MAX - 4, net);
+}
+
 static struct throttle_slot *throttle_find(struct kcg_http *http, const char *addr, uint64_t now)
 {
 	uint64_t h = 1469598103934665603u;
@@ -139,14 +158,16 @@ static struct throttle_slot *throttle_find(struct kcg_http *http, const char *ad
 }
 
 /* Seconds @p addr must wait before its next admin attempt; 0 = go ahead.
- * @p failed: record one more failure. */
+ * @p failed: record one more failure. IPv6 addresses count by their /64. */
 unsigned http_throttle(struct kcg_http *http, const char *addr, bool failed)
 {
 	if (!http->auth_burst || !http->throttle)
 		return 0;
 	uint64_t now = kcg_now_ms();
+	char key[KCG_ADDR_MAX];
+	throttle_key(addr, key);
 	pthread_mutex_lock(&http->throttle_lock);
-	struct throttle_slot *t = throttle_find(http, addr, now);
+	struct throttle_slot *t = throttle_find(http, key, now);
 	t->fails -= (double)(now - t->last_ms) / (http->auth_interval_s * 1000.0);
 	if (t->fails < 0)
 		t->fails = 0;

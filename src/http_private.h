@@ -22,7 +22,7 @@ struct conn {
 	struct conn *prev, *next;
 	int fd;
 	uint64_t accepted_ns;
-	uint64_t deadline_ns;   /* 0: none (headers in: body, handler, answer) */
+	uint64_t deadline_ns;   /* 0: none (body in: handler, answer) */
 	bool had_request;       /* a request line was seen on it */
 	bool reserve;           /* accepted beyond max_connections: /health/ only */
 	bool reaped;            /* shut down by the timer thread */
@@ -30,7 +30,7 @@ struct conn {
 };
 
 struct throttle_slot {
-	char addr[KCG_ADDR_MAX];
+	char addr[KCG_ADDR_MAX]; /* IPv4 address, or IPv6 /64 ("2001:db8::/64") */
 	double fails;           /* decays by one per interval */
 	uint64_t last_ms;
 };
@@ -41,7 +41,7 @@ struct kcg_http {
 	size_t max_body;
 	atomic_size_t in_flight;
 
-	uint64_t header_ns, handshake_ns;
+	uint64_t header_ns, handshake_ns, body_ns;
 	unsigned max_connections;
 	atomic_uint open;       /* connections accepted and not closed */
 
@@ -74,7 +74,8 @@ void http_on_connection(void *cls, struct MHD_Connection *mc, void **socket_cont
 void *http_reaper_main(void *arg);
 
 /* Seconds @p addr must wait before its next admin attempt; 0 = go ahead.
- * @p failed: record one more failure. */
+ * @p failed: record one more failure. An IPv6 address is counted by its
+ * /64 (an IPv4-mapped one as its IPv4 address). */
 unsigned http_throttle(struct kcg_http *http, const char *addr, bool failed);
 
 #endif

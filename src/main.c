@@ -303,6 +303,7 @@ int main(int argc, char **argv)
 		.max_body_bytes = cfg.server.max_body_bytes,
 		.header_timeout_s = (unsigned)cfg.server.header_timeout_s,
 		.handshake_timeout_s = (unsigned)cfg.server.handshake_timeout_s,
+		.body_timeout_s = (unsigned)cfg.server.body_timeout_s,
 		.max_connections_per_ip = (unsigned)cfg.server.max_connections_per_ip,
 		.health_reserve = (unsigned)reserve,
 		.tls_priorities = cfg.server.tls_priorities,

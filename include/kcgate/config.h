@@ -67,6 +67,7 @@ struct kcg_server_config {
 	enum kcg_log_level log_level;
 	uint64_t header_timeout_s;      /**< accept (or the previous answer) to the end of the headers */
 	uint64_t handshake_timeout_s;   /**< accept to the first request line (TLS handshake included) */
+	uint64_t body_timeout_s;        /**< end of the headers to the end of the body */
 	uint64_t max_connections_per_ip; /**< 0 = no limit */
 	uint64_t health_reserve;        /**< connections beyond max_connections kept for /health/ */
 	char *tls_priorities;           /**< GnuTLS priority string */

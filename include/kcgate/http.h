@@ -3,11 +3,13 @@
  * src/http.c and nowhere else.
  *
  * For each request http.c: refuses ambiguous framing (400 and close:
- * Content-Length with Transfer-Encoding, a transfer coding other than
- * chunked, several Content-Lengths or Hosts, no Host on HTTP/1.1, a header
- * name that is not a token), matches the route table (404 and 405 + Allow
- * fall out of it), checks the admin bearer token (429 after
- * server.admin_auth_burst failures from one address), refuses a body that is too
+ * Content-Length with Transfer-Encoding, a Transfer-Encoding other than
+ * exactly chunked, several Content-Lengths or Hosts, no Host on HTTP/1.1, a
+ * header name that is not a token), matches the route table (404 and 405 +
+ * Allow fall out of it), checks the admin bearer token (429 after
+ * server.admin_auth_burst failures from one address, an IPv6 one counted by
+ * its /64), refuses any body on a route that takes none (413 and close,
+ * nothing read), refuses a body that is too
  * large (413 from Content-Length before reading; a chunked body is cut off
  * by closing the connection once it passes the limit), has no length (411) or the wrong media type (415),
  * checks what of the webhook authentication the headers alone can decide
@@ -18,8 +20,10 @@
  * within server.handshake_timeout_s of the accept (the TLS handshake
  * included) and the end of each request's headers within
  * server.header_timeout_s (of the accept, or of the previous answer on a
- * kept-alive connection), however slowly it trickles; a timer thread shuts
- * down the socket of a connection past its deadline. Connections beyond
+ * kept-alive connection), and the end of its body within
+ * server.body_timeout_s of the end of its headers, however slowly it
+ * trickles; a timer thread shuts down the socket of a connection past its
+ * deadline. Connections beyond
  * server.max_connections (up to server.health_reserve more) serve only
  * /health/ and answer anything else 503. A handler answers exactly once
  * with one of the kcg_http_respond_*() calls, either before it returns or,
@@ -109,6 +113,7 @@ struct kcg_http_options {
 	size_t max_body_bytes;
 	unsigned header_timeout_s;     /**< accept/previous answer -> end of headers */
 	unsigned handshake_timeout_s;  /**< accept -> first request line */
+	unsigned body_timeout_s;       /**< end of the headers -> end of the body */
 	unsigned max_connections_per_ip; /**< 0 = no limit */
 	unsigned health_reserve;       /**< extra connections that serve only /health/ */
 	const char *tls_priorities;    /**< GnuTLS priority string (NULL: GnuTLS's default) */
@@ -141,7 +146,9 @@ const char *kcg_http_query(struct kcg_request *req, const char *name);
 
 /** Answers with @p body as JSON (the reference is stolen). */
 void kcg_http_respond_json(struct kcg_request *req, unsigned status, json_t *body);
-/** Answers {"error": code, "message": formatted sentence}. */
+/** Answers {"error": code, "message": formatted sentence}. The sentence may
+ * quote client bytes: every byte outside printable ASCII but the space is
+ * written %XX, so the answer is always valid JSON. */
 void kcg_http_respond_error(struct kcg_request *req, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /** Answers with a text body of @p content_type (copied). */

@@ -12,12 +12,14 @@ SCENARIO is one of:
                every acknowledged event id is present after a restart
   mapfull      a 1 MiB map filled until 503 store_full; the process stays up,
                recovers after a restart with a bigger map
-  hostile      hostile clients (docs/operations.md "Security"): slow headers and
-               idle TCP evicted, the health reserve, connections per address,
-               old TLS and static RSA refused, smuggling framing refused, auth
-               before the body (and bounded memory), any URL byte answered and
-               logged, webhook-id printable, long route ids, admin 401s
-               throttled per client (X-Forwarded-For from trusted proxies),
+  hostile      hostile clients (docs/operations.md "Security"): slow headers,
+               slow bodies and idle TCP evicted, the health reserve,
+               connections per address, old TLS and static RSA refused,
+               smuggling framing refused, auth before the body (and bounded
+               memory), no body read on routes without one, any URL byte and
+               route id answered and logged, webhook-id printable, long route
+               ids, admin 401s throttled per client (IPv6 per /64;
+               X-Forwarded-For from trusted proxies, read from the right end),
                max_connections fitted to ulimit -n
 
 Output: one line per check ("ok - ..." / "not ok - ...", details as "#" lines),
@@ -1481,6 +1483,21 @@ def hostile_memory(h, rep):
         rep.check(statuses(data) == [401] and closed,
                   "hostile: %s: 401 and close after the headers alone (no body byte sent)" % what,
                   ["answers %s, closed %s: %r" % (statuses(data), closed, data[:200])])
+    # A route that takes no body reads none either, authenticated or not.
+    no_body = {
+        "GET /health/live with Content-Length: 1 MiB":
+            raw_head(inst, "GET", "/health/live", [("Content-Length", str(mib))]),
+        "GET /health/live with a chunked body":
+            raw_head(inst, "GET", "/health/live", [("Transfer-Encoding", "chunked")]),
+        "POST /admin/events/x/replay with the admin token and Content-Length: 1 MiB":
+            raw_head(inst, "POST", "/admin/events/x/replay", [("Authorization", "Bearer " + h.admin_token),
+                                                             ("Content-Length", str(mib))]),
+    }
+    for what, head in no_body.items():
+        data, closed = raw_exchange(inst, head, limit=5)
+        rep.check(statuses(data) == [413] and closed,
+                  "hostile: %s (a route without a body): 413 and close after the headers alone (no body byte sent)"
+                  % what, ["answers %s, closed %s: %r" % (statuses(data), closed, data[:200])])
     before = vm_hwm_kib(inst.proc.pid)
     body = b"x" * mib
     results = []
@@ -1527,13 +1544,33 @@ def hostile_slots(h, rep):
                                                    "header_timeout_s": "30", "handshake_timeout_s": "5"}})
     if not start_or_fail(rep, inst, "hostile slots"):
         return
-    time.sleep(0.3)  # the readiness probe's connection is closed
     holders = []
     try:
-        for i in range(4):
-            t = tls_connect(inst, timeout=5)
-            t.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")  # and never the end of the headers
-            holders.append(t)
+        # Each holder first gets an admin answer on its connection: a 200
+        # proves it holds a general slot (a reserve connection answers 503
+        # busy and is closed: the server has not yet seen an earlier
+        # connection, such as the readiness probe's, close; try again).
+        # Then it starts headers it never ends.
+        t0 = time.monotonic()
+        while len(holders) < 4 and time.monotonic() - t0 < 15:
+            try:
+                t = tls_connect(inst, timeout=5)
+            except NET_ERRORS:
+                time.sleep(0.1)
+                continue
+            try:
+                t.sendall(raw_head(inst, "GET", "/admin/stats", [("Authorization", "Bearer " + h.admin_token)]))
+                r = read_response(t)
+            except NET_ERRORS:
+                r = None
+            if r is not None and r.status == 200 and "close" not in (r.header("connection") or "").lower():
+                t.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")  # and never the end of the headers
+                holders.append(t)
+            else:
+                t.close()
+                time.sleep(0.1)
+        rep.check(len(holders) == 4, "hostile: 4 slow clients each hold a general slot (GET /admin/stats -> 200 "
+                  "on it first): %d within %.1f s" % (len(holders), time.monotonic() - t0))
         time.sleep(0.2)
         for path, want in (("/health/live", 200), ("/health/ready", 200), ("/admin/stats", 503),
                            ("/health/live", 200)):
@@ -1619,7 +1656,7 @@ def scenario_hostile(h, rep, only):
     hostile_per_ip(h, rep)
     hostile_nofile(h, rep)
 
-    inst = h.instance("hostile", {"server": {"header_timeout_s": "4", "handshake_timeout_s": "2",
+    inst = h.instance("hostile", {"server": {"header_timeout_s": "4", "handshake_timeout_s": "2", "body_timeout_s": "3",
                                              "connection_timeout_s": "20", "admin_auth_burst": "3",
                                              "admin_auth_interval_s": "60", "trusted_proxies": "127.0.0.1"}})
     if not start_or_fail(rep, inst, "hostile"):
@@ -1647,6 +1684,24 @@ def scenario_hostile(h, rep, only):
     rep.check(took is not None and took < 2 + 4, "hostile: a TCP connection that never starts TLS is closed at "
               "handshake_timeout_s = 2: %s" % ("%.1f s" % took if took else "still open after 15 s"))
 
+    # Slow bodies: headers that pass every check, then one body byte every 0.5 s.
+    forged = base64.b64encode(os.urandom(32)).decode()
+    slow_bodies = {
+        "an inriver webhook with its token":
+            [("Content-Type", "application/json"), ("X-Webhook-Token", h.inriver_token)],
+        "a Mirakl webhook with forged signature headers (no secret needed)":
+            [("Content-Type", "application/json"), ("webhook-id", "slow-body-1"),
+             ("webhook-timestamp", str(int(time.time()))), ("webhook-signature", "v1," + forged)],
+    }
+    for what, hl in slow_bodies.items():
+        path = "/webhooks/mirakl" if "Mirakl" in what else "/api/listeners/EntityCreated"
+        tls = tls_connect(inst)
+        tls.sendall(raw_head(inst, "POST", path, hl + [("Content-Length", "100")]))
+        took = wait_closed(tls, 15, feed=b" ")
+        tls.close()
+        rep.check(took is not None and 2 < took < 3 + 3, "hostile: %s, its body sent one byte every 0.5 s, is closed "
+                  "at body_timeout_s = 3 (idle timeout 20): %s" % (what, "%.1f s" % took if took else "still open"))
+
     # Item 4: old TLS, static RSA.
     for what, ctx in (("TLS 1.0/1.1", old_tls_ctx(h, ssl.TLSVersion.TLSv1_1)),
                       ("TLS 1.2 with static RSA key exchange",
@@ -1673,6 +1728,14 @@ def scenario_hostile(h, rep, only):
             b"POST /webhooks/mirakl HTTP/1.1\r\n" + host + b"Content-Type: application/json\r\n"
             b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
     }
+    # libmicrohttpd does not read "chunked" followed by whitespace as chunked
+    # (it waits for the end of the connection): the request is authenticated
+    # so that nothing else refuses it first.
+    for what, te in (("a trailing space", b"chunked "), ("a trailing tab", b"chunked\t")):
+        framing["Transfer-Encoding: chunked with %s" % what] = (
+            b"POST /api/listeners/EntityCreated HTTP/1.1\r\n" + host + b"Content-Type: application/json\r\n"
+            b"X-Webhook-Token: " + h.inriver_token.encode() + b"\r\nTransfer-Encoding: " + te +
+            b"\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
     for what, payload in framing.items():
         t0 = time.monotonic()
         data, closed = raw_exchange(inst, payload, limit=6)
@@ -1695,6 +1758,17 @@ def scenario_hostile(h, rep, only):
                       errs + [r.summary()])
         except NET_ERRORS as e:
             rep.fail("hostile: GET %s gets an answer" % path, [repr(e)])
+    c.close()
+    c = Client(inst)
+    for path in ("/admin/events/%FF", "/admin/jobs/%FF"):
+        try:
+            r = c.request("GET", path, headers=h.admin_headers())
+            errs = generic_checks(r)
+            rep.check(r.status == 404 and not errs and "%FF" in r.json.get("message", ""),
+                      "hostile: GET %s with the admin token: 404 JSON naming the id %%FF" % path,
+                      errs + [r.summary()])
+        except NET_ERRORS as e:
+            rep.fail("hostile: GET %s with the admin token gets an answer" % path, [repr(e)])
     c.close()
     data, _ = raw_exchange(inst, b"GET /\xff\xfe HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n", limit=4)
     rep.check(len(statuses(data)) == 1, "hostile: a raw 0xFF byte in the request line gets an answer (%s)"
@@ -1730,7 +1804,36 @@ def scenario_hostile(h, rep, only):
     r = c.request("GET", "/admin/stats", headers=dict(h.admin_headers(), **{"X-Forwarded-For": "198.51.100.7"}))
     rep.check(r.status == 200, "hostile: another client behind the trusted proxy (X-Forwarded-For) is not held back",
               [r.summary()])
+    # IPv6 clients are counted by their /64: a new address in it does not buy a new burst
+    # (each attempt from another address; 3 failures, and the 4th or 5th attempt is 429,
+    # as the count decays a little between them).
+    got = [c.request("GET", "/admin/stats", headers={"Authorization": "Bearer wrong-v6-%d" % i,
+                                                     "X-Forwarded-For": "2001:db8:1:2:%x::%x" % (i, i + 1)}).status
+           for i in range(5)]
+    r2 = c.request("GET", "/admin/stats", headers=dict(h.admin_headers(), **{"X-Forwarded-For": "2001:db8:1:3::1"}))
+    rep.check(got[:3] == [401, 401, 401] and 429 in got and r2.status == 200,
+              "hostile: admin_auth_burst = 3 counts an IPv6 /64: 5 attempts from 5 addresses of 2001:db8:1:2::/64 "
+              "get 429 after 3 failures; 2001:db8:1:3::1 (another /64) is not held back",
+              ["got %s, then %s" % (got, r2.summary())])
     c.close()
+
+    # X-Forwarded-For from the trusted proxy: read from the right end (what
+    # the proxy wrote), every header line, and whatever a client prepends.
+    spoof = ", ".join("203.0.113.%d" % (i + 1) for i in range(70))
+    xff_cases = {
+        "more than 64 entries": ([("X-Forwarded-For", spoof + ", 198.51.100.21")], "198.51.100.21"),
+        "several header lines": ([("X-Forwarded-For", "203.0.113.9"),
+                                  ("X-Forwarded-For", "198.51.100.22, 127.0.0.1")], "198.51.100.22"),
+        "an over-long value (over 2048 characters)":
+            ([("X-Forwarded-For", "203.0.113.7, " * 200 + "198.51.100.23")], "198.51.100.23"),
+    }
+    xff_ids = {}
+    for what, (hl, want) in xff_cases.items():
+        try:
+            r = raw_request(inst, "GET", "/health/live", hl + [("Connection", "close")], b"")
+            xff_ids[what] = (r.header("X-Request-Id"), want, r.status)
+        except NET_ERRORS as e:
+            xff_ids[what] = (None, want, repr(e))
 
     stop_check(rep, inst, "hostile")
     reqs = request_lines(inst)
@@ -1744,6 +1847,14 @@ def scenario_hostile(h, rep, only):
                   [short(json.dumps(o)) for o in reqs if "%" in str(o.get("path"))][:5])
     slow = [o for o in reqs if o.get("termination") == "header_timeout"]
     rep.check(slow, "hostile log: the slow client's line says termination header_timeout")
+    slow = [o for o in reqs if o.get("termination") == "body_timeout"]
+    rep.check(len(slow) == 2, "hostile log: the slow bodies' lines say termination body_timeout (%d)" % len(slow),
+              [short(json.dumps(o)) for o in reqs if o.get("termination")][:5])
+    for what, (rid, want, status) in xff_ids.items():
+        line = [o for o in reqs if rid and o.get("request_id") == rid]
+        rep.check(status == 200 and line and line[0].get("client") == want,
+                  "hostile log: X-Forwarded-For with %s from the trusted proxy: client %s" % (what, want),
+                  ["status %s" % status] + [short(json.dumps(o)) for o in line])
     via = [o for o in reqs if o.get("client") == "198.51.100.7" and o.get("peer") == HOST]
     rep.check(via, "hostile log: behind a trusted proxy the line has peer and client (X-Forwarded-For)")
 

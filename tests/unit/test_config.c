@@ -1455,6 +1455,7 @@ static void test_server_hostile_keys(void **state)
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(r.cfg.server.header_timeout_s, 10);
 	assert_int_equal(r.cfg.server.handshake_timeout_s, 5);
+	assert_int_equal(r.cfg.server.body_timeout_s, 30);
 	assert_int_equal(r.cfg.server.max_connections_per_ip, 0);
 	assert_int_equal(r.cfg.server.health_reserve, 8);
 	assert_non_null(strstr(r.cfg.server.tls_priorities, "-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"));
@@ -1488,6 +1489,14 @@ static void test_server_hostile_keys(void **state)
 		      "gnutls-cli --priority ... -l)\n"
 		      "t.conf:6: [server] trusted_proxies: expected IP addresses or CIDR blocks "
 		      "(10.0.0.0/8, ::1) separated by spaces or commas\n");
+	parse(&r, "[server]\nlisten = 127.0.0.1:8443\nbody_timeout_s = 3600\n" STORE_OK ADMIN_OK SOURCES_NONE);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.cfg.server.body_timeout_s, 3600);
+	done(&r);
+	expect_errors("[server]\nlisten = 127.0.0.1:8443\nbody_timeout_s = 0\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: [server] body_timeout_s: expected a whole number from 1 to 3600\n");
+	expect_errors("[server]\nlisten = 127.0.0.1:8443\nbody_timeout_s = 3601\n" STORE_OK ADMIN_OK SOURCES_NONE,
+		      "t.conf:3: [server] body_timeout_s: expected a whole number from 1 to 3600\n");
 	expect_errors("[server]\nlisten = 127.0.0.1:8443\ntrusted_proxies = example.com\n" STORE_OK ADMIN_OK
 		      SOURCES_NONE,
 		      "t.conf:3: [server] trusted_proxies: expected IP addresses or CIDR blocks "
