@@ -30,6 +30,18 @@ static const struct kcg_config_choice auth_choices[] = {
 	{ NULL, 0 },
 };
 
+static const struct kcg_config_choice country_choices[] = {
+	{ "alpha3", KCG_KHAOS_ALPHA3 },
+	{ "alpha2", KCG_KHAOS_ALPHA2 },
+	{ NULL, 0 },
+};
+
+static const struct kcg_config_choice boolean_choices[] = {
+	{ "minus_one", KCG_KHAOS_MINUS_ONE },
+	{ "true_false", KCG_KHAOS_TRUE_FALSE },
+	{ NULL, 0 },
+};
+
 static const struct kcg_config_choice log_choices[] = {
 	{ "debug", KCG_LOG_DEBUG },
 	{ "info", KCG_LOG_INFO },
@@ -42,6 +54,8 @@ static const char *check_header_name(const char *v);
 static const char *check_user(const char *v);
 static const char *check_header_value(const char *v);
 static const char *check_digits(const char *v);
+static const char *check_site_id(const char *v);
+static const char *check_ref_prefix(const char *v);
 static const char *check_transport(const char *v);
 static const char *check_namespace(const char *v);
 static const char *check_priorities(const char *v);
@@ -108,16 +122,20 @@ static const struct kcg_config_key core_keys[] = {
 	KCG_KEY_STR("mirakl", "shop_id", mirakl.shop_id, KCG_CFG_STRING, NULL, check_digits),
 	KCG_KEY_U64("mirakl", "timeout_s", mirakl.timeout_s, "30", 1, 300),
 
-	/* the namespace and where credentials go are unconfirmed (peers.md 3a) */
+	/* the namespace, credentials, boolean and country encodings are
+	 * unconfirmed (shared/ref/khaos/FACTS.md §5): configurable */
 	KCG_KEY_STR("khaos", "transport", khaos.transport, KCG_CFG_STRING, "soap", check_transport),
 	KCG_KEY_STR("khaos", "soap_url", khaos.soap_url, KCG_CFG_URL, NULL, NULL),
-	KCG_KEY_STR("khaos", "soap_namespace", khaos.soap_namespace, KCG_CFG_STRING, "urn:KosWebIntf-IKosWeb",
-		    check_namespace),
+	KCG_KEY_STR("khaos", "soap_namespace", khaos.soap_namespace, KCG_CFG_STRING, "auto", check_namespace),
 	KCG_KEY_SECRET("khaos", "soap_user", khaos.soap_user, 1, kcg_config_check_text),
 	KCG_KEY_SECRET("khaos", "soap_password", khaos.soap_password, 1, kcg_config_check_text),
 	KCG_KEY_STR("khaos", "site", khaos.site, KCG_CFG_STRING, NULL, kcg_config_check_text),
 	KCG_KEY_STR("khaos", "sales_source", khaos.sales_source, KCG_CFG_STRING, NULL, kcg_config_check_text),
 	KCG_KEY_STR("khaos", "company_class", khaos.company_class, KCG_CFG_STRING, NULL, kcg_config_check_text),
+	KCG_KEY_STR("khaos", "order_ref_prefix", khaos.order_ref_prefix, KCG_CFG_STRING, NULL, check_ref_prefix),
+	KCG_KEY_STR("khaos", "stock_site_id", khaos.stock_site_id, KCG_CFG_STRING, NULL, check_site_id),
+	KCG_KEY_ENUM("khaos", "country_format", khaos.country_format, "alpha3", country_choices),
+	KCG_KEY_ENUM("khaos", "booleans", khaos.booleans, "minus_one", boolean_choices),
 	KCG_KEY_U64("khaos", "timeout_s", khaos.timeout_s, "30", 1, 300),
 
 	KCG_KEY_U64("jobs", "max_age_h", jobs.max_age_h, "72", 1, 720),
@@ -198,15 +216,38 @@ static const char *check_transport(const char *v)
 	return NULL;
 }
 
-/* An XML namespace name is a URI: a scheme, no whitespace or quotes. */
+/* Khaos's SiteID: an integer, -1 meaning every site. */
+static const char *check_site_id(const char *v)
+{
+	uint64_t n;
+	if (strcmp(v, "-1") == 0 || kcg_parse_u64(v, 0, INT32_MAX, &n) == 0)
+		return NULL;
+	return "expected a Khaos site id (a whole number) or -1 (all sites)";
+}
+
+/* Part of ASSOCIATED_REF: short, printable, no comma (refs travel as CSV). */
+static const char *check_ref_prefix(const char *v)
+{
+	if (strlen(v) >= 15)
+		return "too long: ASSOCIATED_REF (prefix + order id) is at most 15 characters";
+	for (const char *c = v; *c; c++)
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f || *c == ',')
+			return "expected printable ASCII without spaces or commas";
+	return NULL;
+}
+
+/* "auto" (from the WSDL), or an XML namespace name: a URI, a scheme, no
+ * whitespace or quotes. */
 static const char *check_namespace(const char *v)
 {
+	if (strcmp(v, "auto") == 0)
+		return NULL;
 	const char *colon = strchr(v, ':');
 	bool ok = colon && colon != v;
 	for (const char *c = v; *c && ok; c++)
 		if ((unsigned char)*c <= 0x20 || *c == 0x7f || strchr("\"'<>&", *c))
 			ok = false;
-	return ok ? NULL : "expected a URI without whitespace, e.g. urn:KosWebIntf-IKosWeb";
+	return ok ? NULL : "expected auto or a URI without whitespace, e.g. urn:IKosWebIntf-IKosWeb";
 }
 
 /* A GnuTLS priority string, checked by GnuTLS itself. */

@@ -110,16 +110,32 @@ struct kcg_inriver_config {
 	struct kcg_source_auth webhook;
 };
 
+/** [khaos] country_format: how ICOUNTRY_CODE/DCOUNTRY_CODE are sent. */
+enum kcg_khaos_country {
+	KCG_KHAOS_ALPHA3, /**< ISO 3166-1 alpha-3 (`GBR`): Khaos documents 3-letter codes */
+	KCG_KHAOS_ALPHA2, /**< alpha-2 (`GB`) */
+};
+
+/** [khaos] booleans: how Boolean parameters are sent. */
+enum kcg_khaos_booleans {
+	KCG_KHAOS_MINUS_ONE,  /**< -1 / 0, as the guide writes them */
+	KCG_KHAOS_TRUE_FALSE, /**< true / false (xsd:boolean) */
+};
+
 /** [khaos]: the Khaos Control web service. */
 struct kcg_khaos_config {
 	char *transport;            /**< "soap" (the only one so far) */
 	char *soap_url;             /**< the full .../soap/IKosWeb endpoint */
-	char *soap_namespace;
+	char *soap_namespace;       /**< "auto" (read from the WSDL at start), or the namespace itself */
 	char *soap_user;            /**< secret, optional (with soap_password) */
 	char *soap_password;
 	char *site;
 	char *sales_source;
 	char *company_class;        /**< optional */
+	char *order_ref_prefix;     /**< ASSOCIATED_REF = prefix + Mirakl order_id; "" by default */
+	char *stock_site_id;        /**< ExportStockStatus SiteID (an integer, -1 = all sites); NULL = Khaos's default site */
+	enum kcg_khaos_country country_format;
+	enum kcg_khaos_booleans booleans;
 	uint64_t timeout_s;
 	/* the SKU cache's key (declared in src/flows/skus.c) */
 	uint64_t sku_refresh_s;     /**< SKU cache refresh period */

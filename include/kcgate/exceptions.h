@@ -31,6 +31,7 @@
 #define KCG_EXC_UNPARSEABLE_WEBHOOK "unparseable_webhook"
 #define KCG_EXC_DEAD_JOB "dead_job"
 #define KCG_EXC_BOOKED_CANCELLED "booked_cancelled"
+#define KCG_EXC_ORDER_REF_TOO_LONG "order_ref_too_long" /**< [khaos] order_ref_prefix + order id past Khaos's limit */
 #define KCG_EXC_WEBHOOK_TRUNCATED "webhook_truncated" /**< a webhook named more orders than one event may queue */
 
 #define KCG_EXC_FIELD_MAX 200     /**< longest kind, subject, system, owner (bytes) */

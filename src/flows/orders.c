@@ -19,10 +19,8 @@
 #include "kcgate/flows/orders_admin.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/peers/khaos.h"
+#include "kcgate/peers/khaos_soap.h"
 #include "kcgate/peers/mirakl.h"
-
-
-
 
 /* ---- states and decisions (pure) ---- */
 
@@ -435,12 +433,44 @@ static enum kcg_step booked(struct kcg_job_run *run, const char *code)
 	return KCG_STEP_DONE;
 }
 
+/* order.book for an order whose Khaos ref would be too long: it is not
+ * booked (never truncated: a cut ref could match another order). */
+static int ref_too_long_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const struct kcg_config *cfg = ((struct kcg_flow_ctx *)run->ctx)->cfg;
+	const char *prefix = cfg->khaos.order_ref_prefix ? cfg->khaos.order_ref_prefix : "";
+	char msg[600];
+	snprintf(msg, sizeof(msg),
+		 "Mirakl order %s is not booked in Khaos: its associated ref '%s%s' ([khaos] order_ref_prefix + order "
+		 "id) is longer than the %d characters Khaos takes. kcgate never cuts it short; shorten the prefix, "
+		 "then POST /admin/jobs/%s/retry, or book the order by hand.",
+		 run->subject, prefix, run->subject, KCG_KHAOS_REF_MAX, run->id);
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_ORDER_REF_TOO_LONG, .severity = KCG_SEV_CRITICAL, .system = "kcgate",
+		.owner = "operations", .subject = run->subject, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* The order's Khaos ASSOCIATED_REF: [khaos] order_ref_prefix + order id.
+ * KCG_EPAYLOAD when it is longer than Khaos takes. */
+static int khaos_ref(const struct kcg_config *cfg, const char *order_id, char ref[ORDER_ID_MAX + 64])
+{
+	const char *prefix = cfg->khaos.order_ref_prefix ? cfg->khaos.order_ref_prefix : "";
+	snprintf(ref, ORDER_ID_MAX + 64, "%s%s", prefix, order_id);
+	size_t chars = 0;
+	for (const char *c = ref; *c; c++)
+		chars += ((unsigned char)*c & 0xc0) != 0x80;
+	return chars > KCG_KHAOS_REF_MAX || strlen(prefix) + strlen(order_id) >= ORDER_ID_MAX + 64 ? KCG_EPAYLOAD : 0;
+}
+
 static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
-	char why[KCG_ERROR_MAX], code[KCG_KHAOS_CODE_MAX];
+	char why[KCG_ERROR_MAX], code[KCG_KHAOS_CODE_MAX], ref[ORDER_ID_MAX + 64];
 	int rc;
 
+	bool too_long = khaos_ref(flow->cfg, run->subject, ref) != 0;
 	switch (run->phase) {
 	case PH_START: {
 		/* Only an order still to be booked: it may have been cancelled or
@@ -454,30 +484,53 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
 		if (!go)
 			return KCG_STEP_DONE; /* nothing to book (any more) */
+		if (too_long) {
+			snprintf(run->error, sizeof(run->error), "associated ref '%.40s' is longer than %d characters",
+				 ref, KCG_KHAOS_REF_MAX);
+			run->apply = ref_too_long_apply;
+			return KCG_STEP_DEAD;
+		}
+		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
 		/* Always ask first: an earlier attempt (or a crash) may have booked
-		 * it without us learning so. Khaos itself does not dedupe. */
+		 * it without us learning so. */
 		run->phase = PH_STATUS;
-		return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, run->subject, &run->call));
+		return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
 	}
 	case PH_STATUS:
-		rc = kcg_khaos_order_status_parse(&flow->cfg->khaos, &run->reply, run->subject, code, why);
+		rc = kcg_khaos_order_status_parse(&flow->cfg->khaos, &run->reply, ref, code, NULL, why);
 		if (rc == 0)
 			return booked(run, code);
 		if (rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, rc, why);
+		if (run->n_calls > 2) {
+			/* ImportOrders said the ref exists, ExportOrderStatusEx says it
+			 * does not: a person must look. */
+			snprintf(run->error, sizeof(run->error),
+				 "Khaos skipped %.40s as existing, but ExportOrderStatusEx does not find it", ref);
+			return KCG_STEP_DEAD;
+		}
 		run->phase = PH_IMPORT;
 		struct kcg_khaos_sales_order so;
 		rc = kcg_order_map(json_object_get(run->payload, "order"), &so, why);
-		if (rc == 0)
-			rc = kcg_khaos_import_orders(&flow->cfg->khaos, &so, &run->call, why);
+		if (rc == 0) {
+			free(so.associated_ref);
+			so.associated_ref = strdup(ref);
+			rc = so.associated_ref ? kcg_khaos_import_orders(&flow->cfg->khaos, &so, &run->call, why) : -ENOMEM;
+		}
 		kcg_khaos_sales_order_finish(&so);
-		if (rc == KCG_EPAYLOAD)
+		if (rc == KCG_EPAYLOAD || rc == -EAGAIN)
 			return kcg_job_failed(run, rc, why);
 		return kcg_job_call(run, rc);
 	default:
-		rc = kcg_khaos_import_parse(&flow->cfg->khaos, &run->reply, run->subject, code, why);
+		rc = kcg_khaos_import_parse(&flow->cfg->khaos, &run->reply, ref, code, why);
 		if (rc == 0)
 			return booked(run, code);
+		if (rc == KCG_EDUPLICATE) {
+			/* Khaos has it already (skipped as a repeat): read its code. */
+			run->phase = PH_STATUS;
+			return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
+		}
 		return kcg_job_failed(run, rc, why);
 	}
 }

@@ -7,11 +7,15 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/log.h"
 #include "kcgate/peers/khaos.h"
+#include "kcgate/peers/khaos_soap.h"
 
 #define DB_SKUS "skus"
 #define WATERMARK "khaos.stock.watermark"
 #define ALL "all"
+#define WSDL_SUBJECT "namespace"
+#define WSDL_TRIES 3 /* transient failures before the fallback namespace is taken */
 
 enum { PH_START, PH_READ };
 
@@ -37,8 +41,10 @@ int kcg_skus_refresh_one(struct kcg_txn *t, const char *code)
 static int collect_item(const struct kcg_stock_item *item, void *arg)
 {
 	json_t *items = arg;
-	return json_array_append_new(items, json_pack("{s:s, s:I, s:b}", "code", item->code, "available",
-						      (json_int_t)item->available, "discontinued", item->discontinued));
+	return json_array_append_new(items, json_pack("{s:s, s:I, s:I, s:i, s:b}", "code", item->code, "available",
+						      (json_int_t)item->available, "build_potential",
+						      (json_int_t)item->build_potential, "status", item->status,
+						      "discontinued", item->discontinued));
 }
 
 static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
@@ -51,8 +57,9 @@ static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		bool discontinued;
 		bool was_active = kcg_skus_active(t, code, &discontinued);
 		bool active = !json_is_true(json_object_get(item, "discontinued"));
-		json_t *rec = json_pack("{s:O, s:O}", "available", json_object_get(item, "available"), "discontinued",
-					json_object_get(item, "discontinued"));
+		json_t *rec = json_pack("{s:O, s:O, s:O, s:O}", "available", json_object_get(item, "available"),
+					"build_potential", json_object_get(item, "build_potential"), "status",
+					json_object_get(item, "status"), "discontinued", json_object_get(item, "discontinued"));
 		char when[32];
 		kcg_format_time(t->now_ms, when, sizeof(when));
 		json_object_set_new(rec, "updated_at", json_string(when));
@@ -86,6 +93,8 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 
 	if (run->phase == PH_START) {
 		uint64_t since = 0;
+		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
 		if (all && kcg_store_read(flow->store, watermark_fn, &since) != 0)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU watermark");
 		run->phase = PH_READ;
@@ -102,10 +111,49 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 	return KCG_STEP_DONE;
 }
 
+/* Takes the fallback namespace, saying why. */
+static enum kcg_step wsdl_fallback(struct kcg_job_run *run, const char *why)
+{
+	kcg_khaos_soap_learn(KCG_KHAOS_FALLBACK_NS);
+	kcg_log(KCG_LOG_WARN, "Khaos namespace not read from the WSDL: using the fallback",
+		json_pack("{s:s, s:s}", "namespace", KCG_KHAOS_FALLBACK_NS, "why", why));
+	return KCG_STEP_DONE;
+}
+
+/* khaos.wsdl: with [khaos] soap_namespace = auto, read the namespace from
+ * the WSDL once at start, before any other Khaos call is built. */
+static enum kcg_step khaos_wsdl(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	char why[KCG_ERROR_MAX], ns[KCG_KHAOS_NS_MAX];
+
+	if (kcg_khaos_soap_ready(&flow->cfg->khaos))
+		return KCG_STEP_DONE; /* explicit, or learnt already */
+	if (run->phase == PH_START) {
+		run->phase = PH_READ;
+		int rc = kcg_khaos_wsdl(&flow->cfg->khaos, &run->call);
+		if (rc == -EINVAL)
+			return wsdl_fallback(run, "soap_url has no /soap/ to derive the WSDL address from");
+		return kcg_job_call(run, rc);
+	}
+	int rc = kcg_khaos_wsdl_parse(&run->reply, ns, why);
+	if (rc == -EAGAIN && run->attempts + 1 < WSDL_TRIES)
+		return kcg_job_failed(run, rc, why);
+	if (rc != 0)
+		return wsdl_fallback(run, why);
+	kcg_khaos_soap_learn(ns);
+	kcg_log(KCG_LOG_INFO, "Khaos namespace read from the WSDL", json_pack("{s:s}", "namespace", ns));
+	return KCG_STEP_DONE;
+}
+
 static const struct kcg_job_kind kind_refresh = { "skus.refresh", KCG_LANE_KHAOS, skus_refresh, NULL };
+static const struct kcg_job_kind kind_wsdl = { "khaos.wsdl", KCG_LANE_KHAOS, khaos_wsdl, NULL };
 
 static void refresh_timer(struct kcg_engine *engine, void *ctx)
 {
+	struct kcg_flow_ctx *flow = ctx;
+	if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+		kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "khaos.wsdl", WSDL_SUBJECT);
 	kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "skus.refresh", ALL);
 }
 
@@ -133,6 +181,6 @@ const struct kcg_flow kcg_flow_skus = {
 	.enabled = skus_enabled,
 	.dbs = (const char *const[]){ DB_SKUS, NULL },
 	.config = &skus_config,
-	.kinds = (const struct kcg_job_kind *const[]){ &kind_refresh, NULL },
+	.kinds = (const struct kcg_job_kind *const[]){ &kind_refresh, &kind_wsdl, NULL },
 	.timers = skus_timers,
 };

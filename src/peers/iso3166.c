@@ -69,3 +69,19 @@ const char *kcg_iso3166_alpha2(const char *code)
 					  sizeof(country_codes[0]), cmp_country);
 	return hit ? (*hit)[1] : code;
 }
+
+const char *kcg_iso3166_alpha3(const char *code)
+{
+	if (!code || (strlen(code) != 2 && strlen(code) != 3))
+		return code;
+	char up[4] = "";
+	size_t n = strlen(code);
+	for (size_t i = 0; i < n; i++)
+		up[i] = (char)(code[i] >= 'a' && code[i] <= 'z' ? code[i] - 32 : code[i]);
+	up[n] = '\0';
+	size_t count = sizeof(country_codes) / sizeof(country_codes[0]);
+	for (size_t i = 0; i < count; i++)
+		if (strcmp(country_codes[i][n == 2 ? 1 : 0], up) == 0)
+			return country_codes[i][0];
+	return code;
+}

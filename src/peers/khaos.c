@@ -1,48 +1,43 @@
 /*
- * khaos.c: the Khaos Control client's operations (kcgate/peers/khaos.h):
+ * khaos.c: the Khaos Control client's requests (kcgate/peers/khaos.h):
  * ImportOrders, ExportOrderStatusEx, ExportStockStatus and GetStockList,
- * what each asks and how each reads its result, over neutral structs. How
- * a call travels is the transport's (khaos_transport.h), chosen by
- * [khaos] transport. The wire contract is docs/khaos-soap.md; this file
- * matches it as follows.
+ * what each asks, over neutral structs. Reading the answers is
+ * khaos_answers.c; how a call travels is the transport's
+ * (khaos_transport.h), chosen by [khaos] transport. The facts are
+ * shared/ref/khaos/FACTS.md (tags [WIG], [XML-IMP], ...); docs/khaos-soap.md
+ * lists each one this file relies on.
  *
- * Requests: every parameter of the method is sent, in the documented
- * order, empty when there is nothing to say. The SALES_ORDERS document is
- * built with libxml2's tree API (values become text nodes, escaped on
- * output), serialised (UTF-8, no declaration) and sent as the text of the
- * Orders parameter. Empty values are left out rather than sent empty.
+ * Requests: the parameters of the guide's signature, in its order
+ * [WIG pp.5-21]; optional trailing ones are left out only where FACTS.md
+ * says production clients do so. The SALES_ORDERS document is built with
+ * libxml2's tree API (values become text nodes, escaped on output) in the
+ * element order of KSDXMLImportFormat.xml, serialised (UTF-8, no
+ * declaration) and sent as the text of the Orders parameter. Empty values
+ * are left out rather than sent empty. A value longer than Khaos takes
+ * [WIG p.29; XML-IMP] is refused with the element named, never cut.
  *
- * Results: the three exports return a string holding an XML document;
- * ImportOrders returns a list of structs (or a single struct). Elements
- * are found by local name; unknown elements and attributes are ignored;
- * the root element's name of an export is not relied on.
- *
- * Rules that are ours (docs/khaos-soap.md marks the facts as assumptions):
+ * Rules that are ours (docs/khaos-soap.md):
  *  - PAYMENT_TYPE is 3 (account): the marketplace, not the shopper, pays
  *    the seller; IS_NEW_CUSTOMER is -1 (Khaos booleans are -1/0);
- *  - country codes go out as ISO 3166 alpha-2 (iso3166.h; an unknown code
- *    is sent as it came);
- *  - a stock item is discontinued when STATUS is "Discontinued" (any case),
- *    active otherwise (see is_discontinued());
- *  - ExportOrderStatusEx asks with IncludeCancelled=1: an order booked and
- *    then cancelled in Khaos still exists for the exactly-once check.
+ *  - country codes go out as [khaos] country_format says (alpha-3 by
+ *    default: Khaos documents 3-letter codes [XML-IMP 1.10]);
+ *  - ExportOrderStatusEx asks with IncludeCancelled true: an order booked
+ *    and then cancelled in Khaos still exists for the exactly-once check.
  * Every @p why is printable ASCII.
  */
-#include "kcgate/peers/khaos.h"
+#include "khaos_private.h"
+
 #include "kcgate/common.h"
 #include "kcgate/peers/iso3166.h"
 #include "kcgate/peers/khaos_soap.h"
-#include "kcgate/peers/khaos_transport.h"
 #include "kcgate/peers/xml.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
 
@@ -50,16 +45,16 @@
 #define PAYMENT_TYPE_ACCOUNT "3"
 #define MAPPING_STOCK_CODE "1"
 #define MAPPING_ASSOCIATED_REF "4"
-#define DATE_TYPE_MODIFIED "1"
-#define STATUS_DISCONTINUED "Discontinued"
+#define DATE_TYPE_REVISION "0"
+#define STOCK_ITEM_TYPE_ALL "0"
+#define EVER "2000-01-01T00:00:00" /* "changed since" for a first full read */
 #define DEFAULT_TRANSPORT "soap"
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The transports [khaos] transport can name. */
 static const struct kcg_khaos_transport *const transports[] = { &kcg_khaos_soap };
 
-/* The configured transport (the default when none is set), or NULL. */
-static const struct kcg_khaos_transport *transport(const struct kcg_khaos_config *cfg)
+const struct kcg_khaos_transport *khaos_transport(const struct kcg_khaos_config *cfg)
 {
 	const char *name = cfg->transport && *cfg->transport ? cfg->transport : DEFAULT_TRANSPORT;
 	for (size_t i = 0; i < N(transports); i++)
@@ -72,31 +67,18 @@ static const struct kcg_khaos_transport *transport(const struct kcg_khaos_config
 static int request(const struct kcg_khaos_config *cfg, const char *method, const struct kcg_khaos_param *params,
 		   size_t n_params, struct kcg_call *out)
 {
-	const struct kcg_khaos_transport *t = transport(cfg);
+	const struct kcg_khaos_transport *t = khaos_transport(cfg);
 	*out = (struct kcg_call){ 0 };
 	return t ? t->request(cfg, method, params, n_params, out) : -EINVAL;
 }
 
-/* Opens an answer to @p method through the configured transport; on 0 the
- * caller closes it with close_answer(). */
-static int open_answer(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *method,
-		       struct kcg_khaos_answer *a, char why[KCG_ERROR_MAX])
+/* A Boolean parameter as [khaos] booleans says ([WIG] writes -1/0; the
+ * WSDL types are Boolean: unconfirmed, FACTS.md §1.3). */
+static const char *flag(const struct kcg_khaos_config *cfg, bool v)
 {
-	const struct kcg_khaos_transport *t = transport(cfg);
-	*a = (struct kcg_khaos_answer){ 0 };
-	if (!t) {
-		kcg_why(why, "%s: [khaos] transport '%s' is not known", method, cfg->transport);
-		return -EINVAL;
-	}
-	int rc = t->open(cfg, r, method, a, why);
-	a->transport = t; /* set after: open() starts from a zeroed answer */
-	return rc;
-}
-
-static void close_answer(const struct kcg_khaos_config *cfg, struct kcg_khaos_answer *a)
-{
-	if (a->transport)
-		a->transport->close(a);
+	if (cfg->booleans == KCG_KHAOS_TRUE_FALSE)
+		return v ? "true" : "false";
+	return v ? "-1" : "0";
 }
 
 /* ---- the sales order ---- */
@@ -125,6 +107,132 @@ void kcg_khaos_sales_order_finish(struct kcg_khaos_sales_order *so)
 	*so = (struct kcg_khaos_sales_order){ 0 };
 }
 
+/* The limits of FACTS.md §1.7 that apply to what kcgate sends: the
+ * guide's [WIG p.29] where it and the template differ (ASSOCIATED_REF 15,
+ * telephone 19), the template's [XML-IMP] elsewhere. An address element
+ * is listed without its I/D prefix. */
+static const struct {
+	const char *element;
+	size_t max;
+} limits[] = {
+	{ "COMPANY_NAME", 50 },  { "ADDRESS1", 35 },	     { "ADDRESS2", 35 },	{ "TOWN", 35 },
+	{ "COUNTY", 35 },	 { "POSTCODE", 10 },	     { "FORENAME", 50 },	{ "SURNAME", 50 },
+	{ "TEL", 19 },		 { "EMAIL", 50 },	     { "ASSOCIATED_REF", KCG_KHAOS_REF_MAX },
+	{ "PO_NUMBER", 30 },	 { "ORDER_CURRENCY_CODE", 3 }, { "STOCK_DESC", 250 },	{ "ORDER_NOTE", 2000 },
+};
+
+size_t kcg_khaos_field_limit(const char *element)
+{
+	if (!element)
+		return 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < N(limits); i++)
+			if (strcmp(limits[i].element, element) == 0)
+				return limits[i].max;
+		/* IADDRESS1, DTOWN, ...: the address element without its prefix */
+		if (pass == 0 && (element[0] == 'I' || element[0] == 'D'))
+			element++;
+		else
+			break;
+	}
+	return 0;
+}
+
+/* Characters (UTF-8 code points) in @p s. */
+static size_t chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* @p value against @p element's limit; KCG_EPAYLOAD (why) when too long. */
+static int fits(const char *ref, const char *element, const char *value, char why[KCG_ERROR_MAX])
+{
+	size_t max = kcg_khaos_field_limit(element);
+	if (!value || !max || chars(value) <= max)
+		return 0;
+	kcg_why(why, "sales order %.20s: %s is %zu characters, Khaos takes at most %zu (not cut short)", ref, element,
+		chars(value), max);
+	return KCG_EPAYLOAD;
+}
+
+static bool blank(const char *s)
+{
+	return !s || !*s;
+}
+
+/* One address: its limits, and for the invoice address what the guide
+ * requires (line 1, town, postcode, surname [WIG p.28]). */
+static int check_address(const char *ref, char prefix, const struct kcg_khaos_address *a, char why[KCG_ERROR_MAX])
+{
+	const struct {
+		const char *suffix, *value;
+		bool required;
+	} f[] = {
+		{ "ADDRESS1", a->address1, true }, { "ADDRESS2", a->address2, false }, { "TOWN", a->town, true },
+		{ "COUNTY", a->county, false },	    { "POSTCODE", a->postcode, true },  { "FORENAME", a->forename, false },
+		{ "SURNAME", a->surname, true },    { "TEL", a->tel, false },		{ "EMAIL", a->email, false },
+	};
+	char name[32];
+	for (size_t i = 0; i < N(f); i++) {
+		snprintf(name, sizeof(name), "%c%s", prefix, f[i].suffix);
+		if (prefix == 'I' && f[i].required && blank(f[i].value)) {
+			kcg_why(why, "sales order %.20s: %s missing (Khaos requires it)", ref, name);
+			return KCG_EPAYLOAD;
+		}
+		int rc = fits(ref, name, f[i].value, why);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* What Khaos needs of a sales order. @return 0 or KCG_EPAYLOAD (why). */
+static int check_order(const struct kcg_khaos_sales_order *so, char why[KCG_ERROR_MAX])
+{
+	const char *ref = so->associated_ref;
+	int rc;
+	if (blank(ref)) {
+		kcg_why(why, "sales order: ASSOCIATED_REF missing");
+		return KCG_EPAYLOAD;
+	}
+	/* ExportOrderStatusEx takes refs as CSV: a comma would break the
+	 * exactly-once check, so such a ref is never booked. */
+	if (strchr(ref, ',')) {
+		kcg_why(why, "sales order %.20s: the associated ref contains a comma (sent as CSV)", ref);
+		return KCG_EPAYLOAD;
+	}
+	if ((rc = fits(ref, "ASSOCIATED_REF", ref, why)) != 0 || (rc = fits(ref, "COMPANY_NAME", so->company_name, why)) != 0 ||
+	    (rc = fits(ref, "PO_NUMBER", so->po_number, why)) != 0 ||
+	    (rc = fits(ref, "ORDER_CURRENCY_CODE", so->currency, why)) != 0 ||
+	    (rc = check_address(ref, 'I', &so->invoice, why)) != 0 || (rc = check_address(ref, 'D', &so->delivery, why)) != 0)
+		return rc;
+	if (!so->lines || so->n_lines == 0) {
+		kcg_why(why, "sales order %.20s: no order line", ref);
+		return KCG_EPAYLOAD;
+	}
+	for (size_t i = 0; i < so->n_lines; i++) {
+		const struct kcg_khaos_order_line *l = &so->lines[i];
+		if (blank(l->stock_code)) {
+			kcg_why(why, "sales order %.20s: line %zu: STOCK_CODE missing", ref, i + 1);
+			return KCG_EPAYLOAD;
+		}
+		if (l->quantity < 1) {
+			kcg_why(why, "sales order %.20s: line %zu: ORDER_QTY below 1", ref, i + 1);
+			return KCG_EPAYLOAD;
+		}
+		if (!l->price_gross.set) {
+			kcg_why(why, "sales order %.20s: line %zu: PRICE_GRS missing (Khaos requires a price)", ref, i + 1);
+			return KCG_EPAYLOAD;
+		}
+		if ((rc = fits(ref, "STOCK_DESC", l->description, why)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* An amount as a decimal with at least two places ("10" -> "10.00",
  * "1.2345" kept). False when it is not set or not of sane size. */
 static bool money(const struct kcg_khaos_money *m, char out[48])
@@ -151,34 +259,40 @@ static void add_money(struct kcg_xml_build *b, xmlNodePtr parent, const char *na
 		kcg_xml_add(b, parent, name, s);
 }
 
-/* Khaos-style date: "YYYY-MM-DDTHH:MM:SS" UTC. */
-static void khaos_time(uint64_t ms, char out[32])
+/* A date-time in UTC with @p sep between date and time. */
+static void khaos_time(uint64_t ms, char sep, char out[32])
 {
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	char *t = strchr(out, 'T');
+	if (t)
+		*t = sep;
 }
 
-/* A "changed since" date parameter: "" for 0 (ever). */
-static void khaos_date(uint64_t ms, char out[32])
+/* A "changed since" DateTime parameter, YYYY-MM-DDTHH:MM:SS [WIG p.27]. */
+static void khaos_since(uint64_t ms, char out[32])
 {
-	out[0] = '\0';
 	if (ms)
-		khaos_time(ms, out);
+		khaos_time(ms, 'T', out);
+	else
+		snprintf(out, 32, "%s", EVER);
 }
 
-/* INVADDR (prefix 'I') or DELADDR ('D'). */
-static void add_address(struct kcg_xml_build *b, xmlNodePtr parent, char prefix, const struct kcg_khaos_address *a)
+/* INVADDR (prefix 'I') or DELADDR ('D'), in the template's order. */
+static void add_address(const struct kcg_khaos_config *cfg, struct kcg_xml_build *b, xmlNodePtr parent, char prefix,
+			const struct kcg_khaos_address *a)
 {
+	const char *country = cfg->country_format == KCG_KHAOS_ALPHA2 ? kcg_iso3166_alpha2(a->country)
+								       : kcg_iso3166_alpha3(a->country);
 	const struct {
 		const char *suffix, *value;
 	} fields[] = {
-		{ "ADDRESS1", a->address1 }, { "ADDRESS2", a->address2 },
-		{ "TOWN", a->town },         { "COUNTY", a->county },
-		{ "POSTCODE", a->postcode }, { "COUNTRY_CODE", kcg_iso3166_alpha2(a->country) },
-		{ "FORENAME", a->forename }, { "SURNAME", a->surname },
-		{ "TEL", a->tel },           { "EMAIL", a->email },
+		{ "ADDRESS1", a->address1 }, { "ADDRESS2", a->address2 }, { "TOWN", a->town },
+		{ "COUNTY", a->county },     { "POSTCODE", a->postcode }, { "COUNTRY_CODE", country },
+		{ "FORENAME", a->forename }, { "SURNAME", a->surname },	  { "TEL", a->tel },
+		{ "EMAIL", a->email },
 	};
 	char name[32];
 	xmlNodePtr el = kcg_xml_add(b, parent, prefix == 'I' ? "INVADDR" : "DELADDR", NULL);
@@ -187,37 +301,6 @@ static void add_address(struct kcg_xml_build *b, xmlNodePtr parent, char prefix,
 		snprintf(name, sizeof(name), "%c%s", prefix, fields[i].suffix);
 		kcg_xml_add_opt(b, el, name, fields[i].value);
 	}
-}
-
-/* What Khaos needs of a sales order. @return 0 or KCG_EPAYLOAD (why). */
-static int check_order(const struct kcg_khaos_sales_order *so, char why[KCG_ERROR_MAX])
-{
-	const char *ref = so->associated_ref;
-	if (!ref || !*ref) {
-		kcg_why(why, "sales order: associated ref missing");
-		return KCG_EPAYLOAD;
-	}
-	/* ExportOrderStatusEx takes refs as CSV: a comma would break the
-	 * exactly-once check, so such a ref is never booked. */
-	if (strchr(ref, ',')) {
-		kcg_why(why, "sales order %s: the associated ref contains a comma (sent as CSV)", ref);
-		return KCG_EPAYLOAD;
-	}
-	if (!so->lines || so->n_lines == 0) {
-		kcg_why(why, "sales order %s: no order line", ref);
-		return KCG_EPAYLOAD;
-	}
-	for (size_t i = 0; i < so->n_lines; i++) {
-		if (!so->lines[i].stock_code || !*so->lines[i].stock_code) {
-			kcg_why(why, "sales order %s: line %zu: stock code missing", ref, i + 1);
-			return KCG_EPAYLOAD;
-		}
-		if (so->lines[i].quantity < 1) {
-			kcg_why(why, "sales order %s: line %zu: quantity below 1", ref, i + 1);
-			return KCG_EPAYLOAD;
-		}
-	}
-	return 0;
 }
 
 /* The SALES_ORDERS document for @p so (checked). @return 0 or -ENOMEM. */
@@ -238,8 +321,8 @@ static int sales_orders(const struct kcg_khaos_config *cfg, const struct kcg_kha
 	kcg_xml_add_opt(b, cd, "COMPANY_CLASS", cfg->company_class);
 	kcg_xml_add_opt(b, cd, "COMPANY_NAME", so->company_name);
 	xmlNodePtr addrs = kcg_xml_add(b, cd, "ADDRESSES", NULL);
-	add_address(b, addrs, 'I', &so->invoice);
-	add_address(b, addrs, 'D', &so->delivery);
+	add_address(cfg, b, addrs, 'I', &so->invoice);
+	add_address(cfg, b, addrs, 'D', &so->delivery);
 
 	/* One payment for the whole order, by the marketplace. */
 	if (money(&so->amount, total)) {
@@ -248,17 +331,19 @@ static int sales_orders(const struct kcg_khaos_config *cfg, const struct kcg_kha
 		kcg_xml_add(b, pd, "PAYMENT_TYPE", PAYMENT_TYPE_ACCOUNT);
 	}
 
+	/* "yyyy-mm-dd or yyyy-mm-dd hh:mm:ss, other date formats SHOULD NOT
+	 * BE USED" [XML-IMP] */
 	if (so->has_date)
-		khaos_time(so->date_ms, date);
+		khaos_time(so->date_ms, ' ', date);
 	xmlNodePtr hdr = kcg_xml_add(b, order, "ORDER_HEADER", NULL);
 	kcg_xml_add_opt(b, hdr, "ORDER_DATE", date);
 	kcg_xml_add_opt(b, hdr, "ORDER_AMOUNT", total);
 	kcg_xml_add_opt(b, hdr, "ORDER_CURRENCY_CODE", so->currency);
 	kcg_xml_add_opt(b, hdr, "SITE", cfg->site);
 	kcg_xml_add(b, hdr, "ASSOCIATED_REF", so->associated_ref);
-	kcg_xml_add_opt(b, hdr, "SALES_SOURCE", cfg->sales_source);
 	add_money(b, hdr, "DELIVERY_GRS", &so->delivery_gross);
 	kcg_xml_add_opt(b, hdr, "PO_NUMBER", so->po_number);
+	kcg_xml_add_opt(b, hdr, "SALES_SOURCE", cfg->sales_source);
 
 	xmlNodePtr items = kcg_xml_add(b, order, "ORDER_ITEMS", NULL);
 	for (size_t i = 0; i < so->n_lines; i++) {
@@ -268,9 +353,9 @@ static int sales_orders(const struct kcg_khaos_config *cfg, const struct kcg_kha
 		xmlNodePtr it = kcg_xml_add(b, items, "ORDER_ITEM", NULL);
 		kcg_xml_add(b, it, "STOCK_CODE", l->stock_code);
 		kcg_xml_add(b, it, "MAPPING_TYPE", MAPPING_STOCK_CODE);
+		kcg_xml_add_opt(b, it, "STOCK_DESC", l->description);
 		kcg_xml_add(b, it, "ORDER_QTY", qty);
 		add_money(b, it, "PRICE_GRS", &l->price_gross);
-		kcg_xml_add_opt(b, it, "STOCK_DESC", l->description);
 	}
 	return b->oom ? -ENOMEM : 0;
 }
@@ -325,6 +410,8 @@ int kcg_khaos_import_orders(const struct kcg_khaos_config *cfg, const struct kcg
 fail_inner:
 	if (rc == -ENOMEM)
 		kcg_why(why, "out of memory");
+	else if (rc == -EAGAIN)
+		kcg_why(why, "the Khaos namespace is not known yet");
 	xmlFreeDoc(inner.doc);
 	return rc;
 }
@@ -335,14 +422,18 @@ int kcg_khaos_order_status(const struct kcg_khaos_config *cfg, const char *ref, 
 	/* IDs is a CSV: a ref with a comma could match someone else's order. */
 	if (!ref || !*ref || strchr(ref, ','))
 		return -EINVAL;
+	/* The guide's ten parameters, in order [WIG; FACTS.md §1.3]. */
 	const struct kcg_khaos_param params[] = {
 		{ "IDs", ref },
 		{ "MappingType", MAPPING_ASSOCIATED_REF },
-		{ "IncludeTracking", "0" },
-		{ "IncludeCancelled", "1" },
+		{ "WebOnly", flag(cfg, false) },
+		{ "ConfirmedOnly", flag(cfg, false) },
+		{ "IncludeTracking", flag(cfg, false) },
+		{ "IncludeCancelled", flag(cfg, true) },
 		{ "DateFrom", "" },
 		{ "DateTo", "" },
 		{ "InvoiceStageIDs", "" },
+		{ "ShowItems", flag(cfg, false) },
 	};
 	return request(cfg, "ExportOrderStatusEx", params, N(params), out);
 }
@@ -350,337 +441,27 @@ int kcg_khaos_order_status(const struct kcg_khaos_config *cfg, const char *ref, 
 int kcg_khaos_stock_status(const struct kcg_khaos_config *cfg, const char *codes, uint64_t since_ms, struct kcg_call *out)
 {
 	char since[32];
-	khaos_date(since_ms, since);
+	khaos_since(since_ms, since);
 	const struct kcg_khaos_param params[] = {
-		{ "StockCodes", codes ? codes : "" },
+		{ "StockCode", codes ? codes : "" },
 		{ "MappingType", MAPPING_STOCK_CODE },
 		{ "LastUpdated", since },
-		{ "SiteID", cfg->site ? cfg->site : "" },
+		{ "SiteID", cfg->stock_site_id },
+		{ "PotentialLeadTime", flag(cfg, false) },
 	};
-	return request(cfg, "ExportStockStatus", params, N(params), out);
+	/* SiteID "if omitted, results for the default stock site" [WIG]; the
+	 * trailing optional parameters go with it [FACTS.md §1.3]. */
+	return request(cfg, "ExportStockStatus", params, cfg->stock_site_id && *cfg->stock_site_id ? 5 : 3, out);
 }
 
 int kcg_khaos_stock_list(const struct kcg_khaos_config *cfg, uint64_t since_ms, struct kcg_call *out)
 {
 	char since[32];
-	khaos_date(since_ms, since);
+	khaos_since(since_ms, since);
 	const struct kcg_khaos_param params[] = {
-		{ "DateType", DATE_TYPE_MODIFIED },
+		{ "DateType", DATE_TYPE_REVISION },
 		{ "DateValue", since },
-		{ "StockItemType", "" },
+		{ "StockItemType", STOCK_ITEM_TYPE_ALL },
 	};
 	return request(cfg, "GetStockList", params, N(params), out);
-}
-
-/* ---- the results ---- */
-
-/* The XML document carried as text in a string result. *@p inner stays
- * NULL when the string is empty (Khaos has nothing to say). */
-static int open_inner(const struct kcg_khaos_answer *a, const char *method, xmlDocPtr *inner, char why[KCG_ERROR_MAX])
-{
-	*inner = NULL;
-	char *text = kcg_xml_text(a->result);
-	if (!text) {
-		kcg_why(why, "%s: out of memory", method);
-		return -ENOMEM;
-	}
-	int rc = 0;
-	if (*text) {
-		char unread[KCG_ERROR_MAX];
-		if (kcg_xml_parse(text, strlen(text), inner, unread) != 0) {
-			kcg_why(why, "%s: the result is not an XML document kcgate reads: %s", method, unread);
-			rc = KCG_EPAYLOAD;
-		}
-	}
-	free(text);
-	return rc;
-}
-
-/* Calls @p fn for each element called @p name in @p inner: the root itself
- * when it has that name, else the root's children of that name (the root's
- * own name is not relied on). Stops at fn's first non-zero value; more than
- * KCG_KHAOS_ITEMS_MAX of them are refused before the first is handed over. */
-static int each_el(xmlDocPtr inner, const char *method, const char *name, int (*fn)(xmlNodePtr n, void *arg), void *arg,
-		   char why[KCG_ERROR_MAX])
-{
-	xmlNodePtr root = inner ? xmlDocGetRootElement(inner) : NULL;
-	if (!root)
-		return 0;
-	if (kcg_xml_named(root, name))
-		return fn(root, arg);
-	size_t n = 0;
-	for (xmlNodePtr c = kcg_xml_first(root); c; c = kcg_xml_next(c))
-		if (kcg_xml_named(c, name) && ++n > KCG_KHAOS_ITEMS_MAX) {
-			kcg_why(why, "%s: more than %d %s elements in one answer", method, KCG_KHAOS_ITEMS_MAX, name);
-			return KCG_EPAYLOAD;
-		}
-	for (xmlNodePtr c = kcg_xml_first(root); c; c = kcg_xml_next(c)) {
-		if (!kcg_xml_named(c, name))
-			continue;
-		int rc = fn(c, arg);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
-}
-
-/* An Imported flag that says no. */
-static bool said_no(const char *flag)
-{
-	return strcasecmp(flag, "false") == 0 || strcmp(flag, "0") == 0;
-}
-
-/* One TOrderImportResult: 1 when it is not about @p ref, else the outcome. */
-static int import_item(xmlNodePtr item, const char *ref, char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX])
-{
-	char *aref = kcg_xml_text(kcg_xml_child(item, "AssociatedRef"));
-	if (!aref)
-		return -ENOMEM;
-	bool ours = strcmp(aref, ref) == 0;
-	free(aref);
-	if (!ours)
-		return 1;
-	char *so = kcg_xml_text(kcg_xml_child(item, "SalesOrderCode"));
-	char *imported = kcg_xml_text(kcg_xml_child(item, "Imported"));
-	char *err = kcg_xml_text(kcg_xml_child(item, "ErrorMessage"));
-	int rc;
-	if (!so || !imported || !err) {
-		kcg_why(why, "ImportOrders: out of memory");
-		rc = -ENOMEM;
-	} else if (said_no(imported) || !*so) {
-		kcg_why(why, "ImportOrders: Khaos refused order %s: %s", ref,
-		    *err ? err : "Khaos returned no sales order code");
-		rc = KCG_EPAYLOAD;
-	} else if (strlen(so) >= KCG_KHAOS_CODE_MAX) {
-		kcg_why(why, "ImportOrders: order %s: sales order code longer than %d characters", ref,
-		    KCG_KHAOS_CODE_MAX - 1);
-		rc = KCG_EPAYLOAD;
-	} else {
-		memcpy(code, so, strlen(so) + 1);
-		rc = 0;
-	}
-	free(so);
-	free(imported);
-	free(err);
-	return rc;
-}
-
-int kcg_khaos_import_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
-			   char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX])
-{
-	struct kcg_khaos_answer a;
-	code[0] = '\0';
-	int rc = open_answer(cfg, r, "ImportOrders", &a, why);
-	if (rc != 0)
-		return rc;
-	if (kcg_xml_child(a.result, "AssociatedRef")) {
-		/* A single struct rather than an array. */
-		rc = import_item(a.result, ref, code, why);
-	} else {
-		/* One order was sent: a long result is not an answer to it. */
-		size_t n = 0;
-		for (xmlNodePtr it = kcg_xml_first(a.result); it; it = kcg_xml_next(it))
-			n++;
-		rc = 1;
-		if (n > KCG_KHAOS_ITEMS_MAX) {
-			kcg_why(why, "ImportOrders: more than %d result items in one answer", KCG_KHAOS_ITEMS_MAX);
-			rc = KCG_EPAYLOAD;
-		}
-		for (xmlNodePtr it = kcg_xml_first(a.result); it && rc == 1; it = kcg_xml_next(it)) {
-			xmlNodePtr item = a.transport->follow(&a, it);
-			if (item)
-				rc = import_item(item, ref, code, why);
-		}
-	}
-	if (rc == 1) {
-		/* Outcome unknown: the caller must ask ExportOrderStatusEx before
-		 * booking again (Khaos would book a duplicate). */
-		kcg_why(why, "ImportOrders: the result has no entry for associated ref %s", ref);
-		rc = KCG_EPAYLOAD;
-	}
-	close_answer(cfg, &a);
-	return rc;
-}
-
-struct status_find {
-	const char *ref;
-	char *code;
-};
-
-static int status_order(xmlNodePtr o, void *arg)
-{
-	struct status_find *f = arg;
-	char *aref = kcg_xml_text(kcg_xml_child(o, "ASSOCIATED_REF"));
-	if (!aref)
-		return -ENOMEM;
-	bool ours = strcmp(aref, f->ref) == 0;
-	free(aref);
-	if (!ours)
-		return 0;
-	/* Existence is what counts; a code that cannot be kept is left empty. */
-	char *so = kcg_xml_text(kcg_xml_child(o, "SALES_ORDER_CODE"));
-	if (!so)
-		return -ENOMEM;
-	if (strlen(so) < KCG_KHAOS_CODE_MAX)
-		memcpy(f->code, so, strlen(so) + 1);
-	free(so);
-	return 1;
-}
-
-int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
-				 char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX])
-{
-	struct kcg_khaos_answer a;
-	xmlDocPtr inner;
-	code[0] = '\0';
-	int rc = open_answer(cfg, r, "ExportOrderStatusEx", &a, why);
-	if (rc != 0)
-		return rc;
-	rc = open_inner(&a, "ExportOrderStatusEx", &inner, why);
-	if (rc == 0) {
-		struct status_find f = { .ref = ref, .code = code };
-		rc = each_el(inner, "ExportOrderStatusEx", "ORDER", status_order, &f, why);
-		if (rc == 1) {
-			rc = 0;
-		} else if (rc == 0) {
-			kcg_why(why, "ExportOrderStatusEx: Khaos has no order with associated ref %s", ref);
-			rc = KCG_ENOTFOUND;
-		} else if (rc == -ENOMEM) {
-			kcg_why(why, "ExportOrderStatusEx: out of memory");
-		}
-	}
-	xmlFreeDoc(inner);
-	close_answer(cfg, &a);
-	return rc;
-}
-
-/* The one place that reads STATUS (docs/khaos-soap.md §4.3). */
-static bool is_discontinued(const char *status)
-{
-	return strcasecmp(status, STATUS_DISCONTINUED) == 0;
-}
-
-/* LEVEL: an optionally signed integer, a fraction (stock in units of
- * measure) is dropped. Empty means 0. */
-static int parse_level(const char *s, int64_t *out)
-{
-	char ip[24];
-	uint64_t v = 0;
-	bool neg = *s == '-', sign = *s == '-' || *s == '+';
-	if (sign)
-		s++;
-	size_t n = strspn(s, "0123456789");
-	const char *rest = s + n;
-	if (*rest == '.')
-		rest += 1 + strspn(rest + 1, "0123456789");
-	if (*rest || n >= sizeof(ip) || (n == 0 && (sign || *s)))
-		return -EINVAL;
-	memcpy(ip, s, n);
-	ip[n] = '\0';
-	if (n > 0 && kcg_parse_u64(ip, 0, INT64_MAX, &v) != 0)
-		return -EINVAL;
-	*out = neg ? -(int64_t)v : (int64_t)v;
-	return 0;
-}
-
-struct stock_walk {
-	int (*item_fn)(const struct kcg_stock_item *item, void *arg);
-	int (*code_fn)(const char *code, void *arg);
-	void *arg;
-	char *why;
-};
-
-/* CODE attribute, else a STOCK_CODE child; malloc'd, NULL when out of memory. */
-static char *item_code(xmlNodePtr it)
-{
-	xmlChar *attr = xmlGetNoNsProp(it, BAD_CAST "CODE");
-	if (!attr)
-		return kcg_xml_text(kcg_xml_child(it, "STOCK_CODE"));
-	char *out = kcg_xml_trim((const char *)attr);
-	xmlFree(attr);
-	return out;
-}
-
-static int stock_status_item(xmlNodePtr it, void *arg)
-{
-	struct stock_walk *w = arg;
-	struct kcg_stock_item item = { 0 };
-	char *code = item_code(it), *level = NULL, *status = NULL;
-	int rc;
-
-	level = kcg_xml_text(kcg_xml_child(it, "LEVEL"));
-	status = kcg_xml_text(kcg_xml_child(it, "STATUS"));
-	if (!code || !level || !status) {
-		kcg_why(w->why, "ExportStockStatus: out of memory");
-		rc = -ENOMEM;
-	} else if (!*code || strlen(code) >= KCG_KHAOS_CODE_MAX) {
-		kcg_why(w->why, "ExportStockStatus: STOCK_ITEM with %s CODE", *code ? "a too long" : "no");
-		rc = KCG_EPAYLOAD;
-	} else if (parse_level(level, &item.available) != 0) {
-		kcg_why(w->why, "ExportStockStatus: STOCK_ITEM %s: LEVEL '%s' is not a number", code, level);
-		rc = KCG_EPAYLOAD;
-	} else {
-		memcpy(item.code, code, strlen(code) + 1);
-		item.discontinued = is_discontinued(status);
-		rc = w->item_fn(&item, w->arg);
-	}
-	free(code);
-	free(level);
-	free(status);
-	return rc;
-}
-
-int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
-				 int (*fn)(const struct kcg_stock_item *item, void *arg), void *arg,
-				 char why[KCG_ERROR_MAX])
-{
-	struct kcg_khaos_answer a;
-	xmlDocPtr inner;
-	int rc = open_answer(cfg, r, "ExportStockStatus", &a, why);
-	if (rc != 0)
-		return rc;
-	rc = open_inner(&a, "ExportStockStatus", &inner, why);
-	if (rc == 0) {
-		struct stock_walk w = { .item_fn = fn, .arg = arg, .why = why };
-		rc = each_el(inner, "ExportStockStatus", "STOCK_ITEM", stock_status_item, &w, why);
-	}
-	xmlFreeDoc(inner);
-	close_answer(cfg, &a);
-	return rc;
-}
-
-static int stock_list_item(xmlNodePtr it, void *arg)
-{
-	struct stock_walk *w = arg;
-	char *code = item_code(it);
-	int rc;
-	if (!code) {
-		kcg_why(w->why, "GetStockList: out of memory");
-		rc = -ENOMEM;
-	} else if (!*code) {
-		kcg_why(w->why, "GetStockList: STOCK_ITEM with no CODE");
-		rc = KCG_EPAYLOAD;
-	} else {
-		rc = w->code_fn(code, w->arg);
-	}
-	free(code);
-	return rc;
-}
-
-int kcg_khaos_stock_list_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
-			       int (*fn)(const char *code, void *arg), void *arg, char why[KCG_ERROR_MAX])
-{
-	struct kcg_khaos_answer a;
-	xmlDocPtr inner;
-	int rc = open_answer(cfg, r, "GetStockList", &a, why);
-	if (rc != 0)
-		return rc;
-	rc = open_inner(&a, "GetStockList", &inner, why);
-	if (rc == 0) {
-		struct stock_walk w = { .code_fn = fn, .arg = arg, .why = why };
-		rc = each_el(inner, "GetStockList", "STOCK_ITEM", stock_list_item, &w, why);
-	}
-	xmlFreeDoc(inner);
-	close_answer(cfg, &a);
-	return rc;
 }

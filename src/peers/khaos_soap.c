@@ -12,6 +12,7 @@
 #include "kcgate/peers/xml.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,44 @@
 #define SOAP_ENC_NS "http://schemas.xmlsoap.org/soap/encoding/"
 #define XSD_NS "http://www.w3.org/2001/XMLSchema"
 #define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"
-#define DEFAULT_NS "urn:KosWebIntf-IKosWeb"
+#define WSDL_NS "http://schemas.xmlsoap.org/wsdl/"
+#define WSDL_SOAP_NS "http://schemas.xmlsoap.org/wsdl/soap/"
+#define AUTO_NS "auto"
+
+/* The namespace learnt from the WSDL (soap_namespace = auto); "" until then. */
+static pthread_mutex_t ns_lock = PTHREAD_MUTEX_INITIALIZER;
+static char learnt_ns[KCG_KHAOS_NS_MAX];
+
+void kcg_khaos_soap_learn(const char *ns)
+{
+	pthread_mutex_lock(&ns_lock);
+	snprintf(learnt_ns, sizeof(learnt_ns), "%s", ns && strlen(ns) < sizeof(learnt_ns) ? ns : "");
+	pthread_mutex_unlock(&ns_lock);
+}
+
+/* The namespace calls are made in: the configured one, the learnt one
+ * (auto), or the fallback when none is configured. -EAGAIN while auto has
+ * learnt nothing yet. */
+static int service_ns(const struct kcg_khaos_config *cfg, char out[KCG_KHAOS_NS_MAX])
+{
+	const char *ns = cfg->soap_namespace;
+	if (!ns || !*ns)
+		ns = KCG_KHAOS_FALLBACK_NS;
+	if (strcmp(ns, AUTO_NS) != 0) {
+		snprintf(out, KCG_KHAOS_NS_MAX, "%s", ns);
+		return strlen(ns) < KCG_KHAOS_NS_MAX ? 0 : -EINVAL;
+	}
+	pthread_mutex_lock(&ns_lock);
+	memcpy(out, learnt_ns, sizeof(learnt_ns));
+	pthread_mutex_unlock(&ns_lock);
+	return *out ? 0 : -EAGAIN;
+}
+
+bool kcg_khaos_soap_ready(const struct kcg_khaos_config *cfg)
+{
+	char ns[KCG_KHAOS_NS_MAX];
+	return service_ns(cfg, ns) == 0;
+}
 
 /* ---- requests ---- */
 
@@ -32,18 +70,17 @@ struct soap {
 	struct kcg_xml_build b;
 	xmlNodePtr op;
 	xmlNsPtr xsi;
+	char ns[KCG_KHAOS_NS_MAX];
 };
-
-static const char *service_ns(const struct kcg_khaos_config *cfg)
-{
-	return cfg->soap_namespace && *cfg->soap_namespace ? cfg->soap_namespace : DEFAULT_NS;
-}
 
 /* The envelope down to the operation element. The caller frees s->b.doc
  * whatever happens. */
 static int soap_begin(struct soap *s, const struct kcg_khaos_config *cfg, const char *method)
 {
 	*s = (struct soap){ 0 };
+	int rc = service_ns(cfg, s->ns);
+	if (rc != 0)
+		return rc;
 	s->b.doc = xmlNewDoc(BAD_CAST "1.0");
 	if (!s->b.doc)
 		return -ENOMEM;
@@ -67,7 +104,7 @@ static int soap_begin(struct soap *s, const struct kcg_khaos_config *cfg, const 
 	if (!s->op)
 		return -ENOMEM;
 	xmlAddChild(body, s->op);
-	xmlNsPtr ns1 = xmlNewNs(s->op, BAD_CAST service_ns(cfg), BAD_CAST "ns1");
+	xmlNsPtr ns1 = xmlNewNs(s->op, BAD_CAST s->ns, BAD_CAST "ns1");
 	if (!ns1)
 		return -ENOMEM;
 	xmlSetNs(s->op, ns1);
@@ -126,7 +163,7 @@ static int soap_finish(struct soap *s, const struct kcg_khaos_config *cfg, const
 	if (!out->body || !out->url)
 		goto fail_call;
 	if (kcg_call_header(out, "Content-Type: text/xml; charset=utf-8") ||
-	    kcg_call_header(out, "SOAPAction: \"%s#%s\"", service_ns(cfg), method) ||
+	    kcg_call_header(out, "SOAPAction: \"%s#%s\"", s->ns, method) ||
 	    kcg_call_header(out, "Accept: text/xml"))
 		goto fail_call;
 	if (add_credentials(cfg, out) != 0)
@@ -392,6 +429,98 @@ static int soap_open(const struct kcg_khaos_config *cfg, const struct kcg_reply 
 	return 0;
 fail:
 	soap_close(a);
+	return rc;
+}
+
+/* ---- the WSDL ---- */
+
+int kcg_khaos_wsdl(const struct kcg_khaos_config *cfg, struct kcg_call *out)
+{
+	*out = (struct kcg_call){ .what = "WSDL", .method = "GET", .timeout_s = (unsigned)cfg->timeout_s };
+	const char *url = cfg->soap_url ? cfg->soap_url : "";
+	const char *soap = NULL;
+	for (const char *p = strstr(url, "/soap/"); p; p = strstr(p + 1, "/soap/"))
+		soap = p; /* the last one: the path's, not a host's */
+	if (!soap)
+		return -EINVAL;
+	if (asprintf(&out->url, "%.*s/wsdl/%s", (int)(soap - url), url, soap + 6) < 0) {
+		out->url = NULL;
+		return -ENOMEM;
+	}
+	if (kcg_call_header(out, "Accept: text/xml") || add_credentials(cfg, out) != 0) {
+		kcg_call_finish(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The namespace attribute of the first soap:body under a WSDL binding. */
+static char *binding_ns(xmlNodePtr defs)
+{
+	for (xmlNodePtr b = kcg_xml_first(defs); b; b = kcg_xml_next(b)) {
+		if (!kcg_xml_named(b, "binding") || !in_ns(b, WSDL_NS))
+			continue;
+		for (xmlNodePtr op = kcg_xml_first(b); op; op = kcg_xml_next(op))
+			for (xmlNodePtr io = kcg_xml_first(op); io; io = kcg_xml_next(io))
+				for (xmlNodePtr body = kcg_xml_first(io); body; body = kcg_xml_next(body))
+					if (kcg_xml_named(body, "body") && in_ns(body, WSDL_SOAP_NS)) {
+						xmlChar *ns = xmlGetNoNsProp(body, BAD_CAST "namespace");
+						if (ns) {
+							char *out = kcg_xml_trim((const char *)ns);
+							xmlFree(ns);
+							return out;
+						}
+					}
+	}
+	return NULL;
+}
+
+int kcg_khaos_wsdl_parse(const struct kcg_reply *r, char ns[KCG_KHAOS_NS_MAX], char why[KCG_ERROR_MAX])
+{
+	char ex[KCG_ERROR_MAX], unread[KCG_ERROR_MAX] = "";
+	xmlDocPtr doc = NULL;
+	ns[0] = '\0';
+	why[0] = '\0';
+	if (r->transport_error != 0 || r->status == 0 || kcg_reply_transient(r)) {
+		kcg_reply_excerpt(r, ex);
+		kcg_why(why, "WSDL: %s", ex);
+		return -EAGAIN;
+	}
+	if (r->status < 200 || r->status > 299) {
+		kcg_reply_excerpt(r, ex);
+		kcg_why(why, "WSDL: %s", ex);
+		return KCG_EPAYLOAD;
+	}
+	if (kcg_xml_parse(r->body, r->len, &doc, unread) != 0) {
+		kcg_why(why, "WSDL: not an XML document kcgate reads: %s", unread);
+		return KCG_EPAYLOAD;
+	}
+	int rc = KCG_EPAYLOAD;
+	xmlNodePtr defs = xmlDocGetRootElement(doc);
+	if (!kcg_xml_named(defs, "definitions") || !in_ns(defs, WSDL_NS)) {
+		kcg_why(why, "WSDL: the root element is not wsdl:definitions");
+		goto done;
+	}
+	/* rpc/encoded calls are made in the binding's soap:body namespace;
+	 * the document's targetNamespace when the binding names none. */
+	char *found = binding_ns(defs);
+	if (!found || !*found) {
+		free(found);
+		xmlChar *tns = xmlGetNoNsProp(defs, BAD_CAST "targetNamespace");
+		found = tns ? kcg_xml_trim((const char *)tns) : NULL;
+		xmlFree(tns);
+	}
+	if (!found || !*found) {
+		kcg_why(why, "WSDL: neither a soap:body namespace nor a targetNamespace");
+	} else if (strlen(found) >= KCG_KHAOS_NS_MAX || strpbrk(found, " \t\r\n\"'<>&") || !strchr(found, ':')) {
+		kcg_why(why, "WSDL: the namespace is not a URI kcgate can use");
+	} else {
+		memcpy(ns, found, strlen(found) + 1);
+		rc = 0;
+	}
+	free(found);
+done:
+	xmlFreeDoc(doc);
 	return rc;
 }
 

@@ -164,6 +164,12 @@ class Sim:
     def state(self):
         return self.ok("GET", "/_sim/state")
 
+    def no_dedupe(self):
+        """Khaos refuses a repeated ASSOCIATED_REF; with this the sim books it
+        again (and counts it as a duplicate), so a test proves exactly-once
+        on kcgate's own account rather than on Khaos's dedupe."""
+        return self.ok("POST", "/_sim/khaos/settings", {"dedupe": False})
+
     def requests(self, system, limit=1000):
         return self.ok("GET", "/_sim/requests?system=%s&limit=%d" % (system, limit))["requests"]
 
@@ -230,6 +236,7 @@ class World:
         self.sim = None
         try:
             self.sim = Sim(args.sim, self.api_key, self.khaos_user, self.khaos_password)
+            self.sim.no_dedupe()
         except BaseException:
             self.hs.close(True)
             raise
@@ -928,6 +935,7 @@ def scenario_dead_retry(args, rep):
         # Khaos loses the stock item (a reset of the sim): kcgate's cache still
         # has it, so the order is booked, and Khaos refuses it: a permanent answer.
         w.sim.ok("POST", "/_sim/reset")
+        w.sim.no_dedupe()
         oid = w.sim.order("DR-%s-A" % tag, [(sku, 1, 9.0)])
         r = w.webhook(oid)
         rep.check(r.status == 202, "dead-retry: webhook acknowledged", [r.summary()])

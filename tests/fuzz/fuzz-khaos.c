@@ -29,16 +29,18 @@ static void check_text(const char *s, size_t cap, bool nonempty)
 			abort();
 }
 
-static void check_rc(int rc, bool notfound_ok)
+static void check_rc(int rc, bool notfound_ok, bool duplicate_ok)
 {
-	if (rc != 0 && rc != -EAGAIN && rc != KCG_EPAYLOAD && rc != -ENOMEM && !(notfound_ok && rc == KCG_ENOTFOUND))
+	if (rc != 0 && rc != -EAGAIN && rc != KCG_EPAYLOAD && rc != -ENOMEM && !(notfound_ok && rc == KCG_ENOTFOUND) &&
+	    !(duplicate_ok && rc == KCG_EDUPLICATE))
 		abort();
 }
 
 static int on_item(const struct kcg_stock_item *item, void *arg)
 {
 	size_t n = strnlen(item->code, sizeof(item->code));
-	if (n == 0 || n == sizeof(item->code))
+	if (n == 0 || n == sizeof(item->code) || item->status < -1 || item->status > 5 ||
+	    item->discontinued != (item->status == KCG_STOCK_DISCONTINUED))
 		abort();
 	return 0;
 }
@@ -69,25 +71,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(code, 0xff, sizeof(code));
 		memset(why, 0xff, sizeof(why));
 		rc = kcg_khaos_import_parse(&cfg, &r, "ORD-1", code, why);
-		check_rc(rc, false);
+		check_rc(rc, false, true);
 		check_text(code, sizeof(code), rc == 0);
 		check_text(why, sizeof(why), rc != 0);
 
 		memset(code, 0xff, sizeof(code));
 		memset(why, 0xff, sizeof(why));
-		rc = kcg_khaos_order_status_parse(&cfg, &r, "ORD-1", code, why);
-		check_rc(rc, true);
+		struct kcg_khaos_order_info info;
+		memset(&info, 0xff, sizeof(info));
+		rc = kcg_khaos_order_status_parse(&cfg, &r, "ORD-1", code, &info, why);
+		check_rc(rc, true, false);
 		check_text(code, sizeof(code), false);
+		if (rc == 0 && (strnlen(info.code, sizeof(info.code)) == sizeof(info.code) ||
+				strcmp(info.ref, "ORD-1") != 0 ||
+				strnlen(info.consignment, sizeof(info.consignment)) == sizeof(info.consignment)))
+			abort();
 		check_text(why, sizeof(why), rc != 0);
 
 		memset(why, 0xff, sizeof(why));
 		rc = kcg_khaos_stock_status_parse(&cfg, &r, on_item, NULL, why);
-		check_rc(rc, false);
+		check_rc(rc, false, false);
 		check_text(why, sizeof(why), rc != 0);
 
 		memset(why, 0xff, sizeof(why));
 		rc = kcg_khaos_stock_list_parse(&cfg, &r, on_code, NULL, why);
-		check_rc(rc, false);
+		check_rc(rc, false, false);
 		check_text(why, sizeof(why), rc != 0);
 	}
 	free(body);

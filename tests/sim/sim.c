@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_NS "urn:KosWebIntf-IKosWeb"
+#define DEFAULT_NS "urn:IKosWebIntf-IKosWeb"
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_RETRY_AFTER_S 1
 #define DEFAULT_UPDATE_DELTA_S 60
@@ -242,7 +242,10 @@ static void peer(enum sim_system sys, struct sim_request *req, const char *sub, 
 	}
 	if (!authorized(sys, req, r))
 		return;
-	if (sys == SIM_KHAOS && strcmp(sub, "/soap/IKosWeb") == 0) {
+	if (sys == SIM_KHAOS && strcmp(sub, "/wsdl/IKosWeb") == 0) {
+		prepared = true;
+		write = false;
+	} else if (sys == SIM_KHAOS && strcmp(sub, "/soap/IKosWeb") == 0) {
 		prepared = true;
 		call = sim_khaos_prepare(req, r);
 		write = sim_khaos_is_write(call);
@@ -260,6 +263,8 @@ static void peer(enum sim_system sys, struct sim_request *req, const char *sub, 
 	} else if (call) {
 		if (!sim_hostile_khaos(sim_khaos_method(call), r))
 			sim_khaos_handle(call, r);
+	} else if (sys == SIM_KHAOS && strcmp(sub, "/wsdl/IKosWeb") == 0) {
+		sim_khaos_wsdl(req, r);
 	}
 	else if (!prepared)
 		peer_error(sys, r, 404, "Not Found");
@@ -514,7 +519,8 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 		if (body)
 			sim_hostile_ctl(body, r);
 		json_decref(body);
-	} else if (strcmp(p, "/_sim/mirakl/orders") == 0 || strcmp(p, "/_sim/khaos/stock") == 0) {
+	} else if (strcmp(p, "/_sim/mirakl/orders") == 0 || strcmp(p, "/_sim/khaos/stock") == 0 ||
+		   strcmp(p, "/_sim/khaos/settings") == 0 || strcmp(p, "/_sim/khaos/couriers") == 0) {
 		if (!method_is(req, "POST", r))
 			return;
 		body = body_json(req, r);
@@ -522,9 +528,21 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 			return;
 		if (strcmp(p, "/_sim/mirakl/orders") == 0)
 			sim_mirakl_ctl_orders(body, r);
-		else
+		else if (strcmp(p, "/_sim/khaos/stock") == 0)
 			sim_khaos_ctl_stock(body, r);
+		else if (strcmp(p, "/_sim/khaos/settings") == 0)
+			sim_khaos_ctl_settings(body, r);
+		else
+			sim_khaos_ctl_couriers(body, r);
 		json_decref(body);
+	} else if (strncmp(p, "/_sim/khaos/orders/", 19) == 0 && strlen(p) > 26 &&
+		   strcmp(p + strlen(p) - 7, "/cancel") == 0) {
+		if (!method_is(req, "POST", r))
+			return;
+		char *ref = sim_strdup(p + 19);
+		ref[strlen(ref) - 7] = '\0';
+		sim_khaos_ctl_cancel(ref, r);
+		free(ref);
 	} else {
 		sim_reply_ctl_error(r, 404, "not_found", "no control endpoint %s", p);
 	}

@@ -75,6 +75,7 @@ struct sim_stock {
 	char *code;
 	long long available;
 	bool discontinued;
+	int status;		/* STATUS 0-5 as set, -1: from available/discontinued */
 	int64_t changed_ms;
 	unsigned long stock_id;
 };
@@ -93,10 +94,20 @@ struct sim_sales_order {
 	char *site;
 	char *sales_source;
 	char *order_date;
+	char *company_name;
+	char *currency;
+	char *po_number;
 	struct sim_so_line *lines;
 	size_t nlines;
-	int stage;		/* invoice stage id, see peers.md 3a */
+	int stage;		/* invoice stage id (FACTS.md §1.6): 1 when cancelled */
 	int64_t booked_ms;
+	int64_t cancelled_ms;	/* 0: not cancelled */
+};
+
+/** A courier of GetSOPData. */
+struct sim_courier {
+	char *code;
+	char *name;
 };
 
 /** Fault settings of one system, from POST /_sim/faults. */
@@ -150,7 +161,12 @@ struct sim_state {
 	struct sim_sales_order *sos;
 	size_t nsos, sos_cap;
 	unsigned long so_seq;
-	unsigned long duplicates;
+	unsigned long duplicates;	/* repeated ASSOCIATED_REFs booked (dedupe off) */
+	unsigned long skipped;		/* repeated ASSOCIATED_REFs skipped (dedupe on) */
+	bool no_dedupe;			/* POST /_sim/khaos/settings {"dedupe":false} */
+
+	struct sim_courier *couriers;
+	size_t ncouriers;
 
 	struct sim_stock *stock;
 	size_t nstock, stock_cap;
@@ -255,8 +271,16 @@ const char *sim_khaos_method(const struct sim_soap_call *call);
 /** Set @p r to a SOAP 1.1 Fault with HTTP @p status. */
 void sim_khaos_fault(struct sim_reply *r, unsigned status, const char *faultcode, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/** GET /khaos/wsdl/IKosWeb: the WSDL. */
+void sim_khaos_wsdl(struct sim_request *req, struct sim_reply *r);
 /** POST /_sim/khaos/stock. */
 void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r);
+/** POST /_sim/khaos/settings. */
+void sim_khaos_ctl_settings(json_t *body, struct sim_reply *r);
+/** POST /_sim/khaos/couriers. */
+void sim_khaos_ctl_couriers(json_t *body, struct sim_reply *r);
+/** POST /_sim/khaos/orders/{associated_ref}/cancel. */
+void sim_khaos_ctl_cancel(const char *ref, struct sim_reply *r);
 /** The "khaos" part of GET /_sim/state; lock held. */
 json_t *sim_khaos_state(void);
 /** Drop all Khaos state; lock held. */

@@ -129,18 +129,21 @@ bool sim_hostile_khaos(const char *method, struct sim_reply *r)
 	puts_(&t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><SOAP-ENV:Envelope xmlns:SOAP-ENV=\"" SOAP_ENV
 		  "\"><SOAP-ENV:Body><NS1:");
 	puts_(&t, method);
-	puts_(&t, "Response xmlns:NS1=\"urn:KosWebIntf-IKosWeb\"><return");
+	puts_(&t, "Response xmlns:NS1=\"");
+	puts_(&t, sim.khaos_ns);
+	puts_(&t, "\"><return");
 	if (strcmp(shape, "href_items") == 0) {
-		/* n references, their targets after the response, none about the order asked */
-		puts_(&t, ">");
+		/* a TOrderImportResult with n imported references, their targets
+		 * after the response, none about the order asked */
+		putf(&t, " href=\"#0\"/></NS1:");
+		puts_(&t, method);
+		putf(&t, "Response><r id=\"0\"><ImportedCount>%lld</ImportedCount><OrderImport>", n);
 		for (long long i = 1; i <= n; i++)
 			putf(&t, "<item href=\"#%lld\"/>", i);
-		puts_(&t, "</return></NS1:");
-		puts_(&t, method);
-		puts_(&t, "Response>");
+		puts_(&t, "</OrderImport><OrderSkipped/></r>");
 		for (long long i = 1; i <= n; i++)
-			putf(&t, "<r id=\"%lld\"><AssociatedRef>HOSTILE-%lld</AssociatedRef><Imported>true</Imported></r>", i,
-			     i);
+			putf(&t, "<r id=\"%lld\"><SalesOrderCode>SO%lld</SalesOrderCode><AssociatedRef>HOSTILE-%lld"
+				 "</AssociatedRef></r>", i, i, i);
 	} else if (strcmp(shape, "attributes") == 0) {
 		for (long long i = 0; i < n; i++)
 			putf(&t, " a%lld=\"%lld\"", i, i);

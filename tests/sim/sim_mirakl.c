@@ -568,8 +568,16 @@ static const char *fill_order(json_t *o, int64_t now_ms, struct sim_order *out)
 	set_default(cust, "customer_id", json_string(buf));
 	set_default(cust, "firstname", json_string("Jane"));
 	set_default(cust, "lastname", json_string("Doe"));
-	set_default(cust, "billing_address", default_address());
-	set_default(cust, "shipping_address", default_address());
+	/* A partial address is completed from the default one (a test gives
+	 * what it cares about; Mirakl always has street, city, country...). */
+	for (int k = 0; k < 2; k++) {
+		const char *which = k ? "shipping_address" : "billing_address";
+		json_t *given = json_object_get(cust, which), *dflt = default_address();
+		if (json_is_object(given))
+			json_object_update_missing(given, dflt);
+		set_default(cust, which, json_incref(dflt));
+		json_decref(dflt);
+	}
 	set_default(o, "order_lines", json_pack("[{}]"));
 	lines = json_object_get(o, "order_lines");
 	if (!json_is_array(lines) || json_array_size(lines) == 0)

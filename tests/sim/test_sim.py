@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 MIRAKL_KEY = "test-shop-key-123"
 KHAOS_USER = "kcuser"
 KHAOS_PASS = "kc&pass:word"
-NS = "urn:KosWebIntf-IKosWeb"
+NS = "urn:IKosWebIntf-IKosWeb"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SOAP_PATH = "/khaos/soap/IKosWeb"
@@ -54,8 +54,8 @@ DOC_IMPORT_ENVELOPE = """<?xml version="1.0" encoding="UTF-8"?>
     xmlns:xsd="http://www.w3.org/2001/XMLSchema"
     xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
   <soap:Body soap:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">
-    <ns1:ImportOrders xmlns:ns1="urn:KosWebIntf-IKosWeb">
-      <Orders xsi:type="xsd:string">&lt;SALES_ORDERS&gt;&lt;SALES_ORDER&gt;&lt;CUSTOMER_DETAIL&gt;&lt;IS_NEW_CUSTOMER&gt;-1&lt;/IS_NEW_CUSTOMER&gt;&lt;COMPANY_CLASS&gt;Marketplace&lt;/COMPANY_CLASS&gt;&lt;COMPANY_NAME&gt;Jane Doe&lt;/COMPANY_NAME&gt;&lt;ADDRESSES&gt;&lt;INVADDR&gt;&lt;IADDRESS1&gt;1 High Street&lt;/IADDRESS1&gt;&lt;ITOWN&gt;London&lt;/ITOWN&gt;&lt;IPOSTCODE&gt;SW1A 1AA&lt;/IPOSTCODE&gt;&lt;ICOUNTRY_CODE&gt;GB&lt;/ICOUNTRY_CODE&gt;&lt;IFORENAME&gt;Jane&lt;/IFORENAME&gt;&lt;ISURNAME&gt;Doe&lt;/ISURNAME&gt;&lt;/INVADDR&gt;&lt;DELADDR&gt;&lt;DADDRESS1&gt;1 High Street&lt;/DADDRESS1&gt;&lt;DTOWN&gt;London&lt;/DTOWN&gt;&lt;DPOSTCODE&gt;SW1A 1AA&lt;/DPOSTCODE&gt;&lt;DCOUNTRY_CODE&gt;GB&lt;/DCOUNTRY_CODE&gt;&lt;DFORENAME&gt;Jane&lt;/DFORENAME&gt;&lt;DSURNAME&gt;Doe&lt;/DSURNAME&gt;&lt;/DELADDR&gt;&lt;/ADDRESSES&gt;&lt;/CUSTOMER_DETAIL&gt;&lt;PAYMENTS&gt;&lt;PAYMENT_DETAIL&gt;&lt;PAYMENT_AMOUNT&gt;24.99&lt;/PAYMENT_AMOUNT&gt;&lt;PAYMENT_TYPE&gt;3&lt;/PAYMENT_TYPE&gt;&lt;/PAYMENT_DETAIL&gt;&lt;/PAYMENTS&gt;&lt;ORDER_HEADER&gt;&lt;ORDER_DATE&gt;2026-11-22T07:42:07&lt;/ORDER_DATE&gt;&lt;ORDER_AMOUNT&gt;24.99&lt;/ORDER_AMOUNT&gt;&lt;ORDER_CURRENCY_CODE&gt;GBP&lt;/ORDER_CURRENCY_CODE&gt;&lt;SITE&gt;MAIN&lt;/SITE&gt;&lt;ASSOCIATED_REF&gt;DOC-1-A&lt;/ASSOCIATED_REF&gt;&lt;SALES_SOURCE&gt;MIRAKL&lt;/SALES_SOURCE&gt;&lt;DELIVERY_GRS&gt;4.99&lt;/DELIVERY_GRS&gt;&lt;/ORDER_HEADER&gt;&lt;ORDER_ITEMS&gt;&lt;ORDER_ITEM&gt;&lt;STOCK_CODE&gt;SKU-1&lt;/STOCK_CODE&gt;&lt;MAPPING_TYPE&gt;1&lt;/MAPPING_TYPE&gt;&lt;ORDER_QTY&gt;2&lt;/ORDER_QTY&gt;&lt;PRICE_GRS&gt;10.00&lt;/PRICE_GRS&gt;&lt;/ORDER_ITEM&gt;&lt;/ORDER_ITEMS&gt;&lt;/SALES_ORDER&gt;&lt;/SALES_ORDERS&gt;</Orders>
+    <ns1:ImportOrders xmlns:ns1="urn:IKosWebIntf-IKosWeb">
+      <Orders xsi:type="xsd:string">&lt;SALES_ORDERS&gt;&lt;SALES_ORDER&gt;&lt;CUSTOMER_DETAIL&gt;&lt;IS_NEW_CUSTOMER&gt;-1&lt;/IS_NEW_CUSTOMER&gt;&lt;COMPANY_CLASS&gt;Marketplace&lt;/COMPANY_CLASS&gt;&lt;COMPANY_NAME&gt;Jane Doe&lt;/COMPANY_NAME&gt;&lt;ADDRESSES&gt;&lt;INVADDR&gt;&lt;IADDRESS1&gt;1 High Street&lt;/IADDRESS1&gt;&lt;ITOWN&gt;London&lt;/ITOWN&gt;&lt;IPOSTCODE&gt;SW1A 1AA&lt;/IPOSTCODE&gt;&lt;ICOUNTRY_CODE&gt;GBR&lt;/ICOUNTRY_CODE&gt;&lt;IFORENAME&gt;Jane&lt;/IFORENAME&gt;&lt;ISURNAME&gt;Doe&lt;/ISURNAME&gt;&lt;/INVADDR&gt;&lt;DELADDR&gt;&lt;DADDRESS1&gt;1 High Street&lt;/DADDRESS1&gt;&lt;DTOWN&gt;London&lt;/DTOWN&gt;&lt;DPOSTCODE&gt;SW1A 1AA&lt;/DPOSTCODE&gt;&lt;DCOUNTRY_CODE&gt;GBR&lt;/DCOUNTRY_CODE&gt;&lt;DFORENAME&gt;Jane&lt;/DFORENAME&gt;&lt;DSURNAME&gt;Doe&lt;/DSURNAME&gt;&lt;/DELADDR&gt;&lt;/ADDRESSES&gt;&lt;/CUSTOMER_DETAIL&gt;&lt;PAYMENTS&gt;&lt;PAYMENT_DETAIL&gt;&lt;PAYMENT_AMOUNT&gt;24.99&lt;/PAYMENT_AMOUNT&gt;&lt;PAYMENT_TYPE&gt;3&lt;/PAYMENT_TYPE&gt;&lt;/PAYMENT_DETAIL&gt;&lt;/PAYMENTS&gt;&lt;ORDER_HEADER&gt;&lt;ORDER_DATE&gt;2026-11-22 07:42:07&lt;/ORDER_DATE&gt;&lt;ORDER_AMOUNT&gt;24.99&lt;/ORDER_AMOUNT&gt;&lt;ORDER_CURRENCY_CODE&gt;GBP&lt;/ORDER_CURRENCY_CODE&gt;&lt;SITE&gt;MAIN&lt;/SITE&gt;&lt;ASSOCIATED_REF&gt;DOC-1-A&lt;/ASSOCIATED_REF&gt;&lt;DELIVERY_GRS&gt;4.99&lt;/DELIVERY_GRS&gt;&lt;PO_NUMBER&gt;C-77&lt;/PO_NUMBER&gt;&lt;SALES_SOURCE&gt;MIRAKL&lt;/SALES_SOURCE&gt;&lt;/ORDER_HEADER&gt;&lt;ORDER_ITEMS&gt;&lt;ORDER_ITEM&gt;&lt;STOCK_CODE&gt;SKU-1&lt;/STOCK_CODE&gt;&lt;MAPPING_TYPE&gt;1&lt;/MAPPING_TYPE&gt;&lt;ORDER_QTY&gt;2&lt;/ORDER_QTY&gt;&lt;PRICE_GRS&gt;10.00&lt;/PRICE_GRS&gt;&lt;/ORDER_ITEM&gt;&lt;/ORDER_ITEMS&gt;&lt;/SALES_ORDER&gt;&lt;/SALES_ORDERS&gt;</Orders>
     </ns1:ImportOrders>
   </soap:Body>
 </soap:Envelope>
@@ -64,6 +64,7 @@ DOC_IMPORT_ENVELOPE = """<?xml version="1.0" encoding="UTF-8"?>
 
 class Sim:
     def __init__(self, binary, extra=()):
+        self.binary = binary
         args = [binary, "--listen", "127.0.0.1:0", "--mirakl-key", MIRAKL_KEY,
                 "--khaos-user", KHAOS_USER, "--khaos-password", KHAOS_PASS] + list(extra)
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
@@ -194,19 +195,27 @@ def envelope(method, params, ns=NS):
     return ET.tostring(env, encoding="utf-8", xml_declaration=True)
 
 
-def sales_orders(*orders):
-    """orders: (associated_ref, [(stock_code, qty), ...]) -> SALES_ORDERS text."""
+def sales_orders(*orders, **extra):
+    """orders: (associated_ref, [(stock_code, qty), ...]) -> SALES_ORDERS text with
+    what the guide requires (IS_NEW_CUSTOMER, an invoice address, prices).
+    extra: {element: text} added to ORDER_HEADER."""
     root = ET.Element("SALES_ORDERS")
     for ref, lines in orders:
         so = ET.SubElement(root, "SALES_ORDER")
         cd = ET.SubElement(so, "CUSTOMER_DETAIL")
         ET.SubElement(cd, "IS_NEW_CUSTOMER").text = "-1"
         ET.SubElement(cd, "COMPANY_CLASS").text = "Marketplace"
+        inv = ET.SubElement(ET.SubElement(cd, "ADDRESSES"), "INVADDR")
+        for k, v in (("IADDRESS1", "1 High Street"), ("ITOWN", "London"), ("IPOSTCODE", "SW1A 1AA"),
+                     ("ICOUNTRY_CODE", "GBR"), ("ISURNAME", "Doe")):
+            ET.SubElement(inv, k).text = v
         hdr = ET.SubElement(so, "ORDER_HEADER")
-        ET.SubElement(hdr, "ORDER_DATE").text = "2026-11-22T07:42:07"
+        ET.SubElement(hdr, "ORDER_DATE").text = "2026-11-22 07:42:07"
         ET.SubElement(hdr, "SITE").text = "MAIN"
         ET.SubElement(hdr, "ASSOCIATED_REF").text = ref
         ET.SubElement(hdr, "SALES_SOURCE").text = "MIRAKL"
+        for k, v in extra.items():
+            ET.SubElement(hdr, k).text = v
         items = ET.SubElement(so, "ORDER_ITEMS")
         for code, qty in lines:
             it = ET.SubElement(items, "ORDER_ITEM")
@@ -236,10 +245,32 @@ def inner_doc(root, method):
     return ET.fromstring(ret.text)
 
 
+def by_id(root):
+    body = root.find("{%s}Body" % SOAP_ENV)
+    return {e.get("id"): e for e in body.iter() if e.get("id") is not None}
+
+
+def deref(ids, e):
+    h = e.get("href")
+    return ids[h[1:]] if h else e
+
+
 def import_results(root):
+    """ImportOrders' TOrderImportResult (multi-references followed) as
+    (ImportedCount, [OrderImport dicts], [OrderSkipped dicts])."""
+    ids = by_id(root)
     ret = response_of(root, "ImportOrders").find("return")
     assert ret is not None
-    return [{c.tag: (c.text or "") for c in item} for item in ret]
+    res = deref(ids, ret)
+    assert res.tag.endswith("TOrderImportResult"), res.tag
+    items = lambda name: [{c.tag: (c.text or "") for c in deref(ids, it)} for it in deref(ids, res.find(name))]
+    return int(res.findtext("ImportedCount")), items("OrderImport"), items("OrderSkipped")
+
+
+def status_args(ids, mapping="4", cancelled="0", stages="", date_from="", date_to=""):
+    return {"IDs": ids, "MappingType": mapping, "WebOnly": "0", "ConfirmedOnly": "0", "IncludeTracking": "0",
+            "IncludeCancelled": cancelled, "DateFrom": date_from, "DateTo": date_to, "InvoiceStageIDs": stages,
+            "ShowItems": "0"}
 
 
 def utc(dt):
@@ -472,22 +503,25 @@ def or21_rules(s):
 
 @test
 def khaos_auth(s):
-    st, hd, root = s.soap("GetStockList", {"DateType": "1", "DateValue": "", "StockItemType": ""},
-                          auth=False)
+    st, hd, root = s.soap("GetStockList", {"DateType": "0", "DateValue": "", "StockItemType": "0"}, auth=False)
     assert st == 401 and hd["WWW-Authenticate"].startswith("Basic")
     assert fault_of(root)[0] == "SOAP-ENV:Client"
     bad = base64.b64encode(b"kcuser:nope").decode()
-    st, _, root = s.soap("GetStockList", {"DateValue": ""}, auth=False,
+    st, _, root = s.soap("GetStockList", {"DateType": "0", "DateValue": ""}, auth=False,
                          headers={"Authorization": "Basic " + bad})
     assert st == 401
-    st, hd, root = s.soap("GetStockList", {"DateType": "1", "DateValue": "", "StockItemType": ""})
+    st, hd, root = s.soap("GetStockList", {"DateType": "0", "DateValue": "", "StockItemType": "0"})
     assert st == 200 and hd["Content-Type"].startswith("text/xml"), st
     assert fault_of(root) is None
 
 
+def auth_header():
+    return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (KHAOS_USER, KHAOS_PASS)).encode()).decode()}
+
+
 @test
 def khaos_protocol_faults(s):
-    env = envelope("GetStockList", {"DateValue": ""})
+    env = envelope("GetStockList", {"DateType": "0", "DateValue": ""})
     act = {"SOAPAction": '"%s#GetStockList"' % NS}
 
     def fault(body, headers, want_status, want_code="SOAP-ENV:Client"):
@@ -509,38 +543,85 @@ def khaos_protocol_faults(s):
     mu = ('<s:Envelope xmlns:s="%s"><s:Header><Auth s:mustUnderstand="1"/></s:Header><s:Body>'
           '<n:GetStockList xmlns:n="%s"/></s:Body></s:Envelope>' % (SOAP_ENV, NS))
     fault(mu, act, 500, "SOAP-ENV:MustUnderstand")
-    st, hd, root = s.soap("GetStockList", {"DateValue": ""}, headers={"SOAPAction": ""})
+    # The documented parameters, by name and position (the old guessed names fault).
+    msg = fault(envelope("ExportStockStatus", {"StockCodes": "", "MappingType": "1"}), {"SOAPAction": ""}, 500)
+    assert "parameter 1 is 'StockCodes'" in msg and "StockCode, MappingType, LastUpdated" in msg, msg
+    fault(envelope("GetStockList", {"DateValue": ""}), {"SOAPAction": ""}, 500)
+    fault(envelope("ExportOrderStatusEx", {"IDs": "X", "MappingType": "4", "IncludeTracking": "0"}),
+          {"SOAPAction": ""}, 500)
+    st, hd, root = s.soap("GetStockList", {"DateType": "0", "DateValue": ""}, headers={"SOAPAction": ""})
     assert st == 200  # an empty SOAPAction is fine
-    st, hd, _ = s.request("GET", SOAP_PATH, headers={"Authorization": "Basic " + base64.b64encode(
-        ("%s:%s" % (KHAOS_USER, KHAOS_PASS)).encode()).decode()})
+    st, hd, _ = s.request("GET", SOAP_PATH, headers=auth_header())
     assert st == 405 and hd["Allow"] == "POST"
-    st, _, _ = s.request("GET", "/khaos/wsdl/IKosWeb", headers={"Authorization": "Basic " + base64.b64encode(
-        ("%s:%s" % (KHAOS_USER, KHAOS_PASS)).encode()).decode()})
-    assert st == 404
+
+
+@test
+def khaos_wsdl(s):
+    st, hd, data = s.request("GET", "/khaos/wsdl/IKosWeb", headers=auth_header())
+    assert st == 200 and hd["Content-Type"].startswith("text/xml"), st
+    w = "http://schemas.xmlsoap.org/wsdl/"
+    root = ET.fromstring(data)
+    assert root.tag == "{%s}definitions" % w and root.get("targetNamespace") == NS
+    ops = [o.get("name") for o in root.find("{%s}portType" % w)]
+    assert ops == ["ImportOrders", "ExportOrderStatusEx", "ExportStockStatus", "GetStockList", "GetSOPData"], ops
+    bodies = root.findall(".//{http://schemas.xmlsoap.org/wsdl/soap/}body")
+    assert bodies and all(b.get("namespace") == NS and b.get("use") == "encoded" for b in bodies)
+    parts = [p.get("name") for p in root.find("{%s}message[@name='ExportOrderStatusExRequest']" % w)]
+    assert parts == ["IDs", "MappingType", "WebOnly", "ConfirmedOnly", "IncludeTracking", "IncludeCancelled",
+                     "DateFrom", "DateTo", "InvoiceStageIDs", "ShowItems"], parts
+    st, _, _ = s.request("GET", "/khaos/wsdl/IKosWeb")
+    assert st == 401
+    st, hd, _ = s.request("POST", "/khaos/wsdl/IKosWeb", "", auth_header())
+    assert st == 405 and hd["Allow"] == "GET"
+
+
+@test
+def khaos_wsdl_namespace_option(s):
+    other = Sim(s.binary, ["--khaos-namespace", "urn:Elsewhere-IKosWeb"])
+    try:
+        st, _, data = other.request("GET", "/khaos/wsdl/IKosWeb", headers=auth_header())
+        assert st == 200 and ET.fromstring(data).get("targetNamespace") == "urn:Elsewhere-IKosWeb"
+    finally:
+        other.stop()
 
 
 @test
 def khaos_import_orders(s):
     s.stock({"code": "SKU-1", "available": 5}, {"code": "SKU-2", "available": 0})
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
-        ("R-1", [("SKU-1", 2), ("SKU-2", 1)]), ("R-2", [("SKU-2", 3)]))})
+        ("R-1", [("SKU-1", 2), ("SKU-2", 1)]), ("R-2", [("SKU-2", 3)]), PO_NUMBER="C-9")})
     assert st == 200, ET.tostring(root)
-    res = import_results(root)
-    assert [r["AssociatedRef"] for r in res] == ["R-1", "R-2"]
-    assert all(r["Imported"] == "true" and r["ErrorMessage"] == "" for r in res), res
-    codes = [r["SalesOrderCode"] for r in res]
+    count, imp, skipped = import_results(root)
+    assert count == 2 and skipped == []
+    assert [r["AssociatedRef"] for r in imp] == ["R-1", "R-2"]
+    assert all(set(r) == {"SalesOrderCode", "AssociatedRef", "Msg", "URN", "OtherRef"} for r in imp), imp
+    codes = [r["SalesOrderCode"] for r in imp]
     assert all(c.startswith("SO") and len(c) == 8 for c in codes) and codes[0] != codes[1]
     k = s.state()["khaos"]
-    assert k["duplicate_orders"] == 0
+    assert k["duplicate_orders"] == 0 and k["skipped_duplicates"] == 0 and k["dedupe"] is True
     assert k["sales_orders"][0] == {"associated_ref": "R-1", "sales_order_code": codes[0], "site": "MAIN",
-                                    "sales_source": "MIRAKL", "lines": [{"stock_code": "SKU-1", "quantity": 2},
-                                                                        {"stock_code": "SKU-2", "quantity": 1}]}
-    # Like Khaos, the same associated ref books again: a duplicate.
+                                    "sales_source": "MIRAKL", "po_number": "C-9", "cancelled": False,
+                                    "lines": [{"stock_code": "SKU-1", "quantity": 2},
+                                              {"stock_code": "SKU-2", "quantity": 1}]}
+    # Khaos refuses a repeated associated ref: OrderSkipped, nothing booked.
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("R-1", [("SKU-1", 1)]))})
-    res = import_results(root)
-    assert res[0]["Imported"] == "true" and res[0]["SalesOrderCode"] not in codes
+    count, imp, skipped = import_results(root)
+    assert count == 0 and imp == [] and skipped[0]["OrderRef"] == "R-1" and "already exists" in skipped[0]["SkipReason"]
     k = s.state()["khaos"]
-    assert k["duplicate_orders"] == 1 and len(k["sales_orders"]) == 3
+    assert k["skipped_duplicates"] == 1 and k["duplicate_orders"] == 0 and len(k["sales_orders"]) == 2
+    # dedupe off: the same associated ref books again, counted as a duplicate.
+    st, _, j = s.json("POST", "/_sim/khaos/settings", {"dedupe": False})
+    assert st == 200 and j == {"dedupe": False}
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("R-1", [("SKU-1", 1)]))})
+    count, imp, _ = import_results(root)
+    assert count == 1 and imp[0]["SalesOrderCode"] not in codes
+    k = s.state()["khaos"]
+    assert k["duplicate_orders"] == 1 and len(k["sales_orders"]) == 3 and k["dedupe"] is False
+    for bad in ({"dedupe": "no"}, {"other": True}):
+        st, _, _ = s.json("POST", "/_sim/khaos/settings", bad)
+        assert st == 400, bad
+    s.reset()
+    assert s.state()["khaos"]["dedupe"] is True
 
 
 @test
@@ -548,18 +629,41 @@ def khaos_import_rejects(s):
     s.stock({"code": "SKU-1", "available": 5})
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
         ("U-1", [("SKU-1", 1), ("GHOST", 1)]), ("U-2", [("SKU-1", 0)]), ("U-3", [("SKU-1", 1)]),
-        ("U-4", []))})
+        ("U-4", []), ("U-5-0123456789AB", [("SKU-1", 1)]))})
     assert st == 200
-    res = import_results(root)
-    assert [r["Imported"] for r in res] == ["false", "false", "true", "false"], res
-    assert "GHOST" in res[0]["ErrorMessage"] and res[0]["SalesOrderCode"] == ""
-    assert "ORDER_QTY" in res[1]["ErrorMessage"]
-    assert "ORDER_ITEM" in res[3]["ErrorMessage"]
-    assert [so["associated_ref"] for so in s.state()["khaos"]["sales_orders"]] == ["U-3"]
+    count, imp, skipped = import_results(root)
+    assert count == 1 and [r["AssociatedRef"] for r in imp] == ["U-3"]
+    why = {r["OrderRef"]: r["SkipReason"] for r in skipped}
+    assert set(why) == {"U-1", "U-2", "U-4", "U-5-0123456789AB"}, why
+    assert "GHOST" in why["U-1"] and "ORDER_QTY" in why["U-2"] and "ORDER_ITEM" in why["U-4"]
+    assert "ASSOCIATED_REF: 16 characters, at most 15" in why["U-5-0123456789AB"], why
+    # what the guide requires, one at a time
+    base = sales_orders(("Q-1", [("SKU-1", 1)]))
+    for drop, word in (("<IS_NEW_CUSTOMER>-1</IS_NEW_CUSTOMER>", "IS_NEW_CUSTOMER"),
+                       ("<ITOWN>London</ITOWN>", "ITOWN"), ("<IPOSTCODE>SW1A 1AA</IPOSTCODE>", "IPOSTCODE"),
+                       ("<ISURNAME>Doe</ISURNAME>", "ISURNAME"), ("<IADDRESS1>1 High Street</IADDRESS1>", "IADDRESS1"),
+                       ("<MAPPING_TYPE>1</MAPPING_TYPE>", "MAPPING_TYPE"), ("<PRICE_GRS>10.00</PRICE_GRS>", "PRICE"),
+                       ("<ORDER_DATE>2026-11-22 07:42:07</ORDER_DATE>", None)):
+        assert drop in base, drop
+        st, _, root = s.soap("ImportOrders", {"Orders": base.replace(drop, "")})
+        count, imp, skipped = import_results(root)
+        if word is None:
+            assert count == 1, skipped  # ORDER_DATE is optional
+            continue
+        assert count == 0 and word in skipped[0]["SkipReason"], (word, skipped)
+    for elem, value in (("IPOSTCODE", "X" * 11), ("ITOWN", "T" * 36), ("ISURNAME", "é" * 51)):
+        st, _, root = s.soap("ImportOrders", {"Orders": base.replace(
+            "<%s>" % elem, "<%s>%s" % (elem, value), 1).replace("Q-1", "Q-2")})
+        count, _, skipped = import_results(root)
+        assert count == 0 and elem in skipped[0]["SkipReason"], skipped
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("Q-3", [("SKU-1", 1)]), PO_NUMBER="P" * 31)})
+    assert import_results(root)[2][0]["SkipReason"].startswith("PO_NUMBER")
+    st, _, root = s.soap("ImportOrders", {"Orders": base.replace("2026-11-22 07:42:07", "2026-11-22T07:42:07")})
+    assert "ORDER_DATE" in import_results(root)[2][0]["SkipReason"]
+    assert sorted(so["associated_ref"] for so in s.state()["khaos"]["sales_orders"]) == ["Q-1", "U-3"]
     for params in ({}, {"Orders": "<NOT_SALES_ORDERS/>"}, {"Orders": "<SALES_ORDERS>"}):
         st, _, root = s.soap("ImportOrders", params)
         assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client", params
-    assert len(s.state()["khaos"]["sales_orders"]) == 1
 
 
 @test
@@ -567,19 +671,19 @@ def khaos_import_escaping_and_doc_example(s):
     s.stock({"code": "SKU-1", "available": 5}, {"code": "A&B<\"x\">", "available": 1})
     ref = "R&D <1> \"q\" 'é'"
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders((ref, [("A&B<\"x\">", 1)]))})
-    res = import_results(root)
-    assert res[0]["AssociatedRef"] == ref and res[0]["Imported"] == "true", res
+    count, imp, _ = import_results(root)
+    assert imp[0]["AssociatedRef"] == ref and count == 1, imp
     assert s.state()["khaos"]["sales_orders"][0]["lines"][0]["stock_code"] == "A&B<\"x\">"
     # The envelope printed in docs/khaos-soap.md, byte for byte.
-    st, _, data = s.soap_raw(DOC_IMPORT_ENVELOPE, {"SOAPAction": '"urn:KosWebIntf-IKosWeb#ImportOrders"'})
+    st, _, data = s.soap_raw(DOC_IMPORT_ENVELOPE, {"SOAPAction": '"urn:IKosWebIntf-IKosWeb#ImportOrders"'})
     assert st == 200, data
-    res = import_results(ET.fromstring(data))
-    assert res[0]["AssociatedRef"] == "DOC-1-A" and res[0]["Imported"] == "true"
+    count, imp, skipped = import_results(ET.fromstring(data))
+    assert count == 1 and imp[0]["AssociatedRef"] == "DOC-1-A", skipped
     # CDATA is just another way to send the same string.
     body = ('<s:Envelope xmlns:s="%s"><s:Body><n:ImportOrders xmlns:n="%s"><Orders><![CDATA[%s]]></Orders>'
             '</n:ImportOrders></s:Body></s:Envelope>' % (SOAP_ENV, NS, sales_orders(("CD-1", [("SKU-1", 1)]))))
     st, _, data = s.soap_raw(body, {"SOAPAction": ""})
-    assert st == 200 and import_results(ET.fromstring(data))[0]["Imported"] == "true"
+    assert st == 200 and import_results(ET.fromstring(data))[0] == 1
 
 
 @test
@@ -595,67 +699,128 @@ def docs_envelope_matches(s):
 @test
 def khaos_export_order_status(s):
     s.stock({"code": "SKU-1", "available": 5})
-    s.soap("ImportOrders", {"Orders": sales_orders(("E-1", [("SKU-1", 1)]), ("E-2", [("SKU-1", 1)]))})
+    s.json("POST", "/_sim/khaos/settings", {"dedupe": False})
+    s.soap("ImportOrders", {"Orders": sales_orders(("E-1", [("SKU-1", 2)]), ("E-2", [("SKU-1", 1)]))})
     s.soap("ImportOrders", {"Orders": sales_orders(("E-1", [("SKU-1", 1)]))})
-    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-1,E-9", "MappingType": "4", "IncludeTracking": "0",
-                                                 "IncludeCancelled": "0", "DateFrom": "", "DateTo": "",
-                                                 "InvoiceStageIDs": ""})
+    st, _, root = s.soap("ExportOrderStatusEx", status_args("E-1,E-9"))
     assert st == 200, ET.tostring(root)
     doc = inner_doc(root, "ExportOrderStatusEx")
-    assert doc.tag == "ORDER_STATUSES"
-    orders = doc.findall("ORDER")
-    assert [o.findtext("ASSOCIATED_REF") for o in orders] == ["E-1", "E-1"]  # the duplicate shows
-    assert orders[0].findtext("SALES_ORDER_CODE").startswith("SO")
-    assert orders[0].findtext("INVOICES/INVOICE/INVOICE_STAGE_ID") == "10"
-    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-9", "MappingType": "4"})
-    assert inner_doc(root, "ExportOrderStatusEx").findall("ORDER") == []
-    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-2", "MappingType": "4", "InvoiceStageIDs": "12,13"})
-    assert inner_doc(root, "ExportOrderStatusEx").findall("ORDER") == []
-    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-2", "MappingType": "4", "InvoiceStageIDs": "10"})
-    assert len(inner_doc(root, "ExportOrderStatusEx").findall("ORDER")) == 1
-    for bad in ({"IDs": "E-1", "MappingType": "1"}, {"IDs": "E-1"},
-                {"IDs": "E-1", "MappingType": "4", "DateFrom": "soon"}):
+    assert doc.tag == "STATUS_LIST"
+    orders = doc.findall("ORDER_STATUS")
+    assert [o.get("ASSOCIATED_REF") for o in orders] == ["E-1", "E-1"]  # the duplicate shows
+    o = orders[0]
+    assert o.get("SORDER_CODE").startswith("SO")
+    assert o.find("COMPANY_NAME").get("COMPANY_CODE") == "" and o.find("ORDER_TYPE").get("TYPE_ID") == "S"
+    assert len(o.findtext("DATE_CREATED")) == 10 and o.findtext("DATE_CREATED")[2] == "/"
+    assert datetime.datetime.strptime(o.findtext("DATE_CREATED"), "%d/%m/%Y").date() == datetime.datetime.utcnow().date()
+    assert o.findtext("COMPLETE") == "0" and o.findtext("QTY_SOLD") == "2" and o.find("CANCELLED") is None
+    inv = o.find("INVOICES/INVOICE")
+    assert inv.get("INVOICE_STAGE_ID") == "10" and inv.get("INVOICE_STAGE_DESC") == "ORDERS_STAGING"
+    for a in ("INVOICE_CODE", "SHIP_DATE", "COURIER", "CONSIGNMENT_REF", "TRACKING_URL", "QTY_SENT", "MOVED"):
+        assert inv.get(a) is not None, a
+    st, _, root = s.soap("ExportOrderStatusEx", status_args(o.get("SORDER_CODE"), mapping="3"))
+    assert [x.get("SORDER_CODE") for x in inner_doc(root, "ExportOrderStatusEx")] == [o.get("SORDER_CODE")]
+    st, _, root = s.soap("ExportOrderStatusEx", status_args("E-9"))
+    assert inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS") == []
+    st, _, root = s.soap("ExportOrderStatusEx", status_args("E-2", stages="12,13"))
+    assert inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS") == []
+    st, _, root = s.soap("ExportOrderStatusEx", status_args("E-2", stages="10"))
+    assert len(inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS")) == 1
+    # cancelled in Khaos: shown only with IncludeCancelled, with a CANCELLED element
+    st, _, j = s.json("POST", "/_sim/khaos/orders/E-2/cancel", {})
+    assert st == 200 and j == {"cancelled": 1}, (st, j)
+    st, _, j = s.json("POST", "/_sim/khaos/orders/E-77/cancel", {})
+    assert st == 404
+    st, _, root = s.soap("ExportOrderStatusEx", status_args("E-2"))
+    assert inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS") == []
+    for flag in ("-1", "true"):
+        st, _, root = s.soap("ExportOrderStatusEx", status_args("E-2", cancelled=flag))
+        o = inner_doc(root, "ExportOrderStatusEx").find("ORDER_STATUS")
+        assert o.find("CANCELLED/CANCELLED_DATE_TIME") is not None and o.find("INVOICES/INVOICE").get("INVOICE_STAGE_ID") == "1"
+    assert [so["cancelled"] for so in s.state()["khaos"]["sales_orders"]] == [False, True, False]
+    # every parameter but the trailing ones is positional; IDs may be empty only with both dates
+    st, _, root = s.soap("ExportOrderStatusEx", {"IDs": "E-1", "MappingType": "4"})
+    assert st == 200
+    for bad in (status_args("E-1", mapping="9"), status_args("E-1", mapping="1"), status_args(""),
+                status_args("E-1", date_from="soon"), dict(status_args("E-1"), WebOnly="maybe")):
         st, _, root = s.soap("ExportOrderStatusEx", bad)
         assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client", bad
+    st, _, root = s.soap("ExportOrderStatusEx", status_args("", date_from="2000-01-01T00:00:00",
+                                                            date_to="2100-01-01T00:00:00"))
+    assert len(inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS")) == 2
+
+
+def stock_args(codes="", since="", site=None):
+    a = {"StockCode": codes, "MappingType": "1", "LastUpdated": since}
+    if site is not None:
+        a.update(SiteID=site, PotentialLeadTime="0")
+    return a
 
 
 @test
 def khaos_stock_calls(s):
-    s.stock({"code": "SKU-B", "available": 7}, {"code": "SKU-A", "available": 3, "discontinued": True})
-    st, _, root = s.soap("ExportStockStatus", {"StockCodes": "", "MappingType": "1", "LastUpdated": "",
-                                               "SiteID": "1"})
+    s.stock({"code": "SKU-B", "available": 7}, {"code": "SKU-A", "available": 3, "discontinued": True},
+            {"code": "SKU-C", "available": 0}, {"code": "SKU-N", "available": 1, "status": 5})
+    st, _, root = s.soap("ExportStockStatus", stock_args(site="-1"))
     assert st == 200
     doc = inner_doc(root, "ExportStockStatus")
+    assert doc.tag == "STOCK_STATUS" and doc.get("SITE")
     items = doc.findall("STOCK_ITEM")
-    assert [i.get("CODE") for i in items] == ["SKU-A", "SKU-B"]
-    a = items[0]
-    assert a.findtext("LEVEL") == "3" and a.findtext("STATUS") == "Discontinued"
-    assert items[1].findtext("STATUS") == "Active"
-    for child in ("BUILD_POTENTIAL_CHILDREN", "LEAD_TIME", "STOCK_ID", "LAST_UPDATED"):
-        assert a.find(child) is not None, child
-    st, _, root = s.soap("ExportStockStatus", {"StockCodes": "SKU-B, NOPE", "MappingType": "1"})
+    assert [i.get("CODE") for i in items] == ["SKU-A", "SKU-B", "SKU-C", "SKU-N"]
+    assert [(i.findtext("LEVEL"), i.findtext("STATUS")) for i in items] == [("3", "4"), ("7", "0"), ("0", "3"),
+                                                                          ("1", "5")]
+    for child in ("BUILD_POTENTIAL_CHILDREN", "LEAD_TIME", "SELL_PRICE"):
+        assert items[0].find(child) is not None, child
+    assert items[0].get("ID") and items[0].get("DESC")
+    st, _, root = s.soap("ExportStockStatus", stock_args("SKU-B, NOPE"))
     assert [i.get("CODE") for i in inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")] == ["SKU-B"]
-    st, _, root = s.soap("ExportStockStatus", {"StockCodes": "", "MappingType": "2"})
-    assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client"
+    for bad in (dict(stock_args(), MappingType="2"), stock_args(site="MAIN"),
+                dict(stock_args(site="1"), PotentialLeadTime="x")):
+        st, _, root = s.soap("ExportStockStatus", bad)
+        assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client", bad
     time.sleep(1.1)
     mid = utc(datetime.datetime.utcnow())
     time.sleep(1.1)
     s.stock({"code": "SKU-A", "available": 4})
-    st, _, root = s.soap("GetStockList", {"DateType": "1", "DateValue": mid, "StockItemType": ""})
-    doc = inner_doc(root, "GetStockList")
-    assert doc.tag == "STOCK_LIST" and [i.get("CODE") for i in doc.findall("STOCK_ITEM")] == ["SKU-A"]
-    st, _, root = s.soap("GetStockList", {"DateType": "1", "DateValue": "", "StockItemType": ""})
-    assert len(inner_doc(root, "GetStockList").findall("STOCK_ITEM")) == 2
-    st, _, root = s.soap("ExportStockStatus", {"StockCodes": "", "MappingType": "1", "LastUpdated": mid})
+    st, _, root = s.soap("GetStockList", {"DateType": "0", "DateValue": mid, "StockItemType": "0"})
+    ids = by_id(root)
+    lst = deref(ids, response_of(root, "GetStockList").find("return"))
+    assert lst.tag.endswith("TStockList") and lst.findtext("Count") == "1"
+    infos = [deref(ids, it) for it in lst.find("List")]
+    assert [i.findtext("StockCode") for i in infos] == ["SKU-A"]
+    for f in ("OtherRef", "StockDesc", "ParentCode", "ParentOtherRef", "LastUpdated"):
+        assert infos[0].find(f) is not None, f
+    st, _, root = s.soap("GetStockList", {"DateType": "0", "DateValue": "", "StockItemType": "0"})
+    assert deref(by_id(root), response_of(root, "GetStockList").find("return")).findtext("Count") == "4"
+    st, _, root = s.soap("ExportStockStatus", stock_args(since=mid))
     items = inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")
     assert [(i.get("CODE"), i.findtext("LEVEL")) for i in items] == [("SKU-A", "4")]
-    assert s.state()["khaos"]["stock"] == [{"code": "SKU-B", "available": 7, "discontinued": False},
-                                           {"code": "SKU-A", "available": 4, "discontinued": True}]
-    st, _, root = s.soap("GetStockList", {"DateValue": "31/12/2026"})
-    assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client"
-    st, _, j = s.json("POST", "/_sim/khaos/stock", {"items": [{"code": ""}]})
-    assert st == 400
-    st, _, j = s.json("POST", "/_sim/khaos/stock", {"items": [{"code": "X", "available": "7"}]})
+    assert s.state()["khaos"]["stock"][1] == {"code": "SKU-A", "available": 4, "discontinued": True, "status": 4}
+    for bad in ({"DateType": "0", "DateValue": "31/12/2026"}, {"DateType": "7", "DateValue": ""}):
+        st, _, root = s.soap("GetStockList", bad)
+        assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client", bad
+    for bad in ({"code": ""}, {"code": "X", "available": "7"}, {"code": "X", "status": 6}):
+        st, _, j = s.json("POST", "/_sim/khaos/stock", {"items": [bad]})
+        assert st == 400, bad
+
+
+@test
+def khaos_sop_data_couriers(s):
+    flags = {"Courier": "-1", "DelRate": "0", "CourierBanding": "0", "BOGOF": "0", "SpecialOffer": "0",
+             "TelesalePrompt": "0", "KeyCode": "0", "BarredItems": "0"}
+    st, _, root = s.soap("GetSOPData", flags)
+    assert st == 200 and inner_doc(root, "GetSOPData").findall("COURIERS/COURIER") == []
+    st, _, j = s.json("POST", "/_sim/khaos/couriers", {"couriers": [{"code": "RM24", "name": "Royal Mail 24"},
+                                                                    {"code": "DPD", "name": "DPD Next Day"}]})
+    assert st == 200 and j == {"couriers": 2}
+    st, _, root = s.soap("GetSOPData", flags)
+    doc = inner_doc(root, "GetSOPData")
+    assert doc.tag == "SOPDATA"
+    assert [(c.get("CODE"), c.text) for c in doc.findall("COURIERS/COURIER")] == [("RM24", "Royal Mail 24"),
+                                                                                ("DPD", "DPD Next Day")]
+    st, _, root = s.soap("GetSOPData", dict(flags, Courier="0"))
+    assert inner_doc(root, "GetSOPData").find("COURIERS") is None
+    st, _, _ = s.json("POST", "/_sim/khaos/couriers", {"couriers": [{"code": "X"}]})
     assert st == 400
 
 
@@ -687,13 +852,13 @@ def faults_error_read(s):
     st, _, j = s.mirakl("GET", "/api/orders/" + oid)
     assert st == 503
     # Khaos unaffected by Mirakl faults.
-    st, _, root = s.soap("GetStockList", {"DateValue": ""})
+    st, _, root = s.soap("GetStockList", {"DateType": "0", "DateValue": ""})
     assert st == 200
     s.faults(system="mirakl", clear=True)
     st, _, j = s.mirakl("GET", "/api/orders")
     assert st == 200
     s.faults(system="khaos", error_rate=1.0, seed=1)
-    st, _, root = s.soap("GetStockList", {"DateValue": ""})
+    st, _, root = s.soap("GetStockList", {"DateType": "0", "DateValue": ""})
     assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Server"
 
 
@@ -750,7 +915,7 @@ def faults_latency(s):
     st, _, _ = s.mirakl("GET", "/api/orders")
     assert st == 200 and time.time() - t >= 0.29
     t = time.time()
-    st, _, _ = s.soap("GetStockList", {"DateValue": ""})
+    st, _, _ = s.soap("GetStockList", {"DateType": "0", "DateValue": ""})
     assert time.time() - t < 0.25  # only the faulted system is slow
 
 
@@ -819,12 +984,14 @@ def state_shape_and_calls(s):
         {"order_line_id": oid + "-1", "offer_sku": "SKU-1", "quantity": 3,
          "order_line_state": "WAITING_ACCEPTANCE"}]}]}
     k = st["khaos"]
-    assert set(k) == {"sales_orders", "duplicate_orders", "stock"}
-    assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "lines"}
-    assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False}]
+    assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock"}
+    assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "po_number",
+                                         "cancelled", "lines"}
+    assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False, "status": 0}]
     s.reset()
     st = s.state()
-    assert st == {"mirakl": {"orders": []}, "khaos": {"sales_orders": [], "duplicate_orders": 0, "stock": []},
+    assert st == {"mirakl": {"orders": []}, "khaos": {"sales_orders": [], "duplicate_orders": 0,
+                                                      "skipped_duplicates": 0, "dedupe": True, "stock": []},
                   "calls": {"mirakl": 0, "khaos": 0}}
 
 
@@ -833,7 +1000,7 @@ def requests_log(s):
     oid = s.order()
     s.mirakl("GET", "/api/orders?start_update_date=2024-01-01T00:00:00%2B00:00&max=5")
     s.accept(oid, [(oid + "-1", True)])
-    s.soap("GetStockList", {"DateValue": ""})
+    s.soap("GetStockList", {"DateType": "0", "DateValue": ""})
     reqs = s.requests("mirakl")
     assert len(reqs) == 2
     assert reqs[0] == {"method": "GET", "path": "/mirakl/api/orders",
@@ -885,7 +1052,7 @@ def sigterm_while_holding(binary):
     sim = Sim(binary)
     try:
         sim.faults(system="khaos", latency_ms=60000)
-        th = threading.Thread(target=lambda: _quiet(lambda: sim.soap("GetStockList", {"DateValue": ""},
+        th = threading.Thread(target=lambda: _quiet(lambda: sim.soap("GetStockList", {"DateType": "0", "DateValue": ""},
                                                                      timeout=30)))
         th.start()
         time.sleep(0.3)

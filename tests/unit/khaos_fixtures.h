@@ -158,7 +158,7 @@ static inline void assert_sales_orders_doc(xmlDocPtr d)
 		{ "ADDRESSES/INVADDR/ITOWN", "London" },
 		{ "ADDRESSES/INVADDR/ICOUNTY", "Greater London" },
 		{ "ADDRESSES/INVADDR/IPOSTCODE", "SW1A 1AA" },
-		{ "ADDRESSES/INVADDR/ICOUNTRY_CODE", "GB" },
+		{ "ADDRESSES/INVADDR/ICOUNTRY_CODE", "GBR" }, /* alpha-3 by default [XML-IMP 1.10] */
 		{ "ADDRESSES/INVADDR/IFORENAME", "Jane" },
 		{ "ADDRESSES/INVADDR/ISURNAME", "Doe" },
 		{ "ADDRESSES/INVADDR/ITEL", "+44 20" },
@@ -166,7 +166,7 @@ static inline void assert_sales_orders_doc(xmlDocPtr d)
 		{ "ADDRESSES/DELADDR/DADDRESS1", "9 Rue X" },
 		{ "ADDRESSES/DELADDR/DTOWN", "Paris" },
 		{ "ADDRESSES/DELADDR/DPOSTCODE", "75001" },
-		{ "ADDRESSES/DELADDR/DCOUNTRY_CODE", "FR" },
+		{ "ADDRESSES/DELADDR/DCOUNTRY_CODE", "FRA" }, /* "fra" upper-cased */
 		{ "ADDRESSES/DELADDR/DFORENAME", "Ann" },
 		{ "ADDRESSES/DELADDR/DSURNAME", "Bee" },
 		{ "ADDRESSES/DELADDR/DTEL", "+33 1" },
@@ -184,7 +184,7 @@ static inline void assert_sales_orders_doc(xmlDocPtr d)
 
 	const char *h = "/SALES_ORDERS/SALES_ORDER/ORDER_HEADER/";
 	static const char *const want_h[][2] = {
-		{ "ORDER_DATE", "2026-11-22T07:42:07" }, /* UTC, Khaos style */
+		{ "ORDER_DATE", "2026-11-22 07:42:07" }, /* UTC, "yyyy-mm-dd hh:mm:ss" [XML-IMP] */
 		{ "ORDER_AMOUNT", "24.99" },
 		{ "ORDER_CURRENCY_CODE", "GBP" },
 		{ "SITE", "MAIN & <1>" },
@@ -196,6 +196,18 @@ static inline void assert_sales_orders_doc(xmlDocPtr d)
 	for (size_t i = 0; i < sizeof(want_h) / sizeof(want_h[0]); i++) {
 		snprintf(e, sizeof(e), "%s%s", h, want_h[i][0]);
 		assert_xp(d, e, want_h[i][1]);
+	}
+	/* The template's element order (KSDXMLImportFormat.xml). */
+	static const char *const order_h[] = { "ORDER_DATE", "ORDER_AMOUNT", "ORDER_CURRENCY_CODE", "SITE",
+					       "ASSOCIATED_REF", "DELIVERY_GRS", "PO_NUMBER", "SALES_SOURCE" };
+	for (size_t i = 0; i < sizeof(order_h) / sizeof(order_h[0]); i++) {
+		snprintf(e, sizeof(e), "name(/SALES_ORDERS/SALES_ORDER/ORDER_HEADER/*[%zu])", i + 1);
+		assert_xp(d, e, order_h[i]);
+	}
+	static const char *const order_it[] = { "STOCK_CODE", "MAPPING_TYPE", "STOCK_DESC", "ORDER_QTY", "PRICE_GRS" };
+	for (size_t i = 0; i < sizeof(order_it) / sizeof(order_it[0]); i++) {
+		snprintf(e, sizeof(e), "name(/SALES_ORDERS/SALES_ORDER/ORDER_ITEMS/ORDER_ITEM[1]/*[%zu])", i + 1);
+		assert_xp(d, e, order_it[i]);
 	}
 
 	/* The REFUSED line is not booked. */

@@ -915,7 +915,11 @@ static void test_flow_defaults(void **state)
 	assert_int_equal(c->mirakl.acceptance_alert_h, 12);
 	assert_string_equal(c->khaos.transport, "soap");
 	assert_null(c->khaos.soap_url);
-	assert_string_equal(c->khaos.soap_namespace, "urn:KosWebIntf-IKosWeb");
+	assert_string_equal(c->khaos.soap_namespace, "auto"); /* read from the WSDL at start */
+	assert_null(c->khaos.order_ref_prefix);
+	assert_null(c->khaos.stock_site_id);
+	assert_int_equal(c->khaos.country_format, KCG_KHAOS_ALPHA3);
+	assert_int_equal(c->khaos.booleans, KCG_KHAOS_MINUS_ONE);
 	assert_null(c->khaos.soap_user);
 	assert_null(c->khaos.soap_password);
 	assert_null(c->khaos.site);
@@ -1359,10 +1363,19 @@ static void test_flow_strings(void **state)
 	static const char *bad_ns[] = { "KosWebIntf", ":x", "urn:a b", "urn:a\"b", "urn:<x>" };
 	for (size_t i = 0; i < sizeof(bad_ns) / sizeof(bad_ns[0]); i++) {
 		char *text = fmt(MINIMAL "[khaos]\nsoap_namespace = %s\n", bad_ns[i]);
-		expect_errors(text, "t.conf:12: [khaos] soap_namespace: expected a URI without "
-				    "whitespace, e.g. urn:KosWebIntf-IKosWeb\n");
+		expect_errors(text, "t.conf:12: [khaos] soap_namespace: expected auto or a URI without "
+				    "whitespace, e.g. urn:IKosWebIntf-IKosWeb\n");
 		free(text);
 	}
+	expect_errors(MINIMAL "[khaos]\norder_ref_prefix = MIRAKL-MARKETPLACE\n",
+		      "t.conf:12: [khaos] order_ref_prefix: too long: ASSOCIATED_REF (prefix + order id) is at "
+		      "most 15 characters\n");
+	expect_errors(MINIMAL "[khaos]\norder_ref_prefix = M,\n",
+		      "t.conf:12: [khaos] order_ref_prefix: expected printable ASCII without spaces or commas\n");
+	expect_errors(MINIMAL "[khaos]\nstock_site_id = MAIN\n",
+		      "t.conf:12: [khaos] stock_site_id: expected a Khaos site id (a whole number) or -1 (all sites)\n");
+	expect_errors(MINIMAL "[khaos]\ncountry_format = iso\n",
+		      "t.conf:12: [khaos] country_format: expected one of alpha3, alpha2\n");
 	expect_errors(MINIMAL "[khaos]\nsite = Main\tSite\nsales_source = a\x01z\n"
 			      "company_class = x\x7fy\n",
 		      "t.conf:12: [khaos] site: must not contain control characters\n"

@@ -2,7 +2,18 @@
  * kcgate/flows/skus.h: the SKU cache, Khaos stock codes as every flow sees
  * them (a flow of its own in the registry, shared by the others).
  *
- * Database: skus (stock code -> JSON {available, discontinued, updated_at}).
+ * Database: skus (stock code -> JSON {available, build_potential, status,
+ * discontinued, updated_at}): ExportStockStatus's LEVEL,
+ * BUILD_POTENTIAL_CHILDREN and STATUS (0-5, -1 unknown); discontinued is
+ * STATUS 4.
+ *
+ * Job khaos.wsdl (lane khaos, subject "namespace"): with [khaos]
+ * soap_namespace = auto, reads the service namespace from the WSDL
+ * (kcg_khaos_wsdl()) at the first refresh tick, before any other Khaos
+ * call can be built (those wait, retrying, until it is known); after
+ * WSDL_TRIES transient failures, or an answer without a usable namespace,
+ * it takes urn:IKosWebIntf-IKosWeb and logs a warning. In memory only:
+ * read again at every start.
  *
  * Job skus.refresh (lane khaos): ExportStockStatus into the cache, since
  * the watermark "khaos.stock.watermark" for subject "all" (a timer every

@@ -1,8 +1,10 @@
 /**
  * kcgate/peers/khaos.h: the Khaos Control client: the operations kcgate
  * uses (ImportOrders, ExportOrderStatusEx, ExportStockStatus, GetStockList),
- * over neutral structs. See ../shared/docs/peers.md §3 and
- * docs/khaos-soap.md for the exact wire.
+ * over neutral structs. The authority on the wire is Khaos's Web
+ * Integration Pack as summarised in shared/ref/khaos/FACTS.md (with the
+ * templates beside it); docs/khaos-soap.md says what kcgate sends and
+ * reads, fact by fact.
  *
  * Pure: builders fill a struct kcg_call, parsers read a struct kcg_reply
  * (net.h); nothing here touches the network. Each operation says what to
@@ -33,6 +35,9 @@
 #include "kcgate/net.h"
 
 #define KCG_KHAOS_CODE_MAX 64 /**< longest sales order / stock code kept */
+/** Longest ASSOCIATED_REF, in characters: the guide's 15 (the template
+ * says 50; FACTS.md §1.7 takes the safe one). Never truncated. */
+#define KCG_KHAOS_REF_MAX 15
 /** Most items (ImportOrders results, ORDER, STOCK_ITEM) one answer may
  * carry; a longer answer is refused whole (KCG_EPAYLOAD). Answers are also
  * bounded by kcg_xml_parse()'s caps and jobs.max_reply_bytes. */
@@ -54,7 +59,7 @@ struct kcg_khaos_address {
 	char *town;
 	char *county;
 	char *postcode;
-	char *country;  /**< ISO 3166-1, alpha-3 or alpha-2: sent as alpha-2 (an unknown code as it is) */
+	char *country;  /**< ISO 3166-1, alpha-3 or alpha-2: sent as [khaos] country_format says (an unknown code as it is) */
 	char *forename;
 	char *surname;
 	char *tel;
@@ -65,7 +70,7 @@ struct kcg_khaos_address {
 struct kcg_khaos_order_line {
 	char *stock_code;                   /**< STOCK_CODE, required */
 	int64_t quantity;                   /**< ORDER_QTY, >= 1 */
-	struct kcg_khaos_money price_gross; /**< PRICE_GRS, per unit */
+	struct kcg_khaos_money price_gross; /**< PRICE_GRS, per unit; required (Khaos needs a price) */
 	char *description;                  /**< STOCK_DESC, optional */
 };
 
@@ -96,46 +101,101 @@ void kcg_khaos_sales_order_finish(struct kcg_khaos_sales_order *so);
 /**
  * ImportOrders with one SALES_ORDER (@p so): CUSTOMER_DETAIL (with both
  * addresses), PAYMENTS (when the amount is set), ORDER_HEADER,
- * ORDER_ITEMS. @return 0, -ENOMEM, -EINVAL (unknown transport), or
- * KCG_EPAYLOAD when @p so lacks what Khaos needs (an associated ref
- * without a comma, a line, a stock code and a quantity >= 1 per line;
- * says which in @p why). @p why is "" on success.
+ * ORDER_ITEMS, in the template's element order. @return 0, -ENOMEM,
+ * -EAGAIN (the transport is not ready: the namespace is still to be
+ * learnt), -EINVAL (unknown transport), or KCG_EPAYLOAD when @p so lacks
+ * what Khaos needs or a value is longer than Khaos takes, with the
+ * element named in @p why: an associated ref without a comma; an invoice
+ * address with IADDRESS1, ITOWN, IPOSTCODE and ISURNAME (guide p.28); at
+ * least one line, each with a stock code, a quantity >= 1 and a price;
+ * and every limit of FACTS.md §1.7 (kcg_khaos_field_limit()). Nothing is
+ * ever cut short. @p why is "" on success.
  */
 int kcg_khaos_import_orders(const struct kcg_khaos_config *cfg, const struct kcg_khaos_sales_order *so,
 			    struct kcg_call *out, char why[KCG_ERROR_MAX]);
 
 /**
- * Parses ImportOrders' result for associated ref @p ref: 0 with the sales
- * order code in @p code; KCG_EPAYLOAD when Khaos refused the order (why).
+ * The longest value, in characters, Khaos takes in element @p element of
+ * the SALES_ORDERS document (FACTS.md §1.7), or 0 when none is documented.
+ */
+size_t kcg_khaos_field_limit(const char *element);
+
+/**
+ * Parses ImportOrders' TOrderImportResult (ImportedCount, OrderImport[]
+ * of SalesOrderCode/AssociatedRef/Msg, OrderSkipped[] of
+ * OrderRef/SkipReason; structs and arrays may be SOAP-encoding
+ * references) for associated ref @p ref: 0 with the sales order code in
+ * @p code; KCG_EDUPLICATE when Khaos skipped it because the ref exists
+ * already (a skip reason or a fault saying so: the caller reads the code
+ * back with ExportOrderStatusEx); KCG_EPAYLOAD when Khaos refused it (its
+ * reason in @p why) or the answer says nothing about @p ref.
  */
 int kcg_khaos_import_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
 			   char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX]);
 
 /**
- * ExportOrderStatusEx for one associated ref (MappingType 4, cancelled
- * orders included). -EINVAL for an empty ref or one with a comma (IDs is a
- * CSV: it could match someone else's order).
+ * ExportOrderStatusEx for one associated ref: the guide's ten parameters
+ * in order (IDs, MappingType 4, WebOnly, ConfirmedOnly, IncludeTracking
+ * false, IncludeCancelled true, DateFrom, DateTo, InvoiceStageIDs empty,
+ * ShowItems false; booleans as [khaos] booleans says). -EINVAL for an
+ * empty ref or one with a comma (IDs is a CSV: it could match someone
+ * else's order); -EAGAIN while the transport is not ready.
  */
 int kcg_khaos_order_status(const struct kcg_khaos_config *cfg, const char *ref, struct kcg_call *out);
 
-/**
- * Parses ExportOrderStatusEx: 0 with the sales order code when Khaos has an
- * order with associated ref @p ref; KCG_ENOTFOUND when it has none.
- */
-int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
-				 char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX]);
+/** One ORDER_STATUS of an ExportOrderStatusEx answer (KSDXMLOrderStatusEx.xml). */
+struct kcg_khaos_order_info {
+	char code[KCG_KHAOS_CODE_MAX];  /**< SORDER_CODE ("" when too long to keep) */
+	char ref[KCG_KHAOS_CODE_MAX];   /**< ASSOCIATED_REF */
+	bool complete;                  /**< COMPLETE -1 */
+	bool cancelled;                 /**< a CANCELLED element is present */
+	uint64_t created_ms;            /**< DATE_CREATED (DD/MM/YYYY, UTC midnight); 0 when absent */
+	int stage;                      /**< the first INVOICE's INVOICE_STAGE_ID; -1 when none */
+	char consignment[KCG_KHAOS_CODE_MAX]; /**< the first INVOICE's CONSIGNMENT_REF */
+	uint64_t ship_ms;               /**< the first INVOICE's SHIP_DATE; 0 when absent */
+};
 
 /**
- * ExportStockStatus for @p codes (comma list; "" = all) changed since
- * @p since_ms (0 = ever), MappingType 1, SiteID from config.
+ * A Khaos DD/MM/YYYY date (as ExportOrderStatusEx writes them) as
+ * milliseconds since the epoch at UTC midnight. @return 0 or -EINVAL.
+ */
+int kcg_khaos_parse_date(const char *s, uint64_t *ms);
+
+/**
+ * Parses ExportOrderStatusEx: 0 with the sales order code when Khaos has an
+ * order with associated ref @p ref (and @p info filled, when not NULL);
+ * KCG_ENOTFOUND when it has none.
+ */
+int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
+				 char code[KCG_KHAOS_CODE_MAX], struct kcg_khaos_order_info *info,
+				 char why[KCG_ERROR_MAX]);
+
+/**
+ * ExportStockStatus(StockCode, MappingType, LastUpdated[, SiteID,
+ * PotentialLeadTime]) for @p codes (comma list; "" = all) changed since
+ * @p since_ms (0 = ever: sent as 2000-01-01T00:00:00), MappingType 1.
+ * SiteID and PotentialLeadTime (0) are sent only when [khaos]
+ * stock_site_id is set: without it Khaos answers for its default site.
  */
 int kcg_khaos_stock_status(const struct kcg_khaos_config *cfg, const char *codes, uint64_t since_ms, struct kcg_call *out);
+
+/** STATUS codes of KSDXMLStockStatus.xml. */
+enum {
+	KCG_STOCK_IN_STOCK = 0,
+	KCG_STOCK_ALLOCATED = 1,
+	KCG_STOCK_DUE_IN = 2,
+	KCG_STOCK_NOT_DUE = 3,
+	KCG_STOCK_DISCONTINUED = 4,  /**< "Discontinued (unavailable)" */
+	KCG_STOCK_NOT_CONTROLLED = 5, /**< levels are not tracked for it */
+};
 
 /** One STOCK_ITEM of an ExportStockStatus answer. */
 struct kcg_stock_item {
 	char code[KCG_KHAOS_CODE_MAX];
-	int64_t available;            /**< LEVEL */
-	bool discontinued;            /**< from STATUS (see docs/khaos-soap.md) */
+	int64_t available;            /**< LEVEL: "amount of stock available to be sold" */
+	int64_t build_potential;      /**< BUILD_POTENTIAL_CHILDREN (0 when absent) */
+	int status;                   /**< STATUS 0-5 (KCG_STOCK_*), -1 when absent */
+	bool discontinued;            /**< status == KCG_STOCK_DISCONTINUED */
 };
 
 /**
@@ -146,10 +206,14 @@ int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struc
 				 int (*fn)(const struct kcg_stock_item *item, void *arg), void *arg,
 				 char why[KCG_ERROR_MAX]);
 
-/** GetStockList: stock codes changed since @p since_ms (DateType/DateValue; 0 = ever). */
+/**
+ * GetStockList(DateType 0 = revision date, DateValue, StockItemType 0 =
+ * all): stock codes revised since @p since_ms (0 = ever).
+ */
 int kcg_khaos_stock_list(const struct kcg_khaos_config *cfg, uint64_t since_ms, struct kcg_call *out);
 
-/** Parses GetStockList, calling @p fn for each stock code. */
+/** Parses GetStockList's TStockList (Count, List of TStockInfo), calling
+ * @p fn with each StockCode. */
 int kcg_khaos_stock_list_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
 			       int (*fn)(const char *code, void *arg), void *arg, char why[KCG_ERROR_MAX]);
 

@@ -86,16 +86,18 @@ static struct kcg_reply href_items(int n, const char *ref)
 {
 	struct kcg_dynbuf b;
 	kcg_dynbuf_init(&b, 64u << 20);
-	add(&b, "%s", ENV_HEAD "<NS1:ImportOrdersResponse xmlns:NS1=\"urn:KosWebIntf-IKosWeb\"><return>");
+	add(&b, "%s", ENV_HEAD "<NS1:ImportOrdersResponse xmlns:NS1=\"urn:IKosWebIntf-IKosWeb\"><return href=\"#0\"/>"
+		      "</NS1:ImportOrdersResponse>");
+	add(&b, "<NS2:TOrderImportResult id=\"0\" xmlns:NS2=\"urn:KosWebIntf\"><ImportedCount>%d</ImportedCount>"
+		"<OrderImport>", n);
 	for (int i = 0; i < n; i++)
 		add(&b, "<item href=\"#%d\"/>", i + 1);
-	add(&b, "%s", "</return></NS1:ImportOrdersResponse>");
+	add(&b, "%s", "</OrderImport><OrderSkipped/></NS2:TOrderImportResult>");
 	for (int i = 0; i < n; i++)
 		add(&b,
-		    "<NS2:TOrderImportResult id=\"%d\" xmlns:NS2=\"urn:KosWebIntf\"><AssociatedRef>%s</AssociatedRef>"
-		    "<SalesOrderCode>SO%06d</SalesOrderCode><Imported>true</Imported><ErrorMessage/>"
-		    "</NS2:TOrderImportResult>",
-		    i + 1, i == n - 1 ? ref : "OTHER", i + 1);
+		    "<NS2:TOrderImport id=\"%d\" xmlns:NS2=\"urn:KosWebIntf\"><SalesOrderCode>SO%06d</SalesOrderCode>"
+		    "<AssociatedRef>%s</AssociatedRef><Msg/></NS2:TOrderImport>",
+		    i + 1, i + 1, i == n - 1 ? ref : "OTHER");
 	add(&b, "%s", ENV_TAIL);
 	return take_reply(&b);
 }
@@ -116,11 +118,11 @@ static void test_href_items_linear(void **state)
 	/* the first element with an id wins (as the old walk did) */
 	struct kcg_dynbuf b;
 	kcg_dynbuf_init(&b, 1u << 20);
-	add(&b, "%s", ENV_HEAD "<ImportOrdersResponse><return><item href=\"#7\"/></return></ImportOrdersResponse>");
-	add(&b, "%s", "<x id=\"7\"><AssociatedRef>R</AssociatedRef><SalesOrderCode>FIRST</SalesOrderCode>"
-		      "<Imported>true</Imported></x>");
-	add(&b, "%s", "<y id=\"7\"><AssociatedRef>R</AssociatedRef><SalesOrderCode>SECOND</SalesOrderCode>"
-		      "<Imported>true</Imported></y>" ENV_TAIL);
+	add(&b, "%s", ENV_HEAD "<ImportOrdersResponse><return><ImportedCount>1</ImportedCount><OrderImport>"
+		      "<item href=\"#7\"/></OrderImport></return></ImportOrdersResponse>");
+	add(&b, "%s", "<x id=\"7\"><AssociatedRef>R</AssociatedRef><SalesOrderCode>FIRST</SalesOrderCode></x>");
+	add(&b, "%s", "<y id=\"7\"><AssociatedRef>R</AssociatedRef><SalesOrderCode>SECOND</SalesOrderCode></y>"
+		      ENV_TAIL);
 	r = take_reply(&b);
 	assert_int_equal(kcg_khaos_import_parse(&cfg, &r, "R", code, why), 0);
 	assert_string_equal(code, "FIRST");
@@ -135,8 +137,8 @@ static struct kcg_reply many_attributes(int n)
 	add(&b, "%s", ENV_HEAD "<ImportOrdersResponse><return");
 	for (int i = 0; i < n; i++)
 		add(&b, " a%d=\"%d\"", i, i);
-	add(&b, "%s", "><AssociatedRef>R</AssociatedRef><SalesOrderCode>SO1</SalesOrderCode><Imported>true</Imported>"
-		      "</return></ImportOrdersResponse>" ENV_TAIL);
+	add(&b, "%s", "><ImportedCount>1</ImportedCount><OrderImport><item><AssociatedRef>R</AssociatedRef>"
+		      "<SalesOrderCode>SO1</SalesOrderCode></item></OrderImport></return></ImportOrdersResponse>" ENV_TAIL);
 	return take_reply(&b);
 }
 
@@ -199,15 +201,15 @@ static void test_element_and_item_caps(void **state)
 
 	/* more result items than one answer may carry */
 	kcg_dynbuf_init(&b, 64u << 20);
-	add(&b, "%s", ENV_HEAD "<ImportOrdersResponse><return>");
+	add(&b, "%s", ENV_HEAD "<ImportOrdersResponse><return><ImportedCount>1</ImportedCount><OrderImport>");
 	for (int i = 0; i <= KCG_KHAOS_ITEMS_MAX; i++)
 		assert_int_equal(kcg_dynbuf_add(&b, "<i/>", 4), 0);
-	add(&b, "%s", "</return></ImportOrdersResponse>" ENV_TAIL);
+	add(&b, "%s", "</OrderImport></return></ImportOrdersResponse>" ENV_TAIL);
 	r = take_reply(&b);
 	char code[KCG_KHAOS_CODE_MAX];
 	rc = kcg_khaos_import_parse(&cfg, &r, "R", code, why);
 	assert_int_equal(rc, KCG_EPAYLOAD);
-	assert_non_null(strstr(why, "result items"));
+	assert_non_null(strstr(why, "items in one array"));
 	kcg_reply_finish(&r);
 
 	/* a DOCTYPE is refused by the pre-scan */
@@ -229,7 +231,7 @@ static void test_large_stock_answer(void **state)
 	kcg_dynbuf_init(&b, 64u << 20);
 	add(&b, "%s", ENV_HEAD "<ExportStockStatusResponse><return>&lt;STOCK_ITEMS&gt;");
 	for (int i = 0; i < 50000; i++)
-		add(&b, "&lt;STOCK_ITEM CODE=\"SKU-%d\"&gt;&lt;LEVEL&gt;%d&lt;/LEVEL&gt;&lt;STATUS&gt;Active&lt;/STATUS&gt;"
+		add(&b, "&lt;STOCK_ITEM CODE=\"SKU-%d\"&gt;&lt;LEVEL&gt;%d&lt;/LEVEL&gt;&lt;STATUS&gt;0&lt;/STATUS&gt;"
 			"&lt;/STOCK_ITEM&gt;", i, i % 100);
 	add(&b, "%s", "&lt;/STOCK_ITEMS&gt;</return></ExportStockStatusResponse>" ENV_TAIL);
 	struct kcg_reply r = take_reply(&b);

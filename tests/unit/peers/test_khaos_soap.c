@@ -76,14 +76,14 @@ static void test_request(void **state)
 	xmlFreeDoc(d);
 	kcg_call_finish(&c);
 
-	/* No user: no credentials; no namespace: Delphi's default. */
+	/* No user: no credentials; no namespace: the one seen in the wild. */
 	cfg.soap_user = NULL;
 	cfg.soap_namespace = "";
 	assert_int_equal(t->request(&cfg, "M", NULL, 0, &c), 0);
 	assert_null(header(&c, "Authorization"));
 	assert_false(c.secret_headers);
-	assert_string_equal(header(&c, "SOAPAction"), "\"urn:KosWebIntf-IKosWeb#M\"");
-	assert_non_null(strstr(c.body, "<ns1:M xmlns:ns1=\"urn:KosWebIntf-IKosWeb\"/>"));
+	assert_string_equal(header(&c, "SOAPAction"), "\"urn:IKosWebIntf-IKosWeb#M\"");
+	assert_non_null(strstr(c.body, "<ns1:M xmlns:ns1=\"urn:IKosWebIntf-IKosWeb\"/>"));
 	kcg_call_finish(&c);
 }
 

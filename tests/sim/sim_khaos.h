@@ -1,0 +1,66 @@
+/*
+ * sim_khaos.h: what the two halves of kcgate-sim's Khaos share: the
+ * protocol (sim_khaos_soap.c: requests, faults, answer helpers, WSDL) and
+ * the methods (sim_khaos.c). Not part of sim.h: the rest of the sim sees
+ * only the sim_khaos_* functions declared there.
+ */
+#ifndef KCGATE_SIM_KHAOS_H
+#define KCGATE_SIM_KHAOS_H
+
+#include "sim.h"
+
+#include <libxml/tree.h>
+
+#define SOAP_ENV_NS "http://schemas.xmlsoap.org/soap/envelope/"
+#define SOAP_ENC_NS "http://schemas.xmlsoap.org/soap/encoding/"
+#define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"
+#define XSD_NS "http://www.w3.org/2001/XMLSchema"
+
+enum method {
+	M_IMPORT_ORDERS,
+	M_EXPORT_ORDER_STATUS_EX,
+	M_EXPORT_STOCK_STATUS,
+	M_GET_STOCK_LIST,
+	M_GET_SOP_DATA,
+	M_COUNT,
+};
+
+extern const char *const method_names[M_COUNT];
+
+struct sim_soap_call {
+	xmlDocPtr doc;
+	xmlNodePtr op;
+	enum method method;
+};
+
+/* An answer under construction: the envelope down to <Method>Response. */
+struct soap_out {
+	xmlDocPtr doc;
+	xmlNodePtr resp;
+	xmlNsPtr xsi;
+	xmlNsPtr enc;
+};
+
+bool sk_is_el(xmlNodePtr n, const char *name);
+xmlNodePtr sk_first_el(xmlNodePtr parent);
+xmlNodePtr sk_child(xmlNodePtr parent, const char *name);
+/* Trimmed text content (malloc'd); NULL when @p n is NULL. */
+char *sk_text_of(xmlNodePtr n);
+char *sk_child_text(xmlNodePtr parent, const char *name);
+/* A parameter of the call, NULL when absent. */
+char *sk_param(struct sim_soap_call *c, const char *name);
+/* A Khaos Boolean: -1/1/true, 0/false, empty = false; false when it is none. */
+bool sk_bool(const char *s, bool *out);
+xmlDocPtr sk_parse_xml(const char *buf, size_t len, char *why, size_t whysz);
+void sk_begin(struct soap_out *s, const char *method);
+/* An unqualified element with optional text, appended to @p parent. */
+xmlNodePtr sk_el(xmlNodePtr parent, const char *name, const char *text);
+xmlNodePtr sk_add_typed(struct soap_out *s, xmlNodePtr parent, const char *name, const char *type, const char *text);
+void sk_reply_doc(struct sim_reply *r, unsigned status, xmlDocPtr doc);
+/* Finishes an answer whose result is the XML document @p inner as a string. */
+void sk_finish_string(struct soap_out *s, xmlDocPtr inner, struct sim_reply *r);
+xmlDocPtr sk_inner_doc(const char *root);
+void sk_add_text(xmlNodePtr parent, const char *name, const char *text);
+void sk_add_num(xmlNodePtr parent, const char *name, long long v);
+
+#endif
