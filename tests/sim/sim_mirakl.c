@@ -568,13 +568,17 @@ static const char *fill_order(json_t *o, int64_t now_ms, struct sim_order *out)
 	set_default(cust, "customer_id", json_string(buf));
 	set_default(cust, "firstname", json_string("Jane"));
 	set_default(cust, "lastname", json_string("Doe"));
-	/* A partial address is completed from the default one (a test gives
-	 * what it cares about; Mirakl always has street, city, country...). */
+	/* A partial address gets the default's street, city, postcode and
+	 * country (a test gives what it cares about; Khaos needs line 1, town
+	 * and postcode); names stay the test's (kcgate falls back to the
+	 * customer's). */
 	for (int k = 0; k < 2; k++) {
+		static const char *const place[] = { "street_1", "city", "zip_code", "country", "country_iso_code" };
 		const char *which = k ? "shipping_address" : "billing_address";
 		json_t *given = json_object_get(cust, which), *dflt = default_address();
-		if (json_is_object(given))
-			json_object_update_missing(given, dflt);
+		for (size_t f = 0; json_is_object(given) && f < sizeof(place) / sizeof(place[0]); f++)
+			if (!json_object_get(given, place[f]))
+				json_object_set(given, place[f], json_object_get(dflt, place[f]));
 		set_default(cust, which, json_incref(dflt));
 		json_decref(dflt);
 	}
