@@ -1007,6 +1007,51 @@ def scenario_dead_retry(args, rep):
         w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- ref-too-long
+
+def scenario_ref_too_long(args, rep):
+    """[khaos] order_ref_prefix + order id past Khaos's 15 characters: the
+    order is not booked (never truncated) and an order_ref_too_long
+    exception says the ref and the limit; a short one is booked with the
+    prefix, asked about by the prefixed ref first."""
+    w = World(args, rep, "ref-too-long", {"khaos": {"order_ref_prefix": "MK-"}})
+    try:
+        w.sim.stock("SKU-1")
+        if not w.start("ref-too-long"):
+            return
+        ok, _ = w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 10)
+        long_id, short_id = "LONG-ORDER-1-A", "SHORT-1-A"  # 3 + 14 = 17, 3 + 9 = 12
+        for oid in (long_id, short_id):
+            w.sim.order(oid, [("SKU-1", 1, 5.0)])
+            rep.check(w.webhook(oid).status == 202, "ref-too-long: webhook for %s stored" % oid, [])
+
+        def exc():
+            return [e for e in w.exceptions(1, "order_ref_too_long") or [] if e.get("subject") == long_id]
+        es, secs = w.wait(exc, 10)
+        e = es[0] if es else {}
+        rep.check(es and e.get("system") == "kcgate" and e.get("owner") == "operations"
+                  and "MK-" + long_id in e.get("message", "") and "15" in e.get("message", ""),
+                  "ref-too-long: an open order_ref_too_long exception (kcgate, operations) names the ref and the "
+                  "limit (%.1f s)" % secs, [short(json.dumps(w.exceptions(None)), 800)])
+        ok, secs = w.wait(lambda: sales_by_ref(w.sim.state()).get("MK-" + short_id), 10)
+        st = w.sim.state()
+        refs = sorted(sales_by_ref(st))
+        rep.check(refs == ["MK-" + short_id],
+                  "ref-too-long: only the short order is booked, as MK-%s (nothing cut short)" % short_id, [refs])
+        kreq = w.sim.requests("khaos")
+        calls = [soap_call(r["body"]) for r in kreq]
+        asked = [p.get("IDs") for m, p in calls if m == "ExportOrderStatusEx"]
+        rep.check("MK-" + short_id in asked and not any(long_id in (a or "") for a in asked),
+                  "ref-too-long: ExportOrderStatusEx asks by the prefixed ref, never for the long one", [asked])
+        rec = w.order_rec(long_id)
+        rep.check(isinstance(rec, dict) and rec.get("state") == "seen" and rec.get("stuck_job"),
+                  "ref-too-long: the long order's record is not booked and remembers its dead job",
+                  [short(json.dumps(rec))])
+        w.finish("ref-too-long")
+    finally:
+        w.close(rep.failed > 0)
+
+
 # ---------------------------------------------------------------- deadline
 
 def scenario_deadline(args, rep):
@@ -1155,6 +1200,10 @@ def scenario_hostile_khaos(args, rep):
         w.sim.stock("SKU-1")
         if not w.start("hostile-khaos"):
             return
+        # Khaos turns hostile only once kcgate knows SKU-1 (the start-up
+        # refresh waits for the WSDL's namespace first).
+        ok, _ = w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 10)
+        rep.check(ok, "hostile-khaos: the start-up SKU refresh is done", w.evidence())
         for shape, count in (("href_items", 32000), ("attributes", 100000), ("bad_encoding", 1)):
             w.sim.ok("POST", "/_sim/hostile", {"khaos_shape": shape, "khaos_count": count})
             oid = w.sim.order("HK-" + shape, [("SKU-1", 1, 5.0)])
@@ -1183,7 +1232,8 @@ def scenario_hostile_khaos(args, rep):
 SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
              "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
-             "hostile-or11": scenario_hostile_or11, "hostile-khaos": scenario_hostile_khaos}
+             "hostile-or11": scenario_hostile_or11, "hostile-khaos": scenario_hostile_khaos,
+             "ref-too-long": scenario_ref_too_long}
 
 
 def main():
