@@ -2,8 +2,8 @@
  * kcgate-sim, Khaos Control web service, the methods: ImportOrders,
  * ExportOrderStatusEx, ExportStockStatus, GetStockList and GetSOPData,
  * answering in the shapes of Khaos's Web Integration Pack
- * (shared/ref/khaos/FACTS.md and the templates beside it), and the
- * control API of the Khaos half. The protocol is sim_khaos_soap.c; the
+ * (shared/ref/khaos/FACTS.md and the templates beside it). The protocol is
+ * sim_khaos_soap.c, the control API sim_khaos_ctl.c; the
  * contract docs/khaos-soap.md, the sim's own choices docs/sim.md §4.
  */
 #include "sim_khaos.h"
@@ -19,7 +19,6 @@
 #define TYPES_NS "urn:KosWebIntf"
 /* Stage given to a freshly imported order (10 = Staging). */
 #define NEW_ORDER_STAGE 10
-#define CANCELLED_STAGE 1
 /* The sim's wording of a repeated ASSOCIATED_REF (the real one is unknown, FACTS.md §1.8). */
 #define DUPLICATE_REASON "Order with associated ref '%s' already exists"
 
@@ -203,7 +202,7 @@ static void parsed_free(struct parsed_order *p)
 	free(p->code);
 }
 
-static struct sim_stock *find_stock(const char *code)
+struct sim_stock *sk_find_stock(const char *code)
 {
 	for (size_t i = 0; i < sim.nstock; i++) {
 		if (strcmp(sim.stock[i].code, code) == 0)
@@ -221,7 +220,7 @@ static void book(struct parsed_order *p, int64_t now_ms)
 	char buf[32];
 
 	for (size_t i = 0; i < p->nlines; i++) {
-		if (!find_stock(p->lines[i].stock_code)) {
+		if (!sk_find_stock(p->lines[i].stock_code)) {
 			p->error = msgf("ORDER_ITEM %zu: unknown stock code '%s'", i + 1, p->lines[i].stock_code);
 			return;
 		}
@@ -603,7 +602,7 @@ static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_s
 }
 
 /* STATUS [XML-SS]: 0 in stock, 3 out of stock (not due), 4 discontinued. */
-static int stock_status(const struct sim_stock *st)
+int sk_stock_status(const struct sim_stock *st)
 {
 	if (st->status >= 0)
 		return st->status;
@@ -646,7 +645,7 @@ static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)
 		xmlNewProp(it, BAD_CAST "DESC", BAD_CAST sel[i]->code);
 		sk_add_text(it, "SELL_PRICE", "10.00");
 		sk_add_num(it, "LEVEL", sel[i]->available);
-		sk_add_num(it, "STATUS", stock_status(sel[i]));
+		sk_add_num(it, "STATUS", sk_stock_status(sel[i]));
 		sk_el(it, "LEAD_TIME", NULL);
 		sk_add_num(it, "BUILD_POTENTIAL_CHILDREN", 0);
 	}
@@ -750,192 +749,3 @@ void sim_khaos_handle(struct sim_soap_call *c, struct sim_reply *r)
 	}
 }
 
-/* ---- control API ---- */
-
-void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
-{
-	json_t *items = json_object_get(body, "items"), *it;
-	size_t i;
-	int64_t now_ms = sim_now_ms();
-
-	if (!json_is_array(items)) {
-		sim_reply_ctl_error(r, 400, "invalid_payload", "items: required array");
-		return;
-	}
-	json_array_foreach(items, i, it) {
-		const char *code = json_string_value(json_object_get(it, "code"));
-		json_t *av = json_object_get(it, "available"), *dis = json_object_get(it, "discontinued");
-		json_t *st = json_object_get(it, "status");
-
-		if (!code || !*code || strlen(code) > 255) {
-			sim_reply_ctl_error(r, 400, "invalid_payload", "items[%zu].code: required string", i);
-			return;
-		}
-		if ((av && !json_is_integer(av)) || (dis && !json_is_boolean(dis)) ||
-		    (st && (!json_is_integer(st) || json_integer_value(st) < -1 || json_integer_value(st) > 5))) {
-			sim_reply_ctl_error(r, 400, "invalid_payload",
-				"items[%zu]: available must be an integer, discontinued a boolean, status -1..5", i);
-			return;
-		}
-	}
-	pthread_mutex_lock(&sim.lock);
-	json_array_foreach(items, i, it) {
-		const char *code = json_string_value(json_object_get(it, "code"));
-		json_t *av = json_object_get(it, "available"), *dis = json_object_get(it, "discontinued");
-		json_t *st = json_object_get(it, "status");
-		struct sim_stock *s = find_stock(code);
-
-		if (!s) {
-			sim_grow((void **)&sim.stock, &sim.stock_cap, sim.nstock + 1, sizeof(*sim.stock));
-			s = &sim.stock[sim.nstock++];
-			*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1};
-		}
-		if (av)
-			s->available = json_integer_value(av);
-		if (dis)
-			s->discontinued = json_is_true(dis);
-		if (st)
-			s->status = (int)json_integer_value(st);
-		s->changed_ms = now_ms;
-	}
-	pthread_mutex_unlock(&sim.lock);
-	sim_reply_json(r, 200, json_pack("{s:I}", "updated", (json_int_t)json_array_size(items)));
-}
-
-void sim_khaos_ctl_settings(json_t *body, struct sim_reply *r)
-{
-	const char *key;
-	json_t *v;
-	json_object_foreach(body, key, v) {
-		if (strcmp(key, "dedupe") != 0 || !json_is_boolean(v)) {
-			sim_reply_ctl_error(r, 400, "invalid_payload", "%s: only dedupe (a boolean) is known", key);
-			return;
-		}
-	}
-	pthread_mutex_lock(&sim.lock);
-	if (json_object_get(body, "dedupe"))
-		sim.no_dedupe = !json_is_true(json_object_get(body, "dedupe"));
-	bool dedupe = !sim.no_dedupe;
-	pthread_mutex_unlock(&sim.lock);
-	sim_reply_json(r, 200, json_pack("{s:b}", "dedupe", dedupe));
-}
-
-static void couriers_free(void)
-{
-	for (size_t i = 0; i < sim.ncouriers; i++) {
-		free(sim.couriers[i].code);
-		free(sim.couriers[i].name);
-	}
-	free(sim.couriers);
-	sim.couriers = NULL;
-	sim.ncouriers = 0;
-}
-
-void sim_khaos_ctl_couriers(json_t *body, struct sim_reply *r)
-{
-	json_t *list = json_object_get(body, "couriers"), *c;
-	size_t i;
-	if (!json_is_array(list)) {
-		sim_reply_ctl_error(r, 400, "invalid_payload", "couriers: required array");
-		return;
-	}
-	json_array_foreach(list, i, c) {
-		const char *code = json_string_value(json_object_get(c, "code"));
-		const char *name = json_string_value(json_object_get(c, "name"));
-		if (!code || !name || strlen(code) > 64 || strlen(name) > 255) {
-			sim_reply_ctl_error(r, 400, "invalid_payload", "couriers[%zu]: code and name strings", i);
-			return;
-		}
-	}
-	pthread_mutex_lock(&sim.lock);
-	couriers_free();
-	sim.couriers = sim_xmalloc(sizeof(*sim.couriers) * (json_array_size(list) + 1));
-	json_array_foreach(list, i, c) {
-		sim.couriers[i].code = sim_strdup(json_string_value(json_object_get(c, "code")));
-		sim.couriers[i].name = sim_strdup(json_string_value(json_object_get(c, "name")));
-	}
-	sim.ncouriers = json_array_size(list);
-	pthread_mutex_unlock(&sim.lock);
-	sim_reply_json(r, 200, json_pack("{s:I}", "couriers", (json_int_t)json_array_size(list)));
-}
-
-void sim_khaos_ctl_cancel(const char *ref, struct sim_reply *r)
-{
-	size_t n = 0;
-	int64_t now = sim_now_ms();
-	pthread_mutex_lock(&sim.lock);
-	for (size_t i = 0; i < sim.nsos; i++) {
-		if (strcmp(sim.sos[i].associated_ref, ref) != 0)
-			continue;
-		sim.sos[i].stage = CANCELLED_STAGE;
-		if (!sim.sos[i].cancelled_ms)
-			sim.sos[i].cancelled_ms = now;
-		n++;
-	}
-	pthread_mutex_unlock(&sim.lock);
-	if (n == 0)
-		sim_reply_ctl_error(r, 404, "not_found", "no sales order with associated ref %s", ref);
-	else
-		sim_reply_json(r, 200, json_pack("{s:I}", "cancelled", (json_int_t)n));
-}
-
-json_t *sim_khaos_state(void)
-{
-	json_t *sos = json_array(), *stock = json_array();
-
-	for (size_t i = 0; i < sim.nsos; i++) {
-		struct sim_sales_order *so = &sim.sos[i];
-		json_t *lines = json_array();
-
-		for (size_t k = 0; k < so->nlines; k++) {
-			json_array_append_new(lines, json_pack("{s:s, s:I}", "stock_code",
-				so->lines[k].stock_code, "quantity", (json_int_t)so->lines[k].quantity));
-		}
-		json_array_append_new(sos, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o}",
-			"associated_ref", so->associated_ref, "sales_order_code", so->code,
-			"site", so->site, "sales_source", so->sales_source, "po_number", so->po_number,
-			"cancelled", so->cancelled_ms != 0, "lines", lines));
-	}
-	for (size_t i = 0; i < sim.nstock; i++) {
-		json_array_append_new(stock, json_pack("{s:s, s:I, s:b, s:i}", "code", sim.stock[i].code,
-			"available", (json_int_t)sim.stock[i].available,
-			"discontinued", sim.stock[i].discontinued, "status", stock_status(&sim.stock[i])));
-	}
-	return json_pack("{s:o, s:I, s:I, s:b, s:o}", "sales_orders", sos,
-		"duplicate_orders", (json_int_t)sim.duplicates, "skipped_duplicates", (json_int_t)sim.skipped,
-		"dedupe", !sim.no_dedupe, "stock", stock);
-}
-
-void sim_khaos_reset(void)
-{
-	for (size_t i = 0; i < sim.nsos; i++) {
-		struct sim_sales_order *so = &sim.sos[i];
-
-		free(so->associated_ref);
-		free(so->code);
-		free(so->invoice_code);
-		free(so->site);
-		free(so->sales_source);
-		free(so->order_date);
-		free(so->company_name);
-		free(so->currency);
-		free(so->po_number);
-		for (size_t k = 0; k < so->nlines; k++)
-			free(so->lines[k].stock_code);
-		free(so->lines);
-	}
-	free(sim.sos);
-	sim.sos = NULL;
-	sim.nsos = sim.sos_cap = 0;
-	sim.so_seq = 0;
-	sim.duplicates = 0;
-	sim.skipped = 0;
-	sim.no_dedupe = false;
-	couriers_free();
-	for (size_t i = 0; i < sim.nstock; i++)
-		free(sim.stock[i].code);
-	free(sim.stock);
-	sim.stock = NULL;
-	sim.nstock = sim.stock_cap = 0;
-	sim.stock_seq = 0;
-}

@@ -1,7 +1,7 @@
 /*
  * sim_khaos.h: what the two halves of kcgate-sim's Khaos share: the
  * protocol (sim_khaos_soap.c: requests, faults, answer helpers, WSDL) and
- * the methods (sim_khaos.c). Not part of sim.h: the rest of the sim sees
+ * the methods (sim_khaos.c) and the control API (sim_khaos_ctl.c). Not part of sim.h: the rest of the sim sees
  * only the sim_khaos_* functions declared there.
  */
 #ifndef KCGATE_SIM_KHAOS_H
@@ -62,5 +62,11 @@ void sk_finish_string(struct soap_out *s, xmlDocPtr inner, struct sim_reply *r);
 xmlDocPtr sk_inner_doc(const char *root);
 void sk_add_text(xmlNodePtr parent, const char *name, const char *text);
 void sk_add_num(xmlNodePtr parent, const char *name, long long v);
+
+/* sim_khaos.c, for the control API (sim_khaos_ctl.c); lock held. */
+struct sim_stock *sk_find_stock(const char *code);
+/* STATUS as ExportStockStatus answers it (0-5). */
+int sk_stock_status(const struct sim_stock *st);
+#define SK_CANCELLED_STAGE 1
 
 #endif

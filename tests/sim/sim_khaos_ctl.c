@@ -1,0 +1,198 @@
+/*
+ * kcgate-sim, Khaos Control web service, the control API of the Khaos half
+ * (docs/sim.md §5): stock, settings (dedupe), couriers, cancelling a sales
+ * order as if in Khaos, the state and the reset. The methods are
+ * sim_khaos.c, the protocol sim_khaos_soap.c.
+ */
+#include "sim_khaos.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
+{
+	json_t *items = json_object_get(body, "items"), *it;
+	size_t i;
+	int64_t now_ms = sim_now_ms();
+
+	if (!json_is_array(items)) {
+		sim_reply_ctl_error(r, 400, "invalid_payload", "items: required array");
+		return;
+	}
+	json_array_foreach(items, i, it) {
+		const char *code = json_string_value(json_object_get(it, "code"));
+		json_t *av = json_object_get(it, "available"), *dis = json_object_get(it, "discontinued");
+		json_t *st = json_object_get(it, "status");
+
+		if (!code || !*code || strlen(code) > 255) {
+			sim_reply_ctl_error(r, 400, "invalid_payload", "items[%zu].code: required string", i);
+			return;
+		}
+		if ((av && !json_is_integer(av)) || (dis && !json_is_boolean(dis)) ||
+		    (st && (!json_is_integer(st) || json_integer_value(st) < -1 || json_integer_value(st) > 5))) {
+			sim_reply_ctl_error(r, 400, "invalid_payload",
+				"items[%zu]: available must be an integer, discontinued a boolean, status -1..5", i);
+			return;
+		}
+	}
+	pthread_mutex_lock(&sim.lock);
+	json_array_foreach(items, i, it) {
+		const char *code = json_string_value(json_object_get(it, "code"));
+		json_t *av = json_object_get(it, "available"), *dis = json_object_get(it, "discontinued");
+		json_t *st = json_object_get(it, "status");
+		struct sim_stock *s = sk_find_stock(code);
+
+		if (!s) {
+			sim_grow((void **)&sim.stock, &sim.stock_cap, sim.nstock + 1, sizeof(*sim.stock));
+			s = &sim.stock[sim.nstock++];
+			*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1};
+		}
+		if (av)
+			s->available = json_integer_value(av);
+		if (dis)
+			s->discontinued = json_is_true(dis);
+		if (st)
+			s->status = (int)json_integer_value(st);
+		s->changed_ms = now_ms;
+	}
+	pthread_mutex_unlock(&sim.lock);
+	sim_reply_json(r, 200, json_pack("{s:I}", "updated", (json_int_t)json_array_size(items)));
+}
+
+void sim_khaos_ctl_settings(json_t *body, struct sim_reply *r)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "dedupe") != 0 || !json_is_boolean(v)) {
+			sim_reply_ctl_error(r, 400, "invalid_payload", "%s: only dedupe (a boolean) is known", key);
+			return;
+		}
+	}
+	pthread_mutex_lock(&sim.lock);
+	if (json_object_get(body, "dedupe"))
+		sim.no_dedupe = !json_is_true(json_object_get(body, "dedupe"));
+	bool dedupe = !sim.no_dedupe;
+	pthread_mutex_unlock(&sim.lock);
+	sim_reply_json(r, 200, json_pack("{s:b}", "dedupe", dedupe));
+}
+
+static void couriers_free(void)
+{
+	for (size_t i = 0; i < sim.ncouriers; i++) {
+		free(sim.couriers[i].code);
+		free(sim.couriers[i].name);
+	}
+	free(sim.couriers);
+	sim.couriers = NULL;
+	sim.ncouriers = 0;
+}
+
+void sim_khaos_ctl_couriers(json_t *body, struct sim_reply *r)
+{
+	json_t *list = json_object_get(body, "couriers"), *c;
+	size_t i;
+	if (!json_is_array(list)) {
+		sim_reply_ctl_error(r, 400, "invalid_payload", "couriers: required array");
+		return;
+	}
+	json_array_foreach(list, i, c) {
+		const char *code = json_string_value(json_object_get(c, "code"));
+		const char *name = json_string_value(json_object_get(c, "name"));
+		if (!code || !name || strlen(code) > 64 || strlen(name) > 255) {
+			sim_reply_ctl_error(r, 400, "invalid_payload", "couriers[%zu]: code and name strings", i);
+			return;
+		}
+	}
+	pthread_mutex_lock(&sim.lock);
+	couriers_free();
+	sim.couriers = sim_xmalloc(sizeof(*sim.couriers) * (json_array_size(list) + 1));
+	json_array_foreach(list, i, c) {
+		sim.couriers[i].code = sim_strdup(json_string_value(json_object_get(c, "code")));
+		sim.couriers[i].name = sim_strdup(json_string_value(json_object_get(c, "name")));
+	}
+	sim.ncouriers = json_array_size(list);
+	pthread_mutex_unlock(&sim.lock);
+	sim_reply_json(r, 200, json_pack("{s:I}", "couriers", (json_int_t)json_array_size(list)));
+}
+
+void sim_khaos_ctl_cancel(const char *ref, struct sim_reply *r)
+{
+	size_t n = 0;
+	int64_t now = sim_now_ms();
+	pthread_mutex_lock(&sim.lock);
+	for (size_t i = 0; i < sim.nsos; i++) {
+		if (strcmp(sim.sos[i].associated_ref, ref) != 0)
+			continue;
+		sim.sos[i].stage = SK_CANCELLED_STAGE;
+		if (!sim.sos[i].cancelled_ms)
+			sim.sos[i].cancelled_ms = now;
+		n++;
+	}
+	pthread_mutex_unlock(&sim.lock);
+	if (n == 0)
+		sim_reply_ctl_error(r, 404, "not_found", "no sales order with associated ref %s", ref);
+	else
+		sim_reply_json(r, 200, json_pack("{s:I}", "cancelled", (json_int_t)n));
+}
+
+json_t *sim_khaos_state(void)
+{
+	json_t *sos = json_array(), *stock = json_array();
+
+	for (size_t i = 0; i < sim.nsos; i++) {
+		struct sim_sales_order *so = &sim.sos[i];
+		json_t *lines = json_array();
+
+		for (size_t k = 0; k < so->nlines; k++) {
+			json_array_append_new(lines, json_pack("{s:s, s:I}", "stock_code",
+				so->lines[k].stock_code, "quantity", (json_int_t)so->lines[k].quantity));
+		}
+		json_array_append_new(sos, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o}",
+			"associated_ref", so->associated_ref, "sales_order_code", so->code,
+			"site", so->site, "sales_source", so->sales_source, "po_number", so->po_number,
+			"cancelled", so->cancelled_ms != 0, "lines", lines));
+	}
+	for (size_t i = 0; i < sim.nstock; i++) {
+		json_array_append_new(stock, json_pack("{s:s, s:I, s:b, s:i}", "code", sim.stock[i].code,
+			"available", (json_int_t)sim.stock[i].available,
+			"discontinued", sim.stock[i].discontinued, "status", sk_stock_status(&sim.stock[i])));
+	}
+	return json_pack("{s:o, s:I, s:I, s:b, s:o}", "sales_orders", sos,
+		"duplicate_orders", (json_int_t)sim.duplicates, "skipped_duplicates", (json_int_t)sim.skipped,
+		"dedupe", !sim.no_dedupe, "stock", stock);
+}
+
+void sim_khaos_reset(void)
+{
+	for (size_t i = 0; i < sim.nsos; i++) {
+		struct sim_sales_order *so = &sim.sos[i];
+
+		free(so->associated_ref);
+		free(so->code);
+		free(so->invoice_code);
+		free(so->site);
+		free(so->sales_source);
+		free(so->order_date);
+		free(so->company_name);
+		free(so->currency);
+		free(so->po_number);
+		for (size_t k = 0; k < so->nlines; k++)
+			free(so->lines[k].stock_code);
+		free(so->lines);
+	}
+	free(sim.sos);
+	sim.sos = NULL;
+	sim.nsos = sim.sos_cap = 0;
+	sim.so_seq = 0;
+	sim.duplicates = 0;
+	sim.skipped = 0;
+	sim.no_dedupe = false;
+	couriers_free();
+	for (size_t i = 0; i < sim.nstock; i++)
+		free(sim.stock[i].code);
+	free(sim.stock);
+	sim.stock = NULL;
+	sim.nstock = sim.stock_cap = 0;
+	sim.stock_seq = 0;
+}
