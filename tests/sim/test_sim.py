@@ -139,6 +139,14 @@ class Sim:
         assert st == 200, (st, j)
         return j
 
+    def settings(self, **kw):
+        st, _, j = self.json("POST", "/_sim/mirakl/settings", kw)
+        assert st == 200, (st, j)
+        return j
+
+    def ctl(self, oid, action, body=None):
+        return self.json("POST", "/_sim/mirakl/orders/%s/%s" % (oid, action), body)
+
     def state(self):
         st, _, j = self.json("GET", "/_sim/state")
         assert st == 200
@@ -249,6 +257,16 @@ def utc(dt):
 TESTS = []
 
 
+def wait_state(s, oid, state, timeout):
+    """Polls OR12 until the order is in @state; True if it got there in time."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if s.or12(oid)["order_state"] == state:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test(fn):
     TESTS.append(fn)
     return fn
@@ -285,12 +303,19 @@ def or11_shape_and_defaults(s):
         missing = [k for k in OR11_LINE_REQUIRED if k not in line]
         assert not missing, missing
         assert line["order_line_state"] == "WAITING_ACCEPTANCE"
-    for a in ("shipping_address", "billing_address"):
-        assert all(k in o["customer"][a] for k in ADDRESS_REQUIRED)
+    # Null before shipping (the default platform setting), as the OpenAPI documents it.
+    assert o["customer"]["shipping_address"] is None and o["customer"]["billing_address"] is None
+    assert o["customer"]["firstname"] and o["customer"]["lastname"]
     assert o["order_state"] == "WAITING_ACCEPTANCE"
     created = datetime.datetime.strptime(o["created_date"], "%Y-%m-%dT%H:%M:%SZ")
-    decision = datetime.datetime.strptime(o["acceptance_decision_date"], "%Y-%m-%dT%H:%M:%SZ")
-    assert decision - created == datetime.timedelta(days=3)
+    assert o["acceptance_decision_date"] is None  # set by OR21 only
+    assert o["order_tax_mode"] == "TAX_INCLUDED"
+    assert o["promotions"] == {"applied_promotions": [], "total_deduced_amount": 0.0}
+    assert o["order_lines"][0]["taxes"] == [] and o["order_lines"][0]["shipping_taxes"] == []
+    s.settings(address_visibility="always")
+    o = s.or12(oid)
+    for a in ("shipping_address", "billing_address"):
+        assert all(k in o["customer"][a] for k in ADDRESS_REQUIRED)
     assert o["last_updated_date"] == o["created_date"]
     now = datetime.datetime.utcnow()
     assert abs((now - created).total_seconds()) < 60
@@ -402,7 +427,11 @@ def or21_accept_all(s):
     st, _, j = s.accept(oid, [(oid + "-1", True), (oid + "-2", True)])
     assert st == 204 and j is None, (st, j)
     o = s.or12(oid)
-    assert o["order_state"] == "SHIPPING"
+    assert o["order_state"] == "WAITING_DEBIT"  # the default debit delay is 500 ms
+    assert [l["order_line_state"] for l in o["order_lines"]] == ["WAITING_DEBIT", "WAITING_DEBIT"]
+    assert o["acceptance_decision_date"] and o["acceptance_decision_date"] >= o["created_date"]
+    assert wait_state(s, oid, "SHIPPING", 5)
+    o = s.or12(oid)
     assert [l["order_line_state"] for l in o["order_lines"]] == ["SHIPPING", "SHIPPING"]
     # A repeat (e.g. a retry after a lost answer) is refused: the order moved on.
     st, _, j = s.accept(oid, [(oid + "-1", True), (oid + "-2", True)])
@@ -411,6 +440,7 @@ def or21_accept_all(s):
 
 @test
 def or21_partial_and_refuse(s):
+    s.settings(debit_delay_ms=0)  # the debit happens inside OR21
     p = s.order(order_lines=[{}, {}])
     st, _, _ = s.accept(p, [(p + "-1", True), (p + "-2", False)])
     assert st == 204
@@ -427,6 +457,7 @@ def or21_partial_and_refuse(s):
 
 @test
 def or21_rules(s):
+    s.settings(debit_delay_ms=0)
     oid = s.order(order_lines=[{}, {}])
     cases = [
         ([(oid + "-1", True)], "ORDER_LINE_ACCEPTANCE_DECISION_MISSING"),
@@ -704,7 +735,7 @@ def accept_under_faults(s, seed, n):
         st, _, j = s.accept(oid, [(oid + "-1", True)])
         assert st == 500 and j["status"] == 500, (st, j)
     s.faults(system="mirakl", clear=True)
-    return [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+    return [s.or12(oid)["order_state"] != "WAITING_ACCEPTANCE" for oid in ids]
 
 
 @test
@@ -767,7 +798,7 @@ def faults_timeout(s):
             pass
         assert time.time() - t >= 0.29
     s.faults(system="mirakl", clear=True)
-    shipped = [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+    shipped = [s.or12(oid)["order_state"] != "WAITING_ACCEPTANCE" for oid in ids]
     again = None
     s.reset()
     ids = [s.order() for _ in range(6)]
@@ -778,7 +809,7 @@ def faults_timeout(s):
         except (http.client.HTTPException, ConnectionError):
             pass
     s.faults(system="mirakl", clear=True)
-    again = [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+    again = [s.or12(oid)["order_state"] != "WAITING_ACCEPTANCE" for oid in ids]
     assert shipped == again, (shipped, again)
 
 
@@ -815,7 +846,10 @@ def state_shape_and_calls(s):
     st = s.state()
     assert set(st) == {"mirakl", "khaos", "calls"}
     assert st["calls"] == {"mirakl": 2, "khaos": 1}
-    assert st["mirakl"] == {"orders": [{"order_id": oid, "order_state": "WAITING_ACCEPTANCE", "order_lines": [
+    cust = st["mirakl"]["orders"][0].pop("customer")
+    assert cust["firstname"] == "Jane" and cust["shipping_address"] is None and cust["billing_address"] is None
+    assert st["mirakl"] == {"orders": [{"order_id": oid, "order_state": "WAITING_ACCEPTANCE",
+                                        "acceptance_decision_date": None, "order_lines": [
         {"order_line_id": oid + "-1", "offer_sku": "SKU-1", "quantity": 3,
          "order_line_state": "WAITING_ACCEPTANCE"}]}]}
     k = st["khaos"]
