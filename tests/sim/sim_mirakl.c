@@ -1340,7 +1340,7 @@ json_t *sim_mirakl_state(void)
 				"order_line_state", json_object_get(l, "order_line_state")));
 		}
 		cust = customer_view(&sim.orders[i]);
-		json_array_append_new(orders, json_pack("{s:s, s:O, s:O*, s:o, s:o}",
+		json_array_append_new(orders, json_pack("{s:s, s:O, s:O?, s:o, s:o}",
 			"order_id", sim.orders[i].id,
 			"order_state", json_object_get(o, "order_state"),
 			"acceptance_decision_date", json_object_get(o, "acceptance_decision_date"),
@@ -1525,7 +1525,7 @@ static json_t *order_summary(struct sim_order *o)
 			"order_line_id", json_object_get(l, "order_line_id"),
 			"order_line_state", json_object_get(l, "order_line_state")));
 	}
-	return json_pack("{s:s, s:O, s:O*, s:o}", "order_id", o->id,
+	return json_pack("{s:s, s:O, s:O?, s:o}", "order_id", o->id,
 		"order_state", json_object_get(o->json, "order_state"),
 		"acceptance_decision_date", json_object_get(o->json, "acceptance_decision_date"),
 		"order_lines", lines);
