@@ -307,7 +307,8 @@ static int webhook_post(const struct hook *h, char *err, size_t errsz)
 		snprintf(err, errsz, "send: %s", strerror(errno));
 		goto out;
 	}
-	/* The status line and headers are enough: the body is not read. */
+	/* Read the status line and headers, then the body (discarded) so the
+	 * receiver is not reset mid-answer. */
 	while (got < sizeof(resp) - 1) {
 		ssize_t n = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
 
@@ -324,6 +325,22 @@ static int webhook_post(const struct hook *h, char *err, size_t errsz)
 	if (sscanf(resp, "HTTP/%*d.%*d %d", &status) != 1) {
 		snprintf(err, errsz, "no HTTP answer");
 		goto out;
+	}
+	if (strstr(resp, "\r\n\r\n")) {
+		const char *cl = strcasestr(resp, "\r\nContent-Length:");
+		long long left = cl ? strtoll(cl + 17, NULL, 10) : 1LL << 16;
+
+		left -= (long long)(got - (size_t)(strstr(resp, "\r\n\r\n") + 4 - resp));
+		while (left > 0) {
+			char sink[4096];
+			ssize_t n = recv(fd, sink, sizeof(sink), 0);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			left -= n;
+		}
 	}
 	if (status < 200 || status > 299) {
 		snprintf(err, errsz, "HTTP %d", status);
