@@ -662,6 +662,41 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 
 /* ---- jobs ---- */
 
+/*
+ * A webhook named an order whose order.sync was already pending: that job
+ * may be running, its OR11 read sent before this change. Note when
+ * (hint_ms), so the running sync reads again (orders_on_event; a known
+ * order only: an unknown one has no read in flight that could miss it).
+ */
+int orders_hint(struct kcg_txn *t, const char *order_id)
+{
+	json_t *rec;
+	if (orders_get_record(t, order_id, &rec) != 0)
+		return 0;
+	json_object_set_new(rec, "hint_ms", json_integer((json_int_t)t->now_ms));
+	int rc = save_order(t, rec);
+	json_decref(rec);
+	return rc;
+}
+
+struct hint_req {
+	const char *id;
+	uint64_t hint;
+};
+
+static int hint_fn(struct kcg_txn *t, void *arg)
+{
+	struct hint_req *h = arg;
+	json_t *rec;
+	if (orders_get_record(t, h->id, &rec) == 0) {
+		h->hint = kcg_json_u64(rec, "hint_ms");
+		json_decref(rec);
+	}
+	return 0;
+}
+
+#define SYNC_READS_MAX 4 /* reads one order.sync makes while webhooks keep coming */
+
 /* order.sync: read the order (unless the poll brought it), then decide. */
 static int sync_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
@@ -678,12 +713,15 @@ static enum kcg_step order_sync(struct kcg_job_run *run, void *ctx)
 	char why[KCG_ERROR_MAX];
 
 	json_t *given = json_object_get(run->payload, "order");
-	if (run->phase == PH_START && !given) {
+	if (!given && (run->phase == PH_START || run->phase == PH_STATUS)) {
+		/* PH_STATUS: a webhook came while the last read was under way */
 		run->phase = PH_READ;
+		json_decref(run->result);
+		run->result = json_pack("{s:I}", "read_ms", (json_int_t)kcg_now_ms());
 		return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
 	}
-	run->result = json_object();
 	if (given) {
+		run->result = json_object();
 		json_object_set(run->result, "order", given);
 	} else {
 		json_t *order;
@@ -692,6 +730,14 @@ static enum kcg_step order_sync(struct kcg_job_run *run, void *ctx)
 			return kcg_job_failed(run, rc, why);
 		if (rc == 0)
 			json_object_set_new(run->result, "order", order);
+		/* A webhook for this order arrived after this read was sent: the
+		 * answer may predate the change it announces. Read again. */
+		struct hint_req h = { run->subject, 0 };
+		if (rc == 0 && run->n_calls < SYNC_READS_MAX && kcg_store_read(flow->store, hint_fn, &h) == 0 &&
+		    h.hint >= kcg_json_u64(run->result, "read_ms")) {
+			run->phase = PH_STATUS;
+			return order_sync(run, ctx);
+		}
 	}
 	run->apply = sync_apply;
 	return KCG_STEP_DONE;

@@ -52,6 +52,10 @@ bool orders_is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t no
 /* Raises (or refreshes) acceptance_deadline for one late order record. */
 int orders_raise_deadline(struct kcg_txn *t, const json_t *rec);
 
+/* Notes that a webhook named @p order_id while its order.sync was pending
+ * (a running sync then reads the order again). */
+int orders_hint(struct kcg_txn *t, const char *order_id);
+
 /* orders_hook.c: the outbox hook (kcg_flow.on_event). */
 int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);
 
