@@ -1264,9 +1264,8 @@ def scenario_auto_refuse(args, rep):
         rep.check(exc and exc[0].get("severity") == "critical",
                   "auto-refuse: an open critical auto_refused exception for the order",
                   [short(json.dumps(w.exceptions(None)), 800)])
-        other = [e for e in w.exceptions(1, "refused") or []]
         rec = w.order_rec(oid)
-        rep.check(not other and isinstance(rec, dict) and rec.get("finished_ms"),
+        rep.check(isinstance(rec, dict) and rec.get("finished_ms"),
                   "auto-refuse: the record is finished (retention marks it)", [short(json.dumps(rec))])
         st = w.sim.state()
         rep.check(not st["khaos"]["sales_orders"], "auto-refuse: nothing in Khaos", [])
@@ -1438,6 +1437,10 @@ def scenario_hostile_khaos(args, rep):
         w.sim.stock("SKU-1")
         if not w.start("hostile-khaos"):
             return
+        # kcgate must know SKU-1 before Khaos turns hostile (ExportStockStatus
+        # answers badly too): else the orders are held, never accepted or booked
+        ok, _ = w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 10)
+        rep.check(ok, "hostile-khaos: the start-up SKU refresh is done (kcgate knows SKU-1)", w.evidence())
         for shape, count in (("href_items", 32000), ("attributes", 100000), ("bad_encoding", 1)):
             w.sim.ok("POST", "/_sim/hostile", {"khaos_shape": shape, "khaos_count": count})
             oid = w.sim.order("HK-" + shape, [("SKU-1", 1, 5.0)])
