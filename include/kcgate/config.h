@@ -105,6 +105,18 @@ struct kcg_mirakl_config {
 	uint64_t acceptance_alert_h;
 };
 
+/** [orders] book_when: when an accepted order is booked in Khaos. */
+enum kcg_book_when {
+	KCG_BOOK_SHIPPING, /**< the order reached SHIPPING or later (paid, address visible) */
+	KCG_BOOK_ACCEPTED, /**< past WAITING_ACCEPTANCE with a shipping address */
+};
+
+/** [orders]: the order flow's life (keys declared in src/flows/orders.c). */
+struct kcg_orders_config {
+	enum kcg_book_when book_when;
+	uint64_t book_alert_min;    /**< missing_in_khaos this long after the booking point */
+};
+
 /** [inriver]: webhook (listener) authentication. */
 struct kcg_inriver_config {
 	struct kcg_source_auth webhook;
@@ -167,6 +179,7 @@ struct kcg_config {
 	struct kcg_khaos_config khaos;
 	struct kcg_jobs_config jobs;
 	struct kcg_lanes_config lanes;
+	struct kcg_orders_config orders;
 };
 
 /*

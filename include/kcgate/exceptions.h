@@ -30,7 +30,11 @@
 #define KCG_EXC_ACCEPTANCE_DEADLINE "acceptance_deadline"
 #define KCG_EXC_UNPARSEABLE_WEBHOOK "unparseable_webhook"
 #define KCG_EXC_DEAD_JOB "dead_job"
-#define KCG_EXC_BOOKED_CANCELLED "booked_cancelled"
+#define KCG_EXC_BOOKED_CANCELLED "booked_cancelled" /**< Mirakl cancelled, refused or refunded a booked order or line */
+#define KCG_EXC_AUTO_REFUSED "auto_refused"         /**< Mirakl refused an order kcgate never decided */
+#define KCG_EXC_ADDRESS_MISSING "address_missing"   /**< an order at its booking point has no usable shipping address */
+#define KCG_EXC_KHAOS_REJECTED "khaos_rejected"     /**< Khaos refused to import an order (with its reason) */
+#define KCG_EXC_MISSING_IN_KHAOS "missing_in_khaos" /**< an order at its booking point still has no Khaos sales order */
 #define KCG_EXC_ORDER_REF_TOO_LONG "order_ref_too_long" /**< [khaos] order_ref_prefix + order id past Khaos's limit */
 #define KCG_EXC_WEBHOOK_TRUNCATED "webhook_truncated" /**< a webhook named more orders than one event may queue */
 

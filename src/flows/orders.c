@@ -27,8 +27,12 @@
 static const char *const state_names[KCG_ORDER_STATES] = {
 	[KCG_ORDER_SEEN] = "seen",
 	[KCG_ORDER_HELD] = "held",
-	[KCG_ORDER_BOOKED] = "booked",
 	[KCG_ORDER_ACCEPTED] = "accepted",
+	[KCG_ORDER_BOOKED] = "booked",
+	[KCG_ORDER_SHIPPED] = "shipped",
+	[KCG_ORDER_CLOSED] = "closed",
+	[KCG_ORDER_REFUSED] = "refused",
+	[KCG_ORDER_AUTO_REFUSED] = "auto_refused",
 	[KCG_ORDER_CANCELLED] = "cancelled",
 };
 
@@ -45,47 +49,124 @@ int kcg_order_state_parse(const char *name)
 	return -1;
 }
 
-static bool mirakl_final(const char *state)
+bool kcg_order_state_final(enum kcg_order_state state)
 {
-	return state && (strcmp(state, "CANCELED") == 0 || strcmp(state, "REFUSED") == 0 || strcmp(state, "CLOSED") == 0);
+	return state == KCG_ORDER_CLOSED || state == KCG_ORDER_REFUSED || state == KCG_ORDER_AUTO_REFUSED ||
+	       state == KCG_ORDER_CANCELLED;
 }
 
-enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, const json_t *order)
+bool kcg_order_state_booked(enum kcg_order_state state)
 {
-	const char *mstate = kcg_mirakl_order_state(order);
-	switch (state) {
-	case KCG_ORDER_ACCEPTED:
-	case KCG_ORDER_CANCELLED:
-	case KCG_ORDER_STATES:
-		return KCG_NEXT_NOTHING; /* nothing left to do; the snapshot is kept up to date */
-	case KCG_ORDER_SEEN:
-	case KCG_ORDER_HELD:
-	case KCG_ORDER_BOOKED:
-		break;
+	return state == KCG_ORDER_BOOKED || state == KCG_ORDER_SHIPPED;
+}
+
+static bool is(const char *a, const char *b)
+{
+	return a && strcmp(a, b) == 0;
+}
+
+/* Mirakl's order states, as the life sees them. A state Mirakl adds later
+ * (enums grow) is none of these: kcgate waits. */
+static bool mirakl_paid(const char *st) /* SHIPPING or later, not ended */
+{
+	return is(st, "SHIPPING") || is(st, "SHIPPED") || is(st, "TO_COLLECT") || is(st, "RECEIVED");
+}
+
+static bool mirakl_debit(const char *st)
+{
+	return is(st, "WAITING_DEBIT") || is(st, "WAITING_DEBIT_PAYMENT");
+}
+
+static bool str_set(const json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s && *s;
+}
+
+bool kcg_order_address_usable(const json_t *order)
+{
+	const json_t *customer = json_object_get(order, "customer");
+	const json_t *addr = json_object_get(customer, "shipping_address");
+	return json_is_object(addr) && str_set(addr, "street_1") && str_set(addr, "city") && str_set(addr, "zip_code") &&
+	       (str_set(addr, "lastname") || str_set(customer, "lastname"));
+}
+
+json_t *kcg_order_lines_withdrawn(const json_t *order)
+{
+	json_t *ids = json_array();
+	size_t i;
+	const json_t *line;
+	if (!ids)
+		return NULL;
+	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
+		const char *st = json_string_value(json_object_get(line, "order_line_state"));
+		const char *id = json_string_value(json_object_get(line, "order_line_id"));
+		bool gone = is(st, "CANCELED") || is(st, "REFUSED") ||
+			    json_array_size(json_object_get(line, "cancelations")) > 0 ||
+			    json_array_size(json_object_get(line, "refunds")) > 0;
+		if (gone && json_array_append_new(ids, json_string(id ? id : ""))) {
+			json_decref(ids);
+			return NULL;
+		}
 	}
-	/* Its booking or acceptance died: a dead_job exception waits for a
-	 * person. Re-creating the job at every poll would only repeat the
-	 * failure; POST /admin/jobs/{id}/retry goes on from here. */
-	if (stuck)
-		return KCG_NEXT_NOTHING;
-	if (state == KCG_ORDER_BOOKED) {
-		if (kcg_mirakl_order_waiting(order))
-			return KCG_NEXT_ACCEPT;
-		if (kcg_mirakl_order_accepted(order))
-			return KCG_NEXT_ACCEPTED;
-		return mirakl_final(mstate) ? KCG_NEXT_CANCELLED : KCG_NEXT_NOTHING;
-	}
-	if (mirakl_final(mstate))
+	return ids;
+}
+
+enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, enum kcg_book_when when,
+				   const json_t *order)
+{
+	const char *st = kcg_mirakl_order_state(order);
+	if (kcg_order_state_final(state) || (unsigned)state >= KCG_ORDER_STATES)
+		return KCG_NEXT_NOTHING; /* at its end; the snapshot is kept up to date */
+	bool booked = kcg_order_state_booked(state);
+
+	/* the ends, whatever came before (a dead job no longer matters) */
+	if (is(st, "CLOSED"))
+		return KCG_NEXT_CLOSED;
+	if (is(st, "CANCELED"))
 		return KCG_NEXT_CANCELLED;
-	/* seen or held, and past Mirakl's own checks (waiting for acceptance,
-	 * or already accepted by hand) */
-	return mstate && strcmp(mstate, "STAGING") == 0 ? KCG_NEXT_NOTHING : KCG_NEXT_CHECK_SKUS;
+	if (is(st, "REFUSED")) {
+		const json_t *d = json_object_get(order, "acceptance_decision_date");
+		return json_is_null(d) || !d ? KCG_NEXT_AUTO_REFUSED : KCG_NEXT_REFUSED;
+	}
+
+	if (booked) {
+		if (state == KCG_ORDER_BOOKED && mirakl_paid(st) && !is(st, "SHIPPING"))
+			return KCG_NEXT_SHIPPED;
+		/* booked before acceptance (a record from before the order's life
+		 * changed): accept it */
+		if (is(st, "WAITING_ACCEPTANCE") && kcg_mirakl_order_waiting(order))
+			return stuck ? KCG_NEXT_NOTHING : KCG_NEXT_ACCEPT;
+		return KCG_NEXT_NOTHING;
+	}
+
+	/* seen, held or accepted: not in Khaos yet */
+	if (is(st, "WAITING_ACCEPTANCE")) {
+		if (state == KCG_ORDER_ACCEPTED)
+			return KCG_NEXT_NOTHING; /* an older snapshot than our OR21 */
+		return stuck ? KCG_NEXT_NOTHING : KCG_NEXT_CHECK_SKUS;
+	}
+	bool point = mirakl_paid(st) || (when == KCG_BOOK_ACCEPTED && mirakl_debit(st) && kcg_order_address_usable(order));
+	if (point) {
+		if (stuck)
+			return KCG_NEXT_NOTHING; /* its booking died: a person retries it */
+		return kcg_order_address_usable(order) ? KCG_NEXT_BOOK : KCG_NEXT_ADDRESS_MISSING;
+	}
+	if (mirakl_debit(st))
+		return state == KCG_ORDER_ACCEPTED ? KCG_NEXT_NOTHING : KCG_NEXT_ACCEPTED;
+	return KCG_NEXT_NOTHING; /* STAGING, or a state kcgate does not know */
 }
 
 bool kcg_order_is_late(enum kcg_order_state state, uint64_t deadline_ms, uint64_t alert_ms, uint64_t now_ms)
 {
-	bool open = state == KCG_ORDER_SEEN || state == KCG_ORDER_HELD || state == KCG_ORDER_BOOKED;
+	bool open = state == KCG_ORDER_SEEN || state == KCG_ORDER_HELD;
 	return open && deadline_ms && now_ms + alert_ms >= deadline_ms;
+}
+
+bool kcg_order_missing_in_khaos(enum kcg_order_state state, uint64_t point_ms, uint64_t alert_ms, uint64_t now_ms)
+{
+	bool waiting = state == KCG_ORDER_SEEN || state == KCG_ORDER_HELD || state == KCG_ORDER_ACCEPTED;
+	return waiting && point_ms && now_ms >= point_ms + alert_ms;
 }
 
 bool kcg_order_forgotten(uint64_t created_ms, uint64_t retention_ms, uint64_t now_ms)
@@ -93,13 +174,12 @@ bool kcg_order_forgotten(uint64_t created_ms, uint64_t retention_ms, uint64_t no
 	return retention_ms && created_ms && now_ms > created_ms && now_ms - created_ms > retention_ms;
 }
 
-/* ---- small LMDB helpers over JSON values ---- */
+/* ---- the record and the open index ---- */
 
 int orders_get_record(struct kcg_txn *t, const char *order_id, json_t **out)
 {
 	return kcg_txn_get_json(t, DB_ORDERS, order_id, strlen(order_id), out);
 }
-
 
 static void set_time(json_t *rec, const char *key, uint64_t ms)
 {
@@ -115,11 +195,8 @@ static int record_fn(struct kcg_txn *t, void *arg)
 	return orders_get_record(t, json_string_value(*io), io);
 }
 
-/*
- * Calls @p fn for each order record, in order id order, at most
- * ORDERS_SCAN_MAX of them; @p fn returns 0 to go on, 1 to stop, or an error.
- * The records are parsed copies: @p fn may write (collect, then write).
- */
+/* Calls @p fn for each record, in order id order, at most ORDERS_SCAN_MAX
+ * (the admin list); parsed copies, so @p fn may collect, then write. */
 int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 {
 	MDB_cursor *cur;
@@ -142,7 +219,34 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
 }
 
-/* ---- the order record ---- */
+int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t scanned = 0;
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_OPEN), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char id[ORDER_ID_MAX + 1];
+		json_t *rec;
+		if (k.mv_size > ORDER_ID_MAX)
+			continue;
+		memcpy(id, k.mv_data, k.mv_size);
+		id[k.mv_size] = '\0';
+		if (orders_get_record(t, id, &rec) != 0)
+			continue; /* the index is kept in step; an unreadable record is skipped */
+		int r = json_is_object(rec) ? fn(rec, arg) : 0;
+		json_decref(rec);
+		if (r != 0) {
+			rc = r;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
+}
 
 /* The record of @p order_id, or a new one in state "seen" (*created). */
 static json_t *load_order(struct kcg_txn *t, const char *order_id, bool *created)
@@ -159,13 +263,6 @@ static json_t *load_order(struct kcg_txn *t, const char *order_id, bool *created
 	return rec;
 }
 
-static int save_order(struct kcg_txn *t, json_t *rec)
-{
-	set_time(rec, "updated_at", t->now_ms);
-	const char *id = kcg_json_str(rec, "order_id");
-	return kcg_txn_put_json(t, DB_ORDERS, id, strlen(id), rec);
-}
-
 /* A record's state; a record with none (or an unknown one) counts as seen. */
 enum kcg_order_state orders_state_of(const json_t *rec)
 {
@@ -173,9 +270,35 @@ enum kcg_order_state orders_state_of(const json_t *rec)
 	return st < 0 ? KCG_ORDER_SEEN : (enum kcg_order_state)st;
 }
 
+/* Writes the record and keeps orders_open in step: present iff the state
+ * is not final. */
+static int save_order(struct kcg_txn *t, json_t *rec)
+{
+	set_time(rec, "updated_at", t->now_ms);
+	const char *id = kcg_json_str(rec, "order_id");
+	int rc = kcg_txn_put_json(t, DB_ORDERS, id, strlen(id), rec);
+	if (rc != 0)
+		return rc;
+	MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
+	MDB_dbi open = kcg_store_db(t->store, DB_ORDERS_OPEN);
+	if (kcg_order_state_final(orders_state_of(rec))) {
+		rc = mdb_del(t->txn, open, &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	return mdb_put(t->txn, open, &k, &v, 0);
+}
+
 static void set_state(json_t *rec, enum kcg_order_state state)
 {
 	json_object_set_new(rec, "state", json_string(kcg_order_state_name(state)));
+}
+
+/* Mirakl's last_updated_date of @p order in ms, 0 when unknown. */
+static uint64_t updated_ms(const json_t *order)
+{
+	uint64_t ms;
+	const char *s = json_string_value(json_object_get(order, "last_updated_date"));
+	return s && kcg_mirakl_parse_time(s, &ms) == 0 ? ms : 0;
 }
 
 /* Copies what the flow needs from a Mirakl order into the record. */
@@ -192,6 +315,9 @@ static void take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
 	}
 }
 
+/* The exceptions an open order may have raised that its end makes moot. */
+static const char *const open_kinds[] = { KCG_EXC_ACCEPTANCE_DEADLINE, KCG_EXC_ADDRESS_MISSING, KCG_EXC_MISSING_IN_KHAOS };
+
 /* An order at its end: clear what it might have raised; the record goes
  * after the retention horizon (finished_ms is its mark). */
 static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
@@ -200,14 +326,17 @@ static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 	set_state(rec, state);
 	json_object_set_new(rec, "finished_ms", json_integer((json_int_t)t->now_ms));
 	int rc = kcg_store_retain(t, DB_ORDERS, id, strlen(id), t->now_ms);
-	if (rc == 0)
-		rc = kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, id, "auto");
+	for (size_t i = 0; rc == 0 && i < sizeof(open_kinds) / sizeof(open_kinds[0]); i++)
+		rc = kcg_exc_resolve(t, open_kinds[i], id, "auto");
 	return rc;
 }
 
-/* An order still to be accepted whose alert time (deadline - alert) has passed? */
+/* An order still to be accepted (on Mirakl too) whose alert time (deadline - alert) has passed? */
 bool orders_is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t now)
 {
+	const char *ms = kcg_json_str(rec, "mirakl_state");
+	if (*ms && strcmp(ms, "WAITING_ACCEPTANCE") != 0 && strcmp(ms, "STAGING") != 0)
+		return false; /* decided on Mirakl already (a held order accepted by hand) */
 	return kcg_order_is_late(orders_state_of(rec), kcg_json_u64(rec, "deadline_ms"), cfg->mirakl.acceptance_alert_h * 3600000u,
 				 now);
 }
@@ -222,11 +351,9 @@ int orders_raise_deadline(struct kcg_txn *t, const json_t *rec)
 	snprintf(msg, sizeof(msg),
 		 "Mirakl order %s must be accepted before %s or Mirakl refuses it automatically; it is %s%s. %s",
 		 kcg_json_str(rec, "order_id"), when, kcg_order_state_name(state),
-		 held ? " (unknown or discontinued SKU)"
-		 : state == KCG_ORDER_BOOKED ? " in Khaos, not accepted yet"
-						 : ", not booked in Khaos yet",
+		 held ? " (unknown or discontinued SKU)" : ", not accepted yet",
 		 held ? "Fix the SKU (see the unknown_sku exceptions) or accept/refuse by hand."
-		      : "Check the jobs of this order (GET /admin/jobs) and the Khaos and Mirakl lanes.");
+		      : "Check the jobs of this order (GET /admin/jobs) and the Mirakl lane.");
 	struct kcg_exc exc = {
 		.kind = KCG_EXC_ACCEPTANCE_DEADLINE,
 		.severity = KCG_SEV_CRITICAL,
@@ -238,117 +365,335 @@ int orders_raise_deadline(struct kcg_txn *t, const json_t *rec)
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
+/* Raises missing_in_khaos for a record at its booking point too long. */
+int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_min)
+{
+	char since[32], msg[700];
+	const char *id = kcg_json_str(rec, "order_id");
+	const json_t *stuck = json_object_get(rec, "stuck_job");
+	kcg_format_time(kcg_json_u64(rec, "book_point_ms"), since, sizeof(since));
+	snprintf(msg, sizeof(msg),
+		 "Mirakl order %s is %s on Mirakl (paid and to be shipped) since %s, and after %" PRIu64 " minutes "
+		 "Khaos still has no sales order for it (kcgate state %s%s%s). %s",
+		 id, kcg_json_str(rec, "mirakl_state"), since, alert_min, kcg_order_state_name(orders_state_of(rec)),
+		 stuck ? ", job " : "", stuck ? kcg_json_str(stuck, "id") : "",
+		 "See its other exceptions (address_missing, khaos_rejected, unknown_sku, dead_job) and GET "
+		 "/admin/orders/{id}; book it in Khaos by hand only if kcgate cannot.");
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_MISSING_IN_KHAOS, .severity = KCG_SEV_CRITICAL, .system = "kcgate",
+		.owner = "operations", .subject = id, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* Khaos has a sales order for an order Mirakl withdrew (all of it, or
+ * the lines in @p lines): the warehouse must not ship it. */
+static int raise_booked_cancelled(struct kcg_txn *t, const json_t *rec, const char *what, const json_t *lines)
+{
+	char msg[900], list[300] = "";
+	size_t i, n = 0;
+	const json_t *l;
+	json_array_foreach(lines, i, l) {
+		int w = snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", json_string_value(l) ? json_string_value(l) : "");
+		if (w < 0 || (size_t)w >= sizeof(list) - n)
+			break;
+		n += (size_t)w;
+	}
+	const char *id = kcg_json_str(rec, "order_id");
+	snprintf(msg, sizeof(msg),
+		 "Mirakl order %s, booked in Khaos as sales order %s, was %s on Mirakl%s%s. Stop the despatch and "
+		 "cancel %s in Khaos.",
+		 id, kcg_json_str(rec, "sales_order_code"), what, n ? ": lines " : "", list,
+		 n ? "those lines of the sales order" : "the sales order");
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_BOOKED_CANCELLED, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
+		.owner = "operations", .subject = id, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* The lines Mirakl withdrew from a booked order that were not reported
+ * yet: raise booked_cancelled once per new set. */
+static int check_withdrawn(struct kcg_txn *t, json_t *rec, const json_t *order)
+{
+	json_t *lines = kcg_order_lines_withdrawn(order);
+	if (!lines)
+		return -ENOMEM;
+	int rc = 0;
+	if (json_array_size(lines) > 0 && !json_equal(lines, json_object_get(rec, "withdrawn_lines"))) {
+		rc = raise_booked_cancelled(t, rec, "cancelled, refused or refunded in part", lines);
+		if (rc == 0)
+			json_object_set(rec, "withdrawn_lines", lines);
+	}
+	json_decref(lines);
+	return rc;
+}
+
+/*
+ * Every line's SKU must be an active Khaos stock code (the SKU cache).
+ * Raises unknown_sku per code (asking Khaos about it at once) and sets
+ * *held. @return 0 or an error.
+ */
+static int check_skus(struct kcg_txn *t, const char *id, const json_t *order, json_t *held)
+{
+	json_t *line;
+	size_t i;
+	int rc = 0;
+	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
+		const char *sku = kcg_json_str(line, "offer_sku");
+		bool discontinued;
+		if (*sku && strlen(sku) <= KCG_EXC_FIELD_MAX && kcg_skus_active(t, sku, &discontinued))
+			continue;
+		if (!*sku || strlen(sku) > KCG_EXC_FIELD_MAX) {
+			/* No usable SKU at all: the exception is about the order. */
+			json_array_append_new(held, json_string(""));
+			char msg[300];
+			snprintf(msg, sizeof(msg), "Mirakl order %s, line %s has %s offer_sku. The order is held; fix "
+				 "the offer on Mirakl, then accept or refuse the order by hand.",
+				 id, kcg_json_str(line, "order_line_id"), *sku ? "an overlong" : "no");
+			struct kcg_exc bad = {
+				.kind = KCG_EXC_UNKNOWN_SKU, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
+				.owner = "ecommerce", .subject = id, .message = msg,
+			};
+			rc = kcg_exc_raise(t, &bad, NULL);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		json_array_append_new(held, json_string(sku));
+		char msg[600];
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s, line %s: offer_sku '%.100s' is %s. The order is held: neither accepted, booked "
+			 "in Khaos nor refused. Fix the offer's SKU on Mirakl or the stock item in Khaos; kcgate goes on "
+			 "once the SKU is an active stock code.",
+			 id, kcg_json_str(line, "order_line_id"), sku,
+			 discontinued ? "a discontinued Khaos stock code" : "not a Khaos stock code kcgate knows");
+		struct kcg_exc exc = {
+			.kind = KCG_EXC_UNKNOWN_SKU, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
+			.owner = "ecommerce", .subject = sku, .message = msg,
+		};
+		rc = kcg_exc_raise(t, &exc, NULL);
+		/* Ask Khaos about this code now rather than at the next refresh. */
+		if (rc == 0)
+			rc = kcg_skus_refresh_one(t, sku);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A not-yet-booked order whose SKUs must be good before the next step:
+ * held (false) or good (true, held_skus cleared); *rc gets an error. */
+static bool skus_good(struct kcg_txn *t, json_t *rec, const json_t *order, int *rc)
+{
+	json_t *held = json_array();
+	if (!held) {
+		*rc = -ENOMEM;
+		return false;
+	}
+	*rc = check_skus(t, kcg_json_str(rec, "order_id"), order, held);
+	bool good = *rc == 0 && json_array_size(held) == 0;
+	if (*rc == 0 && !good) {
+		set_state(rec, KCG_ORDER_HELD);
+		json_object_set(rec, "held_skus", held);
+	} else if (good) {
+		json_object_del(rec, "held_skus");
+	}
+	json_decref(held);
+	return good;
+}
+
+static int raise_address_missing(struct kcg_txn *t, const json_t *rec, const json_t *order)
+{
+	char msg[600];
+	const char *id = kcg_json_str(rec, "order_id");
+	snprintf(msg, sizeof(msg),
+		 "Mirakl order %s is %s (due to be booked in Khaos) but Mirakl shows no usable shipping address "
+		 "(street_1, city, zip_code and a last name are needed). It is not booked; kcgate checks again at every "
+		 "sync of the order. Check the order on Mirakl and the platform's address visibility setting.",
+		 id, kcg_mirakl_order_state(order) ? kcg_mirakl_order_state(order) : "?");
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_ADDRESS_MISSING, .severity = KCG_SEV_WARNING, .system = "mirakl",
+		.owner = "operations", .subject = id, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+static int raise_auto_refused(struct kcg_txn *t, const json_t *rec, enum kcg_order_state was)
+{
+	char msg[600];
+	const char *id = kcg_json_str(rec, "order_id");
+	bool held = was == KCG_ORDER_HELD;
+	snprintf(msg, sizeof(msg),
+		 "Mirakl refused order %s automatically: nobody decided it within the acceptance window (kcgate had it "
+		 "%s). Repeated automatic refusals count against the shop and can suspend it. %s",
+		 id, kcg_order_state_name(was),
+		 held ? "Fix the unknown or discontinued SKUs (see unknown_sku)."
+		      : "Check why kcgate did not accept it (GET /admin/orders/{id}, its jobs, the Mirakl lane).");
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_AUTO_REFUSED, .severity = KCG_SEV_CRITICAL, .system = held ? "mirakl" : "kcgate",
+		.owner = held ? "ecommerce" : "operations", .subject = id, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* The order reached its booking point: note when (missing_in_khaos counts from there). */
+static void mark_point(struct kcg_txn *t, json_t *rec)
+{
+	if (!kcg_json_u64(rec, "book_point_ms"))
+		json_object_set_new(rec, "book_point_ms", json_integer((json_int_t)t->now_ms));
+}
+
+static void mark_accepted(struct kcg_txn *t, json_t *rec)
+{
+	set_state(rec, KCG_ORDER_ACCEPTED);
+	if (!json_object_get(rec, "accepted_at"))
+		set_time(rec, "accepted_at", t->now_ms);
+}
+
 /*
  * The heart of the flow: given the latest Mirakl order, move the record
  * and enqueue what comes next. Idempotent: running it twice with the same
  * order changes nothing the second time (jobs are one per kind and order).
+ * An order older (last_updated_date) than the record's snapshot is not
+ * taken: the record decides on what it knows.
  */
-static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *order)
+static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *given)
 {
-	const char *id = kcg_mirakl_order_id(order);
+	const char *id = kcg_mirakl_order_id(given);
 	if (!id || strlen(id) > ORDER_ID_MAX)
 		return 0;
 	bool created;
 	json_t *rec = load_order(t, id, &created);
 	if (!rec)
 		return -ENOMEM;
+	const json_t *stored = json_object_get(rec, "order");
+	const json_t *order = stored && updated_ms(stored) > updated_ms(given) ? stored : given;
+	json_incref((json_t *)order);
 	take_snapshot(cfg, rec, order);
 	int rc = 0;
 	/* older than the retention horizon and no record: finished and forgotten */
 	if (created && kcg_order_forgotten(kcg_json_u64(rec, "created_ms"),
 					   cfg->store.retention_days * 86400000u, t->now_ms)) {
+		json_decref((json_t *)order);
 		json_decref(rec);
 		return 0;
 	}
 
-	switch (kcg_order_next(orders_state_of(rec), json_object_get(rec, "stuck_job") != NULL, order)) {
+	enum kcg_order_state was = orders_state_of(rec);
+	bool stuck = json_object_get(rec, "stuck_job") != NULL;
+	enum kcg_order_next next = kcg_order_next(was, stuck, cfg->orders.book_when, order);
+	switch (next) {
 	case KCG_NEXT_NOTHING:
+		break;
+	case KCG_NEXT_CHECK_SKUS:
+		/* decide at WAITING_ACCEPTANCE: accept only what Khaos can fill */
+		if (skus_good(t, rec, order, &rc)) {
+			set_state(rec, KCG_ORDER_SEEN);
+			rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", id, NULL, 0, NULL);
+		}
 		break;
 	case KCG_NEXT_ACCEPT:
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", id, NULL, 0, NULL);
 		break;
 	case KCG_NEXT_ACCEPTED:
-		rc = settle(t, rec, KCG_ORDER_ACCEPTED);
+		mark_accepted(t, rec);
+		rc = kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, id, "auto");
 		break;
-	case KCG_NEXT_CANCELLED:
-		rc = settle(t, rec, KCG_ORDER_CANCELLED);
+	case KCG_NEXT_BOOK:
+		mark_point(t, rec);
+		/* accepted by hand (or held on a SKU): the SKUs are checked now */
+		if (was != KCG_ORDER_ACCEPTED && !skus_good(t, rec, order, &rc))
+			break;
+		if (rc != 0)
+			break;
+		mark_accepted(t, rec);
+		rc = kcg_exc_resolve(t, KCG_EXC_ADDRESS_MISSING, id, "auto");
+		if (rc == 0)
+			rc = kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, id, "auto");
+		if (rc == 0)
+			rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "order.book", id, NULL, 0, NULL);
 		break;
-	case KCG_NEXT_CHECK_SKUS: {
-		/* every line's SKU must be an active Khaos stock code before the
-		 * order is booked */
-		json_t *held = json_array();
-		json_t *line;
-		size_t i;
-		json_array_foreach(json_object_get(order, "order_lines"), i, line) {
-			const char *sku = kcg_json_str(line, "offer_sku");
-			bool discontinued;
-			if (*sku && strlen(sku) <= KCG_EXC_FIELD_MAX && kcg_skus_active(t, sku, &discontinued))
-				continue;
-			if (!*sku || strlen(sku) > KCG_EXC_FIELD_MAX) {
-				/* No usable SKU at all: the exception is about the order. */
-				json_array_append_new(held, json_string(""));
-				char msg[300];
-				snprintf(msg, sizeof(msg), "Mirakl order %s, line %s has %s offer_sku. The order is held; fix "
-					 "the offer on Mirakl, then accept or refuse the order by hand.",
-					 id, kcg_json_str(line, "order_line_id"), *sku ? "an overlong" : "no");
-				struct kcg_exc bad = {
-					.kind = KCG_EXC_UNKNOWN_SKU, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
-					.owner = "ecommerce", .subject = id, .message = msg,
-				};
-				rc = kcg_exc_raise(t, &bad, NULL);
-				if (rc != 0)
-					break;
-				continue;
-			}
-			json_array_append_new(held, json_string(sku));
-			char msg[600];
-			snprintf(msg, sizeof(msg),
-				 "Mirakl order %s, line %s: offer_sku '%.100s' is %s. The order is held: neither booked in Khaos "
-				 "nor refused. Fix the offer's SKU on Mirakl or the stock item in Khaos; kcgate books the "
-				 "order once the SKU is an active stock code.",
-				 id, kcg_json_str(line, "order_line_id"), sku,
-				 discontinued ? "a discontinued Khaos stock code" : "not a Khaos stock code kcgate knows");
-			struct kcg_exc exc = {
-				.kind = KCG_EXC_UNKNOWN_SKU,
-				.severity = KCG_SEV_CRITICAL,
-				.system = "mirakl",
-				.owner = "ecommerce",
-				.subject = sku,
-				.message = msg,
-			};
-			rc = kcg_exc_raise(t, &exc, NULL);
-			/* Ask Khaos about this code now rather than at the next refresh. */
-			if (rc == 0)
-				rc = kcg_skus_refresh_one(t, sku);
-			if (rc != 0)
-				break;
-		}
-		if (rc == 0 && json_array_size(held) > 0) {
-			set_state(rec, KCG_ORDER_HELD);
-			json_object_set(rec, "held_skus", held);
-		} else if (rc == 0) {
-			set_state(rec, KCG_ORDER_SEEN);
-			json_object_del(rec, "held_skus");
-			json_t *payload = json_pack("{s:O}", "order", order);
-			rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "order.book", id, payload, 0, NULL);
-			json_decref(payload);
-		}
-		json_decref(held);
+	case KCG_NEXT_ADDRESS_MISSING:
+		mark_point(t, rec);
+		if (was == KCG_ORDER_SEEN)
+			mark_accepted(t, rec);
+		if (!kcg_exc_is_open(t, KCG_EXC_ADDRESS_MISSING, id))
+			rc = raise_address_missing(t, rec, order);
+		break;
+	case KCG_NEXT_SHIPPED:
+		set_state(rec, KCG_ORDER_SHIPPED);
+		set_time(rec, "shipped_at", t->now_ms);
+		break;
+	case KCG_NEXT_CLOSED:
+		rc = settle(t, rec, KCG_ORDER_CLOSED);
+		break;
+	case KCG_NEXT_REFUSED:
+	case KCG_NEXT_AUTO_REFUSED:
+	case KCG_NEXT_CANCELLED: {
+		enum kcg_order_state end = next == KCG_NEXT_CANCELLED ? KCG_ORDER_CANCELLED
+					   : next == KCG_NEXT_REFUSED ? KCG_ORDER_REFUSED
+								      : KCG_ORDER_AUTO_REFUSED;
+		if (kcg_order_state_booked(was))
+			rc = raise_booked_cancelled(t, rec, end == KCG_ORDER_CANCELLED ? "cancelled" : "refused", NULL);
+		else if (end == KCG_ORDER_AUTO_REFUSED)
+			rc = raise_auto_refused(t, rec, was);
+		if (rc == 0)
+			rc = settle(t, rec, end);
 		break;
 	}
 	}
 	if (rc == KCG_EDUPLICATE)
 		rc = 0;
+	/* a booked order keeps being watched for lines Mirakl withdraws */
+	if (rc == 0 && kcg_order_state_booked(orders_state_of(rec)))
+		rc = check_withdrawn(t, rec, order);
 	/* Late already when first seen (or re-seen): say so now, not at the next watch. */
 	if (rc == 0 && orders_is_late(cfg, rec, t->now_ms) && !kcg_exc_is_open(t, KCG_EXC_ACCEPTANCE_DEADLINE, id))
 		rc = orders_raise_deadline(t, rec);
 	if (rc == 0)
 		rc = save_order(t, rec);
+	json_decref((json_t *)order);
 	json_decref(rec);
 	return rc;
 }
 
 /* ---- jobs ---- */
+
+/*
+ * A webhook named an order whose order.sync was already pending: that job
+ * may be running, its OR11 read sent before this change. Note when
+ * (hint_ms), so the running sync reads again (orders_on_event; a known
+ * order only: an unknown one has no read in flight that could miss it).
+ */
+int orders_hint(struct kcg_txn *t, const char *order_id)
+{
+	json_t *rec;
+	if (orders_get_record(t, order_id, &rec) != 0)
+		return 0;
+	json_object_set_new(rec, "hint_ms", json_integer((json_int_t)t->now_ms));
+	int rc = save_order(t, rec);
+	json_decref(rec);
+	return rc;
+}
+
+struct hint_req {
+	const char *id;
+	uint64_t hint;
+};
+
+static int hint_fn(struct kcg_txn *t, void *arg)
+{
+	struct hint_req *h = arg;
+	json_t *rec;
+	if (orders_get_record(t, h->id, &rec) == 0) {
+		h->hint = kcg_json_u64(rec, "hint_ms");
+		json_decref(rec);
+	}
+	return 0;
+}
+
+#define SYNC_READS_MAX 4 /* reads one order.sync makes while webhooks keep coming */
 
 /* order.sync: read the order (unless the poll brought it), then decide. */
 static int sync_apply(struct kcg_txn *t, struct kcg_job_run *run)
@@ -366,34 +711,44 @@ static enum kcg_step order_sync(struct kcg_job_run *run, void *ctx)
 	char why[KCG_ERROR_MAX];
 
 	json_t *given = json_object_get(run->payload, "order");
-	if (run->phase == PH_START && !given) {
+	if (!given && (run->phase == PH_START || run->phase == PH_STATUS)) {
+		/* PH_STATUS: a webhook came while the last read was under way */
 		run->phase = PH_READ;
-		struct kcg_or11_query q = { .order_ids = run->subject, .max = 1 };
-		return kcg_job_call(run, kcg_mirakl_or11(&flow->cfg->mirakl, &q, &run->call));
+		json_decref(run->result);
+		run->result = json_pack("{s:I}", "read_ms", (json_int_t)kcg_now_ms());
+		return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
 	}
-	run->result = json_object();
 	if (given) {
+		run->result = json_object();
 		json_object_set(run->result, "order", given);
 	} else {
-		json_t *orders;
-		uint64_t total;
-		int rc = kcg_mirakl_or11_parse(&run->reply, &orders, &total, why);
-		if (rc != 0)
+		json_t *order;
+		int rc = kcg_mirakl_or11_one_parse(&run->reply, run->subject, &order, why);
+		if (rc != 0 && rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, rc, why);
-		size_t i;
-		json_t *o;
-		json_array_foreach(orders, i, o)
-			if (kcg_mirakl_order_id(o) && strcmp(kcg_mirakl_order_id(o), run->subject) == 0)
-				json_object_set(run->result, "order", o);
-		json_decref(orders);
+		if (rc == 0)
+			json_object_set_new(run->result, "order", order);
+		/* A webhook for this order arrived after this read was sent: the
+		 * answer may predate the change it announces. Read again. */
+		struct hint_req h = { run->subject, 0 };
+		if (rc == 0 && run->n_calls < SYNC_READS_MAX && kcg_store_read(flow->store, hint_fn, &h) == 0 &&
+		    h.hint >= kcg_json_u64(run->result, "read_ms")) {
+			run->phase = PH_STATUS;
+			return order_sync(run, ctx);
+		}
 	}
 	run->apply = sync_apply;
 	return KCG_STEP_DONE;
 }
 
-/* order.book: Khaos first says whether it has the order already. */
+/* order.book: booked (result "code"), or what the fresh read said (result "order"). */
 static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
+	const struct kcg_config *cfg = ((struct kcg_flow_ctx *)run->ctx)->cfg;
+	json_t *order = json_object_get(run->result, "order");
+	const char *code = kcg_json_str(run->result, "code");
+	if (!*code)
+		return order ? decide(t, cfg, order) : 0; /* not at its booking point after all */
 	bool created;
 	json_t *rec = load_order(t, run->subject, &created);
 	if (!rec)
@@ -401,34 +756,31 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	int rc = 0;
 	enum kcg_order_state state = orders_state_of(rec);
 	json_object_del(rec, "stuck_job");
-	json_object_set(rec, "sales_order_code", json_object_get(run->result, "code"));
-	if (state == KCG_ORDER_SEEN || state == KCG_ORDER_HELD) {
+	json_object_set_new(rec, "sales_order_code", json_string(code));
+	if (order)
+		take_snapshot(cfg, rec, order);
+	if (!kcg_order_state_booked(state) && !kcg_order_state_final(state)) {
 		set_state(rec, KCG_ORDER_BOOKED);
 		set_time(rec, "booked_at", t->now_ms);
-		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", run->subject, NULL, 0, NULL);
-		if (rc == KCG_EDUPLICATE)
-			rc = 0;
-	} else if (state == KCG_ORDER_CANCELLED) {
-		char msg[400];
-		snprintf(msg, sizeof(msg),
-			 "Mirakl order %s was cancelled on Mirakl while kcgate booked it in Khaos as sales order %s. "
-			 "Cancel that sales order in Khaos.",
-			 run->subject, kcg_json_str(run->result, "code"));
-		struct kcg_exc exc = {
-			.kind = KCG_EXC_BOOKED_CANCELLED, .severity = KCG_SEV_WARNING, .system = "mirakl",
-			.owner = "finance", .subject = run->subject, .message = msg,
-		};
-		rc = kcg_exc_raise(t, &exc, NULL);
+		static const char *const done[] = { KCG_EXC_MISSING_IN_KHAOS, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED };
+		for (size_t i = 0; rc == 0 && i < sizeof(done) / sizeof(done[0]); i++)
+			rc = kcg_exc_resolve(t, done[i], run->subject, "auto");
+	} else if (kcg_order_state_final(state) && state != KCG_ORDER_CLOSED) {
+		/* Mirakl withdrew it while kcgate booked it */
+		rc = raise_booked_cancelled(t, rec, state == KCG_ORDER_CANCELLED ? "cancelled" : "refused", NULL);
 	}
 	if (rc == 0)
 		rc = save_order(t, rec);
 	json_decref(rec);
+	/* what happened on Mirakl meanwhile (shipped, lines withdrawn) */
+	if (rc == 0 && order && !kcg_order_state_final(state))
+		rc = decide(t, cfg, order);
 	return rc;
 }
 
 static enum kcg_step booked(struct kcg_job_run *run, const char *code)
 {
-	run->result = json_pack("{s:s}", "code", code);
+	json_object_set_new(run->result, "code", json_string(code));
 	run->apply = book_apply;
 	return KCG_STEP_DONE;
 }
@@ -473,12 +825,13 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 	bool too_long = khaos_ref(flow->cfg, run->subject, ref) != 0;
 	switch (run->phase) {
 	case PH_START: {
-		/* Only an order still to be booked: it may have been cancelled or
-		 * held (a SKU discontinued) while this job waited. */
+		/* Only an order still to be booked: it may have been booked,
+		 * held or withdrawn while this job waited. */
 		json_t *id = json_string(run->subject), *rec = id;
 		rc = kcg_store_read(flow->store, record_fn, &rec);
 		json_decref(id);
-		bool go = rc == 0 && orders_state_of(rec) == KCG_ORDER_SEEN;
+		enum kcg_order_state st = rc == 0 ? orders_state_of(rec) : KCG_ORDER_SEEN;
+		bool go = rc == 0 && (st == KCG_ORDER_SEEN || st == KCG_ORDER_ACCEPTED);
 		json_decref(rc == 0 ? rec : NULL);
 		if (rc != 0 && rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
@@ -492,18 +845,34 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		}
 		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
 			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
+		run->result = json_object();
+		/* Book what Mirakl says now: address, lines and state fresh. */
+		run->phase = PH_READ;
+		return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
+	}
+	case PH_READ: {
+		json_t *order;
+		rc = kcg_mirakl_or11_one_parse(&run->reply, run->subject, &order, why);
+		if (rc != 0)
+			return kcg_job_failed(run, rc == KCG_ENOTFOUND ? KCG_EPAYLOAD : rc, why);
+		json_object_set_new(run->result, "order", order);
+		if (kcg_order_next(KCG_ORDER_ACCEPTED, false, flow->cfg->orders.book_when, order) != KCG_NEXT_BOOK) {
+			/* withdrawn, or no address after all: the record follows */
+			run->apply = book_apply;
+			return KCG_STEP_DONE;
+		}
 		/* Always ask first: an earlier attempt (or a crash) may have booked
 		 * it without us learning so. */
 		run->phase = PH_STATUS;
 		return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
 	}
-	case PH_STATUS:
+	case PH_STATUS: {
 		rc = kcg_khaos_order_status_parse(&flow->cfg->khaos, &run->reply, ref, code, NULL, why);
 		if (rc == 0)
 			return booked(run, code);
 		if (rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, rc, why);
-		if (run->n_calls > 2) {
+		if (run->n_calls > 3) {
 			/* ImportOrders said the ref exists, ExportOrderStatusEx says it
 			 * does not: a person must look. */
 			snprintf(run->error, sizeof(run->error),
@@ -512,7 +881,7 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		}
 		run->phase = PH_IMPORT;
 		struct kcg_khaos_sales_order so;
-		rc = kcg_order_map(json_object_get(run->payload, "order"), &so, why);
+		rc = kcg_order_map(json_object_get(run->result, "order"), &so, why);
 		if (rc == 0) {
 			free(so.associated_ref);
 			so.associated_ref = strdup(ref);
@@ -522,6 +891,7 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		if (rc == KCG_EPAYLOAD || rc == -EAGAIN)
 			return kcg_job_failed(run, rc, why);
 		return kcg_job_call(run, rc);
+	}
 	default:
 		rc = kcg_khaos_import_parse(&flow->cfg->khaos, &run->reply, ref, code, why);
 		if (rc == 0)
@@ -531,6 +901,8 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 			run->phase = PH_STATUS;
 			return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
 		}
+		if (rc == KCG_EPAYLOAD) /* Khaos said no: say why, to a person (the dead hook) */
+			json_object_set_new(run->result, "rejected", json_string(why));
 		return kcg_job_failed(run, rc, why);
 	}
 }
@@ -538,30 +910,32 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 /* order.accept: OR21 every waiting line; on doubt, read the order first. */
 static int accept_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
+	const struct kcg_config *cfg = ((struct kcg_flow_ctx *)run->ctx)->cfg;
 	bool created;
 	json_t *rec = load_order(t, run->subject, &created);
 	if (!rec)
 		return -ENOMEM;
 	json_t *order = json_object_get(run->result, "order");
-	if (order)
-		take_snapshot(((struct kcg_flow_ctx *)run->ctx)->cfg, rec, order);
 	int rc = 0;
 	json_object_del(rec, "stuck_job");
-	if (json_is_true(json_object_get(run->result, "accepted"))) {
-		set_time(rec, "accepted_at", t->now_ms);
-		rc = settle(t, rec, KCG_ORDER_ACCEPTED);
-	} else if (json_is_true(json_object_get(run->result, "cancelled"))) {
-		rc = settle(t, rec, KCG_ORDER_CANCELLED);
+	enum kcg_order_state st = orders_state_of(rec);
+	if (json_is_true(json_object_get(run->result, "accepted")) && (st == KCG_ORDER_SEEN || st == KCG_ORDER_HELD)) {
+		json_object_set_new(rec, "decided", json_true());
+		mark_accepted(t, rec);
+		rc = kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, run->subject, "auto");
 	}
 	if (rc == 0)
 		rc = save_order(t, rec);
 	json_decref(rec);
+	/* what Mirakl says now (already SHIPPING, or withdrawn) */
+	if (rc == 0 && order)
+		rc = decide(t, cfg, order);
 	return rc;
 }
 
-static enum kcg_step accept_outcome(struct kcg_job_run *run, json_t *order, const char *flag)
+static enum kcg_step accept_outcome(struct kcg_job_run *run, json_t *order, bool accepted)
 {
-	run->result = json_pack("{s:b}", flag, 1);
+	run->result = json_pack("{s:b}", "accepted", accepted);
 	if (order)
 		json_object_set(run->result, "order", order);
 	run->apply = accept_apply;
@@ -577,12 +951,14 @@ static int snapshot_fn(struct kcg_txn *t, void *arg)
 	int rc = orders_get_record(t, id, &rec);
 	if (rc != 0)
 		return rc;
-	*io = json_incref(json_object_get(rec, "order"));
+	enum kcg_order_state st = orders_state_of(rec);
+	*io = st == KCG_ORDER_SEEN || kcg_order_state_booked(st) ? json_incref(json_object_get(rec, "order")) : NULL;
 	json_decref(rec);
 	return *io ? 0 : KCG_ENOTFOUND;
 }
 
-/* A job of this order died: remember it, so no poll re-creates it. */
+/* A job of this order died: remember it, so no poll re-creates it. A
+ * booking Khaos refused says why, to a person. */
 static int order_stuck(struct kcg_txn *t, struct kcg_job_run *run)
 {
 	bool created;
@@ -590,7 +966,22 @@ static int order_stuck(struct kcg_txn *t, struct kcg_job_run *run)
 	if (!rec)
 		return -ENOMEM;
 	json_object_set_new(rec, "stuck_job", json_pack("{s:s, s:s}", "id", run->id, "kind", run->kind->name));
-	int rc = save_order(t, rec);
+	int rc = 0;
+	const char *reason = kcg_json_str(run->result, "rejected");
+	if (*reason) {
+		char msg[KCG_ERROR_MAX + 400];
+		snprintf(msg, sizeof(msg),
+			 "Khaos refused to import Mirakl order %s: %s. Nothing was booked and kcgate does not retry by "
+			 "itself: fix the cause (stock item, customer data, Khaos set-up), then POST /admin/jobs/%s/retry.",
+			 run->subject, reason, run->id);
+		struct kcg_exc exc = {
+			.kind = KCG_EXC_KHAOS_REJECTED, .severity = KCG_SEV_CRITICAL, .system = "khaos",
+			.owner = "operations", .subject = run->subject, .message = msg,
+		};
+		rc = kcg_exc_raise(t, &exc, NULL);
+	}
+	if (rc == 0)
+		rc = save_order(t, rec);
 	json_decref(rec);
 	return rc;
 }
@@ -602,45 +993,46 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 	int rc;
 
 	switch (run->phase) {
-	case PH_START:
+	case PH_START: {
 		if (run->attempts > 0) {
 			/* An earlier attempt may have gone through: look before acting. */
 			run->phase = PH_READ;
-			return kcg_job_call(run, kcg_mirakl_or12(&flow->cfg->mirakl, run->subject, &run->call));
+			return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
 		}
 		json_t *id = json_string(run->subject), *order = id;
 		rc = kcg_store_read(flow->store, snapshot_fn, &order);
 		json_decref(id);
-		if (rc != 0) {
-			snprintf(run->error, sizeof(run->error), "no stored snapshot of order %s: %s", run->subject,
-				 kcg_strerror(rc));
-			return KCG_STEP_DEAD;
-		}
+		if (rc == KCG_ENOTFOUND)
+			return KCG_STEP_DONE; /* decided meanwhile (held again, accepted, withdrawn) */
+		if (rc != 0)
+			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
 		run->phase = PH_ACCEPT;
 		rc = kcg_mirakl_or21(&flow->cfg->mirakl, order, &run->call);
 		json_decref(order);
 		if (rc == KCG_EPAYLOAD) {
 			/* No line waits in our snapshot: read what Mirakl says. */
 			run->phase = PH_READ;
-			rc = kcg_mirakl_or12(&flow->cfg->mirakl, run->subject, &run->call);
+			rc = kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call);
 		}
 		return kcg_job_call(run, rc);
+	}
 	case PH_READ: {
 		json_t *order;
-		rc = kcg_mirakl_or12_parse(&run->reply, &order, why);
+		rc = kcg_mirakl_or11_one_parse(&run->reply, run->subject, &order, why);
 		if (rc != 0)
-			return kcg_job_failed(run, rc, why);
+			return kcg_job_failed(run, rc == KCG_ENOTFOUND ? KCG_EPAYLOAD : rc, why);
 		enum kcg_step st;
+		const char *ms = kcg_mirakl_order_state(order);
 		if (kcg_mirakl_order_accepted(order)) {
-			st = accept_outcome(run, order, "accepted");
-		} else if (mirakl_final(kcg_mirakl_order_state(order))) {
-			st = accept_outcome(run, order, "cancelled");
+			st = accept_outcome(run, order, true);
+		} else if (is(ms, "CANCELED") || is(ms, "REFUSED") || is(ms, "CLOSED")) {
+			st = accept_outcome(run, order, false);
 		} else if (kcg_mirakl_order_waiting(order) && run->n_calls < 3) {
 			run->phase = PH_ACCEPT;
 			st = kcg_job_call(run, kcg_mirakl_or21(&flow->cfg->mirakl, order, &run->call));
 		} else {
 			snprintf(run->error, sizeof(run->error), "order %s is %s on Mirakl and cannot be accepted",
-				 run->subject, kcg_mirakl_order_state(order) ? kcg_mirakl_order_state(order) : "in no state");
+				 run->subject, ms ? ms : "in no state");
 			st = KCG_STEP_DEAD;
 		}
 		json_decref(order);
@@ -649,11 +1041,11 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 	default:
 		rc = kcg_mirakl_or21_parse(&run->reply, why);
 		if (rc == 0)
-			return accept_outcome(run, NULL, "accepted");
+			return accept_outcome(run, NULL, true);
 		if (rc == KCG_EPAYLOAD && run->n_calls < 3) {
 			/* 400: the state is not what we thought; read it. */
 			run->phase = PH_READ;
-			return kcg_job_call(run, kcg_mirakl_or12(&flow->cfg->mirakl, run->subject, &run->call));
+			return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
 		}
 		return kcg_job_failed(run, rc, why);
 	}
@@ -682,7 +1074,7 @@ static int held_on_fn(json_t *rec, void *arg)
 static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx *ctx)
 {
 	struct held_on h = { sku, json_array() };
-	int rc = orders_each(t, held_on_fn, &h);
+	int rc = orders_open_each(t, held_on_fn, &h);
 	size_t i;
 	json_t *id;
 	json_array_foreach(h.ids, i, id) {
@@ -727,6 +1119,12 @@ static void orders_checks(struct kcg_config_check *c, const struct kcg_config *c
 	}
 }
 
+static const struct kcg_config_choice book_when_choices[] = {
+	{ "shipping", KCG_BOOK_SHIPPING },
+	{ "accepted", KCG_BOOK_ACCEPTED },
+	{ NULL, 0 },
+};
+
 static const struct kcg_config_key orders_keys[] = {
 	/* Mirakl: poll OR11 every 5 minutes, at most once a minute */
 	KCG_KEY_U64("mirakl", "poll_interval_s", mirakl.poll_interval_s, "300", 60, 86400),
@@ -735,6 +1133,9 @@ static const struct kcg_config_key orders_keys[] = {
 	KCG_KEY_U64("mirakl", "poll_max_pages", mirakl.poll_max_pages, "50", 1, 100000),
 	KCG_KEY_U64("mirakl", "acceptance_window_h", mirakl.acceptance_window_h, "72", 1, 720),
 	KCG_KEY_U64("mirakl", "acceptance_alert_h", mirakl.acceptance_alert_h, "12", 1, 720),
+	/* the order's life: when it is booked, when its absence in Khaos is news */
+	KCG_KEY_ENUM("orders", "book_when", orders.book_when, "shipping", book_when_choices),
+	KCG_KEY_U64("orders", "book_alert_min", orders.book_alert_min, "30", 1, 10080),
 };
 
 static const struct kcg_config_keys orders_config = {
@@ -749,7 +1150,7 @@ static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, o
 const struct kcg_flow kcg_flow_orders = {
 	.name = "orders",
 	.enabled = orders_enabled,
-	.dbs = (const char *const[]){ DB_ORDERS, NULL },
+	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, NULL },
 	.config = &orders_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_sync, &kind_book, &kind_accept, &kind_poll, NULL },
 	.timers = orders_timers,

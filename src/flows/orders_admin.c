@@ -12,8 +12,15 @@ static void admin_orders(struct kcg_request *req)
 	uint64_t limit;
 	if (!kcg_route_list_limit(req, &limit))
 		return;
+	const char *state = kcg_route_nonempty(kcg_http_query(req, "state"));
+	if (state && kcg_order_state_parse(state) < 0) {
+		kcg_http_respond_error(req, 400, "invalid_request",
+				       "state: expected seen, held, accepted, booked, shipped, closed, refused, "
+				       "auto_refused, cancelled");
+		return;
+	}
 	json_t *orders;
-	int rc = kcg_orders_list(req->app->store, kcg_route_nonempty(kcg_http_query(req, "state")), limit, &orders);
+	int rc = kcg_orders_list(req->app->store, state, limit, &orders);
 	if (rc != 0) {
 		kcg_route_store_error(req, "listing orders", rc);
 		return;

@@ -137,8 +137,10 @@ int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, stru
 		if (rc != 0)
 			break;
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.sync", id, NULL, 0, NULL);
+		/* one pending already: it may be running, its read sent before
+		 * this change; the hint makes it read again */
 		if (rc == KCG_EDUPLICATE)
-			rc = 0;
+			rc = orders_hint(t, id);
 		if (rc != 0)
 			break;
 	}

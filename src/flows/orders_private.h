@@ -24,8 +24,9 @@
 #define CURSOR_OFFSET "mirakl.or11.cursor.offset"
 #define CURSOR_TOTAL "mirakl.or11.cursor.total"
 #define DB_ORDERS "orders"
+#define DB_ORDERS_OPEN "orders_open" /* order_id -> "": the records whose state is not final */
 
-enum { PH_START, PH_STATUS, PH_IMPORT, PH_READ, PH_ACCEPT };
+enum { PH_START, PH_READ, PH_STATUS, PH_IMPORT, PH_ACCEPT };
 
 /* The record of @p order_id: 0, KCG_ENOTFOUND, KCG_ESTORE or an LMDB code. */
 int orders_get_record(struct kcg_txn *t, const char *order_id, json_t **out);
@@ -38,11 +39,22 @@ enum kcg_order_state orders_state_of(const json_t *rec);
  * most ORDERS_SCAN_MAX; @p fn returns 0 to go on, 1 to stop, or an error. */
 int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
 
+/* Calls @p fn for each open order record (the orders_open index, never
+ * every record), at most ORDERS_SCAN_MAX; as orders_each(). */
+int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+
+/* Raises (or refreshes) missing_in_khaos for one record. */
+int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_min);
+
 /* An order still to be accepted whose alert time has passed? */
 bool orders_is_late(const struct kcg_config *cfg, const json_t *rec, uint64_t now);
 
 /* Raises (or refreshes) acceptance_deadline for one late order record. */
 int orders_raise_deadline(struct kcg_txn *t, const json_t *rec);
+
+/* Notes that a webhook named @p order_id while its order.sync was pending
+ * (a running sync then reads the order again). */
+int orders_hint(struct kcg_txn *t, const char *order_id);
 
 /* orders_hook.c: the outbox hook (kcg_flow.on_event). */
 int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);

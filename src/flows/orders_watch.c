@@ -14,17 +14,21 @@
 #include "kcgate/peers/mirakl.h"
 
 /*
- * mirakl.poll: OR11, one page per run. Each run's apply commits its page
- * (an order.sync per order, carrying the order) with the cursor of the
- * poll (where the next page starts) and, while pages remain and the poll
- * has read fewer than mirakl.poll_max_pages, a new mirakl.poll due now:
- * so a page is on disk before the next is asked for, and memory holds one
- * page at a time whatever total_count a peer claims. A poll cut at the
- * bound leaves its cursor; the next poll (the timer's) goes on from there.
- * The watermark moves only when a poll's last page is committed, and only
- * if the set did not shrink meanwhile (offsets shift when orders leave
- * WAITING_ACCEPTANCE, so a page may have been skipped: the next poll reads
- * the same window again).
+ * mirakl.poll: OR11 for every order state, by update date, one page per
+ * run. A poll (a walk) asks for orders updated between the watermark minus
+ * mirakl.poll_overlap_s and its own start, fixed for the whole walk
+ * (end_update_date), so the set it pages through cannot grow under it.
+ * Each run's apply commits its page (an order.sync per order, carrying the
+ * order) with the walk's cursor (where the next page starts) and, while
+ * pages remain and the walk has read fewer than mirakl.poll_max_pages, a
+ * new mirakl.poll due now: so a page is on disk before the next is asked
+ * for, and memory holds one page at a time whatever total_count a peer
+ * claims. A walk cut at the bound leaves its cursor; the next poll (the
+ * timer's) goes on from there. If total_count changes under the walk
+ * (an order in the window changed again and left it: offsets shifted, a
+ * page may have been skipped) the walk starts again at offset 0, same
+ * window. The watermark moves to the walk's start only when its last page
+ * is committed.
  */
 struct poll_state {
 	uint64_t mark, from, started, offset, total;
@@ -116,8 +120,8 @@ enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx)
 			return kcg_job_failed(run, -EAGAIN, "out of memory");
 		run->phase = PH_READ;
 		struct kcg_or11_query q = {
-			.state_codes = "WAITING_ACCEPTANCE",
 			.start_update_ms = p.from,
+			.end_update_ms = p.started,
 			.offset = p.offset > UINT32_MAX ? UINT32_MAX : (unsigned)p.offset,
 			.max = KCG_MIRAKL_PAGE_MAX,
 		};
@@ -132,12 +136,20 @@ enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx)
 	json_t *res = run->result;
 	size_t got = json_array_size(orders);
 	uint64_t offset = kcg_json_u64(res, "offset"), pages = kcg_json_u64(res, "pages") + 1;
-	uint64_t next = offset + got;
+	uint64_t next = offset + got, first = kcg_json_u64(res, "first_total");
 	bool last = got == 0 || next >= total || next >= UINT32_MAX;
+	json_t *tot = json_integer((json_int_t)(total > INT64_MAX ? INT64_MAX : total));
 	json_object_set_new(res, "orders", orders);
-	json_object_set_new(res, "total", json_integer((json_int_t)(total > INT64_MAX ? INT64_MAX : total)));
-	if (offset == 0 || !kcg_json_u64(res, "first_total"))
-		json_object_set_new(res, "first_total", json_integer((json_int_t)(total > INT64_MAX ? INT64_MAX : total)));
+	json_object_set(res, "total", tot);
+	if (offset > 0 && first && total != first) {
+		/* the set changed under the walk: offsets shifted, start again */
+		next = 0;
+		last = false;
+		json_object_set(res, "first_total", tot);
+	} else if (offset == 0 || !first) {
+		json_object_set(res, "first_total", tot);
+	}
+	json_decref(tot);
 	json_object_set_new(res, "next_offset", json_integer((json_int_t)next));
 	json_object_set_new(res, "pages", json_integer((json_int_t)pages));
 	json_object_set_new(res, "last", json_boolean(last));
@@ -158,53 +170,70 @@ static void poll_timer(struct kcg_engine *engine, void *ctx)
 	kcg_flow_enqueue_now(ctx, KCG_LANE_MIRAKL, "mirakl.poll", "or11");
 }
 
-/* Orders still not accepted close to Mirakl's deadline. */
-struct late {
+/*
+ * The watch, every minute (and at start), over the open orders only (the
+ * orders_open index): orders still not accepted close to Mirakl's
+ * deadline (acceptance_deadline), orders at their booking point for
+ * [orders] book_alert_min with no Khaos sales order (missing_in_khaos).
+ * Found in a read transaction, raised in one write.
+ */
+struct watch {
 	const struct kcg_config *cfg;
-	json_t *recs;
+	json_t *late, *missing;
 	struct kcg_txn *txn;
 	uint64_t now;
 };
 
-static int late_fn(json_t *rec, void *arg)
+static int watch_fn(json_t *rec, void *arg)
 {
-	struct late *l = arg;
-	if (orders_is_late(l->cfg, rec, l->now) && !kcg_exc_is_open(l->txn, KCG_EXC_ACCEPTANCE_DEADLINE, kcg_json_str(rec, "order_id")))
-		return json_array_append(l->recs, rec) ? -ENOMEM : 0;
+	struct watch *w = arg;
+	const char *id = kcg_json_str(rec, "order_id");
+	if (orders_is_late(w->cfg, rec, w->now) && !kcg_exc_is_open(w->txn, KCG_EXC_ACCEPTANCE_DEADLINE, id) &&
+	    json_array_append(w->late, rec))
+		return -ENOMEM;
+	if (kcg_order_missing_in_khaos(orders_state_of(rec), kcg_json_u64(rec, "book_point_ms"),
+				       w->cfg->orders.book_alert_min * 60000u, w->now) &&
+	    !kcg_exc_is_open(w->txn, KCG_EXC_MISSING_IN_KHAOS, id) && json_array_append(w->missing, rec))
+		return -ENOMEM;
 	return 0;
 }
 
-static int find_late(struct kcg_txn *t, void *arg)
+static int watch_find(struct kcg_txn *t, void *arg)
 {
-	struct late *l = arg;
-	l->txn = t;
-	l->now = t->now_ms;
-	return orders_each(t, late_fn, l);
+	struct watch *w = arg;
+	w->txn = t;
+	w->now = t->now_ms;
+	return orders_open_each(t, watch_fn, w);
 }
 
-static int raise_late(struct kcg_txn *t, void *arg)
+static int watch_raise(struct kcg_txn *t, void *arg)
 {
-	struct late *l = arg;
+	struct watch *w = arg;
 	size_t i;
 	json_t *rec;
-	json_array_foreach(l->recs, i, rec) {
-		int rc = orders_raise_deadline(t, rec);
-		if (rc != 0)
-			return rc;
+	int rc = 0;
+	json_array_foreach(w->late, i, rec) {
+		if (rc == 0)
+			rc = orders_raise_deadline(t, rec);
 	}
-	return 0;
+	json_array_foreach(w->missing, i, rec) {
+		if (rc == 0)
+			rc = orders_raise_missing(t, rec, w->cfg->orders.book_alert_min);
+	}
+	return rc;
 }
 
-static void deadline_timer(struct kcg_engine *engine, void *ctx)
+static void watch_timer(struct kcg_engine *engine, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
-	struct late l = { flow->cfg, json_array(), NULL, 0 };
-	int rc = kcg_store_read(flow->store, find_late, &l);
-	if (rc == 0 && json_array_size(l.recs) > 0)
-		rc = kcg_store_write_sync(flow->store, raise_late, &l);
+	struct watch w = { flow->cfg, json_array(), json_array(), NULL, 0 };
+	int rc = w.late && w.missing ? kcg_store_read(flow->store, watch_find, &w) : -ENOMEM;
+	if (rc == 0 && json_array_size(w.late) + json_array_size(w.missing) > 0)
+		rc = kcg_store_write_sync(flow->store, watch_raise, &w);
 	if (rc != 0)
-		kcg_log_str(KCG_LOG_WARN, "acceptance deadline check failed", kcg_strerror(rc));
-	json_decref(l.recs);
+		kcg_log_str(KCG_LOG_WARN, "order watch (acceptance deadline, missing in Khaos) failed", kcg_strerror(rc));
+	json_decref(w.late);
+	json_decref(w.missing);
 }
 
 size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)
@@ -212,7 +241,7 @@ size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out,
 	if (cap < 2)
 		return 2;
 	out[0] = (struct kcg_engine_timer){ "mirakl.poll", cfg->mirakl.poll_interval_s * 1000u, poll_timer };
-	out[1] = (struct kcg_engine_timer){ "acceptance.deadline", 60000u, deadline_timer };
+	out[1] = (struct kcg_engine_timer){ "orders.watch", 60000u, watch_timer };
 	return 2;
 }
 
@@ -287,7 +316,7 @@ static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t f
 	if (rc != 0)
 		return rc == KCG_ESTORE ? KCG_ENOTFOUND : rc;
 	enum kcg_order_state st = orders_state_of(rec);
-	bool same = (st == KCG_ORDER_ACCEPTED || st == KCG_ORDER_CANCELLED) && kcg_json_u64(rec, "finished_ms") == finished_ms;
+	bool same = kcg_order_state_final(st) && kcg_json_u64(rec, "finished_ms") == finished_ms;
 	json_decref(rec);
 	if (!same)
 		return KCG_ENOTFOUND;

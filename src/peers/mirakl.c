@@ -88,6 +88,22 @@ static int init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, 
 	return 0;
 }
 
+/* "&name=" and @p ms as "2024-01-01T10:00:00Z", cut down to the second:
+ * a start rounded down, an end rounded up (@p up), so the window only widens. */
+static void buf_date(struct kcg_dynbuf *b, const char *name, uint64_t ms, bool up)
+{
+	char t[40];
+	if (up && ms % 1000u)
+		ms += 1000u - ms % 1000u;
+	kcg_format_time(ms, t, sizeof(t));
+	/* "2024-01-01T10:00:00.123Z" -> "2024-01-01T10:00:00Z" */
+	char *dot = strchr(t, '.');
+	if (dot)
+		memcpy(dot, "Z", 2);
+	kcg_dynbuf_printf(b, "&%s=", name);
+	buf_escaped(b, t);
+}
+
 int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out)
 {
 	struct kcg_dynbuf url;
@@ -102,21 +118,25 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
 		buf_list(&url, "order_ids", q->order_ids);
 	if (q->state_codes && *q->state_codes)
 		buf_list(&url, "order_state_codes", q->state_codes);
-	if (q->start_update_ms) {
-		char t[40];
-		kcg_format_time(q->start_update_ms, t, sizeof(t));
-		/* "2024-01-01T10:00:00.123Z" -> "2024-01-01T10:00:00Z" */
-		char *dot = strchr(t, '.');
-		if (dot)
-			memcpy(dot, "Z", 2);
-		kcg_dynbuf_addstr(&url, "&start_update_date=");
-		buf_escaped(&url, t);
-	}
+	if (q->start_update_ms)
+		buf_date(&url, "start_update_date", q->start_update_ms, false);
+	if (q->end_update_ms)
+		buf_date(&url, "end_update_date", q->end_update_ms, true);
 	if (cfg->shop_id && *cfg->shop_id) {
 		kcg_dynbuf_addstr(&url, "&shop_id=");
 		buf_escaped(&url, cfg->shop_id);
 	}
 	return init_call(cfg, out, "OR11", "GET", &url);
+}
+
+int kcg_mirakl_or11_one(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out)
+{
+	struct kcg_or11_query q = { .order_ids = order_id, .max = 1 };
+	if (!order_id || !*order_id || strchr(order_id, ',')) {
+		*out = (struct kcg_call){ 0 };
+		return -EINVAL; /* a comma would ask for other orders */
+	}
+	return kcg_mirakl_or11(cfg, &q, out);
 }
 
 /* "/api/orders/{escaped id}{suffix}" and the shop_id query when set. */
@@ -282,6 +302,30 @@ int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *
 fail:
 	json_decref(j);
 	return KCG_EPAYLOAD;
+}
+
+int kcg_mirakl_or11_one_parse(const struct kcg_reply *r, const char *order_id, json_t **order, char why[KCG_ERROR_MAX])
+{
+	json_t *orders, *o;
+	uint64_t total;
+	size_t i;
+	int rc = kcg_mirakl_or11_parse(r, &orders, &total, why);
+	if (rc != 0)
+		return rc;
+	*order = NULL;
+	json_array_foreach(orders, i, o) {
+		const char *id = kcg_mirakl_order_id(o);
+		if (id && strcmp(id, order_id) == 0) {
+			*order = json_incref(o);
+			break;
+		}
+	}
+	json_decref(orders);
+	if (!*order) {
+		kcg_why(why, "OR11: Mirakl does not know order %s", order_id);
+		return KCG_ENOTFOUND;
+	}
+	return 0;
 }
 
 int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KCG_ERROR_MAX])

@@ -4,10 +4,16 @@ against kcgate-sim: the real kcgate binary over HTTPS, the real simulator.
 
     orders.py --kcgate PATH --sim PATH [--keep] SCENARIO
 
+The sim runs orders as Mirakl does (accept -> WAITING_DEBIT ->
+WAITING_DEBIT_PAYMENT -> SHIPPING, addresses hidden until SHIPPING) and
+sends its own signed webhooks on every change (relayed to kcgate's HTTPS
+port); "booked" below means accepted first, then booked once SHIPPING.
+
 SCENARIO is one of:
-  happy        orders created before start are booked (poll) and accepted;
-               an order announced by a webhook after start, quickly; what
-               kcgate sent to Khaos and Mirakl is checked field by field
+  happy        orders created before start are accepted (poll), debited and
+               booked with the address visible from SHIPPING; an order
+               announced by a webhook after start, quickly; what kcgate sent
+               to Khaos and Mirakl is checked field by field
   dup-webhook  one order's webhook delivered five times (new and repeated
                webhook ids, concurrent and late) -> one Khaos sales order
   faults       Khaos failing 30% with 500s and 5% with timeouts, Mirakl
@@ -16,13 +22,14 @@ SCENARIO is one of:
   unknown-sku  an order with an unknown SKU is held (exception, nothing
                booked or accepted); the SKU appears -> booked, accepted,
                exception resolved
-  kill9        200 orders announced by webhooks from 4 threads while kcgate
-               is killed with SIGKILL 2-3 times and restarted on the same
-               store: every order booked exactly once and accepted
+  kill9        200 orders announced by webhooks from 4 threads, faults on
+               both peers, while kcgate is killed with SIGKILL 2-3 times and
+               restarted on the same store: every order accepted and booked
+               exactly once (the Khaos sim does not dedupe), none lost
   dead-retry   Khaos refuses an order for good (a stock code kcgate's cache
-               still has but Khaos lost): the job goes dead with a dead_job
-               exception; the stock code comes back, POST /admin/jobs/{id}/retry
-               -> booked, accepted, exception resolved
+               still has but Khaos lost): the job goes dead with dead_job and
+               khaos_rejected; the stock code comes back, POST
+               /admin/jobs/{id}/retry -> booked, exceptions resolved
   deadline     an order held 1.5 h after its creation, window 2 h, alert 1 h
                before: an acceptance_deadline exception; a fresh held order
                gets none
@@ -33,6 +40,12 @@ SCENARIO is one of:
   hostile-khaos  Khaos answering in the worst shapes (href items, 100,000
                attributes, bad encoding): reasons, no stall of the Mirakl
                lane, nothing but JSON on stderr
+  debit-fail   accepted, the debit fails (CANCELED): nothing in Khaos
+  booked-cancel  booked orders cancelled on Mirakl (whole, one line):
+               booked_cancelled with the Khaos sales order code
+  auto-refuse  a held order Mirakl refuses by itself: auto_refused
+  by-hand      accepted by hand on Mirakl: still booked at SHIPPING; an
+               unusable address at SHIPPING: address_missing, not booked
 
 Output like run.py: "ok - ..." / "not ok - ..." (details as "#" lines), then
 "N passed, M failed"; exit status 1 on any failure. Python 3 stdlib only;
@@ -43,6 +56,7 @@ client). Every wait polls with a deadline; each scenario stays under 90 s.
 import argparse
 import datetime
 import http.client
+import http.server
 import json
 import os
 import random
@@ -218,6 +232,55 @@ def text(el, path):
     return None if e is None else (e.text or "")
 
 
+# ---------------------------------------------------------------- the sim's webhooks, relayed
+
+class Relay:
+    """The sim sends its webhooks (one per order change, signed with kcgate's
+    Mirakl secret) over plain HTTP; kcgate listens on HTTPS. This relay takes
+    each one and hands it on to kcgate unchanged (method, path, the webhook
+    headers, body): what reaches kcgate is exactly what the sim signed. When
+    kcgate is down the relay answers 502 and the sim drops the message, as a
+    real sender without retries would: the poll is the safety net."""
+
+    def __init__(self, world):
+        relay = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                keep = {k: self.headers[k] for k in ("Content-Type", "webhook-id", "webhook-timestamp",
+                                                     "webhook-signature") if self.headers.get(k)}
+                status = 502
+                inst = relay.world.inst
+                if inst is not None and inst.running():
+                    c = h.Client(inst, timeout=5)
+                    try:
+                        status = c.request("POST", self.path, body, keep).status
+                    except NET_ERRORS:
+                        status = 502
+                    finally:
+                        c.close()
+                relay.count[status] = relay.count.get(status, 0) + 1
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.world = world
+        self.count = {}
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # ---------------------------------------------------------------- one scenario's world
 
 class World:
@@ -252,6 +315,15 @@ class World:
             cfg.setdefault(sec, {}).update(kv)
         self.inst = self.hs.instance(name, cfg)
         self.client = None
+        self.relay = Relay(self)
+        self.sim_webhooks()
+
+    def sim_webhooks(self, **settings):
+        """The sim's platform settings (section 3a of sim.md), with its
+        webhooks on, through the relay, signed with kcgate's secret."""
+        settings.update(webhook_url="http://127.0.0.1:%d/webhooks/mirakl" % self.relay.port,
+                        webhook_secret=self.hs.mirakl_secret)
+        return self.sim.ok("POST", "/_sim/mirakl/settings", settings)
 
     # time
     def left(self):
@@ -404,12 +476,14 @@ class World:
     def close(self, failed):
         if self.sim is not None:
             self.sim.stop()
+        self.relay.close()
         self.hs.close(failed)
 
 
 def wait_all_done(w, oids, timeout):
-    """Until every order is SHIPPING on Mirakl, has a Khaos sales order and is
-    accepted in kcgate. Returns (done, seconds, last summary)."""
+    """Until every order is SHIPPING on Mirakl (accepted, then debited), has a
+    Khaos sales order and is booked in kcgate. Returns (done, seconds, last
+    summary)."""
     oids = list(oids)
     last = {}
 
@@ -421,10 +495,10 @@ def wait_all_done(w, oids, timeout):
         last.update(booked=nb, shipping=na, dup=st["khaos"]["duplicate_orders"])
         if nb < len(oids) or na < len(oids):
             return False
-        recs = w.aget("/admin/orders?state=accepted&limit=1000")
+        recs = w.aget("/admin/orders?state=booked&limit=1000")
         acc = {r.get("order_id") for r in (recs or {}).get("orders", [])}
-        last["kcgate_accepted"] = sum(1 for o in oids if o in acc)
-        return last["kcgate_accepted"] == len(oids)
+        last["kcgate_booked"] = sum(1 for o in oids if o in acc)
+        return last["kcgate_booked"] == len(oids)
     ok, secs = w.wait(done, timeout, 0.25)
     return bool(ok), secs, last
 
@@ -461,15 +535,22 @@ def scenario_happy(args, rep):
             "P3-%s-A" % tag: [(skus[0], 1, 10.0)],
         }
         street = "1 <High> & \"Street\""
+        postcodes = {oid: "LS%d %dAB" % (i + 1, i + 2) for i, oid in enumerate(poll_orders)}
         for oid, lines in poll_orders.items():
+            addr = {"street_1": street, "city": "Leeds", "zip_code": postcodes[oid], "country_iso_code": "GBR",
+                    "lastname": "O'Brien"}
             w.sim.order(oid, lines, customer={"firstname": "Zoë", "lastname": "O'Brien",
-                                               "billing_address": {"street_1": street},
-                                               "shipping_address": {"street_1": street}})
+                                               "billing_address": addr, "shipping_address": addr})
+        # the platform hides addresses until SHIPPING (the sim's default): check it does
+        hidden = [o for o in mirakl_by_id(w.sim.state()).values()
+                  if o["order_id"] in poll_orders and (o.get("customer") or {}).get("shipping_address") is not None]
+        rep.check(not hidden, "happy: the sim shows no address while the orders wait for acceptance",
+                  [short(json.dumps(hidden))])
         if not w.start("happy"):
             return
         done, secs, last = wait_all_done(w, poll_orders, 25)
-        rep.check(done, "happy (poll): the %d orders created before start are booked in Khaos and accepted "
-                  "(%.1f s)" % (len(poll_orders), secs), [json.dumps(last)] + ([] if done else
+        rep.check(done, "happy (poll): the %d orders created before start are accepted, debited (SHIPPING) and "
+                  "booked in Khaos (%.1f s)" % (len(poll_orders), secs), [json.dumps(last)] + ([] if done else
                                                                              w.evidence(poll_orders)))
         st = w.sim.state()
         so, mo = sales_by_ref(st), mirakl_by_id(st)
@@ -498,17 +579,22 @@ def scenario_happy(args, rep):
         for oid in poll_orders:
             rec = w.order_rec(oid)
             code = (so.get(oid) or [{}])[0].get("sales_order_code")
-            if not isinstance(rec, dict) or rec.get("order_id") != oid or rec.get("state") != "accepted" \
-                    or rec.get("sales_order_code") != code:
+            if not isinstance(rec, dict) or rec.get("order_id") != oid or rec.get("state") != "booked" \
+                    or rec.get("sales_order_code") != code or not rec.get("accepted_at") or not rec.get("booked_at") \
+                    or not rec["accepted_at"] <= rec["booked_at"]:
                 errs.append("%s: %s (sim code %s)" % (oid, short(json.dumps(
                     {k: v for k, v in (rec or {}).items() if k != "order"} if isinstance(rec, dict) else rec)), code))
-        rep.check(not errs, "happy (poll): GET /admin/orders/{id}: state accepted with the Khaos sales order code",
-                  errs)
+        rep.check(not errs, "happy (poll): GET /admin/orders/{id}: state booked with the Khaos sales order code, "
+                  "accepted before it was booked", errs)
         mreq = w.sim.requests("mirakl")
         polls = [r for r in mreq if r["method"] == "GET" and r["path"] == "/mirakl/api/orders"
-                 and "order_state_codes=WAITING_ACCEPTANCE" in r["query"]]
-        rep.check(polls, "happy (poll): kcgate polled OR11 with order_state_codes=WAITING_ACCEPTANCE at start",
-                  [short(json.dumps([(r["method"], r["path"], r["query"]) for r in mreq[:5]]))])
+                 and "order_ids=" not in r["query"]]
+        bad = [r["query"] for r in polls if "order_state_codes" in r["query"] or "end_update_date=" not in r["query"]]
+        rep.check(polls and not bad, "happy (poll): kcgate polled OR11 at start for every state (no "
+                  "order_state_codes), with a fixed end_update_date",
+                  [short(json.dumps([(r["method"], r["path"], r["query"]) for r in mreq[:5]]))] + bad[:3])
+        or12 = [r["path"] for r in mreq if r["method"] == "GET" and r["path"].startswith("/mirakl/api/orders/")]
+        rep.check(not or12, "happy: kcgate never calls OR12 (deprecated: OR11 with order_ids)", or12[:3])
 
         # (b) a webhook after start: long before the next poll (60 s)
         oid = "W1-%s-A" % tag
@@ -519,8 +605,8 @@ def scenario_happy(args, rep):
                   "happy (webhook): a signed ORDER_CREATED webhook is acknowledged with 202", [r.summary()])
         done, secs, last = wait_all_done(w, [oid], 10)
         took = time.monotonic() - t0
-        rep.check(done, "happy (webhook): the order is booked and accepted %.1f s after the webhook (limit 10 s; "
-                  "next poll in 60 s)" % took, [json.dumps(last)] + ([] if done else w.evidence([oid])))
+        rep.check(done, "happy (webhook): the order is accepted, debited and booked %.1f s after the webhook "
+                  "(limit 10 s; next poll in 60 s: the sim's own webhooks announce each change)" % took, [json.dumps(last)] + ([] if done else w.evidence([oid])))
         all_ids = list(poll_orders) + [oid]
         lines_of = dict(poll_orders)
         lines_of[oid] = [(skus[1], 4, 2.5), (skus[2], 1, 99.99)]
@@ -550,10 +636,14 @@ def scenario_happy(args, rep):
             if not ok_items:
                 errs.append("%s: ORDER_ITEMS %s, want %s" % (o, items, want))
             if o in poll_orders and (text(d, "CUSTOMER_DETAIL/ADDRESSES/INVADDR/IADDRESS1") != street
-                                     or text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DSURNAME") != "O'Brien"):
-                errs.append("%s: address not carried through intact: IADDRESS1=%r DSURNAME=%r" % (
+                                     or text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DSURNAME") != "O'Brien"
+                                     or text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DPOSTCODE") != postcodes[o]):
+                errs.append("%s: address not carried through intact: IADDRESS1=%r DSURNAME=%r DPOSTCODE=%r (want %r)" % (
                     o, text(d, "CUSTOMER_DETAIL/ADDRESSES/INVADDR/IADDRESS1"),
-                    text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DSURNAME")))
+                    text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DSURNAME"),
+                    text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DPOSTCODE"), postcodes[o]))
+            if o not in poll_orders and not text(d, "CUSTOMER_DETAIL/ADDRESSES/DELADDR/DPOSTCODE"):
+                errs.append("%s: no delivery postcode (booked before the address was visible?)" % o)
             asked = [j for j, r in enumerate(kreq[:i]) if soap_call(r["body"])[0] == "ExportOrderStatusEx"
                      and o in soap_call(r["body"])[1].get("IDs", "").split(",")]
             if not asked:
@@ -561,8 +651,9 @@ def scenario_happy(args, rep):
             if not kreq[i]["content_type"].lower().startswith("text/xml"):
                 errs.append("%s: ImportOrders Content-Type %r" % (o, kreq[i]["content_type"]))
         rep.check(docs and not errs, "happy: kcgate sent one ImportOrders per order (ASSOCIATED_REF = order id, SITE, "
-                  "SALES_SOURCE, items by STOCK_CODE/ORDER_QTY/PRICE_GRS, escaped text intact), each after an "
-                  "ExportOrderStatusEx for that ref", errs[:8])
+                  "SALES_SOURCE, items by STOCK_CODE/ORDER_QTY/PRICE_GRS, escaped text intact, the delivery postcode "
+                  "of the address Mirakl shows from SHIPPING on), each after an ExportOrderStatusEx for that ref",
+                  errs[:8])
         # what kcgate sent to Mirakl
         mreq = w.sim.requests("mirakl")
         st = w.sim.state()
@@ -652,7 +743,7 @@ def scenario_dup_webhook(args, rep):
                   "dup-webhook: 3 concurrent deliveries (2 webhook-ids, one twice) -> 202, 202, 200 duplicate",
                   [short(json.dumps(answers, default=str))])
         done, secs, last = wait_all_done(w, [oid], 10)
-        rep.check(done, "dup-webhook: the order is booked and accepted (%.1f s)" % secs,
+        rep.check(done, "dup-webhook: the order is accepted, debited and booked (%.1f s)" % secs,
                   [json.dumps(last)] + ([] if done else w.evidence([oid])))
         # two late deliveries after it was accepted: a new id and a repeated one
         late = []
@@ -682,9 +773,9 @@ def scenario_dup_webhook(args, rep):
         rep.check(n_import == 1 and n_or21 == 1, "dup-webhook: kcgate sent ImportOrders once (%d) and OR21 once (%d)"
                   % (n_import, n_or21), w.evidence([oid]) if (n_import, n_or21) != (1, 1) else [])
         rec = w.order_rec(oid)
-        rep.check(isinstance(rec, dict) and rec.get("state") == "accepted" and
+        rep.check(isinstance(rec, dict) and rec.get("state") == "booked" and
                   rec.get("sales_order_code") == sales_by_ref(st)[oid][0]["sales_order_code"],
-                  "dup-webhook: the order record is accepted with the sales order code",
+                  "dup-webhook: the order record is booked with the sales order code",
                   [short(json.dumps(rec))])
         w.finish("dup-webhook")
     finally:
@@ -721,9 +812,10 @@ def scenario_faults(args, rep):
                 bad.append("%s: %s" % (oid, r.summary()))
         rep.check(not bad, "faults: 20 webhooks acknowledged", bad[:5])
         done, secs, last = wait_all_done(w, oids, 60)
-        rep.check(done, "faults: all 20 orders booked and accepted despite the faults (%.1f s, limit 60 s)" % secs,
+        rep.check(done, "faults: all 20 orders accepted, debited and booked exactly once despite the faults "
+                  "(%.1f s, limit 60 s)" % secs,
                   [json.dumps(last)] + ([] if done else w.evidence(
-                      [o for o in oids if (w.order_rec(o) or {}).get("state") != "accepted"])))
+                      [o for o in oids if (w.order_rec(o) or {}).get("state") != "booked"])))
         ok, left = w.quiet(max(5, w.left() - 10))
         rep.check(ok, "faults: no job pending or running afterwards", left)
         w.sim.faults(system="khaos", clear=True)
@@ -795,7 +887,7 @@ def scenario_unknown_sku(args, rep):
         w.sim.stock(unknown)
         t0 = time.monotonic()
         done, secs, last = wait_all_done(w, [oid], 30)
-        rep.check(done, "unknown-sku: after the SKU appears the order is booked and accepted (%.1f s; "
+        rep.check(done, "unknown-sku: after the SKU appears the order is accepted, debited and booked (%.1f s; "
                   "sku_refresh_s = 10)" % (time.monotonic() - t0),
                   [json.dumps(last)] + ([] if done else w.evidence([oid])))
 
@@ -828,9 +920,12 @@ def scenario_kill9(args, rep, n_orders=200, threads=4):
         tag = os.urandom(3).hex().upper()
         skus = ["K9-%s-%d" % (tag, i) for i in range(5)]
         w.sim.stock(*skus)
-        # latency (as in the benchmark) so that kills land with calls in flight
-        w.sim.faults(system="khaos", latency_ms=20)
-        w.sim.faults(system="mirakl", latency_ms=20)
+        # latency (as in the benchmark) so that kills land with calls in flight,
+        # and transient faults on both peers along the whole life (accept,
+        # debit, book). The Khaos sim books a repeated ASSOCIATED_REF again
+        # (no dedupe, the worst case), so a double booking cannot hide.
+        w.sim.faults(system="khaos", latency_ms=20, error_rate=0.2, status=500, seed=seed)
+        w.sim.faults(system="mirakl", latency_ms=20, error_rate=0.1, status=503, seed=seed + 1)
         if not w.start("kill9"):
             return
         n_kills = rnd.choice((2, 3))
@@ -904,9 +999,9 @@ def scenario_kill9(args, rep, n_orders=200, threads=4):
                   "kill9: every webhook delivered (%d of %d; kills at %s)" % (delivered[0], n_orders, ", ".join(kills)),
                   problems[:5])
         done, secs, last = wait_all_done(w, oids, max(10, w.left() - 12))
-        rep.check(done, "kill9: after the last restart every order is booked and accepted (%.1f s)" % secs,
+        rep.check(done, "kill9: after the last restart every order is accepted, debited and booked (%.1f s)" % secs,
                   [json.dumps(last)] + ([] if done else w.evidence(
-                      [o for o in oids if (w.order_rec(o) or {}).get("state") != "accepted"][:4])))
+                      [o for o in oids if (w.order_rec(o) or {}).get("state") != "booked"][:4])))
         ok, left = w.quiet(max(3, min(10, w.left() - 6)))
         rep.check(ok, "kill9: no job pending or running afterwards", left)
         check_exactly_once(w, rep, oids, "kill9")
@@ -933,16 +1028,19 @@ def scenario_dead_retry(args, rep):
         rep.check(ok, "dead-retry: the start-up SKU refresh is done (kcgate knows %s)" % sku, w.evidence())
         ok, _ = w.wait(lambda: w.job_done("mirakl.poll", "or11", "mirakl"), 10)
         # Khaos loses the stock item (a reset of the sim): kcgate's cache still
-        # has it, so the order is booked, and Khaos refuses it: a permanent answer.
+        # has it, so the order is accepted and, once paid, booked, and Khaos
+        # refuses it: a permanent answer. (The reset also turns the sim's
+        # webhooks off: on again.)
         w.sim.ok("POST", "/_sim/reset")
         w.sim.no_dedupe()
+        w.sim_webhooks()
         oid = w.sim.order("DR-%s-A" % tag, [(sku, 1, 9.0)])
         r = w.webhook(oid)
         rep.check(r.status == 202, "dead-retry: webhook acknowledged", [r.summary()])
 
         def dead_book():
             return [j for j in w.jobs("dead") or [] if j.get("kind") == "order.book" and j.get("subject") == oid]
-        dead, secs = w.wait(dead_book, 10)
+        dead, secs = w.wait(dead_book, 15)
         job = dead[0] if dead else None
         rep.check(job is not None and sku in (job.get("last_error") or ""),
                   "dead-retry: the order.book job is dead after Khaos refused the order (%.1f s), the answer kept: %s"
@@ -965,14 +1063,23 @@ def scenario_dead_retry(args, rep):
         rep.check(exc and exc[0].get("system") == "khaos",
                   "dead-retry: an open dead_job exception for the job (system khaos)",
                   [short(json.dumps(w.exceptions(None)), 800)])
+        def rejected():
+            return [e for e in w.exceptions(1, "khaos_rejected") or [] if e.get("subject") == oid]
+        rej, _ = w.wait(rejected, 5)
+        rep.check(rej and rej[0].get("system") == "khaos" and rej[0].get("owner") == "operations"
+                  and sku in (rej[0].get("message") or ""),
+                  "dead-retry: an open khaos_rejected exception for the order with Khaos's reason (system khaos, "
+                  "owner operations)", [short(json.dumps(w.exceptions(None)), 800)])
+        # booking comes after acceptance and the debit: the order is SHIPPING on Mirakl, not booked
         st = w.sim.state()
-        rep.check(not st["khaos"]["sales_orders"] and mirakl_by_id(st)[oid]["order_state"] == "WAITING_ACCEPTANCE",
-                  "dead-retry: nothing booked, the order still WAITING_ACCEPTANCE",
+        rep.check(not st["khaos"]["sales_orders"] and mirakl_by_id(st)[oid]["order_state"] == "SHIPPING",
+                  "dead-retry: nothing booked, the order accepted and paid on Mirakl (SHIPPING)",
                   [short(json.dumps(st["khaos"])), mirakl_by_id(st)[oid]["order_state"]])
         rec = w.order_rec(oid)
-        rep.check(isinstance(rec, dict) and rec.get("state") in ("seen", "held") and not rec.get("sales_order_code"),
-                  "dead-retry: the order record is not booked (%s)" % (rec or {}).get("state"),
-                  [short(json.dumps(rec))])
+        rep.check(isinstance(rec, dict) and rec.get("state") == "accepted" and not rec.get("sales_order_code")
+                  and (rec.get("stuck_job") or {}).get("id") == job["id"],
+                  "dead-retry: the order record is accepted, not booked, its dead job noted (%s)"
+                  % (rec or {}).get("state"), [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
         # a job that is not dead cannot be retried; an unknown one is 404
         done_jobs = [j for j in w.jobs("done") or []]
         if done_jobs:
@@ -989,7 +1096,7 @@ def scenario_dead_retry(args, rep):
                   "dead-retry: POST /admin/jobs/{id}/retry -> 200 with the job back to pending",
                   ["%s %s" % (st_, short(json.dumps(j)))])
         done, secs, last = wait_all_done(w, [oid], 15)
-        rep.check(done, "dead-retry: the retried job books the order, then it is accepted (%.1f s)" % secs,
+        rep.check(done, "dead-retry: the retried job books the order (%.1f s)" % secs,
                   [json.dumps(last)] + ([] if done else w.evidence([oid])))
         st_, one = w.admin("GET", "/admin/jobs/" + job["id"])
         rep.check(st_ == 200 and isinstance(one, dict) and one.get("state") == "done",
@@ -1001,6 +1108,8 @@ def scenario_dead_retry(args, rep):
         es, _ = w.wait(exc_resolved, 5)
         rep.check(es, "dead-retry: the dead_job exception resolved itself",
                   [short(json.dumps(w.exceptions(None)), 800)])
+        rep.check(not rejected(), "dead-retry: the khaos_rejected exception resolved itself once booked",
+                  [short(json.dumps(w.exceptions(1)), 800)])
         check_exactly_once(w, rep, [oid], "dead-retry")
         w.finish("dead-retry")
     finally:
@@ -1044,7 +1153,8 @@ def scenario_ref_too_long(args, rep):
         rep.check("MK-" + short_id in asked and not any(long_id in (a or "") for a in asked),
                   "ref-too-long: ExportOrderStatusEx asks by the prefixed ref, never for the long one", [asked])
         rec = w.order_rec(long_id)
-        rep.check(isinstance(rec, dict) and rec.get("state") == "seen" and rec.get("stuck_job"),
+        # accepted on Mirakl (the order's life accepts before it books), never booked
+        rep.check(isinstance(rec, dict) and rec.get("state") == "accepted" and rec.get("stuck_job"),
                   "ref-too-long: the long order's record is not booked and remembers its dead job",
                   [short(json.dumps(rec))])
         w.finish("ref-too-long")
@@ -1092,6 +1202,187 @@ def scenario_deadline(args, rep):
                                                           for o in st["mirakl"]["orders"]),
                   "deadline: nothing booked or accepted (the orders are held)", [short(json.dumps(st))])
         w.finish("deadline")
+    finally:
+        w.close(rep.failed > 0)
+
+
+# ---------------------------------------------------------------- the order's life (issue 8)
+
+def rec_in(w, oid, *states):
+    """The order record once its state is one of @states, else None."""
+    rec = w.order_rec(oid)
+    return rec if isinstance(rec, dict) and rec.get("state") in states else None
+
+
+def imports_for(w, oid):
+    return [d for _, d in import_orders_docs(w.sim.requests("khaos")) if text(d, "ORDER_HEADER/ASSOCIATED_REF") == oid]
+
+
+def scenario_debit_fail(args, rep):
+    """Accepted, then the customer's debit fails: Mirakl cancels the order
+    before SHIPPING. Nothing ever reaches Khaos; the record is cancelled."""
+    w = World(args, rep, "debit-fail")
+    try:
+        sku = "DF-" + os.urandom(3).hex().upper()
+        w.sim.stock(sku)
+        w.sim_webhooks(debit_failure_rate=1)
+        oid = w.sim.order("DB-%s-A" % os.urandom(3).hex().upper(), [(sku, 1, 5.0)])
+        if not w.start("debit-fail"):
+            return
+        rec, secs = w.wait(lambda: rec_in(w, oid, "cancelled"), 15)
+        st = w.sim.state()
+        rep.check(rec and mirakl_by_id(st)[oid]["order_state"] == "CANCELED",
+                  "debit-fail: accepted, the debit failed, Mirakl CANCELED it: the record is cancelled (%.1f s)" % secs,
+                  w.evidence([oid]))
+        mreq = w.sim.requests("mirakl")
+        n_or21 = sum(1 for r in mreq if r["method"] == "PUT" and r["path"] == "/mirakl/api/orders/%s/accept" % oid)
+        rep.check(n_or21 == 1, "debit-fail: kcgate accepted it (one OR21)", [n_or21])
+        time.sleep(1.0)  # room for a wrong booking to show up
+        st = w.sim.state()
+        rep.check(not st["khaos"]["sales_orders"] and not imports_for(w, oid),
+                  "debit-fail: nothing in Khaos (no sales order, no ImportOrders)",
+                  [short(json.dumps(st["khaos"]["sales_orders"]))])
+        exc = w.exceptions(1)
+        rep.check(exc == [], "debit-fail: no open exception (a failed debit is Mirakl's business)",
+                  [short(json.dumps(exc), 800)])
+        ok, left = w.quiet(10)
+        rep.check(ok, "debit-fail: no job left", left)
+        w.finish("debit-fail")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_booked_cancel(args, rep):
+    """Booked orders that Mirakl then cancels: the whole order (record
+    cancelled) and one line of another (record stays booked): each raises
+    booked_cancelled naming the Khaos sales order code."""
+    w = World(args, rep, "booked-cancel")
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "BC-" + tag
+        w.sim.stock(sku)
+        whole = w.sim.order("BCW-%s-A" % tag, [(sku, 1, 5.0)])
+        part = w.sim.order("BCP-%s-A" % tag, [(sku, 1, 5.0), (sku, 2, 3.0)])
+        if not w.start("booked-cancel"):
+            return
+        done, secs, last = wait_all_done(w, [whole, part], 20)
+        rep.check(done, "booked-cancel: both orders booked (%.1f s)" % secs,
+                  [json.dumps(last)] + ([] if done else w.evidence([whole, part])))
+        so = sales_by_ref(w.sim.state())
+        w.sim.ok("POST", "/_sim/mirakl/orders/%s/cancel" % whole)
+        line = "%s-2" % part
+        w.sim.ok("POST", "/_sim/mirakl/orders/%s/cancel" % part, {"lines": [line]})
+
+        def raised(oid):
+            return [e for e in w.exceptions(1, "booked_cancelled") or [] if e.get("subject") == oid]
+        for oid, what in ((whole, "the whole order"), (part, "one line")):
+            exc, secs = w.wait(lambda: raised(oid), 10)
+            code = (so.get(oid) or [{}])[0].get("sales_order_code")
+            msg = (exc[0].get("message") or "") if exc else ""
+            rep.check(exc and code and code in msg and exc[0].get("owner") == "operations"
+                      and (what == "the whole order" or line in msg),
+                      "booked-cancel: Mirakl cancelled %s of booked %s: an open booked_cancelled exception with the "
+                      "Khaos sales order code %s, owner operations (%.1f s)" % (what, oid, code, secs),
+                      [short(json.dumps(w.exceptions(None)), 800)] + w.evidence([oid]))
+        rec, _ = w.wait(lambda: rec_in(w, whole, "cancelled"), 5)
+        rep.check(rec and rec.get("sales_order_code"), "booked-cancel: the cancelled order's record is cancelled, "
+                  "its sales order code kept", [short(json.dumps({k: v for k, v in (w.order_rec(whole) or {}).items()
+                                                                  if k != "order"}))])
+        rec = w.order_rec(part)
+        rep.check(isinstance(rec, dict) and rec.get("state") == "booked" and rec.get("withdrawn_lines") == [line],
+                  "booked-cancel: the order with one line cancelled stays booked, the line noted",
+                  [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
+        check_exactly_once(w, rep, [whole, part], "booked-cancel")
+        w.finish("booked-cancel")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_auto_refuse(args, rep):
+    """An order kcgate never decided (held on an unknown SKU) that Mirakl
+    refuses by itself: the record ends auto_refused, with a critical
+    auto_refused exception."""
+    w = World(args, rep, "auto-refuse")
+    try:
+        tag = os.urandom(3).hex().upper()
+        oid = w.sim.order("AR-%s-A" % tag, [("NOPE-" + tag, 1, 3.0)])
+        if not w.start("auto-refuse"):
+            return
+        rec, secs = w.wait(lambda: rec_in(w, oid, "held"), 15)
+        rep.check(rec, "auto-refuse: the order is held on its unknown SKU (%.1f s)" % secs, w.evidence([oid]))
+        w.sim.ok("POST", "/_sim/mirakl/orders/%s/auto-refuse" % oid)
+        rec, secs = w.wait(lambda: rec_in(w, oid, "auto_refused"), 10)
+        rep.check(rec, "auto-refuse: Mirakl refused it with no decision: the record is auto_refused (%.1f s)" % secs,
+                  w.evidence([oid]))
+        exc = [e for e in w.exceptions(1, "auto_refused") or [] if e.get("subject") == oid]
+        rep.check(exc and exc[0].get("severity") == "critical",
+                  "auto-refuse: an open critical auto_refused exception for the order",
+                  [short(json.dumps(w.exceptions(None)), 800)])
+        rec = w.order_rec(oid)
+        rep.check(isinstance(rec, dict) and rec.get("finished_ms"),
+                  "auto-refuse: the record is finished (retention marks it)", [short(json.dumps(rec))])
+        st = w.sim.state()
+        rep.check(not st["khaos"]["sales_orders"], "auto-refuse: nothing in Khaos", [])
+        w.finish("auto-refuse")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_by_hand(args, rep):
+    """An order accepted by hand on Mirakl (kcgate never calls OR21 for
+    it) is still booked once it reaches SHIPPING; one whose address stays
+    unusable at SHIPPING raises address_missing and is not booked."""
+    w = World(args, rep, "by-hand")
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "BH-" + tag
+        w.sim.stock(sku)
+        # the debit waits until the test ends it
+        w.sim_webhooks(debit_delay_ms=86400000)
+        oid = w.sim.order("BH-%s-A" % tag, [(sku, 2, 4.0)])
+        noaddr = w.sim.order("NA-%s-A" % tag, [(sku, 1, 4.0)], customer={"shipping_address": {}, "billing_address": {}})
+        # accepted by hand, as in the Mirakl back office, before kcgate starts
+        for o in (oid, noaddr):
+            lines = [ln["order_line_id"] for ln in mirakl_by_id(w.sim.state())[o]["order_lines"]]
+            conn = http.client.HTTPConnection("127.0.0.1", w.sim.port, timeout=10)
+            conn.request("PUT", "/mirakl/api/orders/%s/accept" % o,
+                         body=compact({"order_lines": [{"id": i, "accepted": True} for i in lines]}),
+                         headers={"Authorization": w.api_key, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            conn.close()
+            rep.check(r.status == 204, "by-hand: %s accepted by hand on Mirakl" % o, [r.status])
+        w.sim.requests("mirakl")  # (the log keeps the hand-made OR21s: counted out below)
+        if not w.start("by-hand"):
+            return
+        rec, secs = w.wait(lambda: rec_in(w, oid, "accepted"), 15)
+        rep.check(rec, "by-hand: kcgate finds it accepted (WAITING_DEBIT): record accepted (%.1f s)" % secs,
+                  w.evidence([oid]))
+        time.sleep(1.0)
+        rep.check(not imports_for(w, oid) and not w.sim.state()["khaos"]["sales_orders"],
+                  "by-hand: not booked while the debit is under way", [])
+        for o in (oid, noaddr):
+            w.sim.ok("POST", "/_sim/mirakl/orders/%s/debit" % o)
+        done, secs, last = wait_all_done(w, [oid], 15)
+        rep.check(done, "by-hand: at SHIPPING it is booked (%.1f s)" % secs,
+                  [json.dumps(last)] + ([] if done else w.evidence([oid])))
+        mreq = w.sim.requests("mirakl")
+        n_or21 = sum(1 for r in mreq if r["method"] == "PUT" and r["path"].endswith("/accept"))
+        rep.check(n_or21 == 2, "by-hand: kcgate sent no OR21 of its own (only the 2 made by hand)", [n_or21])
+
+        def missing():
+            return [e for e in w.exceptions(1, "address_missing") or [] if e.get("subject") == noaddr]
+        exc, secs = w.wait(missing, 10)
+        rep.check(exc and exc[0].get("system") == "mirakl" and exc[0].get("owner") == "operations",
+                  "by-hand: the order with no usable address at SHIPPING raises address_missing (mirakl, "
+                  "operations) (%.1f s)" % secs, [short(json.dumps(w.exceptions(None)), 800)] + w.evidence([noaddr]))
+        rec = w.order_rec(noaddr)
+        rep.check(isinstance(rec, dict) and rec.get("state") == "accepted" and not imports_for(w, noaddr)
+                  and rec.get("book_point_ms"),
+                  "by-hand: ... and is not booked (record accepted, at its booking point)",
+                  [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
+        check_exactly_once(w, rep, [oid], "by-hand")
+        w.finish("by-hand")
     finally:
         w.close(rep.failed > 0)
 
@@ -1200,10 +1491,10 @@ def scenario_hostile_khaos(args, rep):
         w.sim.stock("SKU-1")
         if not w.start("hostile-khaos"):
             return
-        # Khaos turns hostile only once kcgate knows SKU-1 (the start-up
-        # refresh waits for the WSDL's namespace first).
+        # kcgate must know SKU-1 before Khaos turns hostile (ExportStockStatus
+        # answers badly too): else the orders are held, never accepted or booked
         ok, _ = w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 10)
-        rep.check(ok, "hostile-khaos: the start-up SKU refresh is done", w.evidence())
+        rep.check(ok, "hostile-khaos: the start-up SKU refresh is done (kcgate knows SKU-1)", w.evidence())
         for shape, count in (("href_items", 32000), ("attributes", 100000), ("bad_encoding", 1)):
             w.sim.ok("POST", "/_sim/hostile", {"khaos_shape": shape, "khaos_count": count})
             oid = w.sim.order("HK-" + shape, [("SKU-1", 1, 5.0)])
@@ -1233,6 +1524,8 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
              "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
              "hostile-or11": scenario_hostile_or11, "hostile-khaos": scenario_hostile_khaos,
+             "debit-fail": scenario_debit_fail, "booked-cancel": scenario_booked_cancel,
+             "auto-refuse": scenario_auto_refuse, "by-hand": scenario_by_hand,
              "ref-too-long": scenario_ref_too_long}
 
 

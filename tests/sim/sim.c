@@ -69,20 +69,6 @@ static int system_by_name(const char *s)
 	return -1;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s)
-{
-	return (double)(splitmix64(s) >> 11) * 0x1.0p-53;
-}
-
 /*
  * Wait @p ms, or less if the sim is reset or stopping (so a held request
  * never outlives the test that set it up, nor blocks shutdown).
@@ -193,8 +179,8 @@ static enum fault_kind roll(enum sim_system sys, struct sim_faults *f, bool *aft
 		return F_NONE;
 	}
 	/* Always two draws, so a sequence of requests is reproducible from the seed. */
-	x = uniform(&sim.faults[sys].rng);
-	y = uniform(&sim.faults[sys].rng);
+	x = sim_uniform(&sim.faults[sys].rng);
+	y = sim_uniform(&sim.faults[sys].rng);
 	pthread_mutex_unlock(&sim.lock);
 	*after = y < 0.5;
 	if (x < f->rate_limit_rate)
@@ -411,6 +397,7 @@ static void ctl_state(struct sim_reply *r)
 	char *dump;
 
 	pthread_mutex_lock(&sim.lock);
+	sim_mirakl_advance();
 	out = json_pack("{s:o, s:o, s:{s:I, s:I}}", "mirakl", sim_mirakl_state(),
 		"khaos", sim_khaos_state(), "calls",
 		"mirakl", (json_int_t)sim.calls[SIM_MIRAKL], "khaos", (json_int_t)sim.calls[SIM_KHAOS]);
@@ -518,6 +505,16 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 		body = body_json(req, r);
 		if (body)
 			sim_hostile_ctl(body, r);
+		json_decref(body);
+	} else if (strncmp(p, "/_sim/mirakl/", 13) == 0 && strcmp(p, "/_sim/mirakl/orders") != 0) {
+		/* settings, orders/{id}/cancel|auto-refuse|debit: the body is optional */
+		body = NULL;
+		if (req->body_len || req->too_large) {
+			body = body_json(req, r);
+			if (!body)
+				return;
+		}
+		sim_mirakl_ctl(req->method, p + 12, body, r);
 		json_decref(body);
 	} else if (strcmp(p, "/_sim/mirakl/orders") == 0 || strcmp(p, "/_sim/khaos/stock") == 0 ||
 		   strcmp(p, "/_sim/khaos/settings") == 0 || strcmp(p, "/_sim/khaos/couriers") == 0) {
@@ -841,6 +838,7 @@ int main(int argc, char **argv)
 	else
 		fprintf(stderr, "kcgate-sim listening on http://%s:%u\n", host, info ? info->port : 0);
 	fflush(stderr);
+	sim_mirakl_start();
 
 	while (sig != SIGTERM && sig != SIGINT) {
 		if (sigwait(&sigs, &sig))
@@ -851,6 +849,7 @@ int main(int argc, char **argv)
 	sim.stopping = true;
 	pthread_cond_broadcast(&sim.wake);
 	pthread_mutex_unlock(&sim.lock);
+	sim_mirakl_stop();
 	MHD_stop_daemon(d);
 	pthread_mutex_lock(&sim.lock);
 	sim_mirakl_reset();

@@ -68,6 +68,12 @@ struct sim_order {
 	int64_t created_ms;
 	int64_t updated_ms;
 	uint64_t seq;		/* creation order, tie-break for sorting */
+	/* The order's life (docs/sim.md section 3, "The order's life"). */
+	int64_t born_ms;	/* when the sim created it: the acceptance window runs from here */
+	int64_t debit_start_ms;	/* when its accepted lines entered WAITING_DEBIT */
+	bool debit_fail;	/* the debit's outcome, drawn at acceptance */
+	bool was_accepted;	/* ever past WAITING_ACCEPTANCE (not refused): addresses at "acceptance" */
+	bool was_shipping;	/* ever SHIPPING or later: addresses at "shipping" */
 };
 
 /** A Khaos stock item. */
@@ -219,6 +225,15 @@ void sim_grow(void **arr, size_t *cap, size_t need, size_t size);
 json_t *sim_json_string_lossy(const char *s, size_t n);
 /** Base64 of @p n bytes; caller frees. */
 char *sim_base64(const unsigned char *in, size_t n);
+/** Decode standard base64 (padding optional) into @p out (@p cap bytes); length or -1. */
+long sim_base64_decode(const char *in, unsigned char *out, size_t cap);
+/** HMAC-SHA256 of the concatenation of @p nparts parts with @p key. */
+void sim_hmac_sha256(const unsigned char *key, size_t keylen, const void *const *parts,
+		     const size_t *lens, size_t nparts, unsigned char mac[32]);
+/** splitmix64 step: the sims' reproducible generator. */
+uint64_t sim_splitmix64(uint64_t *s);
+/** A draw in [0, 1) from sim_splitmix64. */
+double sim_uniform(uint64_t *s);
 /** Split a comma-separated list into trimmed, non-empty items; caller frees with sim_strv_free. */
 char **sim_split_csv(const char *s, size_t *count);
 /** Free a list from sim_split_csv. */
@@ -247,8 +262,20 @@ void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_
 void sim_mirakl_ctl_orders(json_t *body, struct sim_reply *r);
 /** Add the "mirakl" part of GET /_sim/state; lock held. */
 json_t *sim_mirakl_state(void);
-/** Drop all Mirakl state; lock held. */
+/** Drop all Mirakl state and settings, forget queued webhooks; lock held. */
 void sim_mirakl_reset(void);
+/** Run the order life up to now (time-driven changes); lock held. */
+void sim_mirakl_advance(void);
+/** Start the Mirakl background threads (life ticker, webhook sender). */
+void sim_mirakl_start(void);
+/** Stop the life ticker (call with sim.stopping set; lock not held). */
+void sim_mirakl_stop(void);
+/**
+ * A control route under /_sim/mirakl/ other than /orders: settings and
+ * /orders/{id}/cancel|auto-refuse|debit. @p sub is the path after
+ * "/_sim/mirakl"; @p body may be NULL. Lock not held.
+ */
+void sim_mirakl_ctl(const char *method, const char *sub, json_t *body, struct sim_reply *r);
 
 /* ---- sim_khaos.c ---- */
 

@@ -140,6 +140,14 @@ class Sim:
         assert st == 200, (st, j)
         return j
 
+    def settings(self, **kw):
+        st, _, j = self.json("POST", "/_sim/mirakl/settings", kw)
+        assert st == 200, (st, j)
+        return j
+
+    def ctl(self, oid, action, body=None):
+        return self.json("POST", "/_sim/mirakl/orders/%s/%s" % (oid, action), body)
+
     def state(self):
         st, _, j = self.json("GET", "/_sim/state")
         assert st == 200
@@ -280,6 +288,16 @@ def utc(dt):
 TESTS = []
 
 
+def wait_state(s, oid, state, timeout):
+    """Polls OR12 until the order is in @state; True if it got there in time."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if s.or12(oid)["order_state"] == state:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test(fn):
     TESTS.append(fn)
     return fn
@@ -316,12 +334,19 @@ def or11_shape_and_defaults(s):
         missing = [k for k in OR11_LINE_REQUIRED if k not in line]
         assert not missing, missing
         assert line["order_line_state"] == "WAITING_ACCEPTANCE"
-    for a in ("shipping_address", "billing_address"):
-        assert all(k in o["customer"][a] for k in ADDRESS_REQUIRED)
+    # Null before shipping (the default platform setting), as the OpenAPI documents it.
+    assert o["customer"]["shipping_address"] is None and o["customer"]["billing_address"] is None
+    assert o["customer"]["firstname"] and o["customer"]["lastname"]
     assert o["order_state"] == "WAITING_ACCEPTANCE"
     created = datetime.datetime.strptime(o["created_date"], "%Y-%m-%dT%H:%M:%SZ")
-    decision = datetime.datetime.strptime(o["acceptance_decision_date"], "%Y-%m-%dT%H:%M:%SZ")
-    assert decision - created == datetime.timedelta(days=3)
+    assert o["acceptance_decision_date"] is None  # set by OR21 only
+    assert o["order_tax_mode"] == "TAX_INCLUDED"
+    assert o["promotions"] == {"applied_promotions": [], "total_deduced_amount": 0.0}
+    assert o["order_lines"][0]["taxes"] == [] and o["order_lines"][0]["shipping_taxes"] == []
+    s.settings(address_visibility="always")
+    o = s.or12(oid)
+    for a in ("shipping_address", "billing_address"):
+        assert all(k in o["customer"][a] for k in ADDRESS_REQUIRED)
     assert o["last_updated_date"] == o["created_date"]
     now = datetime.datetime.utcnow()
     assert abs((now - created).total_seconds()) < 60
@@ -433,7 +458,11 @@ def or21_accept_all(s):
     st, _, j = s.accept(oid, [(oid + "-1", True), (oid + "-2", True)])
     assert st == 204 and j is None, (st, j)
     o = s.or12(oid)
-    assert o["order_state"] == "SHIPPING"
+    assert o["order_state"] == "WAITING_DEBIT"  # the default debit delay is 500 ms
+    assert [l["order_line_state"] for l in o["order_lines"]] == ["WAITING_DEBIT", "WAITING_DEBIT"]
+    assert o["acceptance_decision_date"] and o["acceptance_decision_date"] >= o["created_date"]
+    assert wait_state(s, oid, "SHIPPING", 5)
+    o = s.or12(oid)
     assert [l["order_line_state"] for l in o["order_lines"]] == ["SHIPPING", "SHIPPING"]
     # A repeat (e.g. a retry after a lost answer) is refused: the order moved on.
     st, _, j = s.accept(oid, [(oid + "-1", True), (oid + "-2", True)])
@@ -442,6 +471,7 @@ def or21_accept_all(s):
 
 @test
 def or21_partial_and_refuse(s):
+    s.settings(debit_delay_ms=0)  # the debit happens inside OR21
     p = s.order(order_lines=[{}, {}])
     st, _, _ = s.accept(p, [(p + "-1", True), (p + "-2", False)])
     assert st == 204
@@ -458,6 +488,7 @@ def or21_partial_and_refuse(s):
 
 @test
 def or21_rules(s):
+    s.settings(debit_delay_ms=0)
     oid = s.order(order_lines=[{}, {}])
     cases = [
         ([(oid + "-1", True)], "ORDER_LINE_ACCEPTANCE_DECISION_MISSING"),
@@ -497,6 +528,405 @@ def or21_rules(s):
     assert st == 204
     o = s.or12(mixed)
     assert [l["order_line_state"] for l in o["order_lines"]] == ["SHIPPING", "CANCELED"]
+
+
+# ---------------------------------------------------------------- Mirakl: the order's life
+
+def lines_of(o):
+    return [l["order_line_state"] for l in o["order_lines"]]
+
+
+def state_order(s, oid):
+    return [o for o in s.state()["mirakl"]["orders"] if o["order_id"] == oid][0]
+
+
+@test
+def life_settings(s):
+    st, _, j = s.json("GET", "/_sim/mirakl/settings")
+    assert st == 200, (st, j)
+    assert j == {"address_visibility": "shipping", "debit_delay_ms": 500, "debit_failure_rate": 0.0,
+                 "acceptance_window_s": 259200, "partial_acceptance": True, "webhook_url": None,
+                 "webhook_secret_set": False, "seed": 1,
+                 "webhooks": {"enabled": False, "queued": 0, "sent": 0, "failed": 0}}, j
+    j = s.settings(debit_delay_ms=0, partial_acceptance=False)
+    assert j["debit_delay_ms"] == 0 and not j["partial_acceptance"] and j["address_visibility"] == "shipping"
+    j = s.settings(address_visibility="acceptance")  # left-out fields keep their value
+    assert j["debit_delay_ms"] == 0 and j["address_visibility"] == "acceptance"
+    for bad in ({"address_visibility": "never"}, {"debit_delay_ms": -1}, {"debit_delay_ms": 1.5},
+                {"debit_failure_rate": 1.5}, {"acceptance_window_s": "1"}, {"partial_acceptance": 1},
+                {"webhook_url": "https://x"}, {"webhook_url": "http://:80/"}, {"webhook_secret": "abc"},
+                {"webhook_secret": "whsec_!!"}, {"bogus": 1}, {"seed": -1}):
+        st, _, j = s.json("POST", "/_sim/mirakl/settings", bad)
+        assert st == 400 and j["error"] == "invalid_payload", (bad, st, j)
+    st, _, j = s.json("POST", "/_sim/mirakl/settings", "[1]")
+    assert st == 400
+    st, _, j = s.json("PUT", "/_sim/mirakl/settings", {})
+    assert st == 405
+    s.reset()  # back to the defaults
+    st, _, j = s.json("GET", "/_sim/mirakl/settings")
+    assert j["debit_delay_ms"] == 500 and j["partial_acceptance"] and j["address_visibility"] == "shipping"
+
+
+@test
+def life_address_hidden_until_shipping(s):
+    s.settings(debit_delay_ms=300)
+    oid = s.order()
+    views = [("OR11", lambda: s.mirakl("GET", "/api/orders?order_ids=" + oid)[2]["orders"][0]["customer"]),
+             ("OR12", lambda: s.or12(oid)["customer"]),
+             ("state", lambda: state_order(s, oid)["customer"])]
+    for name, get in views:
+        c = get()
+        assert c["shipping_address"] is None and c["billing_address"] is None, (name, c)
+        assert c["lastname"] == "Doe" and c["customer_id"], (name, c)
+    st, _, _ = s.accept(oid, [(oid + "-1", True)])
+    assert st == 204
+    o = s.or12(oid)
+    assert o["order_state"] == "WAITING_DEBIT" and o["customer"]["shipping_address"] is None
+    assert wait_state(s, oid, "SHIPPING", 5)
+    for name, get in views:
+        c = get()
+        assert c["shipping_address"]["street_1"] == "1 High Street", (name, c)
+        assert c["billing_address"]["zip_code"] == "SW1A 1AA", (name, c)
+    # "acceptance": shown from WAITING_DEBIT on; never for a refused order
+    s.reset()
+    s.settings(address_visibility="acceptance", debit_delay_ms=60000)
+    a = s.order()
+    r = s.order()
+    assert s.or12(a)["customer"]["shipping_address"] is None
+    s.accept(a, [(a + "-1", True)])
+    s.accept(r, [(r + "-1", False)])
+    o = s.or12(a)
+    assert o["order_state"] == "WAITING_DEBIT" and o["customer"]["shipping_address"]["city"] == "London"
+    assert s.or12(r)["customer"]["shipping_address"] is None
+    s.settings(address_visibility="always")
+    assert s.or12(r)["customer"]["shipping_address"]["city"] == "London"
+    # An order created at SHIPPING has its addresses.
+    s.settings(address_visibility="shipping")
+    sh = s.order(order_state="SHIPPING")
+    assert s.or12(sh)["customer"]["billing_address"]["city"] == "London"
+
+
+@test
+def life_debit_path(s):
+    s.settings(debit_delay_ms=600)
+    oid = s.order(created_date="2024-01-01T09:00:00Z", last_updated_date="2024-01-01T09:00:00Z")
+    since = "start_update_date=2025-01-01T00:00:00Z"
+    st, _, j = s.mirakl("GET", "/api/orders?" + since)
+    assert j["total_count"] == 0
+    t0 = time.time()
+    st, _, _ = s.accept(oid, [(oid + "-1", True)])
+    assert st == 204
+    seen, stamps = [], []
+    while time.time() - t0 < 5:
+        o = s.or12(oid)
+        if not seen or seen[-1] != o["order_state"]:
+            seen.append(o["order_state"])
+            stamps.append((time.time() - t0, o["last_updated_date"]))
+        if o["order_state"] == "SHIPPING":
+            break
+        time.sleep(0.02)
+    assert seen == ["WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"], seen
+    assert 0.25 <= stamps[1][0] <= 0.6 and 0.55 <= stamps[2][0] <= 1.2, stamps
+    assert lines_of(o) == ["SHIPPING"] and o["customer_debited_date"] and o["order_lines"][0]["debited_date"]
+    assert o["last_updated_date"] > "2024-01-02" and o["order_lines"][0]["last_updated_date"] > "2024-01-02"
+    st, _, j = s.mirakl("GET", "/api/orders?" + since)
+    assert [x["order_id"] for x in j["orders"]] == [oid]  # every change moves last_updated_date
+    # debit_delay_ms 0: SHIPPING before OR21 answers
+    s.settings(debit_delay_ms=0)
+    b = s.order()
+    s.accept(b, [(b + "-1", True)])
+    assert s.or12(b)["order_state"] == "SHIPPING"
+
+
+@test
+def life_debit_failure(s):
+    s.settings(debit_delay_ms=0, debit_failure_rate=1.0)
+    oid = s.order(order_lines=[{}, {}])
+    st, _, _ = s.accept(oid, [(oid + "-1", True), (oid + "-2", False)])
+    assert st == 204
+    o = s.or12(oid)
+    assert o["order_state"] == "CANCELED" and lines_of(o) == ["CANCELED", "REFUSED"], o["order_state"]
+    assert "customer_debited_date" not in o and o["customer"]["shipping_address"] is None
+    assert o["acceptance_decision_date"]  # the shop did decide
+
+    # By the rate, with the seeded generator: the same seed gives the same outcomes.
+    def run(seed):
+        s.reset()
+        s.settings(debit_delay_ms=0, debit_failure_rate=0.5, seed=seed)
+        ids = [s.order() for _ in range(20)]
+        for i in ids:
+            s.accept(i, [(i + "-1", True)])
+        return [s.or12(i)["order_state"] for i in ids]
+    a = run(5)
+    assert set(a) == {"SHIPPING", "CANCELED"}, a
+    assert run(5) == a and run(6) != a
+
+
+@test
+def life_debit_control(s):
+    s.settings(debit_delay_ms=86400000)
+    a, b, w = s.order(), s.order(), s.order()
+    for oid in (a, b):
+        s.accept(oid, [(oid + "-1", True)])
+    assert s.or12(a)["order_state"] == "WAITING_DEBIT"
+    st, _, j = s.ctl(a, "debit")
+    assert st == 200 and j["order_state"] == "SHIPPING" and j["order_lines"][0]["order_line_state"] == "SHIPPING", j
+    st, _, j = s.ctl(b, "debit", {"fail": True})
+    assert st == 200 and j["order_state"] == "CANCELED", j
+    assert s.or12(b)["order_state"] == "CANCELED"
+    for oid in (a, w):  # nothing waits for a debit
+        st, _, j = s.ctl(oid, "debit")
+        assert st == 409 and j["error"] == "invalid_state", (st, j)
+    st, _, j = s.ctl("NOPE", "debit")
+    assert st == 404
+    st, _, j = s.ctl(w, "debit", {"fail": "yes"})
+    assert st == 400
+    st, _, j = s.json("GET", "/_sim/mirakl/orders/%s/debit" % a)
+    assert st == 405
+
+
+@test
+def life_auto_refusal(s):
+    s.settings(acceptance_window_s=1)
+    oid = s.order()
+    assert s.or12(oid)["order_state"] == "WAITING_ACCEPTANCE"
+    assert wait_state(s, oid, "REFUSED", 5)
+    o = s.or12(oid)
+    assert o["acceptance_decision_date"] is None and lines_of(o) == ["REFUSED"]
+    assert state_order(s, oid)["acceptance_decision_date"] is None
+    st, _, j = s.accept(oid, [(oid + "-1", True)])
+    assert st == 400 and "ORDER_INVALID_STATE" in j["message"]
+    # Backdated created_date does not count: the window runs from the sim's creation.
+    s.reset()
+    old = s.order(created_date="2020-01-01T00:00:00Z")
+    assert s.or12(old)["order_state"] == "WAITING_ACCEPTANCE"
+    # The control route, now.
+    st, _, j = s.ctl(old, "auto-refuse")
+    assert st == 200 and j["order_state"] == "REFUSED" and j["acceptance_decision_date"] is None, j
+    o = s.or12(old)
+    assert o["order_state"] == "REFUSED" and o["last_updated_date"] > "2020-01-02"
+    st, _, j = s.ctl(old, "auto-refuse")
+    assert st == 409 and j["error"] == "invalid_state"
+    # A window shortened later applies to waiting orders.
+    x = s.order()
+    s.settings(acceptance_window_s=0)
+    assert s.or12(x)["order_state"] == "REFUSED"
+
+
+@test
+def life_cancel(s):
+    s.settings(debit_delay_ms=0)
+    w = s.order()
+    st, _, j = s.ctl(w, "cancel")
+    assert st == 200 and j["order_state"] == "CANCELED" and j["order_lines"][0]["order_line_state"] == "CANCELED"
+    o = s.or12(w)
+    c = o["order_lines"][0]["cancelations"]
+    assert len(c) == 1 and c[0]["id"] == w + "-1-C1" and c[0]["amount"] == 10.0, c
+    assert all(k in c[0] for k in ("commission_amount", "commission_taxes", "commission_total_amount",
+                                   "created_date", "id"))
+    st, _, j = s.ctl(w, "cancel")
+    assert st == 409 and j["error"] == "invalid_state"
+    # line by line after SHIPPING
+    oid = s.order(order_lines=[{}, {}])
+    s.accept(oid, [(oid + "-1", True), (oid + "-2", True)])
+    st, _, j = s.ctl(oid, "cancel", {"lines": [oid + "-1"]})
+    assert st == 200 and j["order_state"] == "SHIPPING", j
+    assert lines_of(s.or12(oid)) == ["CANCELED", "SHIPPING"]
+    st, _, j = s.ctl(oid, "cancel", {"lines": [oid + "-1"]})
+    assert st == 409
+    st, _, j = s.ctl(oid, "cancel", {"lines": ["nope"]})
+    assert st == 400 and j["error"] == "invalid_payload"
+    for bad in ({"lines": []}, {"lines": "x"}, {"other": 1}):
+        st, _, j = s.ctl(oid, "cancel", bad)
+        assert st == 400, (bad, st, j)
+    st, _, j = s.ctl(oid, "cancel", {"lines": [oid + "-2"]})
+    assert st == 200 and j["order_state"] == "CANCELED"
+    st, _, j = s.ctl("NOPE", "cancel")
+    assert st == 404
+    # during the debit: the other line still gets paid
+    s.settings(debit_delay_ms=86400000)
+    d = s.order(order_lines=[{}, {}])
+    s.accept(d, [(d + "-1", True), (d + "-2", True)])
+    s.ctl(d, "cancel", {"lines": [d + "-2"]})
+    o = s.or12(d)
+    assert o["order_state"] == "WAITING_DEBIT" and lines_of(o) == ["WAITING_DEBIT", "CANCELED"]
+    st, _, j = s.ctl(d, "debit")
+    assert j["order_state"] == "SHIPPING" and lines_of(s.or12(d)) == ["SHIPPING", "CANCELED"]
+    # a waiting order with one line cancelled: OR21 decides the rest
+    p = s.order(order_lines=[{}, {}])
+    s.ctl(p, "cancel", {"lines": [p + "-1"]})
+    assert s.or12(p)["order_state"] == "WAITING_ACCEPTANCE"
+    st, _, _ = s.accept(p, [(p + "-2", False)])
+    assert st == 204 and s.or12(p)["order_state"] == "REFUSED"
+
+
+@test
+def life_partial_acceptance_off(s):
+    s.settings(partial_acceptance=False, debit_delay_ms=0)
+    oid = s.order(order_lines=[{}, {}])
+    st, _, j = s.accept(oid, [(oid + "-1", True), (oid + "-2", False)])
+    assert st == 400 and j["status"] == 400 and j["message"].startswith("ORDER_PARTIAL_ACCEPTANCE_DISABLED"), j
+    o = s.or12(oid)
+    assert o["order_state"] == "WAITING_ACCEPTANCE" and o["acceptance_decision_date"] is None
+    st, _, _ = s.accept(oid, [(oid + "-1", False), (oid + "-2", False)])
+    assert st == 204 and s.or12(oid)["order_state"] == "REFUSED"
+    b = s.order(order_lines=[{}, {}])
+    st, _, _ = s.accept(b, [(b + "-1", True), (b + "-2", True)])
+    assert st == 204 and s.or12(b)["order_state"] == "SHIPPING"
+
+
+@test
+def life_order_money_fields(s):
+    oid = s.order(order_tax_mode="TAX_EXCLUDED", commercial_id="C-42", shipping_type_code="EXP",
+                  order_lines=[{"offer_sku": "A", "quantity": 2, "price_unit": 10.0, "price": 18.0,
+                                "shipping_price": 4.0,
+                                "taxes": [{"code": "VAT20", "amount": 3.6}],
+                                "shipping_taxes": [{"code": "VAT20", "amount": 0.8}]},
+                               {"offer_sku": "B"}])
+    o = s.or12(oid)
+    assert o["order_tax_mode"] == "TAX_EXCLUDED" and o["commercial_id"] == "C-42"
+    assert o["shipping_type_code"] == "EXP"
+    l1, l2 = o["order_lines"]
+    assert l1["price"] == 18.0 and l1["price_unit"] == 10.0 and l1["total_price"] == 22.0
+    assert l1["taxes"] == [{"code": "VAT20", "amount": 3.6, "tax_calculation_rule": "PROPORTIONAL_TO_AMOUNT"}]
+    assert l1["shipping_taxes"][0]["amount"] == 0.8
+    assert l1["promotions"][0]["deduced_amount"] == 2.0 and l1["promotions"][0]["configuration"]["type"]
+    assert l2["promotions"] == [] and l2["taxes"] == []
+    assert o["price"] == 28.0 and o["shipping_price"] == 4.0 and o["total_price"] == 32.0
+    assert o["promotions"]["total_deduced_amount"] == 2.0 and len(o["promotions"]["applied_promotions"]) == 1
+    for bad in ({"order_tax_mode": "GROSS"}, {"order_lines": [{"taxes": [{"code": "X"}]}]},
+                {"order_lines": [{"shipping_taxes": {"code": "X", "amount": 1}}]},
+                {"commercial_id": 5}):
+        st, _, j = s.json("POST", "/_sim/mirakl/orders", bad)
+        assert st == 400 and j["error"] == "invalid_order", (bad, st, j)
+    # an unusable address is kept as sent (here: empty), not filled
+    e = s.order(order_state="SHIPPING", customer={"shipping_address": {}})
+    c = s.or12(e)["customer"]
+    assert c["shipping_address"] == {} and c["billing_address"]["city"] == "London"
+
+
+class Receiver:
+    """A small webhook receiver: records (headers, body) and answers `status` after `delay` s."""
+
+    def __init__(self, status=200, delay=0.0):
+        import http.server
+        rec = self
+        self.got = []
+        self.status = status
+        self.delay = delay
+        self.cv = threading.Condition()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with rec.cv:
+                    rec.got.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    rec.cv.notify_all()
+                time.sleep(rec.delay)
+                self.send_response(rec.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def wait(self, n, timeout=5):
+        with self.cv:
+            self.cv.wait_for(lambda: len(self.got) >= n, timeout)
+            return list(self.got)
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def verify(key, headers, body):
+    import hashlib
+    import hmac
+    msg = ("%s.%s." % (headers["webhook-id"], headers["webhook-timestamp"])).encode() + body
+    want = "v1," + base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+    return headers["webhook-signature"] == want
+
+
+def wait_webhooks(s, cond, timeout=5):
+    """Polls GET /_sim/mirakl/settings until cond(webhooks counters); returns the last answer."""
+    end = time.time() + timeout
+    while True:
+        st, _, j = s.json("GET", "/_sim/mirakl/settings")
+        if cond(j["webhooks"]) or time.time() > end:
+            return j
+        time.sleep(0.05)
+
+
+@test
+def life_webhooks(s):
+    key = os.urandom(32)
+    rec = Receiver()
+    try:
+        oid0 = s.order()  # webhooks are off by default
+        time.sleep(0.2)
+        assert rec.got == []
+        j = s.settings(webhook_url="http://127.0.0.1:%d/webhooks/mirakl" % rec.port,
+                       webhook_secret="whsec_" + base64.b64encode(key).decode(), debit_delay_ms=0)
+        assert j["webhooks"]["enabled"] and j["webhook_secret_set"] and "whsec" not in json.dumps(j)
+        oid = s.order()
+        s.accept(oid, [(oid + "-1", True)])
+        got = rec.wait(4)
+        assert len(got) == 4, got
+        bodies = [json.loads(b) for _, _, b in got]
+        assert [b["type"] for b in bodies] == ["ORDER_CREATED"] + ["ORDER_STATE_CHANGED"] * 3, bodies
+        assert [b["data"]["order_state"] for b in bodies] == [
+            "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING"], bodies
+        assert all(b["data"]["order_id"] == oid for b in bodies)
+        ids = set()
+        for path, h, body in got:
+            assert path == "/webhooks/mirakl" and h["content-type"] == "application/json"
+            assert verify(key, h, body), h
+            assert abs(int(h["webhook-timestamp"]) - time.time()) < 30
+            ids.add(h["webhook-id"])
+        assert len(ids) == 4  # one id per message
+        assert not verify(os.urandom(32), got[0][1], got[0][2])
+        # cancel, auto-refuse and debit control changes are announced too
+        s.ctl(oid, "cancel")
+        s.ctl(oid0, "auto-refuse")
+        got = rec.wait(6)
+        assert [(json.loads(b)["data"]["order_id"], json.loads(b)["data"]["order_state"]) for _, _, b in got[4:]] \
+            == [(oid, "CANCELED"), (oid0, "REFUSED")], got[4:]
+        j = wait_webhooks(s, lambda w: w["sent"] >= 6)
+        assert j["webhooks"]["sent"] == 6 and j["webhooks"]["failed"] == 0, j
+    finally:
+        rec.close()
+    # A slow receiver never slows the sim down; a failing one is logged and dropped.
+    slow = Receiver(status=500, delay=1.0)
+    try:
+        s.reset()
+        s.settings(webhook_url="http://127.0.0.1:%d/" % slow.port,
+                   webhook_secret="whsec_" + base64.b64encode(key).decode(), debit_delay_ms=0)
+        t = time.time()
+        ids = [s.order() for _ in range(3)]
+        for i in ids:
+            s.accept(i, [(i + "-1", True)])
+        assert time.time() - t < 1.0, time.time() - t
+        slow.wait(2, timeout=5)
+        j = wait_webhooks(s, lambda w: w["failed"] >= 2)
+        assert j["webhooks"]["failed"] >= 2 and j["webhooks"]["sent"] == 0, j
+        s.reset()  # drops the queue
+        st, _, j = s.json("GET", "/_sim/mirakl/settings")
+        assert j["webhooks"] == {"enabled": False, "queued": 0, "sent": 0, "failed": 0}, j
+    finally:
+        slow.close()
+    # Nobody listening: failed, and the sim carries on.
+    rec = Receiver()
+    port = rec.port
+    rec.close()
+    s.settings(webhook_url="http://127.0.0.1:%d/" % port, webhook_secret="whsec_" + base64.b64encode(key).decode())
+    s.order()
+    j = wait_webhooks(s, lambda w: w["failed"] >= 1)
+    assert j["webhooks"]["failed"] == 1, j
+    assert any("webhook" in line and "failed" in line for line in s.stderr), s.stderr[-3:]
 
 
 # ---------------------------------------------------------------- Khaos
@@ -869,7 +1299,7 @@ def accept_under_faults(s, seed, n):
         st, _, j = s.accept(oid, [(oid + "-1", True)])
         assert st == 500 and j["status"] == 500, (st, j)
     s.faults(system="mirakl", clear=True)
-    return [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+    return [s.or12(oid)["order_state"] != "WAITING_ACCEPTANCE" for oid in ids]
 
 
 @test
@@ -932,7 +1362,7 @@ def faults_timeout(s):
             pass
         assert time.time() - t >= 0.29
     s.faults(system="mirakl", clear=True)
-    shipped = [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+    shipped = [s.or12(oid)["order_state"] != "WAITING_ACCEPTANCE" for oid in ids]
     again = None
     s.reset()
     ids = [s.order() for _ in range(6)]
@@ -943,7 +1373,7 @@ def faults_timeout(s):
         except (http.client.HTTPException, ConnectionError):
             pass
     s.faults(system="mirakl", clear=True)
-    again = [s.or12(oid)["order_state"] == "SHIPPING" for oid in ids]
+    again = [s.or12(oid)["order_state"] != "WAITING_ACCEPTANCE" for oid in ids]
     assert shipped == again, (shipped, again)
 
 
@@ -980,7 +1410,10 @@ def state_shape_and_calls(s):
     st = s.state()
     assert set(st) == {"mirakl", "khaos", "calls"}
     assert st["calls"] == {"mirakl": 2, "khaos": 1}
-    assert st["mirakl"] == {"orders": [{"order_id": oid, "order_state": "WAITING_ACCEPTANCE", "order_lines": [
+    cust = st["mirakl"]["orders"][0].pop("customer")
+    assert cust["firstname"] == "Jane" and cust["shipping_address"] is None and cust["billing_address"] is None
+    assert st["mirakl"] == {"orders": [{"order_id": oid, "order_state": "WAITING_ACCEPTANCE",
+                                        "acceptance_decision_date": None, "order_lines": [
         {"order_line_id": oid + "-1", "offer_sku": "SKU-1", "quantity": 3,
          "order_line_state": "WAITING_ACCEPTANCE"}]}]}
     k = st["khaos"]

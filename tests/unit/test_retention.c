@@ -246,18 +246,33 @@ static void test_finished_orders_go_unfinished_stay(void **state)
 {
 	struct fixture *f = *state;
 	uint64_t t0 = 500 * DAY_MS;
-	put_order(f->store, "ACCEPTED-1", "accepted", t0);
+	/* the ends of an order's life */
+	put_order(f->store, "CLOSED-1", "closed", t0);
 	put_order(f->store, "CANCELLED-1", "cancelled", t0 + 1);
+	put_order(f->store, "REFUSED-1", "refused", t0 + 2);
+	put_order(f->store, "AUTO-1", "auto_refused", t0 + 3);
+	/* still under way: accepted waits for its booking, booked and shipped for their end */
+	put_order(f->store, "ACCEPTED-1", "accepted", 0);
 	put_order(f->store, "BOOKED-1", "booked", 0);
+	put_order(f->store, "SHIPPED-1", "shipped", 0);
 	put_order(f->store, "HELD-1", "held", 0);
+	/* marked in an earlier life (accepted was final then) but not final now: stays */
+	put_order(f->store, "OLDMARK-1", "accepted", t0);
 	/* finished, then (by a later decision) finished again later: the later mark stands */
-	put_order(f->store, "LATE-1", "accepted", t0);
-	put_order(f->store, "LATE-1", "accepted", t0 + HORIZON);
+	put_order(f->store, "LATE-1", "closed", t0);
+	put_order(f->store, "LATE-1", "closed", t0 + HORIZON);
 
 	assert_int_equal(kcg_store_sweep(f->store, t0 + HORIZON + DAY_MS, NULL), 0);
 	json_t *o;
-	assert_int_equal(kcg_orders_get(f->store, "ACCEPTED-1", &o), KCG_ENOTFOUND);
+	assert_int_equal(kcg_orders_get(f->store, "CLOSED-1", &o), KCG_ENOTFOUND);
 	assert_int_equal(kcg_orders_get(f->store, "CANCELLED-1", &o), KCG_ENOTFOUND);
+	assert_int_equal(kcg_orders_get(f->store, "REFUSED-1", &o), KCG_ENOTFOUND);
+	assert_int_equal(kcg_orders_get(f->store, "AUTO-1", &o), KCG_ENOTFOUND);
+	const char *stay[] = { "ACCEPTED-1", "SHIPPED-1", "OLDMARK-1" };
+	for (size_t i = 0; i < sizeof(stay) / sizeof(stay[0]); i++) {
+		assert_int_equal(kcg_orders_get(f->store, stay[i], &o), 0);
+		json_decref(o);
+	}
 	assert_int_equal(kcg_orders_get(f->store, "BOOKED-1", &o), 0);
 	json_decref(o);
 	assert_int_equal(kcg_orders_get(f->store, "HELD-1", &o), 0);

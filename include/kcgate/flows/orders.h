@@ -2,33 +2,43 @@
  * kcgate/flows/orders.h: flow 1, Mirakl orders into Khaos Control.
  *
  * A Mirakl webhook (the outbox hook, kcg_orders_on_event) or the OR11 poll
- * (mirakl.poll, every mirakl.poll_interval_s, the first at start) leads to
- * one order.sync job per order. The order's record (the orders database)
- * is a small state machine:
+ * (mirakl.poll, every mirakl.poll_interval_s, the first at start; every
+ * state, by update date) leads to one order.sync job per order. The
+ * order's record (the orders database) follows the order to its end:
  *
- *   seen ──► booked (Khaos sales order code stored) ──► accepted
- *     │▲
- *     ▼│ (unknown or discontinued SKU; released when the SKU appears)
- *    held                               cancelled (refused/cancelled on Mirakl)
+ *   seen ──► accepted ──► booked ──► shipped ──► closed
+ *    │▲   (OR21 by kcgate,  (Khaos sales   (SHIPPED, TO_COLLECT,
+ *    ▼│    or by hand)       order code)    RECEIVED on Mirakl)
+ *   held (unknown or discontinued SKU; released when the SKU appears)
  *
- * Jobs: order.sync (lane mirakl: read the order, decide), order.book (lane
- * khaos: ExportOrderStatusEx first, ImportOrders only if Khaos has no order
- * with that associated ref: exactly once even when an earlier attempt's
- * outcome is unknown), order.accept (lane mirakl: OR21 every line; after a
- * failure read the order first, lines already accepted count as done),
- * mirakl.poll. The SKU cache (flows/skus.h) is asked about every line's
- * SKU; a code that becomes active there releases the orders held on it
- * (on_sku_active).
+ *   side exits, from any open state: refused (REFUSED after a decision),
+ *   auto_refused (REFUSED with acceptance_decision_date null), cancelled
+ *   (CANCELED: a refused debit, a customer or an operator).
  *
- * acceptance_deadline is raised for orders still not accepted
- * mirakl.acceptance_alert_h before created_date + acceptance_window_h: when
- * the order is seen, and by a timer every minute.
+ * Decide at WAITING_ACCEPTANCE: every line's offer_sku an active Khaos
+ * stock code (the SKU cache) -> order.accept (OR21 every waiting line),
+ * before any booking. Book at the booking point ([orders] book_when:
+ * SHIPPING or later by default; or past acceptance with a shipping
+ * address): order.book reads the order fresh (OR11 by order_ids), asks
+ * Khaos ExportOrderStatusEx first and ImportOrders only if Khaos has no
+ * order with that associated ref (exactly once even when an earlier
+ * attempt's outcome is unknown). No usable shipping address there:
+ * address_missing, not booked (checked again at the next sync). Khaos
+ * refusing the import: khaos_rejected (the job dies; a person retries).
+ * A booked order (or line) Mirakl cancels, refuses or refunds:
+ * booked_cancelled, with the Khaos sales order code.
  *
- * Database: orders (order_id -> JSON record, "state" by the names below).
- * Watermark: "mirakl.or11.watermark" in the store's meta database.
+ * Periodic work (the acceptance deadline watch, held releases, the
+ * missing_in_khaos check after [orders] book_alert_min) walks the
+ * orders_open index, never every record.
+ *
+ * Databases: orders (order_id -> JSON record, "state" by the names
+ * below); orders_open (order_id -> "", present iff the state is not final,
+ * kept in step by every save). Watermark: "mirakl.or11.watermark" in the
+ * store's meta database.
  *
  * The decisions are pure functions of a record's state and the Mirakl
- * order (kcg_order_next, kcg_order_is_late), tested on their own.
+ * order (kcg_order_next, kcg_order_is_late, ...), tested on their own.
  */
 #ifndef KCGATE_FLOWS_ORDERS_H
 #define KCGATE_FLOWS_ORDERS_H
@@ -45,40 +55,80 @@ extern const struct kcg_flow kcg_flow_orders;
 
 /** An order record's state (stored by name). */
 enum kcg_order_state {
-	KCG_ORDER_SEEN,      /**< known, to be booked */
-	KCG_ORDER_HELD,      /**< a line's SKU is unknown or discontinued */
-	KCG_ORDER_BOOKED,    /**< Khaos has the sales order; acceptance follows */
-	KCG_ORDER_ACCEPTED,  /**< accepted on Mirakl: nothing left to do */
-	KCG_ORDER_CANCELLED, /**< refused, cancelled or closed on Mirakl */
+	KCG_ORDER_SEEN,         /**< known, not decided yet */
+	KCG_ORDER_HELD,         /**< a line's SKU is unknown or discontinued */
+	KCG_ORDER_ACCEPTED,     /**< accepted on Mirakl, waiting for its booking point */
+	KCG_ORDER_BOOKED,       /**< Khaos has the sales order (code stored) */
+	KCG_ORDER_SHIPPED,      /**< booked, and Mirakl says SHIPPED, TO_COLLECT or RECEIVED */
+	KCG_ORDER_CLOSED,       /**< final: CLOSED on Mirakl */
+	KCG_ORDER_REFUSED,      /**< final: refused on Mirakl after a decision */
+	KCG_ORDER_AUTO_REFUSED, /**< final: refused by Mirakl, nobody decided in time */
+	KCG_ORDER_CANCELLED,    /**< final: CANCELED on Mirakl */
 	KCG_ORDER_STATES
 };
 
-/** "seen", "held", "booked", "accepted", "cancelled". */
+/** "seen", "held", "accepted", "booked", "shipped", "closed", "refused",
+ * "auto_refused", "cancelled" ("unknown" out of range). */
 const char *kcg_order_state_name(enum kcg_order_state state);
 
 /** The state named @p name, or -1. */
 int kcg_order_state_parse(const char *name);
 
+/** Whether @p state is an end (closed, refused, auto_refused, cancelled). */
+bool kcg_order_state_final(enum kcg_order_state state);
+
+/** Whether Khaos has (or had) a sales order for a record in @p state. */
+bool kcg_order_state_booked(enum kcg_order_state state);
+
 /** What an order needs next, given its record and the latest Mirakl order. */
 enum kcg_order_next {
-	KCG_NEXT_NOTHING,    /**< finished, waiting, or a dead job waits for a person */
-	KCG_NEXT_ACCEPT,     /**< booked and still waiting for acceptance: order.accept */
-	KCG_NEXT_ACCEPTED,   /**< booked and accepted on Mirakl (by kcgate or by hand) */
-	KCG_NEXT_CANCELLED,  /**< refused, cancelled or closed on Mirakl */
-	KCG_NEXT_CHECK_SKUS, /**< seen or held, past Mirakl's checks: book once every SKU is active */
+	KCG_NEXT_NOTHING,         /**< finished, waiting, or a dead job waits for a person */
+	KCG_NEXT_CHECK_SKUS,      /**< seen or held, WAITING_ACCEPTANCE: accept once every SKU is active */
+	KCG_NEXT_ACCEPT,          /**< booked (an old record) and still waiting for acceptance: order.accept */
+	KCG_NEXT_ACCEPTED,        /**< accepted on Mirakl (by kcgate or by hand), not at its booking point */
+	KCG_NEXT_BOOK,            /**< at its booking point with a shipping address: order.book */
+	KCG_NEXT_ADDRESS_MISSING, /**< at its booking point with no usable shipping address */
+	KCG_NEXT_SHIPPED,         /**< booked, and Mirakl shipped it */
+	KCG_NEXT_CLOSED,          /**< CLOSED on Mirakl */
+	KCG_NEXT_REFUSED,         /**< REFUSED on Mirakl after a decision */
+	KCG_NEXT_AUTO_REFUSED,    /**< REFUSED on Mirakl, acceptance_decision_date null */
+	KCG_NEXT_CANCELLED,       /**< CANCELED on Mirakl */
 };
 
 /**
  * The decision at the heart of the flow: @p state is the record's, @p stuck
- * whether one of its jobs died (a person retries it), @p order the Mirakl
- * order (OR11/OR12 shape). Pure.
+ * whether one of its jobs died (a person retries it: no new accept or book
+ * job, but the order still follows Mirakl to its end), @p when the
+ * configured booking point, @p order the Mirakl order (OR11 shape). Pure.
  */
-enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, const json_t *order);
+enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, enum kcg_book_when when,
+				   const json_t *order);
+
+/**
+ * Whether @p order's shipping address can be booked in Khaos: an object
+ * with street_1, city and zip_code, and a lastname (its own or the
+ * customer's). Mirakl keeps it null before shipping (or acceptance). Pure.
+ */
+bool kcg_order_address_usable(const json_t *order);
+
+/**
+ * The ids of @p order's lines Mirakl cancelled, refused or refunded (line
+ * state CANCELED or REFUSED, or a non-empty "cancelations" or "refunds"
+ * list), as a new JSON array (empty when none; NULL only out of memory). Pure.
+ */
+json_t *kcg_order_lines_withdrawn(const json_t *order);
+
+/**
+ * Whether an order at its booking point since @p point_ms (0 = not there)
+ * and not booked (@p state) lacks its Khaos sales order @p alert_ms later,
+ * at @p now_ms. Pure.
+ */
+bool kcg_order_missing_in_khaos(enum kcg_order_state state, uint64_t point_ms, uint64_t alert_ms, uint64_t now_ms);
 
 /**
  * Is an order in @p state, due for acceptance by @p deadline_ms (0 =
  * unknown), within @p alert_ms of its deadline at @p now_ms? Only orders
- * still to be accepted (seen, held, booked) can be late. Pure.
+ * still to be accepted (seen, held) can be late. Pure.
  */
 bool kcg_order_is_late(enum kcg_order_state state, uint64_t deadline_ms, uint64_t alert_ms, uint64_t now_ms);
 

@@ -26,8 +26,10 @@
 /** What OR11 asks for. */
 struct kcg_or11_query {
 	const char *order_ids;        /**< comma list, or NULL */
-	const char *state_codes;      /**< e.g. "WAITING_ACCEPTANCE", or NULL */
+	const char *state_codes;      /**< e.g. "WAITING_ACCEPTANCE", or NULL (every state) */
 	uint64_t start_update_ms;     /**< 0: no start_update_date */
+	uint64_t end_update_ms;       /**< 0: no end_update_date (a paged walk fixes it, so the set
+	                                   it pages through does not grow under it) */
 	unsigned offset;
 	unsigned max;                 /**< 1..100 */
 };
@@ -42,7 +44,20 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
  */
 int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *total, char why[KCG_ERROR_MAX]);
 
-/** OR12 `GET /api/orders/{order_id}`. @return 0, -ENOMEM or -E2BIG (a URL past 64 KiB). */
+/**
+ * OR11 for one order (`order_ids` = @p order_id): how kcgate reads an
+ * order (OR12 is deprecated by Mirakl). @return as kcg_mirakl_or11().
+ */
+int kcg_mirakl_or11_one(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out);
+
+/**
+ * Parses the answer to kcg_mirakl_or11_one(): *@p order gets a new
+ * reference to the order @p order_id; KCG_ENOTFOUND when the answer does
+ * not hold it (Mirakl does not know the order).
+ */
+int kcg_mirakl_or11_one_parse(const struct kcg_reply *r, const char *order_id, json_t **order, char why[KCG_ERROR_MAX]);
+
+/** OR12 `GET /api/orders/{order_id}` (deprecated by Mirakl: kcgate reads with kcg_mirakl_or11_one()). @return 0, -ENOMEM or -E2BIG (a URL past 64 KiB). */
 int kcg_mirakl_or12(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out);
 /** Parses OR12: *@p order gets a new reference to the order object. */
 int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KCG_ERROR_MAX]);

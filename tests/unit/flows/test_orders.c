@@ -1,7 +1,8 @@
 /*
  * test_orders.c: the order flow's decisions as pure functions of a
- * record's state and a Mirakl order (kcg_order_next, kcg_order_is_late),
- * and the state name table.
+ * record's state and a Mirakl order (kcg_order_next over every transition
+ * of the order's life, kcg_order_is_late, kcg_order_missing_in_khaos, the
+ * address and withdrawn-line checks), and the state name table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,21 +14,57 @@
 
 #include "kcgate/flows/orders.h"
 
-/* A Mirakl order in state @p state whose lines are all in @p line_state. */
+/* A Mirakl order in state @p state whose lines are all in @p line_state,
+ * decided on (acceptance_decision_date set) unless still waiting, with no
+ * address (as Mirakl shows it before shipping). */
 static json_t *order(const char *state, const char *line_state)
 {
-	return json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "order_id", "O-1", "order_state", state,
-			 "order_lines", "order_line_id", "O-1-1", "order_line_state", line_state, "order_line_id",
-			 "O-1-2", "order_line_state", line_state);
+	json_t *o = json_pack("{s:s, s:s, s:[{s:s, s:s}, {s:s, s:s}], s:{s:s, s:n, s:n}}", "order_id", "O-1",
+			      "order_state", state, "order_lines", "order_line_id", "O-1-1", "order_line_state",
+			      line_state, "order_line_id", "O-1-2", "order_line_state", line_state, "customer",
+			      "lastname", "O'Brien", "billing_address", "shipping_address");
+	json_object_set_new(o, "acceptance_decision_date", strcmp(state, "WAITING_ACCEPTANCE") == 0 || strcmp(state, "STAGING") == 0
+								   ? json_null()
+								   : json_string("2024-01-01T10:00:00Z"));
+	return o;
+}
+
+/* The same with a shipping address Khaos can book. */
+static json_t *addressed(const char *state, const char *line_state)
+{
+	json_t *o = order(state, line_state);
+	json_object_set_new(json_object_get(o, "customer"), "shipping_address",
+			    json_pack("{s:s, s:s, s:s, s:s}", "street_1", "1 High Street", "city", "Leeds", "zip_code",
+				      "LS1 1AA", "country_iso_code", "GBR"));
+	return o;
+}
+
+static enum kcg_order_next next_when(enum kcg_order_state st, bool stuck, enum kcg_book_when when, json_t *o)
+{
+	enum kcg_order_next n = kcg_order_next(st, stuck, when, o);
+	json_decref(o);
+	return n;
 }
 
 static enum kcg_order_next next(enum kcg_order_state st, bool stuck, const char *state, const char *line_state)
 {
-	json_t *o = order(state, line_state);
-	enum kcg_order_next n = kcg_order_next(st, stuck, o);
-	json_decref(o);
-	return n;
+	return next_when(st, stuck, KCG_BOOK_SHIPPING, order(state, line_state));
 }
+
+/* With the address visible (it is, from SHIPPING on, on most platforms). */
+static enum kcg_order_next next_addr(enum kcg_order_state st, bool stuck, const char *state)
+{
+	return next_when(st, stuck, KCG_BOOK_SHIPPING, addressed(state, state));
+}
+
+static const enum kcg_order_state open_states[] = { KCG_ORDER_SEEN, KCG_ORDER_HELD, KCG_ORDER_ACCEPTED,
+						    KCG_ORDER_BOOKED, KCG_ORDER_SHIPPED };
+static const enum kcg_order_state final_states[] = { KCG_ORDER_CLOSED, KCG_ORDER_REFUSED, KCG_ORDER_AUTO_REFUSED,
+						     KCG_ORDER_CANCELLED };
+static const char *const mirakl_states[] = { "STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT",
+					     "SHIPPING", "SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED", "REFUSED",
+					     "CANCELED", "SOMETHING_NEW" };
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The cap counts distinct ids, whatever shape names them; the first found are kept. */
 static void test_order_ids_cap(void **state)
@@ -82,53 +119,179 @@ static void test_order_ids_cap(void **state)
 
 static void test_state_names(void **state)
 {
-	for (int i = 0; i < KCG_ORDER_STATES; i++)
+	static const char *const names[] = { "seen", "held", "accepted", "booked", "shipped", "closed", "refused",
+					     "auto_refused", "cancelled" };
+	assert_int_equal(KCG_ORDER_STATES, N(names));
+	for (int i = 0; i < KCG_ORDER_STATES; i++) {
+		assert_string_equal(kcg_order_state_name((enum kcg_order_state)i), names[i]);
 		assert_int_equal(kcg_order_state_parse(kcg_order_state_name((enum kcg_order_state)i)), i);
-	assert_string_equal(kcg_order_state_name(KCG_ORDER_HELD), "held");
+	}
 	assert_int_equal(kcg_order_state_parse("HELD"), -1);
 	assert_int_equal(kcg_order_state_parse(""), -1);
 	assert_int_equal(kcg_order_state_parse(NULL), -1);
 	assert_string_equal(kcg_order_state_name(KCG_ORDER_STATES), "unknown");
+	for (size_t i = 0; i < N(open_states); i++)
+		assert_false(kcg_order_state_final(open_states[i]));
+	for (size_t i = 0; i < N(final_states); i++)
+		assert_true(kcg_order_state_final(final_states[i]));
+	assert_true(kcg_order_state_booked(KCG_ORDER_BOOKED));
+	assert_true(kcg_order_state_booked(KCG_ORDER_SHIPPED));
+	assert_false(kcg_order_state_booked(KCG_ORDER_ACCEPTED));
+	assert_false(kcg_order_state_booked(KCG_ORDER_CANCELLED));
 }
 
-static void test_new_order_checks_skus(void **state)
+/* 1. Decide at WAITING_ACCEPTANCE: check the SKUs, then accept; never book there. */
+static void test_decide_at_waiting_acceptance(void **state)
 {
 	assert_int_equal(next(KCG_ORDER_SEEN, false, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_CHECK_SKUS);
 	assert_int_equal(next(KCG_ORDER_HELD, false, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_CHECK_SKUS);
-	/* accepted by hand before kcgate booked it: still to be booked */
-	assert_int_equal(next(KCG_ORDER_SEEN, false, "SHIPPING", "SHIPPING"), KCG_NEXT_CHECK_SKUS);
+	/* even with an address shown (a platform that shows it early) and book_when = accepted */
+	assert_int_equal(next_when(KCG_ORDER_SEEN, false, KCG_BOOK_ACCEPTED, addressed("WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE")),
+			 KCG_NEXT_CHECK_SKUS);
+	/* kcgate's OR21 went through; this snapshot is older */
+	assert_int_equal(next(KCG_ORDER_ACCEPTED, false, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
 	/* Mirakl's own checks first */
 	assert_int_equal(next(KCG_ORDER_SEEN, false, "STAGING", "STAGING"), KCG_NEXT_NOTHING);
+	/* a state Mirakl adds later: wait */
+	assert_int_equal(next(KCG_ORDER_SEEN, false, "SOMETHING_NEW", "SOMETHING_NEW"), KCG_NEXT_NOTHING);
 }
 
-static void test_refused_or_cancelled(void **state)
+/* Accepted on Mirakl (by kcgate or by hand), the debit under way: accepted, not booked. */
+static void test_accepted_waits_for_its_booking_point(void **state)
 {
-	const char *finals[] = { "CANCELED", "REFUSED", "CLOSED" };
-	for (size_t i = 0; i < 3; i++) {
-		assert_int_equal(next(KCG_ORDER_SEEN, false, finals[i], finals[i]), KCG_NEXT_CANCELLED);
-		assert_int_equal(next(KCG_ORDER_HELD, false, finals[i], finals[i]), KCG_NEXT_CANCELLED);
+	const char *debit[] = { "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT" };
+	for (size_t i = 0; i < N(debit); i++) {
+		assert_int_equal(next(KCG_ORDER_SEEN, false, debit[i], debit[i]), KCG_NEXT_ACCEPTED);
+		assert_int_equal(next(KCG_ORDER_HELD, false, debit[i], debit[i]), KCG_NEXT_ACCEPTED);
+		assert_int_equal(next(KCG_ORDER_ACCEPTED, false, debit[i], debit[i]), KCG_NEXT_NOTHING);
+		/* default book_when = shipping: an address shown early changes nothing */
+		assert_int_equal(next_addr(KCG_ORDER_ACCEPTED, false, debit[i]), KCG_NEXT_NOTHING);
+		/* book_when = accepted: booked as soon as the address shows */
+		assert_int_equal(next_when(KCG_ORDER_ACCEPTED, false, KCG_BOOK_ACCEPTED, addressed(debit[i], debit[i])),
+				 KCG_NEXT_BOOK);
+		assert_int_equal(next_when(KCG_ORDER_SEEN, false, KCG_BOOK_ACCEPTED, addressed(debit[i], debit[i])),
+				 KCG_NEXT_BOOK);
+		assert_int_equal(next_when(KCG_ORDER_ACCEPTED, false, KCG_BOOK_ACCEPTED, order(debit[i], debit[i])),
+				 KCG_NEXT_NOTHING);
+		assert_int_equal(next_when(KCG_ORDER_SEEN, false, KCG_BOOK_ACCEPTED, order(debit[i], debit[i])),
+				 KCG_NEXT_ACCEPTED);
 	}
-	/* booked: its lines say whether it was accepted before it ended */
-	assert_int_equal(next(KCG_ORDER_BOOKED, false, "CANCELED", "CANCELED"), KCG_NEXT_CANCELLED);
-	assert_int_equal(next(KCG_ORDER_BOOKED, false, "REFUSED", "REFUSED"), KCG_NEXT_CANCELLED);
-	assert_int_equal(next(KCG_ORDER_BOOKED, false, "CLOSED", "CLOSED"), KCG_NEXT_ACCEPTED);
 }
 
-static void test_booked(void **state)
+/* 2. Book when paid and addressed: SHIPPING or later, from any state not booked yet. */
+static void test_book_at_shipping(void **state)
 {
+	const char *paid[] = { "SHIPPING", "SHIPPED", "TO_COLLECT", "RECEIVED" };
+	const enum kcg_order_state before[] = { KCG_ORDER_SEEN, KCG_ORDER_HELD, KCG_ORDER_ACCEPTED };
+	for (size_t i = 0; i < N(paid); i++) {
+		for (size_t j = 0; j < N(before); j++) {
+			/* accepted by hand counts the same: still booked */
+			assert_int_equal(next_addr(before[j], false, paid[i]), KCG_NEXT_BOOK);
+			assert_int_equal(next_when(before[j], false, KCG_BOOK_ACCEPTED, addressed(paid[i], paid[i])), KCG_NEXT_BOOK);
+			/* no usable address at the booking point: say so, do not book */
+			assert_int_equal(next(before[j], false, paid[i], paid[i]), KCG_NEXT_ADDRESS_MISSING);
+			/* a dead booking waits for a person */
+			assert_int_equal(next_addr(before[j], true, paid[i]), KCG_NEXT_NOTHING);
+		}
+	}
+}
+
+/* 3. Follow to the end: shipped, closed, and the side exits. */
+static void test_follow_booked(void **state)
+{
+	assert_int_equal(next_addr(KCG_ORDER_BOOKED, false, "SHIPPING"), KCG_NEXT_NOTHING);
+	assert_int_equal(next_addr(KCG_ORDER_BOOKED, false, "SHIPPED"), KCG_NEXT_SHIPPED);
+	assert_int_equal(next_addr(KCG_ORDER_BOOKED, false, "TO_COLLECT"), KCG_NEXT_SHIPPED);
+	assert_int_equal(next_addr(KCG_ORDER_BOOKED, false, "RECEIVED"), KCG_NEXT_SHIPPED);
+	assert_int_equal(next_addr(KCG_ORDER_BOOKED, true, "SHIPPED"), KCG_NEXT_SHIPPED);
+	assert_int_equal(next_addr(KCG_ORDER_SHIPPED, false, "RECEIVED"), KCG_NEXT_NOTHING);
+	assert_int_equal(next_addr(KCG_ORDER_SHIPPED, false, "SHIPPED"), KCG_NEXT_NOTHING);
+	/* booked before acceptance (a record from the flow's earlier life): accept it */
 	assert_int_equal(next(KCG_ORDER_BOOKED, false, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_ACCEPT);
-	assert_int_equal(next(KCG_ORDER_BOOKED, false, "SHIPPING", "SHIPPING"), KCG_NEXT_ACCEPTED);
-	assert_int_equal(next(KCG_ORDER_BOOKED, false, "WAITING_DEBIT_PAYMENT", "WAITING_DEBIT_PAYMENT"),
-			 KCG_NEXT_ACCEPTED);
+	assert_int_equal(next(KCG_ORDER_BOOKED, true, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
+	assert_int_equal(next(KCG_ORDER_BOOKED, false, "WAITING_DEBIT", "WAITING_DEBIT"), KCG_NEXT_NOTHING);
 }
 
-static void test_final_and_stuck_do_nothing(void **state)
+static void test_ends(void **state)
 {
-	assert_int_equal(next(KCG_ORDER_ACCEPTED, false, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
-	assert_int_equal(next(KCG_ORDER_CANCELLED, false, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
-	/* a dead job waits for a person, whatever Mirakl says */
-	assert_int_equal(next(KCG_ORDER_BOOKED, true, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
-	assert_int_equal(next(KCG_ORDER_SEEN, true, "CANCELED", "CANCELED"), KCG_NEXT_NOTHING);
+	for (size_t i = 0; i < N(open_states); i++) {
+		for (int stuck = 0; stuck < 2; stuck++) {
+			/* a dead job no longer matters once Mirakl ended the order */
+			assert_int_equal(next(open_states[i], stuck, "CLOSED", "CLOSED"), KCG_NEXT_CLOSED);
+			assert_int_equal(next(open_states[i], stuck, "CANCELED", "CANCELED"), KCG_NEXT_CANCELLED);
+			assert_int_equal(next(open_states[i], stuck, "REFUSED", "REFUSED"), KCG_NEXT_REFUSED);
+		}
+		/* nobody decided: acceptance_decision_date null, or absent */
+		json_t *o = order("REFUSED", "REFUSED");
+		json_object_set_new(o, "acceptance_decision_date", json_null());
+		assert_int_equal(next_when(open_states[i], false, KCG_BOOK_SHIPPING, o), KCG_NEXT_AUTO_REFUSED);
+		o = order("REFUSED", "REFUSED");
+		json_object_del(o, "acceptance_decision_date");
+		assert_int_equal(next_when(open_states[i], false, KCG_BOOK_SHIPPING, o), KCG_NEXT_AUTO_REFUSED);
+	}
+}
+
+static void test_final_do_nothing(void **state)
+{
+	for (size_t i = 0; i < N(final_states); i++)
+		for (size_t j = 0; j < N(mirakl_states); j++) {
+			assert_int_equal(next(final_states[i], false, mirakl_states[j], mirakl_states[j]), KCG_NEXT_NOTHING);
+			assert_int_equal(next_addr(final_states[i], false, mirakl_states[j]), KCG_NEXT_NOTHING);
+		}
+	/* a dead job waits for a person, whatever Mirakl says short of an end */
+	assert_int_equal(next(KCG_ORDER_SEEN, true, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
+}
+
+static void test_address_usable(void **state)
+{
+	json_t *o = addressed("SHIPPING", "SHIPPING");
+	assert_true(kcg_order_address_usable(o));
+	json_t *addr = json_object_get(json_object_get(o, "customer"), "shipping_address");
+	/* the last name may be the address's own */
+	json_object_del(json_object_get(o, "customer"), "lastname");
+	assert_false(kcg_order_address_usable(o));
+	json_object_set_new(addr, "lastname", json_string("Ng"));
+	assert_true(kcg_order_address_usable(o));
+	const char *needed[] = { "street_1", "city", "zip_code" };
+	for (size_t i = 0; i < N(needed); i++) {
+		json_t *v = json_incref(json_object_get(addr, needed[i]));
+		json_object_set_new(addr, needed[i], json_string(""));
+		assert_false(kcg_order_address_usable(o));
+		json_object_del(addr, needed[i]);
+		assert_false(kcg_order_address_usable(o));
+		json_object_set_new(addr, needed[i], v);
+		assert_true(kcg_order_address_usable(o));
+	}
+	json_decref(o);
+	o = order("SHIPPING", "SHIPPING"); /* null, as Mirakl hides it */
+	assert_false(kcg_order_address_usable(o));
+	json_decref(o);
+	assert_false(kcg_order_address_usable(NULL));
+}
+
+static void test_lines_withdrawn(void **state)
+{
+	json_t *o = addressed("SHIPPING", "SHIPPING");
+	json_t *ids = kcg_order_lines_withdrawn(o);
+	assert_int_equal(json_array_size(ids), 0);
+	json_decref(ids);
+	json_t *lines = json_object_get(o, "order_lines");
+	json_object_set_new(json_array_get(lines, 1), "order_line_state", json_string("CANCELED"));
+	ids = kcg_order_lines_withdrawn(o);
+	assert_int_equal(json_array_size(ids), 1);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "O-1-2");
+	json_decref(ids);
+	/* refunded (still SHIPPING) and cancelled in part count too */
+	json_object_set_new(json_array_get(lines, 0), "refunds", json_pack("[{s:s}]", "id", "R1"));
+	ids = kcg_order_lines_withdrawn(o);
+	assert_int_equal(json_array_size(ids), 2);
+	json_decref(ids);
+	json_object_set_new(json_array_get(lines, 0), "refunds", json_array());
+	json_object_set_new(json_array_get(lines, 0), "cancelations", json_pack("[{s:i}]", "quantity", 1));
+	ids = kcg_order_lines_withdrawn(o);
+	assert_int_equal(json_array_size(ids), 2);
+	json_decref(ids);
+	json_decref(o);
 }
 
 static void test_late(void **state)
@@ -137,11 +300,28 @@ static void test_late(void **state)
 	assert_false(kcg_order_is_late(KCG_ORDER_SEEN, deadline, alert, 89999));
 	assert_true(kcg_order_is_late(KCG_ORDER_SEEN, deadline, alert, 90000));
 	assert_true(kcg_order_is_late(KCG_ORDER_HELD, deadline, alert, 200000));
-	assert_true(kcg_order_is_late(KCG_ORDER_BOOKED, deadline, alert, 95000));
-	/* done with, or no deadline known */
+	/* accepted (and so booked later): past the acceptance deadline's reach */
 	assert_false(kcg_order_is_late(KCG_ORDER_ACCEPTED, deadline, alert, 95000));
-	assert_false(kcg_order_is_late(KCG_ORDER_CANCELLED, deadline, alert, 95000));
+	assert_false(kcg_order_is_late(KCG_ORDER_BOOKED, deadline, alert, 95000));
+	/* done with, or no deadline known */
+	for (size_t i = 0; i < N(final_states); i++)
+		assert_false(kcg_order_is_late(final_states[i], deadline, alert, 95000));
 	assert_false(kcg_order_is_late(KCG_ORDER_SEEN, 0, alert, 95000));
+}
+
+static void test_missing_in_khaos(void **state)
+{
+	uint64_t point = 1000000, alert = 30 * 60000u;
+	assert_false(kcg_order_missing_in_khaos(KCG_ORDER_ACCEPTED, point, alert, point + alert - 1));
+	assert_true(kcg_order_missing_in_khaos(KCG_ORDER_ACCEPTED, point, alert, point + alert));
+	assert_true(kcg_order_missing_in_khaos(KCG_ORDER_HELD, point, alert, point + alert));
+	assert_true(kcg_order_missing_in_khaos(KCG_ORDER_SEEN, point, alert, point + alert));
+	/* not at its booking point, or booked, or ended */
+	assert_false(kcg_order_missing_in_khaos(KCG_ORDER_ACCEPTED, 0, alert, point + alert));
+	assert_false(kcg_order_missing_in_khaos(KCG_ORDER_BOOKED, point, alert, point + alert));
+	assert_false(kcg_order_missing_in_khaos(KCG_ORDER_SHIPPED, point, alert, point + alert));
+	for (size_t i = 0; i < N(final_states); i++)
+		assert_false(kcg_order_missing_in_khaos(final_states[i], point, alert, point + alert));
 }
 
 static void test_forgotten(void **state)
@@ -160,11 +340,16 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_order_ids_cap),
-		cmocka_unit_test(test_new_order_checks_skus),
-		cmocka_unit_test(test_refused_or_cancelled),
-		cmocka_unit_test(test_booked),
-		cmocka_unit_test(test_final_and_stuck_do_nothing),
+		cmocka_unit_test(test_decide_at_waiting_acceptance),
+		cmocka_unit_test(test_accepted_waits_for_its_booking_point),
+		cmocka_unit_test(test_book_at_shipping),
+		cmocka_unit_test(test_follow_booked),
+		cmocka_unit_test(test_ends),
+		cmocka_unit_test(test_final_do_nothing),
+		cmocka_unit_test(test_address_usable),
+		cmocka_unit_test(test_lines_withdrawn),
 		cmocka_unit_test(test_late),
+		cmocka_unit_test(test_missing_in_khaos),
 		cmocka_unit_test(test_forgotten),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

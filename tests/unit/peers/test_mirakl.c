@@ -155,6 +155,53 @@ static void test_or11_defaults(void **state)
 	kcg_call_finish(&c);
 }
 
+/* A walk's fixed end: end_update_date rounded up to the second (the window only widens). */
+static void test_or11_end_update(void **state)
+{
+	struct kcg_mirakl_config cfg = test_cfg();
+	struct kcg_call c;
+	struct kcg_or11_query q = { .start_update_ms = 1704103200999ull, .end_update_ms = 1704106800001ull };
+	assert_int_equal(kcg_mirakl_or11(&cfg, &q, &c), 0);
+	assert_string_equal(c.url, "https://shop.mirakl.net/api/orders?paginate=true&max=100&offset=0"
+				   "&start_update_date=2024-01-01T10%3A00%3A00Z&end_update_date=2024-01-01T11%3A00%3A01Z");
+	kcg_call_finish(&c);
+	q.end_update_ms = 1704106800000ull; /* a whole second stays as it is */
+	assert_int_equal(kcg_mirakl_or11(&cfg, &q, &c), 0);
+	assert_non_null(strstr(c.url, "&end_update_date=2024-01-01T11%3A00%3A00Z"));
+	assert_null(strstr(c.url, "order_state_codes"));
+	kcg_call_finish(&c);
+}
+
+/* How kcgate reads one order: OR11 by order_ids (OR12 is deprecated). */
+static void test_or11_one(void **state)
+{
+	struct kcg_mirakl_config cfg = test_cfg();
+	struct kcg_call c;
+	char why[KCG_ERROR_MAX];
+	assert_int_equal(kcg_mirakl_or11_one(&cfg, "A/1 \xc3\xa9", &c), 0);
+	assert_string_equal(c.method, "GET");
+	assert_string_equal(c.url, "https://shop.mirakl.net/api/orders?paginate=true&max=1&offset=0&order_ids=A%2F1%20%C3%A9");
+	kcg_call_finish(&c);
+	/* a comma would ask for other orders too */
+	assert_int_equal(kcg_mirakl_or11_one(&cfg, "A,B", &c), -EINVAL);
+	assert_int_equal(kcg_mirakl_or11_one(&cfg, "", &c), -EINVAL);
+
+	json_t *o = NULL;
+	struct kcg_reply r = reply(200, "{\"orders\":[{\"order_id\":\"X\"},{\"order_id\":\"A\",\"order_state\":\"SHIPPING\"}],"
+					"\"total_count\":2}");
+	assert_int_equal(kcg_mirakl_or11_one_parse(&r, "A", &o, why), 0);
+	assert_string_equal(kcg_mirakl_order_state(o), "SHIPPING");
+	json_decref(o);
+	o = NULL;
+	assert_int_equal(kcg_mirakl_or11_one_parse(&r, "B", &o, why), KCG_ENOTFOUND);
+	assert_null(o);
+	assert_non_null(strstr(why, "B"));
+	kcg_reply_finish(&r);
+	r = reply(503, "busy");
+	assert_int_equal(kcg_mirakl_or11_one_parse(&r, "A", &o, why), -EAGAIN);
+	kcg_reply_finish(&r);
+}
+
 static void test_or12_call(void **state)
 {
 	struct kcg_mirakl_config cfg = test_cfg();
@@ -455,6 +502,8 @@ int main(void)
 		cmocka_unit_test(test_reply_excerpt),
 		cmocka_unit_test(test_or11_call),
 		cmocka_unit_test(test_or11_defaults),
+		cmocka_unit_test(test_or11_end_update),
+		cmocka_unit_test(test_or11_one),
 		cmocka_unit_test(test_or12_call),
 		cmocka_unit_test(test_or21_call),
 		cmocka_unit_test(test_or21_nothing_to_accept),
