@@ -551,6 +551,42 @@ static void mark_accepted(struct kcg_txn *t, json_t *rec)
 		set_time(rec, "accepted_at", t->now_ms);
 }
 
+/* The order's Khaos ASSOCIATED_REF: [khaos] order_ref_prefix + order id.
+ * KCG_EPAYLOAD when it is longer than Khaos takes. */
+/* Characters (UTF-8 code points) in @p s: Khaos's limits count those. */
+static size_t chars_of(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+static int khaos_ref(const struct kcg_config *cfg, const char *order_id, char ref[ORDER_ID_MAX + 64])
+{
+	const char *prefix = cfg->khaos.order_ref_prefix ? cfg->khaos.order_ref_prefix : "";
+	snprintf(ref, ORDER_ID_MAX + 64, "%s%s", prefix, order_id);
+	return chars_of(ref) > KCG_KHAOS_REF_MAX || strlen(prefix) + strlen(order_id) >= ORDER_ID_MAX + 64 ? KCG_EPAYLOAD
+														  : 0;
+}
+
+/* The associated ref the order is booked under: fixed the first time it is
+ * to be booked (kept in the record and the booking job), so a change of
+ * [khaos] order_ref_prefix never makes a retry ask for, and import under, a
+ * second ref. */
+static const char *booking_ref(const struct kcg_config *cfg, json_t *rec, const char *order_id,
+			       char ref[ORDER_ID_MAX + 64])
+{
+	const char *kept = kcg_json_str(rec, "khaos_ref");
+	if (*kept && strlen(kept) < ORDER_ID_MAX + 64) {
+		memcpy(ref, kept, strlen(kept) + 1);
+		return ref;
+	}
+	khaos_ref(cfg, order_id, ref); /* a ref too long is refused by the booking step */
+	json_object_set_new(rec, "khaos_ref", json_string(ref));
+	return ref;
+}
+
 /*
  * The heart of the flow: given the latest Mirakl order, move the record
  * and enqueue what comes next. Idempotent: running it twice with the same
@@ -611,8 +647,12 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 		rc = kcg_exc_resolve(t, KCG_EXC_ADDRESS_MISSING, id, "auto");
 		if (rc == 0)
 			rc = kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, id, "auto");
-		if (rc == 0)
-			rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "order.book", id, NULL, 0, NULL);
+		if (rc == 0) {
+			char ref[ORDER_ID_MAX + 64];
+			json_t *payload = json_pack("{s:s}", "ref", booking_ref(cfg, rec, id, ref));
+			rc = payload ? kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "order.book", id, payload, 0, NULL) : -ENOMEM;
+			json_decref(payload);
+		}
 		break;
 	case KCG_NEXT_ADDRESS_MISSING:
 		mark_point(t, rec);
@@ -804,25 +844,22 @@ static int ref_too_long_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
-/* The order's Khaos ASSOCIATED_REF: [khaos] order_ref_prefix + order id.
- * KCG_EPAYLOAD when it is longer than Khaos takes. */
-static int khaos_ref(const struct kcg_config *cfg, const char *order_id, char ref[ORDER_ID_MAX + 64])
-{
-	const char *prefix = cfg->khaos.order_ref_prefix ? cfg->khaos.order_ref_prefix : "";
-	snprintf(ref, ORDER_ID_MAX + 64, "%s%s", prefix, order_id);
-	size_t chars = 0;
-	for (const char *c = ref; *c; c++)
-		chars += ((unsigned char)*c & 0xc0) != 0x80;
-	return chars > KCG_KHAOS_REF_MAX || strlen(prefix) + strlen(order_id) >= ORDER_ID_MAX + 64 ? KCG_EPAYLOAD : 0;
-}
-
 static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
 	char why[KCG_ERROR_MAX], code[KCG_KHAOS_CODE_MAX], ref[ORDER_ID_MAX + 64];
 	int rc;
 
-	bool too_long = khaos_ref(flow->cfg, run->subject, ref) != 0;
+	/* the ref fixed when the booking was decided (booking_ref()); a job
+	 * from before that computes it */
+	const char *given = kcg_json_str(run->payload, "ref");
+	bool too_long;
+	if (*given && strlen(given) < sizeof(ref)) {
+		memcpy(ref, given, strlen(given) + 1);
+		too_long = chars_of(ref) > KCG_KHAOS_REF_MAX;
+	} else {
+		too_long = khaos_ref(flow->cfg, run->subject, ref) != 0;
+	}
 	switch (run->phase) {
 	case PH_START: {
 		/* Only an order still to be booked: it may have been booked,
@@ -876,7 +913,8 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 			/* ImportOrders said the ref exists, ExportOrderStatusEx says it
 			 * does not: a person must look. */
 			snprintf(run->error, sizeof(run->error),
-				 "Khaos skipped %.40s as existing, but ExportOrderStatusEx does not find it", ref);
+				 "ImportOrders left the outcome for %.40s unclear (skipped as existing, or no code), and "
+				 "ExportOrderStatusEx does not find it: a person must look in Khaos", ref);
 			return KCG_STEP_DEAD;
 		}
 		run->phase = PH_IMPORT;
@@ -897,7 +935,8 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		if (rc == 0)
 			return booked(run, code);
 		if (rc == KCG_EDUPLICATE) {
-			/* Khaos has it already (skipped as a repeat): read its code. */
+			/* Khaos has it (skipped as a repeat) or may have it (an answer
+			 * without a usable code): read its code, never import again. */
 			run->phase = PH_STATUS;
 			return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
 		}

@@ -141,14 +141,16 @@ static int child_is(xmlNodePtr parent, const char *name, const char *want)
 /* ---- ImportOrders ---- */
 
 /* Does a skip reason (or a fault) say the associated ref exists already?
- * The exact wording is unknown [FACTS.md §1.8, G]: any of these words. */
+ * The exact wording is unknown [FACTS.md §1.8, G]: "already" or
+ * "duplicate", or "exists" said of the order or its reference (not "stock
+ * code X no longer exists"). A wrong yes costs a read-back, never a
+ * booking: the caller asks ExportOrderStatusEx. */
 static bool says_duplicate(const char *reason)
 {
-	static const char *const words[] = { "already", "duplicate", "exists" };
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcasestr(reason, words[i]))
-			return true;
-	return false;
+	if (strcasestr(reason, "already") || strcasestr(reason, "duplicate"))
+		return true;
+	return strcasestr(reason, "exists") && !strcasestr(reason, "no longer") && !strcasestr(reason, "not exist") &&
+	       (strcasestr(reason, "order") || strcasestr(reason, "ref"));
 }
 
 struct import_find {
@@ -168,14 +170,11 @@ static int import_item(xmlNodePtr item, void *arg)
 	char *msg = kcg_xml_text(kcg_xml_child(item, "Msg"));
 	if (!so || !msg) {
 		f->rc = -ENOMEM;
-	} else if (!*so) {
-		kcg_why(f->why, "ImportOrders: Khaos imported order %s without a sales order code%s%s", f->ref,
+	} else if (!*so || strlen(so) >= KCG_KHAOS_CODE_MAX) {
+		/* imported, but its code cannot be kept: read it back (never book again) */
+		kcg_why(f->why, "ImportOrders: Khaos imported order %s without a usable sales order code%s%s", f->ref,
 			*msg ? ": " : "", msg);
-		f->rc = KCG_EPAYLOAD;
-	} else if (strlen(so) >= KCG_KHAOS_CODE_MAX) {
-		kcg_why(f->why, "ImportOrders: order %s: sales order code longer than %d characters", f->ref,
-			KCG_KHAOS_CODE_MAX - 1);
-		f->rc = KCG_EPAYLOAD;
+		f->rc = KCG_EDUPLICATE;
 	} else {
 		memcpy(f->code, so, strlen(so) + 1);
 		f->rc = 0;
@@ -234,10 +233,11 @@ int kcg_khaos_import_parse(const struct kcg_khaos_config *cfg, const struct kcg_
 	if (rc == 1 || rc == 0)
 		rc = f.rc;
 	if (rc == 1) {
-		/* Outcome unknown: the caller must ask ExportOrderStatusEx before
-		 * booking again (Khaos would skip or book a duplicate). */
-		kcg_why(why, "ImportOrders: the result has no entry for associated ref %s", ref);
-		rc = KCG_EPAYLOAD;
+		/* Outcome unknown (no entry for our ref: real Khaos may leave
+		 * AssociatedRef blank [FACTS.md §1.3, G]): the caller reads the
+		 * code back with ExportOrderStatusEx and never imports again. */
+		kcg_why(why, "ImportOrders: the result has no entry for associated ref %s: reading it back", ref);
+		rc = KCG_EDUPLICATE;
 	}
 done:
 	if (rc == -ENOMEM)
@@ -346,7 +346,11 @@ int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struc
 	if (rc == 0) {
 		struct status_find f = { .ref = ref, .info = info ? info : &mine };
 		rc = each_el(inner, "ExportOrderStatusEx", "ORDER_STATUS", status_order, &f, why);
-		if (rc == 1) {
+		if (rc == 1 && !f.info->code[0]) {
+			/* it exists, but without a code kcgate can keep: never "booked" without one */
+			kcg_why(why, "ExportOrderStatusEx: Khaos has order %s but its SORDER_CODE is empty or too long", ref);
+			rc = KCG_EPAYLOAD;
+		} else if (rc == 1) {
 			memcpy(code, f.info->code, sizeof(f.info->code));
 			rc = 0;
 		} else if (rc == 0) {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/parser.h>
 
@@ -441,9 +442,15 @@ int kcg_khaos_wsdl(const struct kcg_khaos_config *cfg, struct kcg_call *out)
 	const char *soap = NULL;
 	for (const char *p = strstr(url, "/soap/"); p; p = strstr(p + 1, "/soap/"))
 		soap = p; /* the last one: the path's, not a host's */
-	if (!soap)
+	size_t n = strlen(url);
+	int made;
+	if (soap)
+		made = asprintf(&out->url, "%.*s/wsdl/%s", (int)(soap - url), url, soap + 6);
+	else if (n > 4 && strcasecmp(url + n - 4, ".exe") == 0)
+		made = asprintf(&out->url, "%s/wsdl/IKosWeb", url); /* the documented ".../KhaosKSD.exe" form */
+	else
 		return -EINVAL;
-	if (asprintf(&out->url, "%.*s/wsdl/%s", (int)(soap - url), url, soap + 6) < 0) {
+	if (made < 0) {
 		out->url = NULL;
 		return -ENOMEM;
 	}

@@ -125,10 +125,12 @@ size_t kcg_khaos_field_limit(const char *element);
  * of SalesOrderCode/AssociatedRef/Msg, OrderSkipped[] of
  * OrderRef/SkipReason; structs and arrays may be SOAP-encoding
  * references) for associated ref @p ref: 0 with the sales order code in
- * @p code; KCG_EDUPLICATE when Khaos skipped it because the ref exists
- * already (a skip reason or a fault saying so: the caller reads the code
- * back with ExportOrderStatusEx); KCG_EPAYLOAD when Khaos refused it (its
- * reason in @p why) or the answer says nothing about @p ref.
+ * @p code; KCG_EDUPLICATE when Khaos has or may have it without a code
+ * kcgate can keep: skipped because the ref exists already (a skip reason
+ * or a fault saying so), imported without a usable code, or an answer
+ * with no entry for @p ref (the caller reads the code back with
+ * ExportOrderStatusEx and never imports again); KCG_EPAYLOAD when Khaos
+ * refused it (its reason in @p why).
  */
 int kcg_khaos_import_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
 			   char code[KCG_KHAOS_CODE_MAX], char why[KCG_ERROR_MAX]);

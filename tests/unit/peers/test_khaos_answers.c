@@ -116,22 +116,30 @@ static void test_import_result(void **state)
 				      "ORD-1", code, why),
 			 KCG_EDUPLICATE);
 
-	/* Imported without a code; a code too long to keep. */
-	assert_int_equal(import_parse(RESULT("1", IMPORTED("", "ORD-1", "odd"), ""), "ORD-1", code, why), KCG_EPAYLOAD);
-	assert_non_null(strstr(why, "without a sales order code: odd"));
+	/* Imported without a code; a code too long to keep: Khaos has it, so
+	 * the caller reads the code back (never "booked" without one, never
+	 * imported again). */
+	assert_int_equal(import_parse(RESULT("1", IMPORTED("", "ORD-1", "odd"), ""), "ORD-1", code, why),
+			 KCG_EDUPLICATE);
+	assert_non_null(strstr(why, "without a usable sales order code: odd"));
 	assert_int_equal(import_parse(RESULT("1",
 					     IMPORTED("SO01234567890123456789012345678901234567890123456789012345678901234",
 						      "ORD-1", ""),
 					     ""),
 				      "ORD-1", code, why),
-			 KCG_EPAYLOAD);
+			 KCG_EDUPLICATE);
 
-	/* No entry for our ref (outcome unknown), an empty result, not a TOrderImportResult. */
+	/* No entry for our ref, an empty result: the outcome is unknown (real
+	 * Khaos may leave AssociatedRef blank), so the code is read back. */
 	assert_int_equal(import_parse(RESULT("1", IMPORTED("SO1", "OTHER", ""), SKIPPED("ANOTHER", "x")), "ORD-1", code,
 				      why),
-			 KCG_EPAYLOAD);
+			 KCG_EDUPLICATE);
 	assert_non_null(strstr(why, "no entry for associated ref ORD-1"));
-	assert_int_equal(import_parse(RESULT("0", "", ""), "ORD-1", code, why), KCG_EPAYLOAD);
+	assert_int_equal(import_parse(RESULT("0", "", ""), "ORD-1", code, why), KCG_EDUPLICATE);
+	/* a stock code that no longer exists is a refusal, not a repeat */
+	assert_int_equal(import_parse(RESULT("0", "", SKIPPED("ORD-1", "Stock code SKU-9 no longer exists")), "ORD-1",
+				      code, why),
+			 KCG_EPAYLOAD);
 	assert_int_equal(import_parse(HEAD "<return/>" MID TAIL, "ORD-1", code, why), KCG_EPAYLOAD);
 	assert_non_null(strstr(why, "not a TOrderImportResult"));
 	/* The old guessed shape (an array of {AssociatedRef, Imported}) is not an answer. */

@@ -172,11 +172,40 @@ static void test_open(void **state)
 	assert_non_null(strstr(why, "Couldn't connect"));
 }
 
+/* Where the WSDL is, from soap_url (both documented forms), and the
+ * namespace read from it: the binding's soap:body first. */
+static void test_wsdl(void **state)
+{
+	struct kcg_khaos_config cfg = test_cfg();
+	struct kcg_call c;
+	assert_int_equal(kcg_khaos_wsdl(&cfg, &c), 0);
+	assert_string_equal(c.url, "https://erp.example/KhaosKSD.exe/wsdl/IKosWeb");
+	kcg_call_finish(&c);
+	cfg.soap_url = "http://office.example:8084/DemoSoap/KSDSoap/KhaosKSD.exe";
+	assert_int_equal(kcg_khaos_wsdl(&cfg, &c), 0);
+	assert_string_equal(c.url, "http://office.example:8084/DemoSoap/KSDSoap/KhaosKSD.exe/wsdl/IKosWeb");
+	kcg_call_finish(&c);
+	cfg.soap_url = "https://erp.example/other";
+	assert_int_equal(kcg_khaos_wsdl(&cfg, &c), -EINVAL);
+
+	char ns[KCG_KHAOS_NS_MAX], why[KCG_ERROR_MAX];
+	struct kcg_reply r = reply(200,
+		"<definitions xmlns=\"http://schemas.xmlsoap.org/wsdl/\" "
+		"xmlns:soap=\"http://schemas.xmlsoap.org/wsdl/soap/\" targetNamespace=\"http://tempuri.org/\">"
+		"<binding name=\"IKosWebbinding\" type=\"IKosWeb\"><operation name=\"ImportOrders\"><input>"
+		"<soap:body use=\"encoded\" namespace=\"urn:Elsewhere-IKosWeb\"/></input></operation></binding>"
+		"</definitions>");
+	assert_int_equal(kcg_khaos_wsdl_parse(&r, ns, why), 0);
+	assert_string_equal(ns, "urn:Elsewhere-IKosWeb");
+	kcg_reply_finish(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_open),
+		cmocka_unit_test(test_wsdl),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xmlCleanupParser();
