@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""./dev bench orders: how fast kcgate books Mirakl orders into Khaos and
-accepts them, against kcgate-sim with a fixed latency on every peer call.
+"""./dev bench orders: how fast kcgate takes Mirakl orders through their
+life (accept, the debit, book in Khaos at SHIPPING), against kcgate-sim
+with a fixed latency on every peer call.
 
 1,000 orders (default) wait in the simulated Mirakl before kcgate starts;
-kcgate's first OR11 poll (at start) finds them. The clock runs from
-kcgate's start until every order is booked in the simulated Khaos and
-accepted on the simulated Mirakl. Duplicates are the simulator's count of
-ImportOrders that booked an associated ref a second time: it must be 0.
+kcgate's first OR11 poll (at start) finds them, the sim's signed webhooks
+tell it of every change after (the poll is the safety net). The clock runs
+from kcgate's start until every order is SHIPPING on the simulated Mirakl
+and booked in the simulated Khaos. Khaos's own dedupe is off; duplicates
+are the simulator's count of ImportOrders that booked an associated ref a
+second time: it must be 0.
 
 The last line is
-  orders: n=<n> seconds=<s> orders_per_s=<r> duplicates=<d>
+  orders: n=<n> seconds=<s> orders_per_s=<r> duplicates=<d> booked=<b>
 or "orders: FAILED: <why>" with exit status 1. Python stdlib only.
 """
 
@@ -122,6 +125,14 @@ khaos = %d
 [inriver]
 webhook_auth = none
 """ % (port, tmp, tmp, tmp, sim, tmp, sim, tmp, args.lanes, args.lanes))
+    # The order's life: accept, the debit (the sim's default 500 ms), book at
+    # SHIPPING. The sim's signed webhooks tell kcgate of each change (the
+    # poll is the safety net); Khaos's own dedupe is off so a double booking
+    # would be counted, not hidden.
+    sim_call(sim, "POST", "/_sim/mirakl/settings", {
+        "webhook_url": "http://127.0.0.1:%d/webhooks/mirakl" % port,
+        "webhook_secret": "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA=="})
+    sim_call(sim, "POST", "/_sim/khaos/settings", {"dedupe": False})
     kc_log = os.path.join(tmp, "kcgate.log")
     t0 = time.time()
     with open(kc_log, "w") as log:
@@ -143,8 +154,8 @@ webhook_auth = none
     print("orders: booked=%d accepted=%d khaos_calls=%d mirakl_calls=%d latency_ms=%d lanes=%d" %
           (booked, accepted, state["calls"]["khaos"], state["calls"]["mirakl"], args.latency_ms, args.lanes),
           file=sys.stderr)
-    print("orders: n=%d seconds=%.2f orders_per_s=%.1f duplicates=%d" %
-          (args.orders, seconds, args.orders / seconds, dups))
+    print("orders: n=%d seconds=%.2f orders_per_s=%.1f duplicates=%d booked=%d" %
+          (args.orders, seconds, args.orders / seconds, dups, booked))
     return dups == 0
 
 
