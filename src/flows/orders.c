@@ -112,7 +112,13 @@ json_t *kcg_order_lines_withdrawn(const json_t *order)
 	return ids;
 }
 
-enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, enum kcg_book_when when,
+bool kcg_order_at_point(enum kcg_book_when when, const json_t *order)
+{
+	const char *st = kcg_mirakl_order_state(order);
+	return mirakl_paid(st) || (when == KCG_BOOK_ACCEPTED && mirakl_debit(st) && kcg_order_address_usable(order));
+}
+
+enum kcg_order_next kcg_order_next(enum kcg_order_state state, unsigned stuck, enum kcg_book_when when,
 				   const json_t *order)
 {
 	const char *st = kcg_mirakl_order_state(order);
@@ -136,7 +142,7 @@ enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, enum 
 		/* booked before acceptance (a record from before the order's life
 		 * changed): accept it */
 		if (is(st, "WAITING_ACCEPTANCE") && kcg_mirakl_order_waiting(order))
-			return stuck ? KCG_NEXT_NOTHING : KCG_NEXT_ACCEPT;
+			return stuck & KCG_STUCK_ACCEPT ? KCG_NEXT_NOTHING : KCG_NEXT_ACCEPT;
 		return KCG_NEXT_NOTHING;
 	}
 
@@ -144,11 +150,10 @@ enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, enum 
 	if (is(st, "WAITING_ACCEPTANCE")) {
 		if (state == KCG_ORDER_ACCEPTED)
 			return KCG_NEXT_NOTHING; /* an older snapshot than our OR21 */
-		return stuck ? KCG_NEXT_NOTHING : KCG_NEXT_CHECK_SKUS;
+		return stuck & KCG_STUCK_ACCEPT ? KCG_NEXT_NOTHING : KCG_NEXT_CHECK_SKUS;
 	}
-	bool point = mirakl_paid(st) || (when == KCG_BOOK_ACCEPTED && mirakl_debit(st) && kcg_order_address_usable(order));
-	if (point) {
-		if (stuck)
+	if (kcg_order_at_point(when, order)) {
+		if (stuck & KCG_STUCK_BOOK)
 			return KCG_NEXT_NOTHING; /* its booking died: a person retries it */
 		return kcg_order_address_usable(order) ? KCG_NEXT_BOOK : KCG_NEXT_ADDRESS_MISSING;
 	}
@@ -316,10 +321,15 @@ static void take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
 }
 
 /* The exceptions an open order may have raised that its end makes moot. */
-static const char *const open_kinds[] = { KCG_EXC_ACCEPTANCE_DEADLINE, KCG_EXC_ADDRESS_MISSING, KCG_EXC_MISSING_IN_KHAOS };
+static const char *const open_kinds[] = { KCG_EXC_ACCEPTANCE_DEADLINE, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
+					  KCG_EXC_ORDER_REF_TOO_LONG };
 
-/* An order at its end: clear what it might have raised; the record goes
- * after the retention horizon (finished_ms is its mark). */
+/* An order at its end: clear what it might have raised (a booking there is
+ * no point retrying any more); the record goes after the retention horizon
+ * (finished_ms is its mark). An order that reached its booking point and
+ * CLOSED without a Khaos sales order keeps its missing_in_khaos open: that
+ * is the report people need ("in Mirakl, never imported"); a cancelled or
+ * refused one had nothing to ship. */
 static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 {
 	const char *id = kcg_json_str(rec, "order_id");
@@ -328,6 +338,9 @@ static int settle(struct kcg_txn *t, json_t *rec, enum kcg_order_state state)
 	int rc = kcg_store_retain(t, DB_ORDERS, id, strlen(id), t->now_ms);
 	for (size_t i = 0; rc == 0 && i < sizeof(open_kinds) / sizeof(open_kinds[0]); i++)
 		rc = kcg_exc_resolve(t, open_kinds[i], id, "auto");
+	bool never_booked = !*kcg_json_str(rec, "sales_order_code") && kcg_json_u64(rec, "book_point_ms");
+	if (rc == 0 && !(state == KCG_ORDER_CLOSED && never_booked))
+		rc = kcg_exc_resolve(t, KCG_EXC_MISSING_IN_KHAOS, id, "auto");
 	return rc;
 }
 
@@ -594,7 +607,7 @@ static const char *booking_ref(const struct kcg_config *cfg, json_t *rec, const 
  * An order older (last_updated_date) than the record's snapshot is not
  * taken: the record decides on what it knows.
  */
-static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *given)
+int orders_decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *given)
 {
 	const char *id = kcg_mirakl_order_id(given);
 	if (!id || strlen(id) > ORDER_ID_MAX)
@@ -617,8 +630,19 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 	}
 
 	enum kcg_order_state was = orders_state_of(rec);
-	bool stuck = json_object_get(rec, "stuck_job") != NULL;
+	const char *dead = kcg_json_str(json_object_get(rec, "stuck_job"), "kind");
+	/* a dead acceptance is over once Mirakl shows the order accepted (by hand) */
+	if (strcmp(dead, "order.accept") == 0 && !is(kcg_mirakl_order_state(order), "WAITING_ACCEPTANCE")) {
+		json_object_del(rec, "stuck_job");
+		dead = "";
+	}
+	unsigned stuck = (strcmp(dead, "order.accept") == 0 ? KCG_STUCK_ACCEPT : 0) |
+			 (strcmp(dead, "order.book") == 0 ? KCG_STUCK_BOOK : 0);
 	enum kcg_order_next next = kcg_order_next(was, stuck, cfg->orders.book_when, order);
+	/* at its booking point, even with its booking dead: missing_in_khaos counts from here */
+	if (next == KCG_NEXT_NOTHING && (stuck & KCG_STUCK_BOOK) && !kcg_order_state_booked(was) &&
+	    kcg_order_at_point(cfg->orders.book_when, order))
+		mark_point(t, rec);
 	switch (next) {
 	case KCG_NEXT_NOTHING:
 		break;
@@ -674,7 +698,7 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 		enum kcg_order_state end = next == KCG_NEXT_CANCELLED ? KCG_ORDER_CANCELLED
 					   : next == KCG_NEXT_REFUSED ? KCG_ORDER_REFUSED
 								      : KCG_ORDER_AUTO_REFUSED;
-		if (kcg_order_state_booked(was))
+		if (was == KCG_ORDER_BOOKED) /* before it shipped: the despatch must stop */
 			rc = raise_booked_cancelled(t, rec, end == KCG_ORDER_CANCELLED ? "cancelled" : "refused", NULL);
 		else if (end == KCG_ORDER_AUTO_REFUSED)
 			rc = raise_auto_refused(t, rec, was);
@@ -685,8 +709,9 @@ static int decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 	}
 	if (rc == KCG_EDUPLICATE)
 		rc = 0;
-	/* a booked order keeps being watched for lines Mirakl withdraws */
-	if (rc == 0 && kcg_order_state_booked(orders_state_of(rec)))
+	/* a booked order keeps being watched for lines Mirakl withdraws before
+	 * it ships (after: a refund or a return, nothing to stop) */
+	if (rc == 0 && orders_state_of(rec) == KCG_ORDER_BOOKED)
 		rc = check_withdrawn(t, rec, order);
 	/* Late already when first seen (or re-seen): say so now, not at the next watch. */
 	if (rc == 0 && orders_is_late(cfg, rec, t->now_ms) && !kcg_exc_is_open(t, KCG_EXC_ACCEPTANCE_DEADLINE, id))
@@ -742,7 +767,7 @@ static int sync_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	json_t *order = json_object_get(run->result, "order");
 	if (!order)
 		return 0; /* Mirakl does not know the order: nothing to do */
-	return decide(t, flow->cfg, order);
+	return orders_decide(t, flow->cfg, order);
 }
 
 static enum kcg_step order_sync(struct kcg_job_run *run, void *ctx)
@@ -788,7 +813,7 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	json_t *order = json_object_get(run->result, "order");
 	const char *code = kcg_json_str(run->result, "code");
 	if (!*code)
-		return order ? decide(t, cfg, order) : 0; /* not at its booking point after all */
+		return order ? orders_decide(t, cfg, order) : 0; /* not at its booking point after all */
 	bool created;
 	json_t *rec = load_order(t, run->subject, &created);
 	if (!rec)
@@ -797,11 +822,18 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	enum kcg_order_state state = orders_state_of(rec);
 	json_object_del(rec, "stuck_job");
 	json_object_set_new(rec, "sales_order_code", json_string(code));
-	if (order)
-		take_snapshot(cfg, rec, order);
+	const json_t *stored = json_object_get(rec, "order");
+	if (order && !(stored && updated_ms(stored) > updated_ms(order)))
+		take_snapshot(cfg, rec, order); /* never over a newer one a sync stored meanwhile */
 	if (!kcg_order_state_booked(state) && !kcg_order_state_final(state)) {
 		set_state(rec, KCG_ORDER_BOOKED);
 		set_time(rec, "booked_at", t->now_ms);
+		/* lines withdrawn before the booking were left out of it: only
+		 * those withdrawn after it are Khaos's problem */
+		json_t *gone = order ? kcg_order_lines_withdrawn(order) : NULL;
+		if (gone && json_array_size(gone) > 0)
+			json_object_set(rec, "withdrawn_lines", gone);
+		json_decref(gone);
 		static const char *const done[] = { KCG_EXC_MISSING_IN_KHAOS, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED };
 		for (size_t i = 0; rc == 0 && i < sizeof(done) / sizeof(done[0]); i++)
 			rc = kcg_exc_resolve(t, done[i], run->subject, "auto");
@@ -814,7 +846,7 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	json_decref(rec);
 	/* what happened on Mirakl meanwhile (shipped, lines withdrawn) */
 	if (rc == 0 && order && !kcg_order_state_final(state))
-		rc = decide(t, cfg, order);
+		rc = orders_decide(t, cfg, order);
 	return rc;
 }
 
@@ -893,10 +925,17 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		if (rc != 0)
 			return kcg_job_failed(run, rc == KCG_ENOTFOUND ? KCG_EPAYLOAD : rc, why);
 		json_object_set_new(run->result, "order", order);
-		if (kcg_order_next(KCG_ORDER_ACCEPTED, false, flow->cfg->orders.book_when, order) != KCG_NEXT_BOOK) {
-			/* withdrawn, or no address after all: the record follows */
-			run->apply = book_apply;
-			return KCG_STEP_DONE;
+		if (kcg_order_next(KCG_ORDER_ACCEPTED, 0, flow->cfg->orders.book_when, order) != KCG_NEXT_BOOK) {
+			/* withdrawn, or no address after all: the record follows. An
+			 * earlier attempt may have sent ImportOrders before it was
+			 * withdrawn (a lost answer, a crash): ask Khaos first, so a
+			 * sales order it has is reported (booked_cancelled), never
+			 * left to be shipped unseen. */
+			if (run->attempts == 0) {
+				run->apply = book_apply;
+				return KCG_STEP_DONE;
+			}
+			json_object_set_new(run->result, "withdrawn", json_true());
 		}
 		/* Always ask first: an earlier attempt (or a crash) may have booked
 		 * it without us learning so. */
@@ -909,6 +948,10 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 			return booked(run, code);
 		if (rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, rc, why);
+		if (json_is_true(json_object_get(run->result, "withdrawn"))) {
+			run->apply = book_apply; /* not in Khaos, and no longer to be booked */
+			return KCG_STEP_DONE;
+		}
 		if (run->n_calls > 3) {
 			/* ImportOrders said the ref exists, ExportOrderStatusEx says it
 			 * does not: a person must look. */
@@ -968,7 +1011,7 @@ static int accept_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	json_decref(rec);
 	/* what Mirakl says now (already SHIPPING, or withdrawn) */
 	if (rc == 0 && order)
-		rc = decide(t, cfg, order);
+		rc = orders_decide(t, cfg, order);
 	return rc;
 }
 

@@ -56,6 +56,11 @@ int orders_raise_deadline(struct kcg_txn *t, const json_t *rec);
  * (a running sync then reads the order again). */
 int orders_hint(struct kcg_txn *t, const char *order_id);
 
+/* Moves the record of @p given (a Mirakl order) and enqueues what comes
+ * next, in @p t; keeps the newer of the stored and the given snapshot.
+ * Idempotent. */
+int orders_decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *given);
+
 /* orders_hook.c: the outbox hook (kcg_flow.on_event). */
 int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);
 

@@ -71,8 +71,11 @@ static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		json_t *payload = json_pack("{s:O}", "order", o);
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.sync", id, payload, 0, NULL);
 		json_decref(payload);
+		/* A sync already pending may carry an older snapshot (or have read
+		 * before this change): decide on this one now; the record keeps
+		 * the newer of the two, so the pending one cannot undo it. */
 		if (rc == KCG_EDUPLICATE)
-			rc = 0;
+			rc = orders_decide(t, ((struct kcg_flow_ctx *)run->ctx)->cfg, o);
 		if (rc != 0)
 			return rc;
 	}

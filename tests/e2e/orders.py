@@ -1520,13 +1520,50 @@ def scenario_hostile_khaos(args, rep):
         w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- poll alone
+
+def scenario_poll_alone(args, rep):
+    """No webhooks at all: 250 orders waiting before kcgate starts (three
+    OR11 pages) are found by the poll alone, accepted while the walk goes
+    on (the all-states poll keeps its pages stable), and booked once a later
+    poll sees them SHIPPING. The safety net must work by itself."""
+    w = World(args, rep, "poll-alone")
+    try:
+        w.sim.ok("POST", "/_sim/mirakl/settings", {"webhook_url": None, "webhook_secret": None})
+        tag = os.urandom(3).hex().upper()
+        sku = "POLL-%s" % tag
+        w.sim.stock(sku)
+        oids = w.sim.orders([{"order_id": "PA%03d-%s-A" % (i, tag),
+                              "order_lines": [{"offer_sku": sku, "quantity": 1, "price_unit": 2.0}]}
+                             for i in range(250)])
+        if not w.start("poll-alone"):
+            return
+
+        def accepted():
+            mo = mirakl_by_id(w.sim.state())
+            return all(mo.get(o, {}).get("order_state") not in (None, "WAITING_ACCEPTANCE") for o in oids)
+        ok, secs = w.wait(accepted, w.budget(25), 0.25)
+        rep.check(ok, "poll-alone: the first poll finds all %d orders across its pages and accepts them (%.1f s)"
+                  % (len(oids), secs), w.evidence(oids[:2]))
+        done, secs, last = wait_all_done(w, oids, w.budget(80))
+        rep.check(done, "poll-alone: a later poll sees them SHIPPING and every one is booked (%.1f s)" % secs,
+                  [json.dumps(last)])
+        check_exactly_once(w, rep, oids, "poll-alone")
+        stats = w.aget("/admin/stats") or {}
+        got = (stats.get("events") or {}).get("mirakl", {}).get("received", 0)
+        rep.check(got == 0, "poll-alone: no webhook reached kcgate (%d events): the poll did it all" % got, [])
+        w.finish("poll-alone")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
              "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
              "hostile-or11": scenario_hostile_or11, "hostile-khaos": scenario_hostile_khaos,
              "debit-fail": scenario_debit_fail, "booked-cancel": scenario_booked_cancel,
              "auto-refuse": scenario_auto_refuse, "by-hand": scenario_by_hand,
-             "ref-too-long": scenario_ref_too_long}
+             "ref-too-long": scenario_ref_too_long, "poll-alone": scenario_poll_alone}
 
 
 def main():

@@ -95,14 +95,25 @@ enum kcg_order_next {
 	KCG_NEXT_CANCELLED,       /**< CANCELED on Mirakl */
 };
 
+/** Which of an order's jobs died (a person retries it): each blocks only
+ * its own step, never what follows (an order a dead acceptance left, then
+ * accepted by hand, is still booked). */
+enum {
+	KCG_STUCK_ACCEPT = 1u << 0, /**< order.accept died: no new acceptance */
+	KCG_STUCK_BOOK = 1u << 1,   /**< order.book died: no new booking */
+};
+
 /**
  * The decision at the heart of the flow: @p state is the record's, @p stuck
- * whether one of its jobs died (a person retries it: no new accept or book
- * job, but the order still follows Mirakl to its end), @p when the
- * configured booking point, @p order the Mirakl order (OR11 shape). Pure.
+ * the KCG_STUCK_* of its dead jobs (the order still follows Mirakl to its
+ * end), @p when the configured booking point, @p order the Mirakl order
+ * (OR11 shape). Pure.
  */
-enum kcg_order_next kcg_order_next(enum kcg_order_state state, bool stuck, enum kcg_book_when when,
+enum kcg_order_next kcg_order_next(enum kcg_order_state state, unsigned stuck, enum kcg_book_when when,
 				   const json_t *order);
+
+/** Is @p order at its booking point (@p when), address or not? Pure. */
+bool kcg_order_at_point(enum kcg_book_when when, const json_t *order);
 
 /**
  * Whether @p order's shipping address can be booked in Khaos: an object

@@ -39,20 +39,20 @@ static json_t *addressed(const char *state, const char *line_state)
 	return o;
 }
 
-static enum kcg_order_next next_when(enum kcg_order_state st, bool stuck, enum kcg_book_when when, json_t *o)
+static enum kcg_order_next next_when(enum kcg_order_state st, unsigned stuck, enum kcg_book_when when, json_t *o)
 {
 	enum kcg_order_next n = kcg_order_next(st, stuck, when, o);
 	json_decref(o);
 	return n;
 }
 
-static enum kcg_order_next next(enum kcg_order_state st, bool stuck, const char *state, const char *line_state)
+static enum kcg_order_next next(enum kcg_order_state st, unsigned stuck, const char *state, const char *line_state)
 {
 	return next_when(st, stuck, KCG_BOOK_SHIPPING, order(state, line_state));
 }
 
 /* With the address visible (it is, from SHIPPING on, on most platforms). */
-static enum kcg_order_next next_addr(enum kcg_order_state st, bool stuck, const char *state)
+static enum kcg_order_next next_addr(enum kcg_order_state st, unsigned stuck, const char *state)
 {
 	return next_when(st, stuck, KCG_BOOK_SHIPPING, addressed(state, state));
 }
@@ -191,7 +191,9 @@ static void test_book_at_shipping(void **state)
 			/* no usable address at the booking point: say so, do not book */
 			assert_int_equal(next(before[j], false, paid[i], paid[i]), KCG_NEXT_ADDRESS_MISSING);
 			/* a dead booking waits for a person */
-			assert_int_equal(next_addr(before[j], true, paid[i]), KCG_NEXT_NOTHING);
+			assert_int_equal(next_addr(before[j], KCG_STUCK_BOOK, paid[i]), KCG_NEXT_NOTHING);
+			/* a dead acceptance does not: the order was accepted (by hand) */
+			assert_int_equal(next_addr(before[j], KCG_STUCK_ACCEPT, paid[i]), KCG_NEXT_BOOK);
 		}
 	}
 }
@@ -203,19 +205,19 @@ static void test_follow_booked(void **state)
 	assert_int_equal(next_addr(KCG_ORDER_BOOKED, false, "SHIPPED"), KCG_NEXT_SHIPPED);
 	assert_int_equal(next_addr(KCG_ORDER_BOOKED, false, "TO_COLLECT"), KCG_NEXT_SHIPPED);
 	assert_int_equal(next_addr(KCG_ORDER_BOOKED, false, "RECEIVED"), KCG_NEXT_SHIPPED);
-	assert_int_equal(next_addr(KCG_ORDER_BOOKED, true, "SHIPPED"), KCG_NEXT_SHIPPED);
+	assert_int_equal(next_addr(KCG_ORDER_BOOKED, KCG_STUCK_ACCEPT | KCG_STUCK_BOOK, "SHIPPED"), KCG_NEXT_SHIPPED);
 	assert_int_equal(next_addr(KCG_ORDER_SHIPPED, false, "RECEIVED"), KCG_NEXT_NOTHING);
 	assert_int_equal(next_addr(KCG_ORDER_SHIPPED, false, "SHIPPED"), KCG_NEXT_NOTHING);
 	/* booked before acceptance (a record from the flow's earlier life): accept it */
 	assert_int_equal(next(KCG_ORDER_BOOKED, false, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_ACCEPT);
-	assert_int_equal(next(KCG_ORDER_BOOKED, true, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
+	assert_int_equal(next(KCG_ORDER_BOOKED, KCG_STUCK_ACCEPT, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
 	assert_int_equal(next(KCG_ORDER_BOOKED, false, "WAITING_DEBIT", "WAITING_DEBIT"), KCG_NEXT_NOTHING);
 }
 
 static void test_ends(void **state)
 {
 	for (size_t i = 0; i < N(open_states); i++) {
-		for (int stuck = 0; stuck < 2; stuck++) {
+		for (unsigned stuck = 0; stuck < 4; stuck++) {
 			/* a dead job no longer matters once Mirakl ended the order */
 			assert_int_equal(next(open_states[i], stuck, "CLOSED", "CLOSED"), KCG_NEXT_CLOSED);
 			assert_int_equal(next(open_states[i], stuck, "CANCELED", "CANCELED"), KCG_NEXT_CANCELLED);
@@ -239,7 +241,10 @@ static void test_final_do_nothing(void **state)
 			assert_int_equal(next_addr(final_states[i], false, mirakl_states[j]), KCG_NEXT_NOTHING);
 		}
 	/* a dead job waits for a person, whatever Mirakl says short of an end */
-	assert_int_equal(next(KCG_ORDER_SEEN, true, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
+	assert_int_equal(next(KCG_ORDER_SEEN, KCG_STUCK_ACCEPT, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"), KCG_NEXT_NOTHING);
+	/* a dead booking does not block the acceptance of an order not yet accepted */
+	assert_int_equal(next(KCG_ORDER_SEEN, KCG_STUCK_BOOK, "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE"),
+			 KCG_NEXT_CHECK_SKUS);
 }
 
 static void test_address_usable(void **state)
