@@ -226,9 +226,37 @@ static int watch_raise(struct kcg_txn *t, void *arg)
 	return rc;
 }
 
+/*
+ * Records written before the orders_open index existed are not in it: the
+ * first watch of a store builds it once from every record (at most
+ * ORDERS_SCAN_MAX), in one transaction, and notes so in meta.
+ */
+#define OPEN_INDEX_BUILT "orders.open_index.v1"
+
+static int index_one(json_t *rec, void *arg)
+{
+	struct kcg_txn *t = arg;
+	const char *id = kcg_json_str(rec, "order_id");
+	if (!*id || strlen(id) > ORDER_ID_MAX || kcg_order_state_final(orders_state_of(rec)))
+		return 0;
+	MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
+	return mdb_put(t->txn, kcg_store_db(t->store, DB_ORDERS_OPEN), &k, &v, 0);
+}
+
+static int index_build(struct kcg_txn *t, void *arg)
+{
+	if (kcg_meta_get_u64(t, OPEN_INDEX_BUILT))
+		return 0;
+	int rc = orders_each(t, index_one, t);
+	return rc == 0 ? kcg_meta_put_u64(t, OPEN_INDEX_BUILT, 1) : rc;
+}
+
 static void watch_timer(struct kcg_engine *engine, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
+	int built = kcg_store_write_sync(flow->store, index_build, NULL); /* a no-op once built */
+	if (built != 0)
+		kcg_log_str(KCG_LOG_WARN, "cannot build the open-orders index", kcg_strerror(built));
 	struct watch w = { flow->cfg, json_array(), json_array(), NULL, 0 };
 	int rc = w.late && w.missing ? kcg_store_read(flow->store, watch_find, &w) : -ENOMEM;
 	if (rc == 0 && json_array_size(w.late) + json_array_size(w.missing) > 0)
