@@ -111,7 +111,9 @@ enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx)
 		if (!p.started) {
 			/* a new poll */
 			uint64_t overlap = mc->poll_overlap_s * 1000u;
-			p.started = kcg_now_ms();
+			/* whole seconds: OR11's dates have no fraction, so the same
+			 * instant ends this walk and (as the watermark) starts the next */
+			p.started = kcg_now_ms() / 1000u * 1000u;
 			p.from = p.mark > overlap ? p.mark - overlap : 0;
 			p.offset = 0;
 			p.total = 0;
