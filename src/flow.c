@@ -95,6 +95,22 @@ int kcg_flows_sku_active(struct kcg_txn *txn, const char *code, struct kcg_flow_
 	return 0;
 }
 
+int kcg_flow_set_reload(struct kcg_flow_set *set, size_t *n)
+{
+	int first = 0;
+	*n = 0;
+	for (size_t i = 0; i < set->n_enabled; i++) {
+		size_t k = 0;
+		if (!set->enabled[i]->on_reload)
+			continue;
+		int rc = set->enabled[i]->on_reload(&set->ctx, &k);
+		*n += k;
+		if (rc != 0 && first == 0)
+			first = rc;
+	}
+	return first;
+}
+
 struct enqueue_req {
 	enum kcg_lane lane;
 	const char *kind;

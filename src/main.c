@@ -136,6 +136,48 @@ static bool fit_fd_limit(uint64_t *max_connections, uint64_t *reserve)
 	return true;
 }
 
+/*
+ * SIGHUP: re-read the file; when it is valid, swap its map sections
+ * ([shipping_methods], [khaos.tax_rates]) into the running config (atomic
+ * pointers: the engine thread reads each map once per booking; a replaced
+ * map stays allocated until exit, see kcg_config_reload_maps()), then let
+ * the flows retry what waited on them. An invalid file changes nothing.
+ * Other keys are read at start only: a change to one is logged as needing
+ * a restart.
+ */
+static void reload(struct kcg_config *live, const char *path, struct kcg_flow_set *flows)
+{
+	struct kcg_config fresh = { 0 };
+	char *errors = NULL, *warnings = NULL, *changes = NULL, *restart = NULL;
+	int rc = kcg_config_load(path, &fresh, &errors, &warnings);
+	log_lines(KCG_LOG_WARN, "config warning", warnings);
+	if (rc != 0) {
+		log_lines(KCG_LOG_ERROR, "config error", errors);
+		kcg_log(KCG_LOG_ERROR, "config reload refused: the file has errors, nothing changed",
+			json_pack("{s:s, s:s}", "path", path, "detail", kcg_strerror(rc)));
+		goto out;
+	}
+	rc = kcg_config_reload_maps(live, &fresh, &changes, &restart);
+	if (rc != 0) {
+		kcg_log(KCG_LOG_ERROR, "config reload refused, nothing changed", json_pack("{s:s}", "detail", kcg_strerror(rc)));
+		goto out;
+	}
+	if (restart)
+		kcg_log(KCG_LOG_WARN, "config reload: these keys changed but take effect only after a restart",
+			json_pack("{s:s}", "keys", restart));
+	size_t n = 0;
+	rc = flows->n_enabled ? kcg_flow_set_reload(flows, &n) : 0;
+	kcg_log(rc == 0 ? KCG_LOG_INFO : KCG_LOG_WARN, "config reloaded",
+		json_pack("{s:s, s:s, s:I, s:s}", "path", path, "maps", changes ? changes : "unchanged", "retried",
+			  (json_int_t)n, "detail", rc == 0 ? "" : kcg_strerror(rc)));
+out:
+	free(errors);
+	free(warnings);
+	free(changes);
+	free(restart);
+	kcg_config_finish(&fresh);
+}
+
 /* Waits for in-flight requests to end, up to @p timeout_s or a second signal. */
 static void drain(struct kcg_http *http, uint64_t timeout_s, const sigset_t *sigs)
 {
@@ -243,6 +285,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -332,10 +375,16 @@ int main(int argc, char **argv)
 		json_pack("{s:o}", "flows", on));
 
 	int sig = 0;
-	sigwait(&sigs, &sig);
+	for (;;) {
+		sigwait(&sigs, &sig);
+		if (sig != SIGHUP)
+			break;
+		reload(&cfg, config_path, &flows);
+	}
 	kcg_log(KCG_LOG_INFO, "shutting down", json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 							   "in_flight", (json_int_t)kcg_http_in_flight(http)));
 	atomic_store(&app.shutting_down, true);
+	sigdelset(&sigs, SIGHUP); /* a reload is no second stop signal: it stays blocked from here */
 	drain(http, cfg.server.shutdown_timeout_s, &sigs);
 	kcg_engine_stop(engine); /* the engine stays allocated: server threads may still use it */
 	kcg_store_stop(store); /* completes every queued request, resuming its connection */

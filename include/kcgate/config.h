@@ -20,6 +20,7 @@
 #ifndef KCGATE_CONFIG_H
 #define KCGATE_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -111,10 +112,37 @@ enum kcg_book_when {
 	KCG_BOOK_ACCEPTED, /**< past WAITING_ACCEPTANCE with a shipping address */
 };
 
+/**
+ * A map section: arbitrary keys (letters, digits, '_', '-', '.'), each to a
+ * value, e.g. [shipping_methods] (Mirakl shipping_type_code -> Khaos
+ * courier code). Immutable once loaded: a reload (SIGHUP) publishes a new
+ * map and chains the one it replaces behind it (@c older), so a reader
+ * that loaded the old pointer may keep using it; the chain is freed with
+ * the config (kcg_config_finish()). Reloads are rare and maps small.
+ */
+struct kcg_config_map {
+	size_t n;
+	struct kcg_config_map_entry {
+		char *key;
+		char *value;
+		unsigned line;          /**< where it was set */
+	} *entries;                 /**< in file order */
+	struct kcg_config_map *older; /**< replaced by a reload, kept until the config is finished */
+};
+
+/** The value of @p key in @p m, or NULL (also when @p m is NULL). */
+const char *kcg_config_map_get(const struct kcg_config_map *m, const char *key);
+
 /** [orders]: the order flow's life (keys declared in src/flows/orders.c). */
 struct kcg_orders_config {
 	enum kcg_book_when book_when;
 	uint64_t book_alert_min;    /**< missing_in_khaos this long after the booking point */
+	/** [shipping_methods] (Mirakl shipping_type_code -> Khaos COURIER_CODE)
+	 * and [khaos.tax_rates] (Mirakl tax code -> Khaos TAX_RATE code): NULL
+	 * when the section is absent. Swapped by a reload: read them with
+	 * atomic_load(), once per use. */
+	struct kcg_config_map *_Atomic shipping_methods;
+	struct kcg_config_map *_Atomic tax_rates;
 };
 
 /** [inriver]: webhook (listener) authentication. */
@@ -180,6 +208,7 @@ struct kcg_config {
 	struct kcg_jobs_config jobs;
 	struct kcg_lanes_config lanes;
 	struct kcg_orders_config orders;
+	struct kcg_config_map *retired; /**< maps whose section a reload removed (chained by older) */
 };
 
 /*
@@ -197,6 +226,7 @@ enum kcg_config_type {
 	KCG_CFG_SECRET,  /**< char *, an env:/file:/literal reference, resolved; min = shortest */
 	KCG_CFG_WHSEC,   /**< struct kcg_source_auth: secret of whsec_ keys, decoded */
 	KCG_CFG_LISTEN,  /**< server.listen_host + server.listen_port */
+	KCG_CFG_MAP,     /**< a whole section of arbitrary keys: struct kcg_config_map *_Atomic; check() per value */
 };
 
 struct kcg_config_choice {
@@ -235,6 +265,11 @@ struct kcg_config_key {
 #define KCG_KEY_SECRET(sec, key, field, shortest, chk) \
 	{ .section = (sec), .name = (key), .type = KCG_CFG_SECRET, .min = (shortest), \
 	  .offset = KCG_CONFIG_OFF(field), .check = (chk) }
+
+/** A map section (its row's name is "*"): every key of @p sec lands in a
+ * struct kcg_config_map; @p chk checks each value. Reloadable (SIGHUP). */
+#define KCG_KEY_MAP(sec, field, chk) \
+	{ .section = (sec), .name = "*", .type = KCG_CFG_MAP, .offset = KCG_CONFIG_OFF(field), .check = (chk) }
 
 /** The parser as a module's combination checks see it. */
 struct kcg_config_check;
@@ -279,6 +314,17 @@ int kcg_config_load(const char *path, struct kcg_config *cfg, char **errors, cha
  */
 int kcg_config_parse(const char *name, const char *text, size_t len, struct kcg_config *cfg,
 		     char **errors, char **warnings);
+
+/**
+ * A reload: publishes @p fresh's map sections in @p live (an atomic store
+ * per map; the replaced map stays readable, chained behind the new one)
+ * and takes them from @p fresh. Other keys are not applied: they need a
+ * restart. *@p changes gets what changed in the maps ("[shipping_methods]
+ * EXP added; ..."), *@p restart the other keys whose value differs
+ * ("[server] threads, ..."); each malloc'd, NULL when nothing. Only one
+ * thread may reload. @return 0 or -ENOMEM (then nothing was published).
+ */
+int kcg_config_reload_maps(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **restart);
 
 /** Frees everything @p cfg owns (wiping secrets) and zeroes it. NULL-safe. */
 void kcg_config_finish(struct kcg_config *cfg);

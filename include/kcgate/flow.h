@@ -55,6 +55,11 @@ struct kcg_flow {
 	/** Called inside a write transaction when a Khaos stock code becomes
 	 * active (known and not discontinued) in the SKU cache. Optional. */
 	int (*on_sku_active)(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx);
+	/** After a configuration reload (SIGHUP) swapped the map sections:
+	 * give another chance to what waited on them; *@p n says how many
+	 * (orders, jobs). Runs on the main thread, outside any transaction.
+	 * Optional. */
+	int (*on_reload)(struct kcg_flow_ctx *ctx, size_t *n);
 	/** How its finished records expire (kcg_store_retain()). Optional. */
 	const struct kcg_retention_owner *retention;
 	/** Its admin routes (rows like routes/routes.c's). Optional. */
@@ -97,6 +102,10 @@ int kcg_flow_set_on_event(struct kcg_txn *txn, const struct kcg_event_meta_ref *
 /** Calls every enabled flow's on_sku_active hook (none when ctx->set is
  * NULL); the first error stops it. */
 int kcg_flows_sku_active(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx);
+
+/** Calls every enabled flow's on_reload hook; *@p n gets their total.
+ * Every hook runs; the first error is returned. */
+int kcg_flow_set_reload(struct kcg_flow_set *set, size_t *n);
 
 /**
  * For timers: adds a job due now in its own write transaction and waits for

@@ -834,7 +834,8 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		if (gone && json_array_size(gone) > 0)
 			json_object_set(rec, "withdrawn_lines", gone);
 		json_decref(gone);
-		static const char *const done[] = { KCG_EXC_MISSING_IN_KHAOS, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED };
+		static const char *const done[] = { KCG_EXC_MISSING_IN_KHAOS, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
+						    KCG_EXC_PRICE_MISMATCH, KCG_EXC_UNMAPPED_SHIPPING_METHOD };
 		for (size_t i = 0; rc == 0 && i < sizeof(done) / sizeof(done[0]); i++)
 			rc = kcg_exc_resolve(t, done[i], run->subject, "auto");
 	} else if (kcg_order_state_final(state) && state != KCG_ORDER_CLOSED) {
@@ -874,6 +875,49 @@ static int ref_too_long_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		.owner = "operations", .subject = run->subject, .message = msg,
 	};
 	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* order.book for an order the map refused (kcg_order_map()'s fault in
+ * result "fault", its reason in "why"): not booked, a person told. An
+ * unmapped shipping method waits for the map (SIGHUP retries it,
+ * orders_reload()); a price mismatch needs the order looked at. */
+static int map_failed_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	bool shipping = strcmp(kcg_json_str(run->result, "fault"), KCG_EXC_UNMAPPED_SHIPPING_METHOD) == 0;
+	const char *why = kcg_json_str(run->result, "why");
+	char msg[KCG_ERROR_MAX + 600];
+	if (shipping)
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s is not booked in Khaos: %s. Add the code to [shipping_methods] (the Khaos "
+			 "courier code) and reload the configuration (SIGHUP): the order is then booked by itself.",
+			 run->subject, why);
+	else
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s is not booked in Khaos: %s. kcgate books only what the customer paid, to the "
+			 "penny. Check the order on Mirakl (prices, taxes, shipping); a tax code missing from "
+			 "[khaos.tax_rates] is fixed there and by a reload (SIGHUP); otherwise book it by hand, or POST "
+			 "/admin/jobs/%s/retry once Mirakl is right.",
+			 run->subject, why, run->id);
+	struct kcg_exc exc = {
+		.kind = shipping ? KCG_EXC_UNMAPPED_SHIPPING_METHOD : KCG_EXC_PRICE_MISMATCH,
+		.severity = KCG_SEV_CRITICAL,
+		.system = shipping ? "kcgate" : "mirakl",
+		.owner = shipping ? "operations" : "finance",
+		.subject = run->subject,
+		.message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* The order's money or method does not map: the job dies with its exception. */
+static enum kcg_step map_failed(struct kcg_job_run *run, enum kcg_order_map_fault fault, const char *why)
+{
+	const char *kind = fault == KCG_ORDER_MAP_SHIPPING ? KCG_EXC_UNMAPPED_SHIPPING_METHOD : KCG_EXC_PRICE_MISMATCH;
+	json_object_set_new(run->result, "fault", json_string(kind));
+	json_object_set_new(run->result, "why", json_string(why));
+	snprintf(run->error, sizeof(run->error), "%s: %.150s", kind, why);
+	run->apply = map_failed_apply;
+	return KCG_STEP_DEAD;
 }
 
 static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
@@ -962,7 +1006,15 @@ static enum kcg_step order_book(struct kcg_job_run *run, void *ctx)
 		}
 		run->phase = PH_IMPORT;
 		struct kcg_khaos_sales_order so;
-		rc = kcg_order_map(json_object_get(run->result, "order"), &so, why);
+		/* the maps as they are now: a reload may swap them at any time */
+		const struct kcg_order_map_config mc = {
+			.shipping_methods = atomic_load(&flow->cfg->orders.shipping_methods),
+			.tax_rates = atomic_load(&flow->cfg->orders.tax_rates),
+		};
+		enum kcg_order_map_fault fault;
+		rc = kcg_order_map(json_object_get(run->result, "order"), &mc, &so, &fault, why);
+		if (rc == KCG_EPAYLOAD && fault != KCG_ORDER_MAP_DATA)
+			return map_failed(run, fault, why);
 		if (rc == 0) {
 			free(so.associated_ref);
 			so.associated_ref = strdup(ref);
@@ -1170,6 +1222,79 @@ static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx 
 	return rc;
 }
 
+/* ---- a reload ---- */
+
+/* Orders whose booking died on a map (an open unmapped_shipping_method or
+ * price_mismatch and a dead order.book): their job ids. */
+struct waiting_map {
+	struct kcg_txn *t;
+	json_t *jobs;
+};
+
+static int waiting_map_fn(json_t *rec, void *arg)
+{
+	struct waiting_map *w = arg;
+	const char *id = kcg_json_str(rec, "order_id");
+	const json_t *stuck = json_object_get(rec, "stuck_job");
+	if (!stuck || strcmp(kcg_json_str(stuck, "kind"), "order.book") != 0)
+		return 0;
+	if (!kcg_exc_is_open(w->t, KCG_EXC_UNMAPPED_SHIPPING_METHOD, id) && !kcg_exc_is_open(w->t, KCG_EXC_PRICE_MISMATCH, id))
+		return 0;
+	return json_array_append_new(w->jobs, json_string(kcg_json_str(stuck, "id"))) ? -ENOMEM : 0;
+}
+
+static int waiting_map_read(struct kcg_txn *t, void *arg)
+{
+	struct waiting_map *w = arg;
+	w->t = t;
+	return orders_open_each(t, waiting_map_fn, w);
+}
+
+/* on_reload: the maps changed; every booking that died on one is retried
+ * (it re-reads the order and maps it with the new maps; one that still
+ * does not map dies again with its exception). A price mismatch from
+ * Mirakl's own numbers is retried too: harmless, it dies again. */
+static int orders_reload(struct kcg_flow_ctx *ctx, size_t *n)
+{
+	struct waiting_map w = { NULL, json_array() };
+	*n = 0;
+	if (!w.jobs)
+		return -ENOMEM;
+	int rc = kcg_store_read(ctx->store, waiting_map_read, &w);
+	size_t i;
+	json_t *job;
+	json_array_foreach(w.jobs, i, job) {
+		if (rc != 0)
+			break;
+		int r = kcg_jobs_retry(ctx->store, json_string_value(job));
+		if (r == 0)
+			(*n)++;
+		else if (r != -EINVAL && r != KCG_ENOTFOUND) /* no longer dead: moved on meanwhile */
+			rc = r;
+	}
+	json_decref(w.jobs);
+	return rc;
+}
+
+/* [shipping_methods] values: Khaos courier codes (GetSOPData COURIERS/@CODE). */
+static const char *check_courier(const char *v)
+{
+	const char *why = kcg_config_check_text(v);
+	if (why)
+		return why;
+	return strlen(v) > 64 ? "a Khaos courier code of at most 64 characters expected" : NULL;
+}
+
+/* [khaos.tax_rates] values: Khaos TAX_RATE codes, whole numbers (1 standard,
+ * 2 zero, 4 reduced, >4 user-defined [XML-IMP]). */
+static const char *check_tax_rate(const char *v)
+{
+	uint64_t n;
+	return kcg_parse_u64(v, 1, 999, &n) < 0 ? "expected a Khaos tax code, a whole number from 1 to 999 (1 standard, "
+						  "2 zero, 4 reduced, >4 user-defined)"
+						: NULL;
+}
+
 /* ---- the flow ---- */
 
 #define FLOW_PAIRING \
@@ -1218,6 +1343,10 @@ static const struct kcg_config_key orders_keys[] = {
 	/* the order's life: when it is booked, when its absence in Khaos is news */
 	KCG_KEY_ENUM("orders", "book_when", orders.book_when, "shipping", book_when_choices),
 	KCG_KEY_U64("orders", "book_alert_min", orders.book_alert_min, "30", 1, 10080),
+	/* maps, reloaded by SIGHUP: Mirakl shipping_type_code -> Khaos
+	 * COURIER_CODE; Mirakl tax code -> Khaos TAX_RATE code */
+	KCG_KEY_MAP("shipping_methods", orders.shipping_methods, check_courier),
+	KCG_KEY_MAP("khaos.tax_rates", orders.tax_rates, check_tax_rate),
 };
 
 static const struct kcg_config_keys orders_config = {
@@ -1238,6 +1367,7 @@ const struct kcg_flow kcg_flow_orders = {
 	.timers = orders_timers,
 	.on_event = orders_on_event,
 	.on_sku_active = release_held,
+	.on_reload = orders_reload,
 	.retention = &orders_retention,
 	.routes = kcg_orders_routes,
 	.n_routes = KCG_ORDERS_ROUTES,

@@ -97,6 +97,7 @@ void kcg_khaos_sales_order_finish(struct kcg_khaos_sales_order *so)
 	}
 	for (size_t i = 0; so->lines && i < so->n_lines; i++) {
 		free(so->lines[i].stock_code);
+		free(so->lines[i].tax_rate);
 		free(so->lines[i].description);
 	}
 	free(so->lines);
@@ -104,6 +105,8 @@ void kcg_khaos_sales_order_finish(struct kcg_khaos_sales_order *so)
 	free(so->company_name);
 	free(so->currency);
 	free(so->po_number);
+	free(so->order_note);
+	free(so->courier_code);
 	*so = (struct kcg_khaos_sales_order){ 0 };
 }
 
@@ -119,6 +122,7 @@ static const struct {
 	{ "COUNTY", 35 },	 { "POSTCODE", 10 },	     { "FORENAME", 50 },	{ "SURNAME", 50 },
 	{ "TEL", 19 },		 { "EMAIL", 50 },	     { "ASSOCIATED_REF", KCG_KHAOS_REF_MAX },
 	{ "PO_NUMBER", 30 },	 { "ORDER_CURRENCY_CODE", 3 }, { "STOCK_DESC", 250 },	{ "ORDER_NOTE", 2000 },
+	{ "COURIER_CODE", 64 }, /* ours: the template gives none; a courier code is short */
 };
 
 size_t kcg_khaos_field_limit(const char *element)
@@ -207,6 +211,8 @@ static int check_order(const struct kcg_khaos_sales_order *so, char why[KCG_ERRO
 	if ((rc = fits(ref, "ASSOCIATED_REF", ref, why)) != 0 || (rc = fits(ref, "COMPANY_NAME", so->company_name, why)) != 0 ||
 	    (rc = fits(ref, "PO_NUMBER", so->po_number, why)) != 0 ||
 	    (rc = fits(ref, "ORDER_CURRENCY_CODE", so->currency, why)) != 0 ||
+	    (rc = fits(ref, "ORDER_NOTE", so->order_note, why)) != 0 ||
+	    (rc = fits(ref, "COURIER_CODE", so->courier_code, why)) != 0 ||
 	    (rc = check_address(ref, 'I', &so->invoice, why)) != 0 || (rc = check_address(ref, 'D', &so->delivery, why)) != 0)
 		return rc;
 	if (!so->lines || so->n_lines == 0) {
@@ -223,8 +229,9 @@ static int check_order(const struct kcg_khaos_sales_order *so, char why[KCG_ERRO
 			kcg_why(why, "sales order %.20s: line %zu: ORDER_QTY below 1", ref, i + 1);
 			return KCG_EPAYLOAD;
 		}
-		if (!l->price_gross.set) {
-			kcg_why(why, "sales order %.20s: line %zu: PRICE_GRS missing (Khaos requires a price)", ref, i + 1);
+		if (!l->price_gross.set && !l->price_net.set) {
+			kcg_why(why, "sales order %.20s: line %zu: PRICE_GRS or PRICE_NET missing (Khaos requires a price)",
+				ref, i + 1);
 			return KCG_EPAYLOAD;
 		}
 		if ((rc = fits(ref, "STOCK_DESC", l->description, why)) != 0)
@@ -233,22 +240,16 @@ static int check_order(const struct kcg_khaos_sales_order *so, char why[KCG_ERRO
 	return 0;
 }
 
-/* An amount as a decimal with at least two places ("10" -> "10.00",
- * "1.2345" kept). False when it is not set or not of sane size. */
+#define MONEY_MAX 100000000000000LL /* minor units: 1e12 pounds */
+
+/* An amount in minor units as a decimal with two places (1234 -> "12.34",
+ * -5 -> "-0.05"). False when it is not set or not of sane size. */
 static bool money(const struct kcg_khaos_money *m, char out[48])
 {
-	if (!m->set)
+	if (!m->set || m->minor <= -MONEY_MAX || m->minor >= MONEY_MAX)
 		return false;
-	double x = m->value;
-	if (!(x > -1e12 && x < 1e12))
-		return false;
-	if (x == 0)
-		x = 0; /* no "-0.00" */
-	snprintf(out, 48, "%.6f", x);
-	char *dot = strchr(out, '.');
-	char *end = out + strlen(out);
-	while (end > dot + 3 && end[-1] == '0')
-		*--end = '\0';
+	long long v = m->minor, a = v < 0 ? -v : v;
+	snprintf(out, 48, "%s%lld.%02lld", v < 0 ? "-" : "", a / 100, a % 100);
 	return true;
 }
 
@@ -341,7 +342,15 @@ static int sales_orders(const struct kcg_khaos_config *cfg, const struct kcg_kha
 	kcg_xml_add_opt(b, hdr, "ORDER_CURRENCY_CODE", so->currency);
 	kcg_xml_add_opt(b, hdr, "SITE", cfg->site);
 	kcg_xml_add(b, hdr, "ASSOCIATED_REF", so->associated_ref);
-	add_money(b, hdr, "DELIVERY_GRS", &so->delivery_gross);
+	kcg_xml_add_opt(b, hdr, "ORDER_NOTE", so->order_note);
+	/* "Use net & tax (VAT) OR grs" [XML-IMP] */
+	if (so->delivery_net.set) {
+		add_money(b, hdr, "DELIVERY_NET", &so->delivery_net);
+		add_money(b, hdr, "DELIVERY_TAX", &so->delivery_tax);
+	} else {
+		add_money(b, hdr, "DELIVERY_GRS", &so->delivery_gross);
+	}
+	kcg_xml_add_opt(b, hdr, "COURIER_CODE", so->courier_code);
 	kcg_xml_add_opt(b, hdr, "PO_NUMBER", so->po_number);
 	kcg_xml_add_opt(b, hdr, "SALES_SOURCE", cfg->sales_source);
 
@@ -355,7 +364,14 @@ static int sales_orders(const struct kcg_khaos_config *cfg, const struct kcg_kha
 		kcg_xml_add(b, it, "MAPPING_TYPE", MAPPING_STOCK_CODE);
 		kcg_xml_add_opt(b, it, "STOCK_DESC", l->description);
 		kcg_xml_add(b, it, "ORDER_QTY", qty);
-		add_money(b, it, "PRICE_GRS", &l->price_gross);
+		/* "Use either net OR grs. If both are used only net will be
+		 * actioned"; another rate than standard needs net + TAX_RATE [XML-IMP] */
+		if (l->price_net.set) {
+			add_money(b, it, "PRICE_NET", &l->price_net);
+			kcg_xml_add_opt(b, it, "TAX_RATE", l->tax_rate);
+		} else {
+			add_money(b, it, "PRICE_GRS", &l->price_gross);
+		}
 	}
 	return b->oom ? -ENOMEM : 0;
 }

@@ -1162,6 +1162,124 @@ def scenario_ref_too_long(args, rep):
         w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- money
+
+def rewrite_config(inst):
+    """Rewrites the running instance's config file (same port) from its
+    overrides, for a reload (SIGHUP)."""
+    path = os.path.join(inst.dir, "kcgate.%d.conf" % inst.starts)
+    with open(path, "w") as f:
+        f.write("# rewritten by tests/e2e/orders.py for a reload\n")
+        for sec, kv in inst.config().items():
+            f.write("\n[%s]\n" % sec)
+            for k, v in kv.items():
+                f.write("%s = %s\n" % (k, v))
+
+
+def scenario_money(args, rep):
+    """Issue 8 item 5: a TAX_EXCLUDED order (PRICE_NET + TAX_RATE from
+    [khaos.tax_rates], DELIVERY_NET + DELIVERY_TAX) and a promotion order
+    (price below price_unit x quantity) booked to the penny, with
+    COURIER_CODE from [shipping_methods]; an order whose shipping_type_code
+    is not mapped raises unmapped_shipping_method and is not booked; an
+    invalid file on SIGHUP changes nothing; the fixed map + SIGHUP books
+    it, with the new courier."""
+    w = World(args, rep, "money", {"shipping_methods": {"STD": "RM48"},
+                                   "khaos.tax_rates": {"GB-VAT-20": "1", "GB-VAT-5": "4"}})
+    try:
+        w.sim.stock("SKU-1")
+        w.sim.stock("SKU-2")
+        w.sim.ok("POST", "/_sim/khaos/couriers", {"couriers": [{"code": "RM48", "name": "Royal Mail 48"},
+                                                                {"code": "DPD", "name": "DPD Next Day"}]})
+        if not w.start("money"):
+            return
+        w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 10)
+        tag = os.urandom(2).hex().upper()
+        net, promo, exp = "TX-%s-A" % tag, "PR-%s-A" % tag, "EX-%s-A" % tag
+        vat20 = lambda a: [{"code": "GB-VAT-20", "amount": a}]
+        w.sim.ok("POST", "/_sim/mirakl/orders", {
+            "order_id": net, "order_tax_mode": "TAX_EXCLUDED", "shipping_type_code": "STD",
+            "shipping_pudo_id": "PUDO-77",
+            "order_lines": [
+                {"offer_sku": "SKU-1", "quantity": 2, "price_unit": 10.0, "taxes": vat20(4.0),
+                 "shipping_price": 3.0, "shipping_taxes": vat20(0.6)},
+                {"offer_sku": "SKU-2", "quantity": 1, "price_unit": 5.0,
+                 "taxes": [{"code": "GB-VAT-5", "amount": 0.25}]}]})
+        w.sim.ok("POST", "/_sim/mirakl/orders", {
+            "order_id": promo, "shipping_type_code": "STD",
+            "order_lines": [{"offer_sku": "SKU-1", "quantity": 3, "price_unit": 9.99, "price": 25.0}]})
+        w.sim.ok("POST", "/_sim/mirakl/orders", {
+            "order_id": exp, "shipping_type_code": "EXP",
+            "order_lines": [{"offer_sku": "SKU-2", "quantity": 1, "price_unit": 12.5, "shipping_price": 2.5}]})
+        for oid in (net, promo, exp):
+            rep.check(w.webhook(oid).status == 202, "money: webhook for %s stored" % oid, [])
+
+        _, secs = w.wait(lambda: net in sales_by_ref(w.sim.state()) and promo in sales_by_ref(w.sim.state()), 20)
+        sos = sales_by_ref(w.sim.state())
+        so = (sos.get(net) or [{}])[0]
+        lines = [(l.get("stock_code"), l.get("quantity"), l.get("price_net"), l.get("price_grs"), l.get("tax_rate"))
+                 for l in so.get("lines", [])]
+        rep.check(so.get("order_amount") == "32.85" and so.get("delivery_net") == "3.00"
+                  and so.get("delivery_tax") == "0.60" and so.get("delivery_grs") is None
+                  and so.get("courier_code") == "RM48"
+                  and lines == [("SKU-1", 2, "10.00", None, "1"), ("SKU-2", 1, "5.00", None, "4")]
+                  and "PUDO-77" in (so.get("order_note") or ""),
+                  "money: TAX_EXCLUDED booked to the penny: ORDER_AMOUNT 32.85 (25.00 + 3.00 delivery + 4.25 + 0.60 taxes), "
+                  "PRICE_NET + TAX_RATE 1/4, DELIVERY_NET 3.00 + DELIVERY_TAX 0.60, COURIER_CODE RM48, pickup "
+                  "point in the note (%.1f s)" % secs, [short(json.dumps(so), 900)])
+        so = (sos.get(promo) or [{}])[0]
+        lines = [(l.get("quantity"), l.get("price_grs")) for l in so.get("lines", [])]
+        rep.check(so.get("order_amount") == "25.00" and so.get("delivery_grs") == "0.00"
+                  and lines == [(2, "8.33"), (1, "8.34")] and so.get("courier_code") == "RM48",
+                  "money: the promotion (3 x 9.99 listed, 25.00 paid) booked as 2 x 8.33 + 1 x 8.34 = 25.00, "
+                  "free delivery sent as 0.00", [short(json.dumps(so), 900)])
+
+        def exc():
+            return [e for e in w.exceptions(1, "unmapped_shipping_method") or [] if e.get("subject") == exp]
+        es, secs = w.wait(exc, 15)
+        e = es[0] if es else {}
+        rep.check(es and e.get("system") == "kcgate" and e.get("owner") == "operations"
+                  and "'EXP'" in e.get("message", "") and "[shipping_methods]" in e.get("message", ""),
+                  "money: an unmapped shipping method raises unmapped_shipping_method (kcgate, operations) "
+                  "naming the code (%.1f s)" % secs, [short(json.dumps(w.exceptions(None)), 800)])
+        rep.check(exp not in sales_by_ref(w.sim.state()), "money: the unmapped order is not booked", [])
+
+        # an invalid file: refused, nothing changes
+        w.inst.overrides["shipping_methods"] = {"STD": "RM48", "EXP": "DPD", "BAD": "x\x01"}
+        rewrite_config(w.inst)
+        w.inst.proc.send_signal(signal.SIGHUP)
+        ok, _ = w.wait(lambda: "config reload refused" in w.inst.log_text(-1), 10)
+        time.sleep(0.5)
+        rep.check(ok and exp not in sales_by_ref(w.sim.state()) and w.inst.running(),
+                  "money: SIGHUP with an invalid file is refused (logged), nothing changes", w.inst.log_tail(6))
+
+        # the fixed map: booked by itself, with the new courier
+        w.inst.overrides["shipping_methods"] = {"STD": "RM48", "EXP": "DPD"}
+        w.inst.overrides.setdefault("server", {})["threads"] = "3"
+        rewrite_config(w.inst)
+        w.inst.proc.send_signal(signal.SIGHUP)
+        got, secs = w.wait(lambda: sales_by_ref(w.sim.state()).get(exp), 20)
+        so = (got or [{}])[0]
+        log = w.inst.log_text(-1)
+        rep.check(so.get("courier_code") == "DPD" and so.get("order_amount") == "15.00"
+                  and so.get("delivery_grs") == "2.50",
+                  "money: after the fix and SIGHUP the order is booked with COURIER_CODE DPD (%.1f s)" % secs,
+                  [short(json.dumps(so), 600)] + w.inst.log_tail(6))
+        rep.check("config reloaded" in log and "EXP added" in log and "restart" in log and "threads" in log,
+                  "money: the reload logs what changed in the maps, and that [server] threads needs a restart",
+                  w.inst.log_tail(8))
+        _, secs = w.wait(lambda: not exc(), 10)
+        rep.check(not exc(), "money: unmapped_shipping_method resolved once booked", [])
+        rec = w.order_rec(exp)
+        rep.check(isinstance(rec, dict) and rec.get("state") in ("booked", "shipped") and not rec.get("stuck_job"),
+                  "money: the order's record is booked, no stuck job", [short(json.dumps(rec))])
+        st = w.sim.state()
+        rep.check(st["khaos"]["duplicate_orders"] == 0, "money: no duplicate sales order", [])
+        w.finish("money")
+    finally:
+        w.close(rep.failed > 0)
+
+
 # ---------------------------------------------------------------- deadline
 
 def scenario_deadline(args, rep):
@@ -1563,7 +1681,8 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "hostile-or11": scenario_hostile_or11, "hostile-khaos": scenario_hostile_khaos,
              "debit-fail": scenario_debit_fail, "booked-cancel": scenario_booked_cancel,
              "auto-refuse": scenario_auto_refuse, "by-hand": scenario_by_hand,
-             "ref-too-long": scenario_ref_too_long, "poll-alone": scenario_poll_alone}
+             "ref-too-long": scenario_ref_too_long, "poll-alone": scenario_poll_alone,
+             "money": scenario_money}
 
 
 def main():

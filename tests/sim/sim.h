@@ -90,6 +90,9 @@ struct sim_stock {
 struct sim_so_line {
 	char *stock_code;
 	long long quantity;
+	char *price_net;	/* as sent, or NULL */
+	char *price_grs;
+	char *tax_rate;
 };
 
 /** A Khaos sales order booked by ImportOrders. */
@@ -103,6 +106,13 @@ struct sim_sales_order {
 	char *company_name;
 	char *currency;
 	char *po_number;
+	/* as sent, or NULL (GET /_sim/state) */
+	char *order_amount;
+	char *courier_code;
+	char *delivery_grs;
+	char *delivery_net;
+	char *delivery_tax;
+	char *order_note;
 	struct sim_so_line *lines;
 	size_t nlines;
 	int stage;		/* invoice stage id (FACTS.md §1.6): 1 when cancelled */

@@ -32,6 +32,7 @@ struct parsed_order {
 	char *company_name;
 	char *currency;
 	char *po_number;
+	char *header[6];	/* ORDER_AMOUNT, COURIER_CODE, DELIVERY_GRS/NET/TAX, ORDER_NOTE */
 	struct sim_so_line *lines;
 	size_t nlines;
 	char *error;		/* why it is skipped */
@@ -112,6 +113,10 @@ static bool template_date(const char *s)
 	return sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) == 6 && s[n] == '\0' && n == 19;
 }
 
+/* The header fields kept for GET /_sim/state, in struct parsed_order's header[]. */
+static const char *const header_fields[] = { "ORDER_AMOUNT", "COURIER_CODE", "DELIVERY_GRS",
+					     "DELIVERY_NET", "DELIVERY_TAX", "ORDER_NOTE" };
+
 /* What the guide requires of one SALES_ORDER [WIG p.28], checked in order. */
 static void parse_sales_order(xmlNodePtr so, size_t idx, struct parsed_order *p)
 {
@@ -129,6 +134,8 @@ static void parse_sales_order(xmlNodePtr so, size_t idx, struct parsed_order *p)
 	p->currency = sk_child_text(hdr, "ORDER_CURRENCY_CODE");
 	p->po_number = sk_child_text(hdr, "PO_NUMBER");
 	p->company_name = sk_child_text(cd, "COMPANY_NAME");
+	for (size_t i = 0; hdr && i < sizeof(header_fields) / sizeof(header_fields[0]); i++)
+		p->header[i] = sk_child_text(hdr, header_fields[i]);
 	if (!hdr || !*p->associated_ref) {
 		p->error = msgf("SALES_ORDER %zu: ORDER_HEADER/ASSOCIATED_REF is compulsory", idx + 1);
 		return;
@@ -172,8 +179,14 @@ static void parse_sales_order(xmlNodePtr so, size_t idx, struct parsed_order *p)
 			p->error = msgf("ORDER_ITEM %zu: PRICE_NET or PRICE_GRS is required", k);
 		if (!p->error) {
 			sim_grow((void **)&p->lines, &cap, p->nlines + 1, sizeof(*p->lines));
-			p->lines[p->nlines].stock_code = code;
-			p->lines[p->nlines++].quantity = q;
+			p->lines[p->nlines] = (struct sim_so_line){ .stock_code = code, .quantity = q,
+				.price_net = net && *net ? net : NULL, .price_grs = grs && *grs ? grs : NULL,
+				.tax_rate = sk_child_text(it, "TAX_RATE") };
+			if (net && *net)
+				net = NULL;
+			if (grs && *grs)
+				grs = NULL;
+			p->nlines++;
 			code = NULL;
 		}
 		free(code);
@@ -195,8 +208,14 @@ static void parsed_free(struct parsed_order *p)
 	free(p->company_name);
 	free(p->currency);
 	free(p->po_number);
-	for (size_t i = 0; i < p->nlines; i++)
+	for (size_t i = 0; i < sizeof(p->header) / sizeof(p->header[0]); i++)
+		free(p->header[i]);
+	for (size_t i = 0; i < p->nlines; i++) {
 		free(p->lines[i].stock_code);
+		free(p->lines[i].price_net);
+		free(p->lines[i].price_grs);
+		free(p->lines[i].tax_rate);
+	}
 	free(p->lines);
 	free(p->error);
 	free(p->code);
@@ -222,6 +241,17 @@ static void book(struct parsed_order *p, int64_t now_ms)
 	for (size_t i = 0; i < p->nlines; i++) {
 		if (!sk_find_stock(p->lines[i].stock_code)) {
 			p->error = msgf("ORDER_ITEM %zu: unknown stock code '%s'", i + 1, p->lines[i].stock_code);
+			return;
+		}
+	}
+	/* a courier must exist (GetSOPData's list, POST /_sim/khaos/couriers) */
+	const char *courier = p->header[1];
+	if (courier && *courier) {
+		size_t k = 0;
+		while (k < sim.ncouriers && strcmp(sim.couriers[k].code, courier) != 0)
+			k++;
+		if (k == sim.ncouriers) {
+			p->error = msgf("COURIER_CODE '%s' does not exist", courier);
 			return;
 		}
 	}
@@ -256,8 +286,15 @@ static void book(struct parsed_order *p, int64_t now_ms)
 	so->lines = sim_xmalloc(sizeof(*so->lines) * p->nlines);
 	so->nlines = p->nlines;
 	for (size_t i = 0; i < p->nlines; i++) {
-		so->lines[i].stock_code = sim_strdup(p->lines[i].stock_code);
-		so->lines[i].quantity = p->lines[i].quantity;
+		so->lines[i] = p->lines[i];
+		p->lines[i] = (struct sim_so_line){ 0 };
+	}
+	char **keep[] = { &so->order_amount, &so->courier_code, &so->delivery_grs, &so->delivery_net,
+			  &so->delivery_tax, &so->order_note };
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		*keep[i] = p->header[i] && *p->header[i] ? p->header[i] : NULL;
+		if (*keep[i])
+			p->header[i] = NULL;
 	}
 	p->code = sim_strdup(so->code);
 }

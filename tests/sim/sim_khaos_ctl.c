@@ -145,13 +145,19 @@ json_t *sim_khaos_state(void)
 		json_t *lines = json_array();
 
 		for (size_t k = 0; k < so->nlines; k++) {
-			json_array_append_new(lines, json_pack("{s:s, s:I}", "stock_code",
-				so->lines[k].stock_code, "quantity", (json_int_t)so->lines[k].quantity));
+			json_array_append_new(lines, json_pack("{s:s, s:I, s:s?, s:s?, s:s?}", "stock_code",
+				so->lines[k].stock_code, "quantity", (json_int_t)so->lines[k].quantity,
+				"price_net", so->lines[k].price_net, "price_grs", so->lines[k].price_grs,
+				"tax_rate", so->lines[k].tax_rate));
 		}
-		json_array_append_new(sos, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o}",
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o}",
 			"associated_ref", so->associated_ref, "sales_order_code", so->code,
 			"site", so->site, "sales_source", so->sales_source, "po_number", so->po_number,
-			"cancelled", so->cancelled_ms != 0, "lines", lines));
+			"cancelled", so->cancelled_ms != 0, "lines", lines);
+		json_object_update_new(o, json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "order_amount",
+			so->order_amount, "courier_code", so->courier_code, "delivery_grs", so->delivery_grs,
+			"delivery_net", so->delivery_net, "delivery_tax", so->delivery_tax, "order_note", so->order_note));
+		json_array_append_new(sos, o);
 	}
 	for (size_t i = 0; i < sim.nstock; i++) {
 		json_array_append_new(stock, json_pack("{s:s, s:I, s:b, s:i}", "code", sim.stock[i].code,
@@ -177,8 +183,18 @@ void sim_khaos_reset(void)
 		free(so->company_name);
 		free(so->currency);
 		free(so->po_number);
-		for (size_t k = 0; k < so->nlines; k++)
+		free(so->order_amount);
+		free(so->courier_code);
+		free(so->delivery_grs);
+		free(so->delivery_net);
+		free(so->delivery_tax);
+		free(so->order_note);
+		for (size_t k = 0; k < so->nlines; k++) {
 			free(so->lines[k].stock_code);
+			free(so->lines[k].price_net);
+			free(so->lines[k].price_grs);
+			free(so->lines[k].tax_rate);
+		}
 		free(so->lines);
 	}
 	free(sim.sos);

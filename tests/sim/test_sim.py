@@ -1016,6 +1016,28 @@ def khaos_wsdl_namespace_option(s):
 
 
 @test
+def khaos_import_courier_and_money(s):
+    """ORDER_AMOUNT, delivery, COURIER_CODE and line prices are kept as sent;
+    an unknown COURIER_CODE is refused (OrderSkipped), a listed one books."""
+    s.stock({"code": "SKU-1", "available": 5})
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("C-1", [("SKU-1", 1)]), COURIER_CODE="NOPE")})
+    count, imp, skipped = import_results(root)
+    assert st == 200 and count == 0 and len(skipped) == 1 and "COURIER_CODE" in str(skipped), skipped
+    st, _, _ = s.json("POST", "/_sim/khaos/couriers", {"couriers": [{"code": "RM48", "name": "RM"}]})
+    assert st == 200
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
+        ("C-2", [("SKU-1", 1)]), COURIER_CODE="RM48", ORDER_AMOUNT="12.50", DELIVERY_NET="2.00",
+        DELIVERY_TAX="0.50")})
+    count, imp, skipped = import_results(root)
+    assert st == 200 and count == 1, skipped
+    so = s.state()["khaos"]["sales_orders"][0]
+    assert (so["courier_code"], so["order_amount"], so["delivery_net"], so["delivery_tax"], so["delivery_grs"]) == \
+        ("RM48", "12.50", "2.00", "0.50", None), so
+    assert so["lines"][0]["price_grs"] == "10.00"
+    s.reset()
+
+
+@test
 def khaos_import_orders(s):
     s.stock({"code": "SKU-1", "available": 5}, {"code": "SKU-2", "available": 0})
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
@@ -1029,10 +1051,13 @@ def khaos_import_orders(s):
     assert all(c.startswith("SO") and len(c) == 8 for c in codes) and codes[0] != codes[1]
     k = s.state()["khaos"]
     assert k["duplicate_orders"] == 0 and k["skipped_duplicates"] == 0 and k["dedupe"] is True
+    line = {"price_net": None, "price_grs": "10.00", "tax_rate": None}
     assert k["sales_orders"][0] == {"associated_ref": "R-1", "sales_order_code": codes[0], "site": "MAIN",
                                     "sales_source": "MIRAKL", "po_number": "C-9", "cancelled": False,
-                                    "lines": [{"stock_code": "SKU-1", "quantity": 2},
-                                              {"stock_code": "SKU-2", "quantity": 1}]}
+                                    "order_amount": None, "courier_code": None, "delivery_grs": None,
+                                    "delivery_net": None, "delivery_tax": None, "order_note": None,
+                                    "lines": [dict(line, stock_code="SKU-1", quantity=2),
+                                              dict(line, stock_code="SKU-2", quantity=1)]}
     # Khaos refuses a repeated associated ref: OrderSkipped, nothing booked.
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("R-1", [("SKU-1", 1)]))})
     count, imp, skipped = import_results(root)
@@ -1419,7 +1444,8 @@ def state_shape_and_calls(s):
     k = st["khaos"]
     assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock"}
     assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "po_number",
-                                         "cancelled", "lines"}
+                                         "cancelled", "lines", "order_amount", "courier_code", "delivery_grs",
+                                         "delivery_net", "delivery_tax", "order_note"}
     assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False, "status": 0}]
     s.reset()
     st = s.state()

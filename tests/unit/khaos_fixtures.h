@@ -179,13 +179,13 @@ static inline void assert_sales_orders_doc(xmlDocPtr d)
 			snprintf(e, sizeof(e), "%s%s", cd, want_cd[i][0]);
 		assert_xp(d, e, want_cd[i][1]);
 	}
-	assert_xp(d, "/SALES_ORDERS/SALES_ORDER/PAYMENTS/PAYMENT_DETAIL/PAYMENT_AMOUNT", "24.99");
+	assert_xp(d, "/SALES_ORDERS/SALES_ORDER/PAYMENTS/PAYMENT_DETAIL/PAYMENT_AMOUNT", "25.09");
 	assert_xp(d, "/SALES_ORDERS/SALES_ORDER/PAYMENTS/PAYMENT_DETAIL/PAYMENT_TYPE", "3");
 
 	const char *h = "/SALES_ORDERS/SALES_ORDER/ORDER_HEADER/";
 	static const char *const want_h[][2] = {
 		{ "ORDER_DATE", "2026-11-22 07:42:07" }, /* UTC, "yyyy-mm-dd hh:mm:ss" [XML-IMP] */
-		{ "ORDER_AMOUNT", "24.99" },
+		{ "ORDER_AMOUNT", "25.09" }, /* 2 x 10.00 + 0.10 + 4.99 delivery */
 		{ "ORDER_CURRENCY_CODE", "GBP" },
 		{ "SITE", "MAIN & <1>" },
 		{ "ASSOCIATED_REF", "ORD-1-A" },

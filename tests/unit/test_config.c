@@ -899,6 +899,90 @@ static void expect_ok(struct result *r, const char *text)
 	assert_null(r->errs);
 }
 
+/* Map sections: arbitrary keys, each value checked, errors FILE:LINE: [section] key: why. */
+static void test_map_sections(void **state)
+{
+	struct result r;
+	/* absent: NULL (no courier sent) */
+	expect_ok(&r, MINIMAL);
+	assert_null(atomic_load(&r.cfg.orders.shipping_methods));
+	assert_null(atomic_load(&r.cfg.orders.tax_rates));
+	done(&r);
+
+	expect_ok(&r, MINIMAL "[shipping_methods]\nSTD = RM48\nexpress-1 = DPD # next day\n"
+			      "[khaos.tax_rates]\nGB-VAT-20 = 1\nGB_VAT.5 = 4\n");
+	const struct kcg_config_map *m = atomic_load(&r.cfg.orders.shipping_methods);
+	assert_non_null(m);
+	assert_int_equal(m->n, 2);
+	assert_string_equal(kcg_config_map_get(m, "STD"), "RM48");
+	assert_string_equal(kcg_config_map_get(m, "express-1"), "DPD");
+	assert_int_equal(m->entries[1].line, 13);
+	assert_null(kcg_config_map_get(m, "std")); /* case matters, as in Mirakl */
+	assert_null(kcg_config_map_get(NULL, "STD"));
+	m = atomic_load(&r.cfg.orders.tax_rates);
+	assert_string_equal(kcg_config_map_get(m, "GB-VAT-20"), "1");
+	assert_string_equal(kcg_config_map_get(m, "GB_VAT.5"), "4");
+	done(&r);
+
+	/* present but empty: a map with no entry (every code unmapped) */
+	expect_ok(&r, MINIMAL "[shipping_methods]\n# none yet\n");
+	m = atomic_load(&r.cfg.orders.shipping_methods);
+	assert_non_null(m);
+	assert_int_equal(m->n, 0);
+	done(&r);
+
+	expect_errors(MINIMAL "[shipping_methods]\nSTD = RM48\nSTD = DPD\nEXP =\nBAD KEY = X\n"
+			      "[khaos.tax_rates]\nVAT = standard\nZERO = 0\nOK = 2\n",
+		      "t.conf:13: [shipping_methods] STD: duplicate key (first set on line 12)\n"
+		      "t.conf:14: [shipping_methods] EXP: value is empty\n"
+		      "t.conf:15: " "expected [section], key = value or a # comment\n"
+		      "t.conf:17: [khaos.tax_rates] VAT: expected a Khaos tax code, a whole number from 1 to 999 (1 "
+		      "standard, 2 zero, 4 reduced, >4 user-defined)\n"
+		      "t.conf:18: [khaos.tax_rates] ZERO: expected a Khaos tax code, a whole number from 1 to 999 (1 "
+		      "standard, 2 zero, 4 reduced, >4 user-defined)\n");
+	expect_errors(MINIMAL "[shipping_methods]\nSTD = RM\x01" "48\n",
+		      "t.conf:12: [shipping_methods] STD: must not contain control characters\n");
+}
+
+/* A reload publishes the new maps, keeps the old readable, lists the rest. */
+static void test_map_reload(void **state)
+{
+	struct result live, fresh;
+	expect_ok(&live, MINIMAL "[shipping_methods]\nSTD = RM48\nOLD = X\n[khaos.tax_rates]\nVAT = 1\n");
+	expect_ok(&fresh, "[server]\nlisten = 127.0.0.1:8443\nthreads = 3\n" STORE_OK ADMIN_OK SOURCES_NONE
+			  "[shipping_methods]\nSTD = RM24\nEXP = DPD\n");
+	struct kcg_config_map *before = atomic_load(&live.cfg.orders.shipping_methods);
+	const struct kcg_config_map *rates_before = atomic_load(&live.cfg.orders.tax_rates);
+	char *changes, *restart;
+	assert_int_equal(kcg_config_reload_maps(&live.cfg, &fresh.cfg, &changes, &restart), 0);
+	const struct kcg_config_map *now = atomic_load(&live.cfg.orders.shipping_methods);
+	assert_ptr_not_equal(now, before);
+	assert_string_equal(kcg_config_map_get(now, "STD"), "RM24");
+	assert_string_equal(kcg_config_map_get(now, "EXP"), "DPD");
+	assert_null(kcg_config_map_get(now, "OLD"));
+	assert_ptr_equal(now->older, before); /* still readable by whoever loaded it */
+	assert_string_equal(kcg_config_map_get(before, "STD"), "RM48");
+	assert_null(atomic_load(&live.cfg.orders.tax_rates)); /* the section was removed */
+	assert_ptr_equal(live.cfg.retired, rates_before);
+	assert_null(atomic_load(&fresh.cfg.orders.shipping_methods)); /* taken */
+	assert_string_equal(changes, "[shipping_methods] STD changed; EXP added; OLD removed; [khaos.tax_rates] section removed; VAT removed;");
+	assert_string_equal(restart, "[server] threads");
+	assert_int_equal(live.cfg.server.threads, 4); /* not applied */
+	free(changes);
+	free(restart);
+	done(&fresh);
+	done(&live); /* frees the chain and the retired (ASan/valgrind: no leak) */
+
+	/* nothing changed: nothing to say */
+	expect_ok(&live, MINIMAL);
+	expect_ok(&fresh, MINIMAL);
+	assert_int_equal(kcg_config_reload_maps(&live.cfg, &fresh.cfg, &changes, &restart), 0);
+	assert_null(changes);
+	assert_null(restart);
+	done(&fresh);
+	done(&live);
+}
+
 static void test_flow_defaults(void **state)
 {
 	struct result r;
@@ -1567,6 +1651,8 @@ int main(void)
 		cmocka_unit_test(test_messages_append),
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_auth_names),
+		cmocka_unit_test(test_map_sections),
+		cmocka_unit_test(test_map_reload),
 		cmocka_unit_test(test_flow_defaults),
 		cmocka_unit_test(test_flow_every_key),
 		cmocka_unit_test(test_flow_bounds),

@@ -43,10 +43,11 @@
  * bounded by kcg_xml_parse()'s caps and jobs.max_reply_bytes. */
 #define KCG_KHAOS_ITEMS_MAX 200000
 
-/** An amount of money; left out of the order when not @p set. */
+/** An amount of money in minor units (pennies: no floating error); left
+ * out of the order when not @p set. */
 struct kcg_khaos_money {
 	bool set;
-	double value;   /**< sent with at least two decimals; must be within +-1e12 */
+	int64_t minor;  /**< sent as a decimal with two places ("1234" -> "12.34"); within +-1e14 */
 };
 
 /**
@@ -70,7 +71,9 @@ struct kcg_khaos_address {
 struct kcg_khaos_order_line {
 	char *stock_code;                   /**< STOCK_CODE, required */
 	int64_t quantity;                   /**< ORDER_QTY, >= 1 */
-	struct kcg_khaos_money price_gross; /**< PRICE_GRS, per unit; required (Khaos needs a price) */
+	struct kcg_khaos_money price_gross; /**< PRICE_GRS, per unit (tax included) */
+	struct kcg_khaos_money price_net;   /**< PRICE_NET, per unit (tax excluded): with tax_rate; one of the two is required */
+	char *tax_rate;                     /**< TAX_RATE, a Khaos tax code (1 standard, 2 zero, 4 reduced, >4 user), with price_net */
 	char *description;                  /**< STOCK_DESC, optional */
 };
 
@@ -87,9 +90,15 @@ struct kcg_khaos_sales_order {
 	struct kcg_khaos_address delivery;  /**< DELADDR */
 	bool has_date;
 	uint64_t date_ms;                   /**< ORDER_DATE (sent as UTC) when has_date */
-	struct kcg_khaos_money amount;      /**< ORDER_AMOUNT, and the one PAYMENT_DETAIL for it */
+	struct kcg_khaos_money amount;      /**< ORDER_AMOUNT (Khaos checks its total against it), and the one PAYMENT_DETAIL for it */
 	char *currency;                     /**< ORDER_CURRENCY_CODE, optional */
-	struct kcg_khaos_money delivery_gross; /**< DELIVERY_GRS */
+	char *order_note;                   /**< ORDER_NOTE (2000 characters; on the delivery note), optional */
+	/** DELIVERY_GRS, or DELIVERY_NET + DELIVERY_TAX (net wins when set): 0
+	 * is free delivery; none set lets Khaos compute its own charge. */
+	struct kcg_khaos_money delivery_gross;
+	struct kcg_khaos_money delivery_net;
+	struct kcg_khaos_money delivery_tax;
+	char *courier_code;                 /**< COURIER_CODE, optional (Khaos's default courier when absent) */
 	char *po_number;                    /**< PO_NUMBER, optional */
 	struct kcg_khaos_order_line *lines; /**< ORDER_ITEMS, at least one */
 	size_t n_lines;

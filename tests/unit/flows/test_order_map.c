@@ -35,8 +35,8 @@ static json_t *mirakl_order(void)
 	json_error_t err;
 	json_t *o = json_loads(
 		"{\"order_id\":\"ORD-1-A\",\"commercial_id\":\"C-77\",\"order_state\":\"WAITING_ACCEPTANCE\","
-		"\"created_date\":\"2026-11-22T08:42:07+01:00\",\"currency_iso_code\":\"GBP\",\"price\":20,"
-		"\"shipping_price\":4.99,\"total_price\":24.99,\"customer_notification_email\":\"n@mirakl.example\","
+		"\"created_date\":\"2026-11-22T08:42:07+01:00\",\"currency_iso_code\":\"GBP\",\"price\":20.1,"
+		"\"shipping_price\":4.99,\"total_price\":25.09,\"customer_notification_email\":\"n@mirakl.example\","
 		"\"customer\":{\"firstname\":\"Jane\",\"lastname\":\"Doe\",\"customer_id\":\"CU1\","
 		"\"billing_address\":{\"street_1\":\"1 High Street\",\"street_2\":\"Flat 2\",\"city\":\"London\","
 		"\"state\":\"Greater London\",\"zip_code\":\"SW1A 1AA\",\"country_iso_code\":\"GBR\",\"phone\":\"+44 20\"},"
@@ -60,7 +60,7 @@ static xmlDocPtr map_import_doc(const struct kcg_khaos_config *cfg, json_t *orde
 {
 	char why[KCG_ERROR_MAX] = "x";
 	struct kcg_khaos_sales_order so;
-	assert_int_equal(kcg_order_map(order, &so, why), 0);
+	assert_int_equal(kcg_order_map(order, NULL, &so, NULL, why), 0);
 	assert_string_equal(why, "");
 	xmlDocPtr d = import_doc(cfg, &so, creds, raw);
 	kcg_khaos_sales_order_finish(&so);
@@ -72,7 +72,7 @@ static void test_map_fields(void **state)
 	json_t *order = mirakl_order();
 	struct kcg_khaos_sales_order so;
 	char why[KCG_ERROR_MAX] = "x";
-	assert_int_equal(kcg_order_map(order, &so, why), 0);
+	assert_int_equal(kcg_order_map(order, NULL, &so, NULL, why), 0);
 	assert_string_equal(why, "");
 	json_decref(order); /* the sales order holds copies */
 
@@ -80,8 +80,11 @@ static void test_map_fields(void **state)
 	assert_string_equal(so.company_name, "Jane Doe");
 	assert_true(so.has_date);
 	assert_true(so.date_ms == 1795333327000ull); /* 2026-11-22T08:42:07+01:00 */
-	assert_true(so.amount.set && so.amount.value == 24.99);
-	assert_true(so.delivery_gross.set && so.delivery_gross.value == 4.99);
+	assert_true(so.amount.set && so.amount.minor == 2509);
+	assert_true(so.delivery_gross.set && so.delivery_gross.minor == 499);
+	assert_false(so.delivery_net.set);
+	assert_null(so.courier_code); /* no [shipping_methods]: Khaos's default courier */
+	assert_null(so.order_note);
 	assert_string_equal(so.currency, "GBP");
 	assert_string_equal(so.po_number, "C-77");
 
@@ -109,24 +112,27 @@ static void test_map_fields(void **state)
 	assert_int_equal(so.n_lines, 2);
 	assert_string_equal(so.lines[0].stock_code, "SKU-1");
 	assert_true(so.lines[0].quantity == 2);
-	assert_true(so.lines[0].price_gross.set && so.lines[0].price_gross.value == 10);
+	assert_true(so.lines[0].price_gross.set && so.lines[0].price_gross.minor == 1000);
 	assert_string_equal(so.lines[0].description, "Widget");
 	assert_string_equal(so.lines[1].stock_code, "SKU-2");
-	assert_true(so.lines[1].price_gross.set && so.lines[1].price_gross.value == 0.1);
+	assert_true(so.lines[1].price_gross.set && so.lines[1].price_gross.minor == 10);
 	assert_null(so.lines[1].description);
 	kcg_khaos_sales_order_finish(&so);
 	kcg_khaos_sales_order_finish(&so); /* zeroed: safe again */
 
-	/* A company on the billing address names the customer; absent amounts are not set. */
+	/* A company on the billing address names the customer; no
+	 * shipping_price is free delivery, still sent (0: Khaos never invents
+	 * a charge); the line's price is what counts, not price_unit. */
 	order = mirakl_order();
 	json_object_set_new(json_object_get(json_object_get(order, "customer"), "billing_address"), "company",
 			    json_string("ACME Ltd"));
 	json_object_del(order, "shipping_price");
+	json_object_set_new(order, "total_price", json_real(20.1));
 	json_object_set_new(json_array_get(json_object_get(order, "order_lines"), 0), "price_unit", json_string("10"));
-	assert_int_equal(kcg_order_map(order, &so, why), 0);
+	assert_int_equal(kcg_order_map(order, NULL, &so, NULL, why), 0);
 	assert_string_equal(so.company_name, "ACME Ltd");
-	assert_false(so.delivery_gross.set);
-	assert_false(so.lines[0].price_gross.set);
+	assert_true(so.delivery_gross.set && so.delivery_gross.minor == 0);
+	assert_true(so.lines[0].price_gross.set && so.lines[0].price_gross.minor == 1000);
 	kcg_khaos_sales_order_finish(&so);
 	json_decref(order);
 }
@@ -167,17 +173,16 @@ static void test_import_addresses_fallback(void **state)
 	 * ITOWN, IPOSTCODE, ISURNAME [WIG p.28]): the order is refused with
 	 * the element named, not sent half empty. */
 	json_object_del(cust, "shipping_address");
-	json_object_del(order, "total_price");
 	json_object_del(order, "created_date");
 	{
 		struct kcg_khaos_sales_order so;
 		struct kcg_call c;
 		char why[KCG_ERROR_MAX];
-		assert_int_equal(kcg_order_map(order, &so, why), 0);
+		assert_int_equal(kcg_order_map(order, NULL, &so, NULL, why), 0);
 		assert_string_equal(so.invoice.forename, "Jane");
 		assert_string_equal(so.delivery.surname, "Doe");
 		assert_null(so.invoice.address1);
-		assert_false(so.amount.set);
+		assert_true(so.amount.set && so.amount.minor == 2509);
 		assert_false(so.has_date);
 		assert_int_equal(kcg_khaos_import_orders(&cfg, &so, &c, why), KCG_EPAYLOAD);
 		assert_non_null(strstr(why, "IADDRESS1 missing"));
@@ -193,7 +198,7 @@ static void test_import_addresses_fallback(void **state)
 	struct kcg_call c;
 	char why[KCG_ERROR_MAX];
 	struct kcg_khaos_sales_order so;
-	assert_int_equal(kcg_order_map(order, &so, why), 0);
+	assert_int_equal(kcg_order_map(order, NULL, &so, NULL, why), 0);
 	assert_int_equal(kcg_khaos_import_orders(&cfg, &so, &c, why), 0);
 	kcg_khaos_sales_order_finish(&so);
 	assert_string_equal(header(&c, "SOAPAction"), "\"urn:IKosWebIntf-IKosWeb#ImportOrders\"");
@@ -221,6 +226,12 @@ static void test_import_required_fields(void **state)
 		{ "{\"quantity\":0}", true, "order_lines[0].quantity" },
 		{ "{\"quantity\":\"2\"}", true, "order_lines[0].quantity" },
 		{ "{\"created_date\":\"yesterday\"}", false, "created_date" },
+		{ "{\"total_price\":null}", false, "total_price missing" },
+		{ "{\"total_price\":\"25.09\"}", false, "total_price" },
+		{ "{\"shipping_price\":4.995}", false, "shipping_price" },
+		{ "{\"price\":-1}", true, "order_lines[0].price" },
+		{ "{\"price\":10.001}", true, "order_lines[0].price" },
+		{ "{\"order_tax_mode\":\"GROSS\"}", false, "order_tax_mode" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		json_t *order = mirakl_order();
@@ -236,7 +247,7 @@ static void test_import_required_fields(void **state)
 		}
 		struct kcg_khaos_sales_order so;
 		char why[KCG_ERROR_MAX] = "";
-		int rc = kcg_order_map(order, &so, why);
+		int rc = kcg_order_map(order, NULL, &so, NULL, why);
 		if (rc != KCG_EPAYLOAD || !strstr(why, cases[i].why_has))
 			fail_msg("%s: rc %d why '%s'", cases[i].patch, rc, why);
 		assert_null(so.associated_ref);
@@ -253,11 +264,270 @@ static void test_import_required_fields(void **state)
 		json_object_set_new(l, "order_line_state", json_string("CANCELED"));
 	struct kcg_khaos_sales_order so;
 	char why[KCG_ERROR_MAX];
-	assert_int_equal(kcg_order_map(order, &so, why), KCG_EPAYLOAD);
+	assert_int_equal(kcg_order_map(order, NULL, &so, NULL, why), KCG_EPAYLOAD);
 	assert_non_null(strstr(why, "no line to book"));
 	json_decref(order);
 }
 
+
+/* ---- money and method (issue 8 item 5) ---- */
+
+/* A map from "k=v" pairs (the config parser's struct, built by hand). */
+static struct kcg_config_map *map_of(const char *const *kv, size_t n)
+{
+	struct kcg_config_map *m = calloc(1, sizeof(*m));
+	m->entries = calloc(n ? n : 1, sizeof(m->entries[0]));
+	for (size_t i = 0; i < n; i++) {
+		m->entries[i].key = strdup(kv[2 * i]);
+		m->entries[i].value = strdup(kv[2 * i + 1]);
+	}
+	m->n = n;
+	return m;
+}
+
+static void map_free(struct kcg_config_map *m)
+{
+	for (size_t i = 0; m && i < m->n; i++) {
+		free(m->entries[i].key);
+		free(m->entries[i].value);
+	}
+	if (m)
+		free(m->entries);
+	free(m);
+}
+
+static json_t *money_order(const char *text)
+{
+	json_error_t err;
+	json_t *o = json_loads(text, 0, &err);
+	if (!o)
+		fail_msg("fixture: %s", err.text);
+	json_t *base = mirakl_order();
+	json_object_update(base, o);
+	json_decref(o);
+	return base;
+}
+
+static void test_money_tax_included(void **state)
+{
+	/* promotion: 3 at 9.99 listed, 25.00 paid: booked 2 x 8.33 + 1 x 8.34 */
+	json_t *order = money_order(
+		"{\"order_tax_mode\":\"TAX_INCLUDED\",\"shipping_price\":3.5,\"total_price\":28.5,\"price\":25,"
+		"\"order_lines\":[{\"offer_sku\":\"SKU-1\",\"quantity\":3,\"price_unit\":9.99,\"price\":25.0,"
+		"\"taxes\":[{\"code\":\"VAT20\",\"amount\":4.17}]}]}");
+	struct kcg_khaos_sales_order so;
+	enum kcg_order_map_fault fault = KCG_ORDER_MAP_DATA;
+	char why[KCG_ERROR_MAX];
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), 0);
+	assert_int_equal(fault, KCG_ORDER_MAP_OK);
+	assert_int_equal(so.n_lines, 2);
+	assert_true(so.lines[0].quantity == 2 && so.lines[0].price_gross.minor == 833);
+	assert_true(so.lines[1].quantity == 1 && so.lines[1].price_gross.minor == 834);
+	assert_false(so.lines[0].price_net.set);
+	assert_null(so.lines[0].tax_rate);
+	assert_true(so.delivery_gross.set && so.delivery_gross.minor == 350);
+	assert_true(so.amount.minor == 2850); /* taxes included: total_price */
+	int64_t sum = so.delivery_gross.minor;
+	for (size_t i = 0; i < so.n_lines; i++)
+		sum += so.lines[i].quantity * so.lines[i].price_gross.minor;
+	assert_true(sum == so.amount.minor);
+
+	/* the document: PRICE_GRS per item, DELIVERY_GRS, ORDER_AMOUNT */
+	struct kcg_khaos_config cfg = test_cfg();
+	xmlDocPtr d = import_doc(&cfg, &so, true, NULL);
+	assert_xp(d, "//ORDER_HEADER/ORDER_AMOUNT", "28.50");
+	assert_xp(d, "//ORDER_HEADER/DELIVERY_GRS", "3.50");
+	assert_xp(d, "count(//DELIVERY_NET)", "0");
+	assert_xp(d, "//ORDER_ITEM[1]/PRICE_GRS", "8.33");
+	assert_xp(d, "//ORDER_ITEM[2]/PRICE_GRS", "8.34");
+	assert_xp(d, "//ORDER_ITEM[2]/STOCK_CODE", "SKU-1");
+	assert_xp(d, "count(//PRICE_NET)", "0");
+	xmlFreeDoc(d);
+	kcg_khaos_sales_order_finish(&so);
+	json_decref(order);
+}
+
+static void test_money_tax_excluded(void **state)
+{
+	static const char *const rates[] = { "GB-VAT-20", "1", "GB-VAT-5", "4" };
+	struct kcg_config_map *tax = map_of(rates, 2);
+	struct kcg_order_map_config mc = { .tax_rates = tax };
+	/* net 2 x 10.00 (+4.00 VAT) and 1 x 5.00 (+0.25), shipping 4.00 net (+0.80) */
+	json_t *order = money_order(
+		"{\"order_tax_mode\":\"TAX_EXCLUDED\",\"shipping_price\":4,\"total_price\":29,\"price\":25,"
+		"\"shipping_deadline\":\"2026-11-25T23:59:59Z\",\"shipping_pudo_id\":\"PUDO-42\","
+		"\"order_lines\":[{\"offer_sku\":\"SKU-1\",\"quantity\":2,\"price_unit\":10,\"price\":20,"
+		"\"taxes\":[{\"code\":\"GB-VAT-20\",\"amount\":4}],"
+		"\"shipping_taxes\":[{\"code\":\"GB-VAT-20\",\"amount\":0.5}]},"
+		"{\"offer_sku\":\"SKU-2\",\"quantity\":1,\"price_unit\":5,\"price\":5,"
+		"\"taxes\":[{\"code\":\"GB-VAT-5\",\"amount\":0.25}],"
+		"\"shipping_taxes\":[{\"code\":\"GB-VAT-20\",\"amount\":0.3}]},"
+		"{\"offer_sku\":\"SKU-3\",\"quantity\":1,\"price\":7,\"order_line_state\":\"REFUSED\"}]}");
+	struct kcg_khaos_sales_order so;
+	enum kcg_order_map_fault fault;
+	char why[KCG_ERROR_MAX];
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), 0);
+	assert_int_equal(so.n_lines, 2);
+	assert_true(so.lines[0].price_net.set && so.lines[0].price_net.minor == 1000);
+	assert_string_equal(so.lines[0].tax_rate, "1");
+	assert_false(so.lines[0].price_gross.set);
+	assert_true(so.lines[1].price_net.minor == 500);
+	assert_string_equal(so.lines[1].tax_rate, "4");
+	assert_true(so.delivery_net.set && so.delivery_net.minor == 400);
+	assert_true(so.delivery_tax.set && so.delivery_tax.minor == 80);
+	assert_false(so.delivery_gross.set);
+	/* what the customer pays: 29.00 + 4.25 line taxes + 0.80 shipping taxes */
+	assert_true(so.amount.minor == 3405);
+	assert_string_equal(so.order_note, "Pickup point: PUDO-42. Ship by: 2026-11-25T23:59:59Z.");
+
+	struct kcg_khaos_config cfg = test_cfg();
+	xmlDocPtr d = import_doc(&cfg, &so, true, NULL);
+	assert_xp(d, "//ORDER_HEADER/ORDER_AMOUNT", "34.05");
+	assert_xp(d, "//ORDER_HEADER/DELIVERY_NET", "4.00");
+	assert_xp(d, "//ORDER_HEADER/DELIVERY_TAX", "0.80");
+	assert_xp(d, "count(//DELIVERY_GRS)", "0");
+	assert_xp(d, "//ORDER_HEADER/ORDER_NOTE", "Pickup point: PUDO-42. Ship by: 2026-11-25T23:59:59Z.");
+	assert_xp(d, "//ORDER_ITEM[1]/PRICE_NET", "10.00");
+	assert_xp(d, "//ORDER_ITEM[1]/TAX_RATE", "1");
+	assert_xp(d, "//ORDER_ITEM[2]/TAX_RATE", "4");
+	assert_xp(d, "count(//PRICE_GRS)", "0");
+	/* the template's order: PRICE_NET before TAX_RATE; notes and delivery in the header's */
+	assert_xp(d, "name(//ORDER_ITEM[1]/ORDER_QTY/following-sibling::*[1])", "PRICE_NET");
+	assert_xp(d, "name(//ORDER_ITEM[1]/PRICE_NET/following-sibling::*[1])", "TAX_RATE");
+	assert_xp(d, "name(//ORDER_HEADER/ORDER_NOTE/following-sibling::*[1])", "DELIVERY_NET");
+	xmlFreeDoc(d);
+	kcg_khaos_sales_order_finish(&so);
+
+	/* a line without tax is zero-rated (Khaos code 2) */
+	json_object_del(json_array_get(json_object_get(order, "order_lines"), 1), "taxes");
+	json_object_set_new(order, "total_price", json_real(29));
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), 0);
+	assert_string_equal(so.lines[1].tax_rate, KCG_ORDER_MAP_ZERO_RATE);
+	assert_true(so.amount.minor == 3380);
+	kcg_khaos_sales_order_finish(&so);
+
+	/* an unmapped tax code: not booked, the code named */
+	json_object_set_new(json_array_get(json_object_get(order, "order_lines"), 1), "taxes",
+			    json_pack("[{s:s, s:f}]", "code", "FR-TVA", "amount", 1.0));
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_TAX_CODE);
+	assert_non_null(strstr(why, "'FR-TVA' is not in [khaos.tax_rates]"));
+	assert_null(so.lines);
+	/* no [khaos.tax_rates] at all: the same */
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_TAX_CODE);
+	/* two rates on one line: Khaos takes one */
+	json_object_set_new(json_array_get(json_object_get(order, "order_lines"), 1), "taxes",
+			    json_pack("[{s:s, s:f}, {s:s, s:f}]", "code", "GB-VAT-20", "amount", 1.0, "code", "GB-VAT-5",
+				      "amount", 0.25));
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_PRICE);
+	json_decref(order);
+	map_free(tax);
+}
+
+static void test_money_mismatch(void **state)
+{
+	/* lines 20.10 + delivery 4.99 = 25.09; Mirakl says 25.10: not booked */
+	json_t *order = mirakl_order();
+	json_object_set_new(order, "total_price", json_real(25.10));
+	struct kcg_khaos_sales_order so;
+	enum kcg_order_map_fault fault;
+	char why[KCG_ERROR_MAX];
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_PRICE);
+	assert_non_null(strstr(why, "make 25.09, not the 25.10"));
+	assert_null(so.lines);
+	assert_printable(why);
+	/* many lines of floating-point prices add up to the penny */
+	json_t *lines = json_array();
+	for (int i = 0; i < 30; i++)
+		json_array_append_new(lines, json_pack("{s:s, s:i, s:f}", "offer_sku", "SKU-1", "quantity", 1, "price", 0.1));
+	json_object_set_new(order, "order_lines", lines);
+	json_object_set_new(order, "shipping_price", json_real(0.2));
+	json_object_set_new(order, "total_price", json_real(3.2));
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), 0);
+	assert_true(so.amount.minor == 320 && so.delivery_gross.minor == 20);
+	kcg_khaos_sales_order_finish(&so);
+	/* free delivery: 0, sent */
+	json_object_set_new(order, "shipping_price", json_real(0));
+	json_object_set_new(order, "total_price", json_real(3.0));
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), 0);
+	assert_true(so.delivery_gross.set && so.delivery_gross.minor == 0);
+	struct kcg_khaos_config cfg = test_cfg();
+	xmlDocPtr d = import_doc(&cfg, &so, true, NULL);
+	assert_xp(d, "//ORDER_HEADER/DELIVERY_GRS", "0.00");
+	xmlFreeDoc(d);
+	kcg_khaos_sales_order_finish(&so);
+	json_decref(order);
+}
+
+static void test_courier(void **state)
+{
+	static const char *const methods[] = { "STD", "RM48", "EXP", "DPD-NEXT" };
+	struct kcg_config_map *ship = map_of(methods, 2);
+	struct kcg_config_map *empty = map_of(NULL, 0);
+	struct kcg_order_map_config mc = { .shipping_methods = ship };
+	json_t *order = mirakl_order();
+	struct kcg_khaos_sales_order so;
+	enum kcg_order_map_fault fault;
+	char why[KCG_ERROR_MAX];
+
+	json_object_set_new(order, "shipping_type_code", json_string("EXP"));
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), 0);
+	assert_string_equal(so.courier_code, "DPD-NEXT");
+	struct kcg_khaos_config cfg = test_cfg();
+	xmlDocPtr d = import_doc(&cfg, &so, true, NULL);
+	assert_xp(d, "//ORDER_HEADER/COURIER_CODE", "DPD-NEXT");
+	assert_xp(d, "name(//ORDER_HEADER/DELIVERY_GRS/following-sibling::*[1])", "COURIER_CODE");
+	xmlFreeDoc(d);
+	kcg_khaos_sales_order_finish(&so);
+
+	/* once the section exists, every code must be mapped */
+	json_object_set_new(order, "shipping_type_code", json_string("COLLECT"));
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_SHIPPING);
+	assert_non_null(strstr(why, "shipping_type_code 'COLLECT' is not in [shipping_methods]"));
+	assert_null(so.associated_ref);
+	mc.shipping_methods = empty; /* present, empty: nothing maps */
+	json_object_set_new(order, "shipping_type_code", json_string("STD"));
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_SHIPPING);
+	json_object_del(order, "shipping_type_code");
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_SHIPPING);
+	/* without the section: no courier, Khaos's default */
+	mc.shipping_methods = NULL;
+	json_object_set_new(order, "shipping_type_code", json_string("COLLECT"));
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), 0);
+	assert_null(so.courier_code);
+	d = import_doc(&cfg, &so, true, NULL);
+	assert_xp(d, "count(//COURIER_CODE)", "0");
+	xmlFreeDoc(d);
+	kcg_khaos_sales_order_finish(&so);
+	json_decref(order);
+	map_free(ship);
+	map_free(empty);
+}
+
+/* A note over Khaos's 2000 characters is refused with the element named, not cut. */
+static void test_note_limit(void **state)
+{
+	json_t *order = mirakl_order();
+	char big[2100];
+	memset(big, 'P', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	json_object_set_new(order, "shipping_pudo_id", json_string(big));
+	struct kcg_khaos_sales_order so;
+	char why[KCG_ERROR_MAX];
+	assert_int_equal(kcg_order_map(order, NULL, &so, NULL, why), 0);
+	struct kcg_khaos_config cfg = test_cfg();
+	struct kcg_call c;
+	assert_int_equal(kcg_khaos_import_orders(&cfg, &so, &c, why), KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "ORDER_NOTE"));
+	kcg_khaos_sales_order_finish(&so);
+	json_decref(order);
+}
 
 int main(void)
 {
@@ -266,6 +536,11 @@ int main(void)
 		cmocka_unit_test(test_import_mapping),
 		cmocka_unit_test(test_import_addresses_fallback),
 		cmocka_unit_test(test_import_required_fields),
+		cmocka_unit_test(test_money_tax_included),
+		cmocka_unit_test(test_money_tax_excluded),
+		cmocka_unit_test(test_money_mismatch),
+		cmocka_unit_test(test_courier),
+		cmocka_unit_test(test_note_limit),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xmlCleanupParser();

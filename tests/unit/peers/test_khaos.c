@@ -58,18 +58,18 @@ static struct kcg_khaos_sales_order sales_order(void)
 			      .email = dup("n@mirakl.example") },
 		.has_date = true,
 		.date_ms = 1795333327000ull, /* 2026-11-22T07:42:07Z */
-		.amount = { .set = true, .value = 24.99 },
+		.amount = { .set = true, .minor = 2509 },
 		.currency = dup("GBP"),
-		.delivery_gross = { .set = true, .value = 4.99 },
+		.delivery_gross = { .set = true, .minor = 499 },
 		.po_number = dup("C-77"),
 		.n_lines = 2,
 	};
 	so.lines = calloc(2, sizeof(so.lines[0]));
 	assert_non_null(so.lines);
 	so.lines[0] = (struct kcg_khaos_order_line){ .stock_code = dup("SKU-1"), .quantity = 2,
-						      .price_gross = { true, 10 }, .description = dup("Widget") };
+						      .price_gross = { true, 1000 }, .description = dup("Widget") };
 	so.lines[1] = (struct kcg_khaos_order_line){ .stock_code = dup("SKU-2"), .quantity = 1,
-						      .price_gross = { true, 0.1 } };
+						      .price_gross = { true, 10 } };
 	return so;
 }
 
@@ -146,7 +146,7 @@ static void test_import_left_out(void **state)
 	so.has_date = false;
 	set(&so.company_name, NULL);
 	set(&so.lines[0].description, NULL);
-	so.delivery_gross = (struct kcg_khaos_money){ .set = true, .value = 2e12 }; /* not of sane size */
+	so.delivery_gross = (struct kcg_khaos_money){ .set = true, .minor = 200000000000000LL }; /* not of sane size */
 	xmlDocPtr d = import_doc(&cfg, &so, false, NULL);
 	assert_xp(d, "count(//INVADDR/ICOUNTY)", "0");
 	assert_xp(d, "count(//INVADDR/IADDRESS2)", "0");
@@ -174,9 +174,9 @@ static void test_import_left_out(void **state)
 	xmlFreeDoc(d);
 
 	/* A code that is not ISO goes as it came; the fallback namespace
-	 * is used when none is configured; -0 is 0. */
+	 * is used when none is configured; 0 is 0.00. */
 	set(&so.invoice.country, "ZZZ");
-	so.amount = (struct kcg_khaos_money){ .set = true, .value = -0.0 };
+	so.amount = (struct kcg_khaos_money){ .set = true, .minor = 0 };
 	cfg.soap_namespace = NULL;
 	struct kcg_call c;
 	char why[KCG_ERROR_MAX];
