@@ -39,12 +39,10 @@
 
 #define MAX_FILE_BYTES (1024 * 1024) /* a config file beyond this is a mistake */
 #define MAX_LINE_BYTES 4096
-#define MAX_MESSAGES_BYTES (16 * 1024 * 1024) /* errors (or warnings) of one file; past it: -ENOMEM */
 #define MAX_NAME_LEN 64          /* section and key names (echoed in messages) */
 #define MALFORMED "expected [section], key = value or a # comment"
 #define MAX_URL_LEN 2048
 #define TABLES_MAX 16
-#define MAP_MAX 10000 /* keys of one map section */
 
 
 
@@ -68,6 +66,15 @@ static void add_table(const struct kcg_config_keys *t)
 	tables[n_tables++] = t;
 	for (size_t i = 0; i < t->n_keys; i++)
 		all_keys[n_all_keys++] = &t->keys[i];
+}
+
+static void collect_keys(void);
+
+const struct kcg_config_key *const *config_all_keys(size_t *n)
+{
+	pthread_once(&collect_once, collect_keys);
+	*n = n_all_keys;
+	return all_keys;
 }
 
 static void collect_keys(void)
@@ -453,92 +460,6 @@ static void set_value(struct parser *p, const struct kcg_config_key *k, unsigned
 	}
 }
 
-/* ---- map sections ---- */
-
-static struct kcg_config_map *_Atomic *map_slot(struct kcg_config *cfg, const struct kcg_config_key *k)
-{
-	return (struct kcg_config_map *_Atomic *)((char *)cfg + k->offset);
-}
-
-static void map_free(struct kcg_config_map *m)
-{
-	while (m) {
-		struct kcg_config_map *older = m->older;
-		for (size_t i = 0; i < m->n; i++) {
-			free(m->entries[i].key);
-			free(m->entries[i].value);
-		}
-		free(m->entries);
-		free(m);
-		m = older;
-	}
-}
-
-const char *kcg_config_map_get(const struct kcg_config_map *m, const char *key)
-{
-	for (size_t i = 0; m && key && i < m->n; i++)
-		if (strcmp(m->entries[i].key, key) == 0)
-			return m->entries[i].value;
-	return NULL;
-}
-
-/* The map of section row @p k, created empty on its header (a section
- * present with no key is a map with no entry, not an absent one). */
-static struct kcg_config_map *map_of(struct parser *p, const struct kcg_config_key *k)
-{
-	struct kcg_config_map *_Atomic *slot = map_slot(p->cfg, k);
-	struct kcg_config_map *m = atomic_load(slot);
-	if (!m) {
-		m = calloc(1, sizeof(*m));
-		if (!m)
-			p->oom = true;
-		atomic_store(slot, m);
-	}
-	return m;
-}
-
-/* One `key = value` line of a map section. */
-static void map_add(struct parser *p, const struct kcg_config_key *k, unsigned line, const char *key, const char *v)
-{
-	struct kcg_config_map *m = map_of(p, k);
-	if (!m)
-		return;
-	for (size_t i = 0; i < m->n; i++) {
-		if (strcmp(m->entries[i].key, key) == 0) {
-			config_report(p, false, line, k->section, key, "duplicate key (first set on line %u)",
-				      m->entries[i].line);
-			return;
-		}
-	}
-	if (!*v) {
-		config_report(p, false, line, k->section, key, "value is empty");
-		return;
-	}
-	const char *why = k->check ? k->check(v) : NULL;
-	if (why) {
-		config_report(p, false, line, k->section, key, "%s", why);
-		return;
-	}
-	if (m->n >= MAP_MAX) {
-		config_report(p, false, line, k->section, key, "more than %d keys in one section", MAP_MAX);
-		return;
-	}
-	struct kcg_config_map_entry *e = realloc(m->entries, (m->n + 1) * sizeof(*e));
-	if (!e) {
-		p->oom = true;
-		return;
-	}
-	m->entries = e;
-	e[m->n] = (struct kcg_config_map_entry){ strdup(key), strdup(v), line };
-	if (!e[m->n].key || !e[m->n].value) {
-		free(e[m->n].key);
-		free(e[m->n].value);
-		p->oom = true;
-		return;
-	}
-	m->n++;
-}
-
 /* One line (NUL-terminated, writable, no '\n'). */
 static void parse_line(struct parser *p, unsigned line, char *s, const char **section,
 		       bool *in_unknown)
@@ -577,7 +498,7 @@ static void parse_line(struct parser *p, unsigned line, char *s, const char **se
 		if (k && k->type == KCG_CFG_MAP) {
 			if (!p->seen[idx])
 				p->seen[idx] = line;
-			map_of(p, k);
+			config_map_of(p, k);
 		}
 		return;
 	}
@@ -618,7 +539,7 @@ static void parse_line(struct parser *p, unsigned line, char *s, const char **se
 		return;
 	}
 	if (k->type == KCG_CFG_MAP) {
-		map_add(p, k, line, name, v);
+		config_map_add(p, k, line, name, v);
 		return;
 	}
 	if (p->seen[idx]) {
@@ -861,7 +782,7 @@ void kcg_config_finish(struct kcg_config *cfg)
 			config_free_secret(*(char **)target);
 			break;
 		case KCG_CFG_MAP:
-			map_free(atomic_load(map_slot(cfg, k)));
+			config_map_free(atomic_load(config_map_slot(cfg, k)));
 			break;
 		case KCG_CFG_U64:
 		case KCG_CFG_ENUM:
@@ -869,146 +790,9 @@ void kcg_config_finish(struct kcg_config *cfg)
 			break;
 		}
 	}
-	map_free(cfg->retired);
+	config_map_free(cfg->retired);
 	free(cfg->path);
 	OPENSSL_cleanse(cfg, sizeof(*cfg));
-}
-
-/* ---- reload ---- */
-
-static bool same_str(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-/* Whether key @p k has the same value in @p a and @p b. */
-static bool same_value(const struct kcg_config_key *k, const struct kcg_config *a, const struct kcg_config *b)
-{
-	const void *x = (const char *)a + k->offset, *y = (const char *)b + k->offset;
-	switch (k->type) {
-	case KCG_CFG_STRING:
-	case KCG_CFG_PATH:
-	case KCG_CFG_FILE:
-	case KCG_CFG_URL:
-	case KCG_CFG_SECRET:
-		return same_str(*(char *const *)x, *(char *const *)y);
-	case KCG_CFG_LISTEN:
-		return same_str(a->server.listen_host, b->server.listen_host) &&
-		       a->server.listen_port == b->server.listen_port;
-	case KCG_CFG_U64:
-		return *(const uint64_t *)x == *(const uint64_t *)y;
-	case KCG_CFG_ENUM:
-		return *(const int *)x == *(const int *)y;
-	case KCG_CFG_WHSEC: {
-		const struct kcg_source_auth *s = x, *t = y;
-		return s->n_secrets == t->n_secrets && memcmp(s->secret_lens, t->secret_lens, sizeof(s->secret_lens)) == 0 &&
-		       CRYPTO_memcmp(s->secrets, t->secrets, sizeof(s->secrets)) == 0;
-	}
-	case KCG_CFG_MAP:
-		return true;
-	}
-	return true;
-}
-
-/* "[section] a added, b removed, c changed; " for map @p k, into @p b. */
-static void map_diff(struct kcg_dynbuf *b, const struct kcg_config_key *k, const struct kcg_config_map *old,
-		     const struct kcg_config_map *now)
-{
-	struct kcg_dynbuf d;
-	kcg_dynbuf_init(&d, MAX_MESSAGES_BYTES);
-	if (!old != !now)
-		kcg_dynbuf_addstr(&d, now ? " section added;" : " section removed;");
-	for (size_t i = 0; now && i < now->n; i++) {
-		const char *was = kcg_config_map_get(old, now->entries[i].key);
-		if (same_str(was, now->entries[i].value))
-			continue;
-		kcg_dynbuf_addstr(&d, " ");
-		kcg_dynbuf_addstr(&d, now->entries[i].key);
-		kcg_dynbuf_addstr(&d, was ? " changed" : " added");
-		kcg_dynbuf_addstr(&d, ";");
-	}
-	for (size_t i = 0; old && i < old->n; i++) {
-		if (kcg_config_map_get(now, old->entries[i].key))
-			continue;
-		kcg_dynbuf_addstr(&d, " ");
-		kcg_dynbuf_addstr(&d, old->entries[i].key);
-		kcg_dynbuf_addstr(&d, " removed;");
-	}
-	if (kcg_dynbuf_len(&d)) {
-		if (kcg_dynbuf_len(b))
-			kcg_dynbuf_addstr(b, " ");
-		kcg_dynbuf_addstr(b, "[");
-		kcg_dynbuf_addstr(b, k->section);
-		kcg_dynbuf_addstr(b, "]");
-		kcg_dynbuf_add(b, kcg_dynbuf_ptr(&d), kcg_dynbuf_len(&d));
-	}
-	kcg_dynbuf_finish(&d);
-}
-
-static int take_text(struct kcg_dynbuf *b, char **out)
-{
-	*out = NULL;
-	if (kcg_dynbuf_error(b)) {
-		kcg_dynbuf_finish(b);
-		return -ENOMEM;
-	}
-	if (kcg_dynbuf_len(b))
-		*out = kcg_dynbuf_take(b, NULL);
-	kcg_dynbuf_finish(b);
-	return 0;
-}
-
-int kcg_config_reload_maps(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **restart)
-{
-	struct kcg_dynbuf ch, rs;
-	pthread_once(&collect_once, collect_keys);
-	kcg_dynbuf_init(&ch, MAX_MESSAGES_BYTES);
-	kcg_dynbuf_init(&rs, MAX_MESSAGES_BYTES);
-	*changes = *restart = NULL;
-	for (size_t i = 0; i < n_all_keys; i++) {
-		const struct kcg_config_key *k = all_keys[i];
-		if (k->type == KCG_CFG_MAP) {
-			map_diff(&ch, k, atomic_load(map_slot(live, k)), atomic_load(map_slot(fresh, k)));
-			continue;
-		}
-		if (same_value(k, live, fresh))
-			continue;
-		if (kcg_dynbuf_len(&rs))
-			kcg_dynbuf_addstr(&rs, ", ");
-		kcg_dynbuf_addstr(&rs, "[");
-		kcg_dynbuf_addstr(&rs, k->section);
-		kcg_dynbuf_addstr(&rs, "] ");
-		kcg_dynbuf_addstr(&rs, k->name);
-	}
-	if (take_text(&ch, changes) != 0 || take_text(&rs, restart) != 0) {
-		free(*changes);
-		free(*restart);
-		*changes = *restart = NULL;
-		return -ENOMEM;
-	}
-	/* publish: the new map first holds the old, so no reader's map is ever freed */
-	for (size_t i = 0; i < n_all_keys; i++) {
-		const struct kcg_config_key *k = all_keys[i];
-		if (k->type != KCG_CFG_MAP)
-			continue;
-		struct kcg_config_map *now = atomic_load(map_slot(fresh, k));
-		struct kcg_config_map *old = atomic_load(map_slot(live, k));
-		if (now) {
-			now->older = old;
-			atomic_store(map_slot(live, k), now);
-		} else if (old) {
-			/* the section was removed: the old chain stays readable,
-			 * kept in live->retired until the config is finished */
-			atomic_store(map_slot(live, k), NULL);
-			struct kcg_config_map *tail = old;
-			while (tail->older)
-				tail = tail->older;
-			tail->older = live->retired;
-			live->retired = old;
-		}
-		atomic_store(map_slot(fresh, k), NULL);
-	}
-	return 0;
 }
 
 const char *kcg_webhook_auth_name(enum kcg_webhook_auth mode)

@@ -5,7 +5,9 @@
 #ifndef KCGATE_CONFIG_PRIVATE_H
 #define KCGATE_CONFIG_PRIVATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "kcgate/config.h"
 
@@ -18,6 +20,8 @@ static inline bool is_blank(char c)
 #include "kcgate/dynbuf.h"
 
 #define KEYS_MAX 256 /* every key of every table */
+#define MAX_MESSAGES_BYTES (16 * 1024 * 1024) /* errors (or warnings) of one file; past it: -ENOMEM */
+#define MAP_MAX 10000 /* keys of one map section */
 
 /* The parser: one file's messages and which keys it set (config.c). */
 struct parser {
@@ -55,6 +59,17 @@ char *config_resolve_secret(struct parser *p, const struct kcg_config_key *k, un
  * problem (config_secret.c). */
 void config_decode_whsec(struct parser *p, const struct kcg_config_key *k, unsigned line, char *v,
 			 struct kcg_source_auth *target);
+
+/* Every key of every table, collected once (config.c); *n gets their count. */
+const struct kcg_config_key *const *config_all_keys(size_t *n);
+
+/* Map sections (config_map.c): the slot of row @p k in @p cfg; the map of
+ * @p k, created empty on its section header; one `key = value` of it; a
+ * map and every older one it holds. */
+struct kcg_config_map *_Atomic *config_map_slot(struct kcg_config *cfg, const struct kcg_config_key *k);
+struct kcg_config_map *config_map_of(struct parser *p, const struct kcg_config_key *k);
+void config_map_add(struct parser *p, const struct kcg_config_key *k, unsigned line, const char *key, const char *v);
+void config_map_free(struct kcg_config_map *m);
 
 /* The core's keys and their combination checks (config_keys.c). */
 extern const struct kcg_config_keys config_core_keys;
