@@ -36,6 +36,7 @@
 #define KCG_EXC_KHAOS_REJECTED "khaos_rejected"     /**< Khaos refused to import an order (with its reason) */
 #define KCG_EXC_MISSING_IN_KHAOS "missing_in_khaos" /**< an order at its booking point still has no Khaos sales order */
 #define KCG_EXC_ORDER_REF_TOO_LONG "order_ref_too_long" /**< [khaos] order_ref_prefix + order id past Khaos's limit */
+#define KCG_EXC_SHORT_STOCK "short_stock" /**< Khaos's available level (less kcgate's reservations) cannot cover an order */
 #define KCG_EXC_WEBHOOK_TRUNCATED "webhook_truncated" /**< a webhook named more orders than one event may queue */
 
 #define KCG_EXC_FIELD_MAX 200     /**< longest kind, subject, system, owner (bytes) */
