@@ -1287,7 +1287,7 @@ static int snapshot_fn(struct kcg_txn *t, void *arg)
 	enum kcg_order_state st = orders_state_of(rec);
 	json_t *order = json_object_get(rec, "order"), *refuse = json_object_get(rec, "refuse_lines");
 	*io = (st == KCG_ORDER_SEEN || kcg_order_state_booked(st)) && order
-		      ? json_pack("{s:O, s:O}", "order", order, "refuse", refuse ? refuse : json_array())
+		      ? json_pack("{s:O, s:o}", "order", order, "refuse", refuse ? json_incref(refuse) : json_array())
 		      : NULL;
 	json_decref(rec);
 	return *io ? 0 : KCG_ENOTFOUND;

@@ -94,7 +94,7 @@ bool kcg_order_state_booked(enum kcg_order_state state);
 /** What an order needs next, given its record and the latest Mirakl order. */
 enum kcg_order_next {
 	KCG_NEXT_NOTHING,         /**< finished, waiting, or a dead job waits for a person */
-	KCG_NEXT_CHECK_SKUS,      /**< seen or held, WAITING_ACCEPTANCE: accept once every SKU is active */
+	KCG_NEXT_CHECK_SKUS,      /**< seen or held, WAITING_ACCEPTANCE: accept once every SKU is active and the stock covers it */
 	KCG_NEXT_ACCEPT,          /**< booked (an old record) and still waiting for acceptance: order.accept */
 	KCG_NEXT_ACCEPTED,        /**< accepted on Mirakl (by kcgate or by hand), not at its booking point */
 	KCG_NEXT_BOOK,            /**< at its booking point with a shipping address: order.book */

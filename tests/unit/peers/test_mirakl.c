@@ -424,6 +424,8 @@ static void test_parse_malformed(void **state)
 	assert_true(kcg_mirakl_or21_partial_disabled(&p));
 	struct kcg_reply o = reply(400, "{\"message\":\"ORDER_INVALID_STATE\",\"status\":400}");
 	assert_false(kcg_mirakl_or21_partial_disabled(&o));
+	free(p.body);
+	free(o.body);
 }
 
 static void test_or12_parse_ok(void **state)
