@@ -1430,7 +1430,9 @@ def scenario_short_stock(args, rep):
         pair = [w.sim.order("SL-%s-%d" % (tag, i), [(last, 1, 7.0)]) for i in (1, 2)]
         if not w.start("short-stock"):
             return
-        rec, secs = w.wait(lambda: rec_in(w, big, "held"), 15)
+        # (held for unknown_sku first when the poll beats the first SKU refresh)
+        rec, secs = w.wait(lambda: (lambda r: r if r and r.get("held_for") == "short_stock" else None)(
+            rec_in(w, big, "held")), 15)
         rep.check(rec and rec.get("held_skus") == [few] and rec.get("held_for") == "short_stock",
                   "short-stock: the order needing 3 of %s (1 available) is held for short stock (%.1f s)" % (few, secs),
                   [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))] +
