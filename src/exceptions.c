@@ -443,7 +443,7 @@ int kcg_exc_open_counts(struct kcg_txn *t, json_t **out)
 					     KCG_EXC_BOOKED_CANCELLED, KCG_EXC_AUTO_REFUSED, KCG_EXC_ADDRESS_MISSING,
 					     KCG_EXC_KHAOS_REJECTED, KCG_EXC_MISSING_IN_KHAOS,
 					     KCG_EXC_ORDER_REF_TOO_LONG, KCG_EXC_PRICE_MISMATCH,
-					     KCG_EXC_UNMAPPED_SHIPPING_METHOD };
+					     KCG_EXC_UNMAPPED_SHIPPING_METHOD, KCG_EXC_SHORT_STOCK };
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;

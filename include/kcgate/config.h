@@ -133,6 +133,18 @@ struct kcg_config_map {
 /** The value of @p key in @p m, or NULL (also when @p m is NULL). */
 const char *kcg_config_map_get(const struct kcg_config_map *m, const char *key);
 
+/** [orders] on_short_stock: an order Khaos's available level cannot cover. */
+enum kcg_short_stock {
+	KCG_SHORT_HOLD,   /**< held with a short_stock exception; a person decides */
+	KCG_SHORT_REFUSE, /**< OR21 refuses the short lines, accepts the rest */
+};
+
+/** [orders] on_partial_disabled: Mirakl answered ORDER_PARTIAL_ACCEPTANCE_DISABLED. */
+enum kcg_partial_disabled {
+	KCG_PARTIAL_HOLD,   /**< the whole order held (short_stock) */
+	KCG_PARTIAL_REFUSE, /**< the whole order refused (OR21, every line) */
+};
+
 /** [orders]: the order flow's life (keys declared in src/flows/orders.c). */
 struct kcg_orders_config {
 	enum kcg_book_when book_when;
@@ -143,6 +155,9 @@ struct kcg_orders_config {
 	 * atomic_load(), once per use. */
 	struct kcg_config_map *_Atomic shipping_methods;
 	struct kcg_config_map *_Atomic tax_rates;
+	int accept_requires_stock;  /**< 1: Khaos's available level, less what kcgate reserved, must cover each line */
+	enum kcg_short_stock on_short_stock;
+	enum kcg_partial_disabled on_partial_disabled;
 };
 
 /** [inriver]: webhook (listener) authentication. */

@@ -38,6 +38,7 @@
 #define KCG_EXC_ORDER_REF_TOO_LONG "order_ref_too_long" /**< [khaos] order_ref_prefix + order id past Khaos's limit */
 #define KCG_EXC_PRICE_MISMATCH "price_mismatch" /**< an order's amounts do not add up to what the customer pays (or a tax code is unmapped): not booked */
 #define KCG_EXC_UNMAPPED_SHIPPING_METHOD "unmapped_shipping_method" /**< [shipping_methods] has no courier for the order's shipping_type_code: it waits */
+#define KCG_EXC_SHORT_STOCK "short_stock" /**< Khaos's available level (less kcgate's reservations) cannot cover an order */
 #define KCG_EXC_WEBHOOK_TRUNCATED "webhook_truncated" /**< a webhook named more orders than one event may queue */
 
 #define KCG_EXC_FIELD_MAX 200     /**< longest kind, subject, system, owner (bytes) */

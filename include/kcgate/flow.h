@@ -53,7 +53,8 @@ struct kcg_flow {
 	 * event; what it writes commits with the event, or neither does. Optional. */
 	int (*on_event)(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);
 	/** Called inside a write transaction when a Khaos stock code becomes
-	 * active (known and not discontinued) in the SKU cache. Optional. */
+	 * active (known and not discontinued) in the SKU cache, or when an
+	 * active code's available level rises. Optional. */
 	int (*on_sku_active)(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx);
 	/** After a configuration reload (SIGHUP) swapped the map sections:
 	 * give another chance to what waited on them; *@p n says how many

@@ -319,6 +319,31 @@ int kcg_order_map(const json_t *order, const struct kcg_order_map_config *mc, st
 		kcg_why(why, "order %s: shipping_price is not an amount >= 0 in whole pennies", id);
 		return KCG_EPAYLOAD;
 	}
+	/* Some lines refused or cancelled: what the customer pays is what the
+	 * remaining lines say (their total_price and shipping_price), whatever
+	 * the order's totals still count, when every remaining line says it
+	 * [assumption: docs/khaos-soap.md]. */
+	if (booked < json_array_size(lines)) {
+		int64_t t_sum = 0, s_sum = 0;
+		bool all = true;
+		json_array_foreach(lines, i, line) {
+			if (!line_bookable(line))
+				continue;
+			int64_t lt, ls = 0;
+			const json_t *lsp = json_object_get(line, "shipping_price");
+			if (!pennies(json_object_get(line, "total_price"), &lt) ||
+			    (lsp && !json_is_null(lsp) && !pennies(lsp, &ls))) {
+				all = false;
+				break;
+			}
+			t_sum += lt;
+			s_sum += ls;
+		}
+		if (all) {
+			total = t_sum;
+			shipping = s_sum;
+		}
+	}
 	lm = calloc(booked, sizeof(*lm));
 	if (!lm)
 		goto fail_oom;

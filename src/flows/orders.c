@@ -179,6 +179,103 @@ bool kcg_order_forgotten(uint64_t created_ms, uint64_t retention_ms, uint64_t no
 	return retention_ms && created_ms && now_ms > created_ms && now_ms - created_ms > retention_ms;
 }
 
+/* ---- stock (pure) ---- */
+
+static bool line_withdrawn(const json_t *line)
+{
+	const char *st = json_string_value(json_object_get(line, "order_line_state"));
+	return is(st, "CANCELED") || is(st, "REFUSED");
+}
+
+static int64_t line_quantity(const json_t *line)
+{
+	json_int_t q = json_integer_value(json_object_get(line, "quantity"));
+	return q > 0 ? (int64_t)q : 0;
+}
+
+static bool listed(const json_t *list, const char *s)
+{
+	size_t i;
+	const json_t *v;
+	json_array_foreach(list, i, v) {
+		if (s && is(json_string_value(v), s))
+			return true;
+	}
+	return false;
+}
+
+static int64_t int_of(const json_t *obj, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(obj, key));
+}
+
+enum kcg_cover kcg_order_stock_decide(const json_t *order, const json_t *levels, const json_t *reserved,
+				      enum kcg_cover_mode mode, json_t *shorts, json_t *refuse)
+{
+	json_t *used = json_object();
+	size_t i;
+	const json_t *line;
+	bool nomem = !used || json_array_clear(refuse) != 0;
+	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
+		if (nomem || line_withdrawn(line))
+			continue;
+		const char *sku = kcg_json_str(line, "offer_sku");
+		const json_t *level = json_object_get(levels, sku);
+		if (!json_is_integer(level))
+			continue; /* not stock-controlled */
+		int64_t need = line_quantity(line), have = (int64_t)json_integer_value(level);
+		int64_t others = int_of(reserved, sku), taken = int_of(used, sku);
+		if (need <= have - others - taken) {
+			nomem = json_object_set_new(used, sku, json_integer((json_int_t)(taken + need))) != 0;
+			continue;
+		}
+		nomem = json_array_append_new(shorts, json_pack("{s:s, s:s, s:I, s:I, s:I}", "line",
+								kcg_json_str(line, "order_line_id"), "sku", sku, "need",
+								(json_int_t)need, "available", (json_int_t)have,
+								"reserved", (json_int_t)others)) != 0 ||
+			json_array_append_new(refuse, json_string(kcg_json_str(line, "order_line_id"))) != 0;
+	}
+	json_decref(used);
+	if (nomem)
+		return KCG_COVER_HOLD;
+	if (json_array_size(refuse) == 0)
+		return KCG_COVER_ALL;
+	if (mode == KCG_COVER_MODE_HOLD) {
+		json_array_clear(refuse);
+		return KCG_COVER_HOLD;
+	}
+	if (mode == KCG_COVER_MODE_REFUSE_ORDER) {
+		json_array_clear(refuse);
+		json_array_foreach(json_object_get(order, "order_lines"), i, line) {
+			if (!line_withdrawn(line) &&
+			    json_array_append_new(refuse, json_string(kcg_json_str(line, "order_line_id"))) != 0)
+				return KCG_COVER_HOLD;
+		}
+	}
+	return KCG_COVER_REFUSE;
+}
+
+json_t *kcg_order_reservation(enum kcg_order_state state, bool accepting, const json_t *order, const json_t *refused)
+{
+	json_t *res = json_object();
+	size_t i;
+	const json_t *line;
+	if (!res || !(state == KCG_ORDER_ACCEPTED || (state == KCG_ORDER_SEEN && accepting)))
+		return res;
+	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
+		const char *sku = kcg_json_str(line, "offer_sku");
+		int64_t q = line_quantity(line);
+		if (line_withdrawn(line) || listed(refused, kcg_json_str(line, "order_line_id")) || !*sku ||
+		    strlen(sku) > KCG_EXC_FIELD_MAX || q == 0)
+			continue;
+		if (json_object_set_new(res, sku, json_integer((json_int_t)(int_of(res, sku) + q))) != 0) {
+			json_decref(res);
+			return NULL;
+		}
+	}
+	return res;
+}
+
 /* ---- the record and the open index ---- */
 
 int orders_get_record(struct kcg_txn *t, const char *order_id, json_t **out)
@@ -275,13 +372,90 @@ enum kcg_order_state orders_state_of(const json_t *rec)
 	return st < 0 ? KCG_ORDER_SEEN : (enum kcg_order_state)st;
 }
 
-/* Writes the record and keeps orders_open in step: present iff the state
- * is not final. */
+/* What orders kcgate accepted and has not booked hold of @p sku. */
+static int reserved_get(struct kcg_txn *t, const char *sku, uint64_t *out)
+{
+	MDB_val k = { strlen(sku), (void *)sku }, v;
+	*out = 0;
+	int rc = mdb_get(t->txn, kcg_store_db(t->store, DB_ORDERS_RESERVED), &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0 && v.mv_size == sizeof(*out))
+		memcpy(out, v.mv_data, sizeof(*out));
+	return rc;
+}
+
+static int reserved_add(struct kcg_txn *t, const char *sku, int64_t delta)
+{
+	uint64_t n;
+	int rc = reserved_get(t, sku, &n);
+	if (rc != 0 || delta == 0)
+		return rc;
+	n = delta < 0 && (uint64_t)-delta > n ? 0 : n + (uint64_t)delta;
+	MDB_val k = { strlen(sku), (void *)sku }, v = { sizeof(n), &n };
+	MDB_dbi db = kcg_store_db(t->store, DB_ORDERS_RESERVED);
+	if (n == 0) {
+		rc = mdb_del(t->txn, db, &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	return mdb_put(t->txn, db, &k, &v, 0);
+}
+
+/* Moves orders_reserved from what the stored record reserved (@p before's
+ * "reserved") to what @p rec reserves in its new state, and notes that in
+ * @p rec: derived from the records alone, so a retry, a replay or a second
+ * save changes nothing. */
+static int move_reserved(struct kcg_txn *t, const json_t *before, json_t *rec)
+{
+	json_t *now = kcg_order_reservation(orders_state_of(rec), json_is_true(json_object_get(rec, "accepting")),
+					    json_object_get(rec, "order"), json_object_get(rec, "refuse_lines"));
+	if (!now)
+		return -ENOMEM;
+	const json_t *was = json_object_get(before, "reserved");
+	const char *sku;
+	json_t *q;
+	int rc = 0;
+	json_object_foreach(now, sku, q) {
+		if (rc == 0)
+			rc = reserved_add(t, sku, (int64_t)json_integer_value(q) - int_of(was, sku));
+	}
+	json_object_foreach((json_t *)was, sku, q) {
+		if (rc == 0 && !json_object_get(now, sku))
+			rc = reserved_add(t, sku, -(int64_t)json_integer_value(q));
+	}
+	if (rc == 0 && json_object_size(now) > 0)
+		return json_object_set_new(rec, "reserved", now) ? -ENOMEM : 0;
+	json_decref(now);
+	json_object_del(rec, "reserved");
+	return rc;
+}
+
+/* Held for short stock (not for an unknown SKU)? */
+static bool held_short(const json_t *rec)
+{
+	return orders_state_of(rec) == KCG_ORDER_HELD && is(kcg_json_str(rec, "held_for"), KCG_EXC_SHORT_STOCK);
+}
+
+/* Writes the record and keeps orders_open in step (present iff the state
+ * is not final) and orders_reserved (move_reserved()); an order no longer
+ * held for short stock has its short_stock exception resolved. */
 static int save_order(struct kcg_txn *t, json_t *rec)
 {
 	set_time(rec, "updated_at", t->now_ms);
 	const char *id = kcg_json_str(rec, "order_id");
-	int rc = kcg_txn_put_json(t, DB_ORDERS, id, strlen(id), rec);
+	json_t *before = NULL;
+	int rc = orders_get_record(t, id, &before);
+	if (rc == KCG_ENOTFOUND)
+		rc = 0;
+	if (rc == 0)
+		rc = move_reserved(t, before, rec);
+	if (rc == 0 && before && held_short(before) && !held_short(rec))
+		rc = kcg_exc_resolve(t, KCG_EXC_SHORT_STOCK, id, "auto");
+	json_decref(before);
+	if (rc == KCG_ENOTFOUND)
+		rc = 0;
+	if (rc == 0)
+		rc = kcg_txn_put_json(t, DB_ORDERS, id, strlen(id), rec);
 	if (rc != 0)
 		return rc;
 	MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
@@ -359,19 +533,20 @@ int orders_raise_deadline(struct kcg_txn *t, const json_t *rec)
 {
 	char when[32], msg[600];
 	enum kcg_order_state state = orders_state_of(rec);
-	bool held = state == KCG_ORDER_HELD;
+	bool held = state == KCG_ORDER_HELD, stock = held_short(rec);
 	kcg_format_time(kcg_json_u64(rec, "deadline_ms"), when, sizeof(when));
 	snprintf(msg, sizeof(msg),
 		 "Mirakl order %s must be accepted before %s or Mirakl refuses it automatically; it is %s%s. %s",
 		 kcg_json_str(rec, "order_id"), when, kcg_order_state_name(state),
-		 held ? " (unknown or discontinued SKU)" : ", not accepted yet",
-		 held ? "Fix the SKU (see the unknown_sku exceptions) or accept/refuse by hand."
-		      : "Check the jobs of this order (GET /admin/jobs) and the Mirakl lane.");
+		 stock ? " (short stock)" : held ? " (unknown or discontinued SKU)" : ", not accepted yet",
+		 stock  ? "Raise the stock in Khaos (see the short_stock exception) or accept/refuse by hand."
+		 : held ? "Fix the SKU (see the unknown_sku exceptions) or accept/refuse by hand."
+			: "Check the jobs of this order (GET /admin/jobs) and the Mirakl lane.");
 	struct kcg_exc exc = {
 		.kind = KCG_EXC_ACCEPTANCE_DEADLINE,
 		.severity = KCG_SEV_CRITICAL,
-		.system = held ? "mirakl" : "kcgate",
-		.owner = held ? "ecommerce" : "operations",
+		.system = stock ? "khaos" : held ? "mirakl" : "kcgate",
+		.owner = held && !stock ? "ecommerce" : "operations",
 		.subject = kcg_json_str(rec, "order_id"),
 		.message = msg,
 	};
@@ -509,10 +684,118 @@ static bool skus_good(struct kcg_txn *t, json_t *rec, const json_t *order, int *
 	if (*rc == 0 && !good) {
 		set_state(rec, KCG_ORDER_HELD);
 		json_object_set(rec, "held_skus", held);
+		json_object_set_new(rec, "held_for", json_string(KCG_EXC_UNKNOWN_SKU));
+		json_object_del(rec, "accepting");
 	} else if (good) {
 		json_object_del(rec, "held_skus");
 	}
 	json_decref(held);
+	return good;
+}
+
+/* The order is held: Khaos's available stock does not cover @p shorts. */
+static int raise_short_stock(struct kcg_txn *t, const json_t *rec, const json_t *shorts)
+{
+	char list[900] = "", msg[1500];
+	size_t i, n = 0;
+	const json_t *sh;
+	json_array_foreach(shorts, i, sh) {
+		int w = snprintf(list + n, sizeof(list) - n,
+				 "%sline %s: %" PRId64 " x '%.100s', Khaos available %" PRId64 ", %" PRId64
+				 " of it reserved for orders accepted and not yet booked",
+				 n ? "; " : "", kcg_json_str(sh, "line"), int_of(sh, "need"), kcg_json_str(sh, "sku"),
+				 int_of(sh, "available"), int_of(sh, "reserved"));
+		if (w < 0 || (size_t)w >= sizeof(list) - n)
+			break;
+		n += (size_t)w;
+	}
+	const char *id = kcg_json_str(rec, "order_id");
+	bool partial = json_is_true(json_object_get(rec, "partial_disabled"));
+	snprintf(msg, sizeof(msg),
+		 "Mirakl order %s is held: Khaos's stock does not cover it (%s).%s It is neither accepted nor refused: "
+		 "accept or refuse it on Mirakl by hand (kcgate follows), or raise the stock in Khaos (kcgate accepts it "
+		 "once a stock refresh shows enough). Mirakl refuses it by itself at the end of the acceptance window.",
+		 id, list,
+		 partial ? " Mirakl does not take a partial acceptance on this shop (ORDER_PARTIAL_ACCEPTANCE_DISABLED)."
+			 : "");
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_SHORT_STOCK, .severity = KCG_SEV_WARNING, .system = "khaos",
+		.owner = "operations", .subject = id, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/*
+ * The stock part of the decision at WAITING_ACCEPTANCE (with every SKU
+ * active): with [orders] accept_requires_stock, Khaos's available levels
+ * less what other orders reserved must cover the lines. True when the
+ * order is to be accepted (the lines to refuse, if any, in "refuse_lines";
+ * "accepting" set, so its lines count as reserved from now on); false when
+ * it is held (short_stock) or on an error (*rc).
+ */
+static bool stock_good(struct kcg_txn *t, const struct kcg_config *cfg, json_t *rec, const json_t *order, int *rc)
+{
+	json_t *levels = json_object(), *reserved = json_object(), *shorts = json_array(), *refuse = json_array();
+	const json_t *own = json_object_get(rec, "reserved"), *line;
+	size_t i;
+	bool good = false;
+	*rc = levels && reserved && shorts && refuse ? 0 : -ENOMEM;
+	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
+		const char *sku = kcg_json_str(line, "offer_sku");
+		int64_t level;
+		uint64_t all;
+		bool controlled;
+		if (*rc != 0 || !cfg->orders.accept_requires_stock || json_object_get(levels, sku))
+			continue;
+		if (kcg_skus_level(t, sku, &level, &controlled) != 0 || !controlled)
+			continue; /* not stock-controlled: no level to respect */
+		*rc = reserved_get(t, sku, &all);
+		int64_t others = (int64_t)all - int_of(own, sku); /* this order's own share is not "others" */
+		if (*rc == 0 && (json_object_set_new(levels, sku, json_integer((json_int_t)level)) ||
+				 json_object_set_new(reserved, sku, json_integer(others > 0 ? (json_int_t)others : 0))))
+			*rc = -ENOMEM;
+	}
+	if (*rc != 0)
+		goto out;
+	bool partial = json_is_true(json_object_get(rec, "partial_disabled"));
+	enum kcg_cover_mode mode = cfg->orders.on_short_stock == KCG_SHORT_HOLD ? KCG_COVER_MODE_HOLD
+				   : !partial					 ? KCG_COVER_MODE_REFUSE_LINES
+				   : cfg->orders.on_partial_disabled == KCG_PARTIAL_HOLD ? KCG_COVER_MODE_HOLD
+											 : KCG_COVER_MODE_REFUSE_ORDER;
+	enum kcg_cover cover = kcg_order_stock_decide(order, levels, reserved, mode, shorts, refuse);
+	if (cover == KCG_COVER_HOLD) {
+		const char *id = kcg_json_str(rec, "order_id");
+		bool known = held_short(rec) && kcg_exc_is_open(t, KCG_EXC_SHORT_STOCK, id);
+		json_t *skus = json_array(), *sh;
+		json_array_foreach(shorts, i, sh) {
+			if (skus && !listed(skus, kcg_json_str(sh, "sku")))
+				json_array_append_new(skus, json_string(kcg_json_str(sh, "sku")));
+		}
+		set_state(rec, KCG_ORDER_HELD);
+		json_object_set_new(rec, "held_skus", skus ? skus : json_array());
+		json_object_set_new(rec, "held_for", json_string(KCG_EXC_SHORT_STOCK));
+		json_object_del(rec, "accepting");
+		*rc = raise_short_stock(t, rec, shorts);
+		/* newly held: ask Khaos for these levels now, not at the next refresh */
+		json_array_foreach(json_object_get(rec, "held_skus"), i, sh) {
+			if (*rc == 0 && !known)
+				*rc = kcg_skus_refresh_one(t, json_string_value(sh));
+		}
+		goto out;
+	}
+	good = true;
+	json_object_set_new(rec, "accepting", json_true());
+	json_object_del(rec, "held_skus");
+	json_object_del(rec, "held_for");
+	if (json_array_size(refuse) > 0)
+		json_object_set(rec, "refuse_lines", refuse);
+	else
+		json_object_del(rec, "refuse_lines");
+out:
+	json_decref(levels);
+	json_decref(reserved);
+	json_decref(shorts);
+	json_decref(refuse);
 	return good;
 }
 
@@ -536,15 +819,17 @@ static int raise_auto_refused(struct kcg_txn *t, const json_t *rec, enum kcg_ord
 {
 	char msg[600];
 	const char *id = kcg_json_str(rec, "order_id");
-	bool held = was == KCG_ORDER_HELD;
+	bool stock = held_short(rec), held = was == KCG_ORDER_HELD && !stock;
 	snprintf(msg, sizeof(msg),
 		 "Mirakl refused order %s automatically: nobody decided it within the acceptance window (kcgate had it "
 		 "%s). Repeated automatic refusals count against the shop and can suspend it. %s",
 		 id, kcg_order_state_name(was),
-		 held ? "Fix the unknown or discontinued SKUs (see unknown_sku)."
-		      : "Check why kcgate did not accept it (GET /admin/orders/{id}, its jobs, the Mirakl lane).");
+		 stock  ? "It was held for short stock (see short_stock): decide such orders by hand in time."
+		 : held ? "Fix the unknown or discontinued SKUs (see unknown_sku)."
+			: "Check why kcgate did not accept it (GET /admin/orders/{id}, its jobs, the Mirakl lane).");
 	struct kcg_exc exc = {
-		.kind = KCG_EXC_AUTO_REFUSED, .severity = KCG_SEV_CRITICAL, .system = held ? "mirakl" : "kcgate",
+		.kind = KCG_EXC_AUTO_REFUSED, .severity = KCG_SEV_CRITICAL,
+		.system = stock ? "khaos" : held ? "mirakl" : "kcgate",
 		.owner = held ? "ecommerce" : "operations", .subject = id, .message = msg,
 	};
 	return kcg_exc_raise(t, &exc, NULL);
@@ -648,7 +933,7 @@ int orders_decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 		break;
 	case KCG_NEXT_CHECK_SKUS:
 		/* decide at WAITING_ACCEPTANCE: accept only what Khaos can fill */
-		if (skus_good(t, rec, order, &rc)) {
+		if (skus_good(t, rec, order, &rc) && stock_good(t, cfg, rec, order, &rc)) {
 			set_state(rec, KCG_ORDER_SEEN);
 			rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "order.accept", id, NULL, 0, NULL);
 		}
@@ -1057,18 +1342,25 @@ static int accept_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		json_object_set_new(rec, "decided", json_true());
 		mark_accepted(t, rec);
 		rc = kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, run->subject, "auto");
+	} else if (json_is_true(json_object_get(run->result, "partial_disabled")) && st == KCG_ORDER_SEEN) {
+		/* Mirakl takes all lines or none: decide again, on the whole order */
+		json_object_set_new(rec, "partial_disabled", json_true());
+		order = json_object_get(rec, "order");
 	}
+	json_incref(order);
 	if (rc == 0)
 		rc = save_order(t, rec);
 	json_decref(rec);
 	/* what Mirakl says now (already SHIPPING, or withdrawn) */
 	if (rc == 0 && order)
 		rc = orders_decide(t, cfg, order);
+	json_decref(order);
 	return rc;
 }
 
 static enum kcg_step accept_outcome(struct kcg_job_run *run, json_t *order, bool accepted)
 {
+	json_decref(run->result);
 	run->result = json_pack("{s:b}", "accepted", accepted);
 	if (order)
 		json_object_set(run->result, "order", order);
@@ -1076,7 +1368,9 @@ static enum kcg_step accept_outcome(struct kcg_job_run *run, json_t *order, bool
 	return KCG_STEP_DONE;
 }
 
-/* Reads the record's snapshot of the order (the lines to accept). */
+/* Reads the record's snapshot of the order (the lines to accept) and the
+ * lines kcgate refuses: {"order", "refuse"}; KCG_ENOTFOUND when the order
+ * is no longer to be accepted (held again, accepted, withdrawn). */
 static int snapshot_fn(struct kcg_txn *t, void *arg)
 {
 	json_t **io = arg;
@@ -1086,7 +1380,10 @@ static int snapshot_fn(struct kcg_txn *t, void *arg)
 	if (rc != 0)
 		return rc;
 	enum kcg_order_state st = orders_state_of(rec);
-	*io = st == KCG_ORDER_SEEN || kcg_order_state_booked(st) ? json_incref(json_object_get(rec, "order")) : NULL;
+	json_t *order = json_object_get(rec, "order"), *refuse = json_object_get(rec, "refuse_lines");
+	*io = (st == KCG_ORDER_SEEN || kcg_order_state_booked(st)) && order
+		      ? json_pack("{s:O, s:o}", "order", order, "refuse", refuse ? json_incref(refuse) : json_array())
+		      : NULL;
 	json_decref(rec);
 	return *io ? 0 : KCG_ENOTFOUND;
 }
@@ -1128,21 +1425,25 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 
 	switch (run->phase) {
 	case PH_START: {
-		if (run->attempts > 0) {
-			/* An earlier attempt may have gone through: look before acting. */
-			run->phase = PH_READ;
-			return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
-		}
-		json_t *id = json_string(run->subject), *order = id;
-		rc = kcg_store_read(flow->store, snapshot_fn, &order);
+		json_t *id = json_string(run->subject), *snap = id;
+		rc = kcg_store_read(flow->store, snapshot_fn, &snap);
 		json_decref(id);
 		if (rc == KCG_ENOTFOUND)
 			return KCG_STEP_DONE; /* decided meanwhile (held again, accepted, withdrawn) */
 		if (rc != 0)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
+		/* the lines kcgate refuses, for every OR21 of this run */
+		run->result = json_pack("{s:O}", "refuse", json_object_get(snap, "refuse"));
+		if (run->attempts > 0) {
+			/* An earlier attempt may have gone through: look before acting. */
+			json_decref(snap);
+			run->phase = PH_READ;
+			return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
+		}
 		run->phase = PH_ACCEPT;
-		rc = kcg_mirakl_or21(&flow->cfg->mirakl, order, &run->call);
-		json_decref(order);
+		rc = kcg_mirakl_or21_decide(&flow->cfg->mirakl, json_object_get(snap, "order"),
+					    json_object_get(run->result, "refuse"), &run->call);
+		json_decref(snap);
 		if (rc == KCG_EPAYLOAD) {
 			/* No line waits in our snapshot: read what Mirakl says. */
 			run->phase = PH_READ;
@@ -1163,7 +1464,8 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 			st = accept_outcome(run, order, false);
 		} else if (kcg_mirakl_order_waiting(order) && run->n_calls < 3) {
 			run->phase = PH_ACCEPT;
-			st = kcg_job_call(run, kcg_mirakl_or21(&flow->cfg->mirakl, order, &run->call));
+			st = kcg_job_call(run, kcg_mirakl_or21_decide(&flow->cfg->mirakl, order,
+								      json_object_get(run->result, "refuse"), &run->call));
 		} else {
 			snprintf(run->error, sizeof(run->error), "order %s is %s on Mirakl and cannot be accepted",
 				 run->subject, ms ? ms : "in no state");
@@ -1174,8 +1476,20 @@ static enum kcg_step order_accept(struct kcg_job_run *run, void *ctx)
 	}
 	default:
 		rc = kcg_mirakl_or21_parse(&run->reply, why);
+		if (rc == 0 && json_array_size(json_object_get(run->result, "refuse")) > 0) {
+			/* lines refused (perhaps all of them): the record follows what
+			 * Mirakl made of it */
+			run->phase = PH_READ;
+			return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
+		}
 		if (rc == 0)
 			return accept_outcome(run, NULL, true);
+		if (rc == KCG_EPAYLOAD && kcg_mirakl_or21_partial_disabled(&run->reply)) {
+			/* all lines or none: the apply decides again, per on_partial_disabled */
+			json_object_set_new(run->result, "partial_disabled", json_true());
+			run->apply = accept_apply;
+			return KCG_STEP_DONE;
+		}
 		if (rc == KCG_EPAYLOAD && run->n_calls < 3) {
 			/* 400: the state is not what we thought; read it. */
 			run->phase = PH_READ;
@@ -1332,6 +1646,24 @@ static const struct kcg_config_choice book_when_choices[] = {
 	{ NULL, 0 },
 };
 
+static const struct kcg_config_choice bool_choices[] = {
+	{ "true", 1 },
+	{ "false", 0 },
+	{ NULL, 0 },
+};
+
+static const struct kcg_config_choice short_stock_choices[] = {
+	{ "hold", KCG_SHORT_HOLD },
+	{ "refuse", KCG_SHORT_REFUSE },
+	{ NULL, 0 },
+};
+
+static const struct kcg_config_choice partial_disabled_choices[] = {
+	{ "hold", KCG_PARTIAL_HOLD },
+	{ "refuse", KCG_PARTIAL_REFUSE },
+	{ NULL, 0 },
+};
+
 static const struct kcg_config_key orders_keys[] = {
 	/* Mirakl: poll OR11 every 5 minutes, at most once a minute */
 	KCG_KEY_U64("mirakl", "poll_interval_s", mirakl.poll_interval_s, "300", 60, 86400),
@@ -1347,6 +1679,10 @@ static const struct kcg_config_key orders_keys[] = {
 	 * COURIER_CODE; Mirakl tax code -> Khaos TAX_RATE code */
 	KCG_KEY_MAP("shipping_methods", orders.shipping_methods, check_courier),
 	KCG_KEY_MAP("khaos.tax_rates", orders.tax_rates, check_tax_rate),
+	/* decide at WAITING_ACCEPTANCE: Khaos's stock must cover the lines */
+	KCG_KEY_ENUM("orders", "accept_requires_stock", orders.accept_requires_stock, "true", bool_choices),
+	KCG_KEY_ENUM("orders", "on_short_stock", orders.on_short_stock, "hold", short_stock_choices),
+	KCG_KEY_ENUM("orders", "on_partial_disabled", orders.on_partial_disabled, "hold", partial_disabled_choices),
 };
 
 static const struct kcg_config_keys orders_config = {
@@ -1361,7 +1697,7 @@ static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, o
 const struct kcg_flow kcg_flow_orders = {
 	.name = "orders",
 	.enabled = orders_enabled,
-	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, NULL },
+	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, DB_ORDERS_RESERVED, NULL },
 	.config = &orders_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_sync, &kind_book, &kind_accept, &kind_poll, NULL },
 	.timers = orders_timers,

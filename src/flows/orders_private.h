@@ -25,6 +25,7 @@
 #define CURSOR_TOTAL "mirakl.or11.cursor.total"
 #define DB_ORDERS "orders"
 #define DB_ORDERS_OPEN "orders_open" /* order_id -> "": the records whose state is not final */
+#define DB_ORDERS_RESERVED "orders_reserved" /* stock code -> u64: accepted (or being accepted), not booked */
 
 enum { PH_START, PH_READ, PH_STATUS, PH_IMPORT, PH_ACCEPT };
 

@@ -30,6 +30,20 @@ bool kcg_skus_active(struct kcg_txn *t, const char *code, bool *discontinued)
 	return !*discontinued;
 }
 
+int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool *controlled)
+{
+	json_t *rec;
+	*available = 0;
+	*controlled = true;
+	int rc = kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &rec);
+	if (rc != 0)
+		return rc;
+	*available = (int64_t)json_integer_value(json_object_get(rec, "available"));
+	*controlled = json_integer_value(json_object_get(rec, "status")) != KCG_STOCK_NOT_CONTROLLED;
+	json_decref(rec);
+	return 0;
+}
+
 int kcg_skus_refresh_one(struct kcg_txn *t, const char *code)
 {
 	if (!*code || strlen(code) >= KCG_JOB_SUBJECT_MAX || strcmp(code, ALL) == 0)
@@ -54,9 +68,12 @@ static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	int rc = 0;
 	json_array_foreach(json_object_get(run->result, "items"), i, item) {
 		const char *code = json_string_value(json_object_get(item, "code"));
-		bool discontinued;
+		bool discontinued, controlled;
 		bool was_active = kcg_skus_active(t, code, &discontinued);
 		bool active = !json_is_true(json_object_get(item, "discontinued"));
+		int64_t before;
+		bool rose = was_active && active && kcg_skus_level(t, code, &before, &controlled) == 0 &&
+			    json_integer_value(json_object_get(item, "available")) > before;
 		json_t *rec = json_pack("{s:O, s:O, s:O, s:O}", "available", json_object_get(item, "available"),
 					"build_potential", json_object_get(item, "build_potential"), "status",
 					json_object_get(item, "status"), "discontinued", json_object_get(item, "discontinued"));
@@ -69,6 +86,9 @@ static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 			rc = kcg_exc_resolve(t, KCG_EXC_UNKNOWN_SKU, code, "auto");
 			if (rc == 0)
 				rc = kcg_flows_sku_active(t, code, run->ctx);
+		} else if (rc == 0 && rose) {
+			/* more stock: orders held short on it may go now */
+			rc = kcg_flows_sku_active(t, code, run->ctx);
 		}
 		if (rc != 0)
 			return rc;

@@ -164,7 +164,25 @@ static bool line_waiting(const json_t *line)
 	return st && strcmp(st, "WAITING_ACCEPTANCE") == 0;
 }
 
+/* Is @p id one of the strings in @p list? */
+static bool listed(const json_t *list, const char *id)
+{
+	size_t i;
+	const json_t *v;
+	json_array_foreach(list, i, v) {
+		if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+			return true;
+	}
+	return false;
+}
+
 int kcg_mirakl_or21(const struct kcg_mirakl_config *cfg, const json_t *order, struct kcg_call *out)
+{
+	return kcg_mirakl_or21_decide(cfg, order, NULL, out);
+}
+
+int kcg_mirakl_or21_decide(const struct kcg_mirakl_config *cfg, const json_t *order, const json_t *refuse,
+			   struct kcg_call *out)
 {
 	const char *id = kcg_mirakl_order_id(order);
 	const json_t *lines = json_object_get(order, "order_lines");
@@ -185,7 +203,7 @@ int kcg_mirakl_or21(const struct kcg_mirakl_config *cfg, const json_t *order, st
 		const char *lid = json_string_value(json_object_get(line, "order_line_id"));
 		if (!line_waiting(line) || !lid || !*lid)
 			continue;
-		if (json_array_append_new(decisions, json_pack("{s:b, s:s}", "accepted", 1, "id", lid)))
+		if (json_array_append_new(decisions, json_pack("{s:b, s:s}", "accepted", !listed(refuse, lid), "id", lid)))
 			goto fail_body;
 	}
 	if (json_array_size(decisions) == 0) {
@@ -344,6 +362,13 @@ int kcg_mirakl_or21_parse(const struct kcg_reply *r, char why[KCG_ERROR_MAX])
 {
 	int rc = triage(r, "OR21", why);
 	return rc == 1 ? 0 : rc;
+}
+
+bool kcg_mirakl_or21_partial_disabled(const struct kcg_reply *r)
+{
+	static const char code[] = "ORDER_PARTIAL_ACCEPTANCE_DISABLED";
+	return r->status == 400 && r->transport_error == 0 && r->body && r->len >= sizeof(code) - 1 &&
+	       memmem(r->body, r->len, code, sizeof(code) - 1) != NULL;
 }
 
 const char *kcg_mirakl_order_id(const json_t *order)

@@ -46,6 +46,15 @@ SCENARIO is one of:
   auto-refuse  a held order Mirakl refuses by itself: auto_refused
   by-hand      accepted by hand on Mirakl: still booked at SHIPPING; an
                unusable address at SHIPPING: address_missing, not booked
+  short-stock  Khaos's available level does not cover an order: held with
+               short_stock (SKU, need, level), no OR21; two orders for the
+               last unit: one accepted and booked, the other held (the
+               reserved count); stock raised -> both accepted and booked,
+               the exceptions resolved
+  short-refuse [orders] on_short_stock = refuse: OR21 refuses the short
+               line, accepts the rest, which is booked alone; with partial
+               acceptance disabled on Mirakl the whole order is held
+               (on_partial_disabled = hold)
 
 Output like run.py: "ok - ..." / "not ok - ..." (details as "#" lines), then
 "N passed, M failed"; exit status 1 on any failure. Python 3 stdlib only;
@@ -158,7 +167,7 @@ class Sim:
             raise AssertionError("sim %s %s -> %d %s" % (method, path, st, short(json.dumps(j))))
         return j
 
-    def stock(self, *codes, available=10, discontinued=False):
+    def stock(self, *codes, available=1000, discontinued=False):
         return self.ok("POST", "/_sim/khaos/stock", {"items": [
             {"code": c, "available": available, "discontinued": discontinued} for c in codes]})
 
@@ -1505,6 +1514,155 @@ def scenario_by_hand(args, rep):
         w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- stock at acceptance (issue 8 item 1)
+
+def or21_bodies(w, oid):
+    """The bodies of kcgate's OR21 calls for @oid, parsed."""
+    out = []
+    for r in w.sim.requests("mirakl"):
+        if r["method"] == "PUT" and r["path"] == "/mirakl/api/orders/%s/accept" % oid:
+            try:
+                out.append(json.loads(r.get("body") or "null"))
+            except ValueError:
+                out.append(None)
+    return out
+
+
+def short_exc(w, oid, open_=1):
+    es = [e for e in w.exceptions(open_, "short_stock") or [] if e.get("subject") == oid]
+    return es or None
+
+
+def scenario_short_stock(args, rep):
+    """[orders] on_short_stock = hold (the default): an order Khaos's stock
+    cannot cover is held with short_stock; of two orders for the last unit
+    only one is accepted (the other sees the unit reserved); once Khaos has
+    more stock (a refresh raises the level) the held orders go."""
+    w = World(args, rep, "short-stock", {"khaos": {"sku_refresh_s": "10"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        few, last = "FEW-" + tag, "LAST-" + tag
+        w.sim.stock(few, available=1)
+        w.sim.stock(last, available=1)
+        big = w.sim.order("SB-%s-A" % tag, [(few, 3, 5.0)])
+        pair = [w.sim.order("SL-%s-%d" % (tag, i), [(last, 1, 7.0)]) for i in (1, 2)]
+        if not w.start("short-stock"):
+            return
+        # (held for unknown_sku first when the poll beats the first SKU refresh)
+        rec, secs = w.wait(lambda: (lambda r: r if r and r.get("held_for") == "short_stock" else None)(
+            rec_in(w, big, "held")), 15)
+        rep.check(rec and rec.get("held_skus") == [few] and rec.get("held_for") == "short_stock",
+                  "short-stock: the order needing 3 of %s (1 available) is held for short stock (%.1f s)" % (few, secs),
+                  [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))] +
+                  ([] if rec else w.evidence([big])))
+        exc, _ = w.wait(lambda: short_exc(w, big), 5)
+        e = exc[0] if exc else {}
+        msg = e.get("message") or ""
+        rep.check(exc and e.get("system") == "khaos" and e.get("owner") == "operations" and few in msg
+                  and "3 x" in msg and "available 1" in msg,
+                  "short-stock: one open short_stock exception (khaos, operations) naming the SKU, the need and "
+                  "the level", [short(json.dumps(w.exceptions(None)), 800)])
+
+        # the last unit: exactly one of the pair is accepted and booked
+        def one_booked():
+            st = w.sim.state()
+            so = sales_by_ref(st)
+            booked = [o for o in pair if so.get(o)]
+            held = [o for o in pair if rec_in(w, o, "held")]
+            return (booked, held) if len(booked) == 1 and len(held) == 1 else None
+        got, secs = w.wait(one_booked, 20)
+        rep.check(got, "short-stock: of two orders for the last unit of %s, one is booked and the other held "
+                  "(%.1f s)" % (last, secs), w.evidence(pair))
+        if not got:
+            return
+        won, lost = got[0][0], got[1][0]
+        mo = mirakl_by_id(w.sim.state())
+        rep.check(mo[lost]["order_state"] == "WAITING_ACCEPTANCE" and not or21_bodies(w, lost)
+                  and mo[big]["order_state"] == "WAITING_ACCEPTANCE" and not or21_bodies(w, big),
+                  "short-stock: the held orders are neither accepted nor refused (no OR21, WAITING_ACCEPTANCE)",
+                  [mo[lost]["order_state"], mo[big]["order_state"]])
+        exc = short_exc(w, lost)
+        rep.check(exc and "reserved" in (exc[0].get("message") or "") and last in exc[0].get("message", ""),
+                  "short-stock: the loser's short_stock names %s and the reserved unit" % last,
+                  [short(json.dumps(exc), 600)])
+        rec = w.order_rec(won)
+        rep.check(isinstance(rec, dict) and rec.get("state") == "booked" and not rec.get("reserved"),
+                  "short-stock: the booked order no longer reserves anything",
+                  [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
+        # Khaos allocated the unit to the booked order (1 -> 0: the sim does
+        # not move levels by itself) and receives 2 more; 5 of the other
+        # code: the next refresh sees the levels rise and releases both
+        w.sim.stock(few, available=5)
+        w.sim.stock(last, available=2)
+        done, secs, lastv = wait_all_done(w, [big, lost, won], 40)
+        rep.check(done, "short-stock: stock raised -> the held orders are accepted, debited and booked (%.1f s; "
+                  "sku_refresh_s = 10)" % secs, [json.dumps(lastv)] + ([] if done else w.evidence([big, lost])))
+        left = [e for e in w.exceptions(1) or [] if e.get("kind") == "short_stock"]
+        rep.check(not left and short_exc(w, big, 0) and short_exc(w, lost, 0),
+                  "short-stock: the short_stock exceptions resolved themselves", [short(json.dumps(left), 600)])
+        check_exactly_once(w, rep, [big, lost, won], "short-stock")
+        ok, left = w.quiet(10)
+        rep.check(ok, "short-stock: no job left", left)
+        w.finish("short-stock")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_short_refuse(args, rep):
+    """[orders] on_short_stock = refuse: the short line refused on Mirakl,
+    the rest accepted and booked alone. Mirakl with partial acceptance
+    disabled: on_partial_disabled = hold (the default) holds the order."""
+    w = World(args, rep, "short-refuse", {"orders": {"on_short_stock": "refuse"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        plenty, few = "PL-" + tag, "FW-" + tag
+        w.sim.stock(plenty, available=10)
+        w.sim.stock(few, available=2)
+        oid = w.sim.order("SR-%s-A" % tag, [(plenty, 1, 5.0), (few, 5, 3.0)])
+        if not w.start("short-refuse"):
+            return
+        done, secs, lastv = wait_all_done(w, [oid], 20)
+        rep.check(done, "short-refuse: the order is accepted in part, debited and booked (%.1f s)" % secs,
+                  [json.dumps(lastv)] + ([] if done else w.evidence([oid])))
+        mo = mirakl_by_id(w.sim.state())[oid]
+        lines = {ln["order_line_id"]: ln for ln in mo["order_lines"]}
+        states = sorted((ln["offer_sku"], ln["order_line_state"]) for ln in mo["order_lines"])
+        rep.check(states == sorted([(plenty, "SHIPPING"), (few, "REFUSED")]),
+                  "short-refuse: on Mirakl the short line is REFUSED, the other accepted (SHIPPING)", [states])
+        bodies = or21_bodies(w, oid)
+        decided = sorted((lines.get(d.get("id"), {}).get("offer_sku"), d.get("accepted"))
+                         for b in bodies[:1] for d in (b or {}).get("order_lines", []))
+        rep.check(len(bodies) == 1 and decided == sorted([(plenty, True), (few, False)]),
+                  "short-refuse: one OR21, accepting the covered line and refusing the short one",
+                  [short(json.dumps(bodies))])
+        so = sales_by_ref(w.sim.state()).get(oid, [{}])[0]
+        rep.check(sorted((ln["stock_code"], ln["quantity"]) for ln in so.get("lines", [])) == [(plenty, 1)],
+                  "short-refuse: the sales order has the accepted line only", [short(json.dumps(so))])
+        rep.check(not short_exc(w, oid, None), "short-refuse: no short_stock exception (nothing to decide)",
+                  [short(json.dumps(w.exceptions(None)), 600)])
+        check_exactly_once(w, rep, [oid], "short-refuse")
+
+        # Mirakl takes all lines or none: the order is held (on_partial_disabled = hold)
+        w.sim_webhooks(partial_acceptance=False)
+        pid = w.sim.order("SP-%s-A" % tag, [(plenty, 1, 5.0), (few, 5, 3.0)])
+        r = w.webhook(pid)
+        rep.check(r.status == 202, "short-refuse: webhook acknowledged", [r.summary()])
+        rec, secs = w.wait(lambda: rec_in(w, pid, "held"), 15)
+        exc = short_exc(w, pid)
+        rep.check(rec and rec.get("partial_disabled") is True and exc
+                  and "ORDER_PARTIAL_ACCEPTANCE_DISABLED" in (exc[0].get("message") or ""),
+                  "short-refuse: partial acceptance disabled on Mirakl -> the whole order held with short_stock "
+                  "(%.1f s)" % secs,
+                  [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))] +
+                  [short(json.dumps(exc), 600)] + ([] if rec else w.evidence([pid])))
+        mo = mirakl_by_id(w.sim.state())[pid]
+        rep.check(mo["order_state"] == "WAITING_ACCEPTANCE" and not imports_for(w, pid),
+                  "short-refuse: ... still WAITING_ACCEPTANCE on Mirakl, nothing in Khaos", [mo["order_state"]])
+        w.finish("short-refuse")
+    finally:
+        w.close(rep.failed > 0)
+
+
 # ---------------------------------------------------------------- hostile peers (issue 6)
 
 def rss_kb(inst):
@@ -1682,7 +1840,8 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "debit-fail": scenario_debit_fail, "booked-cancel": scenario_booked_cancel,
              "auto-refuse": scenario_auto_refuse, "by-hand": scenario_by_hand,
              "ref-too-long": scenario_ref_too_long, "poll-alone": scenario_poll_alone,
-             "money": scenario_money}
+             "money": scenario_money, "short-stock": scenario_short_stock,
+             "short-refuse": scenario_short_refuse}
 
 
 def main():

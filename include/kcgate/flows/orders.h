@@ -9,15 +9,21 @@
  *   seen ──► accepted ──► booked ──► shipped ──► closed
  *    │▲   (OR21 by kcgate,  (Khaos sales   (SHIPPED, TO_COLLECT,
  *    ▼│    or by hand)       order code)    RECEIVED on Mirakl)
- *   held (unknown or discontinued SKU; released when the SKU appears)
+ *   held (unknown or discontinued SKU; released when the SKU appears;
+ *         or short stock, released when a stock refresh raises the level)
  *
  *   side exits, from any open state: refused (REFUSED after a decision),
  *   auto_refused (REFUSED with acceptance_decision_date null), cancelled
  *   (CANCELED: a refused debit, a customer or an operator).
  *
  * Decide at WAITING_ACCEPTANCE: every line's offer_sku an active Khaos
- * stock code (the SKU cache) -> order.accept (OR21 every waiting line),
- * before any booking. Book at the booking point ([orders] book_when:
+ * stock code (the SKU cache) and, with [orders] accept_requires_stock,
+ * its quantity covered by Khaos's available level less what kcgate has
+ * accepted and not booked (kcg_order_stock_decide) -> order.accept (OR21
+ * every waiting line), before any booking. Short stock: held with
+ * short_stock ([orders] on_short_stock = hold), or OR21 refuses the short
+ * lines (refuse; Mirakl's ORDER_PARTIAL_ACCEPTANCE_DISABLED then holds or
+ * refuses the whole order, [orders] on_partial_disabled). Book at the booking point ([orders] book_when:
  * SHIPPING or later by default; or past acceptance with a shipping
  * address): order.book reads the order fresh (OR11 by order_ids), asks
  * Khaos ExportOrderStatusEx first and ImportOrders only if Khaos has no
@@ -34,7 +40,12 @@
  *
  * Databases: orders (order_id -> JSON record, "state" by the names
  * below); orders_open (order_id -> "", present iff the state is not final,
- * kept in step by every save). Watermark: "mirakl.or11.watermark" in the
+ * kept in step by every save); orders_reserved (stock code -> u64, native
+ * byte order: the quantities of orders kcgate decided to accept or has
+ * accepted, not yet booked). Every save moves orders_reserved by the
+ * difference between what the stored record reserved (its "reserved"
+ * member) and what the new one does (kcg_order_reservation), in the same
+ * transaction: exact whatever retries, replays or crashes happen. Watermark: "mirakl.or11.watermark" in the
  * store's meta database.
  *
  * The decisions are pure functions of a record's state and the Mirakl
@@ -83,7 +94,7 @@ bool kcg_order_state_booked(enum kcg_order_state state);
 /** What an order needs next, given its record and the latest Mirakl order. */
 enum kcg_order_next {
 	KCG_NEXT_NOTHING,         /**< finished, waiting, or a dead job waits for a person */
-	KCG_NEXT_CHECK_SKUS,      /**< seen or held, WAITING_ACCEPTANCE: accept once every SKU is active */
+	KCG_NEXT_CHECK_SKUS,      /**< seen or held, WAITING_ACCEPTANCE: accept once every SKU is active and the stock covers it */
 	KCG_NEXT_ACCEPT,          /**< booked (an old record) and still waiting for acceptance: order.accept */
 	KCG_NEXT_ACCEPTED,        /**< accepted on Mirakl (by kcgate or by hand), not at its booking point */
 	KCG_NEXT_BOOK,            /**< at its booking point with a shipping address: order.book */
@@ -135,6 +146,46 @@ json_t *kcg_order_lines_withdrawn(const json_t *order);
  * at @p now_ms. Pure.
  */
 bool kcg_order_missing_in_khaos(enum kcg_order_state state, uint64_t point_ms, uint64_t alert_ms, uint64_t now_ms);
+
+/** How an order's short lines are taken (from [orders] on_short_stock, and
+ * on_partial_disabled once Mirakl refused a partial acceptance). */
+enum kcg_cover_mode {
+	KCG_COVER_MODE_HOLD,         /**< any short line holds the whole order */
+	KCG_COVER_MODE_REFUSE_LINES, /**< the short lines are refused, the rest accepted */
+	KCG_COVER_MODE_REFUSE_ORDER, /**< any short line refuses every line */
+};
+
+/** What Khaos's stock says about an order still to be accepted. */
+enum kcg_cover {
+	KCG_COVER_ALL,    /**< every line covered: accept every line */
+	KCG_COVER_HOLD,   /**< not covered: hold the order (short_stock) */
+	KCG_COVER_REFUSE, /**< refuse the lines listed, accept the others (none when all are listed) */
+};
+
+/**
+ * The stock decision at WAITING_ACCEPTANCE. @p levels maps a stock code to
+ * Khaos's available level (a JSON integer; a code absent or not an integer
+ * is not stock-controlled: no limit); @p reserved maps a code to what
+ * other orders kcgate accepted but has not booked hold of it (absent = 0).
+ * Lines are taken in order (a line CANCELED or REFUSED takes nothing); a
+ * line is covered when its quantity fits in level - reserved - what the
+ * order's covered lines before it took. Each line that does not fit is
+ * appended to @p shorts ({"line", "sku", "need", "available", "reserved"});
+ * @p refuse (emptied first) gets the ids of the lines to refuse. Pure.
+ * Out of memory it holds.
+ */
+enum kcg_cover kcg_order_stock_decide(const json_t *order, const json_t *levels, const json_t *reserved,
+				      enum kcg_cover_mode mode, json_t *shorts, json_t *refuse);
+
+/**
+ * What an order record holds back from Khaos's available levels, as a new
+ * JSON object (stock code -> quantity; empty when nothing; NULL only out
+ * of memory): its lines' quantities while kcgate has decided to accept it
+ * (@p state seen and @p accepting) or it is accepted and not yet booked;
+ * lines CANCELED or REFUSED on Mirakl, or listed in @p refused (line ids
+ * kcgate refuses), hold nothing. Pure.
+ */
+json_t *kcg_order_reservation(enum kcg_order_state state, bool accepting, const json_t *order, const json_t *refused);
 
 /**
  * Is an order in @p state, due for acceptance by @p deadline_ms (0 =

@@ -20,13 +20,15 @@
  * khaos.sku_refresh_s, the first at start), or for one stock code (a miss,
  * see kcg_skus_refresh_one()). A code that becomes active (known and not
  * discontinued) resolves its unknown_sku exception and is handed to every
- * enabled flow's on_sku_active hook (the order flow releases held orders).
- * The watermark moves only in the transaction that stores the items.
+ * enabled flow's on_sku_active hook (the order flow releases held orders);
+ * so is an active code whose available level rose (orders held on short
+ * stock). The watermark moves only in the transaction that stores the items.
  */
 #ifndef KCGATE_FLOWS_SKUS_H
 #define KCGATE_FLOWS_SKUS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "kcgate/flow.h"
 #include "kcgate/store.h"
@@ -38,6 +40,14 @@ extern const struct kcg_flow kcg_flow_skus;
  * *@p discontinued tells a known but discontinued code from an unknown one.
  */
 bool kcg_skus_active(struct kcg_txn *txn, const char *code, bool *discontinued);
+
+/**
+ * Khaos's available level (ExportStockStatus LEVEL) of @p code as far as
+ * the cache knows, in *@p available; *@p controlled is false for an item
+ * that is not stock-controlled (STATUS 5: no level to respect).
+ * @return 0, or KCG_ENOTFOUND when the cache does not know the code.
+ */
+int kcg_skus_level(struct kcg_txn *txn, const char *code, int64_t *available, bool *controlled);
 
 /**
  * Asks Khaos about @p code now rather than at the next refresh: a

@@ -68,8 +68,18 @@ int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KC
  * 64 KiB) or KCG_EPAYLOAD when no line waits for acceptance.
  */
 int kcg_mirakl_or21(const struct kcg_mirakl_config *cfg, const json_t *order, struct kcg_call *out);
+/**
+ * OR21 deciding every waiting line of @p order: refused (accepted false)
+ * when its order_line_id is in @p refuse (a JSON array of strings; NULL =
+ * none), accepted otherwise. Returns as kcg_mirakl_or21().
+ */
+int kcg_mirakl_or21_decide(const struct kcg_mirakl_config *cfg, const json_t *order, const json_t *refuse,
+			   struct kcg_call *out);
 /** Parses OR21: 204 is 0; 400 (wrong state) is KCG_EPAYLOAD; 404 KCG_ENOTFOUND. */
 int kcg_mirakl_or21_parse(const struct kcg_reply *r, char why[KCG_ERROR_MAX]);
+/** Whether an OR21 answer is Mirakl's 400 ORDER_PARTIAL_ACCEPTANCE_DISABLED
+ * (the shop must accept every line or refuse every line). */
+bool kcg_mirakl_or21_partial_disabled(const struct kcg_reply *r);
 
 /* Reading an order (the OR11/OR12 shape). */
 

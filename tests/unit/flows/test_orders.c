@@ -329,6 +329,162 @@ static void test_missing_in_khaos(void **state)
 		assert_false(kcg_order_missing_in_khaos(final_states[i], point, alert, point + alert));
 }
 
+/* An order waiting for acceptance with lines (id, sku, quantity[, state]). */
+static json_t *stock_order(void)
+{
+	return json_pack("{s:s, s:s, s:[{s:s, s:s, s:i, s:s}, {s:s, s:s, s:i, s:s}, {s:s, s:s, s:i, s:s}]}",
+			 "order_id", "O-1", "order_state", "WAITING_ACCEPTANCE", "order_lines",
+			 "order_line_id", "L1", "offer_sku", "A", "quantity", 2, "order_line_state", "WAITING_ACCEPTANCE",
+			 "order_line_id", "L2", "offer_sku", "B", "quantity", 1, "order_line_state", "WAITING_ACCEPTANCE",
+			 "order_line_id", "L3", "offer_sku", "A", "quantity", 1, "order_line_state", "WAITING_ACCEPTANCE");
+}
+
+static enum kcg_cover cover(const char *levels, const char *reserved, enum kcg_cover_mode mode, json_t **shorts,
+			    json_t **refuse)
+{
+	json_t *o = stock_order(), *l = json_loads(levels, 0, NULL), *r = json_loads(reserved, 0, NULL);
+	*shorts = json_array();
+	*refuse = json_pack("[s]", "stale");
+	enum kcg_cover c = kcg_order_stock_decide(o, l, r, mode, *shorts, *refuse);
+	json_decref(o);
+	json_decref(l);
+	json_decref(r);
+	return c;
+}
+
+static bool refused_is(json_t *refuse, const char *want)
+{
+	json_t *w = json_loads(want, 0, NULL);
+	bool eq = json_equal(refuse, w);
+	json_decref(w);
+	return eq;
+}
+
+/* Every line covered (A: 2 + 1 of 3; B: 1 of 1) -> accept all, in every mode. */
+static void test_stock_covered(void **state)
+{
+	json_t *shorts, *refuse;
+	for (int m = KCG_COVER_MODE_HOLD; m <= KCG_COVER_MODE_REFUSE_ORDER; m++) {
+		assert_int_equal(cover("{\"A\": 3, \"B\": 1}", "{}", m, &shorts, &refuse), KCG_COVER_ALL);
+		assert_int_equal(json_array_size(shorts), 0);
+		assert_int_equal(json_array_size(refuse), 0);
+		json_decref(shorts);
+		json_decref(refuse);
+	}
+	/* a code with no level (not stock-controlled) takes anything */
+	assert_int_equal(cover("{\"A\": 3}", "{\"B\": 50}", KCG_COVER_MODE_HOLD, &shorts, &refuse), KCG_COVER_ALL);
+	json_decref(shorts);
+	json_decref(refuse);
+}
+
+/* What other orders reserved counts: A 3 with 1 reserved covers L1 (2), not L3 (1). */
+static void test_stock_reserved_counts(void **state)
+{
+	json_t *shorts, *refuse;
+	assert_int_equal(cover("{\"A\": 3, \"B\": 1}", "{\"A\": 1}", KCG_COVER_MODE_HOLD, &shorts, &refuse),
+			 KCG_COVER_HOLD);
+	assert_int_equal(json_array_size(shorts), 1);
+	json_t *sh = json_array_get(shorts, 0);
+	assert_string_equal(json_string_value(json_object_get(sh, "line")), "L3");
+	assert_string_equal(json_string_value(json_object_get(sh, "sku")), "A");
+	assert_int_equal(json_integer_value(json_object_get(sh, "need")), 1);
+	assert_int_equal(json_integer_value(json_object_get(sh, "available")), 3);
+	assert_int_equal(json_integer_value(json_object_get(sh, "reserved")), 1);
+	assert_int_equal(json_array_size(refuse), 0); /* holding refuses nothing */
+	json_decref(shorts);
+	json_decref(refuse);
+
+	/* the last unit taken by another order: B short */
+	assert_int_equal(cover("{\"A\": 9, \"B\": 1}", "{\"B\": 1}", KCG_COVER_MODE_REFUSE_LINES, &shorts, &refuse),
+			 KCG_COVER_REFUSE);
+	assert_true(refused_is(refuse, "[\"L2\"]"));
+	json_decref(shorts);
+	json_decref(refuse);
+
+	/* a level at or below zero covers nothing */
+	assert_int_equal(cover("{\"A\": -2, \"B\": 0}", "{}", KCG_COVER_MODE_REFUSE_LINES, &shorts, &refuse),
+			 KCG_COVER_REFUSE);
+	assert_true(refused_is(refuse, "[\"L1\", \"L2\", \"L3\"]"));
+	assert_int_equal(json_array_size(shorts), 3);
+	json_decref(shorts);
+	json_decref(refuse);
+}
+
+/* Refuse modes: the short lines only (a refused line takes no stock), or the whole order. */
+static void test_stock_refuse(void **state)
+{
+	json_t *shorts, *refuse;
+	/* A 1: L1 (2) short and refused, L3 (1) then fits */
+	assert_int_equal(cover("{\"A\": 1, \"B\": 1}", "{}", KCG_COVER_MODE_REFUSE_LINES, &shorts, &refuse),
+			 KCG_COVER_REFUSE);
+	assert_true(refused_is(refuse, "[\"L1\"]"));
+	assert_int_equal(json_array_size(shorts), 1);
+	json_decref(shorts);
+	json_decref(refuse);
+
+	assert_int_equal(cover("{\"A\": 1, \"B\": 1}", "{}", KCG_COVER_MODE_REFUSE_ORDER, &shorts, &refuse),
+			 KCG_COVER_REFUSE);
+	assert_true(refused_is(refuse, "[\"L1\", \"L2\", \"L3\"]"));
+	json_decref(shorts);
+	json_decref(refuse);
+
+	assert_int_equal(cover("{\"A\": 1, \"B\": 1}", "{}", KCG_COVER_MODE_HOLD, &shorts, &refuse), KCG_COVER_HOLD);
+	json_decref(shorts);
+	json_decref(refuse);
+}
+
+/* Withdrawn lines take nothing. */
+static void test_stock_withdrawn_lines(void **state)
+{
+	json_t *o = stock_order(), *l = json_pack("{s:i, s:i}", "A", 1, "B", 1), *r = json_object();
+	json_object_set_new(json_array_get(json_object_get(o, "order_lines"), 0), "order_line_state",
+			    json_string("CANCELED"));
+	json_t *shorts = json_array(), *refuse = json_array();
+	assert_int_equal(kcg_order_stock_decide(o, l, r, KCG_COVER_MODE_HOLD, shorts, refuse), KCG_COVER_ALL);
+	json_decref(o);
+	json_decref(l);
+	json_decref(r);
+	json_decref(shorts);
+	json_decref(refuse);
+}
+
+static bool reservation_is(enum kcg_order_state st, bool accepting, const char *refused, const char *want)
+{
+	json_t *o = stock_order(), *rf = refused ? json_loads(refused, 0, NULL) : NULL, *w = json_loads(want, 0, NULL);
+	json_t *res = kcg_order_reservation(st, accepting, o, rf);
+	bool eq = json_equal(res, w);
+	json_decref(o);
+	json_decref(rf);
+	json_decref(w);
+	json_decref(res);
+	return eq;
+}
+
+/* What a record reserves follows its state alone. */
+static void test_reservation(void **state)
+{
+	assert_true(reservation_is(KCG_ORDER_ACCEPTED, false, NULL, "{\"A\": 3, \"B\": 1}"));
+	assert_true(reservation_is(KCG_ORDER_SEEN, true, NULL, "{\"A\": 3, \"B\": 1}"));
+	assert_true(reservation_is(KCG_ORDER_SEEN, false, NULL, "{}"));
+	assert_true(reservation_is(KCG_ORDER_ACCEPTED, false, "[\"L1\"]", "{\"A\": 1, \"B\": 1}"));
+	assert_true(reservation_is(KCG_ORDER_SEEN, true, "[\"L1\", \"L2\", \"L3\"]", "{}"));
+	static const enum kcg_order_state none[] = { KCG_ORDER_HELD, KCG_ORDER_BOOKED, KCG_ORDER_SHIPPED,
+						     KCG_ORDER_CLOSED, KCG_ORDER_REFUSED, KCG_ORDER_AUTO_REFUSED,
+						     KCG_ORDER_CANCELLED };
+	for (size_t i = 0; i < N(none); i++)
+		assert_true(reservation_is(none[i], true, NULL, "{}"));
+
+	/* lines Mirakl refused or cancelled hold nothing */
+	json_t *o = stock_order();
+	json_object_set_new(json_array_get(json_object_get(o, "order_lines"), 1), "order_line_state",
+			    json_string("REFUSED"));
+	json_t *res = kcg_order_reservation(KCG_ORDER_ACCEPTED, false, o, NULL);
+	assert_int_equal(json_integer_value(json_object_get(res, "A")), 3);
+	assert_null(json_object_get(res, "B"));
+	json_decref(res);
+	json_decref(o);
+}
+
 static void test_forgotten(void **state)
 {
 	uint64_t day = 86400000u, horizon = 30 * day, now = 1000 * day;
@@ -356,6 +512,11 @@ int main(void)
 		cmocka_unit_test(test_late),
 		cmocka_unit_test(test_missing_in_khaos),
 		cmocka_unit_test(test_forgotten),
+		cmocka_unit_test(test_stock_covered),
+		cmocka_unit_test(test_stock_reserved_counts),
+		cmocka_unit_test(test_stock_refuse),
+		cmocka_unit_test(test_stock_withdrawn_lines),
+		cmocka_unit_test(test_reservation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

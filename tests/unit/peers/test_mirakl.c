@@ -274,6 +274,27 @@ static void test_or21_nothing_to_accept(void **state)
 	json_decref(order);
 }
 
+/* Lines kcgate refuses go as accepted false; the others are accepted. */
+static void test_or21_refuse_lines(void **state)
+{
+	struct kcg_mirakl_config cfg = test_cfg();
+	struct kcg_call c;
+	const char *states[] = { "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE", "WAITING_ACCEPTANCE" };
+	json_t *order = order_with(states, 3), *refuse = json_pack("[s, s]", "O-1-2", "O-9-9");
+	assert_int_equal(kcg_mirakl_or21_decide(&cfg, order, refuse, &c), 0);
+	json_t *body = json_loads(c.body, 0, NULL);
+	json_t *dec = json_object_get(body, "order_lines");
+	assert_int_equal(json_array_size(dec), 3);
+	assert_true(json_is_true(json_object_get(json_array_get(dec, 0), "accepted")));
+	assert_true(json_is_false(json_object_get(json_array_get(dec, 1), "accepted")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(dec, 1), "id")), "O-1-2");
+	assert_true(json_is_true(json_object_get(json_array_get(dec, 2), "accepted")));
+	json_decref(body);
+	kcg_call_finish(&c);
+	json_decref(refuse);
+	json_decref(order);
+}
+
 /* ---- parsing ---- */
 
 static void test_or11_parse_ok(void **state)
@@ -394,6 +415,17 @@ static void test_parse_malformed(void **state)
 	struct kcg_reply r = reply(204, NULL);
 	char why[KCG_ERROR_MAX] = "";
 	assert_int_equal(kcg_mirakl_or21_parse(&r, why), 0);
+	assert_false(kcg_mirakl_or21_partial_disabled(&r));
+
+	/* all lines or none: told apart from other 400s */
+	struct kcg_reply p = reply(400, "{\"message\":\"ORDER_PARTIAL_ACCEPTANCE_DISABLED: partial acceptance is "
+					"disabled\",\"status\":400}");
+	assert_int_equal(kcg_mirakl_or21_parse(&p, why), KCG_EPAYLOAD);
+	assert_true(kcg_mirakl_or21_partial_disabled(&p));
+	struct kcg_reply o = reply(400, "{\"message\":\"ORDER_INVALID_STATE\",\"status\":400}");
+	assert_false(kcg_mirakl_or21_partial_disabled(&o));
+	free(p.body);
+	free(o.body);
 }
 
 static void test_or12_parse_ok(void **state)
@@ -507,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_or12_call),
 		cmocka_unit_test(test_or21_call),
 		cmocka_unit_test(test_or21_nothing_to_accept),
+		cmocka_unit_test(test_or21_refuse_lines),
 		cmocka_unit_test(test_or11_parse_ok),
 		cmocka_unit_test(test_parse_outcomes),
 		cmocka_unit_test(test_parse_malformed),
