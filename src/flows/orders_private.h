@@ -29,6 +29,12 @@
 
 enum { PH_START, PH_READ, PH_STATUS, PH_IMPORT, PH_ACCEPT };
 
+/* orders_rules.c helpers the rest shares: @p a equals @p b (NULL-safe);
+ * @p s is one of the strings of @p list; an integer member (0 when none). */
+bool orders_is(const char *a, const char *b);
+bool orders_listed(const json_t *list, const char *s);
+int64_t orders_int_of(const json_t *obj, const char *key);
+
 /* The record of @p order_id: 0, KCG_ENOTFOUND, KCG_ESTORE or an LMDB code. */
 int orders_get_record(struct kcg_txn *t, const char *order_id, json_t **out);
 
@@ -61,6 +67,42 @@ int orders_hint(struct kcg_txn *t, const char *order_id);
  * next, in @p t; keeps the newer of the stored and the given snapshot.
  * Idempotent. */
 int orders_decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *given);
+
+/* The record and its saving (orders.c): the record of @p order_id or a new
+ * one in state seen (*created); write it keeping orders_open and the
+ * reserved stock in step; its state; a time member; Mirakl's
+ * last_updated_date of an order (0 = unknown); what the flow keeps of a
+ * Mirakl order; booked_cancelled for a booked order Mirakl withdrew
+ * (@p lines: which, or NULL for the whole order). */
+json_t *orders_load(struct kcg_txn *t, const char *order_id, bool *created);
+int orders_save(struct kcg_txn *t, json_t *rec);
+void orders_set_state(json_t *rec, enum kcg_order_state state);
+void orders_set_time(json_t *rec, const char *key, uint64_t ms);
+uint64_t orders_updated_ms(const json_t *order);
+void orders_take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_t *order);
+int orders_raise_booked_cancelled(struct kcg_txn *t, const json_t *rec, const char *what, const json_t *lines);
+
+/* orders_book.c: the associated ref an order is booked under, fixed (in
+ * the record) the first time; the order.book step. */
+const char *orders_booking_ref(const struct kcg_config *cfg, json_t *rec, const char *order_id,
+			       char ref[ORDER_ID_MAX + 64]);
+enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx);
+
+/* Marks the record accepted on Mirakl (orders.c). */
+void orders_mark_accepted(struct kcg_txn *t, json_t *rec);
+
+/* orders_accept.c: the order.accept step. */
+enum kcg_step orders_accept_step(struct kcg_job_run *run, void *ctx);
+
+/* orders_stock.c: the reserved stock moved from @p before (the stored
+ * record, NULL for a new one) to @p rec; whether @p rec is held for short
+ * stock; every line's SKU an active stock code (else held, unknown_sku);
+ * Khaos's level covering the lines (else held or lines refused,
+ * short_stock). The last two set *rc on an error. */
+int orders_move_reserved(struct kcg_txn *t, const json_t *before, json_t *rec);
+bool orders_held_short(const json_t *rec);
+bool orders_skus_good(struct kcg_txn *t, json_t *rec, const json_t *order, int *rc);
+bool orders_stock_good(struct kcg_txn *t, const struct kcg_config *cfg, json_t *rec, const json_t *order, int *rc);
 
 /* orders_hook.c: the outbox hook (kcg_flow.on_event). */
 int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx);

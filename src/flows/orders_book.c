@@ -1,0 +1,299 @@
+/*
+ * orders_book.c: the order.book step. At the booking point it reads the
+ * order fresh (OR11 by order_ids), asks Khaos whether it has the order
+ * (ExportOrderStatusEx, always first: an earlier attempt or a crash may
+ * have booked it), and only then maps and imports it (ImportOrders). An
+ * outcome it cannot read is read back, never imported again; a refusal, a
+ * ref too long, money that does not add up or an unmapped shipping method
+ * end the job with the exception that tells a person what to fix.
+ */
+#include "orders_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kcgate/exceptions.h"
+#include "kcgate/flows/order_map.h"
+#include "kcgate/peers/khaos.h"
+#include "kcgate/peers/khaos_soap.h"
+#include "kcgate/peers/mirakl.h"
+
+/* A read callback: *io holds an order id (a JSON string) and gets its record. */
+static int record_fn(struct kcg_txn *t, void *arg)
+{
+	json_t **io = arg;
+	return orders_get_record(t, json_string_value(*io), io);
+}
+
+/* The order's Khaos ASSOCIATED_REF: [khaos] order_ref_prefix + order id.
+ * KCG_EPAYLOAD when it is longer than Khaos takes. */
+/* Characters (UTF-8 code points) in @p s: Khaos's limits count those. */
+static size_t chars_of(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+static int khaos_ref(const struct kcg_config *cfg, const char *order_id, char ref[ORDER_ID_MAX + 64])
+{
+	const char *prefix = cfg->khaos.order_ref_prefix ? cfg->khaos.order_ref_prefix : "";
+	snprintf(ref, ORDER_ID_MAX + 64, "%s%s", prefix, order_id);
+	return chars_of(ref) > KCG_KHAOS_REF_MAX || strlen(prefix) + strlen(order_id) >= ORDER_ID_MAX + 64 ? KCG_EPAYLOAD
+														  : 0;
+}
+
+/* The associated ref the order is booked under: fixed the first time it is
+ * to be booked (kept in the record and the booking job), so a change of
+ * [khaos] order_ref_prefix never makes a retry ask for, and import under, a
+ * second ref. */
+const char *orders_booking_ref(const struct kcg_config *cfg, json_t *rec, const char *order_id,
+			       char ref[ORDER_ID_MAX + 64])
+{
+	const char *kept = kcg_json_str(rec, "khaos_ref");
+	if (*kept && strlen(kept) < ORDER_ID_MAX + 64) {
+		memcpy(ref, kept, strlen(kept) + 1);
+		return ref;
+	}
+	khaos_ref(cfg, order_id, ref); /* a ref too long is refused by the booking step */
+	json_object_set_new(rec, "khaos_ref", json_string(ref));
+	return ref;
+}
+
+/* order.book: booked (result "code"), or what the fresh read said (result "order"). */
+static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const struct kcg_config *cfg = ((struct kcg_flow_ctx *)run->ctx)->cfg;
+	json_t *order = json_object_get(run->result, "order");
+	const char *code = kcg_json_str(run->result, "code");
+	if (!*code)
+		return order ? orders_decide(t, cfg, order) : 0; /* not at its booking point after all */
+	bool created;
+	json_t *rec = orders_load(t, run->subject, &created);
+	if (!rec)
+		return -ENOMEM;
+	int rc = 0;
+	enum kcg_order_state state = orders_state_of(rec);
+	json_object_del(rec, "stuck_job");
+	json_object_set_new(rec, "sales_order_code", json_string(code));
+	const json_t *stored = json_object_get(rec, "order");
+	if (order && !(stored && orders_updated_ms(stored) > orders_updated_ms(order)))
+		orders_take_snapshot(cfg, rec, order); /* never over a newer one a sync stored meanwhile */
+	if (!kcg_order_state_booked(state) && !kcg_order_state_final(state)) {
+		orders_set_state(rec, KCG_ORDER_BOOKED);
+		orders_set_time(rec, "booked_at", t->now_ms);
+		/* lines withdrawn before the booking were left out of it: only
+		 * those withdrawn after it are Khaos's problem */
+		json_t *gone = order ? kcg_order_lines_withdrawn(order) : NULL;
+		if (gone && json_array_size(gone) > 0)
+			json_object_set(rec, "withdrawn_lines", gone);
+		json_decref(gone);
+		static const char *const done[] = { KCG_EXC_MISSING_IN_KHAOS, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
+						    KCG_EXC_PRICE_MISMATCH, KCG_EXC_UNMAPPED_SHIPPING_METHOD };
+		for (size_t i = 0; rc == 0 && i < sizeof(done) / sizeof(done[0]); i++)
+			rc = kcg_exc_resolve(t, done[i], run->subject, "auto");
+	} else if (kcg_order_state_final(state) && state != KCG_ORDER_CLOSED) {
+		/* Mirakl withdrew it while kcgate booked it */
+		rc = orders_raise_booked_cancelled(t, rec, state == KCG_ORDER_CANCELLED ? "cancelled" : "refused", NULL);
+	}
+	if (rc == 0)
+		rc = orders_save(t, rec);
+	json_decref(rec);
+	/* what happened on Mirakl meanwhile (shipped, lines withdrawn) */
+	if (rc == 0 && order && !kcg_order_state_final(state))
+		rc = orders_decide(t, cfg, order);
+	return rc;
+}
+
+static enum kcg_step booked(struct kcg_job_run *run, const char *code)
+{
+	json_object_set_new(run->result, "code", json_string(code));
+	run->apply = book_apply;
+	return KCG_STEP_DONE;
+}
+
+/* order.book for an order whose Khaos ref would be too long: it is not
+ * booked (never truncated: a cut ref could match another order). */
+static int ref_too_long_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const struct kcg_config *cfg = ((struct kcg_flow_ctx *)run->ctx)->cfg;
+	const char *prefix = cfg->khaos.order_ref_prefix ? cfg->khaos.order_ref_prefix : "";
+	char msg[600];
+	snprintf(msg, sizeof(msg),
+		 "Mirakl order %s is not booked in Khaos: its associated ref '%s%s' ([khaos] order_ref_prefix + order "
+		 "id) is longer than the %d characters Khaos takes. kcgate never cuts it short; shorten the prefix, "
+		 "then POST /admin/jobs/%s/retry, or book the order by hand.",
+		 run->subject, prefix, run->subject, KCG_KHAOS_REF_MAX, run->id);
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_ORDER_REF_TOO_LONG, .severity = KCG_SEV_CRITICAL, .system = "kcgate",
+		.owner = "operations", .subject = run->subject, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* order.book for an order the map refused (kcg_order_map()'s fault in
+ * result "fault", its reason in "why"): not booked, a person told. An
+ * unmapped shipping method waits for the map (SIGHUP retries it,
+ * orders_reload()); a price mismatch needs the order looked at. */
+static int map_failed_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	bool shipping = strcmp(kcg_json_str(run->result, "fault"), KCG_EXC_UNMAPPED_SHIPPING_METHOD) == 0;
+	const char *why = kcg_json_str(run->result, "why");
+	char msg[KCG_ERROR_MAX + 600];
+	if (shipping)
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s is not booked in Khaos: %s. Add the code to [shipping_methods] (the Khaos "
+			 "courier code) and reload the configuration (SIGHUP): the order is then booked by itself.",
+			 run->subject, why);
+	else
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s is not booked in Khaos: %s. kcgate books only what the customer paid, to the "
+			 "penny. Check the order on Mirakl (prices, taxes, shipping); a tax code missing from "
+			 "[khaos.tax_rates] is fixed there and by a reload (SIGHUP); otherwise book it by hand, or POST "
+			 "/admin/jobs/%s/retry once Mirakl is right.",
+			 run->subject, why, run->id);
+	struct kcg_exc exc = {
+		.kind = shipping ? KCG_EXC_UNMAPPED_SHIPPING_METHOD : KCG_EXC_PRICE_MISMATCH,
+		.severity = KCG_SEV_CRITICAL,
+		.system = shipping ? "kcgate" : "mirakl",
+		.owner = shipping ? "operations" : "finance",
+		.subject = run->subject,
+		.message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* The order's money or method does not map: the job dies with its exception. */
+static enum kcg_step map_failed(struct kcg_job_run *run, enum kcg_order_map_fault fault, const char *why)
+{
+	const char *kind = fault == KCG_ORDER_MAP_SHIPPING ? KCG_EXC_UNMAPPED_SHIPPING_METHOD : KCG_EXC_PRICE_MISMATCH;
+	json_object_set_new(run->result, "fault", json_string(kind));
+	json_object_set_new(run->result, "why", json_string(why));
+	snprintf(run->error, sizeof(run->error), "%s: %.150s", kind, why);
+	run->apply = map_failed_apply;
+	return KCG_STEP_DEAD;
+}
+
+enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	char why[KCG_ERROR_MAX], code[KCG_KHAOS_CODE_MAX], ref[ORDER_ID_MAX + 64];
+	int rc;
+
+	/* the ref fixed when the booking was decided (orders_booking_ref()); a job
+	 * from before that computes it */
+	const char *given = kcg_json_str(run->payload, "ref");
+	bool too_long;
+	if (*given && strlen(given) < sizeof(ref)) {
+		memcpy(ref, given, strlen(given) + 1);
+		too_long = chars_of(ref) > KCG_KHAOS_REF_MAX;
+	} else {
+		too_long = khaos_ref(flow->cfg, run->subject, ref) != 0;
+	}
+	switch (run->phase) {
+	case PH_START: {
+		/* Only an order still to be booked: it may have been booked,
+		 * held or withdrawn while this job waited. */
+		json_t *id = json_string(run->subject), *rec = id;
+		rc = kcg_store_read(flow->store, record_fn, &rec);
+		json_decref(id);
+		enum kcg_order_state st = rc == 0 ? orders_state_of(rec) : KCG_ORDER_SEEN;
+		bool go = rc == 0 && (st == KCG_ORDER_SEEN || st == KCG_ORDER_ACCEPTED);
+		json_decref(rc == 0 ? rec : NULL);
+		if (rc != 0 && rc != KCG_ENOTFOUND)
+			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
+		if (!go)
+			return KCG_STEP_DONE; /* nothing to book (any more) */
+		if (too_long) {
+			snprintf(run->error, sizeof(run->error), "associated ref '%.40s' is longer than %d characters",
+				 ref, KCG_KHAOS_REF_MAX);
+			run->apply = ref_too_long_apply;
+			return KCG_STEP_DEAD;
+		}
+		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
+		run->result = json_object();
+		/* Book what Mirakl says now: address, lines and state fresh. */
+		run->phase = PH_READ;
+		return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
+	}
+	case PH_READ: {
+		json_t *order;
+		rc = kcg_mirakl_or11_one_parse(&run->reply, run->subject, &order, why);
+		if (rc != 0)
+			return kcg_job_failed(run, rc == KCG_ENOTFOUND ? KCG_EPAYLOAD : rc, why);
+		json_object_set_new(run->result, "order", order);
+		if (kcg_order_next(KCG_ORDER_ACCEPTED, 0, flow->cfg->orders.book_when, order) != KCG_NEXT_BOOK) {
+			/* withdrawn, or no address after all: the record follows. An
+			 * earlier attempt may have sent ImportOrders before it was
+			 * withdrawn (a lost answer, a crash): ask Khaos first, so a
+			 * sales order it has is reported (booked_cancelled), never
+			 * left to be shipped unseen. */
+			if (run->attempts == 0) {
+				run->apply = book_apply;
+				return KCG_STEP_DONE;
+			}
+			json_object_set_new(run->result, "withdrawn", json_true());
+		}
+		/* Always ask first: an earlier attempt (or a crash) may have booked
+		 * it without us learning so. */
+		run->phase = PH_STATUS;
+		return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
+	}
+	case PH_STATUS: {
+		rc = kcg_khaos_order_status_parse(&flow->cfg->khaos, &run->reply, ref, code, NULL, why);
+		if (rc == 0)
+			return booked(run, code);
+		if (rc != KCG_ENOTFOUND)
+			return kcg_job_failed(run, rc, why);
+		if (json_is_true(json_object_get(run->result, "withdrawn"))) {
+			run->apply = book_apply; /* not in Khaos, and no longer to be booked */
+			return KCG_STEP_DONE;
+		}
+		if (run->n_calls > 3) {
+			/* ImportOrders said the ref exists, ExportOrderStatusEx says it
+			 * does not: a person must look. */
+			snprintf(run->error, sizeof(run->error),
+				 "ImportOrders left the outcome for %.40s unclear (skipped as existing, or no code), and "
+				 "ExportOrderStatusEx does not find it: a person must look in Khaos", ref);
+			return KCG_STEP_DEAD;
+		}
+		run->phase = PH_IMPORT;
+		struct kcg_khaos_sales_order so;
+		/* the maps as they are now: a reload may swap them at any time */
+		const struct kcg_order_map_config mc = {
+			.shipping_methods = atomic_load(&flow->cfg->orders.shipping_methods),
+			.tax_rates = atomic_load(&flow->cfg->orders.tax_rates),
+		};
+		enum kcg_order_map_fault fault;
+		rc = kcg_order_map(json_object_get(run->result, "order"), &mc, &so, &fault, why);
+		if (rc == KCG_EPAYLOAD && fault != KCG_ORDER_MAP_DATA)
+			return map_failed(run, fault, why);
+		if (rc == 0) {
+			free(so.associated_ref);
+			so.associated_ref = strdup(ref);
+			rc = so.associated_ref ? kcg_khaos_import_orders(&flow->cfg->khaos, &so, &run->call, why) : -ENOMEM;
+		}
+		kcg_khaos_sales_order_finish(&so);
+		if (rc == KCG_EPAYLOAD || rc == -EAGAIN)
+			return kcg_job_failed(run, rc, why);
+		return kcg_job_call(run, rc);
+	}
+	default:
+		rc = kcg_khaos_import_parse(&flow->cfg->khaos, &run->reply, ref, code, why);
+		if (rc == 0)
+			return booked(run, code);
+		if (rc == KCG_EDUPLICATE) {
+			/* Khaos has it (skipped as a repeat) or may have it (an answer
+			 * without a usable code): read its code, never import again. */
+			run->phase = PH_STATUS;
+			return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
+		}
+		if (rc == KCG_EPAYLOAD) /* Khaos said no: say why, to a person (the dead hook) */
+			json_object_set_new(run->result, "rejected", json_string(why));
+		return kcg_job_failed(run, rc, why);
+	}
+}
