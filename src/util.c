@@ -90,6 +90,14 @@ bool kcg_printable(char *dst, size_t cap, const char *src, size_t len, unsigned 
 	return !cut;
 }
 
+size_t kcg_utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 int kcg_parse_u64(const char *str, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!str || !*str)

@@ -111,6 +111,9 @@ void kcg_format_time(uint64_t ms, char *buf, size_t len);
  */
 int kcg_make_id(uint64_t ms, char out[KCG_ID_LEN + 1]);
 
+/** Characters (UTF-8 code points) in @p s: the unit of the peers' field limits. */
+size_t kcg_utf8_chars(const char *s);
+
 /** Constant-time equality of two byte strings (lengths compared too, without early exit on content). */
 bool kcg_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 

@@ -584,14 +584,9 @@ struct held_on {
 static int held_on_fn(json_t *rec, void *arg)
 {
 	struct held_on *h = arg;
-	if (orders_state_of(rec) != KCG_ORDER_HELD)
+	if (orders_state_of(rec) != KCG_ORDER_HELD || !orders_listed(json_object_get(rec, "held_skus"), h->sku))
 		return 0;
-	size_t i;
-	json_t *s;
-	json_array_foreach(json_object_get(rec, "held_skus"), i, s)
-		if (json_is_string(s) && strcmp(json_string_value(s), h->sku) == 0)
-			return json_array_append_new(h->ids, json_string(kcg_json_str(rec, "order_id"))) ? -ENOMEM : 0;
-	return 0;
+	return json_array_append_new(h->ids, json_string(kcg_json_str(rec, "order_id"))) ? -ENOMEM : 0;
 }
 
 /* on_sku_active: the SKU cache learnt that @p sku is an active stock code. */

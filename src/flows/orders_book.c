@@ -28,22 +28,12 @@ static int record_fn(struct kcg_txn *t, void *arg)
 }
 
 /* The order's Khaos ASSOCIATED_REF: [khaos] order_ref_prefix + order id.
- * KCG_EPAYLOAD when it is longer than Khaos takes. */
-/* Characters (UTF-8 code points) in @p s: Khaos's limits count those. */
-static size_t chars_of(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
-}
-
-static int khaos_ref(const struct kcg_config *cfg, const char *order_id, char ref[ORDER_ID_MAX + 64])
+ * False when it is longer than Khaos takes (or than @p ref holds). */
+static bool khaos_ref(const struct kcg_config *cfg, const char *order_id, char ref[ORDER_ID_MAX + 64])
 {
 	const char *prefix = cfg->khaos.order_ref_prefix ? cfg->khaos.order_ref_prefix : "";
-	snprintf(ref, ORDER_ID_MAX + 64, "%s%s", prefix, order_id);
-	return chars_of(ref) > KCG_KHAOS_REF_MAX || strlen(prefix) + strlen(order_id) >= ORDER_ID_MAX + 64 ? KCG_EPAYLOAD
-														  : 0;
+	int n = snprintf(ref, ORDER_ID_MAX + 64, "%s%s", prefix, order_id);
+	return n >= 0 && n < ORDER_ID_MAX + 64 && kcg_utf8_chars(ref) <= KCG_KHAOS_REF_MAX;
 }
 
 /* The associated ref the order is booked under: fixed the first time it is
@@ -189,9 +179,9 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 	bool too_long;
 	if (*given && strlen(given) < sizeof(ref)) {
 		memcpy(ref, given, strlen(given) + 1);
-		too_long = chars_of(ref) > KCG_KHAOS_REF_MAX;
+		too_long = kcg_utf8_chars(ref) > KCG_KHAOS_REF_MAX;
 	} else {
-		too_long = khaos_ref(flow->cfg, run->subject, ref) != 0;
+		too_long = !khaos_ref(flow->cfg, run->subject, ref);
 	}
 	switch (run->phase) {
 	case PH_START: {

@@ -142,23 +142,14 @@ size_t kcg_khaos_field_limit(const char *element)
 	return 0;
 }
 
-/* Characters (UTF-8 code points) in @p s. */
-static size_t chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
-}
-
 /* @p value against @p element's limit; KCG_EPAYLOAD (why) when too long. */
 static int fits(const char *ref, const char *element, const char *value, char why[KCG_ERROR_MAX])
 {
 	size_t max = kcg_khaos_field_limit(element);
-	if (!value || !max || chars(value) <= max)
+	if (!value || !max || kcg_utf8_chars(value) <= max)
 		return 0;
 	kcg_why(why, "sales order %.20s: %s is %zu characters, Khaos takes at most %zu (not cut short)", ref, element,
-		chars(value), max);
+		kcg_utf8_chars(value), max);
 	return KCG_EPAYLOAD;
 }
 
