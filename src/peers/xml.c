@@ -90,7 +90,8 @@ static const char *find2(const char *p, const char *end, const char *pat)
 int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
 {
 	const char *p = buf, *end = buf + len;
-	size_t elements = 0;
+	size_t elements = 0, depth = 0, in_scope = 0;
+	unsigned char declared[KCG_XML_DEPTH_MAX]; /* namespace declarations of each open element */
 	while (p < end) {
 		p = memchr(p, '<', (size_t)(end - p));
 		if (!p)
@@ -114,15 +115,17 @@ int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
 			continue;
 		}
 		if (q < end && *q == '/') {
+			if (depth > 0) /* an end tag: its element's declarations go out of scope */
+				in_scope -= declared[--depth];
 			p = q;
-			continue; /* an end tag: its '>' is found as text */
+			continue; /* its '>' is found as text */
 		}
 		if (++elements > KCG_XML_ELEMENTS_MAX) {
 			kcg_why(why, "more than %d elements", KCG_XML_ELEMENTS_MAX);
 			return KCG_EPAYLOAD;
 		}
 		/* A start tag: every '=' outside a quoted value begins an attribute. */
-		size_t attrs = 0;
+		size_t attrs = 0, ns = 0;
 		char quote = 0;
 		for (; q < end; q++) {
 			if (quote) {
@@ -133,6 +136,9 @@ int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
 				quote = 0;
 			} else if (*q == '"' || *q == '\'') {
 				quote = *q;
+			} else if (*q == 'x' && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\n' || q[-1] == '\r') &&
+				   end - q >= 5 && memcmp(q, "xmlns", 5) == 0) {
+				ns++;
 			} else if (*q == '=') {
 				if (++attrs > KCG_XML_ATTRS_MAX) {
 					kcg_why(why, "an element with more than %d attributes", KCG_XML_ATTRS_MAX);
@@ -141,6 +147,18 @@ int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
 			} else if (*q == '>' || *q == '<') {
 				break;
 			}
+		}
+		if (in_scope + ns > KCG_XML_NS_MAX) {
+			kcg_why(why, "more than %d namespace declarations in scope", KCG_XML_NS_MAX);
+			return KCG_EPAYLOAD;
+		}
+		if (q < end && *q == '>' && q[-1] != '/') { /* opened, not self-closing */
+			if (depth == KCG_XML_DEPTH_MAX) {
+				kcg_why(why, "elements nested more than %d deep", KCG_XML_DEPTH_MAX);
+				return KCG_EPAYLOAD;
+			}
+			declared[depth++] = (unsigned char)ns; /* ns <= KCG_XML_NS_MAX here */
+			in_scope += ns;
 		}
 		p = q;
 	}

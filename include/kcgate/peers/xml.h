@@ -37,6 +37,12 @@
 
 #define KCG_XML_ELEMENTS_MAX 1000000 /**< most elements in one document read */
 #define KCG_XML_ATTRS_MAX 64         /**< most attributes (namespace declarations included) on one element */
+/** Most namespace declarations in scope at once, and most nested elements:
+ * libxml2 2.9 walks every declaration in scope for each element, so
+ * elements x declarations in scope is what a parse costs (a SOAP answer
+ * has a handful in scope, a few levels deep). */
+#define KCG_XML_NS_MAX 64
+#define KCG_XML_DEPTH_MAX 256
 
 /** A document under construction (see above). The caller frees @p doc. */
 struct kcg_xml_build {

@@ -323,6 +323,34 @@ static void test_silent_stderr(void **state)
 	assert_non_null(strstr(why, "line 1"));
 }
 
+/* Namespace declarations nested deep: every element then walks all of them
+ * in libxml2 2.9 (250 levels x 63 declarations, then 900,000 elements took
+ * 7.8 s in xmllint). The scan refuses it before a parse; a SOAP answer's
+ * handful of declarations passes. */
+static void test_namespaces_capped(void **state)
+{
+	struct kcg_dynbuf b;
+	kcg_dynbuf_init(&b, 64u << 20);
+	for (int d = 0; d < 250; d++) {
+		kcg_dynbuf_addstr(&b, "<e");
+		for (int i = 0; i < 63; i++)
+			kcg_dynbuf_printf(&b, " xmlns:n%d_%d=\"urn:x\"", d, i);
+		kcg_dynbuf_addstr(&b, ">");
+	}
+	for (int i = 0; i < 900000; i++)
+		kcg_dynbuf_addstr(&b, "<x/>");
+	assert_int_equal(kcg_dynbuf_error(&b), 0);
+	char why[KCG_ERROR_MAX];
+	assert_int_equal(kcg_xml_scan(kcg_dynbuf_ptr(&b), kcg_dynbuf_len(&b), why), KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "namespace declarations"));
+	kcg_dynbuf_finish(&b);
+
+	static const char soap[] = "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"a\" xmlns:xsd=\"b\" xmlns:xsi=\"c\" "
+				   "xmlns:SOAP-ENC=\"d\"><SOAP-ENV:Body><NS1:R xmlns:NS1=\"e\"/></SOAP-ENV:Body>"
+				   "</SOAP-ENV:Envelope>";
+	assert_int_equal(kcg_xml_scan(soap, sizeof(soap) - 1, why), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_element_and_item_caps),
 		cmocka_unit_test(test_large_stock_answer),
 		cmocka_unit_test(test_silent_stderr),
+		cmocka_unit_test(test_namespaces_capped),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xmlCleanupParser();
