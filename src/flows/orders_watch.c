@@ -146,8 +146,17 @@ enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx)
 	json_t *tot = json_integer((json_int_t)(total > INT64_MAX ? INT64_MAX : total));
 	json_object_set_new(res, "orders", orders);
 	json_object_set(res, "total", tot);
-	if (offset > 0 && first && total != first) {
-		/* the set changed under the walk: offsets shifted, start again */
+	if (offset > 0 && first && total < first) {
+		/* k orders left the fixed window under the walk (changed after its
+		 * end: the next walk sees them): what followed shifted back at
+		 * most k places, so read those k again rather than start over
+		 * (a window that keeps shrinking would otherwise never end) */
+		uint64_t k = first - total;
+		next = offset > k ? offset - k : 0;
+		last = false;
+		json_object_set(res, "first_total", tot);
+	} else if (offset > 0 && first && total > first) {
+		/* grew (a fixed end_update_date should not let it): start again */
 		next = 0;
 		last = false;
 		json_object_set(res, "first_total", tot);
