@@ -240,8 +240,10 @@ int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_mi
 		 stuck ? ", job " : "", stuck ? kcg_json_str(stuck, "id") : "",
 		 "See its other exceptions (address_missing, khaos_rejected, unknown_sku, dead_job) and GET "
 		 "/admin/orders/{id}; book it in Khaos by hand only if kcgate cannot.");
+	/* at fault: Khaos when it refused the order, else kcgate (not booked yet) */
 	struct kcg_exc exc = {
-		.kind = KCG_EXC_MISSING_IN_KHAOS, .severity = KCG_SEV_CRITICAL, .system = "kcgate",
+		.kind = KCG_EXC_MISSING_IN_KHAOS, .severity = KCG_SEV_CRITICAL,
+		.system = kcg_exc_is_open(t, KCG_EXC_KHAOS_REJECTED, id) ? "khaos" : "kcgate",
 		.owner = "operations", .subject = id, .message = msg,
 	};
 	return kcg_exc_raise(t, &exc, NULL);
@@ -326,11 +328,12 @@ static int raise_auto_refused(struct kcg_txn *t, const json_t *rec, enum kcg_ord
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
-/* The order reached its booking point: note when (missing_in_khaos counts from there). */
-static void mark_point(struct kcg_txn *t, json_t *rec)
+/* The order reached its booking point: note when, by Mirakl's dates
+ * (missing_in_khaos counts from there). */
+static void mark_point(struct kcg_txn *t, json_t *rec, const json_t *order)
 {
 	if (!kcg_json_u64(rec, "book_point_ms"))
-		json_object_set_new(rec, "book_point_ms", json_integer((json_int_t)t->now_ms));
+		json_object_set_new(rec, "book_point_ms", json_integer((json_int_t)kcg_order_point_ms(order, t->now_ms)));
 }
 
 void orders_mark_accepted(struct kcg_txn *t, json_t *rec)
@@ -382,7 +385,7 @@ int orders_decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 	/* at its booking point, even with its booking dead: missing_in_khaos counts from here */
 	if (next == KCG_NEXT_NOTHING && (stuck & KCG_STUCK_BOOK) && !kcg_order_state_booked(was) &&
 	    kcg_order_at_point(cfg->orders.book_when, order))
-		mark_point(t, rec);
+		mark_point(t, rec, order);
 	switch (next) {
 	case KCG_NEXT_NOTHING:
 		break;
@@ -401,7 +404,7 @@ int orders_decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 		rc = kcg_exc_resolve(t, KCG_EXC_ACCEPTANCE_DEADLINE, id, "auto");
 		break;
 	case KCG_NEXT_BOOK:
-		mark_point(t, rec);
+		mark_point(t, rec, order);
 		/* accepted by hand (or held on a SKU): the SKUs are checked now */
 		if (was != KCG_ORDER_ACCEPTED && !orders_skus_good(t, rec, order, &rc))
 			break;
@@ -419,7 +422,7 @@ int orders_decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 		}
 		break;
 	case KCG_NEXT_ADDRESS_MISSING:
-		mark_point(t, rec);
+		mark_point(t, rec, order);
 		if (was == KCG_ORDER_SEEN)
 			orders_mark_accepted(t, rec);
 		if (!kcg_exc_is_open(t, KCG_EXC_ADDRESS_MISSING, id))
@@ -547,9 +550,12 @@ static enum kcg_step order_sync(struct kcg_job_run *run, void *ctx)
 }
 
 /* A job of this order died: remember it, so no poll re-creates it. A
- * booking Khaos refused says why, to a person. */
+ * booking Khaos refused says why, to a person; a booking that dies past
+ * [orders] book_alert_min (an order paid long before kcgate saw it)
+ * raises missing_in_khaos now rather than at the next watch. */
 static int order_stuck(struct kcg_txn *t, struct kcg_job_run *run)
 {
+	const struct kcg_config *cfg = ((struct kcg_flow_ctx *)run->ctx)->cfg;
 	bool created;
 	json_t *rec = orders_load(t, run->subject, &created);
 	if (!rec)
@@ -569,6 +575,11 @@ static int order_stuck(struct kcg_txn *t, struct kcg_job_run *run)
 		};
 		rc = kcg_exc_raise(t, &exc, NULL);
 	}
+	if (rc == 0 && strcmp(run->kind->name, "order.book") == 0 &&
+	    kcg_order_missing_in_khaos(orders_state_of(rec), kcg_json_u64(rec, "book_point_ms"),
+				       cfg->orders.book_alert_min * 60000u, t->now_ms) &&
+	    !kcg_exc_is_open(t, KCG_EXC_MISSING_IN_KHAOS, run->subject))
+		rc = orders_raise_missing(t, rec, cfg->orders.book_alert_min);
 	if (rc == 0)
 		rc = orders_save(t, rec);
 	json_decref(rec);

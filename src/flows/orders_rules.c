@@ -108,6 +108,22 @@ bool kcg_order_at_point(enum kcg_book_when when, const json_t *order)
 	return mirakl_paid(st) || (when == KCG_BOOK_ACCEPTED && mirakl_debit(st) && kcg_order_address_usable(order));
 }
 
+/* A date member of @p order in ms, 0 when absent, unreadable or after @p now_ms. */
+static uint64_t date_ms(const json_t *order, const char *key, uint64_t now_ms)
+{
+	const char *s = json_string_value(json_object_get(order, key));
+	uint64_t ms;
+	return s && kcg_mirakl_parse_time(s, &ms) == 0 && ms <= now_ms ? ms : 0;
+}
+
+uint64_t kcg_order_point_ms(const json_t *order, uint64_t now_ms)
+{
+	/* a paid order's debit may come days after its acceptance: never the acceptance then */
+	bool paid = mirakl_paid(kcg_mirakl_order_state(order));
+	uint64_t ms = date_ms(order, paid ? "customer_debited_date" : "acceptance_decision_date", now_ms);
+	return ms ? ms : now_ms;
+}
+
 enum kcg_order_next kcg_order_next(enum kcg_order_state state, unsigned stuck, enum kcg_book_when when,
 				   const json_t *order)
 {

@@ -1833,6 +1833,71 @@ def scenario_poll_alone(args, rep):
         w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- missing in Khaos (issue 8)
+
+def scenario_missing_khaos(args, rep):
+    """An order paid on Mirakl two hours before kcgate first sees it (it was
+    down, the order was accepted by hand) that Khaos then refuses (its
+    courier code is not one Khaos knows): khaos_rejected with Khaos's
+    reason, and missing_in_khaos at once, counted from Mirakl's debit date
+    rather than from when kcgate saw it; both resolve once it is booked."""
+    w = World(args, rep, "missing-khaos", {"shipping_methods": {"STD": "GHOST"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "MK-" + tag
+        w.sim.stock(sku)
+        w.sim.ok("POST", "/_sim/khaos/couriers", {"couriers": [{"code": "RM48", "name": "Royal Mail 48"}]})
+        now = int(time.time())
+        debited = now - 7200
+        oid = w.sim.order("MK-%s-A" % tag, [(sku, 1, 9.0)], order_state="SHIPPING", created_date=iso(now - 10800),
+                          last_updated_date=iso(debited), customer_debited_date=iso(debited))
+        if not w.start("missing-khaos"):
+            return
+
+        def dead_book():
+            return [j for j in w.jobs("dead") or [] if j.get("kind") == "order.book" and j.get("subject") == oid]
+        dead, secs = w.wait(dead_book, 20)
+        rep.check(dead and "GHOST" in (dead[0].get("last_error") or ""),
+                  "missing-khaos: Khaos refuses the booking (unknown courier GHOST): order.book dead (%.1f s)" % secs,
+                  [short(json.dumps(dead))] + ([] if dead else w.evidence([oid])))
+
+        def open_exc(kind):
+            return [e for e in w.exceptions(1, kind) or [] if e.get("subject") == oid]
+        rej, _ = w.wait(lambda: open_exc("khaos_rejected"), 5)
+        rep.check(rej and "GHOST" in (rej[0].get("message") or ""),
+                  "missing-khaos: khaos_rejected open with Khaos's reason", [short(json.dumps(w.exceptions(None)), 800)])
+        # the watch runs at start (before the order was found) and then a minute
+        # later: this one comes from the dead booking itself, well within that
+        miss, secs = w.wait(lambda: open_exc("missing_in_khaos"), 10)
+        rep.check(miss and miss[0].get("system") == "khaos" and miss[0].get("owner") == "operations"
+                  and oid in (miss[0].get("message") or ""),
+                  "missing-khaos: missing_in_khaos open (khaos, operations) %.1f s after the booking died, though "
+                  "kcgate saw the order only now" % secs, [short(json.dumps(w.exceptions(None)), 800)])
+        if miss:
+            Report.note("missing-khaos: %s" % short(miss[0].get("message"), 400))
+        rec = w.order_rec(oid)
+        point = (rec or {}).get("book_point_ms")
+        rep.check(isinstance(point, int) and abs(point - debited * 1000) <= 1000,
+                  "missing-khaos: the record's booking point is Mirakl's customer_debited_date (2 h ago)",
+                  ["book_point_ms %r, debited %d" % (point, debited * 1000)])
+        # Khaos learns the courier; the dead job is retried by hand
+        w.sim.ok("POST", "/_sim/khaos/couriers", {"couriers": [{"code": "RM48", "name": "Royal Mail 48"},
+                                                              {"code": "GHOST", "name": "Ghost Couriers"}]})
+        if dead:
+            st_, j = w.admin("POST", "/admin/jobs/%s/retry" % dead[0]["id"])
+            rep.check(st_ == 200, "missing-khaos: the dead booking retried", ["%s %s" % (st_, short(json.dumps(j)))])
+        done, secs, last = wait_all_done(w, [oid], 15)
+        rep.check(done, "missing-khaos: booked once Khaos knows the courier (%.1f s)" % secs,
+                  [json.dumps(last)] + ([] if done else w.evidence([oid])))
+        gone, _ = w.wait(lambda: not open_exc("missing_in_khaos") and not open_exc("khaos_rejected"), 5)
+        rep.check(gone, "missing-khaos: missing_in_khaos and khaos_rejected resolved themselves once booked",
+                  [short(json.dumps(w.exceptions(1)), 800)])
+        check_exactly_once(w, rep, [oid], "missing-khaos")
+        w.finish("missing-khaos")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
              "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
@@ -1841,7 +1906,7 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "auto-refuse": scenario_auto_refuse, "by-hand": scenario_by_hand,
              "ref-too-long": scenario_ref_too_long, "poll-alone": scenario_poll_alone,
              "money": scenario_money, "short-stock": scenario_short_stock,
-             "short-refuse": scenario_short_refuse}
+             "short-refuse": scenario_short_refuse, "missing-khaos": scenario_missing_khaos}
 
 
 def main():

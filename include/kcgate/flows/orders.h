@@ -127,6 +127,16 @@ enum kcg_order_next kcg_order_next(enum kcg_order_state state, unsigned stuck, e
 bool kcg_order_at_point(enum kcg_book_when when, const json_t *order);
 
 /**
+ * When @p order reached its booking point, by Mirakl's own dates: the
+ * customer's payment (customer_debited_date) once paid, else the
+ * acceptance (acceptance_decision_date); @p now_ms when Mirakl gives no
+ * usable date or one in the future. An order kcgate first sees long after
+ * (it was down, the order was accepted by hand) counts from then, so
+ * missing_in_khaos does not wait book_alert_min more. Pure.
+ */
+uint64_t kcg_order_point_ms(const json_t *order, uint64_t now_ms);
+
+/**
  * Whether @p order's shipping address can be booked in Khaos: an object
  * with street_1, city and zip_code, and a lastname (its own or the
  * customer's). Mirakl keeps it null before shipping (or acceptance). Pure.

@@ -1,7 +1,8 @@
 /*
  * test_orders.c: the order flow's decisions as pure functions of a
  * record's state and a Mirakl order (kcg_order_next over every transition
- * of the order's life, kcg_order_is_late, kcg_order_missing_in_khaos, the
+ * of the order's life, kcg_order_is_late, kcg_order_missing_in_khaos,
+ * kcg_order_point_ms, the
  * address and withdrawn-line checks), and the state name table.
  */
 #include <setjmp.h>
@@ -329,6 +330,32 @@ static void test_missing_in_khaos(void **state)
 		assert_false(kcg_order_missing_in_khaos(final_states[i], point, alert, point + alert));
 }
 
+/* The booking point by Mirakl's dates: the payment once paid, else the
+ * acceptance; now when Mirakl gives none, a bad one or one to come. */
+static void test_point_ms(void **state)
+{
+	const uint64_t now = 1704110400000ull; /* 2024-01-01T12:00:00Z */
+	json_t *o = addressed("SHIPPING", "SHIPPING");
+	assert_int_equal(kcg_order_point_ms(o, now), now); /* paid, no payment date: not the acceptance (10:00) */
+	json_object_set_new(o, "customer_debited_date", json_string("2024-01-01T11:00:00Z"));
+	assert_int_equal(kcg_order_point_ms(o, now), 1704106800000ull);
+	json_object_set_new(o, "customer_debited_date", json_string("2024-01-01T13:00:00Z"));
+	assert_int_equal(kcg_order_point_ms(o, now), now); /* in the future: a clock apart */
+	json_object_set_new(o, "customer_debited_date", json_string("yesterday"));
+	assert_int_equal(kcg_order_point_ms(o, now), now);
+	json_object_set_new(o, "customer_debited_date", json_integer(5));
+	assert_int_equal(kcg_order_point_ms(o, now), now);
+	json_decref(o);
+
+	/* not paid yet (booking at acceptance): the acceptance date */
+	o = addressed("WAITING_DEBIT_PAYMENT", "WAITING_DEBIT_PAYMENT");
+	json_object_set_new(o, "customer_debited_date", json_string("2024-01-01T11:00:00Z"));
+	assert_int_equal(kcg_order_point_ms(o, now), 1704103200000ull);
+	json_object_set_new(o, "acceptance_decision_date", json_null());
+	assert_int_equal(kcg_order_point_ms(o, now), now);
+	json_decref(o);
+}
+
 /* An order waiting for acceptance with lines (id, sku, quantity[, state]). */
 static json_t *stock_order(void)
 {
@@ -511,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_lines_withdrawn),
 		cmocka_unit_test(test_late),
 		cmocka_unit_test(test_missing_in_khaos),
+		cmocka_unit_test(test_point_ms),
 		cmocka_unit_test(test_forgotten),
 		cmocka_unit_test(test_stock_covered),
 		cmocka_unit_test(test_stock_reserved_counts),
