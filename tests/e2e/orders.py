@@ -933,8 +933,10 @@ def scenario_kill9(args, rep, n_orders=200, threads=4):
         # and transient faults on both peers along the whole life (accept,
         # debit, book). The Khaos sim books a repeated ASSOCIATED_REF again
         # (no dedupe, the worst case), so a double booking cannot hide.
-        w.sim.faults(system="khaos", latency_ms=20, error_rate=0.2, status=500, seed=seed)
-        w.sim.faults(system="mirakl", latency_ms=20, error_rate=0.1, status=503, seed=seed + 1)
+        # 30% of the calls to each peer fail (a write half before its effect,
+        # half after it, its answer lost: sim.md section 6).
+        w.sim.faults(system="khaos", latency_ms=20, error_rate=0.3, status=500, seed=seed)
+        w.sim.faults(system="mirakl", latency_ms=20, error_rate=0.3, status=503, seed=seed + 1)
         if not w.start("kill9"):
             return
         n_kills = rnd.choice((2, 3))
@@ -1381,8 +1383,9 @@ def scenario_debit_fail(args, rep):
 
 def scenario_booked_cancel(args, rep):
     """Booked orders that Mirakl then cancels: the whole order (record
-    cancelled) and one line of another (record stays booked): each raises
-    booked_cancelled naming the Khaos sales order code."""
+    cancelled) and one line of another (record stays booked), and one
+    cancelled while its booking is in flight: each raises booked_cancelled
+    naming the Khaos sales order code."""
     w = World(args, rep, "booked-cancel")
     try:
         tag = os.urandom(3).hex().upper()
@@ -1419,7 +1422,26 @@ def scenario_booked_cancel(args, rep):
         rep.check(isinstance(rec, dict) and rec.get("state") == "booked" and rec.get("withdrawn_lines") == [line],
                   "booked-cancel: the order with one line cancelled stays booked, the line noted",
                   [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
-        check_exactly_once(w, rep, [whole, part], "booked-cancel")
+        # cancelled while its booking is in flight: Khaos answers after 2 s, the
+        # cancellation lands between the booking's first call and its import
+        w.sim.faults(system="khaos", latency_ms=2000)
+        flight = w.sim.order("BCF-%s-A" % tag, [(sku, 1, 5.0)])
+        paid, _ = w.wait(lambda: mirakl_by_id(w.sim.state())[flight]["order_state"] == "SHIPPING", 10, 0.05)
+        time.sleep(0.3)
+        w.sim.ok("POST", "/_sim/mirakl/orders/%s/cancel" % flight)
+        rec, secs = w.wait(lambda: rec_in(w, flight, "cancelled"), 15)
+        rep.check(paid and rec, "booked-cancel: cancelled on Mirakl during its booking: the record ends cancelled "
+                  "(%.1f s)" % secs, w.evidence([flight]))
+        ok, _ = w.wait(lambda: not w.jobs("pending") and not w.jobs("running"), 15)
+        so = sales_by_ref(w.sim.state()).get(flight) or []
+        exc = raised(flight)
+        code = so[0].get("sales_order_code") if so else None
+        rep.check(len(so) == 1 and exc and code in (exc[0].get("message") or ""),
+                  "booked-cancel: the booking in flight completed in Khaos and raised booked_cancelled with its "
+                  "sales order code %s (nothing left to ship unseen)" % code,
+                  [short(json.dumps(so)), short(json.dumps(w.exceptions(None)), 800)])
+        w.sim.faults(system="khaos", clear=True)
+        check_exactly_once(w, rep, [whole, part, flight], "booked-cancel")
         w.finish("booked-cancel")
     finally:
         w.close(rep.failed > 0)
