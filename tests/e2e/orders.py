@@ -112,9 +112,9 @@ def iso(ts):
 class Sim:
     """kcgate-sim on a free port (read from its "listening on" line)."""
 
-    def __init__(self, binary, mirakl_key, khaos_user, khaos_password):
+    def __init__(self, binary, mirakl_key, khaos_user, khaos_password, extra=()):
         args = [binary, "--listen", "127.0.0.1:0", "--mirakl-key", mirakl_key,
-                "--khaos-user", khaos_user, "--khaos-password", khaos_password]
+                "--khaos-user", khaos_user, "--khaos-password", khaos_password] + list(extra)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         self.stderr = []
@@ -295,7 +295,7 @@ class Relay:
 class World:
     """The harness, the sim and one kcgate instance configured against it."""
 
-    def __init__(self, args, rep, name, extra=None):
+    def __init__(self, args, rep, name, extra=None, sim_args=()):
         self.rep = rep
         self.t0 = time.monotonic()
         self.hs = h.Harness(args.kcgate, args.keep)
@@ -307,7 +307,7 @@ class World:
         os.environ[ENV_KHAOS_PASSWORD] = self.khaos_password
         self.sim = None
         try:
-            self.sim = Sim(args.sim, self.api_key, self.khaos_user, self.khaos_password)
+            self.sim = Sim(args.sim, self.api_key, self.khaos_user, self.khaos_password, sim_args)
             self.sim.no_dedupe()
         except BaseException:
             self.hs.close(True)
@@ -1920,6 +1920,40 @@ def scenario_missing_khaos(args, rep):
         w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- the Khaos namespace (issue 8 item 7)
+
+def scenario_namespace(args, rep):
+    """A Khaos whose WSDL names another interface namespace than the one seen
+    in the wild: with soap_namespace = auto (the default) kcgate reads it
+    from the WSDL at start and every call carries it (the sim refuses any
+    other), so the order is booked; no fallback warning."""
+    ns = "urn:AcmeKosWebIntf-IKosWeb"
+    w = World(args, rep, "namespace", sim_args=["--khaos-namespace", ns])
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "NS-" + tag
+        w.sim.stock(sku)
+        oid = w.sim.order("NS-%s-A" % tag, [(sku, 1, 7.0)])
+        if not w.start("namespace"):
+            return
+        done, secs, last = wait_all_done(w, [oid], 20)
+        rep.check(done, "namespace: the order is booked through a Khaos with namespace %s (%.1f s)" % (ns, secs),
+                  [json.dumps(last)] + ([] if done else w.evidence([oid])))
+        logs = w.inst.log_tail(400)
+        learnt = [ln for ln in logs if "Khaos namespace read from the WSDL" in ln and ns in ln]
+        fallback = [ln for ln in logs if "using the fallback" in ln]
+        rep.check(learnt and not fallback, "namespace: kcgate logs the namespace read from the WSDL, no fallback",
+                  (fallback or logs)[-4:])
+        bodies = [r["body"] for r in w.sim.requests("khaos") if r["method"] == "POST"]
+        rep.check(bodies and all(('xmlns:k="%s"' % ns) in b or ('"%s"' % ns) in b for b in bodies),
+                  "namespace: every SOAP call of kcgate's (%d) carries %s" % (len(bodies), ns),
+                  [short(b, 300) for b in bodies if ns not in b][:2] or [short(bodies[0] if bodies else "", 300)])
+        check_exactly_once(w, rep, [oid], "namespace")
+        w.finish("namespace")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
              "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
@@ -1928,7 +1962,8 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "auto-refuse": scenario_auto_refuse, "by-hand": scenario_by_hand,
              "ref-too-long": scenario_ref_too_long, "poll-alone": scenario_poll_alone,
              "money": scenario_money, "short-stock": scenario_short_stock,
-             "short-refuse": scenario_short_refuse, "missing-khaos": scenario_missing_khaos}
+             "short-refuse": scenario_short_refuse, "missing-khaos": scenario_missing_khaos,
+             "namespace": scenario_namespace}
 
 
 def main():
