@@ -192,9 +192,21 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		json_decref(id);
 		enum kcg_order_state st = rc == 0 ? orders_state_of(rec) : KCG_ORDER_SEEN;
 		bool go = rc == 0 && (st == KCG_ORDER_SEEN || st == KCG_ORDER_ACCEPTED);
+		/* withdrawn (or ended) with no sales order known: an earlier attempt
+		 * may have sent ImportOrders and lost its answer (a crash, a time-out
+		 * before the withdrawal): Khaos is asked, so a sales order it made is
+		 * reported (booked_cancelled), never left to be shipped unseen */
+		bool ended = rc == 0 && kcg_order_state_final(st) && !*kcg_json_str(rec, "sales_order_code");
 		json_decref(rc == 0 ? rec : NULL);
 		if (rc != 0 && rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
+		if (ended && !too_long) {
+			if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+				return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
+			run->result = json_pack("{s:b}", "withdrawn", 1);
+			run->phase = PH_STATUS;
+			return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
+		}
 		if (!go)
 			return KCG_STEP_DONE; /* nothing to book (any more) */
 		if (too_long) {
@@ -221,11 +233,8 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 			 * earlier attempt may have sent ImportOrders before it was
 			 * withdrawn (a lost answer, a crash): ask Khaos first, so a
 			 * sales order it has is reported (booked_cancelled), never
-			 * left to be shipped unseen. */
-			if (run->attempts == 0) {
-				run->apply = book_apply;
-				return KCG_STEP_DONE;
-			}
+			 * left to be shipped unseen. Whether an earlier attempt sent
+			 * it is not known (a crash forgets), so always. */
 			json_object_set_new(run->result, "withdrawn", json_true());
 		}
 		/* Always ask first: an earlier attempt (or a crash) may have booked

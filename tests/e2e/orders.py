@@ -1447,6 +1447,53 @@ def scenario_booked_cancel(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_crash_cancel(args, rep):
+    """ImportOrders sent, kcgate killed before its answer, the order
+    cancelled on Mirakl while kcgate is down: after the restart the booking
+    job finds the order ended and still asks Khaos, so the sales order the
+    lost answer made is reported (booked_cancelled with its code), never
+    left to be shipped unseen."""
+    w = World(args, rep, "crash-cancel")
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "CC-" + tag
+        w.sim.stock(sku)
+        oid = w.sim.order("CC-%s-A" % tag, [(sku, 1, 5.0)])
+        w.sim.faults(system="khaos", latency_ms=1500)
+        if not w.start("crash-cancel"):
+            return
+
+        def import_seen():
+            return any(soap_call(r.get("body", ""))[0] == "ImportOrders" and oid in r.get("body", "")
+                       for r in w.sim.requests("khaos"))
+        seen, secs = w.wait(import_seen, 30, 0.02)
+        rep.check(seen, "crash-cancel: ImportOrders for the order reached Khaos (%.1f s)" % secs, w.evidence([oid]))
+        os.kill(w.inst.proc.pid, signal.SIGKILL)
+        w.inst.proc.wait()
+        so, _ = w.wait(lambda: sales_by_ref(w.sim.state()).get(oid), 8, 0.1)
+        rep.check(so, "crash-cancel: killed with the answer in flight; Khaos booked it all the same", [])
+        w.sim.faults(system="khaos", clear=True)
+        w.sim.ok("POST", "/_sim/mirakl/orders/%s/cancel" % oid)
+        if not w.start("crash-cancel: restart"):
+            return
+        code = (so or [{}])[0].get("sales_order_code")
+
+        def reported():
+            return [e for e in w.exceptions(1, "booked_cancelled") or [] if e.get("subject") == oid]
+        exc, secs = w.wait(reported, 20)
+        rep.check(exc and code and code in (exc[0].get("message") or ""),
+                  "crash-cancel: booked_cancelled open with Khaos's sales order code %s (%.1f s after restart)"
+                  % (code, secs), [short(json.dumps(w.exceptions(None)), 800)] + w.evidence([oid]))
+        rec = w.order_rec(oid)
+        rep.check(isinstance(rec, dict) and rec.get("state") == "cancelled" and rec.get("sales_order_code") == code,
+                  "crash-cancel: the record is cancelled and knows its sales order code",
+                  [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
+        check_exactly_once(w, rep, [oid], "crash-cancel")
+        w.finish("crash-cancel")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_auto_refuse(args, rep):
     """An order kcgate never decided (held on an unknown SKU) that Mirakl
     refuses by itself: the record ends auto_refused, with a critical
@@ -1963,7 +2010,7 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "ref-too-long": scenario_ref_too_long, "poll-alone": scenario_poll_alone,
              "money": scenario_money, "short-stock": scenario_short_stock,
              "short-refuse": scenario_short_refuse, "missing-khaos": scenario_missing_khaos,
-             "namespace": scenario_namespace}
+             "namespace": scenario_namespace, "crash-cancel": scenario_crash_cancel}
 
 
 def main():
