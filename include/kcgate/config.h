@@ -102,6 +102,7 @@ struct kcg_mirakl_config {
 	uint64_t poll_interval_s;   /**< OR11 poll; never below 60 */
 	uint64_t poll_overlap_s;    /**< start_update_date = watermark - overlap */
 	uint64_t poll_max_pages;    /**< most OR11 pages one poll reads; the rest waits for the next poll */
+	uint64_t first_poll_lookback_h; /**< the first poll (no watermark) reads orders updated this far back */
 	uint64_t acceptance_window_h;
 	uint64_t acceptance_alert_h;
 };

@@ -232,14 +232,24 @@ int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_mi
 	char since[32], msg[700];
 	const char *id = kcg_json_str(rec, "order_id");
 	const json_t *stuck = json_object_get(rec, "stuck_job");
+	const char *ms = kcg_json_str(rec, "mirakl_state");
 	kcg_format_time(kcg_json_u64(rec, "book_point_ms"), since, sizeof(since));
-	snprintf(msg, sizeof(msg),
-		 "Mirakl order %s is %s on Mirakl (paid and to be shipped) since %s, and after %" PRIu64 " minutes "
-		 "Khaos still has no sales order for it (kcgate state %s%s%s). %s",
-		 id, kcg_json_str(rec, "mirakl_state"), since, alert_min, kcg_order_state_name(orders_state_of(rec)),
-		 stuck ? ", job " : "", stuck ? kcg_json_str(stuck, "id") : "",
-		 "See its other exceptions (address_missing, khaos_rejected, unknown_sku, dead_job) and GET "
-		 "/admin/orders/{id}; book it in Khaos by hand only if kcgate cannot.");
+	if (strcmp(ms, "SHIPPING") != 0 && strcmp(ms, "WAITING_DEBIT") != 0 && strcmp(ms, "WAITING_DEBIT_PAYMENT") != 0)
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s is %s on Mirakl (paid since %s) but Khaos has no sales order for it: it was "
+			 "shipped without Khaos (by hand, or while kcgate could not book it; kcgate state %s%s%s). kcgate "
+			 "does not book it now (the warehouse would ship it again): enter it in Khaos as despatched, so "
+			 "that stock and accounts agree, then resolve this.",
+			 id, ms, since, kcg_order_state_name(orders_state_of(rec)), stuck ? ", job " : "",
+			 stuck ? kcg_json_str(stuck, "id") : "");
+	else
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s is %s on Mirakl (paid and to be shipped) since %s, and after %" PRIu64 " minutes "
+			 "Khaos still has no sales order for it (kcgate state %s%s%s). %s",
+			 id, ms, since, alert_min, kcg_order_state_name(orders_state_of(rec)), stuck ? ", job " : "",
+			 stuck ? kcg_json_str(stuck, "id") : "",
+			 "See its other exceptions (address_missing, khaos_rejected, unknown_sku, dead_job) and GET "
+			 "/admin/orders/{id}; book it in Khaos by hand only if kcgate cannot.");
 	/* at fault: Khaos when it refused the order, else kcgate (not booked yet) */
 	struct kcg_exc exc = {
 		.kind = KCG_EXC_MISSING_IN_KHAOS, .severity = KCG_SEV_CRITICAL,
@@ -326,6 +336,14 @@ static int raise_auto_refused(struct kcg_txn *t, const json_t *rec, enum kcg_ord
 		.owner = held ? "ecommerce" : "operations", .subject = id, .message = msg,
 	};
 	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* Whether kcgate has this order in its care: created after its cut-over
+ * (the start of its first poll), or already taken to its booking point. */
+static bool taken_over(struct kcg_txn *t, const json_t *rec)
+{
+	uint64_t cut = kcg_meta_get_u64(t, CUTOVER);
+	return kcg_json_u64(rec, "book_point_ms") || (cut && kcg_json_u64(rec, "created_ms") >= cut);
 }
 
 /* The order reached its booking point: note when, by Mirakl's dates
@@ -431,6 +449,15 @@ int orders_decide(struct kcg_txn *t, const struct kcg_config *cfg, const json_t 
 	case KCG_NEXT_SHIPPED:
 		orders_set_state(rec, KCG_ORDER_SHIPPED);
 		orders_set_time(rec, "shipped_at", t->now_ms);
+		break;
+	case KCG_NEXT_SHIPPED_UNBOOKED:
+		/* never booked now; one kcgate has taken over is reported at once
+		 * (nothing will fix it by itself), one from before kcgate is not */
+		if (!taken_over(t, rec))
+			break;
+		mark_point(t, rec, order);
+		if (!kcg_exc_is_open(t, KCG_EXC_MISSING_IN_KHAOS, id))
+			rc = orders_raise_missing(t, rec, cfg->orders.book_alert_min);
 		break;
 	case KCG_NEXT_CLOSED:
 		rc = settle(t, rec, KCG_ORDER_CLOSED);
@@ -752,6 +779,8 @@ static const struct kcg_config_key orders_keys[] = {
 	KCG_KEY_U64("mirakl", "poll_overlap_s", mirakl.poll_overlap_s, "300", 0, 86400),
 	/* pages (of 100 orders) one poll reads, each committed before the next */
 	KCG_KEY_U64("mirakl", "poll_max_pages", mirakl.poll_max_pages, "50", 1, 100000),
+	/* the first poll of a new store: the orders still in play, not the shop's history */
+	KCG_KEY_U64("mirakl", "first_poll_lookback_h", mirakl.first_poll_lookback_h, "168", 1, 8760),
 	KCG_KEY_U64("mirakl", "acceptance_window_h", mirakl.acceptance_window_h, "72", 1, 720),
 	KCG_KEY_U64("mirakl", "acceptance_alert_h", mirakl.acceptance_alert_h, "12", 1, 720),
 	/* the order's life: when it is booked, when its absence in Khaos is news */

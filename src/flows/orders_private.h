@@ -17,6 +17,8 @@
 #define ORDER_ID_MAX 100          /* longest Mirakl order id kept */
 #define ORDERS_SCAN_MAX 100000    /* records one scan may look at */
 #define WATERMARK_POLL "mirakl.or11.watermark"
+/* when kcgate took the shop's orders over: the start of its first poll */
+#define CUTOVER "orders.cutover_ms"
 /* the OR11 poll in progress (all 0 when none): its start, its window, the
  * next page's offset, the total_count its first page said */
 #define CURSOR_STARTED "mirakl.or11.cursor.started"

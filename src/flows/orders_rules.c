@@ -57,9 +57,14 @@ bool orders_is(const char *a, const char *b)
 
 /* Mirakl's order states, as the life sees them. A state Mirakl adds later
  * (enums grow) is none of these: kcgate waits. */
+static bool mirakl_shipped(const char *st) /* shipped, not ended */
+{
+	return orders_is(st, "SHIPPED") || orders_is(st, "TO_COLLECT") || orders_is(st, "RECEIVED");
+}
+
 static bool mirakl_paid(const char *st) /* SHIPPING or later, not ended */
 {
-	return orders_is(st, "SHIPPING") || orders_is(st, "SHIPPED") || orders_is(st, "TO_COLLECT") || orders_is(st, "RECEIVED");
+	return orders_is(st, "SHIPPING") || mirakl_shipped(st);
 }
 
 static bool mirakl_debit(const char *st)
@@ -105,7 +110,7 @@ json_t *kcg_order_lines_withdrawn(const json_t *order)
 bool kcg_order_at_point(enum kcg_book_when when, const json_t *order)
 {
 	const char *st = kcg_mirakl_order_state(order);
-	return mirakl_paid(st) || (when == KCG_BOOK_ACCEPTED && mirakl_debit(st) && kcg_order_address_usable(order));
+	return orders_is(st, "SHIPPING") || (when == KCG_BOOK_ACCEPTED && mirakl_debit(st) && kcg_order_address_usable(order));
 }
 
 /* A date member of @p order in ms, 0 when absent, unreadable or after @p now_ms. */
@@ -143,7 +148,7 @@ enum kcg_order_next kcg_order_next(enum kcg_order_state state, unsigned stuck, e
 	}
 
 	if (booked) {
-		if (state == KCG_ORDER_BOOKED && mirakl_paid(st) && !orders_is(st, "SHIPPING"))
+		if (state == KCG_ORDER_BOOKED && mirakl_shipped(st))
 			return KCG_NEXT_SHIPPED;
 		/* booked before acceptance (a record from before the order's life
 		 * changed): accept it */
@@ -158,6 +163,10 @@ enum kcg_order_next kcg_order_next(enum kcg_order_state state, unsigned stuck, e
 			return KCG_NEXT_NOTHING; /* an older snapshot than our OR21 */
 		return stuck & KCG_STUCK_ACCEPT ? KCG_NEXT_NOTHING : KCG_NEXT_CHECK_SKUS;
 	}
+	/* shipped without Khaos (by hand, or before kcgate): booking it now
+	 * would have the warehouse ship it again */
+	if (mirakl_shipped(st))
+		return KCG_NEXT_SHIPPED_UNBOOKED;
 	if (kcg_order_at_point(when, order)) {
 		if (stuck & KCG_STUCK_BOOK)
 			return KCG_NEXT_NOTHING; /* its booking died: a person retries it */

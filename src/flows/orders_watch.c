@@ -63,9 +63,13 @@ static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	json_t *orders = json_object_get(res, "orders");
 	size_t i;
 	json_t *o;
-	int rc = 0;
+	uint64_t started = kcg_json_u64(res, "started_ms");
+	/* kcgate's cut-over: the start of its first poll (orders_taken_over()) */
+	int rc = kcg_meta_get_u64(t, CUTOVER) ? 0 : kcg_meta_put_u64(t, CUTOVER, started);
 	json_array_foreach(orders, i, o) {
 		const char *id = kcg_mirakl_order_id(o);
+		if (rc != 0)
+			break;
 		if (!id || strlen(id) > ORDER_ID_MAX)
 			continue;
 		json_t *payload = json_pack("{s:O}", "order", o);
@@ -76,10 +80,10 @@ static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		 * the newer of the two, so the pending one cannot undo it. */
 		if (rc == KCG_EDUPLICATE)
 			rc = orders_decide(t, ((struct kcg_flow_ctx *)run->ctx)->cfg, o);
-		if (rc != 0)
-			return rc;
 	}
-	uint64_t started = kcg_json_u64(res, "started_ms"), first_total = kcg_json_u64(res, "first_total");
+	if (rc != 0)
+		return rc;
+	uint64_t first_total = kcg_json_u64(res, "first_total");
 	if (json_is_true(json_object_get(res, "last"))) {
 		/* every page committed: the poll is over */
 		rc = put_cursor(t, 0, 0, 0, 0);
@@ -114,7 +118,10 @@ enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx)
 			/* whole seconds: OR11's dates have no fraction, so the same
 			 * instant ends this walk and (as the watermark) starts the next */
 			p.started = kcg_now_ms() / 1000u * 1000u;
-			p.from = p.mark > overlap ? p.mark - overlap : 0;
+			/* the first poll of a store: the orders still in play (waiting,
+			 * paid, to be shipped), not the shop's whole history */
+			uint64_t back = mc->first_poll_lookback_h * 3600000u;
+			p.from = p.mark ? (p.mark > overlap ? p.mark - overlap : 0) : (p.started > back ? p.started - back : 0);
 			p.offset = 0;
 			p.total = 0;
 		}

@@ -2001,6 +2001,67 @@ def scenario_namespace(args, rep):
         w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- shipped without Khaos (issue 8)
+
+def scenario_shipped_unbooked(args, rep):
+    """Orders already past SHIPPING when kcgate first sees them are never
+    booked (the warehouse would ship them again): one kcgate has taken over
+    (created after its first poll) raises missing_in_khaos at once, saying
+    it was shipped without Khaos; one from before kcgate raises nothing. The
+    first poll reads [mirakl] first_poll_lookback_h back, not the shop's
+    whole history."""
+    w = World(args, rep, "shipped-unbooked", {"mirakl": {"first_poll_lookback_h": "72"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "SU-" + tag
+        w.sim.stock(sku)
+        now = int(time.time())
+        before = w.sim.order("SB-%s-A" % tag, [(sku, 1, 4.0)], order_state="RECEIVED",
+                             created_date=iso(now - 2 * 86400), last_updated_date=iso(now - 86400),
+                             customer_debited_date=iso(now - 2 * 86400 + 3600))
+        ancient = w.sim.order("SA-%s-A" % tag, [(sku, 1, 4.0)], order_state="SHIPPING",
+                              created_date=iso(now - 20 * 86400), last_updated_date=iso(now - 15 * 86400),
+                              customer_debited_date=iso(now - 20 * 86400 + 3600))
+        recent = w.sim.order("SR-%s-A" % tag, [(sku, 1, 4.0)], order_state="SHIPPING",
+                             created_date=iso(now - 86400), last_updated_date=iso(now - 3600),
+                             customer_debited_date=iso(now - 3600))
+        if not w.start("shipped-unbooked"):
+            return
+        ok, _ = w.wait(lambda: w.job_done("mirakl.poll", "or11", "mirakl"), 15)
+        rec, secs = w.wait(lambda: w.order_rec(before), 15)
+        rep.check(rec, "shipped-unbooked: the first poll finds the order RECEIVED before kcgate (%.1f s)" % secs,
+                  w.evidence([before]))
+        done, _, last = wait_all_done(w, [recent], 15)
+        rep.check(done, "shipped-unbooked: the paid order of yesterday (within the look-back) is booked",
+                  [json.dumps(last)])
+        rep.check(w.order_rec(ancient) is None and not imports_for(w, ancient),
+                  "shipped-unbooked: the order last updated 15 days ago (outside the 72 h look-back) is not read",
+                  [short(json.dumps(w.order_rec(ancient)))])
+        # shipped on Mirakl by hand after kcgate took over, never booked
+        after = w.sim.order("SX-%s-A" % tag, [(sku, 2, 4.0)], order_state="SHIPPED",
+                            customer_debited_date=iso(now - 60))
+        r = w.webhook(after)
+        rep.check(r.status == 202, "shipped-unbooked: webhook for the order shipped by hand", [r.summary()])
+
+        def missing(oid):
+            return [e for e in w.exceptions(1, "missing_in_khaos") or [] if e.get("subject") == oid]
+        exc, secs = w.wait(lambda: missing(after), 15)
+        rep.check(exc and "shipped without Khaos" in (exc[0].get("message") or ""),
+                  "shipped-unbooked: missing_in_khaos at once for the order shipped without Khaos (%.1f s)" % secs,
+                  [short(json.dumps(w.exceptions(None)), 800)] + w.evidence([after]))
+        if exc:
+            Report.note("shipped-unbooked: %s" % short(exc[0].get("message"), 400))
+        time.sleep(1.0)
+        rep.check(not imports_for(w, after) and not imports_for(w, before),
+                  "shipped-unbooked: neither shipped order is sent to Khaos", [])
+        rep.check(not missing(before), "shipped-unbooked: nothing raised for the order shipped before kcgate",
+                  [short(json.dumps(missing(before)))])
+        check_exactly_once(w, rep, [recent], "shipped-unbooked")
+        w.finish("shipped-unbooked")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
              "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
@@ -2010,7 +2071,8 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "ref-too-long": scenario_ref_too_long, "poll-alone": scenario_poll_alone,
              "money": scenario_money, "short-stock": scenario_short_stock,
              "short-refuse": scenario_short_refuse, "missing-khaos": scenario_missing_khaos,
-             "namespace": scenario_namespace, "crash-cancel": scenario_crash_cancel}
+             "namespace": scenario_namespace, "crash-cancel": scenario_crash_cancel,
+             "shipped-unbooked": scenario_shipped_unbooked}
 
 
 def main():

@@ -100,6 +100,7 @@ enum kcg_order_next {
 	KCG_NEXT_BOOK,            /**< at its booking point with a shipping address: order.book */
 	KCG_NEXT_ADDRESS_MISSING, /**< at its booking point with no usable shipping address */
 	KCG_NEXT_SHIPPED,         /**< booked, and Mirakl shipped it */
+	KCG_NEXT_SHIPPED_UNBOOKED,/**< not booked, and Mirakl shows it shipped: never booked now (missing_in_khaos) */
 	KCG_NEXT_CLOSED,          /**< CLOSED on Mirakl */
 	KCG_NEXT_REFUSED,         /**< REFUSED on Mirakl after a decision */
 	KCG_NEXT_AUTO_REFUSED,    /**< REFUSED on Mirakl, acceptance_decision_date null */
@@ -123,7 +124,9 @@ enum {
 enum kcg_order_next kcg_order_next(enum kcg_order_state state, unsigned stuck, enum kcg_book_when when,
 				   const json_t *order);
 
-/** Is @p order at its booking point (@p when), address or not? Pure. */
+/** Is @p order at its booking point (@p when), address or not? SHIPPING
+ * (or, booking at acceptance, a debit state with an address); never past
+ * it: a shipped order is not sent to the warehouse again. Pure. */
 bool kcg_order_at_point(enum kcg_book_when when, const json_t *order);
 
 /**

@@ -179,22 +179,34 @@ static void test_accepted_waits_for_its_booking_point(void **state)
 	}
 }
 
-/* 2. Book when paid and addressed: SHIPPING or later, from any state not booked yet. */
+/* 2. Book when paid and addressed: SHIPPING, from any state not booked
+ * yet; never past it (shipped without Khaos: booking it would ship it twice). */
 static void test_book_at_shipping(void **state)
 {
-	const char *paid[] = { "SHIPPING", "SHIPPED", "TO_COLLECT", "RECEIVED" };
 	const enum kcg_order_state before[] = { KCG_ORDER_SEEN, KCG_ORDER_HELD, KCG_ORDER_ACCEPTED };
-	for (size_t i = 0; i < N(paid); i++) {
+	for (size_t j = 0; j < N(before); j++) {
+		/* accepted by hand counts the same: still booked */
+		assert_int_equal(next_addr(before[j], false, "SHIPPING"), KCG_NEXT_BOOK);
+		assert_int_equal(next_when(before[j], false, KCG_BOOK_ACCEPTED, addressed("SHIPPING", "SHIPPING")),
+				 KCG_NEXT_BOOK);
+		/* no usable address at the booking point: say so, do not book */
+		assert_int_equal(next(before[j], false, "SHIPPING", "SHIPPING"), KCG_NEXT_ADDRESS_MISSING);
+		/* a dead booking waits for a person */
+		assert_int_equal(next_addr(before[j], KCG_STUCK_BOOK, "SHIPPING"), KCG_NEXT_NOTHING);
+		/* a dead acceptance does not: the order was accepted (by hand) */
+		assert_int_equal(next_addr(before[j], KCG_STUCK_ACCEPT, "SHIPPING"), KCG_NEXT_BOOK);
+	}
+	const char *shipped[] = { "SHIPPED", "TO_COLLECT", "RECEIVED" };
+	for (size_t i = 0; i < N(shipped); i++) {
 		for (size_t j = 0; j < N(before); j++) {
-			/* accepted by hand counts the same: still booked */
-			assert_int_equal(next_addr(before[j], false, paid[i]), KCG_NEXT_BOOK);
-			assert_int_equal(next_when(before[j], false, KCG_BOOK_ACCEPTED, addressed(paid[i], paid[i])), KCG_NEXT_BOOK);
-			/* no usable address at the booking point: say so, do not book */
-			assert_int_equal(next(before[j], false, paid[i], paid[i]), KCG_NEXT_ADDRESS_MISSING);
-			/* a dead booking waits for a person */
-			assert_int_equal(next_addr(before[j], KCG_STUCK_BOOK, paid[i]), KCG_NEXT_NOTHING);
-			/* a dead acceptance does not: the order was accepted (by hand) */
-			assert_int_equal(next_addr(before[j], KCG_STUCK_ACCEPT, paid[i]), KCG_NEXT_BOOK);
+			assert_int_equal(next_addr(before[j], false, shipped[i]), KCG_NEXT_SHIPPED_UNBOOKED);
+			assert_int_equal(next_when(before[j], false, KCG_BOOK_ACCEPTED, addressed(shipped[i], shipped[i])),
+					 KCG_NEXT_SHIPPED_UNBOOKED);
+			assert_int_equal(next(before[j], false, shipped[i], shipped[i]), KCG_NEXT_SHIPPED_UNBOOKED);
+			assert_int_equal(next_addr(before[j], KCG_STUCK_BOOK, shipped[i]), KCG_NEXT_SHIPPED_UNBOOKED);
+			json_t *o = addressed(shipped[i], shipped[i]);
+			assert_false(kcg_order_at_point(KCG_BOOK_SHIPPING, o));
+			json_decref(o);
 		}
 	}
 }
