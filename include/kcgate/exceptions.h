@@ -36,6 +36,7 @@
 #define KCG_EXC_KHAOS_REJECTED "khaos_rejected"     /**< Khaos refused to import an order (with its reason) */
 #define KCG_EXC_MISSING_IN_KHAOS "missing_in_khaos" /**< an order at its booking point still has no Khaos sales order */
 #define KCG_EXC_ORDER_REF_TOO_LONG "order_ref_too_long" /**< [khaos] order_ref_prefix + order id past Khaos's limit */
+#define KCG_EXC_ORDER_UNBOOKABLE "order_unbookable" /**< Mirakl's order cannot be booked as it stands (a field past Khaos's limit, malformed data, a line withdrawn in part) */
 #define KCG_EXC_PRICE_MISMATCH "price_mismatch" /**< an order's amounts do not add up to what the customer pays (or a tax code is unmapped): not booked */
 #define KCG_EXC_UNMAPPED_SHIPPING_METHOD "unmapped_shipping_method" /**< [shipping_methods] has no courier for the order's shipping_type_code: it waits */
 #define KCG_EXC_SHORT_STOCK "short_stock" /**< Khaos's available level (less kcgate's reservations) cannot cover an order */

@@ -78,8 +78,9 @@ static bool line_bookable(const json_t *line)
 }
 
 /* What booking needs. @return 0 (with the number of lines to book) or
- * KCG_EPAYLOAD (why names the field). */
-static int check(const json_t *order, size_t *booked, char why[KCG_ERROR_MAX])
+ * KCG_EPAYLOAD (why names the field; *fault stays KCG_ORDER_MAP_DATA but
+ * for a line withdrawn in part). */
+static int check(const json_t *order, size_t *booked, enum kcg_order_map_fault *fault, char why[KCG_ERROR_MAX])
 {
 	const char *id = kcg_mirakl_order_id(order);
 	const json_t *lines = json_object_get(order, "order_lines");
@@ -102,6 +103,16 @@ static int check(const json_t *order, size_t *booked, char why[KCG_ERROR_MAX])
 	json_array_foreach(lines, i, line) {
 		if (!line_bookable(line))
 			continue;
+		size_t nc = json_array_size(json_object_get(line, "cancelations"));
+		size_t nr = json_array_size(json_object_get(line, "refunds"));
+		if (nc + nr > 0) {
+			*fault = KCG_ORDER_MAP_PARTIAL;
+			kcg_why(why, "order %s: order_lines[%zu] (%.60s) is live with %zu cancelation(s) and %zu refund(s) "
+				"before it was booked; Mirakl calls their quantities informative only, so how many are left "
+				"to ship is not guessed", id, i, str(line, "order_line_id") ? str(line, "order_line_id") : "?",
+				nc, nr);
+			return KCG_EPAYLOAD;
+		}
 		json_t *q = json_object_get(line, "quantity");
 		if (!str(line, "offer_sku")) {
 			kcg_why(why, "order %s: order_lines[%zu].offer_sku missing", id, i);
@@ -167,7 +178,8 @@ struct line_money {
 	int64_t price;           /* pennies, the line's price (promotions applied) */
 	int64_t tax;             /* pennies, taxes[] (TAX_EXCLUDED) */
 	int64_t shipping_tax;    /* pennies, shipping_taxes[] (TAX_EXCLUDED) */
-	const char *rate;        /* the Khaos TAX_RATE code (TAX_EXCLUDED) */
+	const char *rate;        /* the Khaos TAX_RATE code (TAX_EXCLUDED with taxes; NULL: booked gross) */
+	bool shipping_taxed;     /* the line has shipping_taxes (TAX_EXCLUDED) */
 };
 
 /* Sums the amounts of @p taxes (TAX_EXCLUDED: what comes on top of the
@@ -249,8 +261,10 @@ static int line_amounts(const json_t *order, const struct kcg_order_map_config *
 				       &m->shipping_tax, NULL, fault, why);
 		if (rc != 0)
 			return rc;
-		if (!m->rate)
-			m->rate = KCG_ORDER_MAP_ZERO_RATE;
+		m->shipping_taxed = json_array_size(json_object_get(line, "shipping_taxes")) > 0;
+		/* no taxes: Mirakl's prices are the same in both modes (OR11's
+		 * order_tax_mode): what the customer pays, booked gross, and Khaos
+		 * applies the item's own rate (m->rate stays NULL) */
 	}
 	return 0;
 }
@@ -298,7 +312,7 @@ int kcg_order_map(const json_t *order, const struct kcg_order_map_config *mc, st
 	*fault = KCG_ORDER_MAP_DATA;
 	*out = (struct kcg_khaos_sales_order){ 0 };
 	why[0] = '\0';
-	int rc = check(order, &booked, why);
+	int rc = check(order, &booked, fault, why);
 	if (rc != 0)
 		return rc;
 
@@ -351,10 +365,12 @@ int kcg_order_map(const json_t *order, const struct kcg_order_map_config *mc, st
 	if (rc != 0)
 		goto fail;
 	int64_t prices = 0, taxes = 0, shipping_taxes = 0;
+	bool shipping_taxed = false;
 	for (i = 0; i < booked; i++) {
 		prices += lm[i].price;
 		taxes += lm[i].tax;
 		shipping_taxes += lm[i].shipping_tax;
+		shipping_taxed |= lm[i].shipping_taxed;
 	}
 	/* ORDER_AMOUNT: what the customer pays; the booked lines and delivery
 	 * must make exactly that */
@@ -398,8 +414,9 @@ int kcg_order_map(const json_t *order, const struct kcg_order_map_config *mc, st
 	address(&out->delivery, del, customer, email, &oom);
 	out->amount = money(amount);
 	take(&out->currency, str(order, "currency_iso_code"), &oom);
-	/* always sent, 0 when free: Khaos computes its own charge otherwise */
-	if (excluded) {
+	/* always sent, 0 when free: Khaos computes its own charge otherwise;
+	 * net with its tax only when Mirakl gave shipping taxes */
+	if (excluded && shipping_taxed) {
 		out->delivery_net = money(shipping);
 		out->delivery_tax = money(shipping_taxes);
 	} else {
@@ -427,7 +444,7 @@ int kcg_order_map(const json_t *order, const struct kcg_order_map_config *mc, st
 			struct kcg_khaos_order_line *l = &out->lines[out->n_lines++];
 			take(&l->stock_code, str(line, "offer_sku"), &oom);
 			l->quantity = q;
-			if (excluded) {
+			if (excluded && m->rate) {
 				l->price_net = money(unit + part);
 				take(&l->tax_rate, m->rate, &oom);
 			} else {

@@ -169,7 +169,7 @@ void orders_take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
 
 /* The exceptions an open order may have raised that its end makes moot. */
 static const char *const open_kinds[] = { KCG_EXC_ACCEPTANCE_DEADLINE, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
-					  KCG_EXC_ORDER_REF_TOO_LONG };
+					  KCG_EXC_ORDER_REF_TOO_LONG, KCG_EXC_ORDER_UNBOOKABLE };
 
 /* An order at its end: clear what it might have raised (a booking there is
  * no point retrying any more); the record goes after the retention horizon
@@ -250,10 +250,14 @@ int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_mi
 			 stuck ? kcg_json_str(stuck, "id") : "",
 			 "See its other exceptions (address_missing, khaos_rejected, unknown_sku, dead_job) and GET "
 			 "/admin/orders/{id}; book it in Khaos by hand only if kcgate cannot.");
-	/* at fault: Khaos when it refused the order, else kcgate (not booked yet) */
+	/* at fault: Khaos when it refused the order, Mirakl when its order
+	 * cannot be booked as it stands, else kcgate (not booked yet) */
 	struct kcg_exc exc = {
 		.kind = KCG_EXC_MISSING_IN_KHAOS, .severity = KCG_SEV_CRITICAL,
-		.system = kcg_exc_is_open(t, KCG_EXC_KHAOS_REJECTED, id) ? "khaos" : "kcgate",
+		.system = kcg_exc_is_open(t, KCG_EXC_KHAOS_REJECTED, id)     ? "khaos"
+			  : kcg_exc_is_open(t, KCG_EXC_ORDER_UNBOOKABLE, id) ||
+				    kcg_exc_is_open(t, KCG_EXC_PRICE_MISMATCH, id) ? "mirakl"
+										 : "kcgate",
 		.owner = "operations", .subject = id, .message = msg,
 	};
 	return kcg_exc_raise(t, &exc, NULL);

@@ -82,7 +82,8 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 			json_object_set(rec, "withdrawn_lines", gone);
 		json_decref(gone);
 		static const char *const done[] = { KCG_EXC_MISSING_IN_KHAOS, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
-						    KCG_EXC_PRICE_MISMATCH, KCG_EXC_UNMAPPED_SHIPPING_METHOD };
+						    KCG_EXC_PRICE_MISMATCH, KCG_EXC_UNMAPPED_SHIPPING_METHOD,
+						    KCG_EXC_ORDER_UNBOOKABLE };
 		for (size_t i = 0; rc == 0 && i < sizeof(done) / sizeof(done[0]); i++)
 			rc = kcg_exc_resolve(t, done[i], run->subject, "auto");
 	} else if (kcg_order_state_final(state) && state != KCG_ORDER_CLOSED) {
@@ -124,42 +125,50 @@ static int ref_too_long_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
-/* order.book for an order the map refused (kcg_order_map()'s fault in
- * result "fault", its reason in "why"): not booked, a person told. An
+/* order.book for an order that cannot be booked as it stands (the kind
+ * in result "fault", the reason in "why"): not booked, a person told. An
  * unmapped shipping method waits for the map (SIGHUP retries it,
- * orders_reload()); a price mismatch needs the order looked at. */
+ * orders_reload()); a price mismatch or an unbookable order needs the
+ * order looked at. */
 static int map_failed_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
-	bool shipping = strcmp(kcg_json_str(run->result, "fault"), KCG_EXC_UNMAPPED_SHIPPING_METHOD) == 0;
+	const char *kind = kcg_json_str(run->result, "fault");
 	const char *why = kcg_json_str(run->result, "why");
 	char msg[KCG_ERROR_MAX + 600];
-	if (shipping)
+	struct kcg_exc exc = {
+		.kind = kind, .severity = KCG_SEV_CRITICAL, .system = "mirakl", .owner = "operations",
+		.subject = run->subject, .message = msg,
+	};
+	if (strcmp(kind, KCG_EXC_UNMAPPED_SHIPPING_METHOD) == 0) {
+		exc.system = "kcgate";
 		snprintf(msg, sizeof(msg),
 			 "Mirakl order %s is not booked in Khaos: %s. Add the code to [shipping_methods] (the Khaos "
 			 "courier code) and reload the configuration (SIGHUP): the order is then booked by itself.",
 			 run->subject, why);
-	else
+	} else if (strcmp(kind, KCG_EXC_PRICE_MISMATCH) == 0) {
+		exc.owner = "finance";
 		snprintf(msg, sizeof(msg),
 			 "Mirakl order %s is not booked in Khaos: %s. kcgate books only what the customer paid, to the "
 			 "penny. Check the order on Mirakl (prices, taxes, shipping); a tax code missing from "
 			 "[khaos.tax_rates] is fixed there and by a reload (SIGHUP); otherwise book it by hand, or POST "
 			 "/admin/jobs/%s/retry once Mirakl is right.",
 			 run->subject, why, run->id);
-	struct kcg_exc exc = {
-		.kind = shipping ? KCG_EXC_UNMAPPED_SHIPPING_METHOD : KCG_EXC_PRICE_MISMATCH,
-		.severity = KCG_SEV_CRITICAL,
-		.system = shipping ? "kcgate" : "mirakl",
-		.owner = shipping ? "operations" : "finance",
-		.subject = run->subject,
-		.message = msg,
-	};
+	} else {
+		snprintf(msg, sizeof(msg),
+			 "Mirakl order %s is not booked in Khaos: %s. Nothing was sent to Khaos and nothing was cut "
+			 "short. Book it in Khaos by hand, or POST /admin/jobs/%s/retry once the order on Mirakl can be "
+			 "booked as it stands.",
+			 run->subject, why, run->id);
+	}
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
-/* The order's money or method does not map: the job dies with its exception. */
+/* The order cannot be booked as it stands: the job dies with its exception. */
 static enum kcg_step map_failed(struct kcg_job_run *run, enum kcg_order_map_fault fault, const char *why)
 {
-	const char *kind = fault == KCG_ORDER_MAP_SHIPPING ? KCG_EXC_UNMAPPED_SHIPPING_METHOD : KCG_EXC_PRICE_MISMATCH;
+	const char *kind = fault == KCG_ORDER_MAP_SHIPPING ? KCG_EXC_UNMAPPED_SHIPPING_METHOD
+			   : fault == KCG_ORDER_MAP_PRICE || fault == KCG_ORDER_MAP_TAX_CODE ? KCG_EXC_PRICE_MISMATCH
+											      : KCG_EXC_ORDER_UNBOOKABLE;
 	json_object_set_new(run->result, "fault", json_string(kind));
 	json_object_set_new(run->result, "why", json_string(why));
 	snprintf(run->error, sizeof(run->error), "%s: %.150s", kind, why);
@@ -269,15 +278,16 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		};
 		enum kcg_order_map_fault fault;
 		rc = kcg_order_map(json_object_get(run->result, "order"), &mc, &so, &fault, why);
-		if (rc == KCG_EPAYLOAD && fault != KCG_ORDER_MAP_DATA)
-			return map_failed(run, fault, why);
 		if (rc == 0) {
 			free(so.associated_ref);
 			so.associated_ref = strdup(ref);
+			/* KCG_EPAYLOAD here: a value past a documented Khaos field limit */
 			rc = so.associated_ref ? kcg_khaos_import_orders(&flow->cfg->khaos, &so, &run->call, why) : -ENOMEM;
 		}
 		kcg_khaos_sales_order_finish(&so);
-		if (rc == KCG_EPAYLOAD || rc == -EAGAIN)
+		if (rc == KCG_EPAYLOAD)
+			return map_failed(run, fault, why);
+		if (rc == -EAGAIN)
 			return kcg_job_failed(run, rc, why);
 		return kcg_job_call(run, rc);
 	}

@@ -96,10 +96,17 @@ json_t *kcg_order_lines_withdrawn(const json_t *order)
 	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
 		const char *st = json_string_value(json_object_get(line, "order_line_state"));
 		const char *id = json_string_value(json_object_get(line, "order_line_id"));
-		bool gone = orders_is(st, "CANCELED") || orders_is(st, "REFUSED") ||
-			    json_array_size(json_object_get(line, "cancelations")) > 0 ||
-			    json_array_size(json_object_get(line, "refunds")) > 0;
-		if (gone && json_array_append_new(ids, json_string(id ? id : ""))) {
+		size_t nc = json_array_size(json_object_get(line, "cancelations"));
+		size_t nr = json_array_size(json_object_get(line, "refunds"));
+		json_t *entry = NULL;
+		if (orders_is(st, "CANCELED") || orders_is(st, "REFUSED"))
+			entry = json_string(id ? id : "");
+		else if (nc + nr > 0) /* in part: each new cancelation or refund is news */
+			entry = json_sprintf("%.100s: %zu cancelation%s, %zu refund%s", id ? id : "", nc, nc == 1 ? "" : "s",
+					     nr, nr == 1 ? "" : "s");
+		else
+			continue;
+		if (json_array_append_new(ids, entry)) {
 			json_decref(ids);
 			return NULL;
 		}

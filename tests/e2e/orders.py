@@ -1494,6 +1494,47 @@ def scenario_crash_cancel(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_partial_cancel(args, rep):
+    """An order at SHIPPING whose live line already has a cancelation of part
+    of its quantity: Mirakl calls that quantity informative only, so kcgate
+    books nothing rather than guess (order_unbookable, mirakl, operations),
+    and the whole order of another line is booked as usual."""
+    w = World(args, rep, "partial-cancel")
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "PC-" + tag
+        w.sim.stock(sku)
+        part = "PP-%s-A" % tag
+        w.sim.ok("POST", "/_sim/mirakl/orders", {
+            "order_id": part, "order_state": "SHIPPING",
+            "order_lines": [{"offer_sku": sku, "quantity": 1, "price_unit": 5.0},
+                            {"offer_sku": sku, "quantity": 3, "price_unit": 2.0,
+                             "cancelations": [{"id": "C1", "quantity": 2, "amount": 4.0, "shipping_amount": 0,
+                                               "reason_code": "X", "created_date": iso(int(time.time()) - 60)}]}]})
+        whole = w.sim.order("PW-%s-A" % tag, [(sku, 1, 5.0)], order_state="SHIPPING")
+        if not w.start("partial-cancel"):
+            return
+        done, secs, last = wait_all_done(w, [whole], 15)
+        rep.check(done, "partial-cancel: the order without cancelations is booked (%.1f s)" % secs, [json.dumps(last)])
+
+        def unbookable():
+            return [e for e in w.exceptions(1, "order_unbookable") or [] if e.get("subject") == part]
+        exc, secs = w.wait(unbookable, 15)
+        msg = (exc[0].get("message") or "") if exc else ""
+        rep.check(exc and exc[0].get("system") == "mirakl" and exc[0].get("owner") == "operations"
+                  and "informative only" in msg,
+                  "partial-cancel: order_unbookable (mirakl, operations) naming the line withdrawn in part (%.1f s)"
+                  % secs, [short(json.dumps(w.exceptions(None)), 800)] + w.evidence([part]))
+        if exc:
+            Report.note("partial-cancel: %s" % short(msg, 400))
+        rep.check(not imports_for(w, part) and not sales_by_ref(w.sim.state()).get(part),
+                  "partial-cancel: nothing of it sent to Khaos", [])
+        check_exactly_once(w, rep, [whole], "partial-cancel")
+        w.finish("partial-cancel")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_auto_refuse(args, rep):
     """An order kcgate never decided (held on an unknown SKU) that Mirakl
     refuses by itself: the record ends auto_refused, with a critical
@@ -2072,7 +2113,7 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "money": scenario_money, "short-stock": scenario_short_stock,
              "short-refuse": scenario_short_refuse, "missing-khaos": scenario_missing_khaos,
              "namespace": scenario_namespace, "crash-cancel": scenario_crash_cancel,
-             "shipped-unbooked": scenario_shipped_unbooked}
+             "shipped-unbooked": scenario_shipped_unbooked, "partial-cancel": scenario_partial_cancel}
 
 
 def main():

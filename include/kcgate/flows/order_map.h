@@ -54,6 +54,7 @@ enum kcg_order_map_fault {
 	KCG_ORDER_MAP_PRICE,            /**< price_mismatch: the amounts do not add up (or a line's taxes have several Khaos rates) */
 	KCG_ORDER_MAP_TAX_CODE,         /**< price_mismatch too: a Mirakl tax code [khaos.tax_rates] does not map */
 	KCG_ORDER_MAP_SHIPPING,         /**< unmapped_shipping_method: [shipping_methods] exists and lacks the code */
+	KCG_ORDER_MAP_PARTIAL,          /**< order_unbookable: a live line has cancelations or refunds (their quantities are "informative only") */
 };
 
 /**
@@ -66,13 +67,12 @@ enum kcg_order_map_fault {
  * order_lines with at least one line to book, each such line's offer_sku,
  * whole quantity >= 1 and price (whole pennies, >= 0), total_price, a
  * created_date that is a date-time when present, order_tax_mode
- * TAX_INCLUDED (the default) or TAX_EXCLUDED. On failure @p out is left
+ * TAX_INCLUDED (the default) or TAX_EXCLUDED. A line still live with
+ * cancelations or refunds is not guessed at (Mirakl calls their quantities
+ * informative only): KCG_ORDER_MAP_PARTIAL. On failure @p out is left
  * zeroed. @p why is "" on success.
  */
 int kcg_order_map(const json_t *order, const struct kcg_order_map_config *mc, struct kcg_khaos_sales_order *out,
 		  enum kcg_order_map_fault *fault, char why[KCG_ERROR_MAX]);
-
-/** The Khaos TAX_RATE code for a line without tax: 2, zero-rated [XML-IMP]. */
-#define KCG_ORDER_MAP_ZERO_RATE "2"
 
 #endif

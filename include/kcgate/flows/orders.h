@@ -147,9 +147,11 @@ uint64_t kcg_order_point_ms(const json_t *order, uint64_t now_ms);
 bool kcg_order_address_usable(const json_t *order);
 
 /**
- * The ids of @p order's lines Mirakl cancelled, refused or refunded (line
- * state CANCELED or REFUSED, or a non-empty "cancelations" or "refunds"
- * list), as a new JSON array (empty when none; NULL only out of memory). Pure.
+ * @p order's lines Mirakl cancelled, refused or refunded, as a new JSON
+ * array of strings (empty when none; NULL only out of memory): the line id
+ * for a whole line (state CANCELED or REFUSED); for a line still live with
+ * cancelations or refunds, "<id>: <n> cancelation(s), <m> refund(s)", so
+ * that each new one changes the list. Pure.
  */
 json_t *kcg_order_lines_withdrawn(const json_t *order);
 

@@ -398,12 +398,26 @@ static void test_money_tax_excluded(void **state)
 	xmlFreeDoc(d);
 	kcg_khaos_sales_order_finish(&so);
 
-	/* a line without tax is zero-rated (Khaos code 2) */
+	/* a line without taxes: Mirakl's price is the same in both modes, what
+	 * the customer pays: booked gross with no TAX_RATE (Khaos applies the
+	 * item's own rate), never as zero-rated */
 	json_object_del(json_array_get(json_object_get(order, "order_lines"), 1), "taxes");
-	json_object_set_new(order, "total_price", json_real(29));
 	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), 0);
-	assert_string_equal(so.lines[1].tax_rate, KCG_ORDER_MAP_ZERO_RATE);
+	assert_true(so.lines[1].price_gross.set && so.lines[1].price_gross.minor == 500);
+	assert_false(so.lines[1].price_net.set);
+	assert_null(so.lines[1].tax_rate);
+	assert_string_equal(so.lines[0].tax_rate, "1");
 	assert_true(so.amount.minor == 3380);
+	kcg_khaos_sales_order_finish(&so);
+	/* no shipping taxes on any line: delivery gross too */
+	size_t k;
+	json_t *ln;
+	json_array_foreach(json_object_get(order, "order_lines"), k, ln)
+		json_object_del(ln, "shipping_taxes");
+	assert_int_equal(kcg_order_map(order, &mc, &so, &fault, why), 0);
+	assert_true(so.delivery_gross.set && so.delivery_gross.minor == 400);
+	assert_false(so.delivery_net.set || so.delivery_tax.set);
+	assert_true(so.amount.minor == 3300);
 	kcg_khaos_sales_order_finish(&so);
 
 	/* an unmapped tax code: not booked, the code named */
@@ -459,6 +473,33 @@ static void test_money_mismatch(void **state)
 	assert_xp(d, "//ORDER_HEADER/DELIVERY_GRS", "0.00");
 	xmlFreeDoc(d);
 	kcg_khaos_sales_order_finish(&so);
+	json_decref(order);
+}
+
+/* A live line with cancelations or refunds before booking: not guessed at
+ * (their quantities are "informative only"); a cancelled line with its
+ * cancelation is simply left out. */
+static void test_partly_withdrawn(void **state)
+{
+	json_t *order = mirakl_order();
+	json_t *lines = json_object_get(order, "order_lines");
+	struct kcg_khaos_sales_order so;
+	enum kcg_order_map_fault fault;
+	char why[KCG_ERROR_MAX];
+	json_object_set_new(json_array_get(lines, 1), "cancelations", json_pack("[{s:i}]", "quantity", 1));
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), 0);
+	assert_int_equal(fault, KCG_ORDER_MAP_OK);
+	kcg_khaos_sales_order_finish(&so);
+	json_object_set_new(json_array_get(lines, 0), "cancelations", json_pack("[{s:i}]", "quantity", 1));
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_PARTIAL);
+	assert_non_null(strstr(why, "order_lines[0] (L1) is live with 1 cancelation(s) and 0 refund(s)"));
+	assert_null(so.lines);
+	json_object_set_new(json_array_get(lines, 0), "cancelations", json_array());
+	json_object_set_new(json_array_get(lines, 2), "refunds", json_pack("[{s:s}]", "id", "R-1"));
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_PARTIAL);
+	assert_non_null(strstr(why, "(L3) is live with 0 cancelation(s) and 1 refund(s)"));
 	json_decref(order);
 }
 
@@ -539,6 +580,7 @@ int main(void)
 		cmocka_unit_test(test_money_tax_included),
 		cmocka_unit_test(test_money_tax_excluded),
 		cmocka_unit_test(test_money_mismatch),
+		cmocka_unit_test(test_partly_withdrawn),
 		cmocka_unit_test(test_courier),
 		cmocka_unit_test(test_note_limit),
 	};

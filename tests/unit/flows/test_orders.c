@@ -299,15 +299,22 @@ static void test_lines_withdrawn(void **state)
 	assert_int_equal(json_array_size(ids), 1);
 	assert_string_equal(json_string_value(json_array_get(ids, 0)), "O-1-2");
 	json_decref(ids);
-	/* refunded (still SHIPPING) and cancelled in part count too */
+	/* refunded (still SHIPPING) and cancelled in part count too, each new
+	 * cancelation or refund changing the list */
 	json_object_set_new(json_array_get(lines, 0), "refunds", json_pack("[{s:s}]", "id", "R1"));
 	ids = kcg_order_lines_withdrawn(o);
 	assert_int_equal(json_array_size(ids), 2);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "O-1-1: 0 cancelations, 1 refund");
 	json_decref(ids);
 	json_object_set_new(json_array_get(lines, 0), "refunds", json_array());
 	json_object_set_new(json_array_get(lines, 0), "cancelations", json_pack("[{s:i}]", "quantity", 1));
+	json_t *one = kcg_order_lines_withdrawn(o);
+	assert_int_equal(json_array_size(one), 2);
+	assert_string_equal(json_string_value(json_array_get(one, 0)), "O-1-1: 1 cancelation, 0 refunds");
+	json_array_append_new(json_object_get(json_array_get(lines, 0), "cancelations"), json_pack("{s:i}", "quantity", 1));
 	ids = kcg_order_lines_withdrawn(o);
-	assert_int_equal(json_array_size(ids), 2);
+	assert_false(json_equal(ids, one));
+	json_decref(one);
 	json_decref(ids);
 	json_decref(o);
 }
