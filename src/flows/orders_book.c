@@ -10,6 +10,7 @@
 #include "orders_private.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	int rc = 0;
 	enum kcg_order_state state = orders_state_of(rec);
 	json_object_del(rec, "stuck_job");
+	json_object_del(rec, "import_fault");
 	json_object_set_new(rec, "sales_order_code", json_string(code));
 	const json_t *stored = json_object_get(rec, "order");
 	if (order && !(stored && orders_updated_ms(stored) > orders_updated_ms(order)))
@@ -161,6 +163,44 @@ static int map_failed_apply(struct kcg_txn *t, struct kcg_job_run *run)
 			 run->subject, why, run->id);
 	}
 	return kcg_exc_raise(t, &exc, NULL);
+}
+
+/* Khaos answered ImportOrders with a Server fault, which FACTS.md §1.9 says
+ * is also how it refuses an order for business reasons (a discontinued
+ * item): not told apart from a passing failure, so the job retries; the
+ * same fault IMPORT_FAULTS_TELL times in a row tells a person (khaos_rejected,
+ * with Khaos's words), and a booking resolves it. */
+#define IMPORT_FAULTS_TELL 3
+
+static int import_fault_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const char *why = kcg_json_str(run->result, "import_fault");
+	bool created;
+	json_t *rec = orders_load(t, run->subject, &created);
+	if (!rec)
+		return -ENOMEM;
+	json_t *seen = json_object_get(rec, "import_fault");
+	uint64_t n = strcmp(kcg_json_str(seen, "why"), why) == 0 ? kcg_json_u64(seen, "count") + 1 : 1;
+	json_object_set_new(rec, "import_fault", json_pack("{s:s, s:I}", "why", why, "count", (json_int_t)n));
+	int rc = 0;
+	if (n >= IMPORT_FAULTS_TELL && !kcg_exc_is_open(t, KCG_EXC_KHAOS_REJECTED, run->subject)) {
+		char msg[KCG_ERROR_MAX + 500];
+		snprintf(msg, sizeof(msg),
+			 "Khaos answered ImportOrders for Mirakl order %s with the same fault %" PRIu64 " times in a row: "
+			 "%s. Khaos sends refusals of an order's content (a discontinued item, say) as faults too; kcgate "
+			 "keeps retrying with backoff. If the fault names the order's content, fix it in Khaos (or book "
+			 "the order by hand); if Khaos itself is failing, this resolves when the order is booked.",
+			 run->subject, n, why);
+		struct kcg_exc exc = {
+			.kind = KCG_EXC_KHAOS_REJECTED, .severity = KCG_SEV_CRITICAL, .system = "khaos",
+			.owner = "operations", .subject = run->subject, .message = msg,
+		};
+		rc = kcg_exc_raise(t, &exc, NULL);
+	}
+	if (rc == 0)
+		rc = orders_save(t, rec);
+	json_decref(rec);
+	return rc;
 }
 
 /* The order cannot be booked as it stands: the job dies with its exception. */
@@ -263,10 +303,12 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		}
 		if (run->n_calls > 3) {
 			/* ImportOrders said the ref exists, ExportOrderStatusEx says it
-			 * does not: a person must look. */
+			 * does not: a person must look, with Khaos's own words */
 			snprintf(run->error, sizeof(run->error),
-				 "ImportOrders left the outcome for %.40s unclear (skipped as existing, or no code), and "
-				 "ExportOrderStatusEx does not find it: a person must look in Khaos", ref);
+				 "ImportOrders left the outcome for %.40s unclear (%.300s), and ExportOrderStatusEx does "
+				 "not find it: a person must look in Khaos",
+				 ref, kcg_json_str(run->result, "import_said"));
+			json_object_set_new(run->result, "rejected", json_string(run->error));
 			return KCG_STEP_DEAD;
 		}
 		run->phase = PH_IMPORT;
@@ -298,11 +340,16 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		if (rc == KCG_EDUPLICATE) {
 			/* Khaos has it (skipped as a repeat) or may have it (an answer
 			 * without a usable code): read its code, never import again. */
+			json_object_set_new(run->result, "import_said", json_string(why));
 			run->phase = PH_STATUS;
 			return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
 		}
 		if (rc == KCG_EPAYLOAD) /* Khaos said no: say why, to a person (the dead hook) */
 			json_object_set_new(run->result, "rejected", json_string(why));
+		if (rc == -EAGAIN && run->reply.transport_error == 0 && run->reply.status != 0 && strstr(why, "fault")) {
+			json_object_set_new(run->result, "import_fault", json_string(why));
+			run->apply = import_fault_apply;
+		}
 		return kcg_job_failed(run, rc, why);
 	}
 }

@@ -147,10 +147,16 @@ static int child_is(xmlNodePtr parent, const char *name, const char *want)
  * booking: the caller asks ExportOrderStatusEx. */
 static bool says_duplicate(const char *reason)
 {
-	if (strcasestr(reason, "already") || strcasestr(reason, "duplicate"))
+	bool of_order = strcasestr(reason, "order") || strcasestr(reason, "ref");
+	if (strcasestr(reason, "duplicate") && of_order)
+		return true;
+	/* "already exists", "already imported", "order ... already": not
+	 * "stock item ... already discontinued" */
+	if (strcasestr(reason, "already") &&
+	    (strcasestr(reason, "exist") || strcasestr(reason, "import") || of_order) && !strcasestr(reason, "stock"))
 		return true;
 	return strcasestr(reason, "exists") && !strcasestr(reason, "no longer") && !strcasestr(reason, "not exist") &&
-	       (strcasestr(reason, "order") || strcasestr(reason, "ref"));
+	       of_order;
 }
 
 struct import_find {

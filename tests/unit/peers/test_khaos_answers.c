@@ -136,6 +136,14 @@ static void test_import_result(void **state)
 			 KCG_EDUPLICATE);
 	assert_non_null(strstr(why, "no entry for associated ref ORD-1"));
 	assert_int_equal(import_parse(RESULT("0", "", ""), "ORD-1", code, why), KCG_EDUPLICATE);
+	/* "already" or "duplicate" said of the content, not the order: a refusal */
+	assert_int_equal(import_parse(RESULT("0", "", SKIPPED("ORD-1", "Stock item SKU-9 is already discontinued")),
+				      "ORD-1", code, why),
+			 KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "refused order ORD-1: Stock item SKU-9 is already discontinued"));
+	assert_int_equal(import_parse(RESULT("0", "", SKIPPED("ORD-1", "Duplicate stock code SKU-9 in lines")), "ORD-1",
+				      code, why),
+			 KCG_EPAYLOAD);
 	/* a stock code that no longer exists is a refusal, not a repeat */
 	assert_int_equal(import_parse(RESULT("0", "", SKIPPED("ORD-1", "Stock code SKU-9 no longer exists")), "ORD-1",
 				      code, why),
