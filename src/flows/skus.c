@@ -4,6 +4,7 @@
 #include "kcgate/flows/skus.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kcgate/exceptions.h"
@@ -15,7 +16,7 @@
 #define WATERMARK "khaos.stock.watermark"
 #define ALL "all"
 #define WSDL_SUBJECT "namespace"
-#define WSDL_TRIES 3 /* transient failures before the fallback namespace is taken */
+#define WSDL_REREAD "namespace.reread" /* the subject of a read that replaces what was learnt */
 
 enum { PH_START, PH_READ };
 
@@ -131,23 +132,35 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 	return KCG_STEP_DONE;
 }
 
+/* Whether the namespace in use is the fallback, taken for a WSDL that
+ * answered but named none: read again at every refresh and reload. */
+static atomic_bool on_fallback;
+
 /* Takes the fallback namespace, saying why. */
 static enum kcg_step wsdl_fallback(struct kcg_job_run *run, const char *why)
 {
 	kcg_khaos_soap_learn(KCG_KHAOS_FALLBACK_NS);
+	atomic_store(&on_fallback, true);
 	kcg_log(KCG_LOG_WARN, "Khaos namespace not read from the WSDL: using the fallback",
 		json_pack("{s:s, s:s}", "namespace", KCG_KHAOS_FALLBACK_NS, "why", why));
 	return KCG_STEP_DONE;
 }
 
 /* khaos.wsdl: with [khaos] soap_namespace = auto, read the namespace from
- * the WSDL once at start, before any other Khaos call is built. */
+ * the WSDL at start, before any other Khaos call is built. A WSDL that
+ * cannot be had for now is asked again (backoff; the refresh timer
+ * schedules it while nothing is learnt): Khaos calls wait rather than go
+ * out in a namespace that may be wrong. Only a WSDL that answers but names
+ * no namespace gives the fallback, which is read again at every refresh
+ * and on SIGHUP (subject WSDL_REREAD), and replaced once a WSDL names one. */
 static enum kcg_step khaos_wsdl(struct kcg_job_run *run, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
 	char why[KCG_ERROR_MAX], ns[KCG_KHAOS_NS_MAX];
+	const char *conf = flow->cfg->khaos.soap_namespace;
+	bool reread = strcmp(run->subject, WSDL_REREAD) == 0 && conf && strcmp(conf, "auto") == 0;
 
-	if (kcg_khaos_soap_ready(&flow->cfg->khaos))
+	if (!reread && kcg_khaos_soap_ready(&flow->cfg->khaos))
 		return KCG_STEP_DONE; /* explicit, or learnt already */
 	if (run->phase == PH_START) {
 		run->phase = PH_READ;
@@ -157,11 +170,12 @@ static enum kcg_step khaos_wsdl(struct kcg_job_run *run, void *ctx)
 		return kcg_job_call(run, rc);
 	}
 	int rc = kcg_khaos_wsdl_parse(&run->reply, ns, why);
-	if (rc == -EAGAIN && run->attempts + 1 < WSDL_TRIES)
+	if (rc == -EAGAIN)
 		return kcg_job_failed(run, rc, why);
 	if (rc != 0)
-		return wsdl_fallback(run, why);
+		return reread && kcg_khaos_soap_ready(&flow->cfg->khaos) ? KCG_STEP_DONE : wsdl_fallback(run, why);
 	kcg_khaos_soap_learn(ns);
+	atomic_store(&on_fallback, false);
 	kcg_log(KCG_LOG_INFO, "Khaos namespace read from the WSDL", json_pack("{s:s}", "namespace", ns));
 	return KCG_STEP_DONE;
 }
@@ -174,7 +188,20 @@ static void refresh_timer(struct kcg_engine *engine, void *ctx)
 	struct kcg_flow_ctx *flow = ctx;
 	if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
 		kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "khaos.wsdl", WSDL_SUBJECT);
+	else if (atomic_load(&on_fallback))
+		kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "khaos.wsdl", WSDL_REREAD);
 	kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "skus.refresh", ALL);
+}
+
+/* on_reload: with soap_namespace = auto, the WSDL is read again (Khaos may
+ * have moved, or a person fixed what made kcgate take the fallback). */
+static int skus_reload(struct kcg_flow_ctx *ctx, size_t *n)
+{
+	const char *conf = ctx->cfg->khaos.soap_namespace;
+	*n = 0;
+	if (conf && strcmp(conf, "auto") == 0)
+		kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "khaos.wsdl", WSDL_REREAD);
+	return 0;
 }
 
 static size_t skus_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)
@@ -203,4 +230,5 @@ const struct kcg_flow kcg_flow_skus = {
 	.config = &skus_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_refresh, &kind_wsdl, NULL },
 	.timers = skus_timers,
+	.on_reload = skus_reload,
 };

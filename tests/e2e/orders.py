@@ -2014,7 +2014,8 @@ def scenario_namespace(args, rep):
     """A Khaos whose WSDL names another interface namespace than the one seen
     in the wild: with soap_namespace = auto (the default) kcgate reads it
     from the WSDL at start and every call carries it (the sim refuses any
-    other), so the order is booked; no fallback warning."""
+    other), so the order is booked; no fallback warning, even when Khaos
+    fails for a while at start."""
     ns = "urn:AcmeKosWebIntf-IKosWeb"
     w = World(args, rep, "namespace", sim_args=["--khaos-namespace", ns])
     try:
@@ -2022,8 +2023,16 @@ def scenario_namespace(args, rep):
         sku = "NS-" + tag
         w.sim.stock(sku)
         oid = w.sim.order("NS-%s-A" % tag, [(sku, 1, 7.0)])
+        # Khaos unreachable at start (every call, the WSDL's too, 503): kcgate
+        # waits for the WSDL rather than take the fallback namespace
+        w.sim.faults(system="khaos", error_rate=1, status=503)
         if not w.start("namespace"):
             return
+        time.sleep(2.5)
+        wsdl_gets = sum(1 for r in w.sim.requests("khaos") if r["method"] == "GET")
+        rep.check(wsdl_gets >= 3, "namespace: kcgate keeps asking for the WSDL while Khaos fails (%d GETs in 2.5 s)"
+                  % wsdl_gets, [])
+        w.sim.faults(system="khaos", clear=True)
         done, secs, last = wait_all_done(w, [oid], 20)
         rep.check(done, "namespace: the order is booked through a Khaos with namespace %s (%.1f s)" % (ns, secs),
                   [json.dumps(last)] + ([] if done else w.evidence([oid])))
