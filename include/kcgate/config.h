@@ -92,6 +92,13 @@ struct kcg_admin_config {
 };
 
 /** [mirakl]: webhook authentication and the seller API. */
+/** [mirakl] order_tax_mode: the price mode OR11 is asked for. */
+enum kcg_tax_mode {
+	KCG_TAX_PLATFORM, /**< not sent: the platform's default mode */
+	KCG_TAX_INCLUDED, /**< order_tax_mode=TAX_INCLUDED */
+	KCG_TAX_EXCLUDED, /**< order_tax_mode=TAX_EXCLUDED */
+};
+
 struct kcg_mirakl_config {
 	struct kcg_source_auth webhook;
 	char *base_url;             /**< everything before /api/..., no trailing slash */
@@ -99,6 +106,7 @@ struct kcg_mirakl_config {
 	char *shop_id;              /**< optional */
 	uint64_t timeout_s;
 	/* the order flow's keys (declared in src/flows/orders.c) */
+	int order_tax_mode;         /**< enum kcg_tax_mode: asked of every OR11 */
 	uint64_t poll_interval_s;   /**< OR11 poll; never below 60 */
 	uint64_t poll_overlap_s;    /**< start_update_date = watermark - overlap */
 	uint64_t poll_max_pages;    /**< most OR11 pages one poll reads; the rest waits for the next poll */

@@ -753,6 +753,13 @@ static void orders_checks(struct kcg_config_check *c, const struct kcg_config *c
 	}
 }
 
+static const struct kcg_config_choice tax_mode_choices[] = {
+	{ "platform", KCG_TAX_PLATFORM },
+	{ "TAX_INCLUDED", KCG_TAX_INCLUDED },
+	{ "TAX_EXCLUDED", KCG_TAX_EXCLUDED },
+	{ NULL, 0 },
+};
+
 static const struct kcg_config_choice book_when_choices[] = {
 	{ "shipping", KCG_BOOK_SHIPPING },
 	{ "accepted", KCG_BOOK_ACCEPTED },
@@ -783,6 +790,8 @@ static const struct kcg_config_key orders_keys[] = {
 	KCG_KEY_U64("mirakl", "poll_overlap_s", mirakl.poll_overlap_s, "300", 0, 86400),
 	/* pages (of 100 orders) one poll reads, each committed before the next */
 	KCG_KEY_U64("mirakl", "poll_max_pages", mirakl.poll_max_pages, "50", 1, 100000),
+	/* the prices OR11 answers in (what the customer pays is booked either way) */
+	KCG_KEY_ENUM("mirakl", "order_tax_mode", mirakl.order_tax_mode, "platform", tax_mode_choices),
 	/* the first poll of a new store: the orders still in play, not the shop's history */
 	KCG_KEY_U64("mirakl", "first_poll_lookback_h", mirakl.first_poll_lookback_h, "168", 1, 8760),
 	KCG_KEY_U64("mirakl", "acceptance_window_h", mirakl.acceptance_window_h, "72", 1, 720),

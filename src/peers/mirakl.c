@@ -122,6 +122,9 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
 		buf_date(&url, "start_update_date", q->start_update_ms, false);
 	if (q->end_update_ms)
 		buf_date(&url, "end_update_date", q->end_update_ms, true);
+	if (cfg->order_tax_mode == KCG_TAX_INCLUDED || cfg->order_tax_mode == KCG_TAX_EXCLUDED)
+		kcg_dynbuf_addstr(&url, cfg->order_tax_mode == KCG_TAX_INCLUDED ? "&order_tax_mode=TAX_INCLUDED"
+										 : "&order_tax_mode=TAX_EXCLUDED");
 	if (cfg->shop_id && *cfg->shop_id) {
 		kcg_dynbuf_addstr(&url, "&shop_id=");
 		buf_escaped(&url, cfg->shop_id);

@@ -169,6 +169,16 @@ static void test_or11_end_update(void **state)
 	assert_int_equal(kcg_mirakl_or11(&cfg, &q, &c), 0);
 	assert_non_null(strstr(c.url, "&end_update_date=2024-01-01T11%3A00%3A00Z"));
 	assert_null(strstr(c.url, "order_state_codes"));
+	assert_null(strstr(c.url, "order_tax_mode")); /* platform: not sent */
+	kcg_call_finish(&c);
+	/* [mirakl] order_tax_mode asks every OR11 for that price mode */
+	cfg.order_tax_mode = KCG_TAX_INCLUDED;
+	assert_int_equal(kcg_mirakl_or11(&cfg, &q, &c), 0);
+	assert_non_null(strstr(c.url, "&order_tax_mode=TAX_INCLUDED"));
+	kcg_call_finish(&c);
+	cfg.order_tax_mode = KCG_TAX_EXCLUDED;
+	assert_int_equal(kcg_mirakl_or11_one(&cfg, "O-1", &c), 0);
+	assert_non_null(strstr(c.url, "order_ids=O-1") && strstr(c.url, "&order_tax_mode=TAX_EXCLUDED"));
 	kcg_call_finish(&c);
 }
 
