@@ -36,8 +36,16 @@ void orders_set_time(json_t *rec, const char *key, uint64_t ms)
 
 /* Calls @p fn for each record, in order id order, at most ORDERS_SCAN_MAX
  * (the admin list); parsed copies, so @p fn may collect, then write. */
+/* A walk stopped at ORDERS_SCAN_MAX: said, never silent. */
+static void scan_capped(const char *what)
+{
+	kcg_log(KCG_LOG_WARN, "order walk stopped at its cap: the records past it were not looked at",
+		json_pack("{s:s, s:i}", "walk", what, "cap", ORDERS_SCAN_MAX));
+}
+
 int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 {
+	const char *name = "orders";
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;
@@ -55,11 +63,14 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 		}
 	}
 	mdb_cursor_close(cur);
+	if (rc == 0 && scanned > ORDERS_SCAN_MAX)
+		scan_capped(name);
 	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
 }
 
 int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 {
+	const char *name = "orders_open";
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;
@@ -84,7 +95,37 @@ int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void 
 		}
 	}
 	mdb_cursor_close(cur);
+	if (rc == 0 && scanned > ORDERS_SCAN_MAX)
+		scan_capped(name);
 	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
+}
+
+int orders_held_keys(struct kcg_txn *t, const json_t *rec, bool put)
+{
+	if (!rec || orders_state_of(rec) != KCG_ORDER_HELD)
+		return 0;
+	const char *id = kcg_json_str(rec, "order_id");
+	MDB_dbi dbi = kcg_store_db(t->store, DB_ORDERS_HELD);
+	size_t i, n = strlen(id);
+	const json_t *sku;
+	int rc = 0;
+	json_array_foreach(json_object_get(rec, "held_skus"), i, sku) {
+		const char *s = json_string_value(sku);
+		char key[2 * ORDER_ID_MAX + 2];
+		size_t m = s ? strlen(s) : 0;
+		if (!m || m > ORDER_ID_MAX || n > ORDER_ID_MAX)
+			continue;
+		memcpy(key, s, m);
+		key[m] = '\0';
+		memcpy(key + m + 1, id, n);
+		MDB_val k = { m + 1 + n, key }, v = { 0, "" };
+		rc = put ? mdb_put(t->txn, dbi, &k, &v, 0) : mdb_del(t->txn, dbi, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc != 0)
+			break;
+	}
+	return rc;
 }
 
 /* The record of @p order_id, or a new one in state "seen" (*created). */
@@ -110,8 +151,9 @@ enum kcg_order_state orders_state_of(const json_t *rec)
 }
 
 /* Writes the record and keeps orders_open in step (present iff the state
- * is not final) and orders_reserved (orders_move_reserved()); an order no longer
- * held for short stock has its short_stock exception resolved. */
+ * is not final), orders_held (orders_held_keys()) and orders_reserved
+ * (orders_move_reserved()); an order no longer held for short stock has
+ * its short_stock exception resolved. */
 int orders_save(struct kcg_txn *t, json_t *rec)
 {
 	orders_set_time(rec, "updated_at", t->now_ms);
@@ -124,6 +166,10 @@ int orders_save(struct kcg_txn *t, json_t *rec)
 		rc = orders_move_reserved(t, before, rec);
 	if (rc == 0 && before && orders_held_short(before) && !orders_held_short(rec))
 		rc = kcg_exc_resolve(t, KCG_EXC_SHORT_STOCK, id, "auto");
+	if (rc == 0)
+		rc = orders_held_keys(t, before, false);
+	if (rc == 0)
+		rc = orders_held_keys(t, rec, true);
 	json_decref(before);
 	if (rc == KCG_ENOTFOUND)
 		rc = 0;
@@ -631,11 +677,43 @@ static int held_on_fn(json_t *rec, void *arg)
 	return json_array_append_new(h->ids, json_string(kcg_json_str(rec, "order_id"))) ? -ENOMEM : 0;
 }
 
-/* on_sku_active: the SKU cache learnt that @p sku is an active stock code. */
+/* The ids of the orders held on @p sku, from orders_held: a range of keys
+ * "<sku>\0...", however many other orders are open. */
+static int held_on_index(struct kcg_txn *t, const char *sku, json_t *ids)
+{
+	size_t m = strlen(sku);
+	if (m == 0 || m > ORDER_ID_MAX)
+		return 0;
+	char prefix[ORDER_ID_MAX + 1];
+	memcpy(prefix, sku, m);
+	prefix[m] = '\0';
+	MDB_cursor *cur;
+	MDB_val k = { m + 1, prefix }, v;
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_HELD), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size > m + 1 && memcmp(k.mv_data, prefix, m + 1) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		json_t *id = json_stringn((const char *)k.mv_data + m + 1, k.mv_size - m - 1);
+		if (!id || json_array_append_new(ids, id)) {
+			rc = -ENOMEM;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* on_sku_active: the SKU cache learnt that @p sku is an active stock code.
+ * Inside the refresh's write transaction: the index, not a walk of every
+ * open order (a store from before it walks until the watch has built it). */
 static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx *ctx)
 {
 	struct held_on h = { sku, json_array() };
-	int rc = orders_open_each(t, held_on_fn, &h);
+	if (!h.ids)
+		return -ENOMEM;
+	int rc = kcg_meta_get_u64(t, HELD_INDEX_BUILT) ? held_on_index(t, sku, h.ids) : orders_open_each(t, held_on_fn, &h);
 	size_t i;
 	json_t *id;
 	json_array_foreach(h.ids, i, id) {
@@ -821,7 +899,7 @@ static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, o
 const struct kcg_flow kcg_flow_orders = {
 	.name = "orders",
 	.enabled = orders_enabled,
-	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, DB_ORDERS_RESERVED, NULL },
+	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, DB_ORDERS_RESERVED, DB_ORDERS_HELD, NULL },
 	.config = &orders_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_sync, &kind_book, &kind_accept, &kind_poll, NULL },
 	.timers = orders_timers,

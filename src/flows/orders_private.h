@@ -28,6 +28,8 @@
 #define DB_ORDERS "orders"
 #define DB_ORDERS_OPEN "orders_open" /* order_id -> "": the records whose state is not final */
 #define DB_ORDERS_RESERVED "orders_reserved" /* stock code -> u64: accepted (or being accepted), not booked */
+#define DB_ORDERS_HELD "orders_held" /* "<stock code>\0<order_id>" -> "": held records by the SKUs they wait on */
+#define HELD_INDEX_BUILT "orders.held_index.v1" /* meta: orders_held holds every held record */
 
 enum { PH_START, PH_READ, PH_STATUS, PH_IMPORT, PH_ACCEPT };
 
@@ -51,6 +53,10 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 /* Calls @p fn for each open order record (the orders_open index, never
  * every record), at most ORDERS_SCAN_MAX; as orders_each(). */
 int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+
+/* Puts (or, @p put false, deletes) @p rec's orders_held keys: one per SKU
+ * of its held_skus while its state is held; none otherwise. */
+int orders_held_keys(struct kcg_txn *t, const json_t *rec, bool put);
 
 /* Raises (or refreshes) missing_in_khaos for one record. */
 int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_min);

@@ -245,9 +245,10 @@ static int watch_raise(struct kcg_txn *t, void *arg)
 }
 
 /*
- * Records written before the orders_open index existed are not in it: the
- * first watch of a store builds it once from every record (at most
- * ORDERS_SCAN_MAX), in one transaction, and notes so in meta.
+ * Records written before the orders_open (or orders_held) index existed
+ * are not in it: the first watch of a store builds it once from every
+ * record (at most ORDERS_SCAN_MAX), in one transaction, and notes so in
+ * meta.
  */
 #define OPEN_INDEX_BUILT "orders.open_index.v1"
 
@@ -261,18 +262,42 @@ static int index_one(json_t *rec, void *arg)
 	return mdb_put(t->txn, kcg_store_db(t->store, DB_ORDERS_OPEN), &k, &v, 0);
 }
 
+static int indexes_built(struct kcg_txn *t, void *arg)
+{
+	*(bool *)arg = kcg_meta_get_u64(t, OPEN_INDEX_BUILT) && kcg_meta_get_u64(t, HELD_INDEX_BUILT);
+	return 0;
+}
+
+static int held_one(json_t *rec, void *arg)
+{
+	return orders_held_keys(arg, rec, true);
+}
+
 static int index_build(struct kcg_txn *t, void *arg)
 {
-	if (kcg_meta_get_u64(t, OPEN_INDEX_BUILT))
-		return 0;
-	int rc = orders_each(t, index_one, t);
-	return rc == 0 ? kcg_meta_put_u64(t, OPEN_INDEX_BUILT, 1) : rc;
+	int rc = 0;
+	if (!kcg_meta_get_u64(t, OPEN_INDEX_BUILT)) {
+		rc = orders_each(t, index_one, t);
+		if (rc == 0)
+			rc = kcg_meta_put_u64(t, OPEN_INDEX_BUILT, 1);
+	}
+	/* orders_held, from the open records (held ones are open) */
+	if (rc == 0 && !kcg_meta_get_u64(t, HELD_INDEX_BUILT)) {
+		rc = orders_open_each(t, held_one, t);
+		if (rc == 0)
+			rc = kcg_meta_put_u64(t, HELD_INDEX_BUILT, 1);
+	}
+	return rc;
 }
 
 static void watch_timer(struct kcg_engine *engine, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
-	int built = kcg_store_write_sync(flow->store, index_build, NULL); /* a no-op once built */
+	/* the indexes: a write only while one is still to be built */
+	bool have = false;
+	int built = kcg_store_read(flow->store, indexes_built, &have);
+	if (built == 0 && !have)
+		built = kcg_store_write_sync(flow->store, index_build, NULL);
 	if (built != 0)
 		kcg_log_str(KCG_LOG_WARN, "cannot build the open-orders index", kcg_strerror(built));
 	struct watch w = { flow->cfg, json_array(), json_array(), NULL, 0 };
