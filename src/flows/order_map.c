@@ -5,6 +5,7 @@
  * the sales order outlives the JSON it came from.
  */
 #include "kcgate/flows/order_map.h"
+#include "kcgate/flows/orders.h"
 #include "kcgate/common.h"
 #include "kcgate/peers/mirakl.h"
 
@@ -118,8 +119,9 @@ static int check(const json_t *order, size_t *booked, enum kcg_order_map_fault *
 			kcg_why(why, "order %s: order_lines[%zu].offer_sku missing", id, i);
 			return KCG_EPAYLOAD;
 		}
-		if (!json_is_integer(q) || json_integer_value(q) < 1) {
-			kcg_why(why, "order %s: order_lines[%zu].quantity is not a whole number >= 1", id, i);
+		if (!json_is_integer(q) || json_integer_value(q) < 1 || json_integer_value(q) > KCG_ORDER_QTY_MAX) {
+			kcg_why(why, "order %s: order_lines[%zu].quantity is not a whole number from 1 to %d", id, i,
+				KCG_ORDER_QTY_MAX);
 			return KCG_EPAYLOAD;
 		}
 		(*booked)++;

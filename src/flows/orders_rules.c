@@ -209,10 +209,12 @@ static bool line_withdrawn(const json_t *line)
 	return orders_is(st, "CANCELED") || orders_is(st, "REFUSED");
 }
 
+/* A line's quantity, 0 when absent or below 1, at most KCG_ORDER_QTY_MAX
+ * (a peer's number never overflows the sums below). */
 static int64_t line_quantity(const json_t *line)
 {
 	json_int_t q = json_integer_value(json_object_get(line, "quantity"));
-	return q > 0 ? (int64_t)q : 0;
+	return q > 0 ? (q > KCG_ORDER_QTY_MAX ? KCG_ORDER_QTY_MAX : (int64_t)q) : 0;
 }
 
 bool orders_listed(const json_t *list, const char *s)
@@ -231,6 +233,15 @@ int64_t orders_int_of(const json_t *obj, const char *key)
 	return (int64_t)json_integer_value(json_object_get(obj, key));
 }
 
+/* Levels and reservations are bounded to +-2^40 before any sum: the
+ * arithmetic below never overflows, whatever a peer (or a store) says. */
+#define LEVEL_BOUND ((int64_t)1 << 40)
+
+static int64_t bounded(json_int_t v)
+{
+	return v > LEVEL_BOUND ? LEVEL_BOUND : v < -LEVEL_BOUND ? -LEVEL_BOUND : (int64_t)v;
+}
+
 enum kcg_cover kcg_order_stock_decide(const json_t *order, const json_t *levels, const json_t *reserved,
 				      enum kcg_cover_mode mode, json_t *shorts, json_t *refuse)
 {
@@ -245,8 +256,8 @@ enum kcg_cover kcg_order_stock_decide(const json_t *order, const json_t *levels,
 		const json_t *level = json_object_get(levels, sku);
 		if (!json_is_integer(level))
 			continue; /* not stock-controlled */
-		int64_t need = line_quantity(line), have = (int64_t)json_integer_value(level);
-		int64_t others = orders_int_of(reserved, sku), taken = orders_int_of(used, sku);
+		int64_t need = line_quantity(line), have = bounded(json_integer_value(level));
+		int64_t others = bounded(orders_int_of(reserved, sku)), taken = bounded(orders_int_of(used, sku));
 		if (need <= have - others - taken) {
 			nomem = json_object_set_new(used, sku, json_integer((json_int_t)(taken + need))) != 0;
 			continue;

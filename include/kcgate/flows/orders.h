@@ -91,6 +91,10 @@ bool kcg_order_state_final(enum kcg_order_state state);
 /** Whether Khaos has (or had) a sales order for a record in @p state. */
 bool kcg_order_state_booked(enum kcg_order_state state);
 
+/** The largest line quantity kcgate books or counts; a line asking more is
+ * not an order (order_unbookable; stock decisions count it as this many). */
+#define KCG_ORDER_QTY_MAX 1000000
+
 /** What an order needs next, given its record and the latest Mirakl order. */
 enum kcg_order_next {
 	KCG_NEXT_NOTHING,         /**< finished, waiting, or a dead job waits for a person */

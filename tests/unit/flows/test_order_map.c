@@ -23,6 +23,7 @@
 
 #include "kcgate/common.h"
 #include "kcgate/flows/order_map.h"
+#include "kcgate/flows/orders.h"
 #include "kcgate/peers/khaos.h"
 #include "kcgate/net.h"
 
@@ -500,6 +501,14 @@ static void test_partly_withdrawn(void **state)
 	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), KCG_EPAYLOAD);
 	assert_int_equal(fault, KCG_ORDER_MAP_PARTIAL);
 	assert_non_null(strstr(why, "(L3) is live with 0 cancelation(s) and 1 refund(s)"));
+	json_decref(order);
+	/* a quantity past KCG_ORDER_QTY_MAX is not an order (and never overflows the money) */
+	order = mirakl_order();
+	json_object_set_new(json_array_get(json_object_get(order, "order_lines"), 0), "quantity",
+			    json_integer(KCG_ORDER_QTY_MAX + 1));
+	assert_int_equal(kcg_order_map(order, NULL, &so, &fault, why), KCG_EPAYLOAD);
+	assert_int_equal(fault, KCG_ORDER_MAP_DATA);
+	assert_non_null(strstr(why, "order_lines[0].quantity is not a whole number from 1 to 1000000"));
 	json_decref(order);
 }
 

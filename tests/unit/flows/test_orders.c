@@ -421,6 +421,17 @@ static void test_stock_covered(void **state)
 	assert_int_equal(cover("{\"A\": 3}", "{\"B\": 50}", KCG_COVER_MODE_HOLD, &shorts, &refuse), KCG_COVER_ALL);
 	json_decref(shorts);
 	json_decref(refuse);
+	/* peers' extreme numbers are bounded, never overflowed (UBSan watches) */
+	assert_int_equal(cover("{\"A\": 9223372036854775807, \"B\": 9223372036854775807}",
+			       "{\"A\": -9223372036854775807}", KCG_COVER_MODE_HOLD, &shorts, &refuse),
+			 KCG_COVER_ALL);
+	json_decref(shorts);
+	json_decref(refuse);
+	assert_int_equal(cover("{\"A\": -9223372036854775807, \"B\": 1}", "{\"A\": 9223372036854775807}",
+			       KCG_COVER_MODE_HOLD, &shorts, &refuse),
+			 KCG_COVER_HOLD);
+	json_decref(shorts);
+	json_decref(refuse);
 }
 
 /* What other orders reserved counts: A 3 with 1 reserved covers L1 (2), not L3 (1). */
