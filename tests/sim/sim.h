@@ -106,6 +106,7 @@ struct sim_sales_order {
 	char *company_name;
 	char *currency;
 	char *po_number;
+	char *delivery_postcode;	/* where it goes (DELADDR, else INVADDR), or NULL */
 	/* as sent, or NULL (GET /_sim/state) */
 	char *order_amount;
 	char *courier_code;

@@ -32,6 +32,7 @@ struct parsed_order {
 	char *company_name;
 	char *currency;
 	char *po_number;
+	char *delivery_postcode;	/* DPOSTCODE, or IPOSTCODE when DELADDR is empty */
 	char *header[6];	/* ORDER_AMOUNT, COURIER_CODE, DELIVERY_GRS/NET/TAX, ORDER_NOTE */
 	struct sim_so_line *lines;
 	size_t nlines;
@@ -113,6 +114,29 @@ static bool template_date(const char *s)
 	return sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) == 6 && s[n] == '\0' && n == 19;
 }
 
+/* "If empty delivery address details then the system will use invoice
+ * address" [XML-IMP]: DELADDR's DPOSTCODE when any DELADDR field has a
+ * value, else INVADDR's IPOSTCODE; NULL when the one used has none. */
+static char *delivery_postcode(xmlNodePtr cd)
+{
+	xmlNodePtr addrs = sk_child(cd, "ADDRESSES"), del = sk_child(addrs, "DELADDR");
+	bool empty = true;
+
+	for (xmlNodePtr c = sk_first_el(del); c && empty; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		char *t = sk_text_of(c);
+		empty = !*t;
+		free(t);
+	}
+	char *pc = empty ? sk_child_text(sk_child(addrs, "INVADDR"), "IPOSTCODE") : sk_child_text(del, "DPOSTCODE");
+	if (pc && !*pc) {
+		free(pc);
+		pc = NULL;
+	}
+	return pc;
+}
+
 /* The header fields kept for GET /_sim/state, in struct parsed_order's header[]. */
 static const char *const header_fields[] = { "ORDER_AMOUNT", "COURIER_CODE", "DELIVERY_GRS",
 					     "DELIVERY_NET", "DELIVERY_TAX", "ORDER_NOTE" };
@@ -134,6 +158,7 @@ static void parse_sales_order(xmlNodePtr so, size_t idx, struct parsed_order *p)
 	p->currency = sk_child_text(hdr, "ORDER_CURRENCY_CODE");
 	p->po_number = sk_child_text(hdr, "PO_NUMBER");
 	p->company_name = sk_child_text(cd, "COMPANY_NAME");
+	p->delivery_postcode = delivery_postcode(cd);
 	for (size_t i = 0; hdr && i < sizeof(header_fields) / sizeof(header_fields[0]); i++)
 		p->header[i] = sk_child_text(hdr, header_fields[i]);
 	if (!hdr || !*p->associated_ref) {
@@ -208,6 +233,7 @@ static void parsed_free(struct parsed_order *p)
 	free(p->company_name);
 	free(p->currency);
 	free(p->po_number);
+	free(p->delivery_postcode);
 	for (size_t i = 0; i < sizeof(p->header) / sizeof(p->header[0]); i++)
 		free(p->header[i]);
 	for (size_t i = 0; i < p->nlines; i++) {
@@ -281,6 +307,8 @@ static void book(struct parsed_order *p, int64_t now_ms)
 	so->company_name = sim_strdup(p->company_name ? p->company_name : "");
 	so->currency = sim_strdup(p->currency && *p->currency ? p->currency : "GBP");
 	so->po_number = sim_strdup(p->po_number ? p->po_number : "");
+	so->delivery_postcode = p->delivery_postcode;
+	p->delivery_postcode = NULL;
 	so->stage = NEW_ORDER_STAGE;
 	so->booked_ms = now_ms;
 	so->lines = sim_xmalloc(sizeof(*so->lines) * p->nlines);

@@ -150,9 +150,10 @@ json_t *sim_khaos_state(void)
 				"price_net", so->lines[k].price_net, "price_grs", so->lines[k].price_grs,
 				"tax_rate", so->lines[k].tax_rate));
 		}
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o}",
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:o}",
 			"associated_ref", so->associated_ref, "sales_order_code", so->code,
 			"site", so->site, "sales_source", so->sales_source, "po_number", so->po_number,
+			"delivery_postcode", so->delivery_postcode,
 			"cancelled", so->cancelled_ms != 0, "lines", lines);
 		json_object_update_new(o, json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "order_amount",
 			so->order_amount, "courier_code", so->courier_code, "delivery_grs", so->delivery_grs,
@@ -183,6 +184,7 @@ void sim_khaos_reset(void)
 		free(so->company_name);
 		free(so->currency);
 		free(so->po_number);
+		free(so->delivery_postcode);
 		free(so->order_amount);
 		free(so->courier_code);
 		free(so->delivery_grs);

@@ -1054,6 +1054,7 @@ def khaos_import_orders(s):
     line = {"price_net": None, "price_grs": "10.00", "tax_rate": None}
     assert k["sales_orders"][0] == {"associated_ref": "R-1", "sales_order_code": codes[0], "site": "MAIN",
                                     "sales_source": "MIRAKL", "po_number": "C-9", "cancelled": False,
+                                    "delivery_postcode": "SW1A 1AA",
                                     "order_amount": None, "courier_code": None, "delivery_grs": None,
                                     "delivery_net": None, "delivery_tax": None, "order_note": None,
                                     "lines": [dict(line, stock_code="SKU-1", quantity=2),
@@ -1077,6 +1078,27 @@ def khaos_import_orders(s):
         assert st == 400, bad
     s.reset()
     assert s.state()["khaos"]["dedupe"] is True
+
+
+@test
+def khaos_state_delivery_postcode(s):
+    """GET /_sim/state: a sales order's delivery_postcode is DELADDR's
+    DPOSTCODE, or the invoice postcode when the delivery address is empty
+    ("If empty delivery address details then the system will use invoice
+    address", KSDXMLImportFormat.xml)."""
+    s.stock({"code": "SKU-1", "available": 5})
+    inv = "</INVADDR>"
+    full = sales_orders(("DP-1", [("SKU-1", 1)])).replace(
+        inv, inv + "<DELADDR><DADDRESS1>2 Low Road</DADDRESS1><DTOWN>Leeds</DTOWN>"
+                   "<DPOSTCODE>LS1 4AP</DPOSTCODE><DSURNAME>Roe</DSURNAME></DELADDR>")
+    empty = sales_orders(("DP-2", [("SKU-1", 1)])).replace(inv, inv + "<DELADDR><DADDRESS1/><DPOSTCODE> </DPOSTCODE>"
+                                                                     "</DELADDR>")
+    none = sales_orders(("DP-3", [("SKU-1", 1)]))
+    for doc in (full, empty, none):
+        st, _, root = s.soap("ImportOrders", {"Orders": doc})
+        assert st == 200 and import_results(root)[0] == 1, ET.tostring(root)
+    got = {so["associated_ref"]: so["delivery_postcode"] for so in s.state()["khaos"]["sales_orders"]}
+    assert got == {"DP-1": "LS1 4AP", "DP-2": "SW1A 1AA", "DP-3": "SW1A 1AA"}, got
 
 
 @test
@@ -1444,7 +1466,7 @@ def state_shape_and_calls(s):
     k = st["khaos"]
     assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock"}
     assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "po_number",
-                                         "cancelled", "lines", "order_amount", "courier_code", "delivery_grs",
+                                         "delivery_postcode", "cancelled", "lines", "order_amount", "courier_code", "delivery_grs",
                                          "delivery_net", "delivery_tax", "order_note"}
     assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False, "status": 0}]
     s.reset()
