@@ -1216,6 +1216,11 @@ static const char *fill_order(json_t *o, int64_t now_ms, struct sim_order *out)
 	set_default(o, "payment_type", json_string("CREDIT_CARD"));
 	set_default(o, "payment_workflow", json_string("PAY_ON_ACCEPTANCE"));
 	set_default(o, "total_commission", json_real(0));
+	/* An order field (OR11_Response_200_Orders), not the customer's. */
+	snprintf(buf, sizeof(buf), "sim-%06llu@notify.example", (unsigned long long)seq);
+	set_default(o, "customer_notification_email", json_string(buf));
+	if (!json_is_string(json_object_get(o, "customer_notification_email")))
+		return "customer_notification_email: must be a string";
 	set_default(o, "fulfillment", json_pack("{s:{s:s}}", "center", "code", "DEFAULT"));
 	snprintf(buf, sizeof(buf), "CUST-%06llu", (unsigned long long)seq);
 	set_default(o, "customer", json_pack("{s:s, s:s, s:s, s:s}", "customer_id", buf,
@@ -1226,8 +1231,6 @@ static const char *fill_order(json_t *o, int64_t now_ms, struct sim_order *out)
 	set_default(cust, "customer_id", json_string(buf));
 	set_default(cust, "firstname", json_string("Jane"));
 	set_default(cust, "lastname", json_string("Doe"));
-	snprintf(buf, sizeof(buf), "sim-%06llu@notify.example", (unsigned long long)seq);
-	set_default(cust, "customer_notification_email", json_string(buf));
 	/* A partial address gets the default's street, city, postcode and
 	 * country (a test gives what it cares about; Khaos needs line 1, town
 	 * and postcode); names stay the test's (kcgate falls back to the

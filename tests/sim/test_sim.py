@@ -337,6 +337,9 @@ def or11_shape_and_defaults(s):
     # Null before shipping (the default platform setting), as the OpenAPI documents it.
     assert o["customer"]["shipping_address"] is None and o["customer"]["billing_address"] is None
     assert o["customer"]["firstname"] and o["customer"]["lastname"]
+    # an order field in the OpenAPI (OR11_Response_200_Orders), not a customer one
+    assert o["customer_notification_email"] == "sim-000001@notify.example", o.get("customer_notification_email")
+    assert "customer_notification_email" not in o["customer"], o["customer"]
     assert o["order_state"] == "WAITING_ACCEPTANCE"
     created = datetime.datetime.strptime(o["created_date"], "%Y-%m-%dT%H:%M:%SZ")
     assert o["acceptance_decision_date"] is None  # set by OR21 only
@@ -795,6 +798,7 @@ def life_order_money_fields(s):
     assert o["price"] == 28.0 and o["shipping_price"] == 4.0 and o["total_price"] == 32.0
     assert o["promotions"]["total_deduced_amount"] == 2.0 and len(o["promotions"]["applied_promotions"]) == 1
     for bad in ({"order_tax_mode": "GROSS"}, {"order_lines": [{"taxes": [{"code": "X"}]}]},
+                {"customer_notification_email": 7},
                 {"order_lines": [{"shipping_taxes": {"code": "X", "amount": 1}}]},
                 {"commercial_id": 5}):
         st, _, j = s.json("POST", "/_sim/mirakl/orders", bad)
