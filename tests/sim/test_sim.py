@@ -809,6 +809,66 @@ def life_order_money_fields(s):
     assert c["shipping_address"] == {} and c["billing_address"]["city"] == "London"
 
 
+@test
+def or11_order_tax_mode(s):
+    """OR11's order_tax_mode (OpenAPI): TAX_INCLUDED shows every price field
+    with its taxes, TAX_EXCLUDED without; without taxes both give the same
+    amounts; absent, each order shows as created (the platform's mode); any
+    other value is a 400 like every bad OR11 parameter. Pennies exact."""
+    vat = lambda a: [{"code": "VAT20", "amount": a}]
+    ex = s.order(order_tax_mode="TAX_EXCLUDED", order_lines=[
+        {"offer_sku": "A", "quantity": 2, "price_unit": 10.0, "price": 18.0, "shipping_price": 4.0,
+         "taxes": vat(3.6), "shipping_taxes": vat(0.8)},
+        {"offer_sku": "B", "quantity": 3, "price_unit": 9.99, "taxes": [{"code": "X", "amount": 0.1},
+                                                                        {"code": "Y", "amount": 0.2}]},
+        {"offer_sku": "C", "price_unit": 5.0}])
+    inc = s.order(order_lines=[{"offer_sku": "D", "price_unit": 12.0, "shipping_price": 3.0,
+                                "taxes": vat(2.0), "shipping_taxes": vat(0.5)}])
+    bare = s.order(order_lines=[{"offer_sku": "E", "price_unit": 7.77}])
+    s.ctl(ex, "cancel", {"lines": [ex + "-1"]})
+
+    def get(mode=None):
+        q = "/api/orders?order_ids=%s,%s,%s" % (ex, inc, bare) + ("&order_tax_mode=" + mode if mode else "")
+        st, _, j = s.mirakl("GET", q)
+        assert st == 200, (st, j)
+        return {o["order_id"]: o for o in j["orders"]}
+
+    plain = get()
+    assert [plain[o]["order_tax_mode"] for o in (ex, inc, bare)] == ["TAX_EXCLUDED", "TAX_INCLUDED", "TAX_INCLUDED"]
+    same_ex = get("TAX_EXCLUDED")
+    assert same_ex[ex] == plain[ex], "asked in its own mode, an order is unchanged"
+    o = get("TAX_INCLUDED")[ex]
+    l1, l2, l3 = o["order_lines"]
+    assert o["order_tax_mode"] == "TAX_INCLUDED"
+    assert (l1["price"], l1["price_unit"], l1["shipping_price"], l1["total_price"]) == (21.6, 12.0, 4.8, 26.4), l1
+    assert (l2["price"], l2["price_unit"], l2["total_price"]) == (30.27, 10.09, 30.27), l2
+    assert (l3["price"], l3["price_unit"], l3["total_price"]) == (5.0, 5.0, 5.0), l3
+    assert l1["taxes"] == plain[ex]["order_lines"][0]["taxes"], "the taxes themselves stay"
+    c = l1["cancelations"][0]
+    assert (c["amount"], c["shipping_amount"]) == (21.6, 4.8) and c["taxes"][0]["amount"] == 3.6, c
+    assert plain[ex]["order_lines"][0]["cancelations"][0]["amount"] == 18.0
+    # totals: 18 + 29.97 + 5 = 52.97 (+3.6 +0.3) and 4 (+0.8): exact pennies, no float drift
+    assert (o["price"], o["shipping_price"], o["total_price"]) == (56.87, 4.8, 61.67), \
+        (o["price"], o["shipping_price"], o["total_price"])
+    o = get("TAX_EXCLUDED")[inc]
+    l = o["order_lines"][0]
+    assert o["order_tax_mode"] == "TAX_EXCLUDED"
+    assert (l["price"], l["price_unit"], l["shipping_price"], l["total_price"]) == (10.0, 10.0, 2.5, 12.5), l
+    assert (o["price"], o["shipping_price"], o["total_price"]) == (10.0, 2.5, 12.5)
+    b = get("TAX_EXCLUDED")[bare]
+    assert b["order_tax_mode"] == "TAX_EXCLUDED" and b["total_price"] == 7.77 and \
+        b["order_lines"][0]["price_unit"] == 7.77, "no taxes: the same amounts in both modes"
+    # the stored orders did not change
+    assert get() == plain
+    # OR11 without order_ids takes it too; OR12 (no such parameter) is as stored
+    st, _, j = s.mirakl("GET", "/api/orders?order_tax_mode=TAX_INCLUDED&order_state_codes=WAITING_ACCEPTANCE")
+    assert st == 200 and all(x["order_tax_mode"] == "TAX_INCLUDED" for x in j["orders"]), j
+    assert s.or12(ex)["order_tax_mode"] == "TAX_EXCLUDED"
+    for bad in ("GROSS", "tax_included", "TAX_INCLUDED,TAX_EXCLUDED"):
+        st, _, j = s.mirakl("GET", "/api/orders?order_tax_mode=" + bad)
+        assert st == 400 and j["status"] == 400 and "order_tax_mode" in j["message"], (bad, st, j)
+
+
 class Receiver:
     """A small webhook receiver: records (headers, body) and answers `status` after `delay` s."""
 
