@@ -1750,6 +1750,12 @@ static void cancel_line(json_t *l, const char *now)
 	json_object_set_new(l, "last_updated_date", json_string(now));
 }
 
+/* Shipped (or further): Mirakl cancels a line only before its shipment. */
+static bool is_shipped(const char *s)
+{
+	return strcmp(s, "SHIPPED") == 0 || strcmp(s, "TO_COLLECT") == 0 || strcmp(s, "RECEIVED") == 0;
+}
+
 /* POST /_sim/mirakl/orders/{id}/cancel [{"lines":[ids]}]; lock held. */
 static void ctl_cancel(struct sim_order *o, json_t *body, struct sim_reply *r)
 {
@@ -1781,6 +1787,12 @@ static void ctl_cancel(struct sim_order *o, json_t *body, struct sim_reply *r)
 					json_string_value(v), line_state(l));
 				return;
 			}
+			if (is_shipped(line_state(l))) {
+				sim_reply_ctl_error(r, 409, "invalid_state",
+					"order line %s is %s: Mirakl cancels only before shipment (refund it instead)",
+					json_string_value(v), line_state(l));
+				return;
+			}
 		}
 		json_array_foreach(ids, i, v) {
 			json_t *l = line_by_id(o, json_string_value(v));
@@ -1791,6 +1803,15 @@ static void ctl_cancel(struct sim_order *o, json_t *body, struct sim_reply *r)
 			}
 		}
 	} else {
+		json_array_foreach(json_object_get(o->json, "order_lines"), i, v) {
+			if (is_shipped(line_state(v))) {
+				sim_reply_ctl_error(r, 409, "invalid_state",
+					"order %s: line %s is %s: Mirakl cancels only before shipment (name the lines "
+					"still to ship)", o->id, json_string_value(json_object_get(v, "order_line_id")),
+					line_state(v));
+				return;
+			}
+		}
 		json_array_foreach(json_object_get(o->json, "order_lines"), i, v) {
 			if (!is_final(line_state(v))) {
 				cancel_line(v, now);

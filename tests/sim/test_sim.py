@@ -755,6 +755,25 @@ def life_cancel(s):
     assert o["order_state"] == "WAITING_DEBIT" and lines_of(o) == ["WAITING_DEBIT", "CANCELED"]
     st, _, j = s.ctl(d, "debit")
     assert j["order_state"] == "SHIPPING" and lines_of(s.or12(d)) == ["SHIPPING", "CANCELED"]
+    # Mirakl cancels only before shipment: a SHIPPED, TO_COLLECT or RECEIVED
+    # line is refused like a CLOSED one, and nothing changes
+    for shipped in ("SHIPPED", "TO_COLLECT", "RECEIVED"):
+        g = s.order(order_state=shipped)
+        st, _, j = s.ctl(g, "cancel")
+        assert st == 409 and j["error"] == "invalid_state" and shipped in j["message"] \
+            and "before shipment" in j["message"], (shipped, st, j)
+        st, _, j = s.ctl(g, "cancel", {"lines": [g + "-1"]})
+        assert st == 409 and shipped in j["message"], (st, j)
+        o = s.or12(g)
+        assert o["order_state"] == shipped and o["order_lines"][0]["cancelations"] == [], o["order_state"]
+    # a part-shipped order: the unshipped line can be cancelled by name, not the whole order
+    m = s.order(order_state="SHIPPING", order_lines=[{"order_line_state": "SHIPPED"}, {}])
+    st, _, j = s.ctl(m, "cancel")
+    assert st == 409 and "SHIPPED" in j["message"], (st, j)
+    st, _, j = s.ctl(m, "cancel", {"lines": [m + "-1", m + "-2"]})
+    assert st == 409 and lines_of(s.or12(m)) == ["SHIPPED", "SHIPPING"], (st, j)
+    st, _, j = s.ctl(m, "cancel", {"lines": [m + "-2"]})
+    assert st == 200 and lines_of(s.or12(m)) == ["SHIPPED", "CANCELED"] and j["order_state"] == "SHIPPED", j
     # a waiting order with one line cancelled: OR21 decides the rest
     p = s.order(order_lines=[{}, {}])
     s.ctl(p, "cancel", {"lines": [p + "-1"]})
