@@ -68,5 +68,8 @@ struct sim_stock *sk_find_stock(const char *code);
 /* STATUS as ExportStockStatus answers it (0-5). */
 int sk_stock_status(const struct sim_stock *st);
 #define SK_CANCELLED_STAGE 1
+/* The rate of TAX_RATE code @p code in hundredths of a percent; false when
+ * this Khaos has no such code. Lock held. */
+bool sk_tax_rate(const char *code, long long *bp);
 
 #endif

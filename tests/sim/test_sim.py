@@ -204,7 +204,7 @@ def envelope(method, params, ns=NS):
 
 
 def sales_orders(*orders, **extra):
-    """orders: (associated_ref, [(stock_code, qty), ...]) -> SALES_ORDERS text with
+    """orders: (associated_ref, [(stock_code, qty[, {price elements}]), ...]) -> SALES_ORDERS text with
     what the guide requires (IS_NEW_CUSTOMER, an invoice address, prices).
     extra: {element: text} added to ORDER_HEADER."""
     root = ET.Element("SALES_ORDERS")
@@ -225,12 +225,14 @@ def sales_orders(*orders, **extra):
         for k, v in extra.items():
             ET.SubElement(hdr, k).text = v
         items = ET.SubElement(so, "ORDER_ITEMS")
-        for code, qty in lines:
+        for line in lines:
+            code, qty = line[:2]
             it = ET.SubElement(items, "ORDER_ITEM")
             ET.SubElement(it, "STOCK_CODE").text = code
             ET.SubElement(it, "MAPPING_TYPE").text = "1"
             ET.SubElement(it, "ORDER_QTY").text = str(qty)
-            ET.SubElement(it, "PRICE_GRS").text = "10.00"
+            for k, v in (line[2] if len(line) > 2 else {"PRICE_GRS": "10.00"}).items():
+                ET.SubElement(it, k).text = v
     return ET.tostring(root, encoding="unicode")
 
 
@@ -1150,7 +1152,7 @@ def khaos_import_orders(s):
     assert k["skipped_duplicates"] == 1 and k["duplicate_orders"] == 0 and len(k["sales_orders"]) == 2
     # dedupe off: the same associated ref books again, counted as a duplicate.
     st, _, j = s.json("POST", "/_sim/khaos/settings", {"dedupe": False})
-    assert st == 200 and j == {"dedupe": False}
+    assert st == 200 and j == {"dedupe": False, "tax_rates": {"1": 20.0, "2": 0.0, "4": 5.0}}, j
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("R-1", [("SKU-1", 1)]))})
     count, imp, _ = import_results(root)
     assert count == 1 and imp[0]["SalesOrderCode"] not in codes
@@ -1184,18 +1186,148 @@ def khaos_state_delivery_postcode(s):
     assert got == {"DP-1": "LS1 4AP", "DP-2": "SW1A 1AA", "DP-3": "SW1A 1AA"}, got
 
 
+def stock_of(s):
+    return {i["code"]: (i["available"], i["status"]) for i in s.state()["khaos"]["stock"]}
+
+
+def levels(s, since=""):
+    st, _, root = s.soap("ExportStockStatus", stock_args(since=since))
+    assert st == 200, ET.tostring(root)
+    return {i.get("CODE"): (int(i.findtext("LEVEL")), int(i.findtext("STATUS")))
+            for i in inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")}
+
+
+@test
+def khaos_import_allocates_stock(s):
+    """Booking lowers each stock-controlled item's LEVEL ("Amount of stock
+    available to be sold") by the quantity and moves its last change (so
+    LastUpdated/DateValue see it); STATUS 1 once all is allocated; a non
+    stock-controlled item (STATUS 5) does not move; cancelling the sales
+    order gives the stock back, once. GET /_sim/state shows the levels."""
+    s.stock({"code": "A", "available": 5}, {"code": "B", "available": 3, "status": 5},
+            {"code": "C", "available": 2}, {"code": "Z", "available": 9})
+    time.sleep(1.1)
+    mid = utc(datetime.datetime.utcnow())
+    time.sleep(1.1)
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("AL-1", [("A", 2), ("B", 1), ("C", 2)]))})
+    assert import_results(root)[0] == 1
+    want = {"A": (3, 0), "B": (3, 5), "C": (0, 1), "Z": (9, 0)}
+    assert stock_of(s) == want, stock_of(s)
+    assert levels(s) == want, levels(s)
+    assert levels(s, since=mid) == {"A": (3, 0), "C": (0, 1)}, "booking moves the items' last change"
+    st, _, root = s.soap("GetStockList", {"DateType": "0", "DateValue": mid, "StockItemType": "0"})
+    ids = by_id(root)
+    lst = deref(ids, response_of(root, "GetStockList").find("return"))
+    assert sorted(deref(ids, it).findtext("StockCode") for it in lst.find("List")) == ["A", "C"]
+    # more than there is: booked all the same (a back order), the level below zero
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("AL-2", [("C", 3)]))})
+    assert import_results(root)[0] == 1 and stock_of(s)["C"] == (-3, 1)
+    # a skipped order (here a repeated ref) allocates nothing
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("AL-1", [("A", 1)]))})
+    assert import_results(root)[0] == 0 and stock_of(s)["A"] == (3, 0)
+    time.sleep(1.1)
+    mid = utc(datetime.datetime.utcnow())
+    time.sleep(1.1)
+    st, _, j = s.json("POST", "/_sim/khaos/orders/AL-1/cancel")
+    assert st == 200, j
+    assert stock_of(s) == {"A": (5, 0), "B": (3, 5), "C": (-1, 1), "Z": (9, 0)}, stock_of(s)
+    assert set(levels(s, since=mid)) == {"A", "C"}, "a cancellation moves the items' last change"
+    st, _, j = s.json("POST", "/_sim/khaos/orders/AL-1/cancel")
+    assert st == 200 and stock_of(s)["A"] == (5, 0), "cancelled twice, given back once"
+    s.json("POST", "/_sim/khaos/orders/AL-2/cancel")
+    assert stock_of(s)["C"] == (2, 0)
+
+
+@test
+def khaos_import_item_faults(s):
+    """A discontinued or unknown stock item is a business error, and Khaos
+    answers business errors with a SOAP fault (FACTS.md 1.9): a Server
+    fault naming the item, nothing of the call booked, no stock moved."""
+    s.stock({"code": "OK-1", "available": 5}, {"code": "OLD-1", "available": 5, "discontinued": True},
+            {"code": "OLD-2", "available": 5, "status": 4})
+    for bad in ("OLD-1", "OLD-2", "GHOST-1"):
+        st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
+            ("F-1", [("OK-1", 1)]), ("F-2", [("OK-1", 1), (bad, 1)]))})
+        f = fault_of(root)
+        assert st == 500 and f and f[0] == "SOAP-ENV:Server" and bad in f[1], (bad, st, f)
+        assert ("discontinued" in f[1]) == bad.startswith("OLD") and ("not found" in f[1]) == bad.startswith("GHOST")
+        assert s.state()["khaos"]["sales_orders"] == [] and stock_of(s)["OK-1"] == (5, 0), bad
+    # an order skipped for its own reason is not looked at
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("F-3", [("OK-1", 1)]), ("F-4", [("GHOST-1", 0)]))})
+    count, _, skipped = import_results(root)
+    assert st == 200 and count == 1 and "ORDER_QTY" in skipped[0]["SkipReason"], skipped
+
+
+@test
+def khaos_import_order_amount(s):
+    """ORDER_AMOUNT ("Used to check against order total calculated in Khaos
+    Control") must equal the lines (qty x PRICE_GRS, or qty x PRICE_NET +
+    tax at the TAX_RATE code's rate) plus delivery, to the penny, else the
+    order is skipped saying so. The rates per code: POST
+    /_sim/khaos/settings tax_rates (default 1: 20, 2: 0, 4: 5)."""
+    s.stock({"code": "M", "available": 100})
+    net = lambda p, code=None: dict({"PRICE_NET": p}, **({"TAX_RATE": code} if code else {}))
+    cases = [
+        # (ref, lines, header, booked?)
+        ("G-OK", [("M", 2)], {"ORDER_AMOUNT": "24.99", "DELIVERY_GRS": "4.99"}, True),
+        ("G-BAD", [("M", 2)], {"ORDER_AMOUNT": "25.00", "DELIVERY_GRS": "4.99"}, False),
+        ("G-PROMO", [("M", 2, {"PRICE_GRS": "8.33"}), ("M", 1, {"PRICE_GRS": "8.34"})],
+         {"ORDER_AMOUNT": "25.00", "DELIVERY_GRS": "0.00"}, True),
+        ("N-OK", [("M", 2, net("10.00", "1")), ("M", 1, net("5.00", "4"))],
+         {"ORDER_AMOUNT": "32.85", "DELIVERY_NET": "3.00", "DELIVERY_TAX": "0.60"}, True),
+        ("N-OFF", [("M", 2, net("10.00", "1")), ("M", 1, net("5.00", "4"))],
+         {"ORDER_AMOUNT": "32.84", "DELIVERY_NET": "3.00", "DELIVERY_TAX": "0.60"}, False),
+        ("N-DEF", [("M", 3, net("0.99"))], {"ORDER_AMOUNT": "3.56", "DELIVERY_GRS": "-1"}, True),
+        ("N-BOTH", [("M", 1, {"PRICE_NET": "10.00", "PRICE_GRS": "10.00", "TAX_RATE": "2"})],
+         {"ORDER_AMOUNT": "10.00"}, True),
+        ("N-CODE", [("M", 1, net("10.00", "9"))], {"ORDER_AMOUNT": "10.00"}, False),
+        ("NO-AMT", [("M", 1)], {"DELIVERY_GRS": "1.00"}, True),
+        ("BAD-NUM", [("M", 1, {"PRICE_GRS": "10,00"})], {}, False),
+        ("BAD-HDR", [("M", 1)], {"ORDER_AMOUNT": "ten"}, False),
+    ]
+    before = stock_of(s)["M"][0]
+    for ref, lines, hdr, booked in cases:
+        st, _, root = s.soap("ImportOrders", {"Orders": sales_orders((ref, lines), **hdr)})
+        count, _, skipped = import_results(root)
+        assert st == 200 and count == (1 if booked else 0), (ref, skipped)
+        if ref in ("G-BAD", "N-OFF"):
+            assert "ORDER_AMOUNT" in skipped[0]["SkipReason"], skipped
+        if ref == "G-BAD":
+            assert "24.99" in skipped[0]["SkipReason"], skipped
+        if ref == "N-CODE":
+            assert "TAX_RATE '9'" in skipped[0]["SkipReason"], skipped
+        if ref.startswith("BAD"):
+            assert "not an amount" in skipped[0]["SkipReason"], skipped
+    booked = sum(sum(l[1] for l in c[1]) for c in cases if c[3])
+    assert stock_of(s)["M"][0] == before - booked, "skipped orders allocate nothing"
+    # another tax table: only its codes exist
+    st, _, j = s.json("POST", "/_sim/khaos/settings", {"tax_rates": {"9": 12.5}})
+    assert st == 200 and j["tax_rates"] == {"9": 12.5}, j
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
+        ("T-9", [("M", 2, net("10.00", "9"))]), ("T-1", [("M", 1, net("10.00", "1"))]), ORDER_AMOUNT="22.50")})
+    count, imp, skipped = import_results(root)
+    assert count == 1 and imp[0]["AssociatedRef"] == "T-9" and "TAX_RATE '1'" in skipped[0]["SkipReason"], skipped
+    for bad in ({"tax_rates": {}}, {"tax_rates": {"x": 20}}, {"tax_rates": {"1": 120}}, {"tax_rates": {"1": 20.001}},
+                {"tax_rates": {"01": 20}}, {"tax_rates": [20]}):
+        st, _, j = s.json("POST", "/_sim/khaos/settings", bad)
+        assert st == 400, (bad, st, j)
+    s.reset()
+    st, _, j = s.json("POST", "/_sim/khaos/settings", {})
+    assert j["tax_rates"] == {"1": 20.0, "2": 0.0, "4": 5.0}, j
+
+
 @test
 def khaos_import_rejects(s):
     s.stock({"code": "SKU-1", "available": 5})
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(
-        ("U-1", [("SKU-1", 1), ("GHOST", 1)]), ("U-2", [("SKU-1", 0)]), ("U-3", [("SKU-1", 1)]),
+        ("U-2", [("SKU-1", 0)]), ("U-3", [("SKU-1", 1)]),
         ("U-4", []), ("U-5-0123456789AB", [("SKU-1", 1)]))})
     assert st == 200
     count, imp, skipped = import_results(root)
     assert count == 1 and [r["AssociatedRef"] for r in imp] == ["U-3"]
     why = {r["OrderRef"]: r["SkipReason"] for r in skipped}
-    assert set(why) == {"U-1", "U-2", "U-4", "U-5-0123456789AB"}, why
-    assert "GHOST" in why["U-1"] and "ORDER_QTY" in why["U-2"] and "ORDER_ITEM" in why["U-4"]
+    assert set(why) == {"U-2", "U-4", "U-5-0123456789AB"}, why
+    assert "ORDER_QTY" in why["U-2"] and "ORDER_ITEM" in why["U-4"]
     assert "ASSOCIATED_REF: 16 characters, at most 15" in why["U-5-0123456789AB"], why
     # what the guide requires, one at a time
     base = sales_orders(("Q-1", [("SKU-1", 1)]))
@@ -1551,7 +1683,8 @@ def state_shape_and_calls(s):
     assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "po_number",
                                          "delivery_postcode", "cancelled", "lines", "order_amount", "courier_code", "delivery_grs",
                                          "delivery_net", "delivery_tax", "order_note"}
-    assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False, "status": 0}]
+    # 2 available, 3 booked: the level goes below zero, all allocated (STATUS 1)
+    assert k["stock"] == [{"code": "SKU-1", "available": -1, "discontinued": False, "status": 1}], k["stock"]
     s.reset()
     st = s.state()
     assert st == {"mirakl": {"orders": []}, "khaos": {"sales_orders": [], "duplicate_orders": 0,
