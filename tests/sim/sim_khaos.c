@@ -15,8 +15,6 @@
 #include <strings.h>
 #include <time.h>
 
-/* Namespace of the result types (the real one is unknown, FACTS.md §1.1 G). */
-#define TYPES_NS "urn:KosWebIntf"
 /* Stage given to a freshly imported order (10 = Staging). */
 #define NEW_ORDER_STAGE 10
 /* The sim's wording of a repeated ASSOCIATED_REF (the real one is unknown, FACTS.md §1.8). */

@@ -15,6 +15,10 @@
 #define SOAP_ENC_NS "http://schemas.xmlsoap.org/soap/encoding/"
 #define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"
 #define XSD_NS "http://www.w3.org/2001/XMLSchema"
+/* Namespace of the result types (the real one is unknown, FACTS.md §1.1 G). */
+#define TYPES_NS "urn:KosWebIntf"
+/* The WSDL's targetNamespace: Delphi's TWSDLHTMLPublish default. */
+#define WSDL_TNS "http://tempuri.org/"
 
 enum method {
 	M_IMPORT_ORDERS,

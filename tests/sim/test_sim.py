@@ -1072,18 +1072,44 @@ def khaos_protocol_faults(s):
 
 @test
 def khaos_wsdl(s):
+    """The WSDL is shaped like a Delphi one: targetNamespace http://tempuri.org/
+    (TWSDLHTMLPublish's default), the interface namespace only in each
+    soap:body namespace and soapAction (FACTS.md 1.1: urn:<Unit>-<Interface>,
+    #<Method>), messages <Method><n>Request/Response, result types in their
+    own schema; every reference resolves. A client that calls in the
+    targetNamespace is refused."""
     st, hd, data = s.request("GET", "/khaos/wsdl/IKosWeb", headers=auth_header())
     assert st == 200 and hd["Content-Type"].startswith("text/xml"), st
-    w = "http://schemas.xmlsoap.org/wsdl/"
+    w, soap, xs = ("http://schemas.xmlsoap.org/wsdl/", "http://schemas.xmlsoap.org/wsdl/soap/",
+                   "http://www.w3.org/2001/XMLSchema")
     root = ET.fromstring(data)
-    assert root.tag == "{%s}definitions" % w and root.get("targetNamespace") == NS
+    tns = root.get("targetNamespace")
+    assert root.tag == "{%s}definitions" % w and tns == "http://tempuri.org/" and tns != NS, tns
     ops = [o.get("name") for o in root.find("{%s}portType" % w)]
     assert ops == ["ImportOrders", "ExportOrderStatusEx", "ExportStockStatus", "GetStockList", "GetSOPData"], ops
-    bodies = root.findall(".//{http://schemas.xmlsoap.org/wsdl/soap/}body")
-    assert bodies and all(b.get("namespace") == NS and b.get("use") == "encoded" for b in bodies)
-    parts = [p.get("name") for p in root.find("{%s}message[@name='ExportOrderStatusExRequest']" % w)]
+    bodies = root.findall(".//{%s}body" % soap)
+    assert len(bodies) == 10 and all(b.get("namespace") == NS and b.get("use") == "encoded" for b in bodies)
+    actions = [o.get("soapAction") for o in root.iter("{%s}operation" % soap)]
+    assert actions == ["%s#%s" % (NS, m) for m in ops], actions
+    # every message a portType or binding names exists (tns: = the targetNamespace)
+    messages = {m.get("name"): m for m in root.findall("{%s}message" % w)}
+    refs = [e.get("message") for e in root.iter() if e.get("message")]
+    assert len(refs) == 20 and all(r.startswith("tns:") and r[4:] in messages for r in refs), refs
+    assert root.find("{%s}binding" % w).get("type") == "tns:IKosWeb"
+    parts = [p.get("name") for p in messages["ExportOrderStatusEx1Request"]]
     assert parts == ["IDs", "MappingType", "WebOnly", "ConfirmedOnly", "IncludeTracking", "IncludeCancelled",
                      "DateFrom", "DateTo", "InvoiceStageIDs", "ShowItems"], parts
+    # result types: declared in the types schema of their namespace
+    schema = root.find("{%s}types/{%s}schema" % (w, xs))
+    types = {c.get("name") for c in schema.findall("{%s}complexType" % xs)}
+    assert {"TOrderImportResult", "TOrderImport", "TOrderSkipped", "TStockList", "TStockInfo"} <= types, types
+    ret = messages["ImportOrders0Response"].find("{%s}part" % w).get("type")
+    assert ret == "ns1:TOrderImportResult" and "xmlns:ns1=\"%s\"" % schema.get("targetNamespace") in data.decode()
+    loc = root.find("{%s}service/{%s}port/{%s}address" % (w, w, soap)).get("location")
+    assert loc == "http://%s:%d%s" % (s.host, s.port, SOAP_PATH), loc
+    # the sim answers only in the interface namespace: the targetNamespace is refused
+    st, _, root = s.soap("GetSOPData", {"Courier": "true"}, ns=tns)
+    assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client" and NS in fault_of(root)[1], fault_of(root)
     st, _, _ = s.request("GET", "/khaos/wsdl/IKosWeb")
     assert st == 401
     st, hd, _ = s.request("POST", "/khaos/wsdl/IKosWeb", "", auth_header())
@@ -1095,7 +1121,10 @@ def khaos_wsdl_namespace_option(s):
     other = Sim(s.binary, ["--khaos-namespace", "urn:Elsewhere-IKosWeb"])
     try:
         st, _, data = other.request("GET", "/khaos/wsdl/IKosWeb", headers=auth_header())
-        assert st == 200 and ET.fromstring(data).get("targetNamespace") == "urn:Elsewhere-IKosWeb"
+        root = ET.fromstring(data)
+        bodies = root.findall(".//{http://schemas.xmlsoap.org/wsdl/soap/}body")
+        assert st == 200 and root.get("targetNamespace") == "http://tempuri.org/"
+        assert bodies and all(b.get("namespace") == "urn:Elsewhere-IKosWeb" for b in bodies)
     finally:
         other.stop()
 
