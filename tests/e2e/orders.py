@@ -1699,8 +1699,8 @@ def scenario_short_stock(args, rep):
         rep.check(isinstance(rec, dict) and rec.get("state") == "booked" and not rec.get("reserved"),
                   "short-stock: the booked order no longer reserves anything",
                   [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
-        # Khaos allocated the unit to the booked order (1 -> 0: the sim does
-        # not move levels by itself) and receives 2 more; 5 of the other
+        # Khaos allocated the unit to the booked order (the sim's booking took
+        # LEVEL 1 -> 0) and receives 2 more (LEVEL set to 2); 5 of the other
         # code: the next refresh sees the levels rise and releases both
         w.sim.stock(few, available=5)
         w.sim.stock(last, available=2)

@@ -79,7 +79,8 @@ struct sim_order {
 /** A Khaos stock item. */
 struct sim_stock {
 	char *code;
-	long long available;
+	long long available;	/* LEVEL: set by the control API, lowered by bookings */
+	long long allocated;	/* units booked by live (not cancelled) sales orders */
 	bool discontinued;
 	int status;		/* STATUS 0-5 as set, -1: from available/discontinued */
 	int64_t changed_ms;
@@ -93,6 +94,13 @@ struct sim_so_line {
 	char *price_net;	/* as sent, or NULL */
 	char *price_grs;
 	char *tax_rate;
+	long long allocated;	/* units this line took from its item's LEVEL (0: not stock-controlled) */
+};
+
+/** A Khaos tax rate code (TAX_RATE) and its rate in hundredths of a percent. */
+struct sim_tax_rate {
+	char code[8];
+	long long bp;
 };
 
 /** A Khaos sales order booked by ImportOrders. */
@@ -106,6 +114,7 @@ struct sim_sales_order {
 	char *company_name;
 	char *currency;
 	char *po_number;
+	char *delivery_postcode;	/* where it goes (DELADDR, else INVADDR), or NULL */
 	/* as sent, or NULL (GET /_sim/state) */
 	char *order_amount;
 	char *courier_code;
@@ -180,6 +189,8 @@ struct sim_state {
 	unsigned long duplicates;	/* repeated ASSOCIATED_REFs booked (dedupe off) */
 	unsigned long skipped;		/* repeated ASSOCIATED_REFs skipped (dedupe on) */
 	bool no_dedupe;			/* POST /_sim/khaos/settings {"dedupe":false} */
+	struct sim_tax_rate tax_rates[32];	/* POST /_sim/khaos/settings {"tax_rates":{}} */
+	size_t ntax_rates;			/* 0: the defaults (sim_khaos_ctl.c) */
 
 	struct sim_courier *couriers;
 	size_t ncouriers;

@@ -15,8 +15,6 @@
 #include <strings.h>
 #include <time.h>
 
-/* Namespace of the result types (the real one is unknown, FACTS.md §1.1 G). */
-#define TYPES_NS "urn:KosWebIntf"
 /* Stage given to a freshly imported order (10 = Staging). */
 #define NEW_ORDER_STAGE 10
 /* The sim's wording of a repeated ASSOCIATED_REF (the real one is unknown, FACTS.md §1.8). */
@@ -32,6 +30,7 @@ struct parsed_order {
 	char *company_name;
 	char *currency;
 	char *po_number;
+	char *delivery_postcode;	/* DPOSTCODE, or IPOSTCODE when DELADDR is empty */
 	char *header[6];	/* ORDER_AMOUNT, COURIER_CODE, DELIVERY_GRS/NET/TAX, ORDER_NOTE */
 	struct sim_so_line *lines;
 	size_t nlines;
@@ -75,6 +74,51 @@ static size_t utf8_chars(const char *s)
 	return n;
 }
 
+/* ---- money: amounts as sent, in ten-thousandths (Khaos prices may have 4 decimals) ---- */
+
+#define AMOUNT_SCALE 10000
+
+/* "[-]digits[.d{1,4}]" into ten-thousandths; false if it is not that. */
+static bool parse_amount(const char *s, long long *out)
+{
+	long long v = 0;
+	int decimals = -1;
+	bool neg = s && *s == '-', digits = false;
+
+	if (!s)
+		return false;
+	for (s += neg; *s; s++) {
+		if (*s == '.' && decimals < 0) {
+			decimals = 0;
+			continue;
+		}
+		if (*s < '0' || *s > '9' || decimals >= 4 || v > 100000000000LL)
+			return false;
+		v = v * 10 + (*s - '0');
+		digits = true;
+		if (decimals >= 0)
+			decimals++;
+	}
+	if (!digits || decimals == 0)
+		return false;
+	for (int d = decimals < 0 ? 0 : decimals; d < 4; d++)
+		v *= 10;
+	*out = neg ? -v : v;
+	return true;
+}
+
+/* n / d rounded half away from zero (d > 0). */
+static long long round_div(__int128 n, long long d)
+{
+	return (long long)(n >= 0 ? (n + d / 2) / d : -((-n + d / 2) / d));
+}
+
+/* An amount for a message: "12.34", "-0.05". */
+static void fmt_pennies(long long p, char out[32])
+{
+	snprintf(out, 32, "%s%lld.%02lld", p < 0 ? "-" : "", (p < 0 ? -p : p) / 100, (p < 0 ? -p : p) % 100);
+}
+
 /* The first element under @p parent (any depth) past its limit, as a reason. */
 static char *over_limit(xmlNodePtr parent)
 {
@@ -113,9 +157,34 @@ static bool template_date(const char *s)
 	return sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) == 6 && s[n] == '\0' && n == 19;
 }
 
+/* "If empty delivery address details then the system will use invoice
+ * address" [XML-IMP]: DELADDR's DPOSTCODE when any DELADDR field has a
+ * value, else INVADDR's IPOSTCODE; NULL when the one used has none. */
+static char *delivery_postcode(xmlNodePtr cd)
+{
+	xmlNodePtr addrs = sk_child(cd, "ADDRESSES"), del = sk_child(addrs, "DELADDR");
+	bool empty = true;
+
+	for (xmlNodePtr c = sk_first_el(del); c && empty; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		char *t = sk_text_of(c);
+		empty = !*t;
+		free(t);
+	}
+	char *pc = empty ? sk_child_text(sk_child(addrs, "INVADDR"), "IPOSTCODE") : sk_child_text(del, "DPOSTCODE");
+	if (pc && !*pc) {
+		free(pc);
+		pc = NULL;
+	}
+	return pc;
+}
+
 /* The header fields kept for GET /_sim/state, in struct parsed_order's header[]. */
 static const char *const header_fields[] = { "ORDER_AMOUNT", "COURIER_CODE", "DELIVERY_GRS",
 					     "DELIVERY_NET", "DELIVERY_TAX", "ORDER_NOTE" };
+static const bool header_money[] = { true, false, true, true, true, false };
+enum { H_AMOUNT, H_COURIER, H_DEL_GRS, H_DEL_NET, H_DEL_TAX, H_NOTE };
 
 /* What the guide requires of one SALES_ORDER [WIG p.28], checked in order. */
 static void parse_sales_order(xmlNodePtr so, size_t idx, struct parsed_order *p)
@@ -134,6 +203,7 @@ static void parse_sales_order(xmlNodePtr so, size_t idx, struct parsed_order *p)
 	p->currency = sk_child_text(hdr, "ORDER_CURRENCY_CODE");
 	p->po_number = sk_child_text(hdr, "PO_NUMBER");
 	p->company_name = sk_child_text(cd, "COMPANY_NAME");
+	p->delivery_postcode = delivery_postcode(cd);
 	for (size_t i = 0; hdr && i < sizeof(header_fields) / sizeof(header_fields[0]); i++)
 		p->header[i] = sk_child_text(hdr, header_fields[i]);
 	if (!hdr || !*p->associated_ref) {
@@ -155,9 +225,14 @@ static void parse_sales_order(xmlNodePtr so, size_t idx, struct parsed_order *p)
 		p->error = over_limit(so);
 	if (!p->error && p->order_date && *p->order_date && !template_date(p->order_date))
 		p->error = msgf("ORDER_DATE '%s': use yyyy-mm-dd or yyyy-mm-dd hh:mm:ss", p->order_date);
+	for (size_t i = 0; !p->error && i < sizeof(header_fields) / sizeof(header_fields[0]); i++) {
+		long long a;
+		if (header_money[i] && p->header[i] && *p->header[i] && !parse_amount(p->header[i], &a))
+			p->error = msgf("%s '%s' is not an amount", header_fields[i], p->header[i]);
+	}
 	for (xmlNodePtr it = items ? items->children : NULL; it && !p->error; it = it->next) {
 		char *code, *qty, *map, *net, *grs;
-		long long q = 0;
+		long long q = 0, amount;
 
 		if (!sk_is_el(it, "ORDER_ITEM"))
 			continue;
@@ -177,6 +252,9 @@ static void parse_sales_order(xmlNodePtr so, size_t idx, struct parsed_order *p)
 			p->error = msgf("ORDER_ITEM %zu: ORDER_QTY must be a whole number >= 1", k);
 		else if ((!net || !*net) && (!grs || !*grs))
 			p->error = msgf("ORDER_ITEM %zu: PRICE_NET or PRICE_GRS is required", k);
+		else if ((net && *net && !parse_amount(net, &amount)) || (grs && *grs && !parse_amount(grs, &amount)))
+			p->error = msgf("ORDER_ITEM %zu: PRICE_NET/PRICE_GRS '%s' is not an amount", k,
+					net && *net && !parse_amount(net, &amount) ? net : grs);
 		if (!p->error) {
 			sim_grow((void **)&p->lines, &cap, p->nlines + 1, sizeof(*p->lines));
 			p->lines[p->nlines] = (struct sim_so_line){ .stock_code = code, .quantity = q,
@@ -208,6 +286,7 @@ static void parsed_free(struct parsed_order *p)
 	free(p->company_name);
 	free(p->currency);
 	free(p->po_number);
+	free(p->delivery_postcode);
 	for (size_t i = 0; i < sizeof(p->header) / sizeof(p->header[0]); i++)
 		free(p->header[i]);
 	for (size_t i = 0; i < p->nlines; i++) {
@@ -230,22 +309,103 @@ struct sim_stock *sk_find_stock(const char *code)
 	return NULL;
 }
 
+/* The stock item of each line of each order still to book must exist and
+ * not be discontinued: "business errors such as a discontinued item also
+ * come back as faults" [ERR]. The first that fails, as a faultstring
+ * (malloc'd); NULL when all are fine. Lock held. */
+static char *item_fault(struct parsed_order *po, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; !po[i].error && k < po[i].nlines; k++) {
+			const char *code = po[i].lines[k].stock_code;
+			struct sim_stock *st = sk_find_stock(code);
+
+			if (!st)
+				return msgf("ImportOrders: order '%s', ORDER_ITEM %zu: stock item '%s' not found "
+					    "(MAPPING_TYPE 1, stock code)", po[i].associated_ref, k + 1, code);
+			if (sk_stock_status(st) == 4)
+				return msgf("ImportOrders: order '%s', ORDER_ITEM %zu: stock item '%s' is discontinued",
+					    po[i].associated_ref, k + 1, code);
+		}
+	}
+	return NULL;
+}
+
+/* A header amount in pennies (0 when absent); parse_sales_order checked it. */
+static long long header_pennies(const struct parsed_order *p, int which)
+{
+	long long a = 0;
+
+	if (p->header[which] && *p->header[which])
+		parse_amount(p->header[which], &a);
+	return round_div(a, AMOUNT_SCALE / 100);
+}
+
+/*
+ * ORDER_AMOUNT is "Used to check against order total calculated in Khaos
+ * Control" [XML-IMP]: the sim calculates it, per line qty x PRICE_GRS, or
+ * qty x PRICE_NET plus tax at the TAX_RATE code's rate ("only net will be
+ * actioned" when both are sent; no TAX_RATE: the standard rate, code 1),
+ * each rounded to the penny, plus the delivery (DELIVERY_NET +
+ * DELIVERY_TAX, else DELIVERY_GRS; -1 or none: 0), and skips the order when
+ * ORDER_AMOUNT differs by a penny or more. What Khaos really does on a
+ * mismatch is not documented (docs/sim.md §7). A reason, or NULL. Lock held.
+ */
+static char *money_check(const struct parsed_order *p)
+{
+	long long items = 0, tax = 0, delivery, amount;
+	char a[32], b[32], c[32], d[32];
+
+	for (size_t i = 0; i < p->nlines; i++) {
+		const struct sim_so_line *l = &p->lines[i];
+		long long price, bp;
+
+		if (l->price_net) {
+			const char *code = l->tax_rate && *l->tax_rate ? l->tax_rate : "1";
+			if (!sk_tax_rate(code, &bp))
+				return msgf("ORDER_ITEM %zu: TAX_RATE '%s' is not a tax rate code of this Khaos Control",
+					    i + 1, code);
+			parse_amount(l->price_net, &price);
+			__int128 net = (__int128)price * l->quantity;
+			items += round_div(net, AMOUNT_SCALE / 100);
+			tax += round_div(net * bp, (long long)AMOUNT_SCALE / 100 * 10000);
+		} else {
+			parse_amount(l->price_grs, &price);
+			items += round_div((__int128)price * l->quantity, AMOUNT_SCALE / 100);
+		}
+	}
+	if (p->header[H_DEL_NET] && *p->header[H_DEL_NET])
+		delivery = header_pennies(p, H_DEL_NET) + header_pennies(p, H_DEL_TAX);
+	else
+		delivery = header_pennies(p, H_DEL_GRS);
+	if (header_pennies(p, H_DEL_NET) == -100 || header_pennies(p, H_DEL_GRS) == -100)
+		delivery = 0;	/* -1: delivery disabled */
+	if (!p->header[H_AMOUNT] || !*p->header[H_AMOUNT])
+		return NULL;
+	amount = header_pennies(p, H_AMOUNT);
+	if (amount == items + tax + delivery)
+		return NULL;
+	fmt_pennies(amount, a);
+	fmt_pennies(items + tax + delivery, b);
+	fmt_pennies(items + tax, c);
+	fmt_pennies(delivery, d);
+	return msgf("ORDER_AMOUNT %s does not match the order total calculated in Khaos Control, %s "
+		    "(items %s with tax + delivery %s)", a, b, c, d);
+}
+
 /* Book one parsed order; lock held. A repeated ASSOCIATED_REF is skipped
  * (Khaos dedupes on it [WIG p.28]) unless dedupe is off: then it books
- * again and counts as a duplicate. */
+ * again and counts as a duplicate. Its items exist and are not
+ * discontinued (item_fault). Booking allocates: each stock-controlled
+ * item's LEVEL ("Amount of stock available to be sold" [XML-SS]) goes down
+ * by the quantity, and its last change moves. */
 static void book(struct parsed_order *p, int64_t now_ms)
 {
 	struct sim_sales_order *so;
 	char buf[32];
 
-	for (size_t i = 0; i < p->nlines; i++) {
-		if (!sk_find_stock(p->lines[i].stock_code)) {
-			p->error = msgf("ORDER_ITEM %zu: unknown stock code '%s'", i + 1, p->lines[i].stock_code);
-			return;
-		}
-	}
 	/* a courier must exist (GetSOPData's list, POST /_sim/khaos/couriers) */
-	const char *courier = p->header[1];
+	const char *courier = p->header[H_COURIER];
 	if (courier && *courier) {
 		size_t k = 0;
 		while (k < sim.ncouriers && strcmp(sim.couriers[k].code, courier) != 0)
@@ -255,6 +415,9 @@ static void book(struct parsed_order *p, int64_t now_ms)
 			return;
 		}
 	}
+	p->error = money_check(p);
+	if (p->error)
+		return;
 	for (size_t i = 0; i < sim.nsos; i++) {
 		if (strcmp(sim.sos[i].associated_ref, p->associated_ref) != 0)
 			continue;
@@ -281,13 +444,23 @@ static void book(struct parsed_order *p, int64_t now_ms)
 	so->company_name = sim_strdup(p->company_name ? p->company_name : "");
 	so->currency = sim_strdup(p->currency && *p->currency ? p->currency : "GBP");
 	so->po_number = sim_strdup(p->po_number ? p->po_number : "");
+	so->delivery_postcode = p->delivery_postcode;
+	p->delivery_postcode = NULL;
 	so->stage = NEW_ORDER_STAGE;
 	so->booked_ms = now_ms;
 	so->lines = sim_xmalloc(sizeof(*so->lines) * p->nlines);
 	so->nlines = p->nlines;
 	for (size_t i = 0; i < p->nlines; i++) {
+		struct sim_stock *st = sk_find_stock(p->lines[i].stock_code);
+
 		so->lines[i] = p->lines[i];
 		p->lines[i] = (struct sim_so_line){ 0 };
+		if (st && sk_stock_status(st) != 5) {	/* 5: not stock-controlled */
+			st->available -= so->lines[i].quantity;
+			st->allocated += so->lines[i].quantity;
+			so->lines[i].allocated = so->lines[i].quantity;
+			st->changed_ms = now_ms;
+		}
 	}
 	char **keep[] = { &so->order_amount, &so->courier_code, &so->delivery_grs, &so->delivery_net,
 			  &so->delivery_tax, &so->order_note };
@@ -402,12 +575,19 @@ static void import_orders(struct sim_soap_call *c, struct sim_reply *r)
 		n++;
 	}
 	pthread_mutex_lock(&sim.lock);
-	for (size_t i = 0; i < n; i++) {
+	char *fault = item_fault(po, n);
+	for (size_t i = 0; !fault && i < n; i++) {
 		if (!po[i].error)
 			book(&po[i], now_ms);
 	}
 	pthread_mutex_unlock(&sim.lock);
-	import_answer(po, n, r);
+	if (fault) {
+		/* a business error: the whole call fails, nothing is booked */
+		sim_khaos_fault(r, 500, "Server", "%s", fault);
+		free(fault);
+	} else {
+		import_answer(po, n, r);
+	}
 	for (size_t i = 0; i < n; i++)
 		parsed_free(&po[i]);
 	free(po);
@@ -638,14 +818,18 @@ static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_s
 	return v;
 }
 
-/* STATUS [XML-SS]: 0 in stock, 3 out of stock (not due), 4 discontinued. */
+/* STATUS [XML-SS]: 0 in stock, 1 all allocated (none left to sell, some
+ * allocated to sales orders), 3 out of stock (not due), 4 discontinued;
+ * or the status set through the control API. */
 int sk_stock_status(const struct sim_stock *st)
 {
 	if (st->status >= 0)
 		return st->status;
 	if (st->discontinued)
 		return 4;
-	return st->available > 0 ? 0 : 3;
+	if (st->available > 0)
+		return 0;
+	return st->allocated > 0 ? 1 : 3;
 }
 
 static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)

@@ -15,6 +15,10 @@
 #define SOAP_ENC_NS "http://schemas.xmlsoap.org/soap/encoding/"
 #define XSI_NS "http://www.w3.org/2001/XMLSchema-instance"
 #define XSD_NS "http://www.w3.org/2001/XMLSchema"
+/* Namespace of the result types (the real one is unknown, FACTS.md §1.1 G). */
+#define TYPES_NS "urn:KosWebIntf"
+/* The WSDL's targetNamespace: Delphi's TWSDLHTMLPublish default. */
+#define WSDL_TNS "http://tempuri.org/"
 
 enum method {
 	M_IMPORT_ORDERS,
@@ -68,5 +72,8 @@ struct sim_stock *sk_find_stock(const char *code);
 /* STATUS as ExportStockStatus answers it (0-5). */
 int sk_stock_status(const struct sim_stock *st);
 #define SK_CANCELLED_STAGE 1
+/* The rate of TAX_RATE code @p code in hundredths of a percent; false when
+ * this Khaos has no such code. Lock held. */
+bool sk_tax_rate(const char *code, long long *bp);
 
 #endif

@@ -59,22 +59,88 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 	sim_reply_json(r, 200, json_pack("{s:I}", "updated", (json_int_t)json_array_size(items)));
 }
 
+/* The TAX_RATE codes of a UK Khaos as the import template describes them
+ * (1 standard, 2 zero, 4 reduced), at today's UK rates. */
+static const struct sim_tax_rate default_rates[] = { { "1", 2000 }, { "2", 0 }, { "4", 500 } };
+
+bool sk_tax_rate(const char *code, long long *bp)
+{
+	const struct sim_tax_rate *t = sim.ntax_rates ? sim.tax_rates : default_rates;
+	size_t n = sim.ntax_rates ? sim.ntax_rates : sizeof(default_rates) / sizeof(default_rates[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(t[i].code, code) == 0) {
+			*bp = t[i].bp;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Lock held. */
+static json_t *settings_json(void)
+{
+	const struct sim_tax_rate *t = sim.ntax_rates ? sim.tax_rates : default_rates;
+	size_t n = sim.ntax_rates ? sim.ntax_rates : sizeof(default_rates) / sizeof(default_rates[0]);
+	json_t *rates = json_object();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(rates, t[i].code, json_real((double)t[i].bp / 100));
+	return json_pack("{s:b, s:o}", "dedupe", !sim.no_dedupe, "tax_rates", rates);
+}
+
+/* {"1": 20, "4": 5, ...}: codes are whole numbers (1-9999), rates percent
+ * 0..100 with at most two decimals. False when it is not that. */
+static bool parse_rates(json_t *v, struct sim_tax_rate *out, size_t *n)
+{
+	const char *code;
+	json_t *rate;
+
+	*n = 0;
+	if (!json_is_object(v) || json_object_size(v) == 0 || json_object_size(v) > 32)
+		return false;
+	json_object_foreach(v, code, rate) {
+		size_t len = strlen(code);
+		double pct = json_number_value(rate), bp = pct * 100;
+		long long rbp = (long long)(bp + 0.5);
+
+		if (len == 0 || len > 4 || strspn(code, "0123456789") != len || code[0] == '0' ||
+		    !json_is_number(rate) || pct < 0 || pct > 100 || bp - (double)rbp > 1e-6 ||
+		    (double)rbp - bp > 1e-6)
+			return false;
+		memcpy(out[*n].code, code, len + 1);
+		out[*n].bp = rbp;
+		(*n)++;
+	}
+	return true;
+}
+
 void sim_khaos_ctl_settings(json_t *body, struct sim_reply *r)
 {
+	struct sim_tax_rate rates[32];
+	size_t nrates = 0;
 	const char *key;
 	json_t *v;
+
 	json_object_foreach(body, key, v) {
-		if (strcmp(key, "dedupe") != 0 || !json_is_boolean(v)) {
-			sim_reply_ctl_error(r, 400, "invalid_payload", "%s: only dedupe (a boolean) is known", key);
-			return;
-		}
+		if (strcmp(key, "dedupe") == 0 && json_is_boolean(v))
+			continue;
+		if (strcmp(key, "tax_rates") == 0 && parse_rates(v, rates, &nrates))
+			continue;
+		sim_reply_ctl_error(r, 400, "invalid_payload", "%s: dedupe (a boolean) or tax_rates ({\"<code>\": "
+				    "percent 0..100, 2 decimals at most}, 1 to 32 codes) expected", key);
+		return;
 	}
 	pthread_mutex_lock(&sim.lock);
 	if (json_object_get(body, "dedupe"))
 		sim.no_dedupe = !json_is_true(json_object_get(body, "dedupe"));
-	bool dedupe = !sim.no_dedupe;
+	if (nrates) {
+		memcpy(sim.tax_rates, rates, sizeof(rates[0]) * nrates);
+		sim.ntax_rates = nrates;
+	}
+	json_t *answer = settings_json();
 	pthread_mutex_unlock(&sim.lock);
-	sim_reply_json(r, 200, json_pack("{s:b}", "dedupe", dedupe));
+	sim_reply_json(r, 200, answer);
 }
 
 static void couriers_free(void)
@@ -122,11 +188,24 @@ void sim_khaos_ctl_cancel(const char *ref, struct sim_reply *r)
 	int64_t now = sim_now_ms();
 	pthread_mutex_lock(&sim.lock);
 	for (size_t i = 0; i < sim.nsos; i++) {
-		if (strcmp(sim.sos[i].associated_ref, ref) != 0)
+		struct sim_sales_order *so = &sim.sos[i];
+
+		if (strcmp(so->associated_ref, ref) != 0)
 			continue;
-		sim.sos[i].stage = SK_CANCELLED_STAGE;
-		if (!sim.sos[i].cancelled_ms)
-			sim.sos[i].cancelled_ms = now;
+		so->stage = SK_CANCELLED_STAGE;
+		if (!so->cancelled_ms)
+			so->cancelled_ms = now;
+		/* what the order allocated goes back to stock */
+		for (size_t k = 0; k < so->nlines; k++) {
+			struct sim_stock *st = sk_find_stock(so->lines[k].stock_code);
+
+			if (st && so->lines[k].allocated) {
+				st->available += so->lines[k].allocated;
+				st->allocated -= so->lines[k].allocated;
+				st->changed_ms = now;
+			}
+			so->lines[k].allocated = 0;
+		}
 		n++;
 	}
 	pthread_mutex_unlock(&sim.lock);
@@ -150,9 +229,10 @@ json_t *sim_khaos_state(void)
 				"price_net", so->lines[k].price_net, "price_grs", so->lines[k].price_grs,
 				"tax_rate", so->lines[k].tax_rate));
 		}
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o}",
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:o}",
 			"associated_ref", so->associated_ref, "sales_order_code", so->code,
 			"site", so->site, "sales_source", so->sales_source, "po_number", so->po_number,
+			"delivery_postcode", so->delivery_postcode,
 			"cancelled", so->cancelled_ms != 0, "lines", lines);
 		json_object_update_new(o, json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "order_amount",
 			so->order_amount, "courier_code", so->courier_code, "delivery_grs", so->delivery_grs,
@@ -183,6 +263,7 @@ void sim_khaos_reset(void)
 		free(so->company_name);
 		free(so->currency);
 		free(so->po_number);
+		free(so->delivery_postcode);
 		free(so->order_amount);
 		free(so->courier_code);
 		free(so->delivery_grs);
@@ -204,6 +285,7 @@ void sim_khaos_reset(void)
 	sim.duplicates = 0;
 	sim.skipped = 0;
 	sim.no_dedupe = false;
+	sim.ntax_rates = 0;
 	couriers_free();
 	for (size_t i = 0; i < sim.nstock; i++)
 		free(sim.stock[i].code);

@@ -434,9 +434,86 @@ static xmlNodePtr wsdl_el(xmlNodePtr parent, xmlNsPtr ns, const char *name, cons
 	return n;
 }
 
+/* <xs:complexType name=@name><xs:sequence> with the (name, type) members. */
+static void wsdl_struct(xmlNodePtr schema, xmlNsPtr xs, const char *name, const char *const *members)
+{
+	xmlNodePtr seq = wsdl_el(wsdl_el(schema, xs, "complexType", "name", name), xs, "sequence", NULL, NULL);
+
+	for (size_t i = 0; members[i]; i += 2) {
+		xmlNodePtr e = wsdl_el(seq, xs, "element", "name", members[i]);
+		xmlNewProp(e, BAD_CAST "type", BAD_CAST members[i + 1]);
+	}
+}
+
+/* A SOAP-encoded array type of @item, as Delphi declares its dynamic arrays. */
+static void wsdl_array(xmlNodePtr schema, xmlNsPtr xs, xmlNsPtr wsdl, const char *name, const char *item)
+{
+	char buf[128];
+	xmlNodePtr ct = wsdl_el(schema, xs, "complexType", "name", name);
+	xmlNodePtr rs = wsdl_el(wsdl_el(ct, xs, "complexContent", NULL, NULL), xs, "restriction", "base",
+				"soapenc:Array");
+	wsdl_el(rs, xs, "sequence", NULL, NULL);
+	xmlNodePtr at = wsdl_el(rs, xs, "attribute", "ref", "soapenc:arrayType");
+	snprintf(buf, sizeof(buf), "ns1:%s[]", item);
+	xmlNewNsProp(at, wsdl, BAD_CAST "arrayType", BAD_CAST buf);
+}
+
+/* The result types the answers use (sim_khaos.c), in TYPES_NS. */
+static void wsdl_types(xmlNodePtr defs, xmlNsPtr w, xmlNsPtr xs, xmlNsPtr wp)
+{
+	static const char *const import_result[] = { "ImportedCount", "xs:int", "OrderImport", "ns1:TOrderImportArray",
+		"OrderSkipped", "ns1:TOrderSkippedArray", NULL };
+	static const char *const order_import[] = { "SalesOrderCode", "xs:string", "AssociatedRef", "xs:string",
+		"Msg", "xs:string", "URN", "xs:string", "OtherRef", "xs:string", NULL };
+	static const char *const order_skipped[] = { "OrderRef", "xs:string", "SkipReason", "xs:string", NULL };
+	static const char *const stock_list[] = { "Count", "xs:int", "List", "ns1:TStockArray", NULL };
+	static const char *const stock_info[] = { "StockCode", "xs:string", "OtherRef", "xs:string", "StockDesc",
+		"xs:string", "ParentCode", "xs:string", "ParentOtherRef", "xs:string", "LastUpdated", "xs:dateTime", NULL };
+	xmlNodePtr schema = wsdl_el(wsdl_el(defs, w, "types", NULL, NULL), xs, "schema", "targetNamespace", TYPES_NS);
+
+	wsdl_struct(schema, xs, "TOrderImportResult", import_result);
+	wsdl_array(schema, xs, wp, "TOrderImportArray", "TOrderImport");
+	wsdl_struct(schema, xs, "TOrderImport", order_import);
+	wsdl_array(schema, xs, wp, "TOrderSkippedArray", "TOrderSkipped");
+	wsdl_struct(schema, xs, "TOrderSkipped", order_skipped);
+	wsdl_struct(schema, xs, "TStockList", stock_list);
+	wsdl_array(schema, xs, wp, "TStockArray", "TStockInfo");
+	wsdl_struct(schema, xs, "TStockInfo", stock_info);
+}
+
+static const char *part_type(const char *pn)
+{
+	static const char *const booleans[] = { "WebOnly", "ConfirmedOnly", "IncludeTracking", "IncludeCancelled",
+		"ShowItems", "PotentialLeadTime", "Courier", "DelRate", "CourierBanding", "BOGOF", "SpecialOffer",
+		"TelesalePrompt", "KeyCode", "BarredItems" };
+	static const char *const ints[] = { "MappingType", "SiteID", "DateType", "StockItemType" };
+	static const char *const dates[] = { "DateFrom", "DateTo", "DateValue", "LastUpdated" };
+
+	for (size_t i = 0; i < sizeof(booleans) / sizeof(booleans[0]); i++)
+		if (strcmp(pn, booleans[i]) == 0)
+			return "xs:boolean";
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+		if (strcmp(pn, ints[i]) == 0)
+			return "xs:int";
+	for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++)
+		if (strcmp(pn, dates[i]) == 0)
+			return "xs:dateTime";
+	return "xs:string";
+}
+
+/*
+ * The WSDL as a Delphi (WebBroker TWSDLHTMLPublish) service publishes it:
+ * the document's targetNamespace is the publisher's (http://tempuri.org/,
+ * Delphi's default), not the interface's; the interface namespace
+ * (urn:<Unit>-<Interface>, --khaos-namespace) is only in each soap:body
+ * namespace and soapAction (<ns>#<Method>); messages are named
+ * <Method><n>Request/Response; result types live in their own schema
+ * namespace. A client that calls in the targetNamespace fails, as it would
+ * against Khaos.
+ */
 void sim_khaos_wsdl(struct sim_request *req, struct sim_reply *r)
 {
-	char buf[300];
+	char buf[600];
 	if (strcmp(req->method, "GET") != 0) {
 		sim_khaos_fault(r, 405, "Client", "Method %s not allowed: the WSDL is read with GET", req->method);
 		r->allow = "GET";
@@ -446,33 +523,32 @@ void sim_khaos_wsdl(struct sim_request *req, struct sim_reply *r)
 	xmlNodePtr defs = xmlNewNode(NULL, BAD_CAST "definitions");
 	xmlDocSetRootElement(doc, defs);
 	xmlNsPtr w = xmlNewNs(defs, BAD_CAST "http://schemas.xmlsoap.org/wsdl/", NULL);
-	xmlNsPtr soap = xmlNewNs(defs, BAD_CAST "http://schemas.xmlsoap.org/wsdl/soap/", BAD_CAST "soap");
-	xmlNewNs(defs, BAD_CAST XSD_NS, BAD_CAST "xs");
-	xmlNewNs(defs, BAD_CAST sim.khaos_ns, BAD_CAST "tns");
+	xmlNsPtr xs = xmlNewNs(defs, BAD_CAST XSD_NS, BAD_CAST "xs");
 	xmlSetNs(defs, w);
 	xmlNewProp(defs, BAD_CAST "name", BAD_CAST "IKosWebservice");
-	xmlNewProp(defs, BAD_CAST "targetNamespace", BAD_CAST sim.khaos_ns);
+	xmlNewProp(defs, BAD_CAST "targetNamespace", BAD_CAST WSDL_TNS);
+	xmlNewNs(defs, BAD_CAST WSDL_TNS, BAD_CAST "tns");
+	xmlNsPtr soap = xmlNewNs(defs, BAD_CAST "http://schemas.xmlsoap.org/wsdl/soap/", BAD_CAST "soap");
+	xmlNewNs(defs, BAD_CAST SOAP_ENC_NS, BAD_CAST "soapenc");
+	xmlNewNs(defs, BAD_CAST "http://schemas.xmlsoap.org/wsdl/mime/", BAD_CAST "mime");
+	xmlNewNs(defs, BAD_CAST TYPES_NS, BAD_CAST "ns1");
+	/* a prefixed twin of the default namespace, for the arrayType attributes */
+	xmlNsPtr wp = xmlNewNs(defs, BAD_CAST "http://schemas.xmlsoap.org/wsdl/", BAD_CAST "wsdl");
+	wsdl_types(defs, w, xs, wp);
 	for (int m = 0; m < M_COUNT; m++) {
 		for (int io = 0; io < 2; io++) {
-			snprintf(buf, sizeof(buf), "%s%s", method_names[m], io ? "Response" : "Request");
+			snprintf(buf, sizeof(buf), "%s%d%s", method_names[m], m, io ? "Response" : "Request");
 			xmlNodePtr msg = wsdl_el(defs, w, "message", "name", buf);
 			if (io) {
 				xmlNodePtr part = wsdl_el(msg, w, "part", "name", "return");
-				xmlNewProp(part, BAD_CAST "type", BAD_CAST (m == M_IMPORT_ORDERS ? "tns:TOrderImportResult"
-					: m == M_GET_STOCK_LIST ? "tns:TStockList" : "xs:string"));
+				xmlNewProp(part, BAD_CAST "type", BAD_CAST (m == M_IMPORT_ORDERS ? "ns1:TOrderImportResult"
+					: m == M_GET_STOCK_LIST ? "ns1:TStockList" : "xs:string"));
 				continue;
 			}
 			for (size_t k = 0; param_at((enum method)m, k); k++) {
 				const char *pn = param_at((enum method)m, k);
 				xmlNodePtr part = wsdl_el(msg, w, "part", "name", pn);
-				bool boolean = strstr("WebOnly ConfirmedOnly IncludeTracking IncludeCancelled ShowItems "
-						      "PotentialLeadTime Courier DelRate CourierBanding BOGOF SpecialOffer "
-						      "TelesalePrompt KeyCode BarredItems", pn) != NULL;
-				bool integer = strcmp(pn, "MappingType") == 0 || strcmp(pn, "SiteID") == 0 ||
-					       strcmp(pn, "DateType") == 0 || strcmp(pn, "StockItemType") == 0;
-				bool date = strncmp(pn, "Date", 4) == 0 && !integer;
-				xmlNewProp(part, BAD_CAST "type", BAD_CAST (boolean ? "xs:boolean" : integer ? "xs:int"
-					: date || strcmp(pn, "LastUpdated") == 0 ? "xs:dateTime" : "xs:string"));
+				xmlNewProp(part, BAD_CAST "type", BAD_CAST part_type(pn));
 			}
 		}
 	}
@@ -482,16 +558,17 @@ void sim_khaos_wsdl(struct sim_request *req, struct sim_reply *r)
 	xmlNodePtr sb = wsdl_el(binding, soap, "binding", "style", "rpc");
 	xmlNewProp(sb, BAD_CAST "transport", BAD_CAST "http://schemas.xmlsoap.org/soap/http");
 	for (int m = 0; m < M_COUNT; m++) {
+		char in[128], out[128];
+		snprintf(in, sizeof(in), "tns:%s%dRequest", method_names[m], m);
+		snprintf(out, sizeof(out), "tns:%s%dResponse", method_names[m], m);
 		xmlNodePtr op = wsdl_el(pt, w, "operation", "name", method_names[m]);
-		snprintf(buf, sizeof(buf), "tns:%sRequest", method_names[m]);
-		wsdl_el(op, w, "input", "message", buf);
-		snprintf(buf, sizeof(buf), "tns:%sResponse", method_names[m]);
-		wsdl_el(op, w, "output", "message", buf);
+		wsdl_el(op, w, "input", "message", in);
+		wsdl_el(op, w, "output", "message", out);
 		xmlNodePtr bop = wsdl_el(binding, w, "operation", "name", method_names[m]);
 		snprintf(buf, sizeof(buf), "%s#%s", sim.khaos_ns, method_names[m]);
-		wsdl_el(bop, soap, "operation", "soapAction", buf);
+		xmlNewProp(wsdl_el(bop, soap, "operation", "soapAction", buf), BAD_CAST "style", BAD_CAST "rpc");
 		for (int io = 0; io < 2; io++) {
-			xmlNodePtr x = wsdl_el(bop, w, io ? "output" : "input", NULL, NULL);
+			xmlNodePtr x = wsdl_el(bop, w, io ? "output" : "input", "message", io ? out : in);
 			xmlNodePtr body = wsdl_el(x, soap, "body", "use", "encoded");
 			xmlNewProp(body, BAD_CAST "encodingStyle", BAD_CAST SOAP_ENC_NS);
 			xmlNewProp(body, BAD_CAST "namespace", BAD_CAST sim.khaos_ns);
@@ -500,7 +577,13 @@ void sim_khaos_wsdl(struct sim_request *req, struct sim_reply *r)
 	xmlNodePtr svc = wsdl_el(defs, w, "service", "name", "IKosWebservice");
 	xmlNodePtr port = wsdl_el(svc, w, "port", "name", "IKosWebPort");
 	xmlNewProp(port, BAD_CAST "binding", BAD_CAST "tns:IKosWebbinding");
-	wsdl_el(port, soap, "address", "location", "/khaos/soap/IKosWeb");
+	/* Delphi writes the absolute address the WSDL was read at, soap for wsdl */
+	const char *host = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Host");
+	if (host && *host && strlen(host) < 256 && !strpbrk(host, " /\"<>"))
+		snprintf(buf, sizeof(buf), "http://%s/khaos/soap/IKosWeb", host);
+	else
+		snprintf(buf, sizeof(buf), "/khaos/soap/IKosWeb");
+	wsdl_el(port, soap, "address", "location", buf);
 	sk_reply_doc(r, 200, doc);
 }
 

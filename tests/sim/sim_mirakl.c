@@ -616,6 +616,122 @@ static json_t *order_view(const struct sim_order *o)
 	return v;
 }
 
+static const char *stored_tax_mode(const struct sim_order *o)
+{
+	const char *m = json_string_value(json_object_get(o->json, "order_tax_mode"));
+
+	return m ? m : "";
+}
+
+/* ---- OR11's order_tax_mode: prices shown with or without their taxes ---- */
+
+/* An amount in minor units (pennies), rounded half away from zero. */
+static long long to_minor(json_t *v)
+{
+	double d = json_number_value(v) * 100;
+
+	return (long long)(d + (d < 0 ? -0.5 : 0.5));
+}
+
+static bool num_p(json_t *v)
+{
+	return json_is_integer(v) || json_is_real(v);
+}
+
+/* The sum of the "amount"s of a taxes array, in minor units. */
+static long long tax_minor(json_t *taxes)
+{
+	long long sum = 0;
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(taxes, i, t) {
+		if (num_p(json_object_get(t, "amount")))
+			sum += to_minor(json_object_get(t, "amount"));
+	}
+	return sum;
+}
+
+/* obj[key] += delta (minor units) when obj[key] is a number. */
+static void add_minor(json_t *obj, const char *key, long long delta)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (num_p(v) && delta)
+		json_object_set_new(obj, key, json_real((double)(to_minor(v) + delta) / 100));
+}
+
+/* n * num / den rounded half away from zero (den != 0). */
+static long long mul_div(long long n, long long num, long long den)
+{
+	long long q = n * num, h = (den < 0 ? -den : den) / 2;
+
+	if (den < 0) {
+		q = -q;
+		den = -den;
+	}
+	return q >= 0 ? (q + h) / den : -((-q + h) / den);
+}
+
+/* Cancellations and refunds: amount and shipping_amount follow their own taxes. */
+static void money_entries(json_t *arr, int sign)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(arr, i, e) {
+		add_minor(e, "amount", sign * tax_minor(json_object_get(e, "taxes")));
+		add_minor(e, "shipping_amount", sign * tax_minor(json_object_get(e, "shipping_taxes")));
+	}
+}
+
+/*
+ * @p v (a copy we own) as OR11 shows it with order_tax_mode @p mode: every
+ * price field (OpenAPI: "price, unit price, shipping price, cancellation
+ * amount, refund amount and order total prices") gets its taxes added
+ * (TAX_EXCLUDED -> TAX_INCLUDED) or taken off (the reverse), in pennies.
+ * A line's price_unit moves in proportion to its price (a promotion line's
+ * unit price is before the promotion); a line with price 0 moves by its
+ * taxes over its quantity. Without taxes nothing changes, as the OpenAPI
+ * says.
+ */
+static void to_tax_mode(json_t *v, const char *mode)
+{
+	const char *cur = json_string_value(json_object_get(v, "order_tax_mode"));
+	int sign = strcmp(mode, "TAX_INCLUDED") == 0 ? 1 : -1;
+	long long all_t = 0, all_st = 0;
+	size_t i;
+	json_t *l;
+
+	if (!cur || strcmp(cur, mode) == 0)
+		return;
+	json_array_foreach(json_object_get(v, "order_lines"), i, l) {
+		long long t = sign * tax_minor(json_object_get(l, "taxes"));
+		long long st = sign * tax_minor(json_object_get(l, "shipping_taxes"));
+		json_t *price = json_object_get(l, "price"), *pu = json_object_get(l, "price_unit");
+		json_t *q = json_object_get(l, "quantity");
+
+		if (num_p(pu) && t) {
+			long long old = num_p(price) ? to_minor(price) : 0;
+			long long unit = to_minor(pu), qty = json_is_integer(q) ? json_integer_value(q) : 1;
+
+			add_minor(l, "price_unit", (old ? mul_div(unit, old + t, old) : unit + mul_div(t, 1, qty > 0 ? qty : 1))
+				- unit);
+		}
+		add_minor(l, "price", t);
+		add_minor(l, "shipping_price", st);
+		add_minor(l, "total_price", t + st);
+		money_entries(json_object_get(l, "cancelations"), sign);
+		money_entries(json_object_get(l, "refunds"), sign);
+		all_t += t;
+		all_st += st;
+	}
+	add_minor(v, "price", all_t);
+	add_minor(v, "shipping_price", all_st);
+	add_minor(v, "total_price", all_t + all_st);
+	json_object_set_new(v, "order_tax_mode", json_string(mode));
+}
+
 /* A query parameter, NULL when absent or empty. */
 static const char *qarg(struct sim_request *req, const char *name)
 {
@@ -661,7 +777,7 @@ static void or11(struct sim_request *req, struct sim_reply *r)
 	long long max = SIM_OR11_DEFAULT_MAX, offset = 0;
 	bool paginate = true, desc = false;
 	struct sim_order **match = NULL;
-	const char *v;
+	const char *v, *tax_mode;
 	json_t *orders, *out;
 	char *dump;
 
@@ -693,6 +809,12 @@ static void or11(struct sim_request *req, struct sim_reply *r)
 		return;
 	}
 	desc = v && strcmp(v, "desc") == 0;
+	tax_mode = qarg(req, "order_tax_mode");
+	if (tax_mode && strcmp(tax_mode, "TAX_INCLUDED") != 0 && strcmp(tax_mode, "TAX_EXCLUDED") != 0) {
+		sim_reply_mirakl_error(r, 400, "order_tax_mode: expected TAX_INCLUDED or TAX_EXCLUDED, got '%s'",
+			tax_mode);
+		return;
+	}
 	for (size_t i = 0; i < 4; i++) {
 		v = qarg(req, tf[i].param);
 		if (!v)
@@ -743,7 +865,16 @@ static void or11(struct sim_request *req, struct sim_reply *r)
 
 		if (paginate && (k < (size_t)offset || k >= (size_t)offset + (size_t)max))
 			continue;
-		json_array_append_new(orders, order_view(match[i]));
+		json_t *view = order_view(match[i]);
+
+		if (tax_mode && strcmp(tax_mode, stored_tax_mode(match[i])) != 0) {
+			json_t *conv = json_deep_copy(view);
+
+			json_decref(view);
+			to_tax_mode(conv, tax_mode);
+			view = conv;
+		}
+		json_array_append_new(orders, view);
 	}
 	out = json_pack("{s:o, s:I}", "orders", orders, "total_count", (json_int_t)nmatch);
 	/* Dump while locked: OR21 mutates the same JSON objects. */
@@ -1216,6 +1347,11 @@ static const char *fill_order(json_t *o, int64_t now_ms, struct sim_order *out)
 	set_default(o, "payment_type", json_string("CREDIT_CARD"));
 	set_default(o, "payment_workflow", json_string("PAY_ON_ACCEPTANCE"));
 	set_default(o, "total_commission", json_real(0));
+	/* An order field (OR11_Response_200_Orders), not the customer's. */
+	snprintf(buf, sizeof(buf), "sim-%06llu@notify.example", (unsigned long long)seq);
+	set_default(o, "customer_notification_email", json_string(buf));
+	if (!json_is_string(json_object_get(o, "customer_notification_email")))
+		return "customer_notification_email: must be a string";
 	set_default(o, "fulfillment", json_pack("{s:{s:s}}", "center", "code", "DEFAULT"));
 	snprintf(buf, sizeof(buf), "CUST-%06llu", (unsigned long long)seq);
 	set_default(o, "customer", json_pack("{s:s, s:s, s:s, s:s}", "customer_id", buf,
@@ -1226,8 +1362,6 @@ static const char *fill_order(json_t *o, int64_t now_ms, struct sim_order *out)
 	set_default(cust, "customer_id", json_string(buf));
 	set_default(cust, "firstname", json_string("Jane"));
 	set_default(cust, "lastname", json_string("Doe"));
-	snprintf(buf, sizeof(buf), "sim-%06llu@notify.example", (unsigned long long)seq);
-	set_default(cust, "customer_notification_email", json_string(buf));
 	/* A partial address gets the default's street, city, postcode and
 	 * country (a test gives what it cares about; Khaos needs line 1, town
 	 * and postcode); names stay the test's (kcgate falls back to the
@@ -1575,6 +1709,24 @@ static json_t *line_by_id(struct sim_order *o, const char *id)
 	return NULL;
 }
 
+/* A cancellation's taxes: the line's (code, amount, rate), all of them
+ * since the whole line is cancelled. */
+static json_t *cancelled_taxes(json_t *l, const char *key)
+{
+	json_t *out = json_array(), *t;
+	size_t i;
+
+	json_array_foreach(json_object_get(l, key), i, t) {
+		json_t *c = json_pack("{s:O, s:O}", "code", json_object_get(t, "code"),
+			"amount", json_object_get(t, "amount"));
+
+		if (json_object_get(t, "rate"))
+			json_object_set(c, "rate", json_object_get(t, "rate"));
+		json_array_append_new(out, c);
+	}
+	return out;
+}
+
 static void cancel_line(json_t *l, const char *now)
 {
 	json_t *c = json_object_get(l, "cancelations");
@@ -1586,15 +1738,22 @@ static void cancel_line(json_t *l, const char *now)
 	}
 	snprintf(id, sizeof(id), "%s-C%zu", json_string_value(json_object_get(l, "order_line_id")),
 		json_array_size(c) + 1);
-	json_array_append_new(c, json_pack("{s:s, s:s, s:O, s:O, s:O, s:f, s:[], s:f, s:s, s:[], s:[]}",
+	json_array_append_new(c, json_pack("{s:s, s:s, s:O, s:O, s:O, s:f, s:[], s:f, s:s, s:o, s:o}",
 		"id", id, "created_date", now,
 		"amount", json_object_get(l, "price"),
 		"shipping_amount", json_object_get(l, "shipping_price"),
 		"quantity", json_object_get(l, "quantity"),
 		"commission_amount", 0.0, "commission_taxes", "commission_total_amount", 0.0,
-		"reason_code", "SIM_CANCEL", "taxes", "shipping_taxes"));
+		"reason_code", "SIM_CANCEL", "taxes", cancelled_taxes(l, "taxes"),
+		"shipping_taxes", cancelled_taxes(l, "shipping_taxes")));
 	json_object_set_new(l, "order_line_state", json_string("CANCELED"));
 	json_object_set_new(l, "last_updated_date", json_string(now));
+}
+
+/* Shipped (or further): Mirakl cancels a line only before its shipment. */
+static bool is_shipped(const char *s)
+{
+	return strcmp(s, "SHIPPED") == 0 || strcmp(s, "TO_COLLECT") == 0 || strcmp(s, "RECEIVED") == 0;
 }
 
 /* POST /_sim/mirakl/orders/{id}/cancel [{"lines":[ids]}]; lock held. */
@@ -1628,6 +1787,12 @@ static void ctl_cancel(struct sim_order *o, json_t *body, struct sim_reply *r)
 					json_string_value(v), line_state(l));
 				return;
 			}
+			if (is_shipped(line_state(l))) {
+				sim_reply_ctl_error(r, 409, "invalid_state",
+					"order line %s is %s: Mirakl cancels only before shipment (refund it instead)",
+					json_string_value(v), line_state(l));
+				return;
+			}
 		}
 		json_array_foreach(ids, i, v) {
 			json_t *l = line_by_id(o, json_string_value(v));
@@ -1638,6 +1803,15 @@ static void ctl_cancel(struct sim_order *o, json_t *body, struct sim_reply *r)
 			}
 		}
 	} else {
+		json_array_foreach(json_object_get(o->json, "order_lines"), i, v) {
+			if (is_shipped(line_state(v))) {
+				sim_reply_ctl_error(r, 409, "invalid_state",
+					"order %s: line %s is %s: Mirakl cancels only before shipment (name the lines "
+					"still to ship)", o->id, json_string_value(json_object_get(v, "order_line_id")),
+					line_state(v));
+				return;
+			}
+		}
 		json_array_foreach(json_object_get(o->json, "order_lines"), i, v) {
 			if (!is_final(line_state(v))) {
 				cancel_line(v, now);
