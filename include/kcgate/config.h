@@ -158,6 +158,7 @@ enum kcg_partial_disabled {
 struct kcg_orders_config {
 	enum kcg_book_when book_when;
 	uint64_t book_alert_min;    /**< missing_in_khaos this long after the booking point */
+	uint64_t import_refused_after_s; /**< the same ImportOrders fault for this long (3 times at least) is a refusal */
 	/** [shipping_methods] (Mirakl shipping_type_code -> Khaos COURIER_CODE)
 	 * and [khaos.tax_rates] (Mirakl tax code -> Khaos TAX_RATE code): NULL
 	 * when the section is absent. Swapped by a reload: read them with

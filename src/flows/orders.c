@@ -877,6 +877,9 @@ static const struct kcg_config_key orders_keys[] = {
 	/* the order's life: when it is booked, when its absence in Khaos is news */
 	KCG_KEY_ENUM("orders", "book_when", orders.book_when, "shipping", book_when_choices),
 	KCG_KEY_U64("orders", "book_alert_min", orders.book_alert_min, "30", 1, 10080),
+	/* Khaos refuses an order's content with a Server fault too: one that
+	 * keeps coming (3 times, over this long) is a refusal, not a hiccup */
+	KCG_KEY_U64("orders", "import_refused_after_s", orders.import_refused_after_s, "300", 0, 86400),
 	/* maps, reloaded by SIGHUP: Mirakl shipping_type_code -> Khaos
 	 * COURIER_CODE; Mirakl tax code -> Khaos TAX_RATE code */
 	KCG_KEY_MAP("shipping_methods", orders.shipping_methods, check_courier),

@@ -166,41 +166,47 @@ static int map_failed_apply(struct kcg_txn *t, struct kcg_job_run *run)
 }
 
 /* Khaos answered ImportOrders with a Server fault, which FACTS.md §1.9 says
- * is also how it refuses an order for business reasons (a discontinued
- * item): not told apart from a passing failure, so the job retries; the
- * same fault IMPORT_FAULTS_TELL times in a row tells a person (khaos_rejected,
- * with Khaos's words), and a booking resolves it. */
-#define IMPORT_FAULTS_TELL 3
+ * is also how it refuses an order's content (a discontinued item), and the
+ * ask-first read had found nothing booked. A passing failure and a refusal
+ * look alike, so the job retries; the same fault IMPORT_FAULTS_MAX times in
+ * a row over at least [orders] import_refused_after_s is a refusal ("cap
+ * the retries because stock errors will keep failing", FACTS.md §1.8): the
+ * job dies and its dead hook raises khaos_rejected with Khaos's words. The
+ * run of faults is kept in the record ("import_fault": why, count, first). */
+#define IMPORT_FAULTS_MAX 3
 
 static int import_fault_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
-	const char *why = kcg_json_str(run->result, "import_fault");
 	bool created;
 	json_t *rec = orders_load(t, run->subject, &created);
 	if (!rec)
 		return -ENOMEM;
-	json_t *seen = json_object_get(rec, "import_fault");
-	uint64_t n = strcmp(kcg_json_str(seen, "why"), why) == 0 ? kcg_json_u64(seen, "count") + 1 : 1;
-	json_object_set_new(rec, "import_fault", json_pack("{s:s, s:I}", "why", why, "count", (json_int_t)n));
-	int rc = 0;
-	if (n >= IMPORT_FAULTS_TELL && !kcg_exc_is_open(t, KCG_EXC_KHAOS_REJECTED, run->subject)) {
-		char msg[KCG_ERROR_MAX + 500];
-		snprintf(msg, sizeof(msg),
-			 "Khaos answered ImportOrders for Mirakl order %s with the same fault %" PRIu64 " times in a row: "
-			 "%s. Khaos sends refusals of an order's content (a discontinued item, say) as faults too; kcgate "
-			 "keeps retrying with backoff. If the fault names the order's content, fix it in Khaos (or book "
-			 "the order by hand); if Khaos itself is failing, this resolves when the order is booked.",
-			 run->subject, n, why);
-		struct kcg_exc exc = {
-			.kind = KCG_EXC_KHAOS_REJECTED, .severity = KCG_SEV_CRITICAL, .system = "khaos",
-			.owner = "operations", .subject = run->subject, .message = msg,
-		};
-		rc = kcg_exc_raise(t, &exc, NULL);
-	}
-	if (rc == 0)
-		rc = orders_save(t, rec);
+	json_object_set(rec, "import_fault", json_object_get(run->result, "import_fault"));
+	int rc = orders_save(t, rec);
 	json_decref(rec);
 	return rc;
+}
+
+/* The run of identical ImportOrders faults, this one @p why counted in; a
+ * refusal once it is long enough. */
+static enum kcg_step import_fault(struct kcg_job_run *run, const struct kcg_config *cfg, const char *why)
+{
+	const json_t *seen = json_object_get(run->result, "seen_fault");
+	bool same = strcmp(kcg_json_str(seen, "why"), why) == 0;
+	uint64_t now = kcg_now_ms(), n = same ? kcg_json_u64(seen, "count") + 1 : 1;
+	uint64_t first = same ? kcg_json_u64(seen, "first_ms") : now;
+	json_object_set_new(run->result, "import_fault",
+			    json_pack("{s:s, s:I, s:I}", "why", why, "count", (json_int_t)n, "first_ms", (json_int_t)first));
+	run->apply = import_fault_apply;
+	if (n >= IMPORT_FAULTS_MAX && now - first >= cfg->orders.import_refused_after_s * 1000u) {
+		char r[KCG_ERROR_MAX + 100];
+		snprintf(r, sizeof(r), "the same fault %" PRIu64 " times in a row over %" PRIu64 " s: %s", n,
+			 (now - first) / 1000u, why);
+		json_object_set_new(run->result, "rejected", json_string(r));
+		snprintf(run->error, sizeof(run->error), "%s", why);
+		return KCG_STEP_DEAD;
+	}
+	return kcg_job_failed(run, -EAGAIN, why);
 }
 
 /* The order cannot be booked as it stands: the job dies with its exception. */
@@ -241,6 +247,11 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		json_decref(id);
 		enum kcg_order_state st = rc == 0 ? orders_state_of(rec) : KCG_ORDER_SEEN;
 		bool go = rc == 0 && (st == KCG_ORDER_SEEN || st == KCG_ORDER_ACCEPTED);
+		/* the run of ImportOrders faults so far (import_fault()) */
+		json_decref(run->result);
+		run->result = json_object();
+		if (rc == 0 && json_object_get(rec, "import_fault"))
+			json_object_set(run->result, "seen_fault", json_object_get(rec, "import_fault"));
 		/* withdrawn (or ended) with no sales order known: an earlier attempt
 		 * may have sent ImportOrders and lost its answer (a crash, a time-out
 		 * before the withdrawal): Khaos is asked, so a sales order it made is
@@ -252,7 +263,7 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		if (ended && !too_long) {
 			if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
 				return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
-			run->result = json_pack("{s:b}", "withdrawn", 1);
+			json_object_set_new(run->result, "withdrawn", json_true());
 			run->phase = PH_STATUS;
 			return kcg_job_call(run, kcg_khaos_order_status(&flow->cfg->khaos, ref, &run->call));
 		}
@@ -266,7 +277,6 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		}
 		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
 			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
-		run->result = json_object();
 		/* Book what Mirakl says now: address, lines and state fresh. */
 		run->phase = PH_READ;
 		return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
@@ -346,10 +356,8 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		}
 		if (rc == KCG_EPAYLOAD) /* Khaos said no: say why, to a person (the dead hook) */
 			json_object_set_new(run->result, "rejected", json_string(why));
-		if (rc == -EAGAIN && run->reply.transport_error == 0 && run->reply.status != 0 && strstr(why, "fault")) {
-			json_object_set_new(run->result, "import_fault", json_string(why));
-			run->apply = import_fault_apply;
-		}
+		if (rc == -EAGAIN && run->reply.transport_error == 0 && run->reply.status != 0 && strstr(why, "fault"))
+			return import_fault(run, flow->cfg, why);
 		return kcg_job_failed(run, rc, why);
 	}
 }
