@@ -2115,6 +2115,39 @@ def scenario_shipped_unbooked(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_tax_mode(args, rep):
+    """[mirakl] order_tax_mode = TAX_INCLUDED: OR11 answers a TAX_EXCLUDED
+    order with its taxes in the prices, so it is booked gross (no TAX_RATE,
+    no [khaos.tax_rates] needed), to the same penny the customer pays."""
+    w = World(args, rep, "tax-mode", {"mirakl": {"order_tax_mode": "TAX_INCLUDED"}})
+    try:
+        w.sim.stock("SKU-1")
+        tag = os.urandom(2).hex().upper()
+        oid = "TM-%s-A" % tag
+        w.sim.ok("POST", "/_sim/mirakl/orders", {
+            "order_id": oid, "order_tax_mode": "TAX_EXCLUDED",
+            "order_lines": [{"offer_sku": "SKU-1", "quantity": 2, "price_unit": 10.0,
+                             "taxes": [{"code": "GB-VAT-20", "amount": 4.0}],
+                             "shipping_price": 3.0, "shipping_taxes": [{"code": "GB-VAT-20", "amount": 0.6}]}]})
+        if not w.start("tax-mode"):
+            return
+        done, secs, last = wait_all_done(w, [oid], 20)
+        rep.check(done, "tax-mode: booked (%.1f s)" % secs, [json.dumps(last)] + ([] if done else w.evidence([oid])))
+        polls = [r["query"] for r in w.sim.requests("mirakl") if r["method"] == "GET" and r["path"].endswith("/orders")]
+        rep.check(polls and all("order_tax_mode=TAX_INCLUDED" in q for q in polls),
+                  "tax-mode: every OR11 (%d) asks order_tax_mode=TAX_INCLUDED" % len(polls), polls[:3])
+        so = (sales_by_ref(w.sim.state()).get(oid) or [{}])[0]
+        lines = [(l.get("quantity"), l.get("price_grs"), l.get("price_net"), l.get("tax_rate")) for l in so.get("lines", [])]
+        rep.check(so.get("order_amount") == "27.60" and so.get("delivery_grs") == "3.60" and so.get("delivery_net") is None
+                  and lines == [(2, "12.00", None, None)],
+                  "tax-mode: booked gross, to the penny: ORDER_AMOUNT 27.60 (2 x 12.00 + 3.60 delivery), no TAX_RATE",
+                  [short(json.dumps(so))])
+        check_exactly_once(w, rep, [oid], "tax-mode")
+        w.finish("tax-mode")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
              "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
@@ -2125,7 +2158,8 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "money": scenario_money, "short-stock": scenario_short_stock,
              "short-refuse": scenario_short_refuse, "missing-khaos": scenario_missing_khaos,
              "namespace": scenario_namespace, "crash-cancel": scenario_crash_cancel,
-             "shipped-unbooked": scenario_shipped_unbooked, "partial-cancel": scenario_partial_cancel}
+             "shipped-unbooked": scenario_shipped_unbooked, "partial-cancel": scenario_partial_cancel,
+             "tax-mode": scenario_tax_mode}
 
 
 def main():
