@@ -224,4 +224,24 @@ int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);
  */
 int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, json_t **out);
 
+/* ---- for the despatch flow (flows/despatch.h) ---- */
+
+/** The record of @p order_id read in @p t (a parsed copy in *@p out).
+ * @return 0, KCG_ENOTFOUND, or an error. */
+int kcg_orders_record(struct kcg_txn *t, const char *order_id, json_t **out);
+
+/** Calls @p fn for each open order record (parsed copies, the orders_open
+ * index), at most 100,000; @p fn returns 0 to go on, 1 to stop, or an error. */
+int kcg_orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+
+/**
+ * Khaos despatched order @p order_id and Mirakl knows (OR24 or ST01 done,
+ * or its state read as SHIPPED or later): a booked record becomes shipped
+ * (shipped_at) and keeps @p tracking ({carrier_code | carrier_name,
+ * tracking_number, ...}, copied) as "tracking"; a record already shipped
+ * (the OR11 poll saw it first) only gains the tracking. In @p t.
+ * @return 0 (also when there is no record), or an error.
+ */
+int kcg_orders_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking);
+
 #endif
