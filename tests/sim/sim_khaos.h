@@ -68,5 +68,7 @@ struct sim_stock *sk_find_stock(const char *code);
 /* STATUS as ExportStockStatus answers it (0-5). */
 int sk_stock_status(const struct sim_stock *st);
 #define SK_CANCELLED_STAGE 1
+/* Every line of @p so sent (its boxes cover the quantities); lock held. */
+bool sk_all_sent(const struct sim_sales_order *so);
 
 #endif
