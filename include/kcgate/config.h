@@ -176,6 +176,7 @@ struct kcg_despatch_config {
 	uint64_t recheck_batch;     /**< refs per by-ref read */
 	enum kcg_despatch_mode mode;
 	uint64_t deadline_alert_h;  /**< shipping_deadline this long before Mirakl's shipping_deadline */
+	uint64_t watch_interval_s;  /**< the watch (SH21's age, the safety net, deadlines), this often */
 	/** [carriers] (Khaos courier, as Khaos writes it -> Mirakl carrier code,
 	 * or "name:<carrier name>[|<tracking URL template>]"): NULL when the
 	 * section is absent. Swapped by a reload: atomic_load() once per use. */

@@ -389,7 +389,7 @@ static const struct kcg_config_choice bool_choices[] = {
 static const struct kcg_config_key despatch_keys[] = {
 	KCG_KEY_ENUM("despatch", "enabled", despatch.enabled, "true", bool_choices),
 	/* one ExportOrderStatusEx by date range per poll; KSD recommend a time buffer [WIG p.27] */
-	KCG_KEY_U64("despatch", "poll_interval_s", despatch.poll_interval_s, "60", 10, 86400),
+	KCG_KEY_U64("despatch", "poll_interval_s", despatch.poll_interval_s, "60", 1, 86400),
 	KCG_KEY_U64("despatch", "poll_overlap_s", despatch.poll_overlap_s, "300", 0, 86399),
 	KCG_KEY_U64("despatch", "first_lookback_h", despatch.first_lookback_h, "72", 1, 8760),
 	/* the safety net: booked orders no poll covered for this long, by ref */
@@ -397,6 +397,8 @@ static const struct kcg_config_key despatch_keys[] = {
 	KCG_KEY_U64("despatch", "recheck_batch", despatch.recheck_batch, "50", 1, DESPATCH_REFS_MAX),
 	KCG_KEY_ENUM("despatch", "mode", despatch.mode, "order", mode_choices),
 	KCG_KEY_U64("despatch", "deadline_alert_h", despatch.deadline_alert_h, "12", 1, 720),
+	/* the watch: SH21's age, the safety net, shipping_deadline */
+	KCG_KEY_U64("despatch", "watch_interval_s", despatch.watch_interval_s, "60", 1, 3600),
 	/* Khaos courier (as Khaos writes it) -> Mirakl carrier code or name:<name>[|<url>]; SIGHUP reloads */
 	KCG_KEY_MAP_FREE("carriers", despatch.carriers, kcg_despatch_check_carrier),
 };

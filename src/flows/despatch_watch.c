@@ -129,7 +129,7 @@ size_t despatch_timers(const struct kcg_config *cfg, struct kcg_engine_timer *ou
 	if (cap < 2)
 		return 2;
 	out[0] = (struct kcg_engine_timer){ "despatch.poll", cfg->despatch.poll_interval_s * 1000u, poll_timer };
-	out[1] = (struct kcg_engine_timer){ "despatch.watch", 60000u, watch_timer };
+	out[1] = (struct kcg_engine_timer){ "despatch.watch", cfg->despatch.watch_interval_s * 1000u, watch_timer };
 	return 2;
 }
 
