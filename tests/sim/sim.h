@@ -76,6 +76,8 @@ struct sim_order {
 	bool was_shipping;	/* ever SHIPPING or later: addresses at "shipping" */
 	bool shipped_by_or24;	/* an OR24 shipped it: a second one is a repeated ship call */
 	json_t *shipped_qty;	/* order_line_id -> quantity shipped by ST01, or NULL */
+	unsigned ship_calls;	/* OR24 calls received */
+	bool repeat_unread;	/* a repeated OR24 not yet followed by a read of the order by id */
 };
 
 /** A Khaos stock item. */
@@ -329,6 +331,8 @@ void sim_mirakl_ctl_carriers(json_t *body, struct sim_reply *r);
 json_t *sim_mirakl_ship_counters(void);
 json_t *sim_mirakl_tracking_of(json_t *order);
 void sim_mirakl_ship_reset(void);
+/** Whether @p o is SHIPPED or later. */
+bool sim_mirakl_ship_done(const struct sim_order *o);
 
 /* ---- sim_khaos.c ---- */
 

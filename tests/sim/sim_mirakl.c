@@ -764,6 +764,9 @@ static void or11(struct sim_request *req, struct sim_reply *r)
 		if (paginate && (k < (size_t)offset || k >= (size_t)offset + (size_t)max))
 			continue;
 		json_array_append_new(orders, order_view(match[i]));
+		/* a read by id after a repeated OR24 explains it (it finds SHIPPED) */
+		if (nids && match[i]->repeat_unread)
+			match[i]->repeat_unread = !sim_mirakl_ship_done(match[i]);
 	}
 	out = json_pack("{s:o, s:I}", "orders", orders, "total_count", (json_int_t)nmatch);
 	/* Dump while locked: OR21 mutates the same JSON objects. */
@@ -1401,6 +1404,9 @@ json_t *sim_mirakl_state(void)
 			"customer", cust ? cust : json_null(),
 			"order_lines", lines,
 			"tracking", sim_mirakl_tracking_of(o)));
+		json_object_update_new(json_array_get(orders, json_array_size(orders) - 1),
+			json_pack("{s:I, s:b}", "ship_calls", (json_int_t)sim.orders[i].ship_calls,
+				  "repeat_unread", sim.orders[i].repeat_unread));
 	}
 	json_t *out = json_pack("{s:o}", "orders", orders);
 	json_object_update_new(out, sim_mirakl_ship_counters());

@@ -207,6 +207,13 @@ static void store_tracking(struct sim_order *o, json_t *t, const char *url_key)
 	}
 }
 
+bool sim_mirakl_ship_done(const struct sim_order *o)
+{
+	const char *st = json_string_value(json_object_get(o->json, "order_state"));
+	return st && (!strcmp(st, "SHIPPED") || !strcmp(st, "TO_COLLECT") || !strcmp(st, "RECEIVED") ||
+		      !strcmp(st, "CLOSED"));
+}
+
 static bool shippable(const char *st)
 {
 	return !strcmp(st, "SHIPPING") || !strcmp(st, "SHIPPED") || !strcmp(st, "TO_COLLECT");
@@ -258,7 +265,7 @@ static void or24(struct sim_request *req, const char *id, struct sim_reply *r)
 	const char *st = o ? json_string_value(json_object_get(o->json, "order_state")) : NULL;
 	if (!o) {
 		sim_reply_mirakl_error(r, 404, "ORDER_NOT_FOUND: order '%s' does not exist", id);
-	} else if (req->body_len) {
+	} else if (o->ship_calls++, req->body_len) {
 		sim_reply_mirakl_error(r, 400, "VALIDATION_ERROR: OR24 takes no body");
 	} else if (st && !strcmp(st, "SHIPPING")) {
 		ship_lines(o);
@@ -266,8 +273,10 @@ static void or24(struct sim_request *req, const char *id, struct sim_reply *r)
 		sim_mirakl_commit(o, "SHIPPED");
 		sim_reply_empty(r, 204);
 	} else {
-		if (o->shipped_by_or24)
+		if (o->shipped_by_or24) {
 			ship.repeated_ship_calls++;
+			o->repeat_unread = true;
+		}
 		sim_reply_mirakl_error(r, 400, "ORDER_INVALID_STATE: order '%s' is %s, not SHIPPING", id, st ? st : "");
 	}
 	pthread_mutex_unlock(&sim.lock);
