@@ -121,7 +121,7 @@ static void sh21(struct sim_reply *r)
 	json_t *list = json_array();
 	pthread_mutex_lock(&sim.lock);
 	for (size_t i = 0; i < ship.n; i++)
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s?}", "code", ship.list[i].code, "label",
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s*}", "code", ship.list[i].code, "label",
 						      ship.list[i].label, "tracking_url",
 						      *ship.list[i].url ? ship.list[i].url : NULL));
 	pthread_mutex_unlock(&sim.lock);
