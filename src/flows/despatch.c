@@ -280,7 +280,15 @@ static int poll_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		return 0; /* failed: the watermark stays */
 	int rc = take_all(t, run);
 	/* committed with what it read: the next poll starts from here */
-	return rc == 0 ? kcg_meta_put_u64(t, WATERMARK, kcg_json_u64(run->result, "to")) : rc;
+	if (rc == 0)
+		rc = kcg_meta_put_u64(t, WATERMARK, kcg_json_u64(run->result, "to"));
+	if (rc == 0 && json_is_true(json_object_get(run->result, "more"))) {
+		/* catching up (kcgate or Khaos was down): the next window now */
+		rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "despatch.poll", "range", NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+	}
+	return rc;
 }
 
 /* Reads Khaos's answer into run->result "orders"; the apply does the rest. */
@@ -314,11 +322,13 @@ static enum kcg_step poll_step(struct kcg_job_run *run, void *ctx)
 	uint64_t from = mark ? (mark > overlap ? mark - overlap : 0) : (now > back ? now - back : 0);
 	if (from >= now)
 		from = now - 1000u;
-	run->result = json_pack("{s:I, s:I}", "from", (json_int_t)from, "to", (json_int_t)now);
+	/* a long outage is read back in windows, one answer at a time */
+	uint64_t to = now - from > DESPATCH_WINDOW_MAX_MS ? from + DESPATCH_WINDOW_MAX_MS : now;
+	run->result = json_pack("{s:I, s:I, s:b}", "from", (json_int_t)from, "to", (json_int_t)to, "more", to < now);
 	if (!run->result)
 		return kcg_job_failed(run, -EAGAIN, "out of memory");
 	run->phase = PH_READ;
-	struct kcg_khaos_status_query q = { NULL, from, now };
+	struct kcg_khaos_status_query q = { NULL, from, to };
 	return kcg_job_call(run, kcg_khaos_despatch_status(&flow->cfg->khaos, &q, &run->call));
 }
 

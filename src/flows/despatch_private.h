@@ -25,6 +25,7 @@
 #define SH21_MAX_AGE_MS (24u * 3600u * 1000u) /* Mirakl: SH21 at most once a day */
 #define DESPATCH_ORDER_ID_MAX 100
 #define DESPATCH_REFS_MAX 100 /* refs one by-ref read may carry */
+#define DESPATCH_WINDOW_MAX_MS (6u * 3600u * 1000u) /* the longest range one poll asks for */
 
 /* The record's states (stored by name). */
 #define ST_WAITING "waiting"

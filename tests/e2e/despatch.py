@@ -171,6 +171,13 @@ def scenario_ship(args, rep):
                                  for p in ranged),
                   "ship: the despatch poll asks ExportOrderStatusEx by date range (MappingType 1, "
                   "IncludeTracking, ShowItems)", [short(json.dumps(ranged[:2]))])
+        def secs(t):
+            return time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%S")) - time.mktime(time.gmtime(0))
+        spans = [secs(p["DateTo"]) - secs(p["DateFrom"]) for p in ranged]
+        first = min(secs(p["DateFrom"]) for p in ranged)
+        rep.check(max(spans) <= 6 * 3600 and abs(time.time() - 72 * 3600 - first) < 120,
+                  "ship: the first poll looks back first_lookback_h (72 h) in windows of at most 6 h",
+                  [max(spans), time.time() - first])
         time.sleep(3)
         n0 = len(export_calls(w))
         time.sleep(3)
