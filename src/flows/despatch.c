@@ -41,6 +41,16 @@ int despatch_put(struct kcg_txn *t, json_t *d)
 	return kcg_txn_put_json(t, DB_DESPATCH, id, strlen(id), d);
 }
 
+json_t *despatch_load(struct kcg_txn *t, const char *order_id, int *rc)
+{
+	json_t *d = despatch_get(t, order_id, rc);
+	if (!d && *rc == 0) {
+		d = despatch_new(order_id, "");
+		*rc = d ? 0 : -ENOMEM;
+	}
+	return d;
+}
+
 json_t *despatch_new(const char *order_id, const char *ref)
 {
 	return json_pack("{s:s, s:s, s:s, s:[], s:[]}", "order_id", order_id, "ref", ref, "state", ST_WAITING, "units_sent",
@@ -66,6 +76,18 @@ int despatch_raise(struct kcg_txn *t, const char *kind, const char *system, cons
 		.subject = order_id, .message = msg,
 	};
 	return kcg_exc_raise(t, &exc, NULL);
+}
+
+int despatch_shipped_cancelled(struct kcg_txn *t, const char *order_id, const char *consignment, const char *courier,
+			       const char *mirakl_state)
+{
+	char msg[900];
+	snprintf(msg, sizeof(msg),
+		 "Khaos shipped Mirakl order %s (consignment %.100s, courier %.100s) but Mirakl says the order is %.40s: "
+		 "the customer will not be charged for goods on their way. Recall the parcel from the courier, or "
+		 "settle it with the customer and the marketplace (refund or new order).",
+		 order_id, consignment, courier, mirakl_state);
+	return despatch_raise(t, KCG_EXC_SHIPPED_CANCELLED, "mirakl", order_id, msg);
 }
 
 const char *despatch_order_of(struct kcg_txn *t, const struct kcg_config *cfg, const char *ref, char *id, json_t **rec)
@@ -106,17 +128,6 @@ static int note_courier(struct kcg_txn *t, const char *courier)
 	return rc;
 }
 
-static bool in_list(const json_t *list, const char *s)
-{
-	size_t i;
-	const json_t *v;
-	json_array_foreach(list, i, v) {
-		if (strcmp(json_string_value(v) ? json_string_value(v) : "", s) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* The unit's tracking as sent to Mirakl's jobs. */
 static json_t *unit_payload(const json_t *u)
 {
@@ -134,7 +145,7 @@ static int queue_shipments(struct kcg_txn *t, json_t *d, const json_t *k, const 
 	int rc = 0;
 	json_array_foreach(json_object_get(k, "units"), i, u) {
 		const char *cons = kcg_json_str(u, "consignment");
-		if (!json_is_true(json_object_get(u, "shipped")) || in_list(queued, cons))
+		if (!json_is_true(json_object_get(u, "shipped")) || despatch_listed(queued, cons))
 			continue;
 		char subject[KCG_JOB_SUBJECT_MAX];
 		snprintf(subject, sizeof(subject), "%s/%zu", id, json_array_size(queued) + 1);
@@ -151,6 +162,19 @@ static int queue_shipments(struct kcg_txn *t, json_t *d, const json_t *k, const 
 	}
 	json_object_set_new(d, "all_sent", json_boolean(all_sent));
 	json_object_set_new(d, "state", json_string(ST_PARTIAL));
+	return rc;
+}
+
+/* The records say shipped, with @p unit's tracking, without a call to
+ * Mirakl (it knows already); takes @p d and @p rec. */
+static int shipped_without_call(struct kcg_txn *t, const char *id, const json_t *unit, json_t *d, json_t *rec)
+{
+	json_t *tr = json_pack("{s:s, s:s}", "tracking_number", unit ? kcg_json_str(unit, "consignment") : "",
+			       "khaos_courier", unit ? kcg_json_str(unit, "courier") : "");
+	int rc = tr ? despatch_mark_shipped(t, id, tr) : -ENOMEM;
+	json_decref(tr);
+	json_decref(d);
+	json_decref(rec);
 	return rc;
 }
 
@@ -205,36 +229,19 @@ static int take(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *k
 			json_object_set_new(d, "state", json_string(ST_KHAOS_CANCELLED));
 		}
 	} else if (withdrawn) {
-		snprintf(msg, sizeof(msg),
-			 "Khaos shipped sales order %s (consignment %.100s, courier %.100s) but Mirakl order %s is %s: the "
-			 "customer will not be charged for goods on their way. Recall the parcel from the courier, or "
-			 "settle it with the customer and the marketplace (refund or new order).",
-			 kcg_json_str(k, "code"), unit ? kcg_json_str(unit, "consignment") : "",
-			 unit ? kcg_json_str(unit, "courier") : "", id, *mstate ? mstate : "cancelled");
-		rc = despatch_raise(t, KCG_EXC_SHIPPED_CANCELLED, "mirakl", id, msg);
+		rc = despatch_shipped_cancelled(t, id, unit ? kcg_json_str(unit, "consignment") : "",
+						unit ? kcg_json_str(unit, "courier") : "", *mstate ? mstate : "cancelled");
 		json_object_set_new(d, "state", json_string(ST_SHIPPED_CANCELLED));
 	} else if (!booked) {
 		/* shipped before kcgate booked it (not through kcgate): leave it */
 	} else if (kcg_mirakl_state_shipped(mstate) && next != KCG_DESPATCH_SHIPMENTS) {
 		/* Mirakl shipped already (by hand, or an earlier run): record it */
-		json_t *tr = json_pack("{s:s, s:s}", "tracking_number", unit ? kcg_json_str(unit, "consignment") : "",
-				       "khaos_courier", unit ? kcg_json_str(unit, "courier") : "");
-		rc = tr ? despatch_mark_shipped(t, id, tr) : -ENOMEM;
-		json_decref(tr);
-		json_decref(d);
-		json_decref(rec);
-		return rc;
+		return shipped_without_call(t, id, unit, d, rec);
 	} else if (next == KCG_DESPATCH_SHIPMENTS) {
 		rc = queue_shipments(t, d, k, id, kcg_despatch_all_sent(k, order));
 	} else if (next == KCG_DESPATCH_SHIP && mode == KCG_DESPATCH_MODE_SHIPMENTS) {
 		/* every unit sent by ST01 and every line shipped: done */
-		json_t *tr = json_pack("{s:s, s:s}", "tracking_number", unit ? kcg_json_str(unit, "consignment") : "",
-				       "khaos_courier", unit ? kcg_json_str(unit, "courier") : "");
-		rc = tr ? despatch_mark_shipped(t, id, tr) : -ENOMEM;
-		json_decref(tr);
-		json_decref(d);
-		json_decref(rec);
-		return rc;
+		return shipped_without_call(t, id, unit, d, rec);
 	} else if (next == KCG_DESPATCH_SHIP && strcmp(state, ST_SENDING) != 0 && strcmp(state, ST_PARKED) != 0) {
 		json_t *payload = unit_payload(unit);
 		rc = payload ? kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "despatch.ship", id, payload, 0, NULL) : -ENOMEM;

@@ -38,15 +38,24 @@
 
 enum { PH_START, PH_READ, PH_TRACKING, PH_SHIP, PH_WHY, PH_ST01 };
 
+/* despatch_rules.c: whether @p s is one of the strings of @p list. */
+bool despatch_listed(const json_t *list, const char *s);
+
 /* despatch.c: the record of @p order_id (NULL when none: *@p rc 0) or an error in *rc. */
 json_t *despatch_get(struct kcg_txn *t, const char *order_id, int *rc);
 int despatch_put(struct kcg_txn *t, json_t *d);
+/* The record of @p order_id, or a new one; NULL with the error in *rc. */
+json_t *despatch_load(struct kcg_txn *t, const char *order_id, int *rc);
 /* A new record for an order booked under @p ref. */
 json_t *despatch_new(const char *order_id, const char *ref);
 /* The SH21 carriers cached (a new reference), or NULL when never read. */
 json_t *despatch_sh21(struct kcg_txn *t, uint64_t *fetched_ms);
 /* Raises @p kind (owner operations) for @p order_id with @p msg. */
 int despatch_raise(struct kcg_txn *t, const char *kind, const char *system, const char *order_id, const char *msg);
+/* Raises shipped_cancelled for @p order_id: Khaos shipped it (@p
+ * consignment, @p courier), Mirakl says @p mirakl_state. */
+int despatch_shipped_cancelled(struct kcg_txn *t, const char *order_id, const char *consignment, const char *courier,
+			       const char *mirakl_state);
 /* The order id an associated ref belongs to (the [khaos] order_ref_prefix
  * taken off, the record's khaos_ref checked), or NULL; *@p rec gets the
  * order record. */

@@ -3,7 +3,7 @@
  * (despatch.h): is everything sent, what next, which unit's tracking,
  * which carrier, the deadline, ST01's lines.
  */
-#include "kcgate/flows/despatch.h"
+#include "despatch_private.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -98,7 +98,7 @@ const json_t *kcg_despatch_unit(const json_t *k)
 	return NULL;
 }
 
-static bool listed(const json_t *list, const char *s)
+bool despatch_listed(const json_t *list, const char *s)
 {
 	size_t i;
 	const json_t *v;
@@ -120,7 +120,7 @@ enum kcg_despatch_next kcg_despatch_next(enum kcg_despatch_mode mode, const json
 		size_t i;
 		const json_t *u;
 		json_array_foreach(json_object_get(k, "units"), i, u) {
-			if (json_is_true(json_object_get(u, "shipped")) && !listed(sent, kcg_json_str(u, "consignment")))
+			if (json_is_true(json_object_get(u, "shipped")) && !despatch_listed(sent, kcg_json_str(u, "consignment")))
 				return KCG_DESPATCH_SHIPMENTS;
 		}
 		return kcg_despatch_all_sent(k, order) ? KCG_DESPATCH_SHIP : KCG_DESPATCH_PARTIAL;

@@ -21,13 +21,9 @@
 int despatch_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking)
 {
 	int rc;
-	json_t *d = despatch_get(t, order_id, &rc);
-	if (rc != 0)
+	json_t *d = despatch_load(t, order_id, &rc);
+	if (!d)
 		return rc;
-	if (!d)
-		d = despatch_new(order_id, "");
-	if (!d)
-		return -ENOMEM;
 	json_object_set_new(d, "state", json_string(ST_SHIPPED));
 	json_object_set(d, "tracking", (json_t *)tracking);
 	json_object_set_new(d, "shipped_ms", json_integer((json_int_t)t->now_ms));
@@ -88,13 +84,9 @@ static int park_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	const char *id = order_of(run);
 	char msg[KCG_ERROR_MAX + 600];
 	int rc;
-	json_t *d = despatch_get(t, id, &rc);
-	if (rc != 0)
+	json_t *d = despatch_load(t, id, &rc);
+	if (!d)
 		return rc;
-	if (!d)
-		d = despatch_new(id, "");
-	if (!d)
-		return -ENOMEM;
 	json_object_set_new(d, "state", json_string(ST_PARKED));
 	json_object_set_new(d, "parked_job", json_string(run->id));
 	json_object_set_new(d, "parked_why", json_string(kcg_json_str(run->result, "why")));
@@ -149,7 +141,6 @@ static int shipped_apply(struct kcg_txn *t, struct kcg_job_run *run)
 static int withdrawn_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
 	const char *id = order_of(run);
-	char msg[900];
 	int rc;
 	json_t *d = despatch_get(t, id, &rc);
 	if (rc != 0)
@@ -159,13 +150,9 @@ static int withdrawn_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		rc = despatch_put(t, d);
 		json_decref(d);
 	}
-	snprintf(msg, sizeof(msg),
-		 "Khaos shipped Mirakl order %s (consignment %.100s, courier %.100s) but Mirakl says the order is %s: "
-		 "the customer will not be charged for goods on their way. Recall the parcel from the courier, or "
-		 "settle it with the customer and the marketplace (refund or new order).",
-		 id, kcg_json_str(run->payload, "consignment"), kcg_json_str(run->payload, "courier"),
-		 kcg_json_str(run->result, "mirakl_state"));
-	return rc ? rc : despatch_raise(t, KCG_EXC_SHIPPED_CANCELLED, "mirakl", id, msg);
+	return rc ? rc
+		  : despatch_shipped_cancelled(t, id, kcg_json_str(run->payload, "consignment"),
+					       kcg_json_str(run->payload, "courier"), kcg_json_str(run->result, "mirakl_state"));
 }
 
 static enum kcg_step read_order(struct kcg_job_run *run, struct kcg_flow_ctx *flow, int phase)

@@ -16,12 +16,9 @@ The last line is
 or "despatch: FAILED: <why>" with exit status 1. Python stdlib only.
 """
 
-import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -88,17 +85,8 @@ def run(args, tmp):
     sim_call(sim, "POST", "/_sim/mirakl/carriers", {"carriers": [
         {"code": "RM", "label": "Royal Mail", "tracking_url": "https://rm.example/{trackingId}"},
         {"code": "DPD", "label": "DPD"}]})
-    ids = []
-    for i in range(0, args.orders, 100):
-        batch = [{"order_lines": [{"offer_sku": skus[(i + j) % len(skus)], "quantity": 1 + (i + j) % 3}]}
-                 for j in range(min(100, args.orders - i))]
-        ids += sim_call(sim, "POST", "/_sim/mirakl/orders", batch)["order_ids"]
-    for system in ("mirakl", "khaos"):
-        sim_call(sim, "POST", "/_sim/faults", {"system": system, "latency_ms": args.latency_ms})
-    for name, value in (("admin", "bench-admin-token-0123456789"), ("api", "bench-key"),
-                        ("khaos", "bench-password"), ("whsec", "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==")):
-        with open(os.path.join(tmp, name), "w") as f:
-            f.write(value)
+    ids = ob.seed_orders(sim, skus, args)
+    ob.write_secrets(tmp)
     port = ob.free_port()
     conf = os.path.join(tmp, "kcgate.conf")
     with open(conf, "w") as f:
@@ -135,26 +123,9 @@ def run(args, tmp):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default="build")
-    ap.add_argument("--orders", type=int, default=1000)
-    ap.add_argument("--latency-ms", type=int, default=20)
-    ap.add_argument("--lanes", type=int, default=16, help="[lanes] mirakl and khaos: calls in flight per system")
+    ap = ob.bench_args(__doc__)
     ap.add_argument("--poll-s", type=int, default=5, help="[despatch] poll_interval_s")
-    ap.add_argument("--timeout", type=int, default=300)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="kcgate-bench-despatch-")
-    ok = False
-    try:
-        ok = run(args, tmp)
-    except (Failed, OSError) as e:
-        print("despatch: FAILED: %s (files kept in %s)" % (e, tmp))
-    finally:
-        ob.stop_all()
-    if ok:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if ok else 1
-
+    return ob.run_in_tmp("despatch", run, ap.parse_args())
 
 if __name__ == "__main__":
     sys.exit(main())

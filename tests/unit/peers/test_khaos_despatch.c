@@ -27,31 +27,10 @@
 
 static const struct kcg_khaos_config pcfg = { .transport = "soap" };
 
-/* An answer whose `return` is the string @p inner (escaped by libxml2). */
-static struct kcg_reply string_reply(const char *inner)
-{
-	xmlDocPtr d = xmlNewDoc(BAD_CAST "1.0");
-	xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
-	xmlDocSetRootElement(d, env);
-	xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_ENV, BAD_CAST "SOAP-ENV");
-	xmlSetNs(env, soap);
-	xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
-	xmlNodePtr resp = xmlNewChild(body, NULL, BAD_CAST "ExportOrderStatusExResponse", NULL);
-	xmlSetNs(resp, xmlNewNs(resp, BAD_CAST NS, BAD_CAST "NS1"));
-	xmlAddChild(resp, xmlNewDocRawNode(d, NULL, BAD_CAST "return", BAD_CAST inner));
-	xmlChar *buf;
-	int len;
-	xmlDocDumpMemoryEnc(d, &buf, &len, "UTF-8");
-	struct kcg_reply r = reply(200, (const char *)buf);
-	xmlFree(buf);
-	xmlFreeDoc(d);
-	return r;
-}
-
 static int parse_doc(const char *doc, json_t **orders)
 {
 	char why[KCG_ERROR_MAX] = "";
-	struct kcg_reply r = string_reply(doc);
+	struct kcg_reply r = khaos_string_reply("ExportOrderStatusEx", doc);
 	int rc = kcg_khaos_despatch_parse(&pcfg, &r, orders, why);
 	assert_printable(why);
 	if (rc != 0)

@@ -26,14 +26,6 @@
 static const struct kcg_mirakl_config cfg = { .base_url = "https://shop.mirakl.net/", .api_key = "key-1",
 					      .timeout_s = 9, .shop_id = "42" };
 
-static bool has(const struct kcg_call *c, const char *h)
-{
-	for (size_t i = 0; i < c->n_headers; i++)
-		if (strcmp(c->headers[i], h) == 0)
-			return true;
-	return false;
-}
-
 static void test_sh21(void **state)
 {
 	struct kcg_call c;
@@ -42,7 +34,7 @@ static void test_sh21(void **state)
 	assert_int_equal(kcg_mirakl_sh21(&cfg, &c), 0);
 	assert_string_equal(c.method, "GET");
 	assert_string_equal(c.url, "https://shop.mirakl.net/api/shipping/carriers?shop_id=42");
-	assert_true(has(&c, "Authorization: key-1"));
+	assert_string_equal(header(&c, "Authorization"), "key-1");
 	kcg_call_finish(&c);
 
 	struct kcg_reply r = reply(200, "{\"carriers\":[{\"code\":\"RM\",\"label\":\"Royal Mail\",\"standard_code\":\"X\","
@@ -75,7 +67,7 @@ static void test_or23(void **state)
 	assert_int_equal(kcg_mirakl_or23(&cfg, "O/1", &t, &c), 0);
 	assert_string_equal(c.method, "PUT");
 	assert_string_equal(c.url, "https://shop.mirakl.net/api/orders/O%2F1/tracking?shop_id=42");
-	assert_true(has(&c, "Content-Type: application/json"));
+	assert_string_equal(header(&c, "Content-Type"), "application/json");
 	json_t *b = json_loadb(c.body, c.body_len, 0, NULL);
 	/* a registered carrier: its code; carrier_url is "unused for registered carriers" */
 	json_t *want = json_pack("{s:s, s:s}", "carrier_code", "RM", "tracking_number", "T1");
@@ -107,7 +99,11 @@ static void test_or24(void **state)
 	assert_string_equal(c.method, "PUT");
 	assert_string_equal(c.url, "https://shop.mirakl.net/api/orders/O-1/ship?shop_id=42");
 	assert_null(c.body);
-	assert_true(has(&c, "Content-Type:")); /* libcurl adds no form Content-Type */
+	/* "Content-Type:" with no value: libcurl adds no form Content-Type */
+	bool none = false;
+	for (size_t i = 0; i < c.n_headers; i++)
+		none = none || strcmp(c.headers[i], "Content-Type:") == 0;
+	assert_true(none);
 	kcg_call_finish(&c);
 
 	struct kcg_reply r = reply(204, NULL);
