@@ -161,7 +161,8 @@ static int queue_shipments(struct kcg_txn *t, json_t *d, const json_t *k, const 
 		json_array_append_new(queued, json_string(cons));
 	}
 	json_object_set_new(d, "all_sent", json_boolean(all_sent));
-	json_object_set_new(d, "state", json_string(ST_PARTIAL));
+	if (strcmp(kcg_json_str(d, "state"), ST_PARKED) != 0) /* a parked one waits for the reload */
+		json_object_set_new(d, "state", json_string(ST_PARTIAL));
 	return rc;
 }
 

@@ -27,7 +27,7 @@ int despatch_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t 
 	json_object_set_new(d, "state", json_string(ST_SHIPPED));
 	json_object_set(d, "tracking", (json_t *)tracking);
 	json_object_set_new(d, "shipped_ms", json_integer((json_int_t)t->now_ms));
-	json_object_del(d, "parked_job");
+	json_object_del(d, "parked_jobs");
 	rc = despatch_put(t, d);
 	json_decref(d);
 	if (rc == 0)
@@ -88,7 +88,13 @@ static int park_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	if (!d)
 		return rc;
 	json_object_set_new(d, "state", json_string(ST_PARKED));
-	json_object_set_new(d, "parked_job", json_string(run->id));
+	json_t *jobs = json_object_get(d, "parked_jobs");
+	if (!json_is_array(jobs)) {
+		jobs = json_array();
+		json_object_set_new(d, "parked_jobs", jobs);
+	}
+	if (!despatch_listed(jobs, run->id)) /* every box parked in shipments mode */
+		json_array_append_new(jobs, json_string(run->id));
 	json_object_set_new(d, "parked_why", json_string(kcg_json_str(run->result, "why")));
 	rc = despatch_put(t, d);
 	json_decref(d);
@@ -280,6 +286,17 @@ static int shipment_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		}
 		json_array_append_new(sent, json_string(kcg_json_str(run->payload, "consignment")));
 	}
+	/* a parked box that went: the record is parked while another still waits */
+	json_t *jobs = json_object_get(d, "parked_jobs"), *j;
+	size_t i;
+	json_array_foreach(jobs, i, j) {
+		if (strcmp(json_string_value(j) ? json_string_value(j) : "", run->id) == 0) {
+			json_array_remove(jobs, i);
+			break;
+		}
+	}
+	if (!strcmp(kcg_json_str(d, "state"), ST_PARKED) && json_array_size(jobs) == 0)
+		json_object_set_new(d, "state", json_string(ST_PARTIAL));
 	bool all = json_is_true(json_object_get(d, "all_sent")) &&
 		   json_array_size(json_object_get(d, "units_sent")) >= json_array_size(json_object_get(d, "units_queued"));
 	rc = despatch_put(t, d);

@@ -160,9 +160,14 @@ static int each_value(struct kcg_txn *t, const char *db, int (*fn)(const char *k
 
 static int parked_one(const char *key, size_t klen, json_t *d, void *arg)
 {
-	const char *job = kcg_json_str(d, "parked_job");
-	if (!strcmp(kcg_json_str(d, "state"), ST_PARKED) && *job)
-		json_array_append_new(arg, json_string(job));
+	size_t i;
+	json_t *job;
+	if (strcmp(kcg_json_str(d, "state"), ST_PARKED) != 0)
+		return 0;
+	json_array_foreach(json_object_get(d, "parked_jobs"), i, job) {
+		if (json_is_string(job))
+			json_array_append(arg, job);
+	}
 	return 0;
 }
 

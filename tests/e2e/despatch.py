@@ -20,7 +20,8 @@ SCENARIO is one of:
                /admin/carriers shows couriers, map and SH21 side by side
   unmapped     a courier [carriers] does not map -> unmapped_carrier
                (operations), parked, nothing sent to Mirakl; the map fixed +
-               SIGHUP -> shipped, exception resolved
+               SIGHUP -> shipped, exception resolved; the same in shipments
+               mode with two boxes parked
   partial      [despatch] mode = order: half the lines shipped -> no OR23/OR24
                (record partial); the rest -> shipped. mode = shipments: each
                box -> one ST01 shipment with its lines; the last -> SHIPPED
@@ -242,6 +243,36 @@ def scenario_unmapped(args, rep):
         gone, _ = w.wait(lambda: not exc_of(w, "unmapped_carrier", a) and not exc_of(w, "unmapped_carrier", b), 10)
         rep.check(gone, "unmapped: the exceptions are resolved once shipped", [])
         w.finish("unmapped")
+    finally:
+        w.close(rep.failed > 0)
+    # shipments mode: two boxes, both with an unmapped courier: both wait, both go after the reload
+    w = world(args, rep, "unmapped-shipments", despatch={"mode": "shipments"}, carriers={"Royal Mail 48": "RM"})
+    try:
+        tag = os.urandom(3).hex().upper()
+        s1, s2 = "U1-" + tag, "U2-" + tag
+        w.sim.stock(s1, s2)
+        c = "UC-%s-A" % tag
+        w.sim.order(c, [(s1, 1, 3.0), (s2, 1, 4.0)])
+        if not w.start("unmapped-shipments") or not booked(w, rep, [c], "unmapped (shipments)"):
+            return
+        despatch(w, c, "Yodel Xpress", "Y-1", items=[(s1, 1)])
+        despatch(w, c, "Hermes", "H-2", items=[(s2, 1)])
+        e, secs = w.wait(lambda: exc_of(w, "unmapped_carrier", c), 15)
+        time.sleep(2)
+        sts = [r for r in w.sim.requests("mirakl") if r["path"] == "/mirakl/api/shipments"]
+        rep.check(e and not sts, "unmapped (shipments mode): boxes with unmapped couriers wait, no ST01 (%.1f s)" % secs,
+                  [len(sts)])
+        w.inst.overrides["carriers"] = {"Royal Mail 48": "RM", "Yodel Xpress": "name:Yodel", "Hermes": "name:Evri"}
+        o.rewrite_config(w.inst)
+        w.inst.proc.send_signal(signal.SIGHUP)
+        got, secs = w.wait(lambda: shipped(w, c), 20)
+        sts = [r for r in w.sim.requests("mirakl") if r["path"] == "/mirakl/api/shipments"]
+        rep.check(got and len(sts) == 2,
+                  "unmapped (shipments mode): after the fix + SIGHUP both boxes go to ST01, the order SHIPPED (%.1f s)"
+                  % secs, [len(sts)] + w.evidence([c]))
+        gone, _ = w.wait(lambda: not exc_of(w, "unmapped_carrier", c), 10)
+        rep.check(gone, "unmapped (shipments mode): the exception is resolved", [])
+        w.finish("unmapped-shipments")
     finally:
         w.close(rep.failed > 0)
 
