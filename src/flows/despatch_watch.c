@@ -41,12 +41,14 @@ static int watch_deadline(struct watch *w, const json_t *rec, const json_t *d, c
 	    !kcg_despatch_deadline_near(deadline, w->cfg->despatch.deadline_alert_h * 3600000u, w->t->now_ms) ||
 	    kcg_exc_is_open(w->t, KCG_EXC_SHIPPING_DEADLINE, id))
 		return 0;
-	char msg[700];
+	char msg[1000];
+	const char *problem = json_string_value(json_array_get(json_object_get(d, "khaos_problems"), 0));
 	snprintf(msg, sizeof(msg),
-		 "Mirakl order %s must be shipped by %.40s and Khaos has not despatched it (despatch: %s%s%.200s). "
+		 "Mirakl order %s must be shipped by %.40s and Khaos has not despatched it (despatch: %s%s%.200s)%s%.250s. "
 		 "Ship it in Khaos now, or agree a new date with the marketplace: late shipments are penalised.",
 		 id, dl, st, !strcmp(st, ST_PARKED) ? ", waiting for [carriers]: " : "",
-		 !strcmp(st, ST_PARKED) ? kcg_json_str(d, "parked_why") : "");
+		 !strcmp(st, ST_PARKED) ? kcg_json_str(d, "parked_why") : "",
+		 problem ? "; Khaos sent what kcgate cannot read: " : "", problem ? problem : "");
 	w->n_raised++;
 	return despatch_raise(w->t, KCG_EXC_SHIPPING_DEADLINE, "khaos", id, msg);
 }

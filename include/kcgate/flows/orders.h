@@ -70,7 +70,7 @@ enum kcg_order_state {
 	KCG_ORDER_HELD,         /**< a line's SKU is unknown or discontinued */
 	KCG_ORDER_ACCEPTED,     /**< accepted on Mirakl, waiting for its booking point */
 	KCG_ORDER_BOOKED,       /**< Khaos has the sales order (code stored) */
-	KCG_ORDER_SHIPPED,      /**< booked, and Mirakl says SHIPPED, TO_COLLECT or RECEIVED */
+	KCG_ORDER_SHIPPED,      /**< booked, and Mirakl says SHIPPED, TO_COLLECT or RECEIVED (or the despatch flow told it so: kcg_orders_mark_shipped()) */
 	KCG_ORDER_CLOSED,       /**< final: CLOSED on Mirakl */
 	KCG_ORDER_REFUSED,      /**< final: refused on Mirakl after a decision */
 	KCG_ORDER_AUTO_REFUSED, /**< final: refused by Mirakl, nobody decided in time */
