@@ -57,6 +57,34 @@ json_t *despatch_new(const char *order_id, const char *ref)
 			 "units_queued");
 }
 
+int despatch_finish(struct kcg_txn *t, json_t *d, const char *state)
+{
+	const char *id = kcg_json_str(d, "order_id");
+	json_object_set_new(d, "state", json_string(state));
+	json_object_set_new(d, "finished_ms", json_integer((json_int_t)t->now_ms));
+	return kcg_store_retain(t, DB_DESPATCH, id, strlen(id), t->now_ms);
+}
+
+/* A despatch record still at the end it reached at @p finished_ms goes. */
+static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t finished_ms)
+{
+	char id[DESPATCH_ORDER_ID_MAX + 1];
+	int rc;
+	if (key_len > DESPATCH_ORDER_ID_MAX)
+		return KCG_ENOTFOUND;
+	memcpy(id, key, key_len);
+	id[key_len] = '\0';
+	json_t *d = despatch_get(t, id, &rc);
+	bool same = d && kcg_json_u64(d, "finished_ms") == finished_ms;
+	json_decref(d);
+	if (rc != 0 || !same)
+		return rc ? rc : KCG_ENOTFOUND;
+	MDB_val k = { key_len, id };
+	return mdb_del(t->txn, kcg_store_db(t->store, DB_DESPATCH), &k, NULL);
+}
+
+static const struct kcg_retention_owner despatch_retention = { DB_DESPATCH, expire };
+
 json_t *despatch_sh21(struct kcg_txn *t, uint64_t *fetched_ms)
 {
 	json_t *c = NULL;
@@ -227,12 +255,15 @@ static int take(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *k
 				 "or cancel it on Mirakl (the customer is refunded); either way the two must agree.",
 				 kcg_json_str(k, "code"), ref, id, *mstate ? mstate : "open");
 			rc = despatch_raise(t, KCG_EXC_KHAOS_CANCELLED, "khaos", id, msg);
-			json_object_set_new(d, "state", json_string(ST_KHAOS_CANCELLED));
 		}
+		/* cancelled in Khaos: nothing will ship (an exception if Mirakl disagrees) */
+		if (rc == 0 && strcmp(state, ST_KHAOS_CANCELLED) != 0)
+			rc = despatch_finish(t, d, ST_KHAOS_CANCELLED);
 	} else if (withdrawn) {
 		rc = despatch_shipped_cancelled(t, id, unit ? kcg_json_str(unit, "consignment") : "",
 						unit ? kcg_json_str(unit, "courier") : "", *mstate ? mstate : "cancelled");
-		json_object_set_new(d, "state", json_string(ST_SHIPPED_CANCELLED));
+		if (rc == 0)
+			rc = despatch_finish(t, d, ST_SHIPPED_CANCELLED);
 	} else if (!booked) {
 		/* shipped before kcgate booked it (not through kcgate): leave it */
 	} else if (kcg_mirakl_state_shipped(mstate) && next != KCG_DESPATCH_SHIPMENTS) {
@@ -440,6 +471,7 @@ const struct kcg_flow kcg_flow_despatch = {
 						       &kind_carriers, NULL },
 	.timers = despatch_timers,
 	.on_reload = despatch_reload,
+	.retention = &despatch_retention,
 	.routes = despatch_routes,
 	.n_routes = DESPATCH_ROUTES,
 };

@@ -46,6 +46,9 @@ json_t *despatch_get(struct kcg_txn *t, const char *order_id, int *rc);
 int despatch_put(struct kcg_txn *t, json_t *d);
 /* The record of @p order_id, or a new one; NULL with the error in *rc. */
 json_t *despatch_load(struct kcg_txn *t, const char *order_id, int *rc);
+/* @p d reaches its end @p state (shipped, shipped_cancelled,
+ * khaos_cancelled): finished_ms and a retention mark; the caller saves it. */
+int despatch_finish(struct kcg_txn *t, json_t *d, const char *state);
 /* A new record for an order booked under @p ref. */
 json_t *despatch_new(const char *order_id, const char *ref);
 /* The SH21 carriers cached (a new reference), or NULL when never read. */

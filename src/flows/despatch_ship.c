@@ -24,11 +24,12 @@ int despatch_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t 
 	json_t *d = despatch_load(t, order_id, &rc);
 	if (!d)
 		return rc;
-	json_object_set_new(d, "state", json_string(ST_SHIPPED));
 	json_object_set(d, "tracking", (json_t *)tracking);
 	json_object_set_new(d, "shipped_ms", json_integer((json_int_t)t->now_ms));
 	json_object_del(d, "parked_jobs");
-	rc = despatch_put(t, d);
+	rc = despatch_finish(t, d, ST_SHIPPED);
+	if (rc == 0)
+		rc = despatch_put(t, d);
 	json_decref(d);
 	if (rc == 0)
 		rc = kcg_orders_mark_shipped(t, order_id, tracking);
@@ -152,8 +153,9 @@ static int withdrawn_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	if (rc != 0)
 		return rc;
 	if (d) {
-		json_object_set_new(d, "state", json_string(ST_SHIPPED_CANCELLED));
-		rc = despatch_put(t, d);
+		rc = despatch_finish(t, d, ST_SHIPPED_CANCELLED);
+		if (rc == 0)
+			rc = despatch_put(t, d);
 		json_decref(d);
 	}
 	return rc ? rc
