@@ -36,7 +36,7 @@
 #define ST_KHAOS_CANCELLED "khaos_cancelled"
 #define ST_SHIPPED_CANCELLED "shipped_cancelled"
 
-enum { PH_START, PH_READ, PH_TRACKING, PH_SHIP, PH_WHY, PH_ST01 };
+enum { PH_START, PH_READ, PH_TRACKING, PH_SHIP, PH_WHY, PH_ST01, PH_ST11 };
 
 /* despatch_rules.c: whether @p s is one of the strings of @p list. */
 bool despatch_listed(const json_t *list, const char *s);

@@ -308,6 +308,14 @@ static int shipment_apply(struct kcg_txn *t, struct kcg_job_run *run)
 	return rc;
 }
 
+#define ST11_PAGES_MAX 10 /* ST11 pages one retry reads looking for its shipment */
+
+static enum kcg_step send_st01(struct kcg_job_run *run, struct kcg_flow_ctx *flow)
+{
+	run->phase = PH_ST01;
+	return kcg_job_call(run, kcg_mirakl_st01(&flow->cfg->mirakl, json_object_get(run->result, "shipments"), &run->call));
+}
+
 enum kcg_step despatch_shipment_step(struct kcg_job_run *run, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
@@ -345,18 +353,34 @@ enum kcg_step despatch_shipment_step(struct kcg_job_run *run, void *ctx)
 		json_t *list = json_pack("[{s:s, s:o, s:o, s:b}]", "order_id", order_of(run), "shipment_lines", lines,
 					 "tracking", tracking, "shipped", 1);
 		json_object_set_new(run->result, "shipments", list);
-		if (run->attempts > 0) /* the order shipped whole meanwhile? */
-			return read_order(run, flow, PH_READ);
-		run->phase = PH_ST01;
-		return kcg_job_call(run, kcg_mirakl_st01(&flow->cfg->mirakl, list, &run->call));
+		if (run->attempts > 0) { /* a lost answer: did the shipment go through? */
+			run->phase = PH_ST11;
+			return kcg_job_call(run, kcg_mirakl_st11(&flow->cfg->mirakl, order_of(run), NULL, &run->call));
+		}
+		return send_st01(run, flow);
 	}
-	if (run->phase == PH_READ) {
-		o = judge(run);
-		if (o >= 0)
-			return (enum kcg_step)o;
-		run->phase = PH_ST01;
-		return kcg_job_call(run, kcg_mirakl_st01(&flow->cfg->mirakl, json_object_get(run->result, "shipments"),
-							 &run->call));
+	if (run->phase == PH_ST11) {
+		bool found;
+		char next[KCG_MIRAKL_TOKEN_MAX + 1];
+		int rc = kcg_mirakl_st11_find(&run->reply, order_of(run), kcg_json_str(run->payload, "consignment"), &found,
+					      next, why);
+		if (rc == KCG_ENOTFOUND) /* no ST11 on this platform: ST01 says whether it goes */
+			return send_st01(run, flow);
+		if (rc != 0)
+			return kcg_job_failed(run, rc, why);
+		if (found) {
+			run->apply = shipment_apply; /* an earlier attempt created it */
+			return KCG_STEP_DONE;
+		}
+		if (*next && run->n_calls < ST11_PAGES_MAX)
+			return kcg_job_call(run, kcg_mirakl_st11(&flow->cfg->mirakl, order_of(run), next, &run->call));
+		if (*next)
+			return kcg_job_failed(run, -EAGAIN, "ST11: the order's shipments run past the pages read");
+		return send_st01(run, flow);
+	}
+	if (run->phase == PH_WHY) {
+		o = judge(run); /* shipped whole (by hand), or cancelled? */
+		return o >= 0 ? (enum kcg_step)o : kcg_job_failed(run, KCG_EPAYLOAD, kcg_json_str(run->result, "refused"));
 	}
 	int rc = kcg_mirakl_st01_parse(&run->reply, order_of(run), why);
 	if (rc == 0 || rc == KCG_ENOTFOUND) {
@@ -364,6 +388,10 @@ enum kcg_step despatch_shipment_step(struct kcg_job_run *run, void *ctx)
 			json_object_set_new(run->result, "no_st01", json_true());
 		run->apply = shipment_apply;
 		return KCG_STEP_DONE;
+	}
+	if (rc == KCG_EPAYLOAD) {
+		json_object_set_new(run->result, "refused", json_string(why));
+		return read_order(run, flow, PH_WHY);
 	}
 	return kcg_job_failed(run, rc, why);
 }

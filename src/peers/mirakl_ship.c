@@ -11,7 +11,10 @@
  *  - OR24 `PUT /api/orders/{id}/ship`, no body, only in SHIPPING -> 204,
  *    400 when the state is wrong;
  *  - ST01 `POST /api/shipments` {"shipments":[...]} (1..1000) -> 201 with
- *    shipment_errors / shipment_success per order.
+ *    shipment_errors / shipment_success per order;
+ *  - ST11 `GET /api/shipments?order_id=` -> {"data":[{"order_id",
+ *    "tracking":{"tracking_number",...},...}],"next_page_token"} (seek
+ *    pagination): how a retry of ST01 learns whether it went through.
  * Answers are untrusted: sizes and lengths are bounded.
  */
 #include "mirakl_private.h"
@@ -203,6 +206,61 @@ int kcg_mirakl_st01_parse(const struct kcg_reply *r, const char *order_id, char 
 			break;
 		}
 	}
+	json_decref(j);
+	return rc;
+}
+
+int kcg_mirakl_st11(const struct kcg_mirakl_config *cfg, const char *order_id, const char *page_token,
+		    struct kcg_call *out)
+{
+	*out = (struct kcg_call){ 0 };
+	if (!order_id || !*order_id)
+		return -EINVAL;
+	struct kcg_dynbuf url;
+	mirakl_buf_base(&url, cfg, "/api/shipments?order_id=");
+	mirakl_buf_escaped(&url, order_id);
+	if (page_token && *page_token) {
+		kcg_dynbuf_addstr(&url, "&page_token=");
+		mirakl_buf_escaped(&url, page_token);
+	}
+	if (cfg->shop_id && *cfg->shop_id) {
+		kcg_dynbuf_addstr(&url, "&shop_id=");
+		mirakl_buf_escaped(&url, cfg->shop_id);
+	}
+	return mirakl_init_call(cfg, out, "ST11", "GET", &url);
+}
+
+int kcg_mirakl_st11_find(const struct kcg_reply *r, const char *order_id, const char *tracking_number, bool *found,
+			 char next[KCG_MIRAKL_TOKEN_MAX + 1], char why[KCG_ERROR_MAX])
+{
+	*found = false;
+	next[0] = '\0';
+	int rc = mirakl_triage(r, "ST11", why);
+	if (rc != 1)
+		return rc;
+	json_t *j = mirakl_load_object(r, "ST11", why);
+	if (!j)
+		return KCG_EPAYLOAD;
+	json_t *data = json_object_get(j, "data"), *sh;
+	json_t *tok = json_object_get(j, "next_page_token");
+	size_t i;
+	rc = 0;
+	if (!json_is_array(data) || json_array_size(data) > KCG_MIRAKL_SHIPMENTS_MAX) {
+		kcg_why(why, "ST11: \"data\" is not an array of at most %d shipments", KCG_MIRAKL_SHIPMENTS_MAX);
+		rc = KCG_EPAYLOAD;
+	} else if (tok && !json_is_null(tok) &&
+		   (!json_is_string(tok) || strlen(json_string_value(tok)) > KCG_MIRAKL_TOKEN_MAX)) {
+		kcg_why(why, "ST11: \"next_page_token\" is not a token of at most %d bytes", KCG_MIRAKL_TOKEN_MAX);
+		rc = KCG_EPAYLOAD;
+	}
+	json_array_foreach(rc == 0 ? data : NULL, i, sh) {
+		const char *id = json_string_value(json_object_get(sh, "order_id"));
+		const char *num = json_string_value(json_object_get(json_object_get(sh, "tracking"), "tracking_number"));
+		if (id && num && strcmp(id, order_id) == 0 && strcmp(num, tracking_number) == 0)
+			*found = true;
+	}
+	if (rc == 0 && json_is_string(tok))
+		memcpy(next, json_string_value(tok), strlen(json_string_value(tok)) + 1);
 	json_decref(j);
 	return rc;
 }

@@ -25,6 +25,9 @@ SCENARIO is one of:
   partial      [despatch] mode = order: half the lines shipped -> no OR23/OR24
                (record partial); the rest -> shipped. mode = shipments: each
                box -> one ST01 shipment with its lines; the last -> SHIPPED
+  shipments-faults  mode = shipments, 20 orders of two boxes, Mirakl failing
+               30% (half after the effect): every order SHIPPED, exactly one
+               ST01 shipment per box (a retry reads ST11 first), no dead job
   cancelled    Mirakl cancels an order Khaos has despatched -> shipped_cancelled
                (operations), no OR24
   deadline     a booked order within [despatch] deadline_alert_h of its
@@ -329,6 +332,44 @@ def scenario_partial(args, rep):
             w.close(rep.failed > 0)
 
 
+# ---------------------------------------------------------------- shipments mode under faults
+
+def scenario_shipments_faults(args, rep, n_orders=20):
+    w = world(args, rep, "shipments-faults", despatch={"mode": "shipments"})
+    try:
+        seed = random.getrandbits(32)
+        tag = os.urandom(3).hex().upper()
+        s1, s2 = "F1-" + tag, "F2-" + tag
+        w.sim.stock(s1, s2)
+        oids = ["SF-%s-%02d-A" % (tag, i) for i in range(n_orders)]
+        for x in oids:
+            w.sim.order(x, [(s1, 1, 3.0), (s2, 2, 4.0)])
+        if not w.start("shipments-faults") or not booked(w, rep, oids, "shipments-faults"):
+            return
+        Report.note("shipments-faults: seed %d" % seed)
+        w.sim.faults(system="mirakl", error_rate=0.3, status=503, seed=seed)
+        for i, x in enumerate(oids):
+            despatch(w, x, "Royal Mail 48", "SA-%d" % i, items=[(s1, 1)])
+            despatch(w, x, "DPD Next Day", "SB-%d" % i, items=[(s2, 2)])
+
+        def all_shipped():
+            ms = o.mirakl_by_id(w.sim.state())
+            return all(ms.get(x, {}).get("order_state") == "SHIPPED" for x in oids)
+        ok, secs = w.wait(all_shipped, 60, 0.3)
+        rep.check(ok, "shipments-faults: every order SHIPPED through ST01, Mirakl failing 30%% (half after the "
+                  "effect) (%.1f s)" % secs, w.evidence(oids[:2]))
+        w.sim.faults(system="mirakl", clear=True)
+        st = w.sim.state()["mirakl"]
+        rep.check(st["shipments"] == 2 * n_orders and st["shipment_errors"] == 0,
+                  "shipments-faults: exactly one ST01 shipment per box (%d for %d boxes), none sent twice (%d "
+                  "refused): a retry asks ST11 first" % (st["shipments"], 2 * n_orders, st["shipment_errors"]), [])
+        q, left = w.quiet(10)
+        rep.check(q and w.jobs("dead") == [], "shipments-faults: no job left, none dead", left)
+        w.finish("shipments-faults")
+    finally:
+        w.close(rep.failed > 0)
+
+
 # ---------------------------------------------------------------- cancelled after despatch
 
 def scenario_cancelled(args, rep):
@@ -494,6 +535,7 @@ def scenario_kill9(args, rep, n_orders=200):
 
 
 SCENARIOS = {"ship": scenario_ship, "unmapped": scenario_unmapped, "partial": scenario_partial,
+             "shipments-faults": scenario_shipments_faults,
              "cancelled": scenario_cancelled, "deadline": scenario_deadline,
              "khaos-cancelled": scenario_khaos_cancelled, "kill9": scenario_kill9}
 

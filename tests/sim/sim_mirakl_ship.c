@@ -15,7 +15,9 @@
  *    (GET /_sim/state mirakl.repeated_ship_calls);
  *  - ST01 creates shipments (1..1000), each with its lines; shipped ones
  *    count against the lines, and an order whose lines are all shipped
- *    becomes SHIPPED. Errors per shipment inside a 201.
+ *    becomes SHIPPED. Errors per shipment inside a 201;
+ *  - ST11 lists them (filter order_id, repeated or a comma list; seek
+ *    pagination: limit, default 10, and an opaque page_token).
  */
 #include "sim.h"
 
@@ -37,6 +39,8 @@ static struct {
 	size_t n;
 	unsigned long repeated_ship_calls; /* OR24 on an order that was SHIPPED by an OR24 */
 	unsigned long shipments;
+	unsigned long shipment_errors; /* shipments ST01 refused (a repeat is refused on its quantities) */
+	json_t *created; /* every shipment ST01 created, as ST11 lists it */
 } ship;
 
 static const struct carrier *find_carrier(const char *code)
@@ -64,12 +68,15 @@ void sim_mirakl_ship_reset(void)
 	carriers_free();
 	ship.repeated_ship_calls = 0;
 	ship.shipments = 0;
+	ship.shipment_errors = 0;
+	json_decref(ship.created);
+	ship.created = NULL;
 }
 
 json_t *sim_mirakl_ship_counters(void)
 {
-	return json_pack("{s:I, s:I}", "repeated_ship_calls", (json_int_t)ship.repeated_ship_calls, "shipments",
-			 (json_int_t)ship.shipments);
+	return json_pack("{s:I, s:I, s:I}", "repeated_ship_calls", (json_int_t)ship.repeated_ship_calls, "shipments",
+			 (json_int_t)ship.shipments, "shipment_errors", (json_int_t)ship.shipment_errors);
 }
 
 json_t *sim_mirakl_tracking_of(json_t *order)
@@ -365,6 +372,16 @@ static const char *one_shipment(json_t *s, char *msg, size_t cap, json_t *succes
 	sim_fmt_iso(sim_now_ms(), now);
 	json_array_append_new(success, json_pack("{s:s, s:s, s:s, s:s}", "id", sid, "order_id", id, "created_date", now,
 						 "last_updated_date", now));
+	if (!ship.created)
+		ship.created = json_array();
+	json_t *trk = json_object();
+	const char *keys[] = { "carrier_code", "carrier_name", "tracking_number", "tracking_url" };
+	for (size_t k2 = 0; t && k2 < 4; k2++)
+		if (json_is_string(json_object_get(t, keys[k2])))
+			json_object_set(trk, keys[k2], json_object_get(t, keys[k2]));
+	json_array_append_new(ship.created, json_pack("{s:s, s:s, s:s, s:s, s:o, s:O}", "id", sid, "order_id", id,
+						      "created_date", now, "status", json_is_true(shipped_v) ? "SHIPPED" : "SHIPPING",
+						      "tracking", trk, "shipment_lines", lines));
 	if (json_is_true(shipped_v) && all) {
 		ship_lines(o);
 		sim_mirakl_commit(o, "SHIPPED");
@@ -393,12 +410,73 @@ static void st01(struct sim_request *req, struct sim_reply *r)
 		char msg[300];
 		const char *err = json_is_object(s) ? one_shipment(s, msg, sizeof(msg), success) : "not an object";
 		if (err)
+			ship.shipment_errors++;
+		if (err)
 			json_array_append_new(errors, json_pack("{s:s?, s:s}", "order_id",
 								json_string_value(json_object_get(s, "order_id")), "message", err));
 	}
 	pthread_mutex_unlock(&sim.lock);
 	json_decref(body);
 	sim_reply_json(r, 201, json_pack("{s:o, s:o}", "shipment_errors", errors, "shipment_success", success));
+}
+
+/* ST11 GET /api/shipments: order_id filters (repeated or a comma list), limit 1..100 (default 10),
+ * page_token from the previous page. */
+static void st11(struct sim_request *req, struct sim_reply *r)
+{
+	const char *lim = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "limit");
+	const char *tok = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "page_token");
+	long long limit = 10, offset = 0;
+	if (lim && sim_parse_ll(lim, 1, 100, &limit)) {
+		sim_reply_mirakl_error(r, 400, "limit: an integer from 1 to 100");
+		return;
+	}
+	if (tok && (tok[0] != 'o' || sim_parse_ll(tok + 1, 0, 1000000000, &offset))) {
+		sim_reply_mirakl_error(r, 400, "page_token: not a token this API gave");
+		return;
+	}
+	/* order_id may be repeated: the raw query holds every one */
+	size_t nids = 0;
+	char **ids = NULL;
+	for (const char *q = req->query; q && *q;) {
+		size_t n = strcspn(q, "&");
+		if (n > 9 && strncmp(q, "order_id=", 9) == 0) {
+			char *v = strndup(q + 9, n - 9);
+			size_t k = 0;
+			char **more = sim_split_csv(v, &k);
+			ids = realloc(ids, sizeof(*ids) * (nids + k + 1));
+			for (size_t i = 0; i < k; i++)
+				ids[nids++] = more[i];
+			free(more);
+			free(v);
+		}
+		q += n + (q[n] == '&');
+	}
+	json_t *data = json_array(), *sh;
+	size_t i, seen = 0;
+	bool more = false;
+	pthread_mutex_lock(&sim.lock);
+	json_array_foreach(ship.created, i, sh) {
+		bool hit = nids == 0;
+		for (size_t k = 0; k < nids && !hit; k++)
+			hit = strcmp(ids[k], json_string_value(json_object_get(sh, "order_id"))) == 0;
+		if (!hit)
+			continue;
+		if ((long long)seen++ < offset)
+			continue;
+		if ((long long)json_array_size(data) == limit) {
+			more = true;
+			break;
+		}
+		json_array_append(data, sh);
+	}
+	json_t *out = json_pack("{s:o}", "data", data);
+	pthread_mutex_unlock(&sim.lock);
+	char next[32];
+	snprintf(next, sizeof(next), "o%lld", offset + limit);
+	json_object_set_new(out, "next_page_token", more ? json_string(next) : json_null());
+	sim_strv_free(ids, nids);
+	sim_reply_json(r, 200, out);
 }
 
 /* Routes of this half: 1 when @p subpath (/api/...) was one of them. */
@@ -413,8 +491,10 @@ int sim_mirakl_ship_handle(struct sim_request *req, const char *subpath, const c
 		else
 			sh21(r);
 	} else if (!order_id && !strcmp(subpath, "/api/shipments")) {
-		if (strcmp(m, "POST") != 0)
-			want = "POST";
+		if (!strcmp(m, "GET"))
+			st11(req, r);
+		else if (strcmp(m, "POST") != 0)
+			want = "GET, POST";
 		else
 			st01(req, r);
 	} else if (order_id && !strcmp(suffix, "/tracking")) {

@@ -1347,7 +1347,19 @@ def mirakl_shipping(s):
     assert s.or12(b)["order_state"] == "SHIPPED"
     st, _, j = s.mirakl("POST", "/api/shipments", {"shipments": []})
     assert st == 400
-    assert s.state()["mirakl"]["shipments"] == 2
+    assert s.state()["mirakl"]["shipments"] == 2 and s.state()["mirakl"]["shipment_errors"] == 2
+    # ST11: the shipments, by order, a page at a time
+    st, _, j = s.mirakl("GET", "/api/shipments?order_id=" + b)
+    assert st == 200 and [x["tracking"].get("tracking_number") for x in j["data"]] == ["S1", "S2"], j
+    assert j["data"][0]["shipment_lines"] == [{"order_line_id": b + "-1", "quantity": 2}] and j["next_page_token"] is None
+    st, _, j = s.mirakl("GET", "/api/shipments?order_id=%s&limit=1" % b)
+    assert len(j["data"]) == 1 and j["next_page_token"]
+    st, _, j = s.mirakl("GET", "/api/shipments?order_id=%s&limit=1&page_token=%s" % (b, j["next_page_token"]))
+    assert [x["tracking"]["tracking_number"] for x in j["data"]] == ["S2"] and j["next_page_token"] is None
+    st, _, j = s.mirakl("GET", "/api/shipments?order_id=" + oid)
+    assert j["data"] == []
+    st, _, j = s.mirakl("GET", "/api/shipments?page_token=zz")
+    assert st == 400
 
 
 def stock_args(codes="", since="", site=None):
@@ -1586,7 +1598,7 @@ def state_shape_and_calls(s):
                                         "acceptance_decision_date": None, "order_lines": [
         {"order_line_id": oid + "-1", "offer_sku": "SKU-1", "quantity": 3,
          "order_line_state": "WAITING_ACCEPTANCE"}], "tracking": None, "ship_calls": 0,
-        "repeat_unread": False}], "repeated_ship_calls": 0, "shipments": 0}
+        "repeat_unread": False}], "repeated_ship_calls": 0, "shipments": 0, "shipment_errors": 0}
     k = st["khaos"]
     assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock"}
     assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "po_number",
@@ -1595,7 +1607,7 @@ def state_shape_and_calls(s):
     assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False, "status": 0}]
     s.reset()
     st = s.state()
-    assert st == {"mirakl": {"orders": [], "repeated_ship_calls": 0, "shipments": 0},
+    assert st == {"mirakl": {"orders": [], "repeated_ship_calls": 0, "shipments": 0, "shipment_errors": 0},
                   "khaos": {"sales_orders": [], "duplicate_orders": 0,
                                                       "skipped_duplicates": 0, "dedupe": True, "stock": []},
                   "calls": {"mirakl": 0, "khaos": 0}}

@@ -32,7 +32,9 @@
  * Exactly once: a retry of despatch.ship reads the order first (OR11 by
  * order_ids): SHIPPED or later is done, CANCELED/REFUSED is
  * shipped_cancelled, SHIPPING sends OR23 and OR24 again; OR23's or OR24's
- * 400 reads the order to find out why. The order record (orders.h)
+ * 400 reads the order to find out why; a retry of despatch.shipment
+ * lists the order's shipments first (ST11) and counts one with its
+ * consignment ref as done. The order record (orders.h)
  * becomes shipped with the carrier and tracking (kcg_orders_mark_shipped()).
  *
  * Carriers: [carriers] maps a Khaos courier, exactly as Khaos writes it

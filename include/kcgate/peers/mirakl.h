@@ -1,6 +1,6 @@
 /**
  * kcgate/mirakl.h: the Mirakl seller API client (OR11, OR12, OR21; and
- * SH21, OR23, OR24, ST01 in mirakl_ship.c).
+ * SH21, OR23, OR24, ST01, ST11 in mirakl_ship.c).
  *
  * Pure: builds struct kcg_call and parses struct kcg_reply (see net.h).
  * Facts from ../shared/docs/peers.md §1 and Mirakl's OpenAPI extract:
@@ -147,6 +147,21 @@ int kcg_mirakl_st01(const struct kcg_mirakl_config *cfg, const json_t *shipments
  * -EAGAIN.
  */
 int kcg_mirakl_st01_parse(const struct kcg_reply *r, const char *order_id, char why[KCG_ERROR_MAX]);
+
+#define KCG_MIRAKL_TOKEN_MAX 255 /**< longest ST11 next_page_token kept */
+
+/** ST11 `GET /api/shipments?order_id=` (a page: @p page_token NULL or "" for the first). */
+int kcg_mirakl_st11(const struct kcg_mirakl_config *cfg, const char *order_id, const char *page_token,
+		    struct kcg_call *out);
+
+/**
+ * Parses an ST11 page: *@p found when a shipment of @p order_id carries
+ * @p tracking_number; @p next gets the next page's token ("" on the last
+ * page). A page of more than KCG_MIRAKL_SHIPMENTS_MAX shipments, or a
+ * token past KCG_MIRAKL_TOKEN_MAX bytes, is KCG_EPAYLOAD.
+ */
+int kcg_mirakl_st11_find(const struct kcg_reply *r, const char *order_id, const char *tracking_number, bool *found,
+			 char next[KCG_MIRAKL_TOKEN_MAX + 1], char why[KCG_ERROR_MAX]);
 
 /** Whether Mirakl order state @p state is SHIPPED or later (SHIPPED,
  * TO_COLLECT, RECEIVED, CLOSED). */

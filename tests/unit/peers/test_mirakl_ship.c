@@ -1,6 +1,6 @@
 /*
  * test_mirakl_ship.c: the Mirakl client's shipping calls
- * (src/peers/mirakl_ship.c): SH21, OR23, OR24 and ST01 as built (URL,
+ * (src/peers/mirakl_ship.c): SH21, OR23, OR24, ST01 and ST11 as built (URL,
  * method, headers, body) and every parse outcome, on the OpenAPI shapes.
  */
 #include <setjmp.h>
@@ -161,6 +161,46 @@ static void test_st01(void **state)
 	kcg_reply_finish(&r);
 }
 
+static void test_st11(void **state)
+{
+	struct kcg_call c;
+	char why[KCG_ERROR_MAX], next[KCG_MIRAKL_TOKEN_MAX + 1];
+	bool found;
+	assert_int_equal(kcg_mirakl_st11(&cfg, "O 1", NULL, &c), 0);
+	assert_string_equal(c.method, "GET");
+	assert_string_equal(c.url, "https://shop.mirakl.net/api/shipments?order_id=O%201&shop_id=42");
+	kcg_call_finish(&c);
+	assert_int_equal(kcg_mirakl_st11(&cfg, "O-1", "tok&x", &c), 0);
+	assert_string_equal(c.url, "https://shop.mirakl.net/api/shipments?order_id=O-1&page_token=tok%26x&shop_id=42");
+	kcg_call_finish(&c);
+	assert_int_equal(kcg_mirakl_st11(&cfg, "", NULL, &c), -EINVAL);
+
+	struct kcg_reply r = reply(200, "{\"data\":[{\"order_id\":\"O-1\",\"tracking\":{\"tracking_number\":\"A\"}},"
+					 "{\"order_id\":\"O-2\",\"tracking\":{\"tracking_number\":\"B\"}}],"
+					 "\"next_page_token\":\"p2\"}");
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", &found, next, why), 0);
+	assert_true(found);
+	assert_string_equal(next, "p2");
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "B", &found, next, why), 0);
+	assert_false(found); /* B is another order's */
+	kcg_reply_finish(&r);
+	r = reply(200, "{\"data\":[],\"next_page_token\":null}");
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", &found, next, why), 0);
+	assert_false(found);
+	assert_string_equal(next, "");
+	kcg_reply_finish(&r);
+	static const char *const bad[] = { "{\"data\":{}}", "{\"data\":[],\"next_page_token\":7}", "[]" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = reply(200, bad[i]);
+		assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", &found, next, why), KCG_EPAYLOAD);
+		assert_printable(why);
+		kcg_reply_finish(&r);
+	}
+	r = reply(404, "{}");
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", &found, next, why), KCG_ENOTFOUND);
+	kcg_reply_finish(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_or23),
 		cmocka_unit_test(test_or24),
 		cmocka_unit_test(test_st01),
+		cmocka_unit_test(test_st11),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
