@@ -59,14 +59,21 @@ static void test_no_flow_configured(void **state)
 	assert_ptr_equal(set.ctx.set, &set);
 }
 
-static void test_order_flow_configured(void **state)
+/* Mirakl and Khaos both configured: the order flow runs. */
+static struct kcg_config order_cfg(void)
 {
-	static struct kcg_flow_set set;
 	struct kcg_config cfg = { 0 };
 	cfg.mirakl.base_url = "https://mirakl.example";
 	cfg.khaos.soap_url = "https://khaos.example/soap/IKosWeb";
 	cfg.mirakl.poll_interval_s = 300;
 	cfg.khaos.sku_refresh_s = 300;
+	return cfg;
+}
+
+static void test_order_flow_configured(void **state)
+{
+	static struct kcg_flow_set set;
+	struct kcg_config cfg = order_cfg();
 	assert_int_equal(kcg_flow_set_init(&set, &cfg), 0);
 	assert_int_equal(set.n_enabled, 2);
 	assert_string_equal(set.enabled[0]->name, "skus");
@@ -81,11 +88,7 @@ static void test_order_flow_configured(void **state)
 static void test_despatch_flow_configured(void **state)
 {
 	static struct kcg_flow_set set;
-	struct kcg_config cfg = { 0 };
-	cfg.mirakl.base_url = "https://mirakl.example";
-	cfg.khaos.soap_url = "https://khaos.example/soap/IKosWeb";
-	cfg.mirakl.poll_interval_s = 300;
-	cfg.khaos.sku_refresh_s = 300;
+	struct kcg_config cfg = order_cfg();
 	cfg.despatch.enabled = 1;
 	cfg.despatch.poll_interval_s = 60;
 	cfg.despatch.watch_interval_s = 30;
