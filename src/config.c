@@ -161,6 +161,17 @@ static bool valid_name(const char *s)
 	return n > 0 && n <= MAX_NAME_LEN;
 }
 
+/* A key of a map section that takes keys as a peer writes them
+ * (free_keys: "Royal Mail 48"): printable ASCII, inner spaces allowed. */
+static bool valid_free_key(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (s[n] < 0x20 || s[n] > 0x7e)
+			return false;
+	return n > 0 && n <= MAX_NAME_LEN;
+}
+
 static const char *known_section(const char *name)
 {
 	for (size_t i = 0; i < n_all_keys; i++)
@@ -510,7 +521,10 @@ static void parse_line(struct parser *p, unsigned line, char *s, const char **se
 	}
 	*eq = '\0';
 	char *name = trim(s);
-	if (!valid_name(name)) {
+	size_t map_idx;
+	const struct kcg_config_key *map = *section ? find_key(*section, "", &map_idx) : NULL;
+	bool free_key = map && map->type == KCG_CFG_MAP && map->free_keys;
+	if (free_key ? !valid_free_key(name) : !valid_name(name)) {
 		config_report(p, false, line, NULL, NULL, MALFORMED);
 		return;
 	}

@@ -170,6 +170,29 @@ struct kcg_orders_config {
 	enum kcg_partial_disabled on_partial_disabled;
 };
 
+/** [despatch] mode: how Khaos's despatches reach Mirakl. */
+enum kcg_despatch_mode {
+	KCG_DESPATCH_MODE_ORDER,     /**< OR23 + OR24 once every line is sent */
+	KCG_DESPATCH_MODE_SHIPMENTS, /**< ST01, one shipment per box or invoice as it goes */
+};
+
+/** [despatch] and [carriers]: Khaos despatches into Mirakl (flows/despatch.h). */
+struct kcg_despatch_config {
+	int enabled;                /**< 1 (default): runs with the order flow */
+	uint64_t poll_interval_s;   /**< ExportOrderStatusEx by date range, this often */
+	uint64_t poll_overlap_s;    /**< each poll starts this long before the last one's end */
+	uint64_t first_lookback_h;  /**< a first poll (no watermark) looks back this far */
+	uint64_t recheck_h;         /**< a booked order no poll covered for this long is read by ref */
+	uint64_t recheck_batch;     /**< refs per by-ref read */
+	enum kcg_despatch_mode mode;
+	uint64_t deadline_alert_h;  /**< shipping_deadline this long before Mirakl's shipping_deadline */
+	uint64_t watch_interval_s;  /**< the watch (SH21's age, the safety net, deadlines), this often */
+	/** [carriers] (Khaos courier, as Khaos writes it -> Mirakl carrier code,
+	 * or "name:<carrier name>[|<tracking URL template>]"): NULL when the
+	 * section is absent. Swapped by a reload: atomic_load() once per use. */
+	struct kcg_config_map *_Atomic carriers;
+};
+
 /** [inriver]: webhook (listener) authentication. */
 struct kcg_inriver_config {
 	struct kcg_source_auth webhook;
@@ -233,6 +256,7 @@ struct kcg_config {
 	struct kcg_jobs_config jobs;
 	struct kcg_lanes_config lanes;
 	struct kcg_orders_config orders;
+	struct kcg_despatch_config despatch;
 	struct kcg_config_map *retired; /**< maps whose section a reload removed (chained by older) */
 };
 
@@ -272,6 +296,9 @@ struct kcg_config_key {
 	const char *(*check)(const char *value);
 	/** [mirakl]/[inriver]: the webhook_auth mode that uses this key. */
 	enum kcg_webhook_auth needs;
+	/** MAP: keys as a peer writes them (printable, spaces inside), not
+	 * just letters, digits, '_', '-', '.'. */
+	bool free_keys;
 };
 
 #define KCG_CONFIG_OFF(field) offsetof(struct kcg_config, field)
@@ -295,6 +322,11 @@ struct kcg_config_key {
  * struct kcg_config_map; @p chk checks each value. Reloadable (SIGHUP). */
 #define KCG_KEY_MAP(sec, field, chk) \
 	{ .section = (sec), .name = "*", .type = KCG_CFG_MAP, .offset = KCG_CONFIG_OFF(field), .check = (chk) }
+/** A map section whose keys are a peer's names, spaces included
+ * ("Royal Mail 48 = RM"). */
+#define KCG_KEY_MAP_FREE(sec, field, chk) \
+	{ .section = (sec), .name = "*", .type = KCG_CFG_MAP, .offset = KCG_CONFIG_OFF(field), .check = (chk), \
+	  .free_keys = true }
 
 /** The parser as a module's combination checks see it. */
 struct kcg_config_check;

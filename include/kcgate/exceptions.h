@@ -41,6 +41,10 @@
 #define KCG_EXC_UNMAPPED_SHIPPING_METHOD "unmapped_shipping_method" /**< [shipping_methods] has no courier for the order's shipping_type_code: it waits */
 #define KCG_EXC_SHORT_STOCK "short_stock" /**< Khaos's available level (less kcgate's reservations) cannot cover an order */
 #define KCG_EXC_WEBHOOK_TRUNCATED "webhook_truncated" /**< a webhook named more orders than one event may queue */
+#define KCG_EXC_UNMAPPED_CARRIER "unmapped_carrier" /**< a Khaos courier [carriers] does not map (or maps to a code SH21 does not know): the despatch waits */
+#define KCG_EXC_SHIPPING_DEADLINE "shipping_deadline" /**< a booked order near Mirakl's shipping_deadline and not shipped */
+#define KCG_EXC_SHIPPED_CANCELLED "shipped_cancelled" /**< shipped in Khaos, but the Mirakl order is cancelled or refused */
+#define KCG_EXC_KHAOS_CANCELLED "khaos_cancelled" /**< the Khaos sales order is cancelled while Mirakl still expects the order shipped */
 
 #define KCG_EXC_FIELD_MAX 200     /**< longest kind, subject, system, owner (bytes) */
 #define KCG_EXC_MESSAGE_MAX 2000  /**< longer messages are cut, on a character boundary */

@@ -375,6 +375,35 @@ int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, js
 	return 0;
 }
 
+/* ---- for the despatch flow ---- */
+
+int kcg_orders_record(struct kcg_txn *t, const char *order_id, json_t **out)
+{
+	return orders_get_record(t, order_id, out);
+}
+
+int kcg_orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	return orders_open_each(t, fn, arg);
+}
+
+int kcg_orders_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking)
+{
+	json_t *rec;
+	int rc = orders_get_record(t, order_id, &rec);
+	if (rc != 0)
+		return rc == KCG_ENOTFOUND ? 0 : rc;
+	enum kcg_order_state st = orders_state_of(rec);
+	if (st == KCG_ORDER_BOOKED) {
+		orders_set_state(rec, KCG_ORDER_SHIPPED);
+		orders_set_time(rec, "shipped_at", t->now_ms);
+	}
+	json_object_set(rec, "tracking", (json_t *)tracking);
+	rc = orders_save(t, rec);
+	json_decref(rec);
+	return rc;
+}
+
 /* ---- retention ---- */
 
 /* A record still at the end it reached at @p finished_ms goes. */

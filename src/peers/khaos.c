@@ -45,6 +45,7 @@
 #define PAYMENT_TYPE_ACCOUNT "3"
 #define MAPPING_STOCK_CODE "1"
 #define MAPPING_ASSOCIATED_REF "4"
+#define MAPPING_NONE "1" /* "If no ID(s) are defined, set this to 1" [WIG] */
 #define DATE_TYPE_REVISION "0"
 #define STOCK_ITEM_TYPE_ALL "0"
 #define EVER "2000-01-01T00:00:00" /* "changed since" for a first full read */
@@ -441,6 +442,37 @@ int kcg_khaos_order_status(const struct kcg_khaos_config *cfg, const char *ref, 
 		{ "DateTo", "" },
 		{ "InvoiceStageIDs", "" },
 		{ "ShowItems", flag(cfg, false) },
+	};
+	return request(cfg, "ExportOrderStatusEx", params, N(params), out);
+}
+
+int kcg_khaos_despatch_status(const struct kcg_khaos_config *cfg, const struct kcg_khaos_status_query *q,
+			      struct kcg_call *out)
+{
+	char from[32] = "", to[32] = "";
+	*out = (struct kcg_call){ 0 };
+	bool by_ref = q->ids && *q->ids;
+	if (!by_ref && (!q->to_ms || q->from_ms >= q->to_ms))
+		return -EINVAL;
+	if (!by_ref) {
+		khaos_time(q->from_ms, 'T', from);
+		khaos_time(q->to_ms, 'T', to);
+	}
+	/* The guide's ten parameters, in order [WIG; FACTS.md §1.3]: by
+	 * reference (MappingType 4), or by date range with tracking changes
+	 * ("If no ID(s) are defined, set this to 1"). Cancelled orders are
+	 * asked for too: a cancellation is news for the despatch flow. */
+	const struct kcg_khaos_param params[] = {
+		{ "IDs", by_ref ? q->ids : "" },
+		{ "MappingType", by_ref ? MAPPING_ASSOCIATED_REF : MAPPING_NONE },
+		{ "WebOnly", flag(cfg, false) },
+		{ "ConfirmedOnly", flag(cfg, false) },
+		{ "IncludeTracking", flag(cfg, !by_ref) },
+		{ "IncludeCancelled", flag(cfg, true) },
+		{ "DateFrom", from },
+		{ "DateTo", to },
+		{ "InvoiceStageIDs", "" },
+		{ "ShowItems", flag(cfg, true) },
 	};
 	return request(cfg, "ExportOrderStatusEx", params, N(params), out);
 }

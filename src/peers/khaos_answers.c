@@ -57,7 +57,7 @@ void khaos_close(struct kcg_khaos_answer *a)
 
 /* The XML document carried as text in a string result. *@p inner stays
  * NULL when the string is empty (Khaos has nothing to say). */
-static int open_inner(const struct kcg_khaos_answer *a, const char *method, xmlDocPtr *inner, char why[KCG_ERROR_MAX])
+int khaos_open_inner(const struct kcg_khaos_answer *a, const char *method, xmlDocPtr *inner, char why[KCG_ERROR_MAX])
 {
 	*inner = NULL;
 	char *text = kcg_xml_text(a->result);
@@ -81,7 +81,7 @@ static int open_inner(const struct kcg_khaos_answer *a, const char *method, xmlD
  * when it has that name, else the root's children of that name (the root's
  * own name is not relied on). Stops at fn's first non-zero value; more than
  * KCG_KHAOS_ITEMS_MAX of them are refused before the first is handed over. */
-static int each_el(xmlDocPtr inner, const char *method, const char *name, int (*fn)(xmlNodePtr n, void *arg), void *arg,
+int khaos_each_el(xmlDocPtr inner, const char *method, const char *name, int (*fn)(xmlNodePtr n, void *arg), void *arg,
 		   char why[KCG_ERROR_MAX])
 {
 	xmlNodePtr root = inner ? xmlDocGetRootElement(inner) : NULL;
@@ -348,10 +348,10 @@ int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struc
 	int rc = khaos_open(cfg, r, "ExportOrderStatusEx", &a, why);
 	if (rc != 0)
 		return rc;
-	rc = open_inner(&a, "ExportOrderStatusEx", &inner, why);
+	rc = khaos_open_inner(&a, "ExportOrderStatusEx", &inner, why);
 	if (rc == 0) {
 		struct status_find f = { .ref = ref, .info = info ? info : &mine };
-		rc = each_el(inner, "ExportOrderStatusEx", "ORDER_STATUS", status_order, &f, why);
+		rc = khaos_each_el(inner, "ExportOrderStatusEx", "ORDER_STATUS", status_order, &f, why);
 		if (rc == 1 && !f.info->code[0]) {
 			/* it exists, but without a code kcgate can keep: never "booked" without one */
 			kcg_why(why, "ExportOrderStatusEx: Khaos has order %s but its SORDER_CODE is empty or too long", ref);
@@ -460,10 +460,10 @@ int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struc
 	int rc = khaos_open(cfg, r, "ExportStockStatus", &a, why);
 	if (rc != 0)
 		return rc;
-	rc = open_inner(&a, "ExportStockStatus", &inner, why);
+	rc = khaos_open_inner(&a, "ExportStockStatus", &inner, why);
 	if (rc == 0) {
 		struct stock_walk w = { .item_fn = fn, .arg = arg, .why = why };
-		rc = each_el(inner, "ExportStockStatus", "STOCK_ITEM", stock_status_item, &w, why);
+		rc = khaos_each_el(inner, "ExportStockStatus", "STOCK_ITEM", stock_status_item, &w, why);
 	}
 	xmlFreeDoc(inner);
 	khaos_close(&a);

@@ -76,6 +76,27 @@ def stop_all():
             p.kill()
 
 
+def seed_orders(sim, skus, args):
+    """args.orders orders waiting in the sim (1 to 3 of one SKU each), then
+    args.latency_ms on every Mirakl and Khaos call; their order ids."""
+    ids = []
+    for i in range(0, args.orders, 100):
+        batch = [{"order_lines": [{"offer_sku": skus[(i + j) % len(skus)], "quantity": 1 + (i + j) % 3}]}
+                 for j in range(min(100, args.orders - i))]
+        ids += sim_call(sim, "POST", "/_sim/mirakl/orders", batch)["order_ids"]
+    for system in ("mirakl", "khaos"):
+        sim_call(sim, "POST", "/_sim/faults", {"system": system, "latency_ms": args.latency_ms})
+    return ids
+
+
+def write_secrets(tmp):
+    """The secret files the bench configuration names."""
+    for name, value in (("admin", "bench-admin-token-0123456789"), ("api", "bench-key"),
+                        ("khaos", "bench-password"), ("whsec", "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==")):
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(value)
+
+
 def run(args, tmp):
     build = args.build
     sim_log = os.path.join(tmp, "sim.log")
@@ -87,17 +108,8 @@ def run(args, tmp):
     sim = line.strip().split("listening on ")[1]
     skus = ["SKU-%d" % i for i in range(1, 11)]
     sim_call(sim, "POST", "/_sim/khaos/stock", {"items": [{"code": s, "available": 1000} for s in skus]})
-    for i in range(0, args.orders, 100):
-        batch = [{"order_lines": [{"offer_sku": skus[(i + j) % len(skus)], "quantity": 1 + (i + j) % 3}]}
-                 for j in range(min(100, args.orders - i))]
-        sim_call(sim, "POST", "/_sim/mirakl/orders", batch)
-    for system in ("mirakl", "khaos"):
-        sim_call(sim, "POST", "/_sim/faults", {"system": system, "latency_ms": args.latency_ms})
-
-    for name, value in (("admin", "bench-admin-token-0123456789"), ("api", "bench-key"),
-                        ("khaos", "bench-password"), ("whsec", "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==")):
-        with open(os.path.join(tmp, name), "w") as f:
-            f.write(value)
+    seed_orders(sim, skus, args)
+    write_secrets(tmp)
     port = free_port()
     conf = os.path.join(tmp, "kcgate.conf")
     with open(conf, "w") as f:
@@ -159,20 +171,30 @@ webhook_auth = none
     return dups == 0
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def bench_args(doc):
+    """The options every bench against kcgate-sim takes."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--build", default="build")
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--latency-ms", type=int, default=20)
     ap.add_argument("--lanes", type=int, default=16, help="[lanes] mirakl and khaos: calls in flight per system")
     ap.add_argument("--timeout", type=int, default=300)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="kcgate-bench-orders-")
+    return ap
+
+
+def main():
+    return run_in_tmp("orders", run, bench_args(__doc__).parse_args())
+
+
+def run_in_tmp(name, fn, args):
+    """Runs bench @name (fn(args, tmp) -> ok) in a fresh temp dir, removed
+    when it passes; the processes it started are stopped. Exit status."""
+    tmp = tempfile.mkdtemp(prefix="kcgate-bench-%s-" % name)
     ok = False
     try:
-        ok = run(args, tmp)
+        ok = fn(args, tmp)
     except (Failed, OSError) as e:
-        print("orders: FAILED: %s (files kept in %s)" % (e, tmp))
+        print("%s: FAILED: %s (files kept in %s)" % (name, e, tmp))
     finally:
         stop_all()
     if ok:

@@ -1,7 +1,8 @@
 /*
  * fuzz-khaos.c: libFuzzer target for the Khaos SOAP answer parsers
  * (kcg_khaos_import_parse, kcg_khaos_order_status_parse,
- * kcg_khaos_stock_status_parse, kcg_khaos_stock_list_parse), and through
+ * kcg_khaos_stock_status_parse, kcg_khaos_stock_list_parse,
+ * kcg_khaos_despatch_parse), and through
  * them the SOAP transport's answer reader (khaos_soap.c). The input is
  * a reply body, read once as a 200 and once as a 500. Besides crashes and
  * leaks it checks the contract callers rely on: a known return code, a
@@ -52,6 +53,34 @@ static int on_code(const char *code, void *arg)
 	return 0;
 }
 
+/* What the despatch reader promises: bounded refs, consignments, couriers
+ * and URLs; a shipped unit has a ship date and a consignment ref. */
+static void check_despatch(int rc, json_t *orders)
+{
+	size_t i, j;
+	json_t *k, *u;
+	if ((rc == 0) != (orders != NULL) || (orders && !json_is_array(orders)))
+		abort();
+	json_array_foreach(orders, i, k) {
+		const char *ref = json_string_value(json_object_get(k, "ref"));
+		if (!ref || !*ref || strlen(ref) >= KCG_KHAOS_CODE_MAX ||
+		    json_array_size(json_object_get(k, "units")) > KCG_KHAOS_UNITS_MAX)
+			abort();
+		json_array_foreach(json_object_get(k, "units"), j, u) {
+			const char *cons = json_string_value(json_object_get(u, "consignment"));
+			const char *url = json_string_value(json_object_get(u, "tracking_url"));
+			const char *courier = json_string_value(json_object_get(u, "courier"));
+			if (!cons || !url || !courier || strlen(cons) > KCG_KHAOS_TEXT_MAX ||
+			    strlen(courier) > KCG_KHAOS_TEXT_MAX || strlen(url) > KCG_KHAOS_URL_MAX ||
+			    json_array_size(json_object_get(u, "items")) > KCG_KHAOS_UNIT_ITEMS_MAX)
+				abort();
+			if (json_is_true(json_object_get(u, "shipped")) &&
+			    (!*cons || json_integer_value(json_object_get(u, "ship_ms")) <= 0))
+				abort();
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const long statuses[] = { 200, 500 };
@@ -97,6 +126,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = kcg_khaos_stock_list_parse(&cfg, &r, on_code, NULL, why);
 		check_rc(rc, false, false);
 		check_text(why, sizeof(why), rc != 0);
+
+		memset(why, 0xff, sizeof(why));
+		json_t *orders = NULL;
+		rc = kcg_khaos_despatch_parse(&cfg, &r, &orders, why);
+		check_rc(rc, false, false);
+		check_text(why, sizeof(why), rc != 0);
+		check_despatch(rc, orders);
+		json_decref(orders);
 	}
 	free(body);
 	return 0;

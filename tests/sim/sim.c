@@ -517,7 +517,8 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 		sim_mirakl_ctl(req->method, p + 12, body, r);
 		json_decref(body);
 	} else if (strcmp(p, "/_sim/mirakl/orders") == 0 || strcmp(p, "/_sim/khaos/stock") == 0 ||
-		   strcmp(p, "/_sim/khaos/settings") == 0 || strcmp(p, "/_sim/khaos/couriers") == 0) {
+		   strcmp(p, "/_sim/khaos/settings") == 0 || strcmp(p, "/_sim/khaos/couriers") == 0 ||
+		   strcmp(p, "/_sim/khaos/despatch") == 0) {
 		if (!method_is(req, "POST", r))
 			return;
 		body = body_json(req, r);
@@ -529,6 +530,8 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 			sim_khaos_ctl_stock(body, r);
 		else if (strcmp(p, "/_sim/khaos/settings") == 0)
 			sim_khaos_ctl_settings(body, r);
+		else if (strcmp(p, "/_sim/khaos/despatch") == 0)
+			sim_khaos_ctl_despatch(body, r);
 		else
 			sim_khaos_ctl_couriers(body, r);
 		json_decref(body);

@@ -74,6 +74,10 @@ struct sim_order {
 	bool debit_fail;	/* the debit's outcome, drawn at acceptance */
 	bool was_accepted;	/* ever past WAITING_ACCEPTANCE (not refused): addresses at "acceptance" */
 	bool was_shipping;	/* ever SHIPPING or later: addresses at "shipping" */
+	bool shipped_by_or24;	/* an OR24 shipped it: a second one is a repeated ship call */
+	json_t *shipped_qty;	/* order_line_id -> quantity shipped by ST01, or NULL */
+	unsigned ship_calls;	/* OR24 calls received */
+	bool repeat_unread;	/* a repeated OR24 not yet followed by a read of the order by id */
 };
 
 /** A Khaos stock item. */
@@ -103,6 +107,22 @@ struct sim_tax_rate {
 	long long bp;
 };
 
+/** One item of a despatched box. */
+struct sim_box_item {
+	char *stock_code;
+	long long qty;
+};
+
+/** A box despatched (POST /_sim/khaos/despatch): Confirm Shipment in Khaos. */
+struct sim_box {
+	char *courier;
+	char *consignment_ref;
+	char *tracking_url;	/* "" when none */
+	int64_t ship_ms;
+	struct sim_box_item *items;
+	size_t nitems;
+};
+
 /** A Khaos sales order booked by ImportOrders. */
 struct sim_sales_order {
 	char *associated_ref;
@@ -127,6 +147,9 @@ struct sim_sales_order {
 	int stage;		/* invoice stage id (FACTS.md §1.6): 1 when cancelled */
 	int64_t booked_ms;
 	int64_t cancelled_ms;	/* 0: not cancelled */
+	struct sim_box *boxes;	/* despatches, oldest first */
+	size_t nboxes;
+	int64_t tracking_ms;	/* the last tracking change (a despatch); 0: none */
 };
 
 /** A courier of GetSOPData. */
@@ -298,6 +321,30 @@ void sim_mirakl_stop(void);
  */
 void sim_mirakl_ctl(const char *method, const char *sub, json_t *body, struct sim_reply *r);
 
+/* ---- sim_mirakl.c, for sim_mirakl_ship.c (lock held) ---- */
+
+/** The order @p id, or NULL. */
+struct sim_order *sim_mirakl_find(const char *id);
+/** The order's state from its lines (@p fallback when none), now; webhook. */
+void sim_mirakl_commit(struct sim_order *o, const char *fallback);
+/** last_updated_date moves to now (a change that is not a state change). */
+void sim_mirakl_touch(struct sim_order *o);
+
+/* ---- sim_mirakl_ship.c: SH21, OR23, OR24, ST01 ---- */
+
+/** Handles SH21 and ST01 (@p order_id NULL) or OR23/OR24 (@p suffix
+ * "/tracking", "/ship"); 1 when it was one of them. Lock not held. */
+int sim_mirakl_ship_handle(struct sim_request *req, const char *subpath, const char *order_id, const char *suffix,
+			   struct sim_reply *r);
+/** POST /_sim/mirakl/carriers {"carriers":[{"code","label","tracking_url"}]}. Lock not held. */
+void sim_mirakl_ctl_carriers(json_t *body, struct sim_reply *r);
+/** Lock held: the counters for GET /_sim/state; an order's tracking (or null); reset. */
+json_t *sim_mirakl_ship_counters(void);
+json_t *sim_mirakl_tracking_of(json_t *order);
+void sim_mirakl_ship_reset(void);
+/** Whether @p o is SHIPPED or later. */
+bool sim_mirakl_ship_done(const struct sim_order *o);
+
 /* ---- sim_khaos.c ---- */
 
 /** A parsed SOAP call (opaque outside sim_khaos.c). */
@@ -329,6 +376,10 @@ void sim_khaos_ctl_settings(json_t *body, struct sim_reply *r);
 void sim_khaos_ctl_couriers(json_t *body, struct sim_reply *r);
 /** POST /_sim/khaos/orders/{associated_ref}/cancel. */
 void sim_khaos_ctl_cancel(const char *ref, struct sim_reply *r);
+/** POST /_sim/khaos/despatch {"associated_ref","courier","consignment_ref",
+ * "tracking_url"?, "items"?:[{"stock_code","qty"}]}: a box shipped (without
+ * items: everything not sent yet). Lock not held. */
+void sim_khaos_ctl_despatch(json_t *body, struct sim_reply *r);
 /** The "khaos" part of GET /_sim/state; lock held. */
 json_t *sim_khaos_state(void);
 /** Drop all Khaos state; lock held. */

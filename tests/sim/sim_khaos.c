@@ -676,7 +676,42 @@ static bool int_param(struct sim_soap_call *c, const char *name, long long lo, l
 	return ok;
 }
 
-static void order_status(xmlNodePtr root, const struct sim_sales_order *so)
+/* The BOX elements and INVOICE_ITEMS of a despatched invoice (ShowItems). */
+static void boxes_of(xmlNodePtr inv, const struct sim_sales_order *so)
+{
+	char d[16], buf[48];
+	xmlNodePtr items = NULL;
+
+	for (size_t b = 0; b < so->nboxes; b++) {
+		const struct sim_box *bx = &so->boxes[b];
+		xmlNodePtr box = sk_el(inv, "BOX", NULL);
+
+		ddmmyyyy(bx->ship_ms, d);
+		xmlNewProp(box, BAD_CAST "SHIPPED", BAD_CAST "-1");
+		xmlNewProp(box, BAD_CAST "SHIP_DATE", BAD_CAST d);
+		xmlNewProp(box, BAD_CAST "COURIER", BAD_CAST bx->courier);
+		xmlNewProp(box, BAD_CAST "CONSIGNMENT_REF", BAD_CAST bx->consignment_ref);
+		xmlNewProp(box, BAD_CAST "TRACKING_URL", BAD_CAST bx->tracking_url);
+		for (size_t k = 0; k < bx->nitems; k++) {
+			xmlNodePtr it = sk_el(box, "BOX_ITEM", NULL);
+			xmlNewProp(it, BAD_CAST "STOCK_CODE", BAD_CAST bx->items[k].stock_code);
+			snprintf(buf, sizeof(buf), "%lld.00", bx->items[k].qty);
+			xmlNewProp(it, BAD_CAST "QTY_SENT", BAD_CAST buf);
+		}
+	}
+	for (size_t b = 0; b < so->nboxes; b++) {
+		for (size_t k = 0; k < so->boxes[b].nitems; k++) {
+			if (!items)
+				items = sk_el(inv, "INVOICE_ITEMS", NULL);
+			xmlNodePtr it = sk_el(items, "INVOICE_ITEM", NULL);
+			xmlNewProp(it, BAD_CAST "STOCK_CODE", BAD_CAST so->boxes[b].items[k].stock_code);
+			snprintf(buf, sizeof(buf), "%lld.00", so->boxes[b].items[k].qty);
+			xmlNewProp(it, BAD_CAST "QTY_SENT", BAD_CAST buf);
+		}
+	}
+}
+
+static void order_status(xmlNodePtr root, const struct sim_sales_order *so, bool show_items)
 {
 	char buf[64], d[16];
 	long long qty = 0;
@@ -690,14 +725,14 @@ static void order_status(xmlNodePtr root, const struct sim_sales_order *so)
 	xmlNewProp(n, BAD_CAST "COMPANY_CODE", BAD_CAST "");
 	xmlNewProp(n, BAD_CAST "OTHER_REF", BAD_CAST "");
 	xmlNewProp(sk_el(o, "ORDER_TYPE", "Sales Order"), BAD_CAST "TYPE_ID", BAD_CAST "S");
-	sk_el(o, "COURIER", NULL);
+	sk_el(o, "COURIER", so->nboxes ? so->boxes[0].courier : NULL);
 	sk_add_text(o, "CURRENCY_CODE", so->currency);
 	ddmmyyyy(so->booked_ms, d);
 	sk_add_text(o, "DATE_CREATED", d);
 	sk_el(o, "DELIVERY_DATE", NULL);
-	sk_add_text(o, "COMPLETE", "0");
+	sk_add_text(o, "COMPLETE", sk_all_sent(so) ? "-1" : "0");
 	sk_add_num(o, "QTY_SOLD", qty);
-	sk_add_num(o, "QTY_ASSIGNED", 0);
+	sk_add_num(o, "QTY_ASSIGNED", so->nboxes ? qty : 0);
 	if (so->cancelled_ms) {
 		xmlNodePtr cx = sk_el(o, "CANCELLED", NULL);
 		time_t t = (time_t)(so->cancelled_ms / 1000);
@@ -711,18 +746,29 @@ static void order_status(xmlNodePtr root, const struct sim_sales_order *so)
 	xmlNodePtr inv = sk_el(sk_el(o, "INVOICES", NULL), "INVOICE", NULL);
 	xmlNewProp(inv, BAD_CAST "INVOICE_CODE", BAD_CAST so->invoice_code);
 	xmlNewProp(inv, BAD_CAST "INVOICE_DATE", BAD_CAST d);
-	xmlNewProp(inv, BAD_CAST "SHIP_DATE", BAD_CAST "");
+	const struct sim_box *first = so->nboxes ? &so->boxes[0] : NULL;
+	char ship[16] = "";
+	long long sent = 0;
+	if (first)
+		ddmmyyyy(first->ship_ms, ship);
+	for (size_t b = 0; b < so->nboxes; b++)
+		for (size_t k = 0; k < so->boxes[b].nitems; k++)
+			sent += so->boxes[b].items[k].qty;
+	xmlNewProp(inv, BAD_CAST "SHIP_DATE", BAD_CAST ship);
 	xmlNewProp(inv, BAD_CAST "ISSUE_DATE", BAD_CAST "");
 	snprintf(buf, sizeof(buf), "%d", so->stage);
 	xmlNewProp(inv, BAD_CAST "INVOICE_STAGE_ID", BAD_CAST buf);
 	xmlNewProp(inv, BAD_CAST "INVOICE_STAGE_DESC", BAD_CAST stage_desc(so->stage));
-	xmlNewProp(inv, BAD_CAST "COURIER", BAD_CAST "");
-	xmlNewProp(inv, BAD_CAST "CONSIGNMENT_REF", BAD_CAST "");
-	xmlNewProp(inv, BAD_CAST "TRACKING_URL", BAD_CAST "");
+	xmlNewProp(inv, BAD_CAST "COURIER", BAD_CAST (first ? first->courier : ""));
+	xmlNewProp(inv, BAD_CAST "CONSIGNMENT_REF", BAD_CAST (first ? first->consignment_ref : ""));
+	xmlNewProp(inv, BAD_CAST "TRACKING_URL", BAD_CAST (first ? first->tracking_url : ""));
 	snprintf(buf, sizeof(buf), "%lld.00", qty);
 	xmlNewProp(inv, BAD_CAST "QTY_SOLD", BAD_CAST buf);
-	xmlNewProp(inv, BAD_CAST "QTY_SENT", BAD_CAST "0.00");
+	snprintf(buf, sizeof(buf), "%lld.00", sent);
+	xmlNewProp(inv, BAD_CAST "QTY_SENT", BAD_CAST buf);
 	xmlNewProp(inv, BAD_CAST "MOVED", BAD_CAST "-1");
+	if (show_items)
+		boxes_of(inv, so);
 }
 
 static void export_order_status(struct sim_soap_call *c, struct sim_reply *r)
@@ -741,14 +787,15 @@ static void export_order_status(struct sim_soap_call *c, struct sim_reply *r)
 	if (!int_param(c, "MappingType", 1, 4, 0, &mapping, r) || !bool_params(c, r, flags, flag, 5) ||
 	    !date_param(c, "DateFrom", &from, &from_set, r) || !date_param(c, "DateTo", &to, &to_set, r))
 		return;
-	if (mapping != 3 && mapping != 4) {
-		sim_khaos_fault(r, 500, "Client", "ExportOrderStatusEx: MappingType %lld: the sim knows 3 (SORDER_CODE) "
-				"and 4 (ASSOCIATED_REF)", mapping);
-		return;
-	}
 	ids_s = sk_param(c, "IDs");
 	stages_s = sk_param(c, "InvoiceStageIDs");
 	ids = sim_split_csv(ids_s, &nids);
+	/* "If no ID(s) are defined, set this to 1" [WIG] */
+	if (mapping != 3 && mapping != 4 && !(mapping == 1 && nids == 0)) {
+		sim_khaos_fault(r, 500, "Client", "ExportOrderStatusEx: MappingType %lld: the sim knows 3 (SORDER_CODE) "
+				"and 4 (ASSOCIATED_REF), and 1 without IDs", mapping);
+		goto out;
+	}
 	if (nids == 0 && !(from_set && to_set)) {
 		sim_khaos_fault(r, 500, "Client", "ExportOrderStatusEx: IDs is optional only when DateFrom and DateTo are set");
 		goto out;
@@ -771,7 +818,14 @@ static void export_order_status(struct sim_soap_call *c, struct sim_reply *r)
 
 		for (size_t k = 0; k < nids && !hit; k++)
 			hit = strcmp(ids[k], key) == 0;
-		if (!hit || (from_set && so->booked_ms < from) || (to_set && so->booked_ms > to))
+		/* the range: the order's date, or (IncludeTracking) a tracking
+		 * change in it, or (IncludeCancelled) its cancellation */
+		bool in_range = !(from_set && so->booked_ms < from) && !(to_set && so->booked_ms > to);
+		if (!in_range && flag[2] && so->tracking_ms)
+			in_range = !(from_set && so->tracking_ms < from) && !(to_set && so->tracking_ms > to);
+		if (!in_range && flag[3] && so->cancelled_ms)
+			in_range = !(from_set && so->cancelled_ms < from) && !(to_set && so->cancelled_ms > to);
+		if (!hit || !in_range)
 			continue;
 		if (so->cancelled_ms && !flag[3])
 			continue;
@@ -779,7 +833,7 @@ static void export_order_status(struct sim_soap_call *c, struct sim_reply *r)
 		for (size_t k = 0; k < nstages && !hit; k++)
 			hit = stage_ids[k] == so->stage;
 		if (hit)
-			order_status(root, so);
+			order_status(root, so, flag[4]);
 	}
 	pthread_mutex_unlock(&sim.lock);
 	sk_begin(&s, method_names[c->method]);

@@ -75,5 +75,7 @@ int sk_stock_status(const struct sim_stock *st);
 /* The rate of TAX_RATE code @p code in hundredths of a percent; false when
  * this Khaos has no such code. Lock held. */
 bool sk_tax_rate(const char *code, long long *bp);
+/* Every line of @p so sent (its boxes cover the quantities); lock held. */
+bool sk_all_sent(const struct sim_sales_order *so);
 
 #endif

@@ -215,6 +215,118 @@ void sim_khaos_ctl_cancel(const char *ref, struct sim_reply *r)
 		sim_reply_json(r, 200, json_pack("{s:I}", "cancelled", (json_int_t)n));
 }
 
+/* What line @p code of @p so has sent so far; lock held. */
+static long long sent_of(const struct sim_sales_order *so, const char *code)
+{
+	long long n = 0;
+	for (size_t b = 0; b < so->nboxes; b++)
+		for (size_t k = 0; k < so->boxes[b].nitems; k++)
+			if (strcmp(so->boxes[b].items[k].stock_code, code) == 0)
+				n += so->boxes[b].items[k].qty;
+	return n;
+}
+
+static long long ordered_of(const struct sim_sales_order *so, const char *code)
+{
+	long long n = 0;
+	for (size_t k = 0; k < so->nlines; k++)
+		if (strcmp(so->lines[k].stock_code, code) == 0)
+			n += so->lines[k].quantity;
+	return n;
+}
+
+bool sk_all_sent(const struct sim_sales_order *so)
+{
+	for (size_t k = 0; k < so->nlines; k++)
+		if (sent_of(so, so->lines[k].stock_code) < ordered_of(so, so->lines[k].stock_code))
+			return false;
+	return so->nlines > 0;
+}
+
+static bool text_ok(json_t *v, size_t max, bool required)
+{
+	if (!v || json_is_null(v))
+		return !required;
+	return json_is_string(v) && strlen(json_string_value(v)) <= max && (!required || *json_string_value(v));
+}
+
+void sim_khaos_ctl_despatch(json_t *body, struct sim_reply *r)
+{
+	const char *ref = json_string_value(json_object_get(body, "associated_ref"));
+	json_t *items = json_object_get(body, "items"), *it;
+	size_t i;
+	if (!text_ok(json_object_get(body, "associated_ref"), 255, true) ||
+	    !text_ok(json_object_get(body, "courier"), 255, true) ||
+	    !text_ok(json_object_get(body, "consignment_ref"), 255, true) ||
+	    !text_ok(json_object_get(body, "tracking_url"), 1000, false) || (items && !json_is_array(items))) {
+		sim_reply_ctl_error(r, 400, "invalid_payload",
+				    "associated_ref, courier and consignment_ref: required strings; tracking_url: a string; "
+				    "items: an array");
+		return;
+	}
+	json_array_foreach(items, i, it) {
+		json_t *q = json_object_get(it, "qty");
+		if (!text_ok(json_object_get(it, "stock_code"), 64, true) || !json_is_integer(q) || json_integer_value(q) < 1) {
+			sim_reply_ctl_error(r, 400, "invalid_payload", "items[%zu]: stock_code and qty >= 1", i);
+			return;
+		}
+	}
+	pthread_mutex_lock(&sim.lock);
+	struct sim_sales_order *so = NULL;
+	for (size_t k = 0; k < sim.nsos && !so; k++)
+		if (strcmp(sim.sos[k].associated_ref, ref) == 0)
+			so = &sim.sos[k];
+	const char *err = !so ? "no sales order with that associated ref" : so->cancelled_ms ? "the sales order is cancelled" : NULL;
+	struct sim_box box = {0};
+	json_array_foreach(err ? NULL : items, i, it) {
+		const char *code = json_string_value(json_object_get(it, "stock_code"));
+		long long q = json_integer_value(json_object_get(it, "qty"));
+		if (q + sent_of(so, code) > ordered_of(so, code)) {
+			err = "an item is not on the order, or more is sent than was ordered";
+			break;
+		}
+	}
+	if (err) {
+		pthread_mutex_unlock(&sim.lock);
+		sim_reply_ctl_error(r, err[0] == 'n' ? 404 : 409, err[0] == 'n' ? "not_found" : "conflict", "%s", err);
+		return;
+	}
+	box.items = sim_xmalloc(sizeof(*box.items) * (items ? json_array_size(items) + 1 : so->nlines + 1));
+	if (items) {
+		json_array_foreach(items, i, it) {
+			box.items[box.nitems].stock_code = sim_strdup(json_string_value(json_object_get(it, "stock_code")));
+			box.items[box.nitems++].qty = json_integer_value(json_object_get(it, "qty"));
+		}
+	} else {
+		for (size_t k = 0; k < so->nlines; k++) {
+			long long left = ordered_of(so, so->lines[k].stock_code) - sent_of(so, so->lines[k].stock_code);
+			bool dup = false;
+			for (size_t x = 0; x < box.nitems; x++)
+				dup = dup || strcmp(box.items[x].stock_code, so->lines[k].stock_code) == 0;
+			if (left > 0 && !dup) {
+				box.items[box.nitems].stock_code = sim_strdup(so->lines[k].stock_code);
+				box.items[box.nitems++].qty = left;
+			}
+		}
+	}
+	const char *url = json_string_value(json_object_get(body, "tracking_url"));
+	box.courier = sim_strdup(json_string_value(json_object_get(body, "courier")));
+	box.consignment_ref = sim_strdup(json_string_value(json_object_get(body, "consignment_ref")));
+	box.tracking_url = sim_strdup(url ? url : "");
+	box.ship_ms = sim_now_ms();
+	so->boxes = realloc(so->boxes, sizeof(*so->boxes) * (so->nboxes + 1));
+	if (!so->boxes)
+		abort();
+	so->boxes[so->nboxes++] = box;
+	so->tracking_ms = box.ship_ms;
+	/* the invoice moves on: being shipped, then issued once everything is sent */
+	so->stage = sk_all_sent(so) ? 70 : 14;
+	bool complete = sk_all_sent(so);
+	size_t n = box.nitems;
+	pthread_mutex_unlock(&sim.lock);
+	sim_reply_json(r, 200, json_pack("{s:I, s:b}", "items", (json_int_t)n, "complete", complete));
+}
+
 json_t *sim_khaos_state(void)
 {
 	json_t *sos = json_array(), *stock = json_array();
@@ -229,11 +341,17 @@ json_t *sim_khaos_state(void)
 				"price_net", so->lines[k].price_net, "price_grs", so->lines[k].price_grs,
 				"tax_rate", so->lines[k].tax_rate));
 		}
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:o}",
+		json_t *boxes = json_array();
+		for (size_t b = 0; b < so->nboxes; b++)
+			json_array_append_new(boxes, json_pack("{s:s, s:s, s:s, s:I}", "courier", so->boxes[b].courier,
+				"consignment_ref", so->boxes[b].consignment_ref, "tracking_url", so->boxes[b].tracking_url,
+				"items", (json_int_t)so->boxes[b].nitems));
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:b, s:o, s:o, s:b}",
 			"associated_ref", so->associated_ref, "sales_order_code", so->code,
 			"site", so->site, "sales_source", so->sales_source, "po_number", so->po_number,
 			"delivery_postcode", so->delivery_postcode,
-			"cancelled", so->cancelled_ms != 0, "lines", lines);
+			"cancelled", so->cancelled_ms != 0, "lines", lines, "despatches", boxes,
+			"complete", sk_all_sent(so));
 		json_object_update_new(o, json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "order_amount",
 			so->order_amount, "courier_code", so->courier_code, "delivery_grs", so->delivery_grs,
 			"delivery_net", so->delivery_net, "delivery_tax", so->delivery_tax, "order_note", so->order_note));
@@ -277,6 +395,15 @@ void sim_khaos_reset(void)
 			free(so->lines[k].tax_rate);
 		}
 		free(so->lines);
+		for (size_t b = 0; b < so->nboxes; b++) {
+			free(so->boxes[b].courier);
+			free(so->boxes[b].consignment_ref);
+			free(so->boxes[b].tracking_url);
+			for (size_t k = 0; k < so->boxes[b].nitems; k++)
+				free(so->boxes[b].items[k].stock_code);
+			free(so->boxes[b].items);
+		}
+		free(so->boxes);
 	}
 	free(sim.sos);
 	sim.sos = NULL;

@@ -511,6 +511,26 @@ static void commit(struct sim_order *o, int64_t now_ms, const char *fallback)
 		next_due = due_of(o);
 }
 
+struct sim_order *sim_mirakl_find(const char *id)
+{
+	return find_order(id);
+}
+
+void sim_mirakl_commit(struct sim_order *o, const char *fallback)
+{
+	commit(o, sim_now_ms(), fallback);
+}
+
+void sim_mirakl_touch(struct sim_order *o)
+{
+	char now[32];
+	int64_t now_ms = sim_now_ms();
+
+	sim_fmt_iso(now_ms, now);
+	json_object_set_new(o->json, "last_updated_date", json_string(now));
+	o->updated_ms = now_ms / 1000 * 1000;
+}
+
 static void auto_refuse(struct sim_order *o, int64_t now_ms)
 {
 	char now[32];
@@ -875,6 +895,9 @@ static void or11(struct sim_request *req, struct sim_reply *r)
 			view = conv;
 		}
 		json_array_append_new(orders, view);
+		/* a read by id after a repeated OR24 explains it (it finds SHIPPED) */
+		if (nids && match[i]->repeat_unread)
+			match[i]->repeat_unread = !sim_mirakl_ship_done(match[i]);
 	}
 	out = json_pack("{s:o, s:I}", "orders", orders, "total_count", (json_int_t)nmatch);
 	/* Dump while locked: OR21 mutates the same JSON objects. */
@@ -1117,6 +1140,8 @@ void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_
 	size_t n;
 
 	advance_locked();
+	if (sim_mirakl_ship_handle(req, subpath, NULL, NULL, r))
+		return;
 	if (strcmp(subpath, "/api/orders") == 0) {
 		if (strcmp(m, "GET") != 0) {
 			sim_reply_mirakl_error(r, 405, "Request method '%s' not supported", m);
@@ -1144,6 +1169,8 @@ void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_
 		or12(id, r);
 		return;
 	}
+	if (sim_mirakl_ship_handle(req, subpath, id, slash, r))
+		return;
 	if (strcmp(slash, "/accept") == 0) {
 		if (strcmp(m, "PUT") != 0) {
 			sim_reply_mirakl_error(r, 405, "Request method '%s' not supported", m);
@@ -1504,26 +1531,35 @@ json_t *sim_mirakl_state(void)
 				"order_line_state", json_object_get(l, "order_line_state")));
 		}
 		cust = customer_view(&sim.orders[i]);
-		json_array_append_new(orders, json_pack("{s:s, s:O, s:O?, s:o, s:o}",
+		json_array_append_new(orders, json_pack("{s:s, s:O, s:O?, s:o, s:o, s:o}",
 			"order_id", sim.orders[i].id,
 			"order_state", json_object_get(o, "order_state"),
 			"acceptance_decision_date", json_object_get(o, "acceptance_decision_date"),
 			"customer", cust ? cust : json_null(),
-			"order_lines", lines));
+			"order_lines", lines,
+			"tracking", sim_mirakl_tracking_of(o)));
+		json_object_update_new(json_array_get(orders, json_array_size(orders) - 1),
+			json_pack("{s:I, s:b}", "ship_calls", (json_int_t)sim.orders[i].ship_calls,
+				  "repeat_unread", sim.orders[i].repeat_unread));
 	}
-	return json_pack("{s:o}", "orders", orders);
+	json_t *out = json_pack("{s:o}", "orders", orders);
+	json_object_update_new(out, sim_mirakl_ship_counters());
+	return out;
 }
 
 void sim_mirakl_reset(void)
 {
-	for (size_t i = 0; i < sim.norders; i++)
+	for (size_t i = 0; i < sim.norders; i++) {
 		json_decref(sim.orders[i].json);
+		json_decref(sim.orders[i].shipped_qty);
+	}
 	free(sim.orders);
 	sim.orders = NULL;
 	sim.norders = sim.orders_cap = 0;
 	sim.order_seq = 0;
 	settings_defaults();
 	webhook_clear();
+	sim_mirakl_ship_reset();
 }
 
 /* ---- control: settings, cancel, auto-refuse, debit ---- */
@@ -1887,6 +1923,18 @@ void sim_mirakl_ctl(const char *method, const char *sub, json_t *body, struct si
 		else
 			sim_reply_json(r, 200, settings_json());
 		pthread_mutex_unlock(&sim.lock);
+		return;
+	}
+	if (strcmp(sub, "/carriers") == 0) {
+		if (strcmp(method, "POST") != 0 || !body) {
+			sim_reply_ctl_error(r, strcmp(method, "POST") ? 405 : 400,
+					    strcmp(method, "POST") ? "method_not_allowed" : "invalid_payload",
+					    strcmp(method, "POST") ? "use POST" : "a JSON body {\"carriers\":[...]} is required");
+			if (strcmp(method, "POST") != 0)
+				r->allow = "POST";
+			return;
+		}
+		sim_mirakl_ctl_carriers(body, r);
 		return;
 	}
 	if (strncmp(sub, "/orders/", 8) != 0)

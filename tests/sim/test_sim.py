@@ -1172,7 +1172,8 @@ def khaos_import_orders(s):
                                     "order_amount": None, "courier_code": None, "delivery_grs": None,
                                     "delivery_net": None, "delivery_tax": None, "order_note": None,
                                     "lines": [dict(line, stock_code="SKU-1", quantity=2),
-                                              dict(line, stock_code="SKU-2", quantity=1)]}
+                                              dict(line, stock_code="SKU-2", quantity=1)],
+                                    "despatches": [], "complete": False}
     # Khaos refuses a repeated associated ref: OrderSkipped, nothing booked.
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("R-1", [("SKU-1", 1)]))})
     count, imp, skipped = import_results(root)
@@ -1471,6 +1472,162 @@ def khaos_export_order_status(s):
     assert len(inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS")) == 2
 
 
+@test
+def khaos_despatch(s):
+    s.stock({"code": "SKU-1", "available": 9}, {"code": "SKU-2", "available": 9})
+    s.soap("ImportOrders", {"Orders": sales_orders(("D-1", [("SKU-1", 2), ("SKU-2", 1)]), ("D-2", [("SKU-1", 1)]))})
+    t_before = datetime.datetime.utcnow() - datetime.timedelta(seconds=2)
+    # bad bodies; an unknown ref; more than ordered
+    for bad in ({"courier": "RM"}, {"associated_ref": "D-1", "courier": "RM", "consignment_ref": 5},
+                {"associated_ref": "D-1", "courier": "RM", "consignment_ref": "C", "items": [{"stock_code": "SKU-1"}]}):
+        st, _, j = s.json("POST", "/_sim/khaos/despatch", bad)
+        assert st == 400, (bad, st, j)
+    st, _, j = s.json("POST", "/_sim/khaos/despatch", {"associated_ref": "D-9", "courier": "RM", "consignment_ref": "C"})
+    assert st == 404
+    st, _, j = s.json("POST", "/_sim/khaos/despatch", {"associated_ref": "D-1", "courier": "RM", "consignment_ref": "C",
+                                                      "items": [{"stock_code": "SKU-1", "qty": 3}]})
+    assert st == 409
+    # a first box: one line of two
+    st, _, j = s.json("POST", "/_sim/khaos/despatch", {"associated_ref": "D-1", "courier": "Royal Mail 48",
+                                                      "consignment_ref": "BOX-1", "tracking_url": "https://t/BOX-1",
+                                                      "items": [{"stock_code": "SKU-1", "qty": 2}]})
+    assert st == 200 and j == {"items": 1, "complete": False}, j
+    args = dict(status_args("D-1"), ShowItems="-1")
+    st, _, root = s.soap("ExportOrderStatusEx", args)
+    o = inner_doc(root, "ExportOrderStatusEx").find("ORDER_STATUS")
+    inv = o.find("INVOICES/INVOICE")
+    today = datetime.datetime.utcnow().strftime("%d/%m/%Y")
+    assert o.findtext("COURIER") == "Royal Mail 48" and o.findtext("COMPLETE") == "0"
+    assert inv.get("SHIP_DATE") == today and inv.get("CONSIGNMENT_REF") == "BOX-1" and inv.get("COURIER") == "Royal Mail 48"
+    assert inv.get("TRACKING_URL") == "https://t/BOX-1" and inv.get("QTY_SENT") == "2.00" and inv.get("QTY_SOLD") == "3.00"
+    assert inv.get("INVOICE_STAGE_ID") == "14"
+    boxes = inv.findall("BOX")
+    assert len(boxes) == 1 and boxes[0].get("SHIPPED") == "-1" and boxes[0].get("SHIP_DATE") == today
+    assert [(i.get("STOCK_CODE"), i.get("QTY_SENT")) for i in boxes[0].findall("BOX_ITEM")] == [("SKU-1", "2.00")]
+    assert [i.get("STOCK_CODE") for i in inv.findall("INVOICE_ITEMS/INVOICE_ITEM")] == ["SKU-1"]
+    # without ShowItems: no boxes, the invoice still says it shipped
+    st, _, root = s.soap("ExportOrderStatusEx", status_args("D-1"))
+    inv = inner_doc(root, "ExportOrderStatusEx").find("ORDER_STATUS/INVOICES/INVOICE")
+    assert inv.find("BOX") is None and inv.get("CONSIGNMENT_REF") == "BOX-1"
+    # the rest, without items: everything not sent yet -> complete, issued
+    st, _, j = s.json("POST", "/_sim/khaos/despatch", {"associated_ref": "D-1", "courier": "DPD", "consignment_ref": "BOX-2"})
+    assert st == 200 and j == {"items": 1, "complete": True}, j
+    st, _, root = s.soap("ExportOrderStatusEx", args)
+    o = inner_doc(root, "ExportOrderStatusEx").find("ORDER_STATUS")
+    assert o.findtext("COMPLETE") == "-1" and o.find("INVOICES/INVOICE").get("INVOICE_STAGE_ID") == "70"
+    assert [b.get("CONSIGNMENT_REF") for b in o.findall("INVOICES/INVOICE/BOX")] == ["BOX-1", "BOX-2"]
+    # the date range: MappingType 1 without IDs; booked in it, or (IncludeTracking) despatched in it
+    later = utc(datetime.datetime.utcnow() + datetime.timedelta(seconds=1))
+    far = utc(datetime.datetime.utcnow() + datetime.timedelta(hours=1))
+    rng = dict(status_args("", mapping="1", date_from=later, date_to=far), ShowItems="-1")
+    st, _, root = s.soap("ExportOrderStatusEx", rng)
+    assert st == 200 and inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS") == []
+    rng.update(DateFrom=utc(t_before))
+    st, _, root = s.soap("ExportOrderStatusEx", rng)
+    assert [x.get("ASSOCIATED_REF") for x in inner_doc(root, "ExportOrderStatusEx")] == ["D-1", "D-2"]
+    # a range after the booking but over the despatch: only with IncludeTracking
+    time.sleep(2.2)  # whole seconds in the range: the booking falls out of it
+    s.json("POST", "/_sim/khaos/despatch", {"associated_ref": "D-2", "courier": "RM", "consignment_ref": "B3"})
+    rng.update(DateFrom=utc(datetime.datetime.utcnow() - datetime.timedelta(seconds=1)))
+    st, _, root = s.soap("ExportOrderStatusEx", rng)
+    assert inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS") == []
+    rng.update(IncludeTracking="-1")
+    st, _, root = s.soap("ExportOrderStatusEx", rng)
+    assert [x.get("ASSOCIATED_REF") for x in inner_doc(root, "ExportOrderStatusEx")] == ["D-2"]
+    k = s.state()["khaos"]["sales_orders"]
+    assert [len(x["despatches"]) for x in k] == [2, 1] and [x["complete"] for x in k] == [True, True]
+    # a cancelled order cannot be despatched
+    s.soap("ImportOrders", {"Orders": sales_orders(("D-3", [("SKU-1", 1)]))})
+    s.json("POST", "/_sim/khaos/orders/D-3/cancel", {})
+    st, _, j = s.json("POST", "/_sim/khaos/despatch", {"associated_ref": "D-3", "courier": "RM", "consignment_ref": "X"})
+    assert st == 409
+
+
+@test
+def mirakl_shipping(s):
+    st, _, j = s.mirakl("GET", "/api/shipping/carriers")
+    assert st == 200 and j == {"carriers": []}
+    st, _, j = s.json("POST", "/_sim/mirakl/carriers", {"carriers": [{"code": "RM", "label": "Royal Mail",
+                                                                     "tracking_url": "https://rm/{trackingId}"},
+                                                                    {"code": "DPD", "label": "DPD"}]})
+    assert st == 200 and j == {"carriers": 2}
+    st, _, j = s.json("POST", "/_sim/mirakl/carriers", {"carriers": [{"code": "X"}]})
+    assert st == 400
+    st, _, j = s.mirakl("GET", "/api/shipping/carriers")
+    assert j == {"carriers": [{"code": "RM", "label": "Royal Mail", "tracking_url": "https://rm/{trackingId}"},
+                              {"code": "DPD", "label": "DPD"}]}
+    s.settings(debit_delay_ms=0)
+    oid = s.order(order_lines=[{"offer_sku": "A", "quantity": 2}, {"offer_sku": "B", "quantity": 1}])
+    # OR24 before SHIPPING: 400, not counted as a repeat
+    st, _, j = s.mirakl("PUT", "/api/orders/%s/ship" % oid)
+    assert st == 400 and "ORDER_INVALID_STATE" in j["message"]
+    st, _, j = s.mirakl("PUT", "/api/orders/%s/tracking" % oid, {"carrier_code": "RM", "tracking_number": "T"})
+    assert st == 400 and "ORDER_INVALID_STATE" in j["message"]
+    s.accept(oid, [(oid + "-1", True), (oid + "-2", True)])
+    assert s.or12(oid)["order_state"] == "SHIPPING"
+    # OR23's rules: a registered code, or a name; a tracking number for a carrier with a URL
+    for bad in ({}, {"carrier_code": "NOPE", "tracking_number": "T"}, {"carrier_code": "RM"},
+                {"carrier_name": 5}):
+        st, _, j = s.mirakl("PUT", "/api/orders/%s/tracking" % oid, bad)
+        assert st == 400 and "VALIDATION_ERROR" in j["message"], (bad, j)
+    st, _, j = s.mirakl("PUT", "/api/orders/%s/tracking" % oid, {"carrier_code": "DPD"})
+    assert st == 204
+    st, _, j = s.mirakl("PUT", "/api/orders/%s/tracking" % oid, {"carrier_name": "Acme", "carrier_url": "https://a/T9",
+                                                                  "tracking_number": "T9"})
+    assert st == 204
+    o = s.or12(oid)
+    assert (o["shipping_carrier_code"], o["shipping_company"], o["shipping_tracking"], o["shipping_tracking_url"]) == \
+        (None, "Acme", "T9", "https://a/T9")
+    st, _, j = s.mirakl("PUT", "/api/orders/%s/tracking" % oid, {"carrier_code": "RM", "tracking_number": "RM1"})
+    assert st == 204
+    # OR24: no body; SHIPPING -> SHIPPED; a second one is a 400, counted
+    st, _, j = s.mirakl("PUT", "/api/orders/%s/ship" % oid, {"x": 1})
+    assert st == 400
+    st, _, j = s.mirakl("PUT", "/api/orders/%s/ship" % oid)
+    assert st == 204
+    assert s.or12(oid)["order_state"] == "SHIPPED" and lines_of(s.or12(oid)) == ["SHIPPED", "SHIPPED"]
+    st, _, j = s.mirakl("PUT", "/api/orders/%s/ship" % oid)
+    assert st == 400
+    m = s.state()["mirakl"]
+    assert m["repeated_ship_calls"] == 1 and m["orders"][0]["repeat_unread"] is True
+    assert m["orders"][0]["ship_calls"] == 4  # with the 2 refused ones
+    assert m["orders"][0]["tracking"] == {"carrier_code": "RM", "carrier_name": "Royal Mail", "tracking_number": "RM1",
+                                          "tracking_url": "https://rm/{trackingId}"}
+    s.mirakl("GET", "/api/orders?order_ids=" + oid)
+    assert s.state()["mirakl"]["orders"][0]["repeat_unread"] is False
+    # ST01: shipments per box; the order ships when every line is
+    b = s.order(order_lines=[{"offer_sku": "A", "quantity": 2}, {"offer_sku": "B", "quantity": 1}])
+    s.accept(b, [(b + "-1", True), (b + "-2", True)])
+    trk = {"carrier_code": "RM", "tracking_number": "S1"}
+    st, _, j = s.mirakl("POST", "/api/shipments", {"shipments": [
+        {"order_id": b, "shipment_lines": [{"order_line_id": b + "-1", "quantity": 2}], "tracking": trk, "shipped": True},
+        {"order_id": b, "shipment_lines": [{"order_line_id": b + "-2", "quantity": 5}], "shipped": True},
+        {"order_id": "NOPE", "shipment_lines": [{"order_line_id": "x", "quantity": 1}]}]})
+    assert st == 201 and [x["order_id"] for x in j["shipment_success"]] == [b], j
+    assert [x["order_id"] for x in j["shipment_errors"]] == [b, "NOPE"], j
+    assert s.or12(b)["order_state"] == "SHIPPING"
+    st, _, j = s.mirakl("POST", "/api/shipments", {"shipments": [
+        {"order_id": b, "shipment_lines": [{"order_line_id": b + "-2", "quantity": 1}],
+         "tracking": {"carrier_name": "Acme", "tracking_number": "S2"}, "shipped": True}]})
+    assert st == 201 and len(j["shipment_success"]) == 1 and j["shipment_errors"] == []
+    assert s.or12(b)["order_state"] == "SHIPPED"
+    st, _, j = s.mirakl("POST", "/api/shipments", {"shipments": []})
+    assert st == 400
+    assert s.state()["mirakl"]["shipments"] == 2 and s.state()["mirakl"]["shipment_errors"] == 2
+    # ST11: the shipments, by order, a page at a time
+    st, _, j = s.mirakl("GET", "/api/shipments?order_id=" + b)
+    assert st == 200 and [x["tracking"].get("tracking_number") for x in j["data"]] == ["S1", "S2"], j
+    assert j["data"][0]["shipment_lines"] == [{"order_line_id": b + "-1", "quantity": 2}] and j["next_page_token"] is None
+    st, _, j = s.mirakl("GET", "/api/shipments?order_id=%s&limit=1" % b)
+    assert len(j["data"]) == 1 and j["next_page_token"]
+    st, _, j = s.mirakl("GET", "/api/shipments?order_id=%s&limit=1&page_token=%s" % (b, j["next_page_token"]))
+    assert [x["tracking"]["tracking_number"] for x in j["data"]] == ["S2"] and j["next_page_token"] is None
+    st, _, j = s.mirakl("GET", "/api/shipments?order_id=" + oid)
+    assert j["data"] == []
+    st, _, j = s.mirakl("GET", "/api/shipments?page_token=zz")
+    assert st == 400
+
+
 def stock_args(codes="", since="", site=None):
     a = {"StockCode": codes, "MappingType": "1", "LastUpdated": since}
     if site is not None:
@@ -1706,17 +1863,20 @@ def state_shape_and_calls(s):
     assert st["mirakl"] == {"orders": [{"order_id": oid, "order_state": "WAITING_ACCEPTANCE",
                                         "acceptance_decision_date": None, "order_lines": [
         {"order_line_id": oid + "-1", "offer_sku": "SKU-1", "quantity": 3,
-         "order_line_state": "WAITING_ACCEPTANCE"}]}]}
+         "order_line_state": "WAITING_ACCEPTANCE"}], "tracking": None, "ship_calls": 0,
+        "repeat_unread": False}], "repeated_ship_calls": 0, "shipments": 0, "shipment_errors": 0}
     k = st["khaos"]
     assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock"}
     assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "po_number",
-                                         "delivery_postcode", "cancelled", "lines", "order_amount", "courier_code", "delivery_grs",
-                                         "delivery_net", "delivery_tax", "order_note"}
+                                         "delivery_postcode", "cancelled", "lines", "order_amount", "courier_code",
+                                         "delivery_grs", "delivery_net", "delivery_tax", "order_note", "despatches",
+                                         "complete"}
     # 2 available, 3 booked: the level goes below zero, all allocated (STATUS 1)
     assert k["stock"] == [{"code": "SKU-1", "available": -1, "discontinued": False, "status": 1}], k["stock"]
     s.reset()
     st = s.state()
-    assert st == {"mirakl": {"orders": []}, "khaos": {"sales_orders": [], "duplicate_orders": 0,
+    assert st == {"mirakl": {"orders": [], "repeated_ship_calls": 0, "shipments": 0, "shipment_errors": 0},
+                  "khaos": {"sales_orders": [], "duplicate_orders": 0,
                                                       "skipped_duplicates": 0, "dedupe": True, "stock": []},
                   "calls": {"mirakl": 0, "khaos": 0}}
 

@@ -12,6 +12,8 @@
  *   import_doc(cfg, so, creds, raw) ImportOrders built for @p so, checked,
  *                              and the SALES_ORDERS document it carries,
  *                              parsed;
+ *   khaos_string_reply(m, doc) an answer to m whose `return` string is doc
+ *                              (ExportOrderStatusEx, ExportStockStatus);
  *   assert_sales_orders_doc(d) the SALES_ORDERS document of the reference
  *                              order (test_khaos.c's sales_order(), what
  *                              test_order_map.c's mirakl_order() maps to).
@@ -230,6 +232,30 @@ static inline void assert_sales_orders_doc(xmlDocPtr d)
 	assert_xp(d, e, "0.10");
 	snprintf(e, sizeof(e), "count(%s[2]/STOCK_DESC)", it);
 	assert_xp(d, e, "0");
+}
+
+/* An answer to @p method whose `return` is the string @p inner (escaped by
+ * libxml2), as Khaos sends its XML documents. */
+static inline struct kcg_reply khaos_string_reply(const char *method, const char *inner)
+{
+	xmlDocPtr d = xmlNewDoc(BAD_CAST "1.0");
+	xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
+	xmlDocSetRootElement(d, env);
+	xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_ENV, BAD_CAST "SOAP-ENV");
+	xmlSetNs(env, soap);
+	xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
+	char name[64];
+	snprintf(name, sizeof(name), "%sResponse", method);
+	xmlNodePtr resp = xmlNewChild(body, NULL, BAD_CAST name, NULL);
+	xmlSetNs(resp, xmlNewNs(resp, BAD_CAST NS, BAD_CAST "NS1"));
+	xmlAddChild(resp, xmlNewDocRawNode(d, NULL, BAD_CAST "return", BAD_CAST inner));
+	xmlChar *buf;
+	int len;
+	xmlDocDumpMemoryEnc(d, &buf, &len, "UTF-8");
+	struct kcg_reply r = reply(200, (const char *)buf);
+	xmlFree(buf);
+	xmlFreeDoc(d);
+	return r;
 }
 
 #endif

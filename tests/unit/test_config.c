@@ -924,6 +924,24 @@ static void test_map_sections(void **state)
 	assert_string_equal(kcg_config_map_get(m, "GB_VAT.5"), "4");
 	done(&r);
 
+	/* [carriers]: keys as Khaos writes its couriers, spaces inside (the
+	 * first '=' splits); values a carrier code or name:<name>[|<url>] */
+	expect_ok(&r, MINIMAL "[carriers]\nRoyal Mail 48 = RM\nAcme Couriers (UK) = name:Acme|https://a.example/{tracking}\n"
+			      "[despatch]\nmode = shipments\npoll_interval_s = 30\n");
+	m = atomic_load(&r.cfg.despatch.carriers);
+	assert_int_equal(m->n, 2);
+	assert_string_equal(kcg_config_map_get(m, "Royal Mail 48"), "RM");
+	assert_string_equal(kcg_config_map_get(m, "Acme Couriers (UK)"), "name:Acme|https://a.example/{tracking}");
+	assert_int_equal(r.cfg.despatch.mode, KCG_DESPATCH_MODE_SHIPMENTS);
+	assert_int_equal(r.cfg.despatch.poll_interval_s, 30);
+	assert_int_equal(r.cfg.despatch.deadline_alert_h, 12);
+	done(&r);
+	expect_errors(MINIMAL "[carriers]\nDPD = name:\nYodel = name:Yodel|ftp://x\n",
+		      "t.conf:12: [carriers] DPD: name: needs a carrier name of 1 to 255 bytes (name:<carrier "
+		      "name>[|<tracking URL template>])\n"
+		      "t.conf:13: [carriers] Yodel: the tracking URL template after '|' must be an http(s) URL "
+		      "({tracking} stands for the consignment ref)\n");
+
 	/* present but empty: a map with no entry (every code unmapped) */
 	expect_ok(&r, MINIMAL "[shipping_methods]\n# none yet\n");
 	m = atomic_load(&r.cfg.orders.shipping_methods);

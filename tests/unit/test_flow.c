@@ -52,19 +52,28 @@ static void test_no_flow_configured(void **state)
 	assert_true(has_name(set.dbs, "exceptions"));
 	assert_true(has_name(set.dbs, "orders"));
 	assert_true(has_name(set.dbs, "skus"));
+	assert_true(has_name(set.dbs, "despatch"));
+	assert_true(has_name(set.dbs, "despatch_carriers"));
 	/* and every owner's records expire */
-	assert_int_equal(count_owners(&set), 3); /* jobs, exceptions, orders */
+	assert_int_equal(count_owners(&set), 4); /* jobs, exceptions, orders, despatch */
 	assert_ptr_equal(set.ctx.set, &set);
 }
 
-static void test_order_flow_configured(void **state)
+/* Mirakl and Khaos both configured: the order flow runs. */
+static struct kcg_config order_cfg(void)
 {
-	static struct kcg_flow_set set;
 	struct kcg_config cfg = { 0 };
 	cfg.mirakl.base_url = "https://mirakl.example";
 	cfg.khaos.soap_url = "https://khaos.example/soap/IKosWeb";
 	cfg.mirakl.poll_interval_s = 300;
 	cfg.khaos.sku_refresh_s = 300;
+	return cfg;
+}
+
+static void test_order_flow_configured(void **state)
+{
+	static struct kcg_flow_set set;
+	struct kcg_config cfg = order_cfg();
 	assert_int_equal(kcg_flow_set_init(&set, &cfg), 0);
 	assert_int_equal(set.n_enabled, 2);
 	assert_string_equal(set.enabled[0]->name, "skus");
@@ -74,6 +83,29 @@ static void test_order_flow_configured(void **state)
 	assert_true(has_kind(&set, "mirakl.poll"));
 	assert_int_equal(set.n_timers, 3);
 	assert_int_equal(set.timers[0].interval_ms, 300000);
+}
+
+static void test_despatch_flow_configured(void **state)
+{
+	static struct kcg_flow_set set;
+	struct kcg_config cfg = order_cfg();
+	cfg.despatch.enabled = 1;
+	cfg.despatch.poll_interval_s = 60;
+	cfg.despatch.watch_interval_s = 30;
+	assert_int_equal(kcg_flow_set_init(&set, &cfg), 0);
+	assert_int_equal(set.n_enabled, 3);
+	assert_string_equal(set.enabled[2]->name, "despatch");
+	assert_true(has_kind(&set, "despatch.poll"));
+	assert_true(has_kind(&set, "despatch.ship"));
+	assert_true(has_kind(&set, "mirakl.carriers"));
+	assert_int_equal(set.n_timers, 5);
+	assert_int_equal(set.timers[3].interval_ms, 60000);
+	assert_int_equal(set.timers[4].interval_ms, 30000);
+	/* off: the order flow alone */
+	cfg.despatch.enabled = 0;
+	assert_int_equal(kcg_flow_set_init(&set, &cfg), 0);
+	assert_int_equal(set.n_enabled, 2);
+	assert_false(has_kind(&set, "despatch.poll"));
 }
 
 static void test_only_khaos_runs_the_sku_cache(void **state)
@@ -103,6 +135,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_flow_configured),
 		cmocka_unit_test(test_order_flow_configured),
+		cmocka_unit_test(test_despatch_flow_configured),
 		cmocka_unit_test(test_only_khaos_runs_the_sku_cache),
 		cmocka_unit_test(test_every_flow_named_once),
 	};

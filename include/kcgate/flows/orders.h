@@ -70,7 +70,7 @@ enum kcg_order_state {
 	KCG_ORDER_HELD,         /**< a line's SKU is unknown or discontinued */
 	KCG_ORDER_ACCEPTED,     /**< accepted on Mirakl, waiting for its booking point */
 	KCG_ORDER_BOOKED,       /**< Khaos has the sales order (code stored) */
-	KCG_ORDER_SHIPPED,      /**< booked, and Mirakl says SHIPPED, TO_COLLECT or RECEIVED */
+	KCG_ORDER_SHIPPED,      /**< booked, and Mirakl says SHIPPED, TO_COLLECT or RECEIVED (or the despatch flow told it so: kcg_orders_mark_shipped()) */
 	KCG_ORDER_CLOSED,       /**< final: CLOSED on Mirakl */
 	KCG_ORDER_REFUSED,      /**< final: refused on Mirakl after a decision */
 	KCG_ORDER_AUTO_REFUSED, /**< final: refused by Mirakl, nobody decided in time */
@@ -242,5 +242,25 @@ int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);
  * JSON array in *@p out, filtered by @p state (NULL = any), at most @p limit.
  */
 int kcg_orders_list(struct kcg_store *store, const char *state, size_t limit, json_t **out);
+
+/* ---- for the despatch flow (flows/despatch.h) ---- */
+
+/** The record of @p order_id read in @p t (a parsed copy in *@p out).
+ * @return 0, KCG_ENOTFOUND, or an error. */
+int kcg_orders_record(struct kcg_txn *t, const char *order_id, json_t **out);
+
+/** Calls @p fn for each open order record (parsed copies, the orders_open
+ * index), at most 100,000; @p fn returns 0 to go on, 1 to stop, or an error. */
+int kcg_orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+
+/**
+ * Khaos despatched order @p order_id and Mirakl knows (OR24 or ST01 done,
+ * or its state read as SHIPPED or later): a booked record becomes shipped
+ * (shipped_at) and keeps @p tracking ({carrier_code | carrier_name,
+ * tracking_number, ...}, copied) as "tracking"; a record already shipped
+ * (the OR11 poll saw it first) only gains the tracking. In @p t.
+ * @return 0 (also when there is no record), or an error.
+ */
+int kcg_orders_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking);
 
 #endif

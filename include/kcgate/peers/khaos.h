@@ -34,6 +34,8 @@
 #include "kcgate/config.h"
 #include "kcgate/net.h"
 
+#include <jansson.h>
+
 #define KCG_KHAOS_CODE_MAX 64 /**< longest sales order / stock code kept */
 /** Longest ASSOCIATED_REF, in characters: the guide's 15 (the template
  * says 50; FACTS.md §1.7 takes the safe one). Never truncated. */
@@ -180,6 +182,55 @@ int kcg_khaos_parse_date(const char *s, uint64_t *ms);
 int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, const char *ref,
 				 char code[KCG_KHAOS_CODE_MAX], struct kcg_khaos_order_info *info,
 				 char why[KCG_ERROR_MAX]);
+
+/** What the despatch flow asks ExportOrderStatusEx (kcg_khaos_despatch_status()). */
+struct kcg_khaos_status_query {
+	const char *ids;  /**< associated refs as a comma list (MappingType 4), or NULL: the date-range form */
+	uint64_t from_ms; /**< the date range (with ids NULL): DateFrom, */
+	uint64_t to_ms;   /**< DateTo (sent as UTC YYYY-MM-DDTHH:MM:SS), from < to */
+};
+
+/**
+ * ExportOrderStatusEx for despatch: by reference (@p q->ids, MappingType 4,
+ * IncludeTracking false), or by date range (MappingType 1, IncludeTracking
+ * true: "sales orders with tracking changes within the specified date
+ * range"); IncludeCancelled and ShowItems (invoice items and boxes) true
+ * in both. The caller checks each ref (no comma: IDs is a CSV). @return 0,
+ * -ENOMEM, -EAGAIN (transport not ready), -EINVAL (no ids and no range).
+ */
+int kcg_khaos_despatch_status(const struct kcg_khaos_config *cfg, const struct kcg_khaos_status_query *q,
+			      struct kcg_call *out);
+
+/** Bounds of what kcg_khaos_despatch_parse() keeps. */
+#define KCG_KHAOS_UNITS_MAX 200    /**< invoices + boxes of one order */
+#define KCG_KHAOS_UNIT_ITEMS_MAX 1000 /**< items of one box or invoice */
+#define KCG_KHAOS_TEXT_MAX 255     /**< COURIER, CONSIGNMENT_REF (bytes) */
+#define KCG_KHAOS_URL_MAX 1000     /**< TRACKING_URL (bytes) */
+
+/**
+ * Parses an ExportOrderStatusEx answer (KSDXMLOrderStatusEx.xml) for
+ * despatch: *@p orders gets a new JSON array, one object per ORDER_STATUS
+ * with a usable ASSOCIATED_REF:
+ *
+ *   {"ref", "code", "complete": bool (COMPLETE -1), "cancelled": bool
+ *    (a CANCELLED element), "courier" (the order's COURIER),
+ *    "units": [{"invoice", "box": bool, "shipped": bool, "ship_ms",
+ *               "courier", "consignment", "tracking_url",
+ *               "qty_sold", "qty_sent", "items": [{"stock_code", "qty"}]}],
+ *    "problems": [sentences]}
+ *
+ * A unit is a BOX (with its BOX_ITEMs) or, for an invoice packed in no
+ * box, the INVOICE (with its INVOICE_ITEMs); its courier, consignment and
+ * tracking URL fall back to the invoice's, then the order's courier. It
+ * is shipped when it carries a SHIP_DATE (DD/MM/YYYY) and a
+ * CONSIGNMENT_REF (a BOX SHIPPED="0" is not). Quantities are whole units
+ * (a fraction is dropped). A value past its bound, or a date that is not
+ * DD/MM/YYYY, leaves its unit unshipped with a sentence in "problems"
+ * (never cut short); more than KCG_KHAOS_UNITS_MAX units or
+ * KCG_KHAOS_UNIT_ITEMS_MAX items per unit refuse the answer (KCG_EPAYLOAD).
+ */
+int kcg_khaos_despatch_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, json_t **orders,
+			     char why[KCG_ERROR_MAX]);
 
 /**
  * ExportStockStatus(StockCode, MappingType, LastUpdated[, SiteID,

@@ -1,5 +1,6 @@
 /**
- * kcgate/mirakl.h: the Mirakl seller API client (OR11, OR12, OR21).
+ * kcgate/mirakl.h: the Mirakl seller API client (OR11, OR12, OR21; and
+ * SH21, OR23, OR24, ST01, ST11 in mirakl_ship.c).
  *
  * Pure: builds struct kcg_call and parses struct kcg_reply (see net.h).
  * Facts from ../shared/docs/peers.md §1 and Mirakl's OpenAPI extract:
@@ -14,6 +15,7 @@
 #ifndef KCGATE_MIRAKL_H
 #define KCGATE_MIRAKL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -94,5 +96,75 @@ bool kcg_mirakl_order_waiting(const json_t *order);
 bool kcg_mirakl_order_accepted(const json_t *order);
 /** Parses an ISO-8601 date-time ("2024-01-01T10:00:00Z", "+00:00", fractions) to Unix ms. @return 0 or -EINVAL. */
 int kcg_mirakl_parse_time(const char *s, uint64_t *ms);
+
+/* ---- shipping (mirakl_ship.c) ---- */
+
+#define KCG_MIRAKL_CARRIERS_MAX 2000  /**< most carriers an SH21 answer may list */
+#define KCG_MIRAKL_CARRIER_MAX 255    /**< longest carrier code or label (bytes) */
+#define KCG_MIRAKL_URL_MAX 1000       /**< longest tracking URL (bytes) */
+#define KCG_MIRAKL_SHIPMENTS_MAX 1000 /**< ST01's most shipments per call */
+
+/** SH21 `GET /api/shipping/carriers` (Mirakl: at most once a day). @return 0, -ENOMEM, -E2BIG. */
+int kcg_mirakl_sh21(const struct kcg_mirakl_config *cfg, struct kcg_call *out);
+
+/**
+ * Parses SH21: *@p carriers gets a new array of {"code", "label",
+ * "tracking_url" ("" when none)}; a carrier without a code or a label, a
+ * value past its bound, or more than KCG_MIRAKL_CARRIERS_MAX carriers is
+ * KCG_EPAYLOAD.
+ */
+int kcg_mirakl_sh21_parse(const struct kcg_reply *r, json_t **carriers, char why[KCG_ERROR_MAX]);
+
+/** What OR23 sends: exactly one of carrier_code (a registered carrier)
+ * and carrier_name (an unregistered one, with an optional carrier_url). */
+struct kcg_mirakl_tracking {
+	const char *carrier_code;
+	const char *carrier_name;
+	const char *carrier_url;     /**< sent only with carrier_name */
+	const char *tracking_number; /**< left out when empty */
+};
+
+/** OR23 `PUT /api/orders/{order_id}/tracking`. @return 0, -ENOMEM, -E2BIG,
+ * or -EINVAL (no order id, or not exactly one of code and name). */
+int kcg_mirakl_or23(const struct kcg_mirakl_config *cfg, const char *order_id, const struct kcg_mirakl_tracking *t,
+		    struct kcg_call *out);
+
+/** OR24 `PUT /api/orders/{order_id}/ship`: no body, no Content-Type. */
+int kcg_mirakl_or24(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out);
+
+/** Parses OR23 or OR24 (@p what): 204 is 0; 404 KCG_ENOTFOUND; 400
+ * (OR24: the order is not SHIPPING) KCG_EPAYLOAD; transient -EAGAIN. */
+int kcg_mirakl_ship_parse(const struct kcg_reply *r, const char *what, char why[KCG_ERROR_MAX]);
+
+/** ST01 `POST /api/shipments` with @p shipments (1..KCG_MIRAKL_SHIPMENTS_MAX
+ * objects of ST01's shape, copied). @return 0, -ENOMEM, -E2BIG, -EINVAL. */
+int kcg_mirakl_st01(const struct kcg_mirakl_config *cfg, const json_t *shipments, struct kcg_call *out);
+
+/**
+ * Parses ST01 for @p order_id: 0 when shipment_success names it;
+ * KCG_EPAYLOAD with Mirakl's message when shipment_errors does (or
+ * neither does); 404 KCG_ENOTFOUND (the platform has no ST01); transient
+ * -EAGAIN.
+ */
+int kcg_mirakl_st01_parse(const struct kcg_reply *r, const char *order_id, char why[KCG_ERROR_MAX]);
+
+#define KCG_MIRAKL_TOKEN_MAX 255 /**< longest ST11 next_page_token kept */
+
+/** ST11 `GET /api/shipments?order_id=` (a page: @p page_token NULL or "" for the first). */
+int kcg_mirakl_st11(const struct kcg_mirakl_config *cfg, const char *order_id, const char *page_token,
+		    struct kcg_call *out);
+
+/**
+ * Parses an ST11 page: *@p found when a shipment of @p order_id carries
+ * @p tracking_number; @p next gets the next page's token ("" on the last
+ * page). A page of more than KCG_MIRAKL_SHIPMENTS_MAX shipments, or a
+ * token past KCG_MIRAKL_TOKEN_MAX bytes, is KCG_EPAYLOAD.
+ */
+int kcg_mirakl_st11_find(const struct kcg_reply *r, const char *order_id, const char *tracking_number, bool *found,
+			 char next[KCG_MIRAKL_TOKEN_MAX + 1], char why[KCG_ERROR_MAX]);
+
+/** Whether Mirakl order state @p state is SHIPPED or later (SHIPPED,
+ * TO_COLLECT, RECEIVED, CLOSED). */
+bool kcg_mirakl_state_shipped(const char *state);
 
 #endif

@@ -28,29 +28,6 @@
 
 static const struct kcg_khaos_config cfg = { .transport = "soap" };
 
-/* An answer whose `return` is the string @p inner (escaped by libxml2). */
-static struct kcg_reply string_reply(const char *method, const char *inner)
-{
-	xmlDocPtr d = xmlNewDoc(BAD_CAST "1.0");
-	xmlNodePtr env = xmlNewNode(NULL, BAD_CAST "Envelope");
-	xmlDocSetRootElement(d, env);
-	xmlNsPtr soap = xmlNewNs(env, BAD_CAST SOAP_ENV, BAD_CAST "SOAP-ENV");
-	xmlSetNs(env, soap);
-	xmlNodePtr body = xmlNewChild(env, soap, BAD_CAST "Body", NULL);
-	char name[64];
-	snprintf(name, sizeof(name), "%sResponse", method);
-	xmlNodePtr resp = xmlNewChild(body, NULL, BAD_CAST name, NULL);
-	xmlSetNs(resp, xmlNewNs(resp, BAD_CAST NS, BAD_CAST "NS1"));
-	xmlAddChild(resp, xmlNewDocRawNode(d, NULL, BAD_CAST "return", BAD_CAST inner));
-	xmlChar *buf;
-	int len;
-	xmlDocDumpMemoryEnc(d, &buf, &len, "UTF-8");
-	struct kcg_reply r = reply(200, (const char *)buf);
-	xmlFree(buf);
-	xmlFreeDoc(d);
-	return r;
-}
-
 /* ---- ImportOrders ---- */
 
 #define HEAD                                                                                                     \
@@ -213,7 +190,7 @@ static void test_order_status(void **state)
 	const char *doc = "<?xml version=\"1.0\"?>\n<STATUS_LIST>\n" ORDER_STATUS("SO1", "OTHER", "")
 		ORDER_STATUS("SO1234", "SO_WEBREF", "<CANCELLED><CANCELLED_DATE_TIME>2011-06-06</CANCELLED_DATE_TIME>"
 						     "<REASON>why?</REASON></CANCELLED>") "</STATUS_LIST>";
-	assert_int_equal(order_status(string_reply("ExportOrderStatusEx", doc), "SO_WEBREF", code, &in), 0);
+	assert_int_equal(order_status(khaos_string_reply("ExportOrderStatusEx", doc), "SO_WEBREF", code, &in), 0);
 	assert_string_equal(code, "SO1234");
 	assert_string_equal(in.code, "SO1234");
 	assert_string_equal(in.ref, "SO_WEBREF");
@@ -223,20 +200,20 @@ static void test_order_status(void **state)
 	assert_true(in.ship_ms == 1231027200000ull);    /* 04/01/2009 */
 	assert_int_equal(in.stage, 19);
 	assert_string_equal(in.consignment, "ABC12345");
-	assert_int_equal(order_status(string_reply("ExportOrderStatusEx", doc), "OTHER", code, NULL), 0);
+	assert_int_equal(order_status(khaos_string_reply("ExportOrderStatusEx", doc), "OTHER", code, NULL), 0);
 	assert_string_equal(code, "SO1");
 
-	assert_int_equal(order_status(string_reply("ExportOrderStatusEx", doc), "NOPE", code, &in), KCG_ENOTFOUND);
-	assert_int_equal(order_status(string_reply("ExportOrderStatusEx", ""), "X", code, NULL), KCG_ENOTFOUND);
-	assert_int_equal(order_status(string_reply("ExportOrderStatusEx", "<STATUS_LIST/>"), "X", code, NULL),
+	assert_int_equal(order_status(khaos_string_reply("ExportOrderStatusEx", doc), "NOPE", code, &in), KCG_ENOTFOUND);
+	assert_int_equal(order_status(khaos_string_reply("ExportOrderStatusEx", ""), "X", code, NULL), KCG_ENOTFOUND);
+	assert_int_equal(order_status(khaos_string_reply("ExportOrderStatusEx", "<STATUS_LIST/>"), "X", code, NULL),
 			 KCG_ENOTFOUND);
 	/* The old guessed shape (ORDER with child elements) is not found. */
-	assert_int_equal(order_status(string_reply("ExportOrderStatusEx", "<ORDER_STATUSES><ORDER><ASSOCIATED_REF>X"
+	assert_int_equal(order_status(khaos_string_reply("ExportOrderStatusEx", "<ORDER_STATUSES><ORDER><ASSOCIATED_REF>X"
 									 "</ASSOCIATED_REF></ORDER></ORDER_STATUSES>"),
 				      "X", code, NULL),
 			 KCG_ENOTFOUND);
 	/* One order alone as the root; no invoice; escaped values. */
-	assert_int_equal(order_status(string_reply("ExportOrderStatusEx", "<ORDER_STATUS SORDER_CODE=\" SO5 \" "
+	assert_int_equal(order_status(khaos_string_reply("ExportOrderStatusEx", "<ORDER_STATUS SORDER_CODE=\" SO5 \" "
 									 "ASSOCIATED_REF=\"A&amp;&lt;B\"><COMPLETE>0"
 									 "</COMPLETE></ORDER_STATUS>"),
 				      "A&<B", code, &in),
@@ -246,7 +223,7 @@ static void test_order_status(void **state)
 	assert_false(in.cancelled);
 	assert_int_equal(in.stage, -1);
 	assert_true(in.created_ms == 0);
-	assert_int_equal(order_status(string_reply("ExportOrderStatusEx", "<STATUS_LIST><ORDER_STATUS>"), "X", code, NULL),
+	assert_int_equal(order_status(khaos_string_reply("ExportOrderStatusEx", "<STATUS_LIST><ORDER_STATUS>"), "X", code, NULL),
 			 KCG_EPAYLOAD);
 }
 
@@ -283,7 +260,7 @@ static int collect_item(const struct kcg_stock_item *item, void *arg)
 
 static int stock_status(const char *inner, struct items *it, char why[KCG_ERROR_MAX])
 {
-	struct kcg_reply r = string_reply("ExportStockStatus", inner);
+	struct kcg_reply r = khaos_string_reply("ExportStockStatus", inner);
 	why[0] = '\0';
 	int rc = kcg_khaos_stock_status_parse(&cfg, &r, collect_item, it, why);
 	assert_printable(why);
@@ -416,7 +393,7 @@ static void test_stock_list(void **state)
 				    &c, why),
 			 KCG_EPAYLOAD);
 	/* The old guessed shape (a string holding STOCK_LIST) is not a TStockList. */
-	struct kcg_reply r = string_reply("GetStockList", "<STOCK_LIST><STOCK_ITEM CODE=\"SKU-1\"/></STOCK_LIST>");
+	struct kcg_reply r = khaos_string_reply("GetStockList", "<STOCK_LIST><STOCK_ITEM CODE=\"SKU-1\"/></STOCK_LIST>");
 	c = (struct codes){ 0 };
 	assert_int_equal(kcg_khaos_stock_list_parse(&cfg, &r, collect_code, &c, why), KCG_EPAYLOAD);
 	assert_non_null(strstr(why, "not a TStockList"));

@@ -1,0 +1,427 @@
+/*
+ * despatch_ship.c: the despatch flow's Mirakl jobs. despatch.ship sends
+ * OR23 (tracking) then OR24 (ship), exactly once: Mirakl has no
+ * idempotency keys, so a retry reads the order first (OR11 by order_ids)
+ * and counts SHIPPED or later as done, and a 400 from OR23 or OR24 reads
+ * the order to find out why. despatch.shipment sends one ST01 shipment
+ * per box. mirakl.carriers reads SH21 into the cache.
+ */
+#include "despatch_private.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kcgate/exceptions.h"
+#include "kcgate/flows/orders.h"
+#include "kcgate/peers/mirakl.h"
+
+int despatch_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking)
+{
+	int rc;
+	json_t *d = despatch_load(t, order_id, &rc);
+	if (!d)
+		return rc;
+	json_object_set(d, "tracking", (json_t *)tracking);
+	json_object_set_new(d, "shipped_ms", json_integer((json_int_t)t->now_ms));
+	json_object_del(d, "parked_jobs");
+	rc = despatch_finish(t, d, ST_SHIPPED);
+	if (rc == 0)
+		rc = despatch_put(t, d);
+	json_decref(d);
+	if (rc == 0)
+		rc = kcg_orders_mark_shipped(t, order_id, tracking);
+	if (rc == 0)
+		rc = kcg_exc_resolve(t, KCG_EXC_SHIPPING_DEADLINE, order_id, "auto");
+	if (rc == 0)
+		rc = kcg_exc_resolve(t, KCG_EXC_UNMAPPED_CARRIER, order_id, "auto");
+	return rc == KCG_ENOTFOUND ? 0 : rc;
+}
+
+/* What a step reads before it calls: the record, SH21, the order record. */
+struct ship_read {
+	const char *id;
+	json_t *d, *sh21, *rec;
+};
+
+static int ship_read_fn(struct kcg_txn *t, void *arg)
+{
+	struct ship_read *r = arg;
+	uint64_t fetched;
+	int rc;
+	r->d = despatch_get(t, r->id, &rc);
+	r->sh21 = despatch_sh21(t, &fetched);
+	if (rc == 0 && kcg_orders_record(t, r->id, &r->rec) != 0)
+		r->rec = NULL;
+	return rc;
+}
+
+static void ship_read_finish(struct ship_read *r)
+{
+	json_decref(r->d);
+	json_decref(r->sh21);
+	json_decref(r->rec);
+}
+
+static const char *order_of(const struct kcg_job_run *run)
+{
+	const char *id = kcg_json_str(run->payload, "order_id");
+	return *id ? id : run->subject;
+}
+
+/* The job's record ends (shipped, shipped_cancelled): nothing to send. */
+static bool finished(const json_t *d)
+{
+	const char *st = kcg_json_str(d, "state");
+	return !strcmp(st, ST_SHIPPED) || !strcmp(st, ST_SHIPPED_CANCELLED) || !strcmp(st, ST_KHAOS_CANCELLED);
+}
+
+/* ---- unmapped carrier: the job dies, the order is parked ---- */
+
+static int park_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const char *id = order_of(run);
+	char msg[KCG_ERROR_MAX + 600];
+	int rc;
+	json_t *d = despatch_load(t, id, &rc);
+	if (!d)
+		return rc;
+	json_object_set_new(d, "state", json_string(ST_PARKED));
+	json_t *jobs = json_object_get(d, "parked_jobs");
+	if (!json_is_array(jobs)) {
+		jobs = json_array();
+		json_object_set_new(d, "parked_jobs", jobs);
+	}
+	if (!despatch_listed(jobs, run->id)) /* every box parked in shipments mode */
+		json_array_append_new(jobs, json_string(run->id));
+	json_object_set_new(d, "parked_why", json_string(kcg_json_str(run->result, "why")));
+	rc = despatch_put(t, d);
+	json_decref(d);
+	snprintf(msg, sizeof(msg),
+		 "Mirakl order %s is despatched in Khaos but not confirmed on Mirakl: %s. Add the courier to "
+		 "[carriers] (a carrier code from GET /admin/carriers, or name:<carrier name> for a carrier Mirakl "
+		 "does not register) and reload the configuration (SIGHUP): the despatch is then sent by itself.",
+		 id, kcg_json_str(run->result, "why"));
+	return rc ? rc : despatch_raise(t, KCG_EXC_UNMAPPED_CARRIER, "kcgate", id, msg);
+}
+
+/* Maps the payload's courier into run->result ("carrier_code" |
+ * "carrier_name" + "carrier_url", "tracking_number"); a step outcome when
+ * it cannot (-1 when it can). */
+static int map_carrier(struct kcg_job_run *run, struct kcg_flow_ctx *flow, const json_t *sh21)
+{
+	struct kcg_despatch_carrier c;
+	char why[KCG_ERROR_MAX];
+	const char *cons = kcg_json_str(run->payload, "consignment");
+	int rc = kcg_despatch_carrier(atomic_load(&flow->cfg->despatch.carriers), sh21, kcg_json_str(run->payload, "courier"),
+				      cons, kcg_json_str(run->payload, "tracking_url"), &c, why);
+	if (rc == -EAGAIN)
+		return kcg_job_failed(run, -EAGAIN, "waiting for Mirakl's carrier list (job mirakl.carriers, SH21)");
+	if (rc != 0) {
+		json_object_set_new(run->result, "why", json_string(why));
+		snprintf(run->error, sizeof(run->error), "%s: %.150s", KCG_EXC_UNMAPPED_CARRIER, why);
+		run->apply = park_apply;
+		return KCG_STEP_DEAD;
+	}
+	json_t *tr = json_object();
+	if (*c.code)
+		json_object_set_new(tr, "carrier_code", json_string(c.code));
+	if (*c.name)
+		json_object_set_new(tr, "carrier_name", json_string(c.name));
+	if (*c.url)
+		json_object_set_new(tr, "carrier_url", json_string(c.url));
+	json_object_set_new(tr, "tracking_number", json_string(cons));
+	json_object_set_new(tr, "khaos_courier", json_string(kcg_json_str(run->payload, "courier")));
+	json_object_set_new(run->result, "tracking", tr);
+	return -1;
+}
+
+/* ---- the ends of a despatch ---- */
+
+static int shipped_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	return despatch_mark_shipped(t, order_of(run), json_object_get(run->result, "tracking"));
+}
+
+static int withdrawn_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const char *id = order_of(run);
+	int rc;
+	json_t *d = despatch_get(t, id, &rc);
+	if (rc != 0)
+		return rc;
+	if (d) {
+		rc = despatch_finish(t, d, ST_SHIPPED_CANCELLED);
+		if (rc == 0)
+			rc = despatch_put(t, d);
+		json_decref(d);
+	}
+	return rc ? rc
+		  : despatch_shipped_cancelled(t, id, kcg_json_str(run->payload, "consignment"),
+					       kcg_json_str(run->payload, "courier"), kcg_json_str(run->result, "mirakl_state"));
+}
+
+static enum kcg_step read_order(struct kcg_job_run *run, struct kcg_flow_ctx *flow, int phase)
+{
+	run->phase = phase;
+	return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, order_of(run), &run->call));
+}
+
+static enum kcg_step send_tracking(struct kcg_job_run *run, struct kcg_flow_ctx *flow)
+{
+	const json_t *tr = json_object_get(run->result, "tracking");
+	struct kcg_mirakl_tracking m = {
+		.carrier_code = kcg_json_str(tr, "carrier_code"),
+		.carrier_name = kcg_json_str(tr, "carrier_name"),
+		.carrier_url = kcg_json_str(tr, "carrier_url"),
+		.tracking_number = kcg_json_str(tr, "tracking_number"),
+	};
+	run->phase = PH_TRACKING;
+	return kcg_job_call(run, kcg_mirakl_or23(&flow->cfg->mirakl, order_of(run), &m, &run->call));
+}
+
+/* What a read of the order says: a step outcome, or -1 to send (SHIPPING). */
+static int judge(struct kcg_job_run *run)
+{
+	char why[KCG_ERROR_MAX];
+	json_t *order;
+	int rc = kcg_mirakl_or11_one_parse(&run->reply, order_of(run), &order, why);
+	if (rc != 0)
+		return kcg_job_failed(run, rc == KCG_ENOTFOUND ? KCG_EPAYLOAD : rc, why);
+	const char *s = kcg_mirakl_order_state(order);
+	char st[48];
+	snprintf(st, sizeof(st), "%s", s ? s : "");
+	json_object_set_new(run->result, "mirakl_state", json_string(st));
+	json_decref(order);
+	if (kcg_mirakl_state_shipped(st)) {
+		run->apply = shipped_apply; /* an earlier attempt shipped it */
+		return KCG_STEP_DONE;
+	}
+	if (!strcmp(st, "CANCELED") || !strcmp(st, "REFUSED")) {
+		run->apply = withdrawn_apply;
+		return KCG_STEP_DONE;
+	}
+	if (strcmp(st, "SHIPPING") != 0) {
+		kcg_why(why, "Mirakl order %.100s is %.40s, not SHIPPING: waiting", order_of(run), st);
+		return kcg_job_failed(run, -EAGAIN, why);
+	}
+	return -1;
+}
+
+enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	char why[KCG_ERROR_MAX];
+	int rc, o;
+	switch (run->phase) {
+	case PH_START: {
+		struct ship_read r = { order_of(run), NULL, NULL, NULL };
+		if (kcg_store_read(flow->store, ship_read_fn, &r) != 0) {
+			ship_read_finish(&r);
+			return kcg_job_failed(run, -EAGAIN, "cannot read the despatch record");
+		}
+		bool done = r.d && finished(r.d);
+		run->result = json_object();
+		o = done || !run->result ? -1 : map_carrier(run, flow, r.sh21);
+		ship_read_finish(&r);
+		if (done)
+			return KCG_STEP_DONE;
+		if (!run->result)
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		if (o >= 0)
+			return (enum kcg_step)o;
+		/* a retry (a lost answer, a crash noted as a failure) asks first */
+		return run->attempts > 0 ? read_order(run, flow, PH_READ) : send_tracking(run, flow);
+	}
+	case PH_READ:
+		o = judge(run);
+		return o >= 0 ? (enum kcg_step)o : send_tracking(run, flow);
+	case PH_WHY:
+		o = judge(run);
+		if (o >= 0)
+			return (enum kcg_step)o;
+		/* still SHIPPING, and Mirakl said no: say what it said */
+		return kcg_job_failed(run, -EAGAIN, kcg_json_str(run->result, "refused"));
+	case PH_TRACKING:
+		rc = kcg_mirakl_ship_parse(&run->reply, "OR23", why);
+		if (rc == 0) {
+			run->phase = PH_SHIP;
+			return kcg_job_call(run, kcg_mirakl_or24(&flow->cfg->mirakl, order_of(run), &run->call));
+		}
+		break;
+	default:
+		rc = kcg_mirakl_ship_parse(&run->reply, "OR24", why);
+		if (rc == 0) {
+			run->apply = shipped_apply;
+			return KCG_STEP_DONE;
+		}
+		break;
+	}
+	if (rc == KCG_EPAYLOAD) {
+		/* a 400: the order's state says why (shipped already? cancelled?) */
+		json_object_set_new(run->result, "refused", json_string(why));
+		return read_order(run, flow, PH_WHY);
+	}
+	return kcg_job_failed(run, rc, why);
+}
+
+/* ---- despatch.shipment: one ST01 shipment per box ---- */
+
+static int shipment_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const char *id = order_of(run);
+	int rc;
+	json_t *d = despatch_get(t, id, &rc);
+	if (rc != 0 || !d)
+		return rc;
+	if (json_is_true(json_object_get(run->result, "no_st01"))) {
+		/* the platform has no ST01: OR23 + OR24 once everything is sent */
+		json_object_set_new(d, "no_st01", json_true());
+		json_object_set_new(d, "checked_ms", json_integer(0)); /* the watch reads it again now */
+	} else {
+		json_t *sent = json_object_get(d, "units_sent");
+		if (!sent) {
+			json_object_set_new(d, "units_sent", json_array());
+			sent = json_object_get(d, "units_sent");
+		}
+		json_array_append_new(sent, json_string(kcg_json_str(run->payload, "consignment")));
+	}
+	/* a parked box that went: the record is parked while another still waits */
+	json_t *jobs = json_object_get(d, "parked_jobs"), *j;
+	size_t i;
+	json_array_foreach(jobs, i, j) {
+		if (strcmp(json_string_value(j) ? json_string_value(j) : "", run->id) == 0) {
+			json_array_remove(jobs, i);
+			break;
+		}
+	}
+	if (!strcmp(kcg_json_str(d, "state"), ST_PARKED) && json_array_size(jobs) == 0)
+		json_object_set_new(d, "state", json_string(ST_PARTIAL));
+	bool all = json_is_true(json_object_get(d, "all_sent")) &&
+		   json_array_size(json_object_get(d, "units_sent")) >= json_array_size(json_object_get(d, "units_queued"));
+	rc = despatch_put(t, d);
+	json_decref(d);
+	if (rc == 0 && all && !json_is_true(json_object_get(run->result, "no_st01")))
+		rc = despatch_mark_shipped(t, id, json_object_get(run->result, "tracking"));
+	return rc;
+}
+
+#define ST11_PAGES_MAX 10 /* ST11 pages one retry reads looking for its shipment */
+
+static enum kcg_step send_st01(struct kcg_job_run *run, struct kcg_flow_ctx *flow)
+{
+	run->phase = PH_ST01;
+	return kcg_job_call(run, kcg_mirakl_st01(&flow->cfg->mirakl, json_object_get(run->result, "shipments"), &run->call));
+}
+
+enum kcg_step despatch_shipment_step(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	char why[KCG_ERROR_MAX];
+	int o;
+	if (run->phase == PH_START) {
+		struct ship_read r = { order_of(run), NULL, NULL, NULL };
+		if (kcg_store_read(flow->store, ship_read_fn, &r) != 0) {
+			ship_read_finish(&r);
+			return kcg_job_failed(run, -EAGAIN, "cannot read the despatch record");
+		}
+		bool done = !r.d || finished(r.d);
+		json_t *lines = done ? NULL : kcg_despatch_st01_lines(run->payload, json_object_get(r.rec, "order"));
+		run->result = json_object();
+		o = done || !run->result ? -1 : map_carrier(run, flow, r.sh21);
+		ship_read_finish(&r);
+		if (done || o >= 0) {
+			json_decref(lines);
+			return done ? KCG_STEP_DONE : (enum kcg_step)o;
+		}
+		if (json_array_size(lines) == 0) {
+			json_decref(lines);
+			snprintf(run->error, sizeof(run->error),
+				 "no line of Mirakl order %.100s matches the items of Khaos consignment %.60s", order_of(run),
+				 kcg_json_str(run->payload, "consignment"));
+			return KCG_STEP_DEAD;
+		}
+		const json_t *tr = json_object_get(run->result, "tracking");
+		json_t *tracking = json_object();
+		const char *keys[][2] = { { "carrier_code", "carrier_code" }, { "carrier_name", "carrier_name" },
+					  { "carrier_url", "tracking_url" }, { "tracking_number", "tracking_number" } };
+		for (size_t i = 0; i < 4; i++)
+			if (*kcg_json_str(tr, keys[i][0]))
+				json_object_set_new(tracking, keys[i][1], json_string(kcg_json_str(tr, keys[i][0])));
+		json_t *list = json_pack("[{s:s, s:o, s:o, s:b}]", "order_id", order_of(run), "shipment_lines", lines,
+					 "tracking", tracking, "shipped", 1);
+		json_object_set_new(run->result, "shipments", list);
+		if (run->attempts > 0) { /* a lost answer: did the shipment go through? */
+			run->phase = PH_ST11;
+			return kcg_job_call(run, kcg_mirakl_st11(&flow->cfg->mirakl, order_of(run), NULL, &run->call));
+		}
+		return send_st01(run, flow);
+	}
+	if (run->phase == PH_ST11) {
+		bool found;
+		char next[KCG_MIRAKL_TOKEN_MAX + 1];
+		int rc = kcg_mirakl_st11_find(&run->reply, order_of(run), kcg_json_str(run->payload, "consignment"), &found,
+					      next, why);
+		if (rc == KCG_ENOTFOUND) /* no ST11 on this platform: ST01 says whether it goes */
+			return send_st01(run, flow);
+		if (rc != 0)
+			return kcg_job_failed(run, rc, why);
+		if (found) {
+			run->apply = shipment_apply; /* an earlier attempt created it */
+			return KCG_STEP_DONE;
+		}
+		if (*next && run->n_calls < ST11_PAGES_MAX)
+			return kcg_job_call(run, kcg_mirakl_st11(&flow->cfg->mirakl, order_of(run), next, &run->call));
+		if (*next)
+			return kcg_job_failed(run, -EAGAIN, "ST11: the order's shipments run past the pages read");
+		return send_st01(run, flow);
+	}
+	if (run->phase == PH_WHY) {
+		o = judge(run); /* shipped whole (by hand), or cancelled? */
+		return o >= 0 ? (enum kcg_step)o : kcg_job_failed(run, KCG_EPAYLOAD, kcg_json_str(run->result, "refused"));
+	}
+	int rc = kcg_mirakl_st01_parse(&run->reply, order_of(run), why);
+	if (rc == 0 || rc == KCG_ENOTFOUND) {
+		if (rc == KCG_ENOTFOUND)
+			json_object_set_new(run->result, "no_st01", json_true());
+		run->apply = shipment_apply;
+		return KCG_STEP_DONE;
+	}
+	if (rc == KCG_EPAYLOAD) {
+		json_object_set_new(run->result, "refused", json_string(why));
+		return read_order(run, flow, PH_WHY);
+	}
+	return kcg_job_failed(run, rc, why);
+}
+
+/* ---- mirakl.carriers: SH21 into the cache ---- */
+
+static int carriers_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	json_t *c = json_pack("{s:I, s:O}", "fetched_ms", (json_int_t)t->now_ms, "carriers",
+			      json_object_get(run->result, "carriers"));
+	int rc = c ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SH21_KEY, strlen(SH21_KEY), c) : -ENOMEM;
+	json_decref(c);
+	return rc;
+}
+
+enum kcg_step despatch_carriers_step(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	char why[KCG_ERROR_MAX];
+	if (run->phase == PH_START) {
+		run->phase = PH_READ;
+		return kcg_job_call(run, kcg_mirakl_sh21(&flow->cfg->mirakl, &run->call));
+	}
+	json_t *carriers;
+	int rc = kcg_mirakl_sh21_parse(&run->reply, &carriers, why);
+	if (rc != 0)
+		return kcg_job_failed(run, rc, why);
+	run->result = json_pack("{s:o}", "carriers", carriers);
+	if (!run->result)
+		return kcg_job_failed(run, -EAGAIN, "out of memory");
+	run->apply = carriers_apply;
+	return KCG_STEP_DONE;
+}
