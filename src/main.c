@@ -302,6 +302,8 @@ int main(int argc, char **argv)
 		.owners = flows.owners,
 		.on_event = flows.n_enabled ? kcg_flow_set_on_event : NULL,
 		.on_event_arg = &flows,
+		.on_exception = flows.n_enabled ? kcg_flow_set_on_exception : NULL,
+		.on_exception_arg = &flows,
 	};
 	rc = kcg_store_open(&sopt, &store, &why);
 	if (rc != 0) {

@@ -44,6 +44,13 @@ void kcg_call_finish(struct kcg_call *call)
 	}
 	free(call->url);
 	free(call->body);
+	free(call->mail_from);
+	for (size_t i = 0; i < call->n_rcpt; i++)
+		free(call->mail_rcpt[i]);
+	free(call->user);
+	if (call->password)
+		explicit_bzero(call->password, strlen(call->password));
+	free(call->password);
 	*call = (struct kcg_call){ 0 };
 }
 

@@ -210,6 +210,26 @@ struct kcg_lanes_config {
 	uint64_t mirakl;
 	uint64_t khaos;
 	uint64_t inriver;
+	uint64_t alerts;            /**< webhook posts and mails sent at once */
+};
+
+/** [alerts] and [alerts.mail_to]: who is told what broke (keys declared
+ * in src/alerts.c, the story in kcgate/alerts.h). */
+struct kcg_alerts_config {
+	char *webhook_url;          /**< secret (it is the credential); NULL = no webhook */
+	int webhook_format;         /**< enum kcg_alert_format (alerts.h) */
+	char *smtp_url;             /**< smtp:// or smtps://host[:port]; NULL = no mail */
+	char *smtp_user;            /**< secret, optional (with smtp_password) */
+	char *smtp_password;
+	char *mail_from;            /**< "addr" or "Name <addr>" */
+	/** [alerts.mail_to]: team -> comma-separated addresses; NULL when the
+	 * section is absent. Swapped by a reload: atomic_load() once per use. */
+	struct kcg_config_map *_Atomic mail_to;
+	int min_severity;           /**< enum kcg_exc_severity */
+	char *repeat_h;             /**< hours, fractions allowed; "0" = never */
+	char *digest_at;            /**< local "HH:MM[:SS]" or "off" */
+	uint64_t timeout_s;         /**< one webhook post or one mail */
+	uint64_t max_attempts;      /**< a send dies after this many failed attempts */
 };
 
 struct kcg_config {
@@ -223,6 +243,7 @@ struct kcg_config {
 	struct kcg_jobs_config jobs;
 	struct kcg_lanes_config lanes;
 	struct kcg_orders_config orders;
+	struct kcg_alerts_config alerts;
 	struct kcg_config_map *retired; /**< maps whose section a reload removed (chained by older) */
 };
 
