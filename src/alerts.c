@@ -138,15 +138,13 @@ static void alerts_checks(struct kcg_config_check *c, const struct kcg_config *c
 		kcg_config_error(c, &a->smtp_password, "required when smtp_user is set");
 	if (a->smtp_password && !kcg_config_line(c, &a->smtp_user))
 		kcg_config_error(c, &a->smtp_user, "required when smtp_password is set");
-	if (!a->smtp_url) {
+	if (!kcg_config_line(c, &a->smtp_url)) {
 		if (kcg_config_line(c, &a->mail_from))
 			kcg_config_warn(c, &a->mail_from, "ignored: no smtp_url");
-		if (atomic_load(&a->mail_to))
-			kcg_config_warn(c, &a->mail_to, "ignored: [alerts] has no smtp_url");
-	} else if (!atomic_load(&a->mail_to)) {
+	} else if (a->smtp_url && !atomic_load(&a->mail_to)) {
 		kcg_config_warn(c, &a->smtp_url, "no [alerts.mail_to] section: no team gets mail");
 	}
-	if (kcg_config_line(c, &a->webhook_format) && !a->webhook_url)
+	if (kcg_config_line(c, &a->webhook_format) && !kcg_config_line(c, &a->webhook_url))
 		kcg_config_warn(c, &a->webhook_format, "ignored: no webhook_url");
 }
 
