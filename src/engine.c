@@ -70,6 +70,7 @@ struct kcg_engine {
 	unsigned writes_pending;   /* outcomes handed to the store */
 	pthread_cond_t written;
 	atomic_bool stopping;
+	atomic_uint_fast64_t beat_ms;  /* wall clock of the loop's last turn (the watchdog reads it) */
 
 	/* process totals for /metrics */
 	atomic_uint_fast64_t attempts_total[KCG_LANE_COUNT];
@@ -98,6 +99,11 @@ bool kcg_engine_running(struct kcg_engine *e, const char *id)
 	bool r = on_list(e->runs, id);
 	pthread_mutex_unlock(&e->lock);
 	return r;
+}
+
+uint64_t kcg_engine_heartbeat(struct kcg_engine *e)
+{
+	return e ? atomic_load(&e->beat_ms) : 0;
 }
 
 void kcg_engine_stats(struct kcg_engine *e, struct kcg_engine_stats *out)
@@ -394,6 +400,7 @@ static void *engine_main(void *arg)
 
 	while (!atomic_load(&e->stopping)) {
 		uint64_t now = kcg_now_ms();
+		atomic_store(&e->beat_ms, now);
 		free_finished(e, now);
 		for (size_t i = 0; i < e->n_timers; i++) {
 			if (now >= e->timer_next[i]) {

@@ -362,6 +362,15 @@ int kcg_config_parse(const char *name, const char *text, size_t len, struct kcg_
  */
 int kcg_config_reload_maps(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **restart);
 
+/** Every key of every table (the core's, then each flow's, in table
+ * order); *@p n gets their count. What `kcgate --list-keys` prints and
+ * conf/kcgate.conf.example is checked against. */
+const struct kcg_config_key *const *kcg_config_keys_all(size_t *n);
+
+/** "string", "path", "file", "url", "number", "enum", "secret", "whsec",
+ * "listen" or "map". */
+const char *kcg_config_type_name(enum kcg_config_type type);
+
 /** Frees everything @p cfg owns (wiping secrets) and zeroes it. NULL-safe. */
 void kcg_config_finish(struct kcg_config *cfg);
 

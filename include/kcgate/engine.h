@@ -98,6 +98,10 @@ void kcg_engine_kick(struct kcg_engine *engine);
 /** Whether job @p id is being run now. Thread-safe; false for a NULL engine. */
 bool kcg_engine_running(struct kcg_engine *engine, const char *id);
 
+/** When the engine thread's loop last turned (wall clock, ms; 0 before it
+ * first did): the service watchdog's sign of life. Thread-safe. */
+uint64_t kcg_engine_heartbeat(struct kcg_engine *engine);
+
 /** What the engine knows of each lane now (process totals since create). */
 struct kcg_engine_stats {
 	struct {
