@@ -791,6 +791,9 @@ void kcg_config_finish(struct kcg_config *cfg)
 		}
 	}
 	config_map_free(cfg->retired);
+	for (size_t i = 0; i < cfg->n_retired_secrets; i++)
+		config_free_secret(cfg->retired_secrets[i]);
+	free(cfg->retired_secrets);
 	free(cfg->path);
 	OPENSSL_cleanse(cfg, sizeof(*cfg));
 }

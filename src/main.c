@@ -156,17 +156,19 @@ static bool fit_fd_limit(uint64_t *max_connections, uint64_t *reserve)
 
 /*
  * SIGHUP: re-read the file; when it is valid, swap its map sections
- * ([shipping_methods], [khaos.tax_rates]) into the running config (atomic
- * pointers: the engine thread reads each map once per booking; a replaced
- * map stays allocated until exit, see kcg_config_reload_maps()), then let
- * the flows retry what waited on them. An invalid file changes nothing.
- * Other keys are read at start only: a change to one is logged as needing
- * a restart.
+ * ([shipping_methods], [khaos.tax_rates], [alerts.mail_to]) and the
+ * secrets whose value changed (re-read from env: and file:) into the
+ * running config (atomic pointers: readers load each once per use; a
+ * replaced map or secret stays allocated until exit, see
+ * kcg_config_reload()), then let the flows retry what waited on them. An
+ * invalid file changes nothing. Other keys are read at start only: a
+ * change to one is logged as needing a restart. Secret values are never
+ * logged, only their names.
  */
 static void reload(struct kcg_config *live, const char *path, struct kcg_flow_set *flows)
 {
 	struct kcg_config fresh = { 0 };
-	char *errors = NULL, *warnings = NULL, *changes = NULL, *restart = NULL;
+	char *errors = NULL, *warnings = NULL, *changes = NULL, *secrets = NULL, *restart = NULL;
 	int rc = kcg_config_load(path, &fresh, &errors, &warnings);
 	log_lines(KCG_LOG_WARN, "config warning", warnings);
 	if (rc != 0) {
@@ -175,7 +177,7 @@ static void reload(struct kcg_config *live, const char *path, struct kcg_flow_se
 			json_pack("{s:s, s:s}", "path", path, "detail", kcg_strerror(rc)));
 		goto out;
 	}
-	rc = kcg_config_reload_maps(live, &fresh, &changes, &restart);
+	rc = kcg_config_reload(live, &fresh, &changes, &secrets, &restart);
 	if (rc != 0) {
 		kcg_log(KCG_LOG_ERROR, "config reload refused, nothing changed", json_pack("{s:s}", "detail", kcg_strerror(rc)));
 		goto out;
@@ -186,12 +188,13 @@ static void reload(struct kcg_config *live, const char *path, struct kcg_flow_se
 	size_t n = 0;
 	rc = flows->n_enabled ? kcg_flow_set_reload(flows, &n) : 0;
 	kcg_log(rc == 0 ? KCG_LOG_INFO : KCG_LOG_WARN, "config reloaded",
-		json_pack("{s:s, s:s, s:I, s:s}", "path", path, "maps", changes ? changes : "unchanged", "retried",
-			  (json_int_t)n, "detail", rc == 0 ? "" : kcg_strerror(rc)));
+		json_pack("{s:s, s:s, s:s, s:I, s:s}", "path", path, "maps", changes ? changes : "unchanged", "secrets",
+			  secrets ? secrets : "unchanged", "retried", (json_int_t)n, "detail", rc == 0 ? "" : kcg_strerror(rc)));
 out:
 	free(errors);
 	free(warnings);
 	free(changes);
+	free(secrets);
 	free(restart);
 	kcg_config_finish(&fresh);
 }

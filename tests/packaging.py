@@ -21,7 +21,9 @@ SCENARIO is one of:
   sdnotify      kcgate under a NOTIFY_SOCKET the test binds, WATCHDOG_USEC
                 0.4 s: READY=1 once /health/ready answers, WATCHDOG=1 every
                 ~0.2 s, RELOADING=1 + READY=1 around SIGHUP, STOPPING=1 on
-                SIGTERM; none of it without NOTIFY_SOCKET
+                SIGTERM; none of it without NOTIFY_SOCKET; and SIGHUP
+                re-reads secrets (the admin token's file rotated: the new
+                token works, the old is refused, the log names the key only)
   docker        the Dockerfile's syntax (instructions, JSON arrays), a slim
                 Debian final stage, a non-root USER, the store on a VOLUME,
                 HEALTHCHECK through the entry point on /health/ready (a route
@@ -255,6 +257,30 @@ def scenario_sdnotify(a, rep):
         reloading = [m for _, m in ns.msgs if m.startswith("RELOADING=1")]
         rep.check(seq[:2] == ["RELOADING=1", "READY=1"] and re.search(r"MONOTONIC_USEC=\d+", reloading[0] if reloading else ""),
                   "sdnotify: SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1", [repr(m) for _, m in ns.msgs[:6]])
+        # SIGHUP re-reads secrets: the admin token (file:) rotated
+        new_token = "rotated-" + os.urandom(16).hex()
+        old_token = hs.admin_token
+        with open(hs.admin_file, "w") as f:
+            f.write(new_token + "\n")
+        inst.proc.send_signal(signal.SIGHUP)
+        ok = False
+        for _ in range(50):
+            if '"config reloaded"' in inst.log_text() and '"secrets":"[admin] token"' in inst.log_text():
+                ok = True
+                break
+            time.sleep(0.1)
+        c = h.Client(inst, timeout=5)
+        try:
+            st_old = c.request("GET", "/admin/stats", None, {"Authorization": "Bearer " + old_token}).status
+            st_new = c.request("GET", "/admin/stats", None, {"Authorization": "Bearer " + new_token}).status
+        finally:
+            c.close()
+        hs.admin_token = new_token
+        log = inst.log_text()
+        rep.check(ok and st_old == 401 and st_new == 200 and old_token not in log and new_token not in log,
+                  "sdnotify: SIGHUP re-reads secrets: the rotated admin token works, the old one is refused, the log "
+                  "names the key, never the values (%s, %s)" % (st_old, st_new),
+                  [ln for ln in log.splitlines() if "reload" in ln][-2:])
         ns.msgs.clear()
         ok, msg = inst.stop()
         ns.drain(0.3)
