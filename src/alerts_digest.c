@@ -266,7 +266,10 @@ size_t alerts_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out,
 {
 	if (cap < 2)
 		return 2;
-	uint64_t every = alerts_repeat_ms(&cfg->alerts) / 6;
+	/* a sixth of repeat_h, so a repeat is late by at most that; with no
+	 * repeats the tick only forgets resolved exceptions: once a minute */
+	uint64_t repeat = alerts_repeat_ms(&cfg->alerts);
+	uint64_t every = repeat ? repeat / 6 : REPEAT_TICK_MAX_MS;
 	if (every < REPEAT_TICK_MIN_MS)
 		every = REPEAT_TICK_MIN_MS;
 	if (every > REPEAT_TICK_MAX_MS)

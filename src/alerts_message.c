@@ -25,6 +25,7 @@
 
 #include "kcgate/common.h"
 #include "kcgate/dynbuf.h"
+#include "kcgate/json.h"
 
 #define TEXT_MAX (256u * 1024u)         /* one message's text */
 #define MAIL_MAX (1024u * 1024u)        /* one mail */
@@ -33,7 +34,8 @@
 #define SLACK_BLOCKS_MAX 50
 #define DIGEST_MESSAGE_MAX 300          /* bytes of each exception's message in a digest */
 #define QP_LINE 76
-#define EW_CHUNK 36                     /* bytes per RFC 2047 "B" word: 48 base64 characters + 12 = 60, "Subject: " + it <= 76 */
+/* bytes per RFC 2047 "B" word: 48 base64 characters + 12 = 60, and "Subject: " + one <= 76 */
+#define EW_CHUNK 36
 
 void kcg_alert_text_finish(struct kcg_alert_text *t)
 {
@@ -43,12 +45,6 @@ void kcg_alert_text_finish(struct kcg_alert_text *t)
 	free(t->text);
 	json_decref(t->data);
 	*t = (struct kcg_alert_text){ 0 };
-}
-
-static const char *str(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
 }
 
 /* How much of @p s (@p n bytes at most) fits without splitting a UTF-8 character. */
@@ -90,34 +86,34 @@ int kcg_alert_exception_text(const json_t *payload, struct kcg_alert_text *out)
 {
 	*out = (struct kcg_alert_text){ 0 };
 	const json_t *e = json_object_get(payload, "exception");
-	const char *reason = str(payload, "reason");
-	if (!json_is_object(e) || !*str(e, "id") || !*str(e, "kind") || !*reason)
+	const char *reason = kcg_json_str(payload, "reason");
+	if (!json_is_object(e) || !*kcg_json_str(e, "id") || !*kcg_json_str(e, "kind") || !*reason)
 		return -EINVAL;
 	struct kcg_dynbuf title, text;
 	kcg_dynbuf_init(&title, TEXT_MAX);
 	kcg_dynbuf_init(&text, TEXT_MAX);
 	const char *tag = strcmp(reason, "reopened") == 0 ? " (reopened)" : strcmp(reason, "repeat") == 0 ? " (still open)" : "";
-	kcg_dynbuf_printf(&title, "[kcgate] %s %s: %s (%s)%s", str(e, "severity"), str(e, "kind"), str(e, "subject"),
-			  str(e, "owner"), tag);
-	kcg_dynbuf_printf(&text, "%s\n\n", str(e, "message"));
-	kcg_dynbuf_printf(&text, "Exception: %s (%s)\n", str(e, "kind"), str(e, "severity"));
-	kcg_dynbuf_printf(&text, "System at fault: %s\n", str(e, "system"));
-	kcg_dynbuf_printf(&text, "Owning team: %s\n", str(e, "owner"));
-	kcg_dynbuf_printf(&text, "About: %s\n", str(e, "subject"));
-	kcg_dynbuf_printf(&text, "First seen: %s; last seen: %s; raised %lld time(s)\n", str(e, "first_seen"),
-			  str(e, "last_seen"), (long long)json_integer_value(json_object_get(e, "count")));
+	kcg_dynbuf_printf(&title, "[kcgate] %s %s: %s (%s)%s", kcg_json_str(e, "severity"), kcg_json_str(e, "kind"),
+			  kcg_json_str(e, "subject"), kcg_json_str(e, "owner"), tag);
+	kcg_dynbuf_printf(&text, "%s\n\n", kcg_json_str(e, "message"));
+	kcg_dynbuf_printf(&text, "Exception: %s (%s)\n", kcg_json_str(e, "kind"), kcg_json_str(e, "severity"));
+	kcg_dynbuf_printf(&text, "System at fault: %s\n", kcg_json_str(e, "system"));
+	kcg_dynbuf_printf(&text, "Owning team: %s\n", kcg_json_str(e, "owner"));
+	kcg_dynbuf_printf(&text, "About: %s\n", kcg_json_str(e, "subject"));
+	kcg_dynbuf_printf(&text, "First seen: %s; last seen: %s; raised %lld time(s)\n", kcg_json_str(e, "first_seen"),
+			  kcg_json_str(e, "last_seen"), (long long)json_integer_value(json_object_get(e, "count")));
 	kcg_dynbuf_printf(&text, "Why now: %s\n", strcmp(reason, "repeat") == 0 ? "still open since the last alert"
 						  : strcmp(reason, "reopened") == 0 ? "it was resolved and happened again"
 										    : "new");
 	kcg_dynbuf_printf(&text, "Id: %s (GET /admin/exceptions?open=1; once fixed: POST /admin/exceptions/%s/resolve)\n",
-			  str(e, "id"), str(e, "id"));
+			  kcg_json_str(e, "id"), kcg_json_str(e, "id"));
 	return finish_text(&title, &text, payload, out);
 }
 
 int kcg_alert_digest_text(const json_t *payload, struct kcg_alert_text *out)
 {
 	*out = (struct kcg_alert_text){ 0 };
-	const char *team = str(payload, "team"), *date = str(payload, "date");
+	const char *team = kcg_json_str(payload, "team"), *date = kcg_json_str(payload, "date");
 	const json_t *excs = json_object_get(payload, "exceptions"), *figs = json_object_get(payload, "figures");
 	if (!*team || !*date || !json_is_array(excs) || !json_is_array(figs))
 		return -EINVAL;
@@ -131,18 +127,18 @@ int kcg_alert_digest_text(const json_t *payload, struct kcg_alert_text *out)
 	size_t i;
 	const json_t *e;
 	json_array_foreach(excs, i, e) {
-		const char *msg = str(e, "message");
+		const char *msg = kcg_json_str(e, "message");
 		size_t n = utf8_cut(msg, DIGEST_MESSAGE_MAX);
 		kcg_dynbuf_printf(&text, "- %s %s %s (at fault: %s) since %s, raised %lld time(s): %.*s%s\n",
-				  str(e, "severity"), str(e, "kind"), str(e, "subject"), str(e, "system"),
-				  str(e, "first_seen"), (long long)json_integer_value(json_object_get(e, "count")), (int)n,
+				  kcg_json_str(e, "severity"), kcg_json_str(e, "kind"), kcg_json_str(e, "subject"), kcg_json_str(e, "system"),
+				  kcg_json_str(e, "first_seen"), (long long)json_integer_value(json_object_get(e, "count")), (int)n,
 				  msg, n < strlen(msg) ? "..." : "");
 	}
 	if (more > 0)
 		kcg_dynbuf_printf(&text, "- and %lld more: GET /admin/exceptions?open=1&owner=%s\n", more, team);
 	kcg_dynbuf_addstr(&text, "\nSync health:\n");
 	json_array_foreach(figs, i, e)
-		kcg_dynbuf_printf(&text, "- %s: %s\n", str(e, "name"), str(e, "value"));
+		kcg_dynbuf_printf(&text, "- %s: %s\n", kcg_json_str(e, "name"), kcg_json_str(e, "value"));
 	return finish_text(&title, &text, payload, out);
 }
 
@@ -257,7 +253,7 @@ static json_t *teams_body(const struct kcg_alert_text *t)
 	}
 	json_t *msg = json_pack("{s:s, s:[{s:s, s:n, s:{s:s, s:s, s:s, s:o}}]}", "type", "message", "attachments",
 				"contentType", "application/vnd.microsoft.card.adaptive", "contentUrl", "content", "$schema",
-				"http://adaptivecards.io/schemas/adaptive-card.json", "type", "AdaptiveCard", "version", "1.4",
+				"http://adaptivecards.io/schemas/adaptive-card.json", "type", "AdaptiveCard", "version", "1.2",
 				"body", body);
 	if (msg)
 		return msg;

@@ -167,7 +167,7 @@ int kcg_alert_digest_text(const json_t *payload, struct kcg_alert_text *out);
 /**
  * The webhook body for @p fmt (not AUTO), compact JSON, malloc'd into
  * *@p out. Slack: {"text": title, "blocks": [header, section(s)]};
- * Teams: {"type":"message","attachments":[{Adaptive Card 1.4}]}; JSON:
+ * Teams: {"type":"message","attachments":[{Adaptive Card 1.2}]}; JSON:
  * {"kcgate": {"type": "exception"|"digest", "title", "text", ...payload}}.
  * @return 0, -EINVAL or -ENOMEM.
  */

@@ -365,7 +365,8 @@ json_t *sim_alerts_state(void)
 						    "from", m->from ? m->from : "", "rcpt", m->rcpt,
 						    "data", sim_json_string_lossy(m->data, strlen(m->data))));
 	}
-	return json_pack("{s:o, s:o, s:{s:I, s:I}}", "webhooks", webhooks ? json_incref(webhooks) : json_array(), "mails", ms, "smtp",
+	json_t *hooks = webhooks ? json_incref(webhooks) : json_array();
+	return json_pack("{s:o, s:o, s:{s:I, s:I}}", "webhooks", hooks, "mails", ms, "smtp",
 			 "connections", (json_int_t)smtp_connections, "refused", (json_int_t)smtp_refused);
 }
 
