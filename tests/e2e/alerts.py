@@ -32,16 +32,13 @@ Output like run.py; exit status 1 on any failure. Each scenario stays
 under 60 s.
 """
 
-import argparse
 import datetime
 import email
 import email.policy
 import json
 import os
-import signal
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -350,23 +347,5 @@ SCENARIOS = {"once": scenario_once, "dead-mail": scenario_dead_mail, "kill9": sc
              "digest": scenario_digest}
 
 
-def main():
-    ap = argparse.ArgumentParser(description="kcgate alerts end-to-end tests (against kcgate-sim)")
-    ap.add_argument("--kcgate", required=True)
-    ap.add_argument("--sim", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    args = ap.parse_args()
-    rep = Report()
-    t0 = time.monotonic()
-    try:
-        SCENARIOS[args.scenario](args, rep)
-    except Exception:
-        rep.fail("%s: unexpected exception" % args.scenario, [traceback.format_exc()])
-    Report.note("%s took %.1f s" % (args.scenario, time.monotonic() - t0))
-    print("%d passed, %d failed" % (rep.passed, rep.failed))
-    return 1 if rep.failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(o.main(SCENARIOS, "kcgate alerts end-to-end tests (against kcgate-sim)"))
