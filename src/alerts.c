@@ -294,7 +294,8 @@ static enum kcg_step step_webhook(struct kcg_job_run *run, void *arg)
 	if (rc != 0)
 		return kcg_job_call(run, rc);
 	run->call = (struct kcg_call){ .what = "alert webhook", .method = "POST", .url = strdup(a->webhook_url),
-				       .body = body, .body_len = strlen(body), .timeout_s = (unsigned)a->timeout_s };
+				       .body = body, .body_len = strlen(body), .timeout_s = (unsigned)a->timeout_s,
+				       .secret_headers = true /* the URL is the credential */ };
 	rc = run->call.url ? kcg_call_header(&run->call, "Content-Type: application/json") : -ENOMEM;
 	return kcg_job_call(run, rc);
 }

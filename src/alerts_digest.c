@@ -7,8 +7,8 @@
  *    writes only when there is something to do.
  *  - alerts.digest: when the [alerts] digest_at slot of the day has passed
  *    and is newer than the last one recorded (meta "alerts.digest.last"),
- *    queues one digest per team (every team in [alerts.mail_to] and every
- *    owner of an open exception) and records the slot, in one transaction:
+ *    queues one digest per team (operations, every team in [alerts.mail_to]
+ *    and every owner of an open exception) and records the slot, in one transaction:
  *    a digest is queued once per day even across restarts and crashes.
  */
 #include "alerts_private.h"
@@ -24,6 +24,7 @@
 #include "kcgate/log.h"
 
 #define META_DIGEST_LAST "alerts.digest.last"
+#define DIGEST_ALWAYS "operations"    /* the team that always gets a digest */
 #define REPEAT_SCAN_MAX 1000          /* alert records one repeat tick looks at */
 #define DIGEST_EXC_MAX 50             /* exceptions listed per team (the rest counted) */
 #define DIGEST_LIST_MAX 20000         /* open exceptions one digest reads */
@@ -164,13 +165,18 @@ static int lane_figures(struct kcg_txn *t, const struct kcg_engine_stats *es, js
 	return rc;
 }
 
-/* Team -> its open exceptions (newest first), every [alerts.mail_to] team present. */
+/* Team -> its open exceptions (newest first). Every [alerts.mail_to] team
+ * is present, and operations always (it checks sync health daily, also
+ * on a quiet day: no digest would mean something is wrong). */
 static json_t *by_team(const json_t *open, const struct kcg_alerts_config *a)
 {
 	json_t *teams = json_object();
+	if (teams)
+		json_object_set_new(teams, DIGEST_ALWAYS, json_array());
 	const struct kcg_config_map *m = atomic_load(&a->mail_to);
 	for (size_t i = 0; teams && m && i < m->n; i++)
-		json_object_set_new(teams, m->entries[i].key, json_array());
+		if (!json_object_get(teams, m->entries[i].key))
+			json_object_set_new(teams, m->entries[i].key, json_array());
 	size_t i;
 	json_t *e;
 	json_array_foreach(open, i, e) {

@@ -42,6 +42,8 @@ void kcg_call_finish(struct kcg_call *call)
 			explicit_bzero(call->headers[i], strlen(call->headers[i]));
 		free(call->headers[i]);
 	}
+	if (call->secret_headers && call->url) /* a webhook URL can be the credential */
+		explicit_bzero(call->url, strlen(call->url));
 	free(call->url);
 	free(call->body);
 	free(call->mail_from);

@@ -9,7 +9,9 @@
  *  - an exception alert: an exception (exceptions.h) at or above
  *    [alerts] min_severity that is new or reopened is sent once; while it
  *    stays open it is sent again every [alerts] repeat_h (0 = never);
- *  - a daily digest per owning team at [alerts] digest_at (local time):
+ *  - a daily digest per owning team (operations always, every team of
+ *    [alerts.mail_to], every owner of an open exception) at [alerts]
+ *    digest_at (local time):
  *    the team's open exceptions and the sync health figures (the queue's
  *    per lane, and each flow's own: struct kcg_flow.health).
  *

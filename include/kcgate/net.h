@@ -26,7 +26,7 @@ struct kcg_call {
 	size_t body_len;
 	char *headers[KCG_CALL_MAX_HEADERS]; /**< "Name: value" */
 	size_t n_headers;
-	bool secret_headers;          /**< headers carry credentials: never log them */
+	bool secret_headers;          /**< headers (or the URL) carry credentials: never log them, wiped when finished */
 	unsigned timeout_s;
 	/* A mail (url smtp:// or smtps://; method and headers unused): the
 	 * envelope, and body is the RFC 5322 message (CRLF line ends). */
