@@ -124,6 +124,7 @@ static const struct kcg_config_key alerts_keys[] = {
 	KCG_KEY_ENUM("alerts", "min_severity", alerts.min_severity, "warning", severity_choices),
 	KCG_KEY_STR("alerts", "repeat_h", alerts.repeat_h, KCG_CFG_STRING, "24", check_hours),
 	KCG_KEY_STR("alerts", "digest_at", alerts.digest_at, KCG_CFG_STRING, "08:00", check_clock),
+	KCG_KEY_U64("alerts", "delay_s", alerts.delay_s, "60", 0, 3600),
 	KCG_KEY_U64("alerts", "timeout_s", alerts.timeout_s, "30", 1, 300),
 	KCG_KEY_U64("alerts", "max_attempts", alerts.max_attempts, "10", 1, 1000),
 	KCG_KEY_MAP("alerts.mail_to", alerts.mail_to, check_mail_list),
@@ -182,19 +183,19 @@ static char channel_of_kind(const char *kind)
 }
 
 int alerts_queue(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *kind_webhook, const char *kind_mail,
-		 const char *subject, const char *team, const json_t *payload, char skip)
+		 const char *subject, const char *team, const json_t *payload, uint64_t run_at_ms, char skip)
 {
 	const struct kcg_alerts_config *a = &ctx->cfg->alerts;
 	int rc = 0;
 	if (a->webhook_url && skip != 'w') {
-		rc = kcg_jobs_enqueue(t, KCG_LANE_ALERTS, kind_webhook, subject, payload, 0, NULL);
+		rc = kcg_jobs_enqueue(t, KCG_LANE_ALERTS, kind_webhook, subject, payload, run_at_ms, NULL);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0; /* one is waiting: it carries the news */
 	}
 	if (rc == 0 && a->smtp_url && skip != 'm') {
 		json_t *to = alerts_recipients(a, team);
 		if (to)
-			rc = kcg_jobs_enqueue(t, KCG_LANE_ALERTS, kind_mail, subject, payload, 0, NULL);
+			rc = kcg_jobs_enqueue(t, KCG_LANE_ALERTS, kind_mail, subject, payload, run_at_ms, NULL);
 		json_decref(to);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
@@ -217,7 +218,8 @@ int alerts_send_exception(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, con
 	json_t *state = json_pack("{s:I, s:s}", "sent_ms", (json_int_t)t->now_ms, "change", kcg_alert_reason_name(reason));
 	int rc = payload && state ? 0 : -ENOMEM;
 	if (rc == 0)
-		rc = alerts_queue(t, ctx, KIND_ALERT_WEBHOOK, KIND_ALERT_MAIL, id, kcg_json_str(record, "owner"), payload, skip);
+		rc = alerts_queue(t, ctx, KIND_ALERT_WEBHOOK, KIND_ALERT_MAIL, id, kcg_json_str(record, "owner"), payload,
+				  t->now_ms + ctx->cfg->alerts.delay_s * 1000u, skip);
 	if (rc == 0)
 		rc = kcg_txn_put_json(t, DB_ALERTS, id, strlen(id), state);
 	json_decref(payload);
@@ -260,11 +262,73 @@ static enum kcg_step failed(struct kcg_job_run *run, const struct kcg_alerts_con
 	return KCG_STEP_RETRY;
 }
 
+static bool is_digest(const struct kcg_job_run *run)
+{
+	return strncmp(run->kind->name, "digest.", 7) == 0;
+}
+
 /* The message of @p run: an exception alert or a digest, by its kind. */
 static int message_of(struct kcg_job_run *run, struct kcg_alert_text *t)
 {
-	bool digest = strncmp(run->kind->name, "digest.", 7) == 0;
-	return digest ? kcg_alert_digest_text(run->payload, t) : kcg_alert_exception_text(run->payload, t);
+	return is_digest(run) ? kcg_alert_digest_text(run->payload, t) : kcg_alert_exception_text(run->payload, t);
+}
+
+static int read_exc_fn(struct kcg_txn *t, void *arg)
+{
+	json_t **rec = arg;
+	return kcg_exc_read(t, json_string_value(*rec), rec);
+}
+
+/*
+ * An exception alert goes only while its exception is open (it waited
+ * [alerts] delay_s, and may have resolved since: a transient one is not
+ * worth a page), and says what the exception says now. Replaces the
+ * run's payload's "exception" with the record as it is. @return 0,
+ * KCG_ENOTFOUND (resolved or gone: nothing to send) or an error.
+ */
+static int refresh_exception(struct kcg_job_run *run, const struct kcg_flow_ctx *ctx)
+{
+	json_t *id = json_object_get(json_object_get(run->payload, "exception"), "id");
+	json_t *rec = id; /* in: the id, out: the record */
+	if (!json_is_string(id))
+		return -EINVAL;
+	int rc = kcg_store_read(ctx->store, read_exc_fn, &rec);
+	if (rc != 0)
+		return rc == KCG_ESTORE ? KCG_ENOTFOUND : rc;
+	bool open = json_is_null(json_object_get(rec, "resolved_at"));
+	json_t *p = open ? json_deep_copy(run->payload) : NULL;
+	if (p && json_object_set(p, "exception", rec) != 0) {
+		json_decref(p);
+		p = NULL;
+	}
+	json_decref(rec);
+	if (!open)
+		return KCG_ENOTFOUND;
+	if (!p)
+		return -ENOMEM;
+	json_decref(run->payload);
+	run->payload = p;
+	return 0;
+}
+
+/* Before the first call: an exception alert whose exception is no longer
+ * open is done (KCG_STEP_DONE in *@p st, and true), a failure to read it is
+ * retried (true); false: go on and send. */
+static bool skip_or_fail(struct kcg_job_run *run, const struct kcg_flow_ctx *ctx, enum kcg_step *st)
+{
+	if (is_digest(run))
+		return false;
+	int rc = refresh_exception(run, ctx);
+	if (rc == 0)
+		return false;
+	if (rc == KCG_ENOTFOUND) {
+		kcg_log(KCG_LOG_INFO, "alert not sent: its exception was resolved before [alerts] delay_s passed",
+			json_pack("{s:s, s:s, s:s}", "job", run->id, "kind", run->kind->name, "exception", run->subject));
+		*st = KCG_STEP_DONE;
+	} else {
+		*st = failed(run, &ctx->cfg->alerts, false, kcg_strerror(rc));
+	}
+	return true;
 }
 
 static enum kcg_step step_webhook(struct kcg_job_run *run, void *arg)
@@ -283,13 +347,15 @@ static enum kcg_step step_webhook(struct kcg_job_run *run, void *arg)
 		kcg_why(run->error, "[alerts] webhook_url is no longer configured");
 		return KCG_STEP_DEAD;
 	}
+	enum kcg_step st;
+	if (skip_or_fail(run, ctx, &st))
+		return st;
 	struct kcg_alert_text t;
 	char *body = NULL;
-	bool digest = strncmp(run->kind->name, "digest.", 7) == 0;
 	int rc = message_of(run, &t);
 	if (rc == 0)
 		rc = kcg_alert_webhook_body(kcg_alert_format_for((enum kcg_alert_format)a->webhook_format, a->webhook_url),
-					    digest ? "digest" : "exception", &t, &body);
+					    is_digest(run) ? "digest" : "exception", &t, &body);
 	kcg_alert_text_finish(&t);
 	if (rc != 0)
 		return kcg_job_call(run, rc);
@@ -383,6 +449,9 @@ static enum kcg_step step_mail(struct kcg_job_run *run, void *arg)
 		kcg_why(run->error, "[alerts] smtp_url is no longer configured");
 		return KCG_STEP_DEAD;
 	}
+	enum kcg_step st;
+	if (skip_or_fail(run, ctx, &st))
+		return st;
 	const json_t *e = json_object_get(run->payload, "exception");
 	const char *team = e ? kcg_json_str(e, "owner") : kcg_json_str(run->payload, "team");
 	json_t *to = alerts_recipients(a, team);

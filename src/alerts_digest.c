@@ -217,7 +217,7 @@ static int queue_digests(struct kcg_txn *t, struct digest_req *d)
 		json_t *payload = json_pack("{s:s, s:s, s:o, s:I, s:O}", "team", team, "date", d->date, "exceptions", shown,
 					    "more", (json_int_t)(n > DIGEST_EXC_MAX ? n - DIGEST_EXC_MAX : 0), "figures",
 					    figures);
-		rc = payload ? alerts_queue(t, d->ctx, KIND_DIGEST_WEBHOOK, KIND_DIGEST_MAIL, subject, team, payload, 0)
+		rc = payload ? alerts_queue(t, d->ctx, KIND_DIGEST_WEBHOOK, KIND_DIGEST_MAIL, subject, team, payload, 0, 0)
 			     : -ENOMEM;
 		json_decref(payload);
 	}

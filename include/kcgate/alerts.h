@@ -7,8 +7,10 @@
  * team = addresses; libcurl's SMTP). Two kinds of message:
  *
  *  - an exception alert: an exception (exceptions.h) at or above
- *    [alerts] min_severity that is new or reopened is sent once; while it
- *    stays open it is sent again every [alerts] repeat_h (0 = never);
+ *    [alerts] min_severity that is new or reopened is sent once, if still
+ *    open [alerts] delay_s later (the job is due then, and reads the
+ *    exception as it is: a resolved one is dropped); while it stays open
+ *    it is sent again every [alerts] repeat_h (0 = never);
  *  - a daily digest per owning team (operations always, every team of
  *    [alerts.mail_to], every owner of an open exception) at [alerts]
  *    digest_at (local time):

@@ -234,6 +234,7 @@ struct kcg_alerts_config {
 	int min_severity;           /**< enum kcg_exc_severity */
 	char *repeat_h;             /**< hours, fractions allowed; "0" = never */
 	char *digest_at;            /**< local "HH:MM[:SS]" or "off" */
+	uint64_t delay_s;           /**< an exception is sent only if still open this long after its raise */
 	uint64_t timeout_s;         /**< one webhook post or one mail */
 	uint64_t max_attempts;      /**< a send dies after this many failed attempts */
 };

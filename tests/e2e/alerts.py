@@ -15,6 +15,9 @@ SCENARIO is one of:
              SMTP AUTH; the same exception raised again (a second order on
              the SKU) sends nothing more; after [alerts] repeat_h (0.005 h =
              18 s) while still open it is sent again, "(still open)"
+  transient  [alerts] delay_s = 20: an exception that resolves itself
+             within the delay (its SKU appears in Khaos) is never sent; one
+             still open after it is, once
   dead-mail  the mail server answers 451 to everything: alert.mail is
              retried, then dead after [alerts] max_attempts with a dead_job
              exception (system alerts) that is posted to the webhook and not
@@ -75,7 +78,7 @@ class AlertWorld(o.World):
                "smtp_url": "smtp://127.0.0.1:%d" % self.smtp_port,
                "smtp_user": "env:" + ENV_SMTP_USER, "smtp_password": "env:" + ENV_SMTP_PASSWORD,
                "mail_from": "kcgate alerts <alerts@shop.example>", "min_severity": "warning",
-               "digest_at": "off", "repeat_h": "24", "timeout_s": "5"}
+               "digest_at": "off", "repeat_h": "24", "timeout_s": "5", "delay_s": "0"}
         cfg.update(alerts or {})
         self.inst.overrides["alerts"] = cfg
         self.inst.overrides["alerts.mail_to"] = {"ecommerce": ", ".join(ECOM), "operations": ", ".join(OPS)}
@@ -343,7 +346,41 @@ def scenario_digest(args, rep):
         w.close(rep.failed > 0)
 
 
-SCENARIOS = {"once": scenario_once, "dead-mail": scenario_dead_mail, "kill9": scenario_kill9,
+# ---------------------------------------------------------------- transient
+
+def scenario_transient(args, rep):
+    w = AlertWorld(args, rep, "transient", {"delay_s": "20"})
+    try:
+        tag = os.urandom(3).hex().upper()
+        gone, stays = "SOON-" + tag, "NOPE-" + tag
+        w.sim.stock("KNOWN-" + tag)
+        if not started(w, "transient"):
+            return
+        t0 = time.monotonic()
+        held_order(w, gone, tag, 1)
+        held_order(w, stays, tag, 2)
+        ok, _ = w.wait(lambda: len(w.exceptions(1, "unknown_sku") or []) == 2, 10)
+        rep.check(ok, "transient: two unknown_sku exceptions open", [short(json.dumps(w.exceptions(None)), 600)])
+        w.sim.stock(gone)  # Khaos learns it: the next refresh (sku_refresh_s = 10) resolves its exception
+        resolved, secs = w.wait(lambda: [e for e in w.exceptions(0, "unknown_sku") or [] if e["subject"] == gone], 15)
+        rep.check(bool(resolved) and time.monotonic() - t0 < 19 and not w.posts() and not w.alerts()["mails"],
+                  "transient: %s resolved itself within delay_s (%.1f s after the raise), nothing sent yet"
+                  % (gone, time.monotonic() - t0))
+        sent, _ = w.wait(lambda: w.posts(about(stays)) and w.mails(about(stays)), 30)
+        time.sleep(1.0)
+        rep.check(bool(sent) and time.monotonic() - t0 >= 19 and len(w.posts()) == 1 and len(w.alerts()["mails"]) == 1
+                  and not w.posts(about(gone)),
+                  "transient: after delay_s (20 s) the one still open is posted and mailed, the resolved one never "
+                  "(%.1f s)" % (time.monotonic() - t0), [short(json.dumps(w.alerts()), 600)])
+        done = [j for j in w.jobs("done", "alerts") or [] if j.get("kind") == "alert.webhook"]
+        rep.check(len(done) == 2, "transient: both alert jobs are done (one sent, one dropped as resolved)",
+                  [short(json.dumps(w.jobs(None, "alerts")), 600)])
+        w.finish("transient")
+    finally:
+        w.close(rep.failed > 0)
+
+
+SCENARIOS = {"once": scenario_once, "transient": scenario_transient, "dead-mail": scenario_dead_mail, "kill9": scenario_kill9,
              "digest": scenario_digest}
 
 

@@ -462,6 +462,7 @@ static void test_keys(void **state)
 	assert_int_equal(cfg.alerts.min_severity, KCG_SEV_CRITICAL);
 	assert_int_equal(cfg.alerts.webhook_format, KCG_ALERT_AUTO);
 	assert_int_equal(cfg.alerts.max_attempts, 10);
+	assert_int_equal(cfg.alerts.delay_s, 60);
 	assert_int_equal(cfg.lanes.alerts, 2);
 	kcg_config_finish(&cfg);
 }
