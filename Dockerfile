@@ -26,7 +26,7 @@ RUN meson setup /build --prefix=/usr --buildtype=release \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libmicrohttpd12 libcurl4 libjansson4 liblmdb0 libssl3 libgnutls30 libxml2 ca-certificates curl \
+      libmicrohttpd12 libcurl4 libjansson4 liblmdb0 libssl3 libgnutls30 libxml2 ca-certificates curl tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 kcgate \
  && useradd --system --uid 10001 --gid kcgate --home-dir /var/lib/kcgate --shell /usr/sbin/nologin kcgate \
