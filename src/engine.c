@@ -43,6 +43,7 @@ struct slot {
 };
 
 struct lane_state {
+	bool used;                 /* some kind runs on it: else it is never looked at */
 	unsigned limit;
 	unsigned in_flight;        /* runs begun and not finished */
 	unsigned failures;         /* consecutive transient failures */
@@ -409,7 +410,8 @@ static void *engine_main(void *arg)
 			}
 		}
 		for (int lane = 0; lane < KCG_LANE_COUNT; lane++)
-			dispatch(e, (enum kcg_lane)lane, now);
+			if (e->lanes[lane].used)
+				dispatch(e, (enum kcg_lane)lane, now);
 		kcg_net_curl_run(e->net, POLL_MS);
 	}
 
@@ -448,6 +450,11 @@ int kcg_engine_create(const struct kcg_engine_options *opt, struct kcg_engine **
 	e->lanes[KCG_LANE_KHAOS].limit = (unsigned)opt->cfg->lanes.khaos;
 	e->lanes[KCG_LANE_INRIVER].limit = (unsigned)opt->cfg->lanes.inriver;
 	e->lanes[KCG_LANE_ALERTS].limit = (unsigned)opt->cfg->lanes.alerts;
+	/* a lane no kind runs on costs nothing (no read per turn): the alerts
+	 * lane when [alerts] is off, inriver until a flow uses it */
+	for (size_t i = 0; opt->kinds && opt->kinds[i]; i++)
+		if (opt->kinds[i]->lane < KCG_LANE_COUNT)
+			e->lanes[opt->kinds[i]->lane].used = true;
 	e->timer_next = calloc(opt->n_timers ? opt->n_timers : 1, sizeof(*e->timer_next));
 	if (!e->timer_next)
 		goto fail_engine;

@@ -7,8 +7,9 @@
  * (kcg_jobs_record() inside a struct kcg_write). It never touches libcurl
  * or the job records itself.
  *
- * Lanes: one per peer system; at most [lanes] <lane> runs at a time on
- * each, so one slow or failing system never holds back another.
+ * Lanes: one per peer system, and one for alerts; at most [lanes] <lane>
+ * runs at a time on each, so one slow or failing system never holds back
+ * another. A lane no given kind runs on is never looked at.
  *
  * Circuit breaker, per lane: jobs.breaker_failures consecutive transient
  * answers (no answer, 5xx, 408, 429) open it; no new run starts for
