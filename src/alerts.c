@@ -311,11 +311,19 @@ static int refresh_exception(struct kcg_job_run *run, const struct kcg_flow_ctx 
 	return 0;
 }
 
-/* Before the first call: an exception alert whose exception is no longer
- * open is done (KCG_STEP_DONE in *@p st, and true), a failure to read it is
- * retried (true); false: go on and send. */
-static bool skip_or_fail(struct kcg_job_run *run, const struct kcg_flow_ctx *ctx, enum kcg_step *st)
+/* Before the first call (true: the step returns *@p st): the channel's
+ * @p setting (the value of [alerts] @p key) must still be configured (a
+ * job queued before a restart without it dies); an exception alert whose
+ * exception is no longer open is done, a failure to read it retried.
+ * false: go on and send. */
+static bool skip_or_fail(struct kcg_job_run *run, const struct kcg_flow_ctx *ctx, const char *setting,
+			 const char *key, enum kcg_step *st)
 {
+	if (!setting) {
+		kcg_why(run->error, "[alerts] %s is no longer configured", key);
+		*st = KCG_STEP_DEAD;
+		return true;
+	}
 	if (is_digest(run))
 		return false;
 	int rc = refresh_exception(run, ctx);
@@ -343,12 +351,8 @@ static enum kcg_step step_webhook(struct kcg_job_run *run, void *arg)
 		kcg_reply_excerpt(&run->reply, excerpt);
 		return failed(run, a, !kcg_reply_transient(&run->reply), excerpt);
 	}
-	if (!a->webhook_url) {
-		kcg_why(run->error, "[alerts] webhook_url is no longer configured");
-		return KCG_STEP_DEAD;
-	}
 	enum kcg_step st;
-	if (skip_or_fail(run, ctx, &st))
+	if (skip_or_fail(run, ctx, a->webhook_url, "webhook_url", &st))
 		return st;
 	struct kcg_alert_text t;
 	char *body = NULL;
@@ -445,12 +449,8 @@ static enum kcg_step step_mail(struct kcg_job_run *run, void *arg)
 			snprintf(why, sizeof(why), "no answer from the mail server: %.150s", run->reply.error);
 		return failed(run, a, code >= 500, why);
 	}
-	if (!a->smtp_url) {
-		kcg_why(run->error, "[alerts] smtp_url is no longer configured");
-		return KCG_STEP_DEAD;
-	}
 	enum kcg_step st;
-	if (skip_or_fail(run, ctx, &st))
+	if (skip_or_fail(run, ctx, a->smtp_url, "smtp_url", &st))
 		return st;
 	const json_t *e = json_object_get(run->payload, "exception");
 	const char *team = e ? kcg_json_str(e, "owner") : kcg_json_str(run->payload, "team");

@@ -803,13 +803,6 @@ const struct kcg_config_key *const *kcg_config_keys_all(size_t *n)
 	return config_all_keys(n);
 }
 
-const char *kcg_config_type_name(enum kcg_config_type type)
-{
-	static const char *const names[] = { "string", "path", "file", "url", "number",
-					     "enum", "secret", "whsec", "listen", "map" };
-	return (size_t)type < sizeof(names) / sizeof(names[0]) ? names[type] : "unknown";
-}
-
 const char *kcg_webhook_auth_name(enum kcg_webhook_auth mode)
 {
 	switch (mode) {

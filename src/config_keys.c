@@ -362,3 +362,10 @@ static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg
 	if (kh->soap_password && !kcg_config_line(c, &kh->soap_user))
 		kcg_config_error(c, &kh->soap_user, "required when soap_password is set");
 }
+
+const char *kcg_config_type_name(enum kcg_config_type type)
+{
+	static const char *const names[] = { "string", "path", "file", "url", "number",
+					     "enum", "secret", "whsec", "listen", "map" };
+	return (size_t)type < sizeof(names) / sizeof(names[0]) ? names[type] : "unknown";
+}
