@@ -9,7 +9,9 @@
  *    and is newer than the last one recorded (meta "alerts.digest.last"),
  *    queues one digest per team (operations, every team in [alerts.mail_to]
  *    and every owner of an open exception) and records the slot, in one transaction:
- *    a digest is queued once per day even across restarts and crashes.
+ *    a digest is queued once per day even across restarts and crashes. The
+ *    digests are built before, in a read transaction, so the scan of the
+ *    open exceptions never holds the writer (ingest) up.
  */
 #include "alerts_private.h"
 
@@ -141,6 +143,7 @@ struct digest_req {
 	struct kcg_engine_stats es;
 	uint64_t slot, record;
 	char date[16];
+	json_t *payloads;      /* team -> its digest, built in a read transaction */
 };
 
 static int last_fn(struct kcg_txn *t, void *arg)
@@ -191,8 +194,11 @@ static json_t *by_team(const json_t *open, const struct kcg_alerts_config *a)
 	return teams;
 }
 
-static int queue_digests(struct kcg_txn *t, struct digest_req *d)
+/* Read transaction: every team's digest into d->payloads (the scan of
+ * the open exceptions stays out of the writer's way). */
+static int build_fn(struct kcg_txn *t, void *arg)
 {
+	struct digest_req *d = arg;
 	json_t *figures = json_array(), *open = NULL, *teams = NULL;
 	int rc = figures ? lane_figures(t, &d->es, figures) : -ENOMEM;
 	if (rc == 0)
@@ -212,14 +218,11 @@ static int queue_digests(struct kcg_txn *t, struct digest_req *d)
 		json_t *shown = json_array();
 		for (size_t i = 0; shown && i < n && i < DIGEST_EXC_MAX; i++)
 			json_array_append(shown, json_array_get(list, i));
-		char subject[KCG_JOB_SUBJECT_MAX];
-		snprintf(subject, sizeof(subject), "%s@%s", team, d->date);
-		json_t *payload = json_pack("{s:s, s:s, s:o, s:I, s:O}", "team", team, "date", d->date, "exceptions", shown,
-					    "more", (json_int_t)(n > DIGEST_EXC_MAX ? n - DIGEST_EXC_MAX : 0), "figures",
-					    figures);
-		rc = payload ? alerts_queue(t, d->ctx, KIND_DIGEST_WEBHOOK, KIND_DIGEST_MAIL, subject, team, payload, 0, 0)
-			     : -ENOMEM;
-		json_decref(payload);
+		json_t *payload = shown ? json_pack("{s:s, s:s, s:o, s:I, s:O}", "team", team, "date", d->date, "exceptions",
+						    shown, "more", (json_int_t)(n > DIGEST_EXC_MAX ? n - DIGEST_EXC_MAX : 0),
+						    "figures", figures)
+					: NULL;
+		rc = payload && json_object_set_new(d->payloads, team, payload) == 0 ? 0 : -ENOMEM;
 	}
 	json_decref(teams);
 	json_decref(open);
@@ -227,14 +230,22 @@ static int queue_digests(struct kcg_txn *t, struct digest_req *d)
 	return rc;
 }
 
+/* Writer: records the slot and queues the digests, unless done already. */
 static int digest_fn(struct kcg_txn *t, void *arg)
 {
 	struct digest_req *d = arg;
 	if (kcg_meta_get_u64(t, META_DIGEST_LAST) >= d->record)
 		return 0; /* recorded already */
 	int rc = kcg_meta_put_u64(t, META_DIGEST_LAST, d->record);
-	if (rc == 0 && d->slot)
-		rc = queue_digests(t, d);
+	const char *team;
+	json_t *payload;
+	json_object_foreach(d->payloads, team, payload) {
+		if (rc != 0)
+			break;
+		char subject[KCG_JOB_SUBJECT_MAX];
+		snprintf(subject, sizeof(subject), "%s@%s", team, d->date);
+		rc = alerts_queue(t, d->ctx, KIND_DIGEST_WEBHOOK, KIND_DIGEST_MAIL, subject, team, payload, 0, 0);
+	}
 	return rc;
 }
 
@@ -256,7 +267,13 @@ static void digest_timer(struct kcg_engine *engine, void *arg)
 	localtime_r(&secs, &tm);
 	strftime(d.date, sizeof(d.date), "%Y-%m-%d", &tm);
 	kcg_engine_stats(engine, &d.es);
-	int rc = kcg_store_write_sync(ctx->store, digest_fn, &d);
+	d.payloads = json_object();
+	int rc = d.payloads ? 0 : -ENOMEM;
+	if (rc == 0 && d.slot)
+		rc = kcg_store_read(ctx->store, build_fn, &d);
+	if (rc == 0)
+		rc = kcg_store_write_sync(ctx->store, digest_fn, &d);
+	json_decref(d.payloads);
 	if (rc != 0) {
 		kcg_log(KCG_LOG_WARN, "alerts: cannot queue the daily digest; trying again",
 			json_pack("{s:s, s:s}", "date", d.date, "detail", kcg_strerror(rc)));
