@@ -234,7 +234,8 @@ static int auth_token(const struct kcg_source_auth *auth, kcg_header_fn header, 
 {
 	const char *name = auth->token_header && *auth->token_header ? auth->token_header
 								      : DEFAULT_TOKEN_HEADER;
-	if (!auth->token || !*auth->token) {
+	const char *token = auth->token; /* once: a reload may swap it (config.h) */
+	if (!token || !*token) {
 		set_why(why, "no webhook token configured");
 		return KCG_EAUTH;
 	}
@@ -243,7 +244,7 @@ static int auth_token(const struct kcg_source_auth *auth, kcg_header_fn header, 
 		set_why(why, "missing token header");
 		return KCG_EAUTH;
 	}
-	if (!kcg_ct_equal(value, strlen(value), auth->token, strlen(auth->token))) {
+	if (!kcg_ct_equal(value, strlen(value), token, strlen(token))) {
 		set_why(why, "token mismatch");
 		return KCG_EAUTH;
 	}
@@ -258,7 +259,8 @@ static int auth_basic(const struct kcg_source_auth *auth, kcg_header_fn header, 
 	size_t len;
 	int ret = KCG_EAUTH;
 
-	if (!auth->user || !*auth->user || !auth->password || !*auth->password) {
+	const char *password = auth->password; /* once: a reload may swap it (config.h) */
+	if (!auth->user || !*auth->user || !password || !*password) {
 		set_why(why, "no webhook user/password configured");
 		return KCG_EAUTH;
 	}
@@ -283,7 +285,7 @@ static int auth_basic(const struct kcg_source_auth *auth, kcg_header_fn header, 
 	/* Both compared whatever the first gives, so timing does not say
 	 * whether the user was right. */
 	bool user_ok = kcg_ct_equal(buf, ulen, auth->user, strlen(auth->user));
-	bool pass_ok = kcg_ct_equal(colon + 1, plen, auth->password, strlen(auth->password));
+	bool pass_ok = kcg_ct_equal(colon + 1, plen, password, strlen(password));
 	if (user_ok & pass_ok) {
 		set_why(why, "ok");
 		ret = 0;

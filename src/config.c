@@ -805,8 +805,16 @@ void kcg_config_finish(struct kcg_config *cfg)
 		}
 	}
 	config_map_free(cfg->retired);
+	for (size_t i = 0; i < cfg->n_retired_secrets; i++)
+		config_free_secret(cfg->retired_secrets[i]);
+	free(cfg->retired_secrets);
 	free(cfg->path);
 	OPENSSL_cleanse(cfg, sizeof(*cfg));
+}
+
+const struct kcg_config_key *const *kcg_config_keys_all(size_t *n)
+{
+	return config_all_keys(n);
 }
 
 const char *kcg_webhook_auth_name(enum kcg_webhook_auth mode)

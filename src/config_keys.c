@@ -148,6 +148,7 @@ static const struct kcg_config_key core_keys[] = {
 	KCG_KEY_U64("lanes", "mirakl", lanes.mirakl, "4", 1, 64),
 	KCG_KEY_U64("lanes", "khaos", lanes.khaos, "4", 1, 64),
 	KCG_KEY_U64("lanes", "inriver", lanes.inriver, "4", 1, 64),
+	KCG_KEY_U64("lanes", "alerts", lanes.alerts, "2", 1, 16),
 };
 
 static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg);
@@ -360,4 +361,11 @@ static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg
 		kcg_config_error(c, &kh->soap_password, "required when soap_user is set");
 	if (kh->soap_password && !kcg_config_line(c, &kh->soap_user))
 		kcg_config_error(c, &kh->soap_user, "required when soap_password is set");
+}
+
+const char *kcg_config_type_name(enum kcg_config_type type)
+{
+	static const char *const names[] = { "string", "path", "file", "url", "number",
+					     "enum", "secret", "whsec", "listen", "map" };
+	return (size_t)type < sizeof(names) / sizeof(names[0]) ? names[type] : "unknown";
 }

@@ -1,6 +1,7 @@
 /*
  * config_map.c: map sections ([shipping_methods], [khaos.tax_rates]: any
- * key, one checked value each) and the reload that swaps them on SIGHUP.
+ * key, one checked value each) and the reload that swaps them (and the
+ * secrets whose value changed) on SIGHUP.
  * A live map is never freed while the process runs: a reload publishes the
  * new map holding the old one (readers load the pointer once per use), and
  * kcg_config_finish() frees the chain.
@@ -186,8 +187,36 @@ static int take_text(struct kcg_dynbuf *b, char **out)
 	return 0;
 }
 
-int kcg_config_reload_maps(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **restart)
+static char *_Atomic *secret_slot(struct kcg_config *cfg, const struct kcg_config_key *k)
 {
+	return (char *_Atomic *)((char *)cfg + k->offset);
+}
+
+/* A secret rotated by the reload: both values set and different. */
+static bool rotates(const struct kcg_config_key *k, struct kcg_config *live, struct kcg_config *fresh)
+{
+	return k->type == KCG_CFG_SECRET && atomic_load(secret_slot(live, k)) && atomic_load(secret_slot(fresh, k)) &&
+	       !same_value(k, live, fresh);
+}
+
+static void add_name(struct kcg_dynbuf *b, const struct kcg_config_key *k)
+{
+	if (kcg_dynbuf_len(b))
+		kcg_dynbuf_addstr(b, ", ");
+	kcg_dynbuf_addstr(b, "[");
+	kcg_dynbuf_addstr(b, k->section);
+	kcg_dynbuf_addstr(b, "] ");
+	kcg_dynbuf_addstr(b, k->name);
+}
+
+/* The reload, with the secrets rotated when @p secrets is not NULL. */
+static int reload(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **secrets, char **restart)
+{
+	struct kcg_dynbuf sec;
+	size_t n_rotate = 0;
+	kcg_dynbuf_init(&sec, MAX_MESSAGES_BYTES);
+	if (secrets)
+		*secrets = NULL;
 	struct kcg_dynbuf ch, rs;
 	size_t n_all_keys;
 	const struct kcg_config_key *const *all_keys = config_all_keys(&n_all_keys);
@@ -202,18 +231,42 @@ int kcg_config_reload_maps(struct kcg_config *live, struct kcg_config *fresh, ch
 		}
 		if (same_value(k, live, fresh))
 			continue;
-		if (kcg_dynbuf_len(&rs))
-			kcg_dynbuf_addstr(&rs, ", ");
-		kcg_dynbuf_addstr(&rs, "[");
-		kcg_dynbuf_addstr(&rs, k->section);
-		kcg_dynbuf_addstr(&rs, "] ");
-		kcg_dynbuf_addstr(&rs, k->name);
+		if (secrets && rotates(k, live, fresh)) {
+			add_name(&sec, k);
+			n_rotate++;
+			continue;
+		}
+		add_name(&rs, k);
 	}
-	if (take_text(&ch, changes) != 0 || take_text(&rs, restart) != 0) {
+	/* room to keep every value a rotation replaces, before anything is published */
+	char **kept = NULL;
+	if (n_rotate) {
+		kept = realloc(live->retired_secrets, (live->n_retired_secrets + n_rotate) * sizeof(*kept));
+		if (kept)
+			live->retired_secrets = kept;
+	}
+	if ((n_rotate && !kept) || take_text(&ch, changes) != 0 || take_text(&rs, restart) != 0 ||
+	    (secrets && take_text(&sec, secrets) != 0)) {
+		kcg_dynbuf_finish(&ch);
+		kcg_dynbuf_finish(&rs);
+		kcg_dynbuf_finish(&sec);
 		free(*changes);
 		free(*restart);
 		*changes = *restart = NULL;
+		if (secrets) {
+			free(*secrets);
+			*secrets = NULL;
+		}
 		return -ENOMEM;
+	}
+	kcg_dynbuf_finish(&sec);
+	/* secrets: the new value in, the old one kept (a reader may hold it) */
+	for (size_t i = 0; secrets && i < n_all_keys; i++) {
+		const struct kcg_config_key *k = all_keys[i];
+		if (!rotates(k, live, fresh))
+			continue;
+		char *now = atomic_exchange(secret_slot(fresh, k), NULL);
+		live->retired_secrets[live->n_retired_secrets++] = atomic_exchange(secret_slot(live, k), now);
 	}
 	/* publish: the new map first holds the old, so no reader's map is ever freed */
 	for (size_t i = 0; i < n_all_keys; i++) {
@@ -238,4 +291,15 @@ int kcg_config_reload_maps(struct kcg_config *live, struct kcg_config *fresh, ch
 		atomic_store(config_map_slot(fresh, k), NULL);
 	}
 	return 0;
+}
+
+int kcg_config_reload_maps(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **restart)
+{
+	return reload(live, fresh, changes, NULL, restart);
+}
+
+int kcg_config_reload(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **secrets,
+		      char **restart)
+{
+	return reload(live, fresh, changes, secrets, restart);
 }

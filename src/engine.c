@@ -43,6 +43,7 @@ struct slot {
 };
 
 struct lane_state {
+	bool used;                 /* some kind runs on it: else it is never looked at */
 	unsigned limit;
 	unsigned in_flight;        /* runs begun and not finished */
 	unsigned failures;         /* consecutive transient failures */
@@ -70,6 +71,7 @@ struct kcg_engine {
 	unsigned writes_pending;   /* outcomes handed to the store */
 	pthread_cond_t written;
 	atomic_bool stopping;
+	atomic_uint_fast64_t beat_ms;  /* wall clock of the loop's last turn (the watchdog reads it) */
 
 	/* process totals for /metrics */
 	atomic_uint_fast64_t attempts_total[KCG_LANE_COUNT];
@@ -98,6 +100,11 @@ bool kcg_engine_running(struct kcg_engine *e, const char *id)
 	bool r = on_list(e->runs, id);
 	pthread_mutex_unlock(&e->lock);
 	return r;
+}
+
+uint64_t kcg_engine_heartbeat(struct kcg_engine *e)
+{
+	return e ? atomic_load(&e->beat_ms) : 0;
 }
 
 void kcg_engine_stats(struct kcg_engine *e, struct kcg_engine_stats *out)
@@ -394,6 +401,7 @@ static void *engine_main(void *arg)
 
 	while (!atomic_load(&e->stopping)) {
 		uint64_t now = kcg_now_ms();
+		atomic_store(&e->beat_ms, now);
 		free_finished(e, now);
 		for (size_t i = 0; i < e->n_timers; i++) {
 			if (now >= e->timer_next[i]) {
@@ -402,7 +410,8 @@ static void *engine_main(void *arg)
 			}
 		}
 		for (int lane = 0; lane < KCG_LANE_COUNT; lane++)
-			dispatch(e, (enum kcg_lane)lane, now);
+			if (e->lanes[lane].used)
+				dispatch(e, (enum kcg_lane)lane, now);
 		kcg_net_curl_run(e->net, POLL_MS);
 	}
 
@@ -440,6 +449,12 @@ int kcg_engine_create(const struct kcg_engine_options *opt, struct kcg_engine **
 	e->lanes[KCG_LANE_MIRAKL].limit = (unsigned)opt->cfg->lanes.mirakl;
 	e->lanes[KCG_LANE_KHAOS].limit = (unsigned)opt->cfg->lanes.khaos;
 	e->lanes[KCG_LANE_INRIVER].limit = (unsigned)opt->cfg->lanes.inriver;
+	e->lanes[KCG_LANE_ALERTS].limit = (unsigned)opt->cfg->lanes.alerts;
+	/* a lane no kind runs on costs nothing (no read per turn): the alerts
+	 * lane when [alerts] is off, inriver until a flow uses it */
+	for (size_t i = 0; opt->kinds && opt->kinds[i]; i++)
+		if (opt->kinds[i]->lane < KCG_LANE_COUNT)
+			e->lanes[opt->kinds[i]->lane].used = true;
 	e->timer_next = calloc(opt->n_timers ? opt->n_timers : 1, sizeof(*e->timer_next));
 	if (!e->timer_next)
 		goto fail_engine;

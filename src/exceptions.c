@@ -209,6 +209,7 @@ int kcg_exc_raise(struct kcg_txn *t, const struct kcg_exc *exc, char *id_out)
 		return -EINVAL;
 	kcg_format_time(t->now_ms, now, sizeof(now));
 
+	enum kcg_exc_change change = KCG_EXC_NEW;
 	rc = find_id(t, exc->kind, exc->subject, id);
 	if (rc == 0) {
 		rc = load(t, id, &rec);
@@ -234,6 +235,9 @@ int kcg_exc_raise(struct kcg_txn *t, const struct kcg_exc *exc, char *id_out)
 			goto fail_rec;
 	}
 
+	if (rec && json_object_size(rec) && json_integer_value(json_object_get(rec, "count")) > 0)
+		change = rec_open(rec) ? KCG_EXC_AGAIN : KCG_EXC_REOPENED;
+
 	/* New, updated or reopened alike: the latest raise says what it is. */
 	int64_t count = json_integer_value(json_object_get(rec, "count"));
 	if (count < 0)
@@ -257,6 +261,12 @@ int kcg_exc_raise(struct kcg_txn *t, const struct kcg_exc *exc, char *id_out)
 		rc = set(rec, "resolved_by", json_null());
 	if (rc == 0)
 		rc = save(t, id, rec);
+	void *hook_arg;
+	kcg_exc_hook hook = kcg_store_exc_hook(t->store, &hook_arg);
+	if (rc == 0 && hook) {
+		struct kcg_exc_raised raised = { id, change, exc->severity, rec };
+		rc = hook(t, &raised, hook_arg);
+	}
 	if (rc != 0)
 		goto fail_rec;
 	json_decref(rec);
@@ -497,6 +507,21 @@ fail_cursor:
 fail_counts:
 	json_decref(counts);
 	return rc;
+}
+
+int kcg_exc_severity_of(const char *name)
+{
+	for (int s = KCG_SEV_INFO; s <= KCG_SEV_CRITICAL; s++)
+		if (name && strcmp(name, kcg_exc_severity_name((enum kcg_exc_severity)s)) == 0)
+			return s;
+	return -1;
+}
+
+int kcg_exc_read(struct kcg_txn *t, const char *id, json_t **rec)
+{
+	if (!t || !id || strnlen(id, KCG_ID_LEN + 1) != KCG_ID_LEN)
+		return KCG_ENOTFOUND;
+	return load(t, id, rec);
 }
 
 const char *kcg_exc_severity_name(enum kcg_exc_severity sev)

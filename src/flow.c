@@ -5,7 +5,9 @@
 #include "kcgate/flow.h"
 
 #include <errno.h>
+#include <stdio.h>
 
+#include "kcgate/alerts.h"
 #include "kcgate/exceptions.h"
 #include "kcgate/flows/despatch.h"
 #include "kcgate/flows/orders.h"
@@ -16,6 +18,7 @@ const struct kcg_flow *const kcg_flows[] = {
 	&kcg_flow_skus,
 	&kcg_flow_orders,
 	&kcg_flow_despatch,
+	&kcg_flow_alerts,
 	NULL,
 };
 
@@ -82,6 +85,48 @@ int kcg_flow_set_on_event(struct kcg_txn *txn, const struct kcg_event_meta_ref *
 			return rc;
 	}
 	return 0;
+}
+
+int kcg_flow_set_on_exception(struct kcg_txn *txn, const struct kcg_exc_raised *raised, void *arg)
+{
+	struct kcg_flow_set *set = arg;
+	for (size_t i = 0; i < set->n_enabled; i++) {
+		if (!set->enabled[i]->on_exception)
+			continue;
+		int rc = set->enabled[i]->on_exception(txn, raised, &set->ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kcg_flow_set_health(struct kcg_txn *txn, struct kcg_flow_ctx *ctx, json_t *figures)
+{
+	const struct kcg_flow_set *set = ctx ? ctx->set : NULL;
+	for (size_t i = 0; set && i < set->n_enabled; i++) {
+		if (!set->enabled[i]->health)
+			continue;
+		int rc = set->enabled[i]->health(txn, ctx, figures);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kcg_flow_health_add(json_t *figures, const char *name, const char *value)
+{
+	return json_array_append_new(figures, json_pack("{s:s, s:s}", "name", name, "value", value)) == 0 ? 0 : -ENOMEM;
+}
+
+int kcg_flow_health_time(json_t *figures, const char *name, uint64_t ms, uint64_t now_ms)
+{
+	char when[32], value[96];
+	if (!ms)
+		return kcg_flow_health_add(figures, name, "never");
+	kcg_format_time(ms, when, sizeof(when));
+	uint64_t ago = now_ms > ms ? (now_ms - ms) / 1000 : 0;
+	snprintf(value, sizeof(value), "%s (%llu min ago)", when, (unsigned long long)(ago / 60));
+	return kcg_flow_health_add(figures, name, value);
 }
 
 int kcg_flows_sku_active(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx)

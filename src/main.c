@@ -24,6 +24,7 @@
 #include "kcgate/engine.h"
 #include "kcgate/log.h"
 #include "kcgate/metrics.h"
+#include "kcgate/sdnotify.h"
 #include "kcgate/flow.h"
 #include "kcgate/store.h"
 
@@ -36,10 +37,27 @@
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: kcgate --config FILE [--check-config]\n"
+		    "       kcgate --list-keys\n"
 		    "       kcgate --version\n"
 		    "  -c, --config FILE    the configuration file (see docs/configuration.md)\n"
 		    "      --check-config   validate the configuration, print every error, exit 0 or 1\n"
+		    "      --list-keys      print every configuration key: section, key, type, default, required\n"
 		    "  -V, --version        print the version\n");
+}
+
+/* --list-keys: one tab-separated line per key of every table (a map
+ * section's key is "*"), the source conf/kcgate.conf.example is checked
+ * against (tests/packaging.py). */
+static int list_keys(void)
+{
+	size_t n;
+	const struct kcg_config_key *const *keys = kcg_config_keys_all(&n);
+	for (size_t i = 0; i < n; i++) {
+		const struct kcg_config_key *k = keys[i];
+		printf("%s\t%s\t%s\t%s\t%s\n", k->section, k->name, kcg_config_type_name(k->type), k->def ? k->def : "-",
+		       k->required ? "required" : "optional");
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* Reads a PEM file into a NUL-terminated malloc'd string. */
@@ -138,17 +156,19 @@ static bool fit_fd_limit(uint64_t *max_connections, uint64_t *reserve)
 
 /*
  * SIGHUP: re-read the file; when it is valid, swap its map sections
- * ([shipping_methods], [khaos.tax_rates]) into the running config (atomic
- * pointers: the engine thread reads each map once per booking; a replaced
- * map stays allocated until exit, see kcg_config_reload_maps()), then let
- * the flows retry what waited on them. An invalid file changes nothing.
- * Other keys are read at start only: a change to one is logged as needing
- * a restart.
+ * ([shipping_methods], [khaos.tax_rates], [alerts.mail_to]) and the
+ * secrets whose value changed (re-read from env: and file:) into the
+ * running config (atomic pointers: readers load each once per use; a
+ * replaced map or secret stays allocated until exit, see
+ * kcg_config_reload()), then let the flows retry what waited on them. An
+ * invalid file changes nothing. Other keys are read at start only: a
+ * change to one is logged as needing a restart. Secret values are never
+ * logged, only their names.
  */
 static void reload(struct kcg_config *live, const char *path, struct kcg_flow_set *flows)
 {
 	struct kcg_config fresh = { 0 };
-	char *errors = NULL, *warnings = NULL, *changes = NULL, *restart = NULL;
+	char *errors = NULL, *warnings = NULL, *changes = NULL, *secrets = NULL, *restart = NULL;
 	int rc = kcg_config_load(path, &fresh, &errors, &warnings);
 	log_lines(KCG_LOG_WARN, "config warning", warnings);
 	if (rc != 0) {
@@ -157,7 +177,7 @@ static void reload(struct kcg_config *live, const char *path, struct kcg_flow_se
 			json_pack("{s:s, s:s}", "path", path, "detail", kcg_strerror(rc)));
 		goto out;
 	}
-	rc = kcg_config_reload_maps(live, &fresh, &changes, &restart);
+	rc = kcg_config_reload(live, &fresh, &changes, &secrets, &restart);
 	if (rc != 0) {
 		kcg_log(KCG_LOG_ERROR, "config reload refused, nothing changed", json_pack("{s:s}", "detail", kcg_strerror(rc)));
 		goto out;
@@ -168,14 +188,76 @@ static void reload(struct kcg_config *live, const char *path, struct kcg_flow_se
 	size_t n = 0;
 	rc = flows->n_enabled ? kcg_flow_set_reload(flows, &n) : 0;
 	kcg_log(rc == 0 ? KCG_LOG_INFO : KCG_LOG_WARN, "config reloaded",
-		json_pack("{s:s, s:s, s:I, s:s}", "path", path, "maps", changes ? changes : "unchanged", "retried",
-			  (json_int_t)n, "detail", rc == 0 ? "" : kcg_strerror(rc)));
+		json_pack("{s:s, s:s, s:s, s:I, s:s}", "path", path, "maps", changes ? changes : "unchanged", "secrets",
+			  secrets ? secrets : "unchanged", "retried", (json_int_t)n, "detail", rc == 0 ? "" : kcg_strerror(rc)));
 out:
 	free(errors);
 	free(warnings);
 	free(changes);
+	free(secrets);
 	free(restart);
 	kcg_config_finish(&fresh);
+}
+
+/* sd_notify, logged when it fails (a systemd that cannot hear us will
+ * time the service out: say why). */
+static void notify(const char *state)
+{
+	int rc = kcg_sd_notify(state);
+	if (rc != 0)
+		kcg_log(KCG_LOG_WARN, "cannot notify systemd (NOTIFY_SOCKET)", json_pack("{s:s}", "detail", kcg_strerror(rc)));
+}
+
+/* The watchdog's question: is the store's writer up, and has the job
+ * engine's loop turned within the watchdog interval? */
+static bool healthy(struct kcg_store *store, struct kcg_engine *engine, uint64_t wd_usec)
+{
+	if (!kcg_store_ready(store))
+		return false;
+	if (!engine)
+		return true;
+	uint64_t beat = kcg_engine_heartbeat(engine), now = kcg_now_ms();
+	return beat && (now < beat || now - beat < wd_usec / 1000);
+}
+
+/*
+ * The main thread's loop: waits for a signal; SIGHUP reloads (RELOADING=1,
+ * then READY=1); under a systemd watchdog, pings it every half interval
+ * while healthy. Returns the stop signal.
+ */
+static int wait_for_stop(sigset_t *sigs, struct kcg_config *cfg, const char *path, struct kcg_flow_set *flows,
+			 struct kcg_store *store, struct kcg_engine *engine)
+{
+	uint64_t wd_usec = kcg_sd_watchdog_usec();
+	uint64_t every_ns = wd_usec * 1000u / 2, next = kcg_mono_ns();
+	for (;;) {
+		int sig;
+		if (wd_usec) {
+			uint64_t now = kcg_mono_ns();
+			if (now >= next) {
+				if (healthy(store, engine, wd_usec))
+					notify("WATCHDOG=1");
+				next = now + every_ns;
+			}
+			uint64_t left = next - now;
+			struct timespec ts = { (time_t)(left / 1000000000u), (long)(left % 1000000000u) };
+			sig = sigtimedwait(sigs, NULL, &ts);
+			if (sig < 0)
+				continue; /* EAGAIN: time to ping; EINTR: again */
+		} else if (sigwait(sigs, &sig) != 0) {
+			continue;
+		}
+		if (sig != SIGHUP)
+			return sig;
+		char state[96];
+		struct timespec mono;
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+			 (unsigned long long)mono.tv_sec * 1000000ull + (unsigned long long)mono.tv_nsec / 1000u);
+		notify(state);
+		reload(cfg, path, flows);
+		notify("READY=1");
+	}
 }
 
 /* Waits for in-flight requests to end, up to @p timeout_s or a second signal. */
@@ -201,6 +283,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'k' },
+		{ "list-keys", no_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -213,6 +296,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'c': config_path = optarg; break;
 		case 'k': check_only = true; break;
+		case 'L': return list_keys();
 		case 'V': printf("kcgate %s\n", KCGATE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -302,6 +386,8 @@ int main(int argc, char **argv)
 		.owners = flows.owners,
 		.on_event = flows.n_enabled ? kcg_flow_set_on_event : NULL,
 		.on_event_arg = &flows,
+		.on_exception = flows.n_enabled ? kcg_flow_set_on_exception : NULL,
+		.on_exception_arg = &flows,
 	};
 	rc = kcg_store_open(&sopt, &store, &why);
 	if (rc != 0) {
@@ -374,13 +460,11 @@ int main(int argc, char **argv)
 	kcg_log(KCG_LOG_INFO, flows.n_enabled ? "flows on" : "no flow configured (ingest only)",
 		json_pack("{s:o}", "flows", on));
 
-	int sig = 0;
-	for (;;) {
-		sigwait(&sigs, &sig);
-		if (sig != SIGHUP)
-			break;
-		reload(&cfg, config_path, &flows);
-	}
+	char ready[400];
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=listening on %s", url);
+	notify(ready);
+	int sig = wait_for_stop(&sigs, &cfg, config_path, &flows, store, engine);
+	notify("STOPPING=1");
 	kcg_log(KCG_LOG_INFO, "shutting down", json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 							   "in_flight", (json_int_t)kcg_http_in_flight(http)));
 	atomic_store(&app.shutting_down, true);

@@ -42,8 +42,17 @@ void kcg_call_finish(struct kcg_call *call)
 			explicit_bzero(call->headers[i], strlen(call->headers[i]));
 		free(call->headers[i]);
 	}
+	if (call->secret_headers && call->url) /* a webhook URL can be the credential */
+		explicit_bzero(call->url, strlen(call->url));
 	free(call->url);
 	free(call->body);
+	free(call->mail_from);
+	for (size_t i = 0; i < call->n_rcpt; i++)
+		free(call->mail_rcpt[i]);
+	free(call->user);
+	if (call->password)
+		explicit_bzero(call->password, strlen(call->password));
+	free(call->password);
 	*call = (struct kcg_call){ 0 };
 }
 

@@ -32,6 +32,10 @@ struct transfer {
 	struct curl_slist *headers;
 	char *buf;                 /* the answer being received */
 	size_t len, cap;
+	bool smtp;                 /* a mail: the reply's status is the last SMTP code */
+	struct curl_slist *rcpt;   /* a mail's envelope recipients */
+	const char *upload;        /* a mail's message, sent from upload_pos */
+	size_t upload_len, upload_pos;
 	bool too_long;
 	long retry_after_s;
 	struct transfer *next;
@@ -69,6 +73,7 @@ static void free_transfer(struct transfer *x)
 		curl_easy_cleanup(x->easy);
 	}
 	curl_slist_free_all(x->headers);
+	curl_slist_free_all(x->rcpt);
 	free(x->buf);
 	free(x);
 }
@@ -140,6 +145,50 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* A mail's message, handed to libcurl as it asks (it dot-stuffs and ends
+ * the DATA itself). */
+static size_t on_upload(char *buf, size_t size, size_t n, void *arg)
+{
+	struct transfer *x = arg;
+	size_t want = size * n, left = x->upload_len - x->upload_pos;
+	if (want > left)
+		want = left;
+	memcpy(buf, x->upload + x->upload_pos, want);
+	x->upload_pos += want;
+	return want;
+}
+
+/* The SMTP part of a call: envelope, message, credentials, TLS. */
+static int setup_smtp(struct transfer *x, CURL *h, const struct kcg_call *c)
+{
+	char from[300];
+	x->smtp = true;
+	for (size_t i = 0; i < c->n_rcpt; i++) {
+		char to[300];
+		snprintf(to, sizeof(to), "<%s>", c->mail_rcpt[i]);
+		struct curl_slist *l = curl_slist_append(x->rcpt, to);
+		if (!l)
+			return -ENOMEM;
+		x->rcpt = l;
+	}
+	snprintf(from, sizeof(from), "<%s>", c->mail_from);
+	x->upload = c->body ? c->body : "";
+	x->upload_len = c->body ? c->body_len : 0;
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, x->rcpt);
+	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload);
+	curl_easy_setopt(h, CURLOPT_READDATA, x);
+	curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->upload_len);
+	curl_easy_setopt(h, CURLOPT_USE_SSL, c->require_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+	if (c->user) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, c->password ? c->password : "");
+	}
+	return 0;
+}
+
 int kcg_net_curl_send(struct kcg_net_curl *nc, const struct kcg_call *c, void *arg)
 {
 	struct transfer *x = calloc(1, sizeof(*x));
@@ -159,8 +208,14 @@ int kcg_net_curl_send(struct kcg_net_curl *nc, const struct kcg_call *c, void *a
 	}
 	x->headers = curl_slist_append(x->headers, "Expect:"); /* no 100-continue round trip */
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
-	if (strcmp(c->method, "GET") != 0) {
+	if (c->mail_from) {
+		if (setup_smtp(x, h, c) != 0)
+			goto fail_easy;
+	} else {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
+		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	}
+	if (!c->mail_from && strcmp(c->method, "GET") != 0) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body ? c->body : "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(c->body ? c->body_len : 0));
 	}
@@ -174,7 +229,6 @@ int kcg_net_curl_send(struct kcg_net_curl *nc, const struct kcg_call *c, void *a
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "kcgate/" KCGATE_VERSION);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (curl_multi_add_handle(nc->multi, h) != CURLM_OK)
 		goto fail_easy;
 	x->easy = h;
@@ -185,6 +239,7 @@ fail_easy:
 	curl_easy_cleanup(h);
 fail_transfer:
 	curl_slist_free_all(x->headers);
+	curl_slist_free_all(x->rcpt);
 	free(x);
 	return -ENOMEM;
 }
@@ -200,6 +255,8 @@ static void transfer_done(struct kcg_net_curl *nc, struct transfer *x, CURLcode 
 		x->buf = NULL;
 	} else {
 		r.transport_error = (int)code;
+		if (x->smtp) /* the server's refusal (4xx/5xx), or 0 if it never answered */
+			curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
 		snprintf(r.error, sizeof(r.error), "%s%s", x->too_long ? "answer longer than jobs.max_reply_bytes: " : "",
 			 curl_easy_strerror(code));
 	}

@@ -427,6 +427,8 @@ int kcg_store_open(const struct kcg_store_options *opt, struct kcg_store **out, 
 	s->on_commit_arg = opt->on_commit_arg;
 	s->on_event = opt->on_event;
 	s->on_event_arg = opt->on_event_arg;
+	s->on_exception = opt->on_exception;
+	s->on_exception_arg = opt->on_exception_arg;
 
 	rc = mkdir_p(opt->path);
 	if (rc != 0) {
@@ -638,6 +640,12 @@ uint64_t kcg_store_used_bytes(struct kcg_store *s)
 	if (!s || mdb_env_info(s->env, &info) != 0)
 		return 0;
 	return ((uint64_t)info.me_last_pgno + 1) * s->page_size;
+}
+
+kcg_exc_hook kcg_store_exc_hook(struct kcg_store *s, void **arg)
+{
+	*arg = s->on_exception_arg;
+	return s->on_exception;
 }
 
 bool kcg_store_ready(struct kcg_store *s)

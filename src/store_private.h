@@ -50,6 +50,8 @@ struct kcg_store {
 	void *on_commit_arg;
 	kcg_event_hook on_event;
 	void *on_event_arg;
+	kcg_exc_hook on_exception;
+	void *on_exception_arg;
 	struct {
 		const char *name;  /* borrowed from the module that declared it */
 		MDB_dbi dbi;

@@ -16,6 +16,12 @@
  * references: `env:NAME` reads the environment variable, `file:PATH` reads a
  * file (trailing newline stripped). A literal value is accepted with a
  * warning. Resolved secrets live only in memory and are never logged.
+ *
+ * A reload (SIGHUP, kcg_config_reload()) swaps a secret whose value
+ * changed while the process runs, so every KCG_CFG_SECRET field is an
+ * atomic pointer: a reader loads it ONCE per use into a local (two loads
+ * may see two values). The value it replaced stays allocated until the
+ * configuration is finished, so a reader's pointer never dangles.
  */
 #ifndef KCGATE_CONFIG_H
 #define KCGATE_CONFIG_H
@@ -46,10 +52,10 @@ struct kcg_source_auth {
 	size_t secret_lens[KCG_MAX_SECRETS];
 	size_t n_secrets;
 	uint64_t tolerance_s;   /**< allowed clock skew of webhook-timestamp */
-	char *token;            /**< token: the expected header value */
+	char *_Atomic token;    /**< token: the expected header value (a secret: see below) */
 	char *token_header;     /**< token: the header name (default X-Webhook-Token) */
 	char *user;             /**< basic */
-	char *password;         /**< basic */
+	char *_Atomic password; /**< basic */
 };
 
 /* One struct per section; each key of the section is a field of it. */
@@ -88,7 +94,7 @@ struct kcg_store_config {
 };
 
 struct kcg_admin_config {
-	char *token;
+	char *_Atomic token;
 };
 
 /** [mirakl]: webhook authentication and the seller API. */
@@ -102,7 +108,7 @@ enum kcg_tax_mode {
 struct kcg_mirakl_config {
 	struct kcg_source_auth webhook;
 	char *base_url;             /**< everything before /api/..., no trailing slash */
-	char *api_key;              /**< secret; required with base_url */
+	char *_Atomic api_key;      /**< secret; required with base_url */
 	char *shop_id;              /**< optional */
 	uint64_t timeout_s;
 	/* the order flow's keys (declared in src/flows/orders.c) */
@@ -215,8 +221,8 @@ struct kcg_khaos_config {
 	char *transport;            /**< "soap" (the only one so far) */
 	char *soap_url;             /**< the full .../soap/IKosWeb endpoint */
 	char *soap_namespace;       /**< "auto" (read from the WSDL at start), or the namespace itself */
-	char *soap_user;            /**< secret, optional (with soap_password) */
-	char *soap_password;
+	char *_Atomic soap_user;    /**< secret, optional (with soap_password) */
+	char *_Atomic soap_password;
 	char *site;
 	char *sales_source;
 	char *company_class;        /**< optional */
@@ -243,6 +249,27 @@ struct kcg_lanes_config {
 	uint64_t mirakl;
 	uint64_t khaos;
 	uint64_t inriver;
+	uint64_t alerts;            /**< webhook posts and mails sent at once */
+};
+
+/** [alerts] and [alerts.mail_to]: who is told what broke (keys declared
+ * in src/alerts.c, the story in kcgate/alerts.h). */
+struct kcg_alerts_config {
+	char *_Atomic webhook_url;  /**< secret (it is the credential); NULL = no webhook */
+	int webhook_format;         /**< enum kcg_alert_format (alerts.h) */
+	char *smtp_url;             /**< smtp:// or smtps://host[:port]; NULL = no mail */
+	char *_Atomic smtp_user;    /**< secret, optional (with smtp_password) */
+	char *_Atomic smtp_password;
+	char *mail_from;            /**< "addr" or "Name <addr>" */
+	/** [alerts.mail_to]: team -> comma-separated addresses; NULL when the
+	 * section is absent. Swapped by a reload: atomic_load() once per use. */
+	struct kcg_config_map *_Atomic mail_to;
+	int min_severity;           /**< enum kcg_exc_severity */
+	char *repeat_h;             /**< hours, fractions allowed; "0" = never */
+	char *digest_at;            /**< local "HH:MM[:SS]" or "off" */
+	uint64_t delay_s;           /**< an exception is sent only if still open this long after its raise */
+	uint64_t timeout_s;         /**< one webhook post or one mail */
+	uint64_t max_attempts;      /**< a send dies after this many failed attempts */
 };
 
 struct kcg_config {
@@ -257,7 +284,10 @@ struct kcg_config {
 	struct kcg_lanes_config lanes;
 	struct kcg_orders_config orders;
 	struct kcg_despatch_config despatch;
+	struct kcg_alerts_config alerts;
 	struct kcg_config_map *retired; /**< maps whose section a reload removed (chained by older) */
+	char **retired_secrets;     /**< secret values a reload replaced (wiped and freed by finish) */
+	size_t n_retired_secrets;
 };
 
 /*
@@ -382,6 +412,28 @@ int kcg_config_parse(const char *name, const char *text, size_t len, struct kcg_
  * thread may reload. @return 0 or -ENOMEM (then nothing was published).
  */
 int kcg_config_reload_maps(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **restart);
+
+/** Every key of every table (the core's, then each flow's, in table
+ * order); *@p n gets their count. What `kcgate --list-keys` prints and
+ * conf/kcgate.conf.example is checked against. */
+const struct kcg_config_key *const *kcg_config_keys_all(size_t *n);
+
+/** "string", "path", "file", "url", "number", "enum", "secret", "whsec",
+ * "listen" or "map". */
+const char *kcg_config_type_name(enum kcg_config_type type);
+
+/**
+ * A reload: kcg_config_reload_maps(), and also every secret whose value
+ * changed (re-read from its env: or file: reference) is swapped into
+ * @p live (an atomic store; the replaced value is kept until finish) and
+ * taken from @p fresh; *@p secrets gets their names ("[admin] token,
+ * [mirakl] api_key"; malloc'd, NULL when none; never the values). A
+ * secret added or removed, and the whsec_ keys of webhook_secret (decoded
+ * into arrays), still need a restart (*@p restart). @return 0 or -ENOMEM
+ * (nothing published).
+ */
+int kcg_config_reload(struct kcg_config *live, struct kcg_config *fresh, char **changes, char **secrets,
+		      char **restart);
 
 /** Frees everything @p cfg owns (wiping secrets) and zeroes it. NULL-safe. */
 void kcg_config_finish(struct kcg_config *cfg);

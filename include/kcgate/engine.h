@@ -7,8 +7,9 @@
  * (kcg_jobs_record() inside a struct kcg_write). It never touches libcurl
  * or the job records itself.
  *
- * Lanes: one per peer system; at most [lanes] <lane> runs at a time on
- * each, so one slow or failing system never holds back another.
+ * Lanes: one per peer system, and one for alerts; at most [lanes] <lane>
+ * runs at a time on each, so one slow or failing system never holds back
+ * another. A lane no given kind runs on is never looked at.
  *
  * Circuit breaker, per lane: jobs.breaker_failures consecutive transient
  * answers (no answer, 5xx, 408, 429) open it; no new run starts for
@@ -97,6 +98,10 @@ void kcg_engine_kick(struct kcg_engine *engine);
 
 /** Whether job @p id is being run now. Thread-safe; false for a NULL engine. */
 bool kcg_engine_running(struct kcg_engine *engine, const char *id);
+
+/** When the engine thread's loop last turned (wall clock, ms; 0 before it
+ * first did): the service watchdog's sign of life. Thread-safe. */
+uint64_t kcg_engine_heartbeat(struct kcg_engine *engine);
 
 /** What the engine knows of each lane now (process totals since create). */
 struct kcg_engine_stats {

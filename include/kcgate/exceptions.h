@@ -70,12 +70,29 @@ struct kcg_exc {
 	const char *message;     /**< a sentence with the context needed to fix it */
 };
 
+/** What a raise did to the register. */
+enum kcg_exc_change {
+	KCG_EXC_NEW,       /**< first raise of (kind, subject) */
+	KCG_EXC_REOPENED,  /**< it was resolved and is open again */
+	KCG_EXC_AGAIN,     /**< it was open: raised again (last_seen, count, message updated) */
+};
+
+/** What the store's exception hook (store.h, kcg_exc_hook) sees of a raise.
+ * Everything is borrowed for the call. */
+struct kcg_exc_raised {
+	const char *id;             /**< the exception's id */
+	enum kcg_exc_change change;
+	enum kcg_exc_severity severity; /**< of this raise */
+	const json_t *record;       /**< the record as saved (fields as in kcg_exc_list()) */
+};
+
 /**
  * Raises (or updates, or reopens) the exception for (kind, subject) inside
  * @p txn, a write transaction. @p id (optional, KCG_ID_LEN + 1) gets its id.
  * @return 0, -EINVAL (missing field, kind/subject/system/owner empty, longer
  * than KCG_EXC_FIELD_MAX or not UTF-8; checked before anything is written)
- * or an LMDB / -errno code.
+ * or an LMDB / -errno code. The store's exception hook (if any) runs last,
+ * in @p txn; its error is returned (the caller aborts @p txn).
  */
 int kcg_exc_raise(struct kcg_txn *txn, const struct kcg_exc *exc, char *id);
 
@@ -117,5 +134,12 @@ int kcg_exc_open_counts(struct kcg_txn *txn, json_t **out);
 
 /** "info", "warning", "critical". */
 const char *kcg_exc_severity_name(enum kcg_exc_severity sev);
+
+/** The severity named @p name, or -1 (also for NULL). */
+int kcg_exc_severity_of(const char *name);
+
+/** Reads exception @p id's record; *@p rec gets a new reference.
+ * @return 0, KCG_ENOTFOUND, KCG_ESTORE or an LMDB / -errno code. */
+int kcg_exc_read(struct kcg_txn *txn, const char *id, json_t **rec);
 
 #endif

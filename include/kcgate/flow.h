@@ -23,6 +23,7 @@
 #include "kcgate/engine.h"
 #include "kcgate/jobs.h"
 #include "kcgate/events.h"
+#include "kcgate/exceptions.h"
 #include "kcgate/store.h"
 
 struct kcg_route;
@@ -61,6 +62,15 @@ struct kcg_flow {
 	 * (orders, jobs). Runs on the main thread, outside any transaction.
 	 * Optional. */
 	int (*on_reload)(struct kcg_flow_ctx *ctx, size_t *n);
+	/** Called inside the transaction that raises an exception (any
+	 * flow's or the core's): what it writes (an alert job) commits with
+	 * the exception. Optional. */
+	int (*on_exception)(struct kcg_txn *txn, const struct kcg_exc_raised *raised, struct kcg_flow_ctx *ctx);
+	/** Its sync health figures, read in @p txn: appends objects
+	 * {"name": "...", "value": "..."} (both strings, the name saying
+	 * what and of which system) to the JSON array @p figures. What the
+	 * daily digest (alerts) shows besides the queue's own. Optional. */
+	int (*health)(struct kcg_txn *txn, struct kcg_flow_ctx *ctx, json_t *figures);
 	/** How its finished records expire (kcg_store_retain()). Optional. */
 	const struct kcg_retention_owner *retention;
 	/** Its admin routes (rows like routes/routes.c's). Optional. */
@@ -99,6 +109,22 @@ int kcg_flow_set_init(struct kcg_flow_set *set, const struct kcg_config *cfg);
 /** The store's outbox hook (kcg_store_options.on_event, arg = the set):
  * every enabled flow's on_event in turn; the first error stops it. */
 int kcg_flow_set_on_event(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, void *set);
+
+/** The store's exception hook (kcg_store_options.on_exception, arg = the
+ * set): every enabled flow's on_exception in turn; the first error stops it. */
+int kcg_flow_set_on_exception(struct kcg_txn *txn, const struct kcg_exc_raised *raised, void *set);
+
+/** Every enabled flow's health figures appended to @p figures (see
+ * struct kcg_flow.health); the first error stops it. */
+int kcg_flow_set_health(struct kcg_txn *txn, struct kcg_flow_ctx *ctx, json_t *figures);
+
+/** For a flow's health: appends {"name": @p name, "value": @p value} to
+ * @p figures. @return 0 or -ENOMEM. */
+int kcg_flow_health_add(json_t *figures, const char *name, const char *value);
+
+/** Same with a time (UTC, ISO 8601) and how long ago it was, or "never"
+ * for 0, as of @p now_ms. */
+int kcg_flow_health_time(json_t *figures, const char *name, uint64_t ms, uint64_t now_ms);
 
 /** Calls every enabled flow's on_sku_active hook (none when ctx->set is
  * NULL); the first error stops it. */

@@ -59,7 +59,9 @@ extern const char *const kcg_jobs_dbs[];
  * stay. */
 extern const struct kcg_retention_owner kcg_jobs_retention;
 
-enum kcg_lane { KCG_LANE_MIRAKL, KCG_LANE_KHAOS, KCG_LANE_INRIVER, KCG_LANE_COUNT };
+/** One lane per target system; alerts (webhook, mail) have their own, so a
+ * dead mail server never holds back orders or stock. */
+enum kcg_lane { KCG_LANE_MIRAKL, KCG_LANE_KHAOS, KCG_LANE_INRIVER, KCG_LANE_ALERTS, KCG_LANE_COUNT };
 
 /** A stored job's state ("running" is not one: it exists only in the engine). */
 enum kcg_job_state { KCG_JOB_PENDING, KCG_JOB_DONE, KCG_JOB_DEAD, KCG_JOB_STATE_COUNT };
@@ -67,7 +69,7 @@ enum kcg_job_state { KCG_JOB_PENDING, KCG_JOB_DONE, KCG_JOB_DEAD, KCG_JOB_STATE_
 #define KCG_JOB_KIND_MAX 32
 #define KCG_JOB_SUBJECT_MAX 128
 
-/** "mirakl", "khaos", "inriver" ("unknown" out of range). */
+/** "mirakl", "khaos", "inriver", "alerts" ("unknown" out of range). */
 const char *kcg_lane_name(enum kcg_lane lane);
 
 /** The lane named @p name, or -1 (also for NULL). */

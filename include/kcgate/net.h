@@ -15,6 +15,7 @@
 #include "kcgate/common.h" /* KCG_ERROR_MAX */
 
 #define KCG_CALL_MAX_HEADERS 8
+#define KCG_CALL_MAX_RCPT 32 /**< recipients of one mail */
 
 /** A request to send. Everything is owned by the call (kcg_call_finish() frees it). */
 struct kcg_call {
@@ -25,13 +26,22 @@ struct kcg_call {
 	size_t body_len;
 	char *headers[KCG_CALL_MAX_HEADERS]; /**< "Name: value" */
 	size_t n_headers;
-	bool secret_headers;          /**< headers carry credentials: never log them */
+	bool secret_headers;          /**< headers (or the URL) carry credentials: never log them, wiped when finished */
 	unsigned timeout_s;
+	/* A mail (url smtp:// or smtps://; method and headers unused): the
+	 * envelope, and body is the RFC 5322 message (CRLF line ends). */
+	char *mail_from;              /**< the envelope sender's address; non-NULL makes the call SMTP */
+	char *mail_rcpt[KCG_CALL_MAX_RCPT]; /**< the envelope recipients' addresses */
+	size_t n_rcpt;
+	char *user, *password;        /**< SMTP AUTH, or NULL; wiped when the call is finished */
+	bool require_tls;             /**< smtp://: STARTTLS or fail (else STARTTLS when the server offers it) */
 };
 
 /** What came back. Owned by the reply (kcg_reply_finish() frees it). */
 struct kcg_reply {
-	long status;                  /**< HTTP status; 0 when there was no answer */
+	long status;                  /**< HTTP status; 0 when there was no answer. A mail: the
+	                                   server's last SMTP reply code, also with a transport
+	                                   error (a refusal: 4xx transient, 5xx permanent) */
 	char *body;                   /**< NUL-terminated (may be NULL when empty) */
 	size_t len;
 	long retry_after_s;           /**< Retry-After in seconds, -1 when absent */

@@ -10,7 +10,10 @@
  *
  * Per call: the headers of the call plus "Expect:" (no 100-continue round
  * trip), the call's timeout (30 s when 0) and a 10 s connect timeout, http
- * and https only, no signals. An answer longer than the cap given at
+ * and https only, no signals. A call with mail_from set is a mail instead
+ * (smtp and smtps only): its envelope, its body uploaded as the message,
+ * STARTTLS when offered (or required: require_tls), SMTP AUTH when it has
+ * a user; its reply's status is the server's last SMTP code. An answer longer than the cap given at
  * create aborts the transfer (a transport error saying so). Retry-After in
  * seconds (0..86400) is kept in the reply; HTTP dates are rare and treated
  * as absent.

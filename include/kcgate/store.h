@@ -115,6 +115,14 @@ struct kcg_write {
 struct kcg_event_meta_ref;
 typedef int (*kcg_event_hook)(struct kcg_txn *txn, const struct kcg_event_meta_ref *ev, void *arg);
 
+/**
+ * Called inside the transaction that raises an exception (exceptions.h,
+ * kcg_exc_raise()): what it writes (an alert job) commits with the
+ * exception, or neither does. 0 or an error (the raise then fails).
+ */
+struct kcg_exc_raised;
+typedef int (*kcg_exc_hook)(struct kcg_txn *txn, const struct kcg_exc_raised *raised, void *arg);
+
 struct kcg_store_options {
 	const char *path;          /**< directory, created (0700) if missing */
 	uint64_t map_size_bytes;   /**< LMDB map size: the most the store may hold */
@@ -136,6 +144,9 @@ struct kcg_store_options {
 	/** The outbox hook for new events; optional (see kcg_event_hook). */
 	kcg_event_hook on_event;
 	void *on_event_arg;
+	/** Called for every raise of an exception; optional (see kcg_exc_hook). */
+	kcg_exc_hook on_exception;
+	void *on_exception_arg;
 };
 
 #define KCG_STATS_MAX 32
@@ -196,6 +207,9 @@ int kcg_store_stats(struct kcg_store *store, struct kcg_store_stats *out);
 
 /** Bytes of the map in use (pages_used * page_size); cheap. */
 uint64_t kcg_store_used_bytes(struct kcg_store *store);
+
+/** The exception hook given at open (NULL if none); *@p arg gets its argument. */
+kcg_exc_hook kcg_store_exc_hook(struct kcg_store *store, void **arg);
 
 /** True while the writer thread runs and the store accepts requests. */
 bool kcg_store_ready(struct kcg_store *store);

@@ -909,6 +909,7 @@ const struct kcg_flow kcg_flow_orders = {
 	.on_event = orders_on_event,
 	.on_sku_active = release_held,
 	.on_reload = orders_reload,
+	.health = orders_health,
 	.retention = &orders_retention,
 	.routes = kcg_orders_routes,
 	.n_routes = KCG_ORDERS_ROUTES,

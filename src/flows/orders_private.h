@@ -118,6 +118,9 @@ int orders_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, stru
 /* orders_watch.c: the mirakl.poll step, the timers, retention. */
 enum kcg_step orders_mirakl_poll(struct kcg_job_run *run, void *ctx);
 size_t orders_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap);
+
+/* The flow's sync health figures for the daily digest (orders_watch.c). */
+int orders_health(struct kcg_txn *t, struct kcg_flow_ctx *ctx, json_t *figures);
 extern const struct kcg_retention_owner orders_retention;
 
 #endif

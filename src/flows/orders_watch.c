@@ -428,3 +428,10 @@ static int expire(struct kcg_txn *t, const void *key, size_t key_len, uint64_t f
 }
 
 const struct kcg_retention_owner orders_retention = { DB_ORDERS, expire };
+
+/* The digest's figures of the order flow: the last complete OR11 poll. */
+int orders_health(struct kcg_txn *t, struct kcg_flow_ctx *ctx, json_t *figures)
+{
+	return kcg_flow_health_time(figures, "Mirakl orders (OR11 poll): last complete poll began",
+				    kcg_meta_get_u64(t, WATERMARK_POLL), t->now_ms);
+}

@@ -212,6 +212,12 @@ static size_t skus_timers(const struct kcg_config *cfg, struct kcg_engine_timer 
 	return 1;
 }
 
+static int skus_health(struct kcg_txn *t, struct kcg_flow_ctx *ctx, json_t *figures)
+{
+	return kcg_flow_health_time(figures, "Khaos stock codes (GetStockList): last full refresh began",
+				    kcg_meta_get_u64(t, WATERMARK), t->now_ms);
+}
+
 static bool skus_enabled(const struct kcg_config *cfg)
 {
 	return cfg->khaos.soap_url != NULL;
@@ -231,4 +237,5 @@ const struct kcg_flow kcg_flow_skus = {
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_refresh, &kind_wsdl, NULL },
 	.timers = skus_timers,
 	.on_reload = skus_reload,
+	.health = skus_health,
 };

@@ -123,12 +123,13 @@ static void soap_param(struct soap *s, const char *name, const char *value)
 /* HTTP Basic credentials, when configured; the call is then secret. */
 static int add_credentials(const struct kcg_khaos_config *cfg, struct kcg_call *out)
 {
-	if (!cfg->soap_user || !*cfg->soap_user)
+	/* each loaded once: a reload may swap them (config.h) */
+	const char *user = cfg->soap_user, *pw = cfg->soap_password;
+	if (!user || !*user)
 		return 0;
-	const char *pw = cfg->soap_password ? cfg->soap_password : "";
 	char *plain = NULL, *b64 = NULL;
 	int rc = -ENOMEM;
-	int n = asprintf(&plain, "%s:%s", cfg->soap_user, pw);
+	int n = asprintf(&plain, "%s:%s", user, pw ? pw : "");
 	if (n < 0)
 		return -ENOMEM;
 	b64 = malloc(4 * (((size_t)n + 2) / 3) + 1);

@@ -80,7 +80,8 @@ int mirakl_init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, 
 	if (!out->url)
 		return kcg_dynbuf_error(url); /* -ENOMEM, or -E2BIG past URL_MAX */
 	out->timeout_s = (unsigned)cfg->timeout_s;
-	if (kcg_call_header(out, "Authorization: %s", cfg->api_key ? cfg->api_key : "") ||
+	const char *key = cfg->api_key; /* once: a reload may swap it (config.h) */
+	if (kcg_call_header(out, "Authorization: %s", key ? key : "") ||
 	    kcg_call_header(out, "Accept: application/json")) {
 		kcg_call_finish(out);
 		return -ENOMEM;

@@ -2164,12 +2164,15 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "tax-mode": scenario_tax_mode}
 
 
-def main():
-    ap = argparse.ArgumentParser(description="kcgate order flow end-to-end tests (against kcgate-sim)")
+def main(scenarios=None, description="kcgate order flow end-to-end tests (against kcgate-sim)"):
+    """The command line of a script of scenarios against kcgate and kcgate-sim
+    (this one's, or another's: alerts.py)."""
+    scenarios = scenarios or SCENARIOS
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--kcgate", required=True, help="path to the kcgate binary")
     ap.add_argument("--sim", required=True, help="path to the kcgate-sim binary")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (kept anyway on failure)")
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("scenario", choices=sorted(scenarios))
     args = ap.parse_args()
     rep = Report()
     for what, path in (("kcgate", args.kcgate), ("kcgate-sim", args.sim)):
@@ -2180,7 +2183,7 @@ def main():
         return 1
     t0 = time.monotonic()
     try:
-        SCENARIOS[args.scenario](args, rep)
+        scenarios[args.scenario](args, rep)
     except Exception:
         rep.fail("%s: unexpected exception" % args.scenario, [traceback.format_exc()])
     Report.note("%s took %.1f s" % (args.scenario, time.monotonic() - t0))

@@ -39,7 +39,7 @@
 
 struct sim_state sim;
 
-static const char *const system_names[SIM_NSYSTEMS] = {"mirakl", "khaos", "inriver"};
+static const char *const system_names[SIM_NSYSTEMS] = {"mirakl", "khaos", "inriver", "alerts", "smtp"};
 
 enum fault_kind {
 	F_NONE,
@@ -251,6 +251,8 @@ static void peer(enum sim_system sys, struct sim_request *req, const char *sub, 
 			sim_khaos_handle(call, r);
 	} else if (sys == SIM_KHAOS && strcmp(sub, "/wsdl/IKosWeb") == 0) {
 		sim_khaos_wsdl(req, r);
+	} else if (sys == SIM_ALERTS) {
+		sim_alerts_webhook(req, sub, r);
 	}
 	else if (!prepared)
 		peer_error(sys, r, 404, "Not Found");
@@ -321,7 +323,7 @@ static void ctl_faults_post(json_t *body, struct sim_reply *r)
 	}
 	sys = system_by_name(json_string_value(json_object_get(body, "system")));
 	if (sys < 0) {
-		sim_reply_ctl_error(r, 400, "invalid_payload", "system: one of mirakl, khaos, inriver");
+		sim_reply_ctl_error(r, 400, "invalid_payload", "system: one of mirakl, khaos, inriver, alerts, smtp");
 		return;
 	}
 	v = json_object_get(body, "clear");
@@ -381,6 +383,7 @@ static void ctl_reset(struct sim_reply *r)
 	sim_mirakl_reset();
 	sim_khaos_reset();
 	sim_hostile_reset();
+	sim_alerts_reset();
 	log_clear();
 	memset(sim.calls, 0, sizeof(sim.calls));
 	memset(sim.faults, 0, sizeof(sim.faults));
@@ -425,7 +428,7 @@ static void ctl_requests(struct sim_request *req, struct sim_reply *r)
 	size_t n;
 
 	if (sys < 0) {
-		sim_reply_ctl_error(r, 400, "invalid_payload", "system: one of mirakl, khaos, inriver");
+		sim_reply_ctl_error(r, 400, "invalid_payload", "system: one of mirakl, khaos, inriver, alerts, smtp");
 		return;
 	}
 	if (lim_s && sim_parse_ll(lim_s, 1, SIM_LOG_CAP, &limit)) {
@@ -485,6 +488,13 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 	} else if (strcmp(p, "/_sim/state") == 0) {
 		if (method_is(req, "GET", r))
 			ctl_state(r);
+	} else if (strcmp(p, "/_sim/alerts") == 0) {
+		if (method_is(req, "GET", r)) {
+			pthread_mutex_lock(&sim.lock);
+			json_t *st = sim_alerts_state();
+			pthread_mutex_unlock(&sim.lock);
+			sim_reply_json(r, 200, st);
+		}
 	} else if (strcmp(p, "/_sim/requests") == 0) {
 		if (method_is(req, "GET", r))
 			ctl_requests(req, r);
@@ -560,6 +570,8 @@ static void dispatch(struct sim_request *req, struct sim_reply *r)
 		peer(SIM_KHAOS, req, rest, r);
 	else if (has_prefix_seg(req->path, "/inriver", &rest))
 		peer(SIM_INRIVER, req, rest, r);
+	else if (has_prefix_seg(req->path, "/alerts", &rest))
+		peer(SIM_ALERTS, req, rest, r);
 	else
 		sim_reply_ctl_error(r, 404, "not_found", "unknown path %s", req->path);
 }
@@ -687,7 +699,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kcgate-sim --listen HOST:PORT [--mirakl-key K] [--khaos-user U --khaos-password P]\n"
-		"                  [--khaos-namespace NS] [--mirakl-update-delta-s N]\n"
+		"                  [--khaos-namespace NS] [--mirakl-update-delta-s N] [--smtp-listen HOST:PORT]\n"
 		"Simulates Mirakl (/mirakl/api/...) and Khaos Control SOAP (/khaos/soap/IKosWeb)\n"
 		"with a control API under /_sim. PORT 0 picks a free port. See docs/sim.md.\n");
 }
@@ -738,7 +750,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, char *host, 
 
 int main(int argc, char **argv)
 {
-	const char *listen = NULL, *kuser = NULL, *kpass = NULL;
+	const char *listen = NULL, *kuser = NULL, *kpass = NULL, *smtp_listen = NULL;
 	struct sockaddr_storage ss;
 	char host[INET6_ADDRSTRLEN + 1];
 	struct MHD_Daemon *d;
@@ -772,6 +784,8 @@ int main(int argc, char **argv)
 			kuser = v;
 		else if (strcmp(a, "--khaos-password") == 0)
 			kpass = v;
+		else if (strcmp(a, "--smtp-listen") == 0)
+			smtp_listen = v;
 		else if (strcmp(a, "--khaos-namespace") == 0)
 			sim.khaos_ns = v;
 		else if (strcmp(a, "--mirakl-update-delta-s") == 0 && sim_parse_ll(v, 0, 86400, &delta) == 0)
@@ -821,6 +835,13 @@ int main(int argc, char **argv)
 	pthread_cond_init(&sim.wake, &ca);
 	pthread_condattr_destroy(&ca);
 
+	struct sockaddr_storage sss;
+	char shost[INET6_ADDRSTRLEN + 1];
+	unsigned sport = 0;
+	if (smtp_listen && (parse_listen(smtp_listen, &sss, shost, sizeof(shost)) || sim_smtp_start(&sss, &sport) != 0)) {
+		fprintf(stderr, "kcgate-sim: cannot listen for SMTP on %s\n", smtp_listen);
+		return 1;
+	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL,
@@ -840,6 +861,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kcgate-sim listening on http://[%s]:%u\n", host, info ? info->port : 0);
 	else
 		fprintf(stderr, "kcgate-sim listening on http://%s:%u\n", host, info ? info->port : 0);
+	if (smtp_listen) /* after the HTTP line, which harnesses wait for */
+		fprintf(stderr, "kcgate-sim smtp listening on smtp://%s:%u\n", shost, sport);
 	fflush(stderr);
 	sim_mirakl_start();
 
@@ -853,11 +876,13 @@ int main(int argc, char **argv)
 	pthread_cond_broadcast(&sim.wake);
 	pthread_mutex_unlock(&sim.lock);
 	sim_mirakl_stop();
+	sim_smtp_stop();
 	MHD_stop_daemon(d);
 	pthread_mutex_lock(&sim.lock);
 	sim_mirakl_reset();
 	sim_khaos_reset();
 	sim_hostile_reset();
+	sim_alerts_reset();
 	log_clear();
 	pthread_mutex_unlock(&sim.lock);
 	free(sim.khaos_basic);

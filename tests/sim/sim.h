@@ -32,6 +32,8 @@ enum sim_system {
 	SIM_MIRAKL,
 	SIM_KHAOS,
 	SIM_INRIVER,
+	SIM_ALERTS,	/* kcgate's alert webhooks land here (sim_alerts.c) */
+	SIM_SMTP,	/* faults only: the SMTP sink (sim_alerts.c) */
 	SIM_NSYSTEMS,
 };
 
@@ -237,6 +239,20 @@ void sim_hostile_reset(void);
 bool sim_hostile_mirakl(struct sim_request *req, const char *sub, struct sim_reply *r);
 /** Answers a Khaos call (@p method) in the hostile shape when set; lock not held. */
 bool sim_hostile_khaos(const char *method, struct sim_reply *r);
+
+/* ---- sim_alerts.c (section 9 of docs/sim.md) ---- */
+
+struct sockaddr_storage;
+/** POST /alerts/...: records the webhook, answers 200 "ok"; lock not held. */
+void sim_alerts_webhook(struct sim_request *req, const char *sub, struct sim_reply *r);
+/** Starts the SMTP sink on @p ss; *@p port gets the port bound. 0 or -errno. */
+int sim_smtp_start(const struct sockaddr_storage *ss, unsigned *port);
+/** Stops accepting SMTP connections. */
+void sim_smtp_stop(void);
+/** GET /_sim/alerts: the webhooks and mails received; lock held. */
+json_t *sim_alerts_state(void);
+/** Forgets them; lock held. */
+void sim_alerts_reset(void);
 
 /** The one simulator instance. */
 extern struct sim_state sim;

@@ -1958,6 +1958,94 @@ def _quiet(fn):
         pass
 
 
+# ---------------------------------------------------------------- alerts (section 9)
+
+class Smtp:
+    """A raw SMTP client: one line out, the reply's lines back."""
+
+    def __init__(self, port):
+        import socket
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.f = self.sock.makefile("rb")
+
+    def reply(self):
+        lines = []
+        while True:
+            ln = self.f.readline().decode().rstrip("\r\n")
+            lines.append(ln)
+            if len(ln) < 4 or ln[3] != "-":
+                return lines
+
+    def cmd(self, line):
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
+
+
+def alerts_sinks(binary):
+    s = Sim(binary, ("--smtp-listen", "127.0.0.1:0"))
+    try:
+        line, deadline = "", time.time() + 5
+        while not line and time.time() < deadline:
+            line = next((ln for ln in list(s.stderr) if "smtp listening on smtp://" in ln), "")
+            time.sleep(0.02)
+        assert line, s.stderr
+        port = int(line.strip().rsplit(":", 1)[1])
+        # the webhook catcher
+        st, _, body = s.request("POST", "/alerts/services/T/B/X", {"text": "hello"})
+        assert st == 200 and body == b"ok", (st, body)
+        st, _, _ = s.request("GET", "/alerts/services/T/B/X")
+        assert st == 405, st
+        st, _, j = s.json("GET", "/_sim/alerts")
+        assert j["webhooks"] == [{"path": "/services/T/B/X", "content_type": "application/json",
+                                  "body": {"text": "hello"}}], j
+        s.json("POST", "/_sim/faults", {"system": "alerts", "error_rate": 1, "status": 503})
+        st, _, _ = s.request("POST", "/alerts/x", {"text": "lost"})
+        assert st == 503 and len(s.json("GET", "/_sim/alerts")[2]["webhooks"]) == 1, st
+        # an SMTP conversation
+        c = Smtp(port)
+        assert c.reply()[0].startswith("220 ")
+        assert c.cmd("RCPT TO:<x@y.z>")[0].startswith("503 ")
+        ehlo = c.cmd("EHLO client.example")
+        assert ehlo[0].startswith("250-") and "250-AUTH PLAIN" in ehlo and ehlo[-1].startswith("250 "), ehlo
+        auth = base64.b64encode(b"\0kcgate\0secret-pw").decode()
+        assert c.cmd("AUTH PLAIN " + auth)[0].startswith("235 ")
+        assert c.cmd("DATA")[0].startswith("503 ")
+        assert c.cmd("MAIL FROM:<alerts@shop.example> SIZE=100")[0].startswith("250 ")
+        assert c.cmd("RCPT TO:nobracket@x")[0].startswith("501 ")
+        assert c.cmd("RCPT TO:<a@x.example>")[0].startswith("250 ")
+        assert c.cmd("RCPT TO:<b@x.example>")[0].startswith("250 ")
+        assert c.cmd("DATA")[0].startswith("354 ")
+        assert c.cmd("Subject: t\r\n\r\n..leading dot\r\nbody\r\n.")[0].startswith("250 ")
+        assert c.cmd("NOOP")[0].startswith("250 ")
+        assert c.cmd("VRFY x")[0].startswith("502 ")
+        assert c.cmd("QUIT")[0].startswith("221 ")
+        c.close()
+        j = s.json("GET", "/_sim/alerts")[2]
+        m = j["mails"]
+        assert len(m) == 1 and m[0]["from"] == "alerts@shop.example" and m[0]["rcpt"] == ["a@x.example", "b@x.example"] \
+            and m[0]["auth_user"] == "kcgate" and m[0]["helo"] == "client.example" \
+            and m[0]["data"] == "Subject: t\r\n\r\n.leading dot\r\nbody\r\n" and "secret-pw" not in json.dumps(j), j
+        # a fault: MAIL FROM refused with its status, nothing kept
+        s.json("POST", "/_sim/faults", {"system": "smtp", "error_rate": 1, "status": 554})
+        c = Smtp(port)
+        c.reply()
+        c.cmd("HELO x")
+        assert c.cmd("MAIL FROM:<a@b.c>")[0].startswith("554 ")
+        c.cmd("QUIT")
+        c.close()
+        j = s.json("GET", "/_sim/alerts")[2]
+        assert len(j["mails"]) == 1 and j["smtp"] == {"connections": 2, "refused": 1}, j
+        s.reset()
+        assert s.json("GET", "/_sim/alerts")[2] == {"webhooks": [], "mails": [],
+                                                    "smtp": {"connections": 0, "refused": 0}}
+    finally:
+        s.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sim", required=True, help="path to the kcgate-sim binary")
@@ -1987,14 +2075,16 @@ def main():
             print("FAIL sigterm_exit_0: exit status %r\n%s" % (rc, "".join(sim.stderr)))
     finally:
         sim.stop()
-    if args.k in "sigterm_while_holding":
+    for fn in (alerts_sinks, sigterm_while_holding):  # each on a sim of its own
+        if args.k not in fn.__name__:
+            continue
         try:
-            sigterm_while_holding(binary)
+            fn(binary)
             passed += 1
-            print("ok   sigterm_while_holding")
+            print("ok   %s" % fn.__name__)
         except Exception:
             failed += 1
-            print("FAIL sigterm_while_holding\n%s" % traceback.format_exc())
+            print("FAIL %s\n%s" % (fn.__name__, traceback.format_exc()))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -1001,6 +1001,41 @@ static void test_map_reload(void **state)
 	done(&live);
 }
 
+/* A reload with secrets: a changed value is swapped in, the old one kept
+ * readable; one added or removed needs a restart; names only, no values. */
+static void test_secret_reload(void **state)
+{
+	struct result live, fresh;
+	expect_ok(&live, SERVER_OK STORE_OK "[admin]\ntoken = first-admin-token-0123\n" SOURCES_NONE);
+	expect_ok(&fresh, SERVER_OK STORE_OK "[admin]\ntoken = rotated-admin-token-456\n" SOURCES_NONE
+				"[mirakl]\napi_key = added\n");
+	const char *old_token = live.cfg.admin.token;
+	char *changes, *secrets, *restart;
+	assert_int_equal(kcg_config_reload(&live.cfg, &fresh.cfg, &changes, &secrets, &restart), 0);
+	assert_string_equal(live.cfg.admin.token, "rotated-admin-token-456");
+	assert_string_equal(old_token, "first-admin-token-0123"); /* still readable by whoever loaded it */
+	assert_null(fresh.cfg.admin.token); /* taken */
+	assert_string_equal(secrets, "[admin] token");
+	assert_null(live.cfg.mirakl.api_key); /* added: not applied */
+	assert_string_equal(restart, "[mirakl] api_key");
+	assert_null(changes);
+	free(changes);
+	free(secrets);
+	free(restart);
+	done(&fresh);
+	done(&live); /* wipes and frees the retired value (ASan: no leak) */
+
+	/* the same values: nothing to say */
+	expect_ok(&live, MINIMAL);
+	expect_ok(&fresh, MINIMAL);
+	assert_int_equal(kcg_config_reload(&live.cfg, &fresh.cfg, &changes, &secrets, &restart), 0);
+	assert_null(changes);
+	assert_null(secrets);
+	assert_null(restart);
+	done(&fresh);
+	done(&live);
+}
+
 static void test_flow_defaults(void **state)
 {
 	struct result r;
@@ -1671,6 +1706,7 @@ int main(void)
 		cmocka_unit_test(test_auth_names),
 		cmocka_unit_test(test_map_sections),
 		cmocka_unit_test(test_map_reload),
+		cmocka_unit_test(test_secret_reload),
 		cmocka_unit_test(test_flow_defaults),
 		cmocka_unit_test(test_flow_every_key),
 		cmocka_unit_test(test_flow_bounds),

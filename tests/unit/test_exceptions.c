@@ -53,6 +53,48 @@ static int open_store(struct fixture *f)
 	return rc;
 }
 
+/* The store's exception hook (store.h): what each raise tells it; it may fail the raise. */
+struct hook_log {
+	enum kcg_exc_change change[8];
+	enum kcg_exc_severity sev[8];
+	long long count[8];
+	char id[8][KCG_ID_LEN + 1];
+	size_t n;
+	int fail;
+};
+
+static int record_hook(struct kcg_txn *txn, const struct kcg_exc_raised *r, void *arg)
+{
+	struct hook_log *h = arg;
+	if (h->fail)
+		return h->fail;
+	if (h->n < 8) {
+		h->change[h->n] = r->change;
+		h->sev[h->n] = r->severity;
+		h->count[h->n] = json_integer_value(json_object_get(r->record, "count"));
+		snprintf(h->id[h->n], sizeof(h->id[0]), "%s", r->id);
+		h->n++;
+	}
+	return 0;
+}
+
+static struct hook_log hook_log;
+
+static int setup_hooked(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f || tmpdir_make(f->dir, sizeof(f->dir), "kcg-exc") != 0)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/db", f->dir);
+	struct kcg_store_options opt = {
+		.path = f->path, .map_size_bytes = 64 * MiB, .dedupe_ttl_ms = 1000, .max_batch = 64,
+		.queue_limit = 1000, .dbs = kcg_exc_dbs, .on_exception = record_hook, .on_exception_arg = &hook_log,
+	};
+	hook_log = (struct hook_log){ 0 };
+	*state = f;
+	return kcg_store_open(&opt, &f->store, NULL) == 0 ? 0 : -1;
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -630,6 +672,38 @@ static void test_invalid(void **state)
 	assert_string_equal(kcg_exc_severity_name(KCG_SEV_CRITICAL), "critical");
 }
 
+/* The hook sees every raise, in its transaction: new, again, reopened;
+ * its error fails the raise and nothing is written. */
+static void test_hook(void **state)
+{
+	struct fixture *f = *state;
+	char id[KCG_ID_LEN + 1], id2[KCG_ID_LEN + 1];
+	struct kcg_exc e = exc(KCG_EXC_UNKNOWN_SKU, "SKU-H", "ecommerce", "m");
+	assert_int_equal(raise_at(f, T0, e, id), 0);
+	e.severity = KCG_SEV_CRITICAL;
+	assert_int_equal(raise_at(f, T0 + 1, e, NULL), 0);
+	assert_int_equal(resolve_at(f, T0 + 2, e.kind, e.subject, "manual"), 0);
+	assert_int_equal(raise_at(f, T0 + 3, e, id2), 0);
+	assert_int_equal(hook_log.n, 3); /* a resolve is no raise */
+	assert_int_equal(hook_log.change[0], KCG_EXC_NEW);
+	assert_int_equal(hook_log.change[1], KCG_EXC_AGAIN);
+	assert_int_equal(hook_log.change[2], KCG_EXC_REOPENED);
+	assert_int_equal(hook_log.sev[0], KCG_SEV_WARNING);
+	assert_int_equal(hook_log.sev[1], KCG_SEV_CRITICAL);
+	assert_int_equal(hook_log.count[2], 3); /* the record as saved */
+	assert_string_equal(hook_log.id[0], id);
+	assert_string_equal(hook_log.id[2], id); /* one id for life */
+	assert_string_equal(id2, id);
+	/* a failing hook: the raise fails, nothing of it is stored */
+	hook_log.fail = -EIO;
+	assert_int_equal(raise_at(f, T0 + 4, exc(KCG_EXC_SHORT_STOCK, "O-1", "operations", "x"), NULL), -EIO);
+	hook_log.fail = 0;
+	assert_false(is_open(f, KCG_EXC_SHORT_STOCK, "O-1"));
+	json_t *all = list(f, -1, KCG_EXC_SHORT_STOCK, NULL, 10);
+	assert_int_equal(json_array_size(all), 0);
+	json_decref(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +719,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_atomic_with_cause, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook, setup_hooked, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,41 @@
+/*
+ * alerts_private.h: what alerts.c (keys, hook, sending) and
+ * alerts_digest.c (the repeat and digest timers) share. Nothing else
+ * includes it.
+ */
+#ifndef KCGATE_ALERTS_PRIVATE_H
+#define KCGATE_ALERTS_PRIVATE_H
+
+#include "kcgate/alerts.h"
+#include "kcgate/flow.h"
+
+#define DB_ALERTS "alerts"
+#define KIND_ALERT_WEBHOOK "alert.webhook"
+#define KIND_ALERT_MAIL "alert.mail"
+#define KIND_DIGEST_WEBHOOK "digest.webhook"
+#define KIND_DIGEST_MAIL "digest.mail"
+
+/* [alerts] repeat_h in milliseconds (0 = never). */
+uint64_t alerts_repeat_ms(const struct kcg_alerts_config *a);
+
+/* Team @p team's addresses now, a new JSON array, or NULL (none). */
+json_t *alerts_recipients(const struct kcg_alerts_config *a, const char *team);
+
+/* Queues @p payload on each configured channel (the mail only when
+ * @p team has addresses), but not on @p skip ('w' webhook, 'm' mail, 0):
+ * jobs @p kind_webhook / @p kind_mail for @p subject, due at @p run_at_ms
+ * (0 = now), in @p t. */
+int alerts_queue(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *kind_webhook, const char *kind_mail,
+		 const char *subject, const char *team, const json_t *payload, uint64_t run_at_ms, char skip);
+
+/* Queues the alert of exception @p id (its @p record) for @p reason and
+ * records when, in @p t. */
+int alerts_send_exception(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *id, const json_t *record,
+			  enum kcg_alert_reason reason);
+
+/* The flow's timers: repeats of open exceptions, the daily digest (alerts_digest.c). */
+size_t alerts_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap);
+
+extern const struct kcg_config_keys alerts_config;
+
+#endif
