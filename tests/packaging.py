@@ -68,7 +68,8 @@ def list_keys(kcgate):
     return keys
 
 
-KEY_LINE = re.compile(r"^(#\s)?([A-Za-z0-9_.-]+)\s=\s?(.*)$")
+# a key; in a map section with free keys ([carriers]) it may hold spaces
+KEY_LINE = re.compile(r"^(#\s)?([A-Za-z0-9_.-](?:[A-Za-z0-9_. -]*[A-Za-z0-9_.-])?)\s=\s?(.*)$")
 
 
 def parse_example(path):
