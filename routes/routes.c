@@ -29,6 +29,15 @@ static const struct kcg_route table[] = {
 	{ "POST", "/admin/jobs/{id}/retry",       KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_job_retry, 0, NULL },
 	{ "GET",  "/admin/exceptions",            KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_exceptions, 0, NULL },
 	{ "POST", "/admin/exceptions/{id}/resolve", KCG_ROUTE_ADMIN, KCG_BODY_NONE,    kcg_route_admin_exception_resolve, 0, NULL },
+	{ "GET",  "/admin/runbook",               KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_runbook, 0, NULL },
+	{ "GET",  "/admin/orders/{id}/timeline",  KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_order_timeline, 0, NULL },
+	{ "GET",  "/admin/overview",              KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_overview, 0, NULL },
+	{ "GET",  "/console",                     KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_console_root, 0, NULL },
+	{ "GET",  "/console/",                    KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_console_index, 0, NULL },
+	{ "GET",  "/console/api/whoami",          KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_console_whoami, 0, NULL },
+	{ "POST", "/console/session",             KCG_ROUTE_SIGNIN,  KCG_BODY_FORM_OR_JSON, kcg_route_console_signin, 0, NULL },
+	{ "POST", "/console/logout",              KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_console_logout, 0, NULL },
+	{ "GET",  "/console/{id}",                KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_console_asset, 0, NULL },
 	{ "GET",  "/metrics",                     KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_metrics, 0, NULL },
 };
 

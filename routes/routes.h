@@ -20,12 +20,14 @@ enum kcg_route_auth {
 	KCG_ROUTE_OPEN,     /**< anyone (health, the inriver console test) */
 	KCG_ROUTE_ADMIN,    /**< Authorization: Bearer <admin token> */
 	KCG_ROUTE_WEBHOOK,  /**< the source's webhook authentication, checked by the handler over the raw body */
+	KCG_ROUTE_SIGNIN,   /**< the console's sign-in: open, but behind the admin throttle (429) */
 };
 
 enum kcg_route_body {
 	KCG_BODY_NONE,      /**< no body expected */
 	KCG_BODY_JSON,      /**< application/json */
 	KCG_BODY_JSON_CE,   /**< application/json or application/cloudevents+json */
+	KCG_BODY_FORM_OR_JSON, /**< application/json or application/x-www-form-urlencoded (the sign-in form) */
 };
 
 struct kcg_route {
@@ -75,5 +77,14 @@ void kcg_route_admin_job(struct kcg_request *req);
 void kcg_route_admin_job_retry(struct kcg_request *req);
 void kcg_route_admin_exceptions(struct kcg_request *req);
 void kcg_route_admin_exception_resolve(struct kcg_request *req);
+void kcg_route_admin_runbook(struct kcg_request *req);
+void kcg_route_admin_overview(struct kcg_request *req);
+void kcg_route_admin_order_timeline(struct kcg_request *req);
+void kcg_route_console_root(struct kcg_request *req);
+void kcg_route_console_index(struct kcg_request *req);
+void kcg_route_console_asset(struct kcg_request *req);
+void kcg_route_console_signin(struct kcg_request *req);
+void kcg_route_console_whoami(struct kcg_request *req);
+void kcg_route_console_logout(struct kcg_request *req);
 
 #endif

@@ -113,6 +113,9 @@ static const struct kcg_config_key core_keys[] = {
 	{ .section = "admin", .name = "token", .type = KCG_CFG_SECRET, .required = true, .min = 16,
 	  .offset = KCG_CONFIG_OFF(admin.token), .check = check_header_value },
 
+	KCG_KEY_U64("console", "session_ttl_min", console.session_ttl_min, "480", 5, 10080),
+	KCG_KEY_U64("console", "max_sessions", console.max_sessions, "32", 1, 1024),
+
 	SOURCE_KEYS(mirakl),
 	SOURCE_KEYS(inriver),
 

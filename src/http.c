@@ -74,7 +74,9 @@ static void queue(struct kcg_request *req, unsigned status, struct MHD_Response 
 		req->failed = true;
 		return;
 	}
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (!MHD_get_response_header(resp, "Cache-Control"))
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
 	/* An answer before the body was read leaves the connection's framing
 	 * unknown: it cannot carry another request. */
@@ -149,6 +151,17 @@ void kcg_http_respond_text(struct kcg_request *req, unsigned status, const char 
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
 	if (resp)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	queue(req, status, resp);
+}
+
+void kcg_http_respond_with(struct kcg_request *req, unsigned status, const char *content_type, const void *data,
+			   size_t len, const char *const *headers)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+	if (resp && content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	for (size_t i = 0; resp && headers && headers[i] && headers[i + 1]; i += 2)
+		MHD_add_response_header(resp, headers[i], headers[i + 1]);
 	queue(req, status, resp);
 }
 
@@ -377,7 +390,7 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 		}
 		return false;
 	}
-	if (r->auth == KCG_ROUTE_ADMIN) {
+	if (r->auth == KCG_ROUTE_ADMIN || r->auth == KCG_ROUTE_SIGNIN) {
 		unsigned wait = http_throttle(http, req->client, false);
 		if (wait) {
 			struct MHD_Response *resp = json_response(json_pack(
@@ -390,11 +403,8 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 			queue(req, 429, resp);
 			return false;
 		}
-		if (kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->app->cfg->admin.token) != 0) {
-			http_throttle(http, req->client, true);
-			kcg_http_respond_error(req, 401, "unauthorized", "a valid admin bearer token is required");
+		if (r->auth == KCG_ROUTE_ADMIN && !http_admin_allowed(http, req))
 			return false;
-		}
 	}
 	if (r->body == KCG_BODY_NONE) {
 		/* Answered now, libmicrohttpd reads none of the body and closes:
@@ -433,11 +443,13 @@ static bool check_headers(struct kcg_http *http, struct kcg_request *req, const 
 	}
 	const char *ct = kcg_http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
 	bool ok = ct && (media_type_is(ct, "application/json") ||
-			 (r->body == KCG_BODY_JSON_CE && media_type_is(ct, "application/cloudevents+json")));
+			 (r->body == KCG_BODY_JSON_CE && media_type_is(ct, "application/cloudevents+json")) ||
+			 (r->body == KCG_BODY_FORM_OR_JSON && media_type_is(ct, "application/x-www-form-urlencoded")));
 	if (!ok) {
 		kcg_http_respond_error(req, 415, "unsupported_media_type", "Content-Type must be %s",
 				       r->body == KCG_BODY_JSON_CE ? "application/json or application/cloudevents+json"
-								   : "application/json");
+				       : r->body == KCG_BODY_FORM_OR_JSON ? "application/json or application/x-www-form-urlencoded"
+									    : "application/json");
 		return false;
 	}
 	if (r->auth == KCG_ROUTE_WEBHOOK) {
@@ -466,6 +478,7 @@ static struct kcg_request *request_create(struct kcg_http *http, struct MHD_Conn
 	if (!req)
 		return NULL;
 	req->app = http->app;
+	req->http = http;
 	req->conn = conn;
 	req->method = "-";
 	req->path = "";

@@ -4,7 +4,8 @@
  * the accept with an absolute deadline (a timer thread shuts down the
  * socket of one past it), and the per-address count of admin 401s that
  * turns into 429 past a burst. http.c sets the deadlines as a request
- * advances and asks the throttle before and after an admin token check.
+ * advances and asks the throttle before and after an admin token check;
+ * the admin check itself (bearer token, or console session + CSRF) is here.
  */
 #include "http_private.h"
 
@@ -14,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "kcgate/auth.h"
+#include "kcgate/session.h"
 
 #define REAPER_TICK_MS 200     /* how often deadlines are looked at */
 #define THROTTLE_PROBE 8
@@ -184,4 +188,36 @@ unsigned http_throttle(struct kcg_http *http, const char *addr, bool failed)
 	}
 	pthread_mutex_unlock(&http->throttle_lock);
 	return wait;
+}
+
+/* ---------------------------------------------------------------- admin check */
+
+void kcg_http_auth_failed(struct kcg_request *req)
+{
+	if (req->http)
+		http_throttle(req->http, req->client, true);
+}
+
+bool http_admin_allowed(struct kcg_http *http, struct kcg_request *req)
+{
+	if (kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->app->cfg->admin.token) == 0)
+		return true;
+	char sid[KCG_SESSION_HEX + 2];
+	const char *cookie = kcg_cookie_value(kcg_http_header(req, MHD_HTTP_HEADER_COOKIE), KCG_SESSION_COOKIE, sid,
+					      sizeof(sid));
+	bool write = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+	enum kcg_session_check c = kcg_sessions_check(req->app->sessions, cookie, kcg_now_ms(), write,
+						      kcg_http_header(req, KCG_CSRF_HEADER), NULL, NULL);
+	if (c == KCG_SESSION_OK) {
+		req->via_session = true;
+		return true;
+	}
+	if (c == KCG_SESSION_BAD_CSRF) {
+		kcg_http_respond_error(req, 403, "csrf_required",
+				       "a console action needs the session's " KCG_CSRF_HEADER " header (GET /console/api/whoami)");
+		return false;
+	}
+	http_throttle(http, req->client, true);
+	kcg_http_respond_error(req, 401, "unauthorized", "a valid admin bearer token is required");
+	return false;
 }

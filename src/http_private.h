@@ -78,4 +78,10 @@ void *http_reaper_main(void *arg);
  * /64 (an IPv4-mapped one as its IPv4 address). */
 unsigned http_throttle(struct kcg_http *http, const char *addr, bool failed);
 
+/* The admin check of an admin route: the bearer token (scripts), or a
+ * console session cookie (kcgate/session.h), which must also carry its
+ * X-CSRF-Token on anything but GET and HEAD. Answers 401 (counted by the
+ * throttle) or 403 csrf_required and returns false when refused. */
+bool http_admin_allowed(struct kcg_http *http, struct kcg_request *req);
+
 #endif

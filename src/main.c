@@ -25,6 +25,7 @@
 #include "kcgate/log.h"
 #include "kcgate/metrics.h"
 #include "kcgate/sdnotify.h"
+#include "kcgate/session.h"
 #include "kcgate/flow.h"
 #include "kcgate/store.h"
 
@@ -342,6 +343,7 @@ int main(int argc, char **argv)
 	struct kcg_store *store = NULL;
 	struct kcg_http *http = NULL;
 	struct kcg_engine *engine = NULL;
+	struct kcg_sessions *sessions = NULL;
 	static struct kcg_flow_set flows; /* large; lives as long as the process */
 	rc = kcg_flow_set_init(&flows, &cfg);
 	if (rc != 0) {
@@ -418,7 +420,13 @@ int main(int argc, char **argv)
 	uint64_t max_conns = cfg.server.max_connections, reserve = cfg.server.health_reserve;
 	if (!fit_fd_limit(&max_conns, &reserve))
 		goto out;
-	struct kcg_app app = { .cfg = &cfg, .store = store, .engine = engine };
+	/* the console's sign-in sessions: in memory, a restart signs everyone out */
+	sessions = kcg_sessions_create(cfg.console.max_sessions, cfg.console.session_ttl_min * 60000u);
+	if (!sessions) {
+		log_fail("cannot create the console's session table", "out of memory");
+		goto out;
+	}
+	struct kcg_app app = { .cfg = &cfg, .store = store, .engine = engine, .sessions = sessions };
 	atomic_init(&app.shutting_down, false);
 	struct kcg_http_options hopt = {
 		.host = cfg.server.listen_host,
@@ -478,6 +486,7 @@ int main(int argc, char **argv)
 out:
 	kcg_http_destroy(http);
 	kcg_engine_destroy(engine);
+	kcg_sessions_destroy(sessions);
 	kcg_store_close(store);
 	if (status == 0)
 		kcg_log_str(KCG_LOG_INFO, "stopped", NULL);

@@ -97,6 +97,12 @@ struct kcg_admin_config {
 	char *_Atomic token;
 };
 
+/** [console]: the operations console's sign-in sessions (kcgate/session.h). */
+struct kcg_console_config {
+	uint64_t session_ttl_min;   /**< a session ends this long after its sign-in */
+	uint64_t max_sessions;      /**< live sessions at most; signing in past it ends the oldest */
+};
+
 /** [mirakl]: webhook authentication and the seller API. */
 /** [mirakl] order_tax_mode: the price mode OR11 is asked for. */
 enum kcg_tax_mode {
@@ -277,6 +283,7 @@ struct kcg_config {
 	struct kcg_server_config server;
 	struct kcg_store_config store;
 	struct kcg_admin_config admin;
+	struct kcg_console_config console;
 	struct kcg_mirakl_config mirakl;
 	struct kcg_inriver_config inriver;
 	struct kcg_khaos_config khaos;

@@ -53,12 +53,14 @@ struct MHD_Connection;
 struct kcg_route;
 struct kcg_http;
 struct kcg_engine;
+struct kcg_sessions;
 
 /** What the handlers share: configuration, the store and the lifecycle flag. */
 struct kcg_app {
 	const struct kcg_config *cfg;
 	struct kcg_store *store;
 	struct kcg_engine *engine;   /**< the job engine, or NULL when no flow is configured */
+	struct kcg_sessions *sessions; /**< the console's sign-in sessions (NULL: no console sign-in) */
 	atomic_bool shutting_down;   /**< set at SIGTERM: ready turns 503, ingest refuses */
 };
 
@@ -88,7 +90,10 @@ struct kcg_request {
 	char dedupe_key[KCG_DEDUPE_KEY_MAX + 1];
 	char kind[KCG_KIND_MAX];
 
+	bool via_session;             /**< an admin route let in by a console session, not the bearer token */
+
 	/* private to http.c */
+	struct kcg_http *http;
 	void (*resume)(struct kcg_request *req);
 	char log_path[KCG_LOG_PATH_MAX]; /**< the path as sent, sanitised (kcg_printable, KCG_PRINT_PERCENT) */
 	bool started;                 /**< the headers are in: the access handler ran */
@@ -154,6 +159,19 @@ void kcg_http_respond_error(struct kcg_request *req, unsigned status, const char
 /** Answers with a text body of @p content_type (copied). */
 void kcg_http_respond_text(struct kcg_request *req, unsigned status, const char *content_type, const char *text,
 			   size_t len);
+/**
+ * Answers with @p len bytes of @p content_type (copied) and extra headers:
+ * @p headers is name, value, name, value, ..., NULL (NULL for none). A
+ * Cache-Control among them replaces the default no-store.
+ */
+void kcg_http_respond_with(struct kcg_request *req, unsigned status, const char *content_type, const void *data,
+			   size_t len, const char *const *headers);
+/**
+ * Counts a failed sign-in from the request's client against the admin
+ * throttle (server.admin_auth_burst): past the burst its admin and sign-in
+ * requests get 429 before they are looked at.
+ */
+void kcg_http_auth_failed(struct kcg_request *req);
 /** Answers with no body (204 and friends). */
 void kcg_http_respond_empty(struct kcg_request *req, unsigned status);
 
