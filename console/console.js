@@ -12,7 +12,8 @@
 (function () {
   let csrf = null;
   let runbook = null; // kind -> row of GET /admin/runbook
-  const page = document.getElementById("page");
+  const main = document.getElementById("page");
+  let generation = 0; // a newer route() makes an older one's view moot
   const flash = document.getElementById("flash");
 
   // ------------------------------------------------------------ helpers
@@ -25,7 +26,7 @@
       else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v === true ? "" : v);
     }
-    for (const kid of kids.flat()) {
+    for (const kid of kids.flat(Infinity)) {
       if (kid === null || kid === undefined || kid === false) continue;
       e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
     }
@@ -214,12 +215,25 @@
       el("p", { class: "muted" }, "first seen " + when(x.first_seen) + " · last seen " + when(x.last_seen) +
         " · " + x.count + " time(s)" + (open ? "" : " · resolved " + when(x.resolved_at) + " (" + x.resolved_by + ")")),
       withTodo ? whatToDo(x.kind) : null,
-      open ? el("button", { type: "button", class: "resolve", onclick: (ev) => resolve(x.id, ev.target) }, "Resolve") : null);
+      open ? resolveButton(x) : null);
+  }
+
+  // A person resolves kinds the runbook says resolve by hand; the others
+  // resolve themselves once the cause is gone, and marking one resolved
+  // early only hides it until it is raised again.
+  function resolveButton(x) {
+    const row = runbook && runbook[x.kind];
+    const byHand = row && /by hand/i.test(row.resolves);
+    return el("button", {
+      type: "button", class: byHand ? "resolve" : "resolve quiet-dark",
+      title: byHand ? "Resolve once fixed" : "It resolves by itself when: " + (row ? row.resolves : "?") + " Marking it resolved now hides it until it is raised again.",
+      onclick: (ev) => resolve(x.id, ev.target),
+    }, byHand ? "Resolve" : "Mark resolved");
   }
 
   // ------------------------------------------------------------ pages
 
-  async function overview() {
+  async function overview(page) {
     const ov = await api("GET", "/admin/overview");
     const out = [el("h1", {}, "Overview"), el("p", { class: "muted" }, "As of " + when(ov.now) + ". Red and amber name the threshold crossed.")];
 
@@ -228,13 +242,22 @@
 
     // What needs a person now.
     const crit = open.exceptions.filter((x) => x.severity === "critical");
-    out.push(el("section", { class: "attention" }, el("h2", {}, "Needs attention"),
+    const worst = (xs) => xs.includes("red") ? "red" : xs.includes("amber") ? "amber" : "ok";
+    const tile = (title, status, text, hash) => el("a", { class: "tile " + status, href: hash },
+      el("span", { class: "tile-title" }, title), el("span", { class: "tile-value" }, text));
+    const deadJobs = ov.lanes.reduce((n, l) => n + l.dead, 0);
+    out.push(el("div", { class: "tiles" },
+      tile("Lanes", worst(ov.lanes.map((l) => l.status)), deadJobs ? deadJobs + " dead job(s)" : ov.lanes.some((l) => l.breaker_open) ? "breaker open" : "flowing", "#/jobs"),
+      tile("Sync", worst(ov.polls.map((p) => p.status)), ov.polls.filter((p) => p.enabled).map((p) => age(p.age_s)).join(" · ") || "no poll", "#/overview"),
+      tile("Open exceptions", ov.exceptions.status, String(ov.exceptions.open) + (crit.length ? " (" + crit.length + " critical)" : ""), "#/exceptions"),
+      tile("Held orders", held && held.orders.length ? "amber" : "ok", held ? String(held.orders.length) : "n/a", "#/orders?state=held")));
+    out.push(el("section", { id: "attention" }, el("h2", {}, "Needs attention"),
       open.exceptions.length
         ? el("div", {}, (crit.length ? crit : open.exceptions).slice(0, 5).map((x) => exceptionCard(x, true)),
           open.exceptions.length > 5 ? el("p", {}, link("#/exceptions", "All " + open.exceptions.length + " open exceptions")) : null)
         : el("p", {}, badge("ok", "ok"), " No open exception.")));
 
-    out.push(el("section", {}, el("h2", {}, "Held orders"),
+    out.push(el("section", { id: "held" }, el("h2", {}, "Held orders"),
       held ? table(["order", "held on", "first seen"], held.orders.map((o) => el("tr", {},
         el("td", {}, link("#/orders?id=" + encodeURIComponent(o.order_id), o.order_id)),
         el("td", {}, (o.held_skus || []).join(", ") || (o.hold_reason || "see its exceptions")),
@@ -255,7 +278,7 @@
         el("td", {}, l.dead ? link("#/jobs", String(l.dead)) : "0"), el("td", {}, age(l.oldest_due_s))))),
       el("p", { class: "muted" }, ov.lanes.length ? ov.lanes[0].threshold : "")));
 
-    const sync = el("section", {}, el("h2", {}, "Sync health"),
+    const sync = el("section", { id: "sync" }, el("h2", {}, "Sync health"),
       table(["poll", "status", "last success", "age", "every", "threshold"], ov.polls.map((p) => el("tr", {},
         el("td", {}, p.name), el("td", {}, badge(p.status)), el("td", {}, when(p.last_success)),
         el("td", {}, age(p.age_s)), el("td", {}, age(p.interval_s)), el("td", { class: "muted" }, p.threshold)))));
@@ -273,7 +296,7 @@
     }
   }
 
-  async function exceptions() {
+  async function exceptions(page) {
     await loadRunbook();
     const q = query();
     const f = {
@@ -310,7 +333,7 @@
 
   const ORDER_STATES = ["seen", "held", "accepted", "booked", "shipped", "closed", "refused", "auto_refused", "cancelled"];
 
-  async function orders() {
+  async function orders(page) {
     const q = query();
     const id = q.get("id");
     const out = [el("h1", {}, "Orders")];
@@ -320,7 +343,7 @@
     out.push(find);
     page.replaceChildren(...out);
     if (id) {
-      await orderDetail(id);
+      await orderDetail(page, id);
       return;
     }
     let counts;
@@ -343,7 +366,7 @@
         el("td", {}, when(o.updated_at))))));
   }
 
-  async function orderDetail(id) {
+  async function orderDetail(page, id) {
     let o, tl;
     try {
       o = await api("GET", "/admin/orders/" + encodeURIComponent(id));
@@ -369,7 +392,7 @@
         el("td", {}, t.cause || "")))));
   }
 
-  async function skus() {
+  async function skus(page) {
     const q = query();
     const code = q.get("code");
     page.replaceChildren(el("h1", {}, "SKUs"),
@@ -410,7 +433,7 @@
     }
   }
 
-  async function jobs() {
+  async function jobs(page) {
     const q = query();
     const out = [el("h1", {}, "Jobs and events")];
     const jobId = q.get("job");
@@ -459,14 +482,19 @@
 
   async function route() {
     const name = (location.hash.match(/^#\/([a-z]+)/) || [])[1] || "overview";
+    const mine = ++generation;
+    const view = el("div", { "data-page": name });
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name);
-    document.getElementById("clock").textContent = "updated " + new Date().toLocaleTimeString();
     try {
       await loadRunbook();
-      await (pages[name] || overview)();
+      await (pages[name] || overview)(view);
     } catch (e) {
-      if (e.message !== "signed out") page.replaceChildren(el("p", { class: "error" }, "Could not load this page: " + e.message));
+      if (e.message === "signed out") return;
+      view.replaceChildren(el("p", { class: "error" }, "Could not load this page: " + e.message));
     }
+    if (mine !== generation) return; // the user moved on meanwhile
+    main.replaceChildren(view);
+    document.getElementById("clock").textContent = "updated " + new Date().toLocaleTimeString();
   }
 
   async function start() {

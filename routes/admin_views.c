@@ -206,9 +206,23 @@ void kcg_route_admin_overview(struct kcg_request *req)
 
 struct timeline {
 	const char *order_id;
+	const json_t *held_skus; /* the SKUs it is held on: their exceptions are its story too */
 	json_t *entries;
 	size_t scanned;
 };
+
+/* Is @p subject the order or a SKU it is held on? */
+static bool about(const struct timeline *tl, const char *subject)
+{
+	if (strcmp(subject, tl->order_id) == 0)
+		return true;
+	size_t i;
+	json_t *s;
+	json_array_foreach(tl->held_skus, i, s)
+		if (json_is_string(s) && strcmp(json_string_value(s), subject) == 0)
+			return true;
+	return false;
+}
 
 static void entry(json_t *entries, const char *at, const char *what, const char *cause, const char *ref_kind,
 		  const char *ref)
@@ -252,10 +266,10 @@ static int timeline_fn(struct kcg_txn *t, void *arg)
 	json_t *e;
 	char what[160];
 	json_array_foreach(exc, i, e) {
-		if (strcmp(kcg_json_str(e, "subject"), tl->order_id) != 0)
+		if (!about(tl, kcg_json_str(e, "subject")))
 			continue;
-		snprintf(what, sizeof(what), "exception %s raised (%s, %s at fault)", kcg_json_str(e, "kind"),
-			 kcg_json_str(e, "severity"), kcg_json_str(e, "system"));
+		snprintf(what, sizeof(what), "exception %s raised for %s (%s, %s at fault)", kcg_json_str(e, "kind"),
+			 kcg_json_str(e, "subject"), kcg_json_str(e, "severity"), kcg_json_str(e, "system"));
 		entry(tl->entries, kcg_json_str(e, "first_seen"), what, kcg_json_str(e, "message"), "exception",
 		      kcg_json_str(e, "id"));
 		if (json_is_string(json_object_get(e, "resolved_at"))) {
@@ -307,7 +321,7 @@ void kcg_route_admin_order_timeline(struct kcg_request *req)
 		kcg_route_store_error(req, "reading the order", rc);
 		return;
 	}
-	struct timeline tl = { req->param, json_array(), 0 };
+	struct timeline tl = { req->param, json_object_get(order, "held_skus"), json_array(), 0 };
 	order_times(tl.entries, order);
 	rc = kcg_store_read(req->app->store, timeline_fn, &tl);
 	if (rc != 0) {
