@@ -59,8 +59,8 @@ static enum kcg_session_check session_of(struct kcg_request *req, bool write, ch
 					 char *sid)
 {
 	const char *id = kcg_cookie_value(kcg_http_header(req, "Cookie"), KCG_SESSION_COOKIE, sid, KCG_SESSION_HEX + 2);
-	return kcg_sessions_check(req->app->sessions, id, kcg_now_ms(), write, kcg_http_header(req, KCG_CSRF_HEADER),
-				  csrf, expires_ms);
+	return kcg_sessions_check(req->app->sessions, id, req->app->cfg->admin.token, kcg_now_ms(), write,
+				  kcg_http_header(req, KCG_CSRF_HEADER), csrf, expires_ms);
 }
 
 void kcg_route_console_root(struct kcg_request *req)
@@ -160,7 +160,7 @@ void kcg_route_console_signin(struct kcg_request *req)
 		kcg_http_respond_error(req, 400, "invalid_request", "token: expected the admin token (form field or JSON member)");
 		return;
 	}
-	const char *want = req->app->cfg->admin.token;
+	const char *want = req->app->cfg->admin.token; /* once: a reload may swap it */
 	bool ok = want && *want && kcg_ct_equal(token, strlen(token), want, strlen(want));
 	memset(tok, 0, sizeof(tok));
 	if (!ok) {
@@ -175,7 +175,7 @@ void kcg_route_console_signin(struct kcg_request *req)
 	}
 	char id[KCG_SESSION_HEX + 1], csrf[KCG_SESSION_HEX + 1], cookie[256];
 	uint64_t expires_ms;
-	if (!req->app->sessions || kcg_sessions_open(req->app->sessions, kcg_now_ms(), id, csrf, &expires_ms) != 0) {
+	if (!req->app->sessions || kcg_sessions_open(req->app->sessions, kcg_now_ms(), want, id, csrf, &expires_ms) != 0) {
 		kcg_http_respond_error(req, 500, "internal_error", "no session could be opened");
 		return;
 	}

@@ -200,13 +200,14 @@ void kcg_http_auth_failed(struct kcg_request *req)
 
 bool http_admin_allowed(struct kcg_http *http, struct kcg_request *req)
 {
-	if (kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->app->cfg->admin.token) == 0)
+	const char *token = req->app->cfg->admin.token; /* once: a reload may swap it (config.h) */
+	if (kcg_auth_bearer(kcg_http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), token) == 0)
 		return true;
 	char sid[KCG_SESSION_HEX + 2];
 	const char *cookie = kcg_cookie_value(kcg_http_header(req, MHD_HTTP_HEADER_COOKIE), KCG_SESSION_COOKIE, sid,
 					      sizeof(sid));
 	bool write = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
-	enum kcg_session_check c = kcg_sessions_check(req->app->sessions, cookie, kcg_now_ms(), write,
+	enum kcg_session_check c = kcg_sessions_check(req->app->sessions, cookie, token, kcg_now_ms(), write,
 						      kcg_http_header(req, KCG_CSRF_HEADER), NULL, NULL);
 	if (c == KCG_SESSION_OK) {
 		req->via_session = true;

@@ -19,6 +19,7 @@
 
 struct slot {
 	unsigned char id_hash[SHA256_DIGEST_LENGTH];
+	unsigned char token_hash[SHA256_DIGEST_LENGTH]; /* the admin token it was opened with */
 	char csrf[KCG_SESSION_HEX + 1];
 	uint64_t expires_ms; /* 0: free */
 };
@@ -90,7 +91,13 @@ static struct slot *find(struct kcg_sessions *s, const unsigned char *h, uint64_
 	return hit;
 }
 
-int kcg_sessions_open(struct kcg_sessions *s, uint64_t now_ms, char *id, char *csrf, uint64_t *expires_ms)
+static void token_hash(const char *token, unsigned char *out)
+{
+	SHA256((const unsigned char *)(token ? token : ""), token ? strlen(token) : 0, out);
+}
+
+int kcg_sessions_open(struct kcg_sessions *s, uint64_t now_ms, const char *token, char *id, char *csrf,
+		      uint64_t *expires_ms)
 {
 	unsigned char rid[32], rcsrf[32];
 	if (RAND_bytes(rid, sizeof(rid)) != 1 || RAND_bytes(rcsrf, sizeof(rcsrf)) != 1)
@@ -117,6 +124,7 @@ int kcg_sessions_open(struct kcg_sessions *s, uint64_t now_ms, char *id, char *c
 				use = &s->slots[i];
 	}
 	SHA256((const unsigned char *)id, KCG_SESSION_HEX, use->id_hash);
+	token_hash(token, use->token_hash);
 	memcpy(use->csrf, csrf, sizeof(use->csrf));
 	use->expires_ms = now_ms + s->ttl_ms;
 	if (expires_ms)
@@ -125,16 +133,17 @@ int kcg_sessions_open(struct kcg_sessions *s, uint64_t now_ms, char *id, char *c
 	return 0;
 }
 
-enum kcg_session_check kcg_sessions_check(struct kcg_sessions *s, const char *id, uint64_t now_ms, bool need_csrf,
-					  const char *csrf, char *csrf_out, uint64_t *expires_ms)
+enum kcg_session_check kcg_sessions_check(struct kcg_sessions *s, const char *id, const char *token, uint64_t now_ms,
+					  bool need_csrf, const char *csrf, char *csrf_out, uint64_t *expires_ms)
 {
-	unsigned char h[SHA256_DIGEST_LENGTH];
-	if (!s || !id_hash(id, h))
+	unsigned char h[SHA256_DIGEST_LENGTH], th[SHA256_DIGEST_LENGTH];
+	if (!s || !token || !*token || !id_hash(id, h))
 		return KCG_SESSION_NONE;
+	token_hash(token, th);
 	enum kcg_session_check res = KCG_SESSION_NONE;
 	pthread_mutex_lock(&s->lock);
 	struct slot *sl = find(s, h, now_ms);
-	if (sl) {
+	if (sl && CRYPTO_memcmp(sl->token_hash, th, sizeof(th)) == 0) {
 		res = KCG_SESSION_OK;
 		if (need_csrf && (!csrf || !kcg_ct_equal(csrf, strlen(csrf), sl->csrf, KCG_SESSION_HEX)))
 			res = KCG_SESSION_BAD_CSRF;

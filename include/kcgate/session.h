@@ -8,6 +8,10 @@
  * expiry ([console] session_ttl_min). At most [console] max_sessions live
  * at once: signing in past the cap ends the session closest to its expiry.
  *
+ * A session is bound to the admin token it was opened with: once a reload
+ * (SIGHUP) changes the token, every session opened with the old one is
+ * over (a leaked token rotated out takes its sessions with it).
+ *
  * Lookups compare every slot in constant time (CRYPTO_memcmp over the
  * SHA-256 of the id, so neither the id nor its prefix leaks through timing).
  * Thread safe: one mutex, held for a scan of at most max_sessions slots.
@@ -38,21 +42,25 @@ struct kcg_sessions *kcg_sessions_create(size_t cap, uint64_t ttl_ms);
 void kcg_sessions_destroy(struct kcg_sessions *s);
 
 /**
- * Opens a session at @p now_ms: writes its id and CSRF token as NUL-terminated
+ * Opens a session at @p now_ms for admin token @p token (checked by the
+ * caller): writes its id and CSRF token as NUL-terminated
  * hex into @p id and @p csrf (KCG_SESSION_HEX + 1 each), *@p expires_ms
  * (optional) its expiry. Expired sessions are dropped first; past the cap
  * the session nearest its expiry is ended. @return 0, or -EIO when the
  * random generator fails (nothing opened).
  */
-int kcg_sessions_open(struct kcg_sessions *s, uint64_t now_ms, char *id, char *csrf, uint64_t *expires_ms);
+int kcg_sessions_open(struct kcg_sessions *s, uint64_t now_ms, const char *token, char *id, char *csrf,
+		      uint64_t *expires_ms);
 
 /**
- * Checks session @p id (hex, may be NULL) at @p now_ms. With @p need_csrf,
+ * Checks session @p id (hex, may be NULL) at @p now_ms, opened with admin
+ * token @p token (the current one: another makes it KCG_SESSION_NONE). With @p need_csrf,
  * @p csrf (may be NULL) must be its CSRF token. On KCG_SESSION_OK,
  * @p csrf_out (optional, KCG_SESSION_HEX + 1) gets the session's CSRF token
  * and *@p expires_ms (optional) its expiry.
  */
-enum kcg_session_check kcg_sessions_check(struct kcg_sessions *s, const char *id, uint64_t now_ms, bool need_csrf,
+enum kcg_session_check kcg_sessions_check(struct kcg_sessions *s, const char *id, const char *token, uint64_t now_ms,
+					  bool need_csrf,
 					  const char *csrf, char *csrf_out, uint64_t *expires_ms);
 
 /** Ends session @p id (nothing when there is none). */
