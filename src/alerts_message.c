@@ -26,6 +26,7 @@
 #include "kcgate/common.h"
 #include "kcgate/dynbuf.h"
 #include "kcgate/json.h"
+#include "kcgate/runbook.h"
 
 #define TEXT_MAX (256u * 1024u)         /* one message's text */
 #define MAIL_MAX (1024u * 1024u)        /* one mail */
@@ -107,7 +108,19 @@ int kcg_alert_exception_text(const json_t *payload, struct kcg_alert_text *out)
 										    : "new");
 	kcg_dynbuf_printf(&text, "Id: %s (GET /admin/exceptions?open=1; once fixed: POST /admin/exceptions/%s/resolve)\n",
 			  kcg_json_str(e, "id"), kcg_json_str(e, "id"));
-	return finish_text(&title, &text, payload, out);
+	const struct kcg_runbook_entry *rb = kcg_runbook_find(kcg_json_str(e, "kind"));
+	if (rb) {
+		kcg_dynbuf_printf(&text, "\nWhat to do (%s):\n", rb->owner);
+		for (size_t i = 0; rb->steps[i]; i++)
+			kcg_dynbuf_printf(&text, "%zu. %s\n", i + 1, rb->steps[i]);
+		kcg_dynbuf_printf(&text, "Resolves by itself when: %s\n", rb->resolves);
+	} else {
+		kcg_dynbuf_addstr(&text, "\nWhat to do: the runbook has no entry for this kind (docs/operations.md).\n");
+	}
+	int rc = finish_text(&title, &text, payload, out);
+	if (rc == 0 && rb)
+		out->what_to_do = rb->steps[0];
+	return rc;
 }
 
 int kcg_alert_digest_text(const json_t *payload, struct kcg_alert_text *out)

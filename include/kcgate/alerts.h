@@ -37,8 +37,9 @@
  *
  * What a message says comes from the exception itself (its message,
  * system at fault, owning team, subject, counts), built by the pure
- * functions below (alerts_message.c) so they are unit-tested. A later
- * per-kind "what to do" text is one more field of struct kcg_alert_text.
+ * functions below (alerts_message.c) so they are unit-tested. What to do
+ * comes from the runbook's row for the kind (kcgate/runbook.h), the same
+ * words the console and docs/operations.md show.
  */
 #ifndef KCGATE_ALERTS_H
 #define KCGATE_ALERTS_H
@@ -147,7 +148,9 @@ enum kcg_alert_format kcg_alert_format_for(enum kcg_alert_format fmt, const char
  */
 struct kcg_alert_text {
 	char *title;     /**< e.g. "[kcgate] critical unknown_sku: SKU-9 (ecommerce)" */
-	char *text;      /**< plain text, '\n' line ends, UTF-8 */
+	char *text;      /**< plain text, '\n' line ends, UTF-8 (an exception's includes what_to_do) */
+	const char *what_to_do; /**< an exception alert: the runbook's steps for its kind (static), or NULL
+	                           when the runbook has no row (the text then says so) */
 	json_t *data;    /**< the payload it came from (borrowed reference kept) */
 };
 

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "kcgate/alerts.h"
+#include "kcgate/runbook.h"
 #include "kcgate/flow.h"
 #include "kcgate/jobs.h"
 #include "kcgate/json.h"
@@ -208,6 +209,21 @@ static void test_exception_text(void **state)
 	assert_non_null(strstr(t.text, "Owning team: ecommerce\n"));
 	assert_non_null(strstr(t.text, "raised 3 time(s)"));
 	assert_non_null(strstr(t.text, "POST /admin/exceptions/01JDA0000000000000000000AB/resolve"));
+	/* what to do: the runbook's steps for the kind, the console's words */
+	const struct kcg_runbook_entry *rb = kcg_runbook_find("unknown_sku");
+	assert_non_null(rb);
+	char step[600];
+	snprintf(step, sizeof(step), "\nWhat to do (ecommerce):\n1. %s\n2. %s\n", rb->steps[0], rb->steps[1]);
+	assert_non_null(strstr(t.text, step));
+	assert_ptr_equal(t.what_to_do, rb->steps[0]);
+	kcg_alert_text_finish(&t);
+	json_decref(p);
+	/* a kind the runbook lacks says so rather than nothing */
+	p = exc_payload("something new", "new");
+	json_object_set_new(json_object_get(p, "exception"), "kind", json_string("kind_without_row"));
+	assert_int_equal(kcg_alert_exception_text(p, &t), 0);
+	assert_null(t.what_to_do);
+	assert_non_null(strstr(t.text, "What to do: the runbook has no entry for this kind"));
 	kcg_alert_text_finish(&t);
 	json_decref(p);
 	/* a payload without an exception is refused */
