@@ -152,28 +152,26 @@
 
   // ------------------------------------------------------------ actions
 
-  async function resolve(id, button) {
+  // One action of a button: POST @path, then @done(answer) and a fresh view.
+  async function act(button, path, done, what) {
     button.disabled = true;
     try {
-      await api("POST", "/admin/exceptions/" + encodeURIComponent(id) + "/resolve");
-      say("Exception " + id + " resolved.");
+      say(done(await api("POST", path)));
       route();
     } catch (e) {
       button.disabled = false;
-      say("Resolve failed: " + e.message, true);
+      say(what + " failed: " + e.message, true);
     }
   }
 
-  async function retry(id, button) {
-    button.disabled = true;
-    try {
-      const j = await api("POST", "/admin/jobs/" + encodeURIComponent(id) + "/retry");
-      say("Job " + id + " is " + (j.state || "pending") + " again, due now.");
-      route();
-    } catch (e) {
-      button.disabled = false;
-      say("Retry failed: " + e.message, true);
-    }
+  function resolve(id, button) {
+    return act(button, "/admin/exceptions/" + encodeURIComponent(id) + "/resolve",
+      () => "Exception " + id + " resolved.", "Resolve");
+  }
+
+  function retry(id, button) {
+    return act(button, "/admin/jobs/" + encodeURIComponent(id) + "/retry",
+      (j) => "Job " + id + " is " + (j.state || "pending") + " again, due now.", "Retry");
   }
 
   async function replay(id, button) {

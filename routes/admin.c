@@ -102,8 +102,7 @@ void kcg_route_admin_event(struct kcg_request *req)
 	kcg_http_respond_json(req, 200, out);
 }
 
-/* A time as RFC 3339, or null for 0 (none). */
-static json_t *time_or_null(uint64_t ms)
+json_t *kcg_route_time_or_null(uint64_t ms)
 {
 	char buf[32];
 	if (!ms)
@@ -122,9 +121,9 @@ static json_t *retention_json(const struct kcg_retention_stats *rs)
 		json_object_set_new(total, rs->names[i], json_integer((json_int_t)rs->removed_total[i]));
 	}
 	return json_pack("{s:I, s:o, s:o, s:{s:o, s:o, s:o, s:I, s:f, s:o}, s:o, s:I}", "retention_days",
-			 (json_int_t)(rs->retention_ms / 86400000u), "oldest_event_at", time_or_null(rs->oldest_event_ms),
-			 "oldest_finished_at", time_or_null(rs->oldest_finished_ms), "last_sweep", "started_at",
-			 time_or_null(rs->last.started_ms), "finished_at", time_or_null(rs->last.finished_ms), "deleted",
+			 (json_int_t)(rs->retention_ms / 86400000u), "oldest_event_at", kcg_route_time_or_null(rs->oldest_event_ms),
+			 "oldest_finished_at", kcg_route_time_or_null(rs->oldest_finished_ms), "last_sweep", "started_at",
+			 kcg_route_time_or_null(rs->last.started_ms), "finished_at", kcg_route_time_or_null(rs->last.finished_ms), "deleted",
 			 last, "transactions", (json_int_t)rs->last.chunks, "longest_transaction_ms",
 			 (double)rs->last.max_chunk_ns / 1e6, "error",
 			 rs->last.result ? json_string(kcg_strerror(rs->last.result)) : json_null(), "deleted_total", total,

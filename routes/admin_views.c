@@ -6,8 +6,6 @@
  *   GET /admin/overview               is everything flowing? lanes, polls, open exceptions
  *                                     by team and severity, each figure with its status
  *                                     (ok, amber, red) and the threshold that decides it
- *   GET /admin/orders/{id}/timeline   one order's life: its record's times, every job
- *                                     about it, every exception about it, in time order
  *
  * Everything is read in one read transaction per request; nothing here writes.
  */
@@ -21,7 +19,6 @@
 #include "kcgate/engine.h"
 #include "kcgate/exceptions.h"
 #include "kcgate/flow.h"
-#include "kcgate/flows/orders.h"
 #include "kcgate/jobs.h"
 #include "kcgate/json.h"
 #include "kcgate/runbook.h"
@@ -31,7 +28,6 @@
 #define POLL_AMBER_X 2      /* a poll: amber past 2 intervals without a success */
 #define POLL_RED_X 5        /* red past 5 */
 #define OPEN_SCAN 10000     /* open exceptions looked at for the counts */
-#define TIMELINE_JOBS_SCAN 20000 /* job records looked at for one order's timeline */
 
 void kcg_route_admin_runbook(struct kcg_request *req)
 {
@@ -41,15 +37,6 @@ void kcg_route_admin_runbook(struct kcg_request *req)
 		return;
 	}
 	kcg_http_respond_json(req, 200, j);
-}
-
-static json_t *iso_or_null(uint64_t ms)
-{
-	char buf[32];
-	if (!ms)
-		return json_null();
-	kcg_format_time(ms, buf, sizeof(buf));
-	return json_string(buf);
 }
 
 /* A figure's verdict: {"status", "threshold"}, merged into @p o. */
@@ -125,7 +112,7 @@ static json_t *polls_json(struct kcg_txn *t, const struct kcg_config *cfg)
 		uint64_t last = on ? kcg_meta_get_u64(t, polls[i].meta) : 0;
 		uint64_t every = poll_interval_s(cfg, polls[i].flow);
 		json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:I}", "flow", polls[i].flow, "name", polls[i].name,
-				      "system", polls[i].system, "enabled", on, "last_success", iso_or_null(last),
+				      "system", polls[i].system, "enabled", on, "last_success", kcg_route_time_or_null(last),
 				      "age_s", last && t->now_ms >= last ? json_integer((json_int_t)((t->now_ms - last) / 1000))
 								      : json_null(),
 				      "interval_s", (json_int_t)every);
@@ -186,7 +173,7 @@ static int overview_fn(struct kcg_txn *t, void *arg)
 	json_t *flows = json_object();
 	for (const struct kcg_flow *const *f = kcg_flows; *f; f++)
 		json_object_set_new(flows, (*f)->name, json_boolean((*f)->enabled && (*f)->enabled(ov->cfg)));
-	ov->out = json_pack("{s:o, s:o, s:o, s:o, s:o}", "now", iso_or_null(t->now_ms), "flows", flows, "lanes", lanes,
+	ov->out = json_pack("{s:o, s:o, s:o, s:o, s:o}", "now", kcg_route_time_or_null(t->now_ms), "flows", flows, "lanes", lanes,
 			    "polls", polls_json(t, ov->cfg), "exceptions", exc);
 	return ov->out ? 0 : -ENOMEM;
 }
@@ -200,157 +187,4 @@ void kcg_route_admin_overview(struct kcg_request *req)
 		return;
 	}
 	kcg_http_respond_json(req, 200, ov.out);
-}
-
-/* ---------------------------------------------------------------- timeline */
-
-struct timeline {
-	const char *order_id;
-	const json_t *held_skus; /* the SKUs it is held on: their exceptions are its story too */
-	json_t *entries;
-	size_t scanned;
-};
-
-/* Is @p subject the order or a SKU it is held on? */
-static bool about(const struct timeline *tl, const char *subject)
-{
-	if (strcmp(subject, tl->order_id) == 0)
-		return true;
-	size_t i;
-	json_t *s;
-	json_array_foreach(tl->held_skus, i, s)
-		if (json_is_string(s) && strcmp(json_string_value(s), subject) == 0)
-			return true;
-	return false;
-}
-
-static void entry(json_t *entries, const char *at, const char *what, const char *cause, const char *ref_kind,
-		  const char *ref)
-{
-	if (!at || !*at)
-		return;
-	json_array_append_new(entries, json_pack("{s:s, s:s, s:s?, s:s?, s:s?}", "at", at, "what", what, "cause", cause,
-						 "ref_kind", ref_kind, "ref", ref));
-}
-
-static int timeline_job(const char *id, json_t *rec, void *arg)
-{
-	struct timeline *tl = arg;
-	if (++tl->scanned > TIMELINE_JOBS_SCAN)
-		return 1;
-	if (!id || !rec || strcmp(kcg_json_str(rec, "subject"), tl->order_id) != 0)
-		return 0;
-	char what[160];
-	const char *kind = kcg_json_str(rec, "kind"), *state = kcg_json_str(rec, "state");
-	snprintf(what, sizeof(what), "job %s queued (%s lane)", kind, kcg_json_str(rec, "lane"));
-	entry(tl->entries, kcg_json_str(rec, "created_at"), what, NULL, "job", id);
-	if (strcmp(state, "pending") != 0) {
-		snprintf(what, sizeof(what), "job %s %s after %lld attempt(s)", kind, state,
-			 (long long)json_integer_value(json_object_get(rec, "attempts")));
-		const char *err = kcg_json_str(rec, "last_error");
-		entry(tl->entries, kcg_json_str(rec, "updated_at"), what, *err ? err : NULL, "job", id);
-	}
-	return 0;
-}
-
-static int timeline_fn(struct kcg_txn *t, void *arg)
-{
-	struct timeline *tl = arg;
-	int rc = kcg_jobs_walk(t, NULL, timeline_job, tl);
-	json_t *exc = NULL;
-	if (rc == 0)
-		rc = kcg_exc_list(t, -1, NULL, NULL, OPEN_SCAN, &exc);
-	if (rc != 0)
-		return rc;
-	size_t i;
-	json_t *e;
-	char what[160];
-	json_array_foreach(exc, i, e) {
-		if (!about(tl, kcg_json_str(e, "subject")))
-			continue;
-		snprintf(what, sizeof(what), "exception %s raised for %s (%s, %s at fault)", kcg_json_str(e, "kind"),
-			 kcg_json_str(e, "subject"), kcg_json_str(e, "severity"), kcg_json_str(e, "system"));
-		entry(tl->entries, kcg_json_str(e, "first_seen"), what, kcg_json_str(e, "message"), "exception",
-		      kcg_json_str(e, "id"));
-		if (json_is_string(json_object_get(e, "resolved_at"))) {
-			snprintf(what, sizeof(what), "exception %s resolved (%s)", kcg_json_str(e, "kind"),
-				 kcg_json_str(e, "resolved_by"));
-			entry(tl->entries, kcg_json_str(e, "resolved_at"), what, NULL, "exception", kcg_json_str(e, "id"));
-		}
-	}
-	json_decref(exc);
-	return 0;
-}
-
-/* The order's own times, as the order record keeps them. */
-static void order_times(json_t *entries, const json_t *o)
-{
-	static const struct {
-		const char *field, *what;
-	} times[] = {
-		{ "first_seen", "first seen by kcgate" }, { "accepted_at", "accepted on Mirakl" },
-		{ "book_point_ms", "reached its booking point" }, { "booked_at", "booked in Khaos" },
-		{ "shipped_at", "shipped (Khaos despatch sent to Mirakl)" }, { "finished_ms", "finished" },
-	};
-	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
-		const json_t *v = json_object_get(o, times[i].field);
-		char buf[32];
-		const char *at = json_string_value(v);
-		if (json_is_integer(v) && json_integer_value(v) > 0) {
-			kcg_format_time((uint64_t)json_integer_value(v), buf, sizeof(buf));
-			at = buf;
-		}
-		entry(entries, at, times[i].what, NULL, "order", NULL);
-	}
-}
-
-static int by_at(const void *a, const void *b)
-{
-	return strcmp(kcg_json_str(*(json_t *const *)a, "at"), kcg_json_str(*(json_t *const *)b, "at"));
-}
-
-void kcg_route_admin_order_timeline(struct kcg_request *req)
-{
-	json_t *order;
-	int rc = kcg_orders_get(req->app->store, req->param, &order);
-	if (rc == KCG_ENOTFOUND) {
-		kcg_http_respond_error(req, 404, "not_found", "no order %s", req->param);
-		return;
-	}
-	if (rc != 0) {
-		kcg_route_store_error(req, "reading the order", rc);
-		return;
-	}
-	struct timeline tl = { req->param, json_object_get(order, "held_skus"), json_array(), 0 };
-	order_times(tl.entries, order);
-	rc = kcg_store_read(req->app->store, timeline_fn, &tl);
-	if (rc != 0) {
-		json_decref(order);
-		json_decref(tl.entries);
-		kcg_route_store_error(req, "reading the order's jobs and exceptions", rc);
-		return;
-	}
-	size_t n = json_array_size(tl.entries);
-	json_t **v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		json_decref(order);
-		json_decref(tl.entries);
-		kcg_http_respond_error(req, 500, "internal_error", "out of memory");
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		v[i] = json_incref(json_array_get(tl.entries, i));
-	qsort(v, n, sizeof(*v), by_at);
-	json_t *sorted = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(sorted, v[i]);
-	free(v);
-	json_decref(tl.entries);
-	json_t *side = json_pack("{s:O?, s:O?, s:O?, s:O?}", "state", json_object_get(order, "state"), "mirakl_state",
-				 json_object_get(order, "mirakl_state"), "sales_order_code",
-				 json_object_get(order, "sales_order_code"), "held_skus", json_object_get(order, "held_skus"));
-	kcg_http_respond_json(req, 200, json_pack("{s:s, s:o, s:o, s:b}", "order_id", req->param, "now", side,
-						  "timeline", sorted, "jobs_scan_complete",
-						  tl.scanned <= TIMELINE_JOBS_SCAN));
-	json_decref(order);
 }

@@ -30,7 +30,6 @@ static const struct kcg_route table[] = {
 	{ "GET",  "/admin/exceptions",            KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_exceptions, 0, NULL },
 	{ "POST", "/admin/exceptions/{id}/resolve", KCG_ROUTE_ADMIN, KCG_BODY_NONE,    kcg_route_admin_exception_resolve, 0, NULL },
 	{ "GET",  "/admin/runbook",               KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_runbook, 0, NULL },
-	{ "GET",  "/admin/orders/{id}/timeline",  KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_order_timeline, 0, NULL },
 	{ "GET",  "/admin/overview",              KCG_ROUTE_ADMIN,   KCG_BODY_NONE,    kcg_route_admin_overview, 0, NULL },
 	{ "GET",  "/console",                     KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_console_root, 0, NULL },
 	{ "GET",  "/console/",                    KCG_ROUTE_OPEN,    KCG_BODY_NONE,    kcg_route_console_index, 0, NULL },

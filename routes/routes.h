@@ -58,6 +58,9 @@ bool kcg_route_list_limit(struct kcg_request *req, uint64_t *limit);
 /** @p s, or NULL when it is NULL or empty (an empty query parameter filters nothing). */
 const char *kcg_route_nonempty(const char *s);
 
+/** A time (ms since the epoch) as RFC 3339 JSON, or JSON null for 0 (none). */
+json_t *kcg_route_time_or_null(uint64_t ms);
+
 /** Answers 500 internal_error: "@p what failed: <kcg_strerror(rc)>". */
 void kcg_route_store_error(struct kcg_request *req, const char *what, int rc);
 
@@ -79,7 +82,6 @@ void kcg_route_admin_exceptions(struct kcg_request *req);
 void kcg_route_admin_exception_resolve(struct kcg_request *req);
 void kcg_route_admin_runbook(struct kcg_request *req);
 void kcg_route_admin_overview(struct kcg_request *req);
-void kcg_route_admin_order_timeline(struct kcg_request *req);
 void kcg_route_console_root(struct kcg_request *req);
 void kcg_route_console_index(struct kcg_request *req);
 void kcg_route_console_asset(struct kcg_request *req);

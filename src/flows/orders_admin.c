@@ -1,6 +1,6 @@
 /*
  * orders_admin.c: the order flow's admin routes (rows of kcg_flow_orders),
- * GET /admin/orders and GET /admin/orders/{id}. The bearer token is checked
+ * GET /admin/orders, GET /admin/orders/{id} and its /timeline. The bearer token is checked
  * by http.c before a handler runs.
  */
 #include "kcgate/flows/orders_admin.h"
@@ -28,10 +28,11 @@ static void admin_orders(struct kcg_request *req)
 	kcg_http_respond_json(req, 200, json_pack("{s:o}", "orders", orders));
 }
 
-static void admin_order(struct kcg_request *req)
+/* Answers one order's view: @p read's result for the {id} of the path. */
+static void answer_order(struct kcg_request *req, int (*read)(struct kcg_store *, const char *, json_t **))
 {
-	json_t *order;
-	int rc = kcg_orders_get(req->app->store, req->param, &order);
+	json_t *out;
+	int rc = read(req->app->store, req->param, &out);
 	if (rc == KCG_ENOTFOUND) {
 		kcg_http_respond_error(req, 404, "not_found", "no order %s", req->param);
 		return;
@@ -40,10 +41,21 @@ static void admin_order(struct kcg_request *req)
 		kcg_route_store_error(req, "reading the order", rc);
 		return;
 	}
-	kcg_http_respond_json(req, 200, order);
+	kcg_http_respond_json(req, 200, out);
+}
+
+static void admin_order(struct kcg_request *req)
+{
+	answer_order(req, kcg_orders_get);
+}
+
+static void admin_order_timeline(struct kcg_request *req)
+{
+	answer_order(req, kcg_orders_timeline);
 }
 
 const struct kcg_route kcg_orders_routes[KCG_ORDERS_ROUTES] = {
 	{ "GET", "/admin/orders",      KCG_ROUTE_ADMIN, KCG_BODY_NONE, admin_orders, 0, NULL },
 	{ "GET", "/admin/orders/{id}", KCG_ROUTE_ADMIN, KCG_BODY_NONE, admin_order, 0, NULL },
+	{ "GET", "/admin/orders/{id}/timeline", KCG_ROUTE_ADMIN, KCG_BODY_NONE, admin_order_timeline, 0, NULL },
 };

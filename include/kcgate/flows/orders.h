@@ -238,6 +238,16 @@ bool kcg_order_forgotten(uint64_t created_ms, uint64_t retention_ms, uint64_t no
 int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);
 
 /**
+ * Order @p order_id's timeline as a new JSON object in *@p out:
+ * {"order_id", "now": {state, mirakl_state, sales_order_code, held_skus},
+ * "timeline": [{"at", "what", "cause", "ref_kind", "ref"}] sorted by time,
+ * "jobs_scan_complete"}: the record's times, the jobs whose subject is the
+ * order (the newest 20,000 job records looked at), the exceptions about the
+ * order or a SKU it is held on. @return 0, KCG_ENOTFOUND or an error.
+ */
+int kcg_orders_timeline(struct kcg_store *store, const char *order_id, json_t **out);
+
+/**
  * Order records (without their Mirakl snapshot) in order id order as a new
  * JSON array in *@p out, filtered by @p state (NULL = any), at most @p limit.
  */
