@@ -6,9 +6,11 @@
  * Content-Length with Transfer-Encoding, a Transfer-Encoding other than
  * exactly chunked, several Content-Lengths or Hosts, no Host on HTTP/1.1, a
  * header name that is not a token), matches the route table (404 and 405 +
- * Allow fall out of it), checks the admin bearer token (429 after
- * server.admin_auth_burst failures from one address, an IPv6 one counted by
- * its /64), refuses any body on a route that takes none (413 and close,
+ * Allow fall out of it), checks admin authentication: the bearer token,
+ * or a console session cookie that must carry its X-CSRF-Token on writes
+ * (403 csrf_required; kcgate/session.h), 429 after
+ * server.admin_auth_burst failures from one address (an IPv6 one counted by
+ * its /64; the console's sign-in counts too), refuses any body on a route that takes none (413 and close,
  * nothing read), refuses a body that is too
  * large (413 from Content-Length before reading; a chunked body is cut off
  * by closing the connection once it passes the limit), has no length (411) or the wrong media type (415),
