@@ -231,6 +231,14 @@
 
   // ------------------------------------------------------------ pages
 
+  // The sync tile: the oldest last success of the enabled polls.
+  function syncText(polls) {
+    const on = polls.filter((p) => p.enabled);
+    if (!on.length) return "no poll enabled";
+    if (on.some((p) => p.age_s === null)) return "a poll has not succeeded yet";
+    return "oldest poll " + age(Math.max(...on.map((p) => p.age_s))) + " ago";
+  }
+
   async function overview(page) {
     const ov = await api("GET", "/admin/overview");
     const out = [el("h1", {}, "Overview"), el("p", { class: "muted" }, "As of " + when(ov.now) + ". Red and amber name the threshold crossed.")];
@@ -246,7 +254,7 @@
     const deadJobs = ov.lanes.reduce((n, l) => n + l.dead, 0);
     out.push(el("div", { class: "tiles" },
       tile("Lanes", worst(ov.lanes.map((l) => l.status)), deadJobs ? deadJobs + " dead job(s)" : ov.lanes.some((l) => l.breaker_open) ? "breaker open" : "flowing", "#/jobs"),
-      tile("Sync", worst(ov.polls.map((p) => p.status)), ov.polls.filter((p) => p.enabled).map((p) => age(p.age_s)).join(" · ") || "no poll", "#/overview"),
+      tile("Sync", worst(ov.polls.map((p) => p.status)), syncText(ov.polls), "#/overview"),
       tile("Open exceptions", ov.exceptions.status, String(ov.exceptions.open) + (crit.length ? " (" + crit.length + " critical)" : ""), "#/exceptions"),
       tile("Held orders", held && held.orders.length ? "amber" : "ok", held ? String(held.orders.length) : "n/a", "#/orders?state=held")));
     out.push(el("section", { id: "attention" }, el("h2", {}, "Needs attention"),
