@@ -424,6 +424,9 @@
     page.append(probs);
     const p = await optional("/admin/skus?problem=1", probs, "The SKU audit (inriver flow)");
     if (p) {
+      probs.append(el("p", {}, "Last mapping audit: ", p.last_audit ? show(p.last_audit) : "none yet", " ",
+        el("button", { type: "button", class: "audit", onclick: (ev) => act(ev.target, "/admin/audit/skus",
+          (j) => "Mapping audit queued (job " + j.job_id + ").", "Audit") }, "Run the mapping audit now")));
       probs.append(table(["SKU", "problems"], p.skus.map((s) => el("tr", {},
         el("td", {}, link("#/skus?code=" + encodeURIComponent(s.sku), s.sku)),
         el("td", {}, s.problems.map((x) => x.kind + " (" + x.owner + ")").join(", "))))));
