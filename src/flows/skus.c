@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/json.h"
 #include "kcgate/log.h"
 #include "kcgate/peers/khaos.h"
 #include "kcgate/peers/khaos_soap.h"
@@ -31,16 +32,20 @@ bool kcg_skus_active(struct kcg_txn *t, const char *code, bool *discontinued)
 	return !*discontinued;
 }
 
-int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool *controlled)
+int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool *controlled, uint64_t *read_ms)
 {
 	json_t *rec;
 	*available = 0;
 	*controlled = true;
+	if (read_ms)
+		*read_ms = 0;
 	int rc = kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &rec);
 	if (rc != 0)
 		return rc;
 	*available = (int64_t)json_integer_value(json_object_get(rec, "available"));
 	*controlled = json_integer_value(json_object_get(rec, "status")) != KCG_STOCK_NOT_CONTROLLED;
+	if (read_ms)
+		*read_ms = kcg_json_u64(rec, "read_ms");
 	json_decref(rec);
 	return 0;
 }
@@ -73,7 +78,7 @@ static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		bool was_active = kcg_skus_active(t, code, &discontinued);
 		bool active = !json_is_true(json_object_get(item, "discontinued"));
 		int64_t before;
-		bool rose = was_active && active && kcg_skus_level(t, code, &before, &controlled) == 0 &&
+		bool rose = was_active && active && kcg_skus_level(t, code, &before, &controlled, NULL) == 0 &&
 			    json_integer_value(json_object_get(item, "available")) > before;
 		json_t *rec = json_pack("{s:O, s:O, s:O, s:O}", "available", json_object_get(item, "available"),
 					"build_potential", json_object_get(item, "build_potential"), "status",
@@ -81,6 +86,8 @@ static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		char when[32];
 		kcg_format_time(t->now_ms, when, sizeof(when));
 		json_object_set_new(rec, "updated_at", json_string(when));
+		/* when the read began: bookings after it are not in this level */
+		json_object_set(rec, "read_ms", json_object_get(run->result, "started_ms"));
 		rc = kcg_txn_put_json(t, DB_SKUS, code, strlen(code), rec);
 		json_decref(rec);
 		if (rc == 0 && !was_active && active) {
