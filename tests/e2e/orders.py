@@ -2172,10 +2172,10 @@ def scenario_booked_level(args, rep):
         rep.check(done, "booked-level: the first order (2 of 3) is booked (%.1f s)" % secs, [json.dumps(last)])
         lvl = [x for x in w.sim.state()["khaos"]["stock"] if x["code"] == sku]
         rep.check(lvl and lvl[0]["available"] == 1, "booked-level: Khaos allocated it (LEVEL 3 -> 1)", [lvl])
-        second = w.sim.order("BL2-%s-A" % tag, [(sku, 2, 5.0)])
-        rep.check(w.webhook(second).status == 202, "booked-level: webhook for the second order (2 more)", [])
         refreshes = [j for j in w.jobs() or [] if j.get("kind") == "skus.refresh" and j.get("subject") != "all"]
         rep.check(not refreshes, "booked-level: no read of the SKU since the start-up refresh", [short(json.dumps(refreshes))])
+        second = w.sim.order("BL2-%s-A" % tag, [(sku, 2, 5.0)])
+        rep.check(w.webhook(second).status == 202, "booked-level: webhook for the second order (2 more)", [])
         rec, secs = w.wait(lambda: rec_in(w, second, "held", "accepted", "booked"), 15)
         rep.check(rec and rec.get("state") == "held" and rec.get("held_for") == "short_stock",
                   "booked-level: the second order is held for short stock, though the cache still said 3 (%.1f s)"

@@ -202,7 +202,8 @@ enum kcg_cover kcg_order_stock_decide(const json_t *order, const json_t *levels,
  * of memory): its lines' quantities while kcgate has decided to accept it
  * (@p state seen and @p accepting) or it is accepted and not yet booked;
  * lines CANCELED or REFUSED on Mirakl, or listed in @p refused (line ids
- * kcgate refuses), hold nothing. Pure.
+ * kcgate refuses), hold nothing; nor does an order Mirakl shows shipped
+ * (shipped without Khaos: the goods have gone). Pure.
  */
 json_t *kcg_order_reservation(enum kcg_order_state state, bool accepting, const json_t *order, const json_t *refused);
 
