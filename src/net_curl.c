@@ -33,6 +33,7 @@ struct transfer {
 	char *buf;                 /* the answer being received */
 	size_t len, cap;
 	bool too_long;
+	uint64_t max_reply;         /* the call's bound, or the driver's */
 	long retry_after_s;
 	struct transfer *next;
 };
@@ -101,7 +102,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *x = arg;
 	size_t len = size * n;
-	if (x->len + len > x->nc->max_reply_bytes) {
+	if (x->len + len > x->max_reply) {
 		x->too_long = true;
 		return 0; /* aborts the transfer */
 	}
@@ -146,6 +147,7 @@ int kcg_net_curl_send(struct kcg_net_curl *nc, const struct kcg_call *c, void *a
 	if (!x)
 		return -ENOMEM;
 	x->nc = nc;
+	x->max_reply = c->max_reply_bytes ? c->max_reply_bytes : nc->max_reply_bytes;
 	x->arg = arg;
 	x->retry_after_s = -1;
 	CURL *h = curl_easy_init();
@@ -200,8 +202,11 @@ static void transfer_done(struct kcg_net_curl *nc, struct transfer *x, CURLcode 
 		x->buf = NULL;
 	} else {
 		r.transport_error = (int)code;
-		snprintf(r.error, sizeof(r.error), "%s%s", x->too_long ? "answer longer than jobs.max_reply_bytes: " : "",
-			 curl_easy_strerror(code));
+		if (x->too_long)
+			snprintf(r.error, sizeof(r.error), "answer longer than %llu bytes (jobs.max_reply_bytes, or the "
+				 "call's own bound): %s", (unsigned long long)x->max_reply, curl_easy_strerror(code));
+		else
+			snprintf(r.error, sizeof(r.error), "%s", curl_easy_strerror(code));
 	}
 	for (struct transfer **pp = &nc->in_flight; *pp; pp = &(*pp)->next) {
 		if (*pp == x) {

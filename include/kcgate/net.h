@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kcgate/common.h" /* KCG_ERROR_MAX */
 
@@ -27,6 +28,7 @@ struct kcg_call {
 	size_t n_headers;
 	bool secret_headers;          /**< headers carry credentials: never log them */
 	unsigned timeout_s;
+	uint64_t max_reply_bytes;     /**< longest answer read for this call; 0 = the driver's ([jobs] max_reply_bytes) */
 };
 
 /** What came back. Owned by the reply (kcg_reply_finish() frees it). */
