@@ -218,7 +218,6 @@ struct kcg_stock_config {
 	uint64_t buffer;            /**< held back from every SKU's figure */
 	int include_build_potential; /**< 1: LEVEL + BUILD_POTENTIAL_CHILDREN */
 	char *uncontrolled_quantity; /**< "leave" or an integer, for STATUS 5 */
-	int64_t uncontrolled;       /**< parsed: KCG_STOCK_LEAVE or >= 0 */
 	uint64_t stale_after_s;     /**< stock_sync_stale past this age */
 	uint64_t drift_check_interval_s;
 	uint64_t drift_page_delay_ms; /**< pause between two OF21 pages */

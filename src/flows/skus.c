@@ -4,6 +4,7 @@
 #include "kcgate/flows/skus.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kcgate/exceptions.h"
@@ -13,6 +14,8 @@
 
 #define DB_SKUS "skus"
 #define WATERMARK "khaos.stock.watermark"
+#define FULL_READ "khaos.stock.full_read" /* 1 once the stock flow read the whole catalogue */
+#define POLL_OK "khaos.stock.last_ok_ms" /* the last complete poll of every code (stock_sync_stale) */
 #define ALL "all"
 #define WSDL_SUBJECT "namespace"
 #define WSDL_TRIES 3 /* transient failures before the fallback namespace is taken */
@@ -52,36 +55,99 @@ int kcg_skus_refresh_one(struct kcg_txn *t, const char *code)
 	return rc == KCG_EDUPLICATE ? 0 : rc;
 }
 
+/* The items of one answer, compact (a first run is the whole catalogue:
+ * 100,000 items as JSON objects would be several times this). */
+struct items {
+	struct kcg_stock_item *v;
+	size_t n, cap;
+	bool sum_sites; /* SiteID -1: a code reported by several sites is their sum */
+};
+
+static void items_free(void *p)
+{
+	struct items *it = p;
+	free(it->v);
+	free(it);
+}
+
 static int collect_item(const struct kcg_stock_item *item, void *arg)
 {
-	json_t *items = arg;
-	return json_array_append_new(items, json_pack("{s:s, s:I, s:I, s:i, s:b}", "code", item->code, "available",
-						      (json_int_t)item->available, "build_potential",
-						      (json_int_t)item->build_potential, "status", item->status,
-						      "discontinued", item->discontinued));
+	struct items *it = arg;
+	if (it->n == it->cap) {
+		size_t cap = it->cap ? it->cap * 2 : 64;
+		struct kcg_stock_item *v = realloc(it->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		it->v = v;
+		it->cap = cap;
+	}
+	it->v[it->n++] = *item;
+	return 0;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	return strcmp(((const struct kcg_stock_item *)a)->code, ((const struct kcg_stock_item *)b)->code);
+}
+
+/* One code reported twice (several sites, or a repeated item): with
+ * SiteID -1 the levels add up; otherwise one of them stands (one site
+ * naming a code twice is not expected). Sorted by code, so the apply
+ * walks the skus database in order. */
+static void items_merge(struct items *it)
+{
+	size_t w = 0;
+	qsort(it->v, it->n, sizeof(*it->v), cmp_item);
+	for (size_t i = 0; i < it->n; i++) {
+		if (w > 0 && strcmp(it->v[w - 1].code, it->v[i].code) == 0) {
+			struct kcg_stock_item *m = &it->v[w - 1];
+			if (it->sum_sites) {
+				m->available += it->v[i].available;
+				m->build_potential += it->v[i].build_potential;
+				if (m->status != it->v[i].status && it->v[i].status != KCG_STOCK_DISCONTINUED)
+					m->status = m->available > 0 ? KCG_STOCK_IN_STOCK : it->v[i].status;
+				m->discontinued = m->status == KCG_STOCK_DISCONTINUED;
+			} else {
+				*m = it->v[i];
+			}
+			continue;
+		}
+		it->v[w++] = it->v[i];
+	}
+	it->n = w;
 }
 
 static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
-	size_t i;
-	json_t *item;
+	struct items *items = run->blob;
 	int rc = 0;
-	json_array_foreach(json_object_get(run->result, "items"), i, item) {
-		const char *code = json_string_value(json_object_get(item, "code"));
-		bool discontinued, controlled;
-		bool was_active = kcg_skus_active(t, code, &discontinued);
-		bool active = !json_is_true(json_object_get(item, "discontinued"));
-		int64_t before;
-		bool rose = was_active && active && kcg_skus_level(t, code, &before, &controlled) == 0 &&
-			    json_integer_value(json_object_get(item, "available")) > before;
-		json_t *rec = json_pack("{s:O, s:O, s:O, s:O}", "available", json_object_get(item, "available"),
-					"build_potential", json_object_get(item, "build_potential"), "status",
-					json_object_get(item, "status"), "discontinued", json_object_get(item, "discontinued"));
-		char when[32];
-		kcg_format_time(t->now_ms, when, sizeof(when));
-		json_object_set_new(rec, "updated_at", json_string(when));
-		rc = kcg_txn_put_json(t, DB_SKUS, code, strlen(code), rec);
+	char when[32];
+	kcg_format_time(t->now_ms, when, sizeof(when));
+	for (size_t i = 0; items && i < items->n; i++) {
+		const struct kcg_stock_item *item = &items->v[i];
+		const char *code = item->code;
+		json_t *old = NULL;
+		bool known = kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &old) == 0;
+		bool was_active = known && !json_is_true(json_object_get(old, "discontinued"));
+		bool active = !item->discontinued;
+		bool rose = was_active && active && item->available > json_integer_value(json_object_get(old, "available"));
+		bool same = known && json_integer_value(json_object_get(old, "available")) == item->available &&
+			    json_integer_value(json_object_get(old, "build_potential")) == item->build_potential &&
+			    json_integer_value(json_object_get(old, "status")) == item->status;
+		json_decref(old);
+		if (same) { /* the overlap: Khaos said it again (the stock flow decides for itself) */
+			rc = kcg_flows_stock_item(t, item, run->ctx);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		json_t *rec = json_pack("{s:I, s:I, s:i, s:b, s:s}", "available", (json_int_t)item->available,
+					"build_potential", (json_int_t)item->build_potential, "status", item->status,
+					"discontinued", item->discontinued, "updated_at", when);
+		rc = rec ? kcg_txn_put_json(t, DB_SKUS, code, strlen(code), rec) : -ENOMEM;
 		json_decref(rec);
+		if (rc == 0)
+			rc = kcg_flows_stock_item(t, item, run->ctx);
 		if (rc == 0 && !was_active && active) {
 			rc = kcg_exc_resolve(t, KCG_EXC_UNKNOWN_SKU, code, "auto");
 			if (rc == 0)
@@ -93,15 +159,22 @@ static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		if (rc != 0)
 			return rc;
 	}
-	if (strcmp(run->subject, ALL) == 0)
+	if (strcmp(run->subject, ALL) == 0) {
 		rc = kcg_meta_put_u64(t, WATERMARK,
 				      (uint64_t)json_integer_value(json_object_get(run->result, "started_ms")));
+		if (rc == 0)
+			rc = kcg_meta_put_u64(t, POLL_OK, t->now_ms);
+		if (rc == 0 && json_is_true(json_object_get(run->result, "full")))
+			rc = kcg_meta_put_u64(t, FULL_READ, 1);
+	}
 	return rc;
 }
 
 static int watermark_fn(struct kcg_txn *t, void *arg)
 {
-	*(uint64_t *)arg = kcg_meta_get_u64(t, WATERMARK);
+	uint64_t *w = arg;
+	w[0] = kcg_meta_get_u64(t, WATERMARK);
+	w[1] = kcg_meta_get_u64(t, FULL_READ);
 	return 0;
 }
 
@@ -112,21 +185,47 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 	bool all = strcmp(run->subject, ALL) == 0;
 
 	if (run->phase == PH_START) {
-		uint64_t since = 0;
-		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+		uint64_t w[2] = { 0, 0 };
+		const struct kcg_config *cfg = flow->cfg;
+		if (!kcg_khaos_soap_ready(&cfg->khaos))
 			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
-		if (all && kcg_store_read(flow->store, watermark_fn, &since) != 0)
+		if (all && kcg_store_read(flow->store, watermark_fn, w) != 0)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU watermark");
+		/* the stock flow's first run reads the whole catalogue, even
+		 * where the cache ran before it was enabled */
+		bool full = all && cfg->stock.enabled == 1 && !w[1];
+		uint64_t since = full ? 0 : w[0];
+		/* KSD "always recommend" a time buffer when polling for changes
+		 * [WIG p.27]: the window starts poll_overlap_s before the last
+		 * poll's start; what comes twice changes nothing. 0 stays 0 (the
+		 * whole catalogue). */
+		uint64_t overlap = cfg->stock.poll_overlap_s * 1000u;
+		if (since)
+			since = since > overlap ? since - overlap : 1;
+		/* [stock] sites, when set, is the SiteID the stock flow polls */
+		struct kcg_khaos_config kc = cfg->khaos;
+		if (cfg->stock.enabled == 1 && cfg->stock.sites)
+			kc.stock_site_id = cfg->stock.sites;
+		struct items *it = calloc(1, sizeof(*it));
+		if (!it)
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		it->sum_sites = kc.stock_site_id && strcmp(kc.stock_site_id, "-1") == 0;
+		run->blob = it;
+		run->blob_free = items_free;
 		run->phase = PH_READ;
-		run->result = json_pack("{s:I}", "started_ms", (json_int_t)kcg_now_ms());
-		return kcg_job_call(run, kcg_khaos_stock_status(&flow->cfg->khaos, all ? "" : run->subject, since,
-								&run->call));
+		run->result = json_pack("{s:I, s:b}", "started_ms", (json_int_t)kcg_now_ms(), "full", full);
+		int rc = kcg_khaos_stock_status(&kc, all ? "" : run->subject, since, &run->call);
+		if (rc == 0 && cfg->stock.enabled == 1)
+			run->call.max_reply_bytes = cfg->stock.max_answer_mb << 20;
+		return kcg_job_call(run, rc);
 	}
-	json_t *items = json_array();
-	json_object_set_new(run->result, "items", items);
-	int rc = kcg_khaos_stock_status_parse(&flow->cfg->khaos, &run->reply, collect_item, items, why);
-	if (rc != 0)
+	struct items *it = run->blob;
+	int rc = kcg_khaos_stock_status_parse(&flow->cfg->khaos, &run->reply, collect_item, it, why);
+	if (rc != 0) {
+		it->n = 0; /* nothing of a failed answer is kept */
 		return kcg_job_failed(run, rc, why);
+	}
+	items_merge(it);
 	run->apply = refresh_apply;
 	return KCG_STEP_DONE;
 }
@@ -181,7 +280,11 @@ static size_t skus_timers(const struct kcg_config *cfg, struct kcg_engine_timer 
 {
 	if (cap < 1)
 		return 1;
-	out[0] = (struct kcg_engine_timer){ "skus.refresh", cfg->khaos.sku_refresh_s * 1000u, refresh_timer };
+	/* the stock flow polls for changes more often than the cache needs */
+	uint64_t every = cfg->khaos.sku_refresh_s;
+	if (cfg->stock.enabled == 1 && cfg->stock.poll_interval_s && cfg->stock.poll_interval_s < every)
+		every = cfg->stock.poll_interval_s;
+	out[0] = (struct kcg_engine_timer){ "skus.refresh", every * 1000u, refresh_timer };
 	return 1;
 }
 

@@ -14,6 +14,7 @@
  * Every @p why is printable ASCII, so callers can put it in JSON and logs.
  */
 #include "kcgate/peers/mirakl.h"
+#include "mirakl_private.h"
 #include "kcgate/common.h"
 #include "kcgate/dynbuf.h"
 
@@ -27,7 +28,7 @@
 #define URL_MAX (64 * 1024) /* far beyond what a server takes; a longer one is a bug */
 
 /* Appends @p s percent-encoded; a failure sticks to @p b. */
-static void buf_escaped(struct kcg_dynbuf *b, const char *s)
+void mirakl_buf_escaped(struct kcg_dynbuf *b, const char *s)
 {
 	char *e = kcg_url_escape(s);
 	if (!e) {
@@ -39,7 +40,7 @@ static void buf_escaped(struct kcg_dynbuf *b, const char *s)
 }
 
 /* Starts @p b: base_url without a trailing slash, then @p path. */
-static void buf_base(struct kcg_dynbuf *b, const struct kcg_mirakl_config *cfg, const char *path)
+void mirakl_buf_base(struct kcg_dynbuf *b, const struct kcg_mirakl_config *cfg, const char *path)
 {
 	const char *base = cfg->base_url ? cfg->base_url : "";
 	size_t n = strlen(base);
@@ -62,7 +63,7 @@ static void buf_list(struct kcg_dynbuf *b, const char *name, const char *list)
 			kcg_dynbuf_fail(b, -ENOMEM);
 			return;
 		}
-		buf_escaped(b, item);
+		mirakl_buf_escaped(b, item);
 		free(item);
 		if (!p[n])
 			break;
@@ -72,7 +73,7 @@ static void buf_list(struct kcg_dynbuf *b, const char *name, const char *list)
 }
 
 /* Fills what every Mirakl call shares; takes @p url. */
-static int init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, const char *what, const char *method,
+int mirakl_init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, const char *what, const char *method,
 		     struct kcg_dynbuf *url)
 {
 	*out = (struct kcg_call){ .what = what, .method = method, .secret_headers = true };
@@ -101,7 +102,7 @@ static void buf_date(struct kcg_dynbuf *b, const char *name, uint64_t ms, bool u
 	if (dot)
 		memcpy(dot, "Z", 2);
 	kcg_dynbuf_printf(b, "&%s=", name);
-	buf_escaped(b, t);
+	mirakl_buf_escaped(b, t);
 }
 
 int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_query *q, struct kcg_call *out)
@@ -112,7 +113,7 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
 	/* Out-of-range page sizes are clamped rather than sent to be refused. */
 	if (max == 0 || max > KCG_MIRAKL_PAGE_MAX)
 		max = KCG_MIRAKL_PAGE_MAX;
-	buf_base(&url, cfg, "/api/orders?paginate=true");
+	mirakl_buf_base(&url, cfg, "/api/orders?paginate=true");
 	kcg_dynbuf_printf(&url, "&max=%u&offset=%u", max, q->offset);
 	if (q->order_ids && *q->order_ids)
 		buf_list(&url, "order_ids", q->order_ids);
@@ -124,9 +125,9 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
 		buf_date(&url, "end_update_date", q->end_update_ms, true);
 	if (cfg->shop_id && *cfg->shop_id) {
 		kcg_dynbuf_addstr(&url, "&shop_id=");
-		buf_escaped(&url, cfg->shop_id);
+		mirakl_buf_escaped(&url, cfg->shop_id);
 	}
-	return init_call(cfg, out, "OR11", "GET", &url);
+	return mirakl_init_call(cfg, out, "OR11", "GET", &url);
 }
 
 int kcg_mirakl_or11_one(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out)
@@ -142,12 +143,12 @@ int kcg_mirakl_or11_one(const struct kcg_mirakl_config *cfg, const char *order_i
 /* "/api/orders/{escaped id}{suffix}" and the shop_id query when set. */
 static void order_url(struct kcg_dynbuf *url, const struct kcg_mirakl_config *cfg, const char *order_id, const char *suffix)
 {
-	buf_base(url, cfg, "/api/orders/");
-	buf_escaped(url, order_id);
+	mirakl_buf_base(url, cfg, "/api/orders/");
+	mirakl_buf_escaped(url, order_id);
 	kcg_dynbuf_addstr(url, suffix);
 	if (cfg->shop_id && *cfg->shop_id) {
 		kcg_dynbuf_addstr(url, "?shop_id=");
-		buf_escaped(url, cfg->shop_id);
+		mirakl_buf_escaped(url, cfg->shop_id);
 	}
 }
 
@@ -155,7 +156,7 @@ int kcg_mirakl_or12(const struct kcg_mirakl_config *cfg, const char *order_id, s
 {
 	struct kcg_dynbuf url;
 	order_url(&url, cfg, order_id, "");
-	return init_call(cfg, out, "OR12", "GET", &url);
+	return mirakl_init_call(cfg, out, "OR12", "GET", &url);
 }
 
 static bool line_waiting(const json_t *line)
@@ -215,7 +216,7 @@ int kcg_mirakl_or21_decide(const struct kcg_mirakl_config *cfg, const json_t *or
 		goto fail_body;
 	struct kcg_dynbuf url;
 	order_url(&url, cfg, id, "/accept");
-	rc = init_call(cfg, out, "OR21", "PUT", &url);
+	rc = mirakl_init_call(cfg, out, "OR21", "PUT", &url);
 	if (rc != 0) {
 		free(text);
 		goto fail_body;
@@ -239,7 +240,7 @@ fail_body:
  * success body (status in 200..299), otherwise the final return code with
  * @p why filled: -EAGAIN (transient), KCG_ENOTFOUND (404), KCG_EPAYLOAD.
  */
-static int triage(const struct kcg_reply *r, const char *what, char why[KCG_ERROR_MAX])
+int mirakl_triage(const struct kcg_reply *r, const char *what, char why[KCG_ERROR_MAX])
 {
 	char ex[KCG_ERROR_MAX];
 
@@ -265,7 +266,7 @@ static int triage(const struct kcg_reply *r, const char *what, char why[KCG_ERRO
 }
 
 /* The success body as a JSON object, or NULL with why filled. */
-static json_t *load_object(const struct kcg_reply *r, const char *what, char why[KCG_ERROR_MAX])
+json_t *mirakl_load_object(const struct kcg_reply *r, const char *what, char why[KCG_ERROR_MAX])
 {
 	json_error_t err;
 	json_t *j = json_loadb(r->body ? r->body : "", r->body ? r->len : 0, PARSE_FLAGS, &err);
@@ -283,10 +284,10 @@ static json_t *load_object(const struct kcg_reply *r, const char *what, char why
 
 int kcg_mirakl_or11_parse(const struct kcg_reply *r, json_t **orders, uint64_t *total, char why[KCG_ERROR_MAX])
 {
-	int rc = triage(r, "OR11", why);
+	int rc = mirakl_triage(r, "OR11", why);
 	if (rc != 1)
 		return rc;
-	json_t *j = load_object(r, "OR11", why);
+	json_t *j = mirakl_load_object(r, "OR11", why);
 	if (!j)
 		return KCG_EPAYLOAD;
 	json_t *arr = json_object_get(j, "orders");
@@ -348,10 +349,10 @@ int kcg_mirakl_or11_one_parse(const struct kcg_reply *r, const char *order_id, j
 
 int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KCG_ERROR_MAX])
 {
-	int rc = triage(r, "OR12", why);
+	int rc = mirakl_triage(r, "OR12", why);
 	if (rc != 1)
 		return rc;
-	json_t *j = load_object(r, "OR12", why);
+	json_t *j = mirakl_load_object(r, "OR12", why);
 	if (!j)
 		return KCG_EPAYLOAD;
 	*order = j;
@@ -360,7 +361,7 @@ int kcg_mirakl_or12_parse(const struct kcg_reply *r, json_t **order, char why[KC
 
 int kcg_mirakl_or21_parse(const struct kcg_reply *r, char why[KCG_ERROR_MAX])
 {
-	int rc = triage(r, "OR21", why);
+	int rc = mirakl_triage(r, "OR21", why);
 	return rc == 1 ? 0 : rc;
 }
 

@@ -1,0 +1,126 @@
+/*
+ * stock_admin.c: the stock flow's admin routes (rows of kcg_flow_stock),
+ * GET /admin/stock/{sku} and GET /admin/sync. The bearer token is checked
+ * by http.c before a handler runs.
+ */
+#include "stock_private.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "kcgate/exceptions.h"
+#include "kcgate/flows/orders.h"
+#include "routes.h"
+
+struct view {
+	const struct kcg_config *cfg;
+	const char *sku;
+	json_t *out;
+};
+
+static json_t *qty_or_null(int64_t q)
+{
+	return q >= 0 ? json_integer((json_int_t)q) : json_null();
+}
+
+static int view_fn(struct kcg_txn *t, void *arg)
+{
+	struct view *v = arg;
+	struct kcg_stock_rec rec;
+	int rc = kcg_stock_get(t, v->sku, &rec);
+	if (rc != 0)
+		return rc;
+	int64_t qty;
+	uint64_t reserved;
+	bool show = stock_figure(t, v->cfg, v->sku, &rec, &qty, &reserved);
+	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&v->cfg->stock.buffers), v->sku, v->cfg->stock.buffer);
+	MDB_val k = { strlen(v->sku), (void *)v->sku }, d;
+	bool dirty = mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK_DIRTY), &k, &d) == 0;
+	char changed[32] = "", published[32] = "";
+	if (rec.changed_ms)
+		kcg_format_time(rec.changed_ms, changed, sizeof(changed));
+	if (rec.published_ms)
+		kcg_format_time(rec.published_ms, published, sizeof(published));
+	v->out = json_pack(
+		"{s:s, s:{s:I, s:I, s:i, s:s?}, s:I, s:I, s:o, s:b, s:{s:o, s:s?, s:s?}, s:o, s:o, s:{s:o, s:b, s:b}}",
+		"sku", v->sku, "khaos", "level", (json_int_t)rec.level, "build_potential", (json_int_t)rec.build, "status",
+		rec.status, "changed_at", *changed ? changed : NULL, "buffer", (json_int_t)buffer, "reserved",
+		(json_int_t)reserved, "publishable", show ? json_integer((json_int_t)qty) : json_string("leave"), "dirty",
+		dirty, "last_published", "quantity", qty_or_null(rec.published), "import_id",
+		rec.published_import[0] ? rec.published_import : NULL, "at", *published ? published : NULL, "in_flight",
+		rec.sent >= 0 ? json_pack("{s:I, s:s}", "quantity", (json_int_t)rec.sent, "import_id", rec.sent_import)
+			      : json_null(),
+		"refused", qty_or_null(rec.failed), "drift", "mirakl_quantity", qty_or_null(rec.mirakl), "stock_drift_open",
+		kcg_exc_is_open(t, KCG_EXC_STOCK_DRIFT, v->sku), "import_line_open",
+		kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, v->sku));
+	return v->out ? 0 : -ENOMEM;
+}
+
+int kcg_stock_view(struct kcg_store *store, const struct kcg_config *cfg, const char *sku, json_t **out)
+{
+	struct view v = { cfg, sku, NULL };
+	*out = NULL;
+	if (!*sku || strlen(sku) >= KCG_KHAOS_CODE_MAX)
+		return KCG_ENOTFOUND;
+	int rc = kcg_store_read(store, view_fn, &v);
+	*out = v.out;
+	return rc;
+}
+
+static void admin_stock(struct kcg_request *req)
+{
+	json_t *v;
+	int rc = kcg_stock_view(req->app->store, req->app->cfg, req->param, &v);
+	if (rc == KCG_ENOTFOUND) {
+		kcg_http_respond_error(req, 404, "not_found", "no stock record for %.100s (not a code Khaos reported)",
+				       req->param);
+		return;
+	}
+	if (rc != 0) {
+		kcg_route_store_error(req, "reading the stock record", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, v);
+}
+
+/* The open stock exceptions, by kind (a count each). */
+static int open_counts(struct kcg_txn *t, void *arg)
+{
+	json_t *out = arg;
+	static const char *const kinds[] = { KCG_EXC_STOCK_IMPORT_LINE, KCG_EXC_STOCK_SYNC_STALE, KCG_EXC_STOCK_DRIFT,
+					     KCG_EXC_GHOST_SKU };
+	json_t *all;
+	int rc = kcg_exc_open_counts(t, &all);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		json_object_set_new(out, kinds[i], json_integer(json_integer_value(json_object_get(all, kinds[i]))));
+	json_decref(all);
+	return 0;
+}
+
+static void admin_sync(struct kcg_request *req)
+{
+	json_t *v, *open = json_object();
+	int rc = open ? kcg_stock_sync_view(req->app->store, req->app->cfg, &v) : -ENOMEM;
+	if (rc == 0) {
+		rc = kcg_store_read(req->app->store, open_counts, open);
+		json_object_set_new(v, "open_exceptions", open);
+		open = NULL;
+		json_object_set_new(v, "enabled", json_boolean(req->app->cfg->stock.enabled == 1));
+		if (rc != 0)
+			json_decref(v);
+	}
+	json_decref(open);
+	if (rc != 0) {
+		kcg_route_store_error(req, "reading the stock sync state", rc);
+		return;
+	}
+	kcg_http_respond_json(req, 200, v);
+}
+
+const struct kcg_route stock_routes[STOCK_ROUTES] = {
+	{ "GET", "/admin/stock/{id}", KCG_ROUTE_ADMIN, KCG_BODY_NONE, admin_stock, 0, NULL },
+	{ "GET", "/admin/sync",       KCG_ROUTE_ADMIN, KCG_BODY_NONE, admin_sync, 0, NULL },
+};
