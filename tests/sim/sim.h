@@ -17,6 +17,7 @@
 
 /** Largest request body the sim accepts (413 above). */
 #define SIM_MAX_BODY (8u * 1024u * 1024u)
+#define SIM_STATE_LIST_MAX 1000 /* longer lists in GET /_sim/state become counts (big catalogues) */
 /** Requests kept per system for GET /_sim/requests. */
 #define SIM_LOG_CAP 1000
 /** Longest hold (latency_ms, timeout_ms) a fault may ask for. */
@@ -84,6 +85,8 @@ struct sim_stock {
 	int status;		/* STATUS 0-5 as set, -1: from available/discontinued */
 	int64_t changed_ms;
 	unsigned long stock_id;
+	long long build;	/* BUILD_POTENTIAL_CHILDREN */
+	int site;		/* the Khaos site id holding it (1, the default site, unless set) */
 };
 
 /** A line of a Khaos sales order. */
@@ -187,6 +190,8 @@ struct sim_state {
 	struct sim_stock *stock;
 	size_t nstock, stock_cap;
 	unsigned long stock_seq;
+	size_t *stock_index;	/* open addressing by code: index + 1, 0 = empty (sim_khaos_ctl.c) */
+	size_t stock_index_cap;
 
 	unsigned long calls[SIM_NSYSTEMS];
 	struct sim_faults faults[SIM_NSYSTEMS];
@@ -268,10 +273,25 @@ void sim_reply_clear(struct sim_reply *r);
 
 /** Handle a request under /mirakl (auth and faults already applied). */
 void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_reply *r);
+/* ---- sim_mirakl_stock.c (offers and stock imports) ---- */
+
+/** /api/offers and /api/offers/stock/imports...; lock not held. */
+void sim_mirakl_stock_handle(struct sim_request *req, const char *sub, struct sim_reply *r);
+/** POST /_sim/mirakl/offers; lock not held. */
+void sim_mirakl_ctl_offers(json_t *body, struct sim_reply *r);
+/** The stock settings: check (false: @p r holds the 400), apply, show; lock held. */
+bool sim_mirakl_stock_settings_check(json_t *body, struct sim_reply *r);
+void sim_mirakl_stock_settings_apply(json_t *body);
+json_t *sim_mirakl_stock_settings_json(void);
+/** "offers", "offers_count", "stock_imports" of GET /_sim/state (?sku= filters); lock held. */
+json_t *sim_mirakl_stock_state(const char *skus);
+/** Forgets offers, imports and stock settings; lock held. */
+void sim_mirakl_stock_reset(void);
+
 /** POST /_sim/mirakl/orders. */
 void sim_mirakl_ctl_orders(json_t *body, struct sim_reply *r);
 /** Add the "mirakl" part of GET /_sim/state; lock held. */
-json_t *sim_mirakl_state(void);
+json_t *sim_mirakl_state(const char *skus);
 /** Drop all Mirakl state and settings, forget queued webhooks; lock held. */
 void sim_mirakl_reset(void);
 /** Run the order life up to now (time-driven changes); lock held. */

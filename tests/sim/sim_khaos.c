@@ -221,15 +221,6 @@ static void parsed_free(struct parsed_order *p)
 	free(p->code);
 }
 
-struct sim_stock *sk_find_stock(const char *code)
-{
-	for (size_t i = 0; i < sim.nstock; i++) {
-		if (strcmp(sim.stock[i].code, code) == 0)
-			return &sim.stock[i];
-	}
-	return NULL;
-}
-
 /* Book one parsed order; lock held. A repeated ASSOCIATED_REF is skipped
  * (Khaos dedupes on it [WIG p.28]) unless dedupe is off: then it books
  * again and counts as a duplicate. */
@@ -619,8 +610,10 @@ static int cmp_stock(const void *a, const void *b)
 	return strcmp((*(struct sim_stock *const *)a)->code, (*(struct sim_stock *const *)b)->code);
 }
 
-/* Stock items (sorted by code) filtered by codes and changed-since; lock held. */
-static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_set, int64_t since, size_t *count)
+/* Stock items (sorted by code) filtered by codes, changed-since and site
+ * (-1 every site); lock held. */
+static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_set, int64_t since, long long site,
+				       size_t *count)
 {
 	struct sim_stock **v = sim_xmalloc(sizeof(*v) * (sim.nstock + 1));
 	size_t n = 0;
@@ -630,7 +623,7 @@ static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_s
 
 		for (size_t k = 0; k < ncodes && !hit; k++)
 			hit = strcmp(codes[k], sim.stock[i].code) == 0;
-		if (hit && (!since_set || sim.stock[i].changed_ms >= since))
+		if (hit && (!since_set || sim.stock[i].changed_ms >= since) && (site < 0 || sim.stock[i].site == site))
 			v[n++] = &sim.stock[i];
 	}
 	qsort(v, n, sizeof(*v), cmp_stock);
@@ -670,9 +663,11 @@ static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)
 	codes = sim_split_csv(codes_s, &ncodes);
 	xmlDocPtr inner = sk_inner_doc("STOCK_STATUS");
 	xmlNodePtr root = xmlDocGetRootElement(inner);
-	xmlNewProp(root, BAD_CAST "SITE", BAD_CAST "Main Site");
+	xmlNewProp(root, BAD_CAST "SITE", BAD_CAST (site == -1 ? "All Sites" : "Main Site"));
 	pthread_mutex_lock(&sim.lock);
-	struct sim_stock **sel = select_stock(codes, ncodes, since_set, since, &n);
+	/* SiteID: "if omitted, results for the default stock site" (1 here);
+	 * -1 every site [WIG] */
+	struct sim_stock **sel = select_stock(codes, ncodes, since_set, since, site ? site : 1, &n);
 	for (size_t i = 0; i < n; i++) {
 		xmlNodePtr it = sk_el(root, "STOCK_ITEM", NULL);
 
@@ -684,7 +679,7 @@ static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)
 		sk_add_num(it, "LEVEL", sel[i]->available);
 		sk_add_num(it, "STATUS", sk_stock_status(sel[i]));
 		sk_el(it, "LEAD_TIME", NULL);
-		sk_add_num(it, "BUILD_POTENTIAL_CHILDREN", 0);
+		sk_add_num(it, "BUILD_POTENTIAL_CHILDREN", sel[i]->build);
 	}
 	pthread_mutex_unlock(&sim.lock);
 	free(sel);
@@ -715,7 +710,7 @@ static void get_stock_list(struct sim_soap_call *c, struct sim_reply *r)
 	xmlNewProp(sk_el(s.resp, "return", NULL), BAD_CAST "href", BAD_CAST "#1");
 	xmlNodePtr list = multiref(&s, types, "TStockList", 1);
 	pthread_mutex_lock(&sim.lock);
-	struct sim_stock **sel = select_stock(NULL, 0, since_set, since, &n);
+	struct sim_stock **sel = select_stock(NULL, 0, since_set, since, -1, &n);
 	sk_add_num(list, "Count", (long long)n);
 	xmlNodePtr arr = encoded_array(&s, list, "List", "TStockInfo", n);
 	for (size_t i = 0; i < n; i++) {

@@ -9,21 +9,114 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- the stock items, indexed by code (a big catalogue is 100,000) ---- */
+
+static size_t code_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static void index_put(size_t i)
+{
+	size_t mask = sim.stock_index_cap - 1, h = code_hash(sim.stock[i].code) & mask;
+	while (sim.stock_index[h])
+		h = (h + 1) & mask;
+	sim.stock_index[h] = i + 1;
+}
+
+struct sim_stock *sk_find_stock(const char *code)
+{
+	if (!sim.stock_index_cap)
+		return NULL;
+	size_t mask = sim.stock_index_cap - 1, h = code_hash(code) & mask;
+	for (; sim.stock_index[h]; h = (h + 1) & mask) {
+		struct sim_stock *s = &sim.stock[sim.stock_index[h] - 1];
+		if (strcmp(s->code, code) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+struct sim_stock *sk_add_stock(const char *code)
+{
+	sim_grow((void **)&sim.stock, &sim.stock_cap, sim.nstock + 1, sizeof(*sim.stock));
+	struct sim_stock *s = &sim.stock[sim.nstock++];
+	*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1, .site = 1};
+	if ((sim.nstock + 1) * 2 > sim.stock_index_cap) {
+		free(sim.stock_index);
+		sim.stock_index_cap = sim.stock_index_cap ? sim.stock_index_cap * 4 : 1024;
+		sim.stock_index = calloc(sim.stock_index_cap, sizeof(*sim.stock_index));
+		if (!sim.stock_index)
+			abort();
+		for (size_t i = 0; i < sim.nstock; i++)
+			index_put(i);
+	} else {
+		index_put(sim.nstock - 1);
+	}
+	return s;
+}
+
+/* {"generate":{"count":N,"prefix":"SKU-","available":A,"start":S}}: N
+ * items PREFIX%07u from S (default 1), each with level A (default 100);
+ * existing ones are set again. Lock not held. */
+static void ctl_generate(json_t *g, struct sim_reply *r)
+{
+	json_t *count = json_object_get(g, "count"), *prefix = json_object_get(g, "prefix");
+	json_t *av = json_object_get(g, "available"), *start = json_object_get(g, "start");
+	if (!json_is_integer(count) || json_integer_value(count) < 1 || json_integer_value(count) > 1000000 ||
+	    (prefix && (!json_is_string(prefix) || json_string_length(prefix) > 100)) || (av && !json_is_integer(av)) ||
+	    (start && (!json_is_integer(start) || json_integer_value(start) < 0))) {
+		sim_reply_ctl_error(r, 400, "invalid_payload",
+			"generate: count 1..1000000, prefix a string (<= 100), available an integer, start >= 0");
+		return;
+	}
+	const char *pre = prefix ? json_string_value(prefix) : "SKU-";
+	long long n = json_integer_value(count), a = av ? json_integer_value(av) : 100;
+	long long s0 = start ? json_integer_value(start) : 1;
+	int64_t now_ms = sim_now_ms();
+	char code[160];
+	pthread_mutex_lock(&sim.lock);
+	for (long long i = 0; i < n; i++) {
+		snprintf(code, sizeof(code), "%s%07lld", pre, s0 + i);
+		struct sim_stock *st = sk_find_stock(code);
+		if (!st)
+			st = sk_add_stock(code);
+		st->available = a;
+		st->changed_ms = now_ms;
+	}
+	pthread_mutex_unlock(&sim.lock);
+	sim_reply_json(r, 200, json_pack("{s:I}", "updated", (json_int_t)n));
+}
+
 void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 {
 	json_t *items = json_object_get(body, "items"), *it;
 	size_t i;
 	int64_t now_ms = sim_now_ms();
 
+	if (json_object_get(body, "generate")) {
+		ctl_generate(json_object_get(body, "generate"), r);
+		return;
+	}
 	if (!json_is_array(items)) {
-		sim_reply_ctl_error(r, 400, "invalid_payload", "items: required array");
+		sim_reply_ctl_error(r, 400, "invalid_payload", "items: required array (or generate)");
 		return;
 	}
 	json_array_foreach(items, i, it) {
 		const char *code = json_string_value(json_object_get(it, "code"));
 		json_t *av = json_object_get(it, "available"), *dis = json_object_get(it, "discontinued");
 		json_t *st = json_object_get(it, "status");
+		json_t *site = json_object_get(it, "site"), *build = json_object_get(it, "build_potential");
 
+		if ((site && (!json_is_integer(site) || json_integer_value(site) < 0 ||
+			      json_integer_value(site) > 1000000)) || (build && !json_is_integer(build))) {
+			sim_reply_ctl_error(r, 400, "invalid_payload",
+				"items[%zu]: site must be a site id (0..1000000), build_potential an integer", i);
+			return;
+		}
 		if (!code || !*code || strlen(code) > 255) {
 			sim_reply_ctl_error(r, 400, "invalid_payload", "items[%zu].code: required string", i);
 			return;
@@ -40,13 +133,15 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 		const char *code = json_string_value(json_object_get(it, "code"));
 		json_t *av = json_object_get(it, "available"), *dis = json_object_get(it, "discontinued");
 		json_t *st = json_object_get(it, "status");
+		json_t *site = json_object_get(it, "site"), *build = json_object_get(it, "build_potential");
 		struct sim_stock *s = sk_find_stock(code);
 
-		if (!s) {
-			sim_grow((void **)&sim.stock, &sim.stock_cap, sim.nstock + 1, sizeof(*sim.stock));
-			s = &sim.stock[sim.nstock++];
-			*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1};
-		}
+		if (!s)
+			s = sk_add_stock(code);
+		if (site)
+			s->site = (int)json_integer_value(site);
+		if (build)
+			s->build = json_integer_value(build);
 		if (av)
 			s->available = json_integer_value(av);
 		if (dis)
@@ -159,14 +254,16 @@ json_t *sim_khaos_state(void)
 			"delivery_net", so->delivery_net, "delivery_tax", so->delivery_tax, "order_note", so->order_note));
 		json_array_append_new(sos, o);
 	}
-	for (size_t i = 0; i < sim.nstock; i++) {
-		json_array_append_new(stock, json_pack("{s:s, s:I, s:b, s:i}", "code", sim.stock[i].code,
+	/* a big catalogue is a count only (GET /_sim/state stays small) */
+	for (size_t i = 0; sim.nstock <= SIM_STATE_LIST_MAX && i < sim.nstock; i++) {
+		json_array_append_new(stock, json_pack("{s:s, s:I, s:b, s:i, s:I, s:i}", "code", sim.stock[i].code,
 			"available", (json_int_t)sim.stock[i].available,
-			"discontinued", sim.stock[i].discontinued, "status", sk_stock_status(&sim.stock[i])));
+			"discontinued", sim.stock[i].discontinued, "status", sk_stock_status(&sim.stock[i]),
+			"build_potential", (json_int_t)sim.stock[i].build, "site", sim.stock[i].site));
 	}
-	return json_pack("{s:o, s:I, s:I, s:b, s:o}", "sales_orders", sos,
+	return json_pack("{s:o, s:I, s:I, s:b, s:o, s:I}", "sales_orders", sos,
 		"duplicate_orders", (json_int_t)sim.duplicates, "skipped_duplicates", (json_int_t)sim.skipped,
-		"dedupe", !sim.no_dedupe, "stock", stock);
+		"dedupe", !sim.no_dedupe, "stock", stock, "stock_count", (json_int_t)sim.nstock);
 }
 
 void sim_khaos_reset(void)
@@ -211,4 +308,7 @@ void sim_khaos_reset(void)
 	sim.stock = NULL;
 	sim.nstock = sim.stock_cap = 0;
 	sim.stock_seq = 0;
+	free(sim.stock_index);
+	sim.stock_index = NULL;
+	sim.stock_index_cap = 0;
 }
