@@ -370,12 +370,13 @@ def scenario_kill9(args, rep, n=300):
                 items.append({"code": s, "available": want[s]})
             khaos(w, items)
             # kill while an import is in flight (or about to be)
-            w.wait(lambda: (w.aget("/admin/sync") or {}).get("current_import"), 6, 0.05)
-            time.sleep(rnd.uniform(0, 0.6))
+            cur, _ = w.wait(lambda: (w.aget("/admin/sync") or {}).get("current_import"), 6, 0.02)
+            time.sleep(rnd.uniform(0, 0.3))
             w.inst.kill9()
-            kills.append(round_)
+            kills.append(cur)
             if not w.start("kill9: restart %d" % len(kills)):
                 return
+        rep.check(any(kills), "kill9: at least one kill landed with an import in flight (%s)" % kills)
         ok, secs, last = wait_offers(w, want, 45)
         wrong = {k: (last.get(k), v) for k, v in want.items() if last.get(k) != v}
         rep.check(ok, "kill9: after %d kills Mirakl shows every expected figure (%d SKUs, %.1f s, seed %d)"
