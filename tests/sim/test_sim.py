@@ -547,7 +547,8 @@ def life_settings(s):
     assert j == {"address_visibility": "shipping", "debit_delay_ms": 500, "debit_failure_rate": 0.0,
                  "acceptance_window_s": 259200, "partial_acceptance": True, "webhook_url": None,
                  "webhook_secret_set": False, "seed": 1,
-                 "webhooks": {"enabled": False, "queued": 0, "sent": 0, "failed": 0}}, j
+                 "webhooks": {"enabled": False, "queued": 0, "sent": 0, "failed": 0},
+                 "import_delay_ms": 2000, "stock_import_min_interval_ms": 60000}, j
     j = s.settings(debit_delay_ms=0, partial_acceptance=False)
     assert j["debit_delay_ms"] == 0 and not j["partial_acceptance"] and j["address_visibility"] == "shipping"
     j = s.settings(address_visibility="acceptance")  # left-out fields keep their value
@@ -1205,6 +1206,91 @@ def khaos_export_order_status(s):
     assert len(inner_doc(root, "ExportOrderStatusEx").findall("ORDER_STATUS")) == 2
 
 
+HEADER = '"offer-sku";"quantity";"warehouse-code";"update-delete"'
+
+
+def sto01(s, csv, boundary="b0undary", ctype=None):
+    body = ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n"
+            "Content-Type: text/csv\r\n\r\n%s\r\n--%s--\r\n" % (boundary, csv, boundary))
+    return s.mirakl("POST", "/api/offers/stock/imports", body,
+                    headers={"Content-Type": ctype or "multipart/form-data; boundary=" + boundary})
+
+
+@test
+def mirakl_stock_imports(s):
+    s.settings(import_delay_ms=400, stock_import_min_interval_ms=60000)
+    st, _, j = s.json("POST", "/_sim/mirakl/offers", {"offers": [{"shop_sku": "A", "quantity": 1},
+                                                                 {"shop_sku": "B;1", "quantity": 2}]})
+    assert st == 200 and j == {"updated": 2}, (st, j)
+    # the strict check: the header, the multipart shape
+    for csv, ctype in (('"sku";"quantity"\r\n"A";"1";"";""', None), (HEADER.replace(";", ","), None),
+                       (HEADER + '\r\n"A";"1";"";""', "text/csv")):
+        st, _, j = sto01(s, csv, ctype=ctype)
+        assert st == 400 and j["message"], (st, j)
+    csv = "\r\n".join([HEADER, '"A";"5";"";""', '"B;1";"7";"";""', '"GONE";"3";"";""', 'A;"1";"";""',
+                        '"A";"-1";"";""', '"A";"2";"WH";""'])
+    st, _, j = sto01(s, csv)
+    assert st == 201 and j["import_id"], (st, j)
+    iid = j["import_id"]
+    # a second STO01 within a minute: 429 with Retry-After
+    st, hd, j = sto01(s, HEADER + '\r\n"A";"9";"";""')
+    assert st == 429 and int(hd["Retry-After"]) >= 1, (st, j)
+    st, _, j = s.mirakl("GET", "/api/offers/stock/imports/%s/status" % iid)
+    assert st == 200 and j["status"] == "WAITING" and j["lines_in_success"] == 0, j
+    time.sleep(0.25)
+    assert s.mirakl("GET", "/api/offers/stock/imports/%s/status" % iid)[2]["status"] == "RUNNING"
+    st, _, _ = s.request("GET", "/mirakl/api/offers/stock/imports/%s/error_report" % iid,
+                         headers={"Authorization": MIRAKL_KEY})
+    assert st == 404  # no report before COMPLETE
+    time.sleep(0.25)
+    st, _, j = s.mirakl("GET", "/api/offers/stock/imports/%s/status" % iid)
+    assert j["status"] == "COMPLETE" and j["lines_in_success"] == 2 and j["lines_in_error"] == 4, j
+    assert j["has_error_report"] is True
+    st, hd, data = s.request("GET", "/mirakl/api/offers/stock/imports/%s/error_report" % iid,
+                             headers={"Authorization": MIRAKL_KEY})
+    rows = data.decode().strip().split("\r\n")
+    assert st == 200 and rows[0] == '"line-number";"error-message";' + HEADER, rows
+    assert [r.split(";")[0] for r in rows[1:]] == ['"4"', '"5"', '"6"', '"7"'], rows
+    assert "does not exist" in rows[1] and "GONE" in rows[1]
+    st, _, j = s.json("GET", "/_sim/state?sku=A,B%3B1,GONE")
+    assert j["mirakl"]["offers"] == [{"shop_sku": "A", "quantity": 5}, {"shop_sku": "B;1", "quantity": 7}], j
+    assert j["mirakl"]["stock_imports"] == [{"import_id": iid, "lines": 6, "status": "COMPLETE",
+                                             "lines_in_error": 4}]
+    st, _, j = s.mirakl("GET", "/api/offers/stock/imports/999999/status")
+    assert st == 404
+
+
+@test
+def mirakl_offers_paged(s):
+    st, _, j = s.json("POST", "/_sim/mirakl/offers", {"generate": {"count": 2500, "prefix": "P-", "quantity": 4}})
+    assert st == 200 and j == {"updated": 2500}
+    st, _, j = s.mirakl("GET", "/api/offers?max=100&offset=2450")
+    assert st == 200 and j["total_count"] == 2500 and len(j["offers"]) == 50, j
+    assert j["offers"][0] == {"shop_sku": "P-0002451", "quantity": 4, "offer_id": "P-0002451", "active": True}
+    assert s.mirakl("GET", "/api/offers?max=101")[0] == 400
+    st = s.state()
+    assert st["mirakl"]["offers"] == [] and st["mirakl"]["offers_count"] == 2500  # big: a count only
+    st, _, j = s.json("POST", "/_sim/mirakl/offers", {"offers": [{"shop_sku": "", "quantity": 1}]})
+    assert st == 400
+
+
+@test
+def khaos_stock_sites_and_generate(s):
+    st, _, j = s.json("POST", "/_sim/khaos/stock", {"generate": {"count": 1500, "prefix": "G-", "available": 3}})
+    assert st == 200 and j == {"updated": 1500}
+    s.stock({"code": "W2", "available": 9, "site": 2, "build_potential": 4})
+    st, _, root = s.soap("ExportStockStatus", stock_args(site="2"))
+    items = inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")
+    assert [i.get("CODE") for i in items] == ["W2"]
+    assert items[0].findtext("BUILD_POTENTIAL_CHILDREN") == "4"
+    st, _, root = s.soap("ExportStockStatus", stock_args())
+    assert len(inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")) == 1500  # the default site
+    st, _, root = s.soap("ExportStockStatus", stock_args(site="-1"))
+    assert len(inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")) == 1501
+    k = s.state()["khaos"]
+    assert k["stock"] == [] and k["stock_count"] == 1501
+
+
 def stock_args(codes="", since="", site=None):
     a = {"StockCode": codes, "MappingType": "1", "LastUpdated": since}
     if site is not None:
@@ -1250,7 +1336,8 @@ def khaos_stock_calls(s):
     st, _, root = s.soap("ExportStockStatus", stock_args(since=mid))
     items = inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")
     assert [(i.get("CODE"), i.findtext("LEVEL")) for i in items] == [("SKU-A", "4")]
-    assert s.state()["khaos"]["stock"][1] == {"code": "SKU-A", "available": 4, "discontinued": True, "status": 4}
+    assert s.state()["khaos"]["stock"][1] == {"code": "SKU-A", "available": 4, "discontinued": True, "status": 4,
+                                              "build_potential": 0, "site": 1}
     for bad in ({"DateType": "0", "DateValue": "31/12/2026"}, {"DateType": "7", "DateValue": ""}):
         st, _, root = s.soap("GetStockList", bad)
         assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client", bad
@@ -1440,17 +1527,21 @@ def state_shape_and_calls(s):
     assert st["mirakl"] == {"orders": [{"order_id": oid, "order_state": "WAITING_ACCEPTANCE",
                                         "acceptance_decision_date": None, "order_lines": [
         {"order_line_id": oid + "-1", "offer_sku": "SKU-1", "quantity": 3,
-         "order_line_state": "WAITING_ACCEPTANCE"}]}]}
+         "order_line_state": "WAITING_ACCEPTANCE"}]}],
+                            "offers": [], "offers_count": 0, "stock_imports": []}
     k = st["khaos"]
-    assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock"}
+    assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock", "stock_count"}
     assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "po_number",
                                          "cancelled", "lines", "order_amount", "courier_code", "delivery_grs",
                                          "delivery_net", "delivery_tax", "order_note"}
-    assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False, "status": 0}]
+    assert k["stock"] == [{"code": "SKU-1", "available": 2, "discontinued": False, "status": 0,
+                           "build_potential": 0, "site": 1}]
+    assert k["stock_count"] == 1
     s.reset()
     st = s.state()
-    assert st == {"mirakl": {"orders": []}, "khaos": {"sales_orders": [], "duplicate_orders": 0,
-                                                      "skipped_duplicates": 0, "dedupe": True, "stock": []},
+    assert st == {"mirakl": {"orders": [], "offers": [], "offers_count": 0, "stock_imports": []},
+                  "khaos": {"sales_orders": [], "duplicate_orders": 0,
+                            "skipped_duplicates": 0, "dedupe": True, "stock": [], "stock_count": 0},
                   "calls": {"mirakl": 0, "khaos": 0}}
 
 
