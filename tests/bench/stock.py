@@ -99,11 +99,14 @@ def peak_rss_mb(pid):
 
 
 def rss_now_mb(pid):
+    """VmRSS, and its parts: RssAnon (the heap) and RssFile (LMDB's mapped file, shared)."""
+    out = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+            k = line.split(":")[0]
+            if k in ("VmRSS", "RssAnon", "RssFile"):
+                out[k] = int(line.split()[1]) / 1024.0
+    return "%.0f (anon %.0f, file %.0f)" % (out.get("VmRSS", 0), out.get("RssAnon", 0), out.get("RssFile", 0))
 
 
 def code(i):
@@ -189,8 +192,9 @@ webhook_auth = none
             raise Failed("the first catalogue was not published in %d s: imports %s" % (args.timeout, ims[-3:]))
         time.sleep(0.25)
     first = time.time() - t_start
-    print("stock: first full read and import of %d SKUs: %.1f s, %d import(s), cpu %.2f s, peak rss %.0f MB" %
-          (n, first, len(ims), cpu_s(kc.pid), peak_rss_mb(kc.pid)), file=sys.stderr)
+    print("stock: first full read and import of %d SKUs: %.1f s, %d import(s), cpu %.2f s, peak rss %.0f MB, "
+          "rss now %s MB" % (n, first, len(ims), cpu_s(kc.pid), peak_rss_mb(kc.pid), rss_now_mb(kc.pid)),
+          file=sys.stderr)
     # let the flow settle (no import in flight), then change 10,000 SKUs at once
     time.sleep(2)
     n0 = len(imports(sim))
@@ -217,7 +221,7 @@ webhook_auth = none
     seconds = time.time() - t0
     cpu = cpu_s(kc.pid) - cpu0
     rss = peak_rss_mb(kc.pid)
-    print("stock: rss now %.0f MB" % rss_now_mb(kc.pid), file=sys.stderr)
+    print("stock: rss now %s MB" % rss_now_mb(kc.pid), file=sys.stderr)
     errors = sum(i["lines_in_error"] for i in ims)
     print("stock: new imports %s" % json.dumps(ims), file=sys.stderr)
     print("stock: skus=%d changed=%d seconds=%.1f cpu_s=%.2f rss_mb=%.0f imports=%d" %
