@@ -131,6 +131,15 @@ struct kcg_job_run {
 	/** Effects written with the outcome (any outcome), in the same
 	 * transaction; optional. */
 	int (*apply)(struct kcg_txn *txn, struct kcg_job_run *run);
+	/** Optional, for a DONE outcome whose effects are too large for one
+	 * transaction (a whole catalogue): written before the outcome, one
+	 * part per write transaction of its own, run->part being the parts
+	 * committed so far. Returns 1 while more parts remain, 0 after the
+	 * last, or an error (the job then retries, nothing more written). A
+	 * part may be applied twice (a batch redone) and a crash between parts
+	 * leaves the job pending: parts must be repeatable. */
+	int (*apply_part)(struct kcg_txn *txn, struct kcg_job_run *run);
+	unsigned part;
 	json_t *result;             /**< handler data across steps and for apply (decref'd by the engine) */
 	int phase;                  /**< the handler's own step marker; 0 when a run begins */
 	/** Handler data that is not JSON (a large parsed answer kept compact for

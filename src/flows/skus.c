@@ -117,13 +117,22 @@ static void items_merge(struct items *it)
 	it->n = w;
 }
 
-static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
+/* Items per write transaction: a first run's whole catalogue is written
+ * in parts, so no transaction holds 100,000 items' pages at once (LMDB
+ * keeps the pages of its largest transaction for reuse). */
+#define ITEMS_PER_TXN 5000
+
+/* apply_part: the items of part run->part; the watermark moves only with
+ * the outcome (refresh_apply), once every part is committed. */
+static int refresh_apply_part(struct kcg_txn *t, struct kcg_job_run *run)
 {
 	struct items *items = run->blob;
 	int rc = 0;
 	char when[32];
 	kcg_format_time(t->now_ms, when, sizeof(when));
-	for (size_t i = 0; items && i < items->n; i++) {
+	size_t from = (size_t)run->part * ITEMS_PER_TXN;
+	size_t to = items && from + ITEMS_PER_TXN < items->n ? from + ITEMS_PER_TXN : (items ? items->n : 0);
+	for (size_t i = from; i < to; i++) {
 		const struct kcg_stock_item *item = &items->v[i];
 		const char *code = item->code;
 		json_t *old = NULL;
@@ -159,6 +168,12 @@ static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		if (rc != 0)
 			return rc;
 	}
+	return items && to < items->n ? 1 : 0;
+}
+
+static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	int rc = 0;
 	if (strcmp(run->subject, ALL) == 0) {
 		rc = kcg_meta_put_u64(t, WATERMARK,
 				      (uint64_t)json_integer_value(json_object_get(run->result, "started_ms")));
@@ -226,6 +241,7 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 		return kcg_job_failed(run, rc, why);
 	}
 	items_merge(it);
+	run->apply_part = refresh_apply_part;
 	run->apply = refresh_apply;
 	return KCG_STEP_DONE;
 }

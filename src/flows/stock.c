@@ -33,7 +33,6 @@ int kcg_stock_get(struct kcg_txn *t, const char *sku, struct kcg_stock_rec *out)
 	if (out->version != KCG_STOCK_REC_VERSION)
 		return KCG_ESTORE;
 	out->published_import[sizeof(out->published_import) - 1] = '\0';
-	out->sent_import[sizeof(out->sent_import) - 1] = '\0';
 	return 0;
 }
 

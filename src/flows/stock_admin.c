@@ -38,6 +38,8 @@ static int view_fn(struct kcg_txn *t, void *arg)
 	MDB_val k = { strlen(v->sku), (void *)v->sku }, d;
 	bool dirty = mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK_DIRTY), &k, &d) == 0;
 	char changed[32] = "", published[32] = "";
+	json_t *state = stock_sync_get(t);
+	const char *current = json_string_value(json_object_get(state, "current"));
 	if (rec.changed_ms)
 		kcg_format_time(rec.changed_ms, changed, sizeof(changed));
 	if (rec.published_ms)
@@ -48,12 +50,12 @@ static int view_fn(struct kcg_txn *t, void *arg)
 		rec.status, "changed_at", *changed ? changed : NULL, "buffer", (json_int_t)buffer, "reserved",
 		(json_int_t)reserved, "publishable", show ? json_integer((json_int_t)qty) : json_string("leave"), "dirty",
 		dirty, "last_published", "quantity", qty_or_null(rec.published), "import_id",
-		rec.published_import[0] ? rec.published_import : NULL, "at", *published ? published : NULL, "in_flight",
-		rec.sent >= 0 ? json_pack("{s:I, s:s}", "quantity", (json_int_t)rec.sent, "import_id", rec.sent_import)
-			      : json_null(),
+		rec.published_import[0] ? rec.published_import : NULL, "at", *published ? published : NULL, "import_running",
+		current ? json_string(current) : json_null(),
 		"refused", qty_or_null(rec.failed), "drift", "mirakl_quantity", qty_or_null(rec.mirakl), "stock_drift_open",
 		kcg_exc_is_open(t, KCG_EXC_STOCK_DRIFT, v->sku), "import_line_open",
 		kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, v->sku));
+	json_decref(state);
 	return v->out ? 0 : -ENOMEM;
 }
 

@@ -214,16 +214,13 @@ static int apply_sent(struct kcg_txn *t, struct kcg_job_run *run)
 			rc = stock_recheck(t, ctx->cfg, l->sku, &rec);
 			continue;
 		}
-		rec.sent = l->qty;
-		snprintf(rec.sent_import, sizeof(rec.sent_import), "%s", id);
-		rc = stock_put(t, l->sku, &rec);
-		/* A change that came in while the file was on its way stays dirty:
-		 * it goes with the next import. */
+		/* In flight now: out of stock_dirty, unless its figure moved while
+		 * the file was on its way (then it goes with the next import). The
+		 * record is not written: the import's end checks it again. */
 		int64_t qty;
 		uint64_t reserved;
 		bool show = stock_figure(t, ctx->cfg, l->sku, &rec, &qty, &reserved);
-		if (rc == 0)
-			rc = stock_dirty_set(t, l->sku, show && qty != l->qty);
+		rc = stock_dirty_set(t, l->sku, show && qty != l->qty);
 	}
 	if (rc == 0) {
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL_STOCK, "stock.import", id, NULL,
@@ -274,6 +271,8 @@ static enum kcg_step stock_flush(struct kcg_job_run *run, void *ctx)
 
 /* ---- the import's end ---- */
 
+#define LINES_PER_TXN 5000 /* an import's lines recorded per write transaction */
+
 struct ending {
 	struct kcg_txn *t;
 	const struct kcg_config *cfg;
@@ -281,6 +280,7 @@ struct ending {
 	bool failed_whole;     /* FAILED, or the job died: nothing was taken */
 	const json_t *lines;   /* line number -> reason */
 	const json_t *skus;    /* offer-sku -> reason */
+	size_t from, to;       /* the file's lines of this part: [from, to) */
 };
 
 static int raise_line(struct kcg_txn *t, const char *id, const char *sku, int64_t qty, const char *reason)
@@ -306,16 +306,15 @@ static int ending_line(size_t line, char **f, size_t nf, void *arg)
 	struct kcg_stock_rec rec;
 	uint64_t q;
 	char no[24];
-	if (line == 1 || nf < 2 || kcg_parse_u64(f[1], 0, INT64_MAX, &q) != 0 || kcg_stock_get(e->t, f[0], &rec) != 0)
-		return 0; /* the header, or a SKU kcgate no longer has */
+	if (line >= e->to)
+		return 1; /* past this part: stop the walk */
+	if (line < e->from || line == 1 || nf < 2 || kcg_parse_u64(f[1], 0, INT64_MAX, &q) != 0 ||
+	    kcg_stock_get(e->t, f[0], &rec) != 0)
+		return 0; /* another part's, the header, or a SKU kcgate no longer has */
 	snprintf(no, sizeof(no), "%zu", line);
 	const char *reason = json_string_value(json_object_get(e->lines, no));
 	if (!reason)
 		reason = json_string_value(json_object_get(e->skus, f[0]));
-	if (strcmp(rec.sent_import, e->id) == 0) {
-		rec.sent = -1;
-		rec.sent_import[0] = '\0';
-	}
 	int rc = 0;
 	if (e->failed_whole) {
 		/* nothing published: checked again below, so it goes with the next import */
@@ -339,31 +338,38 @@ static int ending_line(size_t line, char **f, size_t nf, void *arg)
 	return rc;
 }
 
-/* The import @p id ended (@p status COMPLETE or FAILED; "DEAD" when its
- * job died): each line published, refused, or back to dirty. */
-static int end_import(struct kcg_txn *t, const struct kcg_config *cfg, const char *id, const char *status,
-		      const json_t *result)
+/* The lines [@p from, @p to) of import @p id, which ended (@p status
+ * COMPLETE or FAILED; "DEAD" when its job died): each published, refused,
+ * or back to dirty. @return 1 when the file has lines past @p to, 0 when
+ * not (or the import ended already), or an error. */
+static int end_lines(struct kcg_txn *t, const struct kcg_config *cfg, const char *id, const char *status,
+		     const json_t *result, size_t from, size_t to)
 {
-	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_IMPORTS);
 	MDB_val k = { strlen(id), (void *)id }, v;
-	int rc = mdb_get(t->txn, db, &k, &v);
-	if (rc == 0) {
-		struct ending e = { t, cfg, id, strcmp(status, "COMPLETE") != 0, json_object_get(result, "lines"),
-				    json_object_get(result, "skus") };
-		/* v points into the map: copied, the walk writes */
-		char *csv = malloc(v.mv_size ? v.mv_size : 1);
-		if (!csv)
-			return -ENOMEM;
-		memcpy(csv, v.mv_data, v.mv_size);
-		size_t len = v.mv_size;
-		rc = kcg_csv_each(csv, len, 4, ending_line, &e);
-		free(csv);
-		if (rc == 0)
-			rc = mdb_del(t->txn, db, &k, NULL);
-	} else if (rc == MDB_NOTFOUND) {
-		rc = 0; /* ended already */
-	}
+	int rc = mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK_IMPORTS), &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0; /* ended already */
 	if (rc != 0)
+		return rc;
+	struct ending e = { t, cfg, id, strcmp(status, "COMPLETE") != 0, json_object_get(result, "lines"),
+			    json_object_get(result, "skus"), from, to };
+	/* v points into the map: copied, the walk writes */
+	char *csv = malloc(v.mv_size ? v.mv_size : 1);
+	if (!csv)
+		return -ENOMEM;
+	memcpy(csv, v.mv_data, v.mv_size);
+	rc = kcg_csv_each(csv, v.mv_size, 4, ending_line, &e);
+	free(csv);
+	return rc;
+}
+
+/* The import's end once every line is recorded: the file goes, the state
+ * says what happened. */
+static int end_import(struct kcg_txn *t, const char *id, const char *status, const json_t *result)
+{
+	MDB_val k = { strlen(id), (void *)id };
+	int rc = mdb_del(t->txn, kcg_store_db(t->store, DB_STOCK_IMPORTS), &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	json_t *state = stock_sync_get(t);
 	const char *current = json_string_value(json_object_get(state, "current"));
@@ -383,17 +389,27 @@ static int end_import(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 	return rc;
 }
 
-static int apply_ended(struct kcg_txn *t, struct kcg_job_run *run)
+/* apply_part: the lines of part run->part (the header is line 1). */
+static int apply_lines(struct kcg_txn *t, struct kcg_job_run *run)
 {
 	struct kcg_flow_ctx *ctx = run->ctx;
-	return end_import(t, ctx->cfg, run->subject, json_string_value(json_object_get(run->result, "status")),
-			  run->result);
+	size_t from = 2 + (size_t)run->part * LINES_PER_TXN;
+	return end_lines(t, ctx->cfg, run->subject, json_string_value(json_object_get(run->result, "status")),
+			 run->result, from, from + LINES_PER_TXN);
 }
 
+static int apply_ended(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	return end_import(t, run->subject, json_string_value(json_object_get(run->result, "status")), run->result);
+}
+
+/* The job died (Mirakl never said how the import ended): every line goes
+ * back to dirty, in the transaction that records the death. */
 static int import_dead(struct kcg_txn *t, struct kcg_job_run *run)
 {
 	struct kcg_flow_ctx *ctx = run->ctx;
-	return end_import(t, ctx->cfg, run->subject, "DEAD", NULL);
+	int rc = end_lines(t, ctx->cfg, run->subject, "DEAD", NULL, 0, SIZE_MAX);
+	return rc < 0 ? rc : end_import(t, run->subject, "DEAD", NULL);
 }
 
 static int report_line(uint64_t line, const char *sku, const char *reason, void *arg)
@@ -447,6 +463,7 @@ static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
 			json_pack("{s:s, s:s, s:I, s:I}", "import_id", run->subject, "status", names[st.status],
 				  "lines_in_success", (json_int_t)st.lines_in_success, "lines_in_error",
 				  (json_int_t)st.lines_in_error));
+		run->apply_part = apply_lines;
 		run->apply = apply_ended;
 		if (st.status != KCG_STO_COMPLETE || st.lines_in_error == 0 || !st.has_error_report)
 			return KCG_STEP_DONE;
@@ -460,6 +477,7 @@ static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
 		int rc = kcg_mirakl_sto03_parse(&run->reply, (size_t)lines, report_line, run->result, why);
 		if (rc != 0) {
 			run->apply = NULL;
+			run->apply_part = NULL;
 			return kcg_job_failed(run, rc == KCG_EPAYLOAD ? rc : -EAGAIN, why);
 		}
 		return KCG_STEP_DONE;

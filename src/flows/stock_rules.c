@@ -12,7 +12,7 @@ void kcg_stock_rec_init(struct kcg_stock_rec *rec)
 	memset(rec, 0, sizeof(*rec));
 	rec->version = KCG_STOCK_REC_VERSION;
 	rec->status = -1;
-	rec->published = rec->sent = rec->failed = rec->mirakl = -1;
+	rec->published = rec->failed = rec->mirakl = -1;
 }
 
 bool kcg_stock_publishable(const struct kcg_stock_rules *rules, int64_t level, int64_t build, int status,
@@ -43,8 +43,6 @@ bool kcg_stock_publishable(const struct kcg_stock_rules *rules, int64_t level, i
 
 bool kcg_stock_needs_push(const struct kcg_stock_rec *rec, int64_t qty, bool line_refused_open)
 {
-	if (rec->sent >= 0)
-		return false; /* in flight: decided again when its import ends */
 	if (rec->published == qty)
 		return false;
 	if (rec->failed == qty && line_refused_open)

@@ -130,8 +130,9 @@ static int raise_drift(struct kcg_txn *t, const char *sku, int64_t shown, const 
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
-/* One offer of the page against what kcgate knows. */
-static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, int64_t shown)
+/* One offer of the page against what kcgate knows; @p running: an import
+ * is in flight (it decides: no drift is judged meanwhile). */
+static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, int64_t shown, bool running)
 {
 	bool discontinued;
 	struct kcg_stock_rec rec;
@@ -143,13 +144,11 @@ static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char
 		return 0;
 	int rc = 0;
 	rec.mirakl = shown;
-	if (rec.sent >= 0) {
-		/* an import is on its way: it decides */
-	} else if (rec.failed >= 0) {
+	if (rec.failed >= 0) {
 		/* the offer exists on Mirakl now: the refused line is sent again */
 		rec.failed = -1;
 		rc = kcg_exc_resolve(t, KCG_EXC_STOCK_IMPORT_LINE, sku, "auto");
-	} else if (rec.published >= 0 && shown != rec.published) {
+	} else if (!running && rec.published >= 0 && shown != rec.published) {
 		rc = raise_drift(t, sku, shown, &rec);
 		rec.published = shown; /* what Mirakl really shows: the next flush repairs it */
 	}
@@ -166,9 +165,13 @@ static int apply_page(struct kcg_txn *t, struct kcg_job_run *run)
 	json_t *offers = json_object_get(run->result, "offers"), *o;
 	size_t i;
 	int rc = 0;
+	json_t *state = stock_sync_get(t);
+	const char *cur = json_string_value(json_object_get(state, "current"));
+	bool running = cur && *cur;
+	json_decref(state);
 	json_array_foreach(offers, i, o) {
 		rc = drift_one(t, ctx->cfg, json_string_value(json_array_get(o, 0)),
-			       (int64_t)json_integer_value(json_array_get(o, 1)));
+			       (int64_t)json_integer_value(json_array_get(o, 1)), running);
 		if (rc != 0)
 			return rc;
 	}

@@ -25,6 +25,8 @@
  * offer on Mirakl; a SKU counts as published only when its line
  * succeeded. Quantities are absolute, so sending one twice (a crash
  * between STO01 and its commit) is harmless: the next flush converges.
+ * A whole catalogue is written in parts (the job's apply_part), 5,000
+ * items or lines per transaction.
  *
  * Watch: stock_sync_stale (critical) when the last good Khaos poll, or,
  * while something waits to be published, the last COMPLETE import, is
@@ -58,8 +60,8 @@ extern const struct kcg_flow kcg_flow_stock;
 #define KCG_EXC_STOCK_DRIFT "stock_drift"             /**< Mirakl shows another quantity than kcgate published */
 #define KCG_EXC_GHOST_SKU "ghost_sku"                 /**< a Mirakl offer whose SKU is no active Khaos stock code */
 
-#define KCG_STOCK_REC_VERSION 1
-#define KCG_STOCK_IMPORT_ID_MAX 64
+#define KCG_STOCK_REC_VERSION 2
+#define KCG_STOCK_IMPORT_ID_MAX 32 /**< = KCG_MIRAKL_IMPORT_ID_MAX */
 
 /** A SKU's stock record (the stock database). -1 = none for the quantities. */
 struct kcg_stock_rec {
@@ -70,12 +72,9 @@ struct kcg_stock_rec {
 	uint64_t changed_ms;      /**< when kcgate saw Khaos's figures change */
 	int64_t published;        /**< the last quantity Mirakl confirmed (or showed: drift) */
 	uint64_t published_ms;
-	int64_t sent;             /**< the quantity in the import in flight */
 	int64_t failed;           /**< the quantity whose line Mirakl refused: not sent again as is */
 	int64_t mirakl;           /**< what OF21 showed at the last drift check */
-	uint64_t reserved;        /**< reserved units counted in the last figure sent */
 	char published_import[KCG_STOCK_IMPORT_ID_MAX];
-	char sent_import[KCG_STOCK_IMPORT_ID_MAX];
 };
 
 /** A new record: Khaos's figures unknown, nothing published. */
@@ -98,9 +97,11 @@ bool kcg_stock_publishable(const struct kcg_stock_rules *rules, int64_t level, i
 
 /**
  * Whether @p qty (publishable) must be sent for @p rec: it differs from
- * what Mirakl confirmed, it is not in flight already, and it is not the
- * very figure Mirakl refused (unless @p line_refused_open is false: the
- * stock_import_line exception was resolved, by hand or by a fix). Pure.
+ * what Mirakl confirmed, and it is not the very figure Mirakl refused
+ * (unless @p line_refused_open is false: the stock_import_line exception
+ * was resolved, by hand or by a fix). What an import in flight carries is
+ * not the record's business: one import runs at a time, and its end
+ * checks each of its SKUs again. Pure.
  */
 bool kcg_stock_needs_push(const struct kcg_stock_rec *rec, int64_t qty, bool line_refused_open);
 

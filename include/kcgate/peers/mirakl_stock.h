@@ -37,7 +37,7 @@
 #include "kcgate/dynbuf.h"
 #include "kcgate/net.h"
 
-#define KCG_MIRAKL_IMPORT_ID_MAX 64   /**< longest import_id kept, NUL included */
+#define KCG_MIRAKL_IMPORT_ID_MAX 32   /**< longest import_id kept, NUL included (Mirakl's are numbers) */
 #define KCG_MIRAKL_SKU_MAX 256        /**< longest offer SKU read from Mirakl, NUL included */
 #define KCG_STOCK_CSV_HEADER "\"offer-sku\";\"quantity\";\"warehouse-code\";\"update-delete\"\r\n"
 #define KCG_STOCK_REPORT_MAX (64u << 20) /**< longest error report read */

@@ -66,17 +66,12 @@ static void test_needs_push(void **state)
 	struct kcg_stock_rec rec;
 	kcg_stock_rec_init(&rec);
 	assert_int_equal(rec.version, KCG_STOCK_REC_VERSION);
-	assert_true(rec.published == -1 && rec.sent == -1 && rec.failed == -1 && rec.mirakl == -1);
+	assert_true(rec.published == -1 && rec.failed == -1 && rec.mirakl == -1);
 	/* never published: sent, even 0 */
 	assert_true(kcg_stock_needs_push(&rec, 0, false));
 	rec.published = 8;
 	assert_false(kcg_stock_needs_push(&rec, 8, false));
 	assert_true(kcg_stock_needs_push(&rec, 7, false));
-	/* one import at a time: in flight, decided when it ends */
-	rec.sent = 7;
-	assert_false(kcg_stock_needs_push(&rec, 7, false));
-	assert_false(kcg_stock_needs_push(&rec, 6, false));
-	rec.sent = -1;
 	/* refused: not again while its exception is open, unless the figure moved */
 	rec.failed = 7;
 	assert_false(kcg_stock_needs_push(&rec, 7, true));
