@@ -114,11 +114,44 @@ int stock_sync_put(struct kcg_txn *t, json_t *state)
 	return kcg_txn_put_json(t, DB_STOCK_SYNC, SYNC_KEY, strlen(SYNC_KEY), state);
 }
 
+int stock_each_key(struct kcg_txn *t, const char *db,
+		   int (*fn)(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char sku[KCG_KHAOS_CODE_MAX];
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, db), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 0 || k.mv_size >= sizeof(sku))
+			continue; /* not a record this flow writes */
+		memcpy(sku, k.mv_data, k.mv_size);
+		sku[k.mv_size] = '\0';
+		rc = fn(t, sku, &v, arg);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int oldest_fn(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg)
+{
+	uint64_t *oldest = arg, ms;
+	(void)t;
+	(void)sku;
+	if (v->mv_size == sizeof(ms)) {
+		memcpy(&ms, v->mv_data, sizeof(ms));
+		if (!*oldest || ms < *oldest)
+			*oldest = ms;
+	}
+	return 0;
+}
+
 int stock_dirty_count(struct kcg_txn *t, uint64_t *n, uint64_t *oldest_ms)
 {
 	MDB_stat st;
-	MDB_cursor *cur;
-	MDB_val k, v;
 	*n = 0;
 	*oldest_ms = 0;
 	int rc = mdb_stat(t->txn, kcg_store_db(t->store, DB_STOCK_DIRTY), &st);
@@ -127,19 +160,7 @@ int stock_dirty_count(struct kcg_txn *t, uint64_t *n, uint64_t *oldest_ms)
 	*n = st.ms_entries;
 	if (*n == 0 || *n > 100000)
 		return 0; /* the oldest is looked for in a bounded walk only */
-	rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_STOCK_DIRTY), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t ms;
-		if (v.mv_size != sizeof(ms))
-			continue;
-		memcpy(&ms, v.mv_data, sizeof(ms));
-		if (!*oldest_ms || ms < *oldest_ms)
-			*oldest_ms = ms;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return stock_each_key(t, DB_STOCK_DIRTY, oldest_fn, oldest_ms);
 }
 
 /* ---- the poll hook ---- */
@@ -173,30 +194,19 @@ static int stock_item(struct kcg_txn *t, const struct kcg_stock_item *it, struct
 
 /* ---- reload: buffers may have changed ---- */
 
-static int recheck_all(struct kcg_txn *t, void *arg)
+static int recheck_one(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg)
 {
 	struct kcg_flow_ctx *ctx = arg;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	char sku[KCG_KHAOS_CODE_MAX];
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_STOCK), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct kcg_stock_rec rec;
-		if (k.mv_size == 0 || k.mv_size >= sizeof(sku) || v.mv_size != sizeof(rec))
-			continue;
-		memcpy(sku, k.mv_data, k.mv_size);
-		sku[k.mv_size] = '\0';
-		memcpy(&rec, v.mv_data, sizeof(rec));
-		if (rec.version != KCG_STOCK_REC_VERSION)
-			continue;
-		rc = stock_recheck(t, ctx->cfg, sku, &rec);
-		if (rc != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	struct kcg_stock_rec rec;
+	if (v->mv_size != sizeof(rec))
+		return 0;
+	memcpy(&rec, v->mv_data, sizeof(rec));
+	return rec.version == KCG_STOCK_REC_VERSION ? stock_recheck(t, ctx->cfg, sku, &rec) : 0;
+}
+
+static int recheck_all(struct kcg_txn *t, void *arg)
+{
+	return stock_each_key(t, DB_STOCK, recheck_one, arg);
 }
 
 static int stock_reload(struct kcg_flow_ctx *ctx, size_t *n)

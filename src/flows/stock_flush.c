@@ -78,25 +78,10 @@ static int consider(struct kcg_txn *t, struct flush *f, const char *sku)
 	return flush_add(f, sku, 0, false);
 }
 
-static int walk_keys(struct kcg_txn *t, const char *db, struct flush *f)
+static int consider_key(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	char sku[KCG_KHAOS_CODE_MAX];
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, db), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size == 0 || k.mv_size >= sizeof(sku))
-			continue;
-		memcpy(sku, k.mv_data, k.mv_size);
-		sku[k.mv_size] = '\0';
-		rc = consider(t, f, sku);
-		if (rc != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	(void)v;
+	return consider(t, arg, sku);
 }
 
 static int reserved_fn(const char *sku, uint64_t n, void *arg)
@@ -130,9 +115,9 @@ static int collect(struct kcg_txn *t, void *arg)
 		return 0;
 	/* the dirty SKUs, and those whose reservations moved (held: the last
 	 * figure counted some; reserved: orders hold some now) */
-	rc = walk_keys(t, DB_STOCK_DIRTY, f);
+	rc = stock_each_key(t, DB_STOCK_DIRTY, consider_key, f);
 	if (rc == 0)
-		rc = walk_keys(t, DB_STOCK_HELD, f);
+		rc = stock_each_key(t, DB_STOCK_HELD, consider_key, f);
 	if (rc == 0) {
 		struct { struct kcg_txn *t; struct flush *f; } a = { t, f };
 		rc = kcg_orders_reserved_each(t, reserved_fn, &a);

@@ -40,6 +40,12 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 json_t *stock_sync_get(struct kcg_txn *t);
 int stock_sync_put(struct kcg_txn *t, json_t *state);
 
+/* Calls @p fn for every key of @p db that is a stock code (1 to
+ * KCG_KHAOS_CODE_MAX - 1 bytes), with its value, until it returns non-zero
+ * (returned). @return 0, fn's value, or an LMDB code. */
+int stock_each_key(struct kcg_txn *t, const char *db,
+		   int (*fn)(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg), void *arg);
+
 /* Entries in stock_dirty, and the oldest one's time (0 when none). */
 int stock_dirty_count(struct kcg_txn *t, uint64_t *n, uint64_t *oldest_ms);
 

@@ -29,63 +29,18 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 
-procs = []
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from orders import Failed, free_port, procs, sim_call, stop_all, wait_line  # noqa: E402  (the same harness)
+
 TICK = os.sysconf("SC_CLK_TCK")
 OVERLAP_S = 10
-
-
-class Failed(Exception):
-    pass
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def sim_call(base, method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read() or b"null")
-
-
-def wait_line(path, text, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with open(path) as f:
-                for line in f:
-                    if text in line:
-                        return line
-        except FileNotFoundError:
-            pass
-        time.sleep(0.05)
-    raise Failed("no %r in %s within %d s" % (text, path, timeout))
-
-
-def stop_all():
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 def cpu_s(pid):

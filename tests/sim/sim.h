@@ -78,6 +78,16 @@ struct sim_order {
 };
 
 /** A Khaos stock item. */
+/**
+ * An index by name over an array the caller owns (open addressing; a slot
+ * holds an element's position + 1): fast finds in 100,000-element
+ * catalogues. @p key_of gives element i's name.
+ */
+struct sim_index {
+	size_t *slot;
+	size_t cap;
+};
+
 struct sim_stock {
 	char *code;
 	long long available;
@@ -190,8 +200,7 @@ struct sim_state {
 	struct sim_stock *stock;
 	size_t nstock, stock_cap;
 	unsigned long stock_seq;
-	size_t *stock_index;	/* open addressing by code: index + 1, 0 = empty (sim_khaos_ctl.c) */
-	size_t stock_index_cap;
+	struct sim_index stock_index;	/* by code (sim_khaos_ctl.c) */
 
 	unsigned long calls[SIM_NSYSTEMS];
 	struct sim_faults faults[SIM_NSYSTEMS];
@@ -255,6 +264,13 @@ char **sim_split_csv(const char *s, size_t *count);
 void sim_strv_free(char **v, size_t n);
 /** Case-insensitive prefix test: does @p s start with media type @p type (params allowed)? */
 bool sim_media_type_is(const char *s, const char *type);
+
+typedef const char *(*sim_key_of)(size_t i, void *arg);
+/** Indexes element @p i (the array now holds @p n); grows and re-indexes the first n as needed. */
+void sim_index_add(struct sim_index *x, size_t i, size_t n, sim_key_of key_of, void *arg);
+/** The position of the element named @p key, or -1. */
+long sim_index_find(const struct sim_index *x, const char *key, sim_key_of key_of, void *arg);
+void sim_index_free(struct sim_index *x);
 
 /** Set @p r to a JSON reply; steals @p j. */
 void sim_reply_json(struct sim_reply *r, unsigned status, json_t *j);

@@ -11,33 +11,16 @@
 
 /* ---- the stock items, indexed by code (a big catalogue is 100,000) ---- */
 
-static size_t code_hash(const char *s)
+static const char *stock_code(size_t i, void *arg)
 {
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-static void index_put(size_t i)
-{
-	size_t mask = sim.stock_index_cap - 1, h = code_hash(sim.stock[i].code) & mask;
-	while (sim.stock_index[h])
-		h = (h + 1) & mask;
-	sim.stock_index[h] = i + 1;
+	(void)arg;
+	return sim.stock[i].code;
 }
 
 struct sim_stock *sk_find_stock(const char *code)
 {
-	if (!sim.stock_index_cap)
-		return NULL;
-	size_t mask = sim.stock_index_cap - 1, h = code_hash(code) & mask;
-	for (; sim.stock_index[h]; h = (h + 1) & mask) {
-		struct sim_stock *s = &sim.stock[sim.stock_index[h] - 1];
-		if (strcmp(s->code, code) == 0)
-			return s;
-	}
-	return NULL;
+	long i = sim_index_find(&sim.stock_index, code, stock_code, NULL);
+	return i < 0 ? NULL : &sim.stock[i];
 }
 
 struct sim_stock *sk_add_stock(const char *code)
@@ -45,17 +28,7 @@ struct sim_stock *sk_add_stock(const char *code)
 	sim_grow((void **)&sim.stock, &sim.stock_cap, sim.nstock + 1, sizeof(*sim.stock));
 	struct sim_stock *s = &sim.stock[sim.nstock++];
 	*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1, .site = 1};
-	if ((sim.nstock + 1) * 2 > sim.stock_index_cap) {
-		free(sim.stock_index);
-		sim.stock_index_cap = sim.stock_index_cap ? sim.stock_index_cap * 4 : 1024;
-		sim.stock_index = calloc(sim.stock_index_cap, sizeof(*sim.stock_index));
-		if (!sim.stock_index)
-			abort();
-		for (size_t i = 0; i < sim.nstock; i++)
-			index_put(i);
-	} else {
-		index_put(sim.nstock - 1);
-	}
+	sim_index_add(&sim.stock_index, sim.nstock - 1, sim.nstock, stock_code, NULL);
 	return s;
 }
 
@@ -308,7 +281,5 @@ void sim_khaos_reset(void)
 	sim.stock = NULL;
 	sim.nstock = sim.stock_cap = 0;
 	sim.stock_seq = 0;
-	free(sim.stock_index);
-	sim.stock_index = NULL;
-	sim.stock_index_cap = 0;
+	sim_index_free(&sim.stock_index);
 }

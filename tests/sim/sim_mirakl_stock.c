@@ -51,8 +51,7 @@ struct import {
 static struct {
 	struct offer *v;
 	size_t n, cap;
-	size_t *index;          /* open addressing: i + 1 */
-	size_t index_cap;
+	struct sim_index index; /* by shop_sku */
 	struct import *imports;
 	size_t nimports, imports_cap;
 	unsigned long seq;
@@ -62,31 +61,16 @@ static struct {
 
 /* ---- offers ---- */
 
-static size_t hash(const char *s)
+static const char *offer_sku(size_t i, void *arg)
 {
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-static void index_put(size_t i)
-{
-	size_t mask = st.index_cap - 1, h = hash(st.v[i].sku) & mask;
-	while (st.index[h])
-		h = (h + 1) & mask;
-	st.index[h] = i + 1;
+	(void)arg;
+	return st.v[i].sku;
 }
 
 static struct offer *find(const char *sku)
 {
-	if (!st.index_cap)
-		return NULL;
-	size_t mask = st.index_cap - 1;
-	for (size_t h = hash(sku) & mask; st.index[h]; h = (h + 1) & mask)
-		if (strcmp(st.v[st.index[h] - 1].sku, sku) == 0)
-			return &st.v[st.index[h] - 1];
-	return NULL;
+	long i = sim_index_find(&st.index, sku, offer_sku, NULL);
+	return i < 0 ? NULL : &st.v[i];
 }
 
 /* Sets an offer's quantity, adding it when new; lock held. */
@@ -99,17 +83,7 @@ static void set_offer(const char *sku, long long q)
 	}
 	sim_grow((void **)&st.v, &st.cap, st.n + 1, sizeof(*st.v));
 	st.v[st.n++] = (struct offer){ sim_strdup(sku), q };
-	if ((st.n + 1) * 2 > st.index_cap) {
-		free(st.index);
-		st.index_cap = st.index_cap ? st.index_cap * 4 : 1024;
-		st.index = calloc(st.index_cap, sizeof(*st.index));
-		if (!st.index)
-			abort();
-		for (size_t i = 0; i < st.n; i++)
-			index_put(i);
-	} else {
-		index_put(st.n - 1);
-	}
+	sim_index_add(&st.index, st.n - 1, st.n, offer_sku, NULL);
 }
 
 static void import_free(struct import *im)
@@ -131,7 +105,7 @@ void sim_mirakl_stock_reset(void)
 	for (size_t i = 0; i < st.n; i++)
 		free(st.v[i].sku);
 	free(st.v);
-	free(st.index);
+	sim_index_free(&st.index);
 	for (size_t i = 0; i < st.nimports; i++)
 		import_free(&st.imports[i]);
 	free(st.imports);
