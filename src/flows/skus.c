@@ -97,7 +97,8 @@ static int cmp_item(const void *a, const void *b)
 static void items_merge(struct items *it)
 {
 	size_t w = 0;
-	qsort(it->v, it->n, sizeof(*it->v), cmp_item);
+	if (it->n > 1)
+		qsort(it->v, it->n, sizeof(*it->v), cmp_item);
 	for (size_t i = 0; i < it->n; i++) {
 		if (w > 0 && strcmp(it->v[w - 1].code, it->v[i].code) == 0) {
 			struct kcg_stock_item *m = &it->v[w - 1];

@@ -125,7 +125,8 @@ static int collect(struct kcg_txn *t, void *arg)
 	if (rc != 0)
 		return rc;
 	/* a SKU in two of the sets is one line */
-	qsort(f->v, f->n, sizeof(*f->v), cmp_line);
+	if (f->n > 1)
+		qsort(f->v, f->n, sizeof(*f->v), cmp_line);
 	size_t w = 0;
 	f->sending = 0;
 	for (size_t i = 0; i < f->n; i++) {

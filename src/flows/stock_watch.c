@@ -249,7 +249,7 @@ int kcg_stock_sync_view(struct kcg_store *store, const struct kcg_config *cfg, j
 		return rc;
 	}
 	struct kcg_stock_ages a = ages_of(cfg, &s, kcg_now_ms());
-	*out = json_pack("{s:I, s:I, s:O?, s:O?, s:O?, s:I, s:b, s:O?}", "poll_age_s", (json_int_t)(a.poll_age_ms / 1000u),
+	*out = json_pack("{s:I, s:I, s:o?, s:O?, s:O?, s:I, s:b, s:O?}", "poll_age_s", (json_int_t)(a.poll_age_ms / 1000u),
 			 "import_age_s", (json_int_t)(a.import_age_ms / 1000u), "last_poll_ms",
 			 s.last_poll_ms ? json_integer((json_int_t)s.last_poll_ms) : NULL, "last_import",
 			 json_object_get(s.state, "last_import"), "current_import", json_object_get(s.state, "current"),
