@@ -53,13 +53,41 @@ static struct kcg_stock_rules rules_of(const struct kcg_config *cfg)
 	return r;
 }
 
+/* What the last figure counted as reserved (stock_held): the units, and
+ * when they fell (0: not fallen, or not seen to yet). */
+struct held {
+	uint64_t reserved;
+	uint64_t released_ms;
+};
+
+static struct held held_get(struct kcg_txn *t, const char *sku)
+{
+	MDB_val k = { strlen(sku), (void *)sku }, v;
+	struct held h = { 0, 0 };
+	if (mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK_HELD), &k, &v) == 0 && v.mv_size == sizeof(h))
+		memcpy(&h, v.mv_data, sizeof(h));
+	return h;
+}
+
+/* Orders' reservations of @p sku now, what the last figure held, and the
+ * start of the last complete Khaos poll. */
+static void reserved_state(struct kcg_txn *t, const char *sku, uint64_t *now, struct held *held, uint64_t *poll_start)
+{
+	*now = 0;
+	if (kcg_orders_reserved(t, sku, now) != 0)
+		*now = 0; /* unreadable: counted as none, the order flow's own checks hold */
+	*held = held_get(t, sku);
+	*poll_start = kcg_meta_get_u64(t, META_POLL_START);
+}
+
 bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const struct kcg_stock_rec *rec,
 		  int64_t *qty, uint64_t *reserved)
 {
 	struct kcg_stock_rules rules = rules_of(cfg);
-	*reserved = 0;
-	if (kcg_orders_reserved(t, sku, reserved) != 0)
-		*reserved = 0; /* unreadable: counted as none, the order flow's own checks hold */
+	struct held held;
+	uint64_t now, poll_start;
+	reserved_state(t, sku, &now, &held, &poll_start);
+	*reserved = kcg_stock_reserved_effective(now, held.reserved, held.released_ms, poll_start);
 	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&cfg->stock.buffers), sku, cfg->stock.buffer);
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);
 }
@@ -78,11 +106,27 @@ int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty)
 	return rc == MDB_KEYEXIST ? 0 : rc;
 }
 
-static int held_set(struct kcg_txn *t, const char *sku, bool held)
+/* Keeps stock_held in step: what the figure counts now, and, when orders'
+ * reservations fell (a booking), since when, until a Khaos poll begun
+ * after that shows the booked stock gone from LEVEL. */
+static int held_update(struct kcg_txn *t, const char *sku)
 {
+	struct held held, next;
+	uint64_t now, poll_start;
+	reserved_state(t, sku, &now, &held, &poll_start);
+	if (now >= held.reserved)
+		next = (struct held){ now, 0 };
+	else if (!held.released_ms)
+		next = (struct held){ held.reserved, t->now_ms };
+	else if (poll_start > held.released_ms)
+		next = (struct held){ now, 0 };
+	else
+		return 0; /* still waiting for that poll */
+	if (next.reserved == held.reserved && next.released_ms == held.released_ms)
+		return 0;
 	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_HELD);
-	MDB_val k = { strlen(sku), (void *)sku }, v = { 0, "" };
-	int rc = held ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
+	MDB_val k = { strlen(sku), (void *)sku }, v = { sizeof(next), &next };
+	int rc = next.reserved ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -91,14 +135,14 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 	int64_t qty;
 	uint64_t reserved;
 	bool push = false;
+	int rc = held_update(t, sku);
+	if (rc != 0)
+		return rc;
 	if (stock_figure(t, cfg, sku, rec, &qty, &reserved)) {
 		bool refused_open = rec->failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, sku);
 		push = kcg_stock_needs_push(rec, qty, refused_open);
 	}
-	int rc = stock_dirty_set(t, sku, push);
-	if (rc == 0)
-		rc = held_set(t, sku, reserved > 0);
-	return rc;
+	return stock_dirty_set(t, sku, push);
 }
 
 json_t *stock_sync_get(struct kcg_txn *t)

@@ -20,6 +20,7 @@
 #define DB_STOCK_SYNC "stock_sync"
 #define SYNC_KEY "state"
 #define META_POLL_OK "khaos.stock.last_ok_ms" /* written by the SKU cache's poll */
+#define META_POLL_START "khaos.stock.watermark" /* the SKU cache's: when the last complete poll began */
 
 /* Writes @p rec for @p sku. */
 int stock_put(struct kcg_txn *t, const char *sku, const struct kcg_stock_rec *rec);

@@ -15,7 +15,8 @@ SCENARIO is one of:
                 buffer, a [stock.buffers] override); a later change follows
   discontinued  STATUS 4 -> 0 on Mirakl; STATUS 5 -> the offer left alone
   reserved      an order accepted on Mirakl and not booked in Khaos holds
-                its quantity back from the published figure
+                its quantity back from the published figure; once booked
+                (Khaos allocates it), Mirakl never shows it again in between
   batch         1,000 changes inside one flush interval -> exactly one STO01
                 with 1,000 lines, all COMPLETE
   error-lines   a SKU with no offer on Mirakl -> an error line, a
@@ -187,10 +188,13 @@ def scenario_discontinued(args, rep):
 
 
 def scenario_reserved(args, rep):
-    w = stock_world(args, rep, "reserved")
+    # polls slower than flushes: the window between a booking and the next
+    # poll spans several flushes (where a released reservation would show)
+    w = stock_world(args, rep, "reserved", stock={"poll_interval_s": "4"}, mirakl={"stock_flush_interval_s": "1"})
     try:
         # accepted on Mirakl, not booked in Khaos: the debit takes minutes
         w.sim_webhooks(debit_delay_ms=600000)
+        w.sim.ok("POST", "/_sim/khaos/settings", {"allocate": True})  # Khaos allocates what it books
         set_offers(w, [("SKU-R", 0)])
         khaos(w, [{"code": "SKU-R", "available": 10}])
         if not w.start("reserved"):
@@ -205,6 +209,26 @@ def scenario_reserved(args, rep):
                   % (secs, rec.get("state")), [json.dumps(last)] + ([] if ok else evidence(w, ["SKU-R"])))
         view = stock_view(w, "SKU-R") or {}
         rep.check(view.get("reserved") == 3, "reserved: GET /admin/stock shows the reserved 3", [json.dumps(view)])
+        # the debit ends, kcgate books the order: Khaos allocates the 3 (LEVEL 7) and
+        # the reservation ends; Mirakl must never show the 3 again meanwhile
+        w.sim.ok("POST", "/_sim/mirakl/orders/%s/debit" % oid, {"fail": False})
+        seen, t0, t_booked = [], time.monotonic(), None
+        while time.monotonic() - t0 < w.budget(20):
+            q = offers(w, "SKU-R").get("SKU-R")
+            seen.append(q)
+            booked = (w.order_rec(oid) or {}).get("state") in ("booked", "shipped")
+            if booked and t_booked is None:
+                t_booked = time.monotonic()
+            if t_booked is not None and time.monotonic() - t_booked > 7:
+                break  # past the next poll, two imports later
+            time.sleep(0.05)
+        st = w.sim.state()["khaos"]
+        rep.check(booked and max(x for x in seen if x is not None) == 7 and seen[-1] == 7 and
+                  st["stock"][0]["available"] == 7,
+                  "reserved: booked in Khaos (LEVEL 10 -> 7): Mirakl shows 7 throughout, never 10 between the "
+                  "booking and the next poll (%d samples)" % len(seen),
+                  ["samples: %s" % sorted(set(x for x in seen if x is not None)),
+                   json.dumps(stock_view(w, "SKU-R"))])
         w.finish("reserved")
     finally:
         w.close(rep.failed > 0)

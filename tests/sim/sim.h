@@ -193,6 +193,7 @@ struct sim_state {
 	unsigned long duplicates;	/* repeated ASSOCIATED_REFs booked (dedupe off) */
 	unsigned long skipped;		/* repeated ASSOCIATED_REFs skipped (dedupe on) */
 	bool no_dedupe;			/* POST /_sim/khaos/settings {"dedupe":false} */
+	bool allocate;			/* {"allocate":true}: a booked line takes its quantity off LEVEL */
 
 	struct sim_courier *couriers;
 	size_t ncouriers;

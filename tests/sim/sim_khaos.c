@@ -279,6 +279,12 @@ static void book(struct parsed_order *p, int64_t now_ms)
 	for (size_t i = 0; i < p->nlines; i++) {
 		so->lines[i] = p->lines[i];
 		p->lines[i] = (struct sim_so_line){ 0 };
+		/* Khaos allocates a booked line: LEVEL is "available to be sold" [XML-SS] */
+		struct sim_stock *st = sim.allocate ? sk_find_stock(so->lines[i].stock_code) : NULL;
+		if (st) {
+			st->available -= so->lines[i].quantity;
+			st->changed_ms = now_ms;
+		}
 	}
 	char **keep[] = { &so->order_amount, &so->courier_code, &so->delivery_grs, &so->delivery_net,
 			  &so->delivery_tax, &so->order_note };

@@ -132,17 +132,20 @@ void sim_khaos_ctl_settings(json_t *body, struct sim_reply *r)
 	const char *key;
 	json_t *v;
 	json_object_foreach(body, key, v) {
-		if (strcmp(key, "dedupe") != 0 || !json_is_boolean(v)) {
-			sim_reply_ctl_error(r, 400, "invalid_payload", "%s: only dedupe (a boolean) is known", key);
+		if ((strcmp(key, "dedupe") != 0 && strcmp(key, "allocate") != 0) || !json_is_boolean(v)) {
+			sim_reply_ctl_error(r, 400, "invalid_payload", "%s: only dedupe and allocate (booleans) are known",
+					    key);
 			return;
 		}
 	}
 	pthread_mutex_lock(&sim.lock);
 	if (json_object_get(body, "dedupe"))
 		sim.no_dedupe = !json_is_true(json_object_get(body, "dedupe"));
-	bool dedupe = !sim.no_dedupe;
+	if (json_object_get(body, "allocate"))
+		sim.allocate = json_is_true(json_object_get(body, "allocate"));
+	bool dedupe = !sim.no_dedupe, allocate = sim.allocate;
 	pthread_mutex_unlock(&sim.lock);
-	sim_reply_json(r, 200, json_pack("{s:b}", "dedupe", dedupe));
+	sim_reply_json(r, 200, json_pack("{s:b, s:b}", "dedupe", dedupe, "allocate", allocate));
 }
 
 static void couriers_free(void)
@@ -274,6 +277,7 @@ void sim_khaos_reset(void)
 	sim.duplicates = 0;
 	sim.skipped = 0;
 	sim.no_dedupe = false;
+	sim.allocate = false;
 	couriers_free();
 	for (size_t i = 0; i < sim.nstock; i++)
 		free(sim.stock[i].code);

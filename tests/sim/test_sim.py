@@ -1067,7 +1067,7 @@ def khaos_import_orders(s):
     assert k["skipped_duplicates"] == 1 and k["duplicate_orders"] == 0 and len(k["sales_orders"]) == 2
     # dedupe off: the same associated ref books again, counted as a duplicate.
     st, _, j = s.json("POST", "/_sim/khaos/settings", {"dedupe": False})
-    assert st == 200 and j == {"dedupe": False}
+    assert st == 200 and j == {"dedupe": False, "allocate": False}
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("R-1", [("SKU-1", 1)]))})
     count, imp, _ = import_results(root)
     assert count == 1 and imp[0]["SalesOrderCode"] not in codes
@@ -1289,6 +1289,19 @@ def khaos_stock_sites_and_generate(s):
     assert len(inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")) == 1501
     k = s.state()["khaos"]
     assert k["stock"] == [] and k["stock_count"] == 1501
+
+
+@test
+def khaos_allocate(s):
+    """{"allocate":true}: a booked line takes its quantity off the item's LEVEL, as Khaos allocates."""
+    s.stock({"code": "SKU-AL", "available": 10})
+    st, _, j = s.json("POST", "/_sim/khaos/settings", {"allocate": True})
+    assert st == 200 and j == {"dedupe": True, "allocate": True}
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("AL-1", [("SKU-AL", 3)]))})
+    assert st == 200
+    assert s.state()["khaos"]["stock"][0]["available"] == 7
+    st, _, root = s.soap("ExportStockStatus", stock_args(codes="SKU-AL"))
+    assert inner_doc(root, "ExportStockStatus").find("STOCK_ITEM").findtext("LEVEL") == "7"
 
 
 def stock_args(codes="", since="", site=None):
