@@ -440,13 +440,18 @@ static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
 			snprintf(run->error, sizeof(run->error), "import %s is %s", run->subject, names[st.status]);
 			return KCG_STEP_RETRY;
 		}
-		run->result = json_pack("{s:s, s:I, s:I, s:{}, s:{}}", "status", names[st.status], "success",
+		/* Error lines Mirakl cannot name (no report): which lines failed is
+		 * unknown, so none counts as published; all go again. */
+		const char *status = st.status == KCG_STO_COMPLETE && st.lines_in_error > 0 && !st.has_error_report
+					     ? "COMPLETE_WITHOUT_REPORT"
+					     : names[st.status];
+		run->result = json_pack("{s:s, s:I, s:I, s:{}, s:{}}", "status", status, "success",
 					(json_int_t)st.lines_in_success, "error", (json_int_t)st.lines_in_error, "lines",
 					"skus");
 		if (!run->result)
 			return kcg_job_failed(run, -EAGAIN, "out of memory");
 		kcg_log(KCG_LOG_INFO, "stock import ended",
-			json_pack("{s:s, s:s, s:I, s:I}", "import_id", run->subject, "status", names[st.status],
+			json_pack("{s:s, s:s, s:I, s:I}", "import_id", run->subject, "status", status,
 				  "lines_in_success", (json_int_t)st.lines_in_success, "lines_in_error",
 				  (json_int_t)st.lines_in_error));
 		run->apply_part = apply_lines;
