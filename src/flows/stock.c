@@ -92,6 +92,14 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);
 }
 
+int stock_refused_set(struct kcg_txn *t, const char *sku, bool refused)
+{
+	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_REFUSED);
+	MDB_val k = { strlen(sku), (void *)sku }, v = { 0, "" };
+	int rc = refused ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty)
 {
 	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_DIRTY);
@@ -372,7 +380,8 @@ static bool stock_enabled(const struct kcg_config *cfg)
 const struct kcg_flow kcg_flow_stock = {
 	.name = "stock",
 	.enabled = stock_enabled,
-	.dbs = (const char *const[]){ DB_STOCK, DB_STOCK_DIRTY, DB_STOCK_HELD, DB_STOCK_IMPORTS, DB_STOCK_SYNC, NULL },
+	.dbs = (const char *const[]){ DB_STOCK, DB_STOCK_DIRTY, DB_STOCK_HELD, DB_STOCK_REFUSED, DB_STOCK_IMPORTS,
+				      DB_STOCK_SYNC, NULL },
 	.config = &stock_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &stock_kind_flush, &stock_kind_import, &stock_kind_drift, NULL },
 	.timers = stock_timers,

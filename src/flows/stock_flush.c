@@ -113,11 +113,14 @@ static int collect(struct kcg_txn *t, void *arg)
 	json_decref(state);
 	if (f->skip)
 		return 0;
-	/* the dirty SKUs, and those whose reservations moved (held: the last
-	 * figure counted some; reserved: orders hold some now) */
+	/* the dirty SKUs, those whose reservations moved (held: the last
+	 * figure counted some; reserved: orders hold some now), and the refused */
 	rc = stock_each_key(t, DB_STOCK_DIRTY, consider_key, f);
 	if (rc == 0)
 		rc = stock_each_key(t, DB_STOCK_HELD, consider_key, f);
+	/* refused lines: sent again once their exception is resolved by hand */
+	if (rc == 0)
+		rc = stock_each_key(t, DB_STOCK_REFUSED, consider_key, f);
 	if (rc == 0) {
 		struct { struct kcg_txn *t; struct flush *f; } a = { t, f };
 		rc = kcg_orders_reserved_each(t, reserved_fn, &a);
@@ -307,12 +310,16 @@ static int ending_line(size_t line, char **f, size_t nf, void *arg)
 	} else if (reason) {
 		rec.failed = (int64_t)q;
 		rc = raise_line(e->t, e->id, f[0], (int64_t)q, reason);
+		if (rc == 0)
+			rc = stock_refused_set(e->t, f[0], true);
 	} else {
 		rec.published = (int64_t)q;
 		rec.published_ms = e->t->now_ms;
 		snprintf(rec.published_import, sizeof(rec.published_import), "%s", e->id);
 		rec.failed = -1;
-		rc = kcg_exc_resolve(e->t, KCG_EXC_STOCK_IMPORT_LINE, f[0], "auto");
+		rc = stock_refused_set(e->t, f[0], false);
+		if (rc == 0)
+			rc = kcg_exc_resolve(e->t, KCG_EXC_STOCK_IMPORT_LINE, f[0], "auto");
 		if (rc == 0)
 			rc = kcg_exc_resolve(e->t, KCG_EXC_STOCK_DRIFT, f[0], "auto");
 		rc = rc == -EINVAL ? 0 : rc;

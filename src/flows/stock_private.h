@@ -16,6 +16,7 @@
 #define DB_STOCK "stock"
 #define DB_STOCK_DIRTY "stock_dirty"
 #define DB_STOCK_HELD "stock_held"
+#define DB_STOCK_REFUSED "stock_refused" /* code -> "": a line Mirakl refused, watched for its fix */
 #define DB_STOCK_IMPORTS "stock_imports"
 #define DB_STOCK_SYNC "stock_sync"
 #define SYNC_KEY "state"
@@ -29,6 +30,9 @@ int stock_put(struct kcg_txn *t, const char *sku, const struct kcg_stock_rec *re
  * false: leave the offer alone. *@p reserved gets the reserved units. */
 bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const struct kcg_stock_rec *rec,
 		  int64_t *qty, uint64_t *reserved);
+
+/* Notes that Mirakl refused @p sku's figure (or no longer does). */
+int stock_refused_set(struct kcg_txn *t, const char *sku, bool refused);
 
 /* Puts @p sku in stock_dirty (keeping an earlier time) or takes it out. */
 int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty);

@@ -147,7 +147,9 @@ static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char
 	if (rec.failed >= 0) {
 		/* the offer exists on Mirakl now: the refused line is sent again */
 		rec.failed = -1;
-		rc = kcg_exc_resolve(t, KCG_EXC_STOCK_IMPORT_LINE, sku, "auto");
+		rc = stock_refused_set(t, sku, false);
+		if (rc == 0)
+			rc = kcg_exc_resolve(t, KCG_EXC_STOCK_IMPORT_LINE, sku, "auto");
 	} else if (!running && rec.published >= 0 && shown != rec.published) {
 		rc = raise_drift(t, sku, shown, &rec);
 		rec.published = shown; /* what Mirakl really shows: the next flush repairs it */

@@ -21,7 +21,8 @@ SCENARIO is one of:
                 with 1,000 lines, all COMPLETE
   error-lines   a SKU with no offer on Mirakl -> an error line, a
                 stock_import_line exception; not sent again while nothing
-                changed; the offer created (the fix) -> the drift check
+                changed; resolved by hand -> sent again (and refused
+                again); the offer created (the fix) -> the drift check
                 finds it, it is sent and published, the exception resolved
   stale         the Khaos poll failing past stale_after_s -> stock_sync_stale
                 (critical, both ages); Khaos back -> resolved
@@ -287,6 +288,17 @@ def scenario_error_lines(args, rep):
         later = imports(w)[n0:]
         rep.check(ok and later and all(i["lines_in_error"] == 0 for i in later),
                   "error-lines: later imports leave the refused SKU out until a fix", [json.dumps(later)])
+        # resolved by hand (the offer still missing): sent again at the next
+        # flush, refused again, the exception reopened
+        n1 = len(imports(w))
+        ex = [e for e in open_exc(w, "stock_import_line") if e.get("subject") == "SKU-NOOFFER"]
+        st, _ = w.admin("POST", "/admin/exceptions/%s/resolve" % (ex[0]["id"] if ex else "none"))
+        again, secs = w.wait(lambda: [i for i in imports(w)[n1:] if i["status"] == "COMPLETE" and i["lines_in_error"]],
+                             15)
+        ex2, _ = wait_exc(w, "stock_import_line", "SKU-NOOFFER", True, 10)
+        rep.check(st == 200 and bool(again) and bool(ex2),
+                  "error-lines: resolved by hand -> sent again at the next flush, refused again, reopened (%.1f s)"
+                  % secs, [json.dumps(imports(w)[n1:]), json.dumps(ex2)])
         # the fix: the offer exists on Mirakl now; the drift check finds it
         set_offers(w, [("SKU-NOOFFER", 0)])
         ok, secs, last = wait_offers(w, {"SKU-NOOFFER": 6}, 25)
