@@ -40,7 +40,9 @@
  * versioned), stock_dirty (code -> u64 ms it became dirty), stock_held
  * (code -> two u64: the reserved units its figure counts, and when
  * orders' reservations fell below that, kept until a Khaos poll begun
- * after the fall: kcg_stock_reserved_effective()), stock_imports (import id -> the CSV sent, while the
+ * after the fall: kcg_stock_reserved_effective()), stock_refused (code ->
+ * "": Mirakl refused its line; the flush looks at them, so a resolve by
+ * hand sends it again), stock_imports (import id -> the CSV sent, while the
  * import runs), stock_sync ("state" -> JSON: the import in flight, the
  * last STO01, the last import's outcome, the last COMPLETE).
  */
