@@ -37,7 +37,7 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from orders import Failed, free_port, procs, sim_call, stop_all, wait_line  # noqa: E402  (the same harness)
+from orders import Failed, free_port, procs, sim_call, start_sim, stop_all, write_secrets  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 OVERLAP_S = 10
@@ -83,13 +83,7 @@ def offers(sim, codes):
 
 def run(args, tmp):
     build = args.build
-    sim_log = os.path.join(tmp, "sim.log")
-    with open(sim_log, "w") as log:
-        procs.append(subprocess.Popen(
-            [os.path.join(build, "kcgate-sim"), "--listen", "127.0.0.1:0", "--mirakl-key", "bench-key",
-             "--khaos-user", "kcgate", "--khaos-password", "bench-password"], stderr=log))
-    line = wait_line(sim_log, "listening on", 10)
-    sim = line.strip().split("listening on ")[1]
+    sim = start_sim(build, tmp)
     n, changed = args.skus, args.changed
     sim_call(sim, "POST", "/_sim/khaos/stock", {"generate": {"count": n, "prefix": "SKU-", "available": 50}})
     sim_call(sim, "POST", "/_sim/mirakl/offers", {"generate": {"count": n, "prefix": "SKU-", "quantity": 0}})
@@ -99,10 +93,7 @@ def run(args, tmp):
     # one changed long before kcgate starts. Wait the overlap out.
     time.sleep(OVERLAP_S + 1)
 
-    for name, value in (("admin", "bench-admin-token-0123456789"), ("api", "bench-key"),
-                        ("khaos", "bench-password"), ("whsec", "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==")):
-        with open(os.path.join(tmp, name), "w") as f:
-            f.write(value)
+    write_secrets(tmp)
     port = free_port()
     conf = os.path.join(tmp, "kcgate.conf")
     with open(conf, "w") as f:
