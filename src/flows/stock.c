@@ -17,7 +17,56 @@
 #include "kcgate/flows/skus.h"
 #include "kcgate/log.h"
 
-/* ---- records ---- */
+/* ---- records and their keys ---- */
+
+#define KEY_SEP '\x1f' /* between the code and the warehouse-code in a key */
+
+void stock_key(char out[KCG_STOCK_KEY_MAX], const char *sku, const char *wh)
+{
+	if (wh && *wh)
+		snprintf(out, KCG_STOCK_KEY_MAX, "%s%c%s", sku, KEY_SEP, wh);
+	else
+		snprintf(out, KCG_STOCK_KEY_MAX, "%s", sku);
+}
+
+const char *stock_key_split(const char *key, char sku[KCG_KHAOS_CODE_MAX])
+{
+	const char *sep = strchr(key, KEY_SEP);
+	size_t n = sep ? (size_t)(sep - key) : strlen(key);
+	if (n >= KCG_KHAOS_CODE_MAX)
+		n = KCG_KHAOS_CODE_MAX - 1;
+	memcpy(sku, key, n);
+	sku[n] = '\0';
+	return sep ? sep + 1 : NULL;
+}
+
+void stock_subject(char out[KCG_STOCK_KEY_MAX], const char *key)
+{
+	char sku[KCG_KHAOS_CODE_MAX];
+	const char *wh = stock_key_split(key, sku);
+	if (wh)
+		snprintf(out, KCG_STOCK_KEY_MAX, "%s@%s", sku, wh);
+	else
+		snprintf(out, KCG_STOCK_KEY_MAX, "%s", sku);
+}
+
+const char *stock_warehouse_of(const struct kcg_config *cfg, int site)
+{
+	char k[16];
+	snprintf(k, sizeof(k), "%d", site);
+	return kcg_config_map_get(atomic_load(&cfg->stock.warehouses), k);
+}
+
+size_t kcg_stock_sites(const struct kcg_config *cfg, int sites[KCG_STOCK_SITES_MAX])
+{
+	const struct kcg_config_map *m = atomic_load(&cfg->stock.warehouses);
+	size_t n = 0;
+	uint64_t v;
+	for (size_t i = 0; cfg->stock.enabled == 1 && m && i < m->n && n < KCG_STOCK_SITES_MAX; i++)
+		if (kcg_parse_u64(m->entries[i].key, 0, 1000000, &v) == 0)
+			sites[n++] = (int)v;
+	return n;
+}
 
 int kcg_stock_get(struct kcg_txn *t, const char *sku, struct kcg_stock_rec *out)
 {
@@ -69,24 +118,31 @@ static struct held held_get(struct kcg_txn *t, const char *sku)
 	return h;
 }
 
-/* Orders' reservations of @p sku now, what the last figure held, and the
- * start of the last complete Khaos poll. */
-static void reserved_state(struct kcg_txn *t, const char *sku, uint64_t *now, struct held *held, uint64_t *poll_start)
+/* Orders' reservations of @p sku now, what the last figure of @p key
+ * held, and the start of the last complete Khaos poll. */
+static void reserved_state(struct kcg_txn *t, const char *sku, const char *key, uint64_t *now, struct held *held,
+			   uint64_t *poll_start)
 {
 	*now = 0;
 	if (kcg_orders_reserved(t, sku, now) != 0)
 		*now = 0; /* unreadable: counted as none, the order flow's own checks hold */
-	*held = held_get(t, sku);
+	*held = held_get(t, key);
 	*poll_start = kcg_meta_get_u64(t, META_POLL_START);
 }
 
-bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const struct kcg_stock_rec *rec,
+/* With [stock.warehouses] the whole reservation and buffer of a code come
+ * off each of its warehouses' figures: which warehouse will ship an order
+ * is not known when it is accepted (never too many, at the price of too
+ * few: the anti-overselling side). */
+bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *key, const struct kcg_stock_rec *rec,
 		  int64_t *qty, uint64_t *reserved)
 {
 	struct kcg_stock_rules rules = rules_of(cfg);
 	struct held held;
 	uint64_t now, poll_start;
-	reserved_state(t, sku, &now, &held, &poll_start);
+	char sku[KCG_KHAOS_CODE_MAX];
+	stock_key_split(key, sku);
+	reserved_state(t, sku, key, &now, &held, &poll_start);
 	*reserved = kcg_stock_reserved_effective(now, held.reserved, held.released_ms, poll_start);
 	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&cfg->stock.buffers), sku, cfg->stock.buffer);
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);
@@ -98,6 +154,12 @@ int stock_refused_set(struct kcg_txn *t, const char *sku, bool refused)
 	MDB_val k = { strlen(sku), (void *)sku }, v = { 0, "" };
 	int rc = refused ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+bool stock_is_dirty(struct kcg_txn *t, const char *key)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	return mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK_DIRTY), &k, &v) == 0;
 }
 
 int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty)
@@ -117,11 +179,13 @@ int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty)
 /* Keeps stock_held in step: what the figure counts now, and, when orders'
  * reservations fell (a booking), since when, until a Khaos poll begun
  * after that shows the booked stock gone from LEVEL. */
-static int held_update(struct kcg_txn *t, const char *sku)
+static int held_update(struct kcg_txn *t, const char *key)
 {
 	struct held held, next;
 	uint64_t now, poll_start;
-	reserved_state(t, sku, &now, &held, &poll_start);
+	char sku[KCG_KHAOS_CODE_MAX];
+	stock_key_split(key, sku);
+	reserved_state(t, sku, key, &now, &held, &poll_start);
 	if (now >= held.reserved)
 		next = (struct held){ now, 0 };
 	else if (!held.released_ms)
@@ -133,24 +197,26 @@ static int held_update(struct kcg_txn *t, const char *sku)
 	if (next.reserved == held.reserved && next.released_ms == held.released_ms)
 		return 0;
 	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_HELD);
-	MDB_val k = { strlen(sku), (void *)sku }, v = { sizeof(next), &next };
+	MDB_val k = { strlen(key), (void *)key }, v = { sizeof(next), &next };
 	int rc = next.reserved ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const struct kcg_stock_rec *rec)
+int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *key, const struct kcg_stock_rec *rec)
 {
 	int64_t qty;
 	uint64_t reserved;
 	bool push = false;
-	int rc = held_update(t, sku);
+	char subject[KCG_STOCK_KEY_MAX];
+	int rc = held_update(t, key);
 	if (rc != 0)
 		return rc;
-	if (stock_figure(t, cfg, sku, rec, &qty, &reserved)) {
-		bool refused_open = rec->failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, sku);
+	if (stock_figure(t, cfg, key, rec, &qty, &reserved)) {
+		stock_subject(subject, key);
+		bool refused_open = rec->failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject);
 		push = kcg_stock_needs_push(rec, qty, refused_open);
 	}
-	return stock_dirty_set(t, sku, push);
+	return stock_dirty_set(t, key, push);
 }
 
 json_t *stock_sync_get(struct kcg_txn *t)
@@ -171,7 +237,7 @@ int stock_each_key(struct kcg_txn *t, const char *db,
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
-	char sku[KCG_KHAOS_CODE_MAX];
+	char sku[KCG_STOCK_KEY_MAX];
 	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, db), &cur);
 	if (rc != 0)
 		return rc;
@@ -223,7 +289,17 @@ int stock_dirty_count(struct kcg_txn *t, uint64_t *n, uint64_t *oldest_ms)
 static int stock_item(struct kcg_txn *t, const struct kcg_stock_item *it, struct kcg_flow_ctx *ctx)
 {
 	struct kcg_stock_rec rec;
-	int rc = kcg_stock_get(t, it->code, &rec);
+	char key[KCG_STOCK_KEY_MAX];
+	int sites[KCG_STOCK_SITES_MAX];
+	if (kcg_stock_sites(ctx->cfg, sites) > 0) { /* one record per warehouse */
+		const char *wh = stock_warehouse_of(ctx->cfg, it->site);
+		if (!wh)
+			return 0; /* a site [stock.warehouses] does not map (a reload since the poll began) */
+		stock_key(key, it->code, wh);
+	} else {
+		stock_key(key, it->code, NULL);
+	}
+	int rc = kcg_stock_get(t, key, &rec);
 	bool is_new = rc == KCG_ENOTFOUND;
 	if (is_new || rc == KCG_ESTORE)
 		kcg_stock_rec_init(&rec); /* a record of another layout is started again */
@@ -236,9 +312,9 @@ static int stock_item(struct kcg_txn *t, const struct kcg_stock_item *it, struct
 	rec.build = it->build_potential;
 	rec.status = it->status;
 	rec.changed_ms = t->now_ms;
-	rc = stock_put(t, it->code, &rec);
+	rc = stock_put(t, key, &rec);
 	if (rc == 0)
-		rc = stock_recheck(t, ctx->cfg, it->code, &rec);
+		rc = stock_recheck(t, ctx->cfg, key, &rec);
 	if (rc == 0 && !was_active && !it->discontinued)
 		rc = kcg_exc_resolve(t, KCG_EXC_GHOST_SKU, it->code, "auto");
 	return rc == -EINVAL ? 0 : rc; /* a code too long for the register has no exception to resolve */
@@ -304,9 +380,15 @@ static const char *check_buffer(const char *v)
 	return kcg_parse_u64(v, 0, 1000000000, &n) == 0 ? NULL : "must be a quantity (0 to 1000000000)";
 }
 
+/* [stock.warehouses] values: a Mirakl warehouse-code (it travels in the CSV). */
 static const char *check_warehouse(const char *v)
 {
-	return kcg_config_check_text(v);
+	if (strlen(v) >= KCG_STOCK_WAREHOUSE_MAX)
+		return "a warehouse-code of at most 31 bytes";
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == 0x1f)
+			return "a warehouse-code without control characters";
+	return NULL;
 }
 
 static void stock_checks(struct kcg_config_check *c, const struct kcg_config *cfg)
@@ -329,10 +411,16 @@ static void stock_checks(struct kcg_config_check *c, const struct kcg_config *cf
 				"sim: the stock flow keeps kcgate-sim's limits, not Mirakl's (tests only: never against "
 				"a real Mirakl)");
 	const struct kcg_config_map *wh = atomic_load(&s->warehouses);
-	if (wh && wh->n > 0) /* per-site quantities: not built yet (docs/flows.md) */
-		kcg_config_error(c, &s->warehouses,
-				 "per-warehouse quantities are not supported yet: leave the section out (one global "
-				 "quantity per offer)");
+	for (size_t i = 0; wh && i < wh->n; i++) {
+		uint64_t site;
+		if (kcg_parse_u64(wh->entries[i].key, 0, 1000000, &site) != 0)
+			kcg_config_error(c, &s->warehouses, "'%.40s' is not a Khaos site id (an integer 0..1000000)",
+					 wh->entries[i].key);
+	}
+	if (wh && wh->n > KCG_STOCK_SITES_MAX)
+		kcg_config_error(c, &s->warehouses, "at most %d warehouses", KCG_STOCK_SITES_MAX);
+	if (wh && wh->n > 0 && s->sites)
+		kcg_config_error(c, &s->sites, "leave it out with [stock.warehouses]: each mapped site is polled");
 }
 
 static const struct kcg_config_key stock_keys[] = {

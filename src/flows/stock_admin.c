@@ -24,39 +24,71 @@ static json_t *qty_or_null(int64_t q)
 	return q >= 0 ? json_integer((json_int_t)q) : json_null();
 }
 
-static int view_fn(struct kcg_txn *t, void *arg)
+/* One record (@p key) as the view shows it: @p sku's figure, the
+ * warehouse's with [stock.warehouses]. NULL when there is none. */
+static json_t *line_view(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const char *key,
+			 const char *current)
 {
-	struct view *v = arg;
 	struct kcg_stock_rec rec;
-	int rc = kcg_stock_get(t, v->sku, &rec);
-	if (rc != 0)
-		return rc;
+	if (kcg_stock_get(t, key, &rec) != 0)
+		return NULL;
 	int64_t qty;
 	uint64_t reserved;
-	bool show = stock_figure(t, v->cfg, v->sku, &rec, &qty, &reserved);
-	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&v->cfg->stock.buffers), v->sku, v->cfg->stock.buffer);
-	MDB_val k = { strlen(v->sku), (void *)v->sku }, d;
-	bool dirty = mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK_DIRTY), &k, &d) == 0;
-	char changed[32] = "", published[32] = "";
-	json_t *state = stock_sync_get(t);
-	const char *current = json_string_value(json_object_get(state, "current"));
+	char subject[KCG_STOCK_KEY_MAX], changed[32] = "", published[32] = "";
+	bool show = stock_figure(t, cfg, key, &rec, &qty, &reserved);
+	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&cfg->stock.buffers), sku, cfg->stock.buffer);
+	stock_subject(subject, key);
 	if (rec.changed_ms)
 		kcg_format_time(rec.changed_ms, changed, sizeof(changed));
 	if (rec.published_ms)
 		kcg_format_time(rec.published_ms, published, sizeof(published));
-	v->out = json_pack(
-		"{s:s, s:{s:I, s:I, s:i, s:s?}, s:I, s:I, s:o, s:b, s:{s:o, s:s?, s:s?}, s:o, s:o, s:{s:o, s:b, s:b}}",
-		"sku", v->sku, "khaos", "level", (json_int_t)rec.level, "build_potential", (json_int_t)rec.build, "status",
-		rec.status, "changed_at", *changed ? changed : NULL, "buffer", (json_int_t)buffer, "reserved",
-		(json_int_t)reserved, "publishable", show ? json_integer((json_int_t)qty) : json_string("leave"), "dirty",
-		dirty, "last_published", "quantity", qty_or_null(rec.published), "import_id",
-		rec.published_import[0] ? rec.published_import : NULL, "at", *published ? published : NULL, "import_running",
-		current ? json_string(current) : json_null(),
-		"refused", qty_or_null(rec.failed), "drift", "mirakl_quantity", qty_or_null(rec.mirakl), "stock_drift_open",
-		kcg_exc_is_open(t, KCG_EXC_STOCK_DRIFT, v->sku), "import_line_open",
-		kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, v->sku));
+	return json_pack(
+		"{s:{s:I, s:I, s:i, s:s?}, s:I, s:I, s:o, s:b, s:{s:o, s:s?, s:s?}, s:o, s:o, s:{s:o, s:b, s:b}}",
+		"khaos", "level", (json_int_t)rec.level, "build_potential", (json_int_t)rec.build, "status", rec.status,
+		"changed_at", *changed ? changed : NULL, "buffer", (json_int_t)buffer, "reserved", (json_int_t)reserved,
+		"publishable", show ? json_integer((json_int_t)qty) : json_string("leave"), "dirty", stock_is_dirty(t, key),
+		"last_published", "quantity", qty_or_null(rec.published), "import_id",
+		rec.published_import[0] ? rec.published_import : NULL, "at", *published ? published : NULL,
+		"import_running", current ? json_string(current) : json_null(), "refused", qty_or_null(rec.failed),
+		"drift", "mirakl_quantity", qty_or_null(rec.mirakl), "stock_drift_open",
+		kcg_exc_is_open(t, KCG_EXC_STOCK_DRIFT, sku), "import_line_open",
+		kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject));
+}
+
+static int view_fn(struct kcg_txn *t, void *arg)
+{
+	struct view *v = arg;
+	int sites[KCG_STOCK_SITES_MAX];
+	size_t n_sites = kcg_stock_sites(v->cfg, sites);
+	char key[KCG_STOCK_KEY_MAX];
+	json_t *state = stock_sync_get(t);
+	const char *current = json_string_value(json_object_get(state, "current"));
+	int rc = 0;
+	if (!n_sites) { /* one global quantity: the record itself */
+		stock_key(key, v->sku, NULL);
+		v->out = line_view(t, v->cfg, v->sku, key, current);
+		if (v->out)
+			json_object_set_new(v->out, "sku", json_string(v->sku));
+		rc = v->out ? 0 : KCG_ENOTFOUND;
+	} else { /* one per warehouse */
+		json_t *lines = json_array();
+		for (size_t i = 0; lines && i < n_sites; i++) {
+			const char *wh = stock_warehouse_of(v->cfg, sites[i]);
+			stock_key(key, v->sku, wh);
+			json_t *l = wh ? line_view(t, v->cfg, v->sku, key, current) : NULL;
+			if (!l)
+				continue;
+			json_object_set_new(l, "warehouse", json_string(wh));
+			json_object_set_new(l, "site", json_integer(sites[i]));
+			json_array_append_new(lines, l);
+		}
+		rc = !lines ? -ENOMEM : json_array_size(lines) ? 0 : KCG_ENOTFOUND;
+		v->out = rc == 0 ? json_pack("{s:s, s:o}", "sku", v->sku, "warehouses", lines) : NULL;
+		if (rc != 0)
+			json_decref(lines);
+	}
 	json_decref(state);
-	return v->out ? 0 : -ENOMEM;
+	return rc;
 }
 
 int kcg_stock_view(struct kcg_store *store, const struct kcg_config *cfg, const char *sku, json_t **out)

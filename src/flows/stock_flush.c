@@ -20,7 +20,7 @@
 enum { PH_START, PH_SENT, PH_STATUS, PH_REPORT };
 
 struct flush_line {
-	char sku[KCG_KHAOS_CODE_MAX];
+	char sku[KCG_STOCK_KEY_MAX]; /* the record's key: the code, or code 0x1F warehouse */
 	int64_t qty;
 	bool send;            /* false: only to be checked again (clean) */
 };
@@ -63,19 +63,23 @@ static int flush_add(struct flush *f, const char *sku, int64_t qty, bool send)
 	return 0;
 }
 
-/* One candidate: send it, check it again, or leave it. */
-static int consider(struct kcg_txn *t, struct flush *f, const char *sku)
+/* One candidate (a record's key): send it, check it again, or leave it. */
+static int consider(struct kcg_txn *t, struct flush *f, const char *key)
 {
 	struct kcg_stock_rec rec;
 	int64_t qty;
 	uint64_t reserved;
-	if (strlen(sku) >= KCG_KHAOS_CODE_MAX || kcg_stock_get(t, sku, &rec) != 0)
+	char sku[KCG_KHAOS_CODE_MAX], subject[KCG_STOCK_KEY_MAX];
+	if (strlen(key) >= KCG_STOCK_KEY_MAX || kcg_stock_get(t, key, &rec) != 0)
 		return 0; /* not a code Khaos reported: nothing to say about it */
-	bool show = stock_figure(t, f->cfg, sku, &rec, &qty, &reserved);
-	bool refused_open = show && rec.failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, sku);
-	if (show && kcg_stock_needs_push(&rec, qty, refused_open) && kcg_mirakl_stock_sku_ok(sku))
-		return flush_add(f, sku, qty, true);
-	return flush_add(f, sku, 0, false);
+	const char *wh = stock_key_split(key, sku);
+	stock_subject(subject, key);
+	bool show = stock_figure(t, f->cfg, key, &rec, &qty, &reserved);
+	bool refused_open = show && rec.failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject);
+	if (show && kcg_stock_needs_push(&rec, qty, refused_open) && kcg_mirakl_stock_sku_ok(sku) &&
+	    (!wh || kcg_mirakl_stock_sku_ok(wh)))
+		return flush_add(f, key, qty, true);
+	return flush_add(f, key, 0, false);
 }
 
 static int consider_key(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg)
@@ -84,14 +88,28 @@ static int consider_key(struct kcg_txn *t, const char *sku, const MDB_val *v, vo
 	return consider(t, arg, sku);
 }
 
+/* A code orders hold units of: each of its records. */
 static int reserved_fn(const char *sku, uint64_t n, void *arg)
 {
 	struct flush_arg {
 		struct kcg_txn *t;
 		struct flush *f;
 	} *a = arg;
+	int sites[KCG_STOCK_SITES_MAX];
+	size_t n_sites = kcg_stock_sites(a->f->cfg, sites);
+	char key[KCG_STOCK_KEY_MAX];
 	(void)n;
-	return consider(a->t, a->f, sku);
+	if (!n_sites)
+		return consider(a->t, a->f, sku);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n_sites; i++) {
+		const char *wh = stock_warehouse_of(a->f->cfg, sites[i]);
+		if (!wh)
+			continue;
+		stock_key(key, sku, wh);
+		rc = consider(a->t, a->f, key);
+	}
+	return rc;
 }
 
 static int cmp_line(const void *a, const void *b)
@@ -151,7 +169,9 @@ static int build_csv(struct flush *f)
 	for (size_t i = 0; i < f->n; i++) {
 		if (!f->v[i].send)
 			continue;
-		struct kcg_stock_line line = { f->v[i].sku, f->v[i].qty, NULL };
+		char sku[KCG_KHAOS_CODE_MAX];
+		const char *wh = stock_key_split(f->v[i].sku, sku);
+		struct kcg_stock_line line = { sku, f->v[i].qty, wh };
 		int rc = kcg_mirakl_stock_csv_line(&b, &line);
 		if (rc != 0 && rc != -EINVAL) {
 			kcg_dynbuf_finish(&b);
@@ -272,18 +292,18 @@ struct ending {
 	size_t from, to;       /* the file's lines of this part: [from, to) */
 };
 
-static int raise_line(struct kcg_txn *t, const char *id, const char *sku, int64_t qty, const char *reason)
+static int raise_line(struct kcg_txn *t, const char *id, const char *subject, int64_t qty, const char *reason)
 {
 	char msg[1000];
 	snprintf(msg, sizeof(msg),
-		 "Mirakl refused the stock line for offer '%.100s' (quantity %" PRId64 ") in import %s: %s. Usually the "
+		 "Mirakl refused the stock line for offer '%.130s' (quantity %" PRId64 ") in import %s: %s. Usually the "
 		 "offer does not exist on Mirakl: create it there, or retire the SKU in Khaos. kcgate sends this SKU "
 		 "again when its figure changes, when this exception is resolved, or when the drift check finds the "
 		 "offer on Mirakl.",
-		 sku, qty, id, reason);
+		 subject, qty, id, reason);
 	struct kcg_exc exc = {
 		.kind = KCG_EXC_STOCK_IMPORT_LINE, .severity = KCG_SEV_WARNING, .system = "mirakl",
-		.owner = "ecommerce", .subject = sku, .message = msg,
+		.owner = "ecommerce", .subject = subject, .message = msg,
 	};
 	int rc = kcg_exc_raise(t, &exc, NULL);
 	return rc == -EINVAL ? 0 : rc;
@@ -294,12 +314,15 @@ static int ending_line(size_t line, char **f, size_t nf, void *arg)
 	struct ending *e = arg;
 	struct kcg_stock_rec rec;
 	uint64_t q;
-	char no[24];
+	char no[24], key[KCG_STOCK_KEY_MAX], subject[KCG_STOCK_KEY_MAX];
 	if (line >= e->to)
 		return 1; /* past this part: stop the walk */
-	if (line < e->from || line == 1 || nf < 2 || kcg_parse_u64(f[1], 0, INT64_MAX, &q) != 0 ||
-	    kcg_stock_get(e->t, f[0], &rec) != 0)
-		return 0; /* another part's, the header, or a SKU kcgate no longer has */
+	if (line < e->from || line == 1 || nf < 2 || kcg_parse_u64(f[1], 0, INT64_MAX, &q) != 0)
+		return 0; /* another part's, or the header */
+	stock_key(key, f[0], nf > 2 ? f[2] : NULL);
+	stock_subject(subject, key);
+	if (kcg_stock_get(e->t, key, &rec) != 0)
+		return 0; /* a SKU kcgate no longer has */
 	snprintf(no, sizeof(no), "%zu", line);
 	const char *reason = json_string_value(json_object_get(e->lines, no));
 	if (!reason)
@@ -309,25 +332,25 @@ static int ending_line(size_t line, char **f, size_t nf, void *arg)
 		/* nothing published: checked again below, so it goes with the next import */
 	} else if (reason) {
 		rec.failed = (int64_t)q;
-		rc = raise_line(e->t, e->id, f[0], (int64_t)q, reason);
+		rc = raise_line(e->t, e->id, subject, (int64_t)q, reason);
 		if (rc == 0)
-			rc = stock_refused_set(e->t, f[0], true);
+			rc = stock_refused_set(e->t, key, true);
 	} else {
 		rec.published = (int64_t)q;
 		rec.published_ms = e->t->now_ms;
 		snprintf(rec.published_import, sizeof(rec.published_import), "%s", e->id);
 		rec.failed = -1;
-		rc = stock_refused_set(e->t, f[0], false);
+		rc = stock_refused_set(e->t, key, false);
 		if (rc == 0)
-			rc = kcg_exc_resolve(e->t, KCG_EXC_STOCK_IMPORT_LINE, f[0], "auto");
-		if (rc == 0)
+			rc = kcg_exc_resolve(e->t, KCG_EXC_STOCK_IMPORT_LINE, subject, "auto");
+		if (rc == 0) /* drift is the offer's (OF21 shows one quantity) */
 			rc = kcg_exc_resolve(e->t, KCG_EXC_STOCK_DRIFT, f[0], "auto");
 		rc = rc == -EINVAL ? 0 : rc;
 	}
 	if (rc == 0)
-		rc = stock_put(e->t, f[0], &rec);
+		rc = stock_put(e->t, key, &rec);
 	if (rc == 0)
-		rc = stock_recheck(e->t, e->cfg, f[0], &rec);
+		rc = stock_recheck(e->t, e->cfg, key, &rec);
 	return rc;
 }
 

@@ -23,6 +23,18 @@
 #define META_POLL_OK "khaos.stock.last_ok_ms" /* written by the SKU cache's poll */
 #define META_POLL_START "khaos.stock.watermark" /* the SKU cache's: when the last complete poll began */
 
+/* A record's key for @p sku at warehouse @p wh (NULL: the global line). */
+void stock_key(char out[KCG_STOCK_KEY_MAX], const char *sku, const char *wh);
+
+/* The stock code of @p key into @p sku; the warehouse-code, or NULL. */
+const char *stock_key_split(const char *key, char sku[KCG_KHAOS_CODE_MAX]);
+
+/* The exception subject of @p key: the code, or "code@warehouse". */
+void stock_subject(char out[KCG_STOCK_KEY_MAX], const char *key);
+
+/* [stock.warehouses]: the warehouse-code of Khaos site @p site, or NULL. */
+const char *stock_warehouse_of(const struct kcg_config *cfg, int site);
+
 /* Writes @p rec for @p sku. */
 int stock_put(struct kcg_txn *t, const char *sku, const struct kcg_stock_rec *rec);
 
@@ -33,6 +45,9 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 
 /* Notes that Mirakl refused @p sku's figure (or no longer does). */
 int stock_refused_set(struct kcg_txn *t, const char *sku, bool refused);
+
+/* Whether @p key is in stock_dirty. */
+bool stock_is_dirty(struct kcg_txn *t, const char *key);
 
 /* Puts @p sku in stock_dirty (keeping an earlier time) or takes it out. */
 int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty);

@@ -130,35 +130,87 @@ static int raise_drift(struct kcg_txn *t, const char *sku, int64_t shown, const 
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
+/* The records of @p sku: one, or one per warehouse ([stock.warehouses]). */
+static size_t keys_of(const struct kcg_config *cfg, const char *sku, char keys[][KCG_STOCK_KEY_MAX])
+{
+	int sites[KCG_STOCK_SITES_MAX];
+	size_t n_sites = kcg_stock_sites(cfg, sites), n = 0;
+	if (!n_sites) {
+		stock_key(keys[n++], sku, NULL);
+		return n;
+	}
+	for (size_t i = 0; i < n_sites; i++) {
+		const char *wh = stock_warehouse_of(cfg, sites[i]);
+		if (wh)
+			stock_key(keys[n++], sku, wh);
+	}
+	return n;
+}
+
 /* One offer of the page against what kcgate knows; @p running: an import
- * is in flight (it decides: no drift is judged meanwhile). */
+ * is in flight (it decides: no drift is judged meanwhile). OF21 shows one
+ * quantity per offer: with warehouses, it is compared with the sum of what
+ * kcgate published for each, and a drift sends every warehouse again. */
 static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, int64_t shown, bool running)
 {
 	bool discontinued;
-	struct kcg_stock_rec rec;
+	char keys[KCG_STOCK_SITES_MAX][KCG_STOCK_KEY_MAX], subject[KCG_STOCK_KEY_MAX];
+	struct kcg_stock_rec recs[KCG_STOCK_SITES_MAX];
+	bool have[KCG_STOCK_SITES_MAX];
 	if (strlen(sku) >= KCG_EXC_FIELD_MAX)
 		return 0;
 	if (!kcg_skus_active(t, sku, &discontinued))
 		return raise_ghost(t, sku, shown, discontinued);
-	if (strlen(sku) >= KCG_KHAOS_CODE_MAX || kcg_stock_get(t, sku, &rec) != 0)
+	if (strlen(sku) >= KCG_KHAOS_CODE_MAX)
 		return 0;
+	size_t n = keys_of(cfg, sku, keys), found = 0;
+	int64_t published = 0;
+	bool judged = !running;
 	int rc = 0;
-	rec.mirakl = shown;
-	if (rec.failed >= 0) {
-		/* the offer exists on Mirakl now: the refused line is sent again */
-		rec.failed = -1;
-		rc = stock_refused_set(t, sku, false);
-		if (rc == 0)
-			rc = kcg_exc_resolve(t, KCG_EXC_STOCK_IMPORT_LINE, sku, "auto");
-	} else if (!running && rec.published >= 0 && shown != rec.published) {
-		rc = raise_drift(t, sku, shown, &rec);
-		rec.published = shown; /* what Mirakl really shows: the next flush repairs it */
+	for (size_t i = 0; i < n; i++) {
+		have[i] = kcg_stock_get(t, keys[i], &recs[i]) == 0;
+		found += have[i];
+		if (have[i] && recs[i].published < 0)
+			judged = false; /* never published (or refused): nothing to compare with */
+		if (have[i])
+			published += recs[i].published;
 	}
-	if (rc == 0)
-		rc = stock_put(t, sku, &rec);
-	if (rc == 0)
-		rc = stock_recheck(t, cfg, sku, &rec);
-	return rc;
+	if (!found)
+		return 0;
+	bool drift = judged && published != shown;
+	if (drift) {
+		struct kcg_stock_rec sum = recs[0];
+		for (size_t i = 0; !have[0] && i < n; i++)
+			if (have[i])
+				sum = recs[i];
+		sum.published = published;
+		rc = raise_drift(t, sku, shown, &sum);
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (!have[i])
+			continue;
+		recs[i].mirakl = shown;
+		if (recs[i].failed >= 0) {
+			/* the offer exists on Mirakl now: the refused line is sent again */
+			recs[i].failed = -1;
+			stock_subject(subject, keys[i]);
+			rc = stock_refused_set(t, keys[i], false);
+			if (rc == 0)
+				rc = kcg_exc_resolve(t, KCG_EXC_STOCK_IMPORT_LINE, subject, "auto");
+		} else if (drift) {
+			/* what Mirakl really shows (one line), or unknown (per
+			 * warehouse): the next flush repairs it */
+			recs[i].published = n == 1 ? shown : -1;
+		}
+		if (rc == 0)
+			rc = stock_put(t, keys[i], &recs[i]);
+		if (rc == 0)
+			rc = stock_recheck(t, cfg, keys[i], &recs[i]);
+	}
+	/* kcgate's figure is what Mirakl shows already: nothing to repair */
+	if (rc == 0 && drift && n == 1 && !stock_is_dirty(t, keys[0]))
+		rc = kcg_exc_resolve(t, KCG_EXC_STOCK_DRIFT, sku, "auto");
+	return rc == -EINVAL ? 0 : rc;
 }
 
 static int apply_page(struct kcg_txn *t, struct kcg_job_run *run)

@@ -29,6 +29,9 @@ SCENARIO is one of:
   drift         Mirakl's quantity changed behind kcgate's back -> stock_drift
                 with both figures, repaired by the next import
   ghost         a Mirakl offer whose SKU Khaos does not have -> ghost_sku
+  warehouses    [stock.warehouses]: each Khaos site polled, one STO01 line per
+                offer and warehouse (the figure per site), a change at one
+                site, a drift of the offer's total repaired everywhere
   kill9         kcgate killed with SIGKILL during flushes (2-3 times) while
                 300 SKUs change: after the restarts Mirakl shows every
                 expected figure, no import left running, no dead job
@@ -385,6 +388,54 @@ def scenario_ghost(args, rep):
         w.close(rep.failed > 0)
 
 
+def offer_states(w, *skus):
+    st, j = w.sim.call("GET", "/_sim/state?sku=" + ",".join(skus))
+    return {x["shop_sku"]: x for x in j["mirakl"]["offers"]} if st == 200 else {}
+
+
+def scenario_warehouses(args, rep):
+    w = stock_world(args, rep, "warehouses", stock={"buffer": "1", "drift_check_interval_s": "3"},
+                    more={"stock.warehouses": {"1": "WH-A", "2": "WH-B"}},
+                    sim_settings={"warehouses": ["WH-A", "WH-B"]})
+    try:
+        set_offers(w, [("SKU-W", 0), ("SKU-V", 0)])
+        khaos(w, [{"code": "SKU-W", "levels": {"1": 5, "2": 7}}, {"code": "SKU-V", "levels": {"1": 0, "2": 3}}])
+        if not w.start("warehouses"):
+            return
+        want = {"SKU-W": {"WH-A": 4, "WH-B": 6}, "SKU-V": {"WH-A": 0, "WH-B": 2}}
+
+        def per_wh():
+            got = offer_states(w, "SKU-W", "SKU-V")
+            return got if all(got.get(k, {}).get("warehouses") == v for k, v in want.items()) else None
+        got, secs = w.wait(per_wh, 20)
+        rep.check(bool(got) and got["SKU-W"]["quantity"] == 10,
+                  "warehouses: each Khaos site's level, less the buffer, reaches its Mirakl warehouse (%.1f s)" % secs,
+                  [json.dumps(offer_states(w, "SKU-W", "SKU-V"))] + ([] if got else evidence(w)))
+        ims = imports(w)
+        rep.check(len(ims) >= 1 and ims[0]["lines"] == 4 and ims[0]["lines_in_error"] == 0,
+                  "warehouses: one import, one line per offer and warehouse", [json.dumps(ims)])
+        view = stock_view(w, "SKU-W") or {}
+        lines = {x.get("warehouse"): x for x in view.get("warehouses", [])}
+        rep.check(lines.get("WH-A", {}).get("khaos", {}).get("level") == 5 and
+                  lines.get("WH-B", {}).get("publishable") == 6,
+                  "warehouses: GET /admin/stock shows each warehouse's figure", [json.dumps(view)])
+        khaos(w, [{"code": "SKU-W", "levels": {"1": 9, "2": 7}}])
+        want["SKU-W"] = {"WH-A": 8, "WH-B": 6}
+        got, secs = w.wait(per_wh, 15)
+        rep.check(bool(got), "warehouses: a change at one site moves that warehouse only (%.1f s)" % secs,
+                  [json.dumps(offer_states(w, "SKU-W"))])
+        # drift: Mirakl's total no longer the sum kcgate published -> every warehouse sent again
+        set_offers(w, [("SKU-V", 50)])
+        ex, secs = wait_exc(w, "stock_drift", "SKU-V", True, 15)
+        got, secs2 = w.wait(per_wh, 15)
+        rep.check(bool(ex) and bool(got),
+                  "warehouses: a drift of the offer's total is seen (%.1f s) and every warehouse repaired (%.1f s)"
+                  % (secs, secs2), [json.dumps(ex), json.dumps(offer_states(w, "SKU-V"))])
+        w.finish("warehouses")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_kill9(args, rep, n=300):
     w = stock_world(args, rep, "kill9", mirakl={"stock_flush_interval_s": "1"},
                     sim_settings={"import_delay_ms": 800})
@@ -432,7 +483,8 @@ def scenario_kill9(args, rep, n=300):
 
 SCENARIOS = {"buffer": scenario_buffer, "discontinued": scenario_discontinued, "reserved": scenario_reserved,
              "batch": scenario_batch, "error-lines": scenario_error_lines, "stale": scenario_stale,
-             "drift": scenario_drift, "ghost": scenario_ghost, "kill9": scenario_kill9}
+             "drift": scenario_drift, "ghost": scenario_ghost, "kill9": scenario_kill9,
+             "warehouses": scenario_warehouses}
 
 
 def main():

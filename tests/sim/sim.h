@@ -17,6 +17,7 @@
 
 /** Largest request body the sim accepts (413 above). */
 #define SIM_MAX_BODY (8u * 1024u * 1024u)
+#define SIM_SITES_MAX 8 /* Khaos sites one stock item may be held at; Mirakl warehouses */
 #define SIM_STATE_LIST_MAX 1000 /* longer lists in GET /_sim/state become counts (big catalogues) */
 /** Requests kept per system for GET /_sim/requests. */
 #define SIM_LOG_CAP 1000
@@ -97,6 +98,11 @@ struct sim_stock {
 	unsigned long stock_id;
 	long long build;	/* BUILD_POTENTIAL_CHILDREN */
 	int site;		/* the Khaos site id holding it (1, the default site, unless set) */
+	struct sim_site_level {
+		int site;
+		long long level;
+	} at[SIM_SITES_MAX];	/* held at several sites ("levels"): one LEVEL each; available = their sum */
+	size_t n_at;
 };
 
 /** A line of a Khaos sales order. */

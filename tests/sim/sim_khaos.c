@@ -284,6 +284,8 @@ static void book(struct parsed_order *p, int64_t now_ms)
 		if (st) {
 			st->available -= so->lines[i].quantity;
 			st->changed_ms = now_ms;
+			if (st->n_at) /* from the first of its sites */
+				st->at[0].level -= so->lines[i].quantity;
 		}
 	}
 	char **keep[] = { &so->order_amount, &so->courier_code, &so->delivery_grs, &so->delivery_net,
@@ -629,7 +631,10 @@ static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_s
 
 		for (size_t k = 0; k < ncodes && !hit; k++)
 			hit = strcmp(codes[k], sim.stock[i].code) == 0;
-		if (hit && (!since_set || sim.stock[i].changed_ms >= since) && (site < 0 || sim.stock[i].site == site))
+		bool at = site < 0 || (!sim.stock[i].n_at && sim.stock[i].site == site);
+		for (size_t a = 0; !at && a < sim.stock[i].n_at; a++)
+			at = sim.stock[i].at[a].site == site;
+		if (hit && (!since_set || sim.stock[i].changed_ms >= since) && at)
 			v[n++] = &sim.stock[i];
 	}
 	qsort(v, n, sizeof(*v), cmp_stock);
@@ -637,20 +642,41 @@ static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_s
 	return v;
 }
 
-/* STATUS [XML-SS]: 0 in stock, 3 out of stock (not due), 4 discontinued. */
-int sk_stock_status(const struct sim_stock *st)
+/* STATUS [XML-SS] at level @p level: 0 in stock, 3 out of stock (not due), 4 discontinued. */
+static int status_at(const struct sim_stock *st, long long level)
 {
 	if (st->status >= 0)
 		return st->status;
 	if (st->discontinued)
 		return 4;
-	return st->available > 0 ? 0 : 3;
+	return level > 0 ? 0 : 3;
+}
+
+int sk_stock_status(const struct sim_stock *st)
+{
+	return status_at(st, st->available);
+}
+
+/* One STOCK_ITEM of @p st at level @p level. */
+static void stock_item(xmlNodePtr root, const struct sim_stock *st, long long level)
+{
+	char buf[32];
+	xmlNodePtr it = sk_el(root, "STOCK_ITEM", NULL);
+	xmlNewProp(it, BAD_CAST "CODE", BAD_CAST st->code);
+	snprintf(buf, sizeof(buf), "A%lu", st->stock_id);
+	xmlNewProp(it, BAD_CAST "ID", BAD_CAST buf);
+	xmlNewProp(it, BAD_CAST "DESC", BAD_CAST st->code);
+	sk_add_text(it, "SELL_PRICE", "10.00");
+	sk_add_num(it, "LEVEL", level);
+	sk_add_num(it, "STATUS", status_at(st, level));
+	sk_el(it, "LEAD_TIME", NULL);
+	sk_add_num(it, "BUILD_POTENTIAL_CHILDREN", st->build);
 }
 
 static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)
 {
 	static const char *const flags[] = { "PotentialLeadTime" };
-	char *codes_s = sk_param(c, "StockCode"), buf[32];
+	char *codes_s = sk_param(c, "StockCode");
 	char **codes = NULL;
 	size_t ncodes = 0, n;
 	long long mapping, site;
@@ -674,18 +700,16 @@ static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)
 	/* SiteID: "if omitted, results for the default stock site" (1 here);
 	 * -1 every site [WIG] */
 	struct sim_stock **sel = select_stock(codes, ncodes, since_set, since, site ? site : 1, &n);
+	long long want = site ? site : 1;
 	for (size_t i = 0; i < n; i++) {
-		xmlNodePtr it = sk_el(root, "STOCK_ITEM", NULL);
-
-		xmlNewProp(it, BAD_CAST "CODE", BAD_CAST sel[i]->code);
-		snprintf(buf, sizeof(buf), "A%lu", sel[i]->stock_id);
-		xmlNewProp(it, BAD_CAST "ID", BAD_CAST buf);
-		xmlNewProp(it, BAD_CAST "DESC", BAD_CAST sel[i]->code);
-		sk_add_text(it, "SELL_PRICE", "10.00");
-		sk_add_num(it, "LEVEL", sel[i]->available);
-		sk_add_num(it, "STATUS", sk_stock_status(sel[i]));
-		sk_el(it, "LEAD_TIME", NULL);
-		sk_add_num(it, "BUILD_POTENTIAL_CHILDREN", sel[i]->build);
+		if (!sel[i]->n_at) {
+			stock_item(root, sel[i], sel[i]->available);
+			continue;
+		}
+		/* held at several sites: that site's level; every site's with -1 */
+		for (size_t a = 0; a < sel[i]->n_at; a++)
+			if (want < 0 || sel[i]->at[a].site == want)
+				stock_item(root, sel[i], sel[i]->at[a].level);
 	}
 	pthread_mutex_unlock(&sim.lock);
 	free(sel);

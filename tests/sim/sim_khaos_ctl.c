@@ -84,10 +84,18 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 		json_t *st = json_object_get(it, "status");
 		json_t *site = json_object_get(it, "site"), *build = json_object_get(it, "build_potential");
 
+		json_t *levels = json_object_get(it, "levels"), *lv;
+		const char *lk;
+		bool levels_ok = !levels || (json_is_object(levels) && json_object_size(levels) <= SIM_SITES_MAX);
+		json_object_foreach(levels_ok ? levels : NULL, lk, lv) {
+			long long sid;
+			levels_ok = levels_ok && json_is_integer(lv) && sim_parse_ll(lk, 1, 1000000, &sid) == 0;
+		}
 		if ((site && (!json_is_integer(site) || json_integer_value(site) < 0 ||
-			      json_integer_value(site) > 1000000)) || (build && !json_is_integer(build))) {
+			      json_integer_value(site) > 1000000)) || (build && !json_is_integer(build)) || !levels_ok) {
 			sim_reply_ctl_error(r, 400, "invalid_payload",
-				"items[%zu]: site must be a site id (0..1000000), build_potential an integer", i);
+				"items[%zu]: site must be a site id (0..1000000), build_potential an integer, levels an "
+				"object of at most %d site ids to integers", i, SIM_SITES_MAX);
 			return;
 		}
 		if (!code || !*code || strlen(code) > 255) {
@@ -121,6 +129,18 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 			s->discontinued = json_is_true(dis);
 		if (st)
 			s->status = (int)json_integer_value(st);
+		json_t *levels = json_object_get(it, "levels"), *lv;
+		const char *lk;
+		if (levels) { /* held at several sites: one LEVEL each */
+			s->n_at = 0;
+			s->available = 0;
+			json_object_foreach(levels, lk, lv) {
+				long long sid = 0;
+				sim_parse_ll(lk, 1, 1000000, &sid);
+				s->at[s->n_at++] = (struct sim_site_level){ (int)sid, json_integer_value(lv) };
+				s->available += json_integer_value(lv);
+			}
+		}
 		s->changed_ms = now_ms;
 	}
 	pthread_mutex_unlock(&sim.lock);
@@ -232,10 +252,20 @@ json_t *sim_khaos_state(void)
 	}
 	/* a big catalogue is a count only (GET /_sim/state stays small) */
 	for (size_t i = 0; sim.nstock <= SIM_STATE_LIST_MAX && i < sim.nstock; i++) {
-		json_array_append_new(stock, json_pack("{s:s, s:I, s:b, s:i, s:I, s:i}", "code", sim.stock[i].code,
+		json_t *o = json_pack("{s:s, s:I, s:b, s:i, s:I, s:i}", "code", sim.stock[i].code,
 			"available", (json_int_t)sim.stock[i].available,
 			"discontinued", sim.stock[i].discontinued, "status", sk_stock_status(&sim.stock[i]),
-			"build_potential", (json_int_t)sim.stock[i].build, "site", sim.stock[i].site));
+			"build_potential", (json_int_t)sim.stock[i].build, "site", sim.stock[i].site);
+		if (sim.stock[i].n_at) {
+			json_t *lv = json_object();
+			char k[16];
+			for (size_t a = 0; a < sim.stock[i].n_at; a++) {
+				snprintf(k, sizeof(k), "%d", sim.stock[i].at[a].site);
+				json_object_set_new(lv, k, json_integer(sim.stock[i].at[a].level));
+			}
+			json_object_set_new(o, "levels", lv);
+		}
+		json_array_append_new(stock, o);
 	}
 	return json_pack("{s:o, s:I, s:I, s:b, s:o, s:I}", "sales_orders", sos,
 		"duplicate_orders", (json_int_t)sim.duplicates, "skipped_duplicates", (json_int_t)sim.skipped,

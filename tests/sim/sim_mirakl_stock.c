@@ -29,7 +29,8 @@
 
 struct offer {
 	char *sku;
-	long long quantity;
+	long long quantity;     /* the global one, or the sum of the warehouses' */
+	long long wh[SIM_SITES_MAX]; /* per warehouse (settings "warehouses"), -1 = none */
 };
 
 struct error_line {
@@ -43,6 +44,7 @@ struct import {
 	size_t lines;
 	char **skus;            /* the lines' offers and quantities, applied at COMPLETE */
 	long long *qty;
+	int *wh;                /* the line's warehouse (index), -1 = global */
 	struct error_line *errors;
 	size_t nerrors;
 	bool applied;
@@ -57,7 +59,17 @@ static struct {
 	unsigned long seq;
 	int64_t last_sto01_ms;
 	long long delay_ms, min_interval_ms;
+	char *warehouses[SIM_SITES_MAX]; /* the platform's warehouse-codes (settings) */
+	size_t n_warehouses;
 } st = { .delay_ms = DEFAULT_IMPORT_DELAY_MS, .min_interval_ms = DEFAULT_MIN_INTERVAL_MS };
+
+static int warehouse_index(const char *code)
+{
+	for (size_t i = 0; i < st.n_warehouses; i++)
+		if (strcmp(st.warehouses[i], code) == 0)
+			return (int)i;
+	return -1;
+}
 
 /* ---- offers ---- */
 
@@ -73,17 +85,35 @@ static struct offer *find(const char *sku)
 	return i < 0 ? NULL : &st.v[i];
 }
 
-/* Sets an offer's quantity, adding it when new; lock held. */
-static void set_offer(const char *sku, long long q)
+/* Sets an offer's quantity (@p wh -1: the global one; else warehouse
+ * @p wh's, the offer showing their sum), adding it when new; lock held. */
+static void set_offer_at(const char *sku, long long q, int wh)
 {
 	struct offer *o = find(sku);
-	if (o) {
+	if (!o) {
+		sim_grow((void **)&st.v, &st.cap, st.n + 1, sizeof(*st.v));
+		o = &st.v[st.n++];
+		*o = (struct offer){ sim_strdup(sku), 0, { 0 } };
+		for (int i = 0; i < SIM_SITES_MAX; i++)
+			o->wh[i] = -1;
+		sim_index_add(&st.index, st.n - 1, st.n, offer_sku, NULL);
+	}
+	if (wh < 0) {
 		o->quantity = q;
+		for (int i = 0; i < SIM_SITES_MAX; i++)
+			o->wh[i] = -1;
 		return;
 	}
-	sim_grow((void **)&st.v, &st.cap, st.n + 1, sizeof(*st.v));
-	st.v[st.n++] = (struct offer){ sim_strdup(sku), q };
-	sim_index_add(&st.index, st.n - 1, st.n, offer_sku, NULL);
+	o->wh[wh] = q;
+	o->quantity = 0;
+	for (int i = 0; i < SIM_SITES_MAX; i++)
+		if (o->wh[i] >= 0)
+			o->quantity += o->wh[i];
+}
+
+static void set_offer(const char *sku, long long q)
+{
+	set_offer_at(sku, q, -1);
 }
 
 static void import_free(struct import *im)
@@ -92,6 +122,7 @@ static void import_free(struct import *im)
 		free(im->skus[i]);
 	free(im->skus);
 	free(im->qty);
+	free(im->wh);
 	for (size_t i = 0; i < im->nerrors; i++) {
 		free(im->errors[i].sku);
 		free(im->errors[i].reason);
@@ -109,6 +140,8 @@ void sim_mirakl_stock_reset(void)
 	for (size_t i = 0; i < st.nimports; i++)
 		import_free(&st.imports[i]);
 	free(st.imports);
+	for (size_t i = 0; i < st.n_warehouses; i++)
+		free(st.warehouses[i]);
 	memset(&st, 0, sizeof(st));
 	st.delay_ms = DEFAULT_IMPORT_DELAY_MS;
 	st.min_interval_ms = DEFAULT_MIN_INTERVAL_MS;
@@ -123,7 +156,7 @@ static const char *import_status(struct import *im, int64_t now)
 		if (!im->applied) { /* COMPLETE: the good lines take effect, in file order */
 			for (size_t i = 0; i < im->lines; i++)
 				if (im->skus[i])
-					set_offer(im->skus[i], im->qty[i]);
+					set_offer_at(im->skus[i], im->qty[i], im->wh[i]);
 			im->applied = true;
 		}
 		return "COMPLETE";
@@ -208,8 +241,10 @@ static void check_line(struct import *im, size_t lineno, const char *line, size_
 	size_t slot = im->lines++;
 	im->skus = sim_xrealloc(im->skus, im->lines * sizeof(*im->skus));
 	im->qty = sim_xrealloc(im->qty, im->lines * sizeof(*im->qty));
+	im->wh = sim_xrealloc(im->wh, im->lines * sizeof(*im->wh));
 	im->skus[slot] = NULL;
 	im->qty[slot] = 0;
+	im->wh[slot] = -1;
 	if (nf != 4 || p != end)
 		add_error(im, lineno, nf ? f[0] : "", raw,
 			  "Line is not 4 quoted fields separated by ';' (offer-sku;quantity;warehouse-code;update-delete)");
@@ -217,7 +252,7 @@ static void check_line(struct import *im, size_t lineno, const char *line, size_
 		add_error(im, lineno, "", raw, "The offer-sku is required");
 	else if (sim_parse_ll(f[1], 0, 2000000000, &q) != 0)
 		add_error(im, lineno, f[0], raw, "The quantity '%.40s' is not a whole number >= 0", f[1]);
-	else if (*f[2])
+	else if (*f[2] && warehouse_index(f[2]) < 0)
 		add_error(im, lineno, f[0], raw, "Unknown warehouse-code '%.40s'", f[2]);
 	else if (*f[3] && strcmp(f[3], "update") != 0 && strcmp(f[3], "delete") != 0)
 		add_error(im, lineno, f[0], raw, "update-delete must be empty, update or delete");
@@ -226,6 +261,7 @@ static void check_line(struct import *im, size_t lineno, const char *line, size_
 	else {
 		im->skus[slot] = sim_strdup(f[0]);
 		im->qty[slot] = q;
+		im->wh[slot] = *f[2] ? warehouse_index(f[2]) : -1;
 	}
 	for (size_t i = 0; i < nf; i++)
 		free(f[i]);
@@ -489,6 +525,16 @@ void sim_mirakl_ctl_offers(json_t *body, struct sim_reply *r)
 bool sim_mirakl_stock_settings_check(json_t *body, struct sim_reply *r)
 {
 	json_t *d = json_object_get(body, "import_delay_ms"), *m = json_object_get(body, "stock_import_min_interval_ms");
+	json_t *w = json_object_get(body, "warehouses"), *x;
+	size_t i;
+	bool ok = !w || (json_is_array(w) && json_array_size(w) <= SIM_SITES_MAX);
+	json_array_foreach(ok ? w : NULL, i, x)
+		ok = ok && json_is_string(x) && json_string_length(x) > 0 && json_string_length(x) < 64;
+	if (!ok) {
+		sim_reply_ctl_error(r, 400, "invalid_payload", "warehouses: at most %d warehouse-codes (1..63 bytes)",
+				    SIM_SITES_MAX);
+		return false;
+	}
 	if ((d && (!json_is_integer(d) || json_integer_value(d) < 0 || json_integer_value(d) > 3600000)) ||
 	    (m && (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > 3600000))) {
 		sim_reply_ctl_error(r, 400, "invalid_payload",
@@ -505,12 +551,40 @@ void sim_mirakl_stock_settings_apply(json_t *body)
 		st.delay_ms = json_integer_value(d);
 	if (m)
 		st.min_interval_ms = json_integer_value(m);
+	json_t *w = json_object_get(body, "warehouses"), *x;
+	size_t i;
+	if (w) {
+		for (i = 0; i < st.n_warehouses; i++)
+			free(st.warehouses[i]);
+		st.n_warehouses = 0;
+		json_array_foreach(w, i, x)
+			st.warehouses[st.n_warehouses++] = sim_strdup(json_string_value(x));
+	}
 }
 
 json_t *sim_mirakl_stock_settings_json(void)
 {
-	return json_pack("{s:I, s:I}", "import_delay_ms", (json_int_t)st.delay_ms, "stock_import_min_interval_ms",
-			 (json_int_t)st.min_interval_ms);
+	json_t *w = json_array();
+	for (size_t i = 0; i < st.n_warehouses; i++)
+		json_array_append_new(w, json_string(st.warehouses[i]));
+	return json_pack("{s:I, s:I, s:o}", "import_delay_ms", (json_int_t)st.delay_ms, "stock_import_min_interval_ms",
+			 (json_int_t)st.min_interval_ms, "warehouses", w);
+}
+
+/* An offer as the state shows it: with its warehouses' quantities when it has some. */
+static json_t *offer_state(const struct offer *o)
+{
+	json_t *j = json_pack("{s:s, s:I}", "shop_sku", o->sku, "quantity", (json_int_t)o->quantity), *w = NULL;
+	for (size_t i = 0; i < st.n_warehouses; i++) {
+		if (o->wh[i] < 0)
+			continue;
+		if (!w)
+			w = json_object();
+		json_object_set_new(w, st.warehouses[i], json_integer(o->wh[i]));
+	}
+	if (w)
+		json_object_set_new(j, "warehouses", w);
+	return j;
 }
 
 /* "offers" (a list while short or filtered by @p skus, a comma list),
@@ -527,14 +601,12 @@ json_t *sim_mirakl_stock_state(const char *skus)
 		for (size_t i = 0; i < n; i++) {
 			struct offer *o = find(v[i]);
 			if (o)
-				json_array_append_new(offers, json_pack("{s:s, s:I}", "shop_sku", o->sku, "quantity",
-									(json_int_t)o->quantity));
+				json_array_append_new(offers, offer_state(o));
 		}
 		sim_strv_free(v, n);
 	} else if (st.n <= SIM_STATE_LIST_MAX) {
 		for (size_t i = 0; i < st.n; i++)
-			json_array_append_new(offers, json_pack("{s:s, s:I}", "shop_sku", st.v[i].sku, "quantity",
-								(json_int_t)st.v[i].quantity));
+			json_array_append_new(offers, offer_state(&st.v[i]));
 	}
 	for (size_t i = 0; i < st.nimports; i++) {
 		struct import *im = &st.imports[i];

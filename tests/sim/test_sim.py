@@ -548,7 +548,7 @@ def life_settings(s):
                  "acceptance_window_s": 259200, "partial_acceptance": True, "webhook_url": None,
                  "webhook_secret_set": False, "seed": 1,
                  "webhooks": {"enabled": False, "queued": 0, "sent": 0, "failed": 0},
-                 "import_delay_ms": 2000, "stock_import_min_interval_ms": 60000}, j
+                 "import_delay_ms": 2000, "stock_import_min_interval_ms": 60000, "warehouses": []}, j
     j = s.settings(debit_delay_ms=0, partial_acceptance=False)
     assert j["debit_delay_ms"] == 0 and not j["partial_acceptance"] and j["address_visibility"] == "shipping"
     j = s.settings(address_visibility="acceptance")  # left-out fields keep their value
@@ -1289,6 +1289,29 @@ def khaos_stock_sites_and_generate(s):
     assert len(inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")) == 1501
     k = s.state()["khaos"]
     assert k["stock"] == [] and k["stock_count"] == 1501
+
+
+@test
+def stock_per_site_and_warehouse(s):
+    """A stock item held at several sites answers one LEVEL per site; STO01
+    lines per warehouse-code (the platform's) set per-warehouse quantities,
+    the offer showing their sum."""
+    s.stock({"code": "SKU-W", "levels": {"1": 5, "2": 7}})
+    for site, want in (("1", ["5"]), ("2", ["7"]), ("3", []), ("-1", ["5", "7"])):
+        st, _, root = s.soap("ExportStockStatus", stock_args(codes="SKU-W", site=site))
+        got = [i.findtext("LEVEL") for i in inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")]
+        assert got == want, (site, got)
+    assert s.state()["khaos"]["stock"][0]["levels"] == {"1": 5, "2": 7}
+    s.settings(import_delay_ms=0, warehouses=["WH-A", "WH-B"])
+    st, _, j = s.json("POST", "/_sim/mirakl/offers", {"offers": [{"shop_sku": "SKU-W", "quantity": 0}]})
+    csv = "\r\n".join([HEADER, '"SKU-W";"4";"WH-A";""', '"SKU-W";"6";"WH-B";""', '"SKU-W";"1";"WH-Z";""'])
+    st, _, j = sto01(s, csv)
+    assert st == 201, (st, j)
+    st, _, j = s.mirakl("GET", "/api/offers/stock/imports/%s/status" % j["import_id"])
+    assert j["status"] == "COMPLETE" and j["lines_in_success"] == 2 and j["lines_in_error"] == 1, j
+    st, _, j = s.json("GET", "/_sim/state?sku=SKU-W")
+    assert j["mirakl"]["offers"] == [{"shop_sku": "SKU-W", "quantity": 10, "warehouses": {"WH-A": 4, "WH-B": 6}}], j
+    assert s.mirakl("GET", "/api/offers?max=10")[2]["offers"][0]["quantity"] == 10
 
 
 @test

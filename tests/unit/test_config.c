@@ -21,6 +21,7 @@
 #include "kcgate/common.h"
 #include "kcgate/config.h"
 #include "kcgate/flows/orders.h"
+#include "kcgate/flows/stock.h"
 
 #define ADMIN_TOKEN "0123456789abcdef-admin"
 
@@ -947,10 +948,26 @@ static void test_stock_keys(void **state)
 	assert_string_equal(kcg_config_map_get(atomic_load(&r.cfg.stock.buffers), "SKU-1"), "3");
 	assert_string_equal(r.cfg.stock.sites, "-1");
 	done(&r);
-	parse(&r, FLOW_OK "[stock.warehouses]\n1 = WH-NORTH\n");
+	/* [stock.warehouses]: Khaos site id -> Mirakl warehouse-code */
+	expect_ok(&r, FLOW_OK "[stock]\nenabled = true\n[stock.warehouses]\n1 = WH-NORTH\n2 = WH-SOUTH\n");
+	int sites[KCG_STOCK_SITES_MAX];
+	assert_int_equal(kcg_stock_sites(&r.cfg, sites), 2);
+	assert_true(sites[0] == 1 && sites[1] == 2);
+	done(&r);
+	/* the flow off: no site polled one by one */
+	expect_ok(&r, FLOW_OK "[stock.warehouses]\n1 = WH-NORTH\n");
+	assert_int_equal(kcg_stock_sites(&r.cfg, sites), 0);
+	done(&r);
+	parse(&r, FLOW_OK "[stock.warehouses]\nnorth = WH-NORTH\n");
 	assert_int_equal(r.rc, KCG_ECONFIG);
 	assert_non_null(strstr(r.errs, "[stock.warehouses]"));
-	assert_non_null(strstr(r.errs, "per-warehouse quantities are not supported yet"));
+	assert_non_null(strstr(r.errs, "'north' is not a Khaos site id"));
+	done(&r);
+	expect_errors(FLOW_OK "[stock.warehouses]\n1 = WH-NORTH-0123456789012345678901234\n",
+		      "t.conf:19: [stock.warehouses] 1: a warehouse-code of at most 31 bytes\n");
+	parse(&r, FLOW_OK "[stock]\nsites = 1\n[stock.warehouses]\n1 = WH-NORTH\n");
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_non_null(strstr(r.errs, "t.conf:19: [stock] sites: leave it out with [stock.warehouses]"));
 	done(&r);
 	unsetenv("KCG_TEST_MIRAKL");
 }

@@ -144,6 +144,20 @@ struct kcg_stock_ages kcg_stock_ages(uint64_t now_ms, uint64_t start_ms, uint64_
 uint64_t kcg_stock_flush_floor_ms(const struct kcg_config *cfg);
 uint64_t kcg_stock_status_poll_ms(const struct kcg_config *cfg);
 
+#define KCG_STOCK_SITES_MAX 16      /**< most [stock.warehouses] entries */
+#define KCG_STOCK_WAREHOUSE_MAX 32  /**< longest warehouse-code, NUL included */
+/** A record's key: the stock code, or with [stock.warehouses] the code, 0x1F
+ * and the warehouse-code. */
+#define KCG_STOCK_KEY_MAX (KCG_KHAOS_CODE_MAX + KCG_STOCK_WAREHOUSE_MAX)
+
+/**
+ * The Khaos sites the poll asks one by one: the keys of [stock.warehouses]
+ * (site ids) when the flow runs with it, into @p sites (at most
+ * KCG_STOCK_SITES_MAX, in file order). @return how many; 0: one poll with
+ * [stock] sites / [khaos] stock_site_id as usual (one global quantity).
+ */
+size_t kcg_stock_sites(const struct kcg_config *cfg, int sites[KCG_STOCK_SITES_MAX]);
+
 /** Reads @p sku's record. @return 0, KCG_ENOTFOUND, or an error. */
 int kcg_stock_get(struct kcg_txn *txn, const char *sku, struct kcg_stock_rec *out);
 

@@ -207,6 +207,7 @@ struct kcg_stock_item {
 	int64_t build_potential;      /**< BUILD_POTENTIAL_CHILDREN (0 when absent) */
 	int status;                   /**< STATUS 0-5 (KCG_STOCK_*), -1 when absent */
 	bool discontinued;            /**< status == KCG_STOCK_DISCONTINUED */
+	int site;                     /**< the SiteID asked for (set by the caller; 0 when none was sent) */
 };
 
 /**
