@@ -36,7 +36,12 @@
  * sent again), an offer whose shop_sku is no active Khaos stock code is
  * ghost_sku.
  *
- * Databases: stock (stock code -> struct kcg_stock_rec, native layout,
+ * [stock.warehouses] (Khaos site id -> Mirakl warehouse-code): each mapped
+ * site polled in turn (kcg_stock_sites()), one record and one STO01 line
+ * per offer and warehouse (key: code 0x1F warehouse-code), the code's
+ * buffer and reservations off each; OF21's quantity compared with their sum.
+ *
+ * Databases: stock (stock code, or code 0x1F warehouse -> struct kcg_stock_rec, native layout,
  * versioned), stock_dirty (code -> u64 ms it became dirty), stock_held
  * (code -> two u64: the reserved units its figure counts, and when
  * orders' reservations fell below that, kept until a Khaos poll begun
