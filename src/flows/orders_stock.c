@@ -33,6 +33,34 @@ static int reserved_get(struct kcg_txn *t, const char *sku, uint64_t *out)
 	return rc;
 }
 
+int kcg_orders_reserved(struct kcg_txn *t, const char *sku, uint64_t *out)
+{
+	return reserved_get(t, sku, out);
+}
+
+int kcg_orders_reserved_each(struct kcg_txn *t, int (*fn)(const char *sku, uint64_t n, void *arg), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char sku[KCG_EXC_FIELD_MAX + 1];
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_RESERVED), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t n;
+		if (k.mv_size == 0 || k.mv_size >= sizeof(sku) || v.mv_size != sizeof(n))
+			continue; /* not a record this module writes */
+		memcpy(sku, k.mv_data, k.mv_size);
+		sku[k.mv_size] = '\0';
+		memcpy(&n, v.mv_data, sizeof(n));
+		rc = fn(sku, n, arg);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static int reserved_add(struct kcg_txn *t, const char *sku, int64_t delta)
 {
 	uint64_t n;

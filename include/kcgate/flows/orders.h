@@ -235,6 +235,14 @@ bool kcg_order_ids_find(const json_t *body, json_t *ids);
  */
 bool kcg_order_forgotten(uint64_t created_ms, uint64_t retention_ms, uint64_t now_ms);
 
+/** What orders kcgate accepted (or is accepting) and has not booked hold
+ * of @p sku (orders_reserved; 0 when none), for the stock flow. @return 0 or an LMDB code. */
+int kcg_orders_reserved(struct kcg_txn *txn, const char *sku, uint64_t *n);
+
+/** Calls @p fn for every stock code with a reservation, in code order,
+ * until it returns non-zero (returned). @return 0, fn's value, or an LMDB code. */
+int kcg_orders_reserved_each(struct kcg_txn *txn, int (*fn)(const char *sku, uint64_t n, void *arg), void *arg);
+
 /** One order's record as JSON in *@p out. @return 0, KCG_ENOTFOUND or an error. */
 int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);
 
