@@ -11,6 +11,7 @@
 
 #include "kcgate/dynbuf.h"
 #include "kcgate/exceptions.h"
+#include "kcgate/flow.h"
 #include "kcgate/jobs_view.h"
 #include "kcgate/metrics.h"
 
@@ -238,7 +239,8 @@ void kcg_route_metrics(struct kcg_request *req)
 	char *text = kcg_metrics_render(kcg_store_used_bytes(req->app->store), req->app->cfg->store.map_size_mb << 20);
 	if (text && (kcg_jobs_metrics(req->app->store, req->app->engine, &text) != 0 ||
 		     kcg_store_read(req->app->store, exceptions_metrics, &text) != 0 ||
-		     retention_metrics(req->app->store, &text) != 0)) {
+		     retention_metrics(req->app->store, &text) != 0 ||
+		     kcg_flows_metrics(req->app->store, req->app->cfg, &text) != 0)) {
 		free(text);
 		text = NULL;
 	}

@@ -38,6 +38,7 @@ struct slot {
 	bool in_call;              /* run.call is in flight in the driver */
 	enum kcg_step asked;       /* the outcome the run asked for */
 	enum kcg_step outcome;     /* what was recorded (a RETRY past the horizon is DEAD) */
+	int part_more;             /* run.apply_part's last answer */
 	struct kcg_write w;
 	struct slot *next;
 };
@@ -217,6 +218,48 @@ static void outcome_done(struct kcg_write *w, void *arg)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/* Writer thread: one part of a run's large effects (run.apply_part). */
+static int part_apply(struct kcg_txn *t, void *arg)
+{
+	struct slot *s = arg;
+	s->part_more = s->run.apply_part(t, &s->run);
+	return s->part_more < 0 ? s->part_more : 0;
+}
+
+/* Writer thread: a part is on disk (or not): the next part, or the outcome. */
+static void part_done(struct kcg_write *w, void *arg)
+{
+	struct slot *s = arg;
+	struct kcg_engine *e = s->engine;
+	struct kcg_job_run *run = &s->run;
+	int rc = w->result;
+
+	if (rc == 0) {
+		run->part++;
+		if (s->part_more > 0) {
+			*w = (struct kcg_write){ .apply = part_apply, .arg = s, .done = part_done };
+			rc = kcg_store_write(e->store, w);
+			if (rc == 0)
+				return;
+		}
+	}
+	if (rc != 0) {
+		/* Not all of it written: the job is not done; it runs again later
+		 * (the parts already committed are repeated, harmlessly). */
+		s->asked = s->outcome = KCG_STEP_RETRY;
+		s->backoff_ms = backoff_ms(e, run->attempts + 1, -1);
+		snprintf(run->error, sizeof(run->error), "its effects could not all be written (%s)", kcg_strerror(rc));
+		run->apply = NULL;
+	}
+	run->apply_part = NULL;
+	*w = (struct kcg_write){ .apply = outcome_apply, .arg = s, .done = outcome_done };
+	rc = kcg_store_write(e->store, w);
+	if (rc != 0) {
+		w->result = rc;
+		outcome_done(w, s);
+	}
+}
+
 /* Engine thread: the run is over; hand its outcome to the store. */
 static void finish(struct kcg_engine *e, struct slot *s, enum kcg_step outcome)
 {
@@ -233,14 +276,20 @@ static void finish(struct kcg_engine *e, struct slot *s, enum kcg_step outcome)
 			json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "job", run->id, "lane", kcg_lane_name(run->lane),
 				  "kind", run->kind->name, "subject", run->subject, "attempt", (int)run->attempts + 1,
 				  "status", (int)run->status, "error", run->error));
-	s->w = (struct kcg_write){ .apply = outcome_apply, .arg = s, .done = outcome_done };
+	if (outcome == KCG_STEP_DONE && run->apply_part)
+		s->w = (struct kcg_write){ .apply = part_apply, .arg = s, .done = part_done };
+	else
+		s->w = (struct kcg_write){ .apply = outcome_apply, .arg = s, .done = outcome_done };
 	pthread_mutex_lock(&e->lock);
 	e->writes_pending++;
 	pthread_mutex_unlock(&e->lock);
 	int rc = kcg_store_write(e->store, &s->w);
 	if (rc != 0) {
 		s->w.result = rc;
-		outcome_done(&s->w, s);
+		if (s->w.apply == part_apply)
+			part_done(&s->w, s);
+		else
+			outcome_done(&s->w, s);
 	}
 }
 
@@ -449,6 +498,7 @@ int kcg_engine_create(const struct kcg_engine_options *opt, struct kcg_engine **
 	e->lanes[KCG_LANE_MIRAKL].limit = (unsigned)opt->cfg->lanes.mirakl;
 	e->lanes[KCG_LANE_KHAOS].limit = (unsigned)opt->cfg->lanes.khaos;
 	e->lanes[KCG_LANE_INRIVER].limit = (unsigned)opt->cfg->lanes.inriver;
+	e->lanes[KCG_LANE_MIRAKL_STOCK].limit = (unsigned)opt->cfg->lanes.mirakl_stock;
 	e->lanes[KCG_LANE_ALERTS].limit = (unsigned)opt->cfg->lanes.alerts;
 	/* a lane no kind runs on costs nothing (no read per turn): the alerts
 	 * lane when [alerts] is off, inriver until a flow uses it */

@@ -12,6 +12,7 @@
 #include "kcgate/flows/despatch.h"
 #include "kcgate/flows/orders.h"
 #include "kcgate/flows/skus.h"
+#include "kcgate/flows/stock.h"
 #include "kcgate/log.h"
 
 const struct kcg_flow *const kcg_flows[] = {
@@ -19,6 +20,7 @@ const struct kcg_flow *const kcg_flows[] = {
 	&kcg_flow_orders,
 	&kcg_flow_despatch,
 	&kcg_flow_alerts,
+	&kcg_flow_stock,
 	NULL,
 };
 
@@ -136,6 +138,31 @@ int kcg_flows_sku_active(struct kcg_txn *txn, const char *code, struct kcg_flow_
 		if (!set->enabled[i]->on_sku_active)
 			continue;
 		int rc = set->enabled[i]->on_sku_active(txn, code, ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kcg_flows_stock_item(struct kcg_txn *txn, const struct kcg_stock_item *item, struct kcg_flow_ctx *ctx)
+{
+	const struct kcg_flow_set *set = ctx ? ctx->set : NULL;
+	for (size_t i = 0; set && i < set->n_enabled; i++) {
+		if (!set->enabled[i]->on_stock_item)
+			continue;
+		int rc = set->enabled[i]->on_stock_item(txn, item, ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kcg_flows_metrics(struct kcg_store *store, const struct kcg_config *cfg, char **text)
+{
+	for (const struct kcg_flow *const *f = kcg_flows; *f; f++) {
+		if (!(*f)->metrics)
+			continue;
+		int rc = (*f)->metrics(store, cfg, text);
 		if (rc != 0)
 			return rc;
 	}

@@ -37,6 +37,7 @@ struct transfer {
 	const char *upload;        /* a mail's message, sent from upload_pos */
 	size_t upload_len, upload_pos;
 	bool too_long;
+	uint64_t max_reply;         /* the call's bound, or the driver's */
 	long retry_after_s;
 	struct transfer *next;
 };
@@ -106,7 +107,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct transfer *x = arg;
 	size_t len = size * n;
-	if (x->len + len > x->nc->max_reply_bytes) {
+	if (x->len + len > x->max_reply) {
 		x->too_long = true;
 		return 0; /* aborts the transfer */
 	}
@@ -195,6 +196,7 @@ int kcg_net_curl_send(struct kcg_net_curl *nc, const struct kcg_call *c, void *a
 	if (!x)
 		return -ENOMEM;
 	x->nc = nc;
+	x->max_reply = c->max_reply_bytes ? c->max_reply_bytes : nc->max_reply_bytes;
 	x->arg = arg;
 	x->retry_after_s = -1;
 	CURL *h = curl_easy_init();
@@ -257,8 +259,11 @@ static void transfer_done(struct kcg_net_curl *nc, struct transfer *x, CURLcode 
 		r.transport_error = (int)code;
 		if (x->smtp) /* the server's refusal (4xx/5xx), or 0 if it never answered */
 			curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &r.status);
-		snprintf(r.error, sizeof(r.error), "%s%s", x->too_long ? "answer longer than jobs.max_reply_bytes: " : "",
-			 curl_easy_strerror(code));
+		if (x->too_long)
+			snprintf(r.error, sizeof(r.error), "answer longer than %llu bytes (jobs.max_reply_bytes, or the "
+				 "call's own bound): %s", (unsigned long long)x->max_reply, curl_easy_strerror(code));
+		else
+			snprintf(r.error, sizeof(r.error), "%s", curl_easy_strerror(code));
 	}
 	for (struct transfer **pp = &nc->in_flight; *pp; pp = &(*pp)->next) {
 		if (*pp == x) {

@@ -79,9 +79,11 @@ const struct kcg_runbook_entry kcg_runbook[] = {
 	{ "order_unbookable", "orders", "mirakl", "operations", "critical",
 	  "The order cannot be booked as Mirakl gives it: a value longer than Khaos takes (the field is named), "
 	  "malformed data, or a live line with a cancelation or refund. Nothing was sent to Khaos.",
-	  { "Read the field or line named in the message.",
-	    "Book the order by hand in Khaos with the right values, or have the order corrected on Mirakl.",
-	    "Once Mirakl's order can be booked as it stands, retry the dead job on the Jobs page.", NULL },
+	  { "Read the field or line named in the message (often the phone, 19 characters, or the email, 50).",
+	    "Either book it in Khaos by hand with the right values under the associated ref kcgate uses ([khaos] "
+	    "order_ref_prefix + the Mirakl order id: khaos_ref on the order), then retry the dead job on the Jobs "
+	    "page: the retry asks Khaos first, finds the sales order and records it, so the despatch follows.",
+	    "Or have the order corrected on Mirakl and retry the dead job once it can be booked as it stands.", NULL },
 	  "The order is booked or ends." },
 	{ "order_ref_too_long", "orders", "kcgate", "operations", "critical",
 	  "[khaos] order_ref_prefix plus the Mirakl order id is longer than the 15 characters Khaos takes; kcgate "
@@ -162,34 +164,42 @@ const struct kcg_runbook_entry kcg_runbook[] = {
 	  "The job is retried and succeeds." },
 	/* ---------------------------------------------------------------- stock (flow 2) */
 	{ "stock_import_line", "stock", "mirakl", "ecommerce", "warning",
-	  "Mirakl refused the SKU's line of a stock import (its reason is in the message). The line is not sent "
-	  "again while the figure is the same.",
-	  { "Read Mirakl's reason in the message (often: no offer for that SKU on the shop).",
-	    "Create or fix the offer on Mirakl.",
-	    "Resolve the exception by hand: the SKU is sent again with the next import.", NULL },
-	  "The SKU's line succeeds in a later import." },
+	  "Mirakl refused one SKU's stock line (its reason in the message; with [stock.warehouses] the subject is "
+	  "SKU@WAREHOUSE), usually because the offer does not exist on Mirakl. Nothing else is held back: the rest "
+	  "of the import was published.",
+	  { "Read Mirakl's reason in the message (an unknown warehouse-code means the map and Mirakl's warehouses "
+	    "disagree).",
+	    "Create the offer on Mirakl: the drift check finds it and kcgate sends the figure again.",
+	    "Or retire the stock item in Khaos if it is not sold on Mirakl.",
+	    "Or resolve the exception by hand to have the figure sent again at the next flush.", NULL },
+	  "The SKU's line succeeds in a later import (after a figure change, a manual resolve, or the drift check "
+	  "finding the offer)." },
 	{ "stock_sync_stale", "stock", "kcgate", "operations", "critical",
-	  "The last good Khaos stock poll, or (with figures waiting) the last complete stock import, is older than "
-	  "[stock] stale_after_s. Mirakl may be selling stock that is gone.",
-	  { "On the Overview, look at the stock sync ages and the Khaos and Mirakl lanes' breakers.",
-	    "A Khaos lane failing: check Khaos is up and the SOAP credentials work.",
-	    "A Mirakl lane failing or imports stuck: check Mirakl's status and the last import's result.",
-	    "If it lasts, set the offers to 0 on Mirakl by hand until the sync is fresh again.", NULL },
+	  "Mirakl may show stock Khaos no longer has: overselling risk. The last good Khaos stock poll, or (with "
+	  "figures waiting) the last complete import, is older than [stock] stale_after_s; both ages are in the "
+	  "message.",
+	  { "On the Overview, read the stock sync ages and the lanes' breakers.",
+	    "A late poll: look at the skus.refresh jobs on the khaos lane (Khaos down, a SOAP fault, an answer past "
+	    "[stock] max_answer_mb, the khaos breaker open).",
+	    "A late import: look at the mirakl_stock lane (stock.flush getting 429, a dead stock.import, Mirakl's "
+	    "breaker open).",
+	    "If it lasts, consider setting stock to 0 on Mirakl by hand for fast sellers.", NULL },
 	  "Both ages are fresh again." },
 	{ "stock_drift", "stock", "mirakl", "operations", "warning",
-	  "Mirakl shows another quantity than kcgate last published for the SKU (both in the message); kcgate sends "
-	  "the SKU again.",
-	  { "Nothing to do the first time: kcgate republishes the figure.",
-	    "If it comes back, look for another tool or a person changing the quantity on Mirakl and stop it.", NULL },
+	  "Someone or something else (a manual edit, another tool, an OF24 import) changed an offer's quantity on "
+	  "Mirakl: the message gives Mirakl's figure and kcgate's. kcgate sends its figure again with the next import.",
+	  { "Nothing to do the first time: kcgate republishes its figure within minutes.",
+	    "If it keeps coming back, find the other writer (a person, another tool, an OF24 import) and stop it.",
+	    NULL },
 	  "Mirakl takes kcgate's figure." },
 	{ "ghost_sku", "stock", "mirakl", "ecommerce", "warning",
-	  "A Mirakl offer's shop SKU is not an active Khaos stock code (unknown or discontinued): nothing keeps its "
-	  "stock right.",
+	  "A Mirakl offer's SKU is not an active Khaos stock code (unknown, or discontinued in Khaos): a ghost left "
+	  "live after the product was retired, still selling. kcgate never publishes stock for a code Khaos does not "
+	  "report.",
 	  { "Open the SKU on the SKUs page.",
-	    "If the offer should not exist, delete it on Mirakl.",
-	    "If the SKU is a typo, correct the offer's SKU on Mirakl.",
-	    "If the item is real, create or re-activate it in Khaos.", NULL },
-	  "The code becomes active in Khaos, or by hand." },
+	    "Deactivate or delete the offer on Mirakl, or fix its shop_sku.",
+	    "If the product is still sold, create or re-activate it in Khaos.", NULL },
+	  "Khaos reports the code active, or by hand." },
 	/* ---------------------------------------------------------------- inriver (flow 4) */
 	{ "identifier_drift", "inriver", "inriver", "ecommerce", "warning",
 	  "An inriver item's SKU is no Khaos stock code; kcgate wrote khaos_status = UNKNOWN_STOCK_CODE on it.",

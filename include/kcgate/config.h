@@ -103,6 +103,12 @@ struct kcg_console_config {
 	uint64_t max_sessions;      /**< live sessions at most; signing in past it ends the oldest */
 };
 
+/** [mirakl] stock_rate_limits: whose call limits the stock flow keeps. */
+enum kcg_rate_limits {
+	KCG_RATE_MIRAKL, /**< Mirakl's: STO01 at most once a minute, STO02 every 15 s (the default) */
+	KCG_RATE_SIM,    /**< kcgate-sim's, for tests only: the floors drop to 1 s (warned at start) */
+};
+
 /** [mirakl]: webhook authentication and the seller API. */
 /** [mirakl] order_tax_mode: the price mode OR11 is asked for. */
 enum kcg_tax_mode {
@@ -125,6 +131,9 @@ struct kcg_mirakl_config {
 	uint64_t first_poll_lookback_h; /**< the first poll (no watermark) reads orders updated this far back */
 	uint64_t acceptance_window_h;
 	uint64_t acceptance_alert_h;
+	/* the stock flow's keys (declared in src/flows/stock.c) */
+	uint64_t stock_flush_interval_s; /**< at most one STO01 per this; never below 60 against Mirakl */
+	enum kcg_rate_limits stock_rate_limits;
 };
 
 /** [orders] book_when: when an accepted order is booked in Khaos. */
@@ -241,6 +250,28 @@ struct kcg_khaos_config {
 	uint64_t sku_refresh_s;     /**< SKU cache refresh period */
 };
 
+/** [stock] uncontrolled_quantity for STATUS 5: leave the offer alone, or this quantity. */
+#define KCG_STOCK_LEAVE (-1)
+
+/** [stock]: Khaos stock to Mirakl (keys declared in src/flows/stock.c). */
+struct kcg_stock_config {
+	int enabled;                /**< 1: the flow runs (with [mirakl] base_url and [khaos] soap_url) */
+	uint64_t poll_interval_s;   /**< ExportStockStatus changes-only poll */
+	uint64_t poll_overlap_s;    /**< LastUpdated = watermark - overlap */
+	char *sites;                /**< SiteID: an integer, -1 = all; NULL = [khaos] stock_site_id */
+	uint64_t max_answer_mb;     /**< longest ExportStockStatus answer read */
+	uint64_t buffer;            /**< held back from every SKU's figure */
+	int include_build_potential; /**< 1: LEVEL + BUILD_POTENTIAL_CHILDREN */
+	char *uncontrolled_quantity; /**< "leave" or an integer, for STATUS 5 */
+	uint64_t stale_after_s;     /**< stock_sync_stale past this age */
+	uint64_t drift_check_interval_s;
+	uint64_t drift_page_delay_ms; /**< pause between two OF21 pages */
+	/** [stock.buffers] (stock code -> buffer) and [stock.warehouses] (Khaos
+	 * site id -> Mirakl warehouse-code): NULL when absent. Read with atomic_load(). */
+	struct kcg_config_map *_Atomic buffers;
+	struct kcg_config_map *_Atomic warehouses;
+};
+
 struct kcg_jobs_config {
 	uint64_t max_age_h;         /**< retry horizon: a job older than this dies */
 	uint64_t retry_base_ms;     /**< first backoff; doubles per attempt (+-20% jitter) */
@@ -256,6 +287,7 @@ struct kcg_lanes_config {
 	uint64_t khaos;
 	uint64_t inriver;
 	uint64_t alerts;            /**< webhook posts and mails sent at once */
+	uint64_t mirakl_stock;  /**< the stock imports' own lane (STO01-03, OF21) */
 };
 
 /** [alerts] and [alerts.mail_to]: who is told what broke (keys declared
@@ -292,6 +324,7 @@ struct kcg_config {
 	struct kcg_orders_config orders;
 	struct kcg_despatch_config despatch;
 	struct kcg_alerts_config alerts;
+	struct kcg_stock_config stock;
 	struct kcg_config_map *retired; /**< maps whose section a reload removed (chained by older) */
 	char **retired_secrets;     /**< secret values a reload replaced (wiped and freed by finish) */
 	size_t n_retired_secrets;

@@ -28,6 +28,7 @@
 
 struct kcg_route;
 struct kcg_flow_set;
+struct kcg_stock_item;
 
 /** What the flows' jobs, timers and hooks share (the job engine's ctx). */
 struct kcg_flow_ctx {
@@ -57,6 +58,13 @@ struct kcg_flow {
 	 * active (known and not discontinued) in the SKU cache, or when an
 	 * active code's available level rises. Optional. */
 	int (*on_sku_active)(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx);
+	/** Called inside the write transaction of a SKU cache refresh for every
+	 * item Khaos reported (ExportStockStatus), after the cache has it.
+	 * Optional. */
+	int (*on_stock_item)(struct kcg_txn *txn, const struct kcg_stock_item *item, struct kcg_flow_ctx *ctx);
+	/** Appends its Prometheus lines to *@p text (GET /metrics), for every
+	 * flow, enabled or not (records stay readable). Optional. */
+	int (*metrics)(struct kcg_store *store, const struct kcg_config *cfg, char **text);
 	/** After a configuration reload (SIGHUP) swapped the map sections:
 	 * give another chance to what waited on them; *@p n says how many
 	 * (orders, jobs). Runs on the main thread, outside any transaction.
@@ -129,6 +137,13 @@ int kcg_flow_health_time(json_t *figures, const char *name, uint64_t ms, uint64_
 /** Calls every enabled flow's on_sku_active hook (none when ctx->set is
  * NULL); the first error stops it. */
 int kcg_flows_sku_active(struct kcg_txn *txn, const char *code, struct kcg_flow_ctx *ctx);
+
+/** Calls every enabled flow's on_stock_item hook (none when ctx->set is
+ * NULL); the first error stops it. */
+int kcg_flows_stock_item(struct kcg_txn *txn, const struct kcg_stock_item *item, struct kcg_flow_ctx *ctx);
+
+/** Every flow's metrics hook in turn, appending to *@p text. */
+int kcg_flows_metrics(struct kcg_store *store, const struct kcg_config *cfg, char **text);
 
 /** Calls every enabled flow's on_reload hook; *@p n gets their total.
  * Every hook runs; the first error is returned. */

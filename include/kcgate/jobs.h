@@ -59,9 +59,11 @@ extern const char *const kcg_jobs_dbs[];
  * stay. */
 extern const struct kcg_retention_owner kcg_jobs_retention;
 
-/** One lane per target system; alerts (webhook, mail) have their own, so a
- * dead mail server never holds back orders or stock. */
-enum kcg_lane { KCG_LANE_MIRAKL, KCG_LANE_KHAOS, KCG_LANE_INRIVER, KCG_LANE_ALERTS, KCG_LANE_COUNT };
+/** Lanes; new ones go at the end (stored records name them by number).
+ * Alerts (webhook, mail) have their own, so a dead mail server never holds
+ * back orders or stock; mirakl_stock carries the stock imports (STO01-03,
+ * OF21) so that an order backlog never delays them, nor they orders. */
+enum kcg_lane { KCG_LANE_MIRAKL, KCG_LANE_KHAOS, KCG_LANE_INRIVER, KCG_LANE_ALERTS, KCG_LANE_MIRAKL_STOCK, KCG_LANE_COUNT };
 
 /** A stored job's state ("running" is not one: it exists only in the engine). */
 enum kcg_job_state { KCG_JOB_PENDING, KCG_JOB_DONE, KCG_JOB_DEAD, KCG_JOB_STATE_COUNT };
@@ -131,8 +133,21 @@ struct kcg_job_run {
 	/** Effects written with the outcome (any outcome), in the same
 	 * transaction; optional. */
 	int (*apply)(struct kcg_txn *txn, struct kcg_job_run *run);
+	/** Optional, for a DONE outcome whose effects are too large for one
+	 * transaction (a whole catalogue): written before the outcome, one
+	 * part per write transaction of its own, run->part being the parts
+	 * committed so far. Returns 1 while more parts remain, 0 after the
+	 * last, or an error (the job then retries, nothing more written). A
+	 * part may be applied twice (a batch redone) and a crash between parts
+	 * leaves the job pending: parts must be repeatable. */
+	int (*apply_part)(struct kcg_txn *txn, struct kcg_job_run *run);
+	unsigned part;
 	json_t *result;             /**< handler data across steps and for apply (decref'd by the engine) */
 	int phase;                  /**< the handler's own step marker; 0 when a run begins */
+	/** Handler data that is not JSON (a large parsed answer kept compact for
+	 * apply); freed with blob_free when the run ends. Optional. */
+	void *blob;
+	void (*blob_free)(void *blob);
 };
 
 /** A step's outcome from a client's parse result @p rc: RETRY for -EAGAIN

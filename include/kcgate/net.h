@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kcgate/common.h" /* KCG_ERROR_MAX */
 
@@ -35,6 +36,7 @@ struct kcg_call {
 	size_t n_rcpt;
 	char *user, *password;        /**< SMTP AUTH, or NULL; wiped when the call is finished */
 	bool require_tls;             /**< smtp://: STARTTLS or fail (else STARTTLS when the server offers it) */
+	uint64_t max_reply_bytes;     /**< longest answer read for this call; 0 = the driver's ([jobs] max_reply_bytes) */
 };
 
 /** What came back. Owned by the reply (kcg_reply_finish() frees it). */

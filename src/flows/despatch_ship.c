@@ -339,7 +339,7 @@ enum kcg_step despatch_shipment_step(struct kcg_job_run *run, void *ctx)
 		if (json_array_size(lines) == 0) {
 			json_decref(lines);
 			snprintf(run->error, sizeof(run->error),
-				 "no line of Mirakl order %.100s matches the items of Khaos consignment %.60s", order_of(run),
+				 "no line of Mirakl order %.60s matches the items of Khaos consignment %.40s", order_of(run),
 				 kcg_json_str(run->payload, "consignment"));
 			return KCG_STEP_DEAD;
 		}

@@ -902,7 +902,8 @@ static const struct kcg_job_kind kind_poll = { "mirakl.poll", KCG_LANE_MIRAKL, o
 const struct kcg_flow kcg_flow_orders = {
 	.name = "orders",
 	.enabled = orders_enabled,
-	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, DB_ORDERS_RESERVED, DB_ORDERS_HELD, NULL },
+	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, DB_ORDERS_RESERVED, DB_ORDERS_HELD, DB_ORDERS_UNSEEN,
+				      NULL },
 	.config = &orders_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_sync, &kind_book, &kind_accept, &kind_poll, NULL },
 	.timers = orders_timers,

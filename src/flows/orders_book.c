@@ -315,8 +315,8 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 			/* ImportOrders said the ref exists, ExportOrderStatusEx says it
 			 * does not: a person must look, with Khaos's own words */
 			snprintf(run->error, sizeof(run->error),
-				 "ImportOrders left the outcome for %.40s unclear (%.300s), and ExportOrderStatusEx does "
-				 "not find it: a person must look in Khaos",
+				 "ImportOrders left %.20s unclear (%.80s); ExportOrderStatusEx does not find it: "
+				 "a person must look in Khaos",
 				 ref, kcg_json_str(run->result, "import_said"));
 			json_object_set_new(run->result, "rejected", json_string(run->error));
 			return KCG_STEP_DEAD;

@@ -29,6 +29,9 @@
 #define DB_ORDERS_OPEN "orders_open" /* order_id -> "": the records whose state is not final */
 #define DB_ORDERS_RESERVED "orders_reserved" /* stock code -> u64: accepted (or being accepted), not booked */
 #define DB_ORDERS_HELD "orders_held" /* "<stock code>\0<order_id>" -> "": held records by the SKUs they wait on */
+/* "<stock code>\0<order_id>" -> u64 quantity, u64 booked_ms: reservations a
+ * booking ended, kept until the SKU cache holds a level read after it */
+#define DB_ORDERS_UNSEEN "orders_unseen"
 #define HELD_INDEX_BUILT "orders.held_index.v1" /* meta: orders_held holds every held record */
 
 enum { PH_START, PH_READ, PH_STATUS, PH_IMPORT, PH_ACCEPT };

@@ -295,6 +295,9 @@ json_t *kcg_order_reservation(enum kcg_order_state state, bool accepting, const 
 	const json_t *line;
 	if (!res || !(state == KCG_ORDER_ACCEPTED || (state == KCG_ORDER_SEEN && accepting)))
 		return res;
+	/* shipped without Khaos: the goods have gone, nothing to hold back */
+	if (mirakl_shipped(kcg_mirakl_order_state(order)))
+		return res;
 	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
 		const char *sku = kcg_json_str(line, "offer_sku");
 		int64_t q = line_quantity(line);

@@ -4,7 +4,11 @@
  * accept_requires_stock the available level, less what other accepted but
  * unbooked orders reserve (orders_reserved), covering the quantity
  * (short_stock: held, or the short lines refused). The reserved counts move
- * only with the record's state, on every save (orders_move_reserved).
+ * only with the record's state, on every save (orders_move_reserved). A
+ * booking ends its reservation, but the SKU cache's level was read before
+ * it (Khaos lowers LEVEL when it allocates the order): the booked units
+ * count (orders_unseen) until the cache holds a level read after the
+ * booking, so they are never free to sell twice in between.
  */
 #include "orders_private.h"
 
@@ -29,6 +33,34 @@ static int reserved_get(struct kcg_txn *t, const char *sku, uint64_t *out)
 	return rc;
 }
 
+int kcg_orders_reserved(struct kcg_txn *t, const char *sku, uint64_t *out)
+{
+	return reserved_get(t, sku, out);
+}
+
+int kcg_orders_reserved_each(struct kcg_txn *t, int (*fn)(const char *sku, uint64_t n, void *arg), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char sku[KCG_EXC_FIELD_MAX + 1];
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_RESERVED), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t n;
+		if (k.mv_size == 0 || k.mv_size >= sizeof(sku) || v.mv_size != sizeof(n))
+			continue; /* not a record this module writes */
+		memcpy(sku, k.mv_data, k.mv_size);
+		sku[k.mv_size] = '\0';
+		memcpy(&n, v.mv_data, sizeof(n));
+		rc = fn(sku, n, arg);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static int reserved_add(struct kcg_txn *t, const char *sku, int64_t delta)
 {
 	uint64_t n;
@@ -45,6 +77,61 @@ static int reserved_add(struct kcg_txn *t, const char *sku, int64_t delta)
 	return mdb_put(t->txn, db, &k, &v, 0);
 }
 
+/* "<sku>\0<order id>" in @p key; its length, 0 when either is too long. */
+static size_t unseen_key(char key[2 * ORDER_ID_MAX + 2], const char *sku, const char *id)
+{
+	size_t m = strlen(sku), n = strlen(id);
+	if (!m || m > ORDER_ID_MAX || !n || n > ORDER_ID_MAX)
+		return 0;
+	memcpy(key, sku, m);
+	key[m] = '\0';
+	memcpy(key + m + 1, id, n);
+	return m + 1 + n;
+}
+
+/* A booking of @p qty units of @p sku (order @p id) at @p ms, not yet in a level. */
+static int unseen_put(struct kcg_txn *t, const char *sku, const char *id, uint64_t qty, uint64_t ms)
+{
+	char key[2 * ORDER_ID_MAX + 2];
+	uint64_t val[2] = { qty, ms };
+	MDB_val k = { unseen_key(key, sku, id), key }, v = { sizeof(val), val };
+	return k.mv_size && qty ? mdb_put(t->txn, kcg_store_db(t->store, DB_ORDERS_UNSEEN), &k, &v, 0) : 0;
+}
+
+/* The units of @p sku booked after @p read_ms (not in the cache's level);
+ * the entries the level has seen are deleted on the way. */
+static int unseen_since(struct kcg_txn *t, const char *sku, uint64_t read_ms, uint64_t *out)
+{
+	size_t m = strlen(sku);
+	*out = 0;
+	if (!m || m > ORDER_ID_MAX)
+		return 0;
+	char prefix[ORDER_ID_MAX + 1];
+	memcpy(prefix, sku, m);
+	prefix[m] = '\0';
+	MDB_cursor *cur;
+	MDB_val k = { m + 1, prefix }, v;
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_UNSEEN), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && k.mv_size > m + 1 &&
+							       memcmp(k.mv_data, prefix, m + 1) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t val[2] = { 0, 0 };
+		if (v.mv_size == sizeof(val))
+			memcpy(val, v.mv_data, sizeof(val));
+		if (read_ms && val[1] < read_ms) {
+			rc = mdb_cursor_del(cur, 0); /* the level has it */
+			if (rc != 0)
+				break;
+			continue;
+		}
+		*out += val[0] > KCG_ORDER_QTY_MAX ? KCG_ORDER_QTY_MAX : val[0];
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Moves orders_reserved from what the stored record reserved (@p before's
  * "reserved") to what @p rec reserves in its new state, and notes that in
  * @p rec: derived from the records alone, so a retry, a replay or a second
@@ -56,7 +143,10 @@ int orders_move_reserved(struct kcg_txn *t, const json_t *before, json_t *rec)
 	if (!now)
 		return -ENOMEM;
 	const json_t *was = json_object_get(before, "reserved");
-	const char *sku;
+	const char *sku, *id = kcg_json_str(rec, "order_id");
+	/* booked now: what it reserved stays counted until a level shows it */
+	bool booked = kcg_order_state_booked(orders_state_of(rec)) && before &&
+		      !kcg_order_state_booked(orders_state_of(before));
 	json_t *q;
 	int rc = 0;
 	json_object_foreach(now, sku, q) {
@@ -66,6 +156,8 @@ int orders_move_reserved(struct kcg_txn *t, const json_t *before, json_t *rec)
 	json_object_foreach((json_t *)was, sku, q) {
 		if (rc == 0 && !json_object_get(now, sku))
 			rc = reserved_add(t, sku, -(int64_t)json_integer_value(q));
+		if (rc == 0 && booked && !json_object_get(now, sku) && json_integer_value(q) > 0)
+			rc = unseen_put(t, sku, id, (uint64_t)json_integer_value(q), t->now_ms);
 	}
 	if (rc == 0 && json_object_size(now) > 0)
 		return json_object_set_new(rec, "reserved", now) ? -ENOMEM : 0;
@@ -165,7 +257,8 @@ static int raise_short_stock(struct kcg_txn *t, const json_t *rec, const json_t 
 	json_array_foreach(shorts, i, sh) {
 		int w = snprintf(list + n, sizeof(list) - n,
 				 "%sline %s: %" PRId64 " x '%.100s', Khaos available %" PRId64 ", %" PRId64
-				 " of it reserved for orders accepted and not yet booked",
+				 " of it reserved for orders accepted and not yet booked (or booked since Khaos's "
+				 "level was read)",
 				 n ? "; " : "", kcg_json_str(sh, "line"), orders_int_of(sh, "need"), kcg_json_str(sh, "sku"),
 				 orders_int_of(sh, "available"), orders_int_of(sh, "reserved"));
 		if (w < 0 || (size_t)w >= sizeof(list) - n)
@@ -206,14 +299,17 @@ bool orders_stock_good(struct kcg_txn *t, const struct kcg_config *cfg, json_t *
 	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
 		const char *sku = kcg_json_str(line, "offer_sku");
 		int64_t level;
-		uint64_t all;
+		uint64_t all, booked = 0, read_ms;
 		bool controlled;
 		if (*rc != 0 || !cfg->orders.accept_requires_stock || json_object_get(levels, sku))
 			continue;
-		if (kcg_skus_level(t, sku, &level, &controlled) != 0 || !controlled)
+		if (kcg_skus_level(t, sku, &level, &controlled, &read_ms) != 0 || !controlled)
 			continue; /* not stock-controlled: no level to respect */
 		*rc = reserved_get(t, sku, &all);
-		int64_t others = (int64_t)all - orders_int_of(own, sku); /* this order's own share is not "others" */
+		if (*rc == 0)
+			*rc = unseen_since(t, sku, read_ms, &booked);
+		/* this order's own share is not "others"; bookings the level has not seen are */
+		int64_t others = (int64_t)(all + booked) - orders_int_of(own, sku);
 		if (*rc == 0 && (json_object_set_new(levels, sku, json_integer((json_int_t)level)) ||
 				 json_object_set_new(reserved, sku, json_integer(others > 0 ? (json_int_t)others : 0))))
 			*rc = -ENOMEM;

@@ -2,18 +2,23 @@
  * skus.c: the SKU cache (see flows/skus.h).
  */
 #include "kcgate/flows/skus.h"
+#include "kcgate/flows/stock.h"
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/json.h"
 #include "kcgate/log.h"
 #include "kcgate/peers/khaos.h"
 #include "kcgate/peers/khaos_soap.h"
 
 #define DB_SKUS "skus"
 #define WATERMARK "khaos.stock.watermark"
+#define FULL_READ "khaos.stock.full_read" /* 1 once the stock flow read the whole catalogue */
+#define POLL_OK "khaos.stock.last_ok_ms" /* the last complete poll of every code (stock_sync_stale) */
 #define ALL "all"
 #define WSDL_SUBJECT "namespace"
 #define WSDL_REREAD "namespace.reread" /* the subject of a read that replaces what was learnt */
@@ -31,16 +36,20 @@ bool kcg_skus_active(struct kcg_txn *t, const char *code, bool *discontinued)
 	return !*discontinued;
 }
 
-int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool *controlled)
+int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool *controlled, uint64_t *read_ms)
 {
 	json_t *rec;
 	*available = 0;
 	*controlled = true;
+	if (read_ms)
+		*read_ms = 0;
 	int rc = kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &rec);
 	if (rc != 0)
 		return rc;
 	*available = (int64_t)json_integer_value(json_object_get(rec, "available"));
 	*controlled = json_integer_value(json_object_get(rec, "status")) != KCG_STOCK_NOT_CONTROLLED;
+	if (read_ms)
+		*read_ms = kcg_json_u64(rec, "read_ms");
 	json_decref(rec);
 	return 0;
 }
@@ -53,57 +62,191 @@ int kcg_skus_refresh_one(struct kcg_txn *t, const char *code)
 	return rc == KCG_EDUPLICATE ? 0 : rc;
 }
 
-static int collect_item(const struct kcg_stock_item *item, void *arg)
+/* The items of one poll, compact (a first run is the whole catalogue:
+ * 100,000 items as JSON objects would be several times this). With the
+ * stock flow's [stock.warehouses] the poll asks each mapped site in turn
+ * (kcg_stock_sites()): items keep their site, the cache gets each code's
+ * sum over the sites, the stock flow each site's own figure. */
+struct items {
+	struct kcg_stock_item *v;
+	size_t n, cap;
+	bool sum_sites;  /* SiteID -1: a code reported by several sites is their sum */
+	int sites[KCG_STOCK_SITES_MAX];
+	size_t n_sites;  /* 0: one call, as configured */
+	size_t k;        /* the site asked now */
+	size_t *group;   /* after the last answer: where each code's items start */
+	size_t n_groups;
+	uint64_t since;
+};
+
+static void items_free(void *p)
 {
-	json_t *items = arg;
-	return json_array_append_new(items, json_pack("{s:s, s:I, s:I, s:i, s:b}", "code", item->code, "available",
-						      (json_int_t)item->available, "build_potential",
-						      (json_int_t)item->build_potential, "status", item->status,
-						      "discontinued", item->discontinued));
+	struct items *it = p;
+	free(it->v);
+	free(it->group);
+	free(it);
 }
 
-static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
+static int collect_item(const struct kcg_stock_item *item, void *arg)
 {
-	size_t i;
-	json_t *item;
+	struct items *it = arg;
+	if (it->n == it->cap) {
+		size_t cap = it->cap ? it->cap * 2 : 64;
+		struct kcg_stock_item *v = realloc(it->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		it->v = v;
+		it->cap = cap;
+	}
+	it->v[it->n] = *item;
+	it->v[it->n++].site = it->n_sites ? it->sites[it->k] : 0;
+	return 0;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct kcg_stock_item *x = a, *y = b;
+	int c = strcmp(x->code, y->code);
+	return c ? c : (x->site > y->site) - (x->site < y->site);
+}
+
+/* @p b's figures added to @p m (one code at several sites). */
+static void add_site(struct kcg_stock_item *m, const struct kcg_stock_item *b)
+{
+	m->available += b->available;
+	m->build_potential += b->build_potential;
+	if (m->status != b->status && b->status != KCG_STOCK_DISCONTINUED)
+		m->status = m->available > 0 ? KCG_STOCK_IN_STOCK : b->status;
+	m->discontinued = m->status == KCG_STOCK_DISCONTINUED;
+}
+
+/* Sorted by code (then site), so the apply walks the databases in order;
+ * one item per code and site: a code one site names twice keeps one
+ * report (not expected), or, with SiteID -1, their sum (several sites). */
+static int items_group(struct items *it)
+{
+	size_t w = 0;
+	if (it->n > 1)
+		qsort(it->v, it->n, sizeof(*it->v), cmp_item);
+	for (size_t i = 0; i < it->n; i++) {
+		if (w > 0 && cmp_item(&it->v[w - 1], &it->v[i]) == 0) {
+			if (it->sum_sites)
+				add_site(&it->v[w - 1], &it->v[i]);
+			else
+				it->v[w - 1] = it->v[i];
+			continue;
+		}
+		it->v[w++] = it->v[i];
+	}
+	it->n = w;
+	it->group = malloc((it->n + 1) * sizeof(*it->group));
+	if (!it->group)
+		return -ENOMEM;
+	for (size_t i = 0; i < it->n; i++)
+		if (i == 0 || strcmp(it->v[i - 1].code, it->v[i].code) != 0)
+			it->group[it->n_groups++] = i;
+	it->group[it->n_groups] = it->n;
+	return 0;
+}
+
+/* Codes per write transaction: a first run's whole catalogue is written
+ * in parts, so no transaction holds 100,000 items' pages at once (LMDB
+ * keeps the pages of its largest transaction for reuse). */
+#define ITEMS_PER_TXN 5000
+
+/* apply_part: the codes of part run->part; the watermark moves only with
+ * the outcome (refresh_apply), once every part is committed. */
+static int refresh_apply_part(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	struct items *items = run->blob;
 	int rc = 0;
-	json_array_foreach(json_object_get(run->result, "items"), i, item) {
-		const char *code = json_string_value(json_object_get(item, "code"));
-		bool discontinued, controlled;
-		bool was_active = kcg_skus_active(t, code, &discontinued);
-		bool active = !json_is_true(json_object_get(item, "discontinued"));
-		int64_t before;
-		bool rose = was_active && active && kcg_skus_level(t, code, &before, &controlled) == 0 &&
-			    json_integer_value(json_object_get(item, "available")) > before;
-		json_t *rec = json_pack("{s:O, s:O, s:O, s:O}", "available", json_object_get(item, "available"),
-					"build_potential", json_object_get(item, "build_potential"), "status",
-					json_object_get(item, "status"), "discontinued", json_object_get(item, "discontinued"));
-		char when[32];
-		kcg_format_time(t->now_ms, when, sizeof(when));
-		json_object_set_new(rec, "updated_at", json_string(when));
-		rc = kcg_txn_put_json(t, DB_SKUS, code, strlen(code), rec);
+	char when[32];
+	kcg_format_time(t->now_ms, when, sizeof(when));
+	uint64_t read_ms = kcg_json_u64(run->result, "started_ms");
+	size_t n = items ? items->n_groups : 0;
+	size_t from = (size_t)run->part * ITEMS_PER_TXN;
+	size_t to = from + ITEMS_PER_TXN < n ? from + ITEMS_PER_TXN : n;
+	for (size_t g = from; g < to; g++) {
+		const struct kcg_stock_item *first = &items->v[items->group[g]], *end = &items->v[items->group[g + 1]];
+		struct kcg_stock_item sum = *first;
+		for (const struct kcg_stock_item *x = first + 1; x < end; x++)
+			add_site(&sum, x);
+		const struct kcg_stock_item *item = &sum;
+		const char *code = item->code;
+		json_t *old = NULL;
+		bool known = kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &old) == 0;
+		bool was_active = known && !json_is_true(json_object_get(old, "discontinued"));
+		bool active = !item->discontinued;
+		bool rose = was_active && active && item->available > json_integer_value(json_object_get(old, "available"));
+		bool same = known && json_integer_value(json_object_get(old, "available")) == item->available &&
+			    json_integer_value(json_object_get(old, "build_potential")) == item->build_potential &&
+			    json_integer_value(json_object_get(old, "status")) == item->status;
+		json_decref(old);
+		/* written even when the figures are the same: read_ms (when the
+		 * read began) tells the order flow which bookings the level holds */
+		json_t *rec = json_pack("{s:I, s:I, s:i, s:b, s:s, s:I}", "available", (json_int_t)item->available,
+					"build_potential", (json_int_t)item->build_potential, "status", item->status,
+					"discontinued", item->discontinued, "updated_at", when, "read_ms", (json_int_t)read_ms);
+		rc = rec ? kcg_txn_put_json(t, DB_SKUS, code, strlen(code), rec) : -ENOMEM;
 		json_decref(rec);
-		if (rc == 0 && !was_active && active) {
+		/* the stock flow decides for itself, the overlap included: each
+		 * site's item with [stock.warehouses], else the code's */
+		for (const struct kcg_stock_item *x = items->n_sites ? first : item; rc == 0 && x < (items->n_sites ? end : item + 1); x++)
+			rc = kcg_flows_stock_item(t, x, run->ctx);
+		if (rc == 0 && !same && !was_active && active) {
 			rc = kcg_exc_resolve(t, KCG_EXC_UNKNOWN_SKU, code, "auto");
 			if (rc == 0)
 				rc = kcg_flows_sku_active(t, code, run->ctx);
-		} else if (rc == 0 && rose) {
+		} else if (rc == 0 && !same && rose) {
 			/* more stock: orders held short on it may go now */
 			rc = kcg_flows_sku_active(t, code, run->ctx);
 		}
 		if (rc != 0)
 			return rc;
 	}
-	if (strcmp(run->subject, ALL) == 0)
+	return to < n ? 1 : 0;
+}
+
+static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	int rc = 0;
+	if (strcmp(run->subject, ALL) == 0) {
 		rc = kcg_meta_put_u64(t, WATERMARK,
 				      (uint64_t)json_integer_value(json_object_get(run->result, "started_ms")));
+		if (rc == 0)
+			rc = kcg_meta_put_u64(t, POLL_OK, t->now_ms);
+		if (rc == 0 && json_is_true(json_object_get(run->result, "full")))
+			rc = kcg_meta_put_u64(t, FULL_READ, 1);
+	}
 	return rc;
 }
 
 static int watermark_fn(struct kcg_txn *t, void *arg)
 {
-	*(uint64_t *)arg = kcg_meta_get_u64(t, WATERMARK);
+	uint64_t *w = arg;
+	w[0] = kcg_meta_get_u64(t, WATERMARK);
+	w[1] = kcg_meta_get_u64(t, FULL_READ);
 	return 0;
+}
+
+/* ExportStockStatus for the poll's site it->k (or as configured). */
+static int stock_call(const struct kcg_config *cfg, struct kcg_job_run *run, const struct items *it)
+{
+	char site[16];
+	/* [stock] sites, when set, is the SiteID the stock flow polls; with
+	 * [stock.warehouses] each mapped site in turn */
+	struct kcg_khaos_config kc = cfg->khaos;
+	if (cfg->stock.enabled == 1 && cfg->stock.sites)
+		kc.stock_site_id = cfg->stock.sites;
+	if (it->n_sites) {
+		snprintf(site, sizeof(site), "%d", it->sites[it->k]);
+		kc.stock_site_id = site;
+	}
+	bool all = strcmp(run->subject, ALL) == 0;
+	int rc = kcg_khaos_stock_status(&kc, all ? "" : run->subject, it->since, &run->call);
+	if (rc == 0 && cfg->stock.enabled == 1)
+		run->call.max_reply_bytes = cfg->stock.max_answer_mb << 20;
+	return rc;
 }
 
 static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
@@ -113,21 +256,47 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 	bool all = strcmp(run->subject, ALL) == 0;
 
 	if (run->phase == PH_START) {
-		uint64_t since = 0;
-		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+		uint64_t w[2] = { 0, 0 };
+		const struct kcg_config *cfg = flow->cfg;
+		if (!kcg_khaos_soap_ready(&cfg->khaos))
 			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
-		if (all && kcg_store_read(flow->store, watermark_fn, &since) != 0)
+		if (all && kcg_store_read(flow->store, watermark_fn, w) != 0)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU watermark");
+		/* the stock flow's first run reads the whole catalogue, even
+		 * where the cache ran before it was enabled */
+		bool full = all && cfg->stock.enabled == 1 && !w[1];
+		uint64_t since = full ? 0 : w[0];
+		/* KSD "always recommend" a time buffer when polling for changes
+		 * [WIG p.27]: the window starts poll_overlap_s before the last
+		 * poll's start; what comes twice changes nothing. 0 stays 0 (the
+		 * whole catalogue). */
+		uint64_t overlap = cfg->stock.poll_overlap_s * 1000u;
+		if (since)
+			since = since > overlap ? since - overlap : 1;
+		struct items *it = calloc(1, sizeof(*it));
+		if (!it)
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		it->n_sites = kcg_stock_sites(cfg, it->sites);
+		it->since = since;
+		const char *site = cfg->stock.enabled == 1 && cfg->stock.sites ? cfg->stock.sites : cfg->khaos.stock_site_id;
+		it->sum_sites = !it->n_sites && site && strcmp(site, "-1") == 0;
+		run->blob = it;
+		run->blob_free = items_free;
 		run->phase = PH_READ;
-		run->result = json_pack("{s:I}", "started_ms", (json_int_t)kcg_now_ms());
-		return kcg_job_call(run, kcg_khaos_stock_status(&flow->cfg->khaos, all ? "" : run->subject, since,
-								&run->call));
+		run->result = json_pack("{s:I, s:b}", "started_ms", (json_int_t)kcg_now_ms(), "full", full);
+		return kcg_job_call(run, stock_call(cfg, run, it));
 	}
-	json_t *items = json_array();
-	json_object_set_new(run->result, "items", items);
-	int rc = kcg_khaos_stock_status_parse(&flow->cfg->khaos, &run->reply, collect_item, items, why);
-	if (rc != 0)
+	struct items *it = run->blob;
+	int rc = kcg_khaos_stock_status_parse(&flow->cfg->khaos, &run->reply, collect_item, it, why);
+	if (rc != 0) {
+		it->n = 0; /* nothing of a failed answer is kept */
 		return kcg_job_failed(run, rc, why);
+	}
+	if (it->n_sites && ++it->k < it->n_sites) /* the next site */
+		return kcg_job_call(run, stock_call(flow->cfg, run, it));
+	if (items_group(it) != 0)
+		return kcg_job_failed(run, -EAGAIN, "out of memory");
+	run->apply_part = refresh_apply_part;
 	run->apply = refresh_apply;
 	return KCG_STEP_DONE;
 }
@@ -208,7 +377,11 @@ static size_t skus_timers(const struct kcg_config *cfg, struct kcg_engine_timer 
 {
 	if (cap < 1)
 		return 1;
-	out[0] = (struct kcg_engine_timer){ "skus.refresh", cfg->khaos.sku_refresh_s * 1000u, refresh_timer };
+	/* the stock flow polls for changes more often than the cache needs */
+	uint64_t every = cfg->khaos.sku_refresh_s;
+	if (cfg->stock.enabled == 1 && cfg->stock.poll_interval_s && cfg->stock.poll_interval_s < every)
+		every = cfg->stock.poll_interval_s;
+	out[0] = (struct kcg_engine_timer){ "skus.refresh", every * 1000u, refresh_timer };
 	return 1;
 }
 

@@ -12,9 +12,7 @@
  *  - ExportOrderStatusEx returns a string holding STATUS_LIST /
  *    ORDER_STATUS with attributes SORDER_CODE and ASSOCIATED_REF, dates
  *    DD/MM/YYYY [XML-OSX];
- *  - ExportStockStatus returns a string holding STOCK_STATUS / STOCK_ITEM
- *    (attribute CODE; children LEVEL, STATUS 0-5,
- *    BUILD_POTENTIAL_CHILDREN, ...) [XML-SS];
+ *  - ExportStockStatus: khaos_stock.c (read as a stream);
  *  - GetStockList returns the struct TStockList: Count, List (array of
  *    TStockInfo with StockCode, ...) [WIG].
  *
@@ -371,104 +369,11 @@ int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struc
 	return rc;
 }
 
-/* ---- ExportStockStatus ---- */
-
-/* A quantity: an optionally signed integer, a fraction (stock in units of
- * measure) is dropped. Empty means 0. */
-static int parse_level(const char *s, int64_t *out)
-{
-	char ip[24];
-	uint64_t v = 0;
-	bool neg = *s == '-', sign = *s == '-' || *s == '+';
-	if (sign)
-		s++;
-	size_t n = strspn(s, "0123456789");
-	const char *rest = s + n;
-	if (*rest == '.')
-		rest += 1 + strspn(rest + 1, "0123456789");
-	if (*rest || n >= sizeof(ip) || (n == 0 && (sign || *s)))
-		return -EINVAL;
-	memcpy(ip, s, n);
-	ip[n] = '\0';
-	if (n > 0 && kcg_parse_u64(ip, 0, INT64_MAX, &v) != 0)
-		return -EINVAL;
-	*out = neg ? -(int64_t)v : (int64_t)v;
-	return 0;
-}
-
-/* STATUS: 0-5 [XML-SS], -1 when empty or absent. */
-static int parse_status(const char *s, int *out)
-{
-	uint64_t v;
-	*out = -1;
-	if (!*s)
-		return 0;
-	if (kcg_parse_u64(s, 0, KCG_STOCK_NOT_CONTROLLED, &v) != 0)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
-}
-
 struct stock_walk {
-	int (*item_fn)(const struct kcg_stock_item *item, void *arg);
 	int (*code_fn)(const char *code, void *arg);
 	void *arg;
 	char *why;
 };
-
-static int stock_status_item(xmlNodePtr it, void *arg)
-{
-	struct stock_walk *w = arg;
-	struct kcg_stock_item item = { 0 };
-	char *code = attr(it, "CODE");
-	char *level = kcg_xml_text(kcg_xml_child(it, "LEVEL"));
-	char *status = kcg_xml_text(kcg_xml_child(it, "STATUS"));
-	char *build = kcg_xml_text(kcg_xml_child(it, "BUILD_POTENTIAL_CHILDREN"));
-	int rc;
-
-	if (!code || !level || !status || !build) {
-		kcg_why(w->why, "ExportStockStatus: out of memory");
-		rc = -ENOMEM;
-	} else if (!*code || strlen(code) >= KCG_KHAOS_CODE_MAX) {
-		kcg_why(w->why, "ExportStockStatus: STOCK_ITEM with %s CODE", *code ? "a too long" : "no");
-		rc = KCG_EPAYLOAD;
-	} else if (parse_level(level, &item.available) != 0 || parse_level(build, &item.build_potential) != 0) {
-		kcg_why(w->why, "ExportStockStatus: STOCK_ITEM %s: LEVEL '%.20s' or BUILD_POTENTIAL_CHILDREN '%.20s' "
-			"is not a number", code, level, build);
-		rc = KCG_EPAYLOAD;
-	} else if (parse_status(status, &item.status) != 0) {
-		kcg_why(w->why, "ExportStockStatus: STOCK_ITEM %s: STATUS '%.20s' is not a code 0-5", code, status);
-		rc = KCG_EPAYLOAD;
-	} else {
-		memcpy(item.code, code, strlen(code) + 1);
-		item.discontinued = item.status == KCG_STOCK_DISCONTINUED;
-		rc = w->item_fn(&item, w->arg);
-	}
-	free(code);
-	free(level);
-	free(status);
-	free(build);
-	return rc;
-}
-
-int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
-				 int (*fn)(const struct kcg_stock_item *item, void *arg), void *arg,
-				 char why[KCG_ERROR_MAX])
-{
-	struct kcg_khaos_answer a;
-	xmlDocPtr inner;
-	int rc = khaos_open(cfg, r, "ExportStockStatus", &a, why);
-	if (rc != 0)
-		return rc;
-	rc = khaos_open_inner(&a, "ExportStockStatus", &inner, why);
-	if (rc == 0) {
-		struct stock_walk w = { .item_fn = fn, .arg = arg, .why = why };
-		rc = khaos_each_el(inner, "ExportStockStatus", "STOCK_ITEM", stock_status_item, &w, why);
-	}
-	xmlFreeDoc(inner);
-	khaos_close(&a);
-	return rc;
-}
 
 /* ---- GetStockList ---- */
 

@@ -374,7 +374,13 @@ static int soap_open(const struct kcg_khaos_config *cfg, const struct kcg_reply 
 		return -EAGAIN;
 	}
 	char unread[KCG_ERROR_MAX] = "";
-	kcg_xml_parse(r->body, r->len, &a->doc, unread);
+	/* ExportStockStatus's string result is the whole catalogue on a first
+	 * run: its size is bounded by the call ([stock] max_answer_mb), so
+	 * its one text node may pass libxml2's 10 MB. */
+	if (strcmp(method, "ExportStockStatus") == 0)
+		kcg_xml_parse_big_text(r->body, r->len, &a->doc, unread);
+	else
+		kcg_xml_parse(r->body, r->len, &a->doc, unread);
 	xmlNodePtr env = a->doc ? xmlDocGetRootElement(a->doc) : NULL;
 	if (env && kcg_xml_named(env, "Envelope") && in_ns(env, SOAP_ENV_NS)) {
 		for (xmlNodePtr c = kcg_xml_first(env); c; c = kcg_xml_next(c))

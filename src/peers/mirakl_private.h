@@ -1,6 +1,7 @@
 /*
  * mirakl_private.h: what the Mirakl client's files share: the orders
- * calls (mirakl.c) and the shipping calls (mirakl_ship.c). Not installed.
+ * calls (mirakl.c), the shipping calls (mirakl_ship.c), the stock imports
+ * and OF21 (mirakl_stock.c). Not installed.
  */
 #ifndef KCGATE_PEERS_MIRAKL_PRIVATE_H
 #define KCGATE_PEERS_MIRAKL_PRIVATE_H

@@ -87,7 +87,7 @@ static const char *find2(const char *p, const char *end, const char *pat)
 	return NULL;
 }
 
-int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
+static int scan(const char *buf, size_t len, size_t max_elements, char why[KCG_ERROR_MAX])
 {
 	const char *p = buf, *end = buf + len;
 	size_t elements = 0, depth = 0, in_scope = 0;
@@ -120,8 +120,8 @@ int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
 			p = q;
 			continue; /* its '>' is found as text */
 		}
-		if (++elements > KCG_XML_ELEMENTS_MAX) {
-			kcg_why(why, "more than %d elements", KCG_XML_ELEMENTS_MAX);
+		if (++elements > max_elements) {
+			kcg_why(why, "more than %zu elements", max_elements);
 			return KCG_EPAYLOAD;
 		}
 		/* A start tag: every '=' outside a quoted value begins an attribute. */
@@ -165,7 +165,17 @@ int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
 	return 0;
 }
 
-int kcg_xml_parse(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERROR_MAX])
+int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX])
+{
+	return scan(buf, len, KCG_XML_ELEMENTS_MAX, why);
+}
+
+int kcg_xml_scan_stream(const char *buf, size_t len, char why[KCG_ERROR_MAX])
+{
+	return scan(buf, len, SIZE_MAX, why);
+}
+
+static int parse(const char *buf, size_t len, int opts, xmlDocPtr *out, char why[KCG_ERROR_MAX])
 {
 	char scan[KCG_ERROR_MAX];
 	*out = NULL;
@@ -183,7 +193,7 @@ int kcg_xml_parse(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERRO
 	}
 	kcg_xml_init();
 	last_error[0] = '\0';
-	xmlDocPtr doc = xmlReadMemory(buf, (int)len, "peer.xml", NULL, READ_OPTS);
+	xmlDocPtr doc = xmlReadMemory(buf, (int)len, "peer.xml", NULL, opts);
 	if (!doc) {
 		kcg_why(why, "not well-formed XML (%s)", last_error[0] ? last_error : "no detail");
 		return KCG_EPAYLOAD;
@@ -195,6 +205,16 @@ int kcg_xml_parse(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERRO
 	}
 	*out = doc;
 	return 0;
+}
+
+int kcg_xml_parse(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERROR_MAX])
+{
+	return parse(buf, len, READ_OPTS, out, why);
+}
+
+int kcg_xml_parse_big_text(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERROR_MAX])
+{
+	return parse(buf, len, READ_OPTS | XML_PARSE_HUGE, out, why);
 }
 
 /* A copy of @p s that XML 1.0 can carry: C0 controls other than tab, LF

@@ -73,13 +73,7 @@ def wait_until(sim, what, pred, timeout, proc):
 
 def run(args, tmp):
     build = args.build
-    sim_log = os.path.join(tmp, "sim.log")
-    with open(sim_log, "w") as log:
-        ob.procs.append(subprocess.Popen(
-            [os.path.join(build, "kcgate-sim"), "--listen", "127.0.0.1:0", "--mirakl-key", "bench-key",
-             "--khaos-user", "kcgate", "--khaos-password", "bench-password"], stderr=log))
-    line = ob.wait_line(sim_log, "listening on", 10)
-    sim = line.strip().split("listening on ")[1]
+    sim = ob.start_sim(build, tmp)
     skus = ["SKU-%d" % i for i in range(1, 11)]
     sim_call(sim, "POST", "/_sim/khaos/stock", {"items": [{"code": s, "available": 100000} for s in skus]})
     sim_call(sim, "POST", "/_sim/mirakl/carriers", {"carriers": [

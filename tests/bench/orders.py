@@ -89,8 +89,19 @@ def seed_orders(sim, skus, args):
     return ids
 
 
+def start_sim(build, tmp):
+    """kcgate-sim on a free port, with the bench's credentials; its base URL."""
+    sim_log = os.path.join(tmp, "sim.log")
+    with open(sim_log, "w") as log:
+        procs.append(subprocess.Popen(
+            [os.path.join(build, "kcgate-sim"), "--listen", "127.0.0.1:0", "--mirakl-key", "bench-key",
+             "--khaos-user", "kcgate", "--khaos-password", "bench-password"], stderr=log))
+    line = wait_line(sim_log, "listening on", 10)
+    return line.strip().split("listening on ")[1]
+
+
 def write_secrets(tmp):
-    """The secret files the bench configuration names."""
+    """The secret files the bench configurations name (file:TMP/admin, api, khaos, whsec)."""
     for name, value in (("admin", "bench-admin-token-0123456789"), ("api", "bench-key"),
                         ("khaos", "bench-password"), ("whsec", "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==")):
         with open(os.path.join(tmp, name), "w") as f:
@@ -99,13 +110,7 @@ def write_secrets(tmp):
 
 def run(args, tmp):
     build = args.build
-    sim_log = os.path.join(tmp, "sim.log")
-    with open(sim_log, "w") as log:
-        procs.append(subprocess.Popen(
-            [os.path.join(build, "kcgate-sim"), "--listen", "127.0.0.1:0", "--mirakl-key", "bench-key",
-             "--khaos-user", "kcgate", "--khaos-password", "bench-password"], stderr=log))
-    line = wait_line(sim_log, "listening on", 10)
-    sim = line.strip().split("listening on ")[1]
+    sim = start_sim(build, tmp)
     skus = ["SKU-%d" % i for i in range(1, 11)]
     sim_call(sim, "POST", "/_sim/khaos/stock", {"items": [{"code": s, "available": 1000} for s in skus]})
     seed_orders(sim, skus, args)

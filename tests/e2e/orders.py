@@ -2150,6 +2150,54 @@ def scenario_tax_mode(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_booked_level(args, rep):
+    """Khaos lowers a stock item's LEVEL when it allocates a booked order;
+    kcgate's SKU cache read it before. The booked units must not be free
+    to sell again in between: with 3 in stock and 2 booked, an order for 2
+    more is held for short stock, never accepted (it would oversell), and
+    stays held once a refresh shows Khaos's level of 1."""
+    w = World(args, rep, "booked-level", {"khaos": {"sku_refresh_s": "3600"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "BL-" + tag
+        w.sim.stock(sku, available=3)
+        if not w.start("booked-level"):
+            return
+        # the cache reads the level (3) once, before any order: no other read until the test asks
+        ok, _ = w.wait(lambda: w.job_done("skus.refresh", "all", "khaos"), 15)
+        rep.check(ok, "booked-level: the start-up SKU refresh read the level (3)", w.evidence())
+        first = w.sim.order("BL1-%s-A" % tag, [(sku, 2, 5.0)])
+        rep.check(w.webhook(first).status == 202, "booked-level: webhook for the first order (2 of 3)", [])
+        done, secs, last = wait_all_done(w, [first], 20)
+        rep.check(done, "booked-level: the first order (2 of 3) is booked (%.1f s)" % secs, [json.dumps(last)])
+        lvl = [x for x in w.sim.state()["khaos"]["stock"] if x["code"] == sku]
+        rep.check(lvl and lvl[0]["available"] == 1, "booked-level: Khaos allocated it (LEVEL 3 -> 1)", [lvl])
+        refreshes = [j for j in w.jobs() or [] if j.get("kind") == "skus.refresh" and j.get("subject") != "all"]
+        rep.check(not refreshes, "booked-level: no read of the SKU since the start-up refresh", [short(json.dumps(refreshes))])
+        second = w.sim.order("BL2-%s-A" % tag, [(sku, 2, 5.0)])
+        rep.check(w.webhook(second).status == 202, "booked-level: webhook for the second order (2 more)", [])
+        rec, secs = w.wait(lambda: rec_in(w, second, "held", "accepted", "booked"), 15)
+        rep.check(rec and rec.get("state") == "held" and rec.get("held_for") == "short_stock",
+                  "booked-level: the second order is held for short stock, though the cache still said 3 (%.1f s)"
+                  % secs, [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
+        exc, _ = w.wait(lambda: short_exc(w, second), 5)
+        msg = (exc[0].get("message") or "") if exc else ""
+        rep.check(exc and "booked since Khaos's level was read" in msg,
+                  "booked-level: its short_stock names the booked units as not yet in Khaos's level",
+                  [short(msg, 400)])
+        # the held order asked Khaos at once: the level read after the booking (1) holds it still
+        time.sleep(1.5)
+        rec = w.order_rec(second)
+        st = mirakl_by_id(w.sim.state())[second]["order_state"]
+        rep.check(isinstance(rec, dict) and rec.get("state") == "held" and st == "WAITING_ACCEPTANCE",
+                  "booked-level: still held after Khaos's own level (1) is read; not accepted on Mirakl (%s)" % st,
+                  [short(json.dumps({k: v for k, v in (rec or {}).items() if k != "order"}))])
+        check_exactly_once(w, rep, [first], "booked-level")
+        w.finish("booked-level")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faults": scenario_faults,
              "unknown-sku": scenario_unknown_sku, "kill9": scenario_kill9, "dead-retry": scenario_dead_retry,
              "deadline": scenario_deadline, "webhook-flood": scenario_webhook_flood,
@@ -2161,7 +2209,7 @@ SCENARIOS = {"happy": scenario_happy, "dup-webhook": scenario_dup_webhook, "faul
              "short-refuse": scenario_short_refuse, "missing-khaos": scenario_missing_khaos,
              "namespace": scenario_namespace, "crash-cancel": scenario_crash_cancel,
              "shipped-unbooked": scenario_shipped_unbooked, "partial-cancel": scenario_partial_cancel,
-             "tax-mode": scenario_tax_mode}
+             "tax-mode": scenario_tax_mode, "booked-level": scenario_booked_level}
 
 
 def main(scenarios=None, description="kcgate order flow end-to-end tests (against kcgate-sim)"):

@@ -394,14 +394,15 @@ static void ctl_reset(struct sim_reply *r)
 	sim_reply_empty(r, 204);
 }
 
-static void ctl_state(struct sim_reply *r)
+static void ctl_state(struct sim_request *req, struct sim_reply *r)
 {
+	const char *skus = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "sku");
 	json_t *out;
 	char *dump;
 
 	pthread_mutex_lock(&sim.lock);
 	sim_mirakl_advance();
-	out = json_pack("{s:o, s:o, s:{s:I, s:I}}", "mirakl", sim_mirakl_state(),
+	out = json_pack("{s:o, s:o, s:{s:I, s:I}}", "mirakl", sim_mirakl_state(skus),
 		"khaos", sim_khaos_state(), "calls",
 		"mirakl", (json_int_t)sim.calls[SIM_MIRAKL], "khaos", (json_int_t)sim.calls[SIM_KHAOS]);
 	/* Dumped under the lock: the order JSON is shared with the live state. */
@@ -487,7 +488,7 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 			ctl_reset(r);
 	} else if (strcmp(p, "/_sim/state") == 0) {
 		if (method_is(req, "GET", r))
-			ctl_state(r);
+			ctl_state(req, r);
 	} else if (strcmp(p, "/_sim/alerts") == 0) {
 		if (method_is(req, "GET", r)) {
 			pthread_mutex_lock(&sim.lock);
@@ -516,7 +517,8 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 		if (body)
 			sim_hostile_ctl(body, r);
 		json_decref(body);
-	} else if (strncmp(p, "/_sim/mirakl/", 13) == 0 && strcmp(p, "/_sim/mirakl/orders") != 0) {
+	} else if (strncmp(p, "/_sim/mirakl/", 13) == 0 && strcmp(p, "/_sim/mirakl/orders") != 0 &&
+		   strcmp(p, "/_sim/mirakl/offers") != 0) {
 		/* settings, orders/{id}/cancel|auto-refuse|debit: the body is optional */
 		body = NULL;
 		if (req->body_len || req->too_large) {
@@ -526,7 +528,8 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 		}
 		sim_mirakl_ctl(req->method, p + 12, body, r);
 		json_decref(body);
-	} else if (strcmp(p, "/_sim/mirakl/orders") == 0 || strcmp(p, "/_sim/khaos/stock") == 0 ||
+	} else if (strcmp(p, "/_sim/mirakl/orders") == 0 || strcmp(p, "/_sim/mirakl/offers") == 0 ||
+		   strcmp(p, "/_sim/khaos/stock") == 0 ||
 		   strcmp(p, "/_sim/khaos/settings") == 0 || strcmp(p, "/_sim/khaos/couriers") == 0 ||
 		   strcmp(p, "/_sim/khaos/despatch") == 0) {
 		if (!method_is(req, "POST", r))
@@ -536,6 +539,8 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 			return;
 		if (strcmp(p, "/_sim/mirakl/orders") == 0)
 			sim_mirakl_ctl_orders(body, r);
+		else if (strcmp(p, "/_sim/mirakl/offers") == 0)
+			sim_mirakl_ctl_offers(body, r);
 		else if (strcmp(p, "/_sim/khaos/stock") == 0)
 			sim_khaos_ctl_stock(body, r);
 		else if (strcmp(p, "/_sim/khaos/settings") == 0)

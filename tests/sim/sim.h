@@ -17,6 +17,8 @@
 
 /** Largest request body the sim accepts (413 above). */
 #define SIM_MAX_BODY (8u * 1024u * 1024u)
+#define SIM_SITES_MAX 8 /* Khaos sites one stock item may be held at; Mirakl warehouses */
+#define SIM_STATE_LIST_MAX 1000 /* longer lists in GET /_sim/state become counts (big catalogues) */
 /** Requests kept per system for GET /_sim/requests. */
 #define SIM_LOG_CAP 1000
 /** Longest hold (latency_ms, timeout_ms) a fault may ask for. */
@@ -83,6 +85,16 @@ struct sim_order {
 };
 
 /** A Khaos stock item. */
+/**
+ * An index by name over an array the caller owns (open addressing; a slot
+ * holds an element's position + 1): fast finds in 100,000-element
+ * catalogues. @p key_of gives element i's name.
+ */
+struct sim_index {
+	size_t *slot;
+	size_t cap;
+};
+
 struct sim_stock {
 	char *code;
 	long long available;	/* LEVEL: set by the control API, lowered by bookings */
@@ -91,6 +103,13 @@ struct sim_stock {
 	int status;		/* STATUS 0-5 as set, -1: from available/discontinued */
 	int64_t changed_ms;
 	unsigned long stock_id;
+	long long build;	/* BUILD_POTENTIAL_CHILDREN */
+	int site;		/* the Khaos site id holding it (1, the default site, unless set) */
+	struct sim_site_level {
+		int site;
+		long long level;
+	} at[SIM_SITES_MAX];	/* held at several sites ("levels"): one LEVEL each; available = their sum */
+	size_t n_at;
 };
 
 /** A line of a Khaos sales order. */
@@ -216,6 +235,7 @@ struct sim_state {
 	bool no_dedupe;			/* POST /_sim/khaos/settings {"dedupe":false} */
 	struct sim_tax_rate tax_rates[32];	/* POST /_sim/khaos/settings {"tax_rates":{}} */
 	size_t ntax_rates;			/* 0: the defaults (sim_khaos_ctl.c) */
+	bool allocate;			/* {"allocate":true}: a booked line takes its quantity off LEVEL */
 
 	struct sim_courier *couriers;
 	size_t ncouriers;
@@ -223,6 +243,7 @@ struct sim_state {
 	struct sim_stock *stock;
 	size_t nstock, stock_cap;
 	unsigned long stock_seq;
+	struct sim_index stock_index;	/* by code (sim_khaos_ctl.c) */
 
 	unsigned long calls[SIM_NSYSTEMS];
 	struct sim_faults faults[SIM_NSYSTEMS];
@@ -301,6 +322,13 @@ void sim_strv_free(char **v, size_t n);
 /** Case-insensitive prefix test: does @p s start with media type @p type (params allowed)? */
 bool sim_media_type_is(const char *s, const char *type);
 
+typedef const char *(*sim_key_of)(size_t i, void *arg);
+/** Indexes element @p i (the array now holds @p n); grows and re-indexes the first n as needed. */
+void sim_index_add(struct sim_index *x, size_t i, size_t n, sim_key_of key_of, void *arg);
+/** The position of the element named @p key, or -1. */
+long sim_index_find(const struct sim_index *x, const char *key, sim_key_of key_of, void *arg);
+void sim_index_free(struct sim_index *x);
+
 /** Set @p r to a JSON reply; steals @p j. */
 void sim_reply_json(struct sim_reply *r, unsigned status, json_t *j);
 /** Set @p r to a Mirakl-style error: {"message": ..., "status": N}. */
@@ -318,10 +346,25 @@ void sim_reply_clear(struct sim_reply *r);
 
 /** Handle a request under /mirakl (auth and faults already applied). */
 void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_reply *r);
+/* ---- sim_mirakl_stock.c (offers and stock imports) ---- */
+
+/** /api/offers and /api/offers/stock/imports...; lock not held. */
+void sim_mirakl_stock_handle(struct sim_request *req, const char *sub, struct sim_reply *r);
+/** POST /_sim/mirakl/offers; lock not held. */
+void sim_mirakl_ctl_offers(json_t *body, struct sim_reply *r);
+/** The stock settings: check (false: @p r holds the 400), apply, show; lock held. */
+bool sim_mirakl_stock_settings_check(json_t *body, struct sim_reply *r);
+void sim_mirakl_stock_settings_apply(json_t *body);
+json_t *sim_mirakl_stock_settings_json(void);
+/** "offers", "offers_count", "stock_imports" of GET /_sim/state (?sku= filters); lock held. */
+json_t *sim_mirakl_stock_state(const char *skus);
+/** Forgets offers, imports and stock settings; lock held. */
+void sim_mirakl_stock_reset(void);
+
 /** POST /_sim/mirakl/orders. */
 void sim_mirakl_ctl_orders(json_t *body, struct sim_reply *r);
 /** Add the "mirakl" part of GET /_sim/state; lock held. */
-json_t *sim_mirakl_state(void);
+json_t *sim_mirakl_state(const char *skus);
 /** Drop all Mirakl state and settings, forget queued webhooks; lock held. */
 void sim_mirakl_reset(void);
 /** Run the order life up to now (time-driven changes); lock held. */

@@ -300,15 +300,6 @@ static void parsed_free(struct parsed_order *p)
 	free(p->code);
 }
 
-struct sim_stock *sk_find_stock(const char *code)
-{
-	for (size_t i = 0; i < sim.nstock; i++) {
-		if (strcmp(sim.stock[i].code, code) == 0)
-			return &sim.stock[i];
-	}
-	return NULL;
-}
-
 /* The stock item of each line of each order still to book must exist and
  * not be discontinued: "business errors such as a discontinued item also
  * come back as faults" [ERR]. The first that fails, as a faultstring
@@ -455,11 +446,14 @@ static void book(struct parsed_order *p, int64_t now_ms)
 
 		so->lines[i] = p->lines[i];
 		p->lines[i] = (struct sim_so_line){ 0 };
-		if (st && sk_stock_status(st) != 5) {	/* 5: not stock-controlled */
+		/* Khaos allocates a booked line: LEVEL is "available to be sold" [XML-SS] */
+		if (st && sim.allocate && sk_stock_status(st) != 5) {	/* 5: not stock-controlled */
 			st->available -= so->lines[i].quantity;
 			st->allocated += so->lines[i].quantity;
 			so->lines[i].allocated = so->lines[i].quantity;
 			st->changed_ms = now_ms;
+			if (st->n_at) /* from the first of its sites */
+				st->at[0].level -= so->lines[i].quantity;
 		}
 	}
 	char **keep[] = { &so->order_amount, &so->courier_code, &so->delivery_grs, &so->delivery_net,
@@ -853,8 +847,10 @@ static int cmp_stock(const void *a, const void *b)
 	return strcmp((*(struct sim_stock *const *)a)->code, (*(struct sim_stock *const *)b)->code);
 }
 
-/* Stock items (sorted by code) filtered by codes and changed-since; lock held. */
-static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_set, int64_t since, size_t *count)
+/* Stock items (sorted by code) filtered by codes, changed-since and site
+ * (-1 every site); lock held. */
+static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_set, int64_t since, long long site,
+				       size_t *count)
 {
 	struct sim_stock **v = sim_xmalloc(sizeof(*v) * (sim.nstock + 1));
 	size_t n = 0;
@@ -864,7 +860,10 @@ static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_s
 
 		for (size_t k = 0; k < ncodes && !hit; k++)
 			hit = strcmp(codes[k], sim.stock[i].code) == 0;
-		if (hit && (!since_set || sim.stock[i].changed_ms >= since))
+		bool at = site < 0 || (!sim.stock[i].n_at && sim.stock[i].site == site);
+		for (size_t a = 0; !at && a < sim.stock[i].n_at; a++)
+			at = sim.stock[i].at[a].site == site;
+		if (hit && (!since_set || sim.stock[i].changed_ms >= since) && at)
 			v[n++] = &sim.stock[i];
 	}
 	qsort(v, n, sizeof(*v), cmp_stock);
@@ -872,24 +871,45 @@ static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_s
 	return v;
 }
 
-/* STATUS [XML-SS]: 0 in stock, 1 all allocated (none left to sell, some
- * allocated to sales orders), 3 out of stock (not due), 4 discontinued;
- * or the status set through the control API. */
-int sk_stock_status(const struct sim_stock *st)
+/* STATUS [XML-SS] at level @p level: 0 in stock, 1 all allocated (none left
+ * to sell, some allocated to sales orders), 3 out of stock (not due), 4
+ * discontinued; or the status set through the control API. */
+static int status_at(const struct sim_stock *st, long long level)
 {
 	if (st->status >= 0)
 		return st->status;
 	if (st->discontinued)
 		return 4;
-	if (st->available > 0)
+	if (level > 0)
 		return 0;
 	return st->allocated > 0 ? 1 : 3;
+}
+
+int sk_stock_status(const struct sim_stock *st)
+{
+	return status_at(st, st->available);
+}
+
+/* One STOCK_ITEM of @p st at level @p level. */
+static void stock_item(xmlNodePtr root, const struct sim_stock *st, long long level)
+{
+	char buf[32];
+	xmlNodePtr it = sk_el(root, "STOCK_ITEM", NULL);
+	xmlNewProp(it, BAD_CAST "CODE", BAD_CAST st->code);
+	snprintf(buf, sizeof(buf), "A%lu", st->stock_id);
+	xmlNewProp(it, BAD_CAST "ID", BAD_CAST buf);
+	xmlNewProp(it, BAD_CAST "DESC", BAD_CAST st->code);
+	sk_add_text(it, "SELL_PRICE", "10.00");
+	sk_add_num(it, "LEVEL", level);
+	sk_add_num(it, "STATUS", status_at(st, level));
+	sk_el(it, "LEAD_TIME", NULL);
+	sk_add_num(it, "BUILD_POTENTIAL_CHILDREN", st->build);
 }
 
 static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)
 {
 	static const char *const flags[] = { "PotentialLeadTime" };
-	char *codes_s = sk_param(c, "StockCode"), buf[32];
+	char *codes_s = sk_param(c, "StockCode");
 	char **codes = NULL;
 	size_t ncodes = 0, n;
 	long long mapping, site;
@@ -908,21 +928,21 @@ static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)
 	codes = sim_split_csv(codes_s, &ncodes);
 	xmlDocPtr inner = sk_inner_doc("STOCK_STATUS");
 	xmlNodePtr root = xmlDocGetRootElement(inner);
-	xmlNewProp(root, BAD_CAST "SITE", BAD_CAST "Main Site");
+	xmlNewProp(root, BAD_CAST "SITE", BAD_CAST (site == -1 ? "All Sites" : "Main Site"));
 	pthread_mutex_lock(&sim.lock);
-	struct sim_stock **sel = select_stock(codes, ncodes, since_set, since, &n);
+	/* SiteID: "if omitted, results for the default stock site" (1 here);
+	 * -1 every site [WIG] */
+	struct sim_stock **sel = select_stock(codes, ncodes, since_set, since, site ? site : 1, &n);
+	long long want = site ? site : 1;
 	for (size_t i = 0; i < n; i++) {
-		xmlNodePtr it = sk_el(root, "STOCK_ITEM", NULL);
-
-		xmlNewProp(it, BAD_CAST "CODE", BAD_CAST sel[i]->code);
-		snprintf(buf, sizeof(buf), "A%lu", sel[i]->stock_id);
-		xmlNewProp(it, BAD_CAST "ID", BAD_CAST buf);
-		xmlNewProp(it, BAD_CAST "DESC", BAD_CAST sel[i]->code);
-		sk_add_text(it, "SELL_PRICE", "10.00");
-		sk_add_num(it, "LEVEL", sel[i]->available);
-		sk_add_num(it, "STATUS", sk_stock_status(sel[i]));
-		sk_el(it, "LEAD_TIME", NULL);
-		sk_add_num(it, "BUILD_POTENTIAL_CHILDREN", 0);
+		if (!sel[i]->n_at) {
+			stock_item(root, sel[i], sel[i]->available);
+			continue;
+		}
+		/* held at several sites: that site's level; every site's with -1 */
+		for (size_t a = 0; a < sel[i]->n_at; a++)
+			if (want < 0 || sel[i]->at[a].site == want)
+				stock_item(root, sel[i], sel[i]->at[a].level);
 	}
 	pthread_mutex_unlock(&sim.lock);
 	free(sel);
@@ -953,7 +973,7 @@ static void get_stock_list(struct sim_soap_call *c, struct sim_reply *r)
 	xmlNewProp(sk_el(s.resp, "return", NULL), BAD_CAST "href", BAD_CAST "#1");
 	xmlNodePtr list = multiref(&s, types, "TStockList", 1);
 	pthread_mutex_lock(&sim.lock);
-	struct sim_stock **sel = select_stock(NULL, 0, since_set, since, &n);
+	struct sim_stock **sel = select_stock(NULL, 0, since_set, since, -1, &n);
 	sk_add_num(list, "Count", (long long)n);
 	xmlNodePtr arr = encoded_array(&s, list, "List", "TStockInfo", n);
 	for (size_t i = 0; i < n; i++) {

@@ -69,6 +69,8 @@ void sk_add_num(xmlNodePtr parent, const char *name, long long v);
 
 /* sim_khaos.c, for the control API (sim_khaos_ctl.c); lock held. */
 struct sim_stock *sk_find_stock(const char *code);
+/** Adds stock item @p code (not there yet: sk_find_stock() said so); lock held. */
+struct sim_stock *sk_add_stock(const char *code);
 /* STATUS as ExportStockStatus answers it (0-5). */
 int sk_stock_status(const struct sim_stock *st);
 #define SK_CANCELLED_STAGE 1

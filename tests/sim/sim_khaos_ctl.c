@@ -9,21 +9,95 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- the stock items, indexed by code (a big catalogue is 100,000) ---- */
+
+static const char *stock_code(size_t i, void *arg)
+{
+	(void)arg;
+	return sim.stock[i].code;
+}
+
+struct sim_stock *sk_find_stock(const char *code)
+{
+	long i = sim_index_find(&sim.stock_index, code, stock_code, NULL);
+	return i < 0 ? NULL : &sim.stock[i];
+}
+
+struct sim_stock *sk_add_stock(const char *code)
+{
+	sim_grow((void **)&sim.stock, &sim.stock_cap, sim.nstock + 1, sizeof(*sim.stock));
+	struct sim_stock *s = &sim.stock[sim.nstock++];
+	*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1, .site = 1};
+	sim_index_add(&sim.stock_index, sim.nstock - 1, sim.nstock, stock_code, NULL);
+	return s;
+}
+
+/* {"generate":{"count":N,"prefix":"SKU-","available":A,"start":S}}: N
+ * items PREFIX%07u from S (default 1), each with level A (default 100);
+ * existing ones are set again. Lock not held. */
+static void ctl_generate(json_t *g, struct sim_reply *r)
+{
+	json_t *count = json_object_get(g, "count"), *prefix = json_object_get(g, "prefix");
+	json_t *av = json_object_get(g, "available"), *start = json_object_get(g, "start");
+	if (!json_is_integer(count) || json_integer_value(count) < 1 || json_integer_value(count) > 1000000 ||
+	    (prefix && (!json_is_string(prefix) || json_string_length(prefix) > 100)) || (av && !json_is_integer(av)) ||
+	    (start && (!json_is_integer(start) || json_integer_value(start) < 0))) {
+		sim_reply_ctl_error(r, 400, "invalid_payload",
+			"generate: count 1..1000000, prefix a string (<= 100), available an integer, start >= 0");
+		return;
+	}
+	const char *pre = prefix ? json_string_value(prefix) : "SKU-";
+	long long n = json_integer_value(count), a = av ? json_integer_value(av) : 100;
+	long long s0 = start ? json_integer_value(start) : 1;
+	int64_t now_ms = sim_now_ms();
+	char code[160];
+	pthread_mutex_lock(&sim.lock);
+	for (long long i = 0; i < n; i++) {
+		snprintf(code, sizeof(code), "%s%07lld", pre, s0 + i);
+		struct sim_stock *st = sk_find_stock(code);
+		if (!st)
+			st = sk_add_stock(code);
+		st->available = a;
+		st->changed_ms = now_ms;
+	}
+	pthread_mutex_unlock(&sim.lock);
+	sim_reply_json(r, 200, json_pack("{s:I}", "updated", (json_int_t)n));
+}
+
 void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 {
 	json_t *items = json_object_get(body, "items"), *it;
 	size_t i;
 	int64_t now_ms = sim_now_ms();
 
+	if (json_object_get(body, "generate")) {
+		ctl_generate(json_object_get(body, "generate"), r);
+		return;
+	}
 	if (!json_is_array(items)) {
-		sim_reply_ctl_error(r, 400, "invalid_payload", "items: required array");
+		sim_reply_ctl_error(r, 400, "invalid_payload", "items: required array (or generate)");
 		return;
 	}
 	json_array_foreach(items, i, it) {
 		const char *code = json_string_value(json_object_get(it, "code"));
 		json_t *av = json_object_get(it, "available"), *dis = json_object_get(it, "discontinued");
 		json_t *st = json_object_get(it, "status");
+		json_t *site = json_object_get(it, "site"), *build = json_object_get(it, "build_potential");
 
+		json_t *levels = json_object_get(it, "levels"), *lv;
+		const char *lk;
+		bool levels_ok = !levels || (json_is_object(levels) && json_object_size(levels) <= SIM_SITES_MAX);
+		json_object_foreach(levels_ok ? levels : NULL, lk, lv) {
+			long long sid;
+			levels_ok = levels_ok && json_is_integer(lv) && sim_parse_ll(lk, 1, 1000000, &sid) == 0;
+		}
+		if ((site && (!json_is_integer(site) || json_integer_value(site) < 0 ||
+			      json_integer_value(site) > 1000000)) || (build && !json_is_integer(build)) || !levels_ok) {
+			sim_reply_ctl_error(r, 400, "invalid_payload",
+				"items[%zu]: site must be a site id (0..1000000), build_potential an integer, levels an "
+				"object of at most %d site ids to integers", i, SIM_SITES_MAX);
+			return;
+		}
 		if (!code || !*code || strlen(code) > 255) {
 			sim_reply_ctl_error(r, 400, "invalid_payload", "items[%zu].code: required string", i);
 			return;
@@ -40,19 +114,33 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 		const char *code = json_string_value(json_object_get(it, "code"));
 		json_t *av = json_object_get(it, "available"), *dis = json_object_get(it, "discontinued");
 		json_t *st = json_object_get(it, "status");
+		json_t *site = json_object_get(it, "site"), *build = json_object_get(it, "build_potential");
 		struct sim_stock *s = sk_find_stock(code);
 
-		if (!s) {
-			sim_grow((void **)&sim.stock, &sim.stock_cap, sim.nstock + 1, sizeof(*sim.stock));
-			s = &sim.stock[sim.nstock++];
-			*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1};
-		}
+		if (!s)
+			s = sk_add_stock(code);
+		if (site)
+			s->site = (int)json_integer_value(site);
+		if (build)
+			s->build = json_integer_value(build);
 		if (av)
 			s->available = json_integer_value(av);
 		if (dis)
 			s->discontinued = json_is_true(dis);
 		if (st)
 			s->status = (int)json_integer_value(st);
+		json_t *levels = json_object_get(it, "levels"), *lv;
+		const char *lk;
+		if (levels) { /* held at several sites: one LEVEL each */
+			s->n_at = 0;
+			s->available = 0;
+			json_object_foreach(levels, lk, lv) {
+				long long sid = 0;
+				sim_parse_ll(lk, 1, 1000000, &sid);
+				s->at[s->n_at++] = (struct sim_site_level){ (int)sid, json_integer_value(lv) };
+				s->available += json_integer_value(lv);
+			}
+		}
 		s->changed_ms = now_ms;
 	}
 	pthread_mutex_unlock(&sim.lock);
@@ -86,7 +174,7 @@ static json_t *settings_json(void)
 
 	for (size_t i = 0; i < n; i++)
 		json_object_set_new(rates, t[i].code, json_real((double)t[i].bp / 100));
-	return json_pack("{s:b, s:o}", "dedupe", !sim.no_dedupe, "tax_rates", rates);
+	return json_pack("{s:b, s:b, s:o}", "dedupe", !sim.no_dedupe, "allocate", sim.allocate, "tax_rates", rates);
 }
 
 /* {"1": 20, "4": 5, ...}: codes are whole numbers (1-9999), rates percent
@@ -123,12 +211,12 @@ void sim_khaos_ctl_settings(json_t *body, struct sim_reply *r)
 	json_t *v;
 
 	json_object_foreach(body, key, v) {
-		if (strcmp(key, "dedupe") == 0 && json_is_boolean(v))
+		if ((strcmp(key, "dedupe") == 0 || strcmp(key, "allocate") == 0) && json_is_boolean(v))
 			continue;
 		if (strcmp(key, "tax_rates") == 0 && parse_rates(v, rates, &nrates))
 			continue;
-		sim_reply_ctl_error(r, 400, "invalid_payload", "%s: dedupe (a boolean) or tax_rates ({\"<code>\": "
-				    "percent 0..100, 2 decimals at most}, 1 to 32 codes) expected", key);
+		sim_reply_ctl_error(r, 400, "invalid_payload", "%s: dedupe or allocate (booleans) or tax_rates "
+				    "({\"<code>\": percent 0..100, 2 decimals at most}, 1 to 32 codes) expected", key);
 		return;
 	}
 	pthread_mutex_lock(&sim.lock);
@@ -138,6 +226,8 @@ void sim_khaos_ctl_settings(json_t *body, struct sim_reply *r)
 		memcpy(sim.tax_rates, rates, sizeof(rates[0]) * nrates);
 		sim.ntax_rates = nrates;
 	}
+	if (json_object_get(body, "allocate"))
+		sim.allocate = json_is_true(json_object_get(body, "allocate"));
 	json_t *answer = settings_json();
 	pthread_mutex_unlock(&sim.lock);
 	sim_reply_json(r, 200, answer);
@@ -202,6 +292,8 @@ void sim_khaos_ctl_cancel(const char *ref, struct sim_reply *r)
 			if (st && so->lines[k].allocated) {
 				st->available += so->lines[k].allocated;
 				st->allocated -= so->lines[k].allocated;
+				if (st->n_at) /* to the first of its sites, where it came from */
+					st->at[0].level += so->lines[k].allocated;
 				st->changed_ms = now;
 			}
 			so->lines[k].allocated = 0;
@@ -357,14 +449,26 @@ json_t *sim_khaos_state(void)
 			"delivery_net", so->delivery_net, "delivery_tax", so->delivery_tax, "order_note", so->order_note));
 		json_array_append_new(sos, o);
 	}
-	for (size_t i = 0; i < sim.nstock; i++) {
-		json_array_append_new(stock, json_pack("{s:s, s:I, s:b, s:i}", "code", sim.stock[i].code,
+	/* a big catalogue is a count only (GET /_sim/state stays small) */
+	for (size_t i = 0; sim.nstock <= SIM_STATE_LIST_MAX && i < sim.nstock; i++) {
+		json_t *o = json_pack("{s:s, s:I, s:b, s:i, s:I, s:i}", "code", sim.stock[i].code,
 			"available", (json_int_t)sim.stock[i].available,
-			"discontinued", sim.stock[i].discontinued, "status", sk_stock_status(&sim.stock[i])));
+			"discontinued", sim.stock[i].discontinued, "status", sk_stock_status(&sim.stock[i]),
+			"build_potential", (json_int_t)sim.stock[i].build, "site", sim.stock[i].site);
+		if (sim.stock[i].n_at) {
+			json_t *lv = json_object();
+			char k[16];
+			for (size_t a = 0; a < sim.stock[i].n_at; a++) {
+				snprintf(k, sizeof(k), "%d", sim.stock[i].at[a].site);
+				json_object_set_new(lv, k, json_integer(sim.stock[i].at[a].level));
+			}
+			json_object_set_new(o, "levels", lv);
+		}
+		json_array_append_new(stock, o);
 	}
-	return json_pack("{s:o, s:I, s:I, s:b, s:o}", "sales_orders", sos,
+	return json_pack("{s:o, s:I, s:I, s:b, s:o, s:I}", "sales_orders", sos,
 		"duplicate_orders", (json_int_t)sim.duplicates, "skipped_duplicates", (json_int_t)sim.skipped,
-		"dedupe", !sim.no_dedupe, "stock", stock);
+		"dedupe", !sim.no_dedupe, "stock", stock, "stock_count", (json_int_t)sim.nstock);
 }
 
 void sim_khaos_reset(void)
@@ -413,6 +517,7 @@ void sim_khaos_reset(void)
 	sim.skipped = 0;
 	sim.no_dedupe = false;
 	sim.ntax_rates = 0;
+	sim.allocate = true;
 	couriers_free();
 	for (size_t i = 0; i < sim.nstock; i++)
 		free(sim.stock[i].code);
@@ -420,4 +525,5 @@ void sim_khaos_reset(void)
 	sim.stock = NULL;
 	sim.nstock = sim.stock_cap = 0;
 	sim.stock_seq = 0;
+	sim_index_free(&sim.stock_index);
 }

@@ -1139,6 +1139,10 @@ void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_
 	char id[512];
 	size_t n;
 
+	if (strncmp(subpath, "/api/offers", 11) == 0 && (!subpath[11] || subpath[11] == '/')) {
+		sim_mirakl_stock_handle(req, subpath, r);
+		return;
+	}
 	advance_locked();
 	if (sim_mirakl_ship_handle(req, subpath, NULL, NULL, r))
 		return;
@@ -1515,7 +1519,7 @@ void sim_mirakl_ctl_orders(json_t *body, struct sim_reply *r)
 	sim_reply_json(r, 201, json_pack("{s:o}", "order_ids", ids));
 }
 
-json_t *sim_mirakl_state(void)
+json_t *sim_mirakl_state(const char *skus)
 {
 	json_t *orders = json_array();
 
@@ -1544,6 +1548,7 @@ json_t *sim_mirakl_state(void)
 	}
 	json_t *out = json_pack("{s:o}", "orders", orders);
 	json_object_update_new(out, sim_mirakl_ship_counters());
+	json_object_update_new(out, sim_mirakl_stock_state(skus));
 	return out;
 }
 
@@ -1560,6 +1565,7 @@ void sim_mirakl_reset(void)
 	settings_defaults();
 	webhook_clear();
 	sim_mirakl_ship_reset();
+	sim_mirakl_stock_reset();
 }
 
 /* ---- control: settings, cancel, auto-refuse, debit ---- */
@@ -1573,7 +1579,7 @@ static json_t *settings_json(void)
 	sent = wh.sent;
 	failed = wh.failed;
 	pthread_mutex_unlock(&wh.mu);
-	return json_pack("{s:s, s:I, s:f, s:I, s:b, s:s?, s:b, s:I, s:{s:b, s:I, s:I, s:I}}",
+	json_t *out = json_pack("{s:s, s:I, s:f, s:I, s:b, s:s?, s:b, s:I, s:{s:b, s:I, s:I, s:I}}",
 		"address_visibility", vis_names[set.vis],
 		"debit_delay_ms", (json_int_t)set.debit_delay_ms,
 		"debit_failure_rate", set.debit_failure_rate,
@@ -1584,6 +1590,8 @@ static json_t *settings_json(void)
 		"seed", (json_int_t)set.seed,
 		"webhooks", "enabled", set.webhook_url && set.keylen,
 		"queued", (json_int_t)queued, "sent", (json_int_t)sent, "failed", (json_int_t)failed);
+	json_object_update_new(out, sim_mirakl_stock_settings_json());
+	return out;
 }
 
 static bool int_field(json_t *v, long long lo, long long hi, long long *out)
@@ -1598,7 +1606,8 @@ static bool int_field(json_t *v, long long lo, long long hi, long long *out)
 static void settings_post(json_t *body, struct sim_reply *r)
 {
 	static const char *const keys[] = {"address_visibility", "debit_delay_ms", "debit_failure_rate",
-		"acceptance_window_s", "partial_acceptance", "webhook_url", "webhook_secret", "seed"};
+		"acceptance_window_s", "partial_acceptance", "webhook_url", "webhook_secret", "seed", "import_delay_ms",
+		"stock_import_min_interval_ms", "warehouses"};
 	const char *key;
 	json_t *v;
 	int vis = set.vis;
@@ -1623,6 +1632,8 @@ static void settings_post(json_t *body, struct sim_reply *r)
 			return;
 		}
 	}
+	if (!sim_mirakl_stock_settings_check(body, r))
+		return;
 	if ((v = json_object_get(body, "address_visibility"))) {
 		vis = -1;
 		for (int i = 0; i < 3; i++) {
@@ -1710,6 +1721,7 @@ static void settings_post(json_t *body, struct sim_reply *r)
 		memcpy(set.key, key_bytes, (size_t)keylen);
 		set.keylen = (size_t)keylen;
 	}
+	sim_mirakl_stock_settings_apply(body);
 	next_due = 0;	/* the window or the delay may have moved a due time */
 	sim_mirakl_advance();
 	sim_reply_json(r, 200, settings_json());

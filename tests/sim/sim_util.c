@@ -538,3 +538,54 @@ double sim_uniform(uint64_t *s)
 {
 	return (double)(sim_splitmix64(s) >> 11) * 0x1.0p-53;
 }
+
+/* ---- an index by name ---- */
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static void index_put(struct sim_index *x, size_t i, sim_key_of key_of, void *arg)
+{
+	size_t mask = x->cap - 1, h = name_hash(key_of(i, arg)) & mask;
+	while (x->slot[h])
+		h = (h + 1) & mask;
+	x->slot[h] = i + 1;
+}
+
+void sim_index_add(struct sim_index *x, size_t i, size_t n, sim_key_of key_of, void *arg)
+{
+	if ((n + 1) * 2 <= x->cap) {
+		index_put(x, i, key_of, arg);
+		return;
+	}
+	free(x->slot);
+	x->cap = x->cap ? x->cap * 4 : 1024;
+	x->slot = calloc(x->cap, sizeof(*x->slot));
+	if (!x->slot)
+		abort();
+	for (size_t k = 0; k < n; k++)
+		index_put(x, k, key_of, arg);
+}
+
+long sim_index_find(const struct sim_index *x, const char *key, sim_key_of key_of, void *arg)
+{
+	if (!x->cap)
+		return -1;
+	size_t mask = x->cap - 1;
+	for (size_t h = name_hash(key) & mask; x->slot[h]; h = (h + 1) & mask)
+		if (strcmp(key_of(x->slot[h] - 1, arg), key) == 0)
+			return (long)(x->slot[h] - 1);
+	return -1;
+}
+
+void sim_index_free(struct sim_index *x)
+{
+	free(x->slot);
+	x->slot = NULL;
+	x->cap = 0;
+}

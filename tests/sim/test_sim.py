@@ -552,7 +552,8 @@ def life_settings(s):
     assert j == {"address_visibility": "shipping", "debit_delay_ms": 500, "debit_failure_rate": 0.0,
                  "acceptance_window_s": 259200, "partial_acceptance": True, "webhook_url": None,
                  "webhook_secret_set": False, "seed": 1,
-                 "webhooks": {"enabled": False, "queued": 0, "sent": 0, "failed": 0}}, j
+                 "webhooks": {"enabled": False, "queued": 0, "sent": 0, "failed": 0},
+                 "import_delay_ms": 2000, "stock_import_min_interval_ms": 60000, "warehouses": []}, j
     j = s.settings(debit_delay_ms=0, partial_acceptance=False)
     assert j["debit_delay_ms"] == 0 and not j["partial_acceptance"] and j["address_visibility"] == "shipping"
     j = s.settings(address_visibility="acceptance")  # left-out fields keep their value
@@ -1182,7 +1183,7 @@ def khaos_import_orders(s):
     assert k["skipped_duplicates"] == 1 and k["duplicate_orders"] == 0 and len(k["sales_orders"]) == 2
     # dedupe off: the same associated ref books again, counted as a duplicate.
     st, _, j = s.json("POST", "/_sim/khaos/settings", {"dedupe": False})
-    assert st == 200 and j == {"dedupe": False, "tax_rates": {"1": 20.0, "2": 0.0, "4": 5.0}}, j
+    assert st == 200 and j == {"dedupe": False, "allocate": True, "tax_rates": {"1": 20.0, "2": 0.0, "4": 5.0}}, j
     st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("R-1", [("SKU-1", 1)]))})
     count, imp, _ = import_results(root)
     assert count == 1 and imp[0]["SalesOrderCode"] not in codes
@@ -1628,6 +1629,129 @@ def mirakl_shipping(s):
     assert st == 400
 
 
+HEADER = '"offer-sku";"quantity";"warehouse-code";"update-delete"'
+
+
+def sto01(s, csv, boundary="b0undary", ctype=None):
+    body = ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n"
+            "Content-Type: text/csv\r\n\r\n%s\r\n--%s--\r\n" % (boundary, csv, boundary))
+    return s.mirakl("POST", "/api/offers/stock/imports", body,
+                    headers={"Content-Type": ctype or "multipart/form-data; boundary=" + boundary})
+
+
+@test
+def mirakl_stock_imports(s):
+    s.settings(import_delay_ms=400, stock_import_min_interval_ms=60000)
+    st, _, j = s.json("POST", "/_sim/mirakl/offers", {"offers": [{"shop_sku": "A", "quantity": 1},
+                                                                 {"shop_sku": "B;1", "quantity": 2}]})
+    assert st == 200 and j == {"updated": 2}, (st, j)
+    # the strict check: the header, the multipart shape
+    for csv, ctype in (('"sku";"quantity"\r\n"A";"1";"";""', None), (HEADER.replace(";", ","), None),
+                       (HEADER + '\r\n"A";"1";"";""', "text/csv")):
+        st, _, j = sto01(s, csv, ctype=ctype)
+        assert st == 400 and j["message"], (st, j)
+    csv = "\r\n".join([HEADER, '"A";"5";"";""', '"B;1";"7";"";""', '"GONE";"3";"";""', 'A;"1";"";""',
+                        '"A";"-1";"";""', '"A";"2";"WH";""'])
+    st, _, j = sto01(s, csv)
+    assert st == 201 and j["import_id"], (st, j)
+    iid = j["import_id"]
+    # a second STO01 within a minute: 429 with Retry-After
+    st, hd, j = sto01(s, HEADER + '\r\n"A";"9";"";""')
+    assert st == 429 and int(hd["Retry-After"]) >= 1, (st, j)
+    st, _, j = s.mirakl("GET", "/api/offers/stock/imports/%s/status" % iid)
+    assert st == 200 and j["status"] == "WAITING" and j["lines_in_success"] == 0, j
+    time.sleep(0.25)
+    assert s.mirakl("GET", "/api/offers/stock/imports/%s/status" % iid)[2]["status"] == "RUNNING"
+    st, _, _ = s.request("GET", "/mirakl/api/offers/stock/imports/%s/error_report" % iid,
+                         headers={"Authorization": MIRAKL_KEY})
+    assert st == 404  # no report before COMPLETE
+    time.sleep(0.25)
+    st, _, j = s.mirakl("GET", "/api/offers/stock/imports/%s/status" % iid)
+    assert j["status"] == "COMPLETE" and j["lines_in_success"] == 2 and j["lines_in_error"] == 4, j
+    assert j["has_error_report"] is True
+    st, hd, data = s.request("GET", "/mirakl/api/offers/stock/imports/%s/error_report" % iid,
+                             headers={"Authorization": MIRAKL_KEY})
+    rows = data.decode().strip().split("\r\n")
+    assert st == 200 and rows[0] == '"line-number";"error-message";' + HEADER, rows
+    assert [r.split(";")[0] for r in rows[1:]] == ['"4"', '"5"', '"6"', '"7"'], rows
+    assert "does not exist" in rows[1] and "GONE" in rows[1]
+    st, _, j = s.json("GET", "/_sim/state?sku=A,B%3B1,GONE")
+    assert j["mirakl"]["offers"] == [{"shop_sku": "A", "quantity": 5}, {"shop_sku": "B;1", "quantity": 7}], j
+    assert j["mirakl"]["stock_imports"] == [{"import_id": iid, "lines": 6, "status": "COMPLETE",
+                                             "lines_in_error": 4}]
+    st, _, j = s.mirakl("GET", "/api/offers/stock/imports/999999/status")
+    assert st == 404
+
+
+@test
+def mirakl_offers_paged(s):
+    st, _, j = s.json("POST", "/_sim/mirakl/offers", {"generate": {"count": 2500, "prefix": "P-", "quantity": 4}})
+    assert st == 200 and j == {"updated": 2500}
+    st, _, j = s.mirakl("GET", "/api/offers?max=100&offset=2450")
+    assert st == 200 and j["total_count"] == 2500 and len(j["offers"]) == 50, j
+    assert j["offers"][0] == {"shop_sku": "P-0002451", "quantity": 4, "offer_id": "P-0002451", "active": True}
+    assert s.mirakl("GET", "/api/offers?max=101")[0] == 400
+    st = s.state()
+    assert st["mirakl"]["offers"] == [] and st["mirakl"]["offers_count"] == 2500  # big: a count only
+    st, _, j = s.json("POST", "/_sim/mirakl/offers", {"offers": [{"shop_sku": "", "quantity": 1}]})
+    assert st == 400
+
+
+@test
+def khaos_stock_sites_and_generate(s):
+    st, _, j = s.json("POST", "/_sim/khaos/stock", {"generate": {"count": 1500, "prefix": "G-", "available": 3}})
+    assert st == 200 and j == {"updated": 1500}
+    s.stock({"code": "W2", "available": 9, "site": 2, "build_potential": 4})
+    st, _, root = s.soap("ExportStockStatus", stock_args(site="2"))
+    items = inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")
+    assert [i.get("CODE") for i in items] == ["W2"]
+    assert items[0].findtext("BUILD_POTENTIAL_CHILDREN") == "4"
+    st, _, root = s.soap("ExportStockStatus", stock_args())
+    assert len(inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")) == 1500  # the default site
+    st, _, root = s.soap("ExportStockStatus", stock_args(site="-1"))
+    assert len(inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")) == 1501
+    k = s.state()["khaos"]
+    assert k["stock"] == [] and k["stock_count"] == 1501
+
+
+@test
+def stock_per_site_and_warehouse(s):
+    """A stock item held at several sites answers one LEVEL per site; STO01
+    lines per warehouse-code (the platform's) set per-warehouse quantities,
+    the offer showing their sum."""
+    s.stock({"code": "SKU-W", "levels": {"1": 5, "2": 7}})
+    for site, want in (("1", ["5"]), ("2", ["7"]), ("3", []), ("-1", ["5", "7"])):
+        st, _, root = s.soap("ExportStockStatus", stock_args(codes="SKU-W", site=site))
+        got = [i.findtext("LEVEL") for i in inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")]
+        assert got == want, (site, got)
+    assert s.state()["khaos"]["stock"][0]["levels"] == {"1": 5, "2": 7}
+    s.settings(import_delay_ms=0, warehouses=["WH-A", "WH-B"])
+    st, _, j = s.json("POST", "/_sim/mirakl/offers", {"offers": [{"shop_sku": "SKU-W", "quantity": 0}]})
+    csv = "\r\n".join([HEADER, '"SKU-W";"4";"WH-A";""', '"SKU-W";"6";"WH-B";""', '"SKU-W";"1";"WH-Z";""'])
+    st, _, j = sto01(s, csv)
+    assert st == 201, (st, j)
+    st, _, j = s.mirakl("GET", "/api/offers/stock/imports/%s/status" % j["import_id"])
+    assert j["status"] == "COMPLETE" and j["lines_in_success"] == 2 and j["lines_in_error"] == 1, j
+    st, _, j = s.json("GET", "/_sim/state?sku=SKU-W")
+    assert j["mirakl"]["offers"] == [{"shop_sku": "SKU-W", "quantity": 10, "warehouses": {"WH-A": 4, "WH-B": 6}}], j
+    assert s.mirakl("GET", "/api/offers?max=10")[2]["offers"][0]["quantity"] == 10
+
+
+@test
+def khaos_allocate(s):
+    """A booked line takes its quantity off the item's LEVEL, as Khaos
+    allocates ({"allocate": false} turns that off, for a test that wants
+    levels to stay put)."""
+    s.stock({"code": "SKU-AL", "available": 10})
+    st, _, j = s.json("POST", "/_sim/khaos/settings", {"allocate": True})
+    assert st == 200 and j["allocate"] is True and j["dedupe"] is True
+    st, _, root = s.soap("ImportOrders", {"Orders": sales_orders(("AL-1", [("SKU-AL", 3)]))})
+    assert st == 200
+    assert s.state()["khaos"]["stock"][0]["available"] == 7
+    st, _, root = s.soap("ExportStockStatus", stock_args(codes="SKU-AL"))
+    assert inner_doc(root, "ExportStockStatus").find("STOCK_ITEM").findtext("LEVEL") == "7"
+
+
 def stock_args(codes="", since="", site=None):
     a = {"StockCode": codes, "MappingType": "1", "LastUpdated": since}
     if site is not None:
@@ -1673,7 +1797,8 @@ def khaos_stock_calls(s):
     st, _, root = s.soap("ExportStockStatus", stock_args(since=mid))
     items = inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")
     assert [(i.get("CODE"), i.findtext("LEVEL")) for i in items] == [("SKU-A", "4")]
-    assert s.state()["khaos"]["stock"][1] == {"code": "SKU-A", "available": 4, "discontinued": True, "status": 4}
+    assert s.state()["khaos"]["stock"][1] == {"code": "SKU-A", "available": 4, "discontinued": True, "status": 4,
+                                              "build_potential": 0, "site": 1}
     for bad in ({"DateType": "0", "DateValue": "31/12/2026"}, {"DateType": "7", "DateValue": ""}):
         st, _, root = s.soap("GetStockList", bad)
         assert st == 500 and fault_of(root)[0] == "SOAP-ENV:Client", bad
@@ -1864,20 +1989,24 @@ def state_shape_and_calls(s):
                                         "acceptance_decision_date": None, "order_lines": [
         {"order_line_id": oid + "-1", "offer_sku": "SKU-1", "quantity": 3,
          "order_line_state": "WAITING_ACCEPTANCE"}], "tracking": None, "ship_calls": 0,
-        "repeat_unread": False}], "repeated_ship_calls": 0, "shipments": 0, "shipment_errors": 0}
+        "repeat_unread": False}], "repeated_ship_calls": 0, "shipments": 0, "shipment_errors": 0,
+                            "offers": [], "offers_count": 0, "stock_imports": []}
     k = st["khaos"]
-    assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock"}
+    assert set(k) == {"sales_orders", "duplicate_orders", "skipped_duplicates", "dedupe", "stock", "stock_count"}
     assert set(k["sales_orders"][0]) == {"associated_ref", "sales_order_code", "site", "sales_source", "po_number",
                                          "delivery_postcode", "cancelled", "lines", "order_amount", "courier_code",
                                          "delivery_grs", "delivery_net", "delivery_tax", "order_note", "despatches",
                                          "complete"}
     # 2 available, 3 booked: the level goes below zero, all allocated (STATUS 1)
-    assert k["stock"] == [{"code": "SKU-1", "available": -1, "discontinued": False, "status": 1}], k["stock"]
+    assert k["stock"] == [{"code": "SKU-1", "available": -1, "discontinued": False, "status": 1,
+                           "build_potential": 0, "site": 1}], k["stock"]
+    assert k["stock_count"] == 1
     s.reset()
     st = s.state()
-    assert st == {"mirakl": {"orders": [], "repeated_ship_calls": 0, "shipments": 0, "shipment_errors": 0},
+    assert st == {"mirakl": {"orders": [], "repeated_ship_calls": 0, "shipments": 0, "shipment_errors": 0,
+                             "offers": [], "offers_count": 0, "stock_imports": []},
                   "khaos": {"sales_orders": [], "duplicate_orders": 0,
-                                                      "skipped_duplicates": 0, "dedupe": True, "stock": []},
+                            "skipped_duplicates": 0, "dedupe": True, "stock": [], "stock_count": 0},
                   "calls": {"mirakl": 0, "khaos": 0}}
 
 

@@ -51,6 +51,7 @@ static inline void jobs_store_open(char *dir, size_t size, const char *name, str
 	cfg->jobs.max_reply_bytes = 1 << 20;
 	cfg->lanes.mirakl = cfg->lanes.khaos = cfg->lanes.inriver = 4;
 	cfg->lanes.alerts = 2;
+	cfg->lanes.mirakl_stock = 1;
 }
 
 static inline void jobs_store_close(struct kcg_store *store, const char *dir)

@@ -21,6 +21,7 @@
 #include "kcgate/common.h"
 #include "kcgate/config.h"
 #include "kcgate/flows/orders.h"
+#include "kcgate/flows/stock.h"
 
 #define ADMIN_TOKEN "0123456789abcdef-admin"
 
@@ -899,6 +900,78 @@ static void expect_ok(struct result *r, const char *text)
 	assert_null(r->errs);
 }
 
+/* The stock flow's keys: defaults, the 60 s floor against Mirakl (lowered
+ * only by stock_rate_limits = sim, with a warning), the sections. */
+static void test_stock_keys(void **state)
+{
+	struct result r;
+	(void)state;
+	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
+	expect_ok(&r, FLOW_OK "[stock]\nenabled = true\n");
+	assert_int_equal(r.cfg.stock.enabled, 1);
+	assert_int_equal(r.cfg.stock.poll_interval_s, 60);
+	assert_int_equal(r.cfg.stock.poll_overlap_s, 120);
+	assert_int_equal(r.cfg.stock.stale_after_s, 900);
+	assert_int_equal(r.cfg.stock.drift_check_interval_s, 3600);
+	assert_int_equal(r.cfg.stock.max_answer_mb, 64);
+	assert_int_equal(r.cfg.stock.buffer, 0);
+	assert_string_equal(r.cfg.stock.uncontrolled_quantity, "leave");
+	assert_int_equal(r.cfg.mirakl.stock_flush_interval_s, 300);
+	assert_int_equal(r.cfg.mirakl.stock_rate_limits, KCG_RATE_MIRAKL);
+	assert_int_equal(r.cfg.lanes.mirakl_stock, 1);
+	done(&r);
+	/* off by default: the flow's keys parse, nothing runs */
+	expect_ok(&r, FLOW_OK);
+	assert_int_equal(r.cfg.stock.enabled, 0);
+	done(&r);
+	expect_errors(FLOW_OK "[stock]\nenabled = true\n[mirakl]\nstock_flush_interval_s = 30\n",
+		      "t.conf:21: [mirakl] stock_flush_interval_s: must be at least 60 (Mirakl takes a stock import at "
+		      "most once a minute); only stock_rate_limits = sim (kcgate-sim) allows less\n");
+	expect_ok(&r, FLOW_OK "[stock]\nenabled = true\npoll_interval_s = 1\n[mirakl]\nstock_flush_interval_s = 2\n"
+			  "stock_rate_limits = sim\n");
+	assert_int_equal(r.cfg.mirakl.stock_flush_interval_s, 2);
+	assert_non_null(strstr(r.warns, "t.conf:23: [mirakl] stock_rate_limits: sim: the stock flow keeps kcgate-sim's "
+					"limits, not Mirakl's"));
+	done(&r);
+	expect_errors(MINIMAL "[stock]\nenabled = true\n",
+		      "t.conf:12: [stock] enabled: needs [mirakl] base_url and [khaos] soap_url\n");
+	expect_errors(FLOW_OK "[stock]\npoll_interval_s = 5\ndrift_check_interval_s = 60\n",
+		      "t.conf:19: [stock] poll_interval_s: must be at least 10 (Khaos warns against polling per request)\n"
+		      "t.conf:20: [stock] drift_check_interval_s: must be at least 300 (OF21 pages through every offer)\n");
+	expect_errors(FLOW_OK "[stock]\nuncontrolled_quantity = some\nsites = main\n",
+		      "t.conf:19: [stock] uncontrolled_quantity: must be leave (the offer is left alone) or a quantity (0 "
+		      "to 1000000000)\n"
+		      "t.conf:20: [stock] sites: must be a Khaos site id (an integer), or -1 for every site\n");
+	expect_errors(FLOW_OK "[stock.buffers]\nSKU-1 = 3\nSKU-2 = lots\n",
+		      "t.conf:20: [stock.buffers] SKU-2: must be a quantity (0 to 1000000000)\n");
+	expect_ok(&r, FLOW_OK "[stock]\nsites = -1\nuncontrolled_quantity = 0\n[stock.buffers]\nSKU-1 = 3\n");
+	assert_string_equal(kcg_config_map_get(atomic_load(&r.cfg.stock.buffers), "SKU-1"), "3");
+	assert_string_equal(r.cfg.stock.sites, "-1");
+	done(&r);
+	/* [stock.warehouses]: Khaos site id -> Mirakl warehouse-code */
+	expect_ok(&r, FLOW_OK "[stock]\nenabled = true\n[stock.warehouses]\n1 = WH-NORTH\n2 = WH-SOUTH\n");
+	int sites[KCG_STOCK_SITES_MAX];
+	assert_int_equal(kcg_stock_sites(&r.cfg, sites), 2);
+	assert_true(sites[0] == 1 && sites[1] == 2);
+	done(&r);
+	/* the flow off: no site polled one by one */
+	expect_ok(&r, FLOW_OK "[stock.warehouses]\n1 = WH-NORTH\n");
+	assert_int_equal(kcg_stock_sites(&r.cfg, sites), 0);
+	done(&r);
+	parse(&r, FLOW_OK "[stock.warehouses]\nnorth = WH-NORTH\n");
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_non_null(strstr(r.errs, "[stock.warehouses]"));
+	assert_non_null(strstr(r.errs, "'north' is not a Khaos site id"));
+	done(&r);
+	expect_errors(FLOW_OK "[stock.warehouses]\n1 = WH-NORTH-0123456789012345678901234\n",
+		      "t.conf:19: [stock.warehouses] 1: a warehouse-code of at most 31 bytes\n");
+	parse(&r, FLOW_OK "[stock]\nsites = 1\n[stock.warehouses]\n1 = WH-NORTH\n");
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_non_null(strstr(r.errs, "t.conf:19: [stock] sites: leave it out with [stock.warehouses]"));
+	done(&r);
+	unsetenv("KCG_TEST_MIRAKL");
+}
+
 /* Map sections: arbitrary keys, each value checked, errors FILE:LINE: [section] key: why. */
 static void test_map_sections(void **state)
 {
@@ -1705,6 +1778,7 @@ int main(void)
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_auth_names),
 		cmocka_unit_test(test_map_sections),
+		cmocka_unit_test(test_stock_keys),
 		cmocka_unit_test(test_map_reload),
 		cmocka_unit_test(test_secret_reload),
 		cmocka_unit_test(test_flow_defaults),

@@ -46,6 +46,32 @@ static enum kcg_step step_ok(struct kcg_job_run *run, void *ctx)
 static const struct kcg_job_kind kind_ok = { "t.ok", KCG_LANE_KHAOS, step_ok, NULL };
 static const struct kcg_job_kind *const kinds[] = { &kind_ok, NULL };
 
+/* A DONE outcome whose effects come in three parts, each committed on its
+ * own, then the outcome with its apply (which sees run->part = 3). */
+static int part_fn(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "t.part.%u", run->part);
+	int rc = kcg_meta_put_u64(t, name, kcg_meta_get_u64(t, name) + 1);
+	return rc != 0 ? rc : run->part < 2;
+}
+
+static int parts_done(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	return kcg_meta_put_u64(t, "t.parts", run->part);
+}
+
+static enum kcg_step step_parts(struct kcg_job_run *run, void *ctx)
+{
+	atomic_fetch_add(&runs, 1);
+	run->apply_part = part_fn;
+	run->apply = parts_done;
+	return KCG_STEP_DONE;
+}
+
+static const struct kcg_job_kind kind_parts = { "t.parts", KCG_LANE_MIRAKL_STOCK, step_parts, NULL };
+static const struct kcg_job_kind *const part_kinds[] = { &kind_parts, NULL };
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -133,6 +159,42 @@ static void test_stop_then_start_again(void **state)
 	assert_true(wait_done(f, e, id));
 	assert_int_equal(atomic_load(&runs), 1);
 	kcg_engine_destroy(e); /* stops first */
+}
+
+static int enqueue_parts(struct kcg_txn *t, void *arg)
+{
+	return kcg_jobs_enqueue(t, KCG_LANE_MIRAKL_STOCK, "t.parts", "S", NULL, 0, arg);
+}
+
+static int read_parts(struct kcg_txn *t, void *arg)
+{
+	uint64_t *v = arg;
+	v[0] = kcg_meta_get_u64(t, "t.part.0");
+	v[1] = kcg_meta_get_u64(t, "t.part.1");
+	v[2] = kcg_meta_get_u64(t, "t.part.2");
+	v[3] = kcg_meta_get_u64(t, "t.part.3");
+	v[4] = kcg_meta_get_u64(t, "t.parts");
+	return 0;
+}
+
+/* apply_part: every part once, in order, before the outcome; the job done
+ * (on the stock lane, which runs like any other). */
+static void test_apply_parts(void **state)
+{
+	struct fixture *f = *state;
+	struct kcg_engine_options eo = { .store = f->store, .cfg = &f->cfg, .kinds = part_kinds };
+	struct kcg_engine *e = NULL;
+	assert_int_equal(kcg_engine_create(&eo, &e), 0);
+	char id[KCG_ID_LEN + 1];
+	assert_int_equal(kcg_store_write_sync(f->store, enqueue_parts, id), 0);
+	assert_int_equal(kcg_engine_start(e), 0);
+	assert_true(wait_done(f, e, id));
+	uint64_t v[5];
+	assert_int_equal(kcg_store_read(f->store, read_parts, v), 0);
+	assert_true(v[0] == 1 && v[1] == 1 && v[2] == 1 && v[3] == 0);
+	assert_int_equal(v[4], 3);
+	assert_int_equal(atomic_load(&runs), 1);
+	kcg_engine_destroy(e);
 }
 
 /* ---- the libcurl driver ---- */
@@ -261,6 +323,36 @@ static void test_driver_reply_cap(void **state)
 	server_stop(&s);
 }
 
+/* A call's own bound replaces the driver's, both ways. */
+static void test_driver_call_bound(void **state)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\n"
+				     "01234567890123456789";
+	for (int big = 0; big < 2; big++) {
+		struct server s;
+		server_start(&s, answer);
+		struct kcg_net_curl *nc = NULL;
+		assert_int_equal(kcg_net_curl_create(big ? 10 : 1000, on_done, &nc), 0);
+		struct kcg_call c;
+		call_get(&c, s.port);
+		c.max_reply_bytes = big ? 30 : 5;
+		struct got g = { 0 };
+		assert_int_equal(kcg_net_curl_send(nc, &c, &g), 0);
+		run_until(nc, &g);
+		if (big) {
+			assert_int_equal(g.reply.status, 200);
+			assert_int_equal(g.reply.len, 20);
+		} else {
+			assert_int_equal(g.reply.status, 0);
+			assert_non_null(strstr(g.reply.error, "longer than 5 bytes"));
+		}
+		kcg_reply_finish(&g.reply);
+		kcg_call_finish(&c);
+		kcg_net_curl_destroy(nc);
+		server_stop(&s);
+	}
+}
+
 static void test_driver_abandon(void **state)
 {
 	struct server s;
@@ -288,7 +380,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_runs_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_then_start_again, setup, teardown),
 		cmocka_unit_test(test_driver_answer_and_retry_after),
+		cmocka_unit_test_setup_teardown(test_apply_parts, setup, teardown),
 		cmocka_unit_test(test_driver_reply_cap),
+		cmocka_unit_test(test_driver_call_bound),
 		cmocka_unit_test(test_driver_abandon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

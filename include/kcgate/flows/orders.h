@@ -202,7 +202,8 @@ enum kcg_cover kcg_order_stock_decide(const json_t *order, const json_t *levels,
  * of memory): its lines' quantities while kcgate has decided to accept it
  * (@p state seen and @p accepting) or it is accepted and not yet booked;
  * lines CANCELED or REFUSED on Mirakl, or listed in @p refused (line ids
- * kcgate refuses), hold nothing. Pure.
+ * kcgate refuses), hold nothing; nor does an order Mirakl shows shipped
+ * (shipped without Khaos: the goods have gone). Pure.
  */
 json_t *kcg_order_reservation(enum kcg_order_state state, bool accepting, const json_t *order, const json_t *refused);
 
@@ -233,6 +234,14 @@ bool kcg_order_ids_find(const json_t *body, json_t *ids);
  * no second booking check, no false deadline alert. Pure.
  */
 bool kcg_order_forgotten(uint64_t created_ms, uint64_t retention_ms, uint64_t now_ms);
+
+/** What orders kcgate accepted (or is accepting) and has not booked hold
+ * of @p sku (orders_reserved; 0 when none), for the stock flow. @return 0 or an LMDB code. */
+int kcg_orders_reserved(struct kcg_txn *txn, const char *sku, uint64_t *n);
+
+/** Calls @p fn for every stock code with a reservation, in code order,
+ * until it returns non-zero (returned). @return 0, fn's value, or an LMDB code. */
+int kcg_orders_reserved_each(struct kcg_txn *txn, int (*fn)(const char *sku, uint64_t n, void *arg), void *arg);
 
 /** One order's record as JSON in *@p out. @return 0, KCG_ENOTFOUND or an error. */
 int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);

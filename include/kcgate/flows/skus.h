@@ -44,10 +44,12 @@ bool kcg_skus_active(struct kcg_txn *txn, const char *code, bool *discontinued);
 /**
  * Khaos's available level (ExportStockStatus LEVEL) of @p code as far as
  * the cache knows, in *@p available; *@p controlled is false for an item
- * that is not stock-controlled (STATUS 5: no level to respect).
+ * that is not stock-controlled (STATUS 5: no level to respect); *@p read_ms
+ * (optional) when the read that gave it began (0: unknown, a record from
+ * before it was kept): a booking after that is not in the level yet.
  * @return 0, or KCG_ENOTFOUND when the cache does not know the code.
  */
-int kcg_skus_level(struct kcg_txn *txn, const char *code, int64_t *available, bool *controlled);
+int kcg_skus_level(struct kcg_txn *txn, const char *code, int64_t *available, bool *controlled, uint64_t *read_ms);
 
 /**
  * Asks Khaos about @p code now rather than at the next refresh: a

@@ -258,15 +258,33 @@ struct kcg_stock_item {
 	int64_t build_potential;      /**< BUILD_POTENTIAL_CHILDREN (0 when absent) */
 	int status;                   /**< STATUS 0-5 (KCG_STOCK_*), -1 when absent */
 	bool discontinued;            /**< status == KCG_STOCK_DISCONTINUED */
+	int site;                     /**< the SiteID asked for (set by the caller; 0 when none was sent) */
 };
 
 /**
- * Parses ExportStockStatus, calling @p fn for each item (stops and returns
- * fn's value if it is non-zero).
+ * Parses ExportStockStatus, calling @p fn for each item as it is read
+ * (stops and returns fn's value if it is non-zero). The inner document is
+ * read as a stream (xmlTextReader), never held as a tree; the answer's
+ * size is the call's bound. An empty result is no item. KCG_EPAYLOAD for
+ * an item without a usable CODE, a LEVEL or BUILD_POTENTIAL_CHILDREN that
+ * is not a number (empty = 0), a STATUS outside 0-5, more than
+ * KCG_KHAOS_ITEMS_MAX items, a DTD, or XML that is not well-formed (items
+ * before the fault were handed over already: the caller keeps nothing of
+ * a failed parse).
  */
 int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
 				 int (*fn)(const struct kcg_stock_item *item, void *arg), void *arg,
 				 char why[KCG_ERROR_MAX]);
+
+/** The inner document of kcg_khaos_stock_status_parse() alone (@p len
+ * bytes of XML text), for tests and the fuzzer; *@p count gets the
+ * STOCK_ITEM elements seen. */
+int kcg_khaos_stock_items_read(const char *text, size_t len, int (*fn)(const struct kcg_stock_item *item, void *arg),
+			       void *arg, size_t *count, char why[KCG_ERROR_MAX]);
+
+/** LEVEL or BUILD_POTENTIAL_CHILDREN: an optionally signed integer, a
+ * fraction dropped, empty = 0. @return 0 or -EINVAL. */
+int kcg_khaos_parse_level(const char *s, int64_t *out);
 
 /**
  * GetStockList(DateType 0 = revision date, DateValue, StockItemType 0 =

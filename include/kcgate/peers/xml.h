@@ -84,6 +84,22 @@ int kcg_xml_scan(const char *buf, size_t len, char why[KCG_ERROR_MAX]);
  */
 int kcg_xml_parse(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERROR_MAX]);
 
+/**
+ * kcg_xml_parse() for an answer whose size the caller bounded (the call's
+ * max_reply_bytes) and that carries one large text node (a SOAP string
+ * result of many megabytes): the same pre-scan and refusals, only
+ * libxml2's 10 MB cap on one text node is lifted (XML_PARSE_HUGE).
+ */
+int kcg_xml_parse_big_text(const char *buf, size_t len, xmlDocPtr *out, char why[KCG_ERROR_MAX]);
+
+/**
+ * The pre-scan for a document that is read as a stream (xmlTextReader),
+ * never held as a tree: kcg_xml_scan()'s refusals (markup declarations,
+ * attributes per element, namespaces in scope, depth) without the cap on
+ * the number of elements, which only bounds a tree's memory.
+ */
+int kcg_xml_scan_stream(const char *buf, size_t len, char why[KCG_ERROR_MAX]);
+
 /** kcg_xml_parse() without the why: the document, or NULL. */
 xmlDocPtr kcg_xml_read(const char *buf, size_t len);
 

@@ -539,6 +539,11 @@ static void test_reservation(void **state)
 	assert_int_equal(json_integer_value(json_object_get(res, "A")), 3);
 	assert_null(json_object_get(res, "B"));
 	json_decref(res);
+	/* shipped without Khaos (never booked): the goods left, nothing held back */
+	json_object_set_new(o, "order_state", json_string("SHIPPED"));
+	res = kcg_order_reservation(KCG_ORDER_ACCEPTED, false, o, NULL);
+	assert_int_equal(json_object_size(res), 0);
+	json_decref(res);
 	json_decref(o);
 }
 

@@ -245,6 +245,64 @@ static void test_dates(void **state)
 
 /* ---- ExportStockStatus ---- */
 
+static int count_item(const struct kcg_stock_item *item, void *arg)
+{
+	int64_t *sum = arg;
+	sum[0]++;
+	sum[1] += item->available;
+	return 0;
+}
+
+/* The reader streams: a whole catalogue (150,000 items, 1.2 M elements:
+ * past the tree parser's element cap) is read; past KCG_KHAOS_ITEMS_MAX
+ * items, a DTD, or a document cut short is refused with a reason. */
+static void test_stock_stream(void **state)
+{
+	(void)state;
+	char why[KCG_ERROR_MAX];
+	size_t cap = (size_t)KCG_KHAOS_ITEMS_MAX * 120 + 1000, n = 0, count;
+	char *doc = malloc(cap);
+	assert_non_null(doc);
+	n += (size_t)sprintf(doc, "<STOCK_STATUS SITE=\"Main Site\">");
+	for (int i = 0; i < 150000; i++)
+		n += (size_t)sprintf(doc + n, "<STOCK_ITEM CODE=\"S%06d\"><A/><B/><C/><D/><LEVEL>2</LEVEL><STATUS>0</STATUS>"
+					     "</STOCK_ITEM>", i);
+	size_t mid = n;
+	strcpy(doc + n, "</STOCK_STATUS>");
+	int64_t sum[2] = { 0, 0 };
+	assert_int_equal(kcg_khaos_stock_items_read(doc, strlen(doc), count_item, sum, &count, why), 0);
+	assert_true(sum[0] == 150000 && sum[1] == 300000 && count == 150000);
+	/* cut short: refused (the items before were handed over: the caller keeps none of a failure) */
+	assert_int_equal(kcg_khaos_stock_items_read(doc, mid - 10, count_item, sum, &count, why), KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "not well-formed"));
+	assert_printable(why);
+	/* more than KCG_KHAOS_ITEMS_MAX items */
+	n = mid;
+	for (int i = 150000; i <= KCG_KHAOS_ITEMS_MAX; i++)
+		n += (size_t)sprintf(doc + n, "<STOCK_ITEM CODE=\"S%06d\"/>", i);
+	strcpy(doc + n, "</STOCK_STATUS>");
+	assert_int_equal(kcg_khaos_stock_items_read(doc, strlen(doc), count_item, sum, &count, why), KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "more than"));
+	free(doc);
+	static const char *const bad[] = {
+		"<!DOCTYPE S [<!ENTITY e \"1\">]><S><STOCK_ITEM CODE=\"X\"><LEVEL>&e;</LEVEL></STOCK_ITEM></S>",
+		"<S><STOCK_ITEM CODE=\"X\"><LEVEL>123456789012345678901234567890123</LEVEL></STOCK_ITEM></S>",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(kcg_khaos_stock_items_read(bad[i], strlen(bad[i]), count_item, sum, &count, why),
+				 KCG_EPAYLOAD);
+		assert_printable(why);
+	}
+	/* several sites' blocks under one wrapper, CDATA, blanks around numbers */
+	static const char sites[] = "<W><STOCK_STATUS SITE=\"1\"><STOCK_ITEM CODE=\"X\"><LEVEL> 7 </LEVEL>"
+				    "<BUILD_POTENTIAL_CHILDREN><![CDATA[3]]></BUILD_POTENTIAL_CHILDREN></STOCK_ITEM>"
+				    "</STOCK_STATUS><STOCK_STATUS SITE=\"2\"><STOCK_ITEM CODE=\"X\"><LEVEL>2</LEVEL>"
+				    "</STOCK_ITEM></STOCK_STATUS></W>";
+	sum[0] = sum[1] = 0;
+	assert_int_equal(kcg_khaos_stock_items_read(sites, strlen(sites), count_item, sum, &count, why), 0);
+	assert_true(sum[0] == 2 && sum[1] == 9);
+}
+
 struct items {
 	struct kcg_stock_item v[8];
 	size_t n;
@@ -405,7 +463,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_import_result), cmocka_unit_test(test_import_multiref),
 		cmocka_unit_test(test_order_status),  cmocka_unit_test(test_dates),
-		cmocka_unit_test(test_stock_status),  cmocka_unit_test(test_stock_list),
+		cmocka_unit_test(test_stock_status),
+		cmocka_unit_test(test_stock_stream),  cmocka_unit_test(test_stock_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,272 @@
+/*
+ * khaos_stock.c: ExportStockStatus's answer read as a stream
+ * (kcgate/peers/khaos.h). The result is a string holding STOCK_STATUS /
+ * STOCK_ITEM (attribute CODE; children LEVEL, STATUS 0-5,
+ * BUILD_POTENTIAL_CHILDREN, ...) [XML-SS; FACTS.md §1.4]. A first run
+ * reads the whole catalogue (100,000 items and more), so the inner
+ * document is never built as a tree: libxml2's xmlTextReader walks it and
+ * each item is handed over as soon as its end tag is read.
+ *
+ * What one answer may cost is bounded before the reader sees a byte: the
+ * call's own size bound ([stock] max_answer_mb), kcg_xml_scan_stream()
+ * (no DTD, attributes per element, namespaces, depth), at most
+ * KCG_KHAOS_ITEMS_MAX items and 31 characters per number.
+ */
+#include "khaos_private.h"
+
+#include "kcgate/common.h"
+#include "kcgate/peers/xml.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/xmlreader.h>
+
+#define METHOD "ExportStockStatus"
+#define NUM_MAX 32     /* longest number kept, NUL included */
+#define ITEM_DEPTH_MAX 3 /* STOCK_ITEM under STOCK_STATUS, perhaps under one wrapper */
+
+/* A quantity: an optionally signed integer; a fraction (stock in units
+ * of measure) is dropped. Empty means 0. */
+int kcg_khaos_parse_level(const char *s, int64_t *out)
+{
+	char ip[24];
+	uint64_t v = 0;
+	bool neg = *s == '-', sign = *s == '-' || *s == '+';
+	if (sign)
+		s++;
+	size_t n = strspn(s, "0123456789");
+	const char *rest = s + n;
+	if (*rest == '.')
+		rest += 1 + strspn(rest + 1, "0123456789");
+	if (*rest || n >= sizeof(ip) || (n == 0 && (sign || *s)))
+		return -EINVAL;
+	memcpy(ip, s, n);
+	ip[n] = '\0';
+	if (n > 0 && kcg_parse_u64(ip, 0, INT64_MAX, &v) != 0)
+		return -EINVAL;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+/* STATUS: 0-5 [XML-SS], -1 when empty or absent. */
+static int parse_status(const char *s, int *out)
+{
+	uint64_t v;
+	*out = -1;
+	if (!*s)
+		return 0;
+	if (kcg_parse_u64(s, 0, KCG_STOCK_NOT_CONTROLLED, &v) != 0)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+enum field { F_NONE, F_LEVEL, F_STATUS, F_BUILD, F_COUNT };
+
+/* One item being read. */
+struct item_read {
+	int depth;             /* the STOCK_ITEM's depth; -1 outside an item */
+	enum field field;      /* the child being read */
+	char code[KCG_KHAOS_CODE_MAX];
+	bool code_bad;         /* missing or too long */
+	char text[F_COUNT][NUM_MAX];
+	size_t len[F_COUNT];
+	bool too_long[F_COUNT];
+};
+
+static enum field field_of(const xmlChar *name)
+{
+	if (xmlStrEqual(name, BAD_CAST "LEVEL"))
+		return F_LEVEL;
+	if (xmlStrEqual(name, BAD_CAST "STATUS"))
+		return F_STATUS;
+	if (xmlStrEqual(name, BAD_CAST "BUILD_POTENTIAL_CHILDREN"))
+		return F_BUILD;
+	return F_NONE;
+}
+
+static void item_start(struct item_read *it, xmlTextReaderPtr rd, int depth)
+{
+	memset(it, 0, sizeof(*it));
+	it->depth = depth;
+	xmlChar *code = xmlTextReaderGetAttribute(rd, BAD_CAST "CODE");
+	const char *c = (const char *)code;
+	/* the code as Khaos has it, surrounding blanks aside */
+	while (c && (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'))
+		c++;
+	size_t n = c ? strlen(c) : 0;
+	while (n > 0 && (c[n - 1] == ' ' || c[n - 1] == '\t' || c[n - 1] == '\n' || c[n - 1] == '\r'))
+		n--;
+	if (n == 0 || n >= sizeof(it->code))
+		it->code_bad = true;
+	else
+		memcpy(it->code, c, n);
+	xmlFree(code);
+}
+
+static void field_text(struct item_read *it, const char *s)
+{
+	enum field f = it->field;
+	for (; *s; s++) {
+		if ((*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+			continue; /* a number has no blank inside; surrounding ones go */
+		if (it->len[f] + 1 >= NUM_MAX) {
+			it->too_long[f] = true;
+			return;
+		}
+		it->text[f][it->len[f]++] = *s;
+	}
+}
+
+/* The item is complete: checked, then handed to @p fn. */
+static int item_end(struct item_read *it, int (*fn)(const struct kcg_stock_item *, void *), void *arg,
+		    char why[KCG_ERROR_MAX])
+{
+	struct kcg_stock_item item = { 0 };
+	it->depth = -1;
+	if (it->code_bad) {
+		kcg_why(why, METHOD ": STOCK_ITEM with no CODE, or one longer than %d bytes", KCG_KHAOS_CODE_MAX - 1);
+		return KCG_EPAYLOAD;
+	}
+	if (it->too_long[F_LEVEL] || it->too_long[F_BUILD] || kcg_khaos_parse_level(it->text[F_LEVEL], &item.available) ||
+	    kcg_khaos_parse_level(it->text[F_BUILD], &item.build_potential)) {
+		kcg_why(why, METHOD ": STOCK_ITEM %s: LEVEL '%.20s' or BUILD_POTENTIAL_CHILDREN '%.20s' is not a number",
+			it->code, it->text[F_LEVEL], it->text[F_BUILD]);
+		return KCG_EPAYLOAD;
+	}
+	if (it->too_long[F_STATUS] || parse_status(it->text[F_STATUS], &item.status) != 0) {
+		kcg_why(why, METHOD ": STOCK_ITEM %s: STATUS '%.20s' is not a code 0-5", it->code, it->text[F_STATUS]);
+		return KCG_EPAYLOAD;
+	}
+	memcpy(item.code, it->code, sizeof(item.code));
+	item.discontinued = item.status == KCG_STOCK_DISCONTINUED;
+	return fn(&item, arg);
+}
+
+int kcg_khaos_stock_items_read(const char *text, size_t len, int (*fn)(const struct kcg_stock_item *item, void *arg),
+			       void *arg, size_t *count, char why[KCG_ERROR_MAX])
+{
+	char scan[KCG_ERROR_MAX];
+	struct item_read it = { .depth = -1 };
+	size_t n = 0;
+	int rc = 0, ret;
+
+	*count = 0;
+	why[0] = '\0';
+	if (len == 0)
+		return 0; /* an empty string: nothing changed */
+	if (len > INT_MAX) {
+		kcg_why(why, METHOD ": the result is longer than 2 GB");
+		return KCG_EPAYLOAD;
+	}
+	if (kcg_xml_scan_stream(text, len, scan) != 0) {
+		kcg_why(why, METHOD ": the result is refused: %s", scan);
+		return KCG_EPAYLOAD;
+	}
+	kcg_xml_init();
+	xmlTextReaderPtr rd = xmlReaderForMemory(text, (int)len, "stock.xml", NULL,
+						 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!rd) {
+		kcg_why(why, METHOD ": out of memory");
+		return -ENOMEM;
+	}
+	while (rc == 0 && (ret = xmlTextReaderRead(rd)) == 1) {
+		int type = xmlTextReaderNodeType(rd), depth = xmlTextReaderDepth(rd);
+		switch (type) {
+		case XML_READER_TYPE_DOCUMENT_TYPE:
+		case XML_READER_TYPE_ENTITY_REFERENCE:
+			kcg_why(why, METHOD ": the result has a DTD or an entity (refused)");
+			rc = KCG_EPAYLOAD;
+			break;
+		case XML_READER_TYPE_ELEMENT: {
+			const xmlChar *name = xmlTextReaderConstLocalName(rd);
+			bool empty = xmlTextReaderIsEmptyElement(rd) == 1;
+			if (it.depth < 0) {
+				if (depth > ITEM_DEPTH_MAX || !xmlStrEqual(name, BAD_CAST "STOCK_ITEM"))
+					break;
+				if (++n > KCG_KHAOS_ITEMS_MAX) {
+					kcg_why(why, METHOD ": more than %d STOCK_ITEM elements in one answer",
+						KCG_KHAOS_ITEMS_MAX);
+					rc = KCG_EPAYLOAD;
+					break;
+				}
+				item_start(&it, rd, depth);
+				if (empty)
+					rc = item_end(&it, fn, arg, why);
+			} else if (depth == it.depth + 1 && !empty) {
+				it.field = field_of(name);
+			}
+			break;
+		}
+		case XML_READER_TYPE_TEXT:
+		case XML_READER_TYPE_CDATA:
+			if (it.depth >= 0 && it.field != F_NONE && depth == it.depth + 2)
+				field_text(&it, (const char *)xmlTextReaderConstValue(rd));
+			break;
+		case XML_READER_TYPE_END_ELEMENT:
+			if (it.depth >= 0 && depth == it.depth + 1)
+				it.field = F_NONE;
+			else if (it.depth >= 0 && depth == it.depth)
+				rc = item_end(&it, fn, arg, why);
+			break;
+		default:
+			break;
+		}
+	}
+	if (rc == 0 && ret != 0) {
+		kcg_why(why, METHOD ": the result is not well-formed XML (near line %d)",
+			xmlTextReaderGetParserLineNumber(rd));
+		rc = KCG_EPAYLOAD;
+	}
+	xmlFreeTextReader(rd);
+	*count = n;
+	return rc;
+}
+
+/* The result's text without copying it when it is one text node (the
+ * usual case: a copy of a 20 MB string is 20 MB more at the peak). */
+static const char *result_text(xmlNodePtr result, char **copy, size_t *len)
+{
+	const char *s = NULL;
+	*copy = NULL;
+	if (result && result->children && !result->children->next &&
+	    (result->children->type == XML_TEXT_NODE || result->children->type == XML_CDATA_SECTION_NODE))
+		s = (const char *)result->children->content;
+	else if (result && result->children && !(s = *copy = kcg_xml_text(result)))
+		return NULL; /* out of memory */
+	if (!s)
+		s = "";
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	*len = n;
+	return s;
+}
+
+int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
+				 int (*fn)(const struct kcg_stock_item *item, void *arg), void *arg,
+				 char why[KCG_ERROR_MAX])
+{
+	struct kcg_khaos_answer a;
+	char *copy;
+	size_t len, count;
+	int rc = khaos_open(cfg, r, METHOD, &a, why);
+	if (rc != 0)
+		return rc;
+	const char *text = result_text(a.result, &copy, &len);
+	if (!text) {
+		kcg_why(why, METHOD ": out of memory");
+		rc = -ENOMEM;
+	} else {
+		rc = kcg_khaos_stock_items_read(text, len, fn, arg, &count, why);
+	}
+	free(copy);
+	khaos_close(&a);
+	return rc;
+}
