@@ -23,6 +23,7 @@ const HELD_SKU = env("HELD_SKU");
 const DEAD_JOB = env("DEAD_JOB");
 const SIM_URL = env("SIM_URL");
 const DEAD_SKU = env("DEAD_SKU");
+const KNOWN_SKU = env("KNOWN_SKU");
 
 let context, page, profile;
 const visited = []; // every URL the browser asked for
@@ -104,6 +105,11 @@ test("the Overview shows the held order, its unknown_sku exception with the fix,
   // the dead job turns the khaos lane red
   assert.equal((await page.textContent(`tr[data-lane="khaos"] .badge`)).trim().toLowerCase(), "red");
   assert.match(await page.textContent("main"), /Mirakl orders \(OR11\)/);
+  // the stock flow is on: its sync ages and last import, not the "not available" note
+  const sync = await page.textContent("#sync");
+  assert.match(sync, /Stock to Mirakl/);
+  assert.match(sync, /Khaos stock poll age/);
+  assert.doesNotMatch(sync, /not available on this gateway/);
   await page.screenshot({ path: join(process.env.SCREENSHOT_DIR || tmpdir(), "overview.png"), fullPage: true });
 });
 
@@ -157,6 +163,17 @@ test("an order's timeline and its Khaos and Mirakl sides", async () => {
   assert.match(main, new RegExp("exception unknown_sku raised for " + HELD_SKU));
   assert.match(main, /Khaos/);
   assert.match(main, /WAITING_ACCEPTANCE/);
+});
+
+test("the SKUs page shows one code as the stock flow sees it, and says what is not on this gateway", async () => {
+  await page.goto(URL_ + "/console/#/skus?code=" + encodeURIComponent(KNOWN_SKU));
+  await page.waitForSelector("text=Every SKU with an open problem");
+  const main = await page.textContent("main");
+  const stock = await page.locator("section.card", { hasText: "Stock to Mirakl (stock flow)" }).textContent();
+  assert.match(stock, /publishable\d+/, "GET /admin/stock/{sku} shown: " + stock);
+  assert.doesNotMatch(stock, /not available/);
+  // the inriver flow is not in this build or not enabled: said, not failed
+  assert.match(main, /The inriver flow's SKU view is not available on this gateway/);
 });
 
 test("actions without the CSRF token are refused", async () => {

@@ -6,6 +6,8 @@ Sets up the world they look at with the order-flow harness
   - an order on a SKU Khaos does not know: held, with its unknown_sku exception;
   - an order Khaos refuses to import: its order.book job is dead (as
     orders.py dead-retry does: Khaos loses an item kcgate still has cached);
+  - the stock flow on, so the Overview's stock sync and the SKUs page's
+    stock view read the real GET /admin/sync and /admin/stock/{sku};
 then runs console.test.mjs with node's own test runner, in Debian's
 chromium through playwright-core (tests/browser/node_modules, installed by
 ./dev test). The browser signs in with the admin token like a person does.
@@ -27,7 +29,9 @@ def scenario_console(args, rep):
         rep.fail("console: %s and tests/browser/node_modules/playwright-core are needed: ./dev test installs both "
                  "(apt-get install chromium; npm ci in tests/browser)" % CHROMIUM)
         return
-    w = o.World(args, rep, "console", {"orders": {"import_refused_after_s": "0"}})
+    # the stock flow on too (the Overview's stock sync, the SKUs page's stock view)
+    w = o.World(args, rep, "console", {"orders": {"import_refused_after_s": "0"}, "stock": {"enabled": "true"},
+                                       "mirakl": {"stock_rate_limits": "sim"}})
     try:
         tag = os.urandom(3).hex().upper()
         gone, known, unknown = "GONE-" + tag, "KNOWN-" + tag, "NEW-" + tag
@@ -62,7 +66,7 @@ def scenario_console(args, rep):
             return
         env = dict(os.environ, KCGATE_URL="https://127.0.0.1:%d" % w.inst.port, KCGATE_TOKEN=w.hs.admin_token,
                    HELD_ORDER=held_oid, HELD_SKU=unknown, DEAD_JOB=dead[0]["id"], KCGATE_CHROMIUM=CHROMIUM,
-                   SIM_URL="http://127.0.0.1:%d" % w.sim.port, DEAD_SKU=gone,
+                   SIM_URL="http://127.0.0.1:%d" % w.sim.port, DEAD_SKU=gone, KNOWN_SKU=known,
                    SCREENSHOT_DIR=w.inst.dir)
         cmd = ["node", "--test", "--test-reporter=spec", os.path.join(HERE, "console.test.mjs")]
         try:
