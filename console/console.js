@@ -313,10 +313,12 @@
     if (f.open !== "any") params.set("open", f.open);
     if (f.kind) params.set("kind", f.kind);
     if (f.owner) params.set("owner", f.owner);
-    const list = (await api("GET", "/admin/exceptions?" + params)).exceptions
-      .filter((x) => (!f.system || x.system === f.system) && (!f.severity || x.severity === f.severity));
+    const all = (await api("GET", "/admin/exceptions?" + params)).exceptions;
+    const list = all.filter((x) => (!f.system || x.system === f.system) && (!f.severity || x.severity === f.severity));
 
     const kinds = Object.keys(runbook).filter((k) => k !== "_teams").sort();
+    // the systems: the peers, kcgate, and any other a listed exception names (a dead job's lane)
+    const systems = [...new Set(["khaos", "mirakl", "inriver", "kcgate", ...all.map((x) => x.system), f.system].filter(Boolean))].sort();
     function select(name, label, options) {
       return el("label", {}, label + " ", el("select", { name, onchange: apply },
         options.map(([v, t]) => el("option", { value: v, selected: f[name] === v }, t))));
@@ -329,7 +331,7 @@
     const form = el("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
       select("owner", "Team", [["", "any"], ...runbook._teams.map((t) => [t, t])]),
       select("kind", "Kind", [["", "any"], ...kinds.map((k) => [k, k])]),
-      select("system", "System at fault", [["", "any"], ["khaos", "khaos"], ["mirakl", "mirakl"], ["inriver", "inriver"], ["kcgate", "kcgate"], ["alerts", "alerts"]]),
+      select("system", "System at fault", [["", "any"], ...systems.map((x) => [x, x])]),
       select("severity", "Severity", [["", "any"], ["critical", "critical"], ["warning", "warning"], ["info", "info"]]),
       select("open", "State", [["1", "open"], ["0", "resolved"], ["any", "open and resolved"]]));
     page.replaceChildren(el("h1", {}, "Exceptions"), form,

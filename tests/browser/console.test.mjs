@@ -113,7 +113,7 @@ test("the Overview shows the held order, its unknown_sku exception with the fix,
   await page.screenshot({ path: join(process.env.SCREENSHOT_DIR || tmpdir(), "overview.png"), fullPage: true });
 });
 
-test("the Exceptions page filters by kind and team, and shows what to do", async () => {
+test("the Exceptions page filters by kind, team, system at fault and severity, and shows what to do", async () => {
   await page.goto(URL_ + "/console/#/exceptions?kind=unknown_sku&owner=ecommerce");
   const card = page.locator(`#exceptions article[data-kind="unknown_sku"]`, { hasText: HELD_SKU }).first();
   await card.waitFor();
@@ -121,6 +121,13 @@ test("the Exceptions page filters by kind and team, and shows what to do", async
   assert.ok(kinds.length >= 1 && kinds.every((k) => k === "unknown_sku"), "only unknown_sku: " + kinds);
   assert.match(await card.textContent(), /What to do \(ecommerce\)/);
   assert.match(await card.textContent(), new RegExp("order " + HELD_ORDER + "|SKU " + HELD_SKU));
+  // by system at fault and severity (filtered in the page: the API filters kind and team)
+  await page.goto(URL_ + "/console/#/exceptions?system=khaos&severity=critical");
+  await page.locator(`#exceptions article[data-kind="khaos_rejected"]`).first().waitFor();
+  const texts = await page.locator("#exceptions article").allTextContents();
+  assert.ok(texts.length >= 2 && texts.every((t) => /system at fault: khaos/.test(t) && /critical/i.test(t)),
+    "only khaos, critical: " + texts.map((t) => t.slice(0, 60)));
+  assert.equal(await page.locator(`#exceptions article[data-kind="unknown_sku"]`).count(), 0);
 });
 
 test("an exception is resolved from its card", async () => {
