@@ -767,6 +767,7 @@ int main(int argc, char **argv)
 	int sig = 0;
 
 	sim.khaos_ns = DEFAULT_NS;
+	sim.allocate = true; /* Khaos allocates what it books (as after /_sim/reset) */
 	/* every option takes a value: step over both */
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i];
