@@ -490,6 +490,7 @@ int kcg_engine_create(const struct kcg_engine_options *opt, struct kcg_engine **
 	e->lanes[KCG_LANE_KHAOS].limit = (unsigned)opt->cfg->lanes.khaos;
 	e->lanes[KCG_LANE_INRIVER].limit = (unsigned)opt->cfg->lanes.inriver;
 	e->lanes[KCG_LANE_MIRAKL_STOCK].limit = (unsigned)opt->cfg->lanes.mirakl_stock;
+	e->lanes[KCG_LANE_INRIVER_PUSH].limit = (unsigned)opt->cfg->lanes.inriver_push;
 	e->timer_next = calloc(opt->n_timers ? opt->n_timers : 1, sizeof(*e->timer_next));
 	if (!e->timer_next)
 		goto fail_engine;

@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/flows/inriver.h"
 #include "kcgate/flows/orders.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/flows/stock.h"
@@ -16,6 +17,7 @@ const struct kcg_flow *const kcg_flows[] = {
 	&kcg_flow_skus,
 	&kcg_flow_orders,
 	&kcg_flow_stock,
+	&kcg_flow_inriver,
 	NULL,
 };
 

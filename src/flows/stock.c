@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/flows/inriver.h"
 #include "kcgate/flows/orders.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/log.h"
@@ -60,6 +61,10 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 	*reserved = 0;
 	if (kcg_orders_reserved(t, sku, reserved) != 0)
 		*reserved = 0; /* unreadable: counted as none, the order flow's own checks hold */
+	if (!kcg_inriver_sku_publishable(t, cfg, sku)) {
+		*qty = 0; /* deleted in inriver, or not linked when a link is required */
+		return true;
+	}
 	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&cfg->stock.buffers), sku, cfg->stock.buffer);
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);
 }
@@ -99,6 +104,15 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 	if (rc == 0)
 		rc = held_set(t, sku, reserved > 0);
 	return rc;
+}
+
+int kcg_stock_recheck_sku(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku)
+{
+	struct kcg_stock_rec rec;
+	int rc = kcg_stock_get(t, sku, &rec);
+	if (rc == KCG_ENOTFOUND || rc == KCG_ESTORE)
+		return 0; /* no record: the next poll brings one, checked then */
+	return rc == 0 ? stock_recheck(t, cfg, sku, &rec) : rc;
 }
 
 json_t *stock_sync_get(struct kcg_txn *t)
