@@ -314,6 +314,8 @@ static int inriver_stock_item(struct kcg_txn *t, const struct kcg_stock_item *it
 		rc = ir_wait_set(t, it->code, true); /* flagged once Mirakl shows 0 */
 	if (rc != 0 || !push)
 		goto out;
+	if (!linked && kcg_meta_get_u64(t, META_IR_AUDITED) == 0)
+		goto out; /* the first audit links the catalogue in bulk (no query per code) */
 	if (!linked && !cfg->inriver.create_missing_items && kcg_exc_is_open(t, KCG_EXC_UNLINKED_SKU, it->code))
 		goto out; /* known unlinked: new figures do not make an item; the audit looks again */
 	json_object_set_new(rec, "changed_ms", json_integer((json_int_t)t->now_ms));
@@ -473,8 +475,8 @@ static size_t inriver_timers(const struct kcg_config *cfg, struct kcg_engine_tim
 	if (cap < n)
 		return n;
 	out[0] = (struct kcg_engine_timer){ "inriver.wait", WAIT_TICK_MS, wait_timer };
-	/* the audit's timer ticks often and runs it once audit_interval_s has passed (kept across restarts) */
-	out[1] = (struct kcg_engine_timer){ KIND_AUDIT, 10000, ir_audit_timer };
+	/* the audit's timer ticks often (a read) and runs it once audit_interval_s has passed (kept across restarts) */
+	out[1] = (struct kcg_engine_timer){ KIND_AUDIT, 2000, ir_audit_timer };
 	if (n == 3)
 		out[2] = (struct kcg_engine_timer){ KIND_POLL, cfg->inriver.poll_interval_s * 1000u, ir_poll_timer };
 	return n;

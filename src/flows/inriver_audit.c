@@ -9,7 +9,10 @@
  * most READ_MAX per audit) and, when that SKU is no Khaos code,
  * identifier_drift. Mirakl's side is the stock flow's OF21 check
  * (ghost_sku), which the audit starts. The links found are kept; a
- * summary goes to inriver_audit "last".
+ * summary goes to inriver_audit "last". The first audit (after the SKU
+ * cache's first read) is the initial sync: codes it links that have
+ * nothing written get a push; missing items are created by a push when
+ * [inriver] create_missing_items.
  *
  * inriver.poll (lane inriver, subject "all"; [inriver] listen = false):
  * the items modified since the watermark (less IR_POLL_SKEW_MS) become
@@ -116,7 +119,11 @@ static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 		return -ENOMEM;
 	if (json_array_size(ids) == 0) {
 		n->unlinked++;
-		if (!json_object_get(rec, "deleted_ms"))
+		if (json_object_get(rec, "deleted_ms"))
+			; /* deleted in inriver: archive_in_khaos says what to do */
+		else if (cfg->inriver.create_missing_items == 1)
+			rc = ir_push_later(t, cfg, code, rec); /* the push creates the item */
+		else
 			rc = ir_unlinked_effect(t, cfg, code);
 		json_decref(rec);
 		return rc;
@@ -131,6 +138,8 @@ static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 		rc = ir_resolve(t, KCG_EXC_UNLINKED_SKU, code);
 	if (rc == 0)
 		n->linked++;
+	if (rc == 0 && json_object_size(json_object_get(rec, "written")) == 0)
+		rc = ir_push_later(t, cfg, code, rec); /* linked, nothing of Khaos's written yet */
 	json_decref(rec);
 	return rc;
 }
@@ -181,7 +190,7 @@ static int apply_audit(struct kcg_txn *t, struct kcg_job_run *run)
 	rc = sum ? kcg_txn_put_json(t, DB_IR_AUDIT, AUDIT_KEY, strlen(AUDIT_KEY), sum) : -ENOMEM;
 	json_decref(sum);
 	if (rc == 0)
-		rc = kcg_meta_put_u64(t, META_IR_AUDIT, t->now_ms);
+		rc = kcg_meta_put_u64(t, META_IR_AUDITED, t->now_ms);
 	if (rc == 0 && ir_stock_runs(cfg)) { /* Mirakl's view: the OF21 pass (ghost_sku, stock_drift) */
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL_STOCK, "stock.drift", "0", NULL, 0, NULL);
 		if (rc == KCG_EDUPLICATE)
@@ -266,28 +275,32 @@ struct audit_due {
 	bool due;
 };
 
-/* The first tick after a fresh start only sets the clock: the first
- * audit comes one interval later (or by hand, POST /admin/audit/skus). */
+/* The first audit runs once the SKU cache has read Khaos's catalogue (it
+ * links every item in bulk: no query per code), then every interval. */
 static int audit_due_fn(struct kcg_txn *t, void *arg)
 {
 	struct audit_due *d = arg;
 	uint64_t last = kcg_meta_get_u64(t, META_IR_AUDIT);
-	if (last == 0)
-		return kcg_meta_put_u64(t, META_IR_AUDIT, t->now_ms);
-	d->due = t->now_ms >= last + d->interval_ms;
-	if (d->due)
-		return kcg_meta_put_u64(t, META_IR_AUDIT, t->now_ms); /* once per interval, even if it fails */
+	d->due = kcg_meta_get_u64(t, META_SKUS_WATERMARK) != 0 && (last == 0 || t->now_ms >= last + d->interval_ms);
 	return 0;
+}
+
+static int audit_start_fn(struct kcg_txn *t, void *arg)
+{
+	(void)arg;
+	int rc = kcg_jobs_enqueue(t, KCG_LANE_INRIVER, KIND_AUDIT, "all", NULL, 0, NULL);
+	if (rc != 0 && rc != KCG_EDUPLICATE)
+		return rc;
+	return kcg_meta_put_u64(t, META_IR_AUDIT, t->now_ms); /* once per interval, even if it fails */
 }
 
 void ir_audit_timer(struct kcg_engine *engine, void *arg)
 {
 	struct kcg_flow_ctx *ctx = arg;
 	struct audit_due d = { ctx->cfg->inriver.audit_interval_s * 1000u, false };
-	if (kcg_store_write_sync(ctx->store, audit_due_fn, &d) == 0 && d.due) {
-		kcg_flow_enqueue_now(ctx, KCG_LANE_INRIVER, KIND_AUDIT, "all");
+	if (kcg_store_read(ctx->store, audit_due_fn, &d) == 0 && d.due &&
+	    kcg_store_write_sync(ctx->store, audit_start_fn, NULL) == 0)
 		kcg_engine_kick(engine);
-	}
 }
 
 /* ---- the poll ---- */

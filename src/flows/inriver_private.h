@@ -20,7 +20,9 @@
 #define DB_IR_WAIT "inriver_wait"
 #define DB_IR_AUDIT "inriver_audit"
 #define META_IR_POLL "inriver.poll.watermark"
-#define META_IR_AUDIT "inriver.audit.last_ms"
+#define META_IR_AUDIT "inriver.audit.last_ms"    /* the last audit started */
+#define META_IR_AUDITED "inriver.audit.done_ms"  /* the last audit finished: 0 = never */
+#define META_SKUS_WATERMARK "khaos.stock.watermark" /* the SKU cache's: 0 until its first read */
 
 #define KIND_ENTITY "inriver.entity"
 #define KIND_PUSH "inriver.push"
