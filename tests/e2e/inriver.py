@@ -338,7 +338,7 @@ def scenario_discontinued(args, rep):
         st, mk = w.sim.call("GET", "/_sim/requests?system=mirakl&limit=1000")
         mk = mk["requests"] if st == 200 else []
         sto01 = [r["seq"] for r in mk if r["method"] == "POST" and r["path"].endswith("/stock/imports")
-                 and "SKU-D;0" in r["body"]]
+                 and "\"SKU-D\";\"0\"" in r["body"]]
         sto02 = [r["seq"] for r in mk if r["method"] == "GET" and r["path"].endswith("/status")]
         put = [r["seq"] for r in puts(w, eid) if "DISCONTINUED" in r["body"]]
         good = sto01 and put and sto01[0] < put[0] and any(sto01[0] < x < put[0] for x in sto02)
@@ -417,7 +417,7 @@ def scenario_poll(args, rep):
 
 
 def scenario_audit(args, rep, n=10000):
-    w = world(args, rep, "audit")
+    w = world(args, rep, "audit", stock={"drift_page_delay_ms": "0"})
     try:
         codes = ["A%05d" % i for i in range(n)]
         unlinked = ["A00010", "A04020", "A09030"]
