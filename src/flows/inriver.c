@@ -310,7 +310,7 @@ static int inriver_stock_item(struct kcg_txn *t, const struct kcg_stock_item *it
 	bool push = json_object_size(values) > 0 || !linked;
 	json_decref(values);
 	const char *status = json_string_value(json_object_get(written, cfg->inriver.field_khaos_status));
-	if (it->discontinued && (!status || strcmp(status, KCG_INRIVER_DISCONTINUED) != 0))
+	if (it->discontinued && linked && (!status || strcmp(status, KCG_INRIVER_DISCONTINUED) != 0))
 		rc = ir_wait_set(t, it->code, true); /* flagged once Mirakl shows 0 */
 	if (rc != 0 || !push)
 		goto out;

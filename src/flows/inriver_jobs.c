@@ -62,9 +62,11 @@ static int take_snap(struct kcg_flow_ctx *flow, const char *sku, struct snap *s)
 
 /* The values to write to entity @p id: against what was written to that
  * very item (another item, or none yet: everything). */
-static json_t *values_for(const struct snap *s, uint64_t id)
+static json_t *values_for(struct kcg_job_run *run, const struct snap *s, uint64_t id)
 {
 	char now[32];
+	/* discontinued, Mirakl not yet at 0: the status waits (inriver_wait) */
+	json_object_set_new(run->result, "wait", json_boolean(s->k.discontinued && !s->k.confirmed_zero));
 	kcg_format_time(kcg_now_ms(), now, sizeof(now));
 	const json_t *written = kcg_json_u64(s->rec, "entity_id") == id ? json_object_get(s->rec, "written") : NULL;
 	return kcg_inriver_values(&s->cfg->inriver, &s->k, written, now);
@@ -179,6 +181,10 @@ static int apply_common(struct kcg_txn *t, struct kcg_job_run *run, const char *
 		rc = ir_resolve(t, KCG_EXC_IDENTIFIER_DRIFT, sku);
 	if (rc == 0 && json_is_true(json_object_get(r, "unlinked")))
 		rc = ir_unlinked_effect(t, cfg, sku);
+	if (rc == 0 && (!id || nolink)) /* no item: no status to flag */
+		rc = ir_wait_set(t, sku, false);
+	else if (rc == 0 && json_is_true(json_object_get(r, "wait")))
+		rc = ir_wait_set(t, sku, true);
 	/* changed while this ran: the next write, no earlier than the interval allows */
 	if (rc == 0 && kcg_json_u64(rec, "changed_ms") > kcg_json_u64(r, "start_ms"))
 		rc = ir_push_later(t, cfg, sku, rec);
@@ -266,7 +272,7 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		if (take_snap(flow, kcg_json_str(r, "sku"), &s) != 0)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU records");
 		json_object_set_new(r, "unknown", json_boolean(!s.k.known));
-		json_t *values = values_for(&s, res_id(run));
+		json_t *values = values_for(run, &s, res_id(run));
 		json_decref(s.rec);
 		if (!values)
 			return kcg_job_failed(run, -EAGAIN, "out of memory");
@@ -314,7 +320,7 @@ static enum kcg_step push_step(struct kcg_job_run *run, void *ctx)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU records");
 		uint64_t id = kcg_json_u64(s.rec, "entity_id");
 		bool deleted = json_object_get(s.rec, "deleted_ms") != NULL;
-		json_t *values = id ? values_for(&s, id) : NULL;
+		json_t *values = id ? values_for(run, &s, id) : NULL;
 		json_decref(s.rec);
 		json_object_set_new(r, "unknown", json_boolean(!s.k.known));
 		if (deleted || (!id && !s.k.known))
@@ -352,7 +358,7 @@ static enum kcg_step push_step(struct kcg_job_run *run, void *ctx)
 		}
 		uint64_t id = (uint64_t)json_integer_value(json_array_get(ids, 0));
 		json_object_set_new(r, "id", json_integer((json_int_t)id));
-		json_t *values = values_for(&s, id);
+		json_t *values = values_for(run, &s, id);
 		json_decref(s.rec);
 		if (!values)
 			return kcg_job_failed(run, -EAGAIN, "out of memory");
@@ -368,7 +374,7 @@ static enum kcg_step push_step(struct kcg_job_run *run, void *ctx)
 			json_decref(model);
 			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU records");
 		}
-		json_t *values = values_for(&s, 0);
+		json_t *values = values_for(run, &s, 0);
 		json_decref(s.rec);
 		json_t *with_sku = json_deep_copy(values);
 		if (!values || !with_sku || json_object_set_new(with_sku, ir->sku_field, json_string(run->subject))) {
