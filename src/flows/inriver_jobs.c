@@ -243,14 +243,14 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 			return KCG_STEP_DONE;
 		if (rc != 0)
 			return kcg_job_failed(run, rc, why);
-		json_t *v = json_object_get(values, ir->sku_field);
-		const char *sku = json_string_value(v);
-		if (sku && *sku && strlen(sku) < KCG_KHAOS_CODE_MAX)
+		const char *sku = json_string_value(json_object_get(values, ir->sku_field));
+		size_t len = sku ? strlen(sku) : 0;
+		if (len > 0 && len < KCG_KHAOS_CODE_MAX)
 			json_object_set_new(r, "sku", json_string(sku));
-		json_decref(values);
-		if (!sku || !*sku)
+		json_decref(values); /* sku is gone with it */
+		if (len == 0)
 			return KCG_STEP_DONE; /* no SKU yet: the update that fills it brings it back */
-		if (strlen(sku) >= KCG_KHAOS_CODE_MAX) {
+		if (len >= KCG_KHAOS_CODE_MAX) {
 			/* longer than any Khaos code: drift under the item's own name */
 			char subject[40];
 			snprintf(subject, sizeof(subject), "inriver:%" PRIu64, res_id(run));
@@ -260,7 +260,7 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 			return KCG_STEP_DONE;
 		}
 		run->phase = P_QUERY;
-		return kcg_job_call(run, kcg_inriver_query_sku(ir, sku, &run->call));
+		return kcg_job_call(run, kcg_inriver_query_sku(ir, kcg_json_str(r, "sku"), &run->call));
 	}
 	case P_QUERY: {
 		json_t *ids;

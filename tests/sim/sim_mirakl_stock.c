@@ -380,8 +380,10 @@ static void of21(struct sim_request *req, struct sim_reply *r)
 	for (size_t i = 0; i < st.nimports; i++)
 		import_status(&st.imports[i], sim_now_ms());
 	struct offer *sorted = sim_xmalloc((st.n ? st.n : 1) * sizeof(*sorted));
-	memcpy(sorted, st.v, st.n * sizeof(*sorted));
-	qsort(sorted, st.n, sizeof(*sorted), cmp_offer);
+	if (st.n) { /* no offers: st.v may be NULL (memcpy's arguments must not be) */
+		memcpy(sorted, st.v, st.n * sizeof(*sorted));
+		qsort(sorted, st.n, sizeof(*sorted), cmp_offer);
+	}
 	json_t *offers = json_array();
 	for (size_t i = (size_t)off; i < st.n && i < (size_t)(off + max); i++)
 		json_array_append_new(offers, json_pack("{s:s, s:I, s:s, s:b}", "shop_sku", sorted[i].sku, "quantity",
