@@ -94,6 +94,22 @@ static enum kcg_step put_or_done(struct kcg_job_run *run, struct kcg_flow_ctx *f
 	return kcg_job_call(run, kcg_inriver_fields_put(&flow->cfg->inriver, res_id(run), values, &run->call));
 }
 
+/* The PUT's answer: written, or the entity is gone (deleted meanwhile: its
+ * delete event does the rest, so nothing is linked to it now). */
+static enum kcg_step put_answer(struct kcg_job_run *run)
+{
+	char why[KCG_ERROR_MAX];
+	int rc = kcg_inriver_fields_put_parse(&run->reply, why);
+	if (rc == KCG_ENOTFOUND) {
+		json_object_set_new(run->result, "id", json_integer(0));
+		return KCG_STEP_DONE;
+	}
+	if (rc != 0)
+		return kcg_job_failed(run, rc, why);
+	json_object_set_new(run->result, "wrote", json_true());
+	return KCG_STEP_DONE;
+}
+
 /* ---- effects (also the audit's) ---- */
 
 int ir_dup_effect(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const json_t *ids)
@@ -280,13 +296,7 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		return put_or_done(run, flow);
 	}
 	case P_PUT:
-		rc = kcg_inriver_fields_put_parse(&run->reply, why);
-		if (rc == KCG_ENOTFOUND)
-			return KCG_STEP_DONE; /* deleted meanwhile: its delete event does the rest */
-		if (rc != 0)
-			return kcg_job_failed(run, rc, why);
-		json_object_set_new(r, "wrote", json_true());
-		return KCG_STEP_DONE;
+		return put_answer(run);
 	default:
 		return kcg_job_failed(run, KCG_EPAYLOAD, "inriver.entity: unknown phase");
 	}
@@ -400,15 +410,7 @@ static enum kcg_step push_step(struct kcg_job_run *run, void *ctx)
 		return KCG_STEP_DONE;
 	}
 	case P_PUT:
-		rc = kcg_inriver_fields_put_parse(&run->reply, why);
-		if (rc == KCG_ENOTFOUND) {
-			json_object_set_new(r, "id", json_integer(0)); /* deleted meanwhile: its delete event says so */
-			return KCG_STEP_DONE;
-		}
-		if (rc != 0)
-			return kcg_job_failed(run, rc, why);
-		json_object_set_new(r, "wrote", json_true());
-		return KCG_STEP_DONE;
+		return put_answer(run);
 	default:
 		return kcg_job_failed(run, KCG_EPAYLOAD, "inriver.push: unknown phase");
 	}

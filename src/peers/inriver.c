@@ -90,6 +90,18 @@ static json_t *load(const struct kcg_reply *r, const char *what, char why[KCG_ER
 	return j;
 }
 
+/* 0 with *@p j the 2xx answer's JSON (the caller decrefs it); else
+ * -EAGAIN, KCG_ENOTFOUND or KCG_EPAYLOAD with why. */
+static int answer(const struct kcg_reply *r, const char *what, json_t **j, char why[KCG_ERROR_MAX])
+{
+	*j = NULL;
+	int rc = triage(r, what, why);
+	if (rc != 1)
+		return rc;
+	*j = load(r, what, why);
+	return *j ? 0 : KCG_EPAYLOAD;
+}
+
 /* A positive entity id from a JSON integer (or a string of digits). */
 static int id_of(const json_t *v, uint64_t *id)
 {
@@ -115,12 +127,10 @@ int kcg_inriver_summary(const struct kcg_inriver_config *cfg, uint64_t id, struc
 
 int kcg_inriver_summary_parse(const struct kcg_reply *r, char type[KCG_INRIVER_FIELD_MAX], char why[KCG_ERROR_MAX])
 {
-	int rc = triage(r, "entity summary", why);
-	if (rc != 1)
+	json_t *j;
+	int rc = answer(r, "entity summary", &j, why);
+	if (rc != 0)
 		return rc;
-	json_t *j = load(r, "entity summary", why);
-	if (!j)
-		return KCG_EPAYLOAD;
 	rc = KCG_EPAYLOAD;
 	json_t *t = json_object_get(j, "entityTypeId");
 	if (!json_is_object(j))
@@ -172,12 +182,10 @@ static bool value_fits(const json_t *v)
 int kcg_inriver_fields_get_parse(const struct kcg_reply *r, json_t **values, char why[KCG_ERROR_MAX])
 {
 	*values = NULL;
-	int rc = triage(r, "field values", why);
-	if (rc != 1)
+	json_t *j;
+	int rc = answer(r, "field values", &j, why);
+	if (rc != 0)
 		return rc;
-	json_t *j = load(r, "field values", why);
-	if (!j)
-		return KCG_EPAYLOAD;
 	json_t *out = json_object();
 	size_t i;
 	json_t *el;
@@ -322,12 +330,10 @@ int kcg_inriver_query_modified(const struct kcg_inriver_config *cfg, uint64_t si
 int kcg_inriver_query_parse(const struct kcg_reply *r, size_t max, json_t **ids, char why[KCG_ERROR_MAX])
 {
 	*ids = NULL;
-	int rc = triage(r, "query", why);
-	if (rc != 1)
+	json_t *j;
+	int rc = answer(r, "query", &j, why);
+	if (rc != 0)
 		return rc;
-	json_t *j = load(r, "query", why);
-	if (!j)
-		return KCG_EPAYLOAD;
 	json_t *arr = json_object_get(j, "entityIds"), *out = json_array(), *el;
 	size_t i;
 	rc = KCG_EPAYLOAD;
@@ -388,12 +394,10 @@ int kcg_inriver_map(const struct kcg_inriver_config *cfg, const char *const *val
 int kcg_inriver_map_parse(const struct kcg_reply *r, json_t **map, char why[KCG_ERROR_MAX])
 {
 	*map = NULL;
-	int rc = triage(r, "mapuniquevalues", why);
-	if (rc != 1)
+	json_t *j;
+	int rc = answer(r, "mapuniquevalues", &j, why);
+	if (rc != 0)
 		return rc;
-	json_t *j = load(r, "mapuniquevalues", why);
-	if (!j)
-		return KCG_EPAYLOAD;
 	json_t *out = json_object(), *v;
 	const char *k;
 	rc = KCG_EPAYLOAD;
@@ -469,12 +473,10 @@ int kcg_inriver_getempty(const struct kcg_inriver_config *cfg, struct kcg_call *
 int kcg_inriver_getempty_parse(const struct kcg_reply *r, json_t **model, char why[KCG_ERROR_MAX])
 {
 	*model = NULL;
-	int rc = triage(r, "getempty", why);
-	if (rc != 1)
+	json_t *j;
+	int rc = answer(r, "getempty", &j, why);
+	if (rc != 0)
 		return rc;
-	json_t *j = load(r, "getempty", why);
-	if (!j)
-		return KCG_EPAYLOAD;
 	json_t *fv = json_object_get(j, "fieldValues"), *el;
 	size_t i;
 	if (!json_is_object(j)) {
@@ -530,12 +532,10 @@ int kcg_inriver_createnew(const struct kcg_inriver_config *cfg, const json_t *mo
 
 int kcg_inriver_createnew_parse(const struct kcg_reply *r, uint64_t *id, char why[KCG_ERROR_MAX])
 {
-	int rc = triage(r, "createnew", why);
-	if (rc != 1)
+	json_t *j;
+	int rc = answer(r, "createnew", &j, why);
+	if (rc != 0)
 		return rc;
-	json_t *j = load(r, "createnew", why);
-	if (!j)
-		return KCG_EPAYLOAD;
 	rc = KCG_EPAYLOAD;
 	if (!json_is_object(j))
 		kcg_why(why, "inriver createnew: expected a JSON object");

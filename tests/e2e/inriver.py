@@ -275,9 +275,11 @@ def scenario_bad_sku(args, rep):
         s.khaos(w, [{"code": "NOPE-1", "available": 2}])
         listener(w, "EntityUpdated", eid, fields=[{"fieldTypeId": "ItemNumber"}])
         ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": 2})
-        e = exc(w, "identifier_drift", "NOPE-1")
-        rep.check(ok and e and e.get("resolved_at"), "bad-sku: the code created in Khaos -> OK, drift resolved",
-                  [json.dumps(last), json.dumps(e)])
+        # the PUT lands before kcgate commits its outcome: wait for the resolution too
+        e, _ = w.wait(lambda: (exc(w, "identifier_drift", "NOPE-1") or {}).get("resolved_at")
+                      and exc(w, "identifier_drift", "NOPE-1"), 10, 0.2)
+        rep.check(ok and e, "bad-sku: the code created in Khaos -> OK, drift resolved",
+                  [json.dumps(last), json.dumps(exc(w, "identifier_drift", "NOPE-1"))])
         w.finish("bad-sku")
     finally:
         w.close(rep.failed > 0)
