@@ -28,6 +28,8 @@ SCENARIO is one of:
                   archive_in_khaos (khaos, operations)
   require-link    [stock] require_inriver_link = true: an unlinked code stays
                   at 0 on Mirakl until its item appears
+  rate-limited    60% of inriver calls answer 429 with Retry-After: the job
+                  engine backs off and the fields still arrive
   poll            [inriver] listen = false: an item created in inriver is
                   found by the LastModified poll, no listener call
   audit           10,000 Khaos codes, 10,000 items, planted problems:
@@ -470,7 +472,32 @@ def scenario_audit(args, rep, n=10000):
         w.close(rep.failed > 0)
 
 
+def scenario_rate_limited(args, rep):
+    w = world(args, rep, "rate-limited")
+    try:
+        s.khaos(w, [{"code": "SKU-R", "available": 4}])
+        if not ready(w, rep, "rate-limited", ["SKU-R"]):
+            return
+        w.sim.ok("POST", "/_sim/faults", {"system": "inriver", "rate_limit_rate": 0.6, "retry_after_s": 1,
+                                          "seed": 7})
+        eid = add_items(w, [{"ItemNumber": "SKU-R", "ItemName": "Busy"}])[0]
+        listener(w, "EntityCreated", eid)
+        ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": 4}, 30)
+        st, reqs = w.sim.call("GET", "/_sim/requests?system=inriver&limit=1000")
+        js = [j for j in (w.jobs(None, "inriver") or []) if j.get("kind") == "inriver.entity"]
+        retried = [j for j in js if j.get("attempts", 0) > 0]
+        rep.check(ok and retried and not [j for j in js if j.get("state") == "dead"],
+                  "rate-limited: 60%% of inriver calls answered 429 (Retry-After 1) -> retried with backoff, "
+                  "Khaos's fields written (%.1f s, %d attempts)" % (secs, sum(j.get("attempts", 0) for j in js)),
+                  [json.dumps(last), json.dumps(js)[:600]])
+        w.sim.ok("POST", "/_sim/faults", {"system": "inriver", "clear": True})
+        w.finish("rate-limited")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {
+    "rate-limited": scenario_rate_limited,
     "good-sku": scenario_good_sku,
     "echo": scenario_echo,
     "bad-sku": scenario_bad_sku,
