@@ -314,6 +314,8 @@ static int inriver_stock_item(struct kcg_txn *t, const struct kcg_stock_item *it
 		rc = ir_wait_set(t, it->code, true); /* flagged once Mirakl shows 0 */
 	if (rc != 0 || !push)
 		goto out;
+	if (!linked && it->discontinued)
+		goto out; /* no item for a retired code: nothing to create or flag */
 	if (!linked && kcg_meta_get_u64(t, META_IR_AUDITED) == 0)
 		goto out; /* the first audit links the catalogue in bulk (no query per code) */
 	if (!linked && !cfg->inriver.create_missing_items && kcg_exc_is_open(t, KCG_EXC_UNLINKED_SKU, it->code))
