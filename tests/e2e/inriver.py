@@ -176,6 +176,14 @@ def only_owned(w):
     return bad
 
 
+def finish(w, rep, what):
+    """Every scenario ends proving no PUT named a field outside [inriver.fields]; then SIGTERM and the logs."""
+    bad = only_owned(w)
+    rep.check(not bad, "%s: no PUT named a field outside [inriver.fields] (%d PUT calls)"
+              % (what, w.sim.state()["inriver"]["puts"]), bad[:5])
+    w.finish(what)
+
+
 def evidence(w, skus=()):
     out = ["admin sku %s: %s" % (x, h.short(json.dumps(w.aget("/admin/skus/" + x)), 600)) for x in skus]
     out.append("inriver requests: %s" % h.short(json.dumps(ir_requests(w)[-8:]), 1200))
@@ -221,7 +229,7 @@ def scenario_good_sku(args, rep):
         bad = only_owned(w)
         rep.check(not bad and len(puts(w)) > 0, "good-sku: no PUT ever names a field outside [inriver.fields] "
                   "(%d PUTs checked)" % len(puts(w)), bad[:5])
-        w.finish("good-sku")
+        finish(w, rep, "good-sku")
     finally:
         w.close(rep.failed > 0)
 
@@ -252,7 +260,7 @@ def scenario_echo(args, rep):
         rep.check(bool(seen) and len(puts(w, eid)) == n_put,
                   "echo: a marketing edit (ItemName) -> the item is read, nothing written",
                   [json.dumps(ir_requests(w)[before:][:6])])
-        w.finish("echo")
+        finish(w, rep, "echo")
     finally:
         w.close(rep.failed > 0)
 
@@ -282,7 +290,7 @@ def scenario_bad_sku(args, rep):
                       and exc(w, "identifier_drift", "NOPE-1"), 10, 0.2)
         rep.check(ok and e, "bad-sku: the code created in Khaos -> OK, drift resolved",
                   [json.dumps(last), json.dumps(exc(w, "identifier_drift", "NOPE-1"))])
-        w.finish("bad-sku")
+        finish(w, rep, "bad-sku")
     finally:
         w.close(rep.failed > 0)
 
@@ -309,7 +317,7 @@ def new_code(args, rep, name, create):
             rep.check(bool(e) and e.get("owner") == "ecommerce" and e.get("system") == "inriver" and not created(),
                       "unlinked: a new Khaos code with no item -> unlinked_sku (inriver, ecommerce), nothing "
                       "created (%.1f s)" % secs, [json.dumps(e)] + evidence(w, ["SKU-NEW"]))
-        w.finish(name)
+        finish(w, rep, name)
     finally:
         w.close(rep.failed > 0)
 
@@ -349,7 +357,7 @@ def scenario_discontinued(args, rep):
         rep.check(bool(good), "discontinued: the request log shows STO01 with SKU-D;0, its STO02, then the PUT "
                   "(seq %s < %s < %s)" % (sto01[:1], [x for x in sto02 if sto01 and x > sto01[0]][:1], put[:1]),
                   [json.dumps([r for r in mk if r["method"] == "POST"][-3:])[:800]])
-        w.finish("discontinued")
+        finish(w, rep, "discontinued")
     finally:
         w.close(rep.failed > 0)
 
@@ -375,7 +383,7 @@ def scenario_deleted(args, rep):
         v = w.aget("/admin/skus/SKU-X") or {}
         rep.check(v.get("inriver", {}).get("deleted_at") and v.get("inriver", {}).get("publishable") is False,
                   "deleted: /admin/skus/SKU-X shows the deletion and not publishable", [json.dumps(v)[:800]])
-        w.finish("deleted")
+        finish(w, rep, "deleted")
     finally:
         w.close(rep.failed > 0)
 
@@ -398,7 +406,7 @@ def scenario_require_link(args, rep):
         ok, secs, last = s.wait_offers(w, {"SKU-U": 9}, 20)
         rep.check(ok, "require-link: its item created in inriver -> published 9 (%.1f s)" % secs,
                   [json.dumps(last)] + evidence(w, ["SKU-U"]))
-        w.finish("require-link")
+        finish(w, rep, "require-link")
     finally:
         w.close(rep.failed > 0)
 
@@ -415,7 +423,7 @@ def scenario_poll(args, rep):
         q = [r for r in ir_requests(w) if r["path"].endswith("/query") and "LastModified" in r["body"]]
         rep.check(ok and q, "poll: no listener; the LastModified query finds the new item, Khaos's fields written "
                   "(%.1f s)" % secs, [json.dumps(last)] + evidence(w, ["SKU-P"]))
-        w.finish("poll")
+        finish(w, rep, "poll")
     finally:
         w.close(rep.failed > 0)
 
@@ -467,7 +475,7 @@ def scenario_audit(args, rep, n=10000):
         rep.check(one.get("khaos", {}).get("active") and one.get("inriver", {}).get("linked")
                   and "duplicate_sku" in one.get("problems", []) and one.get("mirakl") is not None,
                   "audit: GET /admin/skus/A00100 shows Khaos, inriver and Mirakl", [json.dumps(one)[:800]])
-        w.finish("audit")
+        finish(w, rep, "audit")
     finally:
         w.close(rep.failed > 0)
 
@@ -491,7 +499,7 @@ def scenario_rate_limited(args, rep):
                   "Khaos's fields written (%.1f s, %d attempts)" % (secs, sum(j.get("attempts", 0) for j in js)),
                   [json.dumps(last), json.dumps(js)[:600]])
         w.sim.ok("POST", "/_sim/faults", {"system": "inriver", "clear": True})
-        w.finish("rate-limited")
+        finish(w, rep, "rate-limited")
     finally:
         w.close(rep.failed > 0)
 
