@@ -499,6 +499,7 @@ const struct kcg_flow kcg_flow_inriver = {
 	.timers = inriver_timers,
 	.on_event = inriver_on_event,
 	.on_stock_item = inriver_stock_item,
+	.metrics = ir_metrics,
 	.routes = ir_routes,
 	.n_routes = IR_ROUTES,
 };

@@ -2,19 +2,22 @@
  * inriver_admin.c: the inriver flow's admin routes (rows of
  * kcg_flow_inriver): GET /admin/skus/{code} (one SKU across Khaos, inriver
  * and Mirakl), GET /admin/skus?problem=1 (every SKU with an open problem),
- * POST /admin/audit/skus (the mapping audit now). The bearer token is
- * checked by http.c before a handler runs.
+ * POST /admin/audit/skus (the mapping audit now); and its lines of GET
+ * /metrics. The bearer token is checked by http.c before a handler runs.
  */
 #include "inriver_private.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kcgate/exceptions.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/flows/stock.h"
+#include "kcgate/dynbuf.h"
 #include "kcgate/json.h"
+#include "kcgate/metrics.h"
 
 /* The kinds that make a SKU a problem, the SKU being their subject. */
 static const char *const problem_kinds[] = {
@@ -193,6 +196,53 @@ static void admin_audit(struct kcg_request *req)
 	}
 	kcg_engine_kick(req->app->engine);
 	kcg_http_respond_json(req, 202, json_pack("{s:s, s:s}", "job_id", id, "kind", KIND_AUDIT));
+}
+
+/* ---- metrics ---- */
+
+struct counts {
+	uint64_t linked, waiting, audit_ms;
+};
+
+static int counts_fn(struct kcg_txn *t, void *arg)
+{
+	struct counts *c = arg;
+	MDB_stat st;
+	if (mdb_stat(t->txn, kcg_store_db(t->store, DB_IR_IDS), &st) == 0)
+		c->linked = st.ms_entries;
+	if (mdb_stat(t->txn, kcg_store_db(t->store, DB_IR_WAIT), &st) == 0)
+		c->waiting = st.ms_entries;
+	c->audit_ms = kcg_meta_get_u64(t, META_IR_AUDITED);
+	return 0;
+}
+
+int ir_metrics(struct kcg_store *store, const struct kcg_config *cfg, char **text)
+{
+	struct counts c = { 0 };
+	if (!cfg->inriver.base_url)
+		return 0;
+	int rc = kcg_store_read(store, counts_fn, &c);
+	if (rc != 0)
+		return rc;
+	uint64_t now = kcg_now_ms();
+	long long age = c.audit_ms && now > c.audit_ms ? (long long)((now - c.audit_ms) / 1000) : -1;
+	struct kcg_dynbuf b;
+	kcg_dynbuf_init(&b, KCG_METRICS_TEXT_MAX);
+	kcg_dynbuf_addstr(&b, *text);
+	kcg_dynbuf_printf(&b,
+			  "# HELP kcgate_inriver_linked inriver items linked to a Khaos stock code.\n"
+			  "# TYPE kcgate_inriver_linked gauge\nkcgate_inriver_linked %llu\n"
+			  "# HELP kcgate_inriver_waiting Discontinued codes whose status waits for Mirakl's 0.\n"
+			  "# TYPE kcgate_inriver_waiting gauge\nkcgate_inriver_waiting %llu\n"
+			  "# HELP kcgate_inriver_audit_age_seconds Since the last mapping audit finished (-1: never).\n"
+			  "# TYPE kcgate_inriver_audit_age_seconds gauge\nkcgate_inriver_audit_age_seconds %lld\n",
+			  (unsigned long long)c.linked, (unsigned long long)c.waiting, age);
+	char *out = kcg_dynbuf_take(&b, NULL);
+	if (!out)
+		return kcg_dynbuf_error(&b);
+	free(*text);
+	*text = out;
+	return 0;
 }
 
 const struct kcg_route ir_routes[IR_ROUTES] = {

@@ -81,6 +81,7 @@ bool ir_stock_runs(const struct kcg_config *cfg);
 extern const struct kcg_job_kind ir_kind_entity, ir_kind_push, ir_kind_audit, ir_kind_poll;
 void ir_audit_timer(struct kcg_engine *engine, void *ctx);
 void ir_poll_timer(struct kcg_engine *engine, void *ctx);
+int ir_metrics(struct kcg_store *store, const struct kcg_config *cfg, char **text);
 #define IR_ROUTES 3
 extern const struct kcg_route ir_routes[IR_ROUTES];
 
