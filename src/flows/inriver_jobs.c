@@ -146,7 +146,7 @@ int ir_drift_effect(struct kcg_txn *t, const struct kcg_config *cfg, const char 
 			  id, cfg->inriver.sku_field, sku,
 			  cfg->inriver.field_khaos_status ? cfg->inriver.field_khaos_status : "(no khaos_status field)",
 			  view, id);
-	if (rc == 0 && strlen(sku) < KCG_KHAOS_CODE_MAX)
+	if (rc == 0 && strlen(sku) < KCG_KHAOS_CODE_MAX && strncmp(sku, "inriver:", 8) != 0)
 		rc = kcg_skus_refresh_one(t, sku); /* a code new in Khaos resolves it at once */
 	return rc;
 }

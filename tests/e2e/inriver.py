@@ -389,6 +389,13 @@ def scenario_deleted(args, rep):
         v = w.aget("/admin/skus/SKU-X") or {}
         rep.check(v.get("inriver", {}).get("deleted_at") and v.get("inriver", {}).get("publishable") is False,
                   "deleted: /admin/skus/SKU-X shows the deletion and not publishable", [json.dumps(v)[:800]])
+        # a mistake: the item is created again -> linked, published again, nothing to archive
+        eid2 = add_items(w, [{"ItemNumber": "SKU-X", "ItemName": "Back"}])[0]
+        listener(w, "EntityCreated", eid2)
+        ok, secs, last = s.wait_offers(w, {"SKU-X": 6}, 20)
+        e, _ = w.wait(lambda: (exc(w, "archive_in_khaos", "SKU-X") or {}).get("resolved_at"), 10, 0.2)
+        rep.check(ok and e, "deleted: the item created again -> published 6 again, archive_in_khaos resolved "
+                  "(%.1f s)" % secs, [json.dumps(last), json.dumps(exc(w, "archive_in_khaos", "SKU-X"))])
         finish(w, rep, "deleted")
     finally:
         w.close(rep.failed > 0)
