@@ -389,18 +389,19 @@ static void wait_timer(struct kcg_engine *engine, void *arg)
 
 /* ---- for the stock flow ---- */
 
-bool kcg_inriver_sku_publishable(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku)
+enum kcg_inriver_gate kcg_inriver_sku_gate(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku)
 {
 	MDB_val k = { strlen(sku), (void *)sku }, v;
 	int rc = mdb_get(t->txn, kcg_store_db(t->store, DB_IR_SKUS), &k, &v);
 	bool require = cfg->stock.require_inriver_link == 1;
+	bool audited = require && kcg_meta_get_u64(t, META_IR_AUDITED) != 0;
 	if (rc != 0)
-		return kcg_inriver_publishable(require, false, false);
+		return kcg_inriver_gate_of(require, false, false, audited);
 	json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-	bool ok = kcg_inriver_publishable(require, kcg_json_u64(rec, "entity_id") > 0,
-					  json_object_get(rec, "deleted_ms") != NULL);
+	enum kcg_inriver_gate g = kcg_inriver_gate_of(require, kcg_json_u64(rec, "entity_id") > 0,
+						      json_object_get(rec, "deleted_ms") != NULL, audited);
 	json_decref(rec);
-	return ok;
+	return g;
 }
 
 /* ---- keys ---- */

@@ -125,6 +125,8 @@ static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 			rc = ir_push_later(t, cfg, code, rec); /* the push creates the item */
 		else
 			rc = ir_unlinked_effect(t, cfg, code);
+		if (rc == 0 && cfg->stock.require_inriver_link == 1)
+			rc = kcg_stock_recheck_sku(t, cfg, code); /* held until now: 0 */
 		json_decref(rec);
 		return rc;
 	}
@@ -154,6 +156,10 @@ static int apply_audit(struct kcg_txn *t, struct kcg_job_run *run)
 	int rc = 0;
 	if (!json_is_true(json_object_get(r, "done")))
 		return 0; /* a retry: half an audit proves nothing */
+	/* first: the figures rechecked below see the catalogue as mapped (held -> 0) */
+	rc = kcg_meta_put_u64(t, META_IR_AUDITED, t->now_ms);
+	if (rc != 0)
+		return rc;
 	json_array_foreach(codes, i, el) {
 		const char *code = json_string_value(el);
 		rc = audit_code(t, cfg, code, json_object_get(map, code), &n);
@@ -189,8 +195,6 @@ static int apply_audit(struct kcg_txn *t, struct kcg_job_run *run)
 				(json_int_t)ghosts, "items_unread", (json_int_t)kcg_json_u64(r, "unread"));
 	rc = sum ? kcg_txn_put_json(t, DB_IR_AUDIT, AUDIT_KEY, strlen(AUDIT_KEY), sum) : -ENOMEM;
 	json_decref(sum);
-	if (rc == 0)
-		rc = kcg_meta_put_u64(t, META_IR_AUDITED, t->now_ms);
 	if (rc == 0 && ir_stock_runs(cfg)) { /* Mirakl's view: the OF21 pass (ghost_sku, stock_drift) */
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL_STOCK, "stock.drift", "0", NULL, 0, NULL);
 		if (rc == KCG_EDUPLICATE)

@@ -79,11 +79,19 @@ json_t *kcg_inriver_values(const struct kcg_inriver_config *cfg, const struct kc
 	return out;
 }
 
-bool kcg_inriver_publishable(bool require_link, bool linked, bool deleted)
+enum kcg_inriver_gate kcg_inriver_gate_of(bool require_link, bool linked, bool deleted, bool audited)
 {
 	if (deleted)
-		return false;
-	return linked || !require_link;
+		return KCG_INRIVER_GATE_ZERO;
+	if (linked || !require_link)
+		return KCG_INRIVER_GATE_OPEN;
+	return audited ? KCG_INRIVER_GATE_ZERO : KCG_INRIVER_GATE_HOLD;
+}
+
+const char *kcg_inriver_gate_name(enum kcg_inriver_gate g)
+{
+	static const char *const names[] = { "open", "zero", "hold" };
+	return (unsigned)g < 3 ? names[g] : "unknown";
 }
 
 uint64_t kcg_inriver_due(uint64_t now_ms, uint64_t last_write_ms, uint64_t interval_s)

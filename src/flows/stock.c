@@ -61,9 +61,14 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 	*reserved = 0;
 	if (kcg_orders_reserved(t, sku, reserved) != 0)
 		*reserved = 0; /* unreadable: counted as none, the order flow's own checks hold */
-	if (!kcg_inriver_sku_publishable(t, cfg, sku)) {
+	switch (kcg_inriver_sku_gate(t, cfg, sku)) {
+	case KCG_INRIVER_GATE_ZERO:
 		*qty = 0; /* deleted in inriver, or not linked when a link is required */
 		return true;
+	case KCG_INRIVER_GATE_HOLD:
+		return false; /* a link is required and not known yet: send nothing */
+	default:
+		break;
 	}
 	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&cfg->stock.buffers), sku, cfg->stock.buffer);
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);

@@ -387,8 +387,8 @@ def scenario_deleted(args, rep):
         rep.check(bool(e) and e.get("system") == "khaos" and e.get("owner") == "operations",
                   "deleted: archive_in_khaos (system khaos, owner operations)", [json.dumps(e)])
         v = w.aget("/admin/skus/SKU-X") or {}
-        rep.check(v.get("inriver", {}).get("deleted_at") and v.get("inriver", {}).get("publishable") is False,
-                  "deleted: /admin/skus/SKU-X shows the deletion and not publishable", [json.dumps(v)[:800]])
+        rep.check(v.get("inriver", {}).get("deleted_at") and v.get("inriver", {}).get("mirakl_gate") == "zero",
+                  "deleted: /admin/skus/SKU-X shows the deletion and Mirakl's gate at zero", [json.dumps(v)[:800]])
         # a mistake: the item is created again -> linked, published again, nothing to archive
         eid2 = add_items(w, [{"ItemNumber": "SKU-X", "ItemName": "Back"}])[0]
         listener(w, "EntityCreated", eid2)
@@ -404,16 +404,15 @@ def scenario_deleted(args, rep):
 def scenario_require_link(args, rep):
     w = world(args, rep, "require-link", stock={"require_inriver_link": "true"})
     try:
-        s.set_offers(w, [("SKU-L", 0), ("SKU-U", 0)])
+        s.set_offers(w, [("SKU-L", 0), ("SKU-U", 3)])  # SKU-U: a figure from before the rule
         s.khaos(w, [{"code": "SKU-L", "available": 8}, {"code": "SKU-U", "available": 9}])
         add_items(w, [{"ItemNumber": "SKU-L", "ItemName": "Linked"}])
         if not ready(w, rep, "require-link", ["SKU-L", "SKU-U"]):
             return
-        ok, secs, last = s.wait_offers(w, {"SKU-L": 8}, 20)
-        time.sleep(3)
-        u = s.offers(w, "SKU-U").get("SKU-U")
-        rep.check(ok and u == 0, "require-link: the linked code is published (8), the unlinked one stays 0 (%s)" % u,
-                  [json.dumps(last)] + evidence(w, ["SKU-U"]))
+        ok, secs, last = s.wait_offers(w, {"SKU-L": 8, "SKU-U": 0}, 20)
+        g = (w.aget("/admin/skus/SKU-U") or {}).get("inriver", {}).get("mirakl_gate")
+        rep.check(ok and g == "zero", "require-link: the linked code is published (8), the unlinked one gets 0 once "
+                  "the audit mapped the catalogue (gate %s)" % g, [json.dumps(last)] + evidence(w, ["SKU-U"]))
         eid = add_items(w, [{"ItemNumber": "SKU-U", "ItemName": "Now linked"}])[0]
         listener(w, "EntityCreated", eid)
         ok, secs, last = s.wait_offers(w, {"SKU-U": 9}, 20)

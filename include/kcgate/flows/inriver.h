@@ -98,12 +98,24 @@ struct kcg_inriver_khaos {
 json_t *kcg_inriver_values(const struct kcg_inriver_config *cfg, const struct kcg_inriver_khaos *k,
 			   const json_t *written, const char *now_iso);
 
+/** What inriver says about publishing a SKU to Mirakl. */
+enum kcg_inriver_gate {
+	KCG_INRIVER_GATE_OPEN, /**< publish Khaos's figure */
+	KCG_INRIVER_GATE_ZERO, /**< publish 0: deleted in inriver, or unlinked when a link is required */
+	KCG_INRIVER_GATE_HOLD, /**< send nothing yet: a link is required and no audit has mapped the catalogue */
+};
+
 /**
- * Whether a SKU may be published to Mirakl as far as inriver goes:
- * not when its item was deleted in inriver, and not when unlinked while
- * [stock] require_inriver_link is true. Pure.
+ * The gate for a SKU: 0 when its item was deleted in inriver, and when
+ * unlinked while [stock] require_inriver_link is true, once the first
+ * mapping audit has run (@p audited); before that an unlinked SKU is held
+ * (neither 0 nor its figure: turning the rule on never zeroes a live
+ * marketplace for a moment). Pure.
  */
-bool kcg_inriver_publishable(bool require_link, bool linked, bool deleted);
+enum kcg_inriver_gate kcg_inriver_gate_of(bool require_link, bool linked, bool deleted, bool audited);
+
+/** "open", "zero", "hold". */
+const char *kcg_inriver_gate_name(enum kcg_inriver_gate g);
 
 /** When the next write to an item may go: @p last_write_ms + the interval, or now. Pure. */
 uint64_t kcg_inriver_due(uint64_t now_ms, uint64_t last_write_ms, uint64_t interval_s);
@@ -111,11 +123,11 @@ uint64_t kcg_inriver_due(uint64_t now_ms, uint64_t last_write_ms, uint64_t inter
 /* ---- for other flows ---- */
 
 /**
- * Whether @p sku may be published to Mirakl (kcg_inriver_publishable()
- * over the inriver records, read in @p txn). Always true when the inriver
- * records say nothing and @p cfg does not require a link.
+ * The gate for @p sku (kcg_inriver_gate_of() over the inriver records,
+ * read in @p txn). Always open when the inriver records say nothing and
+ * @p cfg does not require a link.
  */
-bool kcg_inriver_sku_publishable(struct kcg_txn *txn, const struct kcg_config *cfg, const char *sku);
+enum kcg_inriver_gate kcg_inriver_sku_gate(struct kcg_txn *txn, const struct kcg_config *cfg, const char *sku);
 
 /** GET /admin/skus/{code}: the SKU across Khaos, inriver and Mirakl (*@p out a new object). */
 int kcg_inriver_sku_view(struct kcg_store *store, const struct kcg_config *cfg, const char *sku, json_t **out);

@@ -122,11 +122,18 @@ static void test_values(void **state)
 static void test_publishable(void **state)
 {
 	(void)state;
-	assert_true(kcg_inriver_publishable(false, false, false)); /* shops without inriver: unaffected */
-	assert_true(kcg_inriver_publishable(true, true, false));
-	assert_false(kcg_inriver_publishable(true, false, false));
-	assert_false(kcg_inriver_publishable(false, true, true)); /* deleted in inriver: 0 whatever the rule */
-	assert_false(kcg_inriver_publishable(false, false, true));
+	/* shops without inriver: unaffected */
+	assert_int_equal(kcg_inriver_gate_of(false, false, false, false), KCG_INRIVER_GATE_OPEN);
+	assert_int_equal(kcg_inriver_gate_of(false, false, false, true), KCG_INRIVER_GATE_OPEN);
+	assert_int_equal(kcg_inriver_gate_of(true, true, false, true), KCG_INRIVER_GATE_OPEN);
+	assert_int_equal(kcg_inriver_gate_of(true, false, false, true), KCG_INRIVER_GATE_ZERO);
+	/* the rule just turned on, nothing mapped yet: held, never a moment of 0 on a live marketplace */
+	assert_int_equal(kcg_inriver_gate_of(true, false, false, false), KCG_INRIVER_GATE_HOLD);
+	assert_int_equal(kcg_inriver_gate_of(true, true, false, false), KCG_INRIVER_GATE_OPEN);
+	/* deleted in inriver: 0 whatever the rule */
+	assert_int_equal(kcg_inriver_gate_of(false, true, true, false), KCG_INRIVER_GATE_ZERO);
+	assert_int_equal(kcg_inriver_gate_of(true, false, true, false), KCG_INRIVER_GATE_ZERO);
+	assert_string_equal(kcg_inriver_gate_name(KCG_INRIVER_GATE_HOLD), "hold");
 }
 
 static void test_due(void **state)
