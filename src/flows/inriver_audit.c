@@ -33,6 +33,7 @@
 
 #define READ_MAX 500 /* unmapped items whose SKU one audit reads */
 #define AUDIT_KEY "last"
+#define AUDIT_PER_TXN 5000 /* codes per write transaction of the audit's outcome */
 
 enum { A_START, A_MAP, A_ALL, A_READ };
 
@@ -61,12 +62,14 @@ static enum kcg_step map_batch(struct kcg_job_run *run, const struct kcg_inriver
 	return kcg_job_call(run, kcg_inriver_map(ir, batch, n, &run->call));
 }
 
+static int audit_part(struct kcg_txn *t, struct kcg_job_run *run);
+
 static enum kcg_step read_next(struct kcg_job_run *run, const struct kcg_inriver_config *ir)
 {
 	json_t *todo = json_object_get(run->result, "unmapped");
 	size_t at = (size_t)kcg_json_u64(run->result, "read_at");
 	if (at >= json_array_size(todo)) {
-		json_object_set_new(run->result, "done", json_true());
+		run->apply_part = audit_part; /* a whole audit's effects, in parts (a retry writes nothing) */
 		return KCG_STEP_DONE;
 	}
 	json_object_set_new(run->result, "read_at", json_integer((json_int_t)(at + 1)));
@@ -146,25 +149,33 @@ static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 	return rc;
 }
 
-static int apply_audit(struct kcg_txn *t, struct kcg_job_run *run)
+/* The codes of one part, then (the last part) the items read, the
+ * summary and Mirakl's check. Each part is its own write transaction
+ * (the engine's apply_part: a 100,000-code catalogue is never one
+ * transaction); a part applied twice raises the same exceptions again
+ * (counted twice) and links nothing new. */
+static int audit_part(struct kcg_txn *t, struct kcg_job_run *run)
 {
 	struct kcg_flow_ctx *flow = run->ctx;
 	const struct kcg_config *cfg = flow->cfg;
-	json_t *r = run->result, *codes = json_object_get(r, "codes"), *map = json_object_get(r, "map"), *el;
+	json_t *r = run->result, *codes = json_object_get(r, "codes"), *map = json_object_get(r, "map");
+	size_t n_codes = json_array_size(codes), from = (size_t)run->part * AUDIT_PER_TXN;
 	struct tally n = { 0 };
-	size_t i;
 	int rc = 0;
-	if (!json_is_true(json_object_get(r, "done")))
-		return 0; /* a retry: half an audit proves nothing */
-	/* first: the figures rechecked below see the catalogue as mapped (held -> 0) */
-	rc = kcg_meta_put_u64(t, META_IR_AUDITED, t->now_ms);
-	if (rc != 0)
-		return rc;
-	json_array_foreach(codes, i, el) {
-		const char *code = json_string_value(el);
-		rc = audit_code(t, cfg, code, json_object_get(map, code), &n);
+	if (run->part == 0) {
+		/* first: the figures rechecked below see the catalogue as mapped (held -> 0) */
+		rc = kcg_meta_put_u64(t, META_IR_AUDITED, t->now_ms);
 		if (rc != 0)
 			return rc;
+	}
+	if (from < n_codes) {
+		for (size_t i = from; i < n_codes && i < from + AUDIT_PER_TXN; i++) {
+			const char *code = json_string_value(json_array_get(codes, i));
+			rc = audit_code(t, cfg, code, json_object_get(map, code), &n);
+			if (rc != 0)
+				return rc;
+		}
+		return 1; /* the last part (items and summary) follows */
 	}
 	const char *key;
 	json_t *sku;
@@ -181,6 +192,15 @@ static int apply_audit(struct kcg_txn *t, struct kcg_job_run *run)
 		if (rc != 0)
 			return rc;
 	}
+	/* the counts from the map itself: parts may have been applied twice */
+	json_t *el;
+	size_t i;
+	json_array_foreach(codes, i, el) {
+		size_t k = json_array_size(json_object_get(map, json_string_value(el)));
+		n.unlinked += k == 0;
+		n.linked += k > 0;
+		n.duplicate += k > 1;
+	}
 	json_t *counts = NULL;
 	size_t ghosts = 0;
 	if (kcg_exc_open_counts(t, &counts) == 0)
@@ -189,7 +209,7 @@ static int apply_audit(struct kcg_txn *t, struct kcg_job_run *run)
 	char at[32];
 	kcg_format_time(t->now_ms, at, sizeof(at));
 	json_t *sum = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "at", at, "codes",
-				(json_int_t)json_array_size(codes), "items", (json_int_t)kcg_json_u64(r, "items"), "linked",
+				(json_int_t)n_codes, "items", (json_int_t)kcg_json_u64(r, "items"), "linked",
 				(json_int_t)n.linked, "unlinked", (json_int_t)n.unlinked, "duplicate",
 				(json_int_t)n.duplicate, "identifier_drift", (json_int_t)n.drift, "ghost_sku_open",
 				(json_int_t)ghosts, "items_unread", (json_int_t)kcg_json_u64(r, "unread"));
@@ -214,7 +234,6 @@ static enum kcg_step audit_step(struct kcg_job_run *run, void *ctx)
 	json_t *r = run->result;
 	if (!r)
 		return kcg_job_failed(run, -EAGAIN, "out of memory");
-	run->apply = apply_audit;
 	switch (run->phase) {
 	case A_START: {
 		json_t *codes = json_array();

@@ -213,12 +213,17 @@ def scenario_good_sku(args, rep):
         eid = linked_item(w, rep, "good-sku", "SKU-1", 7)
         if eid is None:
             return
-        st, m = w.admin("GET", "/metrics")
-        m = m if isinstance(m, str) else ""
-        rep.check(st == 200 and "kcgate_inriver_linked 1\n" in m and "kcgate_inriver_waiting 0\n" in m
-                  and "kcgate_inriver_audit_age_seconds -1" not in m and 'kcgate_jobs{lane="inriver_push"' in m,
-                  "good-sku: /metrics shows the link, the audit's age and the inriver_push lane",
-                  [l for l in m.splitlines() if "inriver" in l][:12])
+        def metrics():
+            st, m = w.admin("GET", "/metrics")
+            return m if st == 200 and isinstance(m, str) else ""
+
+        def good():  # the PUT lands before kcgate commits the link: wait for it
+            m = metrics()
+            return ("kcgate_inriver_linked 1\n" in m and "kcgate_inriver_waiting 0\n" in m
+                    and "kcgate_inriver_audit_age_seconds -1" not in m and 'kcgate_jobs{lane="inriver_push"' in m)
+        v, _ = w.wait(good, 10, 0.2)
+        rep.check(bool(v), "good-sku: /metrics shows the link, the audit's age and the inriver_push lane",
+                  [l for l in metrics().splitlines() if "kcgate_inriver" in l or "inriver_push" in l][:12])
         e = entities(w)[eid]["fields"]
         rep.check(e.get("ItemName") == "Red shoe" and e.get("ItemDescription") == "Long marketing copy"
                   and e.get("ItemNumber") == "SKU-1" and e.get("KhaosLastSync"),
