@@ -182,6 +182,8 @@ def finish(w, rep, what):
     rep.check(not bad, "%s: no PUT named a field outside [inriver.fields] (%d PUT calls)"
               % (what, w.sim.state()["inriver"]["puts"]), bad[:5])
     w.finish(what)
+    leaked = [i for i, line in enumerate(w.inst.log_text().splitlines()) if w.ir_key in line]
+    rep.check(not leaked, "%s: the inriver API key is in no log line" % what, ["lines %s" % leaked[:5]])
 
 
 def evidence(w, skus=()):
@@ -323,6 +325,14 @@ def new_code(args, rep, name, create):
             rep.check(bool(v) and len(created()) == 1 and f.get("KhaosAvailable") == 4 and set(f) <= OWNED | {"ItemNumber"},
                       "create-missing: a new Khaos code -> one item created with the SKU and Khaos's fields only "
                       "(%.1f s)" % secs, [json.dumps(created())] + evidence(w, ["SKU-NEW"]))
+            if v:  # inriver announces the item kcgate created: read, nothing written again (no loop)
+                w.quiet(10)
+                n_put = w.sim.state()["inriver"]["puts"]
+                listener(w, "EntityCreated", v[0]["id"])
+                w.quiet(10)
+                time.sleep(0.5)
+                rep.check(w.sim.state()["inriver"]["puts"] == n_put and len(created()) == 1,
+                          "create-missing: EntityCreated for kcgate's own new item -> no write, no second item")
         else:
             e, secs = wait_exc(w, "unlinked_sku", "SKU-NEW")
             rep.check(bool(e) and e.get("owner") == "ecommerce" and e.get("system") == "inriver" and not created(),
