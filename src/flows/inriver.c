@@ -98,8 +98,11 @@ int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, ui
 		rc = ir_unlink_id(t, cfg, id); /* the item's SKU changed in inriver */
 	uint64_t was = kcg_json_u64(rec, "entity_id");
 	bool changed = was != id || json_object_get(rec, "deleted_ms");
-	if (was && was != id)
+	if (was && was != id) {
 		json_object_del(rec, "written"); /* another item: nothing written to it yet */
+		if (rc == 0)
+			rc = ids_del(t, was); /* the old item's delete no longer concerns the code */
+	}
 	json_object_set_new(rec, "entity_id", json_integer((json_int_t)id));
 	json_object_del(rec, "deleted_ms");
 	if (rc == 0)
@@ -236,6 +239,10 @@ static int entity_deleted(struct kcg_txn *t, const struct kcg_config *cfg, uint6
 	if (!*sku)
 		return 0; /* not an item kcgate linked: nothing of Khaos's depends on it */
 	json_t *rec = ir_rec_get(t, sku);
+	if (kcg_json_u64(rec, "entity_id") != id) { /* a stale link: the code is another item's now */
+		json_decref(rec);
+		return ids_del(t, id);
+	}
 	json_object_del(rec, "entity_id");
 	json_object_del(rec, "written");
 	json_object_set_new(rec, "deleted_ms", json_integer((json_int_t)t->now_ms));

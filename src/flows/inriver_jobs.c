@@ -128,8 +128,8 @@ int ir_dup_effect(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 	ir_view_text(t, cfg, sku, view, sizeof(view));
 	return ir_raise(t, KCG_EXC_DUPLICATE_SKU, "inriver", IR_OWNER, sku,
 			"%zu inriver items have %s = %s (ids %s%s): the Khaos stock code is the one key, so one item "
-			"must hold it. Merge or correct them in inriver; kcgate keeps writing Khaos's fields to the "
-			"first only. %s; inriver: %zu items.",
+			"must hold it. Merge or correct them in inriver; meanwhile kcgate writes Khaos's fields to "
+			"one of them (the one it read last). %s; inriver: %zu items.",
 			json_array_size(ids), cfg->inriver.sku_field, sku, list,
 			json_array_size(ids) > DUPS_SHOWN ? ", ..." : "", view, json_array_size(ids));
 }
