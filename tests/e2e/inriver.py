@@ -466,7 +466,7 @@ def scenario_audit(args, rep, n=10000):
         s.set_offers(w, [(c, 5) for c in codes] + [("GHOST-1", 3)])
         items = [{"ItemNumber": c} for c in codes if c not in unlinked]
         items += [{"ItemNumber": c, "ItemName": "twin"} for c in dups] + [{"ItemNumber": b} for b in bad]
-        add_items(w, items)
+        ids = add_items(w, items)
         t0 = time.monotonic()
         if not ready(w, rep, "audit", codes[:1] + codes[-1:]):
             return
@@ -502,6 +502,19 @@ def scenario_audit(args, rep, n=10000):
         rep.check(one.get("khaos", {}).get("active") and one.get("inriver", {}).get("linked")
                   and "duplicate_sku" in one.get("problems", []) and one.get("mirakl") is not None,
                   "audit: GET /admin/skus/A00100 shows Khaos, inriver and Mirakl", [json.dumps(one)[:800]])
+        # the twin is read (an edit): the code follows it; deleting the original then unpublishes nothing
+        original = ids[[i["ItemNumber"] for i in items].index("A00100")]
+        twin = ids[len(items) - len(bad) - len(dups)]
+        listener(w, "EntityUpdated", twin, fields=[{"fieldTypeId": "ItemName"}])
+        v, _ = w.wait(lambda: (w.aget("/admin/skus/A00100") or {}).get("inriver", {}).get("entity_id") == twin, 10)
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % original)
+        listener(w, "EntityDeleted", original, entityTypeId="Item")
+        w.quiet(10)
+        one = w.aget("/admin/skus/A00100") or {}
+        rep.check(bool(v) and not exc(w, "archive_in_khaos", "A00100")
+                  and one.get("inriver", {}).get("mirakl_gate") == "open" and not one["inriver"].get("deleted_at"),
+                  "audit: duplicates: the code follows the item read last; deleting the other unpublishes nothing",
+                  [json.dumps(one.get("inriver"))])
         finish(w, rep, "audit")
     finally:
         w.close(rep.failed > 0)
