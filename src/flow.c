@@ -10,6 +10,7 @@
 #include "kcgate/alerts.h"
 #include "kcgate/exceptions.h"
 #include "kcgate/flows/despatch.h"
+#include "kcgate/flows/inriver.h"
 #include "kcgate/flows/orders.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/flows/stock.h"
@@ -21,6 +22,7 @@ const struct kcg_flow *const kcg_flows[] = {
 	&kcg_flow_despatch,
 	&kcg_flow_alerts,
 	&kcg_flow_stock,
+	&kcg_flow_inriver,
 	NULL,
 };
 

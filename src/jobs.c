@@ -23,7 +23,7 @@
 #define LIVE_KEY_MAX (KCG_JOB_KIND_MAX + 1 + KCG_JOB_SUBJECT_MAX)
 #define DUE_LOOK_MAX 1000      /* due entries one kcg_jobs_due() may look at */
 
-static const char *const lane_names[KCG_LANE_COUNT] = { "mirakl", "khaos", "inriver", "alerts", "mirakl_stock" };
+static const char *const lane_names[KCG_LANE_COUNT] = { "mirakl", "khaos", "inriver", "alerts", "mirakl_stock", "inriver_push" };
 static const char *const state_names[KCG_JOB_STATE_COUNT] = { "pending", "done", "dead" };
 
 const char *const kcg_jobs_dbs[] = { DB_JOBS, DB_DUE, DB_LIVE, NULL };

@@ -214,9 +214,26 @@ struct kcg_despatch_config {
 	struct kcg_config_map *_Atomic carriers;
 };
 
-/** [inriver]: webhook (listener) authentication. */
+/** [inriver]: webhook (listener) authentication, and the PIM flow's REST
+ * client and life (keys declared in src/flows/inriver.c). */
 struct kcg_inriver_config {
 	struct kcg_source_auth webhook;
+	char *base_url;             /**< everything before /api/v1.0.0/..., no trailing slash; NULL: the flow is off */
+	char *api_key;              /**< secret (X-inRiver-APIKey); required with base_url */
+	char *entity_type;          /**< the entity type carrying the SKU (Item) */
+	char *sku_field;            /**< the field holding the Khaos stock code (ItemNumber) */
+	uint64_t timeout_s;
+	int listen;                 /**< 1: listener events drive it; 0: the LastModified poll does */
+	uint64_t poll_interval_s;   /**< the poll's period (listen = false) */
+	uint64_t write_interval_s;  /**< at most one write per item per this */
+	int create_missing_items;   /**< 1: a Khaos code with no item gets one; 0: unlinked_sku */
+	uint64_t audit_interval_s;  /**< the mapping audit's period (daily) */
+	uint64_t max_items;         /**< most entity ids one query answer may hold */
+	/* [inriver.fields]: the inriver field of each Khaos-owned value; NULL = never written */
+	char *field_khaos_status;   /**< OK / UNKNOWN_STOCK_CODE / DISCONTINUED */
+	char *field_available;      /**< Khaos's available level */
+	char *field_price;          /**< Khaos's price (no price source yet: see docs/flows.md) */
+	char *field_last_sync;      /**< when kcgate last wrote the item (ISO-8601 UTC) */
 };
 
 /** [khaos] country_format: how ICOUNTRY_CODE/DCOUNTRY_CODE are sent. */
@@ -266,6 +283,7 @@ struct kcg_stock_config {
 	uint64_t stale_after_s;     /**< stock_sync_stale past this age */
 	uint64_t drift_check_interval_s;
 	uint64_t drift_page_delay_ms; /**< pause between two OF21 pages */
+	int require_inriver_link;   /**< 1: publishable only when linked in inriver (declared in src/flows/inriver.c) */
 	/** [stock.buffers] (stock code -> buffer) and [stock.warehouses] (Khaos
 	 * site id -> Mirakl warehouse-code): NULL when absent. Read with atomic_load(). */
 	struct kcg_config_map *_Atomic buffers;
@@ -288,6 +306,7 @@ struct kcg_lanes_config {
 	uint64_t inriver;
 	uint64_t alerts;            /**< webhook posts and mails sent at once */
 	uint64_t mirakl_stock;  /**< the stock imports' own lane (STO01-03, OF21) */
+	uint64_t inriver_push;  /**< Khaos -> inriver field writes: low priority, apart from listener work */
 };
 
 /** [alerts] and [alerts.mail_to]: who is told what broke (keys declared

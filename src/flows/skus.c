@@ -54,6 +54,32 @@ int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool
 	return 0;
 }
 
+int kcg_skus_each_active(struct kcg_txn *t, int (*fn)(const char *code, void *arg), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_SKUS), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char code[KCG_KHAOS_CODE_MAX];
+		if (k.mv_size == 0 || k.mv_size >= sizeof(code))
+			continue;
+		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+		bool active = json_is_object(rec) && !json_is_true(json_object_get(rec, "discontinued"));
+		json_decref(rec);
+		if (!active)
+			continue;
+		memcpy(code, k.mv_data, k.mv_size);
+		code[k.mv_size] = '\0';
+		rc = fn(code, arg);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int kcg_skus_refresh_one(struct kcg_txn *t, const char *code)
 {
 	if (!*code || strlen(code) >= KCG_JOB_SUBJECT_MAX || strcmp(code, ALL) == 0)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/flows/inriver.h"
 #include "kcgate/flows/orders.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/log.h"
@@ -144,6 +145,15 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 	stock_key_split(key, sku);
 	reserved_state(t, sku, key, &now, &held, &poll_start);
 	*reserved = kcg_stock_reserved_effective(now, held.reserved, held.released_ms, poll_start);
+	switch (kcg_inriver_sku_gate(t, cfg, sku)) {
+	case KCG_INRIVER_GATE_ZERO:
+		*qty = 0; /* deleted in inriver, or not linked when a link is required */
+		return true;
+	case KCG_INRIVER_GATE_HOLD:
+		return false; /* a link is required and not known yet: send nothing */
+	default:
+		break;
+	}
 	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&cfg->stock.buffers), sku, cfg->stock.buffer);
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);
 }
@@ -217,6 +227,15 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 		push = kcg_stock_needs_push(rec, qty, refused_open);
 	}
 	return stock_dirty_set(t, key, push);
+}
+
+int kcg_stock_recheck_sku(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku)
+{
+	struct kcg_stock_rec rec;
+	int rc = kcg_stock_get(t, sku, &rec);
+	if (rc == KCG_ENOTFOUND || rc == KCG_ESTORE)
+		return 0; /* no record: the next poll brings one, checked then */
+	return rc == 0 ? stock_recheck(t, cfg, sku, &rec) : rc;
 }
 
 json_t *stock_sync_get(struct kcg_txn *t)

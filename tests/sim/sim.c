@@ -114,6 +114,7 @@ static void log_request(enum sim_system sys, struct sim_request *req)
 	const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Type");
 
 	log_entry_free(e);
+	e->seq = ++sim.log_seq;
 	e->method = sim_strdup(req->method);
 	e->path = sim_strdup(req->path);
 	e->query = sim_strdup(req->query);
@@ -156,6 +157,13 @@ static bool authorized(enum sim_system sys, struct sim_request *req, struct sim_
 		if (h && strcmp(h, sim.mirakl_key) == 0)
 			return true;
 		sim_reply_mirakl_error(r, 401, "Unauthorized");
+		return false;
+	}
+	if (sys == SIM_INRIVER && sim.inriver_key) {
+		const char *k = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-inRiver-APIKey");
+		if (k && strcmp(k, sim.inriver_key) == 0)
+			return true;
+		sim_reply_mirakl_error(r, 401, "Unauthorized: X-inRiver-APIKey");
 		return false;
 	}
 	if (sys == SIM_KHAOS && sim.khaos_basic) {
@@ -235,7 +243,7 @@ static void peer(enum sim_system sys, struct sim_request *req, const char *sub, 
 		prepared = true;
 		call = sim_khaos_prepare(req, r);
 		write = sim_khaos_is_write(call);
-	} else if (sys == SIM_MIRAKL) {
+	} else if (sys == SIM_MIRAKL || sys == SIM_INRIVER) {
 		write = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
 	}
 	kind = roll(sys, &f, &after);
@@ -253,6 +261,8 @@ static void peer(enum sim_system sys, struct sim_request *req, const char *sub, 
 		sim_khaos_wsdl(req, r);
 	} else if (sys == SIM_ALERTS) {
 		sim_alerts_webhook(req, sub, r);
+	} else if (sys == SIM_INRIVER) {
+		sim_inriver_handle(req, sub, r);
 	}
 	else if (!prepared)
 		peer_error(sys, r, 404, "Not Found");
@@ -384,7 +394,9 @@ static void ctl_reset(struct sim_reply *r)
 	sim_khaos_reset();
 	sim_hostile_reset();
 	sim_alerts_reset();
+	sim_inriver_reset();
 	log_clear();
+	sim.log_seq = 0;
 	memset(sim.calls, 0, sizeof(sim.calls));
 	memset(sim.faults, 0, sizeof(sim.faults));
 	/* Release every held request (latency, timeouts). */
@@ -402,9 +414,10 @@ static void ctl_state(struct sim_request *req, struct sim_reply *r)
 
 	pthread_mutex_lock(&sim.lock);
 	sim_mirakl_advance();
-	out = json_pack("{s:o, s:o, s:{s:I, s:I}}", "mirakl", sim_mirakl_state(skus),
-		"khaos", sim_khaos_state(), "calls",
-		"mirakl", (json_int_t)sim.calls[SIM_MIRAKL], "khaos", (json_int_t)sim.calls[SIM_KHAOS]);
+	out = json_pack("{s:o, s:o, s:o, s:{s:I, s:I, s:I}}", "mirakl", sim_mirakl_state(skus),
+		"khaos", sim_khaos_state(), "inriver", sim_inriver_state(), "calls",
+		"mirakl", (json_int_t)sim.calls[SIM_MIRAKL], "khaos", (json_int_t)sim.calls[SIM_KHAOS],
+		"inriver", (json_int_t)sim.calls[SIM_INRIVER]);
 	/* Dumped under the lock: the order JSON is shared with the live state. */
 	dump = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(out);
@@ -444,8 +457,8 @@ static void ctl_requests(struct sim_request *req, struct sim_reply *r)
 		/* Oldest first among the last n. */
 		struct sim_log_entry *e = &l->e[(l->next + SIM_LOG_CAP - n + k) % SIM_LOG_CAP];
 
-		json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o, s:o}",
-			"method", sim_json_string_lossy(e->method, strlen(e->method)),
+		json_array_append_new(arr, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}",
+			"seq", (json_int_t)e->seq, "method", sim_json_string_lossy(e->method, strlen(e->method)),
 			"path", sim_json_string_lossy(e->path, strlen(e->path)),
 			"query", sim_json_string_lossy(e->query, strlen(e->query)),
 			"content_type", sim_json_string_lossy(e->content_type, strlen(e->content_type)),
@@ -550,6 +563,15 @@ static void control(struct sim_request *req, const char *p, struct sim_reply *r)
 		else
 			sim_khaos_ctl_couriers(body, r);
 		json_decref(body);
+	} else if (strcmp(p, "/_sim/inriver/entities") == 0) {
+		if (!method_is(req, "POST", r))
+			return;
+		body = body_json(req, r);
+		if (body)
+			sim_inriver_ctl_entities(body, r);
+		json_decref(body);
+	} else if (strncmp(p, "/_sim/inriver/", 14) == 0) {
+		sim_inriver_ctl(req->method, p + 13, r);
 	} else if (strncmp(p, "/_sim/khaos/orders/", 19) == 0 && strlen(p) > 26 &&
 		   strcmp(p + strlen(p) - 7, "/cancel") == 0) {
 		if (!method_is(req, "POST", r))
@@ -703,9 +725,10 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kcgate-sim --listen HOST:PORT [--mirakl-key K] [--khaos-user U --khaos-password P]\n"
+		"usage: kcgate-sim --listen HOST:PORT [--mirakl-key K] [--inriver-key K] [--khaos-user U --khaos-password P]\n"
 		"                  [--khaos-namespace NS] [--mirakl-update-delta-s N] [--smtp-listen HOST:PORT]\n"
-		"Simulates Mirakl (/mirakl/api/...) and Khaos Control SOAP (/khaos/soap/IKosWeb)\n"
+		"Simulates Mirakl (/mirakl/api/...), Khaos Control SOAP (/khaos/soap/IKosWeb) and inriver\n"
+		"REST (/inriver/api/v1.0.0/...), "
 		"with a control API under /_sim. PORT 0 picks a free port. See docs/sim.md.\n");
 }
 
@@ -786,6 +809,8 @@ int main(int argc, char **argv)
 			listen = v;
 		else if (strcmp(a, "--mirakl-key") == 0)
 			sim.mirakl_key = v;
+		else if (strcmp(a, "--inriver-key") == 0)
+			sim.inriver_key = v;
 		else if (strcmp(a, "--khaos-user") == 0)
 			kuser = v;
 		else if (strcmp(a, "--khaos-password") == 0)
@@ -889,7 +914,9 @@ int main(int argc, char **argv)
 	sim_khaos_reset();
 	sim_hostile_reset();
 	sim_alerts_reset();
+	sim_inriver_reset();
 	log_clear();
+	sim.log_seq = 0;
 	pthread_mutex_unlock(&sim.lock);
 	free(sim.khaos_basic);
 	xmlCleanupParser();

@@ -195,6 +195,7 @@ struct sim_faults {
 
 /** One logged request. */
 struct sim_log_entry {
+	uint64_t seq;		/* across every system: the order of requests */
 	char *method;
 	char *path;
 	char *query;
@@ -214,6 +215,7 @@ struct sim_log {
 struct sim_state {
 	/* configuration, read-only after start */
 	const char *mirakl_key;
+	const char *inriver_key;	/* expected X-inRiver-APIKey, or NULL */
 	char *khaos_basic;	/* expected "Basic <base64>" credentials, or NULL */
 	const char *khaos_ns;
 	long mirakl_update_delta_s;
@@ -248,7 +250,21 @@ struct sim_state {
 	unsigned long calls[SIM_NSYSTEMS];
 	struct sim_faults faults[SIM_NSYSTEMS];
 	struct sim_log log[SIM_NSYSTEMS];
+	uint64_t log_seq;
 };
+
+/* ---- sim_inriver.c (section 9 of docs/sim.md) ---- */
+
+/** A request under /inriver (@p sub: the rest of the path). Lock not held. */
+void sim_inriver_handle(struct sim_request *req, const char *sub, struct sim_reply *r);
+/** POST /_sim/inriver/entities. Lock not held. */
+void sim_inriver_ctl_entities(json_t *body, struct sim_reply *r);
+/** The other /_sim/inriver endpoints (@p sub after "/_sim/inriver"). Lock not held. */
+void sim_inriver_ctl(const char *method, const char *sub, struct sim_reply *r);
+/** The "inriver" part of GET /_sim/state; lock held. */
+json_t *sim_inriver_state(void);
+/** Forgets every entity and write; lock held. */
+void sim_inriver_reset(void);
 
 /* ---- sim_hostile.c (section 8 of docs/sim.md) ---- */
 

@@ -22,6 +22,7 @@ import time
 import traceback
 import xml.etree.ElementTree as ET
 
+INRIVER_KEY = "sim-inriver-key"
 MIRAKL_KEY = "test-shop-key-123"
 KHAOS_USER = "kcuser"
 KHAOS_PASS = "kc&pass:word"
@@ -65,7 +66,7 @@ DOC_IMPORT_ENVELOPE = """<?xml version="1.0" encoding="UTF-8"?>
 class Sim:
     def __init__(self, binary, extra=()):
         self.binary = binary
-        args = [binary, "--listen", "127.0.0.1:0", "--mirakl-key", MIRAKL_KEY,
+        args = [binary, "--listen", "127.0.0.1:0", "--mirakl-key", MIRAKL_KEY, "--inriver-key", INRIVER_KEY,
                 "--khaos-user", KHAOS_USER, "--khaos-password", KHAOS_PASS] + list(extra)
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         self.stderr = []
@@ -175,6 +176,12 @@ class Sim:
         st, _, j = self.mirakl("GET", "/api/orders/" + order_id)
         assert st == 200, (st, j)
         return j
+
+    # inriver
+    def inriver(self, method, path, body=None, key=None, headers=None):
+        h = dict(headers or {})
+        h["X-inRiver-APIKey"] = INRIVER_KEY if key is None else key
+        return self.json(method, "/inriver/api/v1.0.0" + path, body, h)
 
     # Khaos
     def soap_raw(self, body, headers=None, auth=True, timeout=10):
@@ -1981,8 +1988,8 @@ def state_shape_and_calls(s):
     s.mirakl("GET", "/api/orders")
     s.soap("ImportOrders", {"Orders": sales_orders((oid, [("SKU-1", 3)]))})
     st = s.state()
-    assert set(st) == {"mirakl", "khaos", "calls"}
-    assert st["calls"] == {"mirakl": 2, "khaos": 1}
+    assert set(st) == {"mirakl", "khaos", "inriver", "calls"}
+    assert st["calls"] == {"mirakl": 2, "khaos": 1, "inriver": 0}
     cust = st["mirakl"]["orders"][0].pop("customer")
     assert cust["firstname"] == "Jane" and cust["shipping_address"] is None and cust["billing_address"] is None
     assert st["mirakl"] == {"orders": [{"order_id": oid, "order_state": "WAITING_ACCEPTANCE",
@@ -2007,7 +2014,70 @@ def state_shape_and_calls(s):
                              "offers": [], "offers_count": 0, "stock_imports": []},
                   "khaos": {"sales_orders": [], "duplicate_orders": 0,
                             "skipped_duplicates": 0, "dedupe": True, "stock": [], "stock_count": 0},
-                  "calls": {"mirakl": 0, "khaos": 0}}
+                  "inriver": {"entities": [], "entities_count": 0, "field_writes": [], "field_writes_count": 0,
+                              "puts": 0},
+                  "calls": {"mirakl": 0, "khaos": 0, "inriver": 0}}
+
+
+@test
+def inriver_rest(s):
+    st, _, j = s.json("POST", "/_sim/inriver/entities", {"entities": [
+        {"entity_type": "Item", "fields": {"ItemNumber": "SKU-1", "ItemName": "Shoe"}},
+        {"entity_type": "Item", "fields": {"ItemNumber": "SKU-2"}},
+        {"entity_type": "Item", "fields": {"ItemNumber": "SKU-2"}},
+        {"entity_type": "Product", "fields": {"ProductName": "P"}}]})
+    assert st == 201 and j == {"ids": [1, 2, 3, 4]}, (st, j)
+    st, _, j = s.json("POST", "/_sim/inriver/entities", {"entities": [{"entity_type": "Item", "fields": {"Nope": 1}}]})
+    assert st == 400, (st, j)
+    assert s.inriver("GET", "/entities/1/summary", key="wrong")[0] == 401
+    st, _, j = s.inriver("GET", "/entities/1/summary")
+    assert st == 200 and j["id"] == 1 and j["entityTypeId"] == "Item" and j["modifiedDate"], j
+    assert s.inriver("GET", "/entities/99/summary")[0] == 404
+    st, _, j = s.inriver("GET", "/entities/1/fieldvalues?fieldTypeIds=ItemNumber,ItemName")
+    assert j == [{"fieldTypeId": "ItemNumber", "value": "SKU-1"}, {"fieldTypeId": "ItemName", "value": "Shoe"}], j
+    assert s.inriver("GET", "/entities/1/fieldvalues?fieldTypeIds=ProductName")[0] == 400
+    # a PUT is checked whole against the type before anything is written
+    st, _, j = s.inriver("PUT", "/entities/1/fieldvalues", [{"fieldTypeId": "KhaosStatus", "value": "OK"},
+                                                             {"fieldTypeId": "KhaosAvailable", "value": "7"}])
+    assert st == 400, (st, j)
+    st, _, j = s.inriver("PUT", "/entities/1/fieldvalues", [{"fieldTypeId": "KhaosStatus", "value": "OK"},
+                                                             {"fieldTypeId": "KhaosAvailable", "value": 7}])
+    assert st == 200, (st, j)
+    st, _, j = s.inriver("POST", "/query", {"systemCriteria": [{"type": "EntityTypeId", "value": "Item",
+                                                                "operator": "Equal"}],
+                                            "dataCriteria": [{"fieldTypeId": "ItemNumber", "value": "SKU-2",
+                                                              "operator": "Equal"}]})
+    assert j == {"count": 2, "entityIds": [2, 3]}, j
+    st, _, j = s.inriver("POST", "/query", {"systemCriteria": [{"type": "LastModified", "operator": "GreaterThan",
+                                                                "value": "2000-01-01T00:00:00.000Z"}]})
+    assert j["count"] == 4, j
+    assert s.inriver("POST", "/query", {"systemCriteria": [{"type": "Bogus", "operator": "Equal", "value": "x"}]})[0] == 400
+    st, _, j = s.inriver("POST", "/entities:mapuniquevalues", {"fieldTypeId": "ItemNumber",
+                                                                "uniqueValues": ["SKU-1", "SKU-2", "SKU-9"]})
+    assert j == {"SKU-1": 1, "SKU-2": [2, 3]}, j
+    assert s.inriver("POST", "/entities:mapuniquevalues", {"fieldTypeId": "ItemNumber",
+                                                            "uniqueValues": ["x"] * 1000})[0] == 400
+    st, _, model = s.inriver("GET", "/entities:getempty?entityTypeId=Item")
+    assert st == 200 and {"fieldTypeId": "ItemNumber", "value": None} in model["fieldValues"], model
+    for fv in model["fieldValues"]:
+        if fv["fieldTypeId"] == "ItemNumber":
+            fv["value"] = "SKU-NEW"
+    st, _, j = s.inriver("POST", "/entities:createnew", model)
+    assert st == 200 and j["entityId"] == 5 and j["summary"]["id"] == 5, j
+    st, _, _ = s.request("POST", "/_sim/inriver/entities/2/delete")
+    assert st == 204
+    assert s.inriver("GET", "/entities/2/summary")[0] == 404
+    ir = s.state()["inriver"]
+    assert ir["entities_count"] == 4 and [e["id"] for e in ir["entities"]] == [1, 3, 4, 5]
+    assert ir["entities"][0]["fields"] == {"ItemNumber": "SKU-1", "ItemName": "Shoe", "KhaosStatus": "OK",
+                                           "KhaosAvailable": 7}
+    assert ir["field_writes"] == [{"entity_id": 1, "field_type_id": "KhaosStatus", "via": "put"},
+                                  {"entity_id": 1, "field_type_id": "KhaosAvailable", "via": "put"},
+                                  {"entity_id": 5, "field_type_id": "ItemNumber", "via": "createnew"}], ir
+    assert ir["puts"] == 1 and ir["field_writes_count"] == 3
+    s.faults(system="inriver", rate_limit_rate=1.0, retry_after_s=7)
+    st, hd, _ = s.inriver("GET", "/entities/1/summary")
+    assert st == 429 and hd.get("Retry-After") == "7", (st, dict(hd))
 
 
 @test
@@ -2018,9 +2088,11 @@ def requests_log(s):
     s.soap("GetStockList", {"DateType": "0", "DateValue": ""})
     reqs = s.requests("mirakl")
     assert len(reqs) == 2
+    seq = reqs[0].pop("seq")
     assert reqs[0] == {"method": "GET", "path": "/mirakl/api/orders",
                        "query": "start_update_date=2024-01-01T00:00:00%2B00:00&max=5",
                        "content_type": "", "body": ""}, reqs[0]
+    assert reqs[1]["seq"] > seq  # one sequence across systems: the order of calls
     assert reqs[1]["method"] == "PUT" and reqs[1]["path"] == "/mirakl/api/orders/%s/accept" % oid
     assert reqs[1]["content_type"] == "application/json"
     assert json.loads(reqs[1]["body"]) == {"order_lines": [{"id": oid + "-1", "accepted": True}]}
@@ -2031,8 +2103,9 @@ def requests_log(s):
     assert len(k) == 1 and "GetStockList" in k[0]["body"] and k[0]["content_type"].startswith("text/xml")
     assert base64.b64encode(("%s:%s" % (KHAOS_USER, KHAOS_PASS)).encode()).decode() not in json.dumps(k)
     st, _, _ = s.request("POST", "/inriver/api/v1.0.0/query", "{}")
-    assert st == 404
+    assert st == 401  # no X-inRiver-APIKey (--inriver-key is set): still logged
     assert s.requests("inriver")[0]["path"] == "/inriver/api/v1.0.0/query"
+    assert s.requests("inriver")[0]["seq"] > k[0]["seq"] > reqs[1]["seq"]
     for q in ("", "?system=sap", "?system=mirakl&limit=0", "?system=mirakl&limit=1001"):
         st, _, j = s.json("GET", "/_sim/requests" + q)
         assert st == 400, q

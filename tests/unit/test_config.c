@@ -972,6 +972,61 @@ static void test_stock_keys(void **state)
 	unsetenv("KCG_TEST_MIRAKL");
 }
 
+/* [inriver], [inriver.fields], [stock] require_inriver_link, [lanes] inriver_push. */
+static void test_inriver_keys(void **state)
+{
+	struct result r;
+	(void)state;
+	setenv("KCG_TEST_MIRAKL", MIRAKL_KEY, 1);
+	setenv("KCG_TEST_INRIVER", "inriver-key-0123", 1);
+	expect_ok(&r, FLOW_OK);
+	assert_null(r.cfg.inriver.base_url); /* off by default */
+	assert_string_equal(r.cfg.inriver.entity_type, "Item");
+	assert_string_equal(r.cfg.inriver.sku_field, "ItemNumber");
+	assert_int_equal(r.cfg.inriver.listen, 1);
+	assert_int_equal(r.cfg.inriver.write_interval_s, 60);
+	assert_int_equal(r.cfg.inriver.poll_interval_s, 300);
+	assert_int_equal(r.cfg.inriver.audit_interval_s, 86400);
+	assert_int_equal(r.cfg.inriver.create_missing_items, 0);
+	assert_null(r.cfg.inriver.field_khaos_status);
+	assert_int_equal(r.cfg.stock.require_inriver_link, 0);
+	assert_int_equal(r.cfg.lanes.inriver_push, 2);
+	done(&r);
+	expect_ok(&r, FLOW_OK "[inriver]\nbase_url = https://ir.example/\napi_key = env:KCG_TEST_INRIVER\n"
+			  "listen = false\ncreate_missing_items = true\n[inriver.fields]\nkhaos_status = KhaosStatus\n"
+			  "available = KhaosAvailable\n[stock]\nrequire_inriver_link = true\n");
+	assert_string_equal(r.cfg.inriver.base_url, "https://ir.example");
+	assert_string_equal(r.cfg.inriver.api_key, "inriver-key-0123");
+	assert_string_equal(r.cfg.inriver.field_available, "KhaosAvailable");
+	assert_int_equal(r.cfg.inriver.listen, 0);
+	assert_int_equal(r.cfg.inriver.create_missing_items, 1);
+	assert_int_equal(r.cfg.stock.require_inriver_link, 1);
+	done(&r);
+	/* no key, no field to write, the SKU field written, a field twice, a bad id */
+	parse(&r, FLOW_OK "[inriver]\nbase_url = https://ir.example\n");
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_non_null(strstr(r.errs, "[inriver] base_url: needs [inriver] api_key"));
+	assert_non_null(strstr(r.errs, "[inriver] base_url: needs at least one field in [inriver.fields]"));
+	done(&r);
+	parse(&r, FLOW_OK "[inriver]\nbase_url = https://ir.example\napi_key = env:KCG_TEST_INRIVER\n"
+			  "[inriver.fields]\nkhaos_status = ItemNumber\navailable = ItemNumber\nprice = Bad-Id\n");
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_non_null(strstr(r.errs, "[inriver] sku_field: is also an [inriver.fields] field"));
+	assert_non_null(strstr(r.errs, "names ItemNumber twice"));
+	assert_non_null(strstr(r.errs, "[inriver.fields] price: must be an inriver id (letters, digits and '_')"));
+	done(&r);
+	parse(&r, FLOW_OK "[stock]\nrequire_inriver_link = true\n");
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_non_null(strstr(r.errs, "[stock] require_inriver_link: needs [inriver] base_url"));
+	done(&r);
+	parse(&r, FLOW_OK "[inriver]\nwrite_interval_s = 0\n");
+	assert_int_equal(r.rc, KCG_ECONFIG);
+	assert_non_null(strstr(r.errs, "[inriver] write_interval_s"));
+	done(&r);
+	unsetenv("KCG_TEST_INRIVER");
+	unsetenv("KCG_TEST_MIRAKL");
+}
+
 /* Map sections: arbitrary keys, each value checked, errors FILE:LINE: [section] key: why. */
 static void test_map_sections(void **state)
 {
@@ -1779,6 +1834,7 @@ int main(void)
 		cmocka_unit_test(test_auth_names),
 		cmocka_unit_test(test_map_sections),
 		cmocka_unit_test(test_stock_keys),
+		cmocka_unit_test(test_inriver_keys),
 		cmocka_unit_test(test_map_reload),
 		cmocka_unit_test(test_secret_reload),
 		cmocka_unit_test(test_flow_defaults),

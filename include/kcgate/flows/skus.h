@@ -52,6 +52,12 @@ bool kcg_skus_active(struct kcg_txn *txn, const char *code, bool *discontinued);
 int kcg_skus_level(struct kcg_txn *txn, const char *code, int64_t *available, bool *controlled, uint64_t *read_ms);
 
 /**
+ * Calls @p fn with every active stock code the cache holds, in key order,
+ * until it returns non-zero (returned). @return 0, fn's value or an LMDB code.
+ */
+int kcg_skus_each_active(struct kcg_txn *txn, int (*fn)(const char *code, void *arg), void *arg);
+
+/**
  * Asks Khaos about @p code now rather than at the next refresh: a
  * skus.refresh job for that code, in @p txn. An equal job already pending
  * counts as done. @return 0 or an error.

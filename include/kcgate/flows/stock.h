@@ -13,6 +13,8 @@
  * what kcgate accepted on Mirakl and Khaos has not booked, never below 0;
  * STATUS 4 (discontinued) -> 0; STATUS 5 (not stock-controlled) ->
  * [stock] uncontrolled_quantity, or the offer is left alone ("leave").
+ * A SKU the inriver flow says may not be published (its item deleted in
+ * inriver, or no item with [stock] require_inriver_link) -> 0.
  *
  * Dirty: a SKU whose publishable figure differs from the last one Mirakl
  * confirmed is in stock_dirty. Every [mirakl] stock_flush_interval_s the
@@ -162,6 +164,11 @@ uint64_t kcg_stock_status_poll_ms(const struct kcg_config *cfg);
  * [stock] sites / [khaos] stock_site_id as usual (one global quantity).
  */
 size_t kcg_stock_sites(const struct kcg_config *cfg, int sites[KCG_STOCK_SITES_MAX]);
+
+/** Checks @p sku's figure again after something outside the stock flow
+ * changed it (the inriver flow: a link made or an item deleted); dirty
+ * when it must be sent. No record: nothing to do. @return 0 or an error. */
+int kcg_stock_recheck_sku(struct kcg_txn *txn, const struct kcg_config *cfg, const char *sku);
 
 /** Reads @p sku's record. @return 0, KCG_ENOTFOUND, or an error. */
 int kcg_stock_get(struct kcg_txn *txn, const char *sku, struct kcg_stock_rec *out);

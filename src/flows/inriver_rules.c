@@ -1,0 +1,101 @@
+/*
+ * inriver_rules.c: the inriver flow's decisions as pure functions (see
+ * flows/inriver.h): which fields are Khaos's, whether an update is kcgate's
+ * own write echoed back, what to write, whether a SKU may be published,
+ * when the next write may go. Unit-tested by tests/unit/flows/test_inriver.c.
+ */
+#include "kcgate/flows/inriver.h"
+
+#include <string.h>
+
+size_t kcg_inriver_owned(const struct kcg_inriver_config *cfg, const char *out[4])
+{
+	const char *all[4] = { cfg->field_khaos_status, cfg->field_available, cfg->field_price, cfg->field_last_sync };
+	size_t n = 0;
+	for (size_t i = 0; i < 4; i++)
+		if (all[i] && *all[i])
+			out[n++] = all[i];
+	return n;
+}
+
+static bool is_owned(const struct kcg_inriver_config *cfg, const char *field)
+{
+	const char *owned[4];
+	size_t n = kcg_inriver_owned(cfg, owned);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(owned[i], field) == 0)
+			return true;
+	return false;
+}
+
+bool kcg_inriver_echo(const struct kcg_inriver_config *cfg, const json_t *changed)
+{
+	size_t i;
+	json_t *el;
+	if (!json_is_array(changed) || json_array_size(changed) == 0)
+		return false; /* nothing named: read it, it may be anything */
+	json_array_foreach(changed, i, el) {
+		const char *f = json_string_value(json_object_get(el, "fieldTypeId"));
+		if (!f || !is_owned(cfg, f))
+			return false;
+	}
+	return true;
+}
+
+/* Sets @p field to @p v in @p out unless @p written holds that value already. */
+static void put(json_t *out, const json_t *written, const char *field, json_t *v)
+{
+	if (!field || !*field || !v) {
+		json_decref(v);
+		return;
+	}
+	if (json_equal(json_object_get(written, field), v)) {
+		json_decref(v);
+		return;
+	}
+	json_object_set_new(out, field, v);
+}
+
+json_t *kcg_inriver_values(const struct kcg_inriver_config *cfg, const struct kcg_inriver_khaos *k,
+			   const json_t *written, const char *now_iso)
+{
+	json_t *out = json_object();
+	if (!out)
+		return NULL;
+	const char *status = NULL;
+	if (!k->known)
+		status = KCG_INRIVER_UNKNOWN;
+	else if (!k->discontinued)
+		status = KCG_INRIVER_OK;
+	else if (k->confirmed_zero)
+		status = KCG_INRIVER_DISCONTINUED;
+	/* discontinued, Mirakl not yet at 0: the status waits (unpublished first, then flagged) */
+	if (status)
+		put(out, written, cfg->field_khaos_status, json_string(status));
+	if (k->known)
+		put(out, written, cfg->field_available, json_integer((json_int_t)k->available));
+	if (json_object_size(out) > 0 && now_iso)
+		put(out, written, cfg->field_last_sync, json_string(now_iso));
+	return out;
+}
+
+enum kcg_inriver_gate kcg_inriver_gate_of(bool require_link, bool linked, bool deleted, bool audited)
+{
+	if (deleted)
+		return KCG_INRIVER_GATE_ZERO;
+	if (linked || !require_link)
+		return KCG_INRIVER_GATE_OPEN;
+	return audited ? KCG_INRIVER_GATE_ZERO : KCG_INRIVER_GATE_HOLD;
+}
+
+const char *kcg_inriver_gate_name(enum kcg_inriver_gate g)
+{
+	static const char *const names[] = { "open", "zero", "hold" };
+	return (unsigned)g < 3 ? names[g] : "unknown";
+}
+
+uint64_t kcg_inriver_due(uint64_t now_ms, uint64_t last_write_ms, uint64_t interval_s)
+{
+	uint64_t next = last_write_ms ? last_write_ms + interval_s * 1000u : 0;
+	return next > now_ms ? next : now_ms;
+}

@@ -1,0 +1,581 @@
+#!/usr/bin/env python3
+"""kcgate end-to-end tests of flow 4 (inriver <-> Khaos Control), against
+kcgate-sim: the real kcgate binary, the real simulator (inriver REST with
+--inriver-key, Khaos SOAP, Mirakl).
+
+    inriver.py --kcgate PATH --sim PATH [--keep] SCENARIO
+
+Every world runs the stock flow with kcgate-sim's limits (as stock.py
+does), so the SKU cache reads Khaos every second; [inriver.fields] names
+KhaosStatus, KhaosAvailable and KhaosLastSync; write_interval_s = 1.
+
+SCENARIO is one of:
+  good-sku        an item created in inriver with a good SKU (listener
+                  EntityCreated) -> KhaosStatus OK and the level written,
+                  nothing else: no PUT ever names another field, marketing
+                  fields untouched; Khaos changes reach it, coalesced
+  echo            kcgate's own write coming back as EntityUpdated -> no call
+                  at all; a marketing edit -> read, no write
+  bad-sku         an item whose SKU is no Khaos code -> identifier_drift
+                  (inriver, ecommerce) and KhaosStatus UNKNOWN_STOCK_CODE
+  create-missing  a new Khaos code -> an item created with the SKU and the
+                  Khaos fields ([inriver] create_missing_items = true)
+  unlinked        a new Khaos code with no item -> unlinked_sku (ecommerce)
+  discontinued    Khaos discontinues a code -> Mirakl 0 (STO01, confirmed by
+                  STO02) first, then KhaosStatus DISCONTINUED: the order is
+                  checked in the sim's request log
+  deleted         an item deleted in inriver (EntityDeleted) -> Mirakl 0 and
+                  archive_in_khaos (khaos, operations)
+  require-link    [stock] require_inriver_link = true: an unlinked code stays
+                  at 0 on Mirakl until its item appears
+  rate-limited    60% of inriver calls answer 429 with Retry-After: the job
+                  engine backs off and the fields still arrive
+  poll            [inriver] listen = false: an item created in inriver is
+                  found by the LastModified poll, no listener call
+  audit           10,000 Khaos codes, 10,000 items, planted problems:
+                  unlinked_sku, duplicate_sku, identifier_drift, ghost_sku,
+                  each found; POST /admin/audit/skus finds a new one;
+                  GET /admin/skus?problem=1 and /admin/skus/{code}
+
+Output like run.py; exit status 1 on any failure.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import orders as o  # noqa: E402
+import run as h  # noqa: E402
+import stock as s  # noqa: E402
+
+Report = h.Report
+ENV_INRIVER_KEY = "KCG_E2E_INRIVER_API_KEY"
+OWNED = {"KhaosStatus", "KhaosAvailable", "KhaosLastSync"}
+FIELDS = {"khaos_status": "KhaosStatus", "available": "KhaosAvailable", "last_sync": "KhaosLastSync"}
+
+
+class InriverSim(o.Sim):
+    """kcgate-sim that also checks inriver's API key."""
+    key = None
+
+    def __init__(self, binary, mirakl_key, khaos_user, khaos_password):
+        real = o.subprocess.Popen
+
+        def popen(args, **kw):
+            return real(list(args) + ["--inriver-key", InriverSim.key], **kw)
+        o.subprocess.Popen = popen
+        try:
+            super().__init__(binary, mirakl_key, khaos_user, khaos_password)
+        finally:
+            o.subprocess.Popen = real
+
+
+def world(args, rep, name, inriver=None, stock=None, sim_settings=None):
+    InriverSim.key = "ik-" + os.urandom(12).hex()
+    os.environ[ENV_INRIVER_KEY] = InriverSim.key
+    o.Sim = InriverSim
+    ir = {"write_interval_s": "1", "audit_interval_s": "3600", "api_key": "env:" + ENV_INRIVER_KEY}
+    ir.update(inriver or {})
+    w = s.stock_world(args, rep, name, stock=stock, sim_settings=sim_settings,
+                      more={"inriver": ir, "inriver.fields": dict(FIELDS)})
+    # the base URL needs the sim's port: set it now (the config is written at start)
+    w.inst.overrides["inriver"]["base_url"] = "http://127.0.0.1:%d/inriver" % w.sim.port
+    w.ir_key = InriverSim.key
+    return w
+
+
+def entities(w):
+    return {e["id"]: e for e in w.sim.state()["inriver"]["entities"]}
+
+
+def add_items(w, items):
+    """items: [{field: value}] of Item entities; returns their ids."""
+    st, j = w.sim.call("POST", "/_sim/inriver/entities",
+                       {"entities": [{"entity_type": "Item", "fields": f} for f in items]})
+    assert st == 201, (st, j)
+    return j["ids"]
+
+
+def ir_requests(w):
+    st, j = w.sim.call("GET", "/_sim/requests?system=inriver&limit=1000")
+    return j["requests"] if st == 200 else []
+
+
+def puts(w, eid=None):
+    return [r for r in ir_requests(w) if r["method"] == "PUT" and
+            (eid is None or r["path"].endswith("/entities/%d/fieldvalues" % eid))]
+
+
+def listener(w, event, nid, **extra):
+    body = {"id": str(uuid.uuid4()), "numericId": nid, "timestamp": "2026-01-01T10:00:00.000Z"}
+    body.update(extra)
+    raw = o.compact(body)
+    r = w.client.request("POST", "/api/listeners/" + event, raw, w.hs.inriver_headers())
+    return r.status
+
+
+def wait_fields(w, eid, want, timeout=20):
+    last = {}
+
+    def ok():
+        e = entities(w).get(eid)
+        last.clear()
+        last.update(e["fields"] if e else {})
+        return e and all(last.get(k) == v for k, v in want.items())
+    v, secs = w.wait(ok, timeout, 0.2)
+    return bool(v), secs, dict(last)
+
+
+def audited(w):
+    j = w.aget("/admin/skus?problem=1")
+    return j and j.get("last_audit")
+
+
+def ready(w, rep, what, codes):
+    """kcgate started, the SKU cache holds @p codes and the first audit ran."""
+    if not w.start(what):
+        return False
+
+    def known():
+        return all((w.aget("/admin/skus/" + c) or {}).get("khaos", {}).get("known") for c in codes)
+    k, _ = w.wait(known, 20, 0.2)
+    a, secs = w.wait(lambda: audited(w), 20, 0.2)
+    rep.check(bool(k and a), "%s: the SKU cache read Khaos and the first audit ran (%.1f s)" % (what, secs),
+              [json.dumps(w.aget("/admin/skus?problem=1"))] + w.inst.log_tail(10))
+    return bool(k and a)
+
+
+def exc(w, kind, subject):
+    for e in w.exceptions(None, kind) or []:
+        if e.get("subject") == subject:
+            return e
+    return None
+
+
+def wait_exc(w, kind, subject, timeout=20):
+    return w.wait(lambda: (exc(w, kind, subject) or {}).get("resolved_at", 1) is None and exc(w, kind, subject),
+                  timeout, 0.25)
+
+
+def only_owned(w):
+    """Every PUT body names only Khaos-owned fields; every field write too."""
+    bad = []
+    for r in puts(w):
+        for fv in json.loads(r["body"]):
+            if fv.get("fieldTypeId") not in OWNED:
+                bad.append("PUT %s wrote %s" % (r["path"], fv.get("fieldTypeId")))
+    for fw in w.sim.state()["inriver"]["field_writes"]:
+        if fw["via"] == "put" and fw["field_type_id"] not in OWNED:
+            bad.append("field write %s" % json.dumps(fw))
+    return bad
+
+
+def finish(w, rep, what):
+    """Every scenario ends proving no PUT named a field outside [inriver.fields]; then SIGTERM and the logs."""
+    bad = only_owned(w)
+    rep.check(not bad, "%s: no PUT named a field outside [inriver.fields] (%d PUT calls)"
+              % (what, w.sim.state()["inriver"]["puts"]), bad[:5])
+    w.finish(what)
+    leaked = [i for i, line in enumerate(w.inst.log_text().splitlines()) if w.ir_key in line]
+    rep.check(not leaked, "%s: the inriver API key is in no log line" % what, ["lines %s" % leaked[:5]])
+
+
+def evidence(w, skus=()):
+    out = ["admin sku %s: %s" % (x, h.short(json.dumps(w.aget("/admin/skus/" + x)), 600)) for x in skus]
+    out.append("inriver requests: %s" % h.short(json.dumps(ir_requests(w)[-8:]), 1200))
+    return out + w.inst.log_tail(10)
+
+
+# ---------------------------------------------------------------- scenarios
+
+def linked_item(w, rep, what, sku, avail, name="Red shoe"):
+    """Creates an item for @p sku after the start and sends EntityCreated;
+    returns its id once Khaos's fields are on it (or None)."""
+    eid = add_items(w, [{"ItemNumber": sku, "ItemName": name, "ItemDescription": "Long marketing copy"}])[0]
+    rep.check(listener(w, "EntityCreated", eid) == 204, "%s: the listener takes EntityCreated (204)" % what)
+    ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": avail})
+    rep.check(ok, "%s: KhaosStatus OK and KhaosAvailable %d written to item %d (%.1f s)" % (what, avail, eid, secs),
+              [json.dumps(last)] + ([] if ok else evidence(w, [sku])))
+    return eid if ok else None
+
+
+def scenario_good_sku(args, rep):
+    w = world(args, rep, "good-sku", inriver={"write_interval_s": "2"})
+    try:
+        s.khaos(w, [{"code": "SKU-1", "available": 7}])
+        s.set_offers(w, [("SKU-1", 0)])
+        if not ready(w, rep, "good-sku", ["SKU-1"]):
+            return
+        eid = linked_item(w, rep, "good-sku", "SKU-1", 7)
+        if eid is None:
+            return
+        def metrics():
+            st, m = w.admin("GET", "/metrics")
+            return m if st == 200 and isinstance(m, str) else ""
+
+        def good():  # the PUT lands before kcgate commits the link: wait for it
+            m = metrics()
+            return ("kcgate_inriver_linked 1\n" in m and "kcgate_inriver_waiting 0\n" in m
+                    and "kcgate_inriver_audit_age_seconds -1" not in m and 'kcgate_jobs{lane="inriver_push"' in m)
+        v, _ = w.wait(good, 10, 0.2)
+        rep.check(bool(v), "good-sku: /metrics shows the link, the audit's age and the inriver_push lane",
+                  [l for l in metrics().splitlines() if "kcgate_inriver" in l or "inriver_push" in l][:12])
+        e = entities(w)[eid]["fields"]
+        rep.check(e.get("ItemName") == "Red shoe" and e.get("ItemDescription") == "Long marketing copy"
+                  and e.get("ItemNumber") == "SKU-1" and e.get("KhaosLastSync"),
+                  "good-sku: marketing fields and the SKU untouched, KhaosLastSync set", [json.dumps(e)])
+        n0 = len(puts(w, eid))
+        for q in (10, 11, 12, 13, 14):
+            s.khaos(w, [{"code": "SKU-1", "available": q}])
+            time.sleep(0.3)
+        ok, secs, last = wait_fields(w, eid, {"KhaosAvailable": 14}, 15)
+        n = len(puts(w, eid)) - n0
+        rep.check(ok and 1 <= n <= 2,
+                  "good-sku: 5 Khaos changes in 1.5 s reach inriver coalesced (%d PUTs, write_interval_s 2; %.1f s)"
+                  % (n, secs), [json.dumps(last)] + ([] if ok else evidence(w, ["SKU-1"])))
+        bad = only_owned(w)
+        rep.check(not bad and len(puts(w)) > 0, "good-sku: no PUT ever names a field outside [inriver.fields] "
+                  "(%d PUTs checked)" % len(puts(w)), bad[:5])
+        finish(w, rep, "good-sku")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_echo(args, rep):
+    w = world(args, rep, "echo")
+    try:
+        s.khaos(w, [{"code": "SKU-E", "available": 3}])
+        if not ready(w, rep, "echo", ["SKU-E"]):
+            return
+        eid = linked_item(w, rep, "echo", "SKU-E", 3)
+        if eid is None:
+            return
+        w.quiet(10)
+        before = len(ir_requests(w))
+        st = listener(w, "EntityUpdated", eid, fields=[{"fieldTypeId": f} for f in sorted(OWNED)])
+        time.sleep(2.5)
+        after = ir_requests(w)[before:]
+        rep.check(st == 204 and not after,
+                  "echo: kcgate's own write echoed as EntityUpdated -> no inriver call at all (no loop)",
+                  [json.dumps(after[:5])])
+        n_put = len(puts(w, eid))
+        before = len(ir_requests(w))
+        listener(w, "EntityUpdated", eid, fields=[{"fieldTypeId": "ItemName"}])
+        seen, _ = w.wait(lambda: any(r["method"] == "GET" for r in ir_requests(w)[before:]), 10)
+        w.quiet(10)
+        time.sleep(1)
+        rep.check(bool(seen) and len(puts(w, eid)) == n_put,
+                  "echo: a marketing edit (ItemName) -> the item is read, nothing written",
+                  [json.dumps(ir_requests(w)[before:][:6])])
+        finish(w, rep, "echo")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_bad_sku(args, rep):
+    w = world(args, rep, "bad-sku")
+    try:
+        s.khaos(w, [{"code": "SKU-G", "available": 1}])
+        if not ready(w, rep, "bad-sku", ["SKU-G"]):
+            return
+        eid = add_items(w, [{"ItemNumber": "NOPE-1", "ItemName": "Mystery"}])[0]
+        listener(w, "EntityCreated", eid)
+        ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "UNKNOWN_STOCK_CODE"})
+        rep.check(ok and "KhaosAvailable" not in last,
+                  "bad-sku: KhaosStatus UNKNOWN_STOCK_CODE on the item, no level (%.1f s)" % secs,
+                  [json.dumps(last)] + ([] if ok else evidence(w, ["NOPE-1"])))
+        e, _ = wait_exc(w, "identifier_drift", "NOPE-1")
+        rep.check(bool(e) and e.get("system") == "inriver" and e.get("owner") == "ecommerce"
+                  and "%d" % eid in e.get("message", ""),
+                  "bad-sku: identifier_drift for NOPE-1 (system inriver, owner ecommerce, names the item)",
+                  [json.dumps(e)])
+        s.khaos(w, [{"code": "NOPE-1", "available": 2}])
+        listener(w, "EntityUpdated", eid, fields=[{"fieldTypeId": "ItemNumber"}])
+        ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": 2})
+        # the PUT lands before kcgate commits its outcome: wait for the resolution too
+        e, _ = w.wait(lambda: (exc(w, "identifier_drift", "NOPE-1") or {}).get("resolved_at")
+                      and exc(w, "identifier_drift", "NOPE-1"), 10, 0.2)
+        rep.check(ok and e, "bad-sku: the code created in Khaos -> OK, drift resolved",
+                  [json.dumps(last), json.dumps(exc(w, "identifier_drift", "NOPE-1"))])
+        finish(w, rep, "bad-sku")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def new_code(args, rep, name, create):
+    w = world(args, rep, name, inriver={"create_missing_items": "true" if create else "false"})
+    try:
+        s.khaos(w, [{"code": "SKU-A", "available": 1}])
+        add_items(w, [{"ItemNumber": "SKU-A", "ItemName": "A"}])
+        if not ready(w, rep, name, ["SKU-A"]):
+            return
+        s.khaos(w, [{"code": "SKU-NEW", "available": 4}])
+
+        def created():
+            return [e for e in entities(w).values() if e["fields"].get("ItemNumber") == "SKU-NEW"]
+        if create:
+            v, secs = w.wait(lambda: [e for e in created() if e["fields"].get("KhaosStatus") == "OK"], 20)
+            f = v[0]["fields"] if v else {}
+            rep.check(bool(v) and len(created()) == 1 and f.get("KhaosAvailable") == 4 and set(f) <= OWNED | {"ItemNumber"},
+                      "create-missing: a new Khaos code -> one item created with the SKU and Khaos's fields only "
+                      "(%.1f s)" % secs, [json.dumps(created())] + evidence(w, ["SKU-NEW"]))
+            if v:  # inriver announces the item kcgate created: read, nothing written again (no loop)
+                w.quiet(10)
+                n_put = w.sim.state()["inriver"]["puts"]
+                listener(w, "EntityCreated", v[0]["id"])
+                w.quiet(10)
+                time.sleep(0.5)
+                rep.check(w.sim.state()["inriver"]["puts"] == n_put and len(created()) == 1,
+                          "create-missing: EntityCreated for kcgate's own new item -> no write, no second item")
+        else:
+            e, secs = wait_exc(w, "unlinked_sku", "SKU-NEW")
+            rep.check(bool(e) and e.get("owner") == "ecommerce" and e.get("system") == "inriver" and not created(),
+                      "unlinked: a new Khaos code with no item -> unlinked_sku (inriver, ecommerce), nothing "
+                      "created (%.1f s)" % secs, [json.dumps(e)] + evidence(w, ["SKU-NEW"]))
+        finish(w, rep, name)
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_create_missing(args, rep):
+    new_code(args, rep, "create-missing", True)
+
+
+def scenario_unlinked(args, rep):
+    new_code(args, rep, "unlinked", False)
+
+
+def scenario_discontinued(args, rep):
+    w = world(args, rep, "discontinued")
+    try:
+        s.set_offers(w, [("SKU-D", 0)])
+        s.khaos(w, [{"code": "SKU-D", "available": 5}])
+        eid = add_items(w, [{"ItemNumber": "SKU-D", "ItemName": "Old"}])[0]
+        if not ready(w, rep, "discontinued", ["SKU-D"]):
+            return
+        ok1, _, _ = s.wait_offers(w, {"SKU-D": 5}, 20)
+        ok2, _, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": 5})
+        rep.check(ok1 and ok2, "discontinued: linked by the first audit, published 5, KhaosStatus OK",
+                  [json.dumps(last)] + evidence(w, ["SKU-D"]))
+        s.khaos(w, [{"code": "SKU-D", "available": 5, "status": 4}])
+        ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "DISCONTINUED"}, 25)
+        rep.check(ok and s.offers(w, "SKU-D").get("SKU-D") == 0,
+                  "discontinued: Mirakl 0, then KhaosStatus DISCONTINUED (%.1f s)" % secs,
+                  [json.dumps(last)] + evidence(w, ["SKU-D"]))
+        st, mk = w.sim.call("GET", "/_sim/requests?system=mirakl&limit=1000")
+        mk = mk["requests"] if st == 200 else []
+        sto01 = [r["seq"] for r in mk if r["method"] == "POST" and r["path"].endswith("/stock/imports")
+                 and "\"SKU-D\";\"0\"" in r["body"]]
+        sto02 = [r["seq"] for r in mk if r["method"] == "GET" and r["path"].endswith("/status")]
+        put = [r["seq"] for r in puts(w, eid) if "DISCONTINUED" in r["body"]]
+        good = sto01 and put and sto01[0] < put[0] and any(sto01[0] < x < put[0] for x in sto02)
+        rep.check(bool(good), "discontinued: the request log shows STO01 with SKU-D;0, its STO02, then the PUT "
+                  "(seq %s < %s < %s)" % (sto01[:1], [x for x in sto02 if sto01 and x > sto01[0]][:1], put[:1]),
+                  [json.dumps([r for r in mk if r["method"] == "POST"][-3:])[:800]])
+        finish(w, rep, "discontinued")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_deleted(args, rep):
+    w = world(args, rep, "deleted")
+    try:
+        s.set_offers(w, [("SKU-X", 0)])
+        s.khaos(w, [{"code": "SKU-X", "available": 6}])
+        eid = add_items(w, [{"ItemNumber": "SKU-X", "ItemName": "Gone soon"}])[0]
+        if not ready(w, rep, "deleted", ["SKU-X"]):
+            return
+        ok, _, _ = s.wait_offers(w, {"SKU-X": 6}, 20)
+        rep.check(ok, "deleted: published 6 while the item lives", evidence(w, ["SKU-X"]))
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % eid)
+        rep.check(listener(w, "EntityDeleted", eid, entityTypeId="Item", displayName="Gone soon") == 204,
+                  "deleted: the listener takes EntityDeleted (204)")
+        ok, secs, last = s.wait_offers(w, {"SKU-X": 0}, 20)
+        rep.check(ok, "deleted: Mirakl quantity 0 for SKU-X (%.1f s)" % secs, [json.dumps(last)] + evidence(w, ["SKU-X"]))
+        e, _ = wait_exc(w, "archive_in_khaos", "SKU-X")
+        rep.check(bool(e) and e.get("system") == "khaos" and e.get("owner") == "operations",
+                  "deleted: archive_in_khaos (system khaos, owner operations)", [json.dumps(e)])
+        v = w.aget("/admin/skus/SKU-X") or {}
+        rep.check(v.get("inriver", {}).get("deleted_at") and v.get("inriver", {}).get("mirakl_gate") == "zero",
+                  "deleted: /admin/skus/SKU-X shows the deletion and Mirakl's gate at zero", [json.dumps(v)[:800]])
+        # a mistake: the item is created again -> linked, published again, nothing to archive
+        eid2 = add_items(w, [{"ItemNumber": "SKU-X", "ItemName": "Back"}])[0]
+        listener(w, "EntityCreated", eid2)
+        ok, secs, last = s.wait_offers(w, {"SKU-X": 6}, 20)
+        e, _ = w.wait(lambda: (exc(w, "archive_in_khaos", "SKU-X") or {}).get("resolved_at"), 10, 0.2)
+        rep.check(ok and e, "deleted: the item created again -> published 6 again, archive_in_khaos resolved "
+                  "(%.1f s)" % secs, [json.dumps(last), json.dumps(exc(w, "archive_in_khaos", "SKU-X"))])
+        finish(w, rep, "deleted")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_require_link(args, rep):
+    w = world(args, rep, "require-link", stock={"require_inriver_link": "true"})
+    try:
+        s.set_offers(w, [("SKU-L", 0), ("SKU-U", 3)])  # SKU-U: a figure from before the rule
+        s.khaos(w, [{"code": "SKU-L", "available": 8}, {"code": "SKU-U", "available": 9}])
+        add_items(w, [{"ItemNumber": "SKU-L", "ItemName": "Linked"}])
+        if not ready(w, rep, "require-link", ["SKU-L", "SKU-U"]):
+            return
+        ok, secs, last = s.wait_offers(w, {"SKU-L": 8, "SKU-U": 0}, 20)
+        g = (w.aget("/admin/skus/SKU-U") or {}).get("inriver", {}).get("mirakl_gate")
+        rep.check(ok and g == "zero", "require-link: the linked code is published (8), the unlinked one gets 0 once "
+                  "the audit mapped the catalogue (gate %s)" % g, [json.dumps(last)] + evidence(w, ["SKU-U"]))
+        eid = add_items(w, [{"ItemNumber": "SKU-U", "ItemName": "Now linked"}])[0]
+        listener(w, "EntityCreated", eid)
+        ok, secs, last = s.wait_offers(w, {"SKU-U": 9}, 20)
+        rep.check(ok, "require-link: its item created in inriver -> published 9 (%.1f s)" % secs,
+                  [json.dumps(last)] + evidence(w, ["SKU-U"]))
+        finish(w, rep, "require-link")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_poll(args, rep):
+    w = world(args, rep, "poll", inriver={"listen": "false", "poll_interval_s": "1"})
+    try:
+        s.khaos(w, [{"code": "SKU-P", "available": 2}])
+        if not ready(w, rep, "poll", ["SKU-P"]):
+            return
+        time.sleep(1.5)  # the first poll starts the watermark
+        eid = add_items(w, [{"ItemNumber": "SKU-P", "ItemName": "Polled"}])[0]
+        ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": 2})
+        q = [r for r in ir_requests(w) if r["path"].endswith("/query") and "LastModified" in r["body"]]
+        rep.check(ok and q, "poll: no listener; the LastModified query finds the new item, Khaos's fields written "
+                  "(%.1f s)" % secs, [json.dumps(last)] + evidence(w, ["SKU-P"]))
+        finish(w, rep, "poll")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_audit(args, rep, n=10000):
+    w = world(args, rep, "audit", stock={"drift_page_delay_ms": "0"})
+    try:
+        codes = ["A%05d" % i for i in range(n)]
+        unlinked = ["A00010", "A04020", "A09030"]
+        dups = ["A00100", "A05200"]
+        bad = ["BAD-1", "BAD-2", "BAD-3"]
+        w.sim.ok("POST", "/_sim/khaos/stock", {"items": [{"code": c, "available": 5} for c in codes]})
+        s.set_offers(w, [(c, 5) for c in codes] + [("GHOST-1", 3)])
+        items = [{"ItemNumber": c} for c in codes if c not in unlinked]
+        items += [{"ItemNumber": c, "ItemName": "twin"} for c in dups] + [{"ItemNumber": b} for b in bad]
+        ids = add_items(w, items)
+        t0 = time.monotonic()
+        if not ready(w, rep, "audit", codes[:1] + codes[-1:]):
+            return
+
+        def found():
+            miss = [("unlinked_sku", c) for c in unlinked if not exc(w, "unlinked_sku", c)]
+            miss += [("duplicate_sku", c) for c in dups if not exc(w, "duplicate_sku", c)]
+            miss += [("identifier_drift", b) for b in bad if not exc(w, "identifier_drift", b)]
+            miss += [("ghost_sku", "GHOST-1")] if not exc(w, "ghost_sku", "GHOST-1") else []
+            return miss
+        v, secs = w.wait(lambda: not found(), 40, 0.5)
+        miss = found()
+        rep.check(not miss, "audit: %d codes, %d items: every planted problem found (%.1f s after start)"
+                  % (n, len(items), time.monotonic() - t0), [json.dumps(miss)] + evidence(w, unlinked[:1]))
+        extra = [e for e in (w.exceptions(1) or []) if e["kind"] in ("unlinked_sku", "duplicate_sku", "identifier_drift")
+                 and e["subject"] not in unlinked + dups + bad]
+        rep.check(not extra, "audit: nothing else reported", [json.dumps(extra[:3])])
+        e = exc(w, "duplicate_sku", "A00100") or {}
+        rep.check("Khaos: active" in e.get("message", "") and "Mirakl:" in e.get("message", ""),
+                  "audit: the exception gives the three systems' view", [e.get("message", "")])
+        add_items(w, [{"ItemNumber": "BAD-4"}])
+        st, j = w.admin("POST", "/admin/audit/skus")
+        rep.check(st == 202 and j.get("kind") == "inriver.audit", "audit: POST /admin/audit/skus -> 202", [json.dumps(j)])
+        e4, secs = wait_exc(w, "identifier_drift", "BAD-4", 30)
+        rep.check(bool(e4), "audit: the audit on demand finds a new bad item (%.1f s)" % secs)
+        p = w.aget("/admin/skus?problem=1&limit=1000") or {}
+        listed = {x["sku"] for x in p.get("skus", [])}
+        want = set(unlinked + dups + bad + ["GHOST-1", "BAD-4"])
+        rep.check(want <= listed and p.get("last_audit", {}).get("codes") == n,
+                  "audit: GET /admin/skus?problem=1 lists every one, with the last audit's summary",
+                  [json.dumps(sorted(want - listed)), json.dumps(p.get("last_audit"))])
+        one = w.aget("/admin/skus/A00100") or {}
+        rep.check(one.get("khaos", {}).get("active") and one.get("inriver", {}).get("linked")
+                  and "duplicate_sku" in one.get("problems", []) and one.get("mirakl") is not None,
+                  "audit: GET /admin/skus/A00100 shows Khaos, inriver and Mirakl", [json.dumps(one)[:800]])
+        # the twin is read (an edit): the code follows it; deleting the original then unpublishes nothing
+        original = ids[[i["ItemNumber"] for i in items].index("A00100")]
+        twin = ids[len(items) - len(bad) - len(dups)]
+        listener(w, "EntityUpdated", twin, fields=[{"fieldTypeId": "ItemName"}])
+        v, _ = w.wait(lambda: (w.aget("/admin/skus/A00100") or {}).get("inriver", {}).get("entity_id") == twin, 10)
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % original)
+        listener(w, "EntityDeleted", original, entityTypeId="Item")
+        w.quiet(10)
+        one = w.aget("/admin/skus/A00100") or {}
+        rep.check(bool(v) and not exc(w, "archive_in_khaos", "A00100")
+                  and one.get("inriver", {}).get("mirakl_gate") == "open" and not one["inriver"].get("deleted_at"),
+                  "audit: duplicates: the code follows the item read last; deleting the other unpublishes nothing",
+                  [json.dumps(one.get("inriver"))])
+        finish(w, rep, "audit")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_rate_limited(args, rep):
+    w = world(args, rep, "rate-limited")
+    try:
+        s.khaos(w, [{"code": "SKU-R", "available": 4}])
+        if not ready(w, rep, "rate-limited", ["SKU-R"]):
+            return
+        w.sim.ok("POST", "/_sim/faults", {"system": "inriver", "rate_limit_rate": 0.6, "retry_after_s": 1,
+                                          "seed": 7})
+        eid = add_items(w, [{"ItemNumber": "SKU-R", "ItemName": "Busy"}])[0]
+        listener(w, "EntityCreated", eid)
+        ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": 4}, 30)
+        st, reqs = w.sim.call("GET", "/_sim/requests?system=inriver&limit=1000")
+        js = [j for j in (w.jobs(None, "inriver") or []) if j.get("kind") == "inriver.entity"]
+        retried = [j for j in js if j.get("attempts", 0) > 0]
+        rep.check(ok and retried and not [j for j in js if j.get("state") == "dead"],
+                  "rate-limited: 60%% of inriver calls answered 429 (Retry-After 1) -> retried with backoff, "
+                  "Khaos's fields written (%.1f s, %d attempts)" % (secs, sum(j.get("attempts", 0) for j in js)),
+                  [json.dumps(last), json.dumps(js)[:600]])
+        w.sim.ok("POST", "/_sim/faults", {"system": "inriver", "clear": True})
+        finish(w, rep, "rate-limited")
+    finally:
+        w.close(rep.failed > 0)
+
+
+SCENARIOS = {
+    "rate-limited": scenario_rate_limited,
+    "good-sku": scenario_good_sku,
+    "echo": scenario_echo,
+    "bad-sku": scenario_bad_sku,
+    "create-missing": scenario_create_missing,
+    "unlinked": scenario_unlinked,
+    "discontinued": scenario_discontinued,
+    "deleted": scenario_deleted,
+    "require-link": scenario_require_link,
+    "poll": scenario_poll,
+    "audit": scenario_audit,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="kcgate inriver flow end-to-end tests (against kcgate-sim)")
+    ap.add_argument("--kcgate", required=True)
+    ap.add_argument("--sim", required=True)
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    args = ap.parse_args()
+    rep = Report()
+    t0 = time.monotonic()
+    try:
+        SCENARIOS[args.scenario](args, rep)
+    except Exception:
+        rep.fail("%s: unexpected exception" % args.scenario, [traceback.format_exc()])
+    Report.note("%s took %.1f s" % (args.scenario, time.monotonic() - t0))
+    print("%d passed, %d failed" % (rep.passed, rep.failed))
+    return 1 if rep.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

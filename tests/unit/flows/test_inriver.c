@@ -1,0 +1,154 @@
+/*
+ * test_inriver.c: the inriver flow's decisions as pure functions: which
+ * fields are Khaos's, the echo of kcgate's own write, what is written (only
+ * [inriver.fields], only what changed, the status of a discontinued code
+ * only once Mirakl shows 0), publishability and the write interval.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "kcgate/flows/inriver.h"
+
+static struct kcg_inriver_config cfg_all(void)
+{
+	return (struct kcg_inriver_config){ .entity_type = "Item", .sku_field = "ItemNumber",
+					    .field_khaos_status = "KhaosStatus", .field_available = "KhaosAvailable",
+					    .field_last_sync = "KhaosLastSync" };
+}
+
+static json_t *changed(const char *a, const char *b)
+{
+	json_t *arr = json_array();
+	if (a)
+		json_array_append_new(arr, json_pack("{s:s}", "fieldTypeId", a));
+	if (b)
+		json_array_append_new(arr, json_pack("{s:s}", "fieldTypeId", b));
+	return arr;
+}
+
+static void test_owned(void **state)
+{
+	(void)state;
+	struct kcg_inriver_config c = cfg_all();
+	const char *f[4];
+	assert_int_equal(kcg_inriver_owned(&c, f), 3);
+	assert_string_equal(f[0], "KhaosStatus");
+	c.field_available = NULL;
+	c.field_price = "KhaosPrice";
+	assert_int_equal(kcg_inriver_owned(&c, f), 3);
+	assert_string_equal(f[1], "KhaosPrice");
+	struct kcg_inriver_config none = { .sku_field = "ItemNumber" };
+	assert_int_equal(kcg_inriver_owned(&none, f), 0);
+}
+
+static void test_echo(void **state)
+{
+	(void)state;
+	struct kcg_inriver_config c = cfg_all();
+	json_t *own = changed("KhaosStatus", "KhaosLastSync"), *mixed = changed("KhaosStatus", "ItemName"),
+	       *content = changed("ItemName", NULL), *none = json_array();
+	assert_true(kcg_inriver_echo(&c, own));
+	assert_false(kcg_inriver_echo(&c, mixed)); /* a person edited content too: read it */
+	assert_false(kcg_inriver_echo(&c, content));
+	assert_false(kcg_inriver_echo(&c, none)); /* nothing named: could be anything */
+	assert_false(kcg_inriver_echo(&c, NULL));
+	/* the SKU field is never Khaos-owned: a changed SKU is always read */
+	json_t *sku = changed("ItemNumber", NULL);
+	assert_false(kcg_inriver_echo(&c, sku));
+	json_decref(own), json_decref(mixed), json_decref(content), json_decref(none), json_decref(sku);
+}
+
+/* Every key of @p v is one of cfg's owned fields. */
+static void assert_only_owned(const struct kcg_inriver_config *c, const json_t *v)
+{
+	const char *f[4], *k;
+	size_t n = kcg_inriver_owned(c, f);
+	json_t *x;
+	json_object_foreach((json_t *)v, k, x) {
+		bool ok = false;
+		for (size_t i = 0; i < n; i++)
+			ok = ok || strcmp(f[i], k) == 0;
+		assert_true(ok);
+	}
+}
+
+static void test_values(void **state)
+{
+	(void)state;
+	struct kcg_inriver_config c = cfg_all();
+	struct kcg_inriver_khaos active = { .known = true, .available = 7 };
+	json_t *v = kcg_inriver_values(&c, &active, NULL, "2026-01-01T00:00:00.000Z");
+	assert_string_equal(json_string_value(json_object_get(v, "KhaosStatus")), "OK");
+	assert_int_equal(json_integer_value(json_object_get(v, "KhaosAvailable")), 7);
+	assert_non_null(json_object_get(v, "KhaosLastSync"));
+	assert_int_equal(json_object_size(v), 3);
+	assert_only_owned(&c, v);
+	/* what was written already is not written again, nor last_sync alone */
+	json_t *again = kcg_inriver_values(&c, &active, v, "2026-01-01T00:01:00.000Z");
+	assert_int_equal(json_object_size(again), 0);
+	active.available = 6;
+	json_t *moved = kcg_inriver_values(&c, &active, v, "2026-01-01T00:01:00.000Z");
+	assert_int_equal(json_object_size(moved), 2); /* the level and last_sync */
+	assert_null(json_object_get(moved, "KhaosStatus"));
+	/* unknown: the status only, no level */
+	struct kcg_inriver_khaos unknown = { .known = false };
+	json_t *u = kcg_inriver_values(&c, &unknown, NULL, NULL);
+	assert_string_equal(json_string_value(json_object_get(u, "KhaosStatus")), "UNKNOWN_STOCK_CODE");
+	assert_null(json_object_get(u, "KhaosAvailable"));
+	assert_null(json_object_get(u, "KhaosLastSync")); /* no time given */
+	/* discontinued: no status until Mirakl shows 0, then DISCONTINUED */
+	struct kcg_inriver_khaos disc = { .known = true, .discontinued = true, .available = 3 };
+	json_t *d1 = kcg_inriver_values(&c, &disc, v, NULL);
+	assert_null(json_object_get(d1, "KhaosStatus"));
+	disc.confirmed_zero = true;
+	json_t *d2 = kcg_inriver_values(&c, &disc, v, NULL);
+	assert_string_equal(json_string_value(json_object_get(d2, "KhaosStatus")), "DISCONTINUED");
+	/* only the configured fields: without available, no level ever */
+	c.field_available = NULL;
+	c.field_last_sync = NULL;
+	active.available = 99;
+	json_t *o = kcg_inriver_values(&c, &active, NULL, "2026-01-01T00:00:00.000Z");
+	assert_int_equal(json_object_size(o), 1);
+	assert_only_owned(&c, o);
+	json_decref(v), json_decref(again), json_decref(moved), json_decref(u), json_decref(d1), json_decref(d2),
+		json_decref(o);
+}
+
+static void test_publishable(void **state)
+{
+	(void)state;
+	/* shops without inriver: unaffected */
+	assert_int_equal(kcg_inriver_gate_of(false, false, false, false), KCG_INRIVER_GATE_OPEN);
+	assert_int_equal(kcg_inriver_gate_of(false, false, false, true), KCG_INRIVER_GATE_OPEN);
+	assert_int_equal(kcg_inriver_gate_of(true, true, false, true), KCG_INRIVER_GATE_OPEN);
+	assert_int_equal(kcg_inriver_gate_of(true, false, false, true), KCG_INRIVER_GATE_ZERO);
+	/* the rule just turned on, nothing mapped yet: held, never a moment of 0 on a live marketplace */
+	assert_int_equal(kcg_inriver_gate_of(true, false, false, false), KCG_INRIVER_GATE_HOLD);
+	assert_int_equal(kcg_inriver_gate_of(true, true, false, false), KCG_INRIVER_GATE_OPEN);
+	/* deleted in inriver: 0 whatever the rule */
+	assert_int_equal(kcg_inriver_gate_of(false, true, true, false), KCG_INRIVER_GATE_ZERO);
+	assert_int_equal(kcg_inriver_gate_of(true, false, true, false), KCG_INRIVER_GATE_ZERO);
+	assert_string_equal(kcg_inriver_gate_name(KCG_INRIVER_GATE_HOLD), "hold");
+}
+
+static void test_due(void **state)
+{
+	(void)state;
+	assert_int_equal(kcg_inriver_due(1000, 0, 60), 1000); /* never written: now */
+	assert_int_equal(kcg_inriver_due(10000, 5000, 60), 65000);
+	assert_int_equal(kcg_inriver_due(70000, 5000, 60), 70000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_owned),     cmocka_unit_test(test_echo), cmocka_unit_test(test_values),
+		cmocka_unit_test(test_publishable), cmocka_unit_test(test_due),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
