@@ -64,16 +64,9 @@ class InriverSim(o.Sim):
     """kcgate-sim that also checks inriver's API key."""
     key = None
 
-    def __init__(self, binary, mirakl_key, khaos_user, khaos_password):
-        real = o.subprocess.Popen
-
-        def popen(args, **kw):
-            return real(list(args) + ["--inriver-key", InriverSim.key], **kw)
-        o.subprocess.Popen = popen
-        try:
-            super().__init__(binary, mirakl_key, khaos_user, khaos_password)
-        finally:
-            o.subprocess.Popen = real
+    def __init__(self, binary, mirakl_key, khaos_user, khaos_password, extra=()):
+        super().__init__(binary, mirakl_key, khaos_user, khaos_password,
+                         list(extra) + ["--inriver-key", InriverSim.key])
 
 
 def world(args, rep, name, inriver=None, stock=None, sim_settings=None):
