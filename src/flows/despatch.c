@@ -172,21 +172,37 @@ static int queue_shipments(struct kcg_txn *t, json_t *d, const json_t *k, const 
 	json_t *queued = json_object_get(d, "units_queued");
 	int rc = 0;
 	json_array_foreach(json_object_get(k, "units"), i, u) {
-		const char *cons = kcg_json_str(u, "consignment");
-		if (!json_is_true(json_object_get(u, "shipped")) || despatch_listed(queued, cons))
+		/* a unit is its invoice and box: two boxes may share a consignment ref */
+		const char *key = kcg_json_str(u, "key");
+		if (!json_is_true(json_object_get(u, "shipped")) || !*key || despatch_unit_listed(queued, u))
 			continue;
+		/* the units before it alike (same consignment ref and items): ST11
+		 * tells this one's shipment from theirs by counting */
+		size_t twin = 0, j;
+		const json_t *v;
+		json_array_foreach(json_object_get(k, "units"), j, v) {
+			if (j >= i)
+				break;
+			if (json_is_true(json_object_get(v, "shipped")) &&
+			    !strcmp(kcg_json_str(v, "consignment"), kcg_json_str(u, "consignment")) &&
+			    json_equal(json_object_get(v, "items"), json_object_get(u, "items")))
+				twin++;
+		}
 		char subject[KCG_JOB_SUBJECT_MAX];
 		snprintf(subject, sizeof(subject), "%s/%zu", id, json_array_size(queued) + 1);
 		json_t *payload = unit_payload(u);
-		if (payload)
+		if (payload) {
 			json_object_set_new(payload, "order_id", json_string(id));
+			json_object_set_new(payload, "unit_key", json_string(key));
+			json_object_set_new(payload, "twin", json_integer((json_int_t)twin));
+		}
 		rc = payload ? kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "despatch.shipment", subject, payload, 0, NULL) : -ENOMEM;
 		json_decref(payload);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
 		if (rc != 0)
 			return rc;
-		json_array_append_new(queued, json_string(cons));
+		json_array_append_new(queued, json_string(key));
 	}
 	json_object_set_new(d, "all_sent", json_boolean(all_sent));
 	if (strcmp(kcg_json_str(d, "state"), ST_PARKED) != 0) /* a parked one waits for the reload */

@@ -40,6 +40,10 @@ enum { PH_START, PH_READ, PH_TRACKING, PH_SHIP, PH_WHY, PH_ST01, PH_ST11 };
 
 /* despatch_rules.c: whether @p s is one of the strings of @p list. */
 bool despatch_listed(const json_t *list, const char *s);
+/* Whether unit @p u (of kcg_khaos_despatch_parse()) is in @p list: by its
+ * key (invoice and box), or by its consignment ref in a record written
+ * before units had keys. */
+bool despatch_unit_listed(const json_t *list, const json_t *u);
 
 /* despatch.c: the record of @p order_id (NULL when none: *@p rc 0) or an error in *rc. */
 json_t *despatch_get(struct kcg_txn *t, const char *order_id, int *rc);

@@ -109,6 +109,22 @@ bool despatch_listed(const json_t *list, const char *s)
 	return false;
 }
 
+bool despatch_unit_listed(const json_t *list, const json_t *u)
+{
+	const char *key = kcg_json_str(u, "key");
+	if (*key && despatch_listed(list, key))
+		return true;
+	/* records written before units had keys list consignment refs (no '#') */
+	const char *cons = kcg_json_str(u, "consignment");
+	size_t i;
+	const json_t *v;
+	json_array_foreach(list, i, v) {
+		if (json_is_string(v) && !strchr(json_string_value(v), '#') && strcmp(json_string_value(v), cons) == 0)
+			return true;
+	}
+	return false;
+}
+
 enum kcg_despatch_next kcg_despatch_next(enum kcg_despatch_mode mode, const json_t *k, const json_t *order,
 					 const json_t *sent)
 {
@@ -120,7 +136,7 @@ enum kcg_despatch_next kcg_despatch_next(enum kcg_despatch_mode mode, const json
 		size_t i;
 		const json_t *u;
 		json_array_foreach(json_object_get(k, "units"), i, u) {
-			if (json_is_true(json_object_get(u, "shipped")) && !despatch_listed(sent, kcg_json_str(u, "consignment")))
+			if (json_is_true(json_object_get(u, "shipped")) && !despatch_unit_listed(sent, u))
 				return KCG_DESPATCH_SHIPMENTS;
 		}
 		return kcg_despatch_all_sent(k, order) ? KCG_DESPATCH_SHIP : KCG_DESPATCH_PARTIAL;

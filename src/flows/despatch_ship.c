@@ -232,8 +232,10 @@ enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
 			return kcg_job_failed(run, -EAGAIN, "out of memory");
 		if (o >= 0)
 			return (enum kcg_step)o;
-		/* a retry (a lost answer, a crash noted as a failure) asks first */
-		return run->attempts > 0 ? read_order(run, flow, PH_READ) : send_tracking(run, flow);
+		/* every run reads the order first (OR11 by order_ids): a crash
+		 * (kill -9) between OR24 and its commit raises no attempt count,
+		 * so "attempts > 0" cannot tell a first run from a repeat */
+		return read_order(run, flow, PH_READ);
 	}
 	case PH_READ:
 		o = judge(run);
@@ -286,7 +288,9 @@ static int shipment_apply(struct kcg_txn *t, struct kcg_job_run *run)
 			json_object_set_new(d, "units_sent", json_array());
 			sent = json_object_get(d, "units_sent");
 		}
-		json_array_append_new(sent, json_string(kcg_json_str(run->payload, "consignment")));
+		/* the unit's key (a job queued before units had keys: its consignment ref) */
+		const char *key = kcg_json_str(run->payload, "unit_key");
+		json_array_append_new(sent, json_string(*key ? key : kcg_json_str(run->payload, "consignment")));
 	}
 	/* a parked box that went: the record is parked while another still waits */
 	json_t *jobs = json_object_get(d, "parked_jobs"), *j;
@@ -353,17 +357,22 @@ enum kcg_step despatch_shipment_step(struct kcg_job_run *run, void *ctx)
 		json_t *list = json_pack("[{s:s, s:o, s:o, s:b}]", "order_id", order_of(run), "shipment_lines", lines,
 					 "tracking", tracking, "shipped", 1);
 		json_object_set_new(run->result, "shipments", list);
-		if (run->attempts > 0) { /* a lost answer: did the shipment go through? */
-			run->phase = PH_ST11;
-			return kcg_job_call(run, kcg_mirakl_st11(&flow->cfg->mirakl, order_of(run), NULL, &run->call));
-		}
-		return send_st01(run, flow);
+		/* every run lists the order's shipments first (ST11): after a
+		 * crash the attempt count does not show that ST01 may have gone */
+		run->phase = PH_ST11;
+		return kcg_job_call(run, kcg_mirakl_st11(&flow->cfg->mirakl, order_of(run), NULL, &run->call));
 	}
 	if (run->phase == PH_ST11) {
-		bool found;
+		size_t matches = (size_t)kcg_json_u64(run->result, "st11_matches");
 		char next[KCG_MIRAKL_TOKEN_MAX + 1];
-		int rc = kcg_mirakl_st11_find(&run->reply, order_of(run), kcg_json_str(run->payload, "consignment"), &found,
-					      next, why);
+		const json_t *lines = json_object_get(json_array_get(json_object_get(run->result, "shipments"), 0),
+						      "shipment_lines");
+		int rc = kcg_mirakl_st11_find(&run->reply, order_of(run), kcg_json_str(run->payload, "consignment"), lines,
+					      &matches, next, why);
+		json_object_set_new(run->result, "st11_matches", json_integer((json_int_t)matches));
+		/* boxes alike (same consignment ref, same lines) before this one
+		 * count first: this one is there when one more is */
+		bool found = matches > kcg_json_u64(run->payload, "twin");
 		if (rc == KCG_ENOTFOUND) /* no ST11 on this platform: ST01 says whether it goes */
 			return send_st01(run, flow);
 		if (rc != 0)

@@ -214,7 +214,9 @@ int kcg_khaos_despatch_status(const struct kcg_khaos_config *cfg, const struct k
  *
  *   {"ref", "code", "complete": bool (COMPLETE -1), "cancelled": bool
  *    (a CANCELLED element), "courier" (the order's COURIER),
- *    "units": [{"invoice", "box": bool, "shipped": bool, "ship_ms",
+ *    "units": [{"key" ("<invoice code>#<invoice place>/<box place>", 0
+ *               for an invoice packed in no box: the unit's identity),
+ *               "invoice", "box": bool, "shipped": bool, "ship_ms",
  *               "courier", "consignment", "tracking_url",
  *               "qty_sold", "qty_sent", "items": [{"stock_code", "qty"}]}],
  *    "problems": [sentences]}
@@ -226,8 +228,10 @@ int kcg_khaos_despatch_status(const struct kcg_khaos_config *cfg, const struct k
  * CONSIGNMENT_REF (a BOX SHIPPED="0" is not). Quantities are whole units
  * (a fraction is dropped). A value past its bound, or a date that is not
  * DD/MM/YYYY, leaves its unit unshipped with a sentence in "problems"
- * (never cut short); more than KCG_KHAOS_UNITS_MAX units or
- * KCG_KHAOS_UNIT_ITEMS_MAX items per unit refuse the answer (KCG_EPAYLOAD).
+ * (never cut short). An order of more than KCG_KHAOS_UNITS_MAX units or
+ * KCG_KHAOS_UNIT_ITEMS_MAX items in a unit is kept as {"ref", "code",
+ * "oversized": the reason, "units": [], "problems": []}: skipped, the
+ * rest of the answer read.
  */
 int kcg_khaos_despatch_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, json_t **orders,
 			     char why[KCG_ERROR_MAX]);
