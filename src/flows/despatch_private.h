@@ -63,9 +63,11 @@ int despatch_raise(struct kcg_txn *t, const char *kind, const char *system, cons
  * consignment, @p courier), Mirakl says @p mirakl_state. */
 int despatch_shipped_cancelled(struct kcg_txn *t, const char *order_id, const char *consignment, const char *courier,
 			       const char *mirakl_state);
-/* The order id an associated ref belongs to (the [khaos] order_ref_prefix
- * taken off, the record's khaos_ref checked), or NULL; *@p rec gets the
- * order record. */
+/* The order id an associated ref belongs to, or NULL; *@p rec gets the
+ * order record. Through what was booked: the order record's "khaos_ref"
+ * must be the ref (the current [khaos] order_ref_prefix is tried first,
+ * then every other split of the ref, so a prefix changed since booking
+ * still finds its orders). */
 const char *despatch_order_of(struct kcg_txn *t, const struct kcg_config *cfg, const char *ref, char *id,
 			      json_t **rec);
 

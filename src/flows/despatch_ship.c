@@ -210,6 +210,54 @@ static int judge(struct kcg_job_run *run)
 	return -1;
 }
 
+#define SH21_REFUSAL_KEY "sh21.refusal_refresh" /* when a refusal last asked for SH21 */
+
+/* A carrier refusal: the order parks (unmapped_carrier) and SH21 is read
+ * again, at most once a day on account of refusals. */
+static int carrier_refused_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	json_t *c = NULL;
+	int rc = kcg_txn_get_json(t, DB_DESPATCH_CARRIERS, SH21_REFUSAL_KEY, strlen(SH21_REFUSAL_KEY), &c);
+	if (rc != 0 && rc != KCG_ENOTFOUND)
+		return rc;
+	uint64_t last = kcg_json_u64(c, "ms");
+	json_decref(c);
+	rc = 0;
+	if (!last || last + SH21_MAX_AGE_MS <= t->now_ms) {
+		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "mirakl.carriers", "sh21", NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+		c = json_pack("{s:I}", "ms", (json_int_t)t->now_ms);
+		if (rc == 0)
+			rc = c ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SH21_REFUSAL_KEY, strlen(SH21_REFUSAL_KEY), c)
+			       : -ENOMEM;
+		json_decref(c);
+	}
+	return rc ? rc : park_apply(t, run);
+}
+
+/* Mirakl refused OR23 or OR24 (400) and the order is still SHIPPING: not
+ * retried blindly. OR23 refused for a carrier code (Mirakl no longer
+ * registers it, whatever the cached SH21 says) parks the order with
+ * unmapped_carrier; any other refusal kills the job (dead_job, with
+ * Mirakl's answer). */
+static enum kcg_step refused(struct kcg_job_run *run)
+{
+	const char *answer = kcg_json_str(run->result, "refused"), *by = kcg_json_str(run->result, "refused_by");
+	const char *code = kcg_json_str(json_object_get(run->result, "tracking"), "carrier_code");
+	char why[KCG_ERROR_MAX];
+	if (!strcmp(by, "OR23") && *code) {
+		kcg_why(why, "Mirakl refused the tracking (OR23) with carrier code '%.60s': %.150s", code, answer);
+		json_object_set_new(run->result, "why", json_string(why));
+		snprintf(run->error, sizeof(run->error), "%s: %.150s", KCG_EXC_UNMAPPED_CARRIER, why);
+		run->apply = carrier_refused_apply;
+		return KCG_STEP_DEAD;
+	}
+	snprintf(run->error, sizeof(run->error), "Mirakl refused %.4s for order %.60s while it is SHIPPING: %.150s", by,
+		 order_of(run), answer);
+	return KCG_STEP_DEAD;
+}
+
 enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
@@ -244,8 +292,7 @@ enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
 		o = judge(run);
 		if (o >= 0)
 			return (enum kcg_step)o;
-		/* still SHIPPING, and Mirakl said no: say what it said */
-		return kcg_job_failed(run, -EAGAIN, kcg_json_str(run->result, "refused"));
+		return refused(run);
 	case PH_TRACKING:
 		rc = kcg_mirakl_ship_parse(&run->reply, "OR23", why);
 		if (rc == 0) {
@@ -264,6 +311,7 @@ enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
 	if (rc == KCG_EPAYLOAD) {
 		/* a 400: the order's state says why (shipped already? cancelled?) */
 		json_object_set_new(run->result, "refused", json_string(why));
+		json_object_set_new(run->result, "refused_by", json_string(run->phase == PH_TRACKING ? "OR23" : "OR24"));
 		return read_order(run, flow, PH_WHY);
 	}
 	return kcg_job_failed(run, rc, why);

@@ -36,16 +36,19 @@ static int watch_deadline(struct watch *w, const json_t *rec, const json_t *d, c
 	const char *dl = kcg_json_str(json_object_get(rec, "order"), "shipping_deadline");
 	uint64_t deadline;
 	const char *st = kcg_json_str(d, "state");
+	/* sending and parked too: a despatch Mirakl refused, or one waiting
+	 * for [carriers], is not shipped, and the deadline runs */
 	if (!*dl || kcg_mirakl_parse_time(dl, &deadline) != 0 || !strcmp(st, ST_SHIPPED) ||
-	    !strcmp(st, ST_SENDING) || kcg_mirakl_state_shipped(kcg_json_str(rec, "mirakl_state")) ||
+	    kcg_mirakl_state_shipped(kcg_json_str(rec, "mirakl_state")) ||
 	    !kcg_despatch_deadline_near(deadline, w->cfg->despatch.deadline_alert_h * 3600000u, w->t->now_ms) ||
 	    kcg_exc_is_open(w->t, KCG_EXC_SHIPPING_DEADLINE, id))
 		return 0;
 	char msg[1000];
 	const char *problem = json_string_value(json_array_get(json_object_get(d, "khaos_problems"), 0));
 	snprintf(msg, sizeof(msg),
-		 "Mirakl order %s must be shipped by %.40s and Khaos has not despatched it (despatch: %s%s%.200s)%s%.250s. "
-		 "Ship it in Khaos now, or agree a new date with the marketplace: late shipments are penalised.",
+		 "Mirakl order %s must be shipped by %.40s and Mirakl does not have it shipped (despatch: %s%s%.200s)%s%.250s. "
+		 "Ship it in Khaos now (or, when Khaos has, see why Mirakl was not told: GET /admin/jobs?state=dead), "
+		 "or agree a new date with the marketplace: late shipments are penalised.",
 		 id, dl, st, !strcmp(st, ST_PARKED) ? ", waiting for [carriers]: " : "",
 		 !strcmp(st, ST_PARKED) ? kcg_json_str(d, "parked_why") : "",
 		 problem ? "; Khaos sent what kcgate cannot read: " : "", problem ? problem : "");

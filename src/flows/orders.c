@@ -215,7 +215,9 @@ void orders_take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
 
 /* The exceptions an open order may have raised that its end makes moot. */
 static const char *const open_kinds[] = { KCG_EXC_ACCEPTANCE_DEADLINE, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
-					  KCG_EXC_ORDER_REF_TOO_LONG, KCG_EXC_ORDER_UNBOOKABLE };
+					  KCG_EXC_ORDER_REF_TOO_LONG, KCG_EXC_ORDER_UNBOOKABLE,
+					  /* the despatch's: a cancelled (or closed) order has no deadline, nor a carrier to map */
+					  KCG_EXC_SHIPPING_DEADLINE, KCG_EXC_UNMAPPED_CARRIER };
 
 /* An order at its end: clear what it might have raised (a booking there is
  * no point retrying any more); the record goes after the retention horizon
@@ -323,6 +325,10 @@ int orders_raise_booked_cancelled(struct kcg_txn *t, const json_t *rec, const ch
 		n += (size_t)w;
 	}
 	const char *id = kcg_json_str(rec, "order_id");
+	/* Khaos shipped it already: shipped_cancelled (recall the parcel) says
+	 * what to do; "stop the despatch" would contradict it */
+	if (kcg_exc_is_open(t, KCG_EXC_SHIPPED_CANCELLED, id))
+		return 0;
 	snprintf(msg, sizeof(msg),
 		 "Mirakl order %s, booked in Khaos as sales order %s, was %s on Mirakl%s%s. Stop the despatch and "
 		 "cancel %s in Khaos.",

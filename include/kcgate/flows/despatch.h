@@ -83,12 +83,22 @@ enum kcg_despatch_next {
 
 /**
  * Whether Khaos order @p k (one object of kcg_khaos_despatch_parse()) has
- * sent every line of Mirakl order @p order: COMPLETE; or the shipped
- * units' items cover each line's quantity by offer_sku (lines CANCELED or
- * REFUSED need nothing); or, when no shipped unit lists items, every unit
- * is shipped and their QTY_SENT reaches their QTY_SOLD. Pure.
+ * sent every line of Mirakl order @p order: the shipped units' items
+ * cover each line's quantity by offer_sku (lines CANCELED or REFUSED need
+ * nothing; a quantity past KCG_ORDER_QTY_MAX is never covered); or, when
+ * no shipped unit lists items, every unit is shipped and their QTY_SENT
+ * reaches their QTY_SOLD. COMPLETE is not enough on its own: a line the
+ * warehouse removed from the sales order leaves it COMPLETE with the line
+ * unsent. Pure.
  */
 bool kcg_despatch_all_sent(const json_t *k, const json_t *order);
+
+/**
+ * The live lines of Mirakl order @p order that Khaos order @p k's shipped
+ * units do not cover, as a new array of sentences ("<line id> (<sku>: n
+ * of q sent)"); NULL out of memory. Pure.
+ */
+json_t *kcg_despatch_unsent(const json_t *k, const json_t *order);
 
 /**
  * The decision: @p mode, Khaos order @p k, Mirakl order @p order, the
