@@ -253,7 +253,7 @@ static enum kcg_step refused(struct kcg_job_run *run)
 		run->apply = carrier_refused_apply;
 		return KCG_STEP_DEAD;
 	}
-	snprintf(run->error, sizeof(run->error), "Mirakl refused %.4s for order %.60s while it is SHIPPING: %.150s", by,
+	snprintf(run->error, sizeof(run->error), "Mirakl refused %.4s for order %.60s while it is SHIPPING: %.80s", by,
 		 order_of(run), answer);
 	return KCG_STEP_DEAD;
 }
