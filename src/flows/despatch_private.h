@@ -21,6 +21,8 @@
 #define DB_DESPATCH_CARRIERS "despatch_carriers"
 #define DB_DESPATCH_COURIERS "despatch_couriers"
 #define SH21_KEY "sh21"
+#define SH21_FAILED_KEY "sh21.failed" /* {"ms","why"}: SH21 refused for good, when */
+#define SH21_RETRY_FAILED_MS (3600u * 1000u) /* after a refusal, SH21 again at most hourly */
 #define WATERMARK "khaos.despatch.watermark"
 #define SH21_MAX_AGE_MS (24u * 3600u * 1000u) /* Mirakl: SH21 at most once a day */
 #define DESPATCH_ORDER_ID_MAX 100

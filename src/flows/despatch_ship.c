@@ -461,7 +461,39 @@ static int carriers_apply(struct kcg_txn *t, struct kcg_job_run *run)
 			      json_object_get(run->result, "carriers"));
 	int rc = c ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SH21_KEY, strlen(SH21_KEY), c) : -ENOMEM;
 	json_decref(c);
-	return rc;
+	if (rc == 0) {
+		MDB_val k = { strlen(SH21_FAILED_KEY), SH21_FAILED_KEY };
+		rc = mdb_del(t->txn, kcg_store_db(t->store, DB_DESPATCH_CARRIERS), &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = kcg_exc_resolve(t, KCG_EXC_CARRIERS_UNAVAILABLE, SH21_KEY, "auto");
+	return rc == KCG_ENOTFOUND ? 0 : rc;
+}
+
+/* SH21 refused for good (403, 404, an answer kcgate cannot read): noted
+ * (the watch asks again at most hourly) with one exception naming it;
+ * despatches mapped to name: carriers go on without SH21. */
+static int carriers_failed_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const char *why = kcg_json_str(run->result, "why");
+	json_t *a = json_pack("{s:I, s:s}", "ms", (json_int_t)t->now_ms, "why", why);
+	int rc = a ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SH21_FAILED_KEY, strlen(SH21_FAILED_KEY), a) : -ENOMEM;
+	json_decref(a);
+	if (rc != 0 || kcg_exc_is_open(t, KCG_EXC_CARRIERS_UNAVAILABLE, SH21_KEY))
+		return rc;
+	char msg[600];
+	snprintf(msg, sizeof(msg),
+		 "Mirakl's carrier list (SH21) cannot be read: %.300s. Despatches mapped to a carrier code wait (they "
+		 "cannot be checked); those mapped to name:<carrier> go on. Check the API key's rights and the "
+		 "platform; kcgate asks again every hour and resolves this when it can read the list.",
+		 why);
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_CARRIERS_UNAVAILABLE, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
+		.owner = "operations", .subject = SH21_KEY, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
 }
 
 enum kcg_step despatch_carriers_step(struct kcg_job_run *run, void *ctx)
@@ -474,8 +506,16 @@ enum kcg_step despatch_carriers_step(struct kcg_job_run *run, void *ctx)
 	}
 	json_t *carriers;
 	int rc = kcg_mirakl_sh21_parse(&run->reply, &carriers, why);
-	if (rc != 0)
+	if (rc == -EAGAIN)
 		return kcg_job_failed(run, rc, why);
+	if (rc != 0) {
+		/* for good: done (not dead: no dead_job an hour), noted, one exception */
+		run->result = json_pack("{s:s}", "why", why);
+		if (!run->result)
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		run->apply = carriers_failed_apply;
+		return KCG_STEP_DONE;
+	}
 	run->result = json_pack("{s:o}", "carriers", carriers);
 	if (!run->result)
 		return kcg_job_failed(run, -EAGAIN, "out of memory");

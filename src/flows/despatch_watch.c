@@ -105,9 +105,15 @@ static int watch_fn(struct kcg_txn *t, void *arg)
 			rc = 0;
 	}
 	uint64_t fetched;
-	json_t *sh21 = despatch_sh21(t, &fetched);
+	json_t *sh21 = despatch_sh21(t, &fetched), *failed = NULL;
+	bool due = !sh21 || fetched + SH21_MAX_AGE_MS <= t->now_ms;
 	json_decref(sh21);
-	if (rc == 0 && (!sh21 || fetched + SH21_MAX_AGE_MS <= t->now_ms)) {
+	/* SH21 daily after a success, hourly after a refusal (never each minute) */
+	if (due && kcg_txn_get_json(t, DB_DESPATCH_CARRIERS, SH21_FAILED_KEY, strlen(SH21_FAILED_KEY), &failed) == 0 &&
+	    kcg_json_u64(failed, "ms") + SH21_RETRY_FAILED_MS > t->now_ms)
+		due = false;
+	json_decref(failed);
+	if (rc == 0 && due) {
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "mirakl.carriers", "sh21", NULL, 0, NULL);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
