@@ -87,8 +87,10 @@ def booked(w, rep, oids, what, timeout=30):
     return done
 
 
-def despatch(w, oid, courier, cons, items=None, url=None):
+def despatch(w, oid, courier, cons, items=None, url=None, shape=None):
     body = {"associated_ref": oid, "courier": courier, "consignment_ref": cons}
+    if shape:
+        body["shape"] = shape
     if items is not None:
         body["items"] = [{"stock_code": s, "qty": q} for s, q in items]
     if url:
@@ -772,13 +774,43 @@ def scenario_cancel_resolves(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_invoice_shape(args, rep):
+    """The single-parcel shape (an INVOICE of its own, no BOX: courier and
+    consignment on the invoice, INVOICE_ITEMS), two invoices for two lines:
+    the first waits (order mode), both -> OR23 + OR24, Mirakl SHIPPED."""
+    w = world(args, rep, "invoice-shape")
+    try:
+        tag = os.urandom(3).hex().upper()
+        s1, s2 = "IV1-" + tag, "IV2-" + tag
+        w.sim.stock(s1, s2)
+        oid = "IV-%s-A" % tag
+        w.sim.order(oid, [(s1, 1, 5.0), (s2, 2, 6.0)])
+        if not w.start("invoice-shape") or not booked(w, rep, [oid], "invoice-shape"):
+            return
+        despatch(w, oid, "Royal Mail 48", "INV-PARCEL-1", items=[(s1, 1)], shape="invoice")
+        time.sleep(3)
+        rep.check(not calls_to(w, oid, "/ship") and mirakl(w, oid).get("order_state") == "SHIPPING",
+                  "invoice-shape: one invoice of two lines -> no OR24 yet", [])
+        despatch(w, oid, "DPD Next Day", "INV-PARCEL-2", items=[(s2, 2)], shape="invoice")
+        got, secs = w.wait(lambda: shipped(w, oid), 15)
+        m = mirakl(w, oid)
+        rep.check(got and (m.get("tracking") or {}).get("tracking_number") == "INV-PARCEL-1"
+                  and (m.get("tracking") or {}).get("carrier_code") == "RM",
+                  "invoice-shape: invoices with no BOX (courier and consignment on the invoice) -> OR23 + OR24, "
+                  "SHIPPED (%.1f s)" % secs, [short(json.dumps(m.get("tracking")))] + w.evidence([oid]))
+        w.finish("invoice-shape")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"ship": scenario_ship, "unmapped": scenario_unmapped, "partial": scenario_partial,
              "shipments-faults": scenario_shipments_faults,
              "cancelled": scenario_cancelled, "deadline": scenario_deadline,
              "khaos-cancelled": scenario_khaos_cancelled, "kill9": scenario_kill9,
              "samecons": scenario_same_consignment, "crash-ship": scenario_crash_ship,
              "crash-st01": scenario_crash_st01, "prefix": scenario_prefix, "or23refused": scenario_refused,
-             "poison": scenario_oversized, "cancel-resolves": scenario_cancel_resolves}
+             "poison": scenario_oversized, "cancel-resolves": scenario_cancel_resolves,
+             "invoice-shape": scenario_invoice_shape}
 
 
 def main():

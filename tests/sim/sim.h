@@ -126,6 +126,7 @@ struct sim_box {
 	int64_t ship_ms;
 	struct sim_box_item *items;
 	size_t nitems;
+	bool invoice_only;	/* the single-parcel shape: an INVOICE of its own, no BOX (courier, consignment on the invoice) */
 };
 
 /** A Khaos sales order booked by ImportOrders. */

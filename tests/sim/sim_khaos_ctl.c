@@ -314,6 +314,8 @@ void sim_khaos_ctl_despatch(json_t *body, struct sim_reply *r)
 	box.consignment_ref = sim_strdup(json_string_value(json_object_get(body, "consignment_ref")));
 	box.tracking_url = sim_strdup(url ? url : "");
 	box.ship_ms = sim_now_ms();
+	const char *shape = json_string_value(json_object_get(body, "shape"));
+	box.invoice_only = shape && !strcmp(shape, "invoice");
 	so->boxes = realloc(so->boxes, sizeof(*so->boxes) * (so->nboxes + 1));
 	if (!so->boxes)
 		abort();
