@@ -1,10 +1,12 @@
 /*
  * despatch_ship.c: the despatch flow's Mirakl jobs. despatch.ship sends
  * OR23 (tracking) then OR24 (ship), exactly once: Mirakl has no
- * idempotency keys, so a retry reads the order first (OR11 by order_ids)
- * and counts SHIPPED or later as done, and a 400 from OR23 or OR24 reads
- * the order to find out why. despatch.shipment sends one ST01 shipment
- * per box. mirakl.carriers reads SH21 into the cache.
+ * idempotency keys, so every run reads the order first (OR11 by
+ * order_ids: a kill -9 raises no attempt count) and counts SHIPPED or
+ * later as done, and a 400 from OR23 or OR24 reads the order to find out
+ * why (still SHIPPING: parked or dead, never retried blindly).
+ * despatch.shipment sends one ST01 shipment per box, ST11 read first.
+ * mirakl.carriers reads SH21 into the cache.
  */
 #include "despatch_private.h"
 
