@@ -184,8 +184,9 @@ const char *despatch_order_of(struct kcg_txn *t, const struct kcg_config *cfg, c
 	return NULL;
 }
 
-/* Notes the couriers Khaos wrote (GET /admin/carriers shows them). */
-static int note_courier(struct kcg_txn *t, const char *courier)
+/* Notes a courier Khaos wrote (GET /admin/carriers shows them); @p count:
+ * one more despatch (a unit first seen), not a mere sighting. */
+static int note_courier(struct kcg_txn *t, const char *courier, bool count)
 {
 	json_t *c = NULL;
 	if (!*courier || strlen(courier) > KCG_DESPATCH_TEXT_MAX)
@@ -195,7 +196,7 @@ static int note_courier(struct kcg_txn *t, const char *courier)
 		return rc;
 	uint64_t n = kcg_json_u64(c, "seen");
 	json_decref(c);
-	c = json_pack("{s:I, s:I}", "seen_ms", (json_int_t)t->now_ms, "seen", (json_int_t)(n + 1));
+	c = json_pack("{s:I, s:I}", "seen_ms", (json_int_t)t->now_ms, "seen", (json_int_t)(n + (count ? 1 : 0)));
 	rc = c ? kcg_txn_put_json(t, DB_DESPATCH_COURIERS, courier, strlen(courier), c) : -ENOMEM;
 	json_decref(c);
 	return rc;
@@ -316,19 +317,30 @@ static int take(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *k
 		json_decref(rec);
 		return r;
 	}
-	int rc = note_courier(t, kcg_json_str(k, "courier"));
+	int rc = note_courier(t, kcg_json_str(k, "courier"), false);
 	size_t i;
 	const json_t *u;
-	json_array_foreach(json_object_get(k, "units"), i, u) {
-		if (rc == 0 && json_is_true(json_object_get(u, "shipped")))
-			rc = note_courier(t, kcg_json_str(u, "courier"));
-	}
 	json_t *d = rc == 0 ? despatch_get(t, id, &rc) : NULL;
 	if (rc == 0 && !d)
 		d = despatch_new(id, ref);
 	if (!d) {
 		json_decref(rec);
 		return rc ? rc : -ENOMEM;
+	}
+	/* each shipped unit counts once for its courier, however often polls see it */
+	json_t *noted = json_object_get(d, "units_noted");
+	if (!json_is_array(noted)) {
+		noted = json_array();
+		json_object_set_new(d, "units_noted", noted);
+	}
+	json_array_foreach(json_object_get(k, "units"), i, u) {
+		if (rc != 0 || !json_is_true(json_object_get(u, "shipped")))
+			continue;
+		bool fresh = *kcg_json_str(u, "key") && !despatch_listed(noted, kcg_json_str(u, "key")) &&
+			     json_array_size(noted) < KCG_KHAOS_UNITS_MAX;
+		rc = note_courier(t, kcg_json_str(u, "courier"), fresh);
+		if (fresh)
+			json_array_append_new(noted, json_string(kcg_json_str(u, "key")));
 	}
 	json_object_set_new(d, "checked_ms", json_integer((json_int_t)t->now_ms));
 	const char *state = kcg_json_str(d, "state");

@@ -121,6 +121,38 @@ static int watch_fn(struct kcg_txn *t, void *arg)
 	return rc;
 }
 
+static bool sh21_has(const json_t *sh21, const char *code);
+
+static int sh21_read_fn(struct kcg_txn *t, void *arg)
+{
+	uint64_t fetched;
+	*(json_t **)arg = despatch_sh21(t, &fetched);
+	return 0;
+}
+
+/* SH21 read anew with codes it did not list before: the parked despatches
+ * go again (those parked on a code Mirakl now registers are sent; the
+ * others park again). Engine thread only. */
+static void sh21_learned(struct kcg_flow_ctx *flow)
+{
+	static json_t *known; /* the codes last seen (NULL: not yet) */
+	json_t *sh21 = NULL;
+	if (kcg_store_read(flow->store, sh21_read_fn, &sh21) != 0 || !sh21)
+		return;
+	bool more = false;
+	size_t i;
+	const json_t *c;
+	json_array_foreach(sh21, i, c) {
+		if (known && !sh21_has(known, kcg_json_str(c, "code")))
+			more = true;
+	}
+	json_decref(known);
+	known = sh21;
+	size_t n = 0;
+	if (more && despatch_reload(flow, &n) == 0 && n)
+		kcg_log_str(KCG_LOG_INFO, "SH21 lists new carrier codes: parked despatches retried", "");
+}
+
 static void watch_timer(struct kcg_engine *engine, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
@@ -133,6 +165,7 @@ static void watch_timer(struct kcg_engine *engine, void *ctx)
 		kcg_log_str(KCG_LOG_WARN, "despatch watch (SH21, by-ref recheck, shipping deadline) failed", kcg_strerror(rc));
 	json_decref(w.ids);
 	w.ids = NULL;
+	sh21_learned(flow);
 }
 
 size_t despatch_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)

@@ -702,6 +702,8 @@ def scenario_refused(args, rep):
         time.sleep(4)
         rep.check(len(calls_to(w, oid, "/tracking")) == n, "or23refused: parked, not retried blindly",
                   [n, len(calls_to(w, oid, "/tracking"))])
+        sh21 = [r for r in w.sim.requests("mirakl") if r["path"] == "/mirakl/api/shipping/carriers"]
+        rep.check(len(sh21) == 2, "or23refused: the carrier refusal reads SH21 again (once)", [len(sh21)])
         e, secs = w.wait(lambda: exc_of(w, "shipping_deadline", oid), 25)
         rep.check(bool(e), "or23refused: the deadline watch covers the parked order (%.1f s)" % secs,
                   [short(json.dumps(w.exceptions(1)), 900)])
