@@ -46,6 +46,7 @@ status 1 on any failure. Python 3 stdlib only; reuses orders.py's world.
 """
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -805,6 +806,50 @@ def scenario_invoice_shape(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_booked_by_hand(args, rep):
+    """An order kcgate could not book (address_missing) booked by hand in
+    Khaos, as the runbook says: when Khaos reports its despatch, kcgate
+    records it booked (the exception resolved) and confirms it to Mirakl."""
+    w = world(args, rep, "booked-by-hand")
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "BH-" + tag
+        w.sim.stock(sku)
+        good, bad = "HG-%s-A" % tag, "HN-%s-A" % tag
+        w.sim.order(good, [(sku, 1, 5.0)])
+        w.sim.order(bad, [(sku, 1, 5.0)], customer={"shipping_address": {}, "billing_address": {}})
+        if not w.start("booked-by-hand") or not booked(w, rep, [good], "booked-by-hand"):
+            return
+        e, secs = w.wait(lambda: exc_of(w, "address_missing", bad), 20)
+        rep.check(bool(e), "booked-by-hand: the order with no address is not booked (address_missing) (%.1f s)" % secs,
+                  [short(json.dumps(w.exceptions(1)), 600)])
+        # by hand in Khaos: the good order's booking, with the other's ref (same lines)
+        imp = [r for r in w.sim.requests("khaos") if o.soap_call(r.get("body", ""))[0] == "ImportOrders"
+               and good in r.get("body", "")]
+        body = imp[0]["body"].replace(good, bad)
+        conn = o.http.client.HTTPConnection("127.0.0.1", w.sim.port, timeout=10)
+        conn.request("POST", "/khaos/soap/IKosWeb", body=body.encode("utf-8"),
+                     headers={"Content-Type": imp[0]["content_type"], "SOAPAction": '""',
+                              "Authorization": "Basic " + base64.b64encode(
+                                  ("%s:%s" % (w.khaos_user, w.khaos_password)).encode()).decode()})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        got = o.sales_by_ref(w.sim.state()).get(bad)
+        rep.check(r.status == 200 and got, "booked-by-hand: booked by hand in Khaos", [r.status])
+        despatch(w, bad, "Royal Mail 48", "RM-HAND-1")
+        got, secs = w.wait(lambda: shipped(w, bad), 15)
+        rep.check(got, "booked-by-hand: its despatch is confirmed to Mirakl (OR23 + OR24) (%.1f s)" % secs,
+                  w.evidence([bad]))
+        rec, _ = w.wait(lambda: o.rec_in(w, bad, "shipped"), 10)
+        rep.check(rec and not exc_of(w, "address_missing", bad),
+                  "booked-by-hand: the record is shipped, address_missing resolved",
+                  [short(json.dumps({k: v for k, v in (w.order_rec(bad) or {}).items() if k != "order"}), 600)])
+        w.finish("booked-by-hand")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"ship": scenario_ship, "unmapped": scenario_unmapped, "partial": scenario_partial,
              "shipments-faults": scenario_shipments_faults,
              "cancelled": scenario_cancelled, "deadline": scenario_deadline,
@@ -812,7 +857,7 @@ SCENARIOS = {"ship": scenario_ship, "unmapped": scenario_unmapped, "partial": sc
              "samecons": scenario_same_consignment, "crash-ship": scenario_crash_ship,
              "crash-st01": scenario_crash_st01, "prefix": scenario_prefix, "or23refused": scenario_refused,
              "poison": scenario_oversized, "cancel-resolves": scenario_cancel_resolves,
-             "invoice-shape": scenario_invoice_shape}
+             "invoice-shape": scenario_invoice_shape, "booked-by-hand": scenario_booked_by_hand}
 
 
 def main():
