@@ -585,6 +585,7 @@ static const struct kcg_job_kind kind_check = { "despatch.check", KCG_LANE_KHAOS
 static const struct kcg_job_kind kind_ship = { "despatch.ship", KCG_LANE_MIRAKL, despatch_ship_step, NULL };
 static const struct kcg_job_kind kind_shipment = { "despatch.shipment", KCG_LANE_MIRAKL, despatch_shipment_step, NULL };
 static const struct kcg_job_kind kind_carriers = { "mirakl.carriers", KCG_LANE_MIRAKL, despatch_carriers_step, NULL };
+static const struct kcg_job_kind kind_sop = { "khaos.couriers", KCG_LANE_KHAOS, despatch_sop_step, NULL };
 
 const struct kcg_flow kcg_flow_despatch = {
 	.name = "despatch",
@@ -592,7 +593,7 @@ const struct kcg_flow kcg_flow_despatch = {
 	.dbs = (const char *const[]){ DB_DESPATCH, DB_DESPATCH_CARRIERS, DB_DESPATCH_COURIERS, NULL },
 	.config = &despatch_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_poll, &kind_check, &kind_ship, &kind_shipment,
-						       &kind_carriers, NULL },
+						       &kind_carriers, &kind_sop, NULL },
 	.timers = despatch_timers,
 	.on_reload = despatch_reload,
 	.retention = &despatch_retention,

@@ -21,6 +21,7 @@
 #define DB_DESPATCH_CARRIERS "despatch_carriers"
 #define DB_DESPATCH_COURIERS "despatch_couriers"
 #define SH21_KEY "sh21"
+#define SOP_KEY "khaos.couriers" /* {"fetched_ms", "couriers": [{"code","name"}]}: GetSOPData */
 #define SH21_FAILED_KEY "sh21.failed" /* {"ms","why"}: SH21 refused for good, when */
 #define SH21_RETRY_FAILED_MS (3600u * 1000u) /* after a refusal, SH21 again at most hourly */
 #define WATERMARK "khaos.despatch.watermark"
@@ -84,6 +85,8 @@ int despatch_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t 
 /* despatch_watch.c */
 size_t despatch_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap);
 int despatch_reload(struct kcg_flow_ctx *ctx, size_t *n);
+/* khaos.couriers: GetSOPData's couriers into the cache (GET /admin/carriers). */
+enum kcg_step despatch_sop_step(struct kcg_job_run *run, void *ctx);
 #define DESPATCH_ROUTES 1
 extern const struct kcg_route despatch_routes[DESPATCH_ROUTES];
 

@@ -14,6 +14,8 @@
 #include "kcgate/flows/orders.h"
 #include "kcgate/http.h"
 #include "kcgate/log.h"
+#include "kcgate/peers/khaos.h"
+#include "kcgate/peers/khaos_soap.h"
 #include "kcgate/peers/mirakl.h"
 #include "routes.h"
 
@@ -118,6 +120,15 @@ static int watch_fn(struct kcg_txn *t, void *arg)
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
 	}
+	/* Khaos's couriers (GetSOPData), daily: mapped before go-live */
+	json_t *sop = NULL;
+	if (rc == 0 && (kcg_txn_get_json(t, DB_DESPATCH_CARRIERS, SOP_KEY, strlen(SOP_KEY), &sop) != 0 ||
+			kcg_json_u64(sop, "fetched_ms") + SH21_MAX_AGE_MS <= t->now_ms)) {
+		rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "khaos.couriers", "sop", NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+	}
+	json_decref(sop);
 	return rc;
 }
 
@@ -151,6 +162,38 @@ static void sh21_learned(struct kcg_flow_ctx *flow)
 	size_t n = 0;
 	if (more && despatch_reload(flow, &n) == 0 && n)
 		kcg_log_str(KCG_LOG_INFO, "SH21 lists new carrier codes: parked despatches retried", "");
+}
+
+/* ---- khaos.couriers: GetSOPData's couriers, for GET /admin/carriers ---- */
+
+static int sop_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	json_t *c = json_pack("{s:I, s:O}", "fetched_ms", (json_int_t)t->now_ms, "couriers",
+			      json_object_get(run->result, "couriers"));
+	int rc = c ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SOP_KEY, strlen(SOP_KEY), c) : -ENOMEM;
+	json_decref(c);
+	return rc;
+}
+
+enum kcg_step despatch_sop_step(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	char why[KCG_ERROR_MAX];
+	if (run->phase == PH_START) {
+		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
+		run->phase = PH_READ;
+		return kcg_job_call(run, kcg_khaos_sop_couriers(&flow->cfg->khaos, &run->call));
+	}
+	json_t *couriers;
+	int rc = kcg_khaos_sop_couriers_parse(&flow->cfg->khaos, &run->reply, &couriers, why);
+	if (rc != 0) /* a view for people only: not worth a dead job */
+		return rc == -EAGAIN ? kcg_job_failed(run, rc, why) : KCG_STEP_DONE;
+	run->result = json_pack("{s:o}", "couriers", couriers);
+	if (!run->result)
+		return kcg_job_failed(run, -EAGAIN, "out of memory");
+	run->apply = sop_apply;
+	return KCG_STEP_DONE;
 }
 
 static void watch_timer(struct kcg_engine *engine, void *ctx)
@@ -290,11 +333,40 @@ static int courier_one(const char *key, size_t klen, json_t *c, void *arg)
 	return 0;
 }
 
+static bool listed_courier(const json_t *list, const char *name)
+{
+	size_t i;
+	const json_t *c;
+	json_array_foreach(list, i, c) {
+		if (strcmp(kcg_json_str(c, "courier"), name) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int carriers_fn(struct kcg_txn *t, void *arg)
 {
 	struct carriers_view *cv = arg;
 	cv->sh21 = despatch_sh21(t, &cv->fetched);
-	return each_value(t, DB_DESPATCH_COURIERS, courier_one, cv);
+	int rc = each_value(t, DB_DESPATCH_COURIERS, courier_one, cv);
+	/* the couriers Khaos knows (GetSOPData), none despatched yet: mappable before go-live */
+	json_t *sop = NULL, *c;
+	size_t i;
+	if (rc == 0 && kcg_txn_get_json(t, DB_DESPATCH_CARRIERS, SOP_KEY, strlen(SOP_KEY), &sop) == 0) {
+		json_array_foreach(json_object_get(sop, "couriers"), i, c) {
+			const char *name = kcg_json_str(c, "name");
+			if (!*name || listed_courier(cv->couriers, name))
+				continue;
+			const char *v = kcg_config_map_get(cv->map, name);
+			json_array_append_new(cv->couriers, json_pack("{s:s, s:s, s:s?, s:s, s:i}", "courier", name,
+								      "khaos_code", kcg_json_str(c, "code"), "maps_to", v,
+								      "status", value_status(cv, v), "despatches", 0));
+			if (!v)
+				json_array_append_new(cv->unmapped, json_string(name));
+		}
+	}
+	json_decref(sop);
+	return rc;
 }
 
 static void admin_carriers(struct kcg_request *req)

@@ -255,3 +255,56 @@ int kcg_khaos_despatch_parse(const struct kcg_khaos_config *cfg, const struct kc
 	khaos_close(&a);
 	return rc;
 }
+
+/* ---- GetSOPData: the couriers Khaos knows ---- */
+
+static int courier_of(xmlNodePtr c, void *arg)
+{
+	json_t *list = arg;
+	if (!kcg_xml_named(c, "COURIER"))
+		return 0;
+	char *code = attr(c, "CODE"), *name = kcg_xml_text(c);
+	int rc = code && name ? 0 : -ENOMEM;
+	/* a value past its bound is left out, never cut short */
+	if (rc == 0 && strlen(code) < KCG_KHAOS_CODE_MAX && strlen(name) <= KCG_KHAOS_TEXT_MAX && (*code || *name) &&
+	    json_array_size(list) < KCG_KHAOS_COURIERS_MAX)
+		rc = json_array_append_new(list, json_pack("{s:s, s:s}", "code", code, "name", name)) ? -ENOMEM : 0;
+	free(code);
+	free(name);
+	return rc;
+}
+
+static int couriers_of(xmlNodePtr cs, void *arg)
+{
+	for (xmlNodePtr c = kcg_xml_first(cs); c; c = kcg_xml_next(c)) {
+		int rc = courier_of(c, arg);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kcg_khaos_sop_couriers_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, json_t **couriers,
+				 char why[KCG_ERROR_MAX])
+{
+	struct kcg_khaos_answer a;
+	xmlDocPtr inner = NULL;
+	*couriers = NULL;
+	why[0] = '\0';
+	int rc = khaos_open(cfg, r, "GetSOPData", &a, why);
+	if (rc != 0)
+		return rc;
+	json_t *list = json_array();
+	rc = list ? khaos_open_inner(&a, "GetSOPData", &inner, why) : -ENOMEM;
+	if (rc == 0 && inner)
+		rc = khaos_each_el(inner, "GetSOPData", "COURIERS", couriers_of, list, why);
+	if (rc == -ENOMEM)
+		kcg_why(why, "GetSOPData: out of memory");
+	if (rc == 0)
+		*couriers = list;
+	else
+		json_decref(list);
+	xmlFreeDoc(inner);
+	khaos_close(&a);
+	return rc;
+}

@@ -133,6 +133,9 @@ def scenario_ship(args, rep):
         others = ["DX-%s-%d-A" % (tag, i) for i in range(5)]
         for oid in [a, b] + others:
             w.sim.order(oid, [(sku, 2, 4.5)])
+        # the couriers Khaos knows (GetSOPData), one never despatched yet
+        w.sim.ok("POST", "/_sim/khaos/couriers", {"couriers": [{"code": "RM48", "name": "Royal Mail 48"},
+                                                               {"code": "YOD", "name": "Yodel Xpress"}]})
         if not w.start("ship") or not booked(w, rep, [a, b] + others, "ship"):
             return
         despatch(w, a, "Royal Mail 48", "RM123456789GB")
@@ -200,6 +203,12 @@ def scenario_ship(args, rep):
                   and any(m.get("courier") == "DPD Next Day" for m in car.get("map", [])),
                   "ship: GET /admin/carriers shows Khaos's couriers, the map and SH21's codes side by side",
                   [st_, short(json.dumps(car), 900)])
+        yod = names.get("Yodel Xpress", {})
+        rep.check(yod.get("khaos_code") == "YOD" and yod.get("despatches") == 0 and yod.get("status") == "unmapped"
+                  and "Yodel Xpress" in (car or {}).get("missing", {}).get("couriers_unmapped", [])
+                  and names.get("Royal Mail 48", {}).get("despatches") == 1,
+                  "ship: GET /admin/carriers lists Khaos's couriers from GetSOPData before any despatch (to map "
+                  "before go-live), and counts despatches, not polls", [short(json.dumps(car), 900)])
         sh21 = [r for r in w.sim.requests("mirakl") if r["path"] == "/mirakl/api/shipping/carriers"]
         rep.check(len(sh21) == 1, "ship: SH21 read once (at start; at most daily)", [len(sh21)])
         w.finish("ship")

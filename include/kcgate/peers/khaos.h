@@ -236,6 +236,22 @@ int kcg_khaos_despatch_status(const struct kcg_khaos_config *cfg, const struct k
 int kcg_khaos_despatch_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, json_t **orders,
 			     char why[KCG_ERROR_MAX]);
 
+/** GetSOPData(Courier = true, the seven other flags false): the couriers
+ * Khaos knows [XML-SOP]. */
+int kcg_khaos_sop_couriers(const struct kcg_khaos_config *cfg, struct kcg_call *out);
+
+#define KCG_KHAOS_COURIERS_MAX 1000 /**< couriers kept from one GetSOPData answer */
+
+/**
+ * Parses GetSOPData's answer: *@p couriers gets a new array of {"code",
+ * "name"} from SOPDATA/COURIERS/COURIER (CODE attribute, the name as
+ * text), at most KCG_KHAOS_COURIERS_MAX; a code of 64 bytes or more or a
+ * name past KCG_KHAOS_TEXT_MAX leaves that courier out. @return 0,
+ * KCG_EPAYLOAD, a transport error.
+ */
+int kcg_khaos_sop_couriers_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, json_t **couriers,
+				 char why[KCG_ERROR_MAX]);
+
 /**
  * ExportStockStatus(StockCode, MappingType, LastUpdated[, SiteID,
  * PotentialLeadTime]) for @p codes (comma list; "" = all) changed since
