@@ -213,6 +213,31 @@ static void test_parse_untrusted(void **state)
 	kcg_reply_finish(&r);
 }
 
+/* GetSOPData: the couriers, bounded (a code too long left out, not cut) */
+static void test_sop_couriers(void **state)
+{
+	struct kcg_khaos_config cfg = test_cfg();
+	struct kcg_call c;
+	assert_int_equal(kcg_khaos_sop_couriers(&cfg, &c), 0);
+	xmlDocPtr d = check_envelope(&c, "GetSOPData", true);
+	assert_params(d, "GetSOPData", "Courier,DelRate,CourierBanding,BOGOF,SpecialOffer,TelesalePrompt,KeyCode,BarredItems");
+	xmlFreeDoc(d);
+	kcg_call_finish(&c);
+
+	char why[KCG_ERROR_MAX] = "";
+	json_t *list = NULL;
+	struct kcg_reply r = khaos_string_reply(
+		"GetSOPData", "<SOPDATA><COURIERS><COURIER CODE=\"RM48\">Royal Mail 48</COURIER>"
+			      "<COURIER CODE=\"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\">Too long</COURIER>"
+			      "<COURIER CODE=\"YOD\">Yodel Xpress</COURIER></COURIERS></SOPDATA>");
+	assert_int_equal(kcg_khaos_sop_couriers_parse(&pcfg, &r, &list, why), 0);
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(kcg_json_str(json_array_get(list, 0), "code"), "RM48");
+	assert_string_equal(kcg_json_str(json_array_get(list, 1), "name"), "Yodel Xpress");
+	json_decref(list);
+	kcg_reply_finish(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_parse_boxes),
 		cmocka_unit_test(test_parse_invoice_only),
 		cmocka_unit_test(test_parse_untrusted),
+		cmocka_unit_test(test_sop_couriers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
