@@ -859,6 +859,31 @@ def scenario_booked_by_hand(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_packed(args, rep):
+    """A box being packed (SHIPPED="0", dated, with a consignment ref) is not
+    a shipment: nothing goes to Mirakl until the box ships."""
+    w = world(args, rep, "packed")
+    try:
+        tag = os.urandom(3).hex().upper()
+        sku = "PK-" + tag
+        w.sim.stock(sku)
+        oid = "PK-%s-A" % tag
+        w.sim.order(oid, [(sku, 1, 5.0)])
+        if not w.start("packed") or not booked(w, rep, [oid], "packed"):
+            return
+        despatch(w, oid, "Royal Mail 48", "PACKING-1", shape="packed")
+        time.sleep(3)
+        rep.check(not calls_to(w, oid, "/tracking") and not calls_to(w, oid, "/ship"),
+                  "packed: a BOX SHIPPED=\"0\" sends nothing to Mirakl", [])
+        despatch(w, oid, "Royal Mail 48", "SHIPPED-1")
+        got, secs = w.wait(lambda: shipped(w, oid), 15)
+        rep.check(got and (mirakl(w, oid).get("tracking") or {}).get("tracking_number") == "SHIPPED-1",
+                  "packed: the box that ships is the one tracked (%.1f s)" % secs, w.evidence([oid]))
+        w.finish("packed")
+    finally:
+        w.close(rep.failed > 0)
+
+
 SCENARIOS = {"ship": scenario_ship, "unmapped": scenario_unmapped, "partial": scenario_partial,
              "shipments-faults": scenario_shipments_faults,
              "cancelled": scenario_cancelled, "deadline": scenario_deadline,
@@ -866,7 +891,8 @@ SCENARIOS = {"ship": scenario_ship, "unmapped": scenario_unmapped, "partial": sc
              "samecons": scenario_same_consignment, "crash-ship": scenario_crash_ship,
              "crash-st01": scenario_crash_st01, "prefix": scenario_prefix, "or23refused": scenario_refused,
              "poison": scenario_oversized, "cancel-resolves": scenario_cancel_resolves,
-             "invoice-shape": scenario_invoice_shape, "booked-by-hand": scenario_booked_by_hand}
+             "invoice-shape": scenario_invoice_shape, "booked-by-hand": scenario_booked_by_hand,
+             "packed": scenario_packed}
 
 
 def main():

@@ -127,6 +127,7 @@ struct sim_box {
 	struct sim_box_item *items;
 	size_t nitems;
 	bool invoice_only;	/* the single-parcel shape: an INVOICE of its own, no BOX (courier, consignment on the invoice) */
+	bool packed;		/* being packed: BOX SHIPPED="0" (dated, with a consignment ref), nothing sent yet */
 };
 
 /** A Khaos sales order booked by ImportOrders. */

@@ -689,7 +689,8 @@ static void boxes_of(xmlNodePtr inv, const struct sim_sales_order *so)
 		xmlNodePtr box = sk_el(inv, "BOX", NULL);
 
 		ddmmyyyy(bx->ship_ms, d);
-		xmlNewProp(box, BAD_CAST "SHIPPED", BAD_CAST "-1");
+		/* a box being packed is SHIPPED="0", dated and with its ref all the same */
+		xmlNewProp(box, BAD_CAST "SHIPPED", BAD_CAST (bx->packed ? "0" : "-1"));
 		xmlNewProp(box, BAD_CAST "SHIP_DATE", BAD_CAST d);
 		xmlNewProp(box, BAD_CAST "COURIER", BAD_CAST bx->courier);
 		xmlNewProp(box, BAD_CAST "CONSIGNMENT_REF", BAD_CAST bx->consignment_ref);
@@ -702,7 +703,7 @@ static void boxes_of(xmlNodePtr inv, const struct sim_sales_order *so)
 		}
 	}
 	for (size_t b = 0; b < so->nboxes; b++) {
-		for (size_t k = 0; k < so->boxes[b].nitems && !so->boxes[b].invoice_only; k++) {
+		for (size_t k = 0; k < so->boxes[b].nitems && !so->boxes[b].invoice_only && !so->boxes[b].packed; k++) {
 			if (!items)
 				items = sk_el(inv, "INVOICE_ITEMS", NULL);
 			xmlNodePtr it = sk_el(items, "INVOICE_ITEM", NULL);
@@ -754,6 +755,8 @@ static void order_status(xmlNodePtr root, const struct sim_sales_order *so, bool
 	char ship[16] = "";
 	long long sent = 0, apart = 0;
 	for (size_t b = 0; b < so->nboxes; b++) {
+		if (so->boxes[b].packed)
+			continue;
 		for (size_t k = 0; k < so->boxes[b].nitems; k++)
 			*(so->boxes[b].invoice_only ? &apart : &sent) += so->boxes[b].items[k].qty;
 		if (!first && !so->boxes[b].invoice_only)
