@@ -161,26 +161,6 @@ static bool valid_name(const char *s)
 	return n > 0 && n <= MAX_NAME_LEN;
 }
 
-/* The length of the well-formed UTF-8 sequence at @p s for a printable
- * character (no controls, C0, DEL or C1; no overlong form, surrogate or
- * code point past U+10FFFF), or 0. */
-static size_t printable_utf8(const unsigned char *s)
-{
-	if (s[0] >= 0x20 && s[0] < 0x7f)
-		return 1;
-	size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-	uint32_t cp = n == 2 ? s[0] & 0x1fu : n == 3 ? s[0] & 0x0fu : s[0] & 0x07u;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3fu);
-	}
-	if (n == 0 || (n == 2 && cp < 0xa0) || (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 /* A key of a map section that takes keys as a peer writes them
  * (free_keys: "Royal Mail 48", "Colissimo Expédition"): printable UTF-8,
  * inner spaces allowed, at most MAX_NAME_LEN bytes. */
@@ -188,7 +168,7 @@ static bool valid_free_key(const char *s)
 {
 	size_t n = 0, k;
 	while (s[n]) {
-		if (!(k = printable_utf8((const unsigned char *)s + n)))
+		if (!(k = kcg_utf8_printable(s + n)))
 			return false;
 		n += k;
 	}
