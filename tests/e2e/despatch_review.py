@@ -31,18 +31,29 @@ import run as h
 from despatch import (CARRIERS, booked, calls_to, despatch, exc_of, mirakl, shipped, short,  # noqa: F401
                       st01_posts, world)
 
+def one_order(w, rep, name, code, qtys):
+    """Stock codes <code><i>-<tag>, one order <code>-<tag>-A with a line of
+    each quantity in @qtys, kcgate started and the order booked: (order id,
+    stock codes), or (None, None)."""
+    tag = os.urandom(3).hex().upper()
+    skus = ["%s%d-%s" % (code, i + 1, tag) for i in range(len(qtys))]
+    w.sim.stock(*skus)
+    oid = "%s-%s-A" % (code, tag)
+    w.sim.order(oid, [(sku, q, 5.0 + i) for i, (sku, q) in enumerate(zip(skus, qtys))])
+    if not w.start(name) or not booked(w, rep, [oid], name):
+        return None, None
+    return oid, skus
+
+
 def scenario_same_consignment(args, rep):
     """Two boxes with the same CONSIGNMENT_REF (Khaos's own template has
     them): each is its own shipment; shipped only when Mirakl says so."""
     w = world(args, rep, "samecons", despatch={"mode": "shipments"})
     try:
-        tag = os.urandom(3).hex().upper()
-        s1, s2 = "SC1-" + tag, "SC2-" + tag
-        w.sim.stock(s1, s2)
-        oid = "SC-%s-A" % tag
-        w.sim.order(oid, [(s1, 1, 5.0), (s2, 1, 6.0)])
-        if not w.start("samecons") or not booked(w, rep, [oid], "samecons"):
+        oid, skus = one_order(w, rep, "samecons", "SC", [1, 1])
+        if not oid:
             return
+        s1, s2 = skus
         despatch(w, oid, "Royal Mail 48", "SAME-1", items=[(s1, 1)])
         got, _ = w.wait(lambda: len(st01_posts(w)) >= 1, 15)
         despatch(w, oid, "Royal Mail 48", "SAME-1", items=[(s2, 1)])
@@ -62,13 +73,8 @@ def scenario_same_consignment(args, rep):
 
 def crash_world(args, rep, name, mode):
     w = world(args, rep, name, despatch={"mode": mode})
-    tag = os.urandom(3).hex().upper()
-    sku = "CR-" + tag
-    w.sim.stock(sku)
-    oid = "CR-%s-A" % tag
-    w.sim.order(oid, [(sku, 2, 5.0)])
-    ok = w.start(name) and booked(w, rep, [oid], name)
-    return w, oid, sku, ok
+    oid, skus = one_order(w, rep, name, "CR", [2])
+    return w, oid, (skus or [None])[0], bool(oid)
 
 
 def killed_in_flight(w, rep, what, seen):
@@ -266,13 +272,10 @@ def scenario_invoice_shape(args, rep):
     the first waits (order mode), both -> OR23 + OR24, Mirakl SHIPPED."""
     w = world(args, rep, "invoice-shape")
     try:
-        tag = os.urandom(3).hex().upper()
-        s1, s2 = "IV1-" + tag, "IV2-" + tag
-        w.sim.stock(s1, s2)
-        oid = "IV-%s-A" % tag
-        w.sim.order(oid, [(s1, 1, 5.0), (s2, 2, 6.0)])
-        if not w.start("invoice-shape") or not booked(w, rep, [oid], "invoice-shape"):
+        oid, skus = one_order(w, rep, "invoice-shape", "IV", [1, 2])
+        if not oid:
             return
+        s1, s2 = skus
         despatch(w, oid, "Royal Mail 48", "INV-PARCEL-1", items=[(s1, 1)], shape="invoice")
         time.sleep(3)
         rep.check(not calls_to(w, oid, "/ship") and mirakl(w, oid).get("order_state") == "SHIPPING",
@@ -338,12 +341,8 @@ def scenario_packed(args, rep):
     a shipment: nothing goes to Mirakl until the box ships."""
     w = world(args, rep, "packed")
     try:
-        tag = os.urandom(3).hex().upper()
-        sku = "PK-" + tag
-        w.sim.stock(sku)
-        oid = "PK-%s-A" % tag
-        w.sim.order(oid, [(sku, 1, 5.0)])
-        if not w.start("packed") or not booked(w, rep, [oid], "packed"):
+        oid, _ = one_order(w, rep, "packed", "PK", [1])
+        if not oid:
             return
         despatch(w, oid, "Royal Mail 48", "PACKING-1", shape="packed")
         time.sleep(3)
