@@ -98,7 +98,8 @@ static int watch_fn(struct kcg_txn *t, void *arg)
 	w->t = t;
 	w->refs[0] = '\0';
 	json_array_clear(w->ids);
-	int rc = kcg_orders_open_each(t, watch_one, w);
+	/* the booked records only (an index the order flow keeps), not every open one */
+	int rc = kcg_orders_booked_each(t, watch_one, w);
 	if (rc == 0 && json_array_size(w->ids) > 0) {
 		json_t *payload = json_pack("{s:s, s:O}", "refs", w->refs, "order_ids", w->ids);
 		rc = payload ? kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "despatch.check", "refs", payload, 0, NULL) : -ENOMEM;

@@ -178,7 +178,11 @@ int orders_save(struct kcg_txn *t, json_t *rec)
 	if (rc != 0)
 		return rc;
 	MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
-	MDB_dbi open = kcg_store_db(t->store, DB_ORDERS_OPEN);
+	MDB_dbi open = kcg_store_db(t->store, DB_ORDERS_OPEN), booked = kcg_store_db(t->store, DB_ORDERS_BOOKED);
+	/* the booked index (the despatch watch walks it) in step with the state */
+	rc = orders_state_of(rec) == KCG_ORDER_BOOKED ? mdb_put(t->txn, booked, &k, &v, 0) : mdb_del(t->txn, booked, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
 	if (kcg_order_state_final(orders_state_of(rec))) {
 		rc = mdb_del(t->txn, open, &k, NULL);
 		return rc == MDB_NOTFOUND ? 0 : rc;
@@ -909,7 +913,7 @@ const struct kcg_flow kcg_flow_orders = {
 	.name = "orders",
 	.enabled = orders_enabled,
 	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, DB_ORDERS_RESERVED, DB_ORDERS_HELD, DB_ORDERS_UNSEEN,
-				      NULL },
+				      DB_ORDERS_BOOKED, NULL },
 	.config = &orders_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_sync, &kind_book, &kind_accept, &kind_poll, NULL },
 	.timers = orders_timers,

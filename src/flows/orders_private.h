@@ -27,6 +27,8 @@
 #define CURSOR_TOTAL "mirakl.or11.cursor.total"
 #define DB_ORDERS "orders"
 #define DB_ORDERS_OPEN "orders_open" /* order_id -> "": the records whose state is not final */
+#define DB_ORDERS_BOOKED "orders_booked" /* order_id -> "": the records in state booked (the despatch watch's walk) */
+#define ORDERS_BOOKED_BUILT "orders.booked_index" /* meta: 1 once a store from before the index has it built */
 #define DB_ORDERS_RESERVED "orders_reserved" /* stock code -> u64: accepted (or being accepted), not booked */
 #define DB_ORDERS_HELD "orders_held" /* "<stock code>\0<order_id>" -> "": held records by the SKUs they wait on */
 /* "<stock code>\0<order_id>" -> u64 quantity, u64 booked_ms: reservations a

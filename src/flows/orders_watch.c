@@ -387,6 +387,53 @@ int kcg_orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), v
 	return orders_open_each(t, fn, arg);
 }
 
+/* A store from before the booked index: the booked records put in it once. */
+static int booked_build_one(json_t *rec, void *arg)
+{
+	struct kcg_txn *t = arg;
+	const char *id = kcg_json_str(rec, "order_id");
+	if (orders_state_of(rec) != KCG_ORDER_BOOKED || !*id)
+		return 0;
+	MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
+	return mdb_put(t->txn, kcg_store_db(t->store, DB_ORDERS_BOOKED), &k, &v, 0);
+}
+
+int kcg_orders_booked_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	if (!kcg_meta_get_u64(t, ORDERS_BOOKED_BUILT)) {
+		int rc = orders_open_each(t, booked_build_one, t);
+		if (rc == 0)
+			rc = kcg_meta_put_u64(t, ORDERS_BOOKED_BUILT, 1);
+		if (rc != 0)
+			return rc;
+	}
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t scanned = 0;
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_BOOKED), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char id[ORDER_ID_MAX + 1];
+		json_t *rec;
+		if (k.mv_size > ORDER_ID_MAX)
+			continue;
+		memcpy(id, k.mv_data, k.mv_size);
+		id[k.mv_size] = '\0';
+		if (orders_get_record(t, id, &rec) != 0)
+			continue;
+		int r = json_is_object(rec) ? fn(rec, arg) : 0;
+		json_decref(rec);
+		if (r != 0) {
+			rc = r;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
+}
+
 int kcg_orders_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking)
 {
 	json_t *rec;

@@ -60,7 +60,8 @@
  * unmapped_carrier (operations) and parks the order; a reload (SIGHUP)
  * retries the parked jobs.
  *
- * The watch (despatch.watch, every minute): SH21's age (daily; hourly
+ * The watch (despatch.watch, every minute; it walks the booked records,
+ * kcg_orders_booked_each()): SH21's age (daily; hourly
  * after a refusal, with carriers_unavailable), the by-ref safety net, and
  * shipping_deadline (operations) for booked orders within [despatch]
  * deadline_alert_h of Mirakl's shipping_deadline and not shipped on

@@ -253,6 +253,12 @@ int kcg_orders_record(struct kcg_txn *t, const char *order_id, json_t **out);
  * index), at most 100,000; @p fn returns 0 to go on, 1 to stop, or an error. */
 int kcg_orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
 
+/** Calls @p fn for each record in state booked (parsed copies, the
+ * orders_booked index, built once from the open records for a store from
+ * before it: @p t must then be a write transaction), at most 100,000;
+ * @p fn returns 0 to go on, 1 to stop, or an error. */
+int kcg_orders_booked_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+
 /**
  * Khaos despatched order @p order_id and Mirakl knows (OR24 or ST01 done,
  * or its state read as SHIPPED or later): a booked record becomes shipped
