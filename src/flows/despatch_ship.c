@@ -106,7 +106,14 @@ static int park_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		 "[carriers] (a carrier code from GET /admin/carriers, or name:<carrier name> for a carrier Mirakl "
 		 "does not register) and reload the configuration (SIGHUP): the despatch is then sent by itself.",
 		 id, kcg_json_str(run->result, "why"));
-	return rc ? rc : despatch_raise(t, KCG_EXC_UNMAPPED_CARRIER, "kcgate", id, msg);
+	if (rc == 0)
+		rc = despatch_raise(t, KCG_EXC_UNMAPPED_CARRIER, "kcgate", id, msg);
+	/* unmapped_carrier says what to do and ends with the order (settle):
+	 * the engine's dead_job for this parked job would only say it twice,
+	 * and stay open after a cancel */
+	if (rc == 0)
+		rc = kcg_exc_resolve(t, KCG_EXC_DEAD_JOB, run->id, "auto");
+	return rc == KCG_ENOTFOUND ? 0 : rc;
 }
 
 /* Maps the payload's courier into run->result ("carrier_code" |

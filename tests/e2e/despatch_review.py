@@ -261,6 +261,22 @@ def scenario_cancel_resolves(args, rep):
         rep.check(not exc_of(w, "booked_cancelled", a),
                   "cancel: no booked_cancelled (stop the despatch) beside shipped_cancelled (recall the parcel)",
                   [short(json.dumps(exc_of(w, "booked_cancelled", a)), 600)])
+        # parked on an unmapped courier, then cancelled: nothing left open for it
+        c = "CE-%s-A" % tag
+        w.sim.order(c, [(sku, 1, 5.0)], shipping_deadline=o.iso(time.time() + 3 * 3600))
+        if not booked(w, rep, [c], "cancel (parked)"):
+            return
+        despatch(w, c, "Nowhere Couriers", "NW-1")
+        e, _ = w.wait(lambda: exc_of(w, "unmapped_carrier", c), 15)
+        rep.check(bool(e), "cancel: an unmapped courier parks the third order", [])
+        w.sim.ok("POST", "/_sim/mirakl/orders/%s/cancel" % c)
+
+        def left_open():
+            dead = [x for x in (w.exceptions(1, "dead_job") or []) if c in json.dumps(x)]
+            return exc_of(w, "unmapped_carrier", c) + exc_of(w, "shipping_deadline", c) + dead
+        done, secs = w.wait(lambda: not left_open(), 15)
+        rep.check(done, "cancel: cancelled while parked -> unmapped_carrier, shipping_deadline and the parked "
+                  "job's dead_job all resolved (%.1f s)" % secs, [short(json.dumps(left_open()), 900)])
         w.finish("cancel")
     finally:
         w.close(rep.failed > 0)
