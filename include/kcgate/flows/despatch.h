@@ -66,8 +66,9 @@
  * shipping_deadline (operations) for booked orders within [despatch]
  * deadline_alert_h of Mirakl's shipping_deadline and not shipped on
  * Mirakl (sending and parked records included). shipping_deadline,
- * unmapped_carrier, despatch_short and the parked jobs' dead_job resolve
- * when the despatch or the order ends.
+ * unmapped_carrier and despatch_short resolve when the despatch or the
+ * order ends; a parked job's dead_job as it parks (unmapped_carrier says
+ * what to do).
  *
  * Databases: despatch (order_id -> JSON record: "state" waiting | partial
  * | sending | parked | shipped | khaos_cancelled | shipped_cancelled,
