@@ -70,11 +70,15 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 
 int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 {
-	const char *name = "orders_open";
+	return orders_index_each(t, DB_ORDERS_OPEN, fn, arg);
+}
+
+int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec, void *arg), void *arg)
+{
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_OPEN), &cur);
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, name), &cur);
 	if (rc != 0)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;

@@ -58,6 +58,9 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 /* Calls @p fn for each open order record (the orders_open index, never
  * every record), at most ORDERS_SCAN_MAX; as orders_each(). */
 int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+/* As orders_open_each() over index @p name (DB_ORDERS_OPEN, DB_ORDERS_BOOKED:
+ * order_id -> ""), each key's record read. */
+int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec, void *arg), void *arg);
 
 /* Puts (or, @p put false, deletes) @p rec's orders_held keys: one per SKU
  * of its held_skus while its state is held; none otherwise. */

@@ -407,31 +407,7 @@ int kcg_orders_booked_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg),
 		if (rc != 0)
 			return rc;
 	}
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t scanned = 0;
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_BOOKED), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		char id[ORDER_ID_MAX + 1];
-		json_t *rec;
-		if (k.mv_size > ORDER_ID_MAX)
-			continue;
-		memcpy(id, k.mv_data, k.mv_size);
-		id[k.mv_size] = '\0';
-		if (orders_get_record(t, id, &rec) != 0)
-			continue;
-		int r = json_is_object(rec) ? fn(rec, arg) : 0;
-		json_decref(rec);
-		if (r != 0) {
-			rc = r;
-			break;
-		}
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
+	return orders_index_each(t, DB_ORDERS_BOOKED, fn, arg);
 }
 
 int kcg_orders_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking)
