@@ -350,11 +350,12 @@ static int take(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *k
 	bool withdrawn = (ost >= 0 && kcg_order_state_final((enum kcg_order_state)ost) && ost != KCG_ORDER_CLOSED) ||
 			 strcmp(mstate, "CANCELED") == 0 || strcmp(mstate, "REFUSED") == 0;
 	bool booked = ost == KCG_ORDER_BOOKED || ost == KCG_ORDER_SHIPPED;
-	if (rc == 0 && !booked && ost >= 0 && !kcg_order_state_final((enum kcg_order_state)ost) && !withdrawn &&
+	if (rc == 0 && ost == KCG_ORDER_ACCEPTED && !withdrawn &&
 	    !json_is_true(json_object_get(k, "cancelled")) && *kcg_json_str(k, "code") && kcg_despatch_unit(k)) {
 		/* booked by hand in Khaos (the runbook's remedy when kcgate could
-		 * not): Khaos's answer proves the sales order; the order flow
-		 * records it, and the despatch goes on as for any booked order */
+		 * not book an accepted order): Khaos's answer proves the sales
+		 * order; the order flow records it, and the despatch goes on as
+		 * for any booked order */
 		rc = kcg_orders_booked_by_hand(t, id, ref, kcg_json_str(k, "code"));
 		booked = rc == 0;
 	}
