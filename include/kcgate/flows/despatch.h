@@ -44,10 +44,9 @@
  *
  * Which order: Khaos's ASSOCIATED_REF is mapped through what was booked
  * (the order record's khaos_ref), so a changed [khaos] order_ref_prefix
- * still finds orders booked under the old one. An open order kcgate knows
+ * still finds orders booked under the old one. An order kcgate accepted
  * but did not book, whose despatch Khaos reports (booked by hand), is
- * recorded booked (kcg_orders_booked_by_hand()) and despatched (accepted
- * records only). An order
+ * recorded booked (kcg_orders_booked_by_hand()) and despatched. An order
  * past the parser's caps is skipped with despatch_unreadable; COMPLETE
  * with Mirakl lines unsent raises despatch_short and sends no OR24.
  *
