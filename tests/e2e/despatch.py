@@ -43,7 +43,7 @@ SCENARIO is one of:
 
   and the cases the issue 9 review found (despatch_review.py): samecons,
   crash-ship, crash-st01, prefix, or23refused, poison, cancel-resolves,
-  invoice-shape, booked-by-hand, packed
+  invoice-shape, booked-by-hand, packed, sh21-refused
 
 Output: "ok - ..." / "not ok - ..." lines, then "N passed, M failed"; exit
 status 1 on any failure. Python 3 stdlib only; reuses orders.py's world.

@@ -18,6 +18,7 @@
   invoice-shape   the single-parcel shape (INVOICE, no BOX), two invoices
   booked-by-hand  an order booked by hand in Khaos is confirmed to Mirakl
   packed          a BOX SHIPPED="0" sends nothing
+  sh21-refused    SH21 403: one carriers_unavailable, not asked each minute
 """
 
 import base64
@@ -373,9 +374,33 @@ def scenario_packed(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_sh21_refused(args, rep):
+    """SH21 refused for good (403): one carriers_unavailable exception, SH21
+    asked again at most hourly (not each watch), no dead job per attempt."""
+    w = world(args, rep, "sh21-refused")
+    try:
+        w.sim.faults(system="mirakl", error_rate=1.0, status=403)
+        if not w.start("sh21-refused"):
+            return
+        e, secs = w.wait(lambda: [x for x in (w.exceptions(1, "carriers_unavailable") or [])], 15)
+        rep.check(e and len(e) == 1 and "403" in json.dumps(e),
+                  "sh21-refused: SH21 403 -> one carriers_unavailable naming it (%.1f s)" % secs,
+                  [short(json.dumps(w.exceptions(1)), 900)])
+        time.sleep(5)  # the watch runs every second here
+        sh21 = [r for r in w.sim.requests("mirakl") if r["path"] == "/mirakl/api/shipping/carriers"]
+        dead = [j for j in (w.jobs("dead") or []) if j.get("kind") == "mirakl.carriers"]
+        rep.check(len(sh21) == 1 and not dead,
+                  "sh21-refused: SH21 not asked again within the hour, no dead mirakl.carriers job",
+                  [len(sh21), short(json.dumps(dead), 400)])
+        w.sim.faults(system="mirakl", clear=True)
+        w.finish("sh21-refused")
+    finally:
+        w.close(rep.failed > 0)
+
+
 
 SCENARIOS = {"samecons": scenario_same_consignment, "crash-ship": scenario_crash_ship,
              "crash-st01": scenario_crash_st01, "prefix": scenario_prefix, "or23refused": scenario_refused,
              "poison": scenario_oversized, "cancel-resolves": scenario_cancel_resolves,
              "invoice-shape": scenario_invoice_shape, "booked-by-hand": scenario_booked_by_hand,
-             "packed": scenario_packed}
+             "packed": scenario_packed, "sh21-refused": scenario_sh21_refused}
