@@ -162,13 +162,16 @@ static bool valid_name(const char *s)
 }
 
 /* A key of a map section that takes keys as a peer writes them
- * (free_keys: "Royal Mail 48"): printable ASCII, inner spaces allowed. */
+ * (free_keys: "Royal Mail 48", "Colissimo Expédition"): printable UTF-8,
+ * inner spaces allowed, at most MAX_NAME_LEN bytes. */
 static bool valid_free_key(const char *s)
 {
-	size_t n = 0;
-	for (; s[n]; n++)
-		if (s[n] < 0x20 || s[n] > 0x7e)
+	size_t n = 0, k;
+	while (s[n]) {
+		if (!(k = kcg_utf8_printable(s + n)))
 			return false;
+		n += k;
+	}
 	return n > 0 && n <= MAX_NAME_LEN;
 }
 

@@ -153,6 +153,29 @@ const struct kcg_runbook_entry kcg_runbook[] = {
 	    "customer is refunded.",
 	    "Resolve the exception by hand once Khaos and Mirakl agree.", NULL },
 	  "By hand." },
+	{ "despatch_short", "despatch", "khaos", "operations", "critical",
+	  "Khaos says the order is complete (every line issued) while lines of the Mirakl order were never sent "
+	  "(named in the message): nothing is confirmed to Mirakl, so the customer is not charged for goods that "
+	  "did not leave.",
+	  { "Check the sales order in Khaos: a line removed or issued short?",
+	    "Send the missing goods (a new despatch), or cancel those lines on Mirakl so the customer is refunded.",
+	    "Once Khaos and Mirakl agree, kcgate confirms what was sent; resolve the exception if it stays open.",
+	    NULL },
+	  "The order ships, or the despatch or the order ends." },
+	{ "despatch_unreadable", "despatch", "khaos", "operations", "critical",
+	  "Khaos's despatch answer for one order is past what kcgate reads (too many invoices, boxes or items): that "
+	  "order is skipped, every other despatch goes on.",
+	  { "Look at the sales order in Khaos (its invoices and boxes).",
+	    "Confirm the shipment on Mirakl by hand (tracking, then ship).",
+	    "Resolve the exception.", NULL },
+	  "By hand." },
+	{ "carriers_unavailable", "despatch", "mirakl", "operations", "critical",
+	  "Mirakl's carrier list (SH21) cannot be read (403, 404, or an answer kcgate cannot read): despatches mapped "
+	  "to carrier codes wait; those mapped to name:<carrier> go on.",
+	  { "Check that the shop's API key may read the carriers (its role in the Mirakl back office).",
+	    "kcgate asks again hourly; the exception resolves at the next good read and the waiting despatches go.",
+	    NULL },
+	  "The next good SH21 read." },
 	/* ---------------------------------------------------------------- core */
 	{ "dead_job", "core", "the job's lane", "operations", "critical",
 	  "A call to Khaos, Mirakl, inriver or an alert channel failed for good (a 4xx, a SOAP client fault) or kept "

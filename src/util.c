@@ -98,6 +98,24 @@ size_t kcg_utf8_chars(const char *s)
 	return n;
 }
 
+size_t kcg_utf8_printable(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	if (s[0] >= 0x20 && s[0] < 0x7f)
+		return 1;
+	size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	uint32_t cp = n == 2 ? s[0] & 0x1fu : n == 3 ? s[0] & 0x0fu : s[0] & 0x07u;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if (n == 0 || (n == 2 && cp < 0xa0) || (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
 int kcg_parse_u64(const char *str, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!str || !*str)

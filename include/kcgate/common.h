@@ -114,6 +114,11 @@ int kcg_make_id(uint64_t ms, char out[KCG_ID_LEN + 1]);
 /** Characters (UTF-8 code points) in @p s: the unit of the peers' field limits. */
 size_t kcg_utf8_chars(const char *s);
 
+/** The length (1 to 4) of the well-formed UTF-8 sequence at @p s when it is
+ * a printable character (no C0, DEL or C1 control; no overlong form,
+ * surrogate or code point past U+10FFFF), else 0 (also at the end). */
+size_t kcg_utf8_printable(const char *s);
+
 /** Constant-time equality of two byte strings (lengths compared too, without early exit on content). */
 bool kcg_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 

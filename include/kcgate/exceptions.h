@@ -44,6 +44,9 @@
 #define KCG_EXC_UNMAPPED_CARRIER "unmapped_carrier" /**< a Khaos courier [carriers] does not map (or maps to a code SH21 does not know): the despatch waits */
 #define KCG_EXC_SHIPPING_DEADLINE "shipping_deadline" /**< a booked order near Mirakl's shipping_deadline and not shipped */
 #define KCG_EXC_SHIPPED_CANCELLED "shipped_cancelled" /**< shipped in Khaos, but the Mirakl order is cancelled or refused */
+#define KCG_EXC_DESPATCH_UNREADABLE "despatch_unreadable" /**< Khaos's despatch answer for one order is past what kcgate reads (boxes, items): that order is skipped, the rest go on */
+#define KCG_EXC_DESPATCH_SHORT "despatch_short" /**< Khaos says the order is complete (all issued) while lines of the Mirakl order were never sent */
+#define KCG_EXC_CARRIERS_UNAVAILABLE "carriers_unavailable" /**< Mirakl's carrier list (SH21) cannot be read (403, 404, unreadable): despatches to carrier codes wait */
 #define KCG_EXC_KHAOS_CANCELLED "khaos_cancelled" /**< the Khaos sales order is cancelled while Mirakl still expects the order shipped */
 
 #define KCG_EXC_FIELD_MAX 200     /**< longest kind, subject, system, owner (bytes) */

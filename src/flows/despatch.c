@@ -62,7 +62,26 @@ int despatch_finish(struct kcg_txn *t, json_t *d, const char *state)
 	const char *id = kcg_json_str(d, "order_id");
 	json_object_set_new(d, "state", json_string(state));
 	json_object_set_new(d, "finished_ms", json_integer((json_int_t)t->now_ms));
-	return kcg_store_retain(t, DB_DESPATCH, id, strlen(id), t->now_ms);
+	int rc = kcg_store_retain(t, DB_DESPATCH, id, strlen(id), t->now_ms);
+	/* the parked jobs' dead_job exceptions end with the despatch */
+	size_t i;
+	const json_t *j;
+	json_array_foreach(json_object_get(d, "parked_jobs"), i, j) {
+		if (rc == 0 && json_is_string(j))
+			rc = kcg_exc_resolve(t, KCG_EXC_DEAD_JOB, json_string_value(j), "auto");
+		if (rc == KCG_ENOTFOUND)
+			rc = 0;
+	}
+	json_object_del(d, "parked_jobs");
+	/* the despatch ended (shipped, or nothing more to ship): no deadline
+	 * to keep, no carrier to map */
+	static const char *const moot[] = { KCG_EXC_SHIPPING_DEADLINE, KCG_EXC_UNMAPPED_CARRIER, KCG_EXC_DESPATCH_SHORT };
+	for (i = 0; rc == 0 && i < sizeof(moot) / sizeof(moot[0]); i++) {
+		rc = kcg_exc_resolve(t, moot[i], id, "auto");
+		if (rc == KCG_ENOTFOUND)
+			rc = 0;
+	}
+	return rc;
 }
 
 /* A despatch record still at the end it reached at @p finished_ms goes. */
@@ -115,32 +134,59 @@ int despatch_shipped_cancelled(struct kcg_txn *t, const char *order_id, const ch
 		 "the customer will not be charged for goods on their way. Recall the parcel from the courier, or "
 		 "settle it with the customer and the marketplace (refund or new order).",
 		 order_id, consignment, courier, mirakl_state);
-	return despatch_raise(t, KCG_EXC_SHIPPED_CANCELLED, "mirakl", order_id, msg);
+	int rc = despatch_raise(t, KCG_EXC_SHIPPED_CANCELLED, "mirakl", order_id, msg);
+	/* "stop the despatch" (booked_cancelled) is moot once the parcel left */
+	if (rc == 0)
+		rc = kcg_exc_resolve(t, KCG_EXC_BOOKED_CANCELLED, order_id, "auto");
+	return rc == KCG_ENOTFOUND ? 0 : rc;
+}
+
+/* Whether @p id's order record exists and was booked under @p ref (a
+ * record without "khaos_ref" only under @p current, the ref the current
+ * prefix gives); *@p rec gets it. */
+static bool booked_under(struct kcg_txn *t, const char *id, const char *ref, bool current, json_t **rec)
+{
+	if (!*id || strlen(id) > DESPATCH_ORDER_ID_MAX || kcg_orders_record(t, id, rec) != 0 || !json_is_object(*rec)) {
+		json_decref(*rec);
+		*rec = NULL;
+		return false;
+	}
+	const char *kept = kcg_json_str(*rec, "khaos_ref");
+	if (*kept ? strcmp(kept, ref) == 0 : current)
+		return true;
+	json_decref(*rec);
+	*rec = NULL;
+	return false;
 }
 
 const char *despatch_order_of(struct kcg_txn *t, const struct kcg_config *cfg, const char *ref, char *id, json_t **rec)
 {
 	const char *prefix = cfg->khaos.order_ref_prefix ? cfg->khaos.order_ref_prefix : "";
-	size_t n = strlen(prefix);
+	size_t n = strlen(prefix), len = strlen(ref);
 	*rec = NULL;
-	if (strncmp(ref, prefix, n) != 0 || !ref[n] || strlen(ref + n) > DESPATCH_ORDER_ID_MAX)
-		return NULL;
-	memcpy(id, ref + n, strlen(ref + n) + 1);
-	if (kcg_orders_record(t, id, rec) != 0 || !json_is_object(*rec))
-		goto not_ours;
-	/* booked under this very ref (a prefix changed since cannot mismatch) */
-	const char *kept = kcg_json_str(*rec, "khaos_ref");
-	if (*kept && strcmp(kept, ref) != 0)
-		goto not_ours;
-	return id;
-not_ours:
-	json_decref(*rec);
-	*rec = NULL;
+	if (strncmp(ref, prefix, n) == 0 && len - n <= DESPATCH_ORDER_ID_MAX) {
+		memcpy(id, ref + n, len - n + 1);
+		if (booked_under(t, id, ref, true, rec))
+			return id;
+	}
+	/* booked under another prefix (the setting changed since): the order
+	 * record keeps the ref it was booked under, so each tail of the ref
+	 * is a candidate order id, accepted only when its record says it was
+	 * booked under this very ref (at most 64 keyed reads, refs being
+	 * bounded by KCG_KHAOS_CODE_MAX) */
+	for (size_t k = 0; k < len; k++) {
+		if (k == n || len - k > DESPATCH_ORDER_ID_MAX)
+			continue;
+		memcpy(id, ref + k, len - k + 1);
+		if (booked_under(t, id, ref, false, rec))
+			return id;
+	}
 	return NULL;
 }
 
-/* Notes the couriers Khaos wrote (GET /admin/carriers shows them). */
-static int note_courier(struct kcg_txn *t, const char *courier)
+/* Notes a courier Khaos wrote (GET /admin/carriers shows them); @p count:
+ * one more despatch (a unit first seen), not a mere sighting. */
+static int note_courier(struct kcg_txn *t, const char *courier, bool count)
 {
 	json_t *c = NULL;
 	if (!*courier || strlen(courier) > KCG_DESPATCH_TEXT_MAX)
@@ -150,7 +196,7 @@ static int note_courier(struct kcg_txn *t, const char *courier)
 		return rc;
 	uint64_t n = kcg_json_u64(c, "seen");
 	json_decref(c);
-	c = json_pack("{s:I, s:I}", "seen_ms", (json_int_t)t->now_ms, "seen", (json_int_t)(n + 1));
+	c = json_pack("{s:I, s:I}", "seen_ms", (json_int_t)t->now_ms, "seen", (json_int_t)(n + (count ? 1 : 0)));
 	rc = c ? kcg_txn_put_json(t, DB_DESPATCH_COURIERS, courier, strlen(courier), c) : -ENOMEM;
 	json_decref(c);
 	return rc;
@@ -172,21 +218,37 @@ static int queue_shipments(struct kcg_txn *t, json_t *d, const json_t *k, const 
 	json_t *queued = json_object_get(d, "units_queued");
 	int rc = 0;
 	json_array_foreach(json_object_get(k, "units"), i, u) {
-		const char *cons = kcg_json_str(u, "consignment");
-		if (!json_is_true(json_object_get(u, "shipped")) || despatch_listed(queued, cons))
+		/* a unit is its invoice and box: two boxes may share a consignment ref */
+		const char *key = kcg_json_str(u, "key");
+		if (!json_is_true(json_object_get(u, "shipped")) || !*key || despatch_unit_listed(queued, u))
 			continue;
+		/* the units before it alike (same consignment ref and items): ST11
+		 * tells this one's shipment from theirs by counting */
+		size_t twin = 0, j;
+		const json_t *v;
+		json_array_foreach(json_object_get(k, "units"), j, v) {
+			if (j >= i)
+				break;
+			if (json_is_true(json_object_get(v, "shipped")) &&
+			    !strcmp(kcg_json_str(v, "consignment"), kcg_json_str(u, "consignment")) &&
+			    json_equal(json_object_get(v, "items"), json_object_get(u, "items")))
+				twin++;
+		}
 		char subject[KCG_JOB_SUBJECT_MAX];
 		snprintf(subject, sizeof(subject), "%s/%zu", id, json_array_size(queued) + 1);
 		json_t *payload = unit_payload(u);
-		if (payload)
+		if (payload) {
 			json_object_set_new(payload, "order_id", json_string(id));
+			json_object_set_new(payload, "unit_key", json_string(key));
+			json_object_set_new(payload, "twin", json_integer((json_int_t)twin));
+		}
 		rc = payload ? kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "despatch.shipment", subject, payload, 0, NULL) : -ENOMEM;
 		json_decref(payload);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
 		if (rc != 0)
 			return rc;
-		json_array_append_new(queued, json_string(cons));
+		json_array_append_new(queued, json_string(key));
 	}
 	json_object_set_new(d, "all_sent", json_boolean(all_sent));
 	if (strcmp(kcg_json_str(d, "state"), ST_PARKED) != 0) /* a parked one waits for the reload */
@@ -207,6 +269,32 @@ static int shipped_without_call(struct kcg_txn *t, const char *id, const json_t 
 	return rc;
 }
 
+/* Khaos says all issued (COMPLETE) while Mirakl lines were never sent: no
+ * OR24 (it would ship them), a person decides. */
+static int despatch_short(struct kcg_txn *t, const json_t *k, const json_t *order, const char *id)
+{
+	char msg[1500], list[600] = "";
+	json_t *unsent = kcg_despatch_unsent(k, order);
+	size_t i, n = 0;
+	const json_t *l;
+	if (!unsent)
+		return -ENOMEM;
+	json_array_foreach(unsent, i, l) {
+		int w = snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "", json_string_value(l));
+		if (w < 0 || (size_t)w >= sizeof(list) - n)
+			break;
+		n += (size_t)w;
+	}
+	json_decref(unsent);
+	snprintf(msg, sizeof(msg),
+		 "Khaos sales order %.64s says Mirakl order %s is complete (all issued), but these Mirakl lines were "
+		 "never sent: %s. kcgate does not confirm the shipment (OR24 would ship the unsent lines too). Either "
+		 "send the rest from Khaos, or refuse/cancel those lines on Mirakl (the customer is refunded); the "
+		 "despatch then goes on by itself.",
+		 kcg_json_str(k, "code"), id, list);
+	return despatch_raise(t, KCG_EXC_DESPATCH_SHORT, "khaos", id, msg);
+}
+
 /* What one ORDER_STATUS of Khaos's answer (@p k) decides, in @p t. */
 static int take(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *k)
 {
@@ -216,19 +304,43 @@ static int take(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *k
 	const char *id = despatch_order_of(t, cfg, ref, idbuf, &rec);
 	if (!id)
 		return 0; /* not an order kcgate booked */
-	int rc = note_courier(t, kcg_json_str(k, "courier"));
+	if (*kcg_json_str(k, "oversized")) {
+		/* past the parser's caps: this order skipped, every other read */
+		snprintf(msg, sizeof(msg),
+			 "Khaos sales order %.64s (Mirakl order %s) has more invoices, boxes or items than kcgate reads "
+			 "(%.300s): its despatch is not read and nothing is sent to Mirakl for it. Confirm the shipment "
+			 "on Mirakl by hand (tracking, then ship), then resolve this.",
+			 kcg_json_str(k, "code"), id, kcg_json_str(k, "oversized"));
+		int r = kcg_exc_is_open(t, KCG_EXC_DESPATCH_UNREADABLE, id)
+				? 0
+				: despatch_raise(t, KCG_EXC_DESPATCH_UNREADABLE, "khaos", id, msg);
+		json_decref(rec);
+		return r;
+	}
+	int rc = note_courier(t, kcg_json_str(k, "courier"), false);
 	size_t i;
 	const json_t *u;
-	json_array_foreach(json_object_get(k, "units"), i, u) {
-		if (rc == 0 && json_is_true(json_object_get(u, "shipped")))
-			rc = note_courier(t, kcg_json_str(u, "courier"));
-	}
 	json_t *d = rc == 0 ? despatch_get(t, id, &rc) : NULL;
 	if (rc == 0 && !d)
 		d = despatch_new(id, ref);
 	if (!d) {
 		json_decref(rec);
 		return rc ? rc : -ENOMEM;
+	}
+	/* each shipped unit counts once for its courier, however often polls see it */
+	json_t *noted = json_object_get(d, "units_noted");
+	if (!json_is_array(noted)) {
+		noted = json_array();
+		json_object_set_new(d, "units_noted", noted);
+	}
+	json_array_foreach(json_object_get(k, "units"), i, u) {
+		if (rc != 0 || !json_is_true(json_object_get(u, "shipped")))
+			continue;
+		bool fresh = *kcg_json_str(u, "key") && !despatch_listed(noted, kcg_json_str(u, "key")) &&
+			     json_array_size(noted) < KCG_KHAOS_UNITS_MAX;
+		rc = note_courier(t, kcg_json_str(u, "courier"), fresh);
+		if (fresh)
+			json_array_append_new(noted, json_string(kcg_json_str(u, "key")));
 	}
 	json_object_set_new(d, "checked_ms", json_integer((json_int_t)t->now_ms));
 	const char *state = kcg_json_str(d, "state");
@@ -238,12 +350,25 @@ static int take(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *k
 	bool withdrawn = (ost >= 0 && kcg_order_state_final((enum kcg_order_state)ost) && ost != KCG_ORDER_CLOSED) ||
 			 strcmp(mstate, "CANCELED") == 0 || strcmp(mstate, "REFUSED") == 0;
 	bool booked = ost == KCG_ORDER_BOOKED || ost == KCG_ORDER_SHIPPED;
+	if (rc == 0 && ost == KCG_ORDER_ACCEPTED && !withdrawn &&
+	    !json_is_true(json_object_get(k, "cancelled")) && *kcg_json_str(k, "code") && kcg_despatch_unit(k)) {
+		/* booked by hand in Khaos (the runbook's remedy when kcgate could
+		 * not book an accepted order): Khaos's answer proves the sales
+		 * order; the order flow records it, and the despatch goes on as
+		 * for any booked order */
+		rc = kcg_orders_booked_by_hand(t, id, ref, kcg_json_str(k, "code"));
+		booked = rc == 0;
+	}
 	enum kcg_despatch_mode mode = json_is_true(json_object_get(d, "no_st01")) ? KCG_DESPATCH_MODE_ORDER : cfg->despatch.mode;
 	enum kcg_despatch_next next = kcg_despatch_next(mode, k, order, json_object_get(d, "units_sent"));
 	const json_t *unit = kcg_despatch_unit(k);
 	if (json_array_size(json_object_get(k, "problems")))
 		json_object_set(d, "khaos_problems", json_object_get(k, "problems"));
 
+	if (rc == 0 && booked && !withdrawn && json_is_true(json_object_get(k, "complete")) && kcg_despatch_unit(k) &&
+	    !json_is_true(json_object_get(k, "cancelled")) && strcmp(state, ST_SHIPPED) != 0 &&
+	    !kcg_despatch_all_sent(k, order) && !kcg_exc_is_open(t, KCG_EXC_DESPATCH_SHORT, id))
+		rc = despatch_short(t, k, order, id);
 	if (rc != 0 || !strcmp(state, ST_SHIPPED) || !strcmp(state, ST_SHIPPED_CANCELLED) || next == KCG_DESPATCH_NOTHING) {
 		/* finished, or nothing despatched yet */
 	} else if (next == KCG_DESPATCH_KHAOS_CANCELLED) {
@@ -461,6 +586,7 @@ static const struct kcg_job_kind kind_check = { "despatch.check", KCG_LANE_KHAOS
 static const struct kcg_job_kind kind_ship = { "despatch.ship", KCG_LANE_MIRAKL, despatch_ship_step, NULL };
 static const struct kcg_job_kind kind_shipment = { "despatch.shipment", KCG_LANE_MIRAKL, despatch_shipment_step, NULL };
 static const struct kcg_job_kind kind_carriers = { "mirakl.carriers", KCG_LANE_MIRAKL, despatch_carriers_step, NULL };
+static const struct kcg_job_kind kind_sop = { "khaos.couriers", KCG_LANE_KHAOS, despatch_sop_step, NULL };
 
 const struct kcg_flow kcg_flow_despatch = {
 	.name = "despatch",
@@ -468,7 +594,7 @@ const struct kcg_flow kcg_flow_despatch = {
 	.dbs = (const char *const[]){ DB_DESPATCH, DB_DESPATCH_CARRIERS, DB_DESPATCH_COURIERS, NULL },
 	.config = &despatch_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_poll, &kind_check, &kind_ship, &kind_shipment,
-						       &kind_carriers, NULL },
+						       &kind_carriers, &kind_sop, NULL },
 	.timers = despatch_timers,
 	.on_reload = despatch_reload,
 	.retention = &despatch_retention,

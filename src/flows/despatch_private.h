@@ -21,6 +21,9 @@
 #define DB_DESPATCH_CARRIERS "despatch_carriers"
 #define DB_DESPATCH_COURIERS "despatch_couriers"
 #define SH21_KEY "sh21"
+#define SOP_KEY "khaos.couriers" /* {"fetched_ms", "couriers": [{"code","name"}]}: GetSOPData */
+#define SH21_FAILED_KEY "sh21.failed" /* {"ms","why"}: SH21 refused for good, when */
+#define SH21_RETRY_FAILED_MS (3600u * 1000u) /* after a refusal, SH21 again at most hourly */
 #define WATERMARK "khaos.despatch.watermark"
 #define SH21_MAX_AGE_MS (24u * 3600u * 1000u) /* Mirakl: SH21 at most once a day */
 #define DESPATCH_ORDER_ID_MAX 100
@@ -40,6 +43,10 @@ enum { PH_START, PH_READ, PH_TRACKING, PH_SHIP, PH_WHY, PH_ST01, PH_ST11 };
 
 /* despatch_rules.c: whether @p s is one of the strings of @p list. */
 bool despatch_listed(const json_t *list, const char *s);
+/* Whether unit @p u (of kcg_khaos_despatch_parse()) is in @p list: by its
+ * key (invoice and box), or by its consignment ref in a record written
+ * before units had keys. */
+bool despatch_unit_listed(const json_t *list, const json_t *u);
 
 /* despatch.c: the record of @p order_id (NULL when none: *@p rc 0) or an error in *rc. */
 json_t *despatch_get(struct kcg_txn *t, const char *order_id, int *rc);
@@ -59,9 +66,11 @@ int despatch_raise(struct kcg_txn *t, const char *kind, const char *system, cons
  * consignment, @p courier), Mirakl says @p mirakl_state. */
 int despatch_shipped_cancelled(struct kcg_txn *t, const char *order_id, const char *consignment, const char *courier,
 			       const char *mirakl_state);
-/* The order id an associated ref belongs to (the [khaos] order_ref_prefix
- * taken off, the record's khaos_ref checked), or NULL; *@p rec gets the
- * order record. */
+/* The order id an associated ref belongs to, or NULL; *@p rec gets the
+ * order record. Through what was booked: the order record's "khaos_ref"
+ * must be the ref (the current [khaos] order_ref_prefix is tried first,
+ * then every other split of the ref, so a prefix changed since booking
+ * still finds its orders). */
 const char *despatch_order_of(struct kcg_txn *t, const struct kcg_config *cfg, const char *ref, char *id,
 			      json_t **rec);
 
@@ -76,6 +85,8 @@ int despatch_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t 
 /* despatch_watch.c */
 size_t despatch_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap);
 int despatch_reload(struct kcg_flow_ctx *ctx, size_t *n);
+/* khaos.couriers: GetSOPData's couriers into the cache (GET /admin/carriers). */
+enum kcg_step despatch_sop_step(struct kcg_job_run *run, void *ctx);
 #define DESPATCH_ROUTES 1
 extern const struct kcg_route despatch_routes[DESPATCH_ROUTES];
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kcgate/common.h"
+#include "kcgate/flows/orders.h"
 #include "kcgate/json.h"
 
 #define NAME_PREFIX "name:"
@@ -41,10 +42,18 @@ static bool sum_sent(const json_t *k, json_t *sent)
 	return any;
 }
 
+/* A Mirakl line's quantity, bounded like the order flow's (-1 when past it). */
+static json_int_t line_qty(const json_t *line)
+{
+	json_int_t q = json_integer_value(json_object_get(line, "quantity"));
+	return q < 0 || q > KCG_ORDER_QTY_MAX ? -1 : q;
+}
+
 bool kcg_despatch_all_sent(const json_t *k, const json_t *order)
 {
-	if (json_is_true(json_object_get(k, "complete")))
-		return true;
+	/* COMPLETE (-1) is not enough: it says Khaos issued what its sales
+	 * order holds, and a line the warehouse removed in Khaos is not on it
+	 * any more: what was sent is checked against Mirakl's lines */
 	json_t *sent = json_object();
 	if (!sent)
 		return false;
@@ -58,7 +67,11 @@ bool kcg_despatch_all_sent(const json_t *k, const json_t *order)
 			if (line_withdrawn(line))
 				continue;
 			const char *sku = kcg_json_str(line, "offer_sku");
-			json_int_t q = json_integer_value(json_object_get(line, "quantity"));
+			json_int_t q = line_qty(line);
+			if (q < 0) { /* past KCG_ORDER_QTY_MAX: never counted as sent */
+				all = false;
+				goto unbounded;
+			}
 			json_object_set_new(need, sku, json_integer(json_integer_value(json_object_get(need, sku)) + q));
 		}
 		const char *sku;
@@ -68,6 +81,7 @@ bool kcg_despatch_all_sent(const json_t *k, const json_t *order)
 			if (json_integer_value(json_object_get(sent, sku)) < json_integer_value(q))
 				all = false;
 		}
+	unbounded:
 		json_decref(need);
 	} else {
 		/* no items listed: every unit shipped and the invoices' counts full */
@@ -85,6 +99,35 @@ bool kcg_despatch_all_sent(const json_t *k, const json_t *order)
 	}
 	json_decref(sent);
 	return all;
+}
+
+json_t *kcg_despatch_unsent(const json_t *k, const json_t *order)
+{
+	json_t *sent = json_object(), *out = json_array();
+	size_t i;
+	const json_t *line;
+	if (!sent || !out) {
+		json_decref(sent);
+		json_decref(out);
+		return NULL;
+	}
+	sum_sent(k, sent);
+	json_array_foreach(json_object_get(order, "order_lines"), i, line) {
+		if (line_withdrawn(line))
+			continue;
+		const char *sku = kcg_json_str(line, "offer_sku");
+		json_int_t q = line_qty(line), have = json_integer_value(json_object_get(sent, sku));
+		json_int_t take = q < 0 ? 0 : have < q ? have : q;
+		json_object_set_new(sent, sku, json_integer(have - take)); /* the next line of the SKU gets the rest */
+		if (q < 0 || take < q) {
+			char buf[200];
+			snprintf(buf, sizeof(buf), "%.60s (%.60s: %lld of %lld sent)", kcg_json_str(line, "order_line_id"), sku,
+				 (long long)take, (long long)(q < 0 ? 0 : q));
+			json_array_append_new(out, json_string(buf));
+		}
+	}
+	json_decref(sent);
+	return out;
 }
 
 const json_t *kcg_despatch_unit(const json_t *k)
@@ -109,6 +152,22 @@ bool despatch_listed(const json_t *list, const char *s)
 	return false;
 }
 
+bool despatch_unit_listed(const json_t *list, const json_t *u)
+{
+	const char *key = kcg_json_str(u, "key");
+	if (*key && despatch_listed(list, key))
+		return true;
+	/* records written before units had keys list consignment refs (no '#') */
+	const char *cons = kcg_json_str(u, "consignment");
+	size_t i;
+	const json_t *v;
+	json_array_foreach(list, i, v) {
+		if (json_is_string(v) && !strchr(json_string_value(v), '#') && strcmp(json_string_value(v), cons) == 0)
+			return true;
+	}
+	return false;
+}
+
 enum kcg_despatch_next kcg_despatch_next(enum kcg_despatch_mode mode, const json_t *k, const json_t *order,
 					 const json_t *sent)
 {
@@ -120,7 +179,7 @@ enum kcg_despatch_next kcg_despatch_next(enum kcg_despatch_mode mode, const json
 		size_t i;
 		const json_t *u;
 		json_array_foreach(json_object_get(k, "units"), i, u) {
-			if (json_is_true(json_object_get(u, "shipped")) && !despatch_listed(sent, kcg_json_str(u, "consignment")))
+			if (json_is_true(json_object_get(u, "shipped")) && !despatch_unit_listed(sent, u))
 				return KCG_DESPATCH_SHIPMENTS;
 		}
 		return kcg_despatch_all_sent(k, order) ? KCG_DESPATCH_SHIP : KCG_DESPATCH_PARTIAL;

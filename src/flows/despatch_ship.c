@@ -1,10 +1,12 @@
 /*
  * despatch_ship.c: the despatch flow's Mirakl jobs. despatch.ship sends
  * OR23 (tracking) then OR24 (ship), exactly once: Mirakl has no
- * idempotency keys, so a retry reads the order first (OR11 by order_ids)
- * and counts SHIPPED or later as done, and a 400 from OR23 or OR24 reads
- * the order to find out why. despatch.shipment sends one ST01 shipment
- * per box. mirakl.carriers reads SH21 into the cache.
+ * idempotency keys, so every run reads the order first (OR11 by
+ * order_ids: a kill -9 raises no attempt count) and counts SHIPPED or
+ * later as done, and a 400 from OR23 or OR24 reads the order to find out
+ * why (still SHIPPING: parked or dead, never retried blindly).
+ * despatch.shipment sends one ST01 shipment per box, ST11 read first.
+ * mirakl.carriers reads SH21 into the cache.
  */
 #include "despatch_private.h"
 
@@ -104,7 +106,14 @@ static int park_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		 "[carriers] (a carrier code from GET /admin/carriers, or name:<carrier name> for a carrier Mirakl "
 		 "does not register) and reload the configuration (SIGHUP): the despatch is then sent by itself.",
 		 id, kcg_json_str(run->result, "why"));
-	return rc ? rc : despatch_raise(t, KCG_EXC_UNMAPPED_CARRIER, "kcgate", id, msg);
+	if (rc == 0)
+		rc = despatch_raise(t, KCG_EXC_UNMAPPED_CARRIER, "kcgate", id, msg);
+	/* unmapped_carrier says what to do and ends with the order (settle):
+	 * the engine's dead_job for this parked job would only say it twice,
+	 * and stay open after a cancel */
+	if (rc == 0)
+		rc = kcg_exc_resolve(t, KCG_EXC_DEAD_JOB, run->id, "auto");
+	return rc == KCG_ENOTFOUND ? 0 : rc;
 }
 
 /* Maps the payload's courier into run->result ("carrier_code" |
@@ -210,6 +219,54 @@ static int judge(struct kcg_job_run *run)
 	return -1;
 }
 
+#define SH21_REFUSAL_KEY "sh21.refusal_refresh" /* when a refusal last asked for SH21 */
+
+/* A carrier refusal: the order parks (unmapped_carrier) and SH21 is read
+ * again, at most once a day on account of refusals. */
+static int carrier_refused_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	json_t *c = NULL;
+	int rc = kcg_txn_get_json(t, DB_DESPATCH_CARRIERS, SH21_REFUSAL_KEY, strlen(SH21_REFUSAL_KEY), &c);
+	if (rc != 0 && rc != KCG_ENOTFOUND)
+		return rc;
+	uint64_t last = kcg_json_u64(c, "ms");
+	json_decref(c);
+	rc = 0;
+	if (!last || last + SH21_MAX_AGE_MS <= t->now_ms) {
+		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "mirakl.carriers", "sh21", NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+		c = json_pack("{s:I}", "ms", (json_int_t)t->now_ms);
+		if (rc == 0)
+			rc = c ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SH21_REFUSAL_KEY, strlen(SH21_REFUSAL_KEY), c)
+			       : -ENOMEM;
+		json_decref(c);
+	}
+	return rc ? rc : park_apply(t, run);
+}
+
+/* Mirakl refused OR23 or OR24 (400) and the order is still SHIPPING: not
+ * retried blindly. OR23 refused for a carrier code (Mirakl no longer
+ * registers it, whatever the cached SH21 says) parks the order with
+ * unmapped_carrier; any other refusal kills the job (dead_job, with
+ * Mirakl's answer). */
+static enum kcg_step refused(struct kcg_job_run *run)
+{
+	const char *answer = kcg_json_str(run->result, "refused"), *by = kcg_json_str(run->result, "refused_by");
+	const char *code = kcg_json_str(json_object_get(run->result, "tracking"), "carrier_code");
+	char why[KCG_ERROR_MAX];
+	if (!strcmp(by, "OR23") && *code) {
+		kcg_why(why, "Mirakl refused the tracking (OR23) with carrier code '%.60s': %.150s", code, answer);
+		json_object_set_new(run->result, "why", json_string(why));
+		snprintf(run->error, sizeof(run->error), "%s: %.150s", KCG_EXC_UNMAPPED_CARRIER, why);
+		run->apply = carrier_refused_apply;
+		return KCG_STEP_DEAD;
+	}
+	snprintf(run->error, sizeof(run->error), "Mirakl refused %.4s for order %.60s while it is SHIPPING: %.80s", by,
+		 order_of(run), answer);
+	return KCG_STEP_DEAD;
+}
+
 enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
@@ -232,8 +289,10 @@ enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
 			return kcg_job_failed(run, -EAGAIN, "out of memory");
 		if (o >= 0)
 			return (enum kcg_step)o;
-		/* a retry (a lost answer, a crash noted as a failure) asks first */
-		return run->attempts > 0 ? read_order(run, flow, PH_READ) : send_tracking(run, flow);
+		/* every run reads the order first (OR11 by order_ids): a crash
+		 * (kill -9) between OR24 and its commit raises no attempt count,
+		 * so "attempts > 0" cannot tell a first run from a repeat */
+		return read_order(run, flow, PH_READ);
 	}
 	case PH_READ:
 		o = judge(run);
@@ -242,8 +301,7 @@ enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
 		o = judge(run);
 		if (o >= 0)
 			return (enum kcg_step)o;
-		/* still SHIPPING, and Mirakl said no: say what it said */
-		return kcg_job_failed(run, -EAGAIN, kcg_json_str(run->result, "refused"));
+		return refused(run);
 	case PH_TRACKING:
 		rc = kcg_mirakl_ship_parse(&run->reply, "OR23", why);
 		if (rc == 0) {
@@ -262,6 +320,7 @@ enum kcg_step despatch_ship_step(struct kcg_job_run *run, void *ctx)
 	if (rc == KCG_EPAYLOAD) {
 		/* a 400: the order's state says why (shipped already? cancelled?) */
 		json_object_set_new(run->result, "refused", json_string(why));
+		json_object_set_new(run->result, "refused_by", json_string(run->phase == PH_TRACKING ? "OR23" : "OR24"));
 		return read_order(run, flow, PH_WHY);
 	}
 	return kcg_job_failed(run, rc, why);
@@ -286,7 +345,9 @@ static int shipment_apply(struct kcg_txn *t, struct kcg_job_run *run)
 			json_object_set_new(d, "units_sent", json_array());
 			sent = json_object_get(d, "units_sent");
 		}
-		json_array_append_new(sent, json_string(kcg_json_str(run->payload, "consignment")));
+		/* the unit's key (a job queued before units had keys: its consignment ref) */
+		const char *key = kcg_json_str(run->payload, "unit_key");
+		json_array_append_new(sent, json_string(*key ? key : kcg_json_str(run->payload, "consignment")));
 	}
 	/* a parked box that went: the record is parked while another still waits */
 	json_t *jobs = json_object_get(d, "parked_jobs"), *j;
@@ -353,17 +414,22 @@ enum kcg_step despatch_shipment_step(struct kcg_job_run *run, void *ctx)
 		json_t *list = json_pack("[{s:s, s:o, s:o, s:b}]", "order_id", order_of(run), "shipment_lines", lines,
 					 "tracking", tracking, "shipped", 1);
 		json_object_set_new(run->result, "shipments", list);
-		if (run->attempts > 0) { /* a lost answer: did the shipment go through? */
-			run->phase = PH_ST11;
-			return kcg_job_call(run, kcg_mirakl_st11(&flow->cfg->mirakl, order_of(run), NULL, &run->call));
-		}
-		return send_st01(run, flow);
+		/* every run lists the order's shipments first (ST11): after a
+		 * crash the attempt count does not show that ST01 may have gone */
+		run->phase = PH_ST11;
+		return kcg_job_call(run, kcg_mirakl_st11(&flow->cfg->mirakl, order_of(run), NULL, &run->call));
 	}
 	if (run->phase == PH_ST11) {
-		bool found;
+		size_t matches = (size_t)kcg_json_u64(run->result, "st11_matches");
 		char next[KCG_MIRAKL_TOKEN_MAX + 1];
-		int rc = kcg_mirakl_st11_find(&run->reply, order_of(run), kcg_json_str(run->payload, "consignment"), &found,
-					      next, why);
+		const json_t *lines = json_object_get(json_array_get(json_object_get(run->result, "shipments"), 0),
+						      "shipment_lines");
+		int rc = kcg_mirakl_st11_find(&run->reply, order_of(run), kcg_json_str(run->payload, "consignment"), lines,
+					      &matches, next, why);
+		json_object_set_new(run->result, "st11_matches", json_integer((json_int_t)matches));
+		/* boxes alike (same consignment ref, same lines) before this one
+		 * count first: this one is there when one more is */
+		bool found = matches > kcg_json_u64(run->payload, "twin");
 		if (rc == KCG_ENOTFOUND) /* no ST11 on this platform: ST01 says whether it goes */
 			return send_st01(run, flow);
 		if (rc != 0)
@@ -404,7 +470,39 @@ static int carriers_apply(struct kcg_txn *t, struct kcg_job_run *run)
 			      json_object_get(run->result, "carriers"));
 	int rc = c ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SH21_KEY, strlen(SH21_KEY), c) : -ENOMEM;
 	json_decref(c);
-	return rc;
+	if (rc == 0) {
+		MDB_val k = { strlen(SH21_FAILED_KEY), SH21_FAILED_KEY };
+		rc = mdb_del(t->txn, kcg_store_db(t->store, DB_DESPATCH_CARRIERS), &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = kcg_exc_resolve(t, KCG_EXC_CARRIERS_UNAVAILABLE, SH21_KEY, "auto");
+	return rc == KCG_ENOTFOUND ? 0 : rc;
+}
+
+/* SH21 refused for good (403, 404, an answer kcgate cannot read): noted
+ * (the watch asks again at most hourly) with one exception naming it;
+ * despatches mapped to name: carriers go on without SH21. */
+static int carriers_failed_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	const char *why = kcg_json_str(run->result, "why");
+	json_t *a = json_pack("{s:I, s:s}", "ms", (json_int_t)t->now_ms, "why", why);
+	int rc = a ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SH21_FAILED_KEY, strlen(SH21_FAILED_KEY), a) : -ENOMEM;
+	json_decref(a);
+	if (rc != 0 || kcg_exc_is_open(t, KCG_EXC_CARRIERS_UNAVAILABLE, SH21_KEY))
+		return rc;
+	char msg[600];
+	snprintf(msg, sizeof(msg),
+		 "Mirakl's carrier list (SH21) cannot be read: %.300s. Despatches mapped to a carrier code wait (they "
+		 "cannot be checked); those mapped to name:<carrier> go on. Check the API key's rights and the "
+		 "platform; kcgate asks again every hour and resolves this when it can read the list.",
+		 why);
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_CARRIERS_UNAVAILABLE, .severity = KCG_SEV_CRITICAL, .system = "mirakl",
+		.owner = "operations", .subject = SH21_KEY, .message = msg,
+	};
+	return kcg_exc_raise(t, &exc, NULL);
 }
 
 enum kcg_step despatch_carriers_step(struct kcg_job_run *run, void *ctx)
@@ -417,8 +515,16 @@ enum kcg_step despatch_carriers_step(struct kcg_job_run *run, void *ctx)
 	}
 	json_t *carriers;
 	int rc = kcg_mirakl_sh21_parse(&run->reply, &carriers, why);
-	if (rc != 0)
+	if (rc == -EAGAIN)
 		return kcg_job_failed(run, rc, why);
+	if (rc != 0) {
+		/* for good: done (not dead: no dead_job an hour), noted, one exception */
+		run->result = json_pack("{s:s}", "why", why);
+		if (!run->result)
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		run->apply = carriers_failed_apply;
+		return KCG_STEP_DONE;
+	}
 	run->result = json_pack("{s:o}", "carriers", carriers);
 	if (!run->result)
 		return kcg_job_failed(run, -EAGAIN, "out of memory");

@@ -14,6 +14,8 @@
 #include "kcgate/flows/orders.h"
 #include "kcgate/http.h"
 #include "kcgate/log.h"
+#include "kcgate/peers/khaos.h"
+#include "kcgate/peers/khaos_soap.h"
 #include "kcgate/peers/mirakl.h"
 #include "routes.h"
 
@@ -36,16 +38,19 @@ static int watch_deadline(struct watch *w, const json_t *rec, const json_t *d, c
 	const char *dl = kcg_json_str(json_object_get(rec, "order"), "shipping_deadline");
 	uint64_t deadline;
 	const char *st = kcg_json_str(d, "state");
+	/* sending and parked too: a despatch Mirakl refused, or one waiting
+	 * for [carriers], is not shipped, and the deadline runs */
 	if (!*dl || kcg_mirakl_parse_time(dl, &deadline) != 0 || !strcmp(st, ST_SHIPPED) ||
-	    !strcmp(st, ST_SENDING) || kcg_mirakl_state_shipped(kcg_json_str(rec, "mirakl_state")) ||
+	    kcg_mirakl_state_shipped(kcg_json_str(rec, "mirakl_state")) ||
 	    !kcg_despatch_deadline_near(deadline, w->cfg->despatch.deadline_alert_h * 3600000u, w->t->now_ms) ||
 	    kcg_exc_is_open(w->t, KCG_EXC_SHIPPING_DEADLINE, id))
 		return 0;
 	char msg[1000];
 	const char *problem = json_string_value(json_array_get(json_object_get(d, "khaos_problems"), 0));
 	snprintf(msg, sizeof(msg),
-		 "Mirakl order %s must be shipped by %.40s and Khaos has not despatched it (despatch: %s%s%.200s)%s%.250s. "
-		 "Ship it in Khaos now, or agree a new date with the marketplace: late shipments are penalised.",
+		 "Mirakl order %s must be shipped by %.40s and Mirakl does not have it shipped (despatch: %s%s%.200s)%s%.250s. "
+		 "Ship it in Khaos now (or, when Khaos has, see why Mirakl was not told: GET /admin/jobs?state=dead), "
+		 "or agree a new date with the marketplace: late shipments are penalised.",
 		 id, dl, st, !strcmp(st, ST_PARKED) ? ", waiting for [carriers]: " : "",
 		 !strcmp(st, ST_PARKED) ? kcg_json_str(d, "parked_why") : "",
 		 problem ? "; Khaos sent what kcgate cannot read: " : "", problem ? problem : "");
@@ -93,7 +98,8 @@ static int watch_fn(struct kcg_txn *t, void *arg)
 	w->t = t;
 	w->refs[0] = '\0';
 	json_array_clear(w->ids);
-	int rc = kcg_orders_open_each(t, watch_one, w);
+	/* the booked records only (an index the order flow keeps), not every open one */
+	int rc = kcg_orders_booked_each(t, watch_one, w);
 	if (rc == 0 && json_array_size(w->ids) > 0) {
 		json_t *payload = json_pack("{s:s, s:O}", "refs", w->refs, "order_ids", w->ids);
 		rc = payload ? kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "despatch.check", "refs", payload, 0, NULL) : -ENOMEM;
@@ -102,14 +108,93 @@ static int watch_fn(struct kcg_txn *t, void *arg)
 			rc = 0;
 	}
 	uint64_t fetched;
-	json_t *sh21 = despatch_sh21(t, &fetched);
+	json_t *sh21 = despatch_sh21(t, &fetched), *failed = NULL;
+	bool due = !sh21 || fetched + SH21_MAX_AGE_MS <= t->now_ms;
 	json_decref(sh21);
-	if (rc == 0 && (!sh21 || fetched + SH21_MAX_AGE_MS <= t->now_ms)) {
+	/* SH21 daily after a success, hourly after a refusal (never each minute) */
+	if (due && kcg_txn_get_json(t, DB_DESPATCH_CARRIERS, SH21_FAILED_KEY, strlen(SH21_FAILED_KEY), &failed) == 0 &&
+	    kcg_json_u64(failed, "ms") + SH21_RETRY_FAILED_MS > t->now_ms)
+		due = false;
+	json_decref(failed);
+	if (rc == 0 && due) {
 		rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL, "mirakl.carriers", "sh21", NULL, 0, NULL);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
 	}
+	/* Khaos's couriers (GetSOPData), daily: mapped before go-live */
+	json_t *sop = NULL;
+	if (rc == 0 && (kcg_txn_get_json(t, DB_DESPATCH_CARRIERS, SOP_KEY, strlen(SOP_KEY), &sop) != 0 ||
+			kcg_json_u64(sop, "fetched_ms") + SH21_MAX_AGE_MS <= t->now_ms)) {
+		rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "khaos.couriers", "sop", NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+	}
+	json_decref(sop);
 	return rc;
+}
+
+static bool sh21_has(const json_t *sh21, const char *code);
+
+static int sh21_read_fn(struct kcg_txn *t, void *arg)
+{
+	uint64_t fetched;
+	*(json_t **)arg = despatch_sh21(t, &fetched);
+	return 0;
+}
+
+/* SH21 read anew with codes it did not list before: the parked despatches
+ * go again (those parked on a code Mirakl now registers are sent; the
+ * others park again). Engine thread only. */
+static void sh21_learned(struct kcg_flow_ctx *flow)
+{
+	static json_t *known; /* the codes last seen (NULL: not yet) */
+	json_t *sh21 = NULL;
+	if (kcg_store_read(flow->store, sh21_read_fn, &sh21) != 0 || !sh21)
+		return;
+	bool more = false;
+	size_t i;
+	const json_t *c;
+	json_array_foreach(sh21, i, c) {
+		if (known && !sh21_has(known, kcg_json_str(c, "code")))
+			more = true;
+	}
+	json_decref(known);
+	known = sh21;
+	size_t n = 0;
+	if (more && despatch_reload(flow, &n) == 0 && n)
+		kcg_log_str(KCG_LOG_INFO, "SH21 lists new carrier codes: parked despatches retried", "");
+}
+
+/* ---- khaos.couriers: GetSOPData's couriers, for GET /admin/carriers ---- */
+
+static int sop_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	json_t *c = json_pack("{s:I, s:O}", "fetched_ms", (json_int_t)t->now_ms, "couriers",
+			      json_object_get(run->result, "couriers"));
+	int rc = c ? kcg_txn_put_json(t, DB_DESPATCH_CARRIERS, SOP_KEY, strlen(SOP_KEY), c) : -ENOMEM;
+	json_decref(c);
+	return rc;
+}
+
+enum kcg_step despatch_sop_step(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	char why[KCG_ERROR_MAX];
+	if (run->phase == PH_START) {
+		if (!kcg_khaos_soap_ready(&flow->cfg->khaos))
+			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
+		run->phase = PH_READ;
+		return kcg_job_call(run, kcg_khaos_sop_couriers(&flow->cfg->khaos, &run->call));
+	}
+	json_t *couriers;
+	int rc = kcg_khaos_sop_couriers_parse(&flow->cfg->khaos, &run->reply, &couriers, why);
+	if (rc != 0) /* a view for people only: not worth a dead job */
+		return rc == -EAGAIN ? kcg_job_failed(run, rc, why) : KCG_STEP_DONE;
+	run->result = json_pack("{s:o}", "couriers", couriers);
+	if (!run->result)
+		return kcg_job_failed(run, -EAGAIN, "out of memory");
+	run->apply = sop_apply;
+	return KCG_STEP_DONE;
 }
 
 static void watch_timer(struct kcg_engine *engine, void *ctx)
@@ -124,6 +209,7 @@ static void watch_timer(struct kcg_engine *engine, void *ctx)
 		kcg_log_str(KCG_LOG_WARN, "despatch watch (SH21, by-ref recheck, shipping deadline) failed", kcg_strerror(rc));
 	json_decref(w.ids);
 	w.ids = NULL;
+	sh21_learned(flow);
 }
 
 size_t despatch_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)
@@ -248,11 +334,40 @@ static int courier_one(const char *key, size_t klen, json_t *c, void *arg)
 	return 0;
 }
 
+static bool listed_courier(const json_t *list, const char *name)
+{
+	size_t i;
+	const json_t *c;
+	json_array_foreach(list, i, c) {
+		if (strcmp(kcg_json_str(c, "courier"), name) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int carriers_fn(struct kcg_txn *t, void *arg)
 {
 	struct carriers_view *cv = arg;
 	cv->sh21 = despatch_sh21(t, &cv->fetched);
-	return each_value(t, DB_DESPATCH_COURIERS, courier_one, cv);
+	int rc = each_value(t, DB_DESPATCH_COURIERS, courier_one, cv);
+	/* the couriers Khaos knows (GetSOPData), none despatched yet: mappable before go-live */
+	json_t *sop = NULL, *c;
+	size_t i;
+	if (rc == 0 && kcg_txn_get_json(t, DB_DESPATCH_CARRIERS, SOP_KEY, strlen(SOP_KEY), &sop) == 0) {
+		json_array_foreach(json_object_get(sop, "couriers"), i, c) {
+			const char *name = kcg_json_str(c, "name");
+			if (!*name || listed_courier(cv->couriers, name))
+				continue;
+			const char *v = kcg_config_map_get(cv->map, name);
+			json_array_append_new(cv->couriers, json_pack("{s:s, s:s, s:s?, s:s, s:i}", "courier", name,
+								      "khaos_code", kcg_json_str(c, "code"), "maps_to", v,
+								      "status", value_status(cv, v), "despatches", 0));
+			if (!v)
+				json_array_append_new(cv->unmapped, json_string(name));
+		}
+	}
+	json_decref(sop);
+	return rc;
 }
 
 static void admin_carriers(struct kcg_request *req)

@@ -70,11 +70,15 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 
 int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 {
-	const char *name = "orders_open";
+	return orders_index_each(t, DB_ORDERS_OPEN, fn, arg);
+}
+
+int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec, void *arg), void *arg)
+{
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_OPEN), &cur);
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, name), &cur);
 	if (rc != 0)
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
@@ -178,7 +182,11 @@ int orders_save(struct kcg_txn *t, json_t *rec)
 	if (rc != 0)
 		return rc;
 	MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
-	MDB_dbi open = kcg_store_db(t->store, DB_ORDERS_OPEN);
+	MDB_dbi open = kcg_store_db(t->store, DB_ORDERS_OPEN), booked = kcg_store_db(t->store, DB_ORDERS_BOOKED);
+	/* the booked index (the despatch watch walks it) in step with the state */
+	rc = orders_state_of(rec) == KCG_ORDER_BOOKED ? mdb_put(t->txn, booked, &k, &v, 0) : mdb_del(t->txn, booked, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
 	if (kcg_order_state_final(orders_state_of(rec))) {
 		rc = mdb_del(t->txn, open, &k, NULL);
 		return rc == MDB_NOTFOUND ? 0 : rc;
@@ -215,7 +223,9 @@ void orders_take_snapshot(const struct kcg_config *cfg, json_t *rec, const json_
 
 /* The exceptions an open order may have raised that its end makes moot. */
 static const char *const open_kinds[] = { KCG_EXC_ACCEPTANCE_DEADLINE, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
-					  KCG_EXC_ORDER_REF_TOO_LONG, KCG_EXC_ORDER_UNBOOKABLE };
+					  KCG_EXC_ORDER_REF_TOO_LONG, KCG_EXC_ORDER_UNBOOKABLE,
+					  /* the despatch's: a cancelled (or closed) order has no deadline, nor a carrier to map */
+					  KCG_EXC_SHIPPING_DEADLINE, KCG_EXC_UNMAPPED_CARRIER };
 
 /* An order at its end: clear what it might have raised (a booking there is
  * no point retrying any more); the record goes after the retention horizon
@@ -323,6 +333,10 @@ int orders_raise_booked_cancelled(struct kcg_txn *t, const json_t *rec, const ch
 		n += (size_t)w;
 	}
 	const char *id = kcg_json_str(rec, "order_id");
+	/* Khaos shipped it already: shipped_cancelled (recall the parcel) says
+	 * what to do; "stop the despatch" would contradict it */
+	if (kcg_exc_is_open(t, KCG_EXC_SHIPPED_CANCELLED, id))
+		return 0;
 	snprintf(msg, sizeof(msg),
 		 "Mirakl order %s, booked in Khaos as sales order %s, was %s on Mirakl%s%s. Stop the despatch and "
 		 "cancel %s in Khaos.",
@@ -903,7 +917,7 @@ const struct kcg_flow kcg_flow_orders = {
 	.name = "orders",
 	.enabled = orders_enabled,
 	.dbs = (const char *const[]){ DB_ORDERS, DB_ORDERS_OPEN, DB_ORDERS_RESERVED, DB_ORDERS_HELD, DB_ORDERS_UNSEEN,
-				      NULL },
+				      DB_ORDERS_BOOKED, NULL },
 	.config = &orders_config,
 	.kinds = (const struct kcg_job_kind *const[]){ &kind_sync, &kind_book, &kind_accept, &kind_poll, NULL },
 	.timers = orders_timers,

@@ -54,6 +54,46 @@ const char *orders_booking_ref(const struct kcg_config *cfg, json_t *rec, const 
 	return ref;
 }
 
+/* The exceptions a booking ends. */
+static const char *const booked_ends[] = { KCG_EXC_MISSING_IN_KHAOS, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
+					   KCG_EXC_PRICE_MISMATCH, KCG_EXC_UNMAPPED_SHIPPING_METHOD,
+					   KCG_EXC_ORDER_UNBOOKABLE };
+
+static int resolve_booked_ends(struct kcg_txn *t, const char *id)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof(booked_ends) / sizeof(booked_ends[0]); i++)
+		rc = kcg_exc_resolve(t, booked_ends[i], id, "auto");
+	return rc;
+}
+
+int kcg_orders_booked_by_hand(struct kcg_txn *t, const char *order_id, const char *ref, const char *code)
+{
+	bool created;
+	if (!*code || strlen(code) >= KCG_KHAOS_CODE_MAX)
+		return 0;
+	json_t *rec = orders_load(t, order_id, &created);
+	if (!rec)
+		return -ENOMEM;
+	enum kcg_order_state state = orders_state_of(rec);
+	int rc = 0;
+	if (!created && !kcg_order_state_booked(state) && !kcg_order_state_final(state)) {
+		json_object_set_new(rec, "sales_order_code", json_string(code));
+		if (!*kcg_json_str(rec, "khaos_ref"))
+			json_object_set_new(rec, "khaos_ref", json_string(ref));
+		json_object_set_new(rec, "booked_by_hand", json_true());
+		json_object_del(rec, "stuck_job");
+		json_object_del(rec, "import_fault");
+		orders_set_state(rec, KCG_ORDER_BOOKED);
+		orders_set_time(rec, "booked_at", t->now_ms);
+		rc = resolve_booked_ends(t, order_id);
+		if (rc == 0)
+			rc = orders_save(t, rec);
+	}
+	json_decref(rec);
+	return rc;
+}
+
 /* order.book: booked (result "code"), or what the fresh read said (result "order"). */
 static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
@@ -83,11 +123,7 @@ static int book_apply(struct kcg_txn *t, struct kcg_job_run *run)
 		if (gone && json_array_size(gone) > 0)
 			json_object_set(rec, "withdrawn_lines", gone);
 		json_decref(gone);
-		static const char *const done[] = { KCG_EXC_MISSING_IN_KHAOS, KCG_EXC_ADDRESS_MISSING, KCG_EXC_KHAOS_REJECTED,
-						    KCG_EXC_PRICE_MISMATCH, KCG_EXC_UNMAPPED_SHIPPING_METHOD,
-						    KCG_EXC_ORDER_UNBOOKABLE };
-		for (size_t i = 0; rc == 0 && i < sizeof(done) / sizeof(done[0]); i++)
-			rc = kcg_exc_resolve(t, done[i], run->subject, "auto");
+		rc = resolve_booked_ends(t, run->subject);
 	} else if (kcg_order_state_final(state) && state != KCG_ORDER_CLOSED) {
 		/* Mirakl withdrew it while kcgate booked it */
 		rc = orders_raise_booked_cancelled(t, rec, state == KCG_ORDER_CANCELLED ? "cancelled" : "refused", NULL);

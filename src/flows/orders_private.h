@@ -27,6 +27,8 @@
 #define CURSOR_TOTAL "mirakl.or11.cursor.total"
 #define DB_ORDERS "orders"
 #define DB_ORDERS_OPEN "orders_open" /* order_id -> "": the records whose state is not final */
+#define DB_ORDERS_BOOKED "orders_booked" /* order_id -> "": the records in state booked (the despatch watch's walk) */
+#define ORDERS_BOOKED_BUILT "orders.booked_index" /* meta: 1 once a store from before the index has it built */
 #define DB_ORDERS_RESERVED "orders_reserved" /* stock code -> u64: accepted (or being accepted), not booked */
 #define DB_ORDERS_HELD "orders_held" /* "<stock code>\0<order_id>" -> "": held records by the SKUs they wait on */
 /* "<stock code>\0<order_id>" -> u64 quantity, u64 booked_ms: reservations a
@@ -56,6 +58,9 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
 /* Calls @p fn for each open order record (the orders_open index, never
  * every record), at most ORDERS_SCAN_MAX; as orders_each(). */
 int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+/* As orders_open_each() over index @p name (DB_ORDERS_OPEN, DB_ORDERS_BOOKED:
+ * order_id -> ""), each key's record read. */
+int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec, void *arg), void *arg);
 
 /* Puts (or, @p put false, deletes) @p rec's orders_held keys: one per SKU
  * of its held_skus while its state is held; none otherwise. */

@@ -387,6 +387,29 @@ int kcg_orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), v
 	return orders_open_each(t, fn, arg);
 }
 
+/* A store from before the booked index: the booked records put in it once. */
+static int booked_build_one(json_t *rec, void *arg)
+{
+	struct kcg_txn *t = arg;
+	const char *id = kcg_json_str(rec, "order_id");
+	if (orders_state_of(rec) != KCG_ORDER_BOOKED || !*id)
+		return 0;
+	MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
+	return mdb_put(t->txn, kcg_store_db(t->store, DB_ORDERS_BOOKED), &k, &v, 0);
+}
+
+int kcg_orders_booked_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	if (!kcg_meta_get_u64(t, ORDERS_BOOKED_BUILT)) {
+		int rc = orders_open_each(t, booked_build_one, t);
+		if (rc == 0)
+			rc = kcg_meta_put_u64(t, ORDERS_BOOKED_BUILT, 1);
+		if (rc != 0)
+			return rc;
+	}
+	return orders_index_each(t, DB_ORDERS_BOOKED, fn, arg);
+}
+
 int kcg_orders_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking)
 {
 	json_t *rec;

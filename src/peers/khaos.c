@@ -504,3 +504,15 @@ int kcg_khaos_stock_list(const struct kcg_khaos_config *cfg, uint64_t since_ms, 
 	};
 	return request(cfg, "GetStockList", params, N(params), out);
 }
+
+int kcg_khaos_sop_couriers(const struct kcg_khaos_config *cfg, struct kcg_call *out)
+{
+	/* GetSOPData's eight booleans in order; only the couriers [WIG; XML-SOP] */
+	const struct kcg_khaos_param params[] = {
+		{ "Courier", flag(cfg, true) },		{ "DelRate", flag(cfg, false) },
+		{ "CourierBanding", flag(cfg, false) }, { "BOGOF", flag(cfg, false) },
+		{ "SpecialOffer", flag(cfg, false) },	{ "TelesalePrompt", flag(cfg, false) },
+		{ "KeyCode", flag(cfg, false) },	{ "BarredItems", flag(cfg, false) },
+	};
+	return request(cfg, "GetSOPData", params, N(params), out);
+}

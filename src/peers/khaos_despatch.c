@@ -105,7 +105,8 @@ static int items_of(struct walk *w, xmlNodePtr parent, const char *item_name, js
 }
 
 /* One unit (a BOX, or an INVOICE packed in no box) appended to @p units. */
-static int unit_of(struct walk *w, xmlNodePtr n, xmlNodePtr inv, const char *order_courier, bool box, json_t *units)
+static int unit_of(struct walk *w, xmlNodePtr n, xmlNodePtr inv, const char *order_courier, bool box, size_t n_inv,
+		   size_t n_box, json_t *units)
 {
 	if (json_array_size(units) >= KCG_KHAOS_UNITS_MAX) {
 		kcg_why(w->why, METHOD ": more than %d invoices and boxes in one order", KCG_KHAOS_UNITS_MAX);
@@ -144,7 +145,12 @@ static int unit_of(struct walk *w, xmlNodePtr n, xmlNodePtr inv, const char *ord
 	/* a box marked not shipped is not, whatever its date */
 	bool is_shipped = ok && ship_ms && *k && !(box && strcmp(shipped, "0") == 0);
 	int64_t qs = quantity(sold), qt = quantity(sent);
-	u = json_pack("{s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:I, s:I, s:O}", "invoice", ok ? inv_code : "", "box", box,
+	/* the unit's identity: its invoice (code and place, as two invoices
+	 * may share a code) and its box's place in it; two boxes may share a
+	 * consignment ref (the template has them) */
+	char key[KCG_KHAOS_CODE_MAX + 48];
+	snprintf(key, sizeof(key), "%s#%zu/%zu", ok ? inv_code : "", n_inv, n_box);
+	u = json_pack("{s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:I, s:I, s:O}", "key", key, "invoice", ok ? inv_code : "", "box", box,
 		      "shipped", is_shipped, "ship_ms", (json_int_t)ship_ms, "courier", ok ? c : "", "consignment",
 		      ok ? k : "", "tracking_url", ok ? t : "", "qty_sold", (json_int_t)(qs < 0 ? 0 : qs), "qty_sent",
 		      (json_int_t)(qt < 0 ? 0 : qt), "items", items);
@@ -190,15 +196,23 @@ static int order_of(xmlNodePtr o, void *arg)
 			rc = KCG_EPAYLOAD;
 			break;
 		}
-		bool boxed = false;
+		size_t n_box = 0;
 		for (xmlNodePtr b = kcg_xml_first(inv); b && rc == 0; b = kcg_xml_next(b)) {
 			if (!kcg_xml_named(b, "BOX"))
 				continue;
-			boxed = true;
-			rc = unit_of(w, b, inv, courier, true, units);
+			rc = unit_of(w, b, inv, courier, true, n_inv, ++n_box, units);
 		}
-		if (rc == 0 && !boxed)
-			rc = unit_of(w, inv, inv, courier, false, units);
+		if (rc == 0 && !n_box)
+			rc = unit_of(w, inv, inv, courier, false, n_inv, 0, units);
+	}
+	if (rc == KCG_EPAYLOAD) {
+		/* one order past the caps: skipped (and named), never the whole
+		 * answer refused: the others go on, the watermark moves */
+		json_t *skip = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "ref", ref, "code", code, "oversized", w->why, "units",
+					 "problems");
+		w->why[0] = '\0';
+		rc = skip && json_array_append_new(w->orders, skip) == 0 ? 0 : -ENOMEM;
+		goto out;
 	}
 	if (rc != 0)
 		goto out;
@@ -237,6 +251,59 @@ int kcg_khaos_despatch_parse(const struct kcg_khaos_config *cfg, const struct kc
 		*orders = w.orders;
 	else
 		json_decref(w.orders);
+	xmlFreeDoc(inner);
+	khaos_close(&a);
+	return rc;
+}
+
+/* ---- GetSOPData: the couriers Khaos knows ---- */
+
+static int courier_of(xmlNodePtr c, void *arg)
+{
+	json_t *list = arg;
+	if (!kcg_xml_named(c, "COURIER"))
+		return 0;
+	char *code = attr(c, "CODE"), *name = kcg_xml_text(c);
+	int rc = code && name ? 0 : -ENOMEM;
+	/* a value past its bound is left out, never cut short */
+	if (rc == 0 && strlen(code) < KCG_KHAOS_CODE_MAX && strlen(name) <= KCG_KHAOS_TEXT_MAX && (*code || *name) &&
+	    json_array_size(list) < KCG_KHAOS_COURIERS_MAX)
+		rc = json_array_append_new(list, json_pack("{s:s, s:s}", "code", code, "name", name)) ? -ENOMEM : 0;
+	free(code);
+	free(name);
+	return rc;
+}
+
+static int couriers_of(xmlNodePtr cs, void *arg)
+{
+	for (xmlNodePtr c = kcg_xml_first(cs); c; c = kcg_xml_next(c)) {
+		int rc = courier_of(c, arg);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kcg_khaos_sop_couriers_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, json_t **couriers,
+				 char why[KCG_ERROR_MAX])
+{
+	struct kcg_khaos_answer a;
+	xmlDocPtr inner = NULL;
+	*couriers = NULL;
+	why[0] = '\0';
+	int rc = khaos_open(cfg, r, "GetSOPData", &a, why);
+	if (rc != 0)
+		return rc;
+	json_t *list = json_array();
+	rc = list ? khaos_open_inner(&a, "GetSOPData", &inner, why) : -ENOMEM;
+	if (rc == 0 && inner)
+		rc = khaos_each_el(inner, "GetSOPData", "COURIERS", couriers_of, list, why);
+	if (rc == -ENOMEM)
+		kcg_why(why, "GetSOPData: out of memory");
+	if (rc == 0)
+		*couriers = list;
+	else
+		json_decref(list);
 	xmlFreeDoc(inner);
 	khaos_close(&a);
 	return rc;

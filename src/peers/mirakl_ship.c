@@ -20,6 +20,7 @@
 #include "mirakl_private.h"
 
 #include "kcgate/common.h"
+#include "kcgate/json.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -230,10 +231,30 @@ int kcg_mirakl_st11(const struct kcg_mirakl_config *cfg, const char *order_id, c
 	return mirakl_init_call(cfg, out, "ST11", "GET", &url);
 }
 
-int kcg_mirakl_st11_find(const struct kcg_reply *r, const char *order_id, const char *tracking_number, bool *found,
-			 char next[KCG_MIRAKL_TOKEN_MAX + 1], char why[KCG_ERROR_MAX])
+/* Whether ST11 shipment lines @p got are exactly @p want's (order_line_id, quantity). */
+static bool same_lines(const json_t *got, const json_t *want)
 {
-	*found = false;
+	size_t i, j;
+	const json_t *w, *g;
+	if (!json_is_array(got) || json_array_size(got) != json_array_size(want))
+		return false;
+	json_array_foreach(want, i, w) {
+		bool hit = false;
+		json_array_foreach(got, j, g) {
+			const char *gid = json_string_value(json_object_get(g, "order_line_id"));
+			if (gid && strcmp(gid, kcg_json_str(w, "order_line_id")) == 0 &&
+			    json_integer_value(json_object_get(g, "quantity")) == json_integer_value(json_object_get(w, "quantity")))
+				hit = true;
+		}
+		if (!hit)
+			return false;
+	}
+	return true;
+}
+
+int kcg_mirakl_st11_find(const struct kcg_reply *r, const char *order_id, const char *tracking_number,
+			 const json_t *lines, size_t *matches, char next[KCG_MIRAKL_TOKEN_MAX + 1], char why[KCG_ERROR_MAX])
+{
 	next[0] = '\0';
 	int rc = mirakl_triage(r, "ST11", why);
 	if (rc != 1)
@@ -256,8 +277,9 @@ int kcg_mirakl_st11_find(const struct kcg_reply *r, const char *order_id, const 
 	json_array_foreach(rc == 0 ? data : NULL, i, sh) {
 		const char *id = json_string_value(json_object_get(sh, "order_id"));
 		const char *num = json_string_value(json_object_get(json_object_get(sh, "tracking"), "tracking_number"));
-		if (id && num && strcmp(id, order_id) == 0 && strcmp(num, tracking_number) == 0)
-			*found = true;
+		if (id && num && strcmp(id, order_id) == 0 && strcmp(num, tracking_number) == 0 &&
+		    (!lines || same_lines(json_object_get(sh, "shipment_lines"), lines)))
+			(*matches)++;
 	}
 	if (rc == 0 && json_is_string(tok))
 		memcpy(next, json_string_value(tok), strlen(json_string_value(tok)) + 1);

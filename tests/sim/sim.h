@@ -82,6 +82,9 @@ struct sim_order {
 	json_t *shipped_qty;	/* order_line_id -> quantity shipped by ST01, or NULL */
 	unsigned ship_calls;	/* OR24 calls received */
 	bool repeat_unread;	/* a repeated OR24 not yet followed by a read of the order by id */
+	unsigned ship_ok;	/* OR24 calls that shipped it (SHIPPING -> SHIPPED): one when exactly once */
+	bool read_shipped;	/* a read by id found it SHIPPED since the last OR24 */
+	unsigned repeat_blind;	/* repeated OR24 with no read by id that found SHIPPED since the previous OR24 */
 };
 
 /** A Khaos stock item. */
@@ -142,6 +145,8 @@ struct sim_box {
 	int64_t ship_ms;
 	struct sim_box_item *items;
 	size_t nitems;
+	bool invoice_only;	/* the single-parcel shape: an INVOICE of its own, no BOX (courier, consignment on the invoice) */
+	bool packed;		/* being packed: BOX SHIPPED="0" (dated, with a consignment ref), nothing sent yet */
 };
 
 /** A Khaos sales order booked by ImportOrders. */

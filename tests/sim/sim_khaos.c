@@ -678,10 +678,13 @@ static void boxes_of(xmlNodePtr inv, const struct sim_sales_order *so)
 
 	for (size_t b = 0; b < so->nboxes; b++) {
 		const struct sim_box *bx = &so->boxes[b];
+		if (bx->invoice_only)
+			continue;
 		xmlNodePtr box = sk_el(inv, "BOX", NULL);
 
 		ddmmyyyy(bx->ship_ms, d);
-		xmlNewProp(box, BAD_CAST "SHIPPED", BAD_CAST "-1");
+		/* a box being packed is SHIPPED="0", dated and with its ref all the same */
+		xmlNewProp(box, BAD_CAST "SHIPPED", BAD_CAST (bx->packed ? "0" : "-1"));
 		xmlNewProp(box, BAD_CAST "SHIP_DATE", BAD_CAST d);
 		xmlNewProp(box, BAD_CAST "COURIER", BAD_CAST bx->courier);
 		xmlNewProp(box, BAD_CAST "CONSIGNMENT_REF", BAD_CAST bx->consignment_ref);
@@ -694,7 +697,7 @@ static void boxes_of(xmlNodePtr inv, const struct sim_sales_order *so)
 		}
 	}
 	for (size_t b = 0; b < so->nboxes; b++) {
-		for (size_t k = 0; k < so->boxes[b].nitems; k++) {
+		for (size_t k = 0; k < so->boxes[b].nitems && !so->boxes[b].invoice_only && !so->boxes[b].packed; k++) {
 			if (!items)
 				items = sk_el(inv, "INVOICE_ITEMS", NULL);
 			xmlNodePtr it = sk_el(items, "INVOICE_ITEM", NULL);
@@ -719,7 +722,8 @@ static void order_status(xmlNodePtr root, const struct sim_sales_order *so, bool
 	xmlNewProp(n, BAD_CAST "COMPANY_CODE", BAD_CAST "");
 	xmlNewProp(n, BAD_CAST "OTHER_REF", BAD_CAST "");
 	xmlNewProp(sk_el(o, "ORDER_TYPE", "Sales Order"), BAD_CAST "TYPE_ID", BAD_CAST "S");
-	sk_el(o, "COURIER", so->nboxes ? so->boxes[0].courier : NULL);
+	/* the order's courier is the booking's COURIER_CODE, not a parcel's */
+	sk_el(o, "COURIER", so->courier_code);
 	sk_add_text(o, "CURRENCY_CODE", so->currency);
 	ddmmyyyy(so->booked_ms, d);
 	sk_add_text(o, "DATE_CREATED", d);
@@ -737,17 +741,24 @@ static void order_status(xmlNodePtr root, const struct sim_sales_order *so, bool
 		sk_add_text(cx, "REASON", "cancelled in kcgate-sim");
 		sk_add_text(cx, "USER_NAME", "sim");
 	}
-	xmlNodePtr inv = sk_el(sk_el(o, "INVOICES", NULL), "INVOICE", NULL);
+	xmlNodePtr invs = sk_el(o, "INVOICES", NULL);
+	xmlNodePtr inv = sk_el(invs, "INVOICE", NULL);
 	xmlNewProp(inv, BAD_CAST "INVOICE_CODE", BAD_CAST so->invoice_code);
 	xmlNewProp(inv, BAD_CAST "INVOICE_DATE", BAD_CAST d);
-	const struct sim_box *first = so->nboxes ? &so->boxes[0] : NULL;
+	const struct sim_box *first = NULL;
 	char ship[16] = "";
-	long long sent = 0;
+	long long sent = 0, apart = 0;
+	for (size_t b = 0; b < so->nboxes; b++) {
+		if (so->boxes[b].packed)
+			continue;
+		for (size_t k = 0; k < so->boxes[b].nitems; k++)
+			*(so->boxes[b].invoice_only ? &apart : &sent) += so->boxes[b].items[k].qty;
+		if (!first && !so->boxes[b].invoice_only)
+			first = &so->boxes[b];
+	}
 	if (first)
 		ddmmyyyy(first->ship_ms, ship);
-	for (size_t b = 0; b < so->nboxes; b++)
-		for (size_t k = 0; k < so->boxes[b].nitems; k++)
-			sent += so->boxes[b].items[k].qty;
+	qty -= apart; /* the main invoice holds what no invoice of its own took */
 	xmlNewProp(inv, BAD_CAST "SHIP_DATE", BAD_CAST ship);
 	xmlNewProp(inv, BAD_CAST "ISSUE_DATE", BAD_CAST "");
 	snprintf(buf, sizeof(buf), "%d", so->stage);
@@ -763,6 +774,42 @@ static void order_status(xmlNodePtr root, const struct sim_sales_order *so, bool
 	xmlNewProp(inv, BAD_CAST "MOVED", BAD_CAST "-1");
 	if (show_items)
 		boxes_of(inv, so);
+	/* the single-parcel shape: each its own INVOICE, courier and
+	 * consignment on the invoice, INVOICE_ITEMS, no BOX [XML-OSX] */
+	size_t n_apart = 0;
+	for (size_t b = 0; b < so->nboxes; b++) {
+		const struct sim_box *bx = &so->boxes[b];
+		long long n = 0;
+		if (!bx->invoice_only)
+			continue;
+		xmlNodePtr iv = sk_el(invs, "INVOICE", NULL);
+		snprintf(buf, sizeof(buf), "%s-%zu", so->invoice_code, ++n_apart);
+		xmlNewProp(iv, BAD_CAST "INVOICE_CODE", BAD_CAST buf);
+		xmlNewProp(iv, BAD_CAST "INVOICE_DATE", BAD_CAST d);
+		ddmmyyyy(bx->ship_ms, ship);
+		xmlNewProp(iv, BAD_CAST "SHIP_DATE", BAD_CAST ship);
+		xmlNewProp(iv, BAD_CAST "ISSUE_DATE", BAD_CAST ship);
+		xmlNewProp(iv, BAD_CAST "INVOICE_STAGE_ID", BAD_CAST "70");
+		xmlNewProp(iv, BAD_CAST "INVOICE_STAGE_DESC", BAD_CAST stage_desc(70));
+		xmlNewProp(iv, BAD_CAST "COURIER", BAD_CAST bx->courier);
+		xmlNewProp(iv, BAD_CAST "CONSIGNMENT_REF", BAD_CAST bx->consignment_ref);
+		xmlNewProp(iv, BAD_CAST "TRACKING_URL", BAD_CAST bx->tracking_url);
+		for (size_t k = 0; k < bx->nitems; k++)
+			n += bx->items[k].qty;
+		snprintf(buf, sizeof(buf), "%lld.00", n);
+		xmlNewProp(iv, BAD_CAST "QTY_SOLD", BAD_CAST buf);
+		xmlNewProp(iv, BAD_CAST "QTY_SENT", BAD_CAST buf);
+		xmlNewProp(iv, BAD_CAST "MOVED", BAD_CAST "-1");
+		if (!show_items)
+			continue;
+		xmlNodePtr items = sk_el(iv, "INVOICE_ITEMS", NULL);
+		for (size_t k = 0; k < bx->nitems; k++) {
+			xmlNodePtr it = sk_el(items, "INVOICE_ITEM", NULL);
+			xmlNewProp(it, BAD_CAST "STOCK_CODE", BAD_CAST bx->items[k].stock_code);
+			snprintf(buf, sizeof(buf), "%lld.00", bx->items[k].qty);
+			xmlNewProp(it, BAD_CAST "QTY_SENT", BAD_CAST buf);
+		}
+	}
 }
 
 static void export_order_status(struct sim_soap_call *c, struct sim_reply *r)

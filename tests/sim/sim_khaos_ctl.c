@@ -312,7 +312,7 @@ static long long sent_of(const struct sim_sales_order *so, const char *code)
 {
 	long long n = 0;
 	for (size_t b = 0; b < so->nboxes; b++)
-		for (size_t k = 0; k < so->boxes[b].nitems; k++)
+		for (size_t k = 0; k < so->boxes[b].nitems && !so->boxes[b].packed; k++)
 			if (strcmp(so->boxes[b].items[k].stock_code, code) == 0)
 				n += so->boxes[b].items[k].qty;
 	return n;
@@ -406,6 +406,9 @@ void sim_khaos_ctl_despatch(json_t *body, struct sim_reply *r)
 	box.consignment_ref = sim_strdup(json_string_value(json_object_get(body, "consignment_ref")));
 	box.tracking_url = sim_strdup(url ? url : "");
 	box.ship_ms = sim_now_ms();
+	const char *shape = json_string_value(json_object_get(body, "shape"));
+	box.invoice_only = shape && !strcmp(shape, "invoice");
+	box.packed = shape && !strcmp(shape, "packed");
 	so->boxes = realloc(so->boxes, sizeof(*so->boxes) * (so->nboxes + 1));
 	if (!so->boxes)
 		abort();

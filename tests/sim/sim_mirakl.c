@@ -898,6 +898,9 @@ static void or11(struct sim_request *req, struct sim_reply *r)
 		/* a read by id after a repeated OR24 explains it (it finds SHIPPED) */
 		if (nids && match[i]->repeat_unread)
 			match[i]->repeat_unread = !sim_mirakl_ship_done(match[i]);
+		/* a read by id that found it SHIPPED: a later OR24 had been told */
+		if (nids && sim_mirakl_ship_done(match[i]))
+			match[i]->read_shipped = true;
 	}
 	out = json_pack("{s:o, s:I}", "orders", orders, "total_count", (json_int_t)nmatch);
 	/* Dump while locked: OR21 mutates the same JSON objects. */
@@ -1543,8 +1546,9 @@ json_t *sim_mirakl_state(const char *skus)
 			"order_lines", lines,
 			"tracking", sim_mirakl_tracking_of(o)));
 		json_object_update_new(json_array_get(orders, json_array_size(orders) - 1),
-			json_pack("{s:I, s:b}", "ship_calls", (json_int_t)sim.orders[i].ship_calls,
-				  "repeat_unread", sim.orders[i].repeat_unread));
+			json_pack("{s:I, s:b, s:I, s:I}", "ship_calls", (json_int_t)sim.orders[i].ship_calls,
+				  "repeat_unread", sim.orders[i].repeat_unread, "ship_ok", (json_int_t)sim.orders[i].ship_ok,
+				  "repeat_blind", (json_int_t)sim.orders[i].repeat_blind));
 	}
 	json_t *out = json_pack("{s:o}", "orders", orders);
 	json_object_update_new(out, sim_mirakl_ship_counters());

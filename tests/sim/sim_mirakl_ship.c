@@ -206,7 +206,7 @@ static void store_tracking(struct sim_order *o, json_t *t, const char *url_key)
 	set_or_null(o->json, "shipping_tracking", t, "tracking_number");
 	if (c) {
 		json_object_set_new(o->json, "shipping_company", json_string(c->label));
-		/* registered: the URL is computed (its {trackingId} filled) */
+		/* registered: the carrier's URL as SH21 lists it ({trackingId} left as is: the sim does not fill it) */
 		json_object_set_new(o->json, "shipping_tracking_url", *c->url ? json_string(c->url) : json_null());
 	} else {
 		set_or_null(o->json, "shipping_company", t, "carrier_name");
@@ -277,12 +277,18 @@ static void or24(struct sim_request *req, const char *id, struct sim_reply *r)
 	} else if (st && !strcmp(st, "SHIPPING")) {
 		ship_lines(o);
 		o->shipped_by_or24 = true;
+		o->ship_ok++;
+		o->read_shipped = false;
 		sim_mirakl_commit(o, "SHIPPED");
 		sim_reply_empty(r, 204);
 	} else {
 		if (o->shipped_by_or24) {
 			ship.repeated_ship_calls++;
 			o->repeat_unread = true;
+			/* sent without a read by id that found it SHIPPED since the previous OR24 */
+			if (!o->read_shipped)
+				o->repeat_blind++;
+			o->read_shipped = false;
 		}
 		sim_reply_mirakl_error(r, 400, "ORDER_INVALID_STATE: order '%s' is %s, not SHIPPING", id, st ? st : "");
 	}

@@ -1064,6 +1064,16 @@ static void test_map_sections(void **state)
 	assert_int_equal(r.cfg.despatch.poll_interval_s, 30);
 	assert_int_equal(r.cfg.despatch.deadline_alert_h, 12);
 	done(&r);
+	/* couriers named in other languages: printable UTF-8 keys */
+	expect_ok(&r, MINIMAL "[carriers]\nColissimo Exp\xc3\xa9" "dition = RM\nDHL \xe2\x80\x93 Express = DPD\n");
+	m = atomic_load(&r.cfg.despatch.carriers);
+	assert_int_equal(m->n, 2);
+	assert_string_equal(kcg_config_map_get(m, "Colissimo Exp\xc3\xa9" "dition"), "RM");
+	done(&r);
+	/* not UTF-8, an overlong form, a C1 control: malformed */
+	expect_errors(MINIMAL "[carriers]\nBad\xff = RM\n", "t.conf:12: expected [section], key = value or a # comment\n");
+	expect_errors(MINIMAL "[carriers]\nBad\xc0\xaf = RM\n", "t.conf:12: expected [section], key = value or a # comment\n");
+	expect_errors(MINIMAL "[carriers]\nBad\xc2\x85 = RM\n", "t.conf:12: expected [section], key = value or a # comment\n");
 	expect_errors(MINIMAL "[carriers]\nDPD = name:\nYodel = name:Yodel|ftp://x\n",
 		      "t.conf:12: [carriers] DPD: name: needs a carrier name of 1 to 255 bytes (name:<carrier "
 		      "name>[|<tracking URL template>])\n"

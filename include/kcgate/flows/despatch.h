@@ -29,13 +29,26 @@
  *   shipped in Khaos, Mirakl order cancelled or refused ->
  *     shipped_cancelled (operations: recall or refund).
  *
- * Exactly once: a retry of despatch.ship reads the order first (OR11 by
- * order_ids): SHIPPED or later is done, CANCELED/REFUSED is
- * shipped_cancelled, SHIPPING sends OR23 and OR24 again; OR23's or OR24's
- * 400 reads the order to find out why; a retry of despatch.shipment
- * lists the order's shipments first (ST11) and counts one with its
- * consignment ref as done. The order record (orders.h)
- * becomes shipped with the carrier and tracking (kcg_orders_mark_shipped()).
+ * Exactly once: every run of despatch.ship reads the order first (OR11 by
+ * order_ids), as a kill -9 between the effect and its commit raises no
+ * attempt count: SHIPPED or later is done, CANCELED/REFUSED is
+ * shipped_cancelled, SHIPPING sends OR23 then OR24; OR23's or OR24's 400
+ * reads the order to find out why, and still SHIPPING is never retried
+ * blindly: a carrier refusal parks (unmapped_carrier, SH21 read again at
+ * most daily), any other kills the job with Mirakl's answer. Every run of
+ * despatch.shipment lists the order's shipments first (ST11) and counts
+ * one with its consignment ref and lines as done. Units are keyed by
+ * invoice and box ("key"), not by consignment ref (two boxes may share
+ * one). The order record (orders.h) becomes shipped with the carrier and
+ * tracking (kcg_orders_mark_shipped()) only once Mirakl confirmed.
+ *
+ * Which order: Khaos's ASSOCIATED_REF is mapped through what was booked
+ * (the order record's khaos_ref), so a changed [khaos] order_ref_prefix
+ * still finds orders booked under the old one. An order kcgate accepted
+ * but did not book, whose despatch Khaos reports (booked by hand), is
+ * recorded booked (kcg_orders_booked_by_hand()) and despatched. An order
+ * past the parser's caps is skipped with despatch_unreadable; COMPLETE
+ * with Mirakl lines unsent raises despatch_short and sends no OR24.
  *
  * Carriers: [carriers] maps a Khaos courier, exactly as Khaos writes it
  * (spaces included), to a Mirakl carrier code that SH21 lists, or to
@@ -47,14 +60,22 @@
  * unmapped_carrier (operations) and parks the order; a reload (SIGHUP)
  * retries the parked jobs.
  *
- * The watch (despatch.watch, every minute): SH21's age, the by-ref safety
- * net, and shipping_deadline (operations) for booked orders within
- * [despatch] deadline_alert_h of Mirakl's shipping_deadline.
+ * The watch (despatch.watch, every minute; it walks the booked records,
+ * kcg_orders_booked_each()): SH21's age (daily; hourly
+ * after a refusal, with carriers_unavailable), the by-ref safety net, and
+ * shipping_deadline (operations) for booked orders within [despatch]
+ * deadline_alert_h of Mirakl's shipping_deadline and not shipped on
+ * Mirakl (sending and parked records included). shipping_deadline,
+ * unmapped_carrier and despatch_short resolve when the despatch or the
+ * order ends; a parked job's dead_job as it parks (unmapped_carrier says
+ * what to do).
  *
  * Databases: despatch (order_id -> JSON record: "state" waiting | partial
  * | sending | parked | shipped | khaos_cancelled | shipped_cancelled,
- * "ref", "checked_ms", the unit sent, the carrier, "units_sent");
- * despatch_carriers ("sh21" -> {"fetched_ms", "carriers"}); despatch_couriers
+ * "ref", "checked_ms", the unit sent, the carrier, "units_queued" and
+ * "units_sent" (unit keys));
+ * despatch_carriers ("sh21" -> {"fetched_ms", "carriers"}; "sh21.failed"
+ * -> {"ms", "why"}; "sh21.refusal_refresh" -> {"ms"}); despatch_couriers
  * (Khaos courier -> {"seen_ms", "orders"}: the couriers Khaos wrote, for
  * GET /admin/carriers). Watermark: "khaos.despatch.watermark" in meta.
  */
@@ -83,12 +104,22 @@ enum kcg_despatch_next {
 
 /**
  * Whether Khaos order @p k (one object of kcg_khaos_despatch_parse()) has
- * sent every line of Mirakl order @p order: COMPLETE; or the shipped
- * units' items cover each line's quantity by offer_sku (lines CANCELED or
- * REFUSED need nothing); or, when no shipped unit lists items, every unit
- * is shipped and their QTY_SENT reaches their QTY_SOLD. Pure.
+ * sent every line of Mirakl order @p order: the shipped units' items
+ * cover each line's quantity by offer_sku (lines CANCELED or REFUSED need
+ * nothing; a quantity past KCG_ORDER_QTY_MAX is never covered); or, when
+ * no shipped unit lists items, every unit is shipped and their QTY_SENT
+ * reaches their QTY_SOLD. COMPLETE is not enough on its own: a line the
+ * warehouse removed from the sales order leaves it COMPLETE with the line
+ * unsent. Pure.
  */
 bool kcg_despatch_all_sent(const json_t *k, const json_t *order);
+
+/**
+ * The live lines of Mirakl order @p order that Khaos order @p k's shipped
+ * units do not cover, as a new array of sentences ("<line id> (<sku>: n
+ * of q sent)"); NULL out of memory. Pure.
+ */
+json_t *kcg_despatch_unsent(const json_t *k, const json_t *order);
 
 /**
  * The decision: @p mode, Khaos order @p k, Mirakl order @p order, the

@@ -272,6 +272,12 @@ int kcg_orders_record(struct kcg_txn *t, const char *order_id, json_t **out);
  * index), at most 100,000; @p fn returns 0 to go on, 1 to stop, or an error. */
 int kcg_orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
 
+/** Calls @p fn for each record in state booked (parsed copies, the
+ * orders_booked index, built once from the open records for a store from
+ * before it: @p t must then be a write transaction), at most 100,000;
+ * @p fn returns 0 to go on, 1 to stop, or an error. */
+int kcg_orders_booked_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
+
 /**
  * Khaos despatched order @p order_id and Mirakl knows (OR24 or ST01 done,
  * or its state read as SHIPPED or later): a booked record becomes shipped
@@ -281,5 +287,17 @@ int kcg_orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), v
  * @return 0 (also when there is no record), or an error.
  */
 int kcg_orders_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t *tracking);
+
+/**
+ * Khaos shows sales order @p code under associated ref @p ref for order
+ * @p order_id, which kcgate knows but did not book (booked by hand, the
+ * runbook's remedy for order_unbookable, khaos_rejected, ...): an open
+ * record not booked becomes booked (sales_order_code, "booked_by_hand",
+ * khaos_ref when it had none) and what a booking ends is resolved
+ * (missing_in_khaos, address_missing, khaos_rejected, price_mismatch,
+ * unmapped_shipping_method, order_unbookable). Nothing for an unknown,
+ * booked or final record. In @p t. @return 0 or an error.
+ */
+int kcg_orders_booked_by_hand(struct kcg_txn *t, const char *order_id, const char *ref, const char *code);
 
 #endif

@@ -214,7 +214,9 @@ int kcg_khaos_despatch_status(const struct kcg_khaos_config *cfg, const struct k
  *
  *   {"ref", "code", "complete": bool (COMPLETE -1), "cancelled": bool
  *    (a CANCELLED element), "courier" (the order's COURIER),
- *    "units": [{"invoice", "box": bool, "shipped": bool, "ship_ms",
+ *    "units": [{"key" ("<invoice code>#<invoice place>/<box place>", 0
+ *               for an invoice packed in no box: the unit's identity),
+ *               "invoice", "box": bool, "shipped": bool, "ship_ms",
  *               "courier", "consignment", "tracking_url",
  *               "qty_sold", "qty_sent", "items": [{"stock_code", "qty"}]}],
  *    "problems": [sentences]}
@@ -226,11 +228,29 @@ int kcg_khaos_despatch_status(const struct kcg_khaos_config *cfg, const struct k
  * CONSIGNMENT_REF (a BOX SHIPPED="0" is not). Quantities are whole units
  * (a fraction is dropped). A value past its bound, or a date that is not
  * DD/MM/YYYY, leaves its unit unshipped with a sentence in "problems"
- * (never cut short); more than KCG_KHAOS_UNITS_MAX units or
- * KCG_KHAOS_UNIT_ITEMS_MAX items per unit refuse the answer (KCG_EPAYLOAD).
+ * (never cut short). An order of more than KCG_KHAOS_UNITS_MAX units or
+ * KCG_KHAOS_UNIT_ITEMS_MAX items in a unit is kept as {"ref", "code",
+ * "oversized": the reason, "units": [], "problems": []}: skipped, the
+ * rest of the answer read.
  */
 int kcg_khaos_despatch_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, json_t **orders,
 			     char why[KCG_ERROR_MAX]);
+
+/** GetSOPData(Courier = true, the seven other flags false): the couriers
+ * Khaos knows [XML-SOP]. */
+int kcg_khaos_sop_couriers(const struct kcg_khaos_config *cfg, struct kcg_call *out);
+
+#define KCG_KHAOS_COURIERS_MAX 1000 /**< couriers kept from one GetSOPData answer */
+
+/**
+ * Parses GetSOPData's answer: *@p couriers gets a new array of {"code",
+ * "name"} from SOPDATA/COURIERS/COURIER (CODE attribute, the name as
+ * text), at most KCG_KHAOS_COURIERS_MAX; a code of 64 bytes or more or a
+ * name past KCG_KHAOS_TEXT_MAX leaves that courier out. @return 0,
+ * KCG_EPAYLOAD, a transport error.
+ */
+int kcg_khaos_sop_couriers_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r, json_t **couriers,
+				 char why[KCG_ERROR_MAX]);
 
 /**
  * ExportStockStatus(StockCode, MappingType, LastUpdated[, SiteID,

@@ -155,12 +155,16 @@ int kcg_mirakl_st11(const struct kcg_mirakl_config *cfg, const char *order_id, c
 		    struct kcg_call *out);
 
 /**
- * Parses an ST11 page: *@p found when a shipment of @p order_id carries
- * @p tracking_number; @p next gets the next page's token ("" on the last
+ * Parses an ST11 page: adds to *@p matches (the caller zeroes it before
+ * the first page) each shipment of @p order_id that carries
+ * @p tracking_number and, when @p lines is not NULL, exactly those
+ * shipment lines ({"order_line_id","quantity"}): two boxes of one
+ * consignment ref are told apart by their lines; @p next gets the next page's token ("" on the last
  * page). A page of more than KCG_MIRAKL_SHIPMENTS_MAX shipments, or a
  * token past KCG_MIRAKL_TOKEN_MAX bytes, is KCG_EPAYLOAD.
  */
-int kcg_mirakl_st11_find(const struct kcg_reply *r, const char *order_id, const char *tracking_number, bool *found,
+int kcg_mirakl_st11_find(const struct kcg_reply *r, const char *order_id, const char *tracking_number,
+			 const json_t *lines, size_t *matches,
 			 char next[KCG_MIRAKL_TOKEN_MAX + 1], char why[KCG_ERROR_MAX]);
 
 /** Whether Mirakl order state @p state is SHIPPED or later (SHIPPED,

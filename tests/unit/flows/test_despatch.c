@@ -61,9 +61,23 @@ static void test_all_sent(void **state)
 	k = khaos(false, false, json_pack("[o, o]", unit(true, "C1", "A:1,B:1"), unit(false, "", "A:1")));
 	assert_false(kcg_despatch_all_sent(k, o));
 	json_decref(k);
-	/* COMPLETE -1 says it all */
+	/* COMPLETE -1 is not enough: the warehouse may have removed a line in
+	 * Khaos and issued the rest; the items sent decide (this asserted the
+	 * opposite, and OR24 then shipped lines never sent) */
 	k = khaos(true, false, json_pack("[o]", unit(true, "C1", "A:1")));
+	assert_false(kcg_despatch_all_sent(k, o));
+	json_t *unsent = kcg_despatch_unsent(k, o);
+	assert_int_equal(json_array_size(unsent), 2);
+	assert_string_equal(json_string_value(json_array_get(unsent, 0)), "O-1-1 (A: 1 of 2 sent)");
+	assert_string_equal(json_string_value(json_array_get(unsent, 1)), "O-1-2 (B: 0 of 1 sent)");
+	json_decref(unsent);
+	json_decref(k);
+	/* everything sent: nothing unsent */
+	k = khaos(true, false, json_pack("[o]", unit(true, "C1", "A:2,B:1")));
 	assert_true(kcg_despatch_all_sent(k, o));
+	unsent = kcg_despatch_unsent(k, o);
+	assert_int_equal(json_array_size(unsent), 0);
+	json_decref(unsent);
 	json_decref(k);
 	json_decref(o);
 	/* a line Mirakl cancelled needs nothing */

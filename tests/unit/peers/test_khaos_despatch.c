@@ -184,15 +184,25 @@ static void test_parse_untrusted(void **state)
 	assert_int_equal(json_array_size(json_object_get(k, "problems")), 4);
 	json_decref(orders);
 
-	/* more boxes than kcgate reads in one order: the answer is refused */
-	size_t cap = 64 + (KCG_KHAOS_UNITS_MAX + 1) * 40;
+	/* more boxes than kcgate reads in one order: that order is skipped
+	 * (named, "oversized"), the next one still read: one order must not
+	 * stall every other (it used to refuse the whole answer) */
+	size_t cap = 200 + (KCG_KHAOS_UNITS_MAX + 1) * 40;
 	char *many = malloc(cap + 200);
 	size_t n = (size_t)sprintf(many, "<STATUS_LIST><ORDER_STATUS SORDER_CODE=\"S\" ASSOCIATED_REF=\"R\"><INVOICES><INVOICE>");
 	for (int i = 0; i <= KCG_KHAOS_UNITS_MAX; i++)
 		n += (size_t)sprintf(many + n, "<BOX SHIPPED=\"0\"/>");
-	sprintf(many + n, "</INVOICE></INVOICES></ORDER_STATUS></STATUS_LIST>");
-	assert_int_equal(parse_doc(many, &orders), KCG_EPAYLOAD);
-	assert_null(orders);
+	sprintf(many + n, "</INVOICE></INVOICES></ORDER_STATUS><ORDER_STATUS SORDER_CODE=\"S2\" ASSOCIATED_REF=\"R2\">"
+			  "<INVOICES><INVOICE INVOICE_CODE=\"I\"/></INVOICES></ORDER_STATUS></STATUS_LIST>");
+	assert_int_equal(parse_doc(many, &orders), 0);
+	assert_int_equal(json_array_size(orders), 2);
+	assert_string_equal(kcg_json_str(json_array_get(orders, 0), "ref"), "R");
+	assert_non_null(strstr(kcg_json_str(json_array_get(orders, 0), "oversized"), "more than"));
+	assert_int_equal(json_array_size(json_object_get(json_array_get(orders, 0), "units")), 0);
+	assert_string_equal(kcg_json_str(json_array_get(orders, 1), "ref"), "R2");
+	assert_string_equal(kcg_json_str(json_array_get(json_object_get(json_array_get(orders, 1), "units"), 0), "key"),
+			    "I#1/0");
+	json_decref(orders);
 	free(many);
 
 	/* not XML in the string; a fault */
@@ -203,6 +213,31 @@ static void test_parse_untrusted(void **state)
 	kcg_reply_finish(&r);
 }
 
+/* GetSOPData: the couriers, bounded (a code too long left out, not cut) */
+static void test_sop_couriers(void **state)
+{
+	struct kcg_khaos_config cfg = test_cfg();
+	struct kcg_call c;
+	assert_int_equal(kcg_khaos_sop_couriers(&cfg, &c), 0);
+	xmlDocPtr d = check_envelope(&c, "GetSOPData", true);
+	assert_params(d, "GetSOPData", "Courier,DelRate,CourierBanding,BOGOF,SpecialOffer,TelesalePrompt,KeyCode,BarredItems");
+	xmlFreeDoc(d);
+	kcg_call_finish(&c);
+
+	char why[KCG_ERROR_MAX] = "";
+	json_t *list = NULL;
+	struct kcg_reply r = khaos_string_reply(
+		"GetSOPData", "<SOPDATA><COURIERS><COURIER CODE=\"RM48\">Royal Mail 48</COURIER>"
+			      "<COURIER CODE=\"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\">Too long</COURIER>"
+			      "<COURIER CODE=\"YOD\">Yodel Xpress</COURIER></COURIERS></SOPDATA>");
+	assert_int_equal(kcg_khaos_sop_couriers_parse(&pcfg, &r, &list, why), 0);
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(kcg_json_str(json_array_get(list, 0), "code"), "RM48");
+	assert_string_equal(kcg_json_str(json_array_get(list, 1), "name"), "Yodel Xpress");
+	json_decref(list);
+	kcg_reply_finish(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_parse_boxes),
 		cmocka_unit_test(test_parse_invoice_only),
 		cmocka_unit_test(test_parse_untrusted),
+		cmocka_unit_test(test_sop_couriers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

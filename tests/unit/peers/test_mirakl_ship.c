@@ -165,7 +165,7 @@ static void test_st11(void **state)
 {
 	struct kcg_call c;
 	char why[KCG_ERROR_MAX], next[KCG_MIRAKL_TOKEN_MAX + 1];
-	bool found;
+	size_t found;
 	assert_int_equal(kcg_mirakl_st11(&cfg, "O 1", NULL, &c), 0);
 	assert_string_equal(c.method, "GET");
 	assert_string_equal(c.url, "https://shop.mirakl.net/api/shipments?order_id=O%201&shop_id=42");
@@ -178,26 +178,40 @@ static void test_st11(void **state)
 	struct kcg_reply r = reply(200, "{\"data\":[{\"order_id\":\"O-1\",\"tracking\":{\"tracking_number\":\"A\"}},"
 					 "{\"order_id\":\"O-2\",\"tracking\":{\"tracking_number\":\"B\"}}],"
 					 "\"next_page_token\":\"p2\"}");
-	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", &found, next, why), 0);
-	assert_true(found);
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", NULL, (found = 0, &found), next, why), 0);
+	assert_int_equal(found, 1);
 	assert_string_equal(next, "p2");
-	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "B", &found, next, why), 0);
-	assert_false(found); /* B is another order's */
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "B", NULL, (found = 0, &found), next, why), 0);
+	assert_int_equal(found, 0); /* B is another order's */
 	kcg_reply_finish(&r);
 	r = reply(200, "{\"data\":[],\"next_page_token\":null}");
-	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", &found, next, why), 0);
-	assert_false(found);
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", NULL, (found = 0, &found), next, why), 0);
+	assert_int_equal(found, 0);
 	assert_string_equal(next, "");
 	kcg_reply_finish(&r);
 	static const char *const bad[] = { "{\"data\":{}}", "{\"data\":[],\"next_page_token\":7}", "[]" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		r = reply(200, bad[i]);
-		assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", &found, next, why), KCG_EPAYLOAD);
+		assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", NULL, &found, next, why), KCG_EPAYLOAD);
 		assert_printable(why);
 		kcg_reply_finish(&r);
 	}
+	/* two boxes of one consignment ref: told apart by their lines */
+	r = reply(200, "{\"data\":[{\"order_id\":\"O-1\",\"tracking\":{\"tracking_number\":\"A\"},"
+		       "\"shipment_lines\":[{\"order_line_id\":\"L1\",\"quantity\":1}]}]}");
+	json_t *l1 = json_pack("[{s:s, s:i}]", "order_line_id", "L1", "quantity", 1);
+	json_t *l2 = json_pack("[{s:s, s:i}]", "order_line_id", "L2", "quantity", 1);
+	found = 0;
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", l1, &found, next, why), 0);
+	assert_int_equal(found, 1);
+	found = 0;
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", l2, &found, next, why), 0);
+	assert_int_equal(found, 0);
+	json_decref(l1);
+	json_decref(l2);
+	kcg_reply_finish(&r);
 	r = reply(404, "{}");
-	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", &found, next, why), KCG_ENOTFOUND);
+	assert_int_equal(kcg_mirakl_st11_find(&r, "O-1", "A", NULL, &found, next, why), KCG_ENOTFOUND);
 	kcg_reply_finish(&r);
 }
 
