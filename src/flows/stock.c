@@ -102,34 +102,6 @@ static struct kcg_stock_rules rules_of(const struct kcg_config *cfg)
 	return r;
 }
 
-/* What the last figure counted as reserved (stock_held): the units, and
- * when they fell (0: not fallen, or not seen to yet). */
-struct held {
-	uint64_t reserved;
-	uint64_t released_ms;
-};
-
-static struct held held_get(struct kcg_txn *t, const char *sku)
-{
-	MDB_val k = { strlen(sku), (void *)sku }, v;
-	struct held h = { 0, 0 };
-	if (mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK_HELD), &k, &v) == 0 && v.mv_size == sizeof(h))
-		memcpy(&h, v.mv_data, sizeof(h));
-	return h;
-}
-
-/* Orders' reservations of @p sku now, what the last figure of @p key
- * held, and the start of the last complete Khaos poll. */
-static void reserved_state(struct kcg_txn *t, const char *sku, const char *key, uint64_t *now, struct held *held,
-			   uint64_t *poll_start)
-{
-	*now = 0;
-	if (kcg_orders_reserved(t, sku, now) != 0)
-		*now = 0; /* unreadable: counted as none, the order flow's own checks hold */
-	*held = held_get(t, key);
-	*poll_start = kcg_meta_get_u64(t, META_POLL_START);
-}
-
 /* With [stock.warehouses] the whole reservation and buffer of a code come
  * off each of its warehouses' figures: which warehouse will ship an order
  * is not known when it is accepted (never too many, at the price of too
@@ -138,12 +110,17 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 		  int64_t *qty, uint64_t *reserved)
 {
 	struct kcg_stock_rules rules = rules_of(cfg);
-	struct held held;
-	uint64_t now, poll_start;
 	char sku[KCG_KHAOS_CODE_MAX];
+	int64_t level;
+	bool controlled;
+	uint64_t read_ms = 0;
 	stock_key_split(key, sku);
-	reserved_state(t, sku, key, &now, &held, &poll_start);
-	*reserved = kcg_stock_reserved_effective(now, held.reserved, held.released_ms, poll_start);
+	/* the read_ms of the level the record holds: the SKU cache writes both
+	 * from the same poll, in the same transaction */
+	if (kcg_skus_level(t, sku, &level, &controlled, &read_ms) != 0)
+		read_ms = 0; /* no cache record: every unseen booking counts */
+	if (kcg_orders_held_back(t, sku, read_ms, reserved) != 0)
+		*reserved = KCG_HELD_BACK_MAX; /* unreadable: nothing is offered rather than too much */
 	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&cfg->stock.buffers), sku, cfg->stock.buffer);
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);
 }
@@ -176,29 +153,15 @@ int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty)
 	return rc == MDB_KEYEXIST ? 0 : rc;
 }
 
-/* Keeps stock_held in step: what the figure counts now, and, when orders'
- * reservations fell (a booking), since when, until a Khaos poll begun
- * after that shows the booked stock gone from LEVEL. */
-static int held_update(struct kcg_txn *t, const char *key)
+/* stock_held lists the records whose last figure held units back, so
+ * the flush looks at them again when the orders' side moves (a refusal or
+ * a poll frees them): key -> u64 units. Only a list of candidates: the
+ * figure itself always comes from kcg_orders_held_back(). */
+static int held_note(struct kcg_txn *t, const char *key, uint64_t held)
 {
-	struct held held, next;
-	uint64_t now, poll_start;
-	char sku[KCG_KHAOS_CODE_MAX];
-	stock_key_split(key, sku);
-	reserved_state(t, sku, key, &now, &held, &poll_start);
-	if (now >= held.reserved)
-		next = (struct held){ now, 0 };
-	else if (!held.released_ms)
-		next = (struct held){ held.reserved, t->now_ms };
-	else if (poll_start > held.released_ms)
-		next = (struct held){ now, 0 };
-	else
-		return 0; /* still waiting for that poll */
-	if (next.reserved == held.reserved && next.released_ms == held.released_ms)
-		return 0;
 	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_HELD);
-	MDB_val k = { strlen(key), (void *)key }, v = { sizeof(next), &next };
-	int rc = next.reserved ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
+	MDB_val k = { strlen(key), (void *)key }, v = { sizeof(held), &held };
+	int rc = held ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -208,10 +171,11 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 	uint64_t reserved;
 	bool push = false;
 	char subject[KCG_STOCK_KEY_MAX];
-	int rc = held_update(t, key);
+	bool show = stock_figure(t, cfg, key, rec, &qty, &reserved);
+	int rc = held_note(t, key, reserved);
 	if (rc != 0)
 		return rc;
-	if (stock_figure(t, cfg, key, rec, &qty, &reserved)) {
+	if (show) {
 		stock_subject(subject, key);
 		bool refused_open = rec->failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject);
 		push = kcg_stock_needs_push(rec, qty, refused_open);
@@ -306,7 +270,7 @@ static int stock_item(struct kcg_txn *t, const struct kcg_stock_item *it, struct
 	else if (rc != 0)
 		return rc;
 	if (!is_new && rec.level == it->available && rec.build == it->build_potential && rec.status == it->status)
-		return 0; /* the overlap: nothing new */
+		return stock_recheck(t, ctx->cfg, key, &rec); /* the same level, read later: bookings it shows leave the figure */
 	bool was_active = !is_new && rec.status != KCG_STOCK_DISCONTINUED;
 	rec.level = it->available;
 	rec.build = it->build_potential;

@@ -88,8 +88,16 @@ static int consider_key(struct kcg_txn *t, const char *sku, const MDB_val *v, vo
 	return consider(t, arg, sku);
 }
 
+static int code_fn(const char *sku, void *arg);
+
 /* A code orders hold units of: each of its records. */
 static int reserved_fn(const char *sku, uint64_t n, void *arg)
+{
+	(void)n;
+	return code_fn(sku, arg);
+}
+
+static int code_fn(const char *sku, void *arg)
 {
 	struct flush_arg {
 		struct kcg_txn *t;
@@ -98,7 +106,6 @@ static int reserved_fn(const char *sku, uint64_t n, void *arg)
 	int sites[KCG_STOCK_SITES_MAX];
 	size_t n_sites = kcg_stock_sites(a->f->cfg, sites);
 	char key[KCG_STOCK_KEY_MAX];
-	(void)n;
 	if (!n_sites)
 		return consider(a->t, a->f, sku);
 	int rc = 0;
@@ -131,8 +138,9 @@ static int collect(struct kcg_txn *t, void *arg)
 	json_decref(state);
 	if (f->skip)
 		return 0;
-	/* the dirty SKUs, those whose reservations moved (held: the last
-	 * figure counted some; reserved: orders hold some now), and the refused */
+	/* the dirty SKUs, those whose held-back units may have moved (held:
+	 * the last figure counted some; reserved and unseen: orders hold some
+	 * now), and the refused */
 	rc = stock_each_key(t, DB_STOCK_DIRTY, consider_key, f);
 	if (rc == 0)
 		rc = stock_each_key(t, DB_STOCK_HELD, consider_key, f);
@@ -142,6 +150,9 @@ static int collect(struct kcg_txn *t, void *arg)
 	if (rc == 0) {
 		struct { struct kcg_txn *t; struct flush *f; } a = { t, f };
 		rc = kcg_orders_reserved_each(t, reserved_fn, &a);
+		/* booked units Khaos's level may not show yet */
+		if (rc == 0)
+			rc = kcg_orders_unseen_each(t, code_fn, &a);
 	}
 	if (rc != 0)
 		return rc;

@@ -32,6 +32,10 @@ SCENARIO is one of:
   warehouses    [stock.warehouses]: each Khaos site polled, one STO01 line per
                 offer and warehouse (the figure per site), a change at one
                 site, a drift of the offer's total repaired everywhere
+  booked-inflight  an order booked while the import holding its units back
+                runs, no Khaos poll after: Mirakl keeps the held-back figure
+  booked-sum    one order booked (not yet in a polled level) and another
+                accepted: both held back (the sum, not the larger)
   kill9         kcgate killed with SIGKILL during flushes (2-3 times) while
                 300 SKUs change: after the restarts Mirakl shows every
                 expected figure, no import left running, no dead job
@@ -234,6 +238,76 @@ def scenario_reserved(args, rep):
                   ["samples: %s" % sorted(set(x for x in seen if x is not None)),
                    json.dumps(stock_view(w, "SKU-R"))])
         w.finish("reserved")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def _timeline(w, oid, sku, secs):
+    """(samples, booked) of the sim's offer quantity for @p secs."""
+    seen, t0, booked = [], time.monotonic(), False
+    while time.monotonic() - t0 < secs:
+        seen.append(offers(w, sku).get(sku))
+        booked = booked or (w.order_rec(oid) or {}).get("state") in ("booked", "shipped")
+        time.sleep(0.1)
+    return [x for x in seen if x is not None], booked
+
+
+def scenario_booked_inflight(args, rep):
+    # review repro 2: the booking lands while the import carrying the held-back
+    # figure runs; no poll for a minute: the figure must stay 7, never 10 again
+    w = stock_world(args, rep, "booked-inflight", stock={"poll_interval_s": "60"},
+                    mirakl={"stock_flush_interval_s": "1"}, sim_settings={"import_delay_ms": 4000})
+    try:
+        w.sim_webhooks(debit_delay_ms=3000)
+        w.sim.ok("POST", "/_sim/khaos/settings", {"allocate": True})
+        set_offers(w, [("SKU-R", 0)])
+        khaos(w, [{"code": "SKU-R", "available": 10}])
+        if not w.start("booked-inflight"):
+            return
+        ok, secs, last = wait_offers(w, {"SKU-R": 10}, 20)
+        rep.check(ok, "booked-inflight: Mirakl shows the level 10 (%.1f s)" % secs, [json.dumps(last)])
+        w.wait(lambda: not (w.aget("/admin/sync") or {}).get("current_import"), 10)
+        oid = w.sim.order("R-2", [("SKU-R", 3, 5.0)])
+        w.webhook(oid)
+        ok, secs, last = wait_offers(w, {"SKU-R": 7}, 15)
+        seen, booked = _timeline(w, oid, "SKU-R", 16)
+        rep.check(ok and booked and seen and max(seen) == 7 and seen[-1] == 7,
+                  "booked-inflight: booked while its import ran (Khaos LEVEL 7, not polled): Mirakl shows 7 "
+                  "throughout, never 10 again", ["samples: %s" % sorted(set(seen)),
+                                                 json.dumps(stock_view(w, "SKU-R"))])
+        w.finish("booked-inflight")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_booked_sum(args, rep):
+    # review repro 3: A booked (Khaos LEVEL 10 -> 7, not polled yet), B accepted:
+    # held back is A's 3 booked-unseen plus B's 3 reserved: 10 - 6 = 4
+    w = stock_world(args, rep, "booked-sum", stock={"poll_interval_s": "40"}, mirakl={"stock_flush_interval_s": "1"})
+    try:
+        w.sim_webhooks(debit_delay_ms=600000)
+        w.sim.ok("POST", "/_sim/khaos/settings", {"allocate": True})
+        set_offers(w, [("SKU-R", 0)])
+        khaos(w, [{"code": "SKU-R", "available": 10}])
+        if not w.start("booked-sum"):
+            return
+        ok, secs, last = wait_offers(w, {"SKU-R": 10}, 20)
+        rep.check(ok, "booked-sum: Mirakl shows the level 10 (%.1f s)" % secs, [json.dumps(last)])
+        a = w.sim.order("R-A", [("SKU-R", 3, 5.0)])
+        w.webhook(a)
+        ok, secs, last = wait_offers(w, {"SKU-R": 7}, 20)
+        rep.check(ok, "booked-sum: order A's 3 held back (7)", [json.dumps(last)])
+        w.sim.ok("POST", "/_sim/mirakl/orders/%s/debit" % a, {"fail": False})
+        booked, _ = w.wait(lambda: (w.order_rec(a) or {}).get("state") in ("booked", "shipped"), 20, 0.1)
+        b = w.sim.order("R-B", [("SKU-R", 3, 5.0)])
+        w.webhook(b)
+        acc, _ = w.wait(lambda: (w.order_rec(b) or {}).get("state") == "accepted", 20, 0.1)
+        ok, secs, last = wait_offers(w, {"SKU-R": 4}, 10)
+        seen, _ = _timeline(w, b, "SKU-R", 4)
+        rep.check(bool(booked) and bool(acc) and ok and seen and max(seen) == 4,
+                  "booked-sum: A booked and unseen by a poll, B reserved: Mirakl shows 10-3-3 = 4, not 7",
+                  ["samples: %s" % sorted(set(seen)), json.dumps(last), json.dumps(stock_view(w, "SKU-R"))])
+        w.finish("booked-sum")
     finally:
         w.close(rep.failed > 0)
 
@@ -484,7 +558,8 @@ def scenario_kill9(args, rep, n=300):
 SCENARIOS = {"buffer": scenario_buffer, "discontinued": scenario_discontinued, "reserved": scenario_reserved,
              "batch": scenario_batch, "error-lines": scenario_error_lines, "stale": scenario_stale,
              "drift": scenario_drift, "ghost": scenario_ghost, "kill9": scenario_kill9,
-             "warehouses": scenario_warehouses}
+             "warehouses": scenario_warehouses, "booked-inflight": scenario_booked_inflight,
+             "booked-sum": scenario_booked_sum}
 
 
 def main():
