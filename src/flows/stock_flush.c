@@ -460,6 +460,23 @@ static int current_lines(struct kcg_txn *t, void *arg)
 	return 0;
 }
 
+/* The import still runs: the next STO02 in kcg_stock_status_poll_ms()
+ * (15 s against Mirakl), flat, as a new job (the engine's backoff is for
+ * failures; a long import would otherwise be seen late and late again). */
+static int apply_poll_again(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	struct kcg_flow_ctx *ctx = run->ctx;
+	json_t *state = stock_sync_get(t);
+	const char *current = json_string_value(json_object_get(state, "current"));
+	bool ours = current && strcmp(current, run->subject) == 0;
+	json_decref(state);
+	if (!ours)
+		return 0; /* ended meanwhile (a replay): nothing to follow */
+	int rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL_STOCK, "stock.import", run->subject, NULL,
+				  t->now_ms + kcg_stock_status_poll_ms(ctx->cfg), NULL);
+	return rc == KCG_EDUPLICATE ? 0 : rc;
+}
+
 static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
 {
 	static const char *const names[] = { "WAITING", "RUNNING", "COMPLETE", "FAILED" };
@@ -476,10 +493,10 @@ static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
 		if (rc != 0)
 			return kcg_job_failed(run, rc == KCG_ENOTFOUND ? KCG_EPAYLOAD : rc, why);
 		if (st.status == KCG_STO_WAITING || st.status == KCG_STO_RUNNING) {
-			/* not a failure: asked again no sooner than STO02 allows */
-			run->retry_after_s = (long)(kcg_stock_status_poll_ms(flow->cfg) / 1000u);
-			snprintf(run->error, sizeof(run->error), "import %s is %s", run->subject, names[st.status]);
-			return KCG_STEP_RETRY;
+			/* not a failure (no backoff, no attempt counted): this job is
+			 * done and a fresh check is due after the flat STO02 interval */
+			run->apply = apply_poll_again;
+			return KCG_STEP_DONE;
 		}
 		/* Error lines Mirakl cannot name (no report): which lines failed is
 		 * unknown, so none counts as published; all go again. */

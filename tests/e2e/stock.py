@@ -36,6 +36,9 @@ SCENARIO is one of:
                 runs, no Khaos poll after: Mirakl keeps the held-back figure
   booked-sum    one order booked (not yet in a polled level) and another
                 accepted: both held back (the sum, not the larger)
+  sto02-flat    an import RUNNING for 20 s, production retry settings: STO02
+                asked every (flat) interval, COMPLETE seen at once, not after
+                an exponential backoff
   kill9         kcgate killed with SIGKILL during flushes (2-3 times) while
                 300 SKUs change: after the restarts Mirakl shows every
                 expected figure, no import left running, no dead job
@@ -312,6 +315,31 @@ def scenario_booked_sum(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_sto02_flat(args, rep):
+    # review: WAITING/RUNNING was a failure to the engine, its backoff doubling
+    # (production retry settings): a 20 s import was seen COMPLETE 25-40 s late
+    delay = 20
+    w = stock_world(args, rep, "sto02-flat", more={"jobs": {"retry_base_ms": "1000", "retry_max_s": "3600"}},
+                    sim_settings={"import_delay_ms": delay * 1000})
+    try:
+        set_offers(w, [("SKU-A", 0)])
+        khaos(w, [{"code": "SKU-A", "available": 4}])
+        if not w.start("sto02-flat"):
+            return
+        sent, _ = w.wait(lambda: imports(w), 20, 0.1)
+        t0 = time.monotonic()
+        done, _ = w.wait(lambda: (w.aget("/admin/sync") or {}).get("last_complete_ms"), delay + 30, 0.25)
+        secs = time.monotonic() - t0
+        rep.check(bool(sent) and bool(done) and secs < delay + 3,
+                  "sto02-flat: an import COMPLETE after %d s is seen within the flat STO02 interval (%.1f s)"
+                  % (delay, secs), evidence(w, ["SKU-A"]))
+        dead = w.jobs("dead")
+        rep.check(dead == [], "sto02-flat: no dead job", [h.short(json.dumps(dead), 600)])
+        w.finish("sto02-flat")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_batch(args, rep, n=1000):
     w = stock_world(args, rep, "batch", mirakl={"stock_flush_interval_s": "6"})
     try:
@@ -559,7 +587,7 @@ SCENARIOS = {"buffer": scenario_buffer, "discontinued": scenario_discontinued, "
              "batch": scenario_batch, "error-lines": scenario_error_lines, "stale": scenario_stale,
              "drift": scenario_drift, "ghost": scenario_ghost, "kill9": scenario_kill9,
              "warehouses": scenario_warehouses, "booked-inflight": scenario_booked_inflight,
-             "booked-sum": scenario_booked_sum}
+             "booked-sum": scenario_booked_sum, "sto02-flat": scenario_sto02_flat}
 
 
 def main():
