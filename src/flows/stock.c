@@ -16,6 +16,7 @@
 #include "kcgate/flows/orders.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/log.h"
+#include "kcgate/peers/mirakl_stock.h"
 
 /* ---- records and their keys ---- */
 
@@ -165,6 +166,50 @@ static int held_note(struct kcg_txn *t, const char *key, uint64_t held)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+bool stock_sendable(const char *key)
+{
+	char sku[KCG_KHAOS_CODE_MAX];
+	const char *wh = stock_key_split(key, sku);
+	return strlen(key) < KCG_STOCK_KEY_MAX && kcg_mirakl_stock_sku_ok(sku) && (!wh || kcg_mirakl_stock_sku_ok(wh));
+}
+
+/* @p in with its control characters as \xNN (cut to fit @p out). */
+static void printable(char *out, size_t cap, const char *in)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && n + 5 < cap; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			n += (size_t)snprintf(out + n, cap - n, "\\x%02X", *p);
+		else
+			out[n++] = (char)*p;
+	}
+	out[n] = '\0';
+}
+
+/* A figure no STO01 line can carry (a code with control characters, or
+ * longer than Mirakl's offer-sku): said once, and the record left out of
+ * stock_dirty (it would wait forever, and keep stock_sync_stale open). */
+static int raise_unsendable(struct kcg_txn *t, const char *key, int64_t qty)
+{
+	char subject[KCG_STOCK_KEY_MAX], shown[4 * KCG_STOCK_KEY_MAX + 8], msg[1200];
+	stock_subject(subject, key);
+	printable(shown, sizeof(shown), subject);
+	if (kcg_exc_is_open(t, KCG_EXC_STOCK_SKU_UNSENDABLE, shown))
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 "Khaos stock code '%s' cannot be sent to Mirakl in a stock import (quantity %" PRId64 "): an offer-sku "
+		 "of at most %d bytes without control characters is needed. kcgate does not send it and does not "
+		 "count it as waiting. Fix the code in Khaos (or the offer on Mirakl); kcgate sends the new code's "
+		 "figure once Khaos reports it.",
+		 shown, qty, KCG_MIRAKL_SKU_MAX - 1);
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_STOCK_SKU_UNSENDABLE, .severity = KCG_SEV_WARNING, .system = "khaos",
+		.owner = "ecommerce", .subject = shown, .message = msg,
+	};
+	int rc = kcg_exc_raise(t, &exc, NULL);
+	return rc == -EINVAL ? 0 : rc;
+}
+
 int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *key, const struct kcg_stock_rec *rec)
 {
 	int64_t qty;
@@ -180,7 +225,11 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 		bool refused_open = rec->failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject);
 		push = kcg_stock_needs_push(rec, qty, refused_open);
 	}
-	return stock_dirty_set(t, key, push);
+	if (push && !stock_sendable(key)) {
+		push = false;
+		rc = raise_unsendable(t, key, qty);
+	}
+	return rc != 0 ? rc : stock_dirty_set(t, key, push);
 }
 
 json_t *stock_sync_get(struct kcg_txn *t)

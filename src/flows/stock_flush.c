@@ -69,17 +69,15 @@ static int consider(struct kcg_txn *t, struct flush *f, const char *key)
 	struct kcg_stock_rec rec;
 	int64_t qty;
 	uint64_t reserved;
-	char sku[KCG_KHAOS_CODE_MAX], subject[KCG_STOCK_KEY_MAX];
+	char subject[KCG_STOCK_KEY_MAX];
 	if (strlen(key) >= KCG_STOCK_KEY_MAX || kcg_stock_get(t, key, &rec) != 0)
 		return 0; /* not a code Khaos reported: nothing to say about it */
-	const char *wh = stock_key_split(key, sku);
 	stock_subject(subject, key);
 	bool show = stock_figure(t, f->cfg, key, &rec, &qty, &reserved);
 	bool refused_open = show && rec.failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject);
-	if (show && kcg_stock_needs_push(&rec, qty, refused_open) && kcg_mirakl_stock_sku_ok(sku) &&
-	    (!wh || kcg_mirakl_stock_sku_ok(wh)))
+	if (show && kcg_stock_needs_push(&rec, qty, refused_open) && stock_sendable(key))
 		return flush_add(f, key, qty, true);
-	return flush_add(f, key, 0, false);
+	return flush_add(f, key, 0, false); /* an unsendable one: its recheck raises and cleans it */
 }
 
 static int consider_key(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg)

@@ -46,6 +46,9 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 /* Notes that Mirakl refused @p sku's figure (or no longer does). */
 int stock_refused_set(struct kcg_txn *t, const char *sku, bool refused);
 
+/* Whether a STO01 line can carry @p key's code (and warehouse-code). */
+bool stock_sendable(const char *key);
+
 /* Whether @p key is in stock_dirty. */
 bool stock_is_dirty(struct kcg_txn *t, const char *key);
 

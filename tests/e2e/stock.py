@@ -39,6 +39,8 @@ SCENARIO is one of:
   sto02-flat    an import RUNNING for 20 s, production retry settings: STO02
                 asked every (flat) interval, COMPLETE seen at once, not after
                 an exponential backoff
+  unsendable    a Khaos code with a control character: stock_sku_unsendable
+                naming it, not dirty, no stock_sync_stale
   kill9         kcgate killed with SIGKILL during flushes (2-3 times) while
                 300 SKUs change: after the restarts Mirakl shows every
                 expected figure, no import left running, no dead job
@@ -340,6 +342,32 @@ def scenario_sto02_flat(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_unsendable(args, rep):
+    # review: a code no STO01 line can carry stayed dirty for ever and kept
+    # stock_sync_stale (critical) open
+    w = stock_world(args, rep, "unsendable", stock={"stale_after_s": "6"})
+    try:
+        set_offers(w, [("SKU-A", 0)])
+        khaos(w, [{"code": "SKU-A", "available": 4}, {"code": "BAD\tX", "available": 3}])
+        if not w.start("unsendable"):
+            return
+        ok, secs, last = wait_offers(w, {"SKU-A": 4}, 20)
+        rep.check(ok, "unsendable: the good code is published (%.1f s)" % secs, [json.dumps(last)])
+        exc, _ = wait_exc(w, "stock_sku_unsendable", "BAD\\x09X", True, 10)
+        rep.check(bool(exc) and (exc or {}).get("owner") == "ecommerce",
+                  "unsendable: stock_sku_unsendable names the code (owner ecommerce)",
+                  [h.short(json.dumps(w.exceptions(None, "stock_sku_unsendable")), 600)])
+        time.sleep(10)  # past stale_after_s
+        sync = w.aget("/admin/sync") or {}
+        stale = [e for e in open_exc(w, "stock_sync_stale")]
+        rep.check(sync.get("dirty") == 0 and not stale,
+                  "unsendable: it is not dirty, and stock_sync_stale is not raised for it",
+                  [json.dumps(sync), h.short(json.dumps(stale), 400)])
+        w.finish("unsendable")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_batch(args, rep, n=1000):
     w = stock_world(args, rep, "batch", mirakl={"stock_flush_interval_s": "6"})
     try:
@@ -587,7 +615,8 @@ SCENARIOS = {"buffer": scenario_buffer, "discontinued": scenario_discontinued, "
              "batch": scenario_batch, "error-lines": scenario_error_lines, "stale": scenario_stale,
              "drift": scenario_drift, "ghost": scenario_ghost, "kill9": scenario_kill9,
              "warehouses": scenario_warehouses, "booked-inflight": scenario_booked_inflight,
-             "booked-sum": scenario_booked_sum, "sto02-flat": scenario_sto02_flat}
+             "booked-sum": scenario_booked_sum, "sto02-flat": scenario_sto02_flat,
+             "unsendable": scenario_unsendable}
 
 
 def main():

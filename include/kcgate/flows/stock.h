@@ -67,6 +67,7 @@ extern const struct kcg_flow kcg_flow_stock;
 #define KCG_EXC_STOCK_SYNC_STALE "stock_sync_stale"   /**< the Khaos poll or the imports are late */
 #define KCG_EXC_STOCK_DRIFT "stock_drift"             /**< Mirakl shows another quantity than kcgate published */
 #define KCG_EXC_GHOST_SKU "ghost_sku"                 /**< a Mirakl offer whose SKU is no active Khaos stock code */
+#define KCG_EXC_STOCK_SKU_UNSENDABLE "stock_sku_unsendable" /**< a Khaos code no STO01 line can carry (control characters, too long) */
 
 #define KCG_STOCK_REC_VERSION 2
 #define KCG_STOCK_IMPORT_ID_MAX 32 /**< = KCG_MIRAKL_IMPORT_ID_MAX */
