@@ -41,6 +41,8 @@ SCENARIO is one of:
                 an exponential backoff
   unsendable    a Khaos code with a control character: stock_sku_unsendable
                 naming it, not dirty, no stock_sync_stale
+  bad-item      one STOCK_ITEM kcgate cannot read (a 70-byte code): skipped,
+                named in stock_item_unreadable, the rest published
   kill9         kcgate killed with SIGKILL during flushes (2-3 times) while
                 300 SKUs change: after the restarts Mirakl shows every
                 expected figure, no import left running, no dead job
@@ -368,6 +370,31 @@ def scenario_unsendable(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_bad_item(args, rep):
+    # review: one STOCK_ITEM kcgate cannot read (a code of 64 bytes or more)
+    # failed the whole answer, freezing the catalogue
+    w = stock_world(args, rep, "bad-item")
+    try:
+        long_code = "L" * 70
+        set_offers(w, [("SKU-A", 0), ("SKU-B", 0)])
+        khaos(w, [{"code": "SKU-A", "available": 4}, {"code": long_code, "available": 3}])
+        if not w.start("bad-item"):
+            return
+        ok, secs, last = wait_offers(w, {"SKU-A": 4}, 20)
+        rep.check(ok, "bad-item: the readable item is published despite the unreadable one (%.1f s)" % secs,
+                  [json.dumps(last)] + ([] if ok else evidence(w, ["SKU-A"])))
+        exc, _ = wait_exc(w, "stock_item_unreadable", "ExportStockStatus", True, 10)
+        rep.check(bool(exc) and exc.get("owner") == "operations" and long_code[:40] in exc.get("message", ""),
+                  "bad-item: one stock_item_unreadable (owner operations) names the item",
+                  [h.short(json.dumps(exc), 600)])
+        khaos(w, [{"code": "SKU-B", "available": 6}])
+        ok, secs, last = wait_offers(w, {"SKU-B": 6}, 20)
+        rep.check(ok, "bad-item: later changes still flow (%.1f s)" % secs, [json.dumps(last)])
+        w.finish("bad-item")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_batch(args, rep, n=1000):
     w = stock_world(args, rep, "batch", mirakl={"stock_flush_interval_s": "6"})
     try:
@@ -616,7 +643,7 @@ SCENARIOS = {"buffer": scenario_buffer, "discontinued": scenario_discontinued, "
              "drift": scenario_drift, "ghost": scenario_ghost, "kill9": scenario_kill9,
              "warehouses": scenario_warehouses, "booked-inflight": scenario_booked_inflight,
              "booked-sum": scenario_booked_sum, "sto02-flat": scenario_sto02_flat,
-             "unsendable": scenario_unsendable}
+             "unsendable": scenario_unsendable, "bad-item": scenario_bad_item}
 
 
 def main():
