@@ -334,11 +334,18 @@ static int ending_line(size_t line, char **f, size_t nf, void *arg)
 		return 0; /* a SKU kcgate no longer has */
 	snprintf(no, sizeof(no), "%zu", line);
 	const char *reason = json_string_value(json_object_get(e->lines, no));
+	bool by_sku = false;
 	if (!reason)
-		reason = json_string_value(json_object_get(e->skus, f[0]));
+		by_sku = (reason = json_string_value(json_object_get(e->skus, f[0]))) != NULL;
+	bool has_wh = nf > 2 && *f[2];
 	int rc = 0;
 	if (e->failed_whole) {
 		/* nothing published: checked again below, so it goes with the next import */
+	} else if (by_sku && has_wh) {
+		/* a row naming only the offer-sku: which of its warehouses' lines
+		 * failed is not known; none is published nor marked refused (the
+		 * offer's exception says so), each goes again */
+		rc = raise_line(e->t, e->id, f[0], (int64_t)q, reason);
 	} else if (reason) {
 		rec.failed = (int64_t)q;
 		rc = raise_line(e->t, e->id, subject, (int64_t)q, reason);
@@ -437,16 +444,20 @@ static int import_dead(struct kcg_txn *t, struct kcg_job_run *run)
 	return rc < 0 ? rc : end_import(t, run->subject, "DEAD", NULL);
 }
 
+/* One row of STO03: by its line number when it has one; by its offer-sku
+ * only when it has none (a row naming line 3 says nothing of line 4,
+ * another warehouse's line of the same offer). */
 static int report_line(uint64_t line, const char *sku, const char *reason, void *arg)
 {
 	json_t *r = arg;
 	char no[24];
+	json_object_set_new(r, "reported", json_integer(json_integer_value(json_object_get(r, "reported")) + 1));
 	if (line) {
 		snprintf(no, sizeof(no), "%" PRIu64, line);
 		json_object_set_new(json_object_get(r, "lines"), no, json_string(reason));
-	}
-	if (*sku)
+	} else if (*sku) {
 		json_object_set_new(json_object_get(r, "skus"), sku, json_string(reason));
+	}
 	return 0;
 }
 
@@ -526,6 +537,17 @@ static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
 			run->apply = NULL;
 			run->apply_part = NULL;
 			return kcg_job_failed(run, rc == KCG_EPAYLOAD ? rc : -EAGAIN, why);
+		}
+		json_int_t reported = json_integer_value(json_object_get(run->result, "reported"));
+		if (reported != json_integer_value(json_object_get(run->result, "error"))) {
+			/* the report does not account for lines_in_error: which lines
+			 * failed is not known, so none counts as published (all go again) */
+			kcg_log(KCG_LOG_WARN, "stock import error report does not match its status",
+				json_pack("{s:s, s:I, s:O?}", "import_id", run->subject, "reported", (json_int_t)reported,
+					  "lines_in_error", json_object_get(run->result, "error")));
+			json_object_set_new(run->result, "status", json_string("COMPLETE_WITHOUT_REPORT"));
+			json_object_set_new(run->result, "lines", json_object());
+			json_object_set_new(run->result, "skus", json_object());
 		}
 		return KCG_STEP_DONE;
 	}
