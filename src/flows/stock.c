@@ -166,6 +166,11 @@ static int held_note(struct kcg_txn *t, const char *key, uint64_t held)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+bool stock_retired_unlisted(const struct kcg_stock_rec *rec)
+{
+	return rec->status == KCG_STOCK_DISCONTINUED && rec->failed >= 0;
+}
+
 bool stock_sendable(const char *key)
 {
 	char sku[KCG_KHAOS_CODE_MAX];
@@ -228,6 +233,16 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 	if (push && !stock_sendable(key)) {
 		push = false;
 		rc = raise_unsendable(t, key, qty);
+	} else if (push && stock_retired_unlisted(rec)) {
+		/* retired in Khaos, and Mirakl refused its last line (no offer):
+		 * there is nothing to set to 0; the drift check sends it if the
+		 * offer appears */
+		push = false;
+		stock_subject(subject, key);
+		rc = kcg_exc_resolve(t, KCG_EXC_STOCK_IMPORT_LINE, subject, "auto");
+		if (rc == 0)
+			rc = stock_refused_set(t, key, false);
+		rc = rc == -EINVAL ? 0 : rc;
 	}
 	return rc != 0 ? rc : stock_dirty_set(t, key, push);
 }

@@ -75,7 +75,8 @@ static int consider(struct kcg_txn *t, struct flush *f, const char *key)
 	stock_subject(subject, key);
 	bool show = stock_figure(t, f->cfg, key, &rec, &qty, &reserved);
 	bool refused_open = show && rec.failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject);
-	if (show && kcg_stock_needs_push(&rec, qty, refused_open) && stock_sendable(key))
+	if (show && kcg_stock_needs_push(&rec, qty, refused_open) && stock_sendable(key) &&
+	    !stock_retired_unlisted(&rec))
 		return flush_add(f, key, qty, true);
 	return flush_add(f, key, 0, false); /* an unsendable one: its recheck raises and cleans it */
 }
@@ -306,9 +307,10 @@ static int raise_line(struct kcg_txn *t, const char *id, const char *subject, in
 	char msg[1000];
 	snprintf(msg, sizeof(msg),
 		 "Mirakl refused the stock line for offer '%.130s' (quantity %" PRId64 ") in import %s: %s. Usually the "
-		 "offer does not exist on Mirakl: create it there, or retire the SKU in Khaos. kcgate sends this SKU "
-		 "again when its figure changes, when this exception is resolved, or when the drift check finds the "
-		 "offer on Mirakl.",
+		 "offer does not exist on Mirakl: create it there (the drift check finds it and kcgate sends the figure "
+		 "again), or, if the product is retired, discontinue it in Khaos (STATUS 4): kcgate then sends nothing "
+		 "for it and resolves this. kcgate also sends this SKU again when its figure changes or when this "
+		 "exception is resolved by hand.",
 		 subject, qty, id, reason);
 	struct kcg_exc exc = {
 		.kind = KCG_EXC_STOCK_IMPORT_LINE, .severity = KCG_SEV_WARNING, .system = "mirakl",

@@ -368,6 +368,10 @@ int kcg_mirakl_of21_parse(const struct kcg_reply *r, int (*fn)(const char *sku, 
 	json_array_foreach(rc == 0 ? offers : NULL, i, o) {
 		const char *sku = json_string_value(json_object_get(o, "shop_sku"));
 		json_t *q = json_object_get(o, "quantity");
+		if (json_is_false(json_object_get(o, "active"))) {
+			(*n)++; /* inactive: sells nothing; counted for the paging only */
+			continue;
+		}
 		if (!kcg_mirakl_stock_sku_ok(sku) || !json_is_integer(q) || json_integer_value(q) < 0) {
 			kcg_why(why, "OF21: offer %zu: shop_sku (1-%d printable bytes) and quantity (a count) are required", i,
 				KCG_MIRAKL_SKU_MAX - 1);

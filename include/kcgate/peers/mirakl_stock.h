@@ -23,8 +23,9 @@
  *    by the offer-sku only for a row without one (docs/khaos-soap.md lists
  *    this as an assumption).
  *  - OF21 GET /api/offers?max=&offset=: {"offers":[{"shop_sku",
- *    "quantity", ...}], "total_count"}; offset pagination, pages of at
- *    most KCG_MIRAKL_PAGE_MAX.
+ *    "quantity", "active", ...}], "total_count"}; offset pagination, pages
+ *    of at most KCG_MIRAKL_PAGE_MAX. An offer with "active": false sells
+ *    nothing: the parser skips it (it still counts in *n, for the paging).
  *
  * Parsers return 0, -EAGAIN (transient: no answer, 5xx, 429),
  * KCG_ENOTFOUND (404) or KCG_EPAYLOAD, with a printable @p why.
