@@ -111,10 +111,26 @@ static int cmp_item(const void *a, const void *b)
 }
 
 /* @p b's figures added to @p m (one code at several sites). */
+#define SITE_SUM_BOUND ((int64_t)1 << 40) /* as the order flow bounds levels: a hostile LEVEL cannot wrap a sum */
+
+static int64_t bounded_sum(int64_t a, int64_t b)
+{
+	if (a > SITE_SUM_BOUND)
+		a = SITE_SUM_BOUND;
+	else if (a < -SITE_SUM_BOUND)
+		a = -SITE_SUM_BOUND;
+	if (b > SITE_SUM_BOUND)
+		b = SITE_SUM_BOUND;
+	else if (b < -SITE_SUM_BOUND)
+		b = -SITE_SUM_BOUND;
+	int64_t s = a + b; /* |s| <= 2^41: no overflow */
+	return s > SITE_SUM_BOUND ? SITE_SUM_BOUND : s < -SITE_SUM_BOUND ? -SITE_SUM_BOUND : s;
+}
+
 static void add_site(struct kcg_stock_item *m, const struct kcg_stock_item *b)
 {
-	m->available += b->available;
-	m->build_potential += b->build_potential;
+	m->available = bounded_sum(m->available, b->available);
+	m->build_potential = bounded_sum(m->build_potential, b->build_potential);
 	if (m->status != b->status && b->status != KCG_STOCK_DISCONTINUED)
 		m->status = m->available > 0 ? KCG_STOCK_IN_STOCK : b->status;
 	m->discontinued = m->status == KCG_STOCK_DISCONTINUED;

@@ -130,6 +130,8 @@ static int raise_drift(struct kcg_txn *t, const char *sku, int64_t shown, const 
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
+#define PUBLISHED_BOUND ((int64_t)1 << 40)
+
 /* The records of @p sku: one, or one per warehouse ([stock.warehouses]). */
 static size_t keys_of(const struct kcg_config *cfg, const char *sku, char keys[][KCG_STOCK_KEY_MAX])
 {
@@ -223,8 +225,10 @@ static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char
 		found += have[i];
 		if (have[i] && recs[i].published < 0)
 			judged = false; /* never published (or refused): nothing to compare with */
-		if (have[i])
-			published += recs[i].published;
+		/* each bounded to 2^40 (as the order flow bounds levels): at most
+		 * KCG_STOCK_SITES_MAX of them cannot wrap */
+		if (have[i] && recs[i].published > 0)
+			published += recs[i].published < PUBLISHED_BOUND ? recs[i].published : PUBLISHED_BOUND;
 	}
 	if (!found)
 		return 0;
