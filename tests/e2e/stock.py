@@ -47,6 +47,8 @@ SCENARIO is one of:
                 does): no stock_drift; more than published still is one
   ghost-gone    a ghost offer deactivated on Mirakl: ghost_sku resolved at
                 the next drift check
+  quote         SKUs with '"' and ';': published, and the error report (the
+                sim's reason quoting the SKU, CSV-escaped) read right
   kill9         kcgate killed with SIGKILL during flushes (2-3 times) while
                 300 SKUs change: after the restarts Mirakl shows every
                 expected figure, no import left running, no dead job
@@ -615,6 +617,28 @@ def scenario_ghost_gone(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_quote(args, rep):
+    # review: the sim's STO03 did not CSV-escape its reason (which quotes the
+    # offer-sku): a SKU with a quote and a ';' broke the report
+    w = stock_world(args, rep, "quote")
+    try:
+        good, bad = 'Q"X;1', 'N"O;OFFER'
+        set_offers(w, [(good, 0), ("SKU-A", 0)])
+        khaos(w, [{"code": good, "available": 4}, {"code": bad, "available": 3}, {"code": "SKU-A", "available": 2}])
+        if not w.start("quote"):
+            return
+        ok, secs, last = wait_offers(w, {good: 4, "SKU-A": 2}, 20)
+        rep.check(ok, "quote: SKUs with quotes and ';' are published (%.1f s)" % secs, [json.dumps(last)])
+        ex, secs = wait_exc(w, "stock_import_line", bad, True, 15)
+        rep.check(bool(ex) and ("The offer with sku '%s' does not exist" % bad) in ex.get("message", ""),
+                  "quote: the offer Mirakl does not have is a stock_import_line with the sim's reason (%.1f s)" % secs,
+                  [h.short(json.dumps(w.exceptions(None, "stock_import_line")), 600)] + ([] if ex else evidence(w)))
+        rep.check(w.jobs("dead") == [], "quote: no dead job", [h.short(json.dumps(w.jobs("dead")), 500)])
+        w.finish("quote")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def offer_states(w, *skus):
     st, j = w.sim.call("GET", "/_sim/state?sku=" + ",".join(skus))
     return {x["shop_sku"]: x for x in j["mirakl"]["offers"]} if st == 200 else {}
@@ -714,7 +738,8 @@ SCENARIOS = {"buffer": scenario_buffer, "discontinued": scenario_discontinued, "
              "warehouses": scenario_warehouses, "booked-inflight": scenario_booked_inflight,
              "booked-sum": scenario_booked_sum, "sto02-flat": scenario_sto02_flat,
              "unsendable": scenario_unsendable, "bad-item": scenario_bad_item,
-             "sale-no-drift": scenario_sale_no_drift, "ghost-gone": scenario_ghost_gone}
+             "sale-no-drift": scenario_sale_no_drift, "ghost-gone": scenario_ghost_gone,
+             "quote": scenario_quote}
 
 
 def main():
