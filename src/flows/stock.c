@@ -116,12 +116,15 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 	bool controlled;
 	uint64_t read_ms = 0;
 	stock_key_split(key, sku);
-	/* the read_ms of the level the record holds: the SKU cache writes both
-	 * from the same poll, in the same transaction */
-	if (kcg_skus_level(t, sku, &level, &controlled, &read_ms) != 0)
-		read_ms = 0; /* no cache record: every unseen booking counts */
-	if (kcg_orders_held_back(t, sku, read_ms, reserved) != 0)
+	/* with read_ms 0 every booking counts: when that is none, nothing is
+	 * held back and the level's read_ms is not needed (the usual case) */
+	if (kcg_orders_held_back(t, sku, 0, reserved) != 0)
 		*reserved = KCG_HELD_BACK_MAX; /* unreadable: nothing is offered rather than too much */
+	/* else the read_ms of the level the record holds: the SKU cache writes
+	 * both from the same poll, in the same transaction */
+	else if (*reserved > 0 && kcg_skus_level(t, sku, &level, &controlled, &read_ms) == 0 &&
+		 kcg_orders_held_back(t, sku, read_ms, reserved) != 0)
+		*reserved = KCG_HELD_BACK_MAX;
 	uint64_t buffer = kcg_stock_buffer_of(atomic_load(&cfg->stock.buffers), sku, cfg->stock.buffer);
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);
 }

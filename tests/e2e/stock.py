@@ -313,8 +313,11 @@ def scenario_booked_sum(args, rep):
         rep.check(ok, "booked-sum: Mirakl shows the level 10 (%.1f s)" % secs, [json.dumps(last)])
         a = w.sim.order("R-A", [("SKU-R", 3, 5.0)])
         w.webhook(a)
-        ok, secs, last = wait_offers(w, {"SKU-R": 7}, 20)
-        rep.check(ok, "booked-sum: order A's 3 held back (7)", [json.dumps(last)])
+        # Mirakl takes A's 3 off at creation: wait for kcgate's acceptance and its own 7
+        ok, secs = w.wait(lambda: (w.order_rec(a) or {}).get("state") == "accepted" and
+                          ((stock_view(w, "SKU-R") or {}).get("last_published") or {}).get("quantity") == 7, 20, 0.2)
+        rep.check(bool(ok), "booked-sum: order A accepted, its 3 held back (kcgate publishes 7)",
+                  [json.dumps(stock_view(w, "SKU-R"))])
         w.sim.ok("POST", "/_sim/mirakl/orders/%s/debit" % a, {"fail": False})
         booked, _ = w.wait(lambda: (w.order_rec(a) or {}).get("state") in ("booked", "shipped"), 20, 0.1)
         b = w.sim.order("R-B", [("SKU-R", 3, 5.0)])
