@@ -1634,7 +1634,7 @@ static void settings_post(json_t *body, struct sim_reply *r)
 {
 	static const char *const keys[] = {"address_visibility", "debit_delay_ms", "debit_failure_rate",
 		"acceptance_window_s", "partial_acceptance", "webhook_url", "webhook_secret", "seed", "import_delay_ms",
-		"stock_import_min_interval_ms", "warehouses"};
+		"stock_import_min_interval_ms", "warehouses", "error_report_drop"};
 	const char *key;
 	json_t *v;
 	int vis = set.vis;

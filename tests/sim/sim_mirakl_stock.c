@@ -60,6 +60,7 @@ static struct {
 	unsigned long seq;
 	int64_t last_sto01_ms;
 	long long delay_ms, min_interval_ms;
+	long long report_drop;  /* fault: STO03 leaves out its first N error lines (settings "error_report_drop") */
 	char *warehouses[SIM_SITES_MAX]; /* the platform's warehouse-codes (settings) */
 	size_t n_warehouses;
 } st = { .delay_ms = DEFAULT_IMPORT_DELAY_MS, .min_interval_ms = DEFAULT_MIN_INTERVAL_MS };
@@ -431,7 +432,7 @@ static void sto03(struct import *im, struct sim_reply *r)
 		cap += 40 + 2 * strlen(im->errors[i].reason) + strlen(im->errors[i].raw);
 	char *out = sim_xmalloc(cap);
 	n += (size_t)snprintf(out, cap, "\"line-number\";\"error-message\";" HEADER "\r\n");
-	for (size_t i = 0; i < im->nerrors; i++) {
+	for (size_t i = st.report_drop > 0 ? (size_t)st.report_drop : 0; i < im->nerrors; i++) {
 		struct error_line *e = &im->errors[i];
 		n += (size_t)snprintf(out + n, cap - n, "\"%zu\";\"", e->line);
 		for (const char *c = e->reason; *c; c++) { /* CSV: a quote inside a field is doubled */
@@ -581,9 +582,13 @@ void sim_mirakl_ctl_offers(json_t *body, struct sim_reply *r)
 bool sim_mirakl_stock_settings_check(json_t *body, struct sim_reply *r)
 {
 	json_t *d = json_object_get(body, "import_delay_ms"), *m = json_object_get(body, "stock_import_min_interval_ms");
-	json_t *w = json_object_get(body, "warehouses"), *x;
+	json_t *w = json_object_get(body, "warehouses"), *x, *drop = json_object_get(body, "error_report_drop");
 	size_t i;
 	bool ok = !w || (json_is_array(w) && json_array_size(w) <= SIM_SITES_MAX);
+	if (drop && (!json_is_integer(drop) || json_integer_value(drop) < 0 || json_integer_value(drop) > 1000000)) {
+		sim_reply_ctl_error(r, 400, "invalid_payload", "error_report_drop: an integer 0..1000000");
+		return false;
+	}
 	json_array_foreach(ok ? w : NULL, i, x)
 		ok = ok && json_is_string(x) && json_string_length(x) > 0 && json_string_length(x) < 64;
 	if (!ok) {
@@ -607,6 +612,8 @@ void sim_mirakl_stock_settings_apply(json_t *body)
 		st.delay_ms = json_integer_value(d);
 	if (m)
 		st.min_interval_ms = json_integer_value(m);
+	if (json_object_get(body, "error_report_drop"))
+		st.report_drop = json_integer_value(json_object_get(body, "error_report_drop"));
 	json_t *w = json_object_get(body, "warehouses"), *x;
 	size_t i;
 	if (w) {
@@ -623,8 +630,9 @@ json_t *sim_mirakl_stock_settings_json(void)
 	json_t *w = json_array();
 	for (size_t i = 0; i < st.n_warehouses; i++)
 		json_array_append_new(w, json_string(st.warehouses[i]));
-	return json_pack("{s:I, s:I, s:o}", "import_delay_ms", (json_int_t)st.delay_ms, "stock_import_min_interval_ms",
-			 (json_int_t)st.min_interval_ms, "warehouses", w);
+	return json_pack("{s:I, s:I, s:o, s:I}", "import_delay_ms", (json_int_t)st.delay_ms,
+			 "stock_import_min_interval_ms", (json_int_t)st.min_interval_ms, "warehouses", w, "error_report_drop",
+			 (json_int_t)st.report_drop);
 }
 
 /* An offer as the state shows it: with its warehouses' quantities when it has some. */
