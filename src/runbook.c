@@ -193,7 +193,8 @@ const struct kcg_runbook_entry kcg_runbook[] = {
 	  { "Read Mirakl's reason in the message (an unknown warehouse-code means the map and Mirakl's warehouses "
 	    "disagree).",
 	    "Create the offer on Mirakl: the drift check finds it and kcgate sends the figure again.",
-	    "Or retire the stock item in Khaos if it is not sold on Mirakl.",
+	    "Or, if the product is retired, discontinue it in Khaos (STATUS 4): kcgate then sends nothing for a code "
+	    "whose offer Mirakl does not have, and resolves the exception.",
 	    "Or resolve the exception by hand to have the figure sent again at the next flush.", NULL },
 	  "The SKU's line succeeds in a later import (after a figure change, a manual resolve, or the drift check "
 	  "finding the offer)." },
@@ -209,8 +210,10 @@ const struct kcg_runbook_entry kcg_runbook[] = {
 	    "If it lasts, consider setting stock to 0 on Mirakl by hand for fast sellers.", NULL },
 	  "Both ages are fresh again." },
 	{ "stock_drift", "stock", "mirakl", "operations", "warning",
-	  "Someone or something else (a manual edit, another tool, an OF24 import) changed an offer's quantity on "
-	  "Mirakl: the message gives Mirakl's figure and kcgate's. kcgate sends its figure again with the next import.",
+	  "Mirakl shows MORE than kcgate last published (the overselling side): someone or something else (a manual "
+	  "edit, another tool, an OF24 import) raised an offer's quantity; the message gives Mirakl's figure and "
+	  "kcgate's. Less than published is not a drift (Mirakl takes an order's units off the offer as it is "
+	  "created). kcgate sends its figure again with the next import.",
 	  { "Nothing to do the first time: kcgate republishes its figure within minutes.",
 	    "If it keeps coming back, find the other writer (a person, another tool, an OF24 import) and stop it.",
 	    NULL },
@@ -222,7 +225,21 @@ const struct kcg_runbook_entry kcg_runbook[] = {
 	  { "Open the SKU on the SKUs page.",
 	    "Deactivate or delete the offer on Mirakl, or fix its shop_sku.",
 	    "If the product is still sold, create or re-activate it in Khaos.", NULL },
-	  "Khaos reports the code active, or by hand." },
+	  "Khaos reports the code active, or a complete drift check no longer sees the offer (deleted, or inactive)." },
+	{ "stock_sku_unsendable", "stock", "khaos", "ecommerce", "warning",
+	  "A Khaos stock code cannot be carried by any STO01 line (control characters, or longer than Mirakl takes; "
+	  "shown escaped in the message): its stock is never published. The rest of the catalogue goes on.",
+	  { "Rename the stock code in Khaos (or fix the record that put the character there): kcgate sends the new "
+	    "code's figure once Khaos reports it.",
+	    "Resolve the exception by hand once the code is fixed, or if the product is not sold on Mirakl.", NULL },
+	  "By hand." },
+	{ "stock_item_unreadable", "stock", "khaos", "operations", "warning",
+	  "Khaos's ExportStockStatus answer held a STOCK_ITEM kcgate cannot read (a code too long, a STATUS outside "
+	  "0-5, a LEVEL that is no number): that item is skipped, the message names the first and counts the rest; "
+	  "every other item was taken.",
+	  { "Look at the item in Khaos and correct it (a code of at most 63 bytes, STATUS 0-5, a numeric LEVEL).",
+	    "Resolve the exception by hand: the next change to the item brings it in.", NULL },
+	  "By hand." },
 	/* ---------------------------------------------------------------- inriver (flow 4) */
 	{ "identifier_drift", "inriver", "inriver", "ecommerce", "warning",
 	  "An inriver item's SKU is no Khaos stock code; kcgate wrote khaos_status = UNKNOWN_STOCK_CODE on it.",

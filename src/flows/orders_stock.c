@@ -98,9 +98,10 @@ static int unseen_put(struct kcg_txn *t, const char *sku, const char *id, uint64
 	return k.mv_size && qty ? mdb_put(t->txn, kcg_store_db(t->store, DB_ORDERS_UNSEEN), &k, &v, 0) : 0;
 }
 
-/* The units of @p sku booked after @p read_ms (not in the cache's level);
- * the entries the level has seen are deleted on the way. */
-static int unseen_since(struct kcg_txn *t, const char *sku, uint64_t read_ms, uint64_t *out)
+/* The units of @p sku booked at or after @p read_ms (not in the cache's
+ * level); with @p prune, the entries the level has seen are deleted on
+ * the way (a write transaction). */
+static int unseen_count(struct kcg_txn *t, const char *sku, uint64_t read_ms, bool prune, uint64_t *out)
 {
 	size_t m = strlen(sku);
 	*out = 0;
@@ -121,12 +122,59 @@ static int unseen_since(struct kcg_txn *t, const char *sku, uint64_t read_ms, ui
 		if (v.mv_size == sizeof(val))
 			memcpy(val, v.mv_data, sizeof(val));
 		if (read_ms && val[1] < read_ms) {
+			if (!prune)
+				continue;
 			rc = mdb_cursor_del(cur, 0); /* the level has it */
 			if (rc != 0)
 				break;
 			continue;
 		}
 		*out += val[0] > KCG_ORDER_QTY_MAX ? KCG_ORDER_QTY_MAX : val[0];
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int unseen_since(struct kcg_txn *t, const char *sku, uint64_t read_ms, uint64_t *out)
+{
+	return unseen_count(t, sku, read_ms, true, out);
+}
+
+int kcg_orders_held_back(struct kcg_txn *t, const char *sku, uint64_t read_ms, uint64_t *n)
+{
+	uint64_t reserved = 0, booked = 0;
+	*n = 0;
+	int rc = reserved_get(t, sku, &reserved);
+	if (rc == 0)
+		rc = unseen_count(t, sku, read_ms, false, &booked);
+	if (rc != 0)
+		return rc;
+	/* both are bounded per order line; their sum stays far below 2^63 */
+	*n = reserved > KCG_HELD_BACK_MAX - booked ? KCG_HELD_BACK_MAX : reserved + booked;
+	return 0;
+}
+
+int kcg_orders_unseen_each(struct kcg_txn *t, int (*fn)(const char *sku, void *arg), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char sku[ORDER_ID_MAX + 1], last[ORDER_ID_MAX + 1] = "";
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_UNSEEN), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *nul = memchr(k.mv_data, '\0', k.mv_size);
+		size_t m = nul ? (size_t)(nul - (const char *)k.mv_data) : 0;
+		if (m == 0 || m > ORDER_ID_MAX)
+			continue; /* not a record this module writes */
+		memcpy(sku, k.mv_data, m);
+		sku[m] = '\0';
+		if (strcmp(sku, last) == 0)
+			continue; /* one call per code */
+		memcpy(last, sku, m + 1);
+		rc = fn(sku, arg);
+		if (rc != 0)
+			break;
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;

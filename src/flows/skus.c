@@ -137,10 +137,26 @@ static int cmp_item(const void *a, const void *b)
 }
 
 /* @p b's figures added to @p m (one code at several sites). */
+#define SITE_SUM_BOUND ((int64_t)1 << 40) /* as the order flow bounds levels: a hostile LEVEL cannot wrap a sum */
+
+static int64_t bounded_sum(int64_t a, int64_t b)
+{
+	if (a > SITE_SUM_BOUND)
+		a = SITE_SUM_BOUND;
+	else if (a < -SITE_SUM_BOUND)
+		a = -SITE_SUM_BOUND;
+	if (b > SITE_SUM_BOUND)
+		b = SITE_SUM_BOUND;
+	else if (b < -SITE_SUM_BOUND)
+		b = -SITE_SUM_BOUND;
+	int64_t s = a + b; /* |s| <= 2^41: no overflow */
+	return s > SITE_SUM_BOUND ? SITE_SUM_BOUND : s < -SITE_SUM_BOUND ? -SITE_SUM_BOUND : s;
+}
+
 static void add_site(struct kcg_stock_item *m, const struct kcg_stock_item *b)
 {
-	m->available += b->available;
-	m->build_potential += b->build_potential;
+	m->available = bounded_sum(m->available, b->available);
+	m->build_potential = bounded_sum(m->build_potential, b->build_potential);
 	if (m->status != b->status && b->status != KCG_STOCK_DISCONTINUED)
 		m->status = m->available > 0 ? KCG_STOCK_IN_STOCK : b->status;
 	m->discontinued = m->status == KCG_STOCK_DISCONTINUED;
@@ -233,9 +249,30 @@ static int refresh_apply_part(struct kcg_txn *t, struct kcg_job_run *run)
 	return to < n ? 1 : 0;
 }
 
+/* Items of the answer were skipped: one exception says which. */
+static int raise_unreadable(struct kcg_txn *t, const char *why)
+{
+	char msg[600];
+	snprintf(msg, sizeof(msg),
+		 "Khaos's ExportStockStatus answer had stock items kcgate cannot read: %s. They were skipped (their "
+		 "figures on Mirakl and the SKU cache are unchanged); every other item was taken. Fix the item in "
+		 "Khaos (a code of at most 63 bytes, STATUS 0-5, a numeric LEVEL), then resolve this by hand: the "
+		 "next change to the item brings it in.",
+		 why);
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_STOCK_ITEM_UNREADABLE, .severity = KCG_SEV_WARNING, .system = "khaos",
+		.owner = "operations", .subject = "ExportStockStatus", .message = msg,
+	};
+	int rc = kcg_exc_raise(t, &exc, NULL);
+	return rc == -EINVAL ? 0 : rc;
+}
+
 static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 {
-	int rc = 0;
+	const char *skipped = json_string_value(json_object_get(run->result, "skipped"));
+	int rc = skipped ? raise_unreadable(t, skipped) : 0;
+	if (rc != 0)
+		return rc;
 	if (strcmp(run->subject, ALL) == 0) {
 		rc = kcg_meta_put_u64(t, WATERMARK,
 				      (uint64_t)json_integer_value(json_object_get(run->result, "started_ms")));
@@ -318,6 +355,8 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 		it->n = 0; /* nothing of a failed answer is kept */
 		return kcg_job_failed(run, rc, why);
 	}
+	if (why[0] && !json_object_get(run->result, "skipped")) /* items skipped: the first site's word */
+		json_object_set_new(run->result, "skipped", json_string(why));
 	if (it->n_sites && ++it->k < it->n_sites) /* the next site */
 		return kcg_job_call(run, stock_call(flow->cfg, run, it));
 	if (items_group(it) != 0)

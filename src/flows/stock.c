@@ -17,6 +17,7 @@
 #include "kcgate/flows/orders.h"
 #include "kcgate/flows/skus.h"
 #include "kcgate/log.h"
+#include "kcgate/peers/mirakl_stock.h"
 
 /* ---- records and their keys ---- */
 
@@ -103,34 +104,6 @@ static struct kcg_stock_rules rules_of(const struct kcg_config *cfg)
 	return r;
 }
 
-/* What the last figure counted as reserved (stock_held): the units, and
- * when they fell (0: not fallen, or not seen to yet). */
-struct held {
-	uint64_t reserved;
-	uint64_t released_ms;
-};
-
-static struct held held_get(struct kcg_txn *t, const char *sku)
-{
-	MDB_val k = { strlen(sku), (void *)sku }, v;
-	struct held h = { 0, 0 };
-	if (mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK_HELD), &k, &v) == 0 && v.mv_size == sizeof(h))
-		memcpy(&h, v.mv_data, sizeof(h));
-	return h;
-}
-
-/* Orders' reservations of @p sku now, what the last figure of @p key
- * held, and the start of the last complete Khaos poll. */
-static void reserved_state(struct kcg_txn *t, const char *sku, const char *key, uint64_t *now, struct held *held,
-			   uint64_t *poll_start)
-{
-	*now = 0;
-	if (kcg_orders_reserved(t, sku, now) != 0)
-		*now = 0; /* unreadable: counted as none, the order flow's own checks hold */
-	*held = held_get(t, key);
-	*poll_start = kcg_meta_get_u64(t, META_POLL_START);
-}
-
 /* With [stock.warehouses] the whole reservation and buffer of a code come
  * off each of its warehouses' figures: which warehouse will ship an order
  * is not known when it is accepted (never too many, at the price of too
@@ -139,12 +112,20 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 		  int64_t *qty, uint64_t *reserved)
 {
 	struct kcg_stock_rules rules = rules_of(cfg);
-	struct held held;
-	uint64_t now, poll_start;
 	char sku[KCG_KHAOS_CODE_MAX];
+	int64_t level;
+	bool controlled;
+	uint64_t read_ms = 0;
 	stock_key_split(key, sku);
-	reserved_state(t, sku, key, &now, &held, &poll_start);
-	*reserved = kcg_stock_reserved_effective(now, held.reserved, held.released_ms, poll_start);
+	/* with read_ms 0 every booking counts: when that is none, nothing is
+	 * held back and the level's read_ms is not needed (the usual case) */
+	if (kcg_orders_held_back(t, sku, 0, reserved) != 0)
+		*reserved = KCG_HELD_BACK_MAX; /* unreadable: nothing is offered rather than too much */
+	/* else the read_ms of the level the record holds: the SKU cache writes
+	 * both from the same poll, in the same transaction */
+	else if (*reserved > 0 && kcg_skus_level(t, sku, &level, &controlled, &read_ms) == 0 &&
+		 kcg_orders_held_back(t, sku, read_ms, reserved) != 0)
+		*reserved = KCG_HELD_BACK_MAX;
 	switch (kcg_inriver_sku_gate(t, cfg, sku)) {
 	case KCG_INRIVER_GATE_ZERO:
 		*qty = 0; /* deleted in inriver, or not linked when a link is required */
@@ -186,30 +167,65 @@ int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty)
 	return rc == MDB_KEYEXIST ? 0 : rc;
 }
 
-/* Keeps stock_held in step: what the figure counts now, and, when orders'
- * reservations fell (a booking), since when, until a Khaos poll begun
- * after that shows the booked stock gone from LEVEL. */
-static int held_update(struct kcg_txn *t, const char *key)
+/* stock_held lists the records whose last figure held units back, so
+ * the flush looks at them again when the orders' side moves (a refusal or
+ * a poll frees them): key -> u64 units. Only a list of candidates: the
+ * figure itself always comes from kcg_orders_held_back(). */
+static int held_note(struct kcg_txn *t, const char *key, uint64_t held)
 {
-	struct held held, next;
-	uint64_t now, poll_start;
-	char sku[KCG_KHAOS_CODE_MAX];
-	stock_key_split(key, sku);
-	reserved_state(t, sku, key, &now, &held, &poll_start);
-	if (now >= held.reserved)
-		next = (struct held){ now, 0 };
-	else if (!held.released_ms)
-		next = (struct held){ held.reserved, t->now_ms };
-	else if (poll_start > held.released_ms)
-		next = (struct held){ now, 0 };
-	else
-		return 0; /* still waiting for that poll */
-	if (next.reserved == held.reserved && next.released_ms == held.released_ms)
-		return 0;
 	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_HELD);
-	MDB_val k = { strlen(key), (void *)key }, v = { sizeof(next), &next };
-	int rc = next.reserved ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
+	MDB_val k = { strlen(key), (void *)key }, v = { sizeof(held), &held };
+	int rc = held ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+bool stock_retired_unlisted(const struct kcg_stock_rec *rec)
+{
+	return rec->status == KCG_STOCK_DISCONTINUED && rec->failed >= 0;
+}
+
+bool stock_sendable(const char *key)
+{
+	char sku[KCG_KHAOS_CODE_MAX];
+	const char *wh = stock_key_split(key, sku);
+	return strlen(key) < KCG_STOCK_KEY_MAX && kcg_mirakl_stock_sku_ok(sku) && (!wh || kcg_mirakl_stock_sku_ok(wh));
+}
+
+/* @p in with its control characters as \xNN (cut to fit @p out). */
+static void printable(char *out, size_t cap, const char *in)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && n + 5 < cap; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			n += (size_t)snprintf(out + n, cap - n, "\\x%02X", *p);
+		else
+			out[n++] = (char)*p;
+	}
+	out[n] = '\0';
+}
+
+/* A figure no STO01 line can carry (a code with control characters, or
+ * longer than Mirakl's offer-sku): said once, and the record left out of
+ * stock_dirty (it would wait forever, and keep stock_sync_stale open). */
+static int raise_unsendable(struct kcg_txn *t, const char *key, int64_t qty)
+{
+	char subject[KCG_STOCK_KEY_MAX], shown[4 * KCG_STOCK_KEY_MAX + 8], msg[1200];
+	stock_subject(subject, key);
+	printable(shown, sizeof(shown), subject);
+	if (kcg_exc_is_open(t, KCG_EXC_STOCK_SKU_UNSENDABLE, shown))
+		return 0;
+	snprintf(msg, sizeof(msg),
+		 "Khaos stock code '%s' cannot be sent to Mirakl in a stock import (quantity %" PRId64 "): an offer-sku "
+		 "of at most %d bytes without control characters is needed. kcgate does not send it and does not "
+		 "count it as waiting. Fix the code in Khaos (or the offer on Mirakl); kcgate sends the new code's "
+		 "figure once Khaos reports it.",
+		 shown, qty, KCG_MIRAKL_SKU_MAX - 1);
+	struct kcg_exc exc = {
+		.kind = KCG_EXC_STOCK_SKU_UNSENDABLE, .severity = KCG_SEV_WARNING, .system = "khaos",
+		.owner = "ecommerce", .subject = shown, .message = msg,
+	};
+	int rc = kcg_exc_raise(t, &exc, NULL);
+	return rc == -EINVAL ? 0 : rc;
 }
 
 int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *key, const struct kcg_stock_rec *rec)
@@ -218,15 +234,30 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 	uint64_t reserved;
 	bool push = false;
 	char subject[KCG_STOCK_KEY_MAX];
-	int rc = held_update(t, key);
+	bool show = stock_figure(t, cfg, key, rec, &qty, &reserved);
+	int rc = held_note(t, key, reserved);
 	if (rc != 0)
 		return rc;
-	if (stock_figure(t, cfg, key, rec, &qty, &reserved)) {
+	if (show) {
 		stock_subject(subject, key);
 		bool refused_open = rec->failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject);
 		push = kcg_stock_needs_push(rec, qty, refused_open);
 	}
-	return stock_dirty_set(t, key, push);
+	if (push && !stock_sendable(key)) {
+		push = false;
+		rc = raise_unsendable(t, key, qty);
+	} else if (push && stock_retired_unlisted(rec)) {
+		/* retired in Khaos, and Mirakl refused its last line (no offer):
+		 * there is nothing to set to 0; the drift check sends it if the
+		 * offer appears */
+		push = false;
+		stock_subject(subject, key);
+		rc = kcg_exc_resolve(t, KCG_EXC_STOCK_IMPORT_LINE, subject, "auto");
+		if (rc == 0)
+			rc = stock_refused_set(t, key, false);
+		rc = rc == -EINVAL ? 0 : rc;
+	}
+	return rc != 0 ? rc : stock_dirty_set(t, key, push);
 }
 
 int kcg_stock_recheck_sku(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku)
@@ -325,7 +356,7 @@ static int stock_item(struct kcg_txn *t, const struct kcg_stock_item *it, struct
 	else if (rc != 0)
 		return rc;
 	if (!is_new && rec.level == it->available && rec.build == it->build_potential && rec.status == it->status)
-		return 0; /* the overlap: nothing new */
+		return stock_recheck(t, ctx->cfg, key, &rec); /* the same level, read later: bookings it shows leave the figure */
 	bool was_active = !is_new && rec.status != KCG_STOCK_DISCONTINUED;
 	rec.level = it->available;
 	rec.build = it->build_potential;

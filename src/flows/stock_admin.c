@@ -5,6 +5,8 @@
  */
 #include "stock_private.h"
 
+#include "kcgate/flows/skus.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -123,7 +125,8 @@ static int open_counts(struct kcg_txn *t, void *arg)
 {
 	json_t *out = arg;
 	static const char *const kinds[] = { KCG_EXC_STOCK_IMPORT_LINE, KCG_EXC_STOCK_SYNC_STALE, KCG_EXC_STOCK_DRIFT,
-					     KCG_EXC_GHOST_SKU };
+					     KCG_EXC_GHOST_SKU, KCG_EXC_STOCK_SKU_UNSENDABLE,
+					     KCG_EXC_STOCK_ITEM_UNREADABLE };
 	json_t *all;
 	int rc = kcg_exc_open_counts(t, &all);
 	if (rc != 0)

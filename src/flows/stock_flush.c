@@ -69,17 +69,16 @@ static int consider(struct kcg_txn *t, struct flush *f, const char *key)
 	struct kcg_stock_rec rec;
 	int64_t qty;
 	uint64_t reserved;
-	char sku[KCG_KHAOS_CODE_MAX], subject[KCG_STOCK_KEY_MAX];
+	char subject[KCG_STOCK_KEY_MAX];
 	if (strlen(key) >= KCG_STOCK_KEY_MAX || kcg_stock_get(t, key, &rec) != 0)
 		return 0; /* not a code Khaos reported: nothing to say about it */
-	const char *wh = stock_key_split(key, sku);
 	stock_subject(subject, key);
 	bool show = stock_figure(t, f->cfg, key, &rec, &qty, &reserved);
 	bool refused_open = show && rec.failed == qty && kcg_exc_is_open(t, KCG_EXC_STOCK_IMPORT_LINE, subject);
-	if (show && kcg_stock_needs_push(&rec, qty, refused_open) && kcg_mirakl_stock_sku_ok(sku) &&
-	    (!wh || kcg_mirakl_stock_sku_ok(wh)))
+	if (show && kcg_stock_needs_push(&rec, qty, refused_open) && stock_sendable(key) &&
+	    !stock_retired_unlisted(&rec))
 		return flush_add(f, key, qty, true);
-	return flush_add(f, key, 0, false);
+	return flush_add(f, key, 0, false); /* an unsendable one: its recheck raises and cleans it */
 }
 
 static int consider_key(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg)
@@ -88,8 +87,16 @@ static int consider_key(struct kcg_txn *t, const char *sku, const MDB_val *v, vo
 	return consider(t, arg, sku);
 }
 
+static int code_fn(const char *sku, void *arg);
+
 /* A code orders hold units of: each of its records. */
 static int reserved_fn(const char *sku, uint64_t n, void *arg)
+{
+	(void)n;
+	return code_fn(sku, arg);
+}
+
+static int code_fn(const char *sku, void *arg)
 {
 	struct flush_arg {
 		struct kcg_txn *t;
@@ -98,7 +105,6 @@ static int reserved_fn(const char *sku, uint64_t n, void *arg)
 	int sites[KCG_STOCK_SITES_MAX];
 	size_t n_sites = kcg_stock_sites(a->f->cfg, sites);
 	char key[KCG_STOCK_KEY_MAX];
-	(void)n;
 	if (!n_sites)
 		return consider(a->t, a->f, sku);
 	int rc = 0;
@@ -131,8 +137,9 @@ static int collect(struct kcg_txn *t, void *arg)
 	json_decref(state);
 	if (f->skip)
 		return 0;
-	/* the dirty SKUs, those whose reservations moved (held: the last
-	 * figure counted some; reserved: orders hold some now), and the refused */
+	/* the dirty SKUs, those whose held-back units may have moved (held:
+	 * the last figure counted some; reserved and unseen: orders hold some
+	 * now), and the refused */
 	rc = stock_each_key(t, DB_STOCK_DIRTY, consider_key, f);
 	if (rc == 0)
 		rc = stock_each_key(t, DB_STOCK_HELD, consider_key, f);
@@ -142,6 +149,9 @@ static int collect(struct kcg_txn *t, void *arg)
 	if (rc == 0) {
 		struct { struct kcg_txn *t; struct flush *f; } a = { t, f };
 		rc = kcg_orders_reserved_each(t, reserved_fn, &a);
+		/* booked units Khaos's level may not show yet */
+		if (rc == 0)
+			rc = kcg_orders_unseen_each(t, code_fn, &a);
 	}
 	if (rc != 0)
 		return rc;
@@ -297,9 +307,10 @@ static int raise_line(struct kcg_txn *t, const char *id, const char *subject, in
 	char msg[1000];
 	snprintf(msg, sizeof(msg),
 		 "Mirakl refused the stock line for offer '%.130s' (quantity %" PRId64 ") in import %s: %s. Usually the "
-		 "offer does not exist on Mirakl: create it there, or retire the SKU in Khaos. kcgate sends this SKU "
-		 "again when its figure changes, when this exception is resolved, or when the drift check finds the "
-		 "offer on Mirakl.",
+		 "offer does not exist on Mirakl: create it there (the drift check finds it and kcgate sends the figure "
+		 "again), or, if the product is retired, discontinue it in Khaos (STATUS 4): kcgate then sends nothing "
+		 "for it and resolves this. kcgate also sends this SKU again when its figure changes or when this "
+		 "exception is resolved by hand.",
 		 subject, qty, id, reason);
 	struct kcg_exc exc = {
 		.kind = KCG_EXC_STOCK_IMPORT_LINE, .severity = KCG_SEV_WARNING, .system = "mirakl",
@@ -325,11 +336,18 @@ static int ending_line(size_t line, char **f, size_t nf, void *arg)
 		return 0; /* a SKU kcgate no longer has */
 	snprintf(no, sizeof(no), "%zu", line);
 	const char *reason = json_string_value(json_object_get(e->lines, no));
+	bool by_sku = false;
 	if (!reason)
-		reason = json_string_value(json_object_get(e->skus, f[0]));
+		by_sku = (reason = json_string_value(json_object_get(e->skus, f[0]))) != NULL;
+	bool has_wh = nf > 2 && *f[2];
 	int rc = 0;
 	if (e->failed_whole) {
 		/* nothing published: checked again below, so it goes with the next import */
+	} else if (by_sku && has_wh) {
+		/* a row naming only the offer-sku: which of its warehouses' lines
+		 * failed is not known; none is published nor marked refused (the
+		 * offer's exception says so), each goes again */
+		rc = raise_line(e->t, e->id, f[0], (int64_t)q, reason);
 	} else if (reason) {
 		rec.failed = (int64_t)q;
 		rc = raise_line(e->t, e->id, subject, (int64_t)q, reason);
@@ -428,16 +446,20 @@ static int import_dead(struct kcg_txn *t, struct kcg_job_run *run)
 	return rc < 0 ? rc : end_import(t, run->subject, "DEAD", NULL);
 }
 
+/* One row of STO03: by its line number when it has one; by its offer-sku
+ * only when it has none (a row naming line 3 says nothing of line 4,
+ * another warehouse's line of the same offer). */
 static int report_line(uint64_t line, const char *sku, const char *reason, void *arg)
 {
 	json_t *r = arg;
 	char no[24];
+	json_object_set_new(r, "reported", json_integer(json_integer_value(json_object_get(r, "reported")) + 1));
 	if (line) {
 		snprintf(no, sizeof(no), "%" PRIu64, line);
 		json_object_set_new(json_object_get(r, "lines"), no, json_string(reason));
-	}
-	if (*sku)
+	} else if (*sku) {
 		json_object_set_new(json_object_get(r, "skus"), sku, json_string(reason));
+	}
 	return 0;
 }
 
@@ -447,6 +469,23 @@ static int current_lines(struct kcg_txn *t, void *arg)
 	*(uint64_t *)arg = (uint64_t)json_integer_value(json_object_get(state, "current_lines"));
 	json_decref(state);
 	return 0;
+}
+
+/* The import still runs: the next STO02 in kcg_stock_status_poll_ms()
+ * (15 s against Mirakl), flat, as a new job (the engine's backoff is for
+ * failures; a long import would otherwise be seen late and late again). */
+static int apply_poll_again(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	struct kcg_flow_ctx *ctx = run->ctx;
+	json_t *state = stock_sync_get(t);
+	const char *current = json_string_value(json_object_get(state, "current"));
+	bool ours = current && strcmp(current, run->subject) == 0;
+	json_decref(state);
+	if (!ours)
+		return 0; /* ended meanwhile (a replay): nothing to follow */
+	int rc = kcg_jobs_enqueue(t, KCG_LANE_MIRAKL_STOCK, "stock.import", run->subject, NULL,
+				  t->now_ms + kcg_stock_status_poll_ms(ctx->cfg), NULL);
+	return rc == KCG_EDUPLICATE ? 0 : rc;
 }
 
 static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
@@ -465,10 +504,10 @@ static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
 		if (rc != 0)
 			return kcg_job_failed(run, rc == KCG_ENOTFOUND ? KCG_EPAYLOAD : rc, why);
 		if (st.status == KCG_STO_WAITING || st.status == KCG_STO_RUNNING) {
-			/* not a failure: asked again no sooner than STO02 allows */
-			run->retry_after_s = (long)(kcg_stock_status_poll_ms(flow->cfg) / 1000u);
-			snprintf(run->error, sizeof(run->error), "import %s is %s", run->subject, names[st.status]);
-			return KCG_STEP_RETRY;
+			/* not a failure (no backoff, no attempt counted): this job is
+			 * done and a fresh check is due after the flat STO02 interval */
+			run->apply = apply_poll_again;
+			return KCG_STEP_DONE;
 		}
 		/* Error lines Mirakl cannot name (no report): which lines failed is
 		 * unknown, so none counts as published; all go again. */
@@ -500,6 +539,17 @@ static enum kcg_step stock_import(struct kcg_job_run *run, void *ctx)
 			run->apply = NULL;
 			run->apply_part = NULL;
 			return kcg_job_failed(run, rc == KCG_EPAYLOAD ? rc : -EAGAIN, why);
+		}
+		json_int_t reported = json_integer_value(json_object_get(run->result, "reported"));
+		if (reported != json_integer_value(json_object_get(run->result, "error"))) {
+			/* the report does not account for lines_in_error: which lines
+			 * failed is not known, so none counts as published (all go again) */
+			kcg_log(KCG_LOG_WARN, "stock import error report does not match its status",
+				json_pack("{s:s, s:I, s:O?}", "import_id", run->subject, "reported", (json_int_t)reported,
+					  "lines_in_error", json_object_get(run->result, "error")));
+			json_object_set_new(run->result, "status", json_string("COMPLETE_WITHOUT_REPORT"));
+			json_object_set_new(run->result, "lines", json_object());
+			json_object_set_new(run->result, "skus", json_object());
 		}
 		return KCG_STEP_DONE;
 	}

@@ -46,6 +46,13 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *s
 /* Notes that Mirakl refused @p sku's figure (or no longer does). */
 int stock_refused_set(struct kcg_txn *t, const char *sku, bool refused);
 
+/* Discontinued in Khaos and its last line refused by Mirakl (no offer):
+ * not sent (a 0 would be refused again). */
+bool stock_retired_unlisted(const struct kcg_stock_rec *rec);
+
+/* Whether a STO01 line can carry @p key's code (and warehouse-code). */
+bool stock_sendable(const char *key);
+
 /* Whether @p key is in stock_dirty. */
 bool stock_is_dirty(struct kcg_txn *t, const char *key);
 

@@ -50,15 +50,6 @@ bool kcg_stock_needs_push(const struct kcg_stock_rec *rec, int64_t qty, bool lin
 	return true;
 }
 
-uint64_t kcg_stock_reserved_effective(uint64_t now, uint64_t held, uint64_t released_ms, uint64_t poll_start_ms)
-{
-	if (now >= held)
-		return now;
-	if (!released_ms || poll_start_ms <= released_ms)
-		return held; /* Khaos's LEVEL may not show the booking yet */
-	return now;
-}
-
 uint64_t kcg_stock_buffer_of(const struct kcg_config_map *buffers, const char *sku, uint64_t dflt)
 {
 	const char *v = kcg_config_map_get(buffers, sku);

@@ -130,6 +130,8 @@ static int raise_drift(struct kcg_txn *t, const char *sku, int64_t shown, const 
 	return kcg_exc_raise(t, &exc, NULL);
 }
 
+#define PUBLISHED_BOUND ((int64_t)1 << 40)
+
 /* The records of @p sku: one, or one per warehouse ([stock.warehouses]). */
 static size_t keys_of(const struct kcg_config *cfg, const char *sku, char keys[][KCG_STOCK_KEY_MAX])
 {
@@ -151,7 +153,56 @@ static size_t keys_of(const struct kcg_config *cfg, const char *sku, char keys[]
  * is in flight (it decides: no drift is judged meanwhile). OF21 shows one
  * quantity per offer: with warehouses, it is compared with the sum of what
  * kcgate published for each, and a drift sends every warehouse again. */
-static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, int64_t shown, bool running)
+/* A ghost seen in drift pass @p pass ("ghost" 0x1F code in stock_sync
+ * -> u64 pass): those not seen again by the pass's end are gone. */
+#define GHOST_PREFIX "ghost\x1f"
+
+static int ghost_seen(struct kcg_txn *t, const char *sku, uint64_t pass)
+{
+	char key[sizeof(GHOST_PREFIX) + KCG_EXC_FIELD_MAX];
+	int n = snprintf(key, sizeof(key), GHOST_PREFIX "%s", sku);
+	if (n < 0 || (size_t)n >= sizeof(key) || n > 500)
+		return 0;
+	MDB_val k = { (size_t)n, key }, v = { sizeof(pass), &pass };
+	return mdb_put(t->txn, kcg_store_db(t->store, DB_STOCK_SYNC), &k, &v, 0);
+}
+
+/* The pass ended: a ghost_sku whose offer it did not see (deleted, or
+ * deactivated: OF21's "active" false) is resolved. */
+static int ghosts_gone(struct kcg_txn *t, uint64_t pass)
+{
+	json_t *list = NULL, *e;
+	size_t i;
+	int rc = kcg_exc_list(t, 1, KCG_EXC_GHOST_SKU, NULL, 10000, &list);
+	if (rc != 0)
+		return rc;
+	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_SYNC);
+	json_array_foreach(list, i, e) {
+		const char *sku = json_string_value(json_object_get(e, "subject"));
+		char key[sizeof(GHOST_PREFIX) + KCG_EXC_FIELD_MAX];
+		int n = sku ? snprintf(key, sizeof(key), GHOST_PREFIX "%s", sku) : -1;
+		if (n < 0 || (size_t)n >= sizeof(key))
+			continue;
+		MDB_val k = { (size_t)n, key }, v;
+		uint64_t seen = 0;
+		if (mdb_get(t->txn, db, &k, &v) == 0 && v.mv_size == sizeof(seen))
+			memcpy(&seen, v.mv_data, sizeof(seen));
+		if (pass && seen == pass)
+			continue; /* still live */
+		rc = kcg_exc_resolve(t, KCG_EXC_GHOST_SKU, sku, "auto");
+		if (rc == 0) {
+			rc = mdb_del(t->txn, db, &k, NULL);
+			rc = rc == MDB_NOTFOUND ? 0 : rc;
+		}
+		if (rc != 0)
+			break;
+	}
+	json_decref(list);
+	return rc;
+}
+
+static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, int64_t shown, bool running,
+		     uint64_t pass)
 {
 	bool discontinued;
 	char keys[KCG_STOCK_SITES_MAX][KCG_STOCK_KEY_MAX], subject[KCG_STOCK_KEY_MAX];
@@ -159,8 +210,10 @@ static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char
 	bool have[KCG_STOCK_SITES_MAX];
 	if (strlen(sku) >= KCG_EXC_FIELD_MAX)
 		return 0;
-	if (!kcg_skus_active(t, sku, &discontinued))
-		return raise_ghost(t, sku, shown, discontinued);
+	if (!kcg_skus_active(t, sku, &discontinued)) {
+		int rc = raise_ghost(t, sku, shown, discontinued);
+		return rc == 0 ? ghost_seen(t, sku, pass) : rc;
+	}
 	if (strlen(sku) >= KCG_KHAOS_CODE_MAX)
 		return 0;
 	size_t n = keys_of(cfg, sku, keys), found = 0;
@@ -172,12 +225,17 @@ static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char
 		found += have[i];
 		if (have[i] && recs[i].published < 0)
 			judged = false; /* never published (or refused): nothing to compare with */
-		if (have[i])
-			published += recs[i].published;
+		/* each bounded to 2^40 (as the order flow bounds levels): at most
+		 * KCG_STOCK_SITES_MAX of them cannot wrap */
+		if (have[i] && recs[i].published > 0)
+			published += recs[i].published < PUBLISHED_BOUND ? recs[i].published : PUBLISHED_BOUND;
 	}
 	if (!found)
 		return 0;
-	bool drift = judged && published != shown;
+	/* Mirakl lowers an offer's quantity when an order is created (and gives
+	 * it back on refusal or cancellation): less than kcgate published is
+	 * the sales since, not a drift. Only more is (the overselling side). */
+	bool drift = judged && shown > published;
 	if (drift) {
 		struct kcg_stock_rec sum = recs[0];
 		for (size_t i = 0; !have[0] && i < n; i++)
@@ -222,14 +280,23 @@ static int apply_page(struct kcg_txn *t, struct kcg_job_run *run)
 	json_t *state = stock_sync_get(t);
 	const char *cur = json_string_value(json_object_get(state, "current"));
 	bool running = cur && *cur;
+	/* a pass starts at offset 0 */
+	if (strcmp(run->subject, "0") == 0) {
+		json_object_set_new(state, "drift_pass_ms", json_integer((json_int_t)t->now_ms));
+		rc = stock_sync_put(t, state);
+	}
+	uint64_t pass = (uint64_t)json_integer_value(json_object_get(state, "drift_pass_ms"));
 	json_decref(state);
 	json_array_foreach(offers, i, o) {
-		rc = drift_one(t, ctx->cfg, json_string_value(json_array_get(o, 0)),
-			       (int64_t)json_integer_value(json_array_get(o, 1)), running);
+		if (rc == 0)
+			rc = drift_one(t, ctx->cfg, json_string_value(json_array_get(o, 0)),
+				       (int64_t)json_integer_value(json_array_get(o, 1)), running, pass);
 		if (rc != 0)
 			return rc;
 	}
 	uint64_t next = (uint64_t)json_integer_value(json_object_get(run->result, "next"));
+	if (!next && pass && (rc = ghosts_gone(t, pass)) != 0)
+		return rc;
 	if (next) {
 		char subject[32];
 		snprintf(subject, sizeof(subject), "%" PRIu64, next);

@@ -103,8 +103,7 @@ static void item_start(struct item_read *it, xmlTextReaderPtr rd, int depth)
 		n--;
 	if (n == 0 || n >= sizeof(it->code))
 		it->code_bad = true;
-	else
-		memcpy(it->code, c, n);
+	memcpy(it->code, c, n < sizeof(it->code) ? n : sizeof(it->code) - 1); /* a bad one's start names it */
 	xmlFree(code);
 }
 
@@ -122,37 +121,46 @@ static void field_text(struct item_read *it, const char *s)
 	}
 }
 
-/* The item is complete: checked, then handed to @p fn. */
+/* The item is complete: checked, then handed to @p fn. An item that
+ * cannot be read (no CODE or one too long, LEVEL or
+ * BUILD_POTENTIAL_CHILDREN not a number, STATUS outside 0-5) is skipped:
+ * *@p skipped counts it, @p first gets the first one's description. */
 static int item_end(struct item_read *it, int (*fn)(const struct kcg_stock_item *, void *), void *arg,
-		    char why[KCG_ERROR_MAX])
+		    size_t *skipped, char first[KCG_ERROR_MAX])
 {
 	struct kcg_stock_item item = { 0 };
+	char why[KCG_ERROR_MAX] = "", name[KCG_KHAOS_CODE_MAX];
 	it->depth = -1;
-	if (it->code_bad) {
-		kcg_why(why, METHOD ": STOCK_ITEM with no CODE, or one longer than %d bytes", KCG_KHAOS_CODE_MAX - 1);
-		return KCG_EPAYLOAD;
-	}
-	if (it->too_long[F_LEVEL] || it->too_long[F_BUILD] || kcg_khaos_parse_level(it->text[F_LEVEL], &item.available) ||
-	    kcg_khaos_parse_level(it->text[F_BUILD], &item.build_potential)) {
-		kcg_why(why, METHOD ": STOCK_ITEM %s: LEVEL '%.20s' or BUILD_POTENTIAL_CHILDREN '%.20s' is not a number",
-			it->code, it->text[F_LEVEL], it->text[F_BUILD]);
-		return KCG_EPAYLOAD;
-	}
-	if (it->too_long[F_STATUS] || parse_status(it->text[F_STATUS], &item.status) != 0) {
-		kcg_why(why, METHOD ": STOCK_ITEM %s: STATUS '%.20s' is not a code 0-5", it->code, it->text[F_STATUS]);
-		return KCG_EPAYLOAD;
+	snprintf(name, sizeof(name), "%s", it->code); /* made printable below */
+	if (it->code_bad)
+		kcg_why(why, "a STOCK_ITEM with no CODE, or one longer than %d bytes (it begins '%.40s')",
+			KCG_KHAOS_CODE_MAX - 1, name);
+	else if (it->too_long[F_LEVEL] || it->too_long[F_BUILD] ||
+		 kcg_khaos_parse_level(it->text[F_LEVEL], &item.available) ||
+		 kcg_khaos_parse_level(it->text[F_BUILD], &item.build_potential))
+		kcg_why(why, "STOCK_ITEM '%s': LEVEL '%.20s' or BUILD_POTENTIAL_CHILDREN '%.20s' is not a number", name,
+			it->text[F_LEVEL], it->text[F_BUILD]);
+	else if (it->too_long[F_STATUS] || parse_status(it->text[F_STATUS], &item.status) != 0)
+		kcg_why(why, "STOCK_ITEM '%s': STATUS '%.20s' is not a code 0-5", name, it->text[F_STATUS]);
+	if (why[0]) {
+		for (char *p = why; *p; p++) /* the fields' text too: printable ASCII only */
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				*p = '?';
+		if ((*skipped)++ == 0)
+			memcpy(first, why, KCG_ERROR_MAX);
+		return 0;
 	}
 	memcpy(item.code, it->code, sizeof(item.code));
 	item.discontinued = item.status == KCG_STOCK_DISCONTINUED;
-	return fn(&item, arg);
+	return fn ? fn(&item, arg) : 0;
 }
 
 int kcg_khaos_stock_items_read(const char *text, size_t len, int (*fn)(const struct kcg_stock_item *item, void *arg),
 			       void *arg, size_t *count, char why[KCG_ERROR_MAX])
 {
-	char scan[KCG_ERROR_MAX];
+	char scan[KCG_ERROR_MAX], first[KCG_ERROR_MAX] = "";
 	struct item_read it = { .depth = -1 };
-	size_t n = 0;
+	size_t n = 0, skipped = 0;
 	int rc = 0, ret;
 
 	*count = 0;
@@ -196,7 +204,7 @@ int kcg_khaos_stock_items_read(const char *text, size_t len, int (*fn)(const str
 				}
 				item_start(&it, rd, depth);
 				if (empty)
-					rc = item_end(&it, fn, arg, why);
+					rc = item_end(&it, fn, arg, &skipped, first);
 			} else if (depth == it.depth + 1 && !empty) {
 				it.field = field_of(name);
 			}
@@ -211,7 +219,7 @@ int kcg_khaos_stock_items_read(const char *text, size_t len, int (*fn)(const str
 			if (it.depth >= 0 && depth == it.depth + 1)
 				it.field = F_NONE;
 			else if (it.depth >= 0 && depth == it.depth)
-				rc = item_end(&it, fn, arg, why);
+				rc = item_end(&it, fn, arg, &skipped, first);
 			break;
 		default:
 			break;
@@ -224,6 +232,8 @@ int kcg_khaos_stock_items_read(const char *text, size_t len, int (*fn)(const str
 	}
 	xmlFreeTextReader(rd);
 	*count = n;
+	if (rc == 0 && skipped)
+		kcg_why(why, "%zu STOCK_ITEM skipped, the first: %s", skipped, first);
 	return rc;
 }
 

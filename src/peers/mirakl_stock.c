@@ -282,10 +282,12 @@ struct report {
 static int report_record(size_t line, char **f, size_t nf, void *arg)
 {
 	struct report *rp = arg;
-	if (line == 1) { /* the header: find the columns by name */
-		rp->sku_col = -1;
-		rp->reason_col = 1;
-		rp->line_col = 0;
+	uint64_t first;
+	/* a header only when the first line's first field is a name, not a
+	 * line number (the vendor text shows no header: "the first column
+	 * contains the line number in error, the second the error reason") */
+	if (line == 1 && !(nf > 0 && kcg_parse_u64(f[0], 1, UINT32_MAX, &first) == 0)) {
+		/* the header: find the columns by name */
 		for (size_t i = 0; i < nf; i++) {
 			if (strcmp(f[i], "offer-sku") == 0)
 				rp->sku_col = (int)i;
@@ -322,7 +324,8 @@ int kcg_mirakl_sto03_parse(const struct kcg_reply *r, size_t max_lines,
 	int rc = mirakl_triage(r, "STO03", why);
 	if (rc != 1)
 		return rc;
-	struct report rp = { .fn = fn, .arg = arg, .max = max_lines, .why = why };
+	struct report rp = { .fn = fn, .arg = arg, .max = max_lines, .why = why, .sku_col = -1, .reason_col = 1,
+			     .line_col = 0 };
 	rc = kcg_csv_each(r->body ? r->body : "", r->body ? r->len : 0, REPORT_COLS, report_record, &rp);
 	if (rc == KCG_EPAYLOAD && !why[0])
 		kcg_why(why, "STO03: the error report is not CSV kcgate reads (an unterminated quote)");
@@ -365,6 +368,10 @@ int kcg_mirakl_of21_parse(const struct kcg_reply *r, int (*fn)(const char *sku, 
 	json_array_foreach(rc == 0 ? offers : NULL, i, o) {
 		const char *sku = json_string_value(json_object_get(o, "shop_sku"));
 		json_t *q = json_object_get(o, "quantity");
+		if (json_is_false(json_object_get(o, "active"))) {
+			(*n)++; /* inactive: sells nothing; counted for the paging only */
+			continue;
+		}
 		if (!kcg_mirakl_stock_sku_ok(sku) || !json_is_integer(q) || json_integer_value(q) < 0) {
 			kcg_why(why, "OF21: offer %zu: shop_sku (1-%d printable bytes) and quantity (a count) are required", i,
 				KCG_MIRAKL_SKU_MAX - 1);

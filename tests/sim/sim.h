@@ -379,6 +379,10 @@ void sim_mirakl_stock_settings_apply(json_t *body);
 json_t *sim_mirakl_stock_settings_json(void);
 /** "offers", "offers_count", "stock_imports" of GET /_sim/state (?sku= filters); lock held. */
 json_t *sim_mirakl_stock_state(const char *skus);
+/** An order took (@p delta < 0) or gave back (> 0) units of offer @p sku,
+ * as Mirakl does at an order's creation and at a line's refusal or
+ * cancellation (never below 0; nothing when there is no such offer); lock held. */
+void sim_mirakl_stock_order(const char *sku, long long delta);
 /** Forgets offers, imports and stock settings; lock held. */
 void sim_mirakl_stock_reset(void);
 

@@ -464,6 +464,22 @@ static int64_t due_of(struct sim_order *o)
 	return due;
 }
 
+/* Mirakl takes a line's quantity off its offer when the order is created
+ * (@p sign -1) and gives it back when the line is refused or cancelled
+ * (+1); lock held. */
+static void offer_stock(json_t *l, int sign)
+{
+	const char *sku = json_string_value(json_object_get(l, "offer_sku"));
+	json_t *q = json_object_get(l, "quantity");
+	if (sku && json_is_integer(q) && json_integer_value(q) > 0)
+		sim_mirakl_stock_order(sku, sign * (long long)json_integer_value(q));
+}
+
+static bool line_ended(const char *st)
+{
+	return strcmp(st, "REFUSED") == 0 || strcmp(st, "CANCELED") == 0;
+}
+
 /* Move every line in @p from to @p to; returns how many moved. */
 static size_t move_lines(struct sim_order *o, const char *from, const char *to, const char *now)
 {
@@ -473,6 +489,8 @@ static size_t move_lines(struct sim_order *o, const char *from, const char *to, 
 	json_array_foreach(json_object_get(o->json, "order_lines"), i, l) {
 		if (strcmp(line_state(l), from) != 0)
 			continue;
+		if (line_ended(to) && !line_ended(from))
+			offer_stock(l, +1);
 		json_object_set_new(l, "order_line_state", json_string(to));
 		json_object_set_new(l, "last_updated_date", json_string(now));
 		n++;
@@ -1078,6 +1096,8 @@ static void or21_apply(struct sim_order *o, json_t *lines, struct sim_reply *r)
 			continue;
 		acc = json_is_true(json_object_get(d, "accepted"));
 		any_accepted = any_accepted || acc;
+		if (!acc)
+			offer_stock(l, +1);
 		json_object_set_new(l, "order_line_state", json_string(acc ? "WAITING_DEBIT" : "REFUSED"));
 		json_object_set_new(l, "last_updated_date", json_string(now));
 	}
@@ -1477,6 +1497,13 @@ static const char *create_one(json_t *in, const char **id_out)
 	}
 	sim_grow((void **)&sim.orders, &sim.orders_cap, sim.norders + 1, sizeof(*sim.orders));
 	sim.orders[sim.norders++] = ord;
+	{ /* the offers' quantities go down as the order is created */
+		size_t i;
+		json_t *l;
+		json_array_foreach(json_object_get(o, "order_lines"), i, l)
+			if (!line_ended(line_state(l)) && strcmp(line_state(l), "CLOSED") != 0)
+				offer_stock(l, -1);
+	}
 	sim.order_seq = ord.seq;
 	*id_out = ord.id;
 	webhook_enqueue(&sim.orders[sim.norders - 1], "ORDER_CREATED");
@@ -1611,7 +1638,7 @@ static void settings_post(json_t *body, struct sim_reply *r)
 {
 	static const char *const keys[] = {"address_visibility", "debit_delay_ms", "debit_failure_rate",
 		"acceptance_window_s", "partial_acceptance", "webhook_url", "webhook_secret", "seed", "import_delay_ms",
-		"stock_import_min_interval_ms", "warehouses"};
+		"stock_import_min_interval_ms", "warehouses", "error_report_drop"};
 	const char *key;
 	json_t *v;
 	int vis = set.vis;
@@ -1790,6 +1817,8 @@ static void cancel_line(json_t *l, const char *now)
 	}
 	snprintf(id, sizeof(id), "%s-C%zu", json_string_value(json_object_get(l, "order_line_id")),
 		json_array_size(c) + 1);
+	if (!line_ended(line_state(l)))
+		offer_stock(l, +1);
 	json_array_append_new(c, json_pack("{s:s, s:s, s:O, s:O, s:O, s:f, s:[], s:f, s:s, s:o, s:o}",
 		"id", id, "created_date", now,
 		"amount", json_object_get(l, "price"),

@@ -31,6 +31,7 @@ struct offer {
 	char *sku;
 	long long quantity;     /* the global one, or the sum of the warehouses' */
 	long long wh[SIM_SITES_MAX]; /* per warehouse (settings "warehouses"), -1 = none */
+	bool inactive;          /* OF21 "active": false (control: "active") */
 };
 
 struct error_line {
@@ -59,6 +60,7 @@ static struct {
 	unsigned long seq;
 	int64_t last_sto01_ms;
 	long long delay_ms, min_interval_ms;
+	long long report_drop;  /* fault: STO03 leaves out its first N error lines (settings "error_report_drop") */
 	char *warehouses[SIM_SITES_MAX]; /* the platform's warehouse-codes (settings) */
 	size_t n_warehouses;
 } st = { .delay_ms = DEFAULT_IMPORT_DELAY_MS, .min_interval_ms = DEFAULT_MIN_INTERVAL_MS };
@@ -93,7 +95,7 @@ static void set_offer_at(const char *sku, long long q, int wh)
 	if (!o) {
 		sim_grow((void **)&st.v, &st.cap, st.n + 1, sizeof(*st.v));
 		o = &st.v[st.n++];
-		*o = (struct offer){ sim_strdup(sku), 0, { 0 } };
+		*o = (struct offer){ sim_strdup(sku), 0, { 0 }, false };
 		for (int i = 0; i < SIM_SITES_MAX; i++)
 			o->wh[i] = -1;
 		sim_index_add(&st.index, st.n - 1, st.n, offer_sku, NULL);
@@ -149,19 +151,57 @@ void sim_mirakl_stock_reset(void)
 
 /* ---- imports: the status follows the clock ---- */
 
+/* Every import whose time has come takes effect, oldest first (as time
+ * passes on the platform, whichever import anyone asks about): the good
+ * lines in file order; lock held. */
+static void imports_tick(int64_t now)
+{
+	for (size_t k = 0; k < st.nimports; k++) {
+		struct import *im = &st.imports[k];
+		if (im->applied || now - im->created_ms < st.delay_ms)
+			continue;
+		for (size_t i = 0; i < im->lines; i++)
+			if (im->skus[i])
+				set_offer_at(im->skus[i], im->qty[i], im->wh[i]);
+		im->applied = true;
+	}
+}
+
 static const char *import_status(struct import *im, int64_t now)
 {
+	imports_tick(now);
 	int64_t age = now - im->created_ms;
-	if (age >= st.delay_ms) {
-		if (!im->applied) { /* COMPLETE: the good lines take effect, in file order */
-			for (size_t i = 0; i < im->lines; i++)
-				if (im->skus[i])
-					set_offer_at(im->skus[i], im->qty[i], im->wh[i]);
-			im->applied = true;
-		}
+	if (age >= st.delay_ms)
 		return "COMPLETE";
-	}
 	return age >= st.delay_ms / 2 ? "RUNNING" : "WAITING";
+}
+
+void sim_mirakl_stock_order(const char *sku, long long delta)
+{
+	imports_tick(sim_now_ms());
+	struct offer *o = find(sku);
+	if (!o || delta == 0)
+		return;
+	if (delta > 0) { /* given back: to the first warehouse, or the global quantity */
+		for (int i = 0; i < SIM_SITES_MAX; i++)
+			if (o->wh[i] >= 0) {
+				set_offer_at(sku, o->wh[i] + delta, i);
+				return;
+			}
+		o->quantity += delta;
+		return;
+	}
+	long long take = -delta; /* taken: warehouse by warehouse, never below 0 */
+	bool split = false;
+	for (int i = 0; i < SIM_SITES_MAX && take > 0; i++)
+		if (o->wh[i] >= 0) {
+			split = true;
+			long long t = o->wh[i] < take ? o->wh[i] : take;
+			set_offer_at(sku, o->wh[i] - t, i);
+			take -= t;
+		}
+	if (!split)
+		o->quantity = o->quantity > take ? o->quantity - take : 0;
 }
 
 static struct import *find_import(const char *id)
@@ -225,8 +265,10 @@ static void check_line(struct import *im, size_t lineno, const char *line, size_
 	const char *p = line, *end = line + len;
 	char *f[4] = { 0 };
 	size_t nf = 0;
-	char raw[300];
-	snprintf(raw, sizeof(raw), "%.*s", (int)(len < 290 ? len : 290), line);
+	/* the line as sent, whole: cut, a quoted field would be left open */
+	char *raw = sim_xmalloc(len + 1);
+	memcpy(raw, line, len);
+	raw[len] = '\0';
 	while (nf < 4) {
 		f[nf] = quoted_field(&p, end);
 		if (!f[nf])
@@ -265,6 +307,7 @@ static void check_line(struct import *im, size_t lineno, const char *line, size_
 	}
 	for (size_t i = 0; i < nf; i++)
 		free(f[i]);
+	free(raw);
 }
 
 /* The part named "file" of a multipart/form-data body; NULL when absent. */
@@ -384,12 +427,20 @@ static void sto03(struct import *im, struct sim_reply *r)
 		sim_reply_mirakl_error(r, 404, "No error report for import %s", im->id);
 		return;
 	}
-	size_t cap = 256 + im->nerrors * 400, n = 0;
+	size_t cap = 256, n = 0;
+	for (size_t i = 0; i < im->nerrors; i++) /* a reason's quotes are doubled: at most twice its length */
+		cap += 40 + 2 * strlen(im->errors[i].reason) + strlen(im->errors[i].raw);
 	char *out = sim_xmalloc(cap);
 	n += (size_t)snprintf(out, cap, "\"line-number\";\"error-message\";" HEADER "\r\n");
-	for (size_t i = 0; i < im->nerrors; i++) {
+	for (size_t i = st.report_drop > 0 ? (size_t)st.report_drop : 0; i < im->nerrors; i++) {
 		struct error_line *e = &im->errors[i];
-		n += (size_t)snprintf(out + n, cap - n, "\"%zu\";\"%s\";%s\r\n", e->line, e->reason, e->raw);
+		n += (size_t)snprintf(out + n, cap - n, "\"%zu\";\"", e->line);
+		for (const char *c = e->reason; *c; c++) { /* CSV: a quote inside a field is doubled */
+			if (*c == '"')
+				out[n++] = '"';
+			out[n++] = *c;
+		}
+		n += (size_t)snprintf(out + n, cap - n, "\";%s\r\n", e->raw);
 	}
 	sim_reply_clear(r);
 	r->status = 200;
@@ -423,7 +474,7 @@ static void of21(struct sim_request *req, struct sim_reply *r)
 	json_t *offers = json_array();
 	for (size_t i = (size_t)off; i < st.n && i < (size_t)(off + max); i++)
 		json_array_append_new(offers, json_pack("{s:s, s:I, s:s, s:b}", "shop_sku", sorted[i].sku, "quantity",
-			(json_int_t)sorted[i].quantity, "offer_id", sorted[i].sku, "active", true));
+			(json_int_t)sorted[i].quantity, "offer_id", sorted[i].sku, "active", !sorted[i].inactive));
 	size_t total = st.n;
 	free(sorted);
 	pthread_mutex_unlock(&sim.lock);
@@ -510,16 +561,22 @@ void sim_mirakl_ctl_offers(json_t *body, struct sim_reply *r)
 	}
 	json_array_foreach(offers, i, o) {
 		const char *sku = json_string_value(json_object_get(o, "shop_sku"));
-		json_t *q = json_object_get(o, "quantity");
-		if (!sku || !*sku || strlen(sku) > 255 || !json_is_integer(q) || json_integer_value(q) < 0) {
+		json_t *q = json_object_get(o, "quantity"), *act = json_object_get(o, "active");
+		if (!sku || !*sku || strlen(sku) > 255 || !json_is_integer(q) || json_integer_value(q) < 0 ||
+		    (act && !json_is_boolean(act))) {
 			sim_reply_ctl_error(r, 400, "invalid_payload",
-				"offers[%zu]: shop_sku (1..255 bytes) and quantity (>= 0) required", i);
+				"offers[%zu]: shop_sku (1..255 bytes) and quantity (>= 0) required, active a boolean", i);
 			return;
 		}
 	}
 	pthread_mutex_lock(&sim.lock);
-	json_array_foreach(offers, i, o)
-		set_offer(json_string_value(json_object_get(o, "shop_sku")), json_integer_value(json_object_get(o, "quantity")));
+	json_array_foreach(offers, i, o) {
+		const char *sku = json_string_value(json_object_get(o, "shop_sku"));
+		json_t *act = json_object_get(o, "active");
+		set_offer(sku, json_integer_value(json_object_get(o, "quantity")));
+		if (act)
+			find(sku)->inactive = !json_is_true(act);
+	}
 	pthread_mutex_unlock(&sim.lock);
 	sim_reply_json(r, 200, json_pack("{s:I}", "updated", (json_int_t)json_array_size(offers)));
 }
@@ -527,9 +584,13 @@ void sim_mirakl_ctl_offers(json_t *body, struct sim_reply *r)
 bool sim_mirakl_stock_settings_check(json_t *body, struct sim_reply *r)
 {
 	json_t *d = json_object_get(body, "import_delay_ms"), *m = json_object_get(body, "stock_import_min_interval_ms");
-	json_t *w = json_object_get(body, "warehouses"), *x;
+	json_t *w = json_object_get(body, "warehouses"), *x, *drop = json_object_get(body, "error_report_drop");
 	size_t i;
 	bool ok = !w || (json_is_array(w) && json_array_size(w) <= SIM_SITES_MAX);
+	if (drop && (!json_is_integer(drop) || json_integer_value(drop) < 0 || json_integer_value(drop) > 1000000)) {
+		sim_reply_ctl_error(r, 400, "invalid_payload", "error_report_drop: an integer 0..1000000");
+		return false;
+	}
 	json_array_foreach(ok ? w : NULL, i, x)
 		ok = ok && json_is_string(x) && json_string_length(x) > 0 && json_string_length(x) < 64;
 	if (!ok) {
@@ -553,6 +614,8 @@ void sim_mirakl_stock_settings_apply(json_t *body)
 		st.delay_ms = json_integer_value(d);
 	if (m)
 		st.min_interval_ms = json_integer_value(m);
+	if (json_object_get(body, "error_report_drop"))
+		st.report_drop = json_integer_value(json_object_get(body, "error_report_drop"));
 	json_t *w = json_object_get(body, "warehouses"), *x;
 	size_t i;
 	if (w) {
@@ -569,8 +632,9 @@ json_t *sim_mirakl_stock_settings_json(void)
 	json_t *w = json_array();
 	for (size_t i = 0; i < st.n_warehouses; i++)
 		json_array_append_new(w, json_string(st.warehouses[i]));
-	return json_pack("{s:I, s:I, s:o}", "import_delay_ms", (json_int_t)st.delay_ms, "stock_import_min_interval_ms",
-			 (json_int_t)st.min_interval_ms, "warehouses", w);
+	return json_pack("{s:I, s:I, s:o, s:I}", "import_delay_ms", (json_int_t)st.delay_ms,
+			 "stock_import_min_interval_ms", (json_int_t)st.min_interval_ms, "warehouses", w, "error_report_drop",
+			 (json_int_t)st.report_drop);
 }
 
 /* An offer as the state shows it: with its warehouses' quantities when it has some. */

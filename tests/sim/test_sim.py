@@ -560,7 +560,8 @@ def life_settings(s):
                  "acceptance_window_s": 259200, "partial_acceptance": True, "webhook_url": None,
                  "webhook_secret_set": False, "seed": 1,
                  "webhooks": {"enabled": False, "queued": 0, "sent": 0, "failed": 0},
-                 "import_delay_ms": 2000, "stock_import_min_interval_ms": 60000, "warehouses": []}, j
+                 "import_delay_ms": 2000, "stock_import_min_interval_ms": 60000, "warehouses": [],
+                 "error_report_drop": 0}, j
     j = s.settings(debit_delay_ms=0, partial_acceptance=False)
     assert j["debit_delay_ms"] == 0 and not j["partial_acceptance"] and j["address_visibility"] == "shipping"
     j = s.settings(address_visibility="acceptance")  # left-out fields keep their value

@@ -243,6 +243,26 @@ int kcg_orders_reserved(struct kcg_txn *txn, const char *sku, uint64_t *n);
  * until it returns non-zero (returned). @return 0, fn's value, or an LMDB code. */
 int kcg_orders_reserved_each(struct kcg_txn *txn, int (*fn)(const char *sku, uint64_t n, void *arg), void *arg);
 
+/** The ceiling of kcg_orders_held_back() (the order flow bounds levels to +-2^40). */
+#define KCG_HELD_BACK_MAX ((uint64_t)1 << 40)
+
+/**
+ * The units of @p sku that Khaos's level read at @p read_ms (the SKU
+ * cache's read_ms of that code, kcg_skus_level()) does not yet show as
+ * gone and that must not be sold again: orders_reserved (accepted, not
+ * booked) plus the units booked at or after @p read_ms (orders_unseen).
+ * The one rule both flows use: the order flow's stock check and the stock
+ * flow's published figure. Read-only (the order flow prunes seen bookings
+ * on its own writes); capped at KCG_HELD_BACK_MAX. @return 0 or an LMDB code.
+ */
+int kcg_orders_held_back(struct kcg_txn *txn, const char *sku, uint64_t read_ms, uint64_t *n);
+
+/** Calls @p fn once for every stock code with booked units in
+ * orders_unseen (some may be seen by the level already: ask
+ * kcg_orders_held_back()), until it returns non-zero (returned). @return 0,
+ * fn's value, or an LMDB code. */
+int kcg_orders_unseen_each(struct kcg_txn *txn, int (*fn)(const char *sku, void *arg), void *arg);
+
 /** One order's record as JSON in *@p out. @return 0, KCG_ENOTFOUND or an error. */
 int kcg_orders_get(struct kcg_store *store, const char *order_id, json_t **out);
 

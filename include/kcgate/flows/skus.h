@@ -30,6 +30,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/** Khaos reported STOCK_ITEMs the SKU cache could not read (no CODE or
+ * one of 64 bytes or more, STATUS outside 0-5, LEVEL not a number): they
+ * were skipped, the rest of the answer kept. Subject "ExportStockStatus";
+ * the message names the first and counts them. Owner operations. */
+#define KCG_EXC_STOCK_ITEM_UNREADABLE "stock_item_unreadable"
+
 #include "kcgate/flow.h"
 #include "kcgate/store.h"
 

@@ -45,9 +45,9 @@
  *
  * Databases: stock (stock code, or code 0x1F warehouse -> struct kcg_stock_rec, native layout,
  * versioned), stock_dirty (code -> u64 ms it became dirty), stock_held
- * (code -> two u64: the reserved units its figure counts, and when
- * orders' reservations fell below that, kept until a Khaos poll begun
- * after the fall: kcg_stock_reserved_effective()), stock_refused (code ->
+ * (code -> u64: the units its last figure held back, listed so the flush
+ * looks at it again when they are freed; the figure itself always comes
+ * from the order flow's kcg_orders_held_back()), stock_refused (code ->
  * "": Mirakl refused its line; the flush looks at them, so a resolve by
  * hand sends it again), stock_imports (import id -> the CSV sent, while the
  * import runs), stock_sync ("state" -> JSON: the import in flight, the
@@ -69,6 +69,7 @@ extern const struct kcg_flow kcg_flow_stock;
 #define KCG_EXC_STOCK_SYNC_STALE "stock_sync_stale"   /**< the Khaos poll or the imports are late */
 #define KCG_EXC_STOCK_DRIFT "stock_drift"             /**< Mirakl shows another quantity than kcgate published */
 #define KCG_EXC_GHOST_SKU "ghost_sku"                 /**< a Mirakl offer whose SKU is no active Khaos stock code */
+#define KCG_EXC_STOCK_SKU_UNSENDABLE "stock_sku_unsendable" /**< a Khaos code no STO01 line can carry (control characters, too long) */
 
 #define KCG_STOCK_REC_VERSION 2
 #define KCG_STOCK_IMPORT_ID_MAX 32 /**< = KCG_MIRAKL_IMPORT_ID_MAX */
@@ -114,17 +115,6 @@ bool kcg_stock_publishable(const struct kcg_stock_rules *rules, int64_t level, i
  * checks each of its SKUs again. Pure.
  */
 bool kcg_stock_needs_push(const struct kcg_stock_rec *rec, int64_t qty, bool line_refused_open);
-
-/**
- * The reserved units the figure counts: @p now (orders_reserved) -- or,
- * once it fell below @p held (what the last figure counted: a booking
- * ended a reservation) at @p released_ms (0: just now), @p held until a
- * Khaos poll begun after the fall (@p poll_start_ms) shows the booked units
- * gone from LEVEL. Without that, the units would count neither as reserved
- * nor as booked for up to a poll interval: Mirakl would briefly show them
- * again. Pure.
- */
-uint64_t kcg_stock_reserved_effective(uint64_t now, uint64_t held, uint64_t released_ms, uint64_t poll_start_ms);
 
 /** The buffer of @p sku: its [stock.buffers] entry, else @p dflt. */
 uint64_t kcg_stock_buffer_of(const struct kcg_config_map *buffers, const char *sku, uint64_t dflt);

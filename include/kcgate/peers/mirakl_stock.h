@@ -14,14 +14,18 @@
  *  - STO03 GET /api/offers/stock/imports/{id}/error_report: a CSV of the
  *    failed lines. The vendor text says "the first column contains the
  *    line number in error, the second the error reason" and that the file
- *    is "ready to be reimported": kcgate reads the offer-sku column when
- *    the header names one, else the line number (line 1 = the header of
- *    the file sent), and the reason from the second column or a column
- *    named error-message / error-reason (docs/khaos-soap.md lists this as
- *    an assumption).
+ *    is "ready to be reimported". A first line whose first field is a
+ *    line number is a data line (no header); otherwise it is a header
+ *    and names the columns (offer-sku, error-line / line-number,
+ *    error-message / error-reason). Each row gives its line number (line
+ *    1 = the header of the file sent) and, when a column names it, its
+ *    offer-sku; the caller matches a row by its line number first, and
+ *    by the offer-sku only for a row without one (docs/khaos-soap.md lists
+ *    this as an assumption).
  *  - OF21 GET /api/offers?max=&offset=: {"offers":[{"shop_sku",
- *    "quantity", ...}], "total_count"}; offset pagination, pages of at
- *    most KCG_MIRAKL_PAGE_MAX.
+ *    "quantity", "active", ...}], "total_count"}; offset pagination, pages
+ *    of at most KCG_MIRAKL_PAGE_MAX. An offer with "active": false sells
+ *    nothing: the parser skips it (it still counts in *n, for the paging).
  *
  * Parsers return 0, -EAGAIN (transient: no answer, 5xx, 429),
  * KCG_ENOTFOUND (404) or KCG_EPAYLOAD, with a printable @p why.

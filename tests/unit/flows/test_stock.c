@@ -81,23 +81,6 @@ static void test_needs_push(void **state)
 
 /* A booking ends a reservation before Khaos's LEVEL shows the booked
  * units gone: they stay held back until a poll begun after the fall. */
-static void test_reserved_effective(void **state)
-{
-	(void)state;
-	/* rising or steady: what orders hold now */
-	assert_int_equal(kcg_stock_reserved_effective(5, 3, 0, 0), 5);
-	assert_int_equal(kcg_stock_reserved_effective(3, 3, 0, 100), 3);
-	assert_int_equal(kcg_stock_reserved_effective(0, 0, 0, 100), 0);
-	/* fallen, just seen (no time yet): still held */
-	assert_int_equal(kcg_stock_reserved_effective(0, 3, 0, 1000), 3);
-	/* fallen at 1000; the last complete poll began before it, or at it: held */
-	assert_int_equal(kcg_stock_reserved_effective(1, 3, 1000, 900), 3);
-	assert_int_equal(kcg_stock_reserved_effective(1, 3, 1000, 1000), 3);
-	/* a poll begun after the fall: Khaos's level is the truth again */
-	assert_int_equal(kcg_stock_reserved_effective(1, 3, 1000, 1001), 1);
-	assert_int_equal(kcg_stock_reserved_effective(0, 3, 1000, 5000), 0);
-}
-
 static void test_buffers(void **state)
 {
 	(void)state;
@@ -153,7 +136,6 @@ int main(void)
 		cmocka_unit_test(test_figure),
 		cmocka_unit_test(test_status_4_and_5),
 		cmocka_unit_test(test_needs_push),
-		cmocka_unit_test(test_reserved_effective),
 		cmocka_unit_test(test_buffers),
 		cmocka_unit_test(test_ages),
 		cmocka_unit_test(test_floors),

@@ -286,8 +286,20 @@ static void test_stock_stream(void **state)
 	free(doc);
 	static const char *const bad[] = {
 		"<!DOCTYPE S [<!ENTITY e \"1\">]><S><STOCK_ITEM CODE=\"X\"><LEVEL>&e;</LEVEL></STOCK_ITEM></S>",
-		"<S><STOCK_ITEM CODE=\"X\"><LEVEL>123456789012345678901234567890123</LEVEL></STOCK_ITEM></S>",
 	};
+	/* an item that cannot be read is skipped (named in why), the rest kept */
+	static const char skip[] =
+		"<S><STOCK_ITEM CODE=\"X\"><LEVEL>123456789012345678901234567890123</LEVEL></STOCK_ITEM>"
+		"<STOCK_ITEM CODE=\"Y\"><LEVEL>4</LEVEL><STATUS>9</STATUS></STOCK_ITEM>"
+		"<STOCK_ITEM CODE=\"Z\"><LEVEL>abc</LEVEL></STOCK_ITEM>"
+		"<STOCK_ITEM CODE=\"0123456789012345678901234567890123456789012345678901234567890123\"><LEVEL>1</LEVEL>"
+		"</STOCK_ITEM><STOCK_ITEM CODE=\"OK\"><LEVEL>5</LEVEL><STATUS>0</STATUS></STOCK_ITEM></S>";
+	sum[0] = sum[1] = 0;
+	assert_int_equal(kcg_khaos_stock_items_read(skip, strlen(skip), count_item, sum, &count, why), 0);
+	assert_true(sum[0] == 1 && sum[1] == 5 && count == 5);
+	assert_non_null(strstr(why, "4 STOCK_ITEM skipped"));
+	assert_non_null(strstr(why, "'X'"));
+	assert_printable(why);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(kcg_khaos_stock_items_read(bad[i], strlen(bad[i]), count_item, sum, &count, why),
 				 KCG_EPAYLOAD);
@@ -384,14 +396,24 @@ static void test_stock_status(void **state)
 		"<S><STOCK_ITEM CODE=\"X\"><STATUS>6</STATUS></STOCK_ITEM></S>",
 		"<S><STOCK_ITEM CODE=\"X\"><STATUS>-1</STATUS></STOCK_ITEM></S>",
 		"<S><STOCK_ITEM CODE=\"0123456789012345678901234567890123456789012345678901234567890123\"/></S>",
-		"<S><STOCK_ITEM",
 	};
+	/* one item that cannot be read is skipped and named (why), not the
+	 * whole answer refused (it froze the catalogue): the good one is kept */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char doc2[400];
+		snprintf(doc2, sizeof(doc2), "<W>%s<S><STOCK_ITEM CODE=\"GOOD\"><LEVEL>2</LEVEL></STOCK_ITEM></S></W>",
+			 bad[i]);
 		it = (struct items){ 0 };
-		if (stock_status(bad[i], &it, why) != KCG_EPAYLOAD)
-			fail_msg("accepted %s", bad[i]);
-		assert_int_equal(it.n, 0);
+		if (stock_status(doc2, &it, why) != 0)
+			fail_msg("refused %s: %s", bad[i], why);
+		assert_int_equal(it.n, 1);
+		assert_string_equal(it.v[0].code, "GOOD");
+		assert_non_null(strstr(why, "1 STOCK_ITEM skipped"));
 	}
+	/* a document cut short is still refused whole */
+	it = (struct items){ 0 };
+	assert_int_equal(stock_status("<S><STOCK_ITEM", &it, why), KCG_EPAYLOAD);
+	assert_int_equal(it.n, 0);
 }
 
 /* ---- GetStockList ---- */

@@ -184,6 +184,14 @@ static void test_sto03_parse(void **state)
 	assert_true(e.n == 1 && e.line[0] == 2 && e.sku[0][0] == '\0');
 	assert_string_equal(e.reason[0], "Offer not found");
 	kcg_reply_finish(&r);
+	/* no header at all: the first line is a line in error, not names */
+	e = (struct errs){ 0 };
+	r = reply(200, "2;Offer not found\n4;\"Bad; quantity\"\n");
+	assert_int_equal(kcg_mirakl_sto03_parse(&r, 10, err_fn, &e, why), 0);
+	assert_true(e.n == 2 && e.line[0] == 2 && e.line[1] == 4 && e.sku[0][0] == '\0');
+	assert_string_equal(e.reason[0], "Offer not found");
+	assert_string_equal(e.reason[1], "Bad; quantity");
+	kcg_reply_finish(&r);
 	/* more error lines than the import had, no line and no sku, an open quote */
 	static const char *const bad[] = { "h;r\n2;a\n3;b\n4;c\n", "h;r\nx;reason\n", "h;r\n2;\"open\n" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
