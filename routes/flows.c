@@ -48,7 +48,7 @@ void kcg_route_admin_jobs(struct kcg_request *req)
 			       next);
 	if (rc == -EINVAL) {
 		kcg_http_respond_error(req, 400, "invalid_request",
-				       "state must be pending, running, done or dead; lane mirakl, khaos, inriver, alerts, mirakl_stock or inriver_push; "
+				       "state must be pending, running, done or dead; lane mirakl, khaos, inriver, alerts, mirakl_stock, inriver_push or alerts_mail; "
 				       "cursor a next_cursor from an earlier page");
 		return;
 	}
