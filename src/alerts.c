@@ -127,6 +127,7 @@ static const struct kcg_config_key alerts_keys[] = {
 	KCG_KEY_U64("alerts", "delay_s", alerts.delay_s, "60", 0, 3600),
 	KCG_KEY_U64("alerts", "timeout_s", alerts.timeout_s, "30", 1, 300),
 	KCG_KEY_U64("alerts", "max_attempts", alerts.max_attempts, "10", 1, 1000),
+	KCG_KEY_U64("alerts", "coalesce_s", alerts.coalesce_s, "300", 0, 86400),
 	KCG_KEY_MAP("alerts.mail_to", alerts.mail_to, check_mail_list),
 };
 
@@ -243,6 +244,18 @@ static int alerts_on_exception(struct kcg_txn *t, const struct kcg_exc_raised *r
 						     sent_ms, t->now_ms, alerts_repeat_ms(a));
 	if (why == KCG_ALERT_NONE)
 		return 0;
+	bool gathered = false;
+	if (why != KCG_ALERT_REPEAT) {
+		int crc = alerts_coalesce(t, ctx, r, &gathered);
+		if (crc != 0)
+			return crc;
+	}
+	if (gathered) { /* its window's summary carries it; repeats and the digest see the record */
+		json_t *st = json_pack("{s:I, s:s}", "sent_ms", (json_int_t)t->now_ms, "change", "gathered");
+		int prc = st ? kcg_txn_put_json(t, DB_ALERTS, r->id, strlen(r->id), st) : -ENOMEM;
+		json_decref(st);
+		return prc;
+	}
 	return alerts_send_exception(t, ctx, r->id, r->record, why);
 }
 
@@ -325,7 +338,7 @@ static bool skip_or_fail(struct kcg_job_run *run, const struct kcg_flow_ctx *ctx
 		*st = KCG_STEP_DEAD;
 		return true;
 	}
-	if (is_digest(run))
+	if (is_digest(run) || strcmp(kcg_json_str(run->payload, "reason"), "summary") == 0)
 		return false;
 	int rc = refresh_exception(run, ctx);
 	if (rc == 0)

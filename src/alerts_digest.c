@@ -287,8 +287,8 @@ static void digest_timer(struct kcg_engine *engine, void *arg)
 
 size_t alerts_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)
 {
-	if (cap < 2)
-		return 2;
+	if (cap < 3)
+		return 3;
 	/* a sixth of repeat_h, so a repeat is late by at most that; with no
 	 * repeats the tick only forgets resolved exceptions: once a minute */
 	uint64_t repeat = alerts_repeat_ms(&cfg->alerts);
@@ -299,5 +299,6 @@ size_t alerts_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out,
 		every = REPEAT_TICK_MAX_MS;
 	out[0] = (struct kcg_engine_timer){ "alerts.repeat", every, repeat_timer };
 	out[1] = (struct kcg_engine_timer){ "alerts.digest", DIGEST_TICK_MS, digest_timer };
-	return 2;
+	out[2] = (struct kcg_engine_timer){ "alerts.coalesce", alerts_coalesce_tick_ms(), alerts_coalesce_timer };
+	return 3;
 }

@@ -93,6 +93,23 @@ int kcg_alert_exception_text(const json_t *payload, struct kcg_alert_text *out)
 	struct kcg_dynbuf title, text;
 	kcg_dynbuf_init(&title, TEXT_MAX);
 	kcg_dynbuf_init(&text, TEXT_MAX);
+	if (strcmp(reason, "summary") == 0) { /* alerts_coalesce.c: the rest of a (kind, team) window */
+		kcg_dynbuf_printf(&title, "[kcgate] %s %s: %s (%s)", kcg_json_str(e, "severity"), kcg_json_str(e, "kind"),
+				  kcg_json_str(e, "subject"), kcg_json_str(e, "owner"));
+		kcg_dynbuf_printf(&text, "%s\n\n", kcg_json_str(e, "message"));
+		kcg_dynbuf_printf(&text, "Exception: %s (%s)\nSystem at fault: %s\nOwning team: %s\n", kcg_json_str(e, "kind"),
+				  kcg_json_str(e, "severity"), kcg_json_str(e, "system"), kcg_json_str(e, "owner"));
+		const struct kcg_runbook_entry *rb = kcg_runbook_find(kcg_json_str(e, "kind"));
+		if (rb) {
+			kcg_dynbuf_printf(&text, "\nWhat to do (%s):\n", rb->owner);
+			for (size_t i = 0; rb->steps[i]; i++)
+				kcg_dynbuf_printf(&text, "%zu. %s\n", i + 1, rb->steps[i]);
+		}
+		int rc = finish_text(&title, &text, payload, out);
+		if (rc == 0 && rb)
+			out->what_to_do = rb->steps[0];
+		return rc;
+	}
 	const char *tag = strcmp(reason, "reopened") == 0 ? " (reopened)" : strcmp(reason, "repeat") == 0 ? " (still open)" : "";
 	kcg_dynbuf_printf(&title, "[kcgate] %s %s: %s (%s)%s", kcg_json_str(e, "severity"), kcg_json_str(e, "kind"),
 			  kcg_json_str(e, "subject"), kcg_json_str(e, "owner"), tag);

@@ -328,6 +328,7 @@ struct kcg_alerts_config {
 	uint64_t delay_s;           /**< an exception is sent only if still open this long after its raise */
 	uint64_t timeout_s;         /**< one webhook post or one mail */
 	uint64_t max_attempts;      /**< a send dies after this many failed attempts */
+	uint64_t coalesce_s;        /**< per-SKU kinds: at most one alert per (kind, team) this often, the rest summed up */
 };
 
 struct kcg_config {

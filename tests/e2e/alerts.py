@@ -443,8 +443,40 @@ def scenario_ping_pong(args, rep):
         w.close(False)
 
 
+# ---------------------------------------------------------------- storm
+
+def scenario_storm(args, rep):
+    """A stock import refusing 40 lines raises 40 stock_import_line: one
+    alert per channel at once, the rest gathered and sent as one summary
+    when [alerts] coalesce_s closes (not 40 posts and 40 mails)."""
+    w = AlertWorld(args, rep, "storm", {"delay_s": "0", "coalesce_s": "15"},
+                   extra={"stock": {"enabled": "true"},
+                          "mirakl": {"stock_rate_limits": "sim", "stock_flush_interval_s": "2"}})
+    try:
+        tag = os.urandom(3).hex().upper()
+        codes = ["C%02d-%s" % (i, tag) for i in range(40)]
+        w.sim.stock(*codes)
+        if not started(w, "storm"):
+            return
+        ok, _ = w.wait(lambda: len(w.exceptions(1, "stock_import_line") or []) >= 40, 25)
+        rep.check(ok, "storm: 40 stock_import_line exceptions open")
+        first = len(w.posts(lambda p: "stock_import_line" in post_text(p)))
+        summary, secs = w.wait(lambda: w.posts(lambda p: "more stock_import_line" in post_text(p)), 25)
+        posts = w.posts(lambda p: "stock_import_line" in post_text(p))
+        mails = w.mails(lambda m: "stock_import_line" in m["subject"] + m["text"])
+        rep.check(first <= 2 and bool(summary) and len(posts) <= 3 and len(mails) <= 3,
+                  "storm: at most one post per window and one summary naming the rest (%.1f s)" % secs,
+                  {"posts": len(posts), "mails": len(mails), "first": first})
+        text = post_text(summary[0]) if summary else ""
+        rep.check(text.count(tag) >= 10 and "more" in text,
+                  "storm: the summary names the SKUs gathered (and counts the rest)", [short(text, 600)])
+    finally:
+        w.close(False)
+
+
 SCENARIOS = {"once": scenario_once, "transient": scenario_transient, "dead-mail": scenario_dead_mail, "kill9": scenario_kill9,
-             "digest": scenario_digest, "mail-blocks": scenario_mail_blocks, "ping-pong": scenario_ping_pong}
+             "digest": scenario_digest, "mail-blocks": scenario_mail_blocks, "ping-pong": scenario_ping_pong,
+             "storm": scenario_storm}
 
 
 if __name__ == "__main__":

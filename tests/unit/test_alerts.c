@@ -481,6 +481,7 @@ static void test_keys(void **state)
 	assert_int_equal(cfg.alerts.delay_s, 60);
 	assert_int_equal(cfg.lanes.alerts, 2);
 	assert_int_equal(cfg.lanes.alerts_mail, 2);
+	assert_int_equal(cfg.alerts.coalesce_s, 300);
 	kcg_config_finish(&cfg);
 }
 
