@@ -180,9 +180,16 @@ static json_t *by_team(const json_t *open, const struct kcg_alerts_config *a)
 	for (size_t i = 0; teams && m && i < m->n; i++)
 		if (!json_object_get(teams, m->entries[i].key))
 			json_object_set_new(teams, m->entries[i].key, json_array());
+	/* critical first, then warning, then the rest (each newest first):
+	 * a critical is never cut off by DIGEST_EXC_MAX newer warnings */
+	for (int pass = 0; teams && pass < 3; pass++) {
 	size_t i;
 	json_t *e;
 	json_array_foreach(open, i, e) {
+		const char *sev = kcg_json_str(e, "severity");
+		int rank = strcmp(sev, "critical") == 0 ? 0 : strcmp(sev, "warning") == 0 ? 1 : 2;
+		if (rank != pass)
+			continue;
 		const char *owner = kcg_json_str(e, "owner");
 		json_t *list = json_object_get(teams, owner);
 		if (!list) {
@@ -190,6 +197,7 @@ static json_t *by_team(const json_t *open, const struct kcg_alerts_config *a)
 			json_object_set_new(teams, owner, list);
 		}
 		json_array_append(list, e);
+	}
 	}
 	return teams;
 }
