@@ -2,8 +2,11 @@
  * alerts_digest.c: the alerts flow's timers (see kcgate/alerts.h).
  *
  *  - alerts.repeat: walks the exceptions that were alerted (the alerts
- *    database), sends again those still open [alerts] repeat_h after their
- *    last alert, and forgets those resolved or gone. It reads first and
+ *    database), REPEAT_SCAN_MAX records a tick, each tick resuming where the
+ *    last stopped (so every record is seen in turn, however many), sends
+ *    again those still open [alerts] repeat_h after their last alert, and
+ *    deletes the records of those resolved or gone (the database does not
+ *    grow for ever). It reads first and
  *    writes only when there is something to do.
  *  - alerts.digest: when the [alerts] digest_at slot of the day has passed
  *    and is newer than the last one recorded (meta "alerts.digest.last"),
@@ -42,7 +45,13 @@ struct repeat_scan {
 	uint64_t repeat_ms;
 	char (*ids)[KCG_ID_LEN + 1];
 	size_t n;
+	char *resume; /* in: the key after which to look ("" = from the first); out: where it stopped */
 };
+
+/* Where the last repeat scan stopped (engine thread only): each tick looks
+ * at REPEAT_SCAN_MAX records from there, so every record is seen in turn
+ * however many there are. "" = start from the first. */
+static char repeat_resume[KCG_ID_LEN + 1];
 
 /* What to do with alert record @p id now: 'r' repeat, 'f' forget, 0 nothing. */
 static char repeat_action(struct kcg_txn *t, const char *id, const json_t *state, const struct kcg_alerts_config *a,
@@ -72,10 +81,19 @@ static int scan_fn(struct kcg_txn *t, void *arg)
 	if (rc != 0)
 		return rc;
 	size_t looked = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && looked < REPEAT_SCAN_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), looked++) {
+	if (s->resume[0]) {
+		k = (MDB_val){ strlen(s->resume), s->resume };
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && k.mv_size == strlen(s->resume) && memcmp(k.mv_data, s->resume, k.mv_size) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	}
+	for (; rc == 0 && looked < REPEAT_SCAN_MAX; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), looked++) {
 		if (k.mv_size != KCG_ID_LEN)
 			continue;
+		memcpy(s->resume, k.mv_data, KCG_ID_LEN);
+		s->resume[KCG_ID_LEN] = '\0';
 		char id[KCG_ID_LEN + 1];
 		memcpy(id, k.mv_data, KCG_ID_LEN);
 		id[KCG_ID_LEN] = '\0';
@@ -87,6 +105,8 @@ static int scan_fn(struct kcg_txn *t, void *arg)
 			memcpy(s->ids[s->n++], id, KCG_ID_LEN + 1);
 	}
 	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		s->resume[0] = '\0'; /* the end: the next tick starts from the first again */
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
@@ -121,11 +141,15 @@ static int repeat_fn(struct kcg_txn *t, void *arg)
 static void repeat_timer(struct kcg_engine *engine, void *arg)
 {
 	struct kcg_flow_ctx *ctx = arg;
-	struct repeat_scan s = { ctx, alerts_repeat_ms(&ctx->cfg->alerts), NULL, 0 };
+	char resume[KCG_ID_LEN + 1];
+	memcpy(resume, repeat_resume, sizeof(resume));
+	struct repeat_scan s = { ctx, alerts_repeat_ms(&ctx->cfg->alerts), NULL, 0, resume };
 	s.ids = calloc(REPEAT_SCAN_MAX, sizeof(*s.ids));
 	if (!s.ids)
 		return;
 	int rc = kcg_store_read(ctx->store, scan_fn, &s);
+	if (rc == 0)
+		memcpy(repeat_resume, resume, sizeof(repeat_resume));
 	if (rc == 0 && s.n > 0)
 		rc = kcg_store_write_sync(ctx->store, repeat_fn, &s);
 	if (rc != 0)
