@@ -178,7 +178,8 @@ int kcg_alert_digest_text(const json_t *payload, struct kcg_alert_text *out);
  * The webhook body for @p fmt (not AUTO), compact JSON, malloc'd into
  * *@p out. Slack: {"text": title, "blocks": [header, section(s)]};
  * Teams: {"type":"message","attachments":[{Adaptive Card 1.2}]}; JSON:
- * {"kcgate": {"type": "exception"|"digest", "title", "text", ...payload}}.
+ * the payload's own fields at the top level plus "source": "kcgate",
+ * "type": "exception"|"digest", "title" and "text".
  * @return 0, -EINVAL or -ENOMEM.
  */
 int kcg_alert_webhook_body(enum kcg_alert_format fmt, const char *type, const struct kcg_alert_text *t, char **out);
