@@ -90,7 +90,9 @@ static int scan_fn(struct kcg_txn *t, void *arg)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	}
 	for (; rc == 0 && looked < REPEAT_SCAN_MAX; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), looked++) {
-		if (k.mv_size != KCG_ID_LEN)
+		/* exception ids only: not alerts_coalesce.c's "~coalesce/..." records
+		 * (one may be KCG_ID_LEN long: "~coalesce/ghost_sku/finance") */
+		if (k.mv_size != KCG_ID_LEN || ((const char *)k.mv_data)[0] == '~')
 			continue;
 		memcpy(s->resume, k.mv_data, KCG_ID_LEN);
 		s->resume[KCG_ID_LEN] = '\0';
