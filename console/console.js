@@ -245,9 +245,11 @@
 
     const held = await api("GET", "/admin/orders?state=held&limit=100").catch(() => null);
     const open = await api("GET", "/admin/exceptions?open=1&limit=100");
+    // The criticals on their own: never hidden behind 100 newer warnings.
+    const crit = (await api("GET", "/admin/exceptions?open=1&severity=critical&limit=100")).exceptions;
+    const nCrit = Object.values(ov.exceptions.by_team || {}).reduce((n, t) => n + (t.critical || 0), 0);
 
     // What needs a person now.
-    const crit = open.exceptions.filter((x) => x.severity === "critical");
     const worst = (xs) => xs.includes("red") ? "red" : xs.includes("amber") ? "amber" : "ok";
     const tile = (title, status, text, hash) => el("a", { class: "tile " + status, href: hash },
       el("span", { class: "tile-title" }, title), el("span", { class: "tile-value" }, text));
@@ -255,12 +257,12 @@
     out.push(el("div", { class: "tiles" },
       tile("Lanes", worst(ov.lanes.map((l) => l.status)), deadJobs ? deadJobs + " dead job(s)" : ov.lanes.some((l) => l.breaker_open) ? "breaker open" : "flowing", "#/jobs"),
       tile("Sync", worst(ov.polls.map((p) => p.status)), syncText(ov.polls), "#/overview"),
-      tile("Open exceptions", ov.exceptions.status, String(ov.exceptions.open) + (crit.length ? " (" + crit.length + " critical)" : ""), "#/exceptions"),
+      tile("Open exceptions", ov.exceptions.status, String(ov.exceptions.open) + (nCrit ? " (" + nCrit + " critical)" : ""), "#/exceptions"),
       tile("Held orders", held && held.orders.length ? "amber" : "ok", held ? String(held.orders.length) : "n/a", "#/orders?state=held")));
     out.push(el("section", { id: "attention" }, el("h2", {}, "Needs attention"),
-      open.exceptions.length
+      open.exceptions.length || crit.length
         ? el("div", {}, (crit.length ? crit : open.exceptions).slice(0, 5).map((x) => exceptionCard(x, true)),
-          open.exceptions.length > 5 ? el("p", {}, link("#/exceptions", "All " + open.exceptions.length + " open exceptions")) : null)
+          ov.exceptions.open > 5 ? el("p", {}, link("#/exceptions", "All " + ov.exceptions.open + " open exceptions")) : null)
         : el("p", {}, badge("ok", "ok"), " No open exception.")));
 
     out.push(el("section", { id: "held" }, el("h2", {}, "Held orders"),

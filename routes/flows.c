@@ -48,7 +48,7 @@ void kcg_route_admin_jobs(struct kcg_request *req)
 			       next);
 	if (rc == -EINVAL) {
 		kcg_http_respond_error(req, 400, "invalid_request",
-				       "state must be pending, running, done or dead; lane mirakl, khaos, inriver, alerts, mirakl_stock or inriver_push; "
+				       "state must be pending, running, done or dead; lane mirakl, khaos, inriver, alerts, mirakl_stock, inriver_push or alerts_mail; "
 				       "cursor a next_cursor from an earlier page");
 		return;
 	}
@@ -123,12 +123,13 @@ struct exc_query {
 	const char *kind, *owner;
 	size_t limit;
 	json_t *out;
+	const char *severity;
 };
 
 static int exc_list_fn(struct kcg_txn *t, void *arg)
 {
 	struct exc_query *q = arg;
-	return kcg_exc_list(t, q->open, q->kind, q->owner, q->limit, &q->out);
+	return kcg_exc_list_severity(t, q->open, q->kind, q->owner, q->severity, q->limit, &q->out);
 }
 
 void kcg_route_admin_exceptions(struct kcg_request *req)
@@ -138,13 +139,18 @@ void kcg_route_admin_exceptions(struct kcg_request *req)
 		return;
 	const char *open = kcg_route_nonempty(kcg_http_query(req, "open"));
 	struct exc_query q = { -1, kcg_route_nonempty(kcg_http_query(req, "kind")), kcg_route_nonempty(kcg_http_query(req, "owner")), limit,
-			       NULL };
+			       NULL, NULL };
 	if (open && strcmp(open, "1") != 0 && strcmp(open, "0") != 0) {
 		kcg_http_respond_error(req, 400, "invalid_request", "open: expected 1 (open only) or 0 (resolved only)");
 		return;
 	}
 	if (open)
 		q.open = open[0] == '1';
+	q.severity = kcg_route_nonempty(kcg_http_query(req, "severity"));
+	if (q.severity && kcg_exc_severity_of(q.severity) < 0) {
+		kcg_http_respond_error(req, 400, "invalid_request", "severity: expected critical, warning or info");
+		return;
+	}
 	int rc = kcg_store_read(req->app->store, exc_list_fn, &q);
 	if (rc != 0) {
 		kcg_route_store_error(req, "listing exceptions", rc);

@@ -127,6 +127,7 @@ static const struct kcg_config_key alerts_keys[] = {
 	KCG_KEY_U64("alerts", "delay_s", alerts.delay_s, "60", 0, 3600),
 	KCG_KEY_U64("alerts", "timeout_s", alerts.timeout_s, "30", 1, 300),
 	KCG_KEY_U64("alerts", "max_attempts", alerts.max_attempts, "10", 1, 1000),
+	KCG_KEY_U64("alerts", "coalesce_s", alerts.coalesce_s, "300", 0, 86400),
 	KCG_KEY_MAP("alerts.mail_to", alerts.mail_to, check_mail_list),
 };
 
@@ -172,14 +173,11 @@ json_t *alerts_recipients(const struct kcg_alerts_config *a, const char *team)
 	return list;
 }
 
-/* The channel a job kind sends on, for a dead_job about it: 'w', 'm' or 0. */
-static char channel_of_kind(const char *kind)
+/* Whether a job kind is an alert or a digest (sent on a channel). */
+static bool is_alert_kind(const char *kind)
 {
-	if (strcmp(kind, KIND_ALERT_WEBHOOK) == 0 || strcmp(kind, KIND_DIGEST_WEBHOOK) == 0)
-		return 'w';
-	if (strcmp(kind, KIND_ALERT_MAIL) == 0 || strcmp(kind, KIND_DIGEST_MAIL) == 0)
-		return 'm';
-	return 0;
+	return strcmp(kind, KIND_ALERT_WEBHOOK) == 0 || strcmp(kind, KIND_DIGEST_WEBHOOK) == 0 ||
+	       strcmp(kind, KIND_ALERT_MAIL) == 0 || strcmp(kind, KIND_DIGEST_MAIL) == 0;
 }
 
 int alerts_queue(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *kind_webhook, const char *kind_mail,
@@ -195,7 +193,7 @@ int alerts_queue(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *
 	if (rc == 0 && a->smtp_url && skip != 'm') {
 		json_t *to = alerts_recipients(a, team);
 		if (to)
-			rc = kcg_jobs_enqueue(t, KCG_LANE_ALERTS, kind_mail, subject, payload, run_at_ms, NULL);
+			rc = kcg_jobs_enqueue(t, KCG_LANE_ALERTS_MAIL, kind_mail, subject, payload, run_at_ms, NULL);
 		json_decref(to);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0;
@@ -206,13 +204,17 @@ int alerts_queue(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *
 int alerts_send_exception(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *id, const json_t *record,
 			  enum kcg_alert_reason reason)
 {
-	/* A dead alert job is not sent again on the channel that failed. */
+	/* A dead alert or digest job is alerted on no channel: the other one
+	 * may be dead too, and its own dead job would be alerted on the first,
+	 * and so on for ever. It shows in the console and the next digest. */
 	char skip = 0;
 	if (strcmp(kcg_json_str(record, "kind"), KCG_EXC_DEAD_JOB) == 0) {
 		json_t *job = NULL;
-		if (kcg_jobs_read(t, kcg_json_str(record, "subject"), &job) == 0)
-			skip = channel_of_kind(kcg_json_str(job, "kind"));
+		bool quiet = kcg_jobs_read(t, kcg_json_str(record, "subject"), &job) == 0 &&
+			     is_alert_kind(kcg_json_str(job, "kind"));
 		json_decref(job);
+		if (quiet)
+			return 0;
 	}
 	json_t *payload = json_pack("{s:s, s:O}", "reason", kcg_alert_reason_name(reason), "exception", record);
 	json_t *state = json_pack("{s:I, s:s}", "sent_ms", (json_int_t)t->now_ms, "change", kcg_alert_reason_name(reason));
@@ -242,6 +244,18 @@ static int alerts_on_exception(struct kcg_txn *t, const struct kcg_exc_raised *r
 						     sent_ms, t->now_ms, alerts_repeat_ms(a));
 	if (why == KCG_ALERT_NONE)
 		return 0;
+	bool gathered = false;
+	if (why != KCG_ALERT_REPEAT) {
+		int crc = alerts_coalesce(t, ctx, r, &gathered);
+		if (crc != 0)
+			return crc;
+	}
+	if (gathered) { /* its window's summary carries it; repeats and the digest see the record */
+		json_t *st = json_pack("{s:I, s:s}", "sent_ms", (json_int_t)t->now_ms, "change", "gathered");
+		int prc = st ? kcg_txn_put_json(t, DB_ALERTS, r->id, strlen(r->id), st) : -ENOMEM;
+		json_decref(st);
+		return prc;
+	}
 	return alerts_send_exception(t, ctx, r->id, r->record, why);
 }
 
@@ -324,7 +338,7 @@ static bool skip_or_fail(struct kcg_job_run *run, const struct kcg_flow_ctx *ctx
 		*st = KCG_STEP_DEAD;
 		return true;
 	}
-	if (is_digest(run))
+	if (is_digest(run) || strcmp(kcg_json_str(run->payload, "reason"), "summary") == 0)
 		return false;
 	int rc = refresh_exception(run, ctx);
 	if (rc == 0)
@@ -467,9 +481,9 @@ static enum kcg_step step_mail(struct kcg_job_run *run, void *arg)
 }
 
 static const struct kcg_job_kind kind_alert_webhook = { KIND_ALERT_WEBHOOK, KCG_LANE_ALERTS, step_webhook, NULL };
-static const struct kcg_job_kind kind_alert_mail = { KIND_ALERT_MAIL, KCG_LANE_ALERTS, step_mail, NULL };
+static const struct kcg_job_kind kind_alert_mail = { KIND_ALERT_MAIL, KCG_LANE_ALERTS_MAIL, step_mail, NULL };
 static const struct kcg_job_kind kind_digest_webhook = { KIND_DIGEST_WEBHOOK, KCG_LANE_ALERTS, step_webhook, NULL };
-static const struct kcg_job_kind kind_digest_mail = { KIND_DIGEST_MAIL, KCG_LANE_ALERTS, step_mail, NULL };
+static const struct kcg_job_kind kind_digest_mail = { KIND_DIGEST_MAIL, KCG_LANE_ALERTS_MAIL, step_mail, NULL };
 
 static bool alerts_enabled(const struct kcg_config *cfg)
 {

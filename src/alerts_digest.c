@@ -2,8 +2,11 @@
  * alerts_digest.c: the alerts flow's timers (see kcgate/alerts.h).
  *
  *  - alerts.repeat: walks the exceptions that were alerted (the alerts
- *    database), sends again those still open [alerts] repeat_h after their
- *    last alert, and forgets those resolved or gone. It reads first and
+ *    database), REPEAT_SCAN_MAX records a tick, each tick resuming where the
+ *    last stopped (so every record is seen in turn, however many), sends
+ *    again those still open [alerts] repeat_h after their last alert, and
+ *    deletes the records of those resolved or gone (the database does not
+ *    grow for ever). It reads first and
  *    writes only when there is something to do.
  *  - alerts.digest: when the [alerts] digest_at slot of the day has passed
  *    and is newer than the last one recorded (meta "alerts.digest.last"),
@@ -42,7 +45,13 @@ struct repeat_scan {
 	uint64_t repeat_ms;
 	char (*ids)[KCG_ID_LEN + 1];
 	size_t n;
+	char *resume; /* in: the key after which to look ("" = from the first); out: where it stopped */
 };
+
+/* Where the last repeat scan stopped (engine thread only): each tick looks
+ * at REPEAT_SCAN_MAX records from there, so every record is seen in turn
+ * however many there are. "" = start from the first. */
+static char repeat_resume[KCG_ID_LEN + 1];
 
 /* What to do with alert record @p id now: 'r' repeat, 'f' forget, 0 nothing. */
 static char repeat_action(struct kcg_txn *t, const char *id, const json_t *state, const struct kcg_alerts_config *a,
@@ -72,10 +81,21 @@ static int scan_fn(struct kcg_txn *t, void *arg)
 	if (rc != 0)
 		return rc;
 	size_t looked = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && looked < REPEAT_SCAN_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), looked++) {
-		if (k.mv_size != KCG_ID_LEN)
+	if (s->resume[0]) {
+		k = (MDB_val){ strlen(s->resume), s->resume };
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && k.mv_size == strlen(s->resume) && memcmp(k.mv_data, s->resume, k.mv_size) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	}
+	for (; rc == 0 && looked < REPEAT_SCAN_MAX; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), looked++) {
+		/* exception ids only: not alerts_coalesce.c's "~coalesce/..." records
+		 * (one may be KCG_ID_LEN long: "~coalesce/ghost_sku/finance") */
+		if (k.mv_size != KCG_ID_LEN || ((const char *)k.mv_data)[0] == '~')
 			continue;
+		memcpy(s->resume, k.mv_data, KCG_ID_LEN);
+		s->resume[KCG_ID_LEN] = '\0';
 		char id[KCG_ID_LEN + 1];
 		memcpy(id, k.mv_data, KCG_ID_LEN);
 		id[KCG_ID_LEN] = '\0';
@@ -87,6 +107,8 @@ static int scan_fn(struct kcg_txn *t, void *arg)
 			memcpy(s->ids[s->n++], id, KCG_ID_LEN + 1);
 	}
 	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		s->resume[0] = '\0'; /* the end: the next tick starts from the first again */
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
@@ -121,11 +143,15 @@ static int repeat_fn(struct kcg_txn *t, void *arg)
 static void repeat_timer(struct kcg_engine *engine, void *arg)
 {
 	struct kcg_flow_ctx *ctx = arg;
-	struct repeat_scan s = { ctx, alerts_repeat_ms(&ctx->cfg->alerts), NULL, 0 };
+	char resume[KCG_ID_LEN + 1];
+	memcpy(resume, repeat_resume, sizeof(resume));
+	struct repeat_scan s = { ctx, alerts_repeat_ms(&ctx->cfg->alerts), NULL, 0, resume };
 	s.ids = calloc(REPEAT_SCAN_MAX, sizeof(*s.ids));
 	if (!s.ids)
 		return;
 	int rc = kcg_store_read(ctx->store, scan_fn, &s);
+	if (rc == 0)
+		memcpy(repeat_resume, resume, sizeof(repeat_resume));
 	if (rc == 0 && s.n > 0)
 		rc = kcg_store_write_sync(ctx->store, repeat_fn, &s);
 	if (rc != 0)
@@ -180,9 +206,16 @@ static json_t *by_team(const json_t *open, const struct kcg_alerts_config *a)
 	for (size_t i = 0; teams && m && i < m->n; i++)
 		if (!json_object_get(teams, m->entries[i].key))
 			json_object_set_new(teams, m->entries[i].key, json_array());
+	/* critical first, then warning, then the rest (each newest first):
+	 * a critical is never cut off by DIGEST_EXC_MAX newer warnings */
+	for (int pass = 0; teams && pass < 3; pass++) {
 	size_t i;
 	json_t *e;
 	json_array_foreach(open, i, e) {
+		const char *sev = kcg_json_str(e, "severity");
+		int rank = strcmp(sev, "critical") == 0 ? 0 : strcmp(sev, "warning") == 0 ? 1 : 2;
+		if (rank != pass)
+			continue;
 		const char *owner = kcg_json_str(e, "owner");
 		json_t *list = json_object_get(teams, owner);
 		if (!list) {
@@ -190,6 +223,7 @@ static json_t *by_team(const json_t *open, const struct kcg_alerts_config *a)
 			json_object_set_new(teams, owner, list);
 		}
 		json_array_append(list, e);
+	}
 	}
 	return teams;
 }
@@ -287,8 +321,8 @@ static void digest_timer(struct kcg_engine *engine, void *arg)
 
 size_t alerts_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)
 {
-	if (cap < 2)
-		return 2;
+	if (cap < 3)
+		return 3;
 	/* a sixth of repeat_h, so a repeat is late by at most that; with no
 	 * repeats the tick only forgets resolved exceptions: once a minute */
 	uint64_t repeat = alerts_repeat_ms(&cfg->alerts);
@@ -299,5 +333,6 @@ size_t alerts_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out,
 		every = REPEAT_TICK_MAX_MS;
 	out[0] = (struct kcg_engine_timer){ "alerts.repeat", every, repeat_timer };
 	out[1] = (struct kcg_engine_timer){ "alerts.digest", DIGEST_TICK_MS, digest_timer };
-	return 2;
+	out[2] = (struct kcg_engine_timer){ "alerts.coalesce", alerts_coalesce_tick_ms(), alerts_coalesce_timer };
+	return 3;
 }

@@ -34,6 +34,8 @@
 #define SLACK_SECTION_MAX 2900          /* bytes of a section (Slack: 3000 characters) */
 #define SLACK_BLOCKS_MAX 50
 #define DIGEST_MESSAGE_MAX 300          /* bytes of each exception's message in a digest */
+#define TEAMS_BUDGET 24000u             /* bytes of a Teams body (Teams refuses past 28 KB) */
+#define TEAMS_BLOCK_COST 80u            /* a TextBlock's JSON around its text */
 #define QP_LINE 76
 /* bytes per RFC 2047 "B" word: 48 base64 characters + 12 = 60, and "Subject: " + one <= 76 */
 #define EW_CHUNK 36
@@ -93,6 +95,23 @@ int kcg_alert_exception_text(const json_t *payload, struct kcg_alert_text *out)
 	struct kcg_dynbuf title, text;
 	kcg_dynbuf_init(&title, TEXT_MAX);
 	kcg_dynbuf_init(&text, TEXT_MAX);
+	if (strcmp(reason, "summary") == 0) { /* alerts_coalesce.c: the rest of a (kind, team) window */
+		kcg_dynbuf_printf(&title, "[kcgate] %s %s: %s (%s)", kcg_json_str(e, "severity"), kcg_json_str(e, "kind"),
+				  kcg_json_str(e, "subject"), kcg_json_str(e, "owner"));
+		kcg_dynbuf_printf(&text, "%s\n\n", kcg_json_str(e, "message"));
+		kcg_dynbuf_printf(&text, "Exception: %s (%s)\nSystem at fault: %s\nOwning team: %s\n", kcg_json_str(e, "kind"),
+				  kcg_json_str(e, "severity"), kcg_json_str(e, "system"), kcg_json_str(e, "owner"));
+		const struct kcg_runbook_entry *rb = kcg_runbook_find(kcg_json_str(e, "kind"));
+		if (rb) {
+			kcg_dynbuf_printf(&text, "\nWhat to do (%s):\n", rb->owner);
+			for (size_t i = 0; rb->steps[i]; i++)
+				kcg_dynbuf_printf(&text, "%zu. %s\n", i + 1, rb->steps[i]);
+		}
+		int rc = finish_text(&title, &text, payload, out);
+		if (rc == 0 && rb)
+			out->what_to_do = rb->steps[0];
+		return rc;
+	}
 	const char *tag = strcmp(reason, "reopened") == 0 ? " (reopened)" : strcmp(reason, "repeat") == 0 ? " (still open)" : "";
 	kcg_dynbuf_printf(&title, "[kcgate] %s %s: %s (%s)%s", kcg_json_str(e, "severity"), kcg_json_str(e, "kind"),
 			  kcg_json_str(e, "subject"), kcg_json_str(e, "owner"), tag);
@@ -240,7 +259,13 @@ static json_t *slack_body(const struct kcg_alert_text *t)
 			goto fail;
 		p += take_n;
 	}
-	json_t *body = json_pack("{s:s, s:o}", "text", t->title, "blocks", blocks);
+	/* the top-level text (the notification's) is mrkdwn too: escaped */
+	struct kcg_dynbuf tb;
+	kcg_dynbuf_init(&tb, TEXT_MAX);
+	slack_escape(&tb, t->title, strlen(t->title));
+	json_t *body = kcg_dynbuf_error(&tb) ? NULL
+					     : json_pack("{s:s%, s:o}", "text", kcg_dynbuf_ptr(&tb), kcg_dynbuf_len(&tb), "blocks", blocks);
+	kcg_dynbuf_finish(&tb);
 	if (body)
 		return body;
 	blocks = NULL;
@@ -249,21 +274,62 @@ fail:
 	return NULL;
 }
 
+/* A TextBlock's text is markdown to Teams: a peer's text (an order
+ * reference, a message) must not become a link or emphasis. Backslash
+ * escapes the characters that start one. */
+static int teams_escape(struct kcg_dynbuf *b, const char *s, size_t n)
+{
+	kcg_dynbuf_finish(b);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] && strchr("\\[]*_`", s[i]))
+			kcg_dynbuf_add(b, "\\", 1);
+		kcg_dynbuf_add(b, s + i, 1);
+	}
+	return kcg_dynbuf_error(b);
+}
+
+static json_t *teams_block(struct kcg_dynbuf *b, const char *s, size_t n, bool title)
+{
+	if (teams_escape(b, s, n) != 0)
+		return NULL;
+	if (title)
+		return json_pack("{s:s, s:s%, s:s, s:s, s:b}", "type", "TextBlock", "text", kcg_dynbuf_ptr(b), kcg_dynbuf_len(b),
+				 "weight", "Bolder", "size", "Medium", "wrap", 1);
+	return json_pack("{s:s, s:s%, s:b, s:s}", "type", "TextBlock", "text", kcg_dynbuf_ptr(b), kcg_dynbuf_len(b), "wrap", 1,
+			 "spacing", "None");
+}
+
 static json_t *teams_body(const struct kcg_alert_text *t)
 {
 	json_t *body = json_array();
-	if (!body || json_array_append_new(body, json_pack("{s:s, s:s, s:s, s:s, s:b}", "type", "TextBlock", "text",
-							   t->title, "weight", "Bolder", "size", "Medium", "wrap", 1)) != 0)
+	struct kcg_dynbuf b;
+	kcg_dynbuf_init(&b, TEXT_MAX * 2);
+	size_t used = strlen(t->title) * 2 + TEAMS_BLOCK_COST;
+	if (!body || json_array_append_new(body, teams_block(&b, t->title, strlen(t->title), true)) != 0)
 		goto fail;
 	for (const char *p = t->text; *p;) {
 		size_t n = strcspn(p, "\n");
+		/* under Teams' 28 KB: the lines past the budget are counted, not sent */
+		if (used + n * 2 + TEAMS_BLOCK_COST > TEAMS_BUDGET) {
+			size_t more = 0;
+			for (const char *q = p; *q; q += strcspn(q, "\n") + (q[strcspn(q, "\n")] == '\n'))
+				more++;
+			char note[96];
+			int nn = snprintf(note, sizeof(note), "and %zu more line(s): see the console", more);
+			json_t *tb = teams_block(&b, note, (size_t)nn, false);
+			if (!tb || json_array_append_new(body, tb) != 0)
+				goto fail;
+			break;
+		}
+		used += n * 2 + TEAMS_BLOCK_COST;
 		/* an empty line separates: a TextBlock needs text */
-		json_t *tb = n ? json_pack("{s:s, s:s%, s:b, s:s}", "type", "TextBlock", "text", p, n, "wrap", 1, "spacing", "None")
+		json_t *tb = n ? teams_block(&b, p, n, false)
 			       : json_pack("{s:s, s:s, s:b, s:s}", "type", "TextBlock", "text", " ", "wrap", 1, "spacing", "Small");
 		if (!tb || json_array_append_new(body, tb) != 0)
 			goto fail;
 		p += n + (p[n] == '\n');
 	}
+	kcg_dynbuf_finish(&b);
 	json_t *msg = json_pack("{s:s, s:[{s:s, s:n, s:{s:s, s:s, s:s, s:o}}]}", "type", "message", "attachments",
 				"contentType", "application/vnd.microsoft.card.adaptive", "contentUrl", "content", "$schema",
 				"http://adaptivecards.io/schemas/adaptive-card.json", "type", "AdaptiveCard", "version", "1.2",
@@ -272,6 +338,7 @@ static json_t *teams_body(const struct kcg_alert_text *t)
 		return msg;
 	body = NULL;
 fail:
+	kcg_dynbuf_finish(&b);
 	json_decref(body);
 	return NULL;
 }

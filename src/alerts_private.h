@@ -33,6 +33,15 @@ int alerts_queue(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *
 int alerts_send_exception(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *id, const json_t *record,
 			  enum kcg_alert_reason reason);
 
+/* Coalescing (alerts_coalesce.c): whether @p kind is a per-SKU kind; the
+ * raise @p r gathered into its (kind, owner) window (*@p gathered true: send
+ * nothing now) or a new window opened (false: send as usual), in @p t. */
+bool alerts_coalesced_kind(const char *kind);
+int alerts_coalesce(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const struct kcg_exc_raised *r, bool *gathered);
+/* The alerts.coalesce timer: closed windows' summaries. */
+void alerts_coalesce_timer(struct kcg_engine *engine, void *arg);
+uint64_t alerts_coalesce_tick_ms(void);
+
 /* The flow's timers: repeats of open exceptions, the daily digest (alerts_digest.c). */
 size_t alerts_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap);
 

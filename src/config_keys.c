@@ -154,6 +154,7 @@ static const struct kcg_config_key core_keys[] = {
 	KCG_KEY_U64("lanes", "alerts", lanes.alerts, "2", 1, 16),
 	KCG_KEY_U64("lanes", "mirakl_stock", lanes.mirakl_stock, "1", 1, 4),
 	KCG_KEY_U64("lanes", "inriver_push", lanes.inriver_push, "2", 1, 64),
+	KCG_KEY_U64("lanes", "alerts_mail", lanes.alerts_mail, "2", 1, 16),
 };
 
 static void core_checks(struct kcg_config_check *c, const struct kcg_config *cfg);

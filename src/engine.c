@@ -501,6 +501,7 @@ int kcg_engine_create(const struct kcg_engine_options *opt, struct kcg_engine **
 	e->lanes[KCG_LANE_MIRAKL_STOCK].limit = (unsigned)opt->cfg->lanes.mirakl_stock;
 	e->lanes[KCG_LANE_INRIVER_PUSH].limit = (unsigned)opt->cfg->lanes.inriver_push;
 	e->lanes[KCG_LANE_ALERTS].limit = (unsigned)opt->cfg->lanes.alerts;
+	e->lanes[KCG_LANE_ALERTS_MAIL].limit = (unsigned)opt->cfg->lanes.alerts_mail;
 	/* a lane no kind runs on costs nothing (no read per turn): the alerts
 	 * lane when [alerts] is off, inriver until a flow uses it */
 	for (size_t i = 0; opt->kinds && opt->kinds[i]; i++)

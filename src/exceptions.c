@@ -386,16 +386,24 @@ bool kcg_exc_is_open(struct kcg_txn *t, const char *kind, const char *subject)
 	return open;
 }
 
-static bool matches(const json_t *rec, int open, const char *kind, const char *owner)
+static bool matches(const json_t *rec, int open, const char *kind, const char *owner, const char *severity)
 {
 	if (open >= 0 && rec_open(rec) != (open == 1))
 		return false;
 	if (kind && !rec_field_is(rec, "kind", kind))
 		return false;
+	if (severity && !rec_field_is(rec, "severity", severity))
+		return false;
 	return !owner || rec_field_is(rec, "owner", owner);
 }
 
 int kcg_exc_list(struct kcg_txn *t, int open, const char *kind, const char *owner, size_t limit, json_t **out)
+{
+	return kcg_exc_list_severity(t, open, kind, owner, NULL, limit, out);
+}
+
+int kcg_exc_list_severity(struct kcg_txn *t, int open, const char *kind, const char *owner, const char *severity,
+			  size_t limit, json_t **out)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -422,7 +430,7 @@ int kcg_exc_list(struct kcg_txn *t, int open, const char *kind, const char *owne
 			rc = KCG_ESTORE;
 			goto fail_cursor;
 		}
-		if (!matches(rec, open, kind, owner)) {
+		if (!matches(rec, open, kind, owner, severity)) {
 			json_decref(rec);
 			continue;
 		}

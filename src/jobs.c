@@ -23,7 +23,8 @@
 #define LIVE_KEY_MAX (KCG_JOB_KIND_MAX + 1 + KCG_JOB_SUBJECT_MAX)
 #define DUE_LOOK_MAX 1000      /* due entries one kcg_jobs_due() may look at */
 
-static const char *const lane_names[KCG_LANE_COUNT] = { "mirakl", "khaos", "inriver", "alerts", "mirakl_stock", "inriver_push" };
+static const char *const lane_names[KCG_LANE_COUNT] = { "mirakl", "khaos", "inriver", "alerts", "mirakl_stock", "inriver_push",
+								       "alerts_mail" };
 static const char *const state_names[KCG_JOB_STATE_COUNT] = { "pending", "done", "dead" };
 
 const char *const kcg_jobs_dbs[] = { DB_JOBS, DB_DUE, DB_LIVE, NULL };
@@ -297,7 +298,8 @@ static int record_dead(struct kcg_txn *t, struct kcg_job_run *run, uint32_t atte
 	struct kcg_exc exc = {
 		.kind = KCG_EXC_DEAD_JOB,
 		.severity = KCG_SEV_CRITICAL,
-		.system = lane_names[run->lane],
+		/* both alert lanes' system is "alerts" (the runbook's name) */
+		.system = run->lane == KCG_LANE_ALERTS_MAIL ? lane_names[KCG_LANE_ALERTS] : lane_names[run->lane],
 		.owner = "operations",
 		.subject = run->id,
 		.message = msg,

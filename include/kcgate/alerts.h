@@ -20,14 +20,17 @@
  * Durability: the alert is a job, enqueued by the store's exception hook
  * in the very transaction that raises or reopens the exception (struct
  * kcg_flow.on_exception), so a crash between the raise and the send loses
- * nothing. Each channel is its own job kind on the `alerts` lane (a dead
- * mail server never delays orders or stock, nor the webhook): alert.webhook
+ * nothing. Each channel is its own job kind on its own lane, `alerts` for
+ * the webhook and `alerts_mail` for mail, each with its own slots and
+ * breaker (a dead or hanging mail server never delays orders or stock, nor
+ * the webhook): alert.webhook
  * and alert.mail (subject: the exception id), digest.webhook and
  * digest.mail (subject: "<team>@<YYYY-MM-DD>"). A failing send is retried
  * with the engine's backoff ([jobs]) and dies after [alerts] max_attempts
  * (or at once on a permanent refusal: a 4xx from the webhook, an SMTP 5xx),
- * raising dead_job like any job. A dead_job about an alert job is not sent
- * again on the channel that failed (no loop); the other channel carries it.
+ * raising dead_job like any job. A dead_job about an alert or digest job
+ * is alerted on no channel (two dead channels would alert each other for
+ * ever); the console and the next digest show it.
  *
  * Database (LMDB):
  *   alerts   exception id -> {"sent_ms": u64, "change": "new|reopened|repeat"}:
@@ -175,7 +178,8 @@ int kcg_alert_digest_text(const json_t *payload, struct kcg_alert_text *out);
  * The webhook body for @p fmt (not AUTO), compact JSON, malloc'd into
  * *@p out. Slack: {"text": title, "blocks": [header, section(s)]};
  * Teams: {"type":"message","attachments":[{Adaptive Card 1.2}]}; JSON:
- * {"kcgate": {"type": "exception"|"digest", "title", "text", ...payload}}.
+ * the payload's own fields at the top level plus "source": "kcgate",
+ * "type": "exception"|"digest", "title" and "text".
  * @return 0, -EINVAL or -ENOMEM.
  */
 int kcg_alert_webhook_body(enum kcg_alert_format fmt, const char *type, const struct kcg_alert_text *t, char **out);

@@ -304,9 +304,10 @@ struct kcg_lanes_config {
 	uint64_t mirakl;
 	uint64_t khaos;
 	uint64_t inriver;
-	uint64_t alerts;            /**< webhook posts and mails sent at once */
+	uint64_t alerts;            /**< alert webhook posts sent at once */
 	uint64_t mirakl_stock;  /**< the stock imports' own lane (STO01-03, OF21) */
 	uint64_t inriver_push;  /**< Khaos -> inriver field writes: low priority, apart from listener work */
+	uint64_t alerts_mail;   /**< alert mails sent at once: their own lane, apart from the webhook */
 };
 
 /** [alerts] and [alerts.mail_to]: who is told what broke (keys declared
@@ -327,6 +328,7 @@ struct kcg_alerts_config {
 	uint64_t delay_s;           /**< an exception is sent only if still open this long after its raise */
 	uint64_t timeout_s;         /**< one webhook post or one mail */
 	uint64_t max_attempts;      /**< a send dies after this many failed attempts */
+	uint64_t coalesce_s;        /**< per-SKU kinds: at most one alert per (kind, team) this often, the rest summed up */
 };
 
 struct kcg_config {

@@ -127,6 +127,11 @@ bool kcg_exc_is_open(struct kcg_txn *txn, const char *kind, const char *subject)
  */
 int kcg_exc_list(struct kcg_txn *txn, int open, const char *kind, const char *owner, size_t limit, json_t **out);
 
+/** kcg_exc_list() with a @p severity filter too ("critical", "warning",
+ * "info"; NULL = any). */
+int kcg_exc_list_severity(struct kcg_txn *txn, int open, const char *kind, const char *owner, const char *severity,
+			  size_t limit, json_t **out);
+
 /**
  * Open exceptions per kind as a new JSON object {"unknown_sku": 2, ...}
  * (for /metrics): every KCG_EXC_* kind and every kind in the register,

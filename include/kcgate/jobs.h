@@ -60,13 +60,14 @@ extern const char *const kcg_jobs_dbs[];
 extern const struct kcg_retention_owner kcg_jobs_retention;
 
 /** Lanes; new ones go at the end (stored records name them by number).
- * Alerts (webhook, mail) have their own, so a dead mail server never holds
- * back orders or stock; mirakl_stock carries the stock imports (STO01-03,
+ * Alerts have their own, one per channel (alerts: webhook posts,
+ * alerts_mail: mails), each with its own slots and breaker, so a dead or
+ * hanging mail server never holds back the webhook, orders or stock; mirakl_stock carries the stock imports (STO01-03,
  * OF21) so that an order backlog never delays them, nor they orders;
  * inriver_push carries Khaos -> inriver field writes (coalesced, low
  * priority), apart from both. */
 enum kcg_lane { KCG_LANE_MIRAKL, KCG_LANE_KHAOS, KCG_LANE_INRIVER, KCG_LANE_ALERTS, KCG_LANE_MIRAKL_STOCK,
-		KCG_LANE_INRIVER_PUSH, KCG_LANE_COUNT };
+		KCG_LANE_INRIVER_PUSH, KCG_LANE_ALERTS_MAIL, KCG_LANE_COUNT };
 
 /** A stored job's state ("running" is not one: it exists only in the engine). */
 enum kcg_job_state { KCG_JOB_PENDING, KCG_JOB_DONE, KCG_JOB_DEAD, KCG_JOB_STATE_COUNT };

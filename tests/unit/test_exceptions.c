@@ -129,6 +129,7 @@ struct op {
 	int open;                   /* OP_LIST */
 	const char *owner;          /* OP_LIST */
 	size_t limit;               /* OP_LIST */
+	const char *sev;            /* OP_LIST: the severity filter (NULL = any) */
 	int fail;                   /* a write's apply returns this after a successful op */
 	/* out */
 	int rc;
@@ -158,7 +159,8 @@ static int run_op(struct kcg_txn *txn, void *arg)
 		op->rc = 0;
 		break;
 	case OP_LIST:
-		op->rc = kcg_exc_list(&t, op->open, op->k, op->owner, op->limit, &op->json);
+		op->rc = op->sev ? kcg_exc_list_severity(&t, op->open, op->k, op->owner, op->sev, op->limit, &op->json)
+				 : kcg_exc_list(&t, op->open, op->k, op->owner, op->limit, &op->json);
 		break;
 	case OP_COUNTS:
 		op->rc = kcg_exc_open_counts(&t, &op->json);
@@ -438,6 +440,16 @@ static void test_list_filters(void **state)
 	assert_subjects(list(f, 1, NULL, NULL, 2), (const char *const[]){ "s4", "s3" }, 2);
 	assert_subjects(list(f, 0, NULL, NULL, 1), (const char *const[]){ "s2" }, 1);
 	assert_subjects(list(f, -1, NULL, NULL, 0), NULL, 0);
+
+	/* The severity filter: an older critical behind newer warnings. */
+	struct kcg_exc crit = exc(KCG_EXC_DEAD_JOB, "s7", "operations", "m");
+	crit.severity = KCG_SEV_CRITICAL;
+	assert_int_equal(raise_at(f, T0 + 7, crit, NULL), 0);
+	assert_int_equal(raise_at(f, T0 + 8, exc(KCG_EXC_UNKNOWN_SKU, "s8", "operations", "m"), NULL), 0);
+	assert_subjects(list(f, 1, NULL, NULL, 1), (const char *const[]){ "s8" }, 1);
+	struct op sop = { .kind = OP_LIST, .open = 1, .limit = 1, .sev = "critical" };
+	assert_int_equal(kcg_store_read(f->store, run_op, &sop), 0);
+	assert_subjects(sop.json, (const char *const[]){ "s7" }, 1);
 
 	/* Bad arguments. */
 	struct op op = { .kind = OP_LIST, .open = 2, .limit = 10 };
