@@ -103,7 +103,8 @@ static void item_start(struct item_read *it, xmlTextReaderPtr rd, int depth)
 		n--;
 	if (n == 0 || n >= sizeof(it->code))
 		it->code_bad = true;
-	memcpy(it->code, c, n < sizeof(it->code) ? n : sizeof(it->code) - 1); /* a bad one's start names it */
+	if (c) /* no CODE attribute: c is NULL, and memcpy may not be given it even for 0 bytes */
+		memcpy(it->code, c, n < sizeof(it->code) ? n : sizeof(it->code) - 1); /* a bad one's start names it */
 	xmlFree(code);
 }
 
