@@ -91,6 +91,23 @@ def booked(w, rep, oids, what, timeout=30):
     return done
 
 
+def booked_orders(w, rep, name, code, prefixes, qtys=(1,), price=5.0, what=None, **order):
+    """Stock codes <code><i>-<tag>, one a quantity in @qtys; for each of
+    @prefixes an order <prefix>-<tag>-A with a line of each stock code at its
+    quantity (priced @price, @price + 1, ...; @order to the sim, e.g.
+    shipping_deadline); kcgate started as @name and the orders booked (@what
+    in the check, @name if None): (order ids, stock codes), or (None, None)."""
+    tag = os.urandom(3).hex().upper()
+    skus = ["%s%d-%s" % (code, i + 1, tag) for i in range(len(qtys))]
+    w.sim.stock(*skus)
+    oids = ["%s-%s-A" % (p, tag) for p in prefixes]
+    for oid in oids:
+        w.sim.order(oid, [(sku, q, price + i) for i, (sku, q) in enumerate(zip(skus, qtys))], **order)
+    if not w.start(name) or not booked(w, rep, oids, what or name):
+        return None, None
+    return oids, skus
+
+
 def despatch(w, oid, courier, cons, items=None, url=None, shape=None):
     body = {"associated_ref": oid, "courier": courier, "consignment_ref": cons}
     if shape:
@@ -129,18 +146,13 @@ def export_calls(w):
 def scenario_ship(args, rep):
     w = world(args, rep, "ship")
     try:
-        tag = os.urandom(3).hex().upper()
-        sku = "DS-" + tag
-        w.sim.stock(sku)
-        a, b = "DA-%s-A" % tag, "DB-%s-A" % tag
-        others = ["DX-%s-%d-A" % (tag, i) for i in range(5)]
-        for oid in [a, b] + others:
-            w.sim.order(oid, [(sku, 2, 4.5)])
         # the couriers Khaos knows (GetSOPData), one never despatched yet
         w.sim.ok("POST", "/_sim/khaos/couriers", {"couriers": [{"code": "RM48", "name": "Royal Mail 48"},
                                                                {"code": "YOD", "name": "Yodel Xpress"}]})
-        if not w.start("ship") or not booked(w, rep, [a, b] + others, "ship"):
+        oids, _ = booked_orders(w, rep, "ship", "DS", ["DA", "DB"] + ["DX%d" % i for i in range(5)], [2], 4.5)
+        if not oids:
             return
+        a, b, others = oids[0], oids[1], oids[2:]
         despatch(w, a, "Royal Mail 48", "RM123456789GB")
         despatch(w, b, "Acme Couriers", "AC-77", url="https://khaos.example/acme?c=AC-77")
         got, secs = w.wait(lambda: shipped(w, a) and shipped(w, b), 20)
@@ -224,14 +236,10 @@ def scenario_ship(args, rep):
 def scenario_unmapped(args, rep):
     w = world(args, rep, "unmapped", carriers={"Royal Mail 48": "RM", "Parcelforce": "PF"})
     try:
-        tag = os.urandom(3).hex().upper()
-        sku = "DU-" + tag
-        w.sim.stock(sku)
-        a, b = "UA-%s-A" % tag, "UB-%s-A" % tag
-        for oid in (a, b):
-            w.sim.order(oid, [(sku, 1, 9.0)])
-        if not w.start("unmapped") or not booked(w, rep, [a, b], "unmapped"):
+        oids, _ = booked_orders(w, rep, "unmapped", "DU", ["UA", "UB"], price=9.0)
+        if not oids:
             return
+        a, b = oids
         despatch(w, a, "Yodel Xpress", "YD-1")
         despatch(w, b, "Parcelforce", "PF-2")  # mapped to PF, a code SH21 does not list
         ea, secs = w.wait(lambda: exc_of(w, "unmapped_carrier", a), 20)
@@ -267,13 +275,10 @@ def scenario_unmapped(args, rep):
     # shipments mode: two boxes, both with an unmapped courier: both wait, both go after the reload
     w = world(args, rep, "unmapped-shipments", despatch={"mode": "shipments"}, carriers={"Royal Mail 48": "RM"})
     try:
-        tag = os.urandom(3).hex().upper()
-        s1, s2 = "U1-" + tag, "U2-" + tag
-        w.sim.stock(s1, s2)
-        c = "UC-%s-A" % tag
-        w.sim.order(c, [(s1, 1, 3.0), (s2, 1, 4.0)])
-        if not w.start("unmapped-shipments") or not booked(w, rep, [c], "unmapped (shipments)"):
+        oids, skus = booked_orders(w, rep, "unmapped-shipments", "U", ["UC"], [1, 1], 3.0, "unmapped (shipments)")
+        if not oids:
             return
+        (c,), (s1, s2) = oids, skus
         despatch(w, c, "Yodel Xpress", "Y-1", items=[(s1, 1)])
         despatch(w, c, "Hermes", "H-2", items=[(s2, 1)])
         e, secs = w.wait(lambda: exc_of(w, "unmapped_carrier", c), 15)
@@ -302,13 +307,10 @@ def scenario_partial(args, rep):
     for mode in ("order", "shipments"):
         w = world(args, rep, "partial-" + mode, despatch={"mode": mode})
         try:
-            tag = os.urandom(3).hex().upper()
-            s1, s2 = "P1-" + tag, "P2-" + tag
-            w.sim.stock(s1, s2)
-            oid = "PA-%s-A" % tag
-            w.sim.order(oid, [(s1, 2, 3.0), (s2, 1, 5.0)])
-            if not w.start("partial-" + mode) or not booked(w, rep, [oid], "partial " + mode):
+            oids, skus = booked_orders(w, rep, "partial-" + mode, "P", ["PA"], [2, 1], 3.0, "partial " + mode)
+            if not oids:
                 return
+            (oid,), (s1, s2) = oids, skus
             despatch(w, oid, "Royal Mail 48", "BOX-1", items=[(s1, 2)])
             if mode == "order":
                 rec, _ = w.wait(lambda: o.rec_in(w, oid, "booked") and (w.aget("/admin/orders/" + oid) or {}), 5)
@@ -354,14 +356,11 @@ def scenario_shipments_faults(args, rep, n_orders=20):
     w = world(args, rep, "shipments-faults", despatch={"mode": "shipments"})
     try:
         seed = random.getrandbits(32)
-        tag = os.urandom(3).hex().upper()
-        s1, s2 = "F1-" + tag, "F2-" + tag
-        w.sim.stock(s1, s2)
-        oids = ["SF-%s-%02d-A" % (tag, i) for i in range(n_orders)]
-        for x in oids:
-            w.sim.order(x, [(s1, 1, 3.0), (s2, 2, 4.0)])
-        if not w.start("shipments-faults") or not booked(w, rep, oids, "shipments-faults"):
+        oids, skus = booked_orders(w, rep, "shipments-faults", "F", ["SF%02d" % i for i in range(n_orders)],
+                                   [1, 2], 3.0)
+        if not oids:
             return
+        s1, s2 = skus
         Report.note("shipments-faults: seed %d" % seed)
         w.sim.faults(system="mirakl", error_rate=0.3, status=503, seed=seed)
         for i, x in enumerate(oids):
@@ -391,13 +390,10 @@ def scenario_shipments_faults(args, rep, n_orders=20):
 def scenario_cancelled(args, rep):
     w = world(args, rep, "cancelled")
     try:
-        tag = os.urandom(3).hex().upper()
-        sku = "DC-" + tag
-        w.sim.stock(sku)
-        oid = "CA-%s-A" % tag
-        w.sim.order(oid, [(sku, 1, 12.0)])
-        if not w.start("cancelled") or not booked(w, rep, [oid], "cancelled"):
+        oids, _ = booked_orders(w, rep, "cancelled", "DC", ["CA"], price=12.0)
+        if not oids:
             return
+        oid = oids[0]
         # kcgate stopped: Khaos ships it, the customer cancels on Mirakl meanwhile
         h.stop_check(rep, w.inst, "cancelled: stop")
         despatch(w, oid, "Royal Mail 48", "RM-CXL-1")
@@ -450,14 +446,10 @@ def scenario_deadline(args, rep):
 def scenario_khaos_cancelled(args, rep):
     w = world(args, rep, "khaos-cancelled")
     try:
-        tag = os.urandom(3).hex().upper()
-        sku = "DK-" + tag
-        w.sim.stock(sku)
-        oid, other = "KC-%s-A" % tag, "KO-%s-A" % tag
-        w.sim.order(oid, [(sku, 1, 3.0)])
-        w.sim.order(other, [(sku, 1, 3.0)])
-        if not w.start("khaos-cancelled") or not booked(w, rep, [oid, other], "khaos-cancelled"):
+        oids, _ = booked_orders(w, rep, "khaos-cancelled", "DK", ["KC", "KO"], price=3.0)
+        if not oids:
             return
+        oid, other = oids
         w.sim.ok("POST", "/_sim/khaos/orders/%s/cancel" % oid)
         e, secs = w.wait(lambda: exc_of(w, "khaos_cancelled", oid), 15)
         x = (e or [{}])[0]

@@ -29,21 +29,15 @@ import time
 
 import orders as o
 import run as h
-from despatch import (CARRIERS, booked, calls_to, despatch, exc_of, mirakl, shipped, short,  # noqa: F401
-                      st01_posts, world)
+from despatch import (CARRIERS, booked, booked_orders, calls_to, despatch, exc_of, mirakl, shipped,  # noqa: F401
+                      short, st01_posts, world)
+
 
 def one_order(w, rep, name, code, qtys):
-    """Stock codes <code><i>-<tag>, one order <code>-<tag>-A with a line of
-    each quantity in @qtys, kcgate started and the order booked: (order id,
-    stock codes), or (None, None)."""
-    tag = os.urandom(3).hex().upper()
-    skus = ["%s%d-%s" % (code, i + 1, tag) for i in range(len(qtys))]
-    w.sim.stock(*skus)
-    oid = "%s-%s-A" % (code, tag)
-    w.sim.order(oid, [(sku, q, 5.0 + i) for i, (sku, q) in enumerate(zip(skus, qtys))])
-    if not w.start(name) or not booked(w, rep, [oid], name):
-        return None, None
-    return oid, skus
+    """booked_orders() of one order <code>-<tag>-A: (order id, stock codes),
+    or (None, None)."""
+    oids, skus = booked_orders(w, rep, name, code, [code], qtys)
+    return (oids[0] if oids else None), skus
 
 
 def scenario_same_consignment(args, rep):
@@ -176,13 +170,10 @@ def scenario_refused(args, rep):
     sees the parked order."""
     w = world(args, rep, "or23refused", despatch={"deadline_alert_h": "1"})
     try:
-        tag = os.urandom(3).hex().upper()
-        sku = "OR-" + tag
-        w.sim.stock(sku)
-        oid = "OQ-%s-A" % tag
-        w.sim.order(oid, [(sku, 1, 5.0)], shipping_deadline=o.iso(time.time() + 3600 + 20))
-        if not w.start("or23refused") or not booked(w, rep, [oid], "or23refused"):
+        oids, _ = booked_orders(w, rep, "or23refused", "OR", ["OQ"], shipping_deadline=o.iso(time.time() + 3600 + 20))
+        if not oids:
             return
+        oid = oids[0]
         time.sleep(2)
         w.sim.ok("POST", "/_sim/mirakl/carriers", {"carriers": [CARRIERS[1]]})  # RM dropped by Mirakl
         despatch(w, oid, "Royal Mail 48", "RM-REF-2")
@@ -237,14 +228,10 @@ def scenario_cancel_resolves(args, rep):
     cancel; shipped_cancelled, not also booked_cancelled, for a parcel sent."""
     w = world(args, rep, "cancel-resolves", despatch={"deadline_alert_h": "12"})
     try:
-        tag = os.urandom(3).hex().upper()
-        sku = "CC-" + tag
-        w.sim.stock(sku)
-        a, b = "CC-%s-A" % tag, "CD-%s-A" % tag
-        for x in (a, b):
-            w.sim.order(x, [(sku, 1, 5.0)], shipping_deadline=o.iso(time.time() + 3 * 3600))
-        if not w.start("cancel") or not booked(w, rep, [a, b], "cancel"):
+        oids, skus = booked_orders(w, rep, "cancel", "CC", ["CC", "CD"], shipping_deadline=o.iso(time.time() + 3 * 3600))
+        if not oids:
             return
+        (a, b), (sku,) = oids, skus
         e, _ = w.wait(lambda: exc_of(w, "shipping_deadline", a) and exc_of(w, "shipping_deadline", b), 15)
         rep.check(bool(e), "cancel: shipping_deadline raised for both", [])
         h.stop_check(rep, w.inst, "cancel: stop")
@@ -263,7 +250,7 @@ def scenario_cancel_resolves(args, rep):
                   "cancel: no booked_cancelled (stop the despatch) beside shipped_cancelled (recall the parcel)",
                   [short(json.dumps(exc_of(w, "booked_cancelled", a)), 600)])
         # parked on an unmapped courier, then cancelled: nothing left open for it
-        c = "CE-%s-A" % tag
+        c = "CE-%s-A" % a.split("-")[1]  # a's tag
         w.sim.order(c, [(sku, 1, 5.0)], shipping_deadline=o.iso(time.time() + 3 * 3600))
         if not booked(w, rep, [c], "cancel (parked)"):
             return
