@@ -49,7 +49,6 @@ Output: "ok - ..." / "not ok - ..." lines, then "N passed, M failed"; exit
 status 1 on any failure. Python 3 stdlib only; reuses orders.py's world.
 """
 
-import argparse
 import json
 import os
 import random
@@ -57,7 +56,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -563,22 +561,7 @@ def all_scenarios():
 
 
 def main():
-    ap = argparse.ArgumentParser(description="kcgate despatch flow end-to-end tests (against kcgate-sim)")
-    ap.add_argument("--kcgate", required=True)
-    ap.add_argument("--sim", required=True)
-    ap.add_argument("--keep", action="store_true")
-    scenarios = all_scenarios()
-    ap.add_argument("scenario", choices=sorted(scenarios))
-    args = ap.parse_args()
-    rep = Report()
-    t0 = time.monotonic()
-    try:
-        scenarios[args.scenario](args, rep)
-    except Exception:
-        rep.fail("%s: unexpected exception" % args.scenario, [traceback.format_exc()])
-    Report.note("%s took %.1f s" % (args.scenario, time.monotonic() - t0))
-    print("%d passed, %d failed" % (rep.passed, rep.failed))
-    return 1 if rep.failed else 0
+    return o.main(all_scenarios(), "kcgate despatch flow end-to-end tests (against kcgate-sim)")
 
 
 if __name__ == "__main__":
