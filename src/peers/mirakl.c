@@ -71,6 +71,15 @@ static void buf_list(struct kcg_dynbuf *b, const char *name, const char *list)
 	}
 }
 
+/* "<sep>shop_id=<escaped>" when [mirakl] shop_id is set. */
+void mirakl_shop_query(struct kcg_dynbuf *url, const struct kcg_mirakl_config *cfg, char sep)
+{
+	if (cfg->shop_id && *cfg->shop_id) {
+		kcg_dynbuf_printf(url, "%cshop_id=", sep);
+		mirakl_buf_escaped(url, cfg->shop_id);
+	}
+}
+
 /* Fills what every Mirakl call shares; takes @p url. */
 int mirakl_init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, const char *what, const char *method,
 		     struct kcg_dynbuf *url)
@@ -126,10 +135,7 @@ int kcg_mirakl_or11(const struct kcg_mirakl_config *cfg, const struct kcg_or11_q
 	if (cfg->order_tax_mode == KCG_TAX_INCLUDED || cfg->order_tax_mode == KCG_TAX_EXCLUDED)
 		kcg_dynbuf_addstr(&url, cfg->order_tax_mode == KCG_TAX_INCLUDED ? "&order_tax_mode=TAX_INCLUDED"
 										 : "&order_tax_mode=TAX_EXCLUDED");
-	if (cfg->shop_id && *cfg->shop_id) {
-		kcg_dynbuf_addstr(&url, "&shop_id=");
-		mirakl_buf_escaped(&url, cfg->shop_id);
-	}
+	mirakl_shop_query(&url, cfg, '&');
 	return mirakl_init_call(cfg, out, "OR11", "GET", &url);
 }
 
@@ -149,10 +155,7 @@ void mirakl_order_url(struct kcg_dynbuf *url, const struct kcg_mirakl_config *cf
 	mirakl_buf_base(url, cfg, "/api/orders/");
 	mirakl_buf_escaped(url, order_id);
 	kcg_dynbuf_addstr(url, suffix);
-	if (cfg->shop_id && *cfg->shop_id) {
-		kcg_dynbuf_addstr(url, "?shop_id=");
-		mirakl_buf_escaped(url, cfg->shop_id);
-	}
+	mirakl_shop_query(url, cfg, '?');
 }
 
 int kcg_mirakl_or12(const struct kcg_mirakl_config *cfg, const char *order_id, struct kcg_call *out)

@@ -18,6 +18,8 @@ void mirakl_buf_base(struct kcg_dynbuf *b, const struct kcg_mirakl_config *cfg, 
 /* "/api/orders/{escaped id}{suffix}" and the shop_id query when set. */
 void mirakl_order_url(struct kcg_dynbuf *url, const struct kcg_mirakl_config *cfg, const char *order_id,
 		      const char *suffix);
+/* "<sep>shop_id=<escaped>" when [mirakl] shop_id is set. */
+void mirakl_shop_query(struct kcg_dynbuf *url, const struct kcg_mirakl_config *cfg, char sep);
 /* Fills what every Mirakl call shares; takes @p url. */
 int mirakl_init_call(const struct kcg_mirakl_config *cfg, struct kcg_call *out, const char *what, const char *method,
 		     struct kcg_dynbuf *url);

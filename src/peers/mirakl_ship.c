@@ -51,10 +51,7 @@ int kcg_mirakl_sh21(const struct kcg_mirakl_config *cfg, struct kcg_call *out)
 {
 	struct kcg_dynbuf url;
 	mirakl_buf_base(&url, cfg, "/api/shipping/carriers");
-	if (cfg->shop_id && *cfg->shop_id) {
-		kcg_dynbuf_addstr(&url, "?shop_id=");
-		mirakl_buf_escaped(&url, cfg->shop_id);
-	}
+	mirakl_shop_query(&url, cfg, '?');
 	return mirakl_init_call(cfg, out, "SH21", "GET", &url);
 }
 
@@ -162,10 +159,7 @@ int kcg_mirakl_st01(const struct kcg_mirakl_config *cfg, const json_t *shipments
 		return -EINVAL;
 	struct kcg_dynbuf url;
 	mirakl_buf_base(&url, cfg, "/api/shipments");
-	if (cfg->shop_id && *cfg->shop_id) {
-		kcg_dynbuf_addstr(&url, "?shop_id=");
-		mirakl_buf_escaped(&url, cfg->shop_id);
-	}
+	mirakl_shop_query(&url, cfg, '?');
 	int rc = mirakl_init_call(cfg, out, "ST01", "POST", &url);
 	if (rc != 0)
 		return rc;
@@ -224,10 +218,7 @@ int kcg_mirakl_st11(const struct kcg_mirakl_config *cfg, const char *order_id, c
 		kcg_dynbuf_addstr(&url, "&page_token=");
 		mirakl_buf_escaped(&url, page_token);
 	}
-	if (cfg->shop_id && *cfg->shop_id) {
-		kcg_dynbuf_addstr(&url, "&shop_id=");
-		mirakl_buf_escaped(&url, cfg->shop_id);
-	}
+	mirakl_shop_query(&url, cfg, '&');
 	return mirakl_init_call(cfg, out, "ST11", "GET", &url);
 }
 
