@@ -184,10 +184,7 @@ int kcg_mirakl_st01_parse(const struct kcg_reply *r, const char *order_id, char 
 		const char *msg = json_string_value(json_object_get(e, "message"));
 		if (id && strcmp(id, order_id) == 0) {
 			char m[201];
-			size_t k = 0;
-			for (; msg && msg[k] && k < 200; k++)
-				m[k] = msg[k] < 0x20 || msg[k] > 0x7e ? '?' : msg[k];
-			m[k] = '\0';
+			kcg_printable(m, sizeof(m), msg ? msg : "", msg ? strlen(msg) : 0, 0);
 			kcg_why(why, "ST01: Mirakl refused the shipment of order %s: %s", order_id, m);
 			refused = true;
 			break;
