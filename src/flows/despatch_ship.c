@@ -33,12 +33,8 @@ int despatch_mark_shipped(struct kcg_txn *t, const char *order_id, const json_t 
 	if (rc == 0)
 		rc = despatch_put(t, d);
 	json_decref(d);
-	if (rc == 0)
+	if (rc == 0) /* despatch_finish() resolved shipping_deadline and unmapped_carrier */
 		rc = kcg_orders_mark_shipped(t, order_id, tracking);
-	if (rc == 0)
-		rc = kcg_exc_resolve(t, KCG_EXC_SHIPPING_DEADLINE, order_id, "auto");
-	if (rc == 0)
-		rc = kcg_exc_resolve(t, KCG_EXC_UNMAPPED_CARRIER, order_id, "auto");
 	return rc == KCG_ENOTFOUND ? 0 : rc;
 }
 
