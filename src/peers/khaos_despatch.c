@@ -61,13 +61,10 @@ static void problem(struct walk *w, const char *fmt, const char *a, const char *
 	json_array_append_new(w->problems, json_string(msg));
 }
 
-/* A printable, bounded copy of @p s for a sentence. */
+/* A printable copy of @p s for a sentence, at most 40 bytes. */
 static void shown(char out[41], const char *s)
 {
-	size_t i = 0;
-	for (; s[i] && i < 40; i++)
-		out[i] = (s[i] < 0x20 || s[i] > 0x7e) ? '?' : s[i];
-	out[i] = '\0';
+	kcg_printable(out, 41, s, strlen(s), 0);
 }
 
 /* The items (@p item_name children of @p parent) as [{"stock_code","qty"}]. */
