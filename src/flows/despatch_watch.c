@@ -29,7 +29,6 @@ struct watch {
 	struct kcg_txn *t;
 	json_t *ids;      /* order ids for the by-ref read */
 	char refs[DESPATCH_REFS_MAX * (DESPATCH_ORDER_ID_MAX + 65)];
-	size_t n_raised;
 };
 
 /* A deadline near for a booked order Khaos has not despatched? */
@@ -54,7 +53,6 @@ static int watch_deadline(struct watch *w, const json_t *rec, const json_t *d, c
 		 id, dl, st, !strcmp(st, ST_PARKED) ? ", waiting for [carriers]: " : "",
 		 !strcmp(st, ST_PARKED) ? kcg_json_str(d, "parked_why") : "",
 		 problem ? "; Khaos sent what kcgate cannot read: " : "", problem ? problem : "");
-	w->n_raised++;
 	return despatch_raise(w->t, KCG_EXC_SHIPPING_DEADLINE, "khaos", id, msg);
 }
 
@@ -202,7 +200,6 @@ static void watch_timer(struct kcg_engine *engine, void *ctx)
 	struct kcg_flow_ctx *flow = ctx;
 	static struct watch w; /* engine thread only; the refs buffer is large */
 	w.cfg = flow->cfg;
-	w.n_raised = 0;
 	w.ids = json_array();
 	int rc = w.ids ? kcg_store_write_sync(flow->store, watch_fn, &w) : -ENOMEM;
 	if (rc != 0)
