@@ -396,17 +396,19 @@ static void wait_timer(struct kcg_engine *engine, void *arg)
 
 /* ---- for the stock flow ---- */
 
-enum kcg_inriver_gate kcg_inriver_sku_gate(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku)
+enum kcg_inriver_gate ir_gate(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *rec)
 {
-	MDB_val k = { strlen(sku), (void *)sku }, v;
-	int rc = mdb_get(t->txn, kcg_store_db(t->store, DB_IR_SKUS), &k, &v);
 	bool require = cfg->stock.require_inriver_link == 1;
 	bool audited = require && kcg_meta_get_u64(t, META_IR_AUDITED) != 0;
-	if (rc != 0)
-		return kcg_inriver_gate_of(require, false, false, audited);
-	json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-	enum kcg_inriver_gate g = kcg_inriver_gate_of(require, kcg_json_u64(rec, "entity_id") > 0,
-						      json_object_get(rec, "deleted_ms") != NULL, audited);
+	return kcg_inriver_gate_of(require, kcg_json_u64(rec, "entity_id") > 0,
+				   json_object_get(rec, "deleted_ms") != NULL, audited);
+}
+
+enum kcg_inriver_gate kcg_inriver_sku_gate(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku)
+{
+	json_t *rec = NULL; /* none (the usual case on the stock flush's path): nothing allocated */
+	kcg_txn_get_json(t, DB_IR_SKUS, sku, strlen(sku), &rec);
+	enum kcg_inriver_gate g = ir_gate(t, cfg, rec);
 	json_decref(rec);
 	return g;
 }

@@ -63,7 +63,7 @@ static int view_fn(struct kcg_txn *t, void *arg)
 			   id ? json_integer((json_int_t)id) : json_null(), "linked", id > 0, "written",
 			   json_object_get(rec, "written"), "written_at", time_or_null(kcg_json_u64(rec, "written_ms")),
 			   "deleted_at", time_or_null(kcg_json_u64(rec, "deleted_ms")), "waiting_for_mirakl_zero", waiting,
-			   "mirakl_gate", kcg_inriver_gate_name(kcg_inriver_sku_gate(t, v->cfg, v->sku)), "problems", problems);
+			   "mirakl_gate", kcg_inriver_gate_name(ir_gate(t, v->cfg, rec)), "problems", problems);
 	json_decref(rec);
 	return v->out ? 0 : -ENOMEM;
 }

@@ -109,19 +109,13 @@ static void find_unmapped(json_t *r, json_t *all)
 
 /* ---- the outcome ---- */
 
-struct tally {
-	size_t linked, unlinked, duplicate, drift;
-};
-
-static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const char *code, const json_t *ids,
-		      struct tally *n)
+static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const char *code, const json_t *ids)
 {
 	json_t *rec = ir_rec_get(t, code);
 	int rc = 0;
 	if (!rec)
 		return -ENOMEM;
 	if (json_array_size(ids) == 0) {
-		n->unlinked++;
 		if (json_object_get(rec, "deleted_ms"))
 			; /* deleted in inriver: archive_in_khaos says what to do */
 		else if (cfg->inriver.create_missing_items == 1)
@@ -133,16 +127,12 @@ static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 		json_decref(rec);
 		return rc;
 	}
-	if (json_array_size(ids) > 1)
-		n->duplicate++;
 	rc = ir_dup_effect(t, cfg, code, ids);
 	uint64_t id = (uint64_t)json_integer_value(json_array_get(ids, 0));
 	if (rc == 0 && kcg_json_u64(rec, "entity_id") != id)
 		rc = ir_link(t, cfg, code, id, rec);
 	else if (rc == 0)
 		rc = ir_resolve(t, KCG_EXC_UNLINKED_SKU, code);
-	if (rc == 0)
-		n->linked++;
 	if (rc == 0 && json_object_size(json_object_get(rec, "written")) == 0)
 		rc = ir_push_later(t, cfg, code, rec); /* linked, nothing of Khaos's written yet */
 	json_decref(rec);
@@ -160,7 +150,6 @@ static int audit_part(struct kcg_txn *t, struct kcg_job_run *run)
 	const struct kcg_config *cfg = flow->cfg;
 	json_t *r = run->result, *codes = json_object_get(r, "codes"), *map = json_object_get(r, "map");
 	size_t n_codes = json_array_size(codes), from = (size_t)run->part * AUDIT_PER_TXN;
-	struct tally n = { 0 };
 	int rc = 0;
 	if (run->part == 0) {
 		/* first: the figures rechecked below see the catalogue as mapped (held -> 0) */
@@ -171,12 +160,13 @@ static int audit_part(struct kcg_txn *t, struct kcg_job_run *run)
 	if (from < n_codes) {
 		for (size_t i = from; i < n_codes && i < from + AUDIT_PER_TXN; i++) {
 			const char *code = json_string_value(json_array_get(codes, i));
-			rc = audit_code(t, cfg, code, json_object_get(map, code), &n);
+			rc = audit_code(t, cfg, code, json_object_get(map, code));
 			if (rc != 0)
 				return rc;
 		}
 		return 1; /* the last part (items and summary) follows */
 	}
+	size_t linked = 0, unlinked = 0, duplicate = 0, drift = 0;
 	const char *key;
 	json_t *sku;
 	json_object_foreach(json_object_get(r, "read"), key, sku) {
@@ -187,19 +177,19 @@ static int audit_part(struct kcg_txn *t, struct kcg_job_run *run)
 			continue; /* no SKU yet: content in the making, not drift */
 		if (kcg_skus_active(t, s, &disc) || disc)
 			continue; /* a code Khaos knows (discontinued ones follow the lifecycle) */
-		n.drift++;
+		drift++;
 		rc = ir_drift_effect(t, cfg, s, id);
 		if (rc != 0)
 			return rc;
 	}
-	/* the counts from the map itself: parts may have been applied twice */
+	/* the counts from the map itself, not from the parts: they may have been applied twice */
 	json_t *el;
 	size_t i;
 	json_array_foreach(codes, i, el) {
 		size_t k = json_array_size(json_object_get(map, json_string_value(el)));
-		n.unlinked += k == 0;
-		n.linked += k > 0;
-		n.duplicate += k > 1;
+		unlinked += k == 0;
+		linked += k > 0;
+		duplicate += k > 1;
 	}
 	json_t *counts = NULL;
 	size_t ghosts = 0;
@@ -210,8 +200,8 @@ static int audit_part(struct kcg_txn *t, struct kcg_job_run *run)
 	kcg_format_time(t->now_ms, at, sizeof(at));
 	json_t *sum = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "at", at, "codes",
 				(json_int_t)n_codes, "items", (json_int_t)kcg_json_u64(r, "items"), "linked",
-				(json_int_t)n.linked, "unlinked", (json_int_t)n.unlinked, "duplicate",
-				(json_int_t)n.duplicate, "identifier_drift", (json_int_t)n.drift, "ghost_sku_open",
+				(json_int_t)linked, "unlinked", (json_int_t)unlinked, "duplicate",
+				(json_int_t)duplicate, "identifier_drift", (json_int_t)drift, "ghost_sku_open",
 				(json_int_t)ghosts, "items_unread", (json_int_t)kcg_json_u64(r, "unread"));
 	rc = sum ? kcg_txn_put_json(t, DB_IR_AUDIT, AUDIT_KEY, strlen(AUDIT_KEY), sum) : -ENOMEM;
 	json_decref(sum);

@@ -84,14 +84,21 @@ static uint64_t res_id(struct kcg_job_run *run)
 	return kcg_json_u64(run->result, "id");
 }
 
-/* Starts the PUT of run->result's values to its entity, or finishes. */
-static enum kcg_step put_or_done(struct kcg_job_run *run, struct kcg_flow_ctx *flow)
+/* Keeps in run->result the values to write to entity @p id (values_for;
+ * @p s's record is released) and starts their PUT, or finishes when
+ * nothing differs. */
+static enum kcg_step put_or_done(struct kcg_job_run *run, struct kcg_flow_ctx *flow, struct snap *s, uint64_t id)
 {
-	json_t *values = json_object_get(run->result, "values");
+	json_t *values = values_for(run, s, id);
+	json_decref(s->rec);
+	s->rec = NULL;
+	if (!values)
+		return kcg_job_failed(run, -EAGAIN, "out of memory");
+	json_object_set_new(run->result, "values", values);
 	if (json_object_size(values) == 0)
 		return KCG_STEP_DONE;
 	run->phase = P_PUT;
-	return kcg_job_call(run, kcg_inriver_fields_put(&flow->cfg->inriver, res_id(run), values, &run->call));
+	return kcg_job_call(run, kcg_inriver_fields_put(&flow->cfg->inriver, id, values, &run->call));
 }
 
 /* The PUT's answer: written, or the entity is gone (deleted meanwhile: its
@@ -288,12 +295,7 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		if (take_snap(flow, kcg_json_str(r, "sku"), &s) != 0)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU records");
 		json_object_set_new(r, "unknown", json_boolean(!s.k.known));
-		json_t *values = values_for(run, &s, res_id(run));
-		json_decref(s.rec);
-		if (!values)
-			return kcg_job_failed(run, -EAGAIN, "out of memory");
-		json_object_set_new(r, "values", values);
-		return put_or_done(run, flow);
+		return put_or_done(run, flow, &s, res_id(run));
 	}
 	case P_PUT:
 		return put_answer(run);
@@ -330,18 +332,14 @@ static enum kcg_step push_step(struct kcg_job_run *run, void *ctx)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the SKU records");
 		uint64_t id = kcg_json_u64(s.rec, "entity_id");
 		bool deleted = json_object_get(s.rec, "deleted_ms") != NULL;
-		json_t *values = id ? values_for(run, &s, id) : NULL;
-		json_decref(s.rec);
 		json_object_set_new(r, "unknown", json_boolean(!s.k.known));
-		if (deleted || (!id && !s.k.known))
-			return KCG_STEP_DONE; /* deleted in inriver, or a code Khaos does not know: nothing to write */
-		if (id) {
-			if (!values)
-				return kcg_job_failed(run, -EAGAIN, "out of memory");
+		if (id && !deleted) {
 			json_object_set_new(r, "id", json_integer((json_int_t)id));
-			json_object_set_new(r, "values", values);
-			return put_or_done(run, flow);
+			return put_or_done(run, flow, &s, id);
 		}
+		json_decref(s.rec);
+		if (deleted || !s.k.known)
+			return KCG_STEP_DONE; /* deleted in inriver, or a code Khaos does not know: nothing to write */
 		run->phase = P_QUERY;
 		return kcg_job_call(run, kcg_inriver_query_sku(ir, run->subject, &run->call));
 	}
@@ -368,12 +366,7 @@ static enum kcg_step push_step(struct kcg_job_run *run, void *ctx)
 		}
 		uint64_t id = (uint64_t)json_integer_value(json_array_get(ids, 0));
 		json_object_set_new(r, "id", json_integer((json_int_t)id));
-		json_t *values = values_for(run, &s, id);
-		json_decref(s.rec);
-		if (!values)
-			return kcg_job_failed(run, -EAGAIN, "out of memory");
-		json_object_set_new(r, "values", values);
-		return put_or_done(run, flow);
+		return put_or_done(run, flow, &s, id);
 	}
 	case P_EMPTY: {
 		json_t *model;

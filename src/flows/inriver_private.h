@@ -74,6 +74,9 @@ int ir_unlinked_effect(struct kcg_txn *t, const struct kcg_config *cfg, const ch
 /* "Khaos: ...; Mirakl: ..." for an exception's message (@p out, @p len). */
 void ir_view_text(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, char *out, size_t len);
 
+/* The Mirakl gate of a SKU whose record is @p rec (NULL: none); kcg_inriver_sku_gate() reads it. */
+enum kcg_inriver_gate ir_gate(struct kcg_txn *t, const struct kcg_config *cfg, const json_t *rec);
+
 /* Whether the stock flow runs (there is a Mirakl to unpublish from). */
 bool ir_stock_runs(const struct kcg_config *cfg);
 

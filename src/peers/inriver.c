@@ -279,11 +279,6 @@ int kcg_inriver_fields_put_parse(const struct kcg_reply *r, char why[KCG_ERROR_M
 	return rc == 1 ? 0 : rc;
 }
 
-void kcg_inriver_time(uint64_t ms, char out[32])
-{
-	kcg_format_time(ms, out, 32);
-}
-
 static json_t *type_criterion(const struct kcg_inriver_config *cfg)
 {
 	return json_pack("{s:s, s:s, s:s}", "type", "EntityTypeId", "value", cfg->entity_type ? cfg->entity_type : "Item",
@@ -316,7 +311,7 @@ int kcg_inriver_query_modified(const struct kcg_inriver_config *cfg, uint64_t si
 		return -ENOMEM;
 	}
 	if (since_ms) {
-		kcg_inriver_time(since_ms, t);
+		kcg_format_time(since_ms, t, sizeof(t)); /* inriver's form: 2024-12-31T19:00:00.000Z */
 		json_array_append_new(crit, json_pack("{s:s, s:s, s:s}", "type", "LastModified", "operator",
 						      "GreaterThan", "value", t));
 	}

@@ -30,7 +30,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from orders import Failed, free_port, procs, sim_call, stop_all, wait_line  # noqa: E402
+from orders import Failed, free_port, procs, sim_call, stop_all, wait_line, write_secrets  # noqa: E402
 from stock import OVERLAP_S, cpu_s, imports, peak_rss_mb, rss_now_mb  # noqa: E402
 
 KEY = "bench-inriver-key"
@@ -79,10 +79,9 @@ def run(args, tmp):
         {"entity_type": "Item", "fields": {"ItemNumber": code(i), "ItemName": "Item %d" % i}} for i in range(1, n + 1)]})
     time.sleep(OVERLAP_S + 1)  # a catalogue changed long before kcgate starts (see stock.py)
 
-    for name, value in (("admin", "bench-admin-token-0123456789"), ("api", "bench-key"), ("ir", KEY),
-                        ("khaos", "bench-password"), ("whsec", "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==")):
-        with open(os.path.join(tmp, name), "w") as f:
-            f.write(value)
+    write_secrets(tmp)
+    with open(os.path.join(tmp, "ir"), "w") as f:
+        f.write(KEY)
     port = free_port()
     conf = os.path.join(tmp, "kcgate.conf")
     with open(conf, "w") as f:

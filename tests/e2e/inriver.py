@@ -40,12 +40,10 @@ SCENARIO is one of:
 Output like run.py; exit status 1 on any failure.
 """
 
-import argparse
 import json
 import os
 import sys
 import time
-import traceback
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,7 +52,6 @@ import orders as o  # noqa: E402
 import run as h  # noqa: E402
 import stock as s  # noqa: E402
 
-Report = h.Report
 ENV_INRIVER_KEY = "KCG_E2E_INRIVER_API_KEY"
 OWNED = {"KhaosStatus", "KhaosAvailable", "KhaosLastSync"}
 FIELDS = {"khaos_status": "KhaosStatus", "available": "KhaosAvailable", "last_sync": "KhaosLastSync"}
@@ -552,23 +549,5 @@ SCENARIOS = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser(description="kcgate inriver flow end-to-end tests (against kcgate-sim)")
-    ap.add_argument("--kcgate", required=True)
-    ap.add_argument("--sim", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    args = ap.parse_args()
-    rep = Report()
-    t0 = time.monotonic()
-    try:
-        SCENARIOS[args.scenario](args, rep)
-    except Exception:
-        rep.fail("%s: unexpected exception" % args.scenario, [traceback.format_exc()])
-    Report.note("%s took %.1f s" % (args.scenario, time.monotonic() - t0))
-    print("%d passed, %d failed" % (rep.passed, rep.failed))
-    return 1 if rep.failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(o.main(SCENARIOS, "kcgate inriver flow end-to-end tests (against kcgate-sim)"))

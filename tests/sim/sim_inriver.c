@@ -14,7 +14,6 @@
 #include "sim.h"
 
 #include <microhttpd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,16 +119,6 @@ static void record_write(long long id, const char *field, bool create)
 	ir.writes[ir.nw++] = (struct fwrite){ id, sim_strdup(field), create };
 }
 
-__attribute__((format(printf, 3, 4))) static void error(struct sim_reply *r, unsigned status, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	sim_reply_mirakl_error(r, status, "%s", msg);
-}
-
 static json_t *summary(long long id, const struct entity *e)
 {
 	char c[32], m[32];
@@ -142,7 +131,7 @@ static json_t *summary(long long id, const struct entity *e)
 
 /* ---- calls ---- */
 
-static void fieldvalues_get(struct sim_request *req, long long id, struct entity *e, struct sim_reply *r)
+static void fieldvalues_get(struct sim_request *req, struct entity *e, struct sim_reply *r)
 {
 	const char *want = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "fieldTypeIds");
 	json_t *out = json_array();
@@ -152,7 +141,7 @@ static void fieldvalues_get(struct sim_request *req, long long id, struct entity
 		for (size_t i = 0; i < n; i++) {
 			if (!ftype_of(e->type, f[i])) {
 				json_decref(out);
-				error(r, 400, "Field type %s does not exist", f[i]);
+				sim_reply_mirakl_error(r, 400, "Field type %s does not exist", f[i]);
 				sim_strv_free(f, n);
 				return;
 			}
@@ -169,7 +158,6 @@ static void fieldvalues_get(struct sim_request *req, long long id, struct entity
 							     v ? v : json_null()));
 		}
 	}
-	(void)id;
 	sim_reply_json(r, 200, out);
 }
 
@@ -178,7 +166,7 @@ static void fieldvalues_put(json_t *body, long long id, struct entity *e, struct
 	size_t i;
 	json_t *el;
 	if (!json_is_array(body) || json_array_size(body) == 0) {
-		error(r, 400, "%s", "Expected a non-empty array of field values");
+		sim_reply_mirakl_error(r, 400, "Expected a non-empty array of field values");
 		return;
 	}
 	json_array_foreach(body, i, el) { /* all checked before any is written */
@@ -186,7 +174,7 @@ static void fieldvalues_put(json_t *body, long long id, struct entity *e, struct
 		json_t *v = json_object_get(el, "value");
 		const char *why = f && v ? value_check(e->type, f, v) : "fieldTypeId and value are required";
 		if (why) {
-			error(r, 400, "Invalid field value: %s", why);
+			sim_reply_mirakl_error(r, 400, "Invalid field value: %s", why);
 			return;
 		}
 	}
@@ -260,7 +248,7 @@ static void query(json_t *body, struct sim_reply *r)
 	json_t *sys = json_object_get(body, "systemCriteria"), *data = json_object_get(body, "dataCriteria");
 	const char *why = json_is_object(body) ? criteria_check(sys, data) : "expected a JSON object";
 	if (why) {
-		error(r, 400, "%s", why);
+		sim_reply_mirakl_error(r, 400, "%s", why);
 		return;
 	}
 	json_t *ids = json_array();
@@ -277,18 +265,18 @@ static void mapunique(json_t *body, struct sim_reply *r)
 	json_t *vals = json_object_get(body, "uniqueValues"), *v;
 	size_t i;
 	if (!field || !json_is_array(vals)) {
-		error(r, 400, "%s", "fieldTypeId and uniqueValues are required");
+		sim_reply_mirakl_error(r, 400, "fieldTypeId and uniqueValues are required");
 		return;
 	}
 	if (json_array_size(vals) > MAP_MAX) {
-		error(r, 400, "%s", "At most 999 unique values per call");
+		sim_reply_mirakl_error(r, 400, "At most 999 unique values per call");
 		return;
 	}
 	json_t *want = json_object();
 	json_array_foreach(vals, i, v) {
 		if (!json_is_string(v)) {
 			json_decref(want);
-			error(r, 400, "%s", "uniqueValues must be strings");
+			sim_reply_mirakl_error(r, 400, "uniqueValues must be strings");
 			return;
 		}
 		json_object_set_new(want, json_string_value(v), json_array());
@@ -317,7 +305,7 @@ static void getempty(struct sim_request *req, struct sim_reply *r)
 {
 	const char *type = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "entityTypeId");
 	if (!type || !type_known(type)) {
-		error(r, 400, "Unknown entity type %s", type ? type : "(none)");
+		sim_reply_mirakl_error(r, 400, "Unknown entity type %s", type ? type : "(none)");
 		return;
 	}
 	json_t *fv = json_array();
@@ -333,7 +321,7 @@ static void createnew(json_t *body, struct sim_reply *r)
 	json_t *fv = json_object_get(body, "fieldValues"), *el;
 	size_t i;
 	if (!type || !type_known(type) || !json_is_array(fv)) {
-		error(r, 400, "%s", "entityTypeId (a known type) and fieldValues are required");
+		sim_reply_mirakl_error(r, 400, "entityTypeId (a known type) and fieldValues are required");
 		return;
 	}
 	json_t *fields = json_object();
@@ -343,7 +331,7 @@ static void createnew(json_t *body, struct sim_reply *r)
 		const char *why = f && v ? value_check(type, f, v) : "fieldTypeId and value are required";
 		if (why) {
 			json_decref(fields);
-			error(r, 400, "Invalid field value: %s", why);
+			sim_reply_mirakl_error(r, 400, "Invalid field value: %s", why);
 			return;
 		}
 		if (!json_is_null(v))
@@ -374,7 +362,7 @@ void sim_inriver_handle(struct sim_request *req, const char *sub, struct sim_rep
 	json_t *body = NULL;
 	bool post = strcmp(m, "POST") == 0, put = strcmp(m, "PUT") == 0, get = strcmp(m, "GET") == 0;
 	if (strncmp(sub, API, strlen(API)) != 0) {
-		error(r, 404, "%s", "Not Found");
+		sim_reply_mirakl_error(r, 404, "Not Found");
 		return;
 	}
 	p = sub + strlen(API);
@@ -394,17 +382,17 @@ void sim_inriver_handle(struct sim_request *req, const char *sub, struct sim_rep
 		long long id = strtoll(p + 10, &end, 10);
 		struct entity *e = end != p + 10 ? entity_get(id) : NULL;
 		if (!e)
-			error(r, 404, "Entity %s not found", p + 10);
+			sim_reply_mirakl_error(r, 404, "Entity %s not found", p + 10);
 		else if (strcmp(end, "/summary") == 0 && get)
 			sim_reply_json(r, 200, summary(id, e));
 		else if (strcmp(end, "/fieldvalues") == 0 && get)
-			fieldvalues_get(req, id, e, r);
+			fieldvalues_get(req, e, r);
 		else if (strcmp(end, "/fieldvalues") == 0 && put)
 			fieldvalues_put(body, id, e, r);
 		else
-			error(r, 404, "%s", "Not Found");
+			sim_reply_mirakl_error(r, 404, "Not Found");
 	} else {
-		error(r, 404, "%s", "Not Found");
+		sim_reply_mirakl_error(r, 404, "Not Found");
 	}
 	pthread_mutex_unlock(&sim.lock);
 	json_decref(body);

@@ -108,7 +108,4 @@ int kcg_inriver_createnew(const struct kcg_inriver_config *cfg, const json_t *mo
 /** Reads createnew's answer: the new entity's id into *@p id. */
 int kcg_inriver_createnew_parse(const struct kcg_reply *r, uint64_t *id, char why[KCG_ERROR_MAX]);
 
-/** inriver's time format for a query value: "2024-12-31T19:00:00.000Z". */
-void kcg_inriver_time(uint64_t ms, char out[32]);
-
 #endif
