@@ -28,16 +28,14 @@ or "stock: FAILED: <why>" with exit status 1. Python stdlib only.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from orders import Failed, procs, sim_call, start_sim, stop_all, write_conf  # noqa: E402
+from orders import Failed, procs, run_in_tmp, sim_call, start_sim, write_conf  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 OVERLAP_S = 10
@@ -169,18 +167,7 @@ def main():
     ap.add_argument("--skus", type=int, default=100000)
     ap.add_argument("--changed", type=int, default=10000)
     ap.add_argument("--timeout", type=int, default=300)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="kcgate-bench-stock-")
-    ok = False
-    try:
-        ok = run(args, tmp)
-    except (Failed, OSError) as e:
-        print("stock: FAILED: %s (files kept in %s)" % (e, tmp))
-    finally:
-        stop_all()
-    if ok:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if ok else 1
+    return run_in_tmp("stock", run, ap.parse_args())
 
 
 if __name__ == "__main__":
