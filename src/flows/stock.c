@@ -70,6 +70,24 @@ size_t kcg_stock_sites(const struct kcg_config *cfg, int sites[KCG_STOCK_SITES_M
 	return n;
 }
 
+size_t stock_keys_of(const struct kcg_config *cfg, const char *sku, char keys[][KCG_STOCK_KEY_MAX])
+{
+	int sites[KCG_STOCK_SITES_MAX];
+	size_t n_sites = kcg_stock_sites(cfg, sites), n = 0;
+	if (strlen(sku) >= KCG_KHAOS_CODE_MAX)
+		return 0; /* no code Khaos reported: no record */
+	if (!n_sites) {
+		stock_key(keys[n++], sku, NULL);
+		return n;
+	}
+	for (size_t i = 0; i < n_sites; i++) {
+		const char *wh = stock_warehouse_of(cfg, sites[i]);
+		if (wh)
+			stock_key(keys[n++], sku, wh);
+	}
+	return n;
+}
+
 int kcg_stock_get(struct kcg_txn *t, const char *sku, struct kcg_stock_rec *out)
 {
 	MDB_val k = { strlen(sku), (void *)sku }, v;

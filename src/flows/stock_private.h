@@ -35,6 +35,11 @@ void stock_subject(char out[KCG_STOCK_KEY_MAX], const char *key);
 /* [stock.warehouses]: the warehouse-code of Khaos site @p site, or NULL. */
 const char *stock_warehouse_of(const struct kcg_config *cfg, int site);
 
+/* The keys of @p sku's records into @p keys (KCG_STOCK_SITES_MAX of them):
+ * one, or one per mapped warehouse ([stock.warehouses]); none for a code
+ * longer than Khaos's. @return how many. */
+size_t stock_keys_of(const struct kcg_config *cfg, const char *sku, char keys[][KCG_STOCK_KEY_MAX]);
+
 /* Writes @p rec for @p sku. */
 int stock_put(struct kcg_txn *t, const char *sku, const struct kcg_stock_rec *rec);
 
