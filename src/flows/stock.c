@@ -320,31 +320,14 @@ int stock_each_key(struct kcg_txn *t, const char *db,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int oldest_fn(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg)
-{
-	uint64_t *oldest = arg, ms;
-	(void)t;
-	(void)sku;
-	if (v->mv_size == sizeof(ms)) {
-		memcpy(&ms, v->mv_data, sizeof(ms));
-		if (!*oldest || ms < *oldest)
-			*oldest = ms;
-	}
-	return 0;
-}
-
-int stock_dirty_count(struct kcg_txn *t, uint64_t *n, uint64_t *oldest_ms)
+int stock_dirty_count(struct kcg_txn *t, uint64_t *n)
 {
 	MDB_stat st;
 	*n = 0;
-	*oldest_ms = 0;
 	int rc = mdb_stat(t->txn, kcg_store_db(t->store, DB_STOCK_DIRTY), &st);
-	if (rc != 0)
-		return rc;
-	*n = st.ms_entries;
-	if (*n == 0 || *n > 100000)
-		return 0; /* the oldest is looked for in a bounded walk only */
-	return stock_each_key(t, DB_STOCK_DIRTY, oldest_fn, oldest_ms);
+	if (rc == 0)
+		*n = st.ms_entries;
+	return rc;
 }
 
 /* ---- the poll hook ---- */

@@ -78,8 +78,8 @@ int stock_sync_put(struct kcg_txn *t, json_t *state);
 int stock_each_key(struct kcg_txn *t, const char *db,
 		   int (*fn)(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg), void *arg);
 
-/* Entries in stock_dirty, and the oldest one's time (0 when none). */
-int stock_dirty_count(struct kcg_txn *t, uint64_t *n, uint64_t *oldest_ms);
+/* Entries in stock_dirty. */
+int stock_dirty_count(struct kcg_txn *t, uint64_t *n);
 
 /* The job kinds and timers of stock_flush.c and stock_watch.c. */
 extern const struct kcg_job_kind stock_kind_flush, stock_kind_import, stock_kind_drift;

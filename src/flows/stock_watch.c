@@ -26,7 +26,7 @@ static _Atomic uint64_t process_start_ms; /* the first tick or view: the ages of
 
 /* Everything the ages need, read in one transaction. */
 struct sync_read {
-	uint64_t last_poll_ms, last_complete_ms, dirty, oldest_dirty_ms;
+	uint64_t last_poll_ms, last_complete_ms, dirty;
 	bool in_flight;
 	json_t *state; /* kept when asked for (admin) */
 };
@@ -38,7 +38,7 @@ static int sync_read(struct kcg_txn *t, struct sync_read *s)
 	s->last_complete_ms = (uint64_t)json_integer_value(json_object_get(state, "last_complete_ms"));
 	const char *cur = json_string_value(json_object_get(state, "current"));
 	s->in_flight = cur && *cur;
-	int rc = stock_dirty_count(t, &s->dirty, &s->oldest_dirty_ms);
+	int rc = stock_dirty_count(t, &s->dirty);
 	if (s->state)
 		json_decref(s->state);
 	s->state = state;
