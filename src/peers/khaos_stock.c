@@ -144,9 +144,7 @@ static int item_end(struct item_read *it, int (*fn)(const struct kcg_stock_item 
 	else if (it->too_long[F_STATUS] || parse_status(it->text[F_STATUS], &item.status) != 0)
 		kcg_why(why, "STOCK_ITEM '%s': STATUS '%.20s' is not a code 0-5", name, it->text[F_STATUS]);
 	if (why[0]) {
-		for (char *p = why; *p; p++) /* the fields' text too: printable ASCII only */
-			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-				*p = '?';
+		kcg_printable(why, sizeof(why), why, strlen(why), 0); /* the fields' text too */
 		if ((*skipped)++ == 0)
 			memcpy(first, why, KCG_ERROR_MAX);
 		return 0;
