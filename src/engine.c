@@ -286,10 +286,7 @@ static void finish(struct kcg_engine *e, struct slot *s, enum kcg_step outcome)
 	int rc = kcg_store_write(e->store, &s->w);
 	if (rc != 0) {
 		s->w.result = rc;
-		if (s->w.apply == part_apply)
-			part_done(&s->w, s);
-		else
-			outcome_done(&s->w, s);
+		s->w.done(&s->w, s); /* part_done or outcome_done, as chosen above */
 	}
 }
 

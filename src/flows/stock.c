@@ -70,6 +70,24 @@ size_t kcg_stock_sites(const struct kcg_config *cfg, int sites[KCG_STOCK_SITES_M
 	return n;
 }
 
+size_t stock_keys_of(const struct kcg_config *cfg, const char *sku, char keys[][KCG_STOCK_KEY_MAX])
+{
+	int sites[KCG_STOCK_SITES_MAX];
+	size_t n_sites = kcg_stock_sites(cfg, sites), n = 0;
+	if (strlen(sku) >= KCG_KHAOS_CODE_MAX)
+		return 0; /* no code Khaos reported: no record */
+	if (!n_sites) {
+		stock_key(keys[n++], sku, NULL);
+		return n;
+	}
+	for (size_t i = 0; i < n_sites; i++) {
+		const char *wh = stock_warehouse_of(cfg, sites[i]);
+		if (wh)
+			stock_key(keys[n++], sku, wh);
+	}
+	return n;
+}
+
 int kcg_stock_get(struct kcg_txn *t, const char *sku, struct kcg_stock_rec *out)
 {
 	MDB_val k = { strlen(sku), (void *)sku }, v;
@@ -139,12 +157,18 @@ bool stock_figure(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 	return kcg_stock_publishable(&rules, rec->level, rec->build, rec->status, buffer, *reserved, qty);
 }
 
+/* @p key in list @p db (key -> ""), or not: stock_refused, stock_held. */
+static int list_set(struct kcg_txn *t, const char *db_name, const char *key, bool in)
+{
+	MDB_dbi db = kcg_store_db(t->store, db_name);
+	MDB_val k = { strlen(key), (void *)key }, v = { 0, "" };
+	int rc = in ? mdb_put(t->txn, db, &k, &v, MDB_NOOVERWRITE) : mdb_del(t->txn, db, &k, NULL);
+	return rc == MDB_NOTFOUND || rc == MDB_KEYEXIST ? 0 : rc;
+}
+
 int stock_refused_set(struct kcg_txn *t, const char *sku, bool refused)
 {
-	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_REFUSED);
-	MDB_val k = { strlen(sku), (void *)sku }, v = { 0, "" };
-	int rc = refused ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return list_set(t, DB_STOCK_REFUSED, sku, refused);
 }
 
 bool stock_is_dirty(struct kcg_txn *t, const char *key)
@@ -165,18 +189,6 @@ int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty)
 	v = (MDB_val){ sizeof(now), &now };
 	int rc = mdb_put(t->txn, db, &k, &v, MDB_NOOVERWRITE); /* the first time it became dirty stands */
 	return rc == MDB_KEYEXIST ? 0 : rc;
-}
-
-/* stock_held lists the records whose last figure held units back, so
- * the flush looks at them again when the orders' side moves (a refusal or
- * a poll frees them): key -> u64 units. Only a list of candidates: the
- * figure itself always comes from kcg_orders_held_back(). */
-static int held_note(struct kcg_txn *t, const char *key, uint64_t held)
-{
-	MDB_dbi db = kcg_store_db(t->store, DB_STOCK_HELD);
-	MDB_val k = { strlen(key), (void *)key }, v = { sizeof(held), &held };
-	int rc = held ? mdb_put(t->txn, db, &k, &v, 0) : mdb_del(t->txn, db, &k, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 bool stock_retired_unlisted(const struct kcg_stock_rec *rec)
@@ -235,7 +247,11 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 	bool push = false;
 	char subject[KCG_STOCK_KEY_MAX];
 	bool show = stock_figure(t, cfg, key, rec, &qty, &reserved);
-	int rc = held_note(t, key, reserved);
+	/* stock_held lists the records whose last figure held units back, so
+	 * the flush looks at them again when the orders' side frees them (a
+	 * refusal, a poll: neither lists the code any more). Only a list of
+	 * candidates: the figure always comes from kcg_orders_held_back(). */
+	int rc = list_set(t, DB_STOCK_HELD, key, reserved > 0);
 	if (rc != 0)
 		return rc;
 	if (show) {
@@ -304,31 +320,14 @@ int stock_each_key(struct kcg_txn *t, const char *db,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int oldest_fn(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg)
-{
-	uint64_t *oldest = arg, ms;
-	(void)t;
-	(void)sku;
-	if (v->mv_size == sizeof(ms)) {
-		memcpy(&ms, v->mv_data, sizeof(ms));
-		if (!*oldest || ms < *oldest)
-			*oldest = ms;
-	}
-	return 0;
-}
-
-int stock_dirty_count(struct kcg_txn *t, uint64_t *n, uint64_t *oldest_ms)
+int stock_dirty_count(struct kcg_txn *t, uint64_t *n)
 {
 	MDB_stat st;
 	*n = 0;
-	*oldest_ms = 0;
 	int rc = mdb_stat(t->txn, kcg_store_db(t->store, DB_STOCK_DIRTY), &st);
-	if (rc != 0)
-		return rc;
-	*n = st.ms_entries;
-	if (*n == 0 || *n > 100000)
-		return 0; /* the oldest is looked for in a bounded walk only */
-	return stock_each_key(t, DB_STOCK_DIRTY, oldest_fn, oldest_ms);
+	if (rc == 0)
+		*n = st.ms_entries;
+	return rc;
 }
 
 /* ---- the poll hook ---- */

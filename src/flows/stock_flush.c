@@ -87,35 +87,28 @@ static int consider_key(struct kcg_txn *t, const char *sku, const MDB_val *v, vo
 	return consider(t, arg, sku);
 }
 
-static int code_fn(const char *sku, void *arg);
+/* kcg_orders_reserved_each's and kcg_orders_unseen_each's argument. */
+struct flush_arg {
+	struct kcg_txn *t;
+	struct flush *f;
+};
 
 /* A code orders hold units of: each of its records. */
+static int code_fn(const char *sku, void *arg)
+{
+	struct flush_arg *a = arg;
+	char keys[KCG_STOCK_SITES_MAX][KCG_STOCK_KEY_MAX];
+	size_t n = stock_keys_of(a->f->cfg, sku, keys);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = consider(a->t, a->f, keys[i]);
+	return rc;
+}
+
 static int reserved_fn(const char *sku, uint64_t n, void *arg)
 {
 	(void)n;
 	return code_fn(sku, arg);
-}
-
-static int code_fn(const char *sku, void *arg)
-{
-	struct flush_arg {
-		struct kcg_txn *t;
-		struct flush *f;
-	} *a = arg;
-	int sites[KCG_STOCK_SITES_MAX];
-	size_t n_sites = kcg_stock_sites(a->f->cfg, sites);
-	char key[KCG_STOCK_KEY_MAX];
-	if (!n_sites)
-		return consider(a->t, a->f, sku);
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < n_sites; i++) {
-		const char *wh = stock_warehouse_of(a->f->cfg, sites[i]);
-		if (!wh)
-			continue;
-		stock_key(key, sku, wh);
-		rc = consider(a->t, a->f, key);
-	}
-	return rc;
 }
 
 static int cmp_line(const void *a, const void *b)
@@ -147,7 +140,7 @@ static int collect(struct kcg_txn *t, void *arg)
 	if (rc == 0)
 		rc = stock_each_key(t, DB_STOCK_REFUSED, consider_key, f);
 	if (rc == 0) {
-		struct { struct kcg_txn *t; struct flush *f; } a = { t, f };
+		struct flush_arg a = { t, f };
 		rc = kcg_orders_reserved_each(t, reserved_fn, &a);
 		/* booked units Khaos's level may not show yet */
 		if (rc == 0)

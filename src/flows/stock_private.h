@@ -35,6 +35,11 @@ void stock_subject(char out[KCG_STOCK_KEY_MAX], const char *key);
 /* [stock.warehouses]: the warehouse-code of Khaos site @p site, or NULL. */
 const char *stock_warehouse_of(const struct kcg_config *cfg, int site);
 
+/* The keys of @p sku's records into @p keys (KCG_STOCK_SITES_MAX of them):
+ * one, or one per mapped warehouse ([stock.warehouses]); none for a code
+ * longer than Khaos's. @return how many. */
+size_t stock_keys_of(const struct kcg_config *cfg, const char *sku, char keys[][KCG_STOCK_KEY_MAX]);
+
 /* Writes @p rec for @p sku. */
 int stock_put(struct kcg_txn *t, const char *sku, const struct kcg_stock_rec *rec);
 
@@ -73,8 +78,8 @@ int stock_sync_put(struct kcg_txn *t, json_t *state);
 int stock_each_key(struct kcg_txn *t, const char *db,
 		   int (*fn)(struct kcg_txn *t, const char *sku, const MDB_val *v, void *arg), void *arg);
 
-/* Entries in stock_dirty, and the oldest one's time (0 when none). */
-int stock_dirty_count(struct kcg_txn *t, uint64_t *n, uint64_t *oldest_ms);
+/* Entries in stock_dirty. */
+int stock_dirty_count(struct kcg_txn *t, uint64_t *n);
 
 /* The job kinds and timers of stock_flush.c and stock_watch.c. */
 extern const struct kcg_job_kind stock_kind_flush, stock_kind_import, stock_kind_drift;

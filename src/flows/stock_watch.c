@@ -26,7 +26,7 @@ static _Atomic uint64_t process_start_ms; /* the first tick or view: the ages of
 
 /* Everything the ages need, read in one transaction. */
 struct sync_read {
-	uint64_t last_poll_ms, last_complete_ms, dirty, oldest_dirty_ms;
+	uint64_t last_poll_ms, last_complete_ms, dirty;
 	bool in_flight;
 	json_t *state; /* kept when asked for (admin) */
 };
@@ -38,7 +38,7 @@ static int sync_read(struct kcg_txn *t, struct sync_read *s)
 	s->last_complete_ms = (uint64_t)json_integer_value(json_object_get(state, "last_complete_ms"));
 	const char *cur = json_string_value(json_object_get(state, "current"));
 	s->in_flight = cur && *cur;
-	int rc = stock_dirty_count(t, &s->dirty, &s->oldest_dirty_ms);
+	int rc = stock_dirty_count(t, &s->dirty);
 	if (s->state)
 		json_decref(s->state);
 	s->state = state;
@@ -132,27 +132,6 @@ static int raise_drift(struct kcg_txn *t, const char *sku, int64_t shown, const 
 
 #define PUBLISHED_BOUND ((int64_t)1 << 40)
 
-/* The records of @p sku: one, or one per warehouse ([stock.warehouses]). */
-static size_t keys_of(const struct kcg_config *cfg, const char *sku, char keys[][KCG_STOCK_KEY_MAX])
-{
-	int sites[KCG_STOCK_SITES_MAX];
-	size_t n_sites = kcg_stock_sites(cfg, sites), n = 0;
-	if (!n_sites) {
-		stock_key(keys[n++], sku, NULL);
-		return n;
-	}
-	for (size_t i = 0; i < n_sites; i++) {
-		const char *wh = stock_warehouse_of(cfg, sites[i]);
-		if (wh)
-			stock_key(keys[n++], sku, wh);
-	}
-	return n;
-}
-
-/* One offer of the page against what kcgate knows; @p running: an import
- * is in flight (it decides: no drift is judged meanwhile). OF21 shows one
- * quantity per offer: with warehouses, it is compared with the sum of what
- * kcgate published for each, and a drift sends every warehouse again. */
 /* A ghost seen in drift pass @p pass ("ghost" 0x1F code in stock_sync
  * -> u64 pass): those not seen again by the pass's end are gone. */
 #define GHOST_PREFIX "ghost\x1f"
@@ -201,6 +180,10 @@ static int ghosts_gone(struct kcg_txn *t, uint64_t pass)
 	return rc;
 }
 
+/* One offer of the page against what kcgate knows; @p running: an import
+ * is in flight (it decides: no drift is judged meanwhile). OF21 shows one
+ * quantity per offer: with warehouses, it is compared with the sum of what
+ * kcgate published for each, and a drift sends every warehouse again. */
 static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, int64_t shown, bool running,
 		     uint64_t pass)
 {
@@ -216,7 +199,7 @@ static int drift_one(struct kcg_txn *t, const struct kcg_config *cfg, const char
 	}
 	if (strlen(sku) >= KCG_KHAOS_CODE_MAX)
 		return 0;
-	size_t n = keys_of(cfg, sku, keys), found = 0;
+	size_t n = stock_keys_of(cfg, sku, keys), found = 0;
 	int64_t published = 0;
 	bool judged = !running;
 	int rc = 0;

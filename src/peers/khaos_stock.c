@@ -29,6 +29,23 @@
 #define NUM_MAX 32     /* longest number kept, NUL included */
 #define ITEM_DEPTH_MAX 3 /* STOCK_ITEM under STOCK_STATUS, perhaps under one wrapper */
 
+/* The blanks around a code or a number (none may be inside a number). */
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* @p s without its surrounding blanks: where it starts, *@p n its length. */
+static const char *blank_trim(const char *s, size_t *n)
+{
+	while (is_blank(*s))
+		s++;
+	*n = strlen(s);
+	while (*n > 0 && is_blank(s[*n - 1]))
+		(*n)--;
+	return s;
+}
+
 /* A quantity: an optionally signed integer; a fraction (stock in units
  * of measure) is dropped. Empty means 0. */
 int kcg_khaos_parse_level(const char *s, int64_t *out)
@@ -94,13 +111,9 @@ static void item_start(struct item_read *it, xmlTextReaderPtr rd, int depth)
 	memset(it, 0, sizeof(*it));
 	it->depth = depth;
 	xmlChar *code = xmlTextReaderGetAttribute(rd, BAD_CAST "CODE");
-	const char *c = (const char *)code;
+	size_t n = 0;
 	/* the code as Khaos has it, surrounding blanks aside */
-	while (c && (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'))
-		c++;
-	size_t n = c ? strlen(c) : 0;
-	while (n > 0 && (c[n - 1] == ' ' || c[n - 1] == '\t' || c[n - 1] == '\n' || c[n - 1] == '\r'))
-		n--;
+	const char *c = code ? blank_trim((const char *)code, &n) : NULL;
 	if (n == 0 || n >= sizeof(it->code))
 		it->code_bad = true;
 	if (c) /* no CODE attribute: c is NULL, and memcpy may not be given it even for 0 bytes */
@@ -112,7 +125,7 @@ static void field_text(struct item_read *it, const char *s)
 {
 	enum field f = it->field;
 	for (; *s; s++) {
-		if ((*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+		if (is_blank(*s))
 			continue; /* a number has no blank inside; surrounding ones go */
 		if (it->len[f] + 1 >= NUM_MAX) {
 			it->too_long[f] = true;
@@ -144,9 +157,7 @@ static int item_end(struct item_read *it, int (*fn)(const struct kcg_stock_item 
 	else if (it->too_long[F_STATUS] || parse_status(it->text[F_STATUS], &item.status) != 0)
 		kcg_why(why, "STOCK_ITEM '%s': STATUS '%.20s' is not a code 0-5", name, it->text[F_STATUS]);
 	if (why[0]) {
-		for (char *p = why; *p; p++) /* the fields' text too: printable ASCII only */
-			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-				*p = '?';
+		kcg_printable(why, sizeof(why), why, strlen(why), 0); /* the fields' text too */
 		if ((*skipped)++ == 0)
 			memcpy(first, why, KCG_ERROR_MAX);
 		return 0;
@@ -249,15 +260,7 @@ static const char *result_text(xmlNodePtr result, char **copy, size_t *len)
 		s = (const char *)result->children->content;
 	else if (result && result->children && !(s = *copy = kcg_xml_text(result)))
 		return NULL; /* out of memory */
-	if (!s)
-		s = "";
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-		n--;
-	*len = n;
-	return s;
+	return blank_trim(s ? s : "", len);
 }
 
 int kcg_khaos_stock_status_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,

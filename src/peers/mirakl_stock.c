@@ -260,15 +260,6 @@ out:
 	return rc;
 }
 
-/* Printable ASCII, cut short. */
-static void printable(char *dst, const char *src, size_t cap)
-{
-	size_t n = 0;
-	for (const unsigned char *p = (const unsigned char *)src; *p && n + 1 < cap; p++)
-		dst[n++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
-	dst[n] = '\0';
-}
-
 struct report {
 	int (*fn)(uint64_t line, const char *sku, const char *reason, void *arg);
 	void *arg;
@@ -309,7 +300,7 @@ static int report_record(size_t line, char **f, size_t nf, void *arg)
 	if (rp->sku_col >= 0 && (size_t)rp->sku_col < nf && strlen(f[rp->sku_col]) < sizeof(sku))
 		memcpy(sku, f[rp->sku_col], strlen(f[rp->sku_col]) + 1);
 	if ((size_t)rp->reason_col < nf && *f[rp->reason_col])
-		printable(reason, f[rp->reason_col], sizeof(reason));
+		kcg_printable(reason, sizeof(reason), f[rp->reason_col], strlen(f[rp->reason_col]), 0);
 	if (no == 0 && !*sku) {
 		kcg_why(rp->why, "STO03: error line %zu names neither a line number nor an offer-sku", line);
 		return KCG_EPAYLOAD;

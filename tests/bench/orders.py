@@ -108,12 +108,12 @@ def write_secrets(tmp):
             f.write(value)
 
 
-def run(args, tmp):
-    build = args.build
-    sim = start_sim(build, tmp)
-    skus = ["SKU-%d" % i for i in range(1, 11)]
-    sim_call(sim, "POST", "/_sim/khaos/stock", {"items": [{"code": s, "available": 1000} for s in skus]})
-    seed_orders(sim, skus, args)
+def write_conf(tmp, sim, map_size_mb, mirakl="", more="", inriver=""):
+    """The bench configuration TMP/kcgate.conf (kcgate on a free port, its
+    store in TMP/store, the sim's Mirakl and Khaos) and the secret files it
+    names (write_secrets()). mirakl: more [mirakl] lines; more: whole
+    sections after [khaos]; inriver: more [inriver] lines (and sections
+    after it). Every piece ends with a newline. (path, port)."""
     write_secrets(tmp)
     port = free_port()
     conf = os.path.join(tmp, "kcgate.conf")
@@ -122,7 +122,7 @@ def run(args, tmp):
 listen = 127.0.0.1:%d
 [store]
 path = %s/store
-map_size_mb = 1024
+map_size_mb = %d
 [admin]
 token = file:%s/admin
 [mirakl]
@@ -130,18 +130,25 @@ webhook_auth = standard
 webhook_secret = file:%s/whsec
 base_url = %s/mirakl
 api_key = file:%s/api
-[khaos]
+%s[khaos]
 soap_url = %s/khaos/soap/IKosWeb
 soap_user = kcgate
 soap_password = file:%s/khaos
 site = 1
 sales_source = MIRAKL
-[lanes]
-mirakl = %d
-khaos = %d
-[inriver]
+%s[inriver]
 webhook_auth = none
-""" % (port, tmp, tmp, tmp, sim, tmp, sim, tmp, args.lanes, args.lanes))
+%s""" % (port, tmp, map_size_mb, tmp, tmp, sim, tmp, mirakl, sim, tmp, more, inriver))
+    return conf, port
+
+
+def run(args, tmp):
+    build = args.build
+    sim = start_sim(build, tmp)
+    skus = ["SKU-%d" % i for i in range(1, 11)]
+    sim_call(sim, "POST", "/_sim/khaos/stock", {"items": [{"code": s, "available": 1000} for s in skus]})
+    seed_orders(sim, skus, args)
+    conf, port = write_conf(tmp, sim, 1024, more="[lanes]\nmirakl = %d\nkhaos = %d\n" % (args.lanes, args.lanes))
     # The order's life: accept, the debit (the sim's default 500 ms), book at
     # SHIPPING. The sim's signed webhooks tell kcgate of each change (the
     # poll is the safety net); Khaos's own dedupe is off so a double booking

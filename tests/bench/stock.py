@@ -28,16 +28,14 @@ or "stock: FAILED: <why>" with exit status 1. Python stdlib only.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from orders import Failed, free_port, procs, sim_call, start_sim, stop_all, write_secrets  # noqa: E402
+from orders import Failed, procs, run_in_tmp, sim_call, start_sim, write_conf  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 OVERLAP_S = 10
@@ -93,38 +91,8 @@ def run(args, tmp):
     # one changed long before kcgate starts. Wait the overlap out.
     time.sleep(OVERLAP_S + 1)
 
-    write_secrets(tmp)
-    port = free_port()
-    conf = os.path.join(tmp, "kcgate.conf")
-    with open(conf, "w") as f:
-        f.write("""[server]
-listen = 127.0.0.1:%d
-[store]
-path = %s/store
-map_size_mb = 2048
-[admin]
-token = file:%s/admin
-[mirakl]
-webhook_auth = standard
-webhook_secret = file:%s/whsec
-base_url = %s/mirakl
-api_key = file:%s/api
-stock_flush_interval_s = 10
-stock_rate_limits = sim
-[khaos]
-soap_url = %s/khaos/soap/IKosWeb
-soap_user = kcgate
-soap_password = file:%s/khaos
-site = 1
-sales_source = MIRAKL
-[stock]
-enabled = true
-poll_interval_s = 5
-poll_overlap_s = %d
-buffer = 1
-[inriver]
-webhook_auth = none
-""" % (port, tmp, tmp, tmp, sim, tmp, sim, tmp, OVERLAP_S))
+    conf, _ = write_conf(tmp, sim, 2048, mirakl="stock_flush_interval_s = 10\nstock_rate_limits = sim\n",
+                         more="[stock]\nenabled = true\npoll_interval_s = 5\npoll_overlap_s = %d\nbuffer = 1\n" % OVERLAP_S)
     kc_log = os.path.join(tmp, "kcgate.log")
     with open(kc_log, "w") as log:
         procs.append(subprocess.Popen([os.path.join(build, "kcgate"), "--config", conf], stderr=log))
@@ -199,18 +167,7 @@ def main():
     ap.add_argument("--skus", type=int, default=100000)
     ap.add_argument("--changed", type=int, default=10000)
     ap.add_argument("--timeout", type=int, default=300)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="kcgate-bench-stock-")
-    ok = False
-    try:
-        ok = run(args, tmp)
-    except (Failed, OSError) as e:
-        print("stock: FAILED: %s (files kept in %s)" % (e, tmp))
-    finally:
-        stop_all()
-    if ok:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if ok else 1
+    return run_in_tmp("stock", run, ap.parse_args())
 
 
 if __name__ == "__main__":

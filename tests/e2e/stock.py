@@ -58,13 +58,11 @@ SCENARIO is one of:
 Output like run.py; exit status 1 on any failure.
 """
 
-import argparse
 import json
 import os
 import random
 import sys
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -768,23 +766,5 @@ SCENARIOS = {"buffer": scenario_buffer, "discontinued": scenario_discontinued, "
              "quote": scenario_quote, "report-short": scenario_report_short}
 
 
-def main():
-    ap = argparse.ArgumentParser(description="kcgate stock flow end-to-end tests (against kcgate-sim)")
-    ap.add_argument("--kcgate", required=True)
-    ap.add_argument("--sim", required=True)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("scenario", choices=sorted(SCENARIOS))
-    args = ap.parse_args()
-    rep = Report()
-    t0 = time.monotonic()
-    try:
-        SCENARIOS[args.scenario](args, rep)
-    except Exception:
-        rep.fail("%s: unexpected exception" % args.scenario, [traceback.format_exc()])
-    Report.note("%s took %.1f s" % (args.scenario, time.monotonic() - t0))
-    print("%d passed, %d failed" % (rep.passed, rep.failed))
-    return 1 if rep.failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(o.main(SCENARIOS, "kcgate stock flow end-to-end tests (against kcgate-sim)"))

@@ -45,9 +45,9 @@
  *
  * Databases: stock (stock code, or code 0x1F warehouse -> struct kcg_stock_rec, native layout,
  * versioned), stock_dirty (code -> u64 ms it became dirty), stock_held
- * (code -> u64: the units its last figure held back, listed so the flush
- * looks at it again when they are freed; the figure itself always comes
- * from the order flow's kcg_orders_held_back()), stock_refused (code ->
+ * (code -> "": its last figure held units back, listed so the flush looks
+ * at it again when they are freed; the figure itself always comes from
+ * the order flow's kcg_orders_held_back()), stock_refused (code ->
  * "": Mirakl refused its line; the flush looks at them, so a resolve by
  * hand sends it again), stock_imports (import id -> the CSV sent, while the
  * import runs), stock_sync ("state" -> JSON: the import in flight, the
