@@ -53,14 +53,6 @@ int kcg_mirakl_stock_csv_line(struct kcg_dynbuf *b, const struct kcg_stock_line 
 	return kcg_dynbuf_error(b);
 }
 
-static void shop_query(struct kcg_dynbuf *url, const struct kcg_mirakl_config *cfg, char sep)
-{
-	if (cfg->shop_id && *cfg->shop_id) {
-		kcg_dynbuf_printf(url, "%cshop_id=", sep);
-		mirakl_buf_escaped(url, cfg->shop_id);
-	}
-}
-
 int kcg_mirakl_sto01(const struct kcg_mirakl_config *cfg, const char *csv, size_t len, struct kcg_call *out)
 {
 	struct kcg_dynbuf url, body;
@@ -76,7 +68,7 @@ int kcg_mirakl_sto01(const struct kcg_mirakl_config *cfg, const char *csv, size_
 			break;
 	}
 	mirakl_buf_base(&url, cfg, "/api/offers/stock/imports");
-	shop_query(&url, cfg, '?');
+	mirakl_shop_query(&url, cfg, '?');
 	int rc = mirakl_init_call(cfg, out, "STO01", "POST", &url);
 	if (rc != 0)
 		return rc;
@@ -132,7 +124,7 @@ static int import_call(const struct kcg_mirakl_config *cfg, const char *what, co
 	mirakl_buf_base(&url, cfg, "/api/offers/stock/imports/");
 	mirakl_buf_escaped(&url, id);
 	kcg_dynbuf_addstr(&url, suffix);
-	shop_query(&url, cfg, '?');
+	mirakl_shop_query(&url, cfg, '?');
 	return mirakl_init_call(cfg, out, what, "GET", &url);
 }
 
@@ -333,7 +325,7 @@ int kcg_mirakl_of21(const struct kcg_mirakl_config *cfg, uint64_t offset, unsign
 		max = KCG_MIRAKL_PAGE_MAX;
 	mirakl_buf_base(&url, cfg, "/api/offers");
 	kcg_dynbuf_printf(&url, "?max=%u&offset=%llu", max, (unsigned long long)offset);
-	shop_query(&url, cfg, '&');
+	mirakl_shop_query(&url, cfg, '&');
 	return mirakl_init_call(cfg, out, "OF21", "GET", &url);
 }
 

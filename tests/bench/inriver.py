@@ -22,15 +22,13 @@ or "inriver: FAILED: <why>" with exit status 1. Python stdlib only.
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from orders import Failed, free_port, procs, sim_call, stop_all, wait_line, write_secrets  # noqa: E402
+from orders import Failed, procs, run_in_tmp, sim_call, start_sim, write_conf  # noqa: E402
 from stock import OVERLAP_S, cpu_s, imports, peak_rss_mb, rss_now_mb  # noqa: E402
 
 KEY = "bench-inriver-key"
@@ -64,13 +62,7 @@ def settle(sim, kc, want_puts, timeout, what):
 
 def run(args, tmp):
     build = args.build
-    sim_log = os.path.join(tmp, "sim.log")
-    with open(sim_log, "w") as log:
-        procs.append(subprocess.Popen(
-            [os.path.join(build, "kcgate-sim"), "--listen", "127.0.0.1:0", "--mirakl-key", "bench-key",
-             "--inriver-key", KEY, "--khaos-user", "kcgate", "--khaos-password", "bench-password"], stderr=log))
-    line = wait_line(sim_log, "listening on", 10)
-    sim = line.strip().split("listening on ")[1]
+    sim = start_sim(build, tmp, ["--inriver-key", KEY])
     n = args.changes
     sim_call(sim, "POST", "/_sim/khaos/stock", {"generate": {"count": n, "prefix": "SKU-", "available": 50}})
     sim_call(sim, "POST", "/_sim/mirakl/offers", {"generate": {"count": n, "prefix": "SKU-", "quantity": 0}})
@@ -79,46 +71,13 @@ def run(args, tmp):
         {"entity_type": "Item", "fields": {"ItemNumber": code(i), "ItemName": "Item %d" % i}} for i in range(1, n + 1)]})
     time.sleep(OVERLAP_S + 1)  # a catalogue changed long before kcgate starts (see stock.py)
 
-    write_secrets(tmp)
+    conf, _ = write_conf(
+        tmp, sim, 2048, mirakl="stock_flush_interval_s = 10\nstock_rate_limits = sim\n",
+        more="[stock]\nenabled = true\npoll_interval_s = 1\npoll_overlap_s = %d\n" % OVERLAP_S,
+        inriver="base_url = %s/inriver\napi_key = file:%s/ir\nwrite_interval_s = 5\n[inriver.fields]\n"
+                "khaos_status = KhaosStatus\navailable = KhaosAvailable\nlast_sync = KhaosLastSync\n" % (sim, tmp))
     with open(os.path.join(tmp, "ir"), "w") as f:
         f.write(KEY)
-    port = free_port()
-    conf = os.path.join(tmp, "kcgate.conf")
-    with open(conf, "w") as f:
-        f.write("""[server]
-listen = 127.0.0.1:%d
-[store]
-path = %s/store
-map_size_mb = 2048
-[admin]
-token = file:%s/admin
-[mirakl]
-webhook_auth = standard
-webhook_secret = file:%s/whsec
-base_url = %s/mirakl
-api_key = file:%s/api
-stock_flush_interval_s = 10
-stock_rate_limits = sim
-[khaos]
-soap_url = %s/khaos/soap/IKosWeb
-soap_user = kcgate
-soap_password = file:%s/khaos
-site = 1
-sales_source = MIRAKL
-[stock]
-enabled = true
-poll_interval_s = 1
-poll_overlap_s = %d
-[inriver]
-webhook_auth = none
-base_url = %s/inriver
-api_key = file:%s/ir
-write_interval_s = 5
-[inriver.fields]
-khaos_status = KhaosStatus
-available = KhaosAvailable
-last_sync = KhaosLastSync
-""" % (port, tmp, tmp, tmp, sim, tmp, sim, tmp, OVERLAP_S, sim, tmp))
     kc_log = os.path.join(tmp, "kcgate.log")
     with open(kc_log, "w") as log:
         procs.append(subprocess.Popen([os.path.join(build, "kcgate"), "--config", conf], stderr=log))
@@ -158,19 +117,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--changes", type=int, default=10000)
     ap.add_argument("--timeout", type=int, default=300)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="kcgate-bench-inriver-")
-    ok = False
-    try:
-        ok = run(args, tmp)
-    except (Failed, OSError) as e:
-        print("inriver: FAILED: %s (files kept in %s)" % (e, tmp))
-    finally:
-        stop_all()
-    if ok:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if ok else 1
-
+    return run_in_tmp("inriver", run, ap.parse_args())
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -89,13 +89,14 @@ def seed_orders(sim, skus, args):
     return ids
 
 
-def start_sim(build, tmp):
-    """kcgate-sim on a free port, with the bench's credentials; its base URL."""
+def start_sim(build, tmp, extra=()):
+    """kcgate-sim on a free port, with the bench's credentials (and @extra
+    arguments); its base URL."""
     sim_log = os.path.join(tmp, "sim.log")
     with open(sim_log, "w") as log:
         procs.append(subprocess.Popen(
             [os.path.join(build, "kcgate-sim"), "--listen", "127.0.0.1:0", "--mirakl-key", "bench-key",
-             "--khaos-user", "kcgate", "--khaos-password", "bench-password"], stderr=log))
+             "--khaos-user", "kcgate", "--khaos-password", "bench-password"] + list(extra), stderr=log))
     line = wait_line(sim_log, "listening on", 10)
     return line.strip().split("listening on ")[1]
 
