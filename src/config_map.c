@@ -219,7 +219,7 @@ static int reload(struct kcg_config *live, struct kcg_config *fresh, char **chan
 		*secrets = NULL;
 	struct kcg_dynbuf ch, rs;
 	size_t n_all_keys;
-	const struct kcg_config_key *const *all_keys = config_all_keys(&n_all_keys);
+	const struct kcg_config_key *const *all_keys = kcg_config_keys_all(&n_all_keys);
 	kcg_dynbuf_init(&ch, MAX_MESSAGES_BYTES);
 	kcg_dynbuf_init(&rs, MAX_MESSAGES_BYTES);
 	*changes = *restart = NULL;
