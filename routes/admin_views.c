@@ -111,12 +111,11 @@ static json_t *polls_json(struct kcg_txn *t, const struct kcg_config *cfg)
 		bool on = f && f->enabled && f->enabled(cfg);
 		uint64_t last = on ? kcg_meta_get_u64(t, polls[i].meta) : 0;
 		uint64_t every = poll_interval_s(cfg, polls[i].flow);
+		bool aged = last && t->now_ms >= last;
+		uint64_t age = aged ? (t->now_ms - last) / 1000 : 0;
 		json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:I}", "flow", polls[i].flow, "name", polls[i].name,
 				      "system", polls[i].system, "enabled", on, "last_success", kcg_route_time_or_null(last),
-				      "age_s", last && t->now_ms >= last ? json_integer((json_int_t)((t->now_ms - last) / 1000))
-								      : json_null(),
-				      "interval_s", (json_int_t)every);
-		uint64_t age = last && t->now_ms >= last ? (t->now_ms - last) / 1000 : 0;
+				      "age_s", aged ? json_integer((json_int_t)age) : json_null(), "interval_s", (json_int_t)every);
 		snprintf(th, sizeof(th), "red: no success for %d intervals (%llu s); amber: %d (%llu s)", POLL_RED_X,
 			 (unsigned long long)(every * POLL_RED_X), POLL_AMBER_X, (unsigned long long)(every * POLL_AMBER_X));
 		const char *st = !on ? "off" : !last ? "amber" : age > every * POLL_RED_X ? "red"

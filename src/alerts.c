@@ -181,16 +181,16 @@ static bool is_alert_kind(const char *kind)
 }
 
 int alerts_queue(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *kind_webhook, const char *kind_mail,
-		 const char *subject, const char *team, const json_t *payload, uint64_t run_at_ms, char skip)
+		 const char *subject, const char *team, const json_t *payload, uint64_t run_at_ms)
 {
 	const struct kcg_alerts_config *a = &ctx->cfg->alerts;
 	int rc = 0;
-	if (a->webhook_url && skip != 'w') {
+	if (a->webhook_url) {
 		rc = kcg_jobs_enqueue(t, KCG_LANE_ALERTS, kind_webhook, subject, payload, run_at_ms, NULL);
 		if (rc == KCG_EDUPLICATE)
 			rc = 0; /* one is waiting: it carries the news */
 	}
-	if (rc == 0 && a->smtp_url && skip != 'm') {
+	if (rc == 0 && a->smtp_url) {
 		json_t *to = alerts_recipients(a, team);
 		if (to)
 			rc = kcg_jobs_enqueue(t, KCG_LANE_ALERTS_MAIL, kind_mail, subject, payload, run_at_ms, NULL);
@@ -207,7 +207,6 @@ int alerts_send_exception(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, con
 	/* A dead alert or digest job is alerted on no channel: the other one
 	 * may be dead too, and its own dead job would be alerted on the first,
 	 * and so on for ever. It shows in the console and the next digest. */
-	char skip = 0;
 	if (strcmp(kcg_json_str(record, "kind"), KCG_EXC_DEAD_JOB) == 0) {
 		json_t *job = NULL;
 		bool quiet = kcg_jobs_read(t, kcg_json_str(record, "subject"), &job) == 0 &&
@@ -221,7 +220,7 @@ int alerts_send_exception(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, con
 	int rc = payload && state ? 0 : -ENOMEM;
 	if (rc == 0)
 		rc = alerts_queue(t, ctx, KIND_ALERT_WEBHOOK, KIND_ALERT_MAIL, id, kcg_json_str(record, "owner"), payload,
-				  t->now_ms + ctx->cfg->alerts.delay_s * 1000u, skip);
+				  t->now_ms + ctx->cfg->alerts.delay_s * 1000u);
 	if (rc == 0)
 		rc = kcg_txn_put_json(t, DB_ALERTS, id, strlen(id), state);
 	json_decref(payload);

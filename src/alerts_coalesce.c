@@ -80,7 +80,7 @@ static int flush(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *
 				    kcg_json_str(rec, "system"), "owner", owner, "subject", about, "message", text,
 				    "count", (json_int_t)n);
 	free(text);
-	rc = payload ? alerts_queue(t, ctx, KIND_ALERT_WEBHOOK, KIND_ALERT_MAIL, subject, owner, payload, 0, 0) : -ENOMEM;
+	rc = payload ? alerts_queue(t, ctx, KIND_ALERT_WEBHOOK, KIND_ALERT_MAIL, subject, owner, payload, 0) : -ENOMEM;
 	json_decref(payload);
 	return rc;
 }

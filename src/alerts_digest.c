@@ -278,7 +278,7 @@ static int digest_fn(struct kcg_txn *t, void *arg)
 			break;
 		char subject[KCG_JOB_SUBJECT_MAX];
 		snprintf(subject, sizeof(subject), "%s@%s", team, d->date);
-		rc = alerts_queue(t, d->ctx, KIND_DIGEST_WEBHOOK, KIND_DIGEST_MAIL, subject, team, payload, 0, 0);
+		rc = alerts_queue(t, d->ctx, KIND_DIGEST_WEBHOOK, KIND_DIGEST_MAIL, subject, team, payload, 0);
 	}
 	return rc;
 }

@@ -22,11 +22,10 @@ uint64_t alerts_repeat_ms(const struct kcg_alerts_config *a);
 json_t *alerts_recipients(const struct kcg_alerts_config *a, const char *team);
 
 /* Queues @p payload on each configured channel (the mail only when
- * @p team has addresses), but not on @p skip ('w' webhook, 'm' mail, 0):
- * jobs @p kind_webhook / @p kind_mail for @p subject, due at @p run_at_ms
- * (0 = now), in @p t. */
+ * @p team has addresses): jobs @p kind_webhook / @p kind_mail for
+ * @p subject, due at @p run_at_ms (0 = now), in @p t. */
 int alerts_queue(struct kcg_txn *t, const struct kcg_flow_ctx *ctx, const char *kind_webhook, const char *kind_mail,
-		 const char *subject, const char *team, const json_t *payload, uint64_t run_at_ms, char skip);
+		 const char *subject, const char *team, const json_t *payload, uint64_t run_at_ms);
 
 /* Queues the alert of exception @p id (its @p record) for @p reason and
  * records when, in @p t. */

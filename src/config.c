@@ -70,7 +70,7 @@ static void add_table(const struct kcg_config_keys *t)
 
 static void collect_keys(void);
 
-const struct kcg_config_key *const *config_all_keys(size_t *n)
+const struct kcg_config_key *const *kcg_config_keys_all(size_t *n)
 {
 	pthread_once(&collect_once, collect_keys);
 	*n = n_all_keys;
@@ -813,11 +813,6 @@ void kcg_config_finish(struct kcg_config *cfg)
 	free(cfg->retired_secrets);
 	free(cfg->path);
 	OPENSSL_cleanse(cfg, sizeof(*cfg));
-}
-
-const struct kcg_config_key *const *kcg_config_keys_all(size_t *n)
-{
-	return config_all_keys(n);
 }
 
 const char *kcg_webhook_auth_name(enum kcg_webhook_auth mode)

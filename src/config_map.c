@@ -149,26 +149,14 @@ static void map_diff(struct kcg_dynbuf *b, const struct kcg_config_key *k, const
 		kcg_dynbuf_addstr(&d, now ? " section added;" : " section removed;");
 	for (size_t i = 0; now && i < now->n; i++) {
 		const char *was = kcg_config_map_get(old, now->entries[i].key);
-		if (same_str(was, now->entries[i].value))
-			continue;
-		kcg_dynbuf_addstr(&d, " ");
-		kcg_dynbuf_addstr(&d, now->entries[i].key);
-		kcg_dynbuf_addstr(&d, was ? " changed" : " added");
-		kcg_dynbuf_addstr(&d, ";");
+		if (!same_str(was, now->entries[i].value))
+			kcg_dynbuf_printf(&d, " %s %s;", now->entries[i].key, was ? "changed" : "added");
 	}
-	for (size_t i = 0; old && i < old->n; i++) {
-		if (kcg_config_map_get(now, old->entries[i].key))
-			continue;
-		kcg_dynbuf_addstr(&d, " ");
-		kcg_dynbuf_addstr(&d, old->entries[i].key);
-		kcg_dynbuf_addstr(&d, " removed;");
-	}
+	for (size_t i = 0; old && i < old->n; i++)
+		if (!kcg_config_map_get(now, old->entries[i].key))
+			kcg_dynbuf_printf(&d, " %s removed;", old->entries[i].key);
 	if (kcg_dynbuf_len(&d)) {
-		if (kcg_dynbuf_len(b))
-			kcg_dynbuf_addstr(b, " ");
-		kcg_dynbuf_addstr(b, "[");
-		kcg_dynbuf_addstr(b, k->section);
-		kcg_dynbuf_addstr(b, "]");
+		kcg_dynbuf_printf(b, "%s[%s]", kcg_dynbuf_len(b) ? " " : "", k->section);
 		kcg_dynbuf_add(b, kcg_dynbuf_ptr(&d), kcg_dynbuf_len(&d));
 	}
 	kcg_dynbuf_finish(&d);
@@ -201,12 +189,7 @@ static bool rotates(const struct kcg_config_key *k, struct kcg_config *live, str
 
 static void add_name(struct kcg_dynbuf *b, const struct kcg_config_key *k)
 {
-	if (kcg_dynbuf_len(b))
-		kcg_dynbuf_addstr(b, ", ");
-	kcg_dynbuf_addstr(b, "[");
-	kcg_dynbuf_addstr(b, k->section);
-	kcg_dynbuf_addstr(b, "] ");
-	kcg_dynbuf_addstr(b, k->name);
+	kcg_dynbuf_printf(b, "%s[%s] %s", kcg_dynbuf_len(b) ? ", " : "", k->section, k->name);
 }
 
 /* The reload, with the secrets rotated when @p secrets is not NULL. */
@@ -219,7 +202,7 @@ static int reload(struct kcg_config *live, struct kcg_config *fresh, char **chan
 		*secrets = NULL;
 	struct kcg_dynbuf ch, rs;
 	size_t n_all_keys;
-	const struct kcg_config_key *const *all_keys = config_all_keys(&n_all_keys);
+	const struct kcg_config_key *const *all_keys = kcg_config_keys_all(&n_all_keys);
 	kcg_dynbuf_init(&ch, MAX_MESSAGES_BYTES);
 	kcg_dynbuf_init(&rs, MAX_MESSAGES_BYTES);
 	*changes = *restart = NULL;

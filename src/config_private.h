@@ -60,9 +60,6 @@ char *config_resolve_secret(struct parser *p, const struct kcg_config_key *k, un
 void config_decode_whsec(struct parser *p, const struct kcg_config_key *k, unsigned line, char *v,
 			 struct kcg_source_auth *target);
 
-/* Every key of every table, collected once (config.c); *n gets their count. */
-const struct kcg_config_key *const *config_all_keys(size_t *n);
-
 /* Map sections (config_map.c): the slot of row @p k in @p cfg; the map of
  * @p k, created empty on its section header; one `key = value` of it; a
  * map and every older one it holds. */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
+#include "kcgate/runbook.h"
 
 #define DB_EXC "exceptions"
 #define DB_KEY "exceptions_key"
@@ -456,16 +457,6 @@ fail_list:
 
 int kcg_exc_open_counts(struct kcg_txn *t, json_t **out)
 {
-	static const char *const known[] = { KCG_EXC_UNKNOWN_SKU, KCG_EXC_ACCEPTANCE_DEADLINE,
-					     KCG_EXC_UNPARSEABLE_WEBHOOK, KCG_EXC_DEAD_JOB, KCG_EXC_WEBHOOK_TRUNCATED,
-					     KCG_EXC_BOOKED_CANCELLED, KCG_EXC_AUTO_REFUSED, KCG_EXC_ADDRESS_MISSING,
-					     KCG_EXC_KHAOS_REJECTED, KCG_EXC_MISSING_IN_KHAOS,
-					     KCG_EXC_ORDER_REF_TOO_LONG, KCG_EXC_PRICE_MISMATCH,
-					     KCG_EXC_UNMAPPED_SHIPPING_METHOD, KCG_EXC_SHORT_STOCK,
-					     KCG_EXC_UNMAPPED_CARRIER, KCG_EXC_SHIPPING_DEADLINE,
-					     KCG_EXC_SHIPPED_CANCELLED, KCG_EXC_KHAOS_CANCELLED, KCG_EXC_ORDER_UNBOOKABLE,
-					     KCG_EXC_DESPATCH_UNREADABLE, KCG_EXC_DESPATCH_SHORT,
-					     KCG_EXC_CARRIERS_UNAVAILABLE };
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;
@@ -479,9 +470,12 @@ int kcg_exc_open_counts(struct kcg_txn *t, json_t **out)
 	json_t *counts = json_object();
 	if (!counts)
 		return -ENOMEM;
-	/* Known kinds always present, so a gauge drops to 0 instead of vanishing. */
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]) && rc == 0; i++)
-		rc = set(counts, known[i], json_integer(0));
+	/* Known kinds always present, so a gauge drops to 0 instead of vanishing:
+	 * the runbook's order, despatch and core kinds (the stock and inriver
+	 * kinds appear once raised; GET /admin/stock/sync zero-fills its own). */
+	for (const struct kcg_runbook_entry *e = kcg_runbook; e->kind && rc == 0; e++)
+		if (strcmp(e->flow, "stock") != 0 && strcmp(e->flow, "inriver") != 0)
+			rc = set(counts, e->kind, json_integer(0));
 	if (rc != 0)
 		goto fail_counts;
 	rc = lmdb_err(mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_EXC), &cur));

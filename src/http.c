@@ -34,7 +34,6 @@
  */
 #include "http_private.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <float.h>
 #include <netdb.h>
@@ -52,8 +51,6 @@
 #include "kcgate/metrics.h"
 #include "routes.h"
 
-#define XFF_MAX 2048            /* X-Forwarded-For: characters looked at, from the right end */
-#define XFF_ENTRIES 64          /* X-Forwarded-For: entries looked at, from the right end */
 
 const char *kcg_http_header(struct kcg_request *req, const char *name)
 {
@@ -268,91 +265,6 @@ static bool check_framing(struct kcg_request *req, const char *version)
 	return true;
 }
 
-/* The X-Forwarded-For header lines joined with ",", in order, of which
- * only the last XFF_MAX characters are kept (the right end is the part our
- * proxies wrote; the left may be anything a client sent). */
-struct xff {
-	char buf[XFF_MAX + 1];
-	size_t len;
-	bool cut;               /* characters were dropped from the left */
-};
-
-static void xff_add(struct xff *x, const char *s, size_t n)
-{
-	if (n > XFF_MAX) {
-		memcpy(x->buf, s + n - XFF_MAX, XFF_MAX);
-		x->len = XFF_MAX;
-		x->cut = true;
-		return;
-	}
-	if (x->len + n > XFF_MAX) {
-		size_t drop = x->len + n - XFF_MAX;
-		memmove(x->buf, x->buf + drop, x->len - drop);
-		x->len -= drop;
-		x->cut = true;
-	}
-	memcpy(x->buf + x->len, s, n);
-	x->len += n;
-}
-
-static enum MHD_Result xff_line(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	struct xff *x = cls;
-	if (strcasecmp(key, "X-Forwarded-For") != 0 || !value)
-		return MHD_YES;
-	if (x->len)
-		xff_add(x, ",", 1);
-	xff_add(x, value, strlen(value));
-	return MHD_YES;
-}
-
-static bool xff_sep(char c)
-{
-	return c == ',' || c == ' ' || c == '\t';
-}
-
-/* The client: the peer, unless the peer is a trusted proxy; then, reading
- * X-Forwarded-For (every line of it) from the right end, the first address
- * that is not a trusted proxy (the left-most looked at when all are), since
- * only the right end was written by ours. At most the last XFF_ENTRIES
- * entries and XFF_MAX characters are looked at: a longer value is cut on
- * the left (what a client prepends), never ignored, so a client cannot
- * make itself look like the proxy. Should the right-most entry not be an
- * address (a proxy that writes none), the client stays the peer. */
-static void find_client(struct kcg_http *http, struct kcg_request *req)
-{
-	snprintf(req->client, sizeof(req->client), "%s", req->peer);
-	if (!http->n_proxies || !kcg_cidr_match(http->proxies, http->n_proxies, req->peer))
-		return;
-	struct xff x = { .len = 0 };
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, xff_line, &x);
-	size_t start = 0, end = x.len;
-	if (x.cut) /* the left-most entry may be a fragment */
-		while (start < end && !xff_sep(x.buf[start]))
-			start++;
-	const char *last = NULL;
-	for (unsigned seen = 0; seen < XFF_ENTRIES; seen++) {
-		while (end > start && xff_sep(x.buf[end - 1]))
-			end--;
-		if (end == start)
-			break;
-		size_t b = end;
-		while (b > start && !xff_sep(x.buf[b - 1]))
-			b--;
-		x.buf[end] = '\0';
-		const char *t = x.buf + b;
-		unsigned char a[16];
-		if (inet_pton(AF_INET, t, a) != 1 && inet_pton(AF_INET6, t, a) != 1)
-			break; /* not an address: stop believing what is left of it */
-		last = t;
-		if (!kcg_cidr_match(http->proxies, http->n_proxies, t))
-			break;
-		end = b;
-	}
-	if (last)
-		snprintf(req->client, sizeof(req->client), "%s", last);
-}
-
 static const char *header_of(void *ctx, const char *name)
 {
 	return kcg_http_header(ctx, name);
@@ -523,7 +435,7 @@ static void request_start(struct kcg_http *http, struct kcg_request *req, const 
 	req->method = method;
 	req->path = url;
 	http_set_deadline(http, c, 0);
-	find_client(http, req);
+	http_find_client(http, req);
 
 	if (!check_framing(req, version))
 		return;

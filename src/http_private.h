@@ -73,6 +73,10 @@ void http_on_connection(void *cls, struct MHD_Connection *mc, void **socket_cont
 /* The timer thread: shuts down connections past their deadline until http->stop. */
 void *http_reaper_main(void *arg);
 
+/* req->client: the peer, or behind a trusted proxy the client
+ * X-Forwarded-For names (only its right end is believed). */
+void http_find_client(struct kcg_http *http, struct kcg_request *req);
+
 /* Seconds @p addr must wait before its next admin attempt; 0 = go ahead.
  * @p failed: record one more failure. An IPv6 address is counted by its
  * /64 (an IPv4-mapped one as its IPv4 address). */

@@ -134,7 +134,8 @@ int kcg_exc_list_severity(struct kcg_txn *txn, int open, const char *kind, const
 
 /**
  * Open exceptions per kind as a new JSON object {"unknown_sku": 2, ...}
- * (for /metrics): every KCG_EXC_* kind and every kind in the register,
+ * (for /metrics): every order, despatch and core kind of the runbook
+ * (kcgate/runbook.h) and every kind in the register,
  * 0 when none is open (at most KCG_EXC_SCAN_MAX records examined).
  * The caller decrefs *@p out. @return 0 or an error (*@p out NULL).
  */
