@@ -1,7 +1,7 @@
 /*
  * kcgate-sim: server, request pipeline (count, log, latency, auth, faults),
- * control API and main(). The peers themselves are in sim_mirakl.c and
- * sim_khaos.c. How to use it: docs/sim.md.
+ * control API and main(). The peers themselves are in sim_mirakl*.c,
+ * sim_khaos*.c and sim_inriver.c. How to use it: docs/sim.md.
  *
  * Pipeline of a peer request (/mirakl, /khaos, /inriver), once its body is in:
  * count and log it; sleep latency_ms; check auth; classify read or write;

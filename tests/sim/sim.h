@@ -363,7 +363,7 @@ void sim_reply_empty(struct sim_reply *r, unsigned status);
 /** Free the body of @p r and reset it to an empty 500. */
 void sim_reply_clear(struct sim_reply *r);
 
-/* ---- sim_mirakl.c ---- */
+/* ---- sim_mirakl*.c (private parts: sim_mirakl.h) ---- */
 
 /** Handle a request under /mirakl (auth and faults already applied). */
 void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_reply *r);
