@@ -419,16 +419,9 @@ static void ctl_state(struct sim_request *req, struct sim_reply *r)
 		"mirakl", (json_int_t)sim.calls[SIM_MIRAKL], "khaos", (json_int_t)sim.calls[SIM_KHAOS],
 		"inriver", (json_int_t)sim.calls[SIM_INRIVER]);
 	/* Dumped under the lock: the order JSON is shared with the live state. */
-	dump = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	json_decref(out);
+	dump = sim_json_dump(out);
 	pthread_mutex_unlock(&sim.lock);
-	if (!dump)
-		abort();
-	sim_reply_clear(r);
-	r->status = 200;
-	r->body = dump;
-	r->len = strlen(dump);
-	r->content_type = "application/json";
+	sim_reply_dumped(r, 200, dump);
 }
 
 static void ctl_requests(struct sim_request *req, struct sim_reply *r)

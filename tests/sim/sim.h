@@ -352,6 +352,11 @@ void sim_index_free(struct sim_index *x);
 
 /** Set @p r to a JSON reply; steals @p j. */
 void sim_reply_json(struct sim_reply *r, unsigned status, json_t *j);
+/** @p j (stolen) as compact JSON, malloc'd (aborts when out of memory): for
+ * JSON that shares objects with the live state, dumped under the lock and
+ * replied after it with sim_reply_dumped(), which takes @p s. */
+char *sim_json_dump(json_t *j);
+void sim_reply_dumped(struct sim_reply *r, unsigned status, char *s);
 /** Set @p r to a Mirakl-style error: {"message": ..., "status": N}. */
 void sim_reply_mirakl_error(struct sim_reply *r, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

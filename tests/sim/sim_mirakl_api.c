@@ -279,17 +279,10 @@ static void or11(struct sim_request *req, struct sim_reply *r)
 	}
 	out = json_pack("{s:o, s:I}", "orders", orders, "total_count", (json_int_t)nmatch);
 	/* Dump while locked: OR21 mutates the same JSON objects. */
-	dump = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	json_decref(out);
+	dump = sim_json_dump(out);
 	pthread_mutex_unlock(&sim.lock);
 	free(match);
-	if (!dump)
-		abort();
-	sim_reply_clear(r);
-	r->status = 200;
-	r->body = dump;
-	r->len = strlen(dump);
-	r->content_type = "application/json";
+	sim_reply_dumped(r, 200, dump);
 out_states:
 	sim_strv_free(states, nstates);
 out_ids:
@@ -305,24 +298,14 @@ static void or12(const char *id, struct sim_reply *r)
 	pthread_mutex_lock(&sim.lock);
 	sim_mirakl_advance();
 	o = sim_mirakl_find(id);
-	if (o) {
-		json_t *v = mk_order_view(o);
-
-		dump = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
-		json_decref(v);
-	}
+	if (o)
+		dump = sim_json_dump(mk_order_view(o));
 	pthread_mutex_unlock(&sim.lock);
 	if (!o) {
 		sim_reply_mirakl_error(r, 404, "ORDER_NOT_FOUND: order '%s' does not exist", id);
 		return;
 	}
-	if (!dump)
-		abort();
-	sim_reply_clear(r);
-	r->status = 200;
-	r->body = dump;
-	r->len = strlen(dump);
-	r->content_type = "application/json";
+	sim_reply_dumped(r, 200, dump);
 }
 
 /* Validate the OR21 body shape before looking at the order. */
