@@ -28,11 +28,6 @@ static long long to_minor(json_t *v)
 	return (long long)(d + (d < 0 ? -0.5 : 0.5));
 }
 
-static bool num_p(json_t *v)
-{
-	return json_is_integer(v) || json_is_real(v);
-}
-
 /* The sum of the "amount"s of a taxes array, in minor units. */
 static long long tax_minor(json_t *taxes)
 {
@@ -41,7 +36,7 @@ static long long tax_minor(json_t *taxes)
 	json_t *t;
 
 	json_array_foreach(taxes, i, t) {
-		if (num_p(json_object_get(t, "amount")))
+		if (json_is_number(json_object_get(t, "amount")))
 			sum += to_minor(json_object_get(t, "amount"));
 	}
 	return sum;
@@ -52,7 +47,7 @@ static void add_minor(json_t *obj, const char *key, long long delta)
 {
 	json_t *v = json_object_get(obj, key);
 
-	if (num_p(v) && delta)
+	if (json_is_number(v) && delta)
 		json_object_set_new(obj, key, json_real((double)(to_minor(v) + delta) / 100));
 }
 
@@ -106,8 +101,8 @@ static void to_tax_mode(json_t *v, const char *mode)
 		json_t *price = json_object_get(l, "price"), *pu = json_object_get(l, "price_unit");
 		json_t *q = json_object_get(l, "quantity");
 
-		if (num_p(pu) && t) {
-			long long old = num_p(price) ? to_minor(price) : 0;
+		if (json_is_number(pu) && t) {
+			long long old = json_is_number(price) ? to_minor(price) : 0;
 			long long unit = to_minor(pu), qty = json_is_integer(q) ? json_integer_value(q) : 1;
 
 			add_minor(l, "price_unit", (old ? mul_div(unit, old + t, old) : unit + mul_div(t, 1, qty > 0 ? qty : 1))

@@ -32,11 +32,6 @@ static json_t *default_address(void)
 		"country", "United Kingdom", "country_iso_code", "GBR", "phone", "+44 20 7946 0000");
 }
 
-static bool is_num(json_t *v)
-{
-	return json_is_integer(v) || json_is_real(v);
-}
-
 static double cents(double v)
 {
 	return (double)(long long)(v * 100 + (v < 0 ? -0.5 : 0.5)) / 100;
@@ -54,7 +49,7 @@ static bool fill_taxes(json_t *l, const char *key)
 		return false;
 	json_array_foreach(arr, i, t) {
 		if (!json_is_object(t) || !json_is_string(json_object_get(t, "code")) ||
-		    !is_num(json_object_get(t, "amount")))
+		    !json_is_number(json_object_get(t, "amount")))
 			return false;
 		set_default(t, "tax_calculation_rule", json_string("PROPORTIONAL_TO_AMOUNT"));
 	}
@@ -84,12 +79,12 @@ static const char *fill_line(json_t *l, size_t idx, const char *order_id, const 
 		return "quantity: must be an integer >= 1";
 	set_default(l, "price_unit", json_real(10.0));
 	pu = json_object_get(l, "price_unit");
-	if (!is_num(pu))
+	if (!json_is_number(pu))
 		return "price_unit: must be a number";
 	price = json_number_value(pu) * (double)json_integer_value(q);
 	set_default(l, "price", json_real(price));
 	set_default(l, "shipping_price", json_real(0));
-	if (!is_num(json_object_get(l, "price")) || !is_num(json_object_get(l, "shipping_price")))
+	if (!json_is_number(json_object_get(l, "price")) || !json_is_number(json_object_get(l, "shipping_price")))
 		return "price, shipping_price: must be numbers";
 	set_default(l, "total_price", json_real(json_number_value(json_object_get(l, "price")) +
 		json_number_value(json_object_get(l, "shipping_price"))));
