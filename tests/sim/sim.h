@@ -299,6 +299,19 @@ void sim_alerts_reset(void);
 /** The one simulator instance. */
 extern struct sim_state sim;
 
+/* ---- sim.c, for sim_ctl.c ---- */
+
+/** "mirakl", "khaos", ... by enum sim_system; the index of @p s or -1. */
+extern const char *const sim_system_names[SIM_NSYSTEMS];
+int sim_system_by_name(const char *s);
+/** Forget every logged request; lock held. */
+void sim_log_clear(void);
+
+/* ---- sim_ctl.c ---- */
+
+/** A request under /_sim (@p p its path). */
+void sim_control(struct sim_request *req, const char *p, struct sim_reply *r);
+
 /* ---- sim_util.c ---- */
 
 /** Wall-clock time in milliseconds since the epoch. */
