@@ -1183,13 +1183,7 @@ def scenario_ref_too_long(args, rep):
 def rewrite_config(inst):
     """Rewrites the running instance's config file (same port) from its
     overrides, for a reload (SIGHUP)."""
-    path = os.path.join(inst.dir, "kcgate.%d.conf" % inst.starts)
-    with open(path, "w") as f:
-        f.write("# rewritten by tests/e2e/orders.py for a reload\n")
-        for sec, kv in inst.config().items():
-            f.write("\n[%s]\n" % sec)
-            for k, v in kv.items():
-                f.write("%s = %s\n" % (k, v))
+    inst.write_config()
 
 
 def scenario_money(args, rep):
