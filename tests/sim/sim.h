@@ -376,6 +376,9 @@ void sim_reply_mirakl_error(struct sim_reply *r, unsigned status, const char *fm
 /** Set @p r to a control API error: {"error": code, "message": ...}. */
 void sim_reply_ctl_error(struct sim_reply *r, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/** The first key of object @p obj (a control body) that is not one of the
+ * @p n @p keys, or NULL. */
+const char *sim_unknown_key(json_t *obj, const char *const *keys, size_t n);
 /** Set @p r to an empty reply with @p status. */
 void sim_reply_empty(struct sim_reply *r, unsigned status);
 /** Free the body of @p r and reset it to an empty 500. */

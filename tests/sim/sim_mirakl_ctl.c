@@ -62,15 +62,9 @@ static void settings_post(json_t *body, struct sim_reply *r)
 		sim_reply_ctl_error(r, 400, "invalid_payload", "body: JSON object expected");
 		return;
 	}
-	json_object_foreach(body, key, v) {
-		bool known = false;
-
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			known = known || strcmp(key, keys[i]) == 0;
-		if (!known) {
-			sim_reply_ctl_error(r, 400, "invalid_payload", "%s: unknown field", key);
-			return;
-		}
+	if ((key = sim_unknown_key(body, keys, sizeof(keys) / sizeof(keys[0])))) {
+		sim_reply_ctl_error(r, 400, "invalid_payload", "%s: unknown field", key);
+		return;
 	}
 	if (!sim_mirakl_stock_settings_check(body, r))
 		return;

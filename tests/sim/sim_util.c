@@ -343,6 +343,22 @@ void sim_reply_json(struct sim_reply *r, unsigned status, json_t *j)
 	sim_reply_dumped(r, status, sim_json_dump(j));
 }
 
+const char *sim_unknown_key(json_t *obj, const char *const *keys, size_t n)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		size_t i = 0;
+
+		while (i < n && strcmp(key, keys[i]) != 0)
+			i++;
+		if (i == n)
+			return key;
+	}
+	return NULL;
+}
+
 void sim_reply_empty(struct sim_reply *r, unsigned status)
 {
 	sim_reply_clear(r);
