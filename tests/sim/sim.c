@@ -126,13 +126,24 @@ static void log_request(enum sim_system sys, struct sim_request *req)
 		l->count++;
 }
 
-void sim_log_clear(void)
+static void log_clear(void)
 {
 	for (int s = 0; s < SIM_NSYSTEMS; s++) {
 		for (size_t i = 0; i < SIM_LOG_CAP; i++)
 			log_entry_free(&sim.log[s].e[i]);
 		sim.log[s].next = sim.log[s].count = 0;
 	}
+}
+
+void sim_forget_all(void)
+{
+	sim_mirakl_reset();
+	sim_khaos_reset();
+	sim_hostile_reset();
+	sim_alerts_reset();
+	sim_inriver_reset();
+	log_clear();
+	sim.log_seq = 0;
 }
 
 /* ---- peer pipeline ---- */
@@ -595,13 +606,7 @@ int main(int argc, char **argv)
 	sim_smtp_stop();
 	MHD_stop_daemon(d);
 	pthread_mutex_lock(&sim.lock);
-	sim_mirakl_reset();
-	sim_khaos_reset();
-	sim_hostile_reset();
-	sim_alerts_reset();
-	sim_inriver_reset();
-	sim_log_clear();
-	sim.log_seq = 0;
+	sim_forget_all();
 	pthread_mutex_unlock(&sim.lock);
 	free(sim.khaos_basic);
 	xmlCleanupParser();

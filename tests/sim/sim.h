@@ -304,8 +304,8 @@ extern struct sim_state sim;
 /** "mirakl", "khaos", ... by enum sim_system; the index of @p s or -1. */
 extern const char *const sim_system_names[SIM_NSYSTEMS];
 int sim_system_by_name(const char *s);
-/** Forget every logged request; lock held. */
-void sim_log_clear(void);
+/** Every peer's state and settings and the request log, forgotten; lock held. */
+void sim_forget_all(void);
 
 /* ---- sim_ctl.c ---- */
 

@@ -124,13 +124,7 @@ static void ctl_faults_get(struct sim_reply *r)
 static void ctl_reset(struct sim_reply *r)
 {
 	pthread_mutex_lock(&sim.lock);
-	sim_mirakl_reset();
-	sim_khaos_reset();
-	sim_hostile_reset();
-	sim_alerts_reset();
-	sim_inriver_reset();
-	sim_log_clear();
-	sim.log_seq = 0;
+	sim_forget_all();
 	memset(sim.calls, 0, sizeof(sim.calls));
 	memset(sim.faults, 0, sizeof(sim.faults));
 	/* Release every held request (latency, timeouts). */
