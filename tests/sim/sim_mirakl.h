@@ -2,8 +2,8 @@
  * sim_mirakl.h: what the parts of kcgate-sim's Mirakl orders share: the
  * platform settings and the order's life (sim_mirakl.c), the seller API's
  * order calls OR11, OR12, OR21 (sim_mirakl_api.c), order creation by a test
- * (sim_mirakl_new.c), the other control routes (sim_mirakl_ctl.c) and the
- * signed webhooks (sim_mirakl_hook.c). Not part of sim.h: the rest of the sim
+ * (sim_mirakl_new.c), the other control routes (sim_mirakl_ctl.c), the
+ * signed webhooks (sim_mirakl_hook.c) and shipping (sim_mirakl_ship.c). Not part of sim.h: the rest of the sim
  * sees only the sim_mirakl_* functions declared there. Everything here runs
  * with sim.lock held unless said otherwise.
  */
@@ -67,6 +67,12 @@ void mk_rescan(void);
  * until the platform shows them); new references (the customer may be NULL). */
 json_t *mk_order_view(const struct sim_order *o);
 json_t *mk_customer_view(const struct sim_order *o);
+
+/* ---- sim_mirakl_api.c ---- */
+
+/* The JSON object body of a PUT/POST (OR21, OR23, ST01), or NULL with the
+ * 415 or 400 set. Lock not held. */
+json_t *mk_json_body(struct sim_request *req, struct sim_reply *r);
 
 /* ---- sim_mirakl_hook.c: webhooks out (own lock; taken after sim.lock, never before) ---- */
 

@@ -303,6 +303,22 @@ static void or12(const char *id, struct sim_reply *r)
 	sim_reply_dumped(r, 200, dump);
 }
 
+json_t *mk_json_body(struct sim_request *req, struct sim_reply *r)
+{
+	const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Type");
+	if (!sim_media_type_is(ct, "application/json")) {
+		sim_reply_mirakl_error(r, 415, "Content type '%s' not supported, use application/json", ct ? ct : "");
+		return NULL;
+	}
+	json_t *body = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		sim_reply_mirakl_error(r, 400, "VALIDATION_ERROR: body is not a JSON object");
+		return NULL;
+	}
+	return body;
+}
+
 /* Validate the OR21 body shape before looking at the order. */
 static bool or21_shape(json_t *lines, struct sim_reply *r)
 {
@@ -451,9 +467,7 @@ static void or21_apply(struct sim_order *o, json_t *lines, struct sim_reply *r)
 /* OR21: PUT /api/orders/{order_id}/accept */
 static void or21(struct sim_request *req, const char *id, struct sim_reply *r)
 {
-	const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Type");
-	json_error_t err;
-	json_t *body = NULL, *lines;
+	json_t *body, *lines;
 	struct sim_order *o;
 
 	pthread_mutex_lock(&sim.lock);
@@ -463,16 +477,9 @@ static void or21(struct sim_request *req, const char *id, struct sim_reply *r)
 		sim_reply_mirakl_error(r, 404, "ORDER_NOT_FOUND: order '%s' does not exist", id);
 		return;
 	}
-	if (!sim_media_type_is(ct, "application/json")) {
-		sim_reply_mirakl_error(r, 415, "Content type '%s' not supported, use application/json",
-			ct ? ct : "");
+	body = mk_json_body(req, r);
+	if (!body)
 		return;
-	}
-	body = json_loadb(req->body ? req->body : "", req->body_len, 0, &err);
-	if (!json_is_object(body)) {
-		sim_reply_mirakl_error(r, 400, "VALIDATION_ERROR: body is not a JSON object");
-		goto out;
-	}
 	lines = json_object_get(body, "order_lines");
 	if (!or21_shape(lines, r))
 		goto out;
