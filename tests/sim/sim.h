@@ -426,30 +426,6 @@ void sim_mirakl_stop(void);
  */
 void sim_mirakl_ctl(const char *method, const char *sub, json_t *body, struct sim_reply *r);
 
-/* ---- sim_mirakl.c, for sim_mirakl_ship.c (lock held) ---- */
-
-/** The order @p id, or NULL. */
-struct sim_order *sim_mirakl_find(const char *id);
-/** The order's state from its lines (@p fallback when none), now; webhook. */
-void sim_mirakl_commit(struct sim_order *o, const char *fallback);
-/** last_updated_date moves to now (a change that is not a state change). */
-void sim_mirakl_touch(struct sim_order *o);
-
-/* ---- sim_mirakl_ship.c: SH21, OR23, OR24, ST01 ---- */
-
-/** Handles SH21 and ST01 (@p order_id NULL) or OR23/OR24 (@p suffix
- * "/tracking", "/ship"); 1 when it was one of them. Lock not held. */
-int sim_mirakl_ship_handle(struct sim_request *req, const char *subpath, const char *order_id, const char *suffix,
-			   struct sim_reply *r);
-/** POST /_sim/mirakl/carriers {"carriers":[{"code","label","tracking_url"}]}. Lock not held. */
-void sim_mirakl_ctl_carriers(json_t *body, struct sim_reply *r);
-/** Lock held: the counters for GET /_sim/state; an order's tracking (or null); reset. */
-json_t *sim_mirakl_ship_counters(void);
-json_t *sim_mirakl_tracking_of(json_t *order);
-void sim_mirakl_ship_reset(void);
-/** Whether @p o is SHIPPED or later. */
-bool sim_mirakl_ship_done(const struct sim_order *o);
-
 /* ---- sim_khaos.c ---- */
 
 /** A parsed SOAP call (opaque outside sim_khaos.c). */
