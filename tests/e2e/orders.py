@@ -385,6 +385,10 @@ class World:
         j = self.aget("/admin/exceptions?" + "&".join(q))
         return None if j is None else j.get("exceptions")
 
+    def exceptions_on(self, subject, open_=None, kind=None):
+        """exceptions(open_, kind) whose subject is @subject (a list, maybe empty)."""
+        return [e for e in self.exceptions(open_, kind) or [] if e.get("subject") == subject]
+
     def webhook(self, order_id, wid=None, client=None):
         body = compact({"type": "ORDER_CREATED", "data": {"order_id": order_id}})
         wid = wid or "wh-" + uuid.uuid4().hex
@@ -706,7 +710,7 @@ def scenario_happy(args, rep):
                   [r.summary()])
 
         def unparseable():
-            return [e for e in w.exceptions(1, "unparseable_webhook") or [] if e.get("subject") == eid]
+            return w.exceptions_on(eid, 1, "unparseable_webhook")
         exc, _ = w.wait(unparseable, 5)
         rep.check(exc, "happy: ... and raises an open unparseable_webhook exception for that event",
                   [short(json.dumps(w.exceptions(None)), 800)] + w.inst.log_tail(5))
@@ -866,8 +870,7 @@ def scenario_unknown_sku(args, rep):
                   [short(json.dumps(rec))] + ([] if rec else w.evidence([oid])))
 
         def open_exc():
-            es = w.exceptions(1, "unknown_sku")
-            return [e for e in es or [] if e.get("subject") == unknown]
+            return w.exceptions_on(unknown, 1, "unknown_sku")
         exc, _ = w.wait(open_exc, 5)
         rep.check(exc and len(exc) == 1 and unknown in (exc[0].get("message") or "") and oid in exc[0].get("message", ""),
                   "unknown-sku: one open unknown_sku exception for %s, its message names the SKU and the order"
@@ -1074,13 +1077,13 @@ def scenario_dead_retry(args, rep):
                    short(json.dumps(one))] + [ln for ln in w.inst.log_tail(40) if '"job dead"' in ln][:2])
 
         def dead_exc():
-            return [e for e in w.exceptions(1, "dead_job") or [] if e.get("subject") == job["id"]]
+            return w.exceptions_on(job["id"], 1, "dead_job")
         exc, _ = w.wait(dead_exc, 5)
         rep.check(exc and exc[0].get("system") == "khaos",
                   "dead-retry: an open dead_job exception for the job (system khaos)",
                   [short(json.dumps(w.exceptions(None)), 800)])
         def rejected():
-            return [e for e in w.exceptions(1, "khaos_rejected") or [] if e.get("subject") == oid]
+            return w.exceptions_on(oid, 1, "khaos_rejected")
         rej, _ = w.wait(rejected, 5)
         rep.check(rej and rej[0].get("system") == "khaos" and rej[0].get("owner") == "operations"
                   and sku in (rej[0].get("message") or ""),
@@ -1119,7 +1122,7 @@ def scenario_dead_retry(args, rep):
                   "dead-retry: the job is done", [short(json.dumps(one))])
 
         def exc_resolved():
-            es = [e for e in w.exceptions(None, "dead_job") or [] if e.get("subject") == job["id"]]
+            es = w.exceptions_on(job["id"], None, "dead_job")
             return es if es and es[0].get("resolved_at") else None
         es, _ = w.wait(exc_resolved, 5)
         rep.check(es, "dead-retry: the dead_job exception resolved itself",
@@ -1151,7 +1154,7 @@ def scenario_ref_too_long(args, rep):
             rep.check(w.webhook(oid).status == 202, "ref-too-long: webhook for %s stored" % oid, [])
 
         def exc():
-            return [e for e in w.exceptions(1, "order_ref_too_long") or [] if e.get("subject") == long_id]
+            return w.exceptions_on(long_id, 1, "order_ref_too_long")
         es, secs = w.wait(exc, 10)
         e = es[0] if es else {}
         rep.check(es and e.get("system") == "kcgate" and e.get("owner") == "operations"
@@ -1183,13 +1186,7 @@ def scenario_ref_too_long(args, rep):
 def rewrite_config(inst):
     """Rewrites the running instance's config file (same port) from its
     overrides, for a reload (SIGHUP)."""
-    path = os.path.join(inst.dir, "kcgate.%d.conf" % inst.starts)
-    with open(path, "w") as f:
-        f.write("# rewritten by tests/e2e/orders.py for a reload\n")
-        for sec, kv in inst.config().items():
-            f.write("\n[%s]\n" % sec)
-            for k, v in kv.items():
-                f.write("%s = %s\n" % (k, v))
+    inst.write_config()
 
 
 def scenario_money(args, rep):
@@ -1251,7 +1248,7 @@ def scenario_money(args, rep):
                   "free delivery sent as 0.00", [short(json.dumps(so), 900)])
 
         def exc():
-            return [e for e in w.exceptions(1, "unmapped_shipping_method") or [] if e.get("subject") == exp]
+            return w.exceptions_on(exp, 1, "unmapped_shipping_method")
         es, secs = w.wait(exc, 15)
         e = es[0] if es else {}
         rep.check(es and e.get("system") == "kcgate" and e.get("owner") == "operations"
@@ -1319,7 +1316,7 @@ def scenario_deadline(args, rep):
                       "deadline: the record's deadline_ms is created_date + 2 h", ["got %r, want %d" % (dl, want)])
 
         def raised():
-            return [e for e in w.exceptions(1, "acceptance_deadline") or [] if e.get("subject") == late]
+            return w.exceptions_on(late, 1, "acceptance_deadline")
         exc, secs = w.wait(raised, 75, 0.5)
         rep.check(exc and late in (exc[0].get("message") or ""),
                   "deadline: an open acceptance_deadline exception for %s (%.1f s after start; the watch runs "
@@ -1328,7 +1325,7 @@ def scenario_deadline(args, rep):
             e = exc[0]
             Report.note("deadline: severity %s, system %s, owner %s: %s" % (
                 e.get("severity"), e.get("system"), e.get("owner"), short(e.get("message"), 300)))
-        other = [e for e in w.exceptions(None, "acceptance_deadline") or [] if e.get("subject") == fresh]
+        other = w.exceptions_on(fresh, None, "acceptance_deadline")
         rep.check(not other, "deadline: none for the order created just now (its alert is 1 h away)",
                   [short(json.dumps(other))])
         st = w.sim.state()
@@ -1409,7 +1406,7 @@ def scenario_booked_cancel(args, rep):
         w.sim.ok("POST", "/_sim/mirakl/orders/%s/cancel" % part, {"lines": [line]})
 
         def raised(oid):
-            return [e for e in w.exceptions(1, "booked_cancelled") or [] if e.get("subject") == oid]
+            return w.exceptions_on(oid, 1, "booked_cancelled")
         for oid, what in ((whole, "the whole order"), (part, "one line")):
             exc, secs = w.wait(lambda: raised(oid), 10)
             code = (so.get(oid) or [{}])[0].get("sales_order_code")
@@ -1484,7 +1481,7 @@ def scenario_crash_cancel(args, rep):
         code = (so or [{}])[0].get("sales_order_code")
 
         def reported():
-            return [e for e in w.exceptions(1, "booked_cancelled") or [] if e.get("subject") == oid]
+            return w.exceptions_on(oid, 1, "booked_cancelled")
         exc, secs = w.wait(reported, 20)
         rep.check(exc and code and code in (exc[0].get("message") or ""),
                   "crash-cancel: booked_cancelled open with Khaos's sales order code %s (%.1f s after restart)"
@@ -1523,7 +1520,7 @@ def scenario_partial_cancel(args, rep):
         rep.check(done, "partial-cancel: the order without cancelations is booked (%.1f s)" % secs, [json.dumps(last)])
 
         def unbookable():
-            return [e for e in w.exceptions(1, "order_unbookable") or [] if e.get("subject") == part]
+            return w.exceptions_on(part, 1, "order_unbookable")
         exc, secs = w.wait(unbookable, 15)
         msg = (exc[0].get("message") or "") if exc else ""
         rep.check(exc and exc[0].get("system") == "mirakl" and exc[0].get("owner") == "operations"
@@ -1556,7 +1553,7 @@ def scenario_auto_refuse(args, rep):
         rec, secs = w.wait(lambda: rec_in(w, oid, "auto_refused"), 10)
         rep.check(rec, "auto-refuse: Mirakl refused it with no decision: the record is auto_refused (%.1f s)" % secs,
                   w.evidence([oid]))
-        exc = [e for e in w.exceptions(1, "auto_refused") or [] if e.get("subject") == oid]
+        exc = w.exceptions_on(oid, 1, "auto_refused")
         rep.check(exc and exc[0].get("severity") == "critical",
                   "auto-refuse: an open critical auto_refused exception for the order",
                   [short(json.dumps(w.exceptions(None)), 800)])
@@ -1613,7 +1610,7 @@ def scenario_by_hand(args, rep):
         rep.check(n_or21 == 2, "by-hand: kcgate sent no OR21 of its own (only the 2 made by hand)", [n_or21])
 
         def missing():
-            return [e for e in w.exceptions(1, "address_missing") or [] if e.get("subject") == noaddr]
+            return w.exceptions_on(noaddr, 1, "address_missing")
         exc, secs = w.wait(missing, 10)
         rep.check(exc and exc[0].get("system") == "mirakl" and exc[0].get("owner") == "operations",
                   "by-hand: the order with no usable address at SHIPPING raises address_missing (mirakl, "
@@ -1644,7 +1641,7 @@ def or21_bodies(w, oid):
 
 
 def short_exc(w, oid, open_=1):
-    es = [e for e in w.exceptions(open_, "short_stock") or [] if e.get("subject") == oid]
+    es = w.exceptions_on(oid, open_, "short_stock")
     return es or None
 
 
@@ -1977,7 +1974,7 @@ def scenario_missing_khaos(args, rep):
                   [short(json.dumps(dead))] + ([] if dead else w.evidence([oid])))
 
         def open_exc(kind):
-            return [e for e in w.exceptions(1, kind) or [] if e.get("subject") == oid]
+            return w.exceptions_on(oid, 1, kind)
         rej, _ = w.wait(lambda: open_exc("khaos_rejected"), 5)
         rep.check(rej and "GHOST" in (rej[0].get("message") or ""),
                   "missing-khaos: khaos_rejected open with Khaos's reason", [short(json.dumps(w.exceptions(None)), 800)])
@@ -2099,7 +2096,7 @@ def scenario_shipped_unbooked(args, rep):
         rep.check(r.status == 202, "shipped-unbooked: webhook for the order shipped by hand", [r.summary()])
 
         def missing(oid):
-            return [e for e in w.exceptions(1, "missing_in_khaos") or [] if e.get("subject") == oid]
+            return w.exceptions_on(oid, 1, "missing_in_khaos")
         exc, secs = w.wait(lambda: missing(after), 15)
         rep.check(exc and "shipped without Khaos" in (exc[0].get("message") or ""),
                   "shipped-unbooked: missing_in_khaos at once for the order shipped without Khaos (%.1f s)" % secs,

@@ -479,10 +479,9 @@ class Instance:
             return []
         return ["stderr: " + line for line in self.log_text(-1).splitlines()[-n:]]
 
-    def start(self, timeout=15):
-        """Starts kcgate and waits for GET /health/ready = 200. Returns (ok, message)."""
-        self.port = free_port()
-        self.starts += 1
+    def write_config(self):
+        """Writes config() to this start's file (kcgate.N.conf); returns its path.
+        Called again while running (same port), it rewrites the file for a reload (SIGHUP)."""
         cfg_path = os.path.join(self.dir, "kcgate.%d.conf" % self.starts)
         with open(cfg_path, "w") as f:
             f.write("# written by tests/e2e/run.py\n")
@@ -490,6 +489,13 @@ class Instance:
                 f.write("\n[%s]\n" % sec)
                 for k, v in kv.items():
                     f.write("%s = %s\n" % (k, v))
+        return cfg_path
+
+    def start(self, timeout=15):
+        """Starts kcgate and waits for GET /health/ready = 200. Returns (ok, message)."""
+        self.port = free_port()
+        self.starts += 1
+        cfg_path = self.write_config()
         log = os.path.join(self.dir, "stderr.%d.log" % self.starts)
         self.log_files.append(log)
         env = dict(os.environ)

@@ -299,6 +299,19 @@ void sim_alerts_reset(void);
 /** The one simulator instance. */
 extern struct sim_state sim;
 
+/* ---- sim.c, for sim_ctl.c ---- */
+
+/** "mirakl", "khaos", ... by enum sim_system; the index of @p s or -1. */
+extern const char *const sim_system_names[SIM_NSYSTEMS];
+int sim_system_by_name(const char *s);
+/** Every peer's state and settings and the request log, forgotten; lock held. */
+void sim_forget_all(void);
+
+/* ---- sim_ctl.c ---- */
+
+/** A request under /_sim (@p p its path). */
+void sim_control(struct sim_request *req, const char *p, struct sim_reply *r);
+
 /* ---- sim_util.c ---- */
 
 /** Wall-clock time in milliseconds since the epoch. */
@@ -352,18 +365,26 @@ void sim_index_free(struct sim_index *x);
 
 /** Set @p r to a JSON reply; steals @p j. */
 void sim_reply_json(struct sim_reply *r, unsigned status, json_t *j);
+/** @p j (stolen) as compact JSON, malloc'd (aborts when out of memory): for
+ * JSON that shares objects with the live state, dumped under the lock and
+ * replied after it with sim_reply_dumped(), which takes @p s. */
+char *sim_json_dump(json_t *j);
+void sim_reply_dumped(struct sim_reply *r, unsigned status, char *s);
 /** Set @p r to a Mirakl-style error: {"message": ..., "status": N}. */
 void sim_reply_mirakl_error(struct sim_reply *r, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /** Set @p r to a control API error: {"error": code, "message": ...}. */
 void sim_reply_ctl_error(struct sim_reply *r, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/** The first key of object @p obj (a control body) that is not one of the
+ * @p n @p keys, or NULL. */
+const char *sim_unknown_key(json_t *obj, const char *const *keys, size_t n);
 /** Set @p r to an empty reply with @p status. */
 void sim_reply_empty(struct sim_reply *r, unsigned status);
 /** Free the body of @p r and reset it to an empty 500. */
 void sim_reply_clear(struct sim_reply *r);
 
-/* ---- sim_mirakl.c ---- */
+/* ---- sim_mirakl*.c (private parts: sim_mirakl.h) ---- */
 
 /** Handle a request under /mirakl (auth and faults already applied). */
 void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_reply *r);
@@ -404,30 +425,6 @@ void sim_mirakl_stop(void);
  * "/_sim/mirakl"; @p body may be NULL. Lock not held.
  */
 void sim_mirakl_ctl(const char *method, const char *sub, json_t *body, struct sim_reply *r);
-
-/* ---- sim_mirakl.c, for sim_mirakl_ship.c (lock held) ---- */
-
-/** The order @p id, or NULL. */
-struct sim_order *sim_mirakl_find(const char *id);
-/** The order's state from its lines (@p fallback when none), now; webhook. */
-void sim_mirakl_commit(struct sim_order *o, const char *fallback);
-/** last_updated_date moves to now (a change that is not a state change). */
-void sim_mirakl_touch(struct sim_order *o);
-
-/* ---- sim_mirakl_ship.c: SH21, OR23, OR24, ST01 ---- */
-
-/** Handles SH21 and ST01 (@p order_id NULL) or OR23/OR24 (@p suffix
- * "/tracking", "/ship"); 1 when it was one of them. Lock not held. */
-int sim_mirakl_ship_handle(struct sim_request *req, const char *subpath, const char *order_id, const char *suffix,
-			   struct sim_reply *r);
-/** POST /_sim/mirakl/carriers {"carriers":[{"code","label","tracking_url"}]}. Lock not held. */
-void sim_mirakl_ctl_carriers(json_t *body, struct sim_reply *r);
-/** Lock held: the counters for GET /_sim/state; an order's tracking (or null); reset. */
-json_t *sim_mirakl_ship_counters(void);
-json_t *sim_mirakl_tracking_of(json_t *order);
-void sim_mirakl_ship_reset(void);
-/** Whether @p o is SHIPPED or later. */
-bool sim_mirakl_ship_done(const struct sim_order *o);
 
 /* ---- sim_khaos.c ---- */
 

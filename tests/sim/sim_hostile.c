@@ -180,16 +180,10 @@ static bool get_ll(json_t *body, const char *key, long long lo, long long hi, lo
 void sim_hostile_ctl(json_t *body, struct sim_reply *r)
 {
 	static const char *const keys[] = { "clear", "or11_total_count", "or11_order_bytes", "khaos_shape", "khaos_count" };
-	const char *key;
-	json_t *v;
-	json_object_foreach(body, key, v) {
-		bool known = false;
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			known = known || strcmp(key, keys[i]) == 0;
-		if (!known) {
-			sim_reply_ctl_error(r, 400, "invalid_payload", "unknown field %s", key);
-			return;
-		}
+	const char *key = sim_unknown_key(body, keys, sizeof(keys) / sizeof(keys[0]));
+	if (key) {
+		sim_reply_ctl_error(r, 400, "invalid_payload", "unknown field %s", key);
+		return;
 	}
 	long long total = -1, bytes = 1000, count = 1000;
 	if (!get_ll(body, "or11_total_count", 0, 1000000000000000LL, &total, r) ||

@@ -1,7 +1,8 @@
 /*
- * sim_khaos.h: what the two halves of kcgate-sim's Khaos share: the
- * protocol (sim_khaos_soap.c: requests, faults, answer helpers, WSDL) and
- * the methods (sim_khaos.c) and the control API (sim_khaos_ctl.c). Not part of sim.h: the rest of the sim sees
+ * sim_khaos.h: what the parts of kcgate-sim's Khaos share: the protocol
+ * (sim_khaos_soap.c: requests, faults, answer helpers, WSDL), the methods
+ * (sim_khaos_import.c: ImportOrders; sim_khaos.c: the rest) and the control
+ * API (sim_khaos_ctl.c). Not part of sim.h: the rest of the sim sees
  * only the sim_khaos_* functions declared there.
  */
 #ifndef KCGATE_SIM_KHAOS_H
@@ -64,8 +65,17 @@ void sk_reply_doc(struct sim_reply *r, unsigned status, xmlDocPtr doc);
 /* Finishes an answer whose result is the XML document @p inner as a string. */
 void sk_finish_string(struct soap_out *s, xmlDocPtr inner, struct sim_reply *r);
 xmlDocPtr sk_inner_doc(const char *root);
+/* Delphi's RPC/encoded answers: a multi-reference struct (a sibling of the
+ * response element), an array of @p n @p type, an array item pointing at
+ * struct #@p id. */
+xmlNodePtr sk_multiref(struct soap_out *s, xmlNsPtr types, const char *type, int id);
+xmlNodePtr sk_encoded_array(struct soap_out *s, xmlNodePtr parent, const char *name, const char *type, size_t n);
+void sk_href_item(xmlNodePtr arr, int id);
 void sk_add_text(xmlNodePtr parent, const char *name, const char *text);
 void sk_add_num(xmlNodePtr parent, const char *name, long long v);
+
+/* sim_khaos_import.c: ImportOrders (lock not held). */
+void sk_import_orders(struct sim_soap_call *c, struct sim_reply *r);
 
 /* sim_khaos.c, for the control API (sim_khaos_ctl.c); lock held. */
 struct sim_stock *sk_find_stock(const char *code);

@@ -194,6 +194,38 @@ void sk_finish_string(struct soap_out *s, xmlDocPtr inner, struct sim_reply *r)
 	sk_reply_doc(r, 200, s->doc);
 }
 
+/* A multi-reference struct after the response element (Delphi's RPC/encoded
+ * style): <NS2:type id="id" xsi:type="NS2:type">, a sibling in Body. */
+xmlNodePtr sk_multiref(struct soap_out *s, xmlNsPtr types, const char *type, int id)
+{
+	char buf[64];
+	xmlNodePtr n = xmlNewDocNode(s->doc, types, BAD_CAST type, NULL);
+	xmlAddChild(s->resp->parent, n);
+	snprintf(buf, sizeof(buf), "%d", id);
+	xmlNewProp(n, BAD_CAST "id", BAD_CAST buf);
+	snprintf(buf, sizeof(buf), "NS2:%s", type);
+	xmlNewNsProp(n, s->xsi, BAD_CAST "type", BAD_CAST buf);
+	return n;
+}
+
+/* An item of a SOAP-encoded array pointing at struct #id. */
+void sk_href_item(xmlNodePtr arr, int id)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "#%d", id);
+	xmlNewProp(sk_el(arr, "item", NULL), BAD_CAST "href", BAD_CAST buf);
+}
+
+xmlNodePtr sk_encoded_array(struct soap_out *s, xmlNodePtr parent, const char *name, const char *type, size_t n)
+{
+	char buf[64];
+	xmlNodePtr arr = sk_el(parent, name, NULL);
+	xmlNewNsProp(arr, s->xsi, BAD_CAST "type", BAD_CAST "SOAP-ENC:Array");
+	snprintf(buf, sizeof(buf), "NS2:%s[%zu]", type, n);
+	xmlNewNsProp(arr, s->enc, BAD_CAST "arrayType", BAD_CAST buf);
+	return arr;
+}
+
 xmlDocPtr sk_inner_doc(const char *root)
 {
 	xmlDocPtr d = xmlNewDoc(BAD_CAST "1.0");

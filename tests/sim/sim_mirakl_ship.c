@@ -19,7 +19,7 @@
  *  - ST11 lists them (filter order_id, repeated or a comma list; seek
  *    pagination: limit, default 10, and an opaque page_token).
  */
-#include "sim.h"
+#include "sim_mirakl.h"
 
 #include <microhttpd.h>
 
@@ -135,23 +135,6 @@ static void sh21(struct sim_reply *r)
 	sim_reply_json(r, 200, json_pack("{s:o}", "carriers", list));
 }
 
-/* The JSON object body of a PUT/POST, or NULL with the 4xx set. */
-static json_t *json_body(struct sim_request *req, struct sim_reply *r)
-{
-	const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Type");
-	if (!sim_media_type_is(ct, "application/json")) {
-		sim_reply_mirakl_error(r, 415, "Content type '%s' not supported, use application/json", ct ? ct : "");
-		return NULL;
-	}
-	json_t *body = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
-	if (!json_is_object(body)) {
-		json_decref(body);
-		sim_reply_mirakl_error(r, 400, "VALIDATION_ERROR: body is not a JSON object");
-		return NULL;
-	}
-	return body;
-}
-
 static const char *str_of(json_t *o, const char *key, bool *bad)
 {
 	json_t *v = json_object_get(o, key);
@@ -229,7 +212,7 @@ static bool shippable(const char *st)
 static void or23(struct sim_request *req, const char *id, struct sim_reply *r)
 {
 	char msg[300];
-	json_t *body = json_body(req, r);
+	json_t *body = mk_json_body(req, r);
 	if (!body)
 		return;
 	pthread_mutex_lock(&sim.lock);
@@ -399,7 +382,7 @@ static const char *one_shipment(json_t *s, char *msg, size_t cap, json_t *succes
 
 static void st01(struct sim_request *req, struct sim_reply *r)
 {
-	json_t *body = json_body(req, r), *list, *s;
+	json_t *body = mk_json_body(req, r), *list, *s;
 	size_t i;
 	if (!body)
 		return;

@@ -319,18 +319,44 @@ void sim_reply_clear(struct sim_reply *r)
 	*r = (struct sim_reply){.status = 500, .retry_after_s = -1};
 }
 
-void sim_reply_json(struct sim_reply *r, unsigned status, json_t *j)
+char *sim_json_dump(json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
 
 	json_decref(j);
-	sim_reply_clear(r);
 	if (!s)
 		abort();
+	return s;
+}
+
+void sim_reply_dumped(struct sim_reply *r, unsigned status, char *s)
+{
+	sim_reply_clear(r);
 	r->status = status;
 	r->body = s;
 	r->len = strlen(s);
 	r->content_type = "application/json";
+}
+
+void sim_reply_json(struct sim_reply *r, unsigned status, json_t *j)
+{
+	sim_reply_dumped(r, status, sim_json_dump(j));
+}
+
+const char *sim_unknown_key(json_t *obj, const char *const *keys, size_t n)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v) {
+		size_t i = 0;
+
+		while (i < n && strcmp(key, keys[i]) != 0)
+			i++;
+		if (i == n)
+			return key;
+	}
+	return NULL;
 }
 
 void sim_reply_empty(struct sim_reply *r, unsigned status)
