@@ -104,25 +104,54 @@ int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec
 	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
 }
 
+size_t orders_sku_key(char key[2 * ORDER_ID_MAX + 2], const char *sku, const char *id)
+{
+	size_t m = strlen(sku), n = strlen(id);
+	if (!m || m > ORDER_ID_MAX || !n || n > ORDER_ID_MAX)
+		return 0;
+	memcpy(key, sku, m);
+	key[m] = '\0';
+	memcpy(key + m + 1, id, n);
+	return m + 1 + n;
+}
+
+int orders_sku_walk(struct kcg_txn *t, const char *name, const char *sku,
+		    int (*fn)(MDB_cursor *cur, const char *id, size_t n, const MDB_val *v, void *arg), void *arg)
+{
+	size_t m = strlen(sku);
+	if (m == 0 || m > ORDER_ID_MAX)
+		return 0;
+	MDB_cursor *cur;
+	MDB_val k = { m + 1, (void *)sku }, v; /* the prefix "<sku>\0": its NUL is the string's */
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, name), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size > m + 1 && memcmp(k.mv_data, sku, m + 1) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		rc = fn(cur, (const char *)k.mv_data + m + 1, k.mv_size - m - 1, &v, arg);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int orders_held_keys(struct kcg_txn *t, const json_t *rec, bool put)
 {
 	if (!rec || orders_state_of(rec) != KCG_ORDER_HELD)
 		return 0;
 	const char *id = kcg_json_str(rec, "order_id");
 	MDB_dbi dbi = kcg_store_db(t->store, DB_ORDERS_HELD);
-	size_t i, n = strlen(id);
+	size_t i;
 	const json_t *sku;
 	int rc = 0;
 	json_array_foreach(json_object_get(rec, "held_skus"), i, sku) {
-		const char *s = json_string_value(sku);
 		char key[2 * ORDER_ID_MAX + 2];
-		size_t m = s ? strlen(s) : 0;
-		if (!m || m > ORDER_ID_MAX || n > ORDER_ID_MAX)
+		MDB_val k = { orders_sku_key(key, json_string_value(sku) ? json_string_value(sku) : "", id), key },
+			v = { 0, "" };
+		if (!k.mv_size)
 			continue;
-		memcpy(key, s, m);
-		key[m] = '\0';
-		memcpy(key + m + 1, id, n);
-		MDB_val k = { m + 1 + n, key }, v = { 0, "" };
 		rc = put ? mdb_put(t->txn, dbi, &k, &v, 0) : mdb_del(t->txn, dbi, &k, NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
@@ -693,30 +722,11 @@ static int held_on_fn(json_t *rec, void *arg)
 
 /* The ids of the orders held on @p sku, from orders_held: a range of keys
  * "<sku>\0...", however many other orders are open. */
-static int held_on_index(struct kcg_txn *t, const char *sku, json_t *ids)
+static int held_on_key(MDB_cursor *cur, const char *id, size_t n, const MDB_val *v, void *arg)
 {
-	size_t m = strlen(sku);
-	if (m == 0 || m > ORDER_ID_MAX)
-		return 0;
-	char prefix[ORDER_ID_MAX + 1];
-	memcpy(prefix, sku, m);
-	prefix[m] = '\0';
-	MDB_cursor *cur;
-	MDB_val k = { m + 1, prefix }, v;
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_HELD), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	     rc == 0 && k.mv_size > m + 1 && memcmp(k.mv_data, prefix, m + 1) == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		json_t *id = json_stringn((const char *)k.mv_data + m + 1, k.mv_size - m - 1);
-		if (!id || json_array_append_new(ids, id)) {
-			rc = -ENOMEM;
-			break;
-		}
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+	(void)cur;
+	(void)v;
+	return json_array_append_new(arg, json_stringn(id, n)) ? -ENOMEM : 0;
 }
 
 /* on_sku_active: the SKU cache learnt that @p sku is an active stock code.
@@ -727,7 +737,7 @@ static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx 
 	struct held_on h = { sku, json_array() };
 	if (!h.ids)
 		return -ENOMEM;
-	int rc = kcg_meta_get_u64(t, HELD_INDEX_BUILT) ? held_on_index(t, sku, h.ids) : orders_open_each(t, held_on_fn, &h);
+	int rc = kcg_meta_get_u64(t, HELD_INDEX_BUILT) ? orders_sku_walk(t, DB_ORDERS_HELD, sku, held_on_key, h.ids) : orders_open_each(t, held_on_fn, &h);
 	size_t i;
 	json_t *id;
 	json_array_foreach(h.ids, i, id) {

@@ -66,6 +66,16 @@ int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec
  * of its held_skus while its state is held; none otherwise. */
 int orders_held_keys(struct kcg_txn *t, const json_t *rec, bool put);
 
+/* The "<sku>\0<order id>" keys of orders_held and orders_unseen: the key
+ * in @p key and its length, 0 when either part is empty or too long. */
+size_t orders_sku_key(char key[2 * ORDER_ID_MAX + 2], const char *sku, const char *id);
+/* Calls @p fn for each key of index @p name (DB_ORDERS_HELD,
+ * DB_ORDERS_UNSEEN) under @p sku, with its order id (@p n bytes, not
+ * NUL-terminated) and value; @p cur is the walk's (fn may
+ * mdb_cursor_del). @p fn returns 0 to go on or an error. */
+int orders_sku_walk(struct kcg_txn *t, const char *name, const char *sku,
+		    int (*fn)(MDB_cursor *cur, const char *id, size_t n, const MDB_val *v, void *arg), void *arg);
+
 /* Raises (or refreshes) missing_in_khaos for one record. */
 int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_min);
 
