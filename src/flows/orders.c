@@ -34,8 +34,6 @@ void orders_set_time(json_t *rec, const char *key, uint64_t ms)
 	json_object_set_new(rec, key, json_string(buf));
 }
 
-/* Calls @p fn for each record, in order id order, at most ORDERS_SCAN_MAX
- * (the admin list); parsed copies, so @p fn may collect, then write. */
 /* A walk stopped at ORDERS_SCAN_MAX: said, never silent. */
 static void scan_capped(const char *what)
 {
@@ -43,38 +41,10 @@ static void scan_capped(const char *what)
 		json_pack("{s:s, s:i}", "walk", what, "cap", ORDERS_SCAN_MAX));
 }
 
-int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
-{
-	const char *name = "orders";
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t scanned = 0;
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-		int r = json_is_object(rec) ? fn(rec, arg) : 0;
-		json_decref(rec);
-		if (r != 0) {
-			rc = r;
-			break;
-		}
-	}
-	mdb_cursor_close(cur);
-	if (rc == 0 && scanned > ORDERS_SCAN_MAX)
-		scan_capped(name);
-	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
-}
-
-int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
-{
-	return orders_index_each(t, DB_ORDERS_OPEN, fn, arg);
-}
-
+/* Parsed copies, so @p fn may collect, then write. */
 int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec, void *arg), void *arg)
 {
+	bool index = strcmp(name, DB_ORDERS) != 0;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;
@@ -84,13 +54,17 @@ int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		char id[ORDER_ID_MAX + 1];
-		json_t *rec;
-		if (k.mv_size > ORDER_ID_MAX)
-			continue;
-		memcpy(id, k.mv_data, k.mv_size);
-		id[k.mv_size] = '\0';
-		if (orders_get_record(t, id, &rec) != 0)
-			continue; /* the index is kept in step; an unreadable record is skipped */
+		json_t *rec = NULL;
+		if (!index) {
+			rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+		} else {
+			if (k.mv_size > ORDER_ID_MAX)
+				continue;
+			memcpy(id, k.mv_data, k.mv_size);
+			id[k.mv_size] = '\0';
+			if (orders_get_record(t, id, &rec) != 0)
+				continue; /* the index is kept in step; an unreadable record is skipped */
+		}
 		int r = json_is_object(rec) ? fn(rec, arg) : 0;
 		json_decref(rec);
 		if (r != 0) {
@@ -102,6 +76,16 @@ int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec
 	if (rc == 0 && scanned > ORDERS_SCAN_MAX)
 		scan_capped(name);
 	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
+}
+
+int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	return orders_index_each(t, DB_ORDERS, fn, arg);
+}
+
+int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	return orders_index_each(t, DB_ORDERS_OPEN, fn, arg);
 }
 
 size_t orders_sku_key(char key[2 * ORDER_ID_MAX + 2], const char *sku, const char *id)

@@ -59,7 +59,8 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
  * every record), at most ORDERS_SCAN_MAX; as orders_each(). */
 int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
 /* As orders_open_each() over index @p name (DB_ORDERS_OPEN, DB_ORDERS_BOOKED:
- * order_id -> ""), each key's record read. */
+ * order_id -> ""), each key's record read; over DB_ORDERS itself (the
+ * values are the records), orders_each(). */
 int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec, void *arg), void *arg);
 
 /* Puts (or, @p put false, deletes) @p rec's orders_held keys: one per SKU
