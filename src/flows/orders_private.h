@@ -1,7 +1,9 @@
 /*
- * orders_private.h: what orders.c (the record, the decisions, the booking
- * and acceptance jobs, the flow) and orders_watch.c (the OR11 poll, the
- * deadline watch, the reads, retention) share. Nothing else includes it.
+ * orders_private.h: what the order flow's files share: orders.c (the
+ * record, the decisions, the flow), orders_book.c, orders_accept.c,
+ * orders_stock.c, orders_rules.c, orders_hook.c, orders_timeline.c and
+ * orders_watch.c (the OR11 poll, the deadline watch, the reads,
+ * retention). Nothing else includes it.
  */
 #ifndef KCGATE_FLOWS_ORDERS_PRIVATE_H
 #define KCGATE_FLOWS_ORDERS_PRIVATE_H
