@@ -301,7 +301,8 @@ int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_mi
 	char since[32], msg[700];
 	const char *id = kcg_json_str(rec, "order_id");
 	const json_t *stuck = json_object_get(rec, "stuck_job");
-	const char *ms = kcg_json_str(rec, "mirakl_state");
+	const char *ms = kcg_json_str(rec, "mirakl_state"), *state = kcg_order_state_name(orders_state_of(rec));
+	const char *job = stuck ? ", job " : "", *job_id = stuck ? kcg_json_str(stuck, "id") : "";
 	kcg_format_time(kcg_json_u64(rec, "book_point_ms"), since, sizeof(since));
 	if (strcmp(ms, "SHIPPING") != 0 && strcmp(ms, "WAITING_DEBIT") != 0 && strcmp(ms, "WAITING_DEBIT_PAYMENT") != 0)
 		snprintf(msg, sizeof(msg),
@@ -309,16 +310,14 @@ int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_mi
 			 "shipped without Khaos (by hand, or while kcgate could not book it; kcgate state %s%s%s). kcgate "
 			 "does not book it now (the warehouse would ship it again): enter it in Khaos as despatched, so "
 			 "that stock and accounts agree, then resolve this.",
-			 id, ms, since, kcg_order_state_name(orders_state_of(rec)), stuck ? ", job " : "",
-			 stuck ? kcg_json_str(stuck, "id") : "");
+			 id, ms, since, state, job, job_id);
 	else
 		snprintf(msg, sizeof(msg),
 			 "Mirakl order %s is %s on Mirakl (paid and to be shipped) since %s, and after %" PRIu64 " minutes "
-			 "Khaos still has no sales order for it (kcgate state %s%s%s). %s",
-			 id, ms, since, alert_min, kcg_order_state_name(orders_state_of(rec)), stuck ? ", job " : "",
-			 stuck ? kcg_json_str(stuck, "id") : "",
-			 "See its other exceptions (address_missing, khaos_rejected, unknown_sku, dead_job) and GET "
-			 "/admin/orders/{id}; book it in Khaos by hand only if kcgate cannot.");
+			 "Khaos still has no sales order for it (kcgate state %s%s%s). See its other exceptions "
+			 "(address_missing, khaos_rejected, unknown_sku, dead_job) and GET /admin/orders/{id}; book it in "
+			 "Khaos by hand only if kcgate cannot.",
+			 id, ms, since, alert_min, state, job, job_id);
 	/* at fault: Khaos when it refused the order, Mirakl when its order
 	 * cannot be booked as it stands, else kcgate (not booked yet) */
 	struct kcg_exc exc = {
