@@ -3,7 +3,8 @@
  * record, the decisions, the flow), orders_book.c, orders_accept.c,
  * orders_stock.c, orders_rules.c, orders_hook.c, orders_timeline.c and
  * orders_watch.c (the OR11 poll, the deadline watch, the reads,
- * retention). Nothing else includes it.
+ * retention); and the bench tests/bench/orders_history.c. Nothing else
+ * includes it.
  */
 #ifndef KCGATE_FLOWS_ORDERS_PRIVATE_H
 #define KCGATE_FLOWS_ORDERS_PRIVATE_H
