@@ -277,19 +277,11 @@ static void order_note(char **dst, const json_t *order, bool *oom)
 	const char *pudo = str(order, "shipping_pudo_id"), *deadline = str(order, "shipping_deadline");
 	if (!pudo && !deadline)
 		return;
-	if (asprintf(dst, "%s%s%s%s%s%s", pudo ? "Pickup point: " : "", pudo ? pudo : "", pudo ? "." : "",
-		     pudo && deadline ? " " : "", deadline ? "Ship by: " : "", deadline ? deadline : "") < 0) {
+	if (asprintf(dst, "%s%s%s%s%s%s%s", pudo ? "Pickup point: " : "", pudo ? pudo : "", pudo ? "." : "",
+		     pudo && deadline ? " " : "", deadline ? "Ship by: " : "", deadline ? deadline : "",
+		     deadline ? "." : "") < 0) {
 		*dst = NULL;
 		*oom = true;
-	} else if (deadline) {
-		size_t n = strlen(*dst);
-		char *t = realloc(*dst, n + 2);
-		if (!t) {
-			*oom = true;
-			return;
-		}
-		memcpy(t + n, ".", 2);
-		*dst = t;
 	}
 }
 

@@ -34,8 +34,6 @@ void orders_set_time(json_t *rec, const char *key, uint64_t ms)
 	json_object_set_new(rec, key, json_string(buf));
 }
 
-/* Calls @p fn for each record, in order id order, at most ORDERS_SCAN_MAX
- * (the admin list); parsed copies, so @p fn may collect, then write. */
 /* A walk stopped at ORDERS_SCAN_MAX: said, never silent. */
 static void scan_capped(const char *what)
 {
@@ -43,38 +41,10 @@ static void scan_capped(const char *what)
 		json_pack("{s:s, s:i}", "walk", what, "cap", ORDERS_SCAN_MAX));
 }
 
-int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
-{
-	const char *name = "orders";
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t scanned = 0;
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-		int r = json_is_object(rec) ? fn(rec, arg) : 0;
-		json_decref(rec);
-		if (r != 0) {
-			rc = r;
-			break;
-		}
-	}
-	mdb_cursor_close(cur);
-	if (rc == 0 && scanned > ORDERS_SCAN_MAX)
-		scan_capped(name);
-	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
-}
-
-int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
-{
-	return orders_index_each(t, DB_ORDERS_OPEN, fn, arg);
-}
-
+/* Parsed copies, so @p fn may collect, then write. */
 int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec, void *arg), void *arg)
 {
+	bool index = strcmp(name, DB_ORDERS) != 0;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t scanned = 0;
@@ -84,13 +54,17 @@ int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && scanned++ < ORDERS_SCAN_MAX;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		char id[ORDER_ID_MAX + 1];
-		json_t *rec;
-		if (k.mv_size > ORDER_ID_MAX)
-			continue;
-		memcpy(id, k.mv_data, k.mv_size);
-		id[k.mv_size] = '\0';
-		if (orders_get_record(t, id, &rec) != 0)
-			continue; /* the index is kept in step; an unreadable record is skipped */
+		json_t *rec = NULL;
+		if (!index) {
+			rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+		} else {
+			if (k.mv_size > ORDER_ID_MAX)
+				continue;
+			memcpy(id, k.mv_data, k.mv_size);
+			id[k.mv_size] = '\0';
+			if (orders_get_record(t, id, &rec) != 0)
+				continue; /* the index is kept in step; an unreadable record is skipped */
+		}
 		int r = json_is_object(rec) ? fn(rec, arg) : 0;
 		json_decref(rec);
 		if (r != 0) {
@@ -104,25 +78,64 @@ int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec
 	return rc == MDB_NOTFOUND || rc == 1 ? 0 : rc;
 }
 
+int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	return orders_index_each(t, DB_ORDERS, fn, arg);
+}
+
+int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
+{
+	return orders_index_each(t, DB_ORDERS_OPEN, fn, arg);
+}
+
+size_t orders_sku_key(char key[2 * ORDER_ID_MAX + 2], const char *sku, const char *id)
+{
+	size_t m = strlen(sku), n = strlen(id);
+	if (!m || m > ORDER_ID_MAX || !n || n > ORDER_ID_MAX)
+		return 0;
+	memcpy(key, sku, m);
+	key[m] = '\0';
+	memcpy(key + m + 1, id, n);
+	return m + 1 + n;
+}
+
+int orders_sku_walk(struct kcg_txn *t, const char *name, const char *sku,
+		    int (*fn)(MDB_cursor *cur, const char *id, size_t n, const MDB_val *v, void *arg), void *arg)
+{
+	size_t m = strlen(sku);
+	if (m == 0 || m > ORDER_ID_MAX)
+		return 0;
+	MDB_cursor *cur;
+	MDB_val k = { m + 1, (void *)sku }, v; /* the prefix "<sku>\0": its NUL is the string's */
+	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, name), &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size > m + 1 && memcmp(k.mv_data, sku, m + 1) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		rc = fn(cur, (const char *)k.mv_data + m + 1, k.mv_size - m - 1, &v, arg);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int orders_held_keys(struct kcg_txn *t, const json_t *rec, bool put)
 {
 	if (!rec || orders_state_of(rec) != KCG_ORDER_HELD)
 		return 0;
 	const char *id = kcg_json_str(rec, "order_id");
 	MDB_dbi dbi = kcg_store_db(t->store, DB_ORDERS_HELD);
-	size_t i, n = strlen(id);
+	size_t i;
 	const json_t *sku;
 	int rc = 0;
 	json_array_foreach(json_object_get(rec, "held_skus"), i, sku) {
-		const char *s = json_string_value(sku);
 		char key[2 * ORDER_ID_MAX + 2];
-		size_t m = s ? strlen(s) : 0;
-		if (!m || m > ORDER_ID_MAX || n > ORDER_ID_MAX)
+		MDB_val k = { orders_sku_key(key, json_string_value(sku) ? json_string_value(sku) : "", id), key },
+			v = { 0, "" };
+		if (!k.mv_size)
 			continue;
-		memcpy(key, s, m);
-		key[m] = '\0';
-		memcpy(key + m + 1, id, n);
-		MDB_val k = { m + 1 + n, key }, v = { 0, "" };
 		rc = put ? mdb_put(t->txn, dbi, &k, &v, 0) : mdb_del(t->txn, dbi, &k, NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
@@ -288,7 +301,8 @@ int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_mi
 	char since[32], msg[700];
 	const char *id = kcg_json_str(rec, "order_id");
 	const json_t *stuck = json_object_get(rec, "stuck_job");
-	const char *ms = kcg_json_str(rec, "mirakl_state");
+	const char *ms = kcg_json_str(rec, "mirakl_state"), *state = kcg_order_state_name(orders_state_of(rec));
+	const char *job = stuck ? ", job " : "", *job_id = stuck ? kcg_json_str(stuck, "id") : "";
 	kcg_format_time(kcg_json_u64(rec, "book_point_ms"), since, sizeof(since));
 	if (strcmp(ms, "SHIPPING") != 0 && strcmp(ms, "WAITING_DEBIT") != 0 && strcmp(ms, "WAITING_DEBIT_PAYMENT") != 0)
 		snprintf(msg, sizeof(msg),
@@ -296,16 +310,14 @@ int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_mi
 			 "shipped without Khaos (by hand, or while kcgate could not book it; kcgate state %s%s%s). kcgate "
 			 "does not book it now (the warehouse would ship it again): enter it in Khaos as despatched, so "
 			 "that stock and accounts agree, then resolve this.",
-			 id, ms, since, kcg_order_state_name(orders_state_of(rec)), stuck ? ", job " : "",
-			 stuck ? kcg_json_str(stuck, "id") : "");
+			 id, ms, since, state, job, job_id);
 	else
 		snprintf(msg, sizeof(msg),
 			 "Mirakl order %s is %s on Mirakl (paid and to be shipped) since %s, and after %" PRIu64 " minutes "
-			 "Khaos still has no sales order for it (kcgate state %s%s%s). %s",
-			 id, ms, since, alert_min, kcg_order_state_name(orders_state_of(rec)), stuck ? ", job " : "",
-			 stuck ? kcg_json_str(stuck, "id") : "",
-			 "See its other exceptions (address_missing, khaos_rejected, unknown_sku, dead_job) and GET "
-			 "/admin/orders/{id}; book it in Khaos by hand only if kcgate cannot.");
+			 "Khaos still has no sales order for it (kcgate state %s%s%s). See its other exceptions "
+			 "(address_missing, khaos_rejected, unknown_sku, dead_job) and GET /admin/orders/{id}; book it in "
+			 "Khaos by hand only if kcgate cannot.",
+			 id, ms, since, alert_min, state, job, job_id);
 	/* at fault: Khaos when it refused the order, Mirakl when its order
 	 * cannot be booked as it stands, else kcgate (not booked yet) */
 	struct kcg_exc exc = {
@@ -693,30 +705,11 @@ static int held_on_fn(json_t *rec, void *arg)
 
 /* The ids of the orders held on @p sku, from orders_held: a range of keys
  * "<sku>\0...", however many other orders are open. */
-static int held_on_index(struct kcg_txn *t, const char *sku, json_t *ids)
+static int held_on_key(MDB_cursor *cur, const char *id, size_t n, const MDB_val *v, void *arg)
 {
-	size_t m = strlen(sku);
-	if (m == 0 || m > ORDER_ID_MAX)
-		return 0;
-	char prefix[ORDER_ID_MAX + 1];
-	memcpy(prefix, sku, m);
-	prefix[m] = '\0';
-	MDB_cursor *cur;
-	MDB_val k = { m + 1, prefix }, v;
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_HELD), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	     rc == 0 && k.mv_size > m + 1 && memcmp(k.mv_data, prefix, m + 1) == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		json_t *id = json_stringn((const char *)k.mv_data + m + 1, k.mv_size - m - 1);
-		if (!id || json_array_append_new(ids, id)) {
-			rc = -ENOMEM;
-			break;
-		}
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+	(void)cur;
+	(void)v;
+	return json_array_append_new(arg, json_stringn(id, n)) ? -ENOMEM : 0;
 }
 
 /* on_sku_active: the SKU cache learnt that @p sku is an active stock code.
@@ -727,7 +720,7 @@ static int release_held(struct kcg_txn *t, const char *sku, struct kcg_flow_ctx 
 	struct held_on h = { sku, json_array() };
 	if (!h.ids)
 		return -ENOMEM;
-	int rc = kcg_meta_get_u64(t, HELD_INDEX_BUILT) ? held_on_index(t, sku, h.ids) : orders_open_each(t, held_on_fn, &h);
+	int rc = kcg_meta_get_u64(t, HELD_INDEX_BUILT) ? orders_sku_walk(t, DB_ORDERS_HELD, sku, held_on_key, h.ids) : orders_open_each(t, held_on_fn, &h);
 	size_t i;
 	json_t *id;
 	json_array_foreach(h.ids, i, id) {

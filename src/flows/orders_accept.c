@@ -56,26 +56,6 @@ static enum kcg_step accept_outcome(struct kcg_job_run *run, json_t *order, bool
 	return KCG_STEP_DONE;
 }
 
-/* Reads the record's snapshot of the order (the lines to accept) and the
- * lines kcgate refuses: {"order", "refuse"}; KCG_ENOTFOUND when the order
- * is no longer to be accepted (held again, accepted, withdrawn). */
-static int snapshot_fn(struct kcg_txn *t, void *arg)
-{
-	json_t **io = arg;
-	const char *id = json_string_value(*io);
-	json_t *rec;
-	int rc = orders_get_record(t, id, &rec);
-	if (rc != 0)
-		return rc;
-	enum kcg_order_state st = orders_state_of(rec);
-	json_t *order = json_object_get(rec, "order"), *refuse = json_object_get(rec, "refuse_lines");
-	*io = (st == KCG_ORDER_SEEN || kcg_order_state_booked(st)) && order
-		      ? json_pack("{s:O, s:o}", "order", order, "refuse", refuse ? json_incref(refuse) : json_array())
-		      : NULL;
-	json_decref(rec);
-	return *io ? 0 : KCG_ENOTFOUND;
-}
-
 enum kcg_step orders_accept_step(struct kcg_job_run *run, void *ctx)
 {
 	struct kcg_flow_ctx *flow = ctx;
@@ -84,25 +64,29 @@ enum kcg_step orders_accept_step(struct kcg_job_run *run, void *ctx)
 
 	switch (run->phase) {
 	case PH_START: {
-		json_t *id = json_string(run->subject), *snap = id;
-		rc = kcg_store_read(flow->store, snapshot_fn, &snap);
-		json_decref(id);
-		if (rc == KCG_ENOTFOUND)
+		/* the record's snapshot of the order (the lines to accept), while
+		 * it is still to be accepted */
+		json_t *rec = NULL;
+		rc = kcg_orders_get(flow->store, run->subject, &rec);
+		enum kcg_order_state st = rc == 0 ? orders_state_of(rec) : KCG_ORDER_SEEN;
+		const json_t *order = json_object_get(rec, "order"), *refuse = json_object_get(rec, "refuse_lines");
+		if (rc == KCG_ENOTFOUND || (rc == 0 && (!order || (st != KCG_ORDER_SEEN && !kcg_order_state_booked(st))))) {
+			json_decref(rec);
 			return KCG_STEP_DONE; /* decided meanwhile (held again, accepted, withdrawn) */
+		}
 		if (rc != 0)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
 		/* the lines kcgate refuses, for every OR21 of this run */
-		run->result = json_pack("{s:O}", "refuse", json_object_get(snap, "refuse"));
+		run->result = json_pack("{s:o}", "refuse", refuse ? json_incref((json_t *)refuse) : json_array());
 		if (run->attempts > 0) {
 			/* An earlier attempt may have gone through: look before acting. */
-			json_decref(snap);
+			json_decref(rec);
 			run->phase = PH_READ;
 			return kcg_job_call(run, kcg_mirakl_or11_one(&flow->cfg->mirakl, run->subject, &run->call));
 		}
 		run->phase = PH_ACCEPT;
-		rc = kcg_mirakl_or21_decide(&flow->cfg->mirakl, json_object_get(snap, "order"),
-					    json_object_get(run->result, "refuse"), &run->call);
-		json_decref(snap);
+		rc = kcg_mirakl_or21_decide(&flow->cfg->mirakl, order, json_object_get(run->result, "refuse"), &run->call);
+		json_decref(rec);
 		if (rc == KCG_EPAYLOAD) {
 			/* No line waits in our snapshot: read what Mirakl says. */
 			run->phase = PH_READ;

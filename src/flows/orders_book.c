@@ -21,13 +21,6 @@
 #include "kcgate/peers/khaos_soap.h"
 #include "kcgate/peers/mirakl.h"
 
-/* A read callback: *io holds an order id (a JSON string) and gets its record. */
-static int record_fn(struct kcg_txn *t, void *arg)
-{
-	json_t **io = arg;
-	return orders_get_record(t, json_string_value(*io), io);
-}
-
 /* The order's Khaos ASSOCIATED_REF: [khaos] order_ref_prefix + order id.
  * False when it is longer than Khaos takes (or than @p ref holds). */
 static bool khaos_ref(const struct kcg_config *cfg, const char *order_id, char ref[ORDER_ID_MAX + 64])
@@ -278,9 +271,8 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 	case PH_START: {
 		/* Only an order still to be booked: it may have been booked,
 		 * held or withdrawn while this job waited. */
-		json_t *id = json_string(run->subject), *rec = id;
-		rc = kcg_store_read(flow->store, record_fn, &rec);
-		json_decref(id);
+		json_t *rec = NULL;
+		rc = kcg_orders_get(flow->store, run->subject, &rec);
 		enum kcg_order_state st = rc == 0 ? orders_state_of(rec) : KCG_ORDER_SEEN;
 		bool go = rc == 0 && (st == KCG_ORDER_SEEN || st == KCG_ORDER_ACCEPTED);
 		/* the run of ImportOrders faults so far (import_fault()) */
@@ -293,7 +285,7 @@ enum kcg_step orders_book_step(struct kcg_job_run *run, void *ctx)
 		 * before the withdrawal): Khaos is asked, so a sales order it made is
 		 * reported (booked_cancelled), never left to be shipped unseen */
 		bool ended = rc == 0 && kcg_order_state_final(st) && !*kcg_json_str(rec, "sales_order_code");
-		json_decref(rc == 0 ? rec : NULL);
+		json_decref(rec);
 		if (rc != 0 && rc != KCG_ENOTFOUND)
 			return kcg_job_failed(run, -EAGAIN, "cannot read the order record");
 		if (ended && !too_long) {

@@ -1,7 +1,10 @@
 /*
- * orders_private.h: what orders.c (the record, the decisions, the booking
- * and acceptance jobs, the flow) and orders_watch.c (the OR11 poll, the
- * deadline watch, the reads, retention) share. Nothing else includes it.
+ * orders_private.h: what the order flow's files share: orders.c (the
+ * record, the decisions, the flow), orders_book.c, orders_accept.c,
+ * orders_stock.c, orders_rules.c, orders_hook.c, orders_timeline.c and
+ * orders_watch.c (the OR11 poll, the deadline watch, the reads,
+ * retention); and the bench tests/bench/orders_history.c. Nothing else
+ * includes it.
  */
 #ifndef KCGATE_FLOWS_ORDERS_PRIVATE_H
 #define KCGATE_FLOWS_ORDERS_PRIVATE_H
@@ -59,12 +62,23 @@ int orders_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg)
  * every record), at most ORDERS_SCAN_MAX; as orders_each(). */
 int orders_open_each(struct kcg_txn *t, int (*fn)(json_t *rec, void *arg), void *arg);
 /* As orders_open_each() over index @p name (DB_ORDERS_OPEN, DB_ORDERS_BOOKED:
- * order_id -> ""), each key's record read. */
+ * order_id -> ""), each key's record read; over DB_ORDERS itself (the
+ * values are the records), orders_each(). */
 int orders_index_each(struct kcg_txn *t, const char *name, int (*fn)(json_t *rec, void *arg), void *arg);
 
 /* Puts (or, @p put false, deletes) @p rec's orders_held keys: one per SKU
  * of its held_skus while its state is held; none otherwise. */
 int orders_held_keys(struct kcg_txn *t, const json_t *rec, bool put);
+
+/* The "<sku>\0<order id>" keys of orders_held and orders_unseen: the key
+ * in @p key and its length, 0 when either part is empty or too long. */
+size_t orders_sku_key(char key[2 * ORDER_ID_MAX + 2], const char *sku, const char *id);
+/* Calls @p fn for each key of index @p name (DB_ORDERS_HELD,
+ * DB_ORDERS_UNSEEN) under @p sku, with its order id (@p n bytes, not
+ * NUL-terminated) and value; @p cur is the walk's (fn may
+ * mdb_cursor_del). @p fn returns 0 to go on or an error. */
+int orders_sku_walk(struct kcg_txn *t, const char *name, const char *sku,
+		    int (*fn)(MDB_cursor *cur, const char *id, size_t n, const MDB_val *v, void *arg), void *arg);
 
 /* Raises (or refreshes) missing_in_khaos for one record. */
 int orders_raise_missing(struct kcg_txn *t, const json_t *rec, uint64_t alert_min);

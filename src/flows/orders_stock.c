@@ -77,67 +77,43 @@ static int reserved_add(struct kcg_txn *t, const char *sku, int64_t delta)
 	return mdb_put(t->txn, db, &k, &v, 0);
 }
 
-/* "<sku>\0<order id>" in @p key; its length, 0 when either is too long. */
-static size_t unseen_key(char key[2 * ORDER_ID_MAX + 2], const char *sku, const char *id)
-{
-	size_t m = strlen(sku), n = strlen(id);
-	if (!m || m > ORDER_ID_MAX || !n || n > ORDER_ID_MAX)
-		return 0;
-	memcpy(key, sku, m);
-	key[m] = '\0';
-	memcpy(key + m + 1, id, n);
-	return m + 1 + n;
-}
-
 /* A booking of @p qty units of @p sku (order @p id) at @p ms, not yet in a level. */
 static int unseen_put(struct kcg_txn *t, const char *sku, const char *id, uint64_t qty, uint64_t ms)
 {
 	char key[2 * ORDER_ID_MAX + 2];
 	uint64_t val[2] = { qty, ms };
-	MDB_val k = { unseen_key(key, sku, id), key }, v = { sizeof(val), val };
+	MDB_val k = { orders_sku_key(key, sku, id), key }, v = { sizeof(val), val };
 	return k.mv_size && qty ? mdb_put(t->txn, kcg_store_db(t->store, DB_ORDERS_UNSEEN), &k, &v, 0) : 0;
 }
 
 /* The units of @p sku booked at or after @p read_ms (not in the cache's
  * level); with @p prune, the entries the level has seen are deleted on
  * the way (a write transaction). */
-static int unseen_count(struct kcg_txn *t, const char *sku, uint64_t read_ms, bool prune, uint64_t *out)
+struct unseen_sum {
+	uint64_t read_ms, n;
+	bool prune;
+};
+
+static int unseen_add(MDB_cursor *cur, const char *id, size_t n, const MDB_val *v, void *arg)
 {
-	size_t m = strlen(sku);
-	*out = 0;
-	if (!m || m > ORDER_ID_MAX)
-		return 0;
-	char prefix[ORDER_ID_MAX + 1];
-	memcpy(prefix, sku, m);
-	prefix[m] = '\0';
-	MDB_cursor *cur;
-	MDB_val k = { m + 1, prefix }, v;
-	int rc = mdb_cursor_open(t->txn, kcg_store_db(t->store, DB_ORDERS_UNSEEN), &cur);
-	if (rc != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && k.mv_size > m + 1 &&
-							       memcmp(k.mv_data, prefix, m + 1) == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t val[2] = { 0, 0 };
-		if (v.mv_size == sizeof(val))
-			memcpy(val, v.mv_data, sizeof(val));
-		if (read_ms && val[1] < read_ms) {
-			if (!prune)
-				continue;
-			rc = mdb_cursor_del(cur, 0); /* the level has it */
-			if (rc != 0)
-				break;
-			continue;
-		}
-		*out += val[0] > KCG_ORDER_QTY_MAX ? KCG_ORDER_QTY_MAX : val[0];
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	struct unseen_sum *u = arg;
+	uint64_t val[2] = { 0, 0 };
+	(void)id;
+	(void)n;
+	if (v->mv_size == sizeof(val))
+		memcpy(val, v->mv_data, sizeof(val));
+	if (u->read_ms && val[1] < u->read_ms)
+		return u->prune ? mdb_cursor_del(cur, 0) : 0; /* the level has it */
+	u->n += val[0] > KCG_ORDER_QTY_MAX ? KCG_ORDER_QTY_MAX : val[0];
+	return 0;
 }
 
-static int unseen_since(struct kcg_txn *t, const char *sku, uint64_t read_ms, uint64_t *out)
+static int unseen_count(struct kcg_txn *t, const char *sku, uint64_t read_ms, bool prune, uint64_t *out)
 {
-	return unseen_count(t, sku, read_ms, true, out);
+	struct unseen_sum u = { read_ms, 0, prune };
+	int rc = orders_sku_walk(t, DB_ORDERS_UNSEEN, sku, unseen_add, &u);
+	*out = u.n;
+	return rc;
 }
 
 int kcg_orders_held_back(struct kcg_txn *t, const char *sku, uint64_t read_ms, uint64_t *n)
@@ -355,7 +331,7 @@ bool orders_stock_good(struct kcg_txn *t, const struct kcg_config *cfg, json_t *
 			continue; /* not stock-controlled: no level to respect */
 		*rc = reserved_get(t, sku, &all);
 		if (*rc == 0)
-			*rc = unseen_since(t, sku, read_ms, &booked);
+			*rc = unseen_count(t, sku, read_ms, true, &booked);
 		/* this order's own share is not "others"; bookings the level has not seen are */
 		int64_t others = (int64_t)(all + booked) - orders_int_of(own, sku);
 		if (*rc == 0 && (json_object_set_new(levels, sku, json_integer((json_int_t)level)) ||

@@ -5,7 +5,7 @@
  * its last answer), every exception about the order or a SKU it is held
  * on (raised with its message; resolved). A read: nothing here writes.
  */
-#include "kcgate/flows/orders.h"
+#include "orders_private.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,14 +29,7 @@ struct timeline {
 /* Is @p subject the order or a SKU it is held on? */
 static bool about(const struct timeline *tl, const char *subject)
 {
-	if (strcmp(subject, tl->order_id) == 0)
-		return true;
-	size_t i;
-	json_t *s;
-	json_array_foreach(tl->held_skus, i, s)
-		if (json_is_string(s) && strcmp(json_string_value(s), subject) == 0)
-			return true;
-	return false;
+	return strcmp(subject, tl->order_id) == 0 || orders_listed(tl->held_skus, subject);
 }
 
 static void entry(json_t *entries, const char *at, const char *what, const char *cause, const char *ref_kind,

@@ -252,14 +252,24 @@ static int watch_raise(struct kcg_txn *t, void *arg)
  */
 #define OPEN_INDEX_BUILT "orders.open_index.v1"
 
+struct index_build {
+	struct kcg_txn *t;
+	bool open, held; /* still to be built */
+};
+
+/* One record into the indexes still to be built (held records are open). */
 static int index_one(json_t *rec, void *arg)
 {
-	struct kcg_txn *t = arg;
+	struct index_build *b = arg;
 	const char *id = kcg_json_str(rec, "order_id");
-	if (!*id || strlen(id) > ORDER_ID_MAX || kcg_order_state_final(orders_state_of(rec)))
-		return 0;
-	MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
-	return mdb_put(t->txn, kcg_store_db(t->store, DB_ORDERS_OPEN), &k, &v, 0);
+	int rc = 0;
+	if (b->open && *id && strlen(id) <= ORDER_ID_MAX && !kcg_order_state_final(orders_state_of(rec))) {
+		MDB_val k = { strlen(id), (void *)id }, v = { 0, "" };
+		rc = mdb_put(b->t->txn, kcg_store_db(b->t->store, DB_ORDERS_OPEN), &k, &v, 0);
+	}
+	if (rc == 0 && b->held)
+		rc = orders_held_keys(b->t, rec, true);
+	return rc;
 }
 
 static int indexes_built(struct kcg_txn *t, void *arg)
@@ -268,25 +278,17 @@ static int indexes_built(struct kcg_txn *t, void *arg)
 	return 0;
 }
 
-static int held_one(json_t *rec, void *arg)
-{
-	return orders_held_keys(arg, rec, true);
-}
-
+/* One walk: of every record while orders_open is to be built, else of
+ * the open ones (orders_held alone). */
 static int index_build(struct kcg_txn *t, void *arg)
 {
-	int rc = 0;
-	if (!kcg_meta_get_u64(t, OPEN_INDEX_BUILT)) {
-		rc = orders_each(t, index_one, t);
-		if (rc == 0)
-			rc = kcg_meta_put_u64(t, OPEN_INDEX_BUILT, 1);
-	}
-	/* orders_held, from the open records (held ones are open) */
-	if (rc == 0 && !kcg_meta_get_u64(t, HELD_INDEX_BUILT)) {
-		rc = orders_open_each(t, held_one, t);
-		if (rc == 0)
-			rc = kcg_meta_put_u64(t, HELD_INDEX_BUILT, 1);
-	}
+	struct index_build b = { t, !kcg_meta_get_u64(t, OPEN_INDEX_BUILT), !kcg_meta_get_u64(t, HELD_INDEX_BUILT) };
+	(void)arg;
+	int rc = b.open ? orders_each(t, index_one, &b) : b.held ? orders_open_each(t, index_one, &b) : 0;
+	if (rc == 0 && b.open)
+		rc = kcg_meta_put_u64(t, OPEN_INDEX_BUILT, 1);
+	if (rc == 0 && b.held)
+		rc = kcg_meta_put_u64(t, HELD_INDEX_BUILT, 1);
 	return rc;
 }
 

@@ -139,18 +139,14 @@ static int cmp_item(const void *a, const void *b)
 /* @p b's figures added to @p m (one code at several sites). */
 #define SITE_SUM_BOUND ((int64_t)1 << 40) /* as the order flow bounds levels: a hostile LEVEL cannot wrap a sum */
 
+static int64_t site_bound(int64_t v)
+{
+	return v > SITE_SUM_BOUND ? SITE_SUM_BOUND : v < -SITE_SUM_BOUND ? -SITE_SUM_BOUND : v;
+}
+
 static int64_t bounded_sum(int64_t a, int64_t b)
 {
-	if (a > SITE_SUM_BOUND)
-		a = SITE_SUM_BOUND;
-	else if (a < -SITE_SUM_BOUND)
-		a = -SITE_SUM_BOUND;
-	if (b > SITE_SUM_BOUND)
-		b = SITE_SUM_BOUND;
-	else if (b < -SITE_SUM_BOUND)
-		b = -SITE_SUM_BOUND;
-	int64_t s = a + b; /* |s| <= 2^41: no overflow */
-	return s > SITE_SUM_BOUND ? SITE_SUM_BOUND : s < -SITE_SUM_BOUND ? -SITE_SUM_BOUND : s;
+	return site_bound(site_bound(a) + site_bound(b)); /* |a + b| <= 2^41: no overflow */
 }
 
 static void add_site(struct kcg_stock_item *m, const struct kcg_stock_item *b)
