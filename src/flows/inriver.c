@@ -118,6 +118,52 @@ int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, ui
 	return rc;
 }
 
+static bool holds(const json_t *ids, uint64_t id)
+{
+	size_t i;
+	json_t *el;
+	json_array_foreach(ids, i, el)
+		if ((uint64_t)json_integer_value(el) == id)
+			return true;
+	return false;
+}
+
+int ir_holders(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, json_t *rec, const json_t *ids)
+{
+	json_t *keep = json_array(), *el;
+	size_t i;
+	int rc = 0;
+	if (!keep)
+		return -ENOMEM;
+	if (json_array_size(ids) > 1)
+		json_array_foreach(ids, i, el)
+			if (i < IR_HOLDERS_KEPT)
+				json_array_append(keep, el);
+	/* items the answer no longer names are heard of under the code no more */
+	json_array_foreach(json_object_get(rec, "entity_ids"), i, el) {
+		uint64_t id = (uint64_t)json_integer_value(el);
+		char cur[KCG_KHAOS_CODE_MAX];
+		ir_sku_of(t, id, cur);
+		if (rc == 0 && !holds(keep, id) && id != kcg_json_u64(rec, "entity_id") && strcmp(cur, sku) == 0)
+			rc = ids_del(t, id);
+	}
+	json_array_foreach(keep, i, el) {
+		uint64_t id = (uint64_t)json_integer_value(el);
+		char cur[KCG_KHAOS_CODE_MAX];
+		ir_sku_of(t, id, cur);
+		if (rc == 0 && *cur && strcmp(cur, sku) != 0)
+			rc = ir_unlink_id(t, cfg, id); /* it held another code before */
+		if (rc == 0)
+			rc = ids_put(t, id, sku); /* its delete is heard of */
+	}
+	if (json_array_size(keep) > 0)
+		json_object_set(rec, "entity_ids", keep);
+	else
+		json_object_del(rec, "entity_ids");
+	json_decref(keep);
+	return rc == 0 ? ir_rec_put(t, sku, rec) : rc;
+}
+
 bool ir_stock_runs(const struct kcg_config *cfg)
 {
 	return cfg->stock.enabled == 1 && cfg->mirakl.base_url && cfg->khaos.soap_url;
@@ -138,9 +184,9 @@ void ir_khaos(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, 
 		k->confirmed_zero = true; /* no Mirakl to unpublish from */
 		return;
 	}
-	struct kcg_stock_rec rec;
-	k->confirmed_zero = kcg_stock_get(t, sku, &rec) == 0 && rec.status == KCG_STOCK_DISCONTINUED &&
-			    rec.published == 0;
+	/* every record of the code (each warehouse's with [stock.warehouses]) at 0 */
+	struct kcg_stock_code c;
+	k->confirmed_zero = kcg_stock_code_get(t, cfg, sku, &c) == 0 && c.retired_zero == c.records;
 }
 
 void ir_written(json_t *rec, const json_t *values, uint64_t now_ms)
@@ -174,12 +220,13 @@ int ir_wait_set(struct kcg_txn *t, const char *sku, bool wait)
 void ir_view_text(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, char *out, size_t len)
 {
 	struct kcg_inriver_khaos k;
-	struct kcg_stock_rec rec;
+	struct kcg_stock_code c;
 	char mirakl[120] = "no stock record (not published by kcgate)";
 	ir_khaos(t, cfg, sku, &k);
-	if (kcg_stock_get(t, sku, &rec) == 0) {
-		if (rec.published >= 0)
-			snprintf(mirakl, sizeof(mirakl), "last published quantity %" PRId64 "%s", rec.published,
+	if (kcg_stock_code_get(t, cfg, sku, &c) == 0) {
+		if (c.published >= 0)
+			snprintf(mirakl, sizeof(mirakl), "last published quantity %" PRId64 "%s%s", c.published,
+				 c.records > 1 ? " (the sum over its warehouses)" : "",
 				 kcg_exc_is_open(t, KCG_EXC_GHOST_SKU, sku) ? ", ghost_sku open" : "");
 		else
 			snprintf(mirakl, sizeof(mirakl), "never published%s",
@@ -228,9 +275,47 @@ static json_t *payload_of(json_t *body)
 	return body;
 }
 
-/* EntityDeleted: a linked item is gone. Its SKU is published as 0 and a
+/* EntityDeleted of one of several items holding the code (duplicate_sku):
+ * the code lives on in the others. The deleted one's link (if it had it)
+ * goes to another, whose entity job writes Khaos's fields and asks inriver
+ * again who holds the code. */
+static int holder_deleted(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, uint64_t id, json_t *rec)
+{
+	json_t *left = json_array(), *el;
+	size_t i;
+	if (!left)
+		return -ENOMEM;
+	json_array_foreach(json_object_get(rec, "entity_ids"), i, el)
+		if ((uint64_t)json_integer_value(el) != id)
+			json_array_append(left, el);
+	uint64_t heir = (uint64_t)json_integer_value(json_array_get(left, 0));
+	int rc = 0;
+	if (kcg_json_u64(rec, "entity_id") == id && heir) {
+		json_object_set_new(rec, "entity_id", json_integer((json_int_t)heir));
+		json_object_del(rec, "written"); /* nothing written to the heir yet */
+		char subject[24];
+		id_key(heir, subject);
+		rc = kcg_jobs_enqueue(t, KCG_LANE_INRIVER, KIND_ENTITY, subject, NULL, 0, NULL);
+		rc = rc == KCG_EDUPLICATE ? 0 : rc;
+	}
+	if (json_array_size(left) > 1)
+		json_object_set(rec, "entity_ids", left);
+	else
+		json_object_del(rec, "entity_ids");
+	if (rc == 0)
+		rc = ir_rec_put(t, sku, rec);
+	if (rc == 0)
+		rc = ids_del(t, id);
+	if (rc == 0)
+		rc = ir_dup_effect(t, cfg, sku, left); /* one left: resolved */
+	json_decref(left);
+	return rc;
+}
+
+/* EntityDeleted (or a job found the entity gone, @p type NULL): a linked item is gone. When another item holds the code
+ * it takes over (holder_deleted); otherwise the SKU is published as 0 and a
  * person archives the code in Khaos (no call for that exists). */
-static int entity_deleted(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id, const char *type)
+int ir_entity_gone(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id, const char *type)
 {
 	if (type && strcmp(type, cfg->inriver.entity_type) != 0)
 		return 0;
@@ -239,20 +324,29 @@ static int entity_deleted(struct kcg_txn *t, const struct kcg_config *cfg, uint6
 	if (!*sku)
 		return 0; /* not an item kcgate linked: nothing of Khaos's depends on it */
 	json_t *rec = ir_rec_get(t, sku);
+	int rc;
+	if (holds(json_object_get(rec, "entity_ids"), id) && json_array_size(json_object_get(rec, "entity_ids")) > 1) {
+		rc = holder_deleted(t, cfg, sku, id, rec);
+		json_decref(rec);
+		return rc;
+	}
 	if (kcg_json_u64(rec, "entity_id") != id) { /* a stale link: the code is another item's now */
 		json_decref(rec);
 		return ids_del(t, id);
 	}
 	json_object_del(rec, "entity_id");
+	json_object_del(rec, "entity_ids");
 	json_object_del(rec, "written");
 	json_object_set_new(rec, "deleted_ms", json_integer((json_int_t)t->now_ms));
 	json_object_set_new(rec, "deleted_id", json_integer((json_int_t)id));
-	int rc = ir_rec_put(t, sku, rec);
+	rc = ir_rec_put(t, sku, rec);
 	json_decref(rec);
 	if (rc == 0)
 		rc = ids_del(t, id);
 	if (rc == 0)
 		rc = ir_wait_set(t, sku, false);
+	if (rc == 0)
+		rc = ir_resolve(t, KCG_EXC_DUPLICATE_SKU, sku);
 	if (rc == 0)
 		rc = kcg_stock_recheck_sku(t, cfg, sku); /* -> 0 on Mirakl at the next flush */
 	if (rc == 0) {
@@ -284,7 +378,7 @@ static int inriver_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *
 		goto out; /* checked at the door; an id of 0 names nothing */
 	uint64_t id = (uint64_t)json_integer_value(nid);
 	if (deleted) {
-		rc = entity_deleted(t, cfg, id, json_string_value(json_object_get(p, "entityTypeId")));
+		rc = ir_entity_gone(t, cfg, id, json_string_value(json_object_get(p, "entityTypeId")));
 		goto out;
 	}
 	if (updated && kcg_inriver_echo(&cfg->inriver, json_object_get(p, "fields")))
@@ -311,6 +405,15 @@ static int inriver_stock_item(struct kcg_txn *t, const struct kcg_stock_item *it
 	if (json_object_get(rec, "deleted_ms"))
 		goto out; /* deleted in inriver: nothing to write to */
 	struct kcg_inriver_khaos k = { .known = true, .discontinued = it->discontinued, .available = it->available };
+	int sites[KCG_STOCK_SITES_MAX];
+	if (kcg_stock_sites(cfg, sites) > 0) {
+		/* one item per warehouse's site: the code's figures are their sum,
+		 * which the SKU cache wrote just before this hook */
+		bool controlled;
+		kcg_skus_active(t, it->code, &k.discontinued);
+		if (kcg_skus_level(t, it->code, &k.available, &controlled, NULL) != 0)
+			k.available = it->available;
+	}
 	const json_t *written = json_object_get(rec, "written");
 	json_t *values = kcg_inriver_values(&cfg->inriver, &k, written, NULL);
 	bool linked = json_object_get(rec, "entity_id") != NULL;

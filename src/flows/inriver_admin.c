@@ -57,10 +57,11 @@ static int view_fn(struct kcg_txn *t, void *arg)
 		if (kcg_exc_is_open(t, problem_kinds[i], v->sku))
 			json_array_append_new(problems, json_string(problem_kinds[i]));
 	uint64_t id = kcg_json_u64(rec, "entity_id");
-	v->out = json_pack("{s:s, s:{s:b, s:b, s:b, s:o}, s:{s:o, s:b, s:O?, s:o, s:o, s:b, s:s}, s:o}", "sku", v->sku,
+	v->out = json_pack("{s:s, s:{s:b, s:b, s:b, s:o}, s:{s:o, s:b, s:O?, s:O?, s:o, s:o, s:b, s:s}, s:o}", "sku", v->sku,
 			   "khaos", "known", k.known, "active", k.known && !k.discontinued, "discontinued", k.discontinued,
 			   "available", in_cache ? json_integer((json_int_t)level) : json_null(), "inriver", "entity_id",
-			   id ? json_integer((json_int_t)id) : json_null(), "linked", id > 0, "written",
+			   id ? json_integer((json_int_t)id) : json_null(), "linked", id > 0, "holders",
+			   json_object_get(rec, "entity_ids"), "written",
 			   json_object_get(rec, "written"), "written_at", time_or_null(kcg_json_u64(rec, "written_ms")),
 			   "deleted_at", time_or_null(kcg_json_u64(rec, "deleted_ms")), "waiting_for_mirakl_zero", waiting,
 			   "mirakl_gate", kcg_inriver_gate_name(ir_gate(t, v->cfg, rec)), "problems", problems);

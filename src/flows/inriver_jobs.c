@@ -101,16 +101,23 @@ static enum kcg_step put_or_done(struct kcg_job_run *run, struct kcg_flow_ctx *f
 	return kcg_job_call(run, kcg_inriver_fields_put(&flow->cfg->inriver, id, values, &run->call));
 }
 
-/* The PUT's answer: written, or the entity is gone (deleted meanwhile: its
- * delete event does the rest, so nothing is linked to it now). */
+/* Entity "id" is gone from inriver (deleted meanwhile): nothing is linked
+ * to it now, and the apply treats it as deleted (its delete event, when
+ * it comes, finds nothing more to do; the poll never sends one). */
+static enum kcg_step gone(struct kcg_job_run *run)
+{
+	json_object_set_new(run->result, "gone", json_integer((json_int_t)res_id(run)));
+	json_object_set_new(run->result, "id", json_integer(0));
+	return KCG_STEP_DONE;
+}
+
+/* The PUT's answer: written, or the entity is gone. */
 static enum kcg_step put_answer(struct kcg_job_run *run)
 {
 	char why[KCG_ERROR_MAX];
 	int rc = kcg_inriver_fields_put_parse(&run->reply, why);
-	if (rc == KCG_ENOTFOUND) {
-		json_object_set_new(run->result, "id", json_integer(0));
-		return KCG_STEP_DONE;
-	}
+	if (rc == KCG_ENOTFOUND)
+		return gone(run);
 	if (rc != 0)
 		return kcg_job_failed(run, rc, why);
 	json_object_set_new(run->result, "wrote", json_true());
@@ -186,6 +193,8 @@ static int apply_common(struct kcg_txn *t, struct kcg_job_run *run, const char *
 		return -ENOMEM;
 	if (ids)
 		rc = ir_dup_effect(t, cfg, sku, ids);
+	if (rc == 0 && ids)
+		rc = ir_holders(t, cfg, sku, rec, ids);
 	bool nolink = json_is_true(json_object_get(r, "nolink"));
 	if (rc == 0 && id && !nolink)
 		rc = ir_link(t, cfg, sku, id, rec);
@@ -221,6 +230,8 @@ static int apply_entity(struct kcg_txn *t, struct kcg_job_run *run)
 {
 	struct kcg_flow_ctx *flow = run->ctx;
 	const char *sku = kcg_json_str(run->result, "sku");
+	if (kcg_json_u64(run->result, "gone"))
+		return ir_entity_gone(t, flow->cfg, kcg_json_u64(run->result, "gone"), NULL);
 	if (!*sku) /* not an item, or no SKU (any more): whatever it was linked to is not */
 		return res_id(run) ? ir_unlink_id(t, flow->cfg, res_id(run)) : 0;
 	return apply_common(t, run, sku);
@@ -249,8 +260,10 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 	case P_TYPE: {
 		char type[KCG_INRIVER_FIELD_MAX];
 		rc = kcg_inriver_summary_parse(&run->reply, type, why);
-		if (rc == KCG_ENOTFOUND || (rc == 0 && strcmp(type, ir->entity_type) != 0)) {
-			json_object_set_new(r, "id", json_integer(0)); /* gone (its delete event says more), or not an item */
+		if (rc == KCG_ENOTFOUND)
+			return gone(run);
+		if (rc == 0 && strcmp(type, ir->entity_type) != 0) {
+			json_object_set_new(r, "id", json_integer(0)); /* not an item */
 			return KCG_STEP_DONE;
 		}
 		if (rc != 0)
@@ -263,7 +276,7 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		json_t *values;
 		rc = kcg_inriver_fields_get_parse(&run->reply, &values, why);
 		if (rc == KCG_ENOTFOUND)
-			return KCG_STEP_DONE;
+			return gone(run);
 		if (rc != 0)
 			return kcg_job_failed(run, rc, why);
 		const char *sku = json_string_value(json_object_get(values, ir->sku_field));
@@ -310,6 +323,9 @@ const struct kcg_job_kind ir_kind_entity = { KIND_ENTITY, KCG_LANE_INRIVER, enti
 
 static int apply_push(struct kcg_txn *t, struct kcg_job_run *run)
 {
+	struct kcg_flow_ctx *flow = run->ctx;
+	if (kcg_json_u64(run->result, "gone"))
+		return ir_entity_gone(t, flow->cfg, kcg_json_u64(run->result, "gone"), NULL);
 	return apply_common(t, run, run->subject);
 }
 

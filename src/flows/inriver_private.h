@@ -44,6 +44,17 @@ void ir_sku_of(struct kcg_txn *t, uint64_t id, char sku[KCG_KHAOS_CODE_MAX]);
  * the stock figure is checked again. @p rec is the SKU's record, updated and written. */
 int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, uint64_t id, json_t *rec);
 
+/* Records @p ids (inriver's answer: every item holding @p sku) in @p rec's
+ * "entity_ids" when two or more (at most IR_HOLDERS_KEPT), each mapped to
+ * the code so its delete is heard of; ids the answer no longer names are
+ * forgotten. @p rec is written. */
+#define IR_HOLDERS_KEPT 50
+int ir_holders(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, json_t *rec, const json_t *ids);
+
+/* Entity @p id (of type @p type, NULL: not said) was deleted in inriver
+ * (inriver.c: the listener's EntityDeleted, a job's 404). */
+int ir_entity_gone(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id, const char *type);
+
 /* Drops entity @p id's link (its code was emptied or changed in inriver). */
 int ir_unlink_id(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id);
 

@@ -88,9 +88,9 @@ size_t stock_keys_of(const struct kcg_config *cfg, const char *sku, char keys[][
 	return n;
 }
 
-int kcg_stock_get(struct kcg_txn *t, const char *sku, struct kcg_stock_rec *out)
+int kcg_stock_get(struct kcg_txn *t, const char *key, struct kcg_stock_rec *out)
 {
-	MDB_val k = { strlen(sku), (void *)sku }, v;
+	MDB_val k = { strlen(key), (void *)key }, v;
 	int rc = mdb_get(t->txn, kcg_store_db(t->store, DB_STOCK), &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return KCG_ENOTFOUND;
@@ -278,11 +278,39 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 
 int kcg_stock_recheck_sku(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku)
 {
-	struct kcg_stock_rec rec;
-	int rc = kcg_stock_get(t, sku, &rec);
-	if (rc == KCG_ENOTFOUND || rc == KCG_ESTORE)
-		return 0; /* no record: the next poll brings one, checked then */
-	return rc == 0 ? stock_recheck(t, cfg, sku, &rec) : rc;
+	char keys[KCG_STOCK_SITES_MAX][KCG_STOCK_KEY_MAX];
+	size_t n = stock_keys_of(cfg, sku, keys);
+	for (size_t i = 0; i < n; i++) {
+		struct kcg_stock_rec rec;
+		int rc = kcg_stock_get(t, keys[i], &rec);
+		if (rc == KCG_ENOTFOUND || rc == KCG_ESTORE)
+			continue; /* no record: the next poll brings one, checked then */
+		if (rc == 0)
+			rc = stock_recheck(t, cfg, keys[i], &rec);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int kcg_stock_code_get(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, struct kcg_stock_code *out)
+{
+	char keys[KCG_STOCK_SITES_MAX][KCG_STOCK_KEY_MAX];
+	size_t n = stock_keys_of(cfg, sku, keys);
+	*out = (struct kcg_stock_code){ .published = -1 };
+	for (size_t i = 0; i < n; i++) {
+		struct kcg_stock_rec rec;
+		int rc = kcg_stock_get(t, keys[i], &rec);
+		if (rc == KCG_ENOTFOUND || rc == KCG_ESTORE)
+			continue;
+		if (rc != 0)
+			return rc;
+		out->records++;
+		out->retired_zero += rec.status == KCG_STOCK_DISCONTINUED && rec.published == 0;
+		if (rec.published >= 0)
+			out->published = (out->published < 0 ? 0 : out->published) + rec.published;
+	}
+	return out->records ? 0 : KCG_ENOTFOUND;
 }
 
 json_t *stock_sync_get(struct kcg_txn *t)

@@ -26,6 +26,14 @@ SCENARIO is one of:
                   checked in the sim's request log
   deleted         an item deleted in inriver (EntityDeleted) -> Mirakl 0 and
                   archive_in_khaos (khaos, operations)
+  deleted-duplicate  two items hold one code; the linked one is deleted ->
+                  the other takes the code (Khaos's fields written to it),
+                  duplicate_sku resolved, Mirakl unchanged, nothing to
+                  archive; the last one deleted -> 0 and archive_in_khaos
+  warehouses      [stock.warehouses]: inriver gets the code's sum over the
+                  sites (one write, not one per site); discontinued ->
+                  DISCONTINUED once every warehouse shows 0; deleted -> 0
+                  in every warehouse
   require-link    [stock] require_inriver_link = true: an unlinked code stays
                   at 0 on Mirakl until its item appears
   rate-limited    60% of inriver calls answer 429 with Retry-After: the job
@@ -66,14 +74,14 @@ class InriverSim(o.Sim):
                          list(extra) + ["--inriver-key", InriverSim.key])
 
 
-def world(args, rep, name, inriver=None, stock=None, sim_settings=None):
+def world(args, rep, name, inriver=None, stock=None, sim_settings=None, more=None):
     InriverSim.key = "ik-" + os.urandom(12).hex()
     os.environ[ENV_INRIVER_KEY] = InriverSim.key
     o.Sim = InriverSim
     ir = {"write_interval_s": "1", "audit_interval_s": "3600", "api_key": "env:" + ENV_INRIVER_KEY}
     ir.update(inriver or {})
     w = s.stock_world(args, rep, name, stock=stock, sim_settings=sim_settings,
-                      more={"inriver": ir, "inriver.fields": dict(FIELDS)})
+                      more=dict(more or {}, inriver=ir, **{"inriver.fields": dict(FIELDS)}))
     # the base URL needs the sim's port: set it now (the config is written at start)
     w.inst.overrides["inriver"]["base_url"] = "http://127.0.0.1:%d/inriver" % w.sim.port
     w.ir_key = InriverSim.key
@@ -406,6 +414,93 @@ def scenario_deleted(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_deleted_duplicate(args, rep):
+    w = world(args, rep, "deleted-duplicate")
+    try:
+        s.set_offers(w, [("SKU-T", 0)])
+        s.khaos(w, [{"code": "SKU-T", "available": 6}])
+        a, b = add_items(w, [{"ItemNumber": "SKU-T", "ItemName": "One"}, {"ItemNumber": "SKU-T", "ItemName": "Two"}])
+        if not ready(w, rep, "deleted-duplicate", ["SKU-T"]):
+            return
+        e, _ = wait_exc(w, "duplicate_sku", "SKU-T")
+        ok, _, _ = s.wait_offers(w, {"SKU-T": 6}, 20)
+        view = (w.aget("/admin/skus/SKU-T") or {}).get("inriver", {})
+        linked = view.get("entity_id")
+        other = b if linked == a else a
+        ok2, _, _ = wait_fields(w, linked, {"KhaosStatus": "OK", "KhaosAvailable": 6})
+        rep.check(bool(e) and ok and ok2 and linked in (a, b) and sorted(view.get("holders") or []) == [a, b]
+                  and "KhaosStatus" not in entities(w)[other]["fields"],
+                  "deleted-duplicate: items %d and %d hold SKU-T: duplicate_sku, published 6, Khaos's fields on "
+                  "the linked one (%s), both listed as holders" % (a, b, linked), [json.dumps(view)] + evidence(w))
+        # the linked item is deleted: the code lives on in the other
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % linked)
+        rep.check(listener(w, "EntityDeleted", linked, entityTypeId="Item") == 204,
+                  "deleted-duplicate: the listener takes EntityDeleted of the linked item (204)")
+        ok, secs, last = wait_fields(w, other, {"KhaosStatus": "OK", "KhaosAvailable": 6})
+        r, _ = w.wait(lambda: (exc(w, "duplicate_sku", "SKU-T") or {}).get("resolved_at"), 10, 0.2)
+        w.quiet(10)
+        time.sleep(3)  # a flush or two: a 0 would reach Mirakl by now
+        view = (w.aget("/admin/skus/SKU-T") or {}).get("inriver", {})
+        rep.check(ok and bool(r) and not exc(w, "archive_in_khaos", "SKU-T")
+                  and s.offers(w, "SKU-T").get("SKU-T") == 6 and view.get("entity_id") == other
+                  and view.get("mirakl_gate") == "open" and not view.get("holders"),
+                  "deleted-duplicate: the other item takes the code (Khaos's fields written to it in %.1f s), "
+                  "duplicate_sku resolved, Mirakl keeps 6, no archive_in_khaos" % secs,
+                  [json.dumps(last), json.dumps(view), json.dumps(s.offers(w, "SKU-T"))] + evidence(w, ["SKU-T"]))
+        # the last item holding it is deleted: 0 and archive_in_khaos
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % other)
+        listener(w, "EntityDeleted", other, entityTypeId="Item")
+        ok, secs, last = s.wait_offers(w, {"SKU-T": 0}, 20)
+        e, _ = wait_exc(w, "archive_in_khaos", "SKU-T")
+        rep.check(ok and bool(e), "deleted-duplicate: the last item deleted -> Mirakl 0 (%.1f s) and "
+                  "archive_in_khaos" % secs, [json.dumps(last)] + evidence(w, ["SKU-T"]))
+        finish(w, rep, "deleted-duplicate")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_warehouses(args, rep):
+    w = world(args, rep, "warehouses", more={"stock.warehouses": {"1": "WH-A", "2": "WH-B"}},
+              sim_settings={"warehouses": ["WH-A", "WH-B"]})
+    try:
+        s.set_offers(w, [("SKU-H", 0), ("SKU-G", 0)])
+        s.khaos(w, [{"code": "SKU-H", "levels": {"1": 3, "2": 4}}, {"code": "SKU-G", "levels": {"1": 2, "2": 5}}])
+        h_id, g_id = add_items(w, [{"ItemNumber": "SKU-H", "ItemName": "Hat"}, {"ItemNumber": "SKU-G", "ItemName": "Glove"}])
+        if not ready(w, rep, "warehouses", ["SKU-H", "SKU-G"]):
+            return
+        want = {"SKU-H": {"WH-A": 3, "WH-B": 4}, "SKU-G": {"WH-A": 2, "WH-B": 5}}
+
+        def per_wh():
+            got = s.offer_states(w, *want)
+            return all(got.get(k, {}).get("warehouses") == v for k, v in want.items())
+        ok1, _ = w.wait(per_wh, 20)
+        ok2, secs, last = wait_fields(w, h_id, {"KhaosStatus": "OK", "KhaosAvailable": 7})
+        time.sleep(4)  # several polls, each reporting SKU-H once per site
+        n_puts = len(puts(w, h_id))
+        rep.check(bool(ok1) and ok2 and n_puts == 1 and entities(w)[h_id]["fields"].get("KhaosAvailable") == 7,
+                  "warehouses: each site's level on its Mirakl warehouse; inriver gets the code's sum (7), in one "
+                  "PUT (%d), not one figure per site" % n_puts,
+                  [json.dumps(s.offer_states(w, *want)), json.dumps(last)] + evidence(w, ["SKU-H"]))
+        # discontinued: DISCONTINUED only once every warehouse shows 0
+        s.khaos(w, [{"code": "SKU-H", "levels": {"1": 3, "2": 4}, "status": 4}])
+        ok, secs, last = wait_fields(w, h_id, {"KhaosStatus": "DISCONTINUED"}, 25)
+        wh = s.offer_states(w, "SKU-H").get("SKU-H", {}).get("warehouses")
+        rep.check(ok and wh == {"WH-A": 0, "WH-B": 0},
+                  "warehouses: discontinued -> 0 in both warehouses, then KhaosStatus DISCONTINUED (%.1f s)" % secs,
+                  [json.dumps(last), json.dumps(wh)] + evidence(w, ["SKU-H"]))
+        # deleted in inriver: every warehouse of the code gets 0
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % g_id)
+        listener(w, "EntityDeleted", g_id, entityTypeId="Item")
+        want = {"SKU-G": {"WH-A": 0, "WH-B": 0}}
+        ok, secs = w.wait(per_wh, 20)
+        e, _ = wait_exc(w, "archive_in_khaos", "SKU-G")
+        rep.check(bool(ok) and bool(e), "warehouses: the item deleted in inriver -> 0 in both warehouses "
+                  "(%.1f s) and archive_in_khaos" % secs, [json.dumps(s.offer_states(w, "SKU-G"))] + evidence(w, ["SKU-G"]))
+        finish(w, rep, "warehouses")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_require_link(args, rep):
     w = world(args, rep, "require-link", stock={"require_inriver_link": "true"})
     try:
@@ -543,6 +638,8 @@ SCENARIOS = {
     "unlinked": scenario_unlinked,
     "discontinued": scenario_discontinued,
     "deleted": scenario_deleted,
+    "deleted-duplicate": scenario_deleted_duplicate,
+    "warehouses": scenario_warehouses,
     "require-link": scenario_require_link,
     "poll": scenario_poll,
     "audit": scenario_audit,

@@ -155,13 +155,26 @@ uint64_t kcg_stock_status_poll_ms(const struct kcg_config *cfg);
  */
 size_t kcg_stock_sites(const struct kcg_config *cfg, int sites[KCG_STOCK_SITES_MAX]);
 
-/** Checks @p sku's figure again after something outside the stock flow
- * changed it (the inriver flow: a link made or an item deleted); dirty
- * when it must be sent. No record: nothing to do. @return 0 or an error. */
+/** Checks @p sku's figures again (its record, or each of its warehouses'
+ * with [stock.warehouses]) after something outside the stock flow changed
+ * them (the inriver flow: a link made or an item deleted); dirty when one
+ * must be sent. No record: nothing to do. @return 0 or an error. */
 int kcg_stock_recheck_sku(struct kcg_txn *txn, const struct kcg_config *cfg, const char *sku);
 
-/** Reads @p sku's record. @return 0, KCG_ENOTFOUND, or an error. */
-int kcg_stock_get(struct kcg_txn *txn, const char *sku, struct kcg_stock_rec *out);
+/** Reads the record under @p key (a stock code, or with [stock.warehouses]
+ * code 0x1F warehouse-code). @return 0, KCG_ENOTFOUND, or an error. */
+int kcg_stock_get(struct kcg_txn *txn, const char *key, struct kcg_stock_rec *out);
+
+/** A stock code over all its records: the one record, or with
+ * [stock.warehouses] one per mapped warehouse. */
+struct kcg_stock_code {
+	size_t records;      /**< how many records the code has */
+	size_t retired_zero; /**< of them: discontinued in Khaos, and Mirakl confirmed 0 (a COMPLETE import) */
+	int64_t published;   /**< the sum of what Mirakl confirmed; -1 when nothing ever was */
+};
+
+/** Sums @p sku's records into @p out. @return 0, KCG_ENOTFOUND (no record), or an error. */
+int kcg_stock_code_get(struct kcg_txn *txn, const struct kcg_config *cfg, const char *sku, struct kcg_stock_code *out);
 
 /** GET /admin/stock/{sku} as JSON (NULL = not known), and GET /admin/sync. */
 int kcg_stock_view(struct kcg_store *store, const struct kcg_config *cfg, const char *sku, json_t **out);
