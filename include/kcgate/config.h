@@ -229,10 +229,11 @@ struct kcg_inriver_config {
 	int create_missing_items;   /**< 1: a Khaos code with no item gets one; 0: unlinked_sku */
 	uint64_t audit_interval_s;  /**< the mapping audit's period (daily) */
 	uint64_t max_items;         /**< most entity ids one query answer may hold */
+	int price_from;             /**< 0: SELL_PRICE, 1: WEBSELL_PRICE (ExportStockStatus) */
 	/* [inriver.fields]: the inriver field of each Khaos-owned value; NULL = never written */
 	char *field_khaos_status;   /**< OK / UNKNOWN_STOCK_CODE / DISCONTINUED */
 	char *field_available;      /**< Khaos's available level */
-	char *field_price;          /**< Khaos's price (no price source yet: see docs/flows.md) */
+	char *field_price;          /**< Khaos's price ([inriver] price_from) */
 	char *field_last_sync;      /**< when kcgate last wrote the item (ISO-8601 UTC) */
 };
 

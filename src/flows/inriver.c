@@ -172,9 +172,11 @@ bool ir_stock_runs(const struct kcg_config *cfg)
 void ir_khaos(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, struct kcg_inriver_khaos *k)
 {
 	bool disc = false, controlled;
-	*k = (struct kcg_inriver_khaos){ 0 };
+	*k = (struct kcg_inriver_khaos){ .price = -1 };
 	bool active = kcg_skus_active(t, sku, &disc);
 	k->known = active || disc;
+	if (k->known)
+		k->price = kcg_skus_price(t, sku, cfg->inriver.price_from == 1);
 	k->discontinued = disc;
 	if (kcg_skus_level(t, sku, &k->available, &controlled, NULL) != 0)
 		k->available = 0;
@@ -404,7 +406,8 @@ static int inriver_stock_item(struct kcg_txn *t, const struct kcg_stock_item *it
 	int rc = 0;
 	if (json_object_get(rec, "deleted_ms"))
 		goto out; /* deleted in inriver: nothing to write to */
-	struct kcg_inriver_khaos k = { .known = true, .discontinued = it->discontinued, .available = it->available };
+	struct kcg_inriver_khaos k = { .known = true, .discontinued = it->discontinued, .available = it->available,
+				       .price = cfg->inriver.price_from == 1 ? it->websell_price : it->sell_price };
 	int sites[KCG_STOCK_SITES_MAX];
 	if (kcg_stock_sites(cfg, sites) > 0) {
 		/* one item per warehouse's site: the code's figures are their sum,
@@ -524,6 +527,13 @@ static const struct kcg_config_choice bool_choices[] = {
 	{ NULL, 0 },
 };
 
+/* Which ExportStockStatus price is Khaos's price for inriver. */
+static const struct kcg_config_choice price_choices[] = {
+	{ "SELL_PRICE", 0 },
+	{ "WEBSELL_PRICE", 1 },
+	{ NULL, 0 },
+};
+
 /* A field or entity type id: what inriver allows in one (letters, digits, '_'). */
 static const char *check_field_id(const char *v)
 {
@@ -574,6 +584,7 @@ static const struct kcg_config_key inriver_keys[] = {
 	KCG_KEY_ENUM("inriver", "create_missing_items", inriver.create_missing_items, "false", bool_choices),
 	KCG_KEY_U64("inriver", "audit_interval_s", inriver.audit_interval_s, "86400", 10, 604800),
 	KCG_KEY_U64("inriver", "max_items", inriver.max_items, "100000", 1, KCG_INRIVER_IDS_MAX),
+	KCG_KEY_ENUM("inriver", "price_from", inriver.price_from, "SELL_PRICE", price_choices),
 	KCG_KEY_STR("inriver.fields", "khaos_status", inriver.field_khaos_status, KCG_CFG_STRING, NULL, check_field_id),
 	KCG_KEY_STR("inriver.fields", "available", inriver.field_available, KCG_CFG_STRING, NULL, check_field_id),
 	KCG_KEY_STR("inriver.fields", "price", inriver.field_price, KCG_CFG_STRING, NULL, check_field_id),

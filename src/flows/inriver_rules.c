@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "kcgate/peers/khaos.h"
+
 size_t kcg_inriver_owned(const struct kcg_inriver_config *cfg, const char *out[4])
 {
 	const char *all[4] = { cfg->field_khaos_status, cfg->field_available, cfg->field_price, cfg->field_last_sync };
@@ -74,6 +76,8 @@ json_t *kcg_inriver_values(const struct kcg_inriver_config *cfg, const struct kc
 		put(out, written, cfg->field_khaos_status, json_string(status));
 	if (k->known)
 		put(out, written, cfg->field_available, json_integer((json_int_t)k->available));
+	if (k->known && k->price >= 0)
+		put(out, written, cfg->field_price, json_real((double)k->price / KCG_KHAOS_PRICE_SCALE));
 	if (json_object_size(out) > 0 && now_iso)
 		put(out, written, cfg->field_last_sync, json_string(now_iso));
 	return out;

@@ -54,6 +54,17 @@ int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool
 	return 0;
 }
 
+int64_t kcg_skus_price(struct kcg_txn *t, const char *code, bool websell)
+{
+	json_t *rec;
+	if (kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &rec) != 0)
+		return -1;
+	json_t *p = json_object_get(rec, websell ? "websell_price" : "sell_price");
+	int64_t v = json_is_integer(p) ? (int64_t)json_integer_value(p) : -1;
+	json_decref(rec);
+	return v;
+}
+
 int kcg_skus_each_active(struct kcg_txn *t, int (*fn)(const char *code, void *arg), void *arg)
 {
 	MDB_cursor *cur;
@@ -225,6 +236,10 @@ static int refresh_apply_part(struct kcg_txn *t, struct kcg_job_run *run)
 		json_t *rec = json_pack("{s:I, s:I, s:i, s:b, s:s, s:I}", "available", (json_int_t)item->available,
 					"build_potential", (json_int_t)item->build_potential, "status", item->status,
 					"discontinued", item->discontinued, "updated_at", when, "read_ms", (json_int_t)read_ms);
+		if (rec && item->sell_price >= 0)
+			json_object_set_new(rec, "sell_price", json_integer((json_int_t)item->sell_price));
+		if (rec && item->websell_price >= 0)
+			json_object_set_new(rec, "websell_price", json_integer((json_int_t)item->websell_price));
 		rc = rec ? kcg_txn_put_json(t, DB_SKUS, code, strlen(code), rec) : -ENOMEM;
 		json_decref(rec);
 		/* the stock flow decides for itself, the overlap included: each

@@ -46,7 +46,8 @@ static int init_call(const struct kcg_inriver_config *cfg, struct kcg_call *out,
 	}
 	out->timeout_s = (unsigned)cfg->timeout_s;
 	if (body) {
-		out->body = json_dumps(body, JSON_COMPACT);
+		/* 15 digits: a price of 19.99 goes as 19.99, not 19.989999999999998 */
+		out->body = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
 		json_decref(body);
 		if (!out->body)
 			goto fail;

@@ -2,7 +2,9 @@
  * khaos_stock.c: ExportStockStatus's answer read as a stream
  * (kcgate/peers/khaos.h). The result is a string holding STOCK_STATUS /
  * STOCK_ITEM (attribute CODE; children LEVEL, STATUS 0-5,
- * BUILD_POTENTIAL_CHILDREN, ...) [XML-SS; FACTS.md §1.4]. A first run
+ * BUILD_POTENTIAL_CHILDREN, SELL_PRICE, WEBSELL_PRICE, ...) [XML-SS;
+ * FACTS.md §1.4]. A price kcgate cannot read is no price (-1): the item's
+ * stock figures still count. A first run
  * reads the whole catalogue (100,000 items and more), so the inner
  * document is never built as a tree: libxml2's xmlTextReader walks it and
  * each item is handed over as soon as its end tag is read.
@@ -69,6 +71,35 @@ int kcg_khaos_parse_level(const char *s, int64_t *out)
 	return 0;
 }
 
+int kcg_khaos_parse_price(const char *s, int64_t *out)
+{
+	size_t n = strspn(s, "0123456789"), f = 0;
+	if (n == 0 || n > 11)
+		return -EINVAL;
+	int64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	if (s[n] == '.') {
+		f = strspn(s + n + 1, "0123456789");
+		if (f == 0 || f > 4 || s[n + 1 + f])
+			return -EINVAL;
+	} else if (s[n]) {
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < 4; i++)
+		v = v * 10 + (i < f ? s[n + 1 + i] - '0' : 0);
+	*out = v;
+	return 0;
+}
+
+/* A price child's text, or -1 (absent, empty or not a price: the item's
+ * figures still count). */
+static int64_t price_of(const char *text, bool too_long)
+{
+	int64_t v;
+	return !too_long && kcg_khaos_parse_price(text, &v) == 0 ? v : -1;
+}
+
 /* STATUS: 0-5 [XML-SS], -1 when empty or absent. */
 static int parse_status(const char *s, int *out)
 {
@@ -82,7 +113,7 @@ static int parse_status(const char *s, int *out)
 	return 0;
 }
 
-enum field { F_NONE, F_LEVEL, F_STATUS, F_BUILD, F_COUNT };
+enum field { F_NONE, F_LEVEL, F_STATUS, F_BUILD, F_SELL, F_WEBSELL, F_COUNT };
 
 /* One item being read. */
 struct item_read {
@@ -103,6 +134,10 @@ static enum field field_of(const xmlChar *name)
 		return F_STATUS;
 	if (xmlStrEqual(name, BAD_CAST "BUILD_POTENTIAL_CHILDREN"))
 		return F_BUILD;
+	if (xmlStrEqual(name, BAD_CAST "SELL_PRICE"))
+		return F_SELL;
+	if (xmlStrEqual(name, BAD_CAST "WEBSELL_PRICE"))
+		return F_WEBSELL;
 	return F_NONE;
 }
 
@@ -164,6 +199,8 @@ static int item_end(struct item_read *it, int (*fn)(const struct kcg_stock_item 
 	}
 	memcpy(item.code, it->code, sizeof(item.code));
 	item.discontinued = item.status == KCG_STOCK_DISCONTINUED;
+	item.sell_price = price_of(it->text[F_SELL], it->too_long[F_SELL]);
+	item.websell_price = price_of(it->text[F_WEBSELL], it->too_long[F_WEBSELL]);
 	return fn ? fn(&item, arg) : 0;
 }
 

@@ -7,13 +7,14 @@ kcgate-sim: the real kcgate binary, the real simulator (inriver REST with
 
 Every world runs the stock flow with kcgate-sim's limits (as stock.py
 does), so the SKU cache reads Khaos every second; [inriver.fields] names
-KhaosStatus, KhaosAvailable and KhaosLastSync; write_interval_s = 1.
+KhaosStatus, KhaosAvailable, KhaosPrice and KhaosLastSync; write_interval_s = 1.
 
 SCENARIO is one of:
   good-sku        an item created in inriver with a good SKU (listener
-                  EntityCreated) -> KhaosStatus OK and the level written,
-                  nothing else: no PUT ever names another field, marketing
-                  fields untouched; Khaos changes reach it, coalesced
+                  EntityCreated) -> KhaosStatus OK, the level and the price
+                  written, nothing else: no PUT ever names another field,
+                  marketing fields untouched; Khaos changes reach it,
+                  coalesced; a price change alone reaches it
   echo            kcgate's own write coming back as EntityUpdated -> no call
                   at all; a marketing edit -> read, no write
   bad-sku         an item whose SKU is no Khaos code -> identifier_drift
@@ -61,8 +62,9 @@ import run as h  # noqa: E402
 import stock as s  # noqa: E402
 
 ENV_INRIVER_KEY = "KCG_E2E_INRIVER_API_KEY"
-OWNED = {"KhaosStatus", "KhaosAvailable", "KhaosLastSync"}
-FIELDS = {"khaos_status": "KhaosStatus", "available": "KhaosAvailable", "last_sync": "KhaosLastSync"}
+OWNED = {"KhaosStatus", "KhaosAvailable", "KhaosPrice", "KhaosLastSync"}
+FIELDS = {"khaos_status": "KhaosStatus", "available": "KhaosAvailable", "price": "KhaosPrice",
+          "last_sync": "KhaosLastSync"}
 
 
 class InriverSim(o.Sim):
@@ -226,8 +228,9 @@ def scenario_good_sku(args, rep):
                   [l for l in metrics().splitlines() if "kcgate_inriver" in l or "inriver_push" in l][:12])
         e = entities(w)[eid]["fields"]
         rep.check(e.get("ItemName") == "Red shoe" and e.get("ItemDescription") == "Long marketing copy"
-                  and e.get("ItemNumber") == "SKU-1" and e.get("KhaosLastSync"),
-                  "good-sku: marketing fields and the SKU untouched, KhaosLastSync set", [json.dumps(e)])
+                  and e.get("ItemNumber") == "SKU-1" and e.get("KhaosLastSync") and e.get("KhaosPrice") == 10.0,
+                  "good-sku: marketing fields and the SKU untouched, KhaosLastSync set, KhaosPrice 10.0 (Khaos's "
+                  "SELL_PRICE 10.00)", [json.dumps(e)])
         n0 = len(puts(w, eid))
         for q in (10, 11, 12, 13, 14):
             s.khaos(w, [{"code": "SKU-1", "available": q}])
@@ -237,6 +240,13 @@ def scenario_good_sku(args, rep):
         rep.check(ok and 1 <= n <= 2,
                   "good-sku: 5 Khaos changes in 1.5 s reach inriver coalesced (%d PUTs, write_interval_s 2; %.1f s)"
                   % (n, secs), [json.dumps(last)] + ([] if ok else evidence(w, ["SKU-1"])))
+        # a price change alone in Khaos: written, as a JSON number
+        s.khaos(w, [{"code": "SKU-1", "sell_price": "19.99"}])
+        ok, secs, last = wait_fields(w, eid, {"KhaosPrice": 19.99}, 15)
+        body = [p["body"] for p in puts(w, eid)][-1:]
+        rep.check(ok and body and '"fieldTypeId":"KhaosPrice","value":19.99}' in body[0],
+                  "good-sku: Khaos's new SELL_PRICE 19.99 reaches KhaosPrice as 19.99 (%.1f s)" % secs,
+                  [json.dumps(last), json.dumps(body)])
         bad = only_owned(w)
         rep.check(not bad and len(puts(w)) > 0, "good-sku: no PUT ever names a field outside [inriver.fields] "
                   "(%d PUTs checked)" % len(puts(w)), bad[:5])

@@ -113,6 +113,8 @@ struct sim_stock {
 		long long level;
 	} at[SIM_SITES_MAX];	/* held at several sites ("levels"): one LEVEL each; available = their sum */
 	size_t n_at;
+	char sell_price[16];	/* SELL_PRICE as sent ("10.00" unless set) */
+	char websell_price[16];	/* WEBSELL_PRICE as sent ("" until set: no element) */
 };
 
 /** A line of a Khaos sales order. */

@@ -368,7 +368,9 @@ static void stock_item(xmlNodePtr root, const struct sim_stock *st, long long le
 	snprintf(buf, sizeof(buf), "A%lu", st->stock_id);
 	xmlNewProp(it, BAD_CAST "ID", BAD_CAST buf);
 	xmlNewProp(it, BAD_CAST "DESC", BAD_CAST st->code);
-	sk_add_text(it, "SELL_PRICE", "10.00");
+	sk_add_text(it, "SELL_PRICE", st->sell_price);
+	if (st->websell_price[0])
+		sk_add_text(it, "WEBSELL_PRICE", st->websell_price);
 	sk_add_num(it, "LEVEL", level);
 	sk_add_num(it, "STATUS", status_at(st, level));
 	sk_el(it, "LEAD_TIME", NULL);

@@ -27,7 +27,8 @@ struct sim_stock *sk_add_stock(const char *code)
 {
 	sim_grow((void **)&sim.stock, &sim.stock_cap, sim.nstock + 1, sizeof(*sim.stock));
 	struct sim_stock *s = &sim.stock[sim.nstock++];
-	*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1, .site = 1};
+	*s = (struct sim_stock){.code = sim_strdup(code), .stock_id = ++sim.stock_seq, .status = -1, .site = 1,
+				  .sell_price = "10.00"};
 	sim_index_add(&sim.stock_index, sim.nstock - 1, sim.nstock, stock_code, NULL);
 	return s;
 }
@@ -98,6 +99,14 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 				"object of at most %d site ids to integers", i, SIM_SITES_MAX);
 			return;
 		}
+		json_t *sp = json_object_get(it, "sell_price"), *wp = json_object_get(it, "websell_price");
+		if ((sp && (!json_is_string(sp) || json_string_length(sp) >= 16)) ||
+		    (wp && (!json_is_string(wp) || json_string_length(wp) >= 16))) {
+			sim_reply_ctl_error(r, 400, "invalid_payload",
+				"items[%zu]: sell_price and websell_price are the element's text, strings of at most 15 "
+				"bytes", i);
+			return;
+		}
 		if (!code || !*code || strlen(code) > 255) {
 			sim_reply_ctl_error(r, 400, "invalid_payload", "items[%zu].code: required string", i);
 			return;
@@ -129,6 +138,11 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 			s->discontinued = json_is_true(dis);
 		if (st)
 			s->status = (int)json_integer_value(st);
+		json_t *sp = json_object_get(it, "sell_price"), *wp = json_object_get(it, "websell_price");
+		if (sp)
+			snprintf(s->sell_price, sizeof(s->sell_price), "%s", json_string_value(sp));
+		if (wp)
+			snprintf(s->websell_price, sizeof(s->websell_price), "%s", json_string_value(wp));
 		json_t *levels = json_object_get(it, "levels"), *lv;
 		const char *lk;
 		if (levels) { /* held at several sites: one LEVEL each */

@@ -85,13 +85,15 @@ struct kcg_inriver_khaos {
 	bool discontinued;   /**< STATUS 4 */
 	int64_t available;   /**< LEVEL */
 	bool confirmed_zero; /**< Mirakl confirmed 0 by a COMPLETE import (or no Mirakl to unpublish) */
+	int64_t price;       /**< [inriver] price_from, in 1/10,000 of the unit; -1: none */
 };
 
 /**
  * The Khaos-owned values to write, as a new object field -> value, only
  * fields named in [inriver.fields]: khaos_status (OK, UNKNOWN_STOCK_CODE,
  * DISCONTINUED once @p k says Mirakl shows 0; before that no status at
- * all), available (known codes), last_sync (@p now_iso, only alongside
+ * all), available and price (known codes; price when Khaos gave one, as a
+ * JSON number), last_sync (@p now_iso, only alongside
  * another change). Values equal to @p written (what kcgate wrote last)
  * are left out; an empty object means nothing to write. Pure.
  */

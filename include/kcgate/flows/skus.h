@@ -3,9 +3,10 @@
  * them (a flow of its own in the registry, shared by the others).
  *
  * Database: skus (stock code -> JSON {available, build_potential, status,
- * discontinued, updated_at}): ExportStockStatus's LEVEL,
- * BUILD_POTENTIAL_CHILDREN and STATUS (0-5, -1 unknown); discontinued is
- * STATUS 4.
+ * discontinued, updated_at, read_ms, sell_price?, websell_price?}):
+ * ExportStockStatus's LEVEL, BUILD_POTENTIAL_CHILDREN and STATUS (0-5, -1
+ * unknown); discontinued is STATUS 4; the prices in 1/10,000 of the unit
+ * (KCG_KHAOS_PRICE_SCALE), absent when Khaos gave none.
  *
  * Job khaos.wsdl (lane khaos, subject "namespace"): with [khaos]
  * soap_namespace = auto, reads the service namespace from the WSDL
@@ -46,6 +47,10 @@ extern const struct kcg_flow kcg_flow_skus;
  * *@p discontinued tells a known but discontinued code from an unknown one.
  */
 bool kcg_skus_active(struct kcg_txn *txn, const char *code, bool *discontinued);
+
+/** The price of @p code (SELL_PRICE, or WEBSELL_PRICE with @p websell) in
+ * 1/10,000 of the unit; -1 when the cache holds none. */
+int64_t kcg_skus_price(struct kcg_txn *txn, const char *code, bool websell);
 
 /**
  * Khaos's available level (ExportStockStatus LEVEL) of @p code as far as

@@ -279,6 +279,8 @@ struct kcg_stock_item {
 	int status;                   /**< STATUS 0-5 (KCG_STOCK_*), -1 when absent */
 	bool discontinued;            /**< status == KCG_STOCK_DISCONTINUED */
 	int site;                     /**< the SiteID asked for (set by the caller; 0 when none was sent) */
+	int64_t sell_price;           /**< SELL_PRICE in 1/10,000 of the currency unit; -1 when absent or unreadable */
+	int64_t websell_price;        /**< WEBSELL_PRICE, the same way */
 };
 
 /**
@@ -305,6 +307,13 @@ int kcg_khaos_stock_items_read(const char *text, size_t len, int (*fn)(const str
 /** LEVEL or BUILD_POTENTIAL_CHILDREN: an optionally signed integer, a
  * fraction dropped, empty = 0. @return 0 or -EINVAL. */
 int kcg_khaos_parse_level(const char *s, int64_t *out);
+
+#define KCG_KHAOS_PRICE_SCALE 10000 /**< prices are kept in 1/10,000 of the unit (Khaos shows 2 to 4 places) */
+
+/** SELL_PRICE or WEBSELL_PRICE: digits with at most 4 decimal places
+ * ("100.00"), at most 10^11 units, in 1/KCG_KHAOS_PRICE_SCALE of the unit.
+ * @return 0, or -EINVAL (empty, signed, or otherwise not a price). */
+int kcg_khaos_parse_price(const char *s, int64_t *out);
 
 /**
  * GetStockList(DateType 0 = revision date, DateValue, StockItemType 0 =

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "kcgate/flows/inriver.h"
@@ -81,7 +82,7 @@ static void test_values(void **state)
 {
 	(void)state;
 	struct kcg_inriver_config c = cfg_all();
-	struct kcg_inriver_khaos active = { .known = true, .available = 7 };
+	struct kcg_inriver_khaos active = { .known = true, .available = 7, .price = -1 };
 	json_t *v = kcg_inriver_values(&c, &active, NULL, "2026-01-01T00:00:00.000Z");
 	assert_string_equal(json_string_value(json_object_get(v, "KhaosStatus")), "OK");
 	assert_int_equal(json_integer_value(json_object_get(v, "KhaosAvailable")), 7);
@@ -96,13 +97,13 @@ static void test_values(void **state)
 	assert_int_equal(json_object_size(moved), 2); /* the level and last_sync */
 	assert_null(json_object_get(moved, "KhaosStatus"));
 	/* unknown: the status only, no level */
-	struct kcg_inriver_khaos unknown = { .known = false };
+	struct kcg_inriver_khaos unknown = { .known = false, .price = -1 };
 	json_t *u = kcg_inriver_values(&c, &unknown, NULL, NULL);
 	assert_string_equal(json_string_value(json_object_get(u, "KhaosStatus")), "UNKNOWN_STOCK_CODE");
 	assert_null(json_object_get(u, "KhaosAvailable"));
 	assert_null(json_object_get(u, "KhaosLastSync")); /* no time given */
 	/* discontinued: no status until Mirakl shows 0, then DISCONTINUED */
-	struct kcg_inriver_khaos disc = { .known = true, .discontinued = true, .available = 3 };
+	struct kcg_inriver_khaos disc = { .known = true, .discontinued = true, .available = 3, .price = -1 };
 	json_t *d1 = kcg_inriver_values(&c, &disc, v, NULL);
 	assert_null(json_object_get(d1, "KhaosStatus"));
 	disc.confirmed_zero = true;
@@ -115,8 +116,26 @@ static void test_values(void **state)
 	json_t *o = kcg_inriver_values(&c, &active, NULL, "2026-01-01T00:00:00.000Z");
 	assert_int_equal(json_object_size(o), 1);
 	assert_only_owned(&c, o);
+	/* price: Khaos's, as a JSON number, only with [inriver.fields] price and a price given */
+	c = cfg_all();
+	c.field_price = "KhaosPrice";
+	struct kcg_inriver_khaos priced = { .known = true, .available = 2, .price = 199900 };
+	json_t *p1 = kcg_inriver_values(&c, &priced, NULL, NULL);
+	assert_true(json_is_real(json_object_get(p1, "KhaosPrice")));
+	assert_true(json_real_value(json_object_get(p1, "KhaosPrice")) == 19.99);
+	char *body = json_dumps(p1, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	assert_non_null(strstr(body, "\"KhaosPrice\":19.99")); /* as the PUT sends it */
+	free(body);
+	json_t *p2 = kcg_inriver_values(&c, &priced, p1, NULL);
+	assert_int_equal(json_object_size(p2), 0); /* written already */
+	priced.price = -1; /* no price from Khaos: none written, none cleared */
+	json_t *p3 = kcg_inriver_values(&c, &priced, NULL, NULL);
+	assert_null(json_object_get(p3, "KhaosPrice"));
+	struct kcg_inriver_khaos nocode = { .known = false, .price = 100 };
+	json_t *p4 = kcg_inriver_values(&c, &nocode, NULL, NULL);
+	assert_null(json_object_get(p4, "KhaosPrice"));
 	json_decref(v), json_decref(again), json_decref(moved), json_decref(u), json_decref(d1), json_decref(d2),
-		json_decref(o);
+		json_decref(o), json_decref(p1), json_decref(p2), json_decref(p3), json_decref(p4);
 }
 
 static void test_publishable(void **state)

@@ -372,6 +372,25 @@ static void test_stock_status(void **state)
 	assert_true(it.v[3].available == -3);
 	assert_int_equal(it.v[4].status, -1);
 	assert_true(it.v[4].available == 0 && it.v[4].build_potential == 0);
+	/* prices in 1/10,000 of the unit; none: -1 */
+	assert_true(it.v[0].sell_price == 1000000 && it.v[0].websell_price == -1);
+	assert_true(it.v[1].sell_price == -1 && it.v[4].sell_price == -1);
+
+	/* a price that cannot be read is no price; the item still counts */
+	static const char priced[] = "<S><STOCK_ITEM CODE=\"P\"><SELL_PRICE> 12.5 </SELL_PRICE>"
+				     "<WEBSELL_PRICE>-1.00</WEBSELL_PRICE><LEVEL>3</LEVEL></STOCK_ITEM></S>";
+	it = (struct items){ 0 };
+	assert_int_equal(stock_status(priced, &it, why), 0);
+	assert_true(it.n == 1 && it.v[0].available == 3 && it.v[0].sell_price == 125000 && it.v[0].websell_price == -1);
+	int64_t pr;
+	assert_int_equal(kcg_khaos_parse_price("0.0001", &pr), 0);
+	assert_true(pr == 1);
+	assert_int_equal(kcg_khaos_parse_price("99999999999.9999", &pr), 0);
+	assert_true(pr == 999999999999999LL);
+	static const char *const not_prices[] = { "", ".5", "1.", "1.23456", "+1", "-1", "1e3", "1,00", "123456789012",
+						  " 1" };
+	for (size_t i = 0; i < sizeof(not_prices) / sizeof(not_prices[0]); i++)
+		assert_int_equal(kcg_khaos_parse_price(not_prices[i], &pr), -EINVAL);
 
 	/* The callback's non-zero value stops the walk and is returned. */
 	it = (struct items){ .stop_after = 2 };
