@@ -74,10 +74,15 @@ size_t kcg_inriver_owned(const struct kcg_inriver_config *cfg, const char *out[4
 
 /**
  * Whether an EntityUpdated naming @p changed (a JSON array of
- * {"fieldTypeId"}) is kcgate's own write coming back: every changed field
- * is a Khaos-owned one (and there is at least one). Pure.
+ * {"fieldTypeId"}) is kcgate's own write coming back, given @p expect, the
+ * echo expected from the item (the SKU record's "echo": {"fields":[field
+ * ids kcgate wrote], "until_ms"}, or NULL when none is): at least one field
+ * is named, every one is Khaos-owned and among the expected fields, and
+ * @p now_ms is before until_ms. Anything else naming an owned field is a
+ * person's edit (false: the item is read and corrected). Pure.
  */
-bool kcg_inriver_echo(const struct kcg_inriver_config *cfg, const json_t *changed);
+bool kcg_inriver_echo(const struct kcg_inriver_config *cfg, const json_t *changed, const json_t *expect,
+		      uint64_t now_ms);
 
 /** What Khaos says about a code, for the fields. */
 struct kcg_inriver_khaos {
@@ -92,11 +97,13 @@ struct kcg_inriver_khaos {
  * fields named in [inriver.fields]: khaos_status (OK, UNKNOWN_STOCK_CODE,
  * DISCONTINUED once @p k says Mirakl shows 0; before that no status at
  * all), available (known codes), last_sync (@p now_iso, only alongside
- * another change). Values equal to @p written (what kcgate wrote last)
- * are left out; an empty object means nothing to write. Pure.
+ * another change). Values equal to @p have are left out: the item's real
+ * values as inriver answered them (the entity job), or what kcgate last
+ * wrote to it (the push job; NULL: nothing yet). An empty object means
+ * nothing to write. Pure.
  */
 json_t *kcg_inriver_values(const struct kcg_inriver_config *cfg, const struct kcg_inriver_khaos *k,
-			   const json_t *written, const char *now_iso);
+			   const json_t *have, const char *now_iso);
 
 /** What inriver says about publishing a SKU to Mirakl. */
 enum kcg_inriver_gate {
