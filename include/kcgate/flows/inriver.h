@@ -9,10 +9,17 @@
  *
  * Listener events (flows' on_event, source "inriver"):
  *  - EntityCreated / EntityUpdated -> job inriver.entity (lane inriver,
- *    subject the numeric id): summary (its type), the SKU field, a query
- *    for every item with that SKU (two or more: duplicate_sku), then the
- *    Khaos-owned fields. An EntityUpdated whose changed fields are all
- *    Khaos-owned ones is kcgate's own write coming back: no job (no loop).
+ *    subject the numeric id): summary (its type), the SKU field and the
+ *    Khaos-owned fields in one read, a query for every item with that SKU
+ *    (two or more: duplicate_sku), then the Khaos-owned values that differ
+ *    from those the item holds: a person's edit of one is put back.
+ *    After each write the SKU record expects its echo for
+ *    IR_ECHO_WINDOW_S; an EntityUpdated of the item naming only
+ *    Khaos-owned fields kcgate wrote, inside that window, is kcgate's own
+ *    write coming back (kcg_inriver_echo): no job. Anything else naming
+ *    an owned field is a person's edit: the job. No loop: the correction's
+ *    echo is consumed too, and an unconsumed one only reads (equal values
+ *    write nothing).
  *    A SKU that is no active Khaos stock code: identifier_drift (system
  *    inriver, owner ecommerce) and khaos_status = UNKNOWN_STOCK_CODE, and
  *    Khaos is asked about the code at once (a new code resolves it).
@@ -22,7 +29,8 @@
  *    archive the code, since Khaos has no archive call.
  * Khaos -> inriver: every item the SKU cache's poll reports (the stock
  * poller's changes, new codes included) whose Khaos-owned values differ
- * from what kcgate last wrote -> job inriver.push (lane inriver_push,
+ * from what kcgate last wrote -> job inriver.push (which diffs against
+ * that record too: no read) (lane inriver_push,
  * subject the code), due no earlier than write_interval_s after the last
  * write: one pending job per code coalesces every change meanwhile. No
  * item: created ([inriver] create_missing_items) or unlinked_sku (owner
@@ -37,7 +45,8 @@
  * LastModified GreaterThan the watermark every poll_interval_s.
  *
  * Databases: inriver_skus (stock code -> JSON {entity_id, entity_ids,
- * written{field: value}, written_ms, changed_ms, deleted_ms}),
+ * written{field: value}, written_ms, echo{entity_id, fields[], until_ms},
+ * changed_ms, deleted_ms}),
  * inriver_ids (entity id, decimal -> stock code), inriver_wait (code ->
  * "" : discontinued, waiting for Mirakl's 0), inriver_audit ("last" ->
  * the last audit's summary).
