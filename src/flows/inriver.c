@@ -191,6 +191,38 @@ void ir_khaos(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, 
 	k->confirmed_zero = kcg_stock_code_get(t, cfg, sku, &c) == 0 && c.retired_zero == c.records;
 }
 
+/* The echo of a write of @p values to the linked item is expected until
+ * IR_ECHO_WINDOW_S from now: its fields join those of an earlier write to
+ * the same item still expected back (a write's echo may come after the next
+ * write). */
+static void echo_expect(json_t *rec, const json_t *values, uint64_t now_ms)
+{
+	uint64_t id = kcg_json_u64(rec, "entity_id");
+	json_t *old = json_object_get(rec, "echo"), *fields = json_array(), *el, *v;
+	const char *k;
+	size_t i;
+	if (!fields)
+		return;
+	if (id && kcg_json_u64(old, "entity_id") == id && kcg_json_u64(old, "until_ms") > now_ms)
+		json_array_foreach(json_object_get(old, "fields"), i, el)
+			if (json_is_string(el))
+				json_array_append(fields, el);
+	json_object_foreach((json_t *)values, k, v) {
+		bool have = false;
+		json_array_foreach(fields, i, el)
+			have = have || strcmp(json_string_value(el), k) == 0;
+		if (!have)
+			json_array_append_new(fields, json_string(k));
+	}
+	if (!id || json_array_size(fields) == 0) {
+		json_decref(fields);
+		json_object_del(rec, "echo");
+		return;
+	}
+	json_object_set_new(rec, "echo", json_pack("{s:I, s:o, s:I}", "entity_id", (json_int_t)id, "fields", fields,
+						   "until_ms", (json_int_t)(now_ms + IR_ECHO_WINDOW_S * 1000u)));
+}
+
 void ir_written(json_t *rec, const json_t *values, uint64_t now_ms)
 {
 	json_t *w = json_object_get(rec, "written");
@@ -200,6 +232,7 @@ void ir_written(json_t *rec, const json_t *values, uint64_t now_ms)
 	}
 	json_object_update(w, (json_t *)values);
 	json_object_set_new(rec, "written_ms", json_integer((json_int_t)now_ms));
+	echo_expect(rec, values, now_ms);
 }
 
 int ir_push_later(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const json_t *rec)
@@ -363,6 +396,40 @@ int ir_entity_gone(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id,
 	return rc;
 }
 
+/* EntityUpdated of entity @p id naming @p changed: when it is the echo of
+ * kcgate's own write (kcg_inriver_echo() against the expectation in the
+ * linked SKU's record), the named fields are no longer expected and
+ * *@p echo is true; else (a person's edit, or anything else) false. */
+static int echo_seen(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id, const json_t *changed, bool *echo)
+{
+	char sku[KCG_KHAOS_CODE_MAX];
+	*echo = false;
+	ir_sku_of(t, id, sku);
+	if (!*sku)
+		return 0; /* not linked: nothing of kcgate's was written to it */
+	json_t *rec = ir_rec_get(t, sku);
+	json_t *expect = json_object_get(rec, "echo");
+	if (kcg_json_u64(rec, "entity_id") != id || kcg_json_u64(expect, "entity_id") != id)
+		expect = NULL; /* written to another item: not this one's echo */
+	int rc = 0;
+	*echo = kcg_inriver_echo(&cfg->inriver, changed, expect, t->now_ms);
+	if (*echo) {
+		json_t *fields = json_object_get(expect, "fields"), *el;
+		size_t i, j;
+		json_array_foreach(changed, i, el) {
+			const char *f = json_string_value(json_object_get(el, "fieldTypeId"));
+			for (j = json_array_size(fields); j-- > 0;)
+				if (strcmp(json_string_value(json_array_get(fields, j)), f) == 0)
+					json_array_remove(fields, j);
+		}
+		if (json_array_size(fields) == 0)
+			json_object_del(rec, "echo"); /* all came back: the next update of these is a person's */
+		rc = ir_rec_put(t, sku, rec);
+	}
+	json_decref(rec);
+	return rc;
+}
+
 static int inriver_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *ev, struct kcg_flow_ctx *ctx)
 {
 	const struct kcg_config *cfg = ctx->cfg;
@@ -383,7 +450,10 @@ static int inriver_on_event(struct kcg_txn *t, const struct kcg_event_meta_ref *
 		rc = ir_entity_gone(t, cfg, id, json_string_value(json_object_get(p, "entityTypeId")));
 		goto out;
 	}
-	if (updated && kcg_inriver_echo(&cfg->inriver, json_object_get(p, "fields")))
+	bool echo = false;
+	if (updated)
+		rc = echo_seen(t, cfg, id, json_object_get(p, "fields"), &echo);
+	if (rc != 0 || echo)
 		goto out; /* kcgate's own write coming back: nothing more (no loop) */
 	char subject[24];
 	id_key(id, subject);

@@ -2,13 +2,15 @@
  * inriver_jobs.c: the inriver flow's two working jobs.
  *
  * inriver.entity (lane inriver, subject an entity's numeric id): a
- * listener event (or the poll) says the entity changed. Read its type and
- * its SKU, ask inriver for every item holding that SKU, then write the
- * Khaos-owned fields that differ from what kcgate last wrote to it.
+ * listener event (or the poll) says the entity changed. Read its type, then
+ * its SKU and the Khaos-owned fields in one call, ask inriver for every
+ * item holding that SKU, then write the Khaos-owned fields whose values in
+ * inriver differ from Khaos's: a person's edit of one is put back.
  *
  * inriver.push (lane inriver_push, subject a stock code): Khaos changed
  * the code. Find its item (the link, else a query), create one when
- * [inriver] create_missing_items, then write what differs. Due no earlier
+ * [inriver] create_missing_items, then write what differs from what it
+ * last wrote (no read: Khaos changed, not the item). Due no earlier
  * than write_interval_s after the item's last write; a change while it
  * runs queues the next one from its apply (coalescing).
  *
@@ -60,16 +62,19 @@ static int take_snap(struct kcg_flow_ctx *flow, const char *sku, struct snap *s)
 	return 0;
 }
 
-/* The values to write to entity @p id: against what was written to that
- * very item (another item, or none yet: everything). */
+/* The values to write to entity @p id: against the values the item holds
+ * when this run read them ("have", the entity job), else against what was
+ * written to that very item (another item, or none yet: everything). */
 static json_t *values_for(struct kcg_job_run *run, const struct snap *s, uint64_t id)
 {
 	char now[32];
 	/* discontinued, Mirakl not yet at 0: the status waits (inriver_wait) */
 	json_object_set_new(run->result, "wait", json_boolean(s->k.discontinued && !s->k.confirmed_zero));
 	kcg_format_time(kcg_now_ms(), now, sizeof(now));
-	const json_t *written = kcg_json_u64(s->rec, "entity_id") == id ? json_object_get(s->rec, "written") : NULL;
-	return kcg_inriver_values(&s->cfg->inriver, &s->k, written, now);
+	const json_t *have = json_object_get(run->result, "have");
+	if (!have)
+		have = kcg_json_u64(s->rec, "entity_id") == id ? json_object_get(s->rec, "written") : NULL;
+	return kcg_inriver_values(&s->cfg->inriver, &s->k, have, now);
 }
 
 static json_t *result(struct kcg_job_run *run)
@@ -268,9 +273,13 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		}
 		if (rc != 0)
 			return kcg_job_failed(run, rc, why);
-		const char *f[1] = { ir->sku_field };
+		/* the SKU and the Khaos-owned fields in one call: what to write is
+		 * what differs from the item's real values (a person may have
+		 * edited one; kcgate's record of what it wrote cannot tell) */
+		const char *f[5] = { ir->sku_field };
+		size_t n = 1 + kcg_inriver_owned(ir, f + 1);
 		run->phase = P_SKU;
-		return kcg_job_call(run, kcg_inriver_fields_get(ir, res_id(run), f, 1, &run->call));
+		return kcg_job_call(run, kcg_inriver_fields_get(ir, res_id(run), f, n, &run->call));
 	}
 	case P_SKU: {
 		json_t *values;
@@ -283,6 +292,18 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		size_t len = sku ? strlen(sku) : 0;
 		if (len > 0 && len < KCG_KHAOS_CODE_MAX)
 			json_object_set_new(r, "sku", json_string(sku));
+		const char *owned[4];
+		size_t n = kcg_inriver_owned(ir, owned);
+		json_t *have = json_object(); /* the owned fields' values in inriver (null: none) */
+		if (!have) {
+			json_decref(values);
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		}
+		for (size_t i = 0; i < n; i++) {
+			json_t *v = json_object_get(values, owned[i]);
+			json_object_set(have, owned[i], v ? v : json_null());
+		}
+		json_object_set_new(r, "have", have);
 		json_decref(values); /* sku is gone with it */
 		if (len == 0)
 			return KCG_STEP_DONE; /* no SKU yet: the update that fills it brings it back */

@@ -1,7 +1,7 @@
 /*
  * inriver_rules.c: the inriver flow's decisions as pure functions (see
  * flows/inriver.h): which fields are Khaos's, whether an update is kcgate's
- * own write echoed back, what to write, whether a SKU may be published,
+ * own write echoed back (or a person's edit), what to write, whether a SKU may be published,
  * when the next write may go. Unit-tested by tests/unit/flows/test_inriver.c.
  */
 #include "kcgate/flows/inriver.h"
@@ -30,28 +30,45 @@ static bool is_owned(const struct kcg_inriver_config *cfg, const char *field)
 	return false;
 }
 
-bool kcg_inriver_echo(const struct kcg_inriver_config *cfg, const json_t *changed)
+static bool in_list(const json_t *list, const char *field)
+{
+	size_t i;
+	json_t *el;
+	json_array_foreach(list, i, el) {
+		const char *f = json_string_value(el);
+		if (f && strcmp(f, field) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool kcg_inriver_echo(const struct kcg_inriver_config *cfg, const json_t *changed, const json_t *expect,
+		      uint64_t now_ms)
 {
 	size_t i;
 	json_t *el;
 	if (!json_is_array(changed) || json_array_size(changed) == 0)
 		return false; /* nothing named: read it, it may be anything */
+	const json_t *fields = json_object_get(expect, "fields");
+	json_int_t until = json_integer_value(json_object_get(expect, "until_ms"));
+	if (!json_is_array(fields) || until <= 0 || (uint64_t)until <= now_ms)
+		return false; /* no write of kcgate's is due back: a person's edit */
 	json_array_foreach(changed, i, el) {
 		const char *f = json_string_value(json_object_get(el, "fieldTypeId"));
-		if (!f || !is_owned(cfg, f))
+		if (!f || !is_owned(cfg, f) || !in_list(fields, f))
 			return false;
 	}
 	return true;
 }
 
-/* Sets @p field to @p v in @p out unless @p written holds that value already. */
-static void put(json_t *out, const json_t *written, const char *field, json_t *v)
+/* Sets @p field to @p v in @p out unless @p have holds that value already. */
+static void put(json_t *out, const json_t *have, const char *field, json_t *v)
 {
 	if (!field || !*field || !v) {
 		json_decref(v);
 		return;
 	}
-	if (json_equal(json_object_get(written, field), v)) {
+	if (json_equal(json_object_get(have, field), v)) {
 		json_decref(v);
 		return;
 	}
@@ -59,7 +76,7 @@ static void put(json_t *out, const json_t *written, const char *field, json_t *v
 }
 
 json_t *kcg_inriver_values(const struct kcg_inriver_config *cfg, const struct kcg_inriver_khaos *k,
-			   const json_t *written, const char *now_iso)
+			   const json_t *have, const char *now_iso)
 {
 	json_t *out = json_object();
 	if (!out)
@@ -73,13 +90,13 @@ json_t *kcg_inriver_values(const struct kcg_inriver_config *cfg, const struct kc
 		status = KCG_INRIVER_DISCONTINUED;
 	/* discontinued, Mirakl not yet at 0: the status waits (unpublished first, then flagged) */
 	if (status)
-		put(out, written, cfg->field_khaos_status, json_string(status));
+		put(out, have, cfg->field_khaos_status, json_string(status));
 	if (k->known)
-		put(out, written, cfg->field_available, json_integer((json_int_t)k->available));
+		put(out, have, cfg->field_available, json_integer((json_int_t)k->available));
 	if (k->known && k->price >= 0)
-		put(out, written, cfg->field_price, json_real((double)k->price / KCG_KHAOS_PRICE_SCALE));
+		put(out, have, cfg->field_price, json_real((double)k->price / KCG_KHAOS_PRICE_SCALE));
 	if (json_object_size(out) > 0 && now_iso)
-		put(out, written, cfg->field_last_sync, json_string(now_iso));
+		put(out, have, cfg->field_last_sync, json_string(now_iso));
 	return out;
 }
 

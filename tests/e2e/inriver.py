@@ -17,14 +17,20 @@ SCENARIO is one of:
                   coalesced; a price change alone reaches it
   echo            kcgate's own write coming back as EntityUpdated -> no call
                   at all; a marketing edit -> read, no write
+  hand-edit       a person edits KhaosAvailable, then KhaosStatus, in inriver
+                  (EntityUpdated naming only that field) -> kcgate reads the
+                  item and writes Khaos's value back; the correction's own
+                  echo -> no call; an echo that comes twice -> reads only
   bad-sku         an item whose SKU is no Khaos code -> identifier_drift
                   (inriver, ecommerce) and KhaosStatus UNKNOWN_STOCK_CODE
   create-missing  a new Khaos code -> an item created with the SKU and the
-                  Khaos fields ([inriver] create_missing_items = true)
+                  Khaos fields ([inriver] create_missing_items = true): the
+                  createnew sets nothing else (the model's defaults kept)
   unlinked        a new Khaos code with no item -> unlinked_sku (ecommerce)
   discontinued    Khaos discontinues a code -> Mirakl 0 (STO01, confirmed by
-                  STO02) first, then KhaosStatus DISCONTINUED: the order is
-                  checked in the sim's request log
+                  a STO02 that answered COMPLETE) first, then KhaosStatus
+                  DISCONTINUED: the order and the answer are checked in the
+                  sim's request log
   deleted         an item deleted in inriver (EntityDeleted) -> Mirakl 0 and
                   archive_in_khaos (khaos, operations)
   deleted-duplicate  two items hold one code; the linked one is deleted ->
@@ -63,6 +69,7 @@ import stock as s  # noqa: E402
 
 ENV_INRIVER_KEY = "KCG_E2E_INRIVER_API_KEY"
 OWNED = {"KhaosStatus", "KhaosAvailable", "KhaosPrice", "KhaosLastSync"}
+SKU_FIELD = "ItemNumber"
 FIELDS = {"khaos_status": "KhaosStatus", "available": "KhaosAvailable", "price": "KhaosPrice",
           "last_sync": "KhaosLastSync"}
 
@@ -164,7 +171,10 @@ def wait_exc(w, kind, subject, timeout=20):
 
 
 def only_owned(w):
-    """Every PUT body names only Khaos-owned fields; every field write too."""
+    """Every PUT body names only Khaos-owned fields; every field write too.
+    A createnew sends the whole getempty model: of its fields, the ones
+    kcgate set (not left at the model's default, as the sim records) are
+    only the SKU field and Khaos-owned ones."""
     bad = []
     for r in puts(w):
         for fv in json.loads(r["body"]):
@@ -173,14 +183,22 @@ def only_owned(w):
     for fw in w.sim.state()["inriver"]["field_writes"]:
         if fw["via"] == "put" and fw["field_type_id"] not in OWNED:
             bad.append("field write %s" % json.dumps(fw))
+        if fw["via"] == "createnew" and not fw["default"] and fw["field_type_id"] not in OWNED | {SKU_FIELD}:
+            bad.append("createnew set %s" % json.dumps(fw))
     return bad
+
+
+def set_by_createnew(w, eid):
+    """The fields a createnew of entity @p eid set (those not at the model's default)."""
+    return {fw["field_type_id"] for fw in w.sim.state()["inriver"]["field_writes"]
+            if fw["entity_id"] == eid and fw["via"] == "createnew" and not fw["default"]}
 
 
 def finish(w, rep, what):
     """Every scenario ends proving no PUT named a field outside [inriver.fields]; then SIGTERM and the logs."""
     bad = only_owned(w)
-    rep.check(not bad, "%s: no PUT named a field outside [inriver.fields] (%d PUT calls)"
-              % (what, w.sim.state()["inriver"]["puts"]), bad[:5])
+    rep.check(not bad, "%s: no PUT named a field outside [inriver.fields], no createnew set one other than "
+              "the SKU (%d PUT calls)" % (what, w.sim.state()["inriver"]["puts"]), bad[:5])
     w.finish(what)
     leaked = [i for i, line in enumerate(w.inst.log_text().splitlines()) if w.ir_key in line]
     rep.check(not leaked, "%s: the inriver API key is in no log line" % what, ["lines %s" % leaked[:5]])
@@ -286,6 +304,61 @@ def scenario_echo(args, rep):
         w.close(rep.failed > 0)
 
 
+def scenario_hand_edit(args, rep):
+    w = world(args, rep, "hand-edit")
+    try:
+        s.khaos(w, [{"code": "SKU-H", "available": 5}])
+        if not ready(w, rep, "hand-edit", ["SKU-H"]):
+            return
+        eid = linked_item(w, rep, "hand-edit", "SKU-H", 5)
+        if eid is None:
+            return
+        w.quiet(10)
+
+        def echo_of_last_put(what):
+            """inriver announces kcgate's last PUT (the fields it named): no call at all."""
+            last = puts(w, eid)[-1]
+            names = sorted(fv["fieldTypeId"] for fv in json.loads(last["body"]))
+            before = len(ir_requests(w))
+            st = listener(w, "EntityUpdated", eid, fields=[{"fieldTypeId": f} for f in names])
+            time.sleep(2.5)
+            after = ir_requests(w)[before:]
+            rep.check(st == 204 and not after, "hand-edit: %s: kcgate's own write echoed (%s) -> no inriver call "
+                      "at all" % (what, ", ".join(names)), [json.dumps(after[:5])])
+            return names
+        echo_of_last_put("the first write")
+
+        for field, wrong, right in (("KhaosAvailable", 99, 5), ("KhaosStatus", "DISCONTINUED", "OK")):
+            n_put = len(puts(w, eid))
+            st, j = w.sim.call("POST", "/_sim/inriver/entities/%d/fields" % eid, {"fields": {field: wrong}})
+            assert st == 200, (st, j)
+            rep.check(listener(w, "EntityUpdated", eid, fields=[{"fieldTypeId": field}]) == 204,
+                      "hand-edit: the listener takes EntityUpdated naming %s (204)" % field)
+            ok, secs, last = wait_fields(w, eid, {field: right, "ItemName": "Red shoe"}, 15)
+            w.quiet(10)
+            new = puts(w, eid)[n_put:]
+            named = [sorted(fv["fieldTypeId"] for fv in json.loads(r["body"])) for r in new]
+            rep.check(ok and len(new) == 1 and field in named[0] and set(named[0]) <= {field, "KhaosLastSync"},
+                      "hand-edit: a person set %s = %s in inriver -> kcgate read the item and wrote %s back in one "
+                      "PUT naming only what differed (%.1f s; PUTs %s)" % (field, json.dumps(wrong), json.dumps(right),
+                                                                           secs, named),
+                      [json.dumps(last)] + ([] if ok else evidence(w, ["SKU-H"])))
+            if new:
+                names = echo_of_last_put("the correction of %s" % field)
+                # inriver sends the same echo again (nothing expected any more): read, nothing written
+                n_put = len(puts(w, eid))
+                before = len(ir_requests(w))
+                listener(w, "EntityUpdated", eid, fields=[{"fieldTypeId": f} for f in names])
+                seen, _ = w.wait(lambda: any(r["method"] == "GET" for r in ir_requests(w)[before:]), 10)
+                w.quiet(10)
+                rep.check(bool(seen) and len(puts(w, eid)) == n_put,
+                          "hand-edit: the same echo again -> the item is read, nothing written (no loop)",
+                          [json.dumps(ir_requests(w)[before:][:6])])
+        finish(w, rep, "hand-edit")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_bad_sku(args, rep):
     w = world(args, rep, "bad-sku")
     try:
@@ -330,9 +403,15 @@ def new_code(args, rep, name, create):
         if create:
             v, secs = w.wait(lambda: [e for e in created() if e["fields"].get("KhaosStatus") == "OK"], 20)
             f = v[0]["fields"] if v else {}
-            rep.check(bool(v) and len(created()) == 1 and f.get("KhaosAvailable") == 4 and set(f) <= OWNED | {"ItemNumber"},
-                      "create-missing: a new Khaos code -> one item created with the SKU and Khaos's fields only "
-                      "(%.1f s)" % secs, [json.dumps(created())] + evidence(w, ["SKU-NEW"]))
+            mine = set_by_createnew(w, v[0]["id"]) if v else set()
+            rep.check(bool(v) and len(created()) == 1 and f.get("KhaosAvailable") == 4
+                      and mine == OWNED | {SKU_FIELD} and f.get("ItemDescription") == "",
+                      "create-missing: a new Khaos code -> one item created; the createnew set the SKU and "
+                      "Khaos's fields only, the model's defaults kept (%.1f s)" % secs,
+                      ["set: %s" % sorted(mine), json.dumps(created())] + evidence(w, ["SKU-NEW"]))
+            bad = only_owned(w)
+            rep.check(bool(v) and not bad, "create-missing: the createnew is checked field by field (no field "
+                      "outside the SKU and [inriver.fields] set)", bad[:5])
             if v:  # inriver announces the item kcgate created: read, nothing written again (no loop)
                 w.quiet(10)
                 n_put = w.sim.state()["inriver"]["puts"]
@@ -378,14 +457,25 @@ def scenario_discontinued(args, rep):
                   [json.dumps(last)] + evidence(w, ["SKU-D"]))
         st, mk = w.sim.call("GET", "/_sim/requests?system=mirakl&limit=1000")
         mk = mk["requests"] if st == 200 else []
-        sto01 = [r["seq"] for r in mk if r["method"] == "POST" and r["path"].endswith("/stock/imports")
-                 and "\"SKU-D\";\"0\"" in r["body"]]
-        sto02 = [r["seq"] for r in mk if r["method"] == "GET" and r["path"].endswith("/status")]
+        sto01 = [r for r in mk if r["method"] == "POST" and r["path"].endswith("/stock/imports")
+                 and "\"SKU-D\";\"0\"" in r["body"] and r["reply_status"] == 201]
         put = [r["seq"] for r in puts(w, eid) if "DISCONTINUED" in r["body"]]
-        good = sto01 and put and sto01[0] < put[0] and any(sto01[0] < x < put[0] for x in sto02)
-        rep.check(bool(good), "discontinued: the request log shows STO01 with SKU-D;0, its STO02, then the PUT "
-                  "(seq %s < %s < %s)" % (sto01[:1], [x for x in sto02 if sto01 and x > sto01[0]][:1], put[:1]),
-                  [json.dumps([r for r in mk if r["method"] == "POST"][-3:])[:800]])
+
+        def answered(r):
+            try:
+                return json.loads(r["reply_body"]).get("status")
+            except ValueError:
+                return None
+        imp = json.loads(sto01[0]["reply_body"]).get("import_id") if sto01 else None
+        # the STO02 calls about that very import, between it and the PUT, and what each answered
+        sto02 = [(r["seq"], r["reply_status"], answered(r)) for r in mk if r["method"] == "GET" and imp
+                 and r["path"].endswith("/%s/status" % imp) and put and sto01[0]["seq"] < r["seq"] < put[0]]
+        good = sto01 and put and sto01[0]["seq"] < put[0] and (200, "COMPLETE") in [x[1:] for x in sto02]
+        rep.check(bool(good), "discontinued: the request log shows STO01 with SKU-D;0 (import %s), a STO02 of it "
+                  "that answered COMPLETE, then the PUT (seq %s < %s < %s)"
+                  % (imp, [r["seq"] for r in sto01[:1]], [x[0] for x in sto02 if x[2] == "COMPLETE"][:1], put[:1]),
+                  ["STO02 answers: %s" % sto02[:6],
+                   json.dumps([r for r in mk if r["method"] == "POST"][-3:])[:800]])
         finish(w, rep, "discontinued")
     finally:
         w.close(rep.failed > 0)
@@ -643,6 +733,7 @@ SCENARIOS = {
     "rate-limited": scenario_rate_limited,
     "good-sku": scenario_good_sku,
     "echo": scenario_echo,
+    "hand-edit": scenario_hand_edit,
     "bad-sku": scenario_bad_sku,
     "create-missing": scenario_create_missing,
     "unlinked": scenario_unlinked,

@@ -100,11 +100,13 @@ static void log_entry_free(struct sim_log_entry *e)
 	free(e->query);
 	free(e->content_type);
 	free(e->body);
+	free(e->reply_body);
 	*e = (struct sim_log_entry){0};
 }
 
-/* Lock held. Headers other than Content-Type (so no credentials) are not kept. */
-static void log_request(enum sim_system sys, struct sim_request *req)
+/* Lock held. Headers other than Content-Type (so no credentials) are not kept.
+ * @return the entry's seq, for log_reply(). */
+static uint64_t log_request(enum sim_system sys, struct sim_request *req)
 {
 	struct sim_log *l = &sim.log[sys];
 	struct sim_log_entry *e = &l->e[l->next];
@@ -124,6 +126,27 @@ static void log_request(enum sim_system sys, struct sim_request *req)
 	l->next = (l->next + 1) % SIM_LOG_CAP;
 	if (l->count < SIM_LOG_CAP)
 		l->count++;
+	return e->seq;
+}
+
+/* Lock held. Keeps what request @p seq was answered (its status, the first
+ * SIM_LOG_REPLY_MAX bytes of its body), unless its entry was reused. */
+static void log_reply(enum sim_system sys, uint64_t seq, const struct sim_reply *r)
+{
+	struct sim_log *l = &sim.log[sys];
+	struct sim_log_entry *e = &l->e[(l->next + SIM_LOG_CAP - 1) % SIM_LOG_CAP];
+	for (size_t k = 0; k < l->count && e->seq != seq; k++)
+		e = &l->e[(l->next + SIM_LOG_CAP * 2 - 2 - k) % SIM_LOG_CAP];
+	if (e->seq != seq)
+		return;
+	size_t n = r->drop || !r->body ? 0 : r->len < SIM_LOG_REPLY_MAX ? r->len : SIM_LOG_REPLY_MAX;
+	free(e->reply_body);
+	e->reply_status = r->drop ? 0 : r->status;
+	e->reply_body = sim_xmalloc(n + 1);
+	if (n)
+		memcpy(e->reply_body, r->body, n);
+	e->reply_body[n] = '\0';
+	e->reply_len = n;
 }
 
 static void log_clear(void)
@@ -230,20 +253,21 @@ static void peer(enum sim_system sys, struct sim_request *req, const char *sub, 
 	struct sim_faults f;
 	enum fault_kind kind;
 	bool write = false, after = false, prepared = false;
+	uint64_t seq;
 
 	pthread_mutex_lock(&sim.lock);
 	sim.calls[sys]++;
-	log_request(sys, req);
+	seq = log_request(sys, req);
 	f = sim.faults[sys];
 	pthread_mutex_unlock(&sim.lock);
 	if (f.active && f.latency_ms > 0)
 		hold(f.latency_ms);
 	if (req->too_large) {
 		peer_error(sys, r, 413, "Payload Too Large");
-		return;
+		goto out;
 	}
 	if (!authorized(sys, req, r))
-		return;
+		goto out;
 	if (sys == SIM_KHAOS && strcmp(sub, "/wsdl/IKosWeb") == 0) {
 		prepared = true;
 		write = false;
@@ -279,6 +303,9 @@ static void peer(enum sim_system sys, struct sim_request *req, const char *sub, 
 		fault_reply(sys, kind, &f, r);
 out:
 	sim_khaos_call_free(call);
+	pthread_mutex_lock(&sim.lock);
+	log_reply(sys, seq, r);
+	pthread_mutex_unlock(&sim.lock);
 }
 
 static void dispatch(struct sim_request *req, struct sim_reply *r)

@@ -21,6 +21,8 @@
 #define SIM_STATE_LIST_MAX 1000 /* longer lists in GET /_sim/state become counts (big catalogues) */
 /** Requests kept per system for GET /_sim/requests. */
 #define SIM_LOG_CAP 1000
+/** The first bytes of each answer kept in the request log (reply_body). */
+#define SIM_LOG_REPLY_MAX 8192
 /** Longest hold (latency_ms, timeout_ms) a fault may ask for. */
 #define SIM_MAX_HOLD_MS 600000
 /** Mirakl OR11 page size limits (documented: max <= 100, default 10). */
@@ -209,6 +211,9 @@ struct sim_log_entry {
 	char *content_type;
 	char *body;
 	size_t body_len;
+	unsigned reply_status;	/* what the sim answered: 0 while unanswered, or dropped (a timeout fault) */
+	char *reply_body;	/* its first SIM_LOG_REPLY_MAX bytes ("" when none) */
+	size_t reply_len;
 };
 
 /** Ring buffer of the last SIM_LOG_CAP requests of one system. */
@@ -266,8 +271,9 @@ struct sim_state {
 void sim_inriver_handle(struct sim_request *req, const char *sub, struct sim_reply *r);
 /** POST /_sim/inriver/entities. Lock not held. */
 void sim_inriver_ctl_entities(json_t *body, struct sim_reply *r);
-/** The other /_sim/inriver endpoints (@p sub after "/_sim/inriver"). Lock not held. */
-void sim_inriver_ctl(const char *method, const char *sub, struct sim_reply *r);
+/** The other /_sim/inriver endpoints (@p sub after "/_sim/inriver"; @p body the
+ * request's JSON, or NULL when it had none). Lock not held. */
+void sim_inriver_ctl(const char *method, const char *sub, const json_t *body, struct sim_reply *r);
 /** The "inriver" part of GET /_sim/state; lock held. */
 json_t *sim_inriver_state(void);
 /** Forgets every entity and write; lock held. */

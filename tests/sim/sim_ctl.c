@@ -178,12 +178,14 @@ static void ctl_requests(struct sim_request *req, struct sim_reply *r)
 		/* Oldest first among the last n. */
 		struct sim_log_entry *e = &l->e[(l->next + SIM_LOG_CAP - n + k) % SIM_LOG_CAP];
 
-		json_array_append_new(arr, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}",
+		json_array_append_new(arr, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:o}",
 			"seq", (json_int_t)e->seq, "method", sim_json_string_lossy(e->method, strlen(e->method)),
 			"path", sim_json_string_lossy(e->path, strlen(e->path)),
 			"query", sim_json_string_lossy(e->query, strlen(e->query)),
 			"content_type", sim_json_string_lossy(e->content_type, strlen(e->content_type)),
-			"body", sim_json_string_lossy(e->body, e->body_len)));
+			"body", sim_json_string_lossy(e->body, e->body_len),
+			"reply_status", (json_int_t)e->reply_status,
+			"reply_body", sim_json_string_lossy(e->reply_body ? e->reply_body : "", e->reply_len)));
 	}
 	pthread_mutex_unlock(&sim.lock);
 	sim_reply_json(r, 200, json_pack("{s:o}", "requests", arr));
@@ -292,7 +294,15 @@ void sim_control(struct sim_request *req, const char *p, struct sim_reply *r)
 			sim_inriver_ctl_entities(body, r);
 		json_decref(body);
 	} else if (strncmp(p, "/_sim/inriver/", 14) == 0) {
-		sim_inriver_ctl(req->method, p + 13, r);
+		/* entities/{id}/delete (no body), entities/{id}/fields */
+		body = NULL;
+		if (req->body_len || req->too_large) {
+			body = body_json(req, r);
+			if (!body)
+				return;
+		}
+		sim_inriver_ctl(req->method, p + 13, body, r);
+		json_decref(body);
 	} else if (strncmp(p, "/_sim/khaos/orders/", 19) == 0 && strlen(p) > 26 &&
 		   strcmp(p + strlen(p) - 7, "/cancel") == 0) {
 		if (!method_is(req, "POST", r))

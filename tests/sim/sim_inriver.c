@@ -27,12 +27,13 @@ static const struct ftdef {
 	const char *entity_type;
 	const char *field;
 	enum ftype type;
+	const char *dflt; /* a string field's default in the getempty model; NULL: null */
 } field_types[] = {
-	{ "Item", "ItemNumber", FT_STRING },       { "Item", "ItemName", FT_STRING },
-	{ "Item", "ItemDescription", FT_STRING },  { "Item", "KhaosStatus", FT_STRING },
-	{ "Item", "KhaosAvailable", FT_INTEGER },  { "Item", "KhaosPrice", FT_DOUBLE },
-	{ "Item", "KhaosLastSync", FT_DATETIME },  { "Product", "ProductName", FT_STRING },
-	{ "Product", "ProductDescription", FT_STRING },
+	{ "Item", "ItemNumber", FT_STRING, NULL },       { "Item", "ItemName", FT_STRING, NULL },
+	{ "Item", "ItemDescription", FT_STRING, "" },    { "Item", "KhaosStatus", FT_STRING, NULL },
+	{ "Item", "KhaosAvailable", FT_INTEGER, NULL },  { "Item", "KhaosPrice", FT_DOUBLE, NULL },
+	{ "Item", "KhaosLastSync", FT_DATETIME, NULL },  { "Product", "ProductName", FT_STRING, NULL },
+	{ "Product", "ProductDescription", FT_STRING, NULL },
 };
 #define N_FIELD_TYPES (sizeof(field_types) / sizeof(field_types[0]))
 
@@ -47,6 +48,7 @@ struct fwrite {
 	long long entity_id;
 	char *field;
 	bool create; /* createnew rather than a PUT */
+	bool dflt;   /* createnew: the value is the getempty model's default (the caller did not set it) */
 };
 
 /* Guarded by sim.lock. Entity id n is ents[n - 1]. */
@@ -113,10 +115,16 @@ static long long entity_add(const char *type, json_t *fields)
 	return (long long)ir.n;
 }
 
-static void record_write(long long id, const char *field, bool create)
+static void record_write(long long id, const char *field, bool create, bool dflt)
 {
 	sim_grow((void **)&ir.writes, &ir.wcap, ir.nw + 1, sizeof(*ir.writes));
-	ir.writes[ir.nw++] = (struct fwrite){ id, sim_strdup(field), create };
+	ir.writes[ir.nw++] = (struct fwrite){ id, sim_strdup(field), create, dflt };
+}
+
+/* The getempty model's value for field @p d (a new reference). */
+static json_t *default_of(const struct ftdef *d)
+{
+	return d && d->dflt ? json_string(d->dflt) : json_null();
 }
 
 static json_t *summary(long long id, const struct entity *e)
@@ -181,7 +189,7 @@ static void fieldvalues_put(json_t *body, long long id, struct entity *e, struct
 	json_array_foreach(body, i, el) {
 		const char *f = json_string_value(json_object_get(el, "fieldTypeId"));
 		json_object_set(e->fields, f, json_object_get(el, "value"));
-		record_write(id, f, false);
+		record_write(id, f, false, false);
 	}
 	ir.puts++;
 	e->modified_ms = sim_now_ms();
@@ -311,7 +319,8 @@ static void getempty(struct sim_request *req, struct sim_reply *r)
 	json_t *fv = json_array();
 	for (size_t i = 0; i < N_FIELD_TYPES; i++)
 		if (strcmp(field_types[i].entity_type, type) == 0)
-			json_array_append_new(fv, json_pack("{s:s, s:n}", "fieldTypeId", field_types[i].field, "value"));
+			json_array_append_new(fv, json_pack("{s:s, s:o}", "fieldTypeId", field_types[i].field, "value",
+							    default_of(&field_types[i])));
 	sim_reply_json(r, 200, json_pack("{s:s, s:n, s:o}", "entityTypeId", type, "fieldSetId", "fieldValues", fv));
 }
 
@@ -338,11 +347,16 @@ static void createnew(json_t *body, struct sim_reply *r)
 			json_object_set(fields, f, v);
 	}
 	long long id = entity_add(type, fields);
-	const char *f;
-	json_t *v;
-	json_object_foreach(fields, f, v)
-		record_write(id, f, true);
 	json_decref(fields);
+	/* a write per field given a value, or cleared from a default: marked when it is the model's default */
+	json_array_foreach(fv, i, el) {
+		const char *f = json_string_value(json_object_get(el, "fieldTypeId"));
+		json_t *v = json_object_get(el, "value");
+		json_t *d = default_of(ftype_of(type, f));
+		if (!json_is_null(v) || !json_is_null(d))
+			record_write(id, f, true, json_equal(v, d));
+		json_decref(d);
+	}
 	sim_reply_json(r, 200, json_pack("{s:I, s:o}", "entityId", (json_int_t)id, "summary",
 					 summary(id, entity_get(id))));
 }
@@ -438,18 +452,56 @@ void sim_inriver_ctl_entities(json_t *body, struct sim_reply *r)
 	sim_reply_json(r, 201, json_pack("{s:o}", "ids", ids));
 }
 
-void sim_inriver_ctl(const char *method, const char *sub, struct sim_reply *r)
+/* POST /_sim/inriver/entities/{id}/fields: a person edits the entity in
+ * inriver's own UI. Not a field write (those are API calls); modifiedDate moves. */
+static void ctl_fields(long long id, const json_t *body, struct sim_reply *r)
 {
-	/* sub: "/entities/{id}/delete" */
-	char *end;
+	json_t *fields = json_object_get(body, "fields"), *v;
+	const char *f;
+	if (!json_is_object(fields) || json_object_size(fields) == 0) {
+		sim_reply_ctl_error(r, 400, "invalid_payload", "fields: expected a non-empty object");
+		return;
+	}
+	pthread_mutex_lock(&sim.lock);
+	struct entity *e = entity_get(id);
+	const char *why = NULL;
+	if (e) {
+		json_object_foreach(fields, f, v)
+			if (!why && (why = value_check(e->type, f, v)) != NULL)
+				sim_reply_ctl_error(r, 400, "invalid_payload", "fields.%s: %s", f, why);
+	}
+	if (e && !why) {
+		json_object_foreach(fields, f, v) {
+			if (json_is_null(v))
+				json_object_del(e->fields, f); /* cleared */
+			else
+				json_object_set(e->fields, f, v);
+		}
+		e->modified_ms = sim_now_ms();
+		sim_reply_json(r, 200, json_pack("{s:I, s:O}", "id", id, "fields", e->fields));
+	}
+	pthread_mutex_unlock(&sim.lock);
+	if (!e)
+		sim_reply_ctl_error(r, 404, "not_found", "no entity %lld", id);
+}
+
+void sim_inriver_ctl(const char *method, const char *sub, const json_t *body, struct sim_reply *r)
+{
+	/* sub: "/entities/{id}/delete" or "/entities/{id}/fields" */
+	char *end = NULL;
 	long long id = strncmp(sub, "/entities/", 10) == 0 ? strtoll(sub + 10, &end, 10) : 0;
-	if (id <= 0 || strcmp(end, "/delete") != 0) {
+	bool del = id > 0 && strcmp(end, "/delete") == 0, set = id > 0 && strcmp(end, "/fields") == 0;
+	if (!del && !set) {
 		sim_reply_ctl_error(r, 404, "not_found", "no control endpoint /_sim/inriver%s", sub);
 		return;
 	}
 	if (strcmp(method, "POST") != 0) {
 		sim_reply_ctl_error(r, 405, "method_not_allowed", "use POST");
 		r->allow = "POST";
+		return;
+	}
+	if (set) {
+		ctl_fields(id, body, r);
 		return;
 	}
 	pthread_mutex_lock(&sim.lock);
@@ -477,9 +529,10 @@ json_t *sim_inriver_state(void)
 	/* the last SIM_STATE_LIST_MAX writes when there are more */
 	size_t from = ir.nw > SIM_STATE_LIST_MAX * 10 ? ir.nw - SIM_STATE_LIST_MAX * 10 : 0;
 	for (size_t i = from; i < ir.nw; i++)
-		json_array_append_new(writes, json_pack("{s:I, s:s, s:s}", "entity_id", (json_int_t)ir.writes[i].entity_id,
-							"field_type_id", ir.writes[i].field, "via",
-							ir.writes[i].create ? "createnew" : "put"));
+		json_array_append_new(writes, json_pack("{s:I, s:s, s:s, s:b}", "entity_id",
+							(json_int_t)ir.writes[i].entity_id, "field_type_id",
+							ir.writes[i].field, "via", ir.writes[i].create ? "createnew" : "put",
+							"default", ir.writes[i].dflt));
 	return json_pack("{s:o, s:I, s:o, s:I, s:I}", "entities", ents, "entities_count", (json_int_t)live,
 			 "field_writes", writes, "field_writes_count", (json_int_t)ir.nw, "puts", (json_int_t)ir.puts);
 }

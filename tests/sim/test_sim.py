@@ -2061,6 +2061,7 @@ def inriver_rest(s):
                                                             "uniqueValues": ["x"] * 1000})[0] == 400
     st, _, model = s.inriver("GET", "/entities:getempty?entityTypeId=Item")
     assert st == 200 and {"fieldTypeId": "ItemNumber", "value": None} in model["fieldValues"], model
+    assert {"fieldTypeId": "ItemDescription", "value": ""} in model["fieldValues"], model  # a default
     for fv in model["fieldValues"]:
         if fv["fieldTypeId"] == "ItemNumber":
             fv["value"] = "SKU-NEW"
@@ -2073,10 +2074,24 @@ def inriver_rest(s):
     assert ir["entities_count"] == 4 and [e["id"] for e in ir["entities"]] == [1, 3, 4, 5]
     assert ir["entities"][0]["fields"] == {"ItemNumber": "SKU-1", "ItemName": "Shoe", "KhaosStatus": "OK",
                                            "KhaosAvailable": 7}
-    assert ir["field_writes"] == [{"entity_id": 1, "field_type_id": "KhaosStatus", "via": "put"},
-                                  {"entity_id": 1, "field_type_id": "KhaosAvailable", "via": "put"},
-                                  {"entity_id": 5, "field_type_id": "ItemNumber", "via": "createnew"}], ir
-    assert ir["puts"] == 1 and ir["field_writes_count"] == 3
+    assert ir["field_writes"] == [
+        {"entity_id": 1, "field_type_id": "KhaosStatus", "via": "put", "default": False},
+        {"entity_id": 1, "field_type_id": "KhaosAvailable", "via": "put", "default": False},
+        {"entity_id": 5, "field_type_id": "ItemNumber", "via": "createnew", "default": False},
+        {"entity_id": 5, "field_type_id": "ItemDescription", "via": "createnew", "default": True}], ir
+    assert ir["puts"] == 1 and ir["field_writes_count"] == 4
+    assert ir["entities"][3]["fields"] == {"ItemNumber": "SKU-NEW", "ItemDescription": ""}, ir["entities"][3]
+    # a person's edit in inriver's UI: the entity changes, no field write is recorded, modifiedDate moves
+    before = s.inriver("GET", "/entities/1/summary")[2]["modifiedDate"]
+    time.sleep(1.05)  # modifiedDate has whole seconds
+    st, _, j = s.json("POST", "/_sim/inriver/entities/1/fields", {"fields": {"KhaosStatus": "HAND", "ItemName": None}})
+    assert st == 200 and j == {"id": 1, "fields": {"ItemNumber": "SKU-1", "KhaosStatus": "HAND",
+                                                   "KhaosAvailable": 7}}, (st, j)
+    assert s.inriver("GET", "/entities/1/summary")[2]["modifiedDate"] > before
+    assert s.json("POST", "/_sim/inriver/entities/1/fields", {"fields": {"KhaosAvailable": "x"}})[0] == 400
+    assert s.json("POST", "/_sim/inriver/entities/1/fields", {"fields": {}})[0] == 400
+    assert s.json("POST", "/_sim/inriver/entities/99/fields", {"fields": {"ItemName": "x"}})[0] == 404
+    assert s.state()["inriver"]["field_writes_count"] == 4
     s.faults(system="inriver", rate_limit_rate=1.0, retry_after_s=7)
     st, hd, _ = s.inriver("GET", "/entities/1/summary")
     assert st == 429 and hd.get("Retry-After") == "7", (st, dict(hd))
@@ -2091,9 +2106,11 @@ def requests_log(s):
     reqs = s.requests("mirakl")
     assert len(reqs) == 2
     seq = reqs[0].pop("seq")
+    reply = json.loads(reqs[0].pop("reply_body"))
     assert reqs[0] == {"method": "GET", "path": "/mirakl/api/orders",
                        "query": "start_update_date=2024-01-01T00:00:00%2B00:00&max=5",
-                       "content_type": "", "body": ""}, reqs[0]
+                       "content_type": "", "body": "", "reply_status": 200}, reqs[0]
+    assert reply["total_count"] == 1 and reply["orders"][0]["order_id"] == oid, reply
     assert reqs[1]["seq"] > seq  # one sequence across systems: the order of calls
     assert reqs[1]["method"] == "PUT" and reqs[1]["path"] == "/mirakl/api/orders/%s/accept" % oid
     assert reqs[1]["content_type"] == "application/json"
@@ -2107,6 +2124,7 @@ def requests_log(s):
     st, _, _ = s.request("POST", "/inriver/api/v1.0.0/query", "{}")
     assert st == 401  # no X-inRiver-APIKey (--inriver-key is set): still logged
     assert s.requests("inriver")[0]["path"] == "/inriver/api/v1.0.0/query"
+    assert s.requests("inriver")[0]["reply_status"] == 401
     assert s.requests("inriver")[0]["seq"] > k[0]["seq"] > reqs[1]["seq"]
     for q in ("", "?system=sap", "?system=mirakl&limit=0", "?system=mirakl&limit=1001"):
         st, _, j = s.json("GET", "/_sim/requests" + q)

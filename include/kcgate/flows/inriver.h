@@ -9,10 +9,17 @@
  *
  * Listener events (flows' on_event, source "inriver"):
  *  - EntityCreated / EntityUpdated -> job inriver.entity (lane inriver,
- *    subject the numeric id): summary (its type), the SKU field, a query
- *    for every item with that SKU (two or more: duplicate_sku), then the
- *    Khaos-owned fields. An EntityUpdated whose changed fields are all
- *    Khaos-owned ones is kcgate's own write coming back: no job (no loop).
+ *    subject the numeric id): summary (its type), the SKU field and the
+ *    Khaos-owned fields in one read, a query for every item with that SKU
+ *    (two or more: duplicate_sku), then the Khaos-owned values that differ
+ *    from those the item holds: a person's edit of one is put back.
+ *    After each write the SKU record expects its echo for
+ *    IR_ECHO_WINDOW_S; an EntityUpdated of the item naming only
+ *    Khaos-owned fields kcgate wrote, inside that window, is kcgate's own
+ *    write coming back (kcg_inriver_echo): no job. Anything else naming
+ *    an owned field is a person's edit: the job. No loop: the correction's
+ *    echo is consumed too, and an unconsumed one only reads (equal values
+ *    write nothing).
  *    A SKU that is no active Khaos stock code: identifier_drift (system
  *    inriver, owner ecommerce) and khaos_status = UNKNOWN_STOCK_CODE, and
  *    Khaos is asked about the code at once (a new code resolves it).
@@ -22,7 +29,8 @@
  *    archive the code, since Khaos has no archive call.
  * Khaos -> inriver: every item the SKU cache's poll reports (the stock
  * poller's changes, new codes included) whose Khaos-owned values differ
- * from what kcgate last wrote -> job inriver.push (lane inriver_push,
+ * from what kcgate last wrote -> job inriver.push (which diffs against
+ * that record too: no read) (lane inriver_push,
  * subject the code), due no earlier than write_interval_s after the last
  * write: one pending job per code coalesces every change meanwhile. No
  * item: created ([inriver] create_missing_items) or unlinked_sku (owner
@@ -37,7 +45,8 @@
  * LastModified GreaterThan the watermark every poll_interval_s.
  *
  * Databases: inriver_skus (stock code -> JSON {entity_id, entity_ids,
- * written{field: value}, written_ms, changed_ms, deleted_ms}),
+ * written{field: value}, written_ms, echo{entity_id, fields[], until_ms},
+ * changed_ms, deleted_ms}),
  * inriver_ids (entity id, decimal -> stock code), inriver_wait (code ->
  * "" : discontinued, waiting for Mirakl's 0), inriver_audit ("last" ->
  * the last audit's summary).
@@ -74,10 +83,15 @@ size_t kcg_inriver_owned(const struct kcg_inriver_config *cfg, const char *out[4
 
 /**
  * Whether an EntityUpdated naming @p changed (a JSON array of
- * {"fieldTypeId"}) is kcgate's own write coming back: every changed field
- * is a Khaos-owned one (and there is at least one). Pure.
+ * {"fieldTypeId"}) is kcgate's own write coming back, given @p expect, the
+ * echo expected from the item (the SKU record's "echo": {"fields":[field
+ * ids kcgate wrote], "until_ms"}, or NULL when none is): at least one field
+ * is named, every one is Khaos-owned and among the expected fields, and
+ * @p now_ms is before until_ms. Anything else naming an owned field is a
+ * person's edit (false: the item is read and corrected). Pure.
  */
-bool kcg_inriver_echo(const struct kcg_inriver_config *cfg, const json_t *changed);
+bool kcg_inriver_echo(const struct kcg_inriver_config *cfg, const json_t *changed, const json_t *expect,
+		      uint64_t now_ms);
 
 /** What Khaos says about a code, for the fields. */
 struct kcg_inriver_khaos {
@@ -93,12 +107,14 @@ struct kcg_inriver_khaos {
  * fields named in [inriver.fields]: khaos_status (OK, UNKNOWN_STOCK_CODE,
  * DISCONTINUED once @p k says Mirakl shows 0; before that no status at
  * all), available and price (known codes; price when Khaos gave one, as a
- * JSON number), last_sync (@p now_iso, only alongside
- * another change). Values equal to @p written (what kcgate wrote last)
- * are left out; an empty object means nothing to write. Pure.
+ * JSON number), last_sync (@p now_iso, only alongside another change).
+ * Values equal to @p have are left out: the item's real values as inriver
+ * answered them (the entity job), or what kcgate last wrote to it (the
+ * push job; NULL: nothing yet). An empty object means nothing to write.
+ * Pure.
  */
 json_t *kcg_inriver_values(const struct kcg_inriver_config *cfg, const struct kcg_inriver_khaos *k,
-			   const json_t *written, const char *now_iso);
+			   const json_t *have, const char *now_iso);
 
 /** What inriver says about publishing a SKU to Mirakl. */
 enum kcg_inriver_gate {

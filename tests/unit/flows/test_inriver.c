@@ -1,7 +1,7 @@
 /*
  * test_inriver.c: the inriver flow's decisions as pure functions: which
- * fields are Khaos's, the echo of kcgate's own write, what is written (only
- * [inriver.fields], only what changed, the status of a discontinued code
+ * fields are Khaos's, the echo of kcgate's own write told from a person's
+ * edit, what is written (only [inriver.fields], only what differs, the status of a discontinued code
  * only once Mirakl shows 0), publishability and the write interval.
  */
 #include <setjmp.h>
@@ -53,15 +53,38 @@ static void test_echo(void **state)
 	struct kcg_inriver_config c = cfg_all();
 	json_t *own = changed("KhaosStatus", "KhaosLastSync"), *mixed = changed("KhaosStatus", "ItemName"),
 	       *content = changed("ItemName", NULL), *none = json_array();
-	assert_true(kcg_inriver_echo(&c, own));
-	assert_false(kcg_inriver_echo(&c, mixed)); /* a person edited content too: read it */
-	assert_false(kcg_inriver_echo(&c, content));
-	assert_false(kcg_inriver_echo(&c, none)); /* nothing named: could be anything */
-	assert_false(kcg_inriver_echo(&c, NULL));
+	/* kcgate wrote status, level and last_sync at 1000 and expects their echo until 121000 */
+	json_t *expect = json_pack("{s:[s,s,s], s:I}", "fields", "KhaosStatus", "KhaosAvailable", "KhaosLastSync",
+				   "until_ms", (json_int_t)121000);
+	assert_true(kcg_inriver_echo(&c, own, expect, 2000));
+	assert_true(kcg_inriver_echo(&c, own, expect, 120999));
+	assert_false(kcg_inriver_echo(&c, own, expect, 121000)); /* too late: a person's edit */
+	assert_false(kcg_inriver_echo(&c, own, NULL, 2000));     /* nothing expected: a person's edit */
+	assert_false(kcg_inriver_echo(&c, mixed, expect, 2000)); /* a person edited content too: read it */
+	assert_false(kcg_inriver_echo(&c, content, expect, 2000));
+	assert_false(kcg_inriver_echo(&c, none, expect, 2000)); /* nothing named: could be anything */
+	assert_false(kcg_inriver_echo(&c, NULL, expect, 2000));
 	/* the SKU field is never Khaos-owned: a changed SKU is always read */
 	json_t *sku = changed("ItemNumber", NULL);
-	assert_false(kcg_inriver_echo(&c, sku));
+	assert_false(kcg_inriver_echo(&c, sku, expect, 2000));
+	/* kcgate wrote only the level: a changed status is a person's, even inside the window */
+	json_t *level = json_pack("{s:[s,s], s:I}", "fields", "KhaosAvailable", "KhaosLastSync", "until_ms",
+				  (json_int_t)121000);
+	json_t *status = changed("KhaosStatus", NULL), *avail = changed("KhaosAvailable", "KhaosLastSync");
+	assert_false(kcg_inriver_echo(&c, status, level, 2000));
+	assert_false(kcg_inriver_echo(&c, own, level, 2000));
+	assert_true(kcg_inriver_echo(&c, avail, level, 2000));
+	/* an expected field no longer owned ([inriver.fields] changed since): not kcgate's to write */
+	c.field_available = NULL;
+	assert_false(kcg_inriver_echo(&c, avail, level, 2000));
+	/* a malformed expectation expects nothing */
+	json_t *bad = json_pack("{s:s, s:I}", "fields", "KhaosStatus", "until_ms", (json_int_t)121000);
+	json_t *no_until = json_pack("{s:[s]}", "fields", "KhaosStatus");
+	assert_false(kcg_inriver_echo(&c, status, bad, 2000));
+	assert_false(kcg_inriver_echo(&c, status, no_until, 2000));
 	json_decref(own), json_decref(mixed), json_decref(content), json_decref(none), json_decref(sku);
+	json_decref(expect), json_decref(level), json_decref(status), json_decref(avail), json_decref(bad),
+		json_decref(no_until);
 }
 
 /* Every key of @p v is one of cfg's owned fields. */
@@ -89,7 +112,7 @@ static void test_values(void **state)
 	assert_non_null(json_object_get(v, "KhaosLastSync"));
 	assert_int_equal(json_object_size(v), 3);
 	assert_only_owned(&c, v);
-	/* what was written already is not written again, nor last_sync alone */
+	/* what the item holds already is not written again, nor last_sync alone */
 	json_t *again = kcg_inriver_values(&c, &active, v, "2026-01-01T00:01:00.000Z");
 	assert_int_equal(json_object_size(again), 0);
 	active.available = 6;
@@ -138,6 +161,35 @@ static void test_values(void **state)
 		json_decref(o), json_decref(p1), json_decref(p2), json_decref(p3), json_decref(p4);
 }
 
+/* The entity job diffs against the item's values as inriver answered them:
+ * a person's edit of an owned field is written back, an untouched item is not. */
+static void test_values_against_inriver(void **state)
+{
+	(void)state;
+	struct kcg_inriver_config c = cfg_all();
+	struct kcg_inriver_khaos active = { .known = true, .available = 5 };
+	json_t *have = json_pack("{s:s, s:I, s:s}", "KhaosStatus", "OK", "KhaosAvailable", (json_int_t)99,
+				 "KhaosLastSync", "2026-01-01T00:00:00.000Z");
+	json_t *v = kcg_inriver_values(&c, &active, have, "2026-01-02T00:00:00.000Z");
+	assert_int_equal(json_object_size(v), 2); /* the level put back, with last_sync */
+	assert_int_equal(json_integer_value(json_object_get(v, "KhaosAvailable")), 5);
+	assert_non_null(json_object_get(v, "KhaosLastSync"));
+	json_decref(v);
+	/* a field the item does not hold (null) is written */
+	json_object_set_new(have, "KhaosAvailable", json_integer(5));
+	json_object_set_new(have, "KhaosStatus", json_null());
+	v = kcg_inriver_values(&c, &active, have, "2026-01-02T00:00:00.000Z");
+	assert_string_equal(json_string_value(json_object_get(v, "KhaosStatus")), "OK");
+	assert_int_equal(json_object_size(v), 2);
+	json_decref(v);
+	/* the item holds Khaos's truth: nothing, not even last_sync */
+	json_object_set_new(have, "KhaosStatus", json_string("OK"));
+	v = kcg_inriver_values(&c, &active, have, "2026-01-02T00:00:00.000Z");
+	assert_int_equal(json_object_size(v), 0);
+	json_decref(v);
+	json_decref(have);
+}
+
 static void test_publishable(void **state)
 {
 	(void)state;
@@ -167,6 +219,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_owned),     cmocka_unit_test(test_echo), cmocka_unit_test(test_values),
+		cmocka_unit_test(test_values_against_inriver),
 		cmocka_unit_test(test_publishable), cmocka_unit_test(test_due),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
