@@ -223,7 +223,7 @@ static void echo_expect(json_t *rec, const json_t *values, uint64_t now_ms)
 						   "until_ms", (json_int_t)(now_ms + IR_ECHO_WINDOW_S * 1000u)));
 }
 
-void ir_written(json_t *rec, const json_t *values, uint64_t now_ms)
+void ir_written(json_t *rec, const json_t *values, uint64_t now_ms, bool echo)
 {
 	json_t *w = json_object_get(rec, "written");
 	if (!json_is_object(w)) {
@@ -232,7 +232,8 @@ void ir_written(json_t *rec, const json_t *values, uint64_t now_ms)
 	}
 	json_object_update(w, (json_t *)values);
 	json_object_set_new(rec, "written_ms", json_integer((json_int_t)now_ms));
-	echo_expect(rec, values, now_ms);
+	if (echo)
+		echo_expect(rec, values, now_ms);
 }
 
 int ir_push_later(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const json_t *rec)

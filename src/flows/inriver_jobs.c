@@ -205,7 +205,7 @@ static int apply_common(struct kcg_txn *t, struct kcg_job_run *run, const char *
 		rc = ir_link(t, cfg, sku, id, rec);
 	if (rc == 0 && !nolink && json_is_true(json_object_get(r, "wrote"))) {
 		json_t *values = json_object_get(r, "values");
-		ir_written(rec, values, t->now_ms);
+		ir_written(rec, values, t->now_ms, !json_is_true(json_object_get(r, "created")));
 		const char *st = json_string_value(json_object_get(values, cfg->inriver.field_khaos_status));
 		if (st && strcmp(st, KCG_INRIVER_DISCONTINUED) == 0)
 			rc = ir_wait_set(t, sku, false); /* flagged: Mirakl showed 0 first */
@@ -436,6 +436,7 @@ static enum kcg_step push_step(struct kcg_job_run *run, void *ctx)
 		if (rc != 0)
 			return kcg_job_failed(run, rc, why);
 		json_object_set_new(r, "id", json_integer((json_int_t)id));
+		json_object_set_new(r, "created", json_true());
 		json_object_set_new(r, "wrote", json_true());
 		return KCG_STEP_DONE;
 	}

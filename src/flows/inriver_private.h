@@ -65,9 +65,10 @@ int ir_unlink_id(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id);
 void ir_khaos(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, struct kcg_inriver_khaos *k);
 
 /* Records values written to @p sku's item, the linked one in @p rec
- * (merged into "written", written_ms now) and that their echo is expected
- * ("echo": {entity_id, fields, until_ms}, IR_ECHO_WINDOW_S from now). */
-void ir_written(json_t *rec, const json_t *values, uint64_t now_ms);
+ * (merged into "written", written_ms now) and, with @p echo (a PUT, not a
+ * createnew, which inriver answers with EntityCreated), that their echo is
+ * expected ("echo": {entity_id, fields, until_ms}, IR_ECHO_WINDOW_S from now). */
+void ir_written(json_t *rec, const json_t *values, uint64_t now_ms, bool echo);
 
 /* A push for @p sku, due no earlier than write_interval_s after its last write. */
 int ir_push_later(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const json_t *rec);
