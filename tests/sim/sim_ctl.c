@@ -206,6 +206,17 @@ static json_t *body_json(struct sim_request *req, struct sim_reply *r)
 	return j;
 }
 
+/* An optional body: *@p body its JSON, NULL when there is none; false
+ * when the answer (413, 400) is sent already. */
+static bool optional_body(struct sim_request *req, struct sim_reply *r, json_t **body)
+{
+	*body = NULL;
+	if (!req->body_len && !req->too_large)
+		return true;
+	*body = body_json(req, r);
+	return *body != NULL;
+}
+
 static bool method_is(struct sim_request *req, const char *m, struct sim_reply *r)
 {
 	if (strcmp(req->method, m) == 0)
@@ -256,12 +267,8 @@ void sim_control(struct sim_request *req, const char *p, struct sim_reply *r)
 	} else if (strncmp(p, "/_sim/mirakl/", 13) == 0 && strcmp(p, "/_sim/mirakl/orders") != 0 &&
 		   strcmp(p, "/_sim/mirakl/offers") != 0) {
 		/* settings, orders/{id}/cancel|auto-refuse|debit: the body is optional */
-		body = NULL;
-		if (req->body_len || req->too_large) {
-			body = body_json(req, r);
-			if (!body)
-				return;
-		}
+		if (!optional_body(req, r, &body))
+			return;
 		sim_mirakl_ctl(req->method, p + 12, body, r);
 		json_decref(body);
 	} else if (strcmp(p, "/_sim/mirakl/orders") == 0 || strcmp(p, "/_sim/mirakl/offers") == 0 ||
@@ -295,12 +302,8 @@ void sim_control(struct sim_request *req, const char *p, struct sim_reply *r)
 		json_decref(body);
 	} else if (strncmp(p, "/_sim/inriver/", 14) == 0) {
 		/* entities/{id}/delete (no body), entities/{id}/fields */
-		body = NULL;
-		if (req->body_len || req->too_large) {
-			body = body_json(req, r);
-			if (!body)
-				return;
-		}
+		if (!optional_body(req, r, &body))
+			return;
 		sim_inriver_ctl(req->method, p + 13, body, r);
 		json_decref(body);
 	} else if (strncmp(p, "/_sim/khaos/orders/", 19) == 0 && strlen(p) > 26 &&
