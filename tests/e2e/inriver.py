@@ -52,7 +52,8 @@ SCENARIO is one of:
                   reaches KhaosPrice through GetStockList (skus.revised, [khaos]
                   stock_list_interval_s = 10): GetStockList named the code, an
                   ExportStockStatus for that code alone read it, and no
-                  changes-only poll reported it
+                  changes-only poll reported it; 501 codes revised at once
+                  -> one whole-catalogue read, no single-code call
   audit           10,000 Khaos codes, 10,000 items, planted problems:
                   unlinked_sku, duplicate_sku, identifier_drift, ghost_sku,
                   each found; POST /admin/audit/skus finds a new one;
@@ -702,6 +703,29 @@ def scenario_stock_list(args, rep):
                   "changes-only polls since reported it" % len(polls),
                   ["GetStockList naming it: %s" % [c[0] for c in named], "ExportStockStatus for it alone: %s" %
                    [c[0] for c in alone], "polls reporting it: %s" % seen])
+        # 501 codes revised at once: not 501 single-code calls, one whole read
+        many = ["SKU-M%04d" % i for i in range(501)]
+        s.khaos(w, [{"code": c, "available": 1} for c in many])
+        time.sleep(3)  # past the poll's overlap, as above
+        seq = last_seq(w)
+        s.khaos(w, [{"code": c, "sell_price": "3.00", "revised_only": True} for c in many])
+        whole = {}
+
+        def whole_read():
+            for r in w.sim.requests("khaos"):
+                if (r["seq"] > seq and "ExportStockStatus" in r["body"] and "2000-01-01T00:00:00" in r["body"]
+                        and r["reply_status"] == 200):
+                    whole["seq"] = r["seq"]
+                    return True
+            return False
+        v, secs = w.wait(whole_read, 35, 0.5)
+        calls = khaos_calls(w, seq)
+        singles = [c for c in calls if c[1] == "ExportStockStatus" and c[2] and c[2].startswith("SKU-M")]
+        said = "too many revised codes" in w.inst.log_text()
+        rep.check(bool(v) and not singles and said,
+                  "stock-list: 501 codes revised at once -> one whole-catalogue ExportStockStatus read (%.1f s), "
+                  "no single-code call, and the log says why" % secs,
+                  ["single-code calls: %d" % len(singles), "log says so: %s" % said] + w.inst.log_tail(5))
         finish(w, rep, "stock-list")
     finally:
         w.close(rep.failed > 0)
