@@ -264,8 +264,9 @@ struct kcg_khaos_config {
 	enum kcg_khaos_country country_format;
 	enum kcg_khaos_booleans booleans;
 	uint64_t timeout_s;
-	/* the SKU cache's key (declared in src/flows/skus.c) */
+	/* the SKU cache's keys (declared in src/flows/skus.c) */
 	uint64_t sku_refresh_s;     /**< SKU cache refresh period */
+	uint64_t stock_list_interval_s; /**< GetStockList period (skus.revised), when a flow wants revised codes */
 };
 
 /** [stock] uncontrolled_quantity for STATUS 5: leave the offer alone, or this quantity. */

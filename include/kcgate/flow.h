@@ -62,6 +62,12 @@ struct kcg_flow {
 	 * item Khaos reported (ExportStockStatus), after the cache has it.
 	 * Optional. */
 	int (*on_stock_item)(struct kcg_txn *txn, const struct kcg_stock_item *item, struct kcg_flow_ctx *ctx);
+	/** Whether its on_stock_item needs the codes revised in Khaos without
+	 * their stock figures moving (a price, a new code): when an enabled
+	 * flow says so, the SKU cache asks GetStockList every [khaos]
+	 * stock_list_interval_s and reads each code it names again
+	 * (flows/skus.h, job skus.revised). */
+	bool wants_revised_codes;
 	/** Appends its Prometheus lines to *@p text (GET /metrics), for every
 	 * flow, enabled or not (records stay readable). Optional. */
 	int (*metrics)(struct kcg_store *store, const struct kcg_config *cfg, char **text);

@@ -694,6 +694,7 @@ const struct kcg_flow kcg_flow_inriver = {
 	.timers = inriver_timers,
 	.on_event = inriver_on_event,
 	.on_stock_item = inriver_stock_item,
+	.wants_revised_codes = true, /* a price changed alone must reach inriver */
 	.metrics = ir_metrics,
 	.routes = ir_routes,
 	.n_routes = IR_ROUTES,

@@ -1,5 +1,7 @@
 /*
- * skus.c: the SKU cache (see flows/skus.h).
+ * skus.c: the SKU cache (see flows/skus.h): the ExportStockStatus poll
+ * (skus.refresh), the codes GetStockList says were revised (skus.revised)
+ * and the WSDL's namespace (khaos.wsdl).
  */
 #include "kcgate/flows/skus.h"
 #include "kcgate/flows/stock.h"
@@ -19,7 +21,13 @@
 #define WATERMARK "khaos.stock.watermark"
 #define FULL_READ "khaos.stock.full_read" /* 1 once the stock flow read the whole catalogue */
 #define POLL_OK "khaos.stock.last_ok_ms" /* the last complete poll of every code (stock_sync_stale) */
+#define FULL_DUE "khaos.stock.full_due" /* when a whole-catalogue read was asked for (0: none due) */
+#define REVISED_WATERMARK "khaos.stock.revised_watermark" /* GetStockList's: the start of its last applied read */
 #define ALL "all"
+/* Most codes one GetStockList answer may name and each be read alone
+ * (one ExportStockStatus call per code); past it, one read of the whole
+ * catalogue costs less than hundreds of single-code calls. */
+#define REVISED_ONE_BY_ONE_MAX 500
 #define WSDL_SUBJECT "namespace"
 #define WSDL_REREAD "namespace.reread" /* the subject of a read that replaces what was learnt */
 
@@ -291,6 +299,12 @@ static int refresh_apply(struct kcg_txn *t, struct kcg_job_run *run)
 			rc = kcg_meta_put_u64(t, POLL_OK, t->now_ms);
 		if (rc == 0 && json_is_true(json_object_get(run->result, "full")))
 			rc = kcg_meta_put_u64(t, FULL_READ, 1);
+		/* a whole read asked for (skus.revised) is done by a whole read
+		 * that began after it was asked for, not by one already running */
+		uint64_t due = kcg_meta_get_u64(t, FULL_DUE);
+		if (rc == 0 && due && json_is_true(json_object_get(run->result, "whole")) &&
+		    due <= kcg_json_u64(run->result, "started_ms"))
+			rc = kcg_meta_put_u64(t, FULL_DUE, 0);
 	}
 	return rc;
 }
@@ -300,6 +314,7 @@ static int watermark_fn(struct kcg_txn *t, void *arg)
 	uint64_t *w = arg;
 	w[0] = kcg_meta_get_u64(t, WATERMARK);
 	w[1] = kcg_meta_get_u64(t, FULL_READ);
+	w[2] = kcg_meta_get_u64(t, FULL_DUE);
 	return 0;
 }
 
@@ -330,7 +345,7 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 	bool all = strcmp(run->subject, ALL) == 0;
 
 	if (run->phase == PH_START) {
-		uint64_t w[2] = { 0, 0 };
+		uint64_t w[3] = { 0, 0, 0 };
 		const struct kcg_config *cfg = flow->cfg;
 		if (!kcg_khaos_soap_ready(&cfg->khaos))
 			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
@@ -339,7 +354,8 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 		/* the stock flow's first run reads the whole catalogue, even
 		 * where the cache ran before it was enabled */
 		bool full = all && cfg->stock.enabled == 1 && !w[1];
-		uint64_t since = full ? 0 : w[0];
+		/* or a whole read skus.revised asked for (too many codes revised) */
+		uint64_t since = full || (all && w[2]) ? 0 : w[0];
 		/* KSD "always recommend" a time buffer when polling for changes
 		 * [WIG p.27]: the window starts poll_overlap_s before the last
 		 * poll's start; what comes twice changes nothing. 0 stays 0 (the
@@ -357,7 +373,8 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 		run->blob = it;
 		run->blob_free = items_free;
 		run->phase = PH_READ;
-		run->result = json_pack("{s:I, s:b}", "started_ms", (json_int_t)kcg_now_ms(), "full", full);
+		run->result = json_pack("{s:I, s:b, s:b}", "started_ms", (json_int_t)kcg_now_ms(), "full", full, "whole",
+					all && since == 0);
 		return kcg_job_call(run, stock_call(cfg, run, it));
 	}
 	struct items *it = run->blob;
@@ -375,6 +392,143 @@ static enum kcg_step skus_refresh(struct kcg_job_run *run, void *ctx)
 	run->apply_part = refresh_apply_part;
 	run->apply = refresh_apply;
 	return KCG_STEP_DONE;
+}
+
+/* ---- skus.revised: the codes GetStockList says were revised ---- */
+
+/* The codes of one GetStockList answer, compact; past
+ * REVISED_ONE_BY_ONE_MAX they are only counted (the whole catalogue is
+ * read instead). */
+struct revised {
+	char (*code)[KCG_KHAOS_CODE_MAX];
+	size_t n;
+	size_t listed;
+};
+
+static void revised_free(void *p)
+{
+	struct revised *rv = p;
+	free(rv->code);
+	free(rv);
+}
+
+static int revised_code(const struct kcg_khaos_stock_info *info, void *arg)
+{
+	struct revised *rv = arg;
+	if (++rv->listed > REVISED_ONE_BY_ONE_MAX)
+		return 0;
+	memcpy(rv->code[rv->n++], info->code, KCG_KHAOS_CODE_MAX);
+	return 0;
+}
+
+static int revised_watermark_fn(struct kcg_txn *t, void *arg)
+{
+	*(uint64_t *)arg = kcg_meta_get_u64(t, REVISED_WATERMARK);
+	return 0;
+}
+
+/* The outcome: each code read again through the cache (its apply hands
+ * the item to every flow's on_stock_item), or one whole read asked for;
+ * the watermark moves with it, in this transaction only. */
+static int revised_apply(struct kcg_txn *t, struct kcg_job_run *run)
+{
+	struct revised *rv = run->blob;
+	int rc = 0;
+	if (json_is_true(json_object_get(run->result, "whole"))) {
+		/* the next skus.refresh "all" that begins after now reads the
+		 * whole catalogue (FULL_DUE, kept until one has); queued now */
+		rc = kcg_meta_put_u64(t, FULL_DUE, t->now_ms);
+		if (rc == 0)
+			rc = kcg_jobs_enqueue(t, KCG_LANE_KHAOS, "skus.refresh", ALL, NULL, 0, NULL);
+		if (rc == KCG_EDUPLICATE)
+			rc = 0;
+	} else {
+		for (size_t i = 0; rv && rc == 0 && i < rv->n; i++)
+			rc = kcg_skus_refresh_one(t, rv->code[i]);
+	}
+	if (rc == 0)
+		rc = kcg_meta_put_u64(t, REVISED_WATERMARK, kcg_json_u64(run->result, "started_ms"));
+	return rc;
+}
+
+/* skus.revised (subject "all"): GetStockList(REVISION_DATE since the
+ * watermark less the stock poll's overlap) names the codes revised in
+ * Khaos, which ExportStockStatus's LastUpdated may not see (a price
+ * changed alone, a new code: docs/khaos-soap.md §4.4); each is read again
+ * through the cache. The first run only starts the clock: the first full
+ * read and the first inriver audit cover what came before. */
+static enum kcg_step skus_revised(struct kcg_job_run *run, void *ctx)
+{
+	struct kcg_flow_ctx *flow = ctx;
+	const struct kcg_config *cfg = flow->cfg;
+	char why[KCG_ERROR_MAX];
+
+	if (run->phase == PH_START) {
+		uint64_t since = 0;
+		if (!kcg_khaos_soap_ready(&cfg->khaos))
+			return kcg_job_failed(run, -EAGAIN, "waiting for the Khaos namespace (job khaos.wsdl)");
+		if (kcg_store_read(flow->store, revised_watermark_fn, &since) != 0)
+			return kcg_job_failed(run, -EAGAIN, "cannot read the GetStockList watermark");
+		run->result = json_pack("{s:I, s:b}", "started_ms", (json_int_t)kcg_now_ms(), "whole", false);
+		if (!run->result)
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		run->apply = revised_apply;
+		if (since == 0) {
+			kcg_log(KCG_LOG_INFO, "GetStockList: first run, the clock starts now (the first full read and "
+					      "the first inriver audit cover what came before)", NULL);
+			return KCG_STEP_DONE;
+		}
+		/* the same time buffer as the stock poll [WIG p.27]: what comes
+		 * twice is read twice, and changes nothing */
+		uint64_t overlap = cfg->stock.poll_overlap_s * 1000u;
+		since = since > overlap ? since - overlap : 1;
+		struct revised *rv = calloc(1, sizeof(*rv));
+		if (rv)
+			rv->code = malloc(REVISED_ONE_BY_ONE_MAX * sizeof(*rv->code));
+		if (!rv || !rv->code) {
+			revised_free(rv);
+			return kcg_job_failed(run, -EAGAIN, "out of memory");
+		}
+		run->blob = rv;
+		run->blob_free = revised_free;
+		run->apply = NULL; /* nothing is written until the answer is read */
+		run->phase = PH_READ;
+		return kcg_job_call(run, kcg_khaos_stock_list(&cfg->khaos, since, &run->call));
+	}
+	struct revised *rv = run->blob;
+	struct kcg_khaos_stock_list list;
+	int rc = kcg_khaos_stock_list_parse(&cfg->khaos, &run->reply, revised_code, rv, &list, why);
+	if (rc != 0) {
+		rv->n = 0; /* nothing of a failed answer is kept */
+		return kcg_job_failed(run, rc, why);
+	}
+	if (why[0]) /* codes kcgate cannot keep: the SKU cache skips them too (stock_item_unreadable) */
+		kcg_log(KCG_LOG_WARN, "GetStockList: stock codes skipped", json_pack("{s:s}", "why", why));
+	/* Count above what List holds: the answer may be cut short
+	 * (an assumption: Count is List's length, docs/khaos-soap.md §4.4) */
+	bool short_list = list.count >= 0 && (uint64_t)list.count > list.listed + list.skipped;
+	if (list.listed > REVISED_ONE_BY_ONE_MAX || short_list) {
+		json_object_set_new(run->result, "whole", json_true());
+		kcg_log(KCG_LOG_INFO,
+			short_list ? "GetStockList: Count is more than the list holds: the whole catalogue is read instead"
+				   : "GetStockList: too many revised codes to read one by one: the whole catalogue is read "
+				     "instead",
+			json_pack("{s:I, s:I, s:i}", "listed", (json_int_t)list.listed, "count", (json_int_t)list.count,
+				  "one_by_one_max", REVISED_ONE_BY_ONE_MAX));
+	}
+	json_object_set_new(run->result, "listed", json_integer((json_int_t)list.listed));
+	run->apply = revised_apply;
+	return KCG_STEP_DONE;
+}
+
+/* Whether any enabled flow wants the codes revised in Khaos (struct
+ * kcg_flow.wants_revised_codes): GetStockList is asked only then. */
+static bool revisions_wanted(const struct kcg_config *cfg)
+{
+	for (size_t i = 0; kcg_flows[i]; i++)
+		if (kcg_flows[i]->wants_revised_codes && kcg_flows[i]->enabled(cfg))
+			return true;
+	return false;
 }
 
 /* Whether the namespace in use is the fallback, taken for a WSDL that
@@ -427,6 +581,7 @@ static enum kcg_step khaos_wsdl(struct kcg_job_run *run, void *ctx)
 
 static const struct kcg_job_kind kind_refresh = { "skus.refresh", KCG_LANE_KHAOS, skus_refresh, NULL };
 static const struct kcg_job_kind kind_wsdl = { "khaos.wsdl", KCG_LANE_KHAOS, khaos_wsdl, NULL };
+static const struct kcg_job_kind kind_revised = { "skus.revised", KCG_LANE_KHAOS, skus_revised, NULL };
 
 static void refresh_timer(struct kcg_engine *engine, void *ctx)
 {
@@ -436,6 +591,13 @@ static void refresh_timer(struct kcg_engine *engine, void *ctx)
 	else if (atomic_load(&on_fallback))
 		kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "khaos.wsdl", WSDL_REREAD);
 	kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "skus.refresh", ALL);
+}
+
+/* The first tick is at start (the job waits for the namespace, as the
+ * refresh does). */
+static void revised_timer(struct kcg_engine *engine, void *ctx)
+{
+	kcg_flow_enqueue_now(ctx, KCG_LANE_KHAOS, "skus.revised", ALL);
 }
 
 /* on_reload: with soap_namespace = auto, the WSDL is read again (Khaos may
@@ -451,20 +613,28 @@ static int skus_reload(struct kcg_flow_ctx *ctx, size_t *n)
 
 static size_t skus_timers(const struct kcg_config *cfg, struct kcg_engine_timer *out, size_t cap)
 {
-	if (cap < 1)
-		return 1;
+	size_t n = revisions_wanted(cfg) ? 2 : 1;
+	if (cap < n)
+		return n;
 	/* the stock flow polls for changes more often than the cache needs */
 	uint64_t every = cfg->khaos.sku_refresh_s;
 	if (cfg->stock.enabled == 1 && cfg->stock.poll_interval_s && cfg->stock.poll_interval_s < every)
 		every = cfg->stock.poll_interval_s;
 	out[0] = (struct kcg_engine_timer){ "skus.refresh", every * 1000u, refresh_timer };
-	return 1;
+	if (n == 2)
+		out[1] = (struct kcg_engine_timer){ "skus.revised", cfg->khaos.stock_list_interval_s * 1000u,
+						    revised_timer };
+	return n;
 }
 
 static int skus_health(struct kcg_txn *t, struct kcg_flow_ctx *ctx, json_t *figures)
 {
-	return kcg_flow_health_time(figures, "Khaos stock codes (GetStockList): last full refresh began",
-				    kcg_meta_get_u64(t, WATERMARK), t->now_ms);
+	int rc = kcg_flow_health_time(figures, "Khaos stock codes (ExportStockStatus): last refresh began",
+				      kcg_meta_get_u64(t, WATERMARK), t->now_ms);
+	if (rc == 0 && revisions_wanted(ctx->cfg))
+		rc = kcg_flow_health_time(figures, "Khaos revised stock codes (GetStockList): last read began",
+					  kcg_meta_get_u64(t, REVISED_WATERMARK), t->now_ms);
+	return rc;
 }
 
 static bool skus_enabled(const struct kcg_config *cfg)
@@ -474,6 +644,7 @@ static bool skus_enabled(const struct kcg_config *cfg)
 
 static const struct kcg_config_key skus_keys[] = {
 	KCG_KEY_U64("khaos", "sku_refresh_s", khaos.sku_refresh_s, "300", 10, 86400),
+	KCG_KEY_U64("khaos", "stock_list_interval_s", khaos.stock_list_interval_s, "300", 10, 86400),
 };
 
 static const struct kcg_config_keys skus_config = { skus_keys, sizeof(skus_keys) / sizeof(skus_keys[0]), NULL };
@@ -483,7 +654,7 @@ const struct kcg_flow kcg_flow_skus = {
 	.enabled = skus_enabled,
 	.dbs = (const char *const[]){ DB_SKUS, NULL },
 	.config = &skus_config,
-	.kinds = (const struct kcg_job_kind *const[]){ &kind_refresh, &kind_wsdl, NULL },
+	.kinds = (const struct kcg_job_kind *const[]){ &kind_refresh, &kind_wsdl, &kind_revised, NULL },
 	.timers = skus_timers,
 	.on_reload = skus_reload,
 	.health = skus_health,

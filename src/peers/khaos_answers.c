@@ -14,7 +14,9 @@
  *    DD/MM/YYYY [XML-OSX];
  *  - ExportStockStatus: khaos_stock.c (read as a stream);
  *  - GetStockList returns the struct TStockList: Count, List (array of
- *    TStockInfo with StockCode, ...) [WIG].
+ *    TStockInfo: StockCode, OtherRef, StockDesc, ParentCode,
+ *    ParentOtherRef, LastUpdated) [WIG], rpc/encoded like
+ *    TOrderImportResult (references followed the same way).
  *
  * Elements are found by local name; unknown elements and attributes are
  * ignored; the root element's name of a string result is not relied on.
@@ -369,46 +371,104 @@ int kcg_khaos_order_status_parse(const struct kcg_khaos_config *cfg, const struc
 	return rc;
 }
 
-struct stock_walk {
-	int (*code_fn)(const char *code, void *arg);
-	void *arg;
-	char *why;
-};
-
 /* ---- GetStockList ---- */
+
+/* A LastUpdated (xsd:dateTime, TDateTime): YYYY-MM-DDTHH:MM:SS, perhaps
+ * with a fraction and a zone (ignored: Khaos's clock, FACTS.md §1.3), as
+ * milliseconds since the epoch; 0 when it is not one. */
+static uint64_t stock_info_time(const char *s)
+{
+	char day[11];
+	unsigned h, mi, sec;
+	int used = 0;
+	uint64_t ms;
+	if (strlen(s) < 19 || s[10] != 'T' || sscanf(s + 11, "%2u:%2u:%2u%n", &h, &mi, &sec, &used) != 3 ||
+	    used != 8 || h > 23 || mi > 59 || sec > 60)
+		return 0;
+	/* the date part as the DD/MM/YYYY parser reads it */
+	snprintf(day, sizeof(day), "%.2s/%.2s/%.4s", s + 8, s + 5, s);
+	if (s[4] != '-' || s[7] != '-' || kcg_khaos_parse_date(day, &ms) != 0)
+		return 0;
+	return ms + ((uint64_t)h * 3600u + mi * 60u + sec) * 1000u;
+}
+
+struct stock_walk {
+	int (*fn)(const struct kcg_khaos_stock_info *info, void *arg);
+	void *arg;
+	struct kcg_khaos_stock_list *list;
+	char *why;
+	char first[KCG_ERROR_MAX]; /* the first item skipped, said */
+};
 
 static int stock_list_item(xmlNodePtr it, void *arg)
 {
 	struct stock_walk *w = arg;
 	char *code = kcg_xml_text(kcg_xml_child(it, "StockCode"));
-	int rc;
-	if (!code) {
+	char *parent = kcg_xml_text(kcg_xml_child(it, "ParentCode"));
+	char *when = kcg_xml_text(kcg_xml_child(it, "LastUpdated"));
+	int rc = 0;
+	if (!code || !parent || !when) {
 		kcg_why(w->why, "GetStockList: out of memory");
 		rc = -ENOMEM;
 	} else if (!*code) {
+		/* the key of a TStockInfo is missing: not the shape kcgate reads */
 		kcg_why(w->why, "GetStockList: a TStockInfo without StockCode");
 		rc = KCG_EPAYLOAD;
+	} else if (strlen(code) >= KCG_KHAOS_CODE_MAX) {
+		/* a code kcgate cannot keep (nor ask ExportStockStatus about
+		 * alone): left out, said, the rest of the answer read */
+		if (w->list->skipped++ == 0)
+			kcg_why(w->first, "StockCode longer than %d bytes (it begins '%.40s')", KCG_KHAOS_CODE_MAX - 1,
+				code);
 	} else {
-		rc = w->code_fn(code, w->arg);
+		struct kcg_khaos_stock_info info = { .updated_ms = stock_info_time(when) };
+		keep(info.code, code);
+		keep(info.parent_code, parent);
+		w->list->listed++;
+		rc = w->fn ? w->fn(&info, w->arg) : 0;
 	}
 	free(code);
+	free(parent);
+	free(when);
 	return rc;
 }
 
 int kcg_khaos_stock_list_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
-			       int (*fn)(const char *code, void *arg), void *arg, char why[KCG_ERROR_MAX])
+			       int (*fn)(const struct kcg_khaos_stock_info *info, void *arg), void *arg,
+			       struct kcg_khaos_stock_list *list, char why[KCG_ERROR_MAX])
 {
 	struct kcg_khaos_answer a;
+	struct kcg_khaos_stock_list mine;
+	if (!list)
+		list = &mine;
+	*list = (struct kcg_khaos_stock_list){ .count = -1 };
 	int rc = khaos_open(cfg, r, "GetStockList", &a, why);
 	if (rc != 0)
 		return rc;
-	if (!kcg_xml_child(a.result, "List") && !kcg_xml_child(a.result, "Count")) {
+	why[0] = '\0';
+	xmlNodePtr count = kcg_xml_child(a.result, "Count");
+	if (!kcg_xml_child(a.result, "List") && !count) {
 		kcg_why(why, "GetStockList: the result is not a TStockList");
 		rc = KCG_EPAYLOAD;
-	} else {
-		struct stock_walk w = { .code_fn = fn, .arg = arg, .why = why };
-		rc = each_item(&a, kcg_xml_child(a.result, "List"), "GetStockList", stock_list_item, &w, why);
+		goto done;
 	}
+	char *n = kcg_xml_text(count);
+	uint64_t v;
+	if (!n) {
+		kcg_why(why, "GetStockList: out of memory");
+		rc = -ENOMEM;
+		goto done;
+	}
+	if (kcg_parse_u64(n, 0, INT64_MAX, &v) == 0)
+		list->count = (int64_t)v;
+	free(n);
+	struct stock_walk w = { .fn = fn, .arg = arg, .list = list, .why = why };
+	rc = each_item(&a, kcg_xml_child(a.result, "List"), "GetStockList", stock_list_item, &w, why);
+	if (rc == 0 && list->skipped) {
+		kcg_why(why, "GetStockList: %zu TStockInfo skipped, the first: %s", list->skipped, w.first);
+		kcg_printable(why, KCG_ERROR_MAX, why, strlen(why), 0);
+	}
+done:
 	khaos_close(&a);
 	return rc;
 }

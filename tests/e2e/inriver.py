@@ -47,6 +47,13 @@ SCENARIO is one of:
                   engine backs off and the fields still arrive
   poll            [inriver] listen = false: an item created in inriver is
                   found by the LastModified poll, no listener call
+  stock-list      a price revised alone in Khaos (the sim's "revised_only":
+                  a revision ExportStockStatus's LastUpdated does not see)
+                  reaches KhaosPrice through GetStockList (skus.revised, [khaos]
+                  stock_list_interval_s = 10): GetStockList named the code, an
+                  ExportStockStatus for that code alone read it, and no
+                  changes-only poll reported it; 501 codes revised at once
+                  -> one whole-catalogue read, no single-code call
   audit           10,000 Khaos codes, 10,000 items, planted problems:
                   unlinked_sku, duplicate_sku, identifier_drift, ghost_sku,
                   each found; POST /admin/audit/skus finds a new one;
@@ -640,6 +647,90 @@ def scenario_poll(args, rep):
         w.close(rep.failed > 0)
 
 
+def khaos_calls(w, after_seq):
+    """The Khaos SOAP requests after @p after_seq: (seq, method, StockCode, reply body)."""
+    out = []
+    for r in w.sim.requests("khaos"):
+        if r["seq"] <= after_seq or r["method"] != "POST":
+            continue
+        body = r["body"]
+        m = next((x for x in ("GetStockList", "ExportStockStatus", "ImportOrders", "ExportOrderStatusEx",
+                              "GetSOPData") if ":" + x + " " in body or ":" + x + ">" in body), "?")
+        code = None
+        if "<StockCode" in body:
+            code = body.split("<StockCode", 1)[1].split(">", 1)[1].split("<", 1)[0]
+        out.append((r["seq"], m, code, r["reply_body"]))
+    return out
+
+
+def last_seq(w):
+    reqs = w.sim.requests("khaos")
+    return reqs[-1]["seq"] if reqs else 0
+
+
+def scenario_stock_list(args, rep):
+    w = world(args, rep, "stock-list", more={"khaos": {"stock_list_interval_s": "10"}})
+    try:
+        s.khaos(w, [{"code": "SKU-L", "available": 4}])
+        if not ready(w, rep, "stock-list", ["SKU-L"]):
+            return
+        eid = linked_item(w, rep, "stock-list", "SKU-L", 4)
+        if eid is None:
+            return
+        ok, secs, last = wait_fields(w, eid, {"KhaosPrice": 10.0})
+        rep.check(ok, "stock-list: KhaosPrice 10.0 (Khaos's SELL_PRICE 10.00) written first", [json.dumps(last)])
+        # the first skus.revised only starts GetStockList's clock
+        v, secs = w.wait(lambda: w.job_done("skus.revised", "all", "khaos"), 25, 0.25)
+        rep.check(bool(v), "stock-list: the first skus.revised ran (it starts the clock; %.1f s)" % secs,
+                  w.inst.log_tail(10))
+        # (carried on either way: the price below is what must arrive)
+        # past the stock poll's overlap (poll_overlap_s 2): SKU-L's last change
+        # is in no later changes-only window
+        time.sleep(3)
+        seq = last_seq(w)
+        w.sim.ok("POST", "/_sim/khaos/stock",
+                 {"items": [{"code": "SKU-L", "sell_price": "12.50", "revised_only": True}]})
+        ok, secs, last = wait_fields(w, eid, {"KhaosPrice": 12.5}, 35)
+        calls = khaos_calls(w, seq)
+        rep.check(ok, "stock-list: a price revised alone in Khaos (12.50) reaches KhaosPrice as 12.5 (%.1f s)" % secs,
+                  [json.dumps(last)] + ["%d %s %s" % c[:3] for c in calls[-12:]] + w.inst.log_tail(10))
+        named = [c for c in calls if c[1] == "GetStockList" and "SKU-L" in c[3]]
+        alone = [c for c in calls if c[1] == "ExportStockStatus" and c[2] == "SKU-L"]
+        polls = [c for c in calls if c[1] == "ExportStockStatus" and c[2] == ""]
+        seen = [c[0] for c in polls if "SKU-L" in c[3]]
+        rep.check(bool(named) and bool(alone) and named[0][0] < alone[0][0] and len(polls) > 0 and not seen,
+                  "stock-list: GetStockList named SKU-L, then ExportStockStatus read SKU-L alone; none of the %d "
+                  "changes-only polls since reported it" % len(polls),
+                  ["GetStockList naming it: %s" % [c[0] for c in named], "ExportStockStatus for it alone: %s" %
+                   [c[0] for c in alone], "polls reporting it: %s" % seen])
+        # 501 codes revised at once: not 501 single-code calls, one whole read
+        many = ["SKU-M%04d" % i for i in range(501)]
+        s.khaos(w, [{"code": c, "available": 1} for c in many])
+        time.sleep(3)  # past the poll's overlap, as above
+        seq = last_seq(w)
+        s.khaos(w, [{"code": c, "sell_price": "3.00", "revised_only": True} for c in many])
+        whole = {}
+
+        def whole_read():
+            for r in w.sim.requests("khaos"):
+                if (r["seq"] > seq and "ExportStockStatus" in r["body"] and "2000-01-01T00:00:00" in r["body"]
+                        and r["reply_status"] == 200):
+                    whole["seq"] = r["seq"]
+                    return True
+            return False
+        v, secs = w.wait(whole_read, 35, 0.5)
+        calls = khaos_calls(w, seq)
+        singles = [c for c in calls if c[1] == "ExportStockStatus" and c[2] and c[2].startswith("SKU-M")]
+        said = "too many revised codes" in w.inst.log_text()
+        rep.check(bool(v) and not singles and said,
+                  "stock-list: 501 codes revised at once -> one whole-catalogue ExportStockStatus read (%.1f s), "
+                  "no single-code call, and the log says why" % secs,
+                  ["single-code calls: %d" % len(singles), "log says so: %s" % said] + w.inst.log_tail(5))
+        finish(w, rep, "stock-list")
+    finally:
+        w.close(rep.failed > 0)
+
+
 def scenario_audit(args, rep, n=10000):
     w = world(args, rep, "audit", stock={"drift_page_delay_ms": "0"})
     try:
@@ -743,6 +834,7 @@ SCENARIOS = {
     "warehouses": scenario_warehouses,
     "require-link": scenario_require_link,
     "poll": scenario_poll,
+    "stock-list": scenario_stock_list,
     "audit": scenario_audit,
 }
 

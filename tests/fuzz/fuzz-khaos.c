@@ -46,10 +46,14 @@ static int on_item(const struct kcg_stock_item *item, void *arg)
 	return 0;
 }
 
-static int on_code(const char *code, void *arg)
+/* A TStockInfo: a non-empty code that fits, a parent that fits; counts them. */
+static int on_info(const struct kcg_khaos_stock_info *info, void *arg)
 {
-	if (!*code)
+	size_t n = strnlen(info->code, sizeof(info->code));
+	if (n == 0 || n == sizeof(info->code) || strnlen(info->parent_code, sizeof(info->parent_code)) ==
+							  sizeof(info->parent_code))
 		abort();
+	++*(size_t *)arg;
 	return 0;
 }
 
@@ -123,9 +127,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_text(why, sizeof(why), rc != 0);
 
 		memset(why, 0xff, sizeof(why));
-		rc = kcg_khaos_stock_list_parse(&cfg, &r, on_code, NULL, why);
+		size_t seen = 0;
+		struct kcg_khaos_stock_list list;
+		rc = kcg_khaos_stock_list_parse(&cfg, &r, on_info, &seen, &list, why);
 		check_rc(rc, false, false);
-		check_text(why, sizeof(why), rc != 0);
+		/* why says every skip; what was handed over is what was counted */
+		check_text(why, sizeof(why), rc != 0 || (rc == 0 && list.skipped > 0));
+		if (rc == 0 && (seen != list.listed || list.count < -1 || seen > KCG_KHAOS_ITEMS_MAX))
+			abort();
 
 		memset(why, 0xff, sizeof(why));
 		json_t *orders = NULL;

@@ -106,7 +106,9 @@ struct sim_stock {
 	long long allocated;	/* units booked by live (not cancelled) sales orders */
 	bool discontinued;
 	int status;		/* STATUS 0-5 as set, -1: from available/discontinued */
-	int64_t changed_ms;
+	int64_t changed_ms;	/* its last change: what ExportStockStatus's LastUpdated sees */
+	int64_t revised_ms;	/* its last revision alone ("revised_only": not a change ExportStockStatus sees);
+				   GetStockList's REVISION_DATE is the later of the two */
 	unsigned long stock_id;
 	long long build;	/* BUILD_POTENTIAL_CHILDREN */
 	int site;		/* the Khaos site id holding it (1, the default site, unless set) */

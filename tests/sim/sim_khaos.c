@@ -316,10 +316,18 @@ static int cmp_stock(const void *a, const void *b)
 	return strcmp((*(struct sim_stock *const *)a)->code, (*(struct sim_stock *const *)b)->code);
 }
 
-/* Stock items (sorted by code) filtered by codes, changed-since and site
- * (-1 every site); lock held. */
+/* GetStockList's REVISION_DATE: the later of the item's last change and
+ * its last revision alone. */
+static int64_t revised_at(const struct sim_stock *st)
+{
+	return st->revised_ms > st->changed_ms ? st->revised_ms : st->changed_ms;
+}
+
+/* Stock items (sorted by code) filtered by codes, changed-since (the last
+ * change, or with @p revision the revision date) and site (-1 every site);
+ * lock held. */
 static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_set, int64_t since, long long site,
-				       size_t *count)
+				       bool revision, size_t *count)
 {
 	struct sim_stock **v = sim_xmalloc(sizeof(*v) * (sim.nstock + 1));
 	size_t n = 0;
@@ -332,7 +340,8 @@ static struct sim_stock **select_stock(char **codes, size_t ncodes, bool since_s
 		bool at = site < 0 || (!sim.stock[i].n_at && sim.stock[i].site == site);
 		for (size_t a = 0; !at && a < sim.stock[i].n_at; a++)
 			at = sim.stock[i].at[a].site == site;
-		if (hit && (!since_set || sim.stock[i].changed_ms >= since) && at)
+		int64_t when = revision ? revised_at(&sim.stock[i]) : sim.stock[i].changed_ms;
+		if (hit && (!since_set || when >= since) && at)
 			v[n++] = &sim.stock[i];
 	}
 	qsort(v, n, sizeof(*v), cmp_stock);
@@ -403,7 +412,7 @@ static void export_stock_status(struct sim_soap_call *c, struct sim_reply *r)
 	pthread_mutex_lock(&sim.lock);
 	/* SiteID: "if omitted, results for the default stock site" (1 here);
 	 * -1 every site [WIG] */
-	struct sim_stock **sel = select_stock(codes, ncodes, since_set, since, site ? site : 1, &n);
+	struct sim_stock **sel = select_stock(codes, ncodes, since_set, since, site ? site : 1, false, &n);
 	long long want = site ? site : 1;
 	for (size_t i = 0; i < n; i++) {
 		if (!sel[i]->n_at) {
@@ -425,8 +434,10 @@ out:
 }
 
 /* GetStockList: TStockList {Count, List of TStockInfo} [WIG]. DateType 0
- * (revision), 1 (launch) and 2 (movement) all read the sim's one change
- * time; -1 (Keystone's module sends it) is taken as 0. */
+ * (revision), 1 (launch) and 2 (movement) all read the item's revision
+ * date (its last change, or a later revision alone: "revised_only"); -1
+ * (Keystone's module sends it) is taken as 0. Items changed at or after
+ * DateValue. */
 static void get_stock_list(struct sim_soap_call *c, struct sim_reply *r)
 {
 	long long type, item_type;
@@ -444,7 +455,7 @@ static void get_stock_list(struct sim_soap_call *c, struct sim_reply *r)
 	xmlNewProp(sk_el(s.resp, "return", NULL), BAD_CAST "href", BAD_CAST "#1");
 	xmlNodePtr list = sk_multiref(&s, types, "TStockList", 1);
 	pthread_mutex_lock(&sim.lock);
-	struct sim_stock **sel = select_stock(NULL, 0, since_set, since, -1, &n);
+	struct sim_stock **sel = select_stock(NULL, 0, since_set, since, -1, true, &n);
 	sk_add_num(list, "Count", (long long)n);
 	xmlNodePtr arr = sk_encoded_array(&s, list, "List", "TStockInfo", n);
 	for (size_t i = 0; i < n; i++) {
@@ -455,7 +466,7 @@ static void get_stock_list(struct sim_soap_call *c, struct sim_reply *r)
 		sk_add_typed(&s, it, "StockDesc", "xsd:string", sel[i]->code);
 		sk_add_typed(&s, it, "ParentCode", "xsd:string", "");
 		sk_add_typed(&s, it, "ParentOtherRef", "xsd:string", "");
-		sim_fmt_khaos(sel[i]->changed_ms, ts);
+		sim_fmt_khaos(revised_at(sel[i]), ts);
 		sk_add_typed(&s, it, "LastUpdated", "xsd:dateTime", ts);
 	}
 	pthread_mutex_unlock(&sim.lock);

@@ -111,10 +111,12 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 			sim_reply_ctl_error(r, 400, "invalid_payload", "items[%zu].code: required string", i);
 			return;
 		}
-		if ((av && !json_is_integer(av)) || (dis && !json_is_boolean(dis)) ||
+		json_t *ro = json_object_get(it, "revised_only");
+		if ((av && !json_is_integer(av)) || (dis && !json_is_boolean(dis)) || (ro && !json_is_boolean(ro)) ||
 		    (st && (!json_is_integer(st) || json_integer_value(st) < -1 || json_integer_value(st) > 5))) {
 			sim_reply_ctl_error(r, 400, "invalid_payload",
-				"items[%zu]: available must be an integer, discontinued a boolean, status -1..5", i);
+				"items[%zu]: available must be an integer, discontinued and revised_only booleans, status "
+				"-1..5", i);
 			return;
 		}
 	}
@@ -155,7 +157,12 @@ void sim_khaos_ctl_stock(json_t *body, struct sim_reply *r)
 				s->available += json_integer_value(lv);
 			}
 		}
-		s->changed_ms = now_ms;
+		/* revised_only: a revision of the record (a price, say) that
+		 * ExportStockStatus's LastUpdated does not see; GetStockList does */
+		if (json_is_true(json_object_get(it, "revised_only")))
+			s->revised_ms = now_ms;
+		else
+			s->changed_ms = now_ms;
 	}
 	pthread_mutex_unlock(&sim.lock);
 	sim_reply_json(r, 200, json_pack("{s:I}", "updated", (json_int_t)json_array_size(items)));

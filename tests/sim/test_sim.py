@@ -1817,6 +1817,39 @@ def khaos_stock_calls(s):
 
 
 @test
+def khaos_stock_revised_only(s):
+    """A revision alone ("revised_only": a price changed, no stock moved) is
+    seen by GetStockList (REVISION_DATE) and not by ExportStockStatus's
+    LastUpdated; the value itself is what both answer."""
+    s.stock({"code": "SKU-R", "available": 5}, {"code": "SKU-S", "available": 2})
+    time.sleep(1.1)
+    mid = utc(datetime.datetime.utcnow())
+    time.sleep(1.1)
+    st, _, j = s.json("POST", "/_sim/khaos/stock",
+                      {"items": [{"code": "SKU-R", "sell_price": "12.50", "revised_only": True}]})
+    assert st == 200 and j == {"updated": 1}, j
+    st, _, root = s.soap("GetStockList", {"DateType": "0", "DateValue": mid, "StockItemType": "0"})
+    ids = by_id(root)
+    lst = deref(ids, response_of(root, "GetStockList").find("return"))
+    infos = [deref(ids, it) for it in lst.find("List")]
+    assert lst.findtext("Count") == "1" and [i.findtext("StockCode") for i in infos] == ["SKU-R"], infos
+    assert infos[0].findtext("LastUpdated") >= mid, infos[0].findtext("LastUpdated")
+    st, _, root = s.soap("ExportStockStatus", stock_args(since=mid))
+    assert inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM") == []
+    st, _, root = s.soap("ExportStockStatus", stock_args("SKU-R"))
+    items = inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")
+    assert [(i.get("CODE"), i.findtext("SELL_PRICE"), i.findtext("LEVEL")) for i in items] == [("SKU-R", "12.50", "5")]
+    # an ordinary change moves both
+    s.stock({"code": "SKU-S", "available": 3})
+    st, _, root = s.soap("ExportStockStatus", stock_args(since=mid))
+    assert [i.get("CODE") for i in inner_doc(root, "ExportStockStatus").findall("STOCK_ITEM")] == ["SKU-S"]
+    st, _, root = s.soap("GetStockList", {"DateType": "0", "DateValue": mid, "StockItemType": "0"})
+    assert deref(by_id(root), response_of(root, "GetStockList").find("return")).findtext("Count") == "2"
+    st, _, j = s.json("POST", "/_sim/khaos/stock", {"items": [{"code": "SKU-R", "revised_only": "yes"}]})
+    assert st == 400, j
+
+
+@test
 def khaos_sop_data_couriers(s):
     flags = {"Courier": "-1", "DelRate": "0", "CourierBanding": "0", "BOGOF": "0", "SpecialOffer": "0",
              "TelesalePrompt": "0", "KeyCode": "0", "BarredItems": "0"}

@@ -24,6 +24,25 @@
  * enabled flow's on_sku_active hook (the order flow releases held orders);
  * so is an active code whose available level rose (orders held on short
  * stock). The watermark moves only in the transaction that stores the items.
+ * Every item read is handed to every enabled flow's on_stock_item hook. A
+ * refresh "all" that begins while meta "khaos.stock.full_due" is set reads
+ * the whole catalogue (LastUpdated "ever"), and clears it when it began
+ * after it was set.
+ *
+ * Job skus.revised (lane khaos, subject "all"): only when an enabled flow
+ * sets wants_revised_codes (flow.h; inriver), a timer every [khaos]
+ * stock_list_interval_s (the first at start). GetStockList (REVISION_DATE
+ * since the watermark "khaos.stock.revised_watermark" less [stock]
+ * poll_overlap_s) names the codes revised in Khaos, which ExportStockStatus's
+ * LastUpdated may not report (a price changed alone, a new code); each is
+ * read again alone (kcg_skus_refresh_one()), so the hooks get fresh
+ * figures and price. More than REVISED_ONE_BY_ONE_MAX (500) codes, or a
+ * Count above what the list holds, sets "khaos.stock.full_due" and queues
+ * a refresh "all" instead (logged). The first run (no watermark) asks
+ * nothing and only starts the clock. The watermark (the start of the read)
+ * moves only in the transaction that queues the reads; a failed answer
+ * moves nothing and is retried (-EAGAIN) or dies (KCG_EPAYLOAD: a result
+ * that is not a TStockList), the next tick asking again.
  */
 #ifndef KCGATE_FLOWS_SKUS_H
 #define KCGATE_FLOWS_SKUS_H

@@ -316,14 +316,45 @@ int kcg_khaos_parse_level(const char *s, int64_t *out);
 int kcg_khaos_parse_price(const char *s, int64_t *out);
 
 /**
- * GetStockList(DateType 0 = revision date, DateValue, StockItemType 0 =
- * all): stock codes revised since @p since_ms (0 = ever).
+ * GetStockList(DateType 0 = REVISION_DATE, DateValue, StockItemType 0 =
+ * all) [WIG]: the stock codes revised since @p since_ms (0 = ever: sent as
+ * 2000-01-01T00:00:00). What "revised" covers (a price, a description, a
+ * new code; not stock movements, which are DateType 2) is Khaos's word,
+ * unconfirmed (docs/khaos-soap.md §4.4).
  */
 int kcg_khaos_stock_list(const struct kcg_khaos_config *cfg, uint64_t since_ms, struct kcg_call *out);
 
-/** Parses GetStockList's TStockList (Count, List of TStockInfo), calling
- * @p fn with each StockCode. */
+/** One TStockInfo of a GetStockList answer (what kcgate keeps of it). */
+struct kcg_khaos_stock_info {
+	char code[KCG_KHAOS_CODE_MAX];        /**< StockCode, trimmed; never empty */
+	char parent_code[KCG_KHAOS_CODE_MAX]; /**< ParentCode (an SCS child's parent); "" when none or too long */
+	uint64_t updated_ms;                  /**< LastUpdated (read as UTC, zone ignored); 0 when absent or unreadable */
+};
+
+/** What a GetStockList answer says of itself. */
+struct kcg_khaos_stock_list {
+	int64_t count;  /**< its Count; -1 when absent or not a number */
+	size_t listed;  /**< TStockInfo handed over */
+	size_t skipped; /**< TStockInfo left out: a StockCode of KCG_KHAOS_CODE_MAX bytes or more */
+};
+
+/**
+ * Parses GetStockList's TStockList (Count, List: an array of TStockInfo
+ * {StockCode, OtherRef, StockDesc, ParentCode, ParentOtherRef,
+ * LastUpdated}; elements matched by local name, whatever their namespace:
+ * the complex types' namespace is unknown [FACTS.md §1.1 G]). The struct,
+ * the array and each item may be inline or SOAP-encoding references
+ * (href/id), which are followed; a dangling one is passed over. Calls
+ * @p fn (may be NULL) for each item in order; a non-zero value stops the
+ * walk and is returned. @p list (optional) gets Count and what was read.
+ * @return 0 (with @p why naming the first skipped item when some were
+ * skipped, else ""), KCG_EPAYLOAD for a result that is not a TStockList,
+ * a TStockInfo without StockCode, or more than KCG_KHAOS_ITEMS_MAX items
+ * (items before the fault may have been handed over: the caller keeps
+ * nothing of a failed parse), or a transport error.
+ */
 int kcg_khaos_stock_list_parse(const struct kcg_khaos_config *cfg, const struct kcg_reply *r,
-			       int (*fn)(const char *code, void *arg), void *arg, char why[KCG_ERROR_MAX]);
+			       int (*fn)(const struct kcg_khaos_stock_info *info, void *arg), void *arg,
+			       struct kcg_khaos_stock_list *list, char why[KCG_ERROR_MAX]);
 
 #endif

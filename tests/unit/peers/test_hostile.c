@@ -191,7 +191,7 @@ static void test_element_and_item_caps(void **state)
 	add(&b, "%s", "</return></GetStockListResponse>" ENV_TAIL);
 	struct kcg_reply r = take_reply(&b);
 	double t0 = now_ms();
-	int rc = kcg_khaos_stock_list_parse(&cfg, &r, NULL, NULL, why);
+	int rc = kcg_khaos_stock_list_parse(&cfg, &r, NULL, NULL, NULL, why);
 	double ms = now_ms() - t0;
 	printf("# GetStockList, %d elements (%zu bytes): %.1f ms: %s\n", KCG_XML_ELEMENTS_MAX + 1, r.len, ms, why);
 	assert_int_equal(rc, KCG_EPAYLOAD);
@@ -262,7 +262,7 @@ static void noisy_inputs(void)
 	char why[KCG_ERROR_MAX];
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
 		struct kcg_reply r = { .status = 200, .retry_after_s = -1, .body = (char *)docs[i], .len = strlen(docs[i]) };
-		(void)kcg_khaos_stock_list_parse(&cfg, &r, NULL, NULL, why);
+		(void)kcg_khaos_stock_list_parse(&cfg, &r, NULL, NULL, NULL, why);
 		xmlDocPtr d = NULL;
 		(void)kcg_xml_parse(docs[i], strlen(docs[i]), &d, why);
 		xmlFreeDoc(d);

@@ -390,8 +390,10 @@ static int item_sink(const struct kcg_stock_item *item, void *arg)
 	return 0;
 }
 
-static int code_sink(const char *code, void *arg)
+static int code_sink(const struct kcg_khaos_stock_info *info, void *arg)
 {
+	(void)info;
+	(void)arg;
 	return 0;
 }
 
@@ -415,7 +417,7 @@ static void expect_all(long status, const char *body, int want, const char *why_
 		else if (k == 2)
 			rc = kcg_khaos_stock_status_parse(&cfg, &r, item_sink, NULL, why);
 		else
-			rc = kcg_khaos_stock_list_parse(&cfg, &r, code_sink, NULL, why);
+			rc = kcg_khaos_stock_list_parse(&cfg, &r, code_sink, NULL, NULL, why);
 		if (rc != want || (why_has && !strstr(why, why_has)) || strncmp(why, names[k], strlen(names[k])) != 0)
 			fail_msg("%s, HTTP %ld: rc %d why '%s' (want %d, '%s')", names[k], status, rc, why, want,
 				 why_has ? why_has : "");

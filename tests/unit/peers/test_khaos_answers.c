@@ -438,15 +438,20 @@ static void test_stock_status(void **state)
 /* ---- GetStockList ---- */
 
 struct codes {
-	char v[4][32];
+	char v[4][KCG_KHAOS_CODE_MAX];
+	char parent[4][KCG_KHAOS_CODE_MAX];
+	uint64_t when[4];
 	size_t n;
+	struct kcg_khaos_stock_list list;
 };
 
-static int collect_code(const char *code, void *arg)
+static int collect_code(const struct kcg_khaos_stock_info *info, void *arg)
 {
 	struct codes *c = arg;
-	snprintf(c->v[c->n++], sizeof(c->v[0]), "%s", code);
-	return strcmp(code, "STOP") == 0 ? -7 : 0;
+	snprintf(c->parent[c->n], sizeof(c->parent[0]), "%s", info->parent_code);
+	c->when[c->n] = info->updated_ms;
+	snprintf(c->v[c->n++], sizeof(c->v[0]), "%s", info->code);
+	return strcmp(info->code, "STOP") == 0 ? -7 : 0;
 }
 
 #define LIST_HEAD                                                                                                \
@@ -458,7 +463,7 @@ static int stock_list(const char *body, struct codes *c, char why[KCG_ERROR_MAX]
 {
 	struct kcg_reply r = reply(200, body);
 	*c = (struct codes){ 0 };
-	int rc = kcg_khaos_stock_list_parse(&cfg, &r, collect_code, c, why);
+	int rc = kcg_khaos_stock_list_parse(&cfg, &r, collect_code, c, &c->list, why);
 	assert_printable(why);
 	kcg_reply_finish(&r);
 	return rc;
@@ -494,8 +499,68 @@ static void test_stock_list(void **state)
 	/* The old guessed shape (a string holding STOCK_LIST) is not a TStockList. */
 	struct kcg_reply r = khaos_string_reply("GetStockList", "<STOCK_LIST><STOCK_ITEM CODE=\"SKU-1\"/></STOCK_LIST>");
 	c = (struct codes){ 0 };
-	assert_int_equal(kcg_khaos_stock_list_parse(&cfg, &r, collect_code, &c, why), KCG_EPAYLOAD);
+	assert_int_equal(kcg_khaos_stock_list_parse(&cfg, &r, collect_code, &c, NULL, why), KCG_EPAYLOAD);
 	assert_non_null(strstr(why, "not a TStockList"));
+	kcg_reply_finish(&r);
+}
+
+/* What kcgate keeps of a TStockInfo, in the shapes an rpc/encoded answer
+ * may take; Count as stated; codes it cannot keep skipped and said. */
+static void test_stock_list_shapes(void **state)
+{
+	char why[KCG_ERROR_MAX] = "";
+	struct codes c;
+	/* the array itself a reference, items in a namespace of their own
+	 * (the complex types' namespace is unknown: local names count) */
+	assert_int_equal(stock_list(LIST_HEAD "<return href=\"#1\"/>" LIST_MID
+					      "<T id=\"1\" xmlns:t=\"urn:whatever\"><t:Count>1</t:Count><t:List href=\"#4\"/></T>"
+					      "<A id=\"4\"><item href=\"#5\"/><item href=\"#99\"/></A>"
+					      "<t:I id=\"5\" xmlns:t=\"urn:other\"><t:StockCode>KID-1</t:StockCode>"
+					      "<t:ParentCode>PARENT</t:ParentCode><t:LastUpdated>2026-11-22T07:42:07.123+01:00"
+					      "</t:LastUpdated></t:I>" LIST_TAIL,
+				    &c, why),
+			 0);
+	assert_int_equal(c.n, 1); /* the dangling #99 is passed over */
+	assert_string_equal(c.v[0], "KID-1");
+	assert_string_equal(c.parent[0], "PARENT");
+	assert_int_equal(c.when[0], 1795333327000ull);
+	assert_int_equal(c.list.count, 1);
+	assert_int_equal(c.list.listed, 1);
+	assert_string_equal(why, "");
+	/* Count larger than the list (a truncated answer?): said as it is */
+	assert_int_equal(stock_list(LIST_HEAD "<return><Count>7</Count><List><item><StockCode>A</StockCode>"
+					      "<LastUpdated>yesterday</LastUpdated></item></List></return>" LIST_MID LIST_TAIL,
+				    &c, why),
+			 0);
+	assert_int_equal(c.list.count, 7);
+	assert_int_equal(c.list.listed, 1);
+	assert_int_equal(c.when[0], 0); /* unreadable: 0 */
+	/* no Count, or not a number: -1 */
+	assert_int_equal(stock_list(LIST_HEAD "<return><Count>many</Count><List/></return>" LIST_MID LIST_TAIL, &c, why),
+			 0);
+	assert_int_equal(c.list.count, -1);
+	/* a code kcgate cannot keep: skipped, said, the rest read */
+	char body[1024], longcode[KCG_KHAOS_CODE_MAX + 1];
+	memset(longcode, 'L', KCG_KHAOS_CODE_MAX);
+	longcode[KCG_KHAOS_CODE_MAX] = '\0';
+	snprintf(body, sizeof(body),
+		 LIST_HEAD "<return><Count>2</Count><List><item><StockCode>%s</StockCode></item>"
+			   "<item><StockCode>SKU-9</StockCode><ParentCode>%s</ParentCode></item></List></return>" LIST_MID
+			   LIST_TAIL,
+		 longcode, longcode);
+	assert_int_equal(stock_list(body, &c, why), 0);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.v[0], "SKU-9");
+	assert_string_equal(c.parent[0], ""); /* too long to keep */
+	assert_int_equal(c.list.skipped, 1);
+	assert_int_equal(c.list.listed, 1);
+	assert_non_null(strstr(why, "GetStockList: 1 TStockInfo skipped"));
+	assert_non_null(strstr(why, "longer than 63 bytes"));
+	/* a fault is a fault */
+	struct kcg_reply r = reply(500, "<e:Envelope xmlns:e=\"" SOAP_ENV "\"><e:Body><e:Fault><faultcode>e:Client</faultcode>"
+				 "<faultstring>DateValue: bad</faultstring></e:Fault></e:Body></e:Envelope>");
+	assert_int_equal(kcg_khaos_stock_list_parse(&cfg, &r, collect_code, &c, NULL, why), KCG_EPAYLOAD);
+	assert_non_null(strstr(why, "DateValue: bad"));
 	kcg_reply_finish(&r);
 }
 
@@ -505,7 +570,7 @@ int main(void)
 		cmocka_unit_test(test_import_result), cmocka_unit_test(test_import_multiref),
 		cmocka_unit_test(test_order_status),  cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_stock_status),
-		cmocka_unit_test(test_stock_stream),  cmocka_unit_test(test_stock_list),
+		cmocka_unit_test(test_stock_stream),  cmocka_unit_test(test_stock_list), cmocka_unit_test(test_stock_list_shapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
