@@ -70,23 +70,14 @@ static int ids_del(struct kcg_txn *t, uint64_t id)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-int ir_unlink_id(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id)
+bool ir_holds(const json_t *ids, uint64_t id)
 {
-	char old[KCG_KHAOS_CODE_MAX];
-	ir_sku_of(t, id, old);
-	if (!*old)
-		return 0;
-	json_t *rec = ir_rec_get(t, old);
-	int rc = 0;
-	if (kcg_json_u64(rec, "entity_id") == id) {
-		json_object_del(rec, "entity_id");
-		json_object_del(rec, "written"); /* another item gets the code: write it all again */
-		rc = ir_rec_put(t, old, rec);
-		if (rc == 0)
-			rc = kcg_stock_recheck_sku(t, cfg, old);
-	}
-	json_decref(rec);
-	return rc == 0 ? ids_del(t, id) : rc;
+	size_t i;
+	json_t *el;
+	json_array_foreach(ids, i, el)
+		if ((uint64_t)json_integer_value(el) == id)
+			return true;
+	return false;
 }
 
 int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, uint64_t id, json_t *rec)
@@ -100,8 +91,8 @@ int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, ui
 	bool changed = was != id || json_object_get(rec, "deleted_ms");
 	if (was && was != id) {
 		json_object_del(rec, "written"); /* another item: nothing written to it yet */
-		if (rc == 0)
-			rc = ids_del(t, was); /* the old item's delete no longer concerns the code */
+		if (rc == 0 && !ir_holds(json_object_get(rec, "entity_ids"), was))
+			rc = ids_del(t, was); /* no longer a holder: its delete no longer concerns the code */
 	}
 	json_object_set_new(rec, "entity_id", json_integer((json_int_t)id));
 	json_object_del(rec, "deleted_ms");
@@ -116,16 +107,6 @@ int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, ui
 	if (rc == 0 && changed)
 		rc = kcg_stock_recheck_sku(t, cfg, sku);
 	return rc;
-}
-
-static bool holds(const json_t *ids, uint64_t id)
-{
-	size_t i;
-	json_t *el;
-	json_array_foreach(ids, i, el)
-		if ((uint64_t)json_integer_value(el) == id)
-			return true;
-	return false;
 }
 
 int ir_holders(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, json_t *rec, const json_t *ids)
@@ -144,7 +125,7 @@ int ir_holders(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku,
 		uint64_t id = (uint64_t)json_integer_value(el);
 		char cur[KCG_KHAOS_CODE_MAX];
 		ir_sku_of(t, id, cur);
-		if (rc == 0 && !holds(keep, id) && id != kcg_json_u64(rec, "entity_id") && strcmp(cur, sku) == 0)
+		if (rc == 0 && !ir_holds(keep, id) && id != kcg_json_u64(rec, "entity_id") && strcmp(cur, sku) == 0)
 			rc = ids_del(t, id);
 	}
 	json_array_foreach(keep, i, el) {
@@ -311,28 +292,47 @@ static json_t *payload_of(json_t *body)
 	return body;
 }
 
-/* EntityDeleted of one of several items holding the code (duplicate_sku):
- * the code lives on in the others. The deleted one's link (if it had it)
- * goes to another, whose entity job writes Khaos's fields and asks inriver
- * again who holds the code. */
-static int holder_deleted(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, uint64_t id, json_t *rec)
+/* Item @p id no longer holds @p sku: it was deleted in inriver
+ * (@p deleted), or its SKU was changed or emptied there. Another item
+ * still holding the code (a holder kcgate knows of, still mapped to it)
+ * takes the link: its inriver.entity job writes Khaos's fields and asks
+ * inriver again who holds the code. With none left, the code is unlinked;
+ * deleted, it is published as 0 and a person archives it in Khaos (no
+ * call for that exists). */
+static int holder_leaves(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, uint64_t id, bool deleted)
 {
-	json_t *left = json_array(), *el;
+	json_t *rec = ir_rec_get(t, sku), *holders = json_object_get(rec, "entity_ids"), *left = json_array(), *el;
 	size_t i;
-	if (!left)
+	if (!left) {
+		json_decref(rec);
 		return -ENOMEM;
-	json_array_foreach(json_object_get(rec, "entity_ids"), i, el)
-		if ((uint64_t)json_integer_value(el) != id)
+	}
+	json_array_foreach(holders, i, el) {
+		uint64_t h = (uint64_t)json_integer_value(el);
+		char cur[KCG_KHAOS_CODE_MAX];
+		ir_sku_of(t, h, cur);
+		if (h != id && strcmp(cur, sku) == 0) /* one whose SKU moved on is no heir */
 			json_array_append(left, el);
-	uint64_t heir = (uint64_t)json_integer_value(json_array_get(left, 0));
-	int rc = 0;
-	if (kcg_json_u64(rec, "entity_id") == id && heir) {
-		json_object_set_new(rec, "entity_id", json_integer((json_int_t)heir));
+	}
+	bool linked = kcg_json_u64(rec, "entity_id") == id, was_holder = ir_holds(holders, id);
+	uint64_t heir = linked ? (uint64_t)json_integer_value(json_array_get(left, 0)) : 0;
+	int rc = ids_del(t, id);
+	if (linked) {
 		json_object_del(rec, "written"); /* nothing written to the heir yet */
-		char subject[24];
-		id_key(heir, subject);
-		rc = kcg_jobs_enqueue(t, KCG_LANE_INRIVER, KIND_ENTITY, subject, NULL, 0, NULL);
-		rc = rc == KCG_EDUPLICATE ? 0 : rc;
+		if (heir) {
+			json_object_set_new(rec, "entity_id", json_integer((json_int_t)heir));
+			char subject[24];
+			id_key(heir, subject);
+			if (rc == 0)
+				rc = kcg_jobs_enqueue(t, KCG_LANE_INRIVER, KIND_ENTITY, subject, NULL, 0, NULL);
+			rc = rc == KCG_EDUPLICATE ? 0 : rc;
+		} else {
+			json_object_del(rec, "entity_id");
+		}
+		if (!heir && deleted) {
+			json_object_set_new(rec, "deleted_ms", json_integer((json_int_t)t->now_ms));
+			json_object_set_new(rec, "deleted_id", json_integer((json_int_t)id));
+		}
 	}
 	if (json_array_size(left) > 1)
 		json_object_set(rec, "entity_ids", left);
@@ -340,52 +340,21 @@ static int holder_deleted(struct kcg_txn *t, const struct kcg_config *cfg, const
 		json_object_del(rec, "entity_ids");
 	if (rc == 0)
 		rc = ir_rec_put(t, sku, rec);
-	if (rc == 0)
-		rc = ids_del(t, id);
-	if (rc == 0)
+	json_decref(rec);
+	if (rc == 0 && (linked || was_holder))
 		rc = ir_dup_effect(t, cfg, sku, left); /* one left: resolved */
 	json_decref(left);
-	return rc;
-}
-
-/* EntityDeleted (or a job found the entity gone, @p type NULL): a linked item is gone. When another item holds the code
- * it takes over (holder_deleted); otherwise the SKU is published as 0 and a
- * person archives the code in Khaos (no call for that exists). */
-int ir_entity_gone(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id, const char *type)
-{
-	if (type && strcmp(type, cfg->inriver.entity_type) != 0)
-		return 0;
-	char sku[KCG_KHAOS_CODE_MAX];
-	ir_sku_of(t, id, sku);
-	if (!*sku)
-		return 0; /* not an item kcgate linked: nothing of Khaos's depends on it */
-	json_t *rec = ir_rec_get(t, sku);
-	int rc;
-	if (holds(json_object_get(rec, "entity_ids"), id) && json_array_size(json_object_get(rec, "entity_ids")) > 1) {
-		rc = holder_deleted(t, cfg, sku, id, rec);
-		json_decref(rec);
+	if (rc != 0 || !linked || heir)
 		return rc;
-	}
-	if (kcg_json_u64(rec, "entity_id") != id) { /* a stale link: the code is another item's now */
-		json_decref(rec);
-		return ids_del(t, id);
-	}
-	json_object_del(rec, "entity_id");
-	json_object_del(rec, "entity_ids");
-	json_object_del(rec, "written");
-	json_object_set_new(rec, "deleted_ms", json_integer((json_int_t)t->now_ms));
-	json_object_set_new(rec, "deleted_id", json_integer((json_int_t)id));
-	rc = ir_rec_put(t, sku, rec);
-	json_decref(rec);
+	/* no item holds the code any more (that kcgate knows of) */
+	rc = ir_wait_set(t, sku, false);
 	if (rc == 0)
-		rc = ids_del(t, id);
+		rc = ir_resolve(t, KCG_EXC_IDENTIFIER_DRIFT, sku); /* no item has that SKU now */
+	if (rc == 0 && deleted)
+		rc = ir_resolve(t, KCG_EXC_UNLINKED_SKU, sku); /* deleted on purpose: archive_in_khaos says what to do */
 	if (rc == 0)
-		rc = ir_wait_set(t, sku, false);
-	if (rc == 0)
-		rc = ir_resolve(t, KCG_EXC_DUPLICATE_SKU, sku);
-	if (rc == 0)
-		rc = kcg_stock_recheck_sku(t, cfg, sku); /* -> 0 on Mirakl at the next flush */
-	if (rc == 0) {
+		rc = kcg_stock_recheck_sku(t, cfg, sku); /* deleted: 0 on Mirakl at the next flush */
+	if (rc == 0 && deleted) {
 		char view[400];
 		ir_view_text(t, cfg, sku, view, sizeof(view));
 		rc = ir_raise(t, KCG_EXC_ARCHIVE_IN_KHAOS, "khaos", "operations", sku,
@@ -395,6 +364,22 @@ int ir_entity_gone(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id,
 			      id, cfg->inriver.sku_field, sku, sku, sku, view);
 	}
 	return rc;
+}
+
+int ir_unlink_id(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id)
+{
+	char old[KCG_KHAOS_CODE_MAX];
+	ir_sku_of(t, id, old);
+	return *old ? holder_leaves(t, cfg, old, id, false) : 0;
+}
+
+int ir_entity_gone(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id, const char *type)
+{
+	if (type && strcmp(type, cfg->inriver.entity_type) != 0)
+		return 0;
+	char sku[KCG_KHAOS_CODE_MAX];
+	ir_sku_of(t, id, sku);
+	return *sku ? holder_leaves(t, cfg, sku, id, true) : 0; /* not an item kcgate knows of: nothing depends on it */
 }
 
 /* EntityUpdated of entity @p id naming @p changed: when it is the echo of
@@ -518,6 +503,7 @@ out:
 struct wait_scan {
 	const struct kcg_config *cfg;
 	json_t *ready; /* codes whose 0 Mirakl confirmed, or that are active again */
+	char *from;    /* where this tick's scan starts (KCG_KHAOS_CODE_MAX; "": the first), then the next one's */
 };
 
 static int wait_fn(struct kcg_txn *t, void *arg)
@@ -529,8 +515,11 @@ static int wait_fn(struct kcg_txn *t, void *arg)
 	if (rc != 0)
 		return rc;
 	size_t n = 0;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < WAIT_SCAN_MAX;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n++) {
+	/* WAIT_SCAN_MAX codes a tick, each tick on from where the last stopped:
+	 * codes that wait long never hide those after them */
+	k = (MDB_val){ strlen(w->from), w->from };
+	rc = mdb_cursor_get(cur, &k, &v, *w->from ? MDB_SET_RANGE : MDB_FIRST);
+	for (; rc == 0 && n < WAIT_SCAN_MAX; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n++) {
 		char sku[KCG_KHAOS_CODE_MAX];
 		if (k.mv_size == 0 || k.mv_size >= sizeof(sku))
 			continue;
@@ -540,6 +529,12 @@ static int wait_fn(struct kcg_txn *t, void *arg)
 		ir_khaos(t, w->cfg, sku, &kh);
 		if (kh.confirmed_zero || !kh.discontinued)
 			json_array_append_new(w->ready, json_string(sku));
+	}
+	/* the next tick starts at the first code not looked at, or the beginning */
+	w->from[0] = '\0';
+	if (rc == 0 && k.mv_size < KCG_KHAOS_CODE_MAX) {
+		memcpy(w->from, k.mv_data, k.mv_size);
+		w->from[k.mv_size] = '\0';
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
@@ -560,8 +555,9 @@ static int wait_push(struct kcg_txn *t, void *arg)
 
 static void wait_timer(struct kcg_engine *engine, void *arg)
 {
+	static char from[KCG_KHAOS_CODE_MAX]; /* the engine's thread only */
 	struct kcg_flow_ctx *ctx = arg;
-	struct wait_scan w = { ctx->cfg, json_array() };
+	struct wait_scan w = { ctx->cfg, json_array(), from };
 	if (!w.ready)
 		return;
 	if (kcg_store_read(ctx->store, wait_fn, &w) == 0 && json_array_size(w.ready) > 0) {

@@ -122,6 +122,16 @@ static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 			rc = ir_push_later(t, cfg, code, rec); /* the push creates the item */
 		else
 			rc = ir_unlinked_effect(t, cfg, code);
+		uint64_t was = kcg_json_u64(rec, "entity_id");
+		if (rc == 0 && was) {
+			/* the linked item holds the code no more: deleted (a delete
+			 * never heard of: the poll, a lost event) or its SKU changed.
+			 * Its entity job finds out which (a 404 is its delete) */
+			char subject[24];
+			snprintf(subject, sizeof(subject), "%" PRIu64, was);
+			rc = kcg_jobs_enqueue(t, KCG_LANE_INRIVER, KIND_ENTITY, subject, NULL, 0, NULL);
+			rc = rc == KCG_EDUPLICATE ? 0 : rc;
+		}
 		if (rc == 0 && cfg->stock.require_inriver_link == 1)
 			rc = kcg_stock_recheck_sku(t, cfg, code); /* held until now: 0 */
 		json_decref(rec);

@@ -239,6 +239,14 @@ static int apply_entity(struct kcg_txn *t, struct kcg_job_run *run)
 		return ir_entity_gone(t, flow->cfg, kcg_json_u64(run->result, "gone"), NULL);
 	if (!*sku) /* not an item, or no SKU (any more): whatever it was linked to is not */
 		return res_id(run) ? ir_unlink_id(t, flow->cfg, res_id(run)) : 0;
+	if (!json_is_true(json_object_get(run->result, "nolink"))) {
+		/* a SKU that fits now: the drift raised under the item's own name (a SKU too long) is over */
+		char subject[40];
+		snprintf(subject, sizeof(subject), "inriver:%" PRIu64, res_id(run));
+		int rc = ir_resolve(t, KCG_EXC_IDENTIFIER_DRIFT, subject);
+		if (rc != 0)
+			return rc;
+	}
 	return apply_common(t, run, sku);
 }
 
@@ -308,13 +316,23 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		if (len == 0)
 			return KCG_STEP_DONE; /* no SKU yet: the update that fills it brings it back */
 		if (len >= KCG_KHAOS_CODE_MAX) {
-			/* longer than any Khaos code: drift under the item's own name */
-			char subject[40];
+			/* longer than any Khaos code: drift under the item's own name,
+			 * UNKNOWN_STOCK_CODE written to it, never linked */
+			char subject[40], now[32];
 			snprintf(subject, sizeof(subject), "inriver:%" PRIu64, res_id(run));
 			json_object_set_new(r, "sku", json_string(subject));
 			json_object_set_new(r, "unknown", json_true());
-			json_object_set_new(r, "nolink", json_true()); /* drift raised, never linked */
-			return KCG_STEP_DONE;
+			json_object_set_new(r, "nolink", json_true());
+			struct kcg_inriver_khaos unknown = { .price = -1 };
+			kcg_format_time(kcg_now_ms(), now, sizeof(now));
+			json_t *put = kcg_inriver_values(ir, &unknown, json_object_get(r, "have"), now);
+			if (!put)
+				return kcg_job_failed(run, -EAGAIN, "out of memory");
+			json_object_set_new(r, "values", put);
+			if (json_object_size(put) == 0)
+				return KCG_STEP_DONE;
+			run->phase = P_PUT;
+			return kcg_job_call(run, kcg_inriver_fields_put(ir, res_id(run), put, &run->call));
 		}
 		run->phase = P_QUERY;
 		return kcg_job_call(run, kcg_inriver_query_sku(ir, kcg_json_str(r, "sku"), &run->call));
@@ -324,6 +342,8 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		rc = kcg_inriver_query_parse(&run->reply, ir->max_items, &ids, why);
 		if (rc != 0)
 			return kcg_job_failed(run, rc, why);
+		if (!ir_holds(ids, res_id(run))) /* it holds the SKU, whatever the query's index says yet */
+			json_array_append_new(ids, json_integer((json_int_t)res_id(run)));
 		json_object_set_new(r, "ids", ids);
 		struct snap s;
 		if (take_snap(flow, kcg_json_str(r, "sku"), &s) != 0)

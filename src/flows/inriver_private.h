@@ -52,6 +52,7 @@ int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, ui
  * the code so its delete is heard of; ids the answer no longer names are
  * forgotten. @p rec is written. */
 #define IR_HOLDERS_KEPT 50
+bool ir_holds(const json_t *ids, uint64_t id); /* @p id in the array @p ids */
 int ir_holders(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, json_t *rec, const json_t *ids);
 
 /* Entity @p id (of type @p type, NULL: not said) was deleted in inriver

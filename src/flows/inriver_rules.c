@@ -6,6 +6,8 @@
  */
 #include "kcgate/flows/inriver.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kcgate/peers/khaos.h"
@@ -61,6 +63,33 @@ bool kcg_inriver_echo(const struct kcg_inriver_config *cfg, const json_t *change
 	return true;
 }
 
+/* A number, or a string that is one whole ("20.00"), as a double. */
+static bool number_of(const json_t *j, double *out)
+{
+	const char *s = json_string_value(j);
+	char *end;
+	if (json_is_number(j)) {
+		*out = json_number_value(j);
+		return true;
+	}
+	if (!s || !*s)
+		return false;
+	errno = 0;
+	*out = strtod(s, &end);
+	return *end == '\0' && errno == 0 && *out == *out && *out - *out == 0; /* not NaN, not infinite */
+}
+
+/* Whether inriver's @p have is the value @p v: the same JSON, or the same
+ * number to 1/10,000 in another type (a Double field may answer 20 for
+ * 20.0, a String field "20.00"): such an answer is no change to write. */
+static bool same_value(const json_t *have, const json_t *v)
+{
+	double a, b, half = 0.5 / KCG_KHAOS_PRICE_SCALE;
+	if (json_equal(have, v))
+		return true;
+	return number_of(have, &a) && number_of(v, &b) && a - b < half && b - a < half;
+}
+
 /* Sets @p field to @p v in @p out unless @p have holds that value already. */
 static void put(json_t *out, const json_t *have, const char *field, json_t *v)
 {
@@ -68,7 +97,7 @@ static void put(json_t *out, const json_t *have, const char *field, json_t *v)
 		json_decref(v);
 		return;
 	}
-	if (json_equal(json_object_get(have, field), v)) {
+	if (same_value(json_object_get(have, field), v)) {
 		json_decref(v);
 		return;
 	}

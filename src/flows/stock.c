@@ -306,7 +306,8 @@ int kcg_stock_code_get(struct kcg_txn *t, const struct kcg_config *cfg, const ch
 		if (rc != 0)
 			return rc;
 		out->records++;
-		out->retired_zero += rec.status == KCG_STOCK_DISCONTINUED && rec.published == 0;
+		/* 0 confirmed, or no offer: Mirakl refused its line (nothing to set to 0) */
+		out->retired_zero += rec.status == KCG_STOCK_DISCONTINUED && (rec.published == 0 || stock_retired_unlisted(&rec));
 		if (rec.published >= 0)
 			out->published = (out->published < 0 ? 0 : out->published) + rec.published;
 	}

@@ -37,6 +37,13 @@ SCENARIO is one of:
                   the other takes the code (Khaos's fields written to it),
                   duplicate_sku resolved, Mirakl unchanged, nothing to
                   archive; the last one deleted -> 0 and archive_in_khaos
+  holders         a code followed by a second item, the first deleted ->
+                  nothing unpublished, duplicate_sku resolved; the last
+                  deleted -> 0 and archive_in_khaos; a holder whose SKU moved
+                  to another code is no holder of the old one
+  poll-deleted    [inriver] listen = false, require_inriver_link: a linked
+                  item deleted (no event) -> the audit finds it gone: Mirakl
+                  0 and archive_in_khaos
   warehouses      [stock.warehouses]: inriver gets the code's sum over the
                   sites (one write, not one per site); discontinued ->
                   DISCONTINUED once every warehouse shows 0; deleted -> 0
@@ -383,6 +390,24 @@ def scenario_bad_sku(args, rep):
                   and "%d" % eid in e.get("message", ""),
                   "bad-sku: identifier_drift for NOPE-1 (system inriver, owner ecommerce, names the item)",
                   [json.dumps(e)])
+        # a second bad item corrected in inriver: its SKU now a Khaos code -> OK, the old drift resolved
+        e2 = add_items(w, [{"ItemNumber": "NOPE-2", "ItemName": "Typo"}])[0]
+        listener(w, "EntityCreated", e2)
+        wait_exc(w, "identifier_drift", "NOPE-2")
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/fields" % e2, {"fields": {"ItemNumber": "SKU-G"}})
+        listener(w, "EntityUpdated", e2, fields=[{"fieldTypeId": "ItemNumber"}])
+        ok, secs, last = wait_fields(w, e2, {"KhaosStatus": "OK", "KhaosAvailable": 1})
+        e, _ = w.wait(lambda: (exc(w, "identifier_drift", "NOPE-2") or {}).get("resolved_at"), 10, 0.2)
+        rep.check(ok and bool(e), "bad-sku: the SKU corrected in inriver (NOPE-2 -> SKU-G) -> OK written, the drift "
+                  "for NOPE-2 resolved (%.1f s)" % secs, [json.dumps(last), json.dumps(exc(w, "identifier_drift", "NOPE-2"))])
+        # a SKU longer than any Khaos code: drift under the item's own name, UNKNOWN_STOCK_CODE on it
+        e3 = add_items(w, [{"ItemNumber": "L" * 80, "ItemName": "Long"}])[0]
+        listener(w, "EntityCreated", e3)
+        ok, secs, last = wait_fields(w, e3, {"KhaosStatus": "UNKNOWN_STOCK_CODE"})
+        e, _ = wait_exc(w, "identifier_drift", "inriver:%d" % e3)
+        rep.check(ok and bool(e) and "KhaosAvailable" not in last,
+                  "bad-sku: a SKU of 80 characters -> identifier_drift inriver:%d and KhaosStatus UNKNOWN_STOCK_CODE "
+                  "written, as the message says" % e3, [json.dumps(last), json.dumps(e)])
         s.khaos(w, [{"code": "NOPE-1", "available": 2}])
         listener(w, "EntityUpdated", eid, fields=[{"fieldTypeId": "ItemNumber"}])
         ok, secs, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": 2})
@@ -449,9 +474,10 @@ def scenario_discontinued(args, rep):
     w = world(args, rep, "discontinued")
     try:
         s.set_offers(w, [("SKU-D", 0)])
-        s.khaos(w, [{"code": "SKU-D", "available": 5}])
-        eid = add_items(w, [{"ItemNumber": "SKU-D", "ItemName": "Old"}])[0]
-        if not ready(w, rep, "discontinued", ["SKU-D"]):
+        s.khaos(w, [{"code": "SKU-D", "available": 5}, {"code": "SKU-N", "available": 5}])
+        eid, nid = add_items(w, [{"ItemNumber": "SKU-D", "ItemName": "Old"},
+                                 {"ItemNumber": "SKU-N", "ItemName": "Not on Mirakl"}])
+        if not ready(w, rep, "discontinued", ["SKU-D", "SKU-N"]):
             return
         ok1, _, _ = s.wait_offers(w, {"SKU-D": 5}, 20)
         ok2, _, last = wait_fields(w, eid, {"KhaosStatus": "OK", "KhaosAvailable": 5})
@@ -483,6 +509,12 @@ def scenario_discontinued(args, rep):
                   % (imp, [r["seq"] for r in sto01[:1]], [x[0] for x in sto02 if x[2] == "COMPLETE"][:1], put[:1]),
                   ["STO02 answers: %s" % sto02[:6],
                    json.dumps([r for r in mk if r["method"] == "POST"][-3:])[:800]])
+        # a code with no offer on Mirakl: nothing to unpublish (its line refused) -> flagged all the same
+        ok, _, _ = wait_fields(w, nid, {"KhaosStatus": "OK"})
+        s.khaos(w, [{"code": "SKU-N", "available": 5, "status": 4}])
+        ok2, secs, last = wait_fields(w, nid, {"KhaosStatus": "DISCONTINUED"}, 25)
+        rep.check(ok and ok2, "discontinued: a code with no Mirakl offer (its 0 line refused) -> KhaosStatus "
+                  "DISCONTINUED all the same (%.1f s)" % secs, [json.dumps(last)] + evidence(w, ["SKU-N"]))
         finish(w, rep, "discontinued")
     finally:
         w.close(rep.failed > 0)
@@ -562,6 +594,87 @@ def scenario_deleted_duplicate(args, rep):
         rep.check(ok and bool(e), "deleted-duplicate: the last item deleted -> Mirakl 0 (%.1f s) and "
                   "archive_in_khaos" % secs, [json.dumps(last)] + evidence(w, ["SKU-T"]))
         finish(w, rep, "deleted-duplicate")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_holders(args, rep):
+    w = world(args, rep, "holders")
+    try:
+        s.set_offers(w, [("SKU-T", 0), ("SKU-U", 0), ("SKU-Y", 0)])
+        s.khaos(w, [{"code": "SKU-T", "available": 6}, {"code": "SKU-U", "available": 3},
+                    {"code": "SKU-Y", "available": 2}])
+        a = add_items(w, [{"ItemNumber": "SKU-T", "ItemName": "One"}])[0]
+        u1, u2 = add_items(w, [{"ItemNumber": "SKU-U", "ItemName": "U1"}, {"ItemNumber": "SKU-U", "ItemName": "U2"}])
+        if not ready(w, rep, "holders", ["SKU-T", "SKU-U", "SKU-Y"]):
+            return
+        ok, _, _ = s.wait_offers(w, {"SKU-T": 6, "SKU-U": 3}, 20)
+        # B created with SKU-T: the code follows B; then A deleted -> nothing unpublished, duplicate resolved
+        b = add_items(w, [{"ItemNumber": "SKU-T", "ItemName": "Two"}])[0]
+        listener(w, "EntityCreated", b)
+        v, _ = w.wait(lambda: (w.aget("/admin/skus/SKU-T") or {}).get("inriver", {}).get("entity_id") == b, 10)
+        d, _ = wait_exc(w, "duplicate_sku", "SKU-T")
+        rep.check(ok and bool(v) and bool(d), "holders: B created with SKU-T -> the code follows B, duplicate_sku",
+                  evidence(w, ["SKU-T"]))
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % a)
+        listener(w, "EntityDeleted", a, entityTypeId="Item")
+        r, _ = w.wait(lambda: (exc(w, "duplicate_sku", "SKU-T") or {}).get("resolved_at"), 10, 0.2)
+        w.quiet(10)
+        rep.check(bool(r) and not exc(w, "archive_in_khaos", "SKU-T") and s.offers(w, "SKU-T").get("SKU-T") == 6,
+                  "holders: the earlier holder A deleted -> duplicate_sku resolved, Mirakl keeps 6, nothing to archive",
+                  [json.dumps(exc(w, "duplicate_sku", "SKU-T"))] + evidence(w, ["SKU-T"]))
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % b)
+        listener(w, "EntityDeleted", b, entityTypeId="Item")
+        ok, secs, last = s.wait_offers(w, {"SKU-T": 0}, 20)
+        e, _ = wait_exc(w, "archive_in_khaos", "SKU-T")
+        rep.check(ok and bool(e), "holders: then B, the last holder, deleted -> Mirakl 0 (%.1f s) and "
+                  "archive_in_khaos" % secs, [json.dumps(last)] + evidence(w, ["SKU-T"]))
+        # two hold SKU-U; the one not linked moves to SKU-Y; then the linked one is deleted
+        linked = (w.aget("/admin/skus/SKU-U") or {}).get("inriver", {}).get("entity_id")
+        other = u2 if linked == u1 else u1
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/fields" % other, {"fields": {"ItemNumber": "SKU-Y"}})
+        listener(w, "EntityUpdated", other, fields=[{"fieldTypeId": "ItemNumber"}])
+        ok1, _, _ = wait_fields(w, other, {"KhaosAvailable": 2})
+        r, _ = w.wait(lambda: (exc(w, "duplicate_sku", "SKU-U") or {}).get("resolved_at"), 10, 0.2)
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % linked)
+        listener(w, "EntityDeleted", linked, entityTypeId="Item")
+        ok2, secs, last = s.wait_offers(w, {"SKU-U": 0}, 20)
+        e, _ = wait_exc(w, "archive_in_khaos", "SKU-U")
+        s.khaos(w, [{"code": "SKU-U", "available": 9}])
+        time.sleep(3)
+        w.quiet(10)
+        f = entities(w)[other]["fields"]
+        y = (w.aget("/admin/skus/SKU-Y") or {}).get("inriver", {})
+        rep.check(ok1 and bool(r) and ok2 and bool(e) and f.get("KhaosAvailable") == 2 and y.get("entity_id") == other,
+                  "holders: an item whose SKU moved to SKU-Y leaves SKU-U's holders (duplicate_sku resolved); the "
+                  "other deleted -> SKU-U at 0 and archive_in_khaos; SKU-U's figures never reach the moved item",
+                  [json.dumps(f), json.dumps(y), json.dumps(last)] + evidence(w, ["SKU-U"]))
+        finish(w, rep, "holders")
+    finally:
+        w.close(rep.failed > 0)
+
+
+def scenario_poll_deleted(args, rep):
+    w = world(args, rep, "poll-deleted", inriver={"listen": "false", "poll_interval_s": "1"},
+              stock={"require_inriver_link": "true"})
+    try:
+        s.set_offers(w, [("SKU-Q", 0)])
+        s.khaos(w, [{"code": "SKU-Q", "available": 4}])
+        eid = add_items(w, [{"ItemNumber": "SKU-Q", "ItemName": "Q"}])[0]
+        if not ready(w, rep, "poll-deleted", ["SKU-Q"]):
+            return
+        ok, _, _ = s.wait_offers(w, {"SKU-Q": 4}, 20)
+        rep.check(ok, "poll-deleted: linked by the first audit, published 4", evidence(w, ["SKU-Q"]))
+        # deleted in inriver: the poll hears nothing of it; the audit finds the code without its item
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % eid)
+        st, _ = w.admin("POST", "/admin/audit/skus")
+        ok, secs, last = s.wait_offers(w, {"SKU-Q": 0}, 30)
+        e, _ = wait_exc(w, "archive_in_khaos", "SKU-Q")
+        v = (w.aget("/admin/skus/SKU-Q") or {}).get("inriver", {})
+        rep.check(st == 202 and ok and bool(e) and not v.get("linked") and v.get("mirakl_gate") == "zero",
+                  "poll-deleted: the audit finds the linked item gone -> unlinked, Mirakl 0 (%.1f s), "
+                  "archive_in_khaos" % secs, [json.dumps(v), json.dumps(last)] + evidence(w, ["SKU-Q"]))
+        finish(w, rep, "poll-deleted")
     finally:
         w.close(rep.failed > 0)
 
@@ -831,6 +944,8 @@ SCENARIOS = {
     "discontinued": scenario_discontinued,
     "deleted": scenario_deleted,
     "deleted-duplicate": scenario_deleted_duplicate,
+    "holders": scenario_holders,
+    "poll-deleted": scenario_poll_deleted,
     "warehouses": scenario_warehouses,
     "require-link": scenario_require_link,
     "poll": scenario_poll,

@@ -169,7 +169,8 @@ int kcg_stock_get(struct kcg_txn *txn, const char *key, struct kcg_stock_rec *ou
  * [stock.warehouses] one per mapped warehouse. */
 struct kcg_stock_code {
 	size_t records;      /**< how many records the code has */
-	size_t retired_zero; /**< of them: discontinued in Khaos, and Mirakl confirmed 0 (a COMPLETE import) */
+	size_t retired_zero; /**< of them: discontinued in Khaos, and Mirakl shows nothing: 0 confirmed by a
+			      *   COMPLETE import, or its line refused (no offer: nothing to set to 0) */
 	int64_t published;   /**< the sum of what Mirakl confirmed; -1 when nothing ever was */
 };
 

@@ -154,6 +154,16 @@ static void test_values(void **state)
 	priced.price = -1; /* no price from Khaos: none written, none cleared */
 	json_t *p3 = kcg_inriver_values(&c, &priced, NULL, NULL);
 	assert_null(json_object_get(p3, "KhaosPrice"));
+	/* inriver answering the same numbers in another type: nothing to write */
+	json_t *same = json_pack("{s:f, s:s, s:s}", "KhaosAvailable", 2.0, "KhaosPrice", "19.99", "KhaosStatus", "OK");
+	priced.price = 199900;
+	json_t *p5 = kcg_inriver_values(&c, &priced, same, NULL);
+	assert_int_equal(json_object_size(p5), 0);
+	json_object_set_new(same, "KhaosPrice", json_string("19.99x")); /* no number: written */
+	json_object_set_new(same, "KhaosAvailable", json_real(2.5));
+	json_t *p6 = kcg_inriver_values(&c, &priced, same, NULL);
+	assert_int_equal(json_object_size(p6), 2);
+	json_decref(same), json_decref(p5), json_decref(p6);
 	struct kcg_inriver_khaos nocode = { .known = false, .price = 100 };
 	json_t *p4 = kcg_inriver_values(&c, &nocode, NULL, NULL);
 	assert_null(json_object_get(p4, "KhaosPrice"));
