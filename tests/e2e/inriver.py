@@ -22,7 +22,10 @@ SCENARIO is one of:
                   item and writes Khaos's value back; the correction's own
                   echo -> no call; an echo that comes twice -> reads only
   bad-sku         an item whose SKU is no Khaos code -> identifier_drift
-                  (inriver, ecommerce) and KhaosStatus UNKNOWN_STOCK_CODE
+                  (inriver, ecommerce) and KhaosStatus UNKNOWN_STOCK_CODE;
+                  a SKU corrected in inriver -> OK, its drift resolved; a
+                  SKU too long for Khaos -> drift inriver:<id> and
+                  UNKNOWN_STOCK_CODE written
   create-missing  a new Khaos code -> an item created with the SKU and the
                   Khaos fields ([inriver] create_missing_items = true): the
                   createnew sets nothing else (the model's defaults kept)
@@ -30,7 +33,8 @@ SCENARIO is one of:
   discontinued    Khaos discontinues a code -> Mirakl 0 (STO01, confirmed by
                   a STO02 that answered COMPLETE) first, then KhaosStatus
                   DISCONTINUED: the order and the answer are checked in the
-                  sim's request log
+                  sim's request log; a code with no Mirakl offer (its 0
+                  line refused) is flagged all the same
   deleted         an item deleted in inriver (EntityDeleted) -> Mirakl 0 and
                   archive_in_khaos (khaos, operations)
   deleted-duplicate  two items hold one code; the linked one is deleted ->

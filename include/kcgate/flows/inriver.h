@@ -23,10 +23,13 @@
  *    A SKU that is no active Khaos stock code: identifier_drift (system
  *    inriver, owner ecommerce) and khaos_status = UNKNOWN_STOCK_CODE, and
  *    Khaos is asked about the code at once (a new code resolves it).
- *  - EntityDeleted of a linked item -> the SKU is "deleted in inriver":
- *    its Mirakl figure becomes 0 (the stock flow's next flush) and
- *    archive_in_khaos (system khaos, owner operations) asks a person to
- *    archive the code, since Khaos has no archive call.
+ *  - EntityDeleted of an item holding a code (or a job's 404 for it):
+ *    when another item kcgate knows still holds the code (duplicate_sku's
+ *    holders, entity_ids), that one takes the link; otherwise the SKU is
+ *    "deleted in inriver": its Mirakl figure becomes 0 (the stock flow's
+ *    next flush, every warehouse's) and archive_in_khaos (system khaos,
+ *    owner operations) asks a person to archive the code, since Khaos has
+ *    no archive call.
  * Khaos -> inriver: every item the SKU cache's poll reports (the stock
  * poller's changes, new codes included) whose Khaos-owned values differ
  * from what kcgate last wrote -> job inriver.push (which diffs against
@@ -35,8 +38,9 @@
  * write: one pending job per code coalesces every change meanwhile. No
  * item: created ([inriver] create_missing_items) or unlinked_sku (owner
  * ecommerce). Discontinued: khaos_status = DISCONTINUED is written only
- * once Mirakl confirmed 0 for the code by a COMPLETE import (the stock
- * record's published figure); until then the code waits in inriver_wait.
+ * once Mirakl shows nothing of the code (kcg_stock_code_get(): each
+ * record's 0 confirmed by a COMPLETE import, or its line refused: no
+ * offer); until then the code waits in inriver_wait.
  * Mapping audit (inriver.audit, daily and POST /admin/audit/skus): every
  * active code through mapuniquevalues (batches of 999), every item of the
  * type through a query: unlinked_sku, duplicate_sku, identifier_drift,
@@ -44,10 +48,12 @@
  * Polling fallback ([inriver] listen = false): inriver.poll queries
  * LastModified GreaterThan the watermark every poll_interval_s.
  *
- * Databases: inriver_skus (stock code -> JSON {entity_id, entity_ids,
+ * Databases: inriver_skus (stock code -> JSON {entity_id, entity_ids
+ * (every holder when two or more, at most IR_HOLDERS_KEPT),
  * written{field: value}, written_ms, echo{entity_id, fields[], until_ms},
- * changed_ms, deleted_ms}),
- * inriver_ids (entity id, decimal -> stock code), inriver_wait (code ->
+ * changed_ms, deleted_ms, deleted_id}),
+ * inriver_ids (entity id, decimal -> stock code: the linked item and
+ * every holder, so their deletes are heard of), inriver_wait (code ->
  * "" : discontinued, waiting for Mirakl's 0), inriver_audit ("last" ->
  * the last audit's summary).
  */
