@@ -91,11 +91,14 @@ int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, ui
 	bool changed = was != id || json_object_get(rec, "deleted_ms");
 	if (was && was != id) {
 		json_object_del(rec, "written"); /* another item: nothing written to it yet */
-		if (rc == 0 && !ir_holds(json_object_get(rec, "entity_ids"), was))
+		char cur[KCG_KHAOS_CODE_MAX];
+		ir_sku_of(t, was, cur);
+		if (rc == 0 && !ir_holds(json_object_get(rec, "entity_ids"), was) && strcmp(cur, sku) == 0)
 			rc = ids_del(t, was); /* no longer a holder: its delete no longer concerns the code */
 	}
 	json_object_set_new(rec, "entity_id", json_integer((json_int_t)id));
 	json_object_del(rec, "deleted_ms");
+	json_object_del(rec, "heir_of"); /* the item holding the code is confirmed */
 	if (rc == 0)
 		rc = ir_rec_put(t, sku, rec);
 	if (rc == 0)
@@ -315,12 +318,17 @@ static int holder_leaves(struct kcg_txn *t, const struct kcg_config *cfg, const 
 			json_array_append(left, el);
 	}
 	bool linked = kcg_json_u64(rec, "entity_id") == id, was_holder = ir_holds(holders, id);
+	/* an heir that leaves before its job confirmed it: the item that made
+	 * it heir was deleted, so with no one left the code is deleted too */
+	deleted = deleted || (linked && json_object_get(rec, "heir_of"));
 	uint64_t heir = linked ? (uint64_t)json_integer_value(json_array_get(left, 0)) : 0;
 	int rc = ids_del(t, id);
 	if (linked) {
 		json_object_del(rec, "written"); /* nothing written to the heir yet */
 		if (heir) {
 			json_object_set_new(rec, "entity_id", json_integer((json_int_t)heir));
+			if (deleted) /* until the heir's job confirms it holds the code */
+				json_object_set_new(rec, "heir_of", json_integer((json_int_t)id));
 			char subject[24];
 			id_key(heir, subject);
 			if (rc == 0)
@@ -328,6 +336,7 @@ static int holder_leaves(struct kcg_txn *t, const struct kcg_config *cfg, const 
 			rc = rc == KCG_EDUPLICATE ? 0 : rc;
 		} else {
 			json_object_del(rec, "entity_id");
+			json_object_del(rec, "heir_of");
 		}
 		if (!heir && deleted) {
 			json_object_set_new(rec, "deleted_ms", json_integer((json_int_t)t->now_ms));
@@ -340,12 +349,13 @@ static int holder_leaves(struct kcg_txn *t, const struct kcg_config *cfg, const 
 		json_object_del(rec, "entity_ids");
 	if (rc == 0)
 		rc = ir_rec_put(t, sku, rec);
-	json_decref(rec);
 	if (rc == 0 && (linked || was_holder))
 		rc = ir_dup_effect(t, cfg, sku, left); /* one left: resolved */
 	json_decref(left);
-	if (rc != 0 || !linked || heir)
+	if (rc != 0 || !linked || heir) {
+		json_decref(rec);
 		return rc;
+	}
 	/* no item holds the code any more (that kcgate knows of) */
 	rc = ir_wait_set(t, sku, false);
 	if (rc == 0)
@@ -354,7 +364,11 @@ static int holder_leaves(struct kcg_txn *t, const struct kcg_config *cfg, const 
 		rc = ir_resolve(t, KCG_EXC_UNLINKED_SKU, sku); /* deleted on purpose: archive_in_khaos says what to do */
 	if (rc == 0)
 		rc = kcg_stock_recheck_sku(t, cfg, sku); /* deleted: 0 on Mirakl at the next flush */
-	if (rc == 0 && deleted) {
+	bool disc, active = kcg_skus_active(t, sku, &disc);
+	if (rc == 0 && !deleted && active) /* its item holds another SKU now: the code has none */
+		rc = cfg->inriver.create_missing_items == 1 ? ir_push_later(t, cfg, sku, rec) : ir_unlinked_effect(t, cfg, sku);
+	json_decref(rec);
+	if (rc == 0 && deleted && (active || disc)) { /* a code Khaos does not know: nothing to archive */
 		char view[400];
 		ir_view_text(t, cfg, sku, view, sizeof(view));
 		rc = ir_raise(t, KCG_EXC_ARCHIVE_IN_KHAOS, "khaos", "operations", sku,

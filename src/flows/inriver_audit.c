@@ -116,21 +116,22 @@ static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 	if (!rec)
 		return -ENOMEM;
 	if (json_array_size(ids) == 0) {
-		if (json_object_get(rec, "deleted_ms"))
-			; /* deleted in inriver: archive_in_khaos says what to do */
-		else if (cfg->inriver.create_missing_items == 1)
-			rc = ir_push_later(t, cfg, code, rec); /* the push creates the item */
-		else
-			rc = ir_unlinked_effect(t, cfg, code);
 		uint64_t was = kcg_json_u64(rec, "entity_id");
-		if (rc == 0 && was) {
+		if (json_object_get(rec, "deleted_ms")) {
+			; /* deleted in inriver: archive_in_khaos says what to do */
+		} else if (was) {
 			/* the linked item holds the code no more: deleted (a delete
 			 * never heard of: the poll, a lost event) or its SKU changed.
-			 * Its entity job finds out which (a 404 is its delete) */
+			 * Its entity job finds out which (a 404 is its delete; a SKU
+			 * moved leaves the code unlinked: unlinked_sku, or created) */
 			char subject[24];
 			snprintf(subject, sizeof(subject), "%" PRIu64, was);
 			rc = kcg_jobs_enqueue(t, KCG_LANE_INRIVER, KIND_ENTITY, subject, NULL, 0, NULL);
 			rc = rc == KCG_EDUPLICATE ? 0 : rc;
+		} else if (cfg->inriver.create_missing_items == 1) {
+			rc = ir_push_later(t, cfg, code, rec); /* the push creates the item */
+		} else {
+			rc = ir_unlinked_effect(t, cfg, code);
 		}
 		if (rc == 0 && cfg->stock.require_inriver_link == 1)
 			rc = kcg_stock_recheck_sku(t, cfg, code); /* held until now: 0 */

@@ -235,19 +235,25 @@ static int apply_entity(struct kcg_txn *t, struct kcg_job_run *run)
 {
 	struct kcg_flow_ctx *flow = run->ctx;
 	const char *sku = kcg_json_str(run->result, "sku");
-	if (kcg_json_u64(run->result, "gone"))
-		return ir_entity_gone(t, flow->cfg, kcg_json_u64(run->result, "gone"), NULL);
-	if (!*sku) /* not an item, or no SKU (any more): whatever it was linked to is not */
-		return res_id(run) ? ir_unlink_id(t, flow->cfg, res_id(run)) : 0;
-	if (!json_is_true(json_object_get(run->result, "nolink"))) {
-		/* a SKU that fits now: the drift raised under the item's own name (a SKU too long) is over */
+	uint64_t gone_id = kcg_json_u64(run->result, "gone"), id = gone_id ? gone_id : res_id(run);
+	bool nolink = json_is_true(json_object_get(run->result, "nolink"));
+	int rc = 0;
+	if (id && !nolink) {
+		/* gone, no SKU, or one that fits: the drift raised under the
+		 * item's own name (a SKU too long) is over */
 		char subject[40];
-		snprintf(subject, sizeof(subject), "inriver:%" PRIu64, res_id(run));
-		int rc = ir_resolve(t, KCG_EXC_IDENTIFIER_DRIFT, subject);
-		if (rc != 0)
-			return rc;
+		snprintf(subject, sizeof(subject), "inriver:%" PRIu64, id);
+		rc = ir_resolve(t, KCG_EXC_IDENTIFIER_DRIFT, subject);
 	}
-	return apply_common(t, run, sku);
+	if (rc != 0)
+		return rc;
+	if (gone_id)
+		return ir_entity_gone(t, flow->cfg, gone_id, NULL);
+	/* not an item, no SKU (any more), or one too long to be a code:
+	 * whatever it was linked to, it holds no more */
+	if (id && (!*sku || nolink))
+		rc = ir_unlink_id(t, flow->cfg, id);
+	return rc == 0 && *sku ? apply_common(t, run, sku) : rc;
 }
 
 static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
@@ -343,7 +349,7 @@ static enum kcg_step entity_step(struct kcg_job_run *run, void *ctx)
 		if (rc != 0)
 			return kcg_job_failed(run, rc, why);
 		if (!ir_holds(ids, res_id(run))) /* it holds the SKU, whatever the query's index says yet */
-			json_array_append_new(ids, json_integer((json_int_t)res_id(run)));
+			json_array_insert_new(ids, 0, json_integer((json_int_t)res_id(run)));
 		json_object_set_new(r, "ids", ids);
 		struct snap s;
 		if (take_snap(flow, kcg_json_str(r, "sku"), &s) != 0)

@@ -193,7 +193,7 @@ int stock_dirty_set(struct kcg_txn *t, const char *sku, bool dirty)
 
 bool stock_retired_unlisted(const struct kcg_stock_rec *rec)
 {
-	return rec->status == KCG_STOCK_DISCONTINUED && rec->failed >= 0;
+	return rec->status == KCG_STOCK_DISCONTINUED && rec->failed == 0; /* its very 0 refused: no offer */
 }
 
 bool stock_sendable(const char *key)
@@ -306,7 +306,7 @@ int kcg_stock_code_get(struct kcg_txn *t, const struct kcg_config *cfg, const ch
 		if (rc != 0)
 			return rc;
 		out->records++;
-		/* 0 confirmed, or no offer: Mirakl refused its line (nothing to set to 0) */
+		/* 0 confirmed, or no offer: Mirakl refused its 0 line (nothing to set to 0) */
 		out->retired_zero += rec.status == KCG_STOCK_DISCONTINUED && (rec.published == 0 || stock_retired_unlisted(&rec));
 		if (rec.published >= 0)
 			out->published = (out->published < 0 ? 0 : out->published) + rec.published;

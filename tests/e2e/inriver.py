@@ -404,6 +404,25 @@ def scenario_bad_sku(args, rep):
         e, _ = w.wait(lambda: (exc(w, "identifier_drift", "NOPE-2") or {}).get("resolved_at"), 10, 0.2)
         rep.check(ok and bool(e), "bad-sku: the SKU corrected in inriver (NOPE-2 -> SKU-G) -> OK written, the drift "
                   "for NOPE-2 resolved (%.1f s)" % secs, [json.dumps(last), json.dumps(exc(w, "identifier_drift", "NOPE-2"))])
+        # the corrected item (now SKU-G's) gets a SKU too long for Khaos: SKU-G is left with no item
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/fields" % e2, {"fields": {"ItemNumber": "G" * 70}})
+        listener(w, "EntityUpdated", e2, fields=[{"fieldTypeId": "ItemNumber"}])
+        ok, _, last = wait_fields(w, e2, {"KhaosStatus": "UNKNOWN_STOCK_CODE"})
+        u, _ = wait_exc(w, "unlinked_sku", "SKU-G")
+        g = (w.aget("/admin/skus/SKU-G") or {}).get("inriver", {})
+        rep.check(ok and bool(u) and not g.get("linked"),
+                  "bad-sku: a linked item given a SKU too long for Khaos -> UNKNOWN_STOCK_CODE on it, its old code "
+                  "SKU-G unlinked (unlinked_sku)", [json.dumps(last), json.dumps(g)])
+        # an item with an unknown SKU deleted: its drift is over, and there is no Khaos code to archive
+        e4 = add_items(w, [{"ItemNumber": "NOPE-4", "ItemName": "Gone"}])[0]
+        listener(w, "EntityCreated", e4)
+        wait_exc(w, "identifier_drift", "NOPE-4")
+        w.sim.ok("POST", "/_sim/inriver/entities/%d/delete" % e4)
+        listener(w, "EntityDeleted", e4, entityTypeId="Item")
+        r, _ = w.wait(lambda: (exc(w, "identifier_drift", "NOPE-4") or {}).get("resolved_at"), 10, 0.2)
+        rep.check(bool(r) and not exc(w, "archive_in_khaos", "NOPE-4"),
+                  "bad-sku: an item with an unknown SKU deleted -> its drift resolved, no archive_in_khaos (no such "
+                  "Khaos code)", [json.dumps(exc(w, "identifier_drift", "NOPE-4")), json.dumps(exc(w, "archive_in_khaos", "NOPE-4"))])
         # a SKU longer than any Khaos code: drift under the item's own name, UNKNOWN_STOCK_CODE on it
         e3 = add_items(w, [{"ItemNumber": "L" * 80, "ItemName": "Long"}])[0]
         listener(w, "EntityCreated", e3)
@@ -829,11 +848,12 @@ def scenario_stock_list(args, rep):
         whole = {}
 
         def whole_read():
-            for r in w.sim.requests("khaos"):
-                if (r["seq"] > seq and "ExportStockStatus" in r["body"] and "2000-01-01T00:00:00" in r["body"]
-                        and r["reply_status"] == 200):
-                    whole["seq"] = r["seq"]
-                    return True
+            for c in khaos_calls(w, seq):  # every code (no StockCode), since 2000-01-01: the whole catalogue
+                if c[1] == "ExportStockStatus" and not c[2]:
+                    body = [r["body"] for r in w.sim.requests("khaos") if r["seq"] == c[0]][0]
+                    if "2000-01-01T00:00:00" in body:
+                        whole["seq"] = c[0]
+                        return True
             return False
         v, secs = w.wait(whole_read, 35, 0.5)
         calls = khaos_calls(w, seq)
@@ -843,6 +863,14 @@ def scenario_stock_list(args, rep):
                   "stock-list: 501 codes revised at once -> one whole-catalogue ExportStockStatus read (%.1f s), "
                   "no single-code call, and the log says why" % secs,
                   ["single-code calls: %d" % len(singles), "log says so: %s" % said] + w.inst.log_tail(5))
+        # the whole read done, the polls after it ask for changes only again (no loop of whole reads)
+        time.sleep(3)
+        later = [r for r in w.sim.requests("khaos") if r["seq"] > whole.get("seq", 1 << 60)
+                 and "ExportStockStatus" in r["body"] and "<StockCode" in r["body"]
+                 and r["body"].split("<StockCode", 1)[1].split(">", 1)[1].startswith("<")]
+        rep.check(bool(later) and all("2000-01-01T00:00:00" not in r["body"] for r in later),
+                  "stock-list: the polls after the whole read ask for changes only (%d polls)" % len(later),
+                  [r["body"][-300:] for r in later[:2]])
         finish(w, rep, "stock-list")
     finally:
         w.close(rep.failed > 0)
