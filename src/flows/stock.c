@@ -263,7 +263,7 @@ int stock_recheck(struct kcg_txn *t, const struct kcg_config *cfg, const char *k
 		push = false;
 		rc = raise_unsendable(t, key, qty);
 	} else if (push && stock_retired_unlisted(rec)) {
-		/* retired in Khaos, and Mirakl refused its last line (no offer):
+		/* retired in Khaos, and Mirakl refused its 0 line (no offer):
 		 * there is nothing to set to 0; the drift check sends it if the
 		 * offer appears */
 		push = false;

@@ -51,7 +51,8 @@
  * Databases: inriver_skus (stock code -> JSON {entity_id, entity_ids
  * (every holder when two or more, at most IR_HOLDERS_KEPT),
  * written{field: value}, written_ms, echo{entity_id, fields[], until_ms},
- * changed_ms, deleted_ms, deleted_id}),
+ * changed_ms, deleted_ms, deleted_id, heir_of (the deleted item whose
+ * link an heir took, until the heir's own job confirms it holds the code)}),
  * inriver_ids (entity id, decimal -> stock code: the linked item and
  * every holder, so their deletes are heard of), inriver_wait (code ->
  * "" : discontinued, waiting for Mirakl's 0), inriver_audit ("last" ->

@@ -36,13 +36,15 @@
  * poll_overlap_s) names the codes revised in Khaos, which ExportStockStatus's
  * LastUpdated may not report (a price changed alone, a new code); each is
  * read again alone (kcg_skus_refresh_one()), so the hooks get fresh
- * figures and price. More than REVISED_ONE_BY_ONE_MAX (500) codes, or a
+ * figures and price. More than REVISED_ONE_BY_ONE_MAX (100) codes, or a
  * Count above what the list holds, sets "khaos.stock.full_due" and queues
  * a refresh "all" instead (logged). The first run (no watermark) asks
  * nothing and only starts the clock. The watermark (the start of the read)
- * moves only in the transaction that queues the reads; a failed answer
- * moves nothing and is retried (-EAGAIN) or dies (KCG_EPAYLOAD: a result
- * that is not a TStockList), the next tick asking again.
+ * moves only in the transaction that queues the reads. A window only grows
+ * while it fails, so a failure is not retried for ever: an answer refused
+ * outright (too big, too many items, one unreadable), or a window that
+ * failed REVISED_TRIES (3) times, becomes the same one whole read, and the
+ * watermark moves on (logged as a warning).
  */
 #ifndef KCGATE_FLOWS_SKUS_H
 #define KCGATE_FLOWS_SKUS_H
