@@ -238,7 +238,7 @@ static int apply_entity(struct kcg_txn *t, struct kcg_job_run *run)
 	uint64_t gone_id = kcg_json_u64(run->result, "gone"), id = gone_id ? gone_id : res_id(run);
 	bool nolink = json_is_true(json_object_get(run->result, "nolink"));
 	int rc = 0;
-	if (id && !nolink) {
+	if (id && (!nolink || gone_id)) {
 		/* gone, no SKU, or one that fits: the drift raised under the
 		 * item's own name (a SKU too long) is over */
 		char subject[40];
