@@ -193,8 +193,9 @@ const struct kcg_runbook_entry kcg_runbook[] = {
 	  { "Read Mirakl's reason in the message (an unknown warehouse-code means the map and Mirakl's warehouses "
 	    "disagree).",
 	    "Create the offer on Mirakl: the drift check finds it and kcgate sends the figure again.",
-	    "Or, if the product is retired, discontinue it in Khaos (STATUS 4): kcgate then sends nothing for a code "
-	    "whose offer Mirakl does not have, and resolves the exception.",
+	    "Or, if the product is retired, discontinue it in Khaos (STATUS 4): kcgate sends its 0 once; when Mirakl "
+	    "refuses that line too (it has no such offer), kcgate sends nothing more for the code and resolves the "
+	    "exception.",
 	    "Or resolve the exception by hand to have the figure sent again at the next flush.", NULL },
 	  "The SKU's line succeeds in a later import (after a figure change, a manual resolve, or the drift check "
 	  "finding the offer)." },

@@ -230,6 +230,7 @@ struct kcg_inriver_config {
 	uint64_t audit_interval_s;  /**< the mapping audit's period (daily) */
 	uint64_t max_items;         /**< most entity ids one query answer may hold */
 	int price_from;             /**< 0: SELL_PRICE, 1: WEBSELL_PRICE (ExportStockStatus) */
+	uint64_t echo_window_s;     /**< how long after a PUT its EntityUpdated counts as kcgate's own echo */
 	/* [inriver.fields]: the inriver field of each Khaos-owned value; NULL = never written */
 	char *field_khaos_status;   /**< OK / UNKNOWN_STOCK_CODE / DISCONTINUED */
 	char *field_available;      /**< Khaos's available level */

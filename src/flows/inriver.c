@@ -176,10 +176,10 @@ void ir_khaos(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, 
 }
 
 /* The echo of a write of @p values to the linked item is expected until
- * IR_ECHO_WINDOW_S from now: its fields join those of an earlier write to
+ * @p echo_s seconds from now: its fields join those of an earlier write to
  * the same item still expected back (a write's echo may come after the next
  * write). */
-static void echo_expect(json_t *rec, const json_t *values, uint64_t now_ms)
+static void echo_expect(json_t *rec, const json_t *values, uint64_t now_ms, uint64_t echo_s)
 {
 	uint64_t id = kcg_json_u64(rec, "entity_id");
 	json_t *old = json_object_get(rec, "echo"), *fields = json_array(), *el, *v;
@@ -204,10 +204,10 @@ static void echo_expect(json_t *rec, const json_t *values, uint64_t now_ms)
 		return;
 	}
 	json_object_set_new(rec, "echo", json_pack("{s:I, s:o, s:I}", "entity_id", (json_int_t)id, "fields", fields,
-						   "until_ms", (json_int_t)(now_ms + IR_ECHO_WINDOW_S * 1000u)));
+						   "until_ms", (json_int_t)(now_ms + echo_s * 1000u)));
 }
 
-void ir_written(json_t *rec, const json_t *values, uint64_t now_ms, bool echo)
+void ir_written(json_t *rec, const json_t *values, uint64_t now_ms, uint64_t echo_s)
 {
 	json_t *w = json_object_get(rec, "written");
 	if (!json_is_object(w)) {
@@ -216,8 +216,8 @@ void ir_written(json_t *rec, const json_t *values, uint64_t now_ms, bool echo)
 	}
 	json_object_update(w, (json_t *)values);
 	json_object_set_new(rec, "written_ms", json_integer((json_int_t)now_ms));
-	if (echo)
-		echo_expect(rec, values, now_ms);
+	if (echo_s)
+		echo_expect(rec, values, now_ms, echo_s);
 }
 
 int ir_push_later(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const json_t *rec)
@@ -666,6 +666,7 @@ static const struct kcg_config_key inriver_keys[] = {
 	KCG_KEY_U64("inriver", "audit_interval_s", inriver.audit_interval_s, "86400", 10, 604800),
 	KCG_KEY_U64("inriver", "max_items", inriver.max_items, "100000", 1, KCG_INRIVER_IDS_MAX),
 	KCG_KEY_ENUM("inriver", "price_from", inriver.price_from, "SELL_PRICE", price_choices),
+	KCG_KEY_U64("inriver", "echo_window_s", inriver.echo_window_s, "120", 1, 3600),
 	KCG_KEY_STR("inriver.fields", "khaos_status", inriver.field_khaos_status, KCG_CFG_STRING, NULL, check_field_id),
 	KCG_KEY_STR("inriver.fields", "available", inriver.field_available, KCG_CFG_STRING, NULL, check_field_id),
 	KCG_KEY_STR("inriver.fields", "price", inriver.field_price, KCG_CFG_STRING, NULL, check_field_id),

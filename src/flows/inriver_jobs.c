@@ -205,7 +205,7 @@ static int apply_common(struct kcg_txn *t, struct kcg_job_run *run, const char *
 		rc = ir_link(t, cfg, sku, id, rec);
 	if (rc == 0 && !nolink && json_is_true(json_object_get(r, "wrote"))) {
 		json_t *values = json_object_get(r, "values");
-		ir_written(rec, values, t->now_ms, !json_is_true(json_object_get(r, "created")));
+		ir_written(rec, values, t->now_ms, json_is_true(json_object_get(r, "created")) ? 0 : cfg->inriver.echo_window_s);
 		const char *st = json_string_value(json_object_get(values, cfg->inriver.field_khaos_status));
 		if (st && strcmp(st, KCG_INRIVER_DISCONTINUED) == 0)
 			rc = ir_wait_set(t, sku, false); /* flagged: Mirakl showed 0 first */

@@ -31,9 +31,6 @@
 
 #define IR_OWNER "ecommerce" /* the team that owns inriver */
 #define IR_POLL_SKEW_MS 5000 /* the poll's window reaches this far before its last start (clocks differ) */
-/* How long after a write its EntityUpdated is taken for kcgate's own echo
- * (inriver sends it within seconds; a listener queue may hold it longer). */
-#define IR_ECHO_WINDOW_S 120
 
 /* The SKU record (a new object; {} when none). */
 json_t *ir_rec_get(struct kcg_txn *t, const char *sku);
@@ -66,10 +63,11 @@ int ir_unlink_id(struct kcg_txn *t, const struct kcg_config *cfg, uint64_t id);
 void ir_khaos(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, struct kcg_inriver_khaos *k);
 
 /* Records values written to @p sku's item, the linked one in @p rec
- * (merged into "written", written_ms now) and, with @p echo (a PUT, not a
- * createnew, which inriver answers with EntityCreated), that their echo is
- * expected ("echo": {entity_id, fields, until_ms}, IR_ECHO_WINDOW_S from now). */
-void ir_written(json_t *rec, const json_t *values, uint64_t now_ms, bool echo);
+ * (merged into "written", written_ms now) and that their echo is expected
+ * for @p echo_s seconds ("echo": {entity_id, fields, until_ms}; [inriver]
+ * echo_window_s after a PUT, 0 after a createnew, which inriver answers
+ * with EntityCreated). */
+void ir_written(json_t *rec, const json_t *values, uint64_t now_ms, uint64_t echo_s);
 
 /* A push for @p sku, due no earlier than write_interval_s after its last write. */
 int ir_push_later(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, const json_t *rec);

@@ -14,7 +14,7 @@
  *    (two or more: duplicate_sku), then the Khaos-owned values that differ
  *    from those the item holds: a person's edit of one is put back.
  *    After each write the SKU record expects its echo for
- *    IR_ECHO_WINDOW_S; an EntityUpdated of the item naming only
+ *    [inriver] echo_window_s; an EntityUpdated of the item naming only
  *    Khaos-owned fields kcgate wrote, inside that window, is kcgate's own
  *    write coming back (kcg_inriver_echo): no job. Anything else naming
  *    an owned field is a person's edit: the job. No loop: the correction's
