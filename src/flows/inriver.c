@@ -155,24 +155,23 @@ bool ir_stock_runs(const struct kcg_config *cfg)
 
 void ir_khaos(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, struct kcg_inriver_khaos *k)
 {
-	bool disc = false, controlled;
+	struct kcg_skus_code c;
 	*k = (struct kcg_inriver_khaos){ .price = -1 };
-	bool active = kcg_skus_active(t, sku, &disc);
-	k->known = active || disc;
-	if (k->known)
-		k->price = kcg_skus_price(t, sku, cfg->inriver.price_from == 1);
-	k->discontinued = disc;
-	if (kcg_skus_level(t, sku, &k->available, &controlled, NULL) != 0)
-		k->available = 0;
-	if (!disc)
+	if (kcg_skus_get(t, sku, &c) != 0)
+		return; /* no such code (as far as the cache knows) */
+	k->known = true;
+	k->discontinued = c.discontinued;
+	k->available = c.available;
+	k->price = cfg->inriver.price_from == 1 ? c.websell_price : c.sell_price;
+	if (!c.discontinued)
 		return;
 	if (!ir_stock_runs(cfg)) {
 		k->confirmed_zero = true; /* no Mirakl to unpublish from */
 		return;
 	}
 	/* every record of the code (each warehouse's with [stock.warehouses]) at 0 */
-	struct kcg_stock_code c;
-	k->confirmed_zero = kcg_stock_code_get(t, cfg, sku, &c) == 0 && c.retired_zero == c.records;
+	struct kcg_stock_code sc;
+	k->confirmed_zero = kcg_stock_code_get(t, cfg, sku, &sc) == 0 && sc.retired_zero == sc.records;
 }
 
 /* The echo of a write of @p values to the linked item is expected until
@@ -479,13 +478,12 @@ static int inriver_stock_item(struct kcg_txn *t, const struct kcg_stock_item *it
 	struct kcg_inriver_khaos k = { .known = true, .discontinued = it->discontinued, .available = it->available,
 				       .price = cfg->inriver.price_from == 1 ? it->websell_price : it->sell_price };
 	int sites[KCG_STOCK_SITES_MAX];
-	if (kcg_stock_sites(cfg, sites) > 0) {
+	struct kcg_skus_code sum;
+	if (kcg_stock_sites(cfg, sites) > 0 && kcg_skus_get(t, it->code, &sum) == 0) {
 		/* one item per warehouse's site: the code's figures are their sum,
 		 * which the SKU cache wrote just before this hook */
-		bool controlled;
-		kcg_skus_active(t, it->code, &k.discontinued);
-		if (kcg_skus_level(t, it->code, &k.available, &controlled, NULL) != 0)
-			k.available = it->available;
+		k.discontinued = sum.discontinued;
+		k.available = sum.available;
 	}
 	const json_t *written = json_object_get(rec, "written");
 	json_t *values = kcg_inriver_values(&cfg->inriver, &k, written, NULL);

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "kcgate/exceptions.h"
-#include "kcgate/flows/skus.h"
 #include "kcgate/flows/stock.h"
 #include "kcgate/dynbuf.h"
 #include "kcgate/json.h"
@@ -45,10 +44,7 @@ static int view_fn(struct kcg_txn *t, void *arg)
 {
 	struct view *v = arg;
 	struct kcg_inriver_khaos k;
-	bool controlled;
-	int64_t level = 0;
-	ir_khaos(t, v->cfg, v->sku, &k);
-	bool in_cache = kcg_skus_level(t, v->sku, &level, &controlled, NULL) == 0;
+	ir_khaos(t, v->cfg, v->sku, &k); /* known: in the SKU cache */
 	json_t *rec = ir_rec_get(t, v->sku);
 	MDB_val key = { strlen(v->sku), (void *)v->sku }, d;
 	bool waiting = mdb_get(t->txn, kcg_store_db(t->store, DB_IR_WAIT), &key, &d) == 0;
@@ -59,7 +55,7 @@ static int view_fn(struct kcg_txn *t, void *arg)
 	uint64_t id = kcg_json_u64(rec, "entity_id");
 	v->out = json_pack("{s:s, s:{s:b, s:b, s:b, s:o}, s:{s:o, s:b, s:O?, s:O?, s:o, s:o, s:b, s:s}, s:o}", "sku", v->sku,
 			   "khaos", "known", k.known, "active", k.known && !k.discontinued, "discontinued", k.discontinued,
-			   "available", in_cache ? json_integer((json_int_t)level) : json_null(), "inriver", "entity_id",
+			   "available", k.known ? json_integer((json_int_t)k.available) : json_null(), "inriver", "entity_id",
 			   id ? json_integer((json_int_t)id) : json_null(), "linked", id > 0, "holders",
 			   json_object_get(rec, "entity_ids"), "written",
 			   json_object_get(rec, "written"), "written_at", time_or_null(kcg_json_u64(rec, "written_ms")),

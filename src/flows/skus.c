@@ -38,44 +38,47 @@
 
 enum { PH_START, PH_READ };
 
-bool kcg_skus_active(struct kcg_txn *t, const char *code, bool *discontinued)
+static int64_t price_of(const json_t *rec, const char *name)
 {
-	json_t *rec;
-	*discontinued = false;
-	if (kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &rec) != 0)
-		return false;
-	*discontinued = json_is_true(json_object_get(rec, "discontinued"));
-	json_decref(rec);
-	return !*discontinued;
+	json_t *p = json_object_get(rec, name);
+	return json_is_integer(p) ? (int64_t)json_integer_value(p) : -1;
 }
 
-int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool *controlled, uint64_t *read_ms)
+int kcg_skus_get(struct kcg_txn *t, const char *code, struct kcg_skus_code *out)
 {
 	json_t *rec;
-	*available = 0;
-	*controlled = true;
-	if (read_ms)
-		*read_ms = 0;
+	*out = (struct kcg_skus_code){ .status = -1, .sell_price = -1, .websell_price = -1 };
 	int rc = kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &rec);
 	if (rc != 0)
 		return rc;
-	*available = (int64_t)json_integer_value(json_object_get(rec, "available"));
-	*controlled = json_integer_value(json_object_get(rec, "status")) != KCG_STOCK_NOT_CONTROLLED;
-	if (read_ms)
-		*read_ms = kcg_json_u64(rec, "read_ms");
+	json_t *st = json_object_get(rec, "status");
+	out->available = (int64_t)json_integer_value(json_object_get(rec, "available"));
+	out->status = json_is_integer(st) ? (int)json_integer_value(st) : -1;
+	out->discontinued = json_is_true(json_object_get(rec, "discontinued"));
+	out->read_ms = kcg_json_u64(rec, "read_ms");
+	out->sell_price = price_of(rec, "sell_price");
+	out->websell_price = price_of(rec, "websell_price");
 	json_decref(rec);
 	return 0;
 }
 
-int64_t kcg_skus_price(struct kcg_txn *t, const char *code, bool websell)
+bool kcg_skus_active(struct kcg_txn *t, const char *code, bool *discontinued)
 {
-	json_t *rec;
-	if (kcg_txn_get_json(t, DB_SKUS, code, strlen(code), &rec) != 0)
-		return -1;
-	json_t *p = json_object_get(rec, websell ? "websell_price" : "sell_price");
-	int64_t v = json_is_integer(p) ? (int64_t)json_integer_value(p) : -1;
-	json_decref(rec);
-	return v;
+	struct kcg_skus_code c;
+	bool known = kcg_skus_get(t, code, &c) == 0;
+	*discontinued = c.discontinued;
+	return known && !c.discontinued;
+}
+
+int kcg_skus_level(struct kcg_txn *t, const char *code, int64_t *available, bool *controlled, uint64_t *read_ms)
+{
+	struct kcg_skus_code c;
+	int rc = kcg_skus_get(t, code, &c);
+	*available = c.available;
+	*controlled = c.status != KCG_STOCK_NOT_CONTROLLED;
+	if (read_ms)
+		*read_ms = c.read_ms;
+	return rc;
 }
 
 int kcg_skus_each_active(struct kcg_txn *t, int (*fn)(const char *code, void *arg), void *arg)

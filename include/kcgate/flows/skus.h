@@ -69,9 +69,20 @@ extern const struct kcg_flow kcg_flow_skus;
  */
 bool kcg_skus_active(struct kcg_txn *txn, const char *code, bool *discontinued);
 
-/** The price of @p code (SELL_PRICE, or WEBSELL_PRICE with @p websell) in
- * 1/10,000 of the unit; -1 when the cache holds none. */
-int64_t kcg_skus_price(struct kcg_txn *txn, const char *code, bool websell);
+/** A code as the cache holds it (kcg_skus_get()). */
+struct kcg_skus_code {
+	int64_t available;     /**< LEVEL */
+	int status;            /**< STATUS 0-5, -1 unknown */
+	bool discontinued;     /**< STATUS 4 */
+	uint64_t read_ms;      /**< when the read that gave it began (0: unknown) */
+	int64_t sell_price;    /**< SELL_PRICE in 1/10,000 of the unit; -1: none */
+	int64_t websell_price; /**< WEBSELL_PRICE, the same way */
+};
+
+/** Everything the cache holds of @p code, in one read (kcg_skus_active()
+ * and kcg_skus_level() read through it). @return 0, KCG_ENOTFOUND, or an
+ * error; *@p out is zeroed, prices -1, unless 0. */
+int kcg_skus_get(struct kcg_txn *txn, const char *code, struct kcg_skus_code *out);
 
 /**
  * Khaos's available level (ExportStockStatus LEVEL) of @p code as far as
