@@ -55,6 +55,14 @@ void ir_sku_of(struct kcg_txn *t, uint64_t id, char sku[KCG_KHAOS_CODE_MAX])
 	}
 }
 
+/* Whether entity @p id is mapped to @p sku in inriver_ids. */
+static bool maps_to(struct kcg_txn *t, uint64_t id, const char *sku)
+{
+	char cur[KCG_KHAOS_CODE_MAX];
+	ir_sku_of(t, id, cur);
+	return strcmp(cur, sku) == 0;
+}
+
 static int ids_put(struct kcg_txn *t, uint64_t id, const char *sku)
 {
 	char key[24];
@@ -91,9 +99,7 @@ int ir_link(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku, ui
 	bool changed = was != id || json_object_get(rec, "deleted_ms");
 	if (was && was != id) {
 		json_object_del(rec, "written"); /* another item: nothing written to it yet */
-		char cur[KCG_KHAOS_CODE_MAX];
-		ir_sku_of(t, was, cur);
-		if (rc == 0 && !ir_holds(json_object_get(rec, "entity_ids"), was) && strcmp(cur, sku) == 0)
+		if (rc == 0 && !ir_holds(json_object_get(rec, "entity_ids"), was) && maps_to(t, was, sku))
 			rc = ids_del(t, was); /* no longer a holder: its delete no longer concerns the code */
 	}
 	json_object_set_new(rec, "entity_id", json_integer((json_int_t)id));
@@ -126,9 +132,7 @@ int ir_holders(struct kcg_txn *t, const struct kcg_config *cfg, const char *sku,
 	/* items the answer no longer names are heard of under the code no more */
 	json_array_foreach(json_object_get(rec, "entity_ids"), i, el) {
 		uint64_t id = (uint64_t)json_integer_value(el);
-		char cur[KCG_KHAOS_CODE_MAX];
-		ir_sku_of(t, id, cur);
-		if (rc == 0 && !ir_holds(keep, id) && id != kcg_json_u64(rec, "entity_id") && strcmp(cur, sku) == 0)
+		if (rc == 0 && !ir_holds(keep, id) && id != kcg_json_u64(rec, "entity_id") && maps_to(t, id, sku))
 			rc = ids_del(t, id);
 	}
 	json_array_foreach(keep, i, el) {
@@ -311,9 +315,7 @@ static int holder_leaves(struct kcg_txn *t, const struct kcg_config *cfg, const 
 	}
 	json_array_foreach(holders, i, el) {
 		uint64_t h = (uint64_t)json_integer_value(el);
-		char cur[KCG_KHAOS_CODE_MAX];
-		ir_sku_of(t, h, cur);
-		if (h != id && strcmp(cur, sku) == 0) /* one whose SKU moved on is no heir */
+		if (h != id && maps_to(t, h, sku)) /* one whose SKU moved on is no heir */
 			json_array_append(left, el);
 	}
 	bool linked = kcg_json_u64(rec, "entity_id") == id, was_holder = ir_holds(holders, id);

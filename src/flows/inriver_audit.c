@@ -141,12 +141,9 @@ static int audit_code(struct kcg_txn *t, const struct kcg_config *cfg, const cha
 	rc = ir_dup_effect(t, cfg, code, ids);
 	if (rc == 0)
 		rc = ir_holders(t, cfg, code, rec, ids);
-	uint64_t id = (uint64_t)json_integer_value(json_array_get(ids, 0)), was = kcg_json_u64(rec, "entity_id");
-	size_t i;
-	json_t *el;
-	json_array_foreach(ids, i, el)
-		if ((uint64_t)json_integer_value(el) == was)
-			id = was; /* one of several holders has the link: it keeps it */
+	uint64_t was = kcg_json_u64(rec, "entity_id");
+	/* one of several holders has the link: it keeps it */
+	uint64_t id = ir_holds(ids, was) ? was : (uint64_t)json_integer_value(json_array_get(ids, 0));
 	if (rc == 0 && was != id)
 		rc = ir_link(t, cfg, code, id, rec);
 	else if (rc == 0)
