@@ -383,6 +383,9 @@ void sim_reply_dumped(struct sim_reply *r, unsigned status, char *s);
 /** Set @p r to a Mirakl-style error: {"message": ..., "status": N}. */
 void sim_reply_mirakl_error(struct sim_reply *r, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/** Whether Mirakl method @p m is @p want; else @p r is Mirakl's 405 (its
+ * message, Allow: @p want, a literal) and false. */
+bool sim_mirakl_method_is(const char *m, const char *want, struct sim_reply *r);
 /** Set @p r to a control API error: {"error": code, "message": ...}. */
 void sim_reply_ctl_error(struct sim_reply *r, unsigned status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -519,11 +519,8 @@ void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_
 	if (sim_mirakl_ship_handle(req, subpath, NULL, NULL, r))
 		return;
 	if (strcmp(subpath, "/api/orders") == 0) {
-		if (strcmp(m, "GET") != 0) {
-			sim_reply_mirakl_error(r, 405, "Request method '%s' not supported", m);
-			r->allow = "GET";
+		if (!sim_mirakl_method_is(m, "GET", r))
 			return;
-		}
 		or11(req, r);
 		return;
 	}
@@ -537,22 +534,16 @@ void sim_mirakl_handle(struct sim_request *req, const char *subpath, struct sim_
 	memcpy(id, rest, n);
 	id[n] = '\0';
 	if (!slash) {
-		if (strcmp(m, "GET") != 0) {
-			sim_reply_mirakl_error(r, 405, "Request method '%s' not supported", m);
-			r->allow = "GET";
+		if (!sim_mirakl_method_is(m, "GET", r))
 			return;
-		}
 		or12(id, r);
 		return;
 	}
 	if (sim_mirakl_ship_handle(req, subpath, id, slash, r))
 		return;
 	if (strcmp(slash, "/accept") == 0) {
-		if (strcmp(m, "PUT") != 0) {
-			sim_reply_mirakl_error(r, 405, "Request method '%s' not supported", m);
-			r->allow = "PUT";
+		if (!sim_mirakl_method_is(m, "PUT", r))
 			return;
-		}
 		or21(req, id, r);
 		return;
 	}

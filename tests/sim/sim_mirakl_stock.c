@@ -486,20 +486,14 @@ void sim_mirakl_stock_handle(struct sim_request *req, const char *sub, struct si
 	const char *m = req->method;
 	const char *pre = "/api/offers/stock/imports";
 	if (strcmp(sub, "/api/offers") == 0) {
-		if (strcmp(m, "GET") != 0) {
-			sim_reply_mirakl_error(r, 405, "Request method '%s' not supported", m);
-			r->allow = "GET";
+		if (!sim_mirakl_method_is(m, "GET", r))
 			return;
-		}
 		of21(req, r);
 		return;
 	}
 	if (strcmp(sub, pre) == 0) {
-		if (strcmp(m, "POST") != 0) {
-			sim_reply_mirakl_error(r, 405, "Request method '%s' not supported", m);
-			r->allow = "POST";
+		if (!sim_mirakl_method_is(m, "POST", r))
 			return;
-		}
 		sto01(req, r);
 		return;
 	}

@@ -377,6 +377,15 @@ void sim_reply_mirakl_error(struct sim_reply *r, unsigned status, const char *fm
 		sim_json_string_lossy(msg, strlen(msg)), "status", (int)status));
 }
 
+bool sim_mirakl_method_is(const char *m, const char *want, struct sim_reply *r)
+{
+	if (strcmp(m, want) == 0)
+		return true;
+	sim_reply_mirakl_error(r, 405, "Request method '%s' not supported", m);
+	r->allow = want;
+	return false;
+}
+
 void sim_reply_ctl_error(struct sim_reply *r, unsigned status, const char *code, const char *fmt, ...)
 {
 	char msg[1024];
